@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vss-requester.h: the requester API, IVssBackupComponents and IVssAsync in C.
+ *
+ * A backup application creates one vss_requester per backup (the object is single-use, as
+ * in VSS), walks the sequence of docs/api-map.md, and releases it. Each vss_requester is one
+ * connection to vssd; closing it (vss_requester_release, exit, or being killed) is what
+ * VSS calls "releasing the IVssBackupComponents instance": vssd then sends BackupShutdown to
+ * every writer involved and deletes the auto-release snapshots.
+ *
+ * Threading: a vss_requester may be used from any thread, one call at a time. vss_async
+ * objects may be waited on from other threads.
+ */
+#ifndef VSS_REQUESTER_H
+#define VSS_REQUESTER_H
+
+#include "vss-common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vss_requester vss_requester;                         /* IVssBackupComponents */
+typedef struct vss_async vss_async;                                 /* IVssAsync */
+typedef struct vss_examine_writer_metadata vss_examine_writer_metadata; /* IVssExamineWriterMetadata */
+typedef struct vss_wm_component vss_wm_component;                   /* IVssWMComponent */
+
+/* ------------------------------------------------------------------------------------------ */
+/* Creation                                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+#define VSS_REQUESTER_OPTIONS_VERSION 1
+typedef struct vss_requester_options {
+        unsigned version;        /* VSS_REQUESTER_OPTIONS_VERSION */
+        const char *socket_path; /* NULL: $VSS_SOCKET, else the built-in default */
+} vss_requester_options;
+#define VSS_REQUESTER_OPTIONS_INIT { VSS_REQUESTER_OPTIONS_VERSION, NULL }
+
+/**
+ * vss_requester_new: CreateVssBackupComponents. Connects to vssd.
+ * @param opts NULL for defaults.
+ * @return S_OK; E_INVALIDARG (ret NULL, bad version); E_OUTOFMEMORY;
+ *         VSS_E_WRITER_INFRASTRUCTURE (vssd not reachable); E_ACCESSDENIED (socket refused us).
+ * Ownership: *ret belongs to the caller, ended by vss_requester_release().
+ */
+VSS_EXTERN vss_hr vss_requester_new(vss_requester **ret, const vss_requester_options *opts);
+
+/**
+ * vss_requester_release: IUnknown::Release of the backup components object. Closes the
+ * connection; vssd raises BackupShutdown and deletes auto-release snapshots. Pending
+ * vss_async objects stay valid (they then report the result they had, or
+ * VSS_E_UNEXPECTED if the operation never finished). NULL is a no-op.
+ */
+VSS_EXTERN void vss_requester_release(vss_requester *r);
+
+/**
+ * vss_requester_get_error_message: detail text of this handle's last failure (e.g. which
+ * writer vetoed). Borrowed; valid until the next call on r. Never NULL.
+ */
+VSS_EXTERN const char *vss_requester_get_error_message(vss_requester *r);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Backup sequence (vss-semantics.md §2; legal states and codes in docs/api-map.md)          */
+/* ------------------------------------------------------------------------------------------ */
+
+/** InitializeForBackup. bcd_xml must be NULL (documents come with the XML work). */
+VSS_EXTERN vss_hr vss_requester_initialize_for_backup(vss_requester *r, const char *bcd_xml);
+/** SetContext: VSS_CTX_* value. */
+VSS_EXTERN vss_hr vss_requester_set_context(vss_requester *r, vss_snapshot_context context);
+/** SetBackupState. */
+VSS_EXTERN vss_hr vss_requester_set_backup_state(vss_requester *r, bool select_components,
+                                                  bool backup_bootable_system_state,
+                                                  vss_backup_type backup_type,
+                                                  bool partial_file_support);
+/** GatherWriterMetadata: Identify to every subscribed writer. *ret_async owned by caller. */
+VSS_EXTERN vss_hr vss_requester_gather_writer_metadata(vss_requester *r, vss_async **ret_async);
+/** GetWriterMetadataCount: after GatherWriterMetadata finished. */
+VSS_EXTERN vss_hr vss_requester_get_writer_metadata_count(vss_requester *r, unsigned *ret_count);
+/**
+ * GetWriterMetadata. Ownership: *ret_metadata is borrowed from r, valid until
+ * vss_requester_free_writer_metadata() or vss_requester_release().
+ * @return VSS_E_OBJECT_NOT_FOUND for an index out of range.
+ */
+VSS_EXTERN vss_hr vss_requester_get_writer_metadata(vss_requester *r, unsigned index,
+                                                     vss_id *ret_instance_id,
+                                                     vss_examine_writer_metadata **ret_metadata);
+/** FreeWriterMetadata: drops the cached metadata (the selections made stay). */
+VSS_EXTERN vss_hr vss_requester_free_writer_metadata(vss_requester *r);
+/** AddComponent. logical_path may be NULL or "" for the root. */
+VSS_EXTERN vss_hr vss_requester_add_component(vss_requester *r, const vss_id *instance_id,
+                                               const vss_id *writer_id, vss_component_type type,
+                                               const char *logical_path, const char *component_name);
+/** EnableWriterClasses / DisableWriterClasses / DisableWriterInstances: before metadata gathering. */
+VSS_EXTERN vss_hr vss_requester_enable_writer_classes(vss_requester *r, const vss_id *class_ids, unsigned count);
+VSS_EXTERN vss_hr vss_requester_disable_writer_classes(vss_requester *r, const vss_id *class_ids, unsigned count);
+VSS_EXTERN vss_hr vss_requester_disable_writer_instances(vss_requester *r, const vss_id *instance_ids, unsigned count);
+/** StartSnapshotSet. @return VSS_E_SNAPSHOT_SET_IN_PROGRESS while another set is being created. */
+VSS_EXTERN vss_hr vss_requester_start_snapshot_set(vss_requester *r, vss_id *ret_snapshot_set_id);
+/**
+ * AddToSnapshotSet. volume: an absolute path naming the volume (for btrfs, a subvolume).
+ * provider_id: NULL or VSS_ID_NULL for automatic selection.
+ */
+VSS_EXTERN vss_hr vss_requester_add_to_snapshot_set(vss_requester *r, const char *volume,
+                                                     const vss_id *provider_id, vss_id *ret_snapshot_id);
+/** IsVolumeSupported. provider_id NULL/VSS_ID_NULL: any provider. */
+VSS_EXTERN vss_hr vss_requester_is_volume_supported(vss_requester *r, const vss_id *provider_id,
+                                                     const char *volume, bool *ret_supported);
+/** PrepareForBackup: PrepareForBackup event to writers with selected components. */
+VSS_EXTERN vss_hr vss_requester_prepare_for_backup(vss_requester *r, vss_async **ret_async);
+/**
+ * DoSnapshotSet: PrepareForSnapshot, provider end-prepare, Freeze, provider commit, Thaw,
+ * PostSnapshot. The async result carries the failure codes listed in docs/api-map.md.
+ */
+VSS_EXTERN vss_hr vss_requester_do_snapshot_set(vss_requester *r, vss_async **ret_async);
+
+/** VSS_SNAPSHOT_PROP. Strings are owned by the struct; free with vss_snapshot_prop_free. */
+typedef struct vss_snapshot_prop {
+        vss_id snapshot_id;
+        vss_id snapshot_set_id;
+        int32_t snapshots_count;
+        char *snapshot_device_object; /* path to read the point-in-time copy from */
+        char *original_volume_name;
+        char *originating_machine;
+        char *service_machine;
+        char *exposed_name;           /* NULL when not exposed */
+        char *exposed_path;           /* NULL when not exposed */
+        vss_id provider_id;
+        uint32_t snapshot_attributes; /* VSS_VOLSNAP_ATTR_* */
+        vss_timestamp creation_timestamp;
+        vss_snapshot_state status;
+} vss_snapshot_prop;
+
+/** GetSnapshotProperties. @return VSS_E_OBJECT_NOT_FOUND for an unknown id. */
+VSS_EXTERN vss_hr vss_requester_get_snapshot_properties(vss_requester *r, const vss_id *snapshot_id,
+                                                         vss_snapshot_prop *ret_prop);
+/** VssFreeSnapshotProperties: frees the strings and zeroes the struct. NULL is a no-op. */
+VSS_EXTERN void vss_snapshot_prop_free(vss_snapshot_prop *prop);
+
+/** SetBackupSucceeded: component mode, after DoSnapshotSet succeeded, before BackupComplete. */
+VSS_EXTERN vss_hr vss_requester_set_backup_succeeded(vss_requester *r, const vss_id *instance_id,
+                                                      const vss_id *writer_id, vss_component_type type,
+                                                      const char *logical_path, const char *component_name,
+                                                      bool succeeded);
+/** BackupComplete (seed 000). */
+VSS_EXTERN vss_hr vss_requester_backup_complete(vss_requester *r, vss_async **ret_async);
+/** GatherWriterStatus. */
+VSS_EXTERN vss_hr vss_requester_gather_writer_status(vss_requester *r, vss_async **ret_async);
+VSS_EXTERN vss_hr vss_requester_get_writer_status_count(vss_requester *r, unsigned *ret_count);
+/**
+ * GetWriterStatus. *ret_writer_name is borrowed, valid until vss_requester_free_writer_status().
+ * Any ret_* may be NULL. Check *ret_failure even when S_OK is returned.
+ */
+VSS_EXTERN vss_hr vss_requester_get_writer_status(vss_requester *r, unsigned index,
+                                                   vss_id *ret_instance_id, vss_id *ret_writer_id,
+                                                   const char **ret_writer_name,
+                                                   vss_writer_state *ret_state, vss_hr *ret_failure);
+VSS_EXTERN vss_hr vss_requester_free_writer_status(vss_requester *r);
+/** AbortBackup (seed 004): legal after PrepareForBackup; Abort to every writer involved. */
+VSS_EXTERN vss_hr vss_requester_abort_backup(vss_requester *r);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Snapshot management                                                                        */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct vss_provider_prop {
+        vss_id provider_id;
+        char *provider_name;
+        vss_provider_type provider_type;
+        char *provider_version;
+} vss_provider_prop;
+
+typedef struct vss_object_prop {
+        vss_object_type type; /* VSS_OBJECT_SNAPSHOT or VSS_OBJECT_PROVIDER */
+        union {
+                vss_snapshot_prop snap;
+                vss_provider_prop prov;
+        } obj;
+} vss_object_prop;
+
+typedef struct vss_enum_object vss_enum_object; /* IVssEnumObject */
+
+/**
+ * Query: returned_type VSS_OBJECT_SNAPSHOT (completed snapshots of the current context) or
+ * VSS_OBJECT_PROVIDER. query_object must be NULL/VSS_ID_NULL and query_type VSS_OBJECT_NONE.
+ * Ownership: *ret_enum belongs to the caller; free with vss_enum_object_free.
+ */
+VSS_EXTERN vss_hr vss_requester_query(vss_requester *r, const vss_id *query_object,
+                                       vss_object_type query_type, vss_object_type returned_type,
+                                       vss_enum_object **ret_enum);
+/** IVssEnumObject::Next, one element: S_OK and a borrowed pointer, S_FALSE at the end. */
+VSS_EXTERN vss_hr vss_enum_object_next(vss_enum_object *e, const vss_object_prop **ret_prop);
+VSS_EXTERN void vss_enum_object_reset(vss_enum_object *e);
+VSS_EXTERN void vss_enum_object_free(vss_enum_object *e);
+
+/**
+ * DeleteSnapshots by snapshot id (VSS_OBJECT_SNAPSHOT) or set id (VSS_OBJECT_SNAPSHOT_SET).
+ * Stops at the first failure; *ret_deleted counts what was deleted, *ret_nondeleted_id is
+ * the first id not deleted (VSS_ID_NULL on success).
+ */
+VSS_EXTERN vss_hr vss_requester_delete_snapshots(vss_requester *r, const vss_id *source_id,
+                                                  vss_object_type source_type, bool force_delete,
+                                                  int32_t *ret_deleted, vss_id *ret_nondeleted_id);
+
+/* ------------------------------------------------------------------------------------------ */
+/* IVssAsync                                                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * vss_async_wait: IVssAsync::Wait. Blocks until the operation ends or timeout_ms passes
+ * (VSS_INFINITE: no limit). @return S_OK when the operation has ended (read the result with
+ * vss_async_query_status), VSS_S_ASYNC_PENDING when the timeout passed first.
+ */
+VSS_EXTERN vss_hr vss_async_wait(vss_async *a, uint32_t timeout_ms);
+/**
+ * vss_async_query_status: *ret_hr_result = VSS_S_ASYNC_PENDING, VSS_S_ASYNC_FINISHED,
+ * VSS_S_ASYNC_CANCELLED, or the operation's failure code. @return S_OK or E_INVALIDARG.
+ */
+VSS_EXTERN vss_hr vss_async_query_status(vss_async *a, vss_hr *ret_hr_result);
+/**
+ * vss_async_cancel: IVssAsync::Cancel, honoured at vssd's next safe point.
+ * @return S_OK (cancelled by this call), VSS_S_ASYNC_CANCELLED (already cancelled),
+ *         VSS_S_ASYNC_FINISHED (already done), or the operation's failure code if it had
+ *         already failed. A cancel that arrives too late reports the real result.
+ */
+VSS_EXTERN vss_hr vss_async_cancel(vss_async *a);
+/** vss_async_release: frees the handle; the operation itself runs on. NULL is a no-op. */
+VSS_EXTERN void vss_async_release(vss_async *a);
+
+/* ------------------------------------------------------------------------------------------ */
+/* IVssExamineWriterMetadata: read view of one writer's metadata (all pointers borrowed)      */
+/* ------------------------------------------------------------------------------------------ */
+
+/** GetIdentity. Any ret_* may be NULL. */
+VSS_EXTERN vss_hr vss_examine_writer_metadata_get_identity(vss_examine_writer_metadata *m,
+                                                            vss_id *ret_instance_id, vss_id *ret_writer_id,
+                                                            const char **ret_writer_name,
+                                                            const char **ret_instance_name,
+                                                            vss_usage_type *ret_usage,
+                                                            vss_source_type *ret_source);
+/** GetFileCounts: include files (always 0, as in VSS), exclude files, components. */
+VSS_EXTERN vss_hr vss_examine_writer_metadata_get_file_counts(vss_examine_writer_metadata *m,
+                                                               unsigned *ret_include_files,
+                                                               unsigned *ret_exclude_files,
+                                                               unsigned *ret_components);
+VSS_EXTERN vss_hr vss_examine_writer_metadata_get_component(vss_examine_writer_metadata *m, unsigned index,
+                                                             vss_wm_component **ret_component);
+VSS_EXTERN vss_hr vss_examine_writer_metadata_get_backup_schema(vss_examine_writer_metadata *m,
+                                                                 uint32_t *ret_schema);
+/** GetRestoreMethod. Any ret_* may be NULL. */
+VSS_EXTERN vss_hr vss_examine_writer_metadata_get_restore_method(vss_examine_writer_metadata *m,
+                                                                  vss_restore_method *ret_method,
+                                                                  const char **ret_service,
+                                                                  const char **ret_user_procedure,
+                                                                  vss_writer_restore *ret_writer_restore,
+                                                                  bool *ret_reboot_required);
+
+/** VSS_FILEDESC / IVssWMFiledesc. */
+typedef struct vss_wm_filedesc {
+        const char *path;
+        const char *filespec;
+        bool recursive;
+        const char *alternate_location; /* NULL when none */
+        uint32_t backup_type_mask;      /* VSS_FSBT_* */
+} vss_wm_filedesc;
+
+VSS_EXTERN vss_hr vss_examine_writer_metadata_get_exclude_file(vss_examine_writer_metadata *m, unsigned index,
+                                                                vss_wm_filedesc *ret_filedesc);
+
+/** VSS_COMPONENTINFO. */
+typedef struct vss_component_info {
+        vss_component_type type;
+        const char *logical_path;   /* "" for the root */
+        const char *component_name;
+        const char *caption;        /* may be "" */
+        bool restore_metadata;
+        bool notify_on_backup_complete;
+        bool selectable;
+        bool selectable_for_restore;
+        uint32_t component_flags;   /* VSS_CF_* */
+        unsigned file_count;
+        unsigned database_count;
+        unsigned log_file_count;
+        unsigned dependencies;      /* always 0 until dependencies are supported */
+} vss_component_info;
+
+VSS_EXTERN vss_hr vss_wm_component_get_info(vss_wm_component *c, vss_component_info *ret_info);
+VSS_EXTERN vss_hr vss_wm_component_get_file(vss_wm_component *c, unsigned index, vss_wm_filedesc *ret);
+VSS_EXTERN vss_hr vss_wm_component_get_database_file(vss_wm_component *c, unsigned index, vss_wm_filedesc *ret);
+VSS_EXTERN vss_hr vss_wm_component_get_database_log_file(vss_wm_component *c, unsigned index, vss_wm_filedesc *ret);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VSS_REQUESTER_H */

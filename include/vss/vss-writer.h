@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vss-writer.h: the writer API, CVssWriter, IVssCreateWriterMetadata, IVssWriterComponents
+ * and IVssComponent in C.
+ *
+ * An application becomes a writer by filling a vss_writer_options (CVssWriter::Initialize),
+ * handing libvss a table of callbacks (the CVssWriter virtual methods) and subscribing. Each
+ * vss_writer is one connection to vssd. libvss runs the callbacks on a thread of its own,
+ * one event at a time per writer; a process may host several writers.
+ *
+ * Safety net: after a Freeze event arrives, libvss itself calls on_abort if neither Thaw nor
+ * Abort has arrived within the writer's freeze timeout, or at once if the connection to vssd
+ * is lost while frozen. So a writer is never left frozen because someone else died.
+ *
+ * Callback return convention (as in VSS): return true unless the failure is fatal for the
+ * backup. To veto, call vss_writer_set_writer_failure() and return false. A NULL callback
+ * behaves like a handler that returns true.
+ */
+#ifndef VSS_WRITER_H
+#define VSS_WRITER_H
+
+#include "vss-common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vss_writer vss_writer;                               /* CVssWriter */
+typedef struct vss_create_writer_metadata vss_create_writer_metadata; /* IVssCreateWriterMetadata */
+typedef struct vss_writer_components vss_writer_components;         /* IVssWriterComponents */
+typedef struct vss_component vss_component;                         /* IVssComponent */
+
+#define VSS_WRITER_CALLBACKS_VERSION 1
+typedef struct vss_writer_callbacks {
+        unsigned version; /* VSS_WRITER_CALLBACKS_VERSION */
+        /* OnIdentify: describe yourself into md (lives only during the call). */
+        bool (*on_identify)(vss_writer *w, vss_create_writer_metadata *md, void *userdata);
+        /* OnPrepareBackup: c is NULL when the requester is not in component mode. */
+        bool (*on_prepare_backup)(vss_writer *w, vss_writer_components *c, void *userdata);
+        bool (*on_prepare_snapshot)(vss_writer *w, void *userdata);
+        bool (*on_freeze)(vss_writer *w, void *userdata);
+        bool (*on_thaw)(vss_writer *w, void *userdata);
+        bool (*on_post_snapshot)(vss_writer *w, vss_writer_components *c, void *userdata);
+        /* OnAbort: may arrive more than once; must return the application to normal. */
+        bool (*on_abort)(vss_writer *w, void *userdata);
+        bool (*on_backup_complete)(vss_writer *w, vss_writer_components *c, void *userdata);
+        /* OnBackupShutdown: snapshot_set_id is VSS_ID_NULL when no set was created. */
+        bool (*on_backup_shutdown)(vss_writer *w, const vss_id *snapshot_set_id, void *userdata);
+} vss_writer_callbacks;
+
+#define VSS_WRITER_OPTIONS_VERSION 1
+typedef struct vss_writer_options {
+        unsigned version;                 /* VSS_WRITER_OPTIONS_VERSION */
+        vss_id writer_id;                 /* the writer class id (required, non-null) */
+        const char *writer_name;          /* required */
+        const char *instance_name;        /* stable, unique per instance of a class; may be NULL */
+        vss_usage_type usage_type;
+        vss_source_type source_type;
+        vss_application_level level;      /* default VSS_APP_FRONT_END */
+        uint32_t freeze_timeout_ms;       /* Freeze→Thaw bound; 0 means the default 60000 */
+        const char *socket_path;          /* NULL: $VSS_SOCKET, else the built-in default */
+} vss_writer_options;
+#define VSS_WRITER_OPTIONS_INIT { VSS_WRITER_OPTIONS_VERSION, { { 0 } }, NULL, NULL, \
+                VSS_UT_USERDATA, VSS_ST_OTHER, VSS_APP_FRONT_END, 60000, NULL }
+
+/**
+ * vss_writer_new: CVssWriter::Initialize. Copies opts and cb; no connection yet.
+ * @return S_OK; E_INVALIDARG (NULL ret/opts/cb, null writer_id, no name, bad version);
+ *         E_OUTOFMEMORY.
+ * Ownership: *ret belongs to the caller, ended by vss_writer_free().
+ */
+VSS_EXTERN vss_hr vss_writer_new(vss_writer **ret, const vss_writer_options *opts,
+                                  const vss_writer_callbacks *cb, void *userdata);
+
+/**
+ * vss_writer_subscribe: connect to vssd and start receiving events (event_flags: VSS_SM_*).
+ * @return S_OK; VSS_E_WRITER_ALREADY_SUBSCRIBED (second call); E_ACCESSDENIED (vssd refuses
+ *         this uid); VSS_E_WRITER_INFRASTRUCTURE (vssd not reachable); E_OUTOFMEMORY.
+ */
+VSS_EXTERN vss_hr vss_writer_subscribe(vss_writer *w, uint32_t event_flags);
+
+/**
+ * vss_writer_unsubscribe: stop receiving events and close the connection. If the writer was
+ * frozen, on_abort runs first. Must not be called from inside a callback (VSS_E_BAD_STATE).
+ */
+VSS_EXTERN vss_hr vss_writer_unsubscribe(vss_writer *w);
+
+/** vss_writer_free: unsubscribes if needed, then frees. NULL is a no-op. */
+VSS_EXTERN void vss_writer_free(vss_writer *w);
+
+/** vss_writer_get_instance_id: the instance id vssd assigned at subscribe. */
+VSS_EXTERN vss_hr vss_writer_get_instance_id(vss_writer *w, vss_id *ret);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Helpers for use inside callbacks, on the callback thread. Outside their window they return  */
+/* VSS_E_BAD_STATE (vss-semantics.md §6, "Protected query helpers").                           */
+/* ------------------------------------------------------------------------------------------ */
+
+/** SetWriterFailure: any backup handler except on_identify. hr: a VSS_E_WRITERERROR_* code. */
+VSS_EXTERN vss_hr vss_writer_set_writer_failure(vss_writer *w, vss_hr hr);
+/** GetCurrentSnapshotSetId: only inside PrepareForSnapshot, Freeze, Thaw, PostSnapshot (seed 002). */
+VSS_EXTERN vss_hr vss_writer_get_current_snapshot_set_id(vss_writer *w, vss_id *ret);
+/**
+ * GetCurrentVolumeArray / GetCurrentVolumeCount: PrepareForSnapshot through PostSnapshot.
+ * *ret_volumes is borrowed, valid until the callback returns.
+ */
+VSS_EXTERN vss_hr vss_writer_get_current_volume_array(vss_writer *w, unsigned *ret_count,
+                                                       const char *const **ret_volumes);
+/** IsPathAffected: PrepareForBackup through PostSnapshot; $VAR / ${VAR} expanded, no wildcards. */
+VSS_EXTERN vss_hr vss_writer_is_path_affected(vss_writer *w, const char *path, bool *ret_affected);
+/** GetBackupType: PrepareForBackup through BackupComplete. */
+VSS_EXTERN vss_hr vss_writer_get_backup_type(vss_writer *w, vss_backup_type *ret);
+/** AreComponentsSelected: PrepareForBackup through BackupComplete. */
+VSS_EXTERN vss_hr vss_writer_are_components_selected(vss_writer *w, bool *ret);
+/** GetContext: inside any handler. */
+VSS_EXTERN vss_hr vss_writer_get_context(vss_writer *w, vss_snapshot_context *ret);
+
+/* ------------------------------------------------------------------------------------------ */
+/* IVssCreateWriterMetadata (inside on_identify only)                                          */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * AddComponent. logical_path NULL or "" means the root; component_name is required and may
+ * not contain '\'. @return VSS_E_OBJECT_ALREADY_EXISTS for a repeated (logical_path, name).
+ */
+VSS_EXTERN vss_hr vss_create_writer_metadata_add_component(vss_create_writer_metadata *md,
+                                                            vss_component_type type,
+                                                            const char *logical_path,
+                                                            const char *component_name,
+                                                            const char *caption,
+                                                            bool restore_metadata,
+                                                            bool notify_on_backup_complete,
+                                                            bool selectable,
+                                                            bool selectable_for_restore,
+                                                            uint32_t component_flags);
+/** AddFilesToFileGroup. @return VSS_E_OBJECT_NOT_FOUND if the component does not exist. */
+VSS_EXTERN vss_hr vss_create_writer_metadata_add_files_to_file_group(vss_create_writer_metadata *md,
+                                                                      const char *logical_path,
+                                                                      const char *group_name,
+                                                                      const char *path,
+                                                                      const char *filespec,
+                                                                      bool recursive,
+                                                                      const char *alternate_location,
+                                                                      uint32_t backup_type_mask);
+/** AddDatabaseFiles (database components only; no recursion, no alternate path). */
+VSS_EXTERN vss_hr vss_create_writer_metadata_add_database_files(vss_create_writer_metadata *md,
+                                                                 const char *logical_path,
+                                                                 const char *database_name,
+                                                                 const char *path,
+                                                                 const char *filespec,
+                                                                 uint32_t backup_type_mask);
+/** AddDatabaseLogFiles. */
+VSS_EXTERN vss_hr vss_create_writer_metadata_add_database_log_files(vss_create_writer_metadata *md,
+                                                                     const char *logical_path,
+                                                                     const char *database_name,
+                                                                     const char *path,
+                                                                     const char *filespec,
+                                                                     uint32_t backup_type_mask);
+/** AddExcludeFiles. */
+VSS_EXTERN vss_hr vss_create_writer_metadata_add_exclude_files(vss_create_writer_metadata *md,
+                                                                const char *path, const char *filespec,
+                                                                bool recursive);
+/** SetRestoreMethod. service required for STOP_RESTORE_START and RESTORE_STOP_START. */
+VSS_EXTERN vss_hr vss_create_writer_metadata_set_restore_method(vss_create_writer_metadata *md,
+                                                                 vss_restore_method method,
+                                                                 const char *service,
+                                                                 const char *user_procedure,
+                                                                 vss_writer_restore writer_restore,
+                                                                 bool reboot_required);
+/** SetBackupSchema: VSS_BS_* mask. */
+VSS_EXTERN vss_hr vss_create_writer_metadata_set_backup_schema(vss_create_writer_metadata *md,
+                                                                uint32_t schema);
+
+/* ------------------------------------------------------------------------------------------ */
+/* IVssWriterComponents / IVssComponent (borrowed; valid until the callback returns)           */
+/* ------------------------------------------------------------------------------------------ */
+
+VSS_EXTERN vss_hr vss_writer_components_get_count(vss_writer_components *c, unsigned *ret_count);
+VSS_EXTERN vss_hr vss_writer_components_get_component(vss_writer_components *c, unsigned index,
+                                                       vss_component **ret_component);
+
+VSS_EXTERN vss_hr vss_component_get_logical_path(vss_component *c, const char **ret); /* "" for root */
+VSS_EXTERN vss_hr vss_component_get_component_name(vss_component *c, const char **ret);
+VSS_EXTERN vss_hr vss_component_get_component_type(vss_component *c, vss_component_type *ret);
+/** GetBackupSucceeded: only in on_backup_complete (VSS_E_BAD_STATE elsewhere). */
+VSS_EXTERN vss_hr vss_component_get_backup_succeeded(vss_component *c, bool *ret);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VSS_WRITER_H */

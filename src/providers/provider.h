@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * provider.h: the provider operations table, VSS's provider phases as a C struct.
+ *
+ * vssd drives every snapshot through these phases (vss-semantics.md §11):
+ *
+ *   is_volume_supported   AddToSnapshotSet / IsVolumeSupported: does this provider take it?
+ *   begin_prepare         AddToSnapshotSet, once per volume, after selection
+ *   end_prepare           DoSnapshotSet, before writers freeze: slow work goes here
+ *                         (btrfs flushes the filesystem here, so the freeze window stays short)
+ *   pre_commit            writers are frozen; get ready to commit at once
+ *   commit                inside the hold: make the point-in-time copy of every volume
+ *   post_commit           after all commits, before writers thaw
+ *   pre_final_commit      after Thaw, before PostSnapshot
+ *   post_final_commit     after PostSnapshot
+ *   abort                 discard prepared or committed-but-unfinished snapshots of the set
+ *   delete_snapshot       remove one finished snapshot (release, DeleteSnapshots)
+ *
+ * Providers are built in and listed in one table (provider-registry.c). Every op returns a
+ * vss_hr from the set VSS permits providers (S_OK, E_OUTOFMEMORY, E_INVALIDARG,
+ * E_ACCESSDENIED, VSS_E_BAD_STATE, VSS_E_OBJECT_NOT_FOUND, VSS_E_INSUFFICIENT_STORAGE,
+ * VSS_E_VOLUME_NOT_SUPPORTED, VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER,
+ * VSS_E_MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED, VSS_E_PROVIDER_VETO, VSS_E_NESTED_VOLUME_LIMIT);
+ * vssd turns anything else into VSS_E_UNEXPECTED_PROVIDER_ERROR (provider_hr_sanitize).
+ *
+ * Ops are called from vssd's event loop and must not block for long. A provider that needs
+ * to freeze a filesystem does it through the guardian, never in vssd's own process.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "vss/vss-common.h"
+
+#define VSS_PROVIDER_OPS_VERSION 1
+
+/* Capability flags. */
+#define VSS_PROVIDER_ATOMIC_SET  0x1u /* commits all volumes of a set at one instant by itself */
+#define VSS_PROVIDER_NEEDS_HOLD  0x2u /* the coordinator must hold writes around commit */
+#define VSS_PROVIDER_TEST_ONLY   0x4u /* registered only when vssd runs with --test-provider */
+
+typedef struct ProviderConfig {
+        const char *state_dir;   /* vssd's state directory (absolute), for provider-owned files */
+} ProviderConfig;
+
+/* One snapshot of one volume, from begin_prepare until deletion. Owned by vssd. */
+typedef struct ProviderSnapshot {
+        vss_id snapshot_id;
+        vss_id snapshot_set_id;
+        char *volume;            /* canonical original volume path (from is_volume_supported) */
+        char *device;            /* set by commit: path of the read-only point-in-time copy */
+        vss_snapshot_state state;
+        void *data;              /* provider-private; freed by the provider in abort/delete */
+} ProviderSnapshot;
+
+typedef struct VssProviderOps VssProviderOps;
+
+struct VssProviderOps {
+        unsigned version;        /* VSS_PROVIDER_OPS_VERSION */
+        const char *name;        /* short name: "btrfs", "test-copy" */
+        const char *id;          /* provider id, 36-char UUID string, fixed forever */
+        vss_provider_type type;
+        const char *version_string;
+        unsigned flags;          /* VSS_PROVIDER_* */
+
+        /* Optional. Called once at vssd start-up; a failure leaves the provider unregistered. */
+        vss_hr (*init)(const ProviderConfig *config);
+
+        /*
+         * Does this provider support volume (an absolute path as the requester gave it)?
+         * S_OK with *ret_canonical (malloc'd, the canonical volume path) if so;
+         * VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER if the path exists but is not ours;
+         * VSS_E_OBJECT_NOT_FOUND if the path does not exist.
+         */
+        vss_hr (*is_volume_supported)(const char *volume, char **ret_canonical);
+
+        vss_hr (*begin_prepare)(ProviderSnapshot *s);
+        vss_hr (*end_prepare)(ProviderSnapshot *const *snaps, size_t n);
+        vss_hr (*pre_commit)(ProviderSnapshot *const *snaps, size_t n);
+        vss_hr (*commit)(ProviderSnapshot *const *snaps, size_t n);
+        vss_hr (*post_commit)(ProviderSnapshot *const *snaps, size_t n);
+        vss_hr (*pre_final_commit)(ProviderSnapshot *const *snaps, size_t n);
+        vss_hr (*post_final_commit)(ProviderSnapshot *const *snaps, size_t n);
+        /* Must succeed as far as it can; discards whatever each snapshot has become. */
+        vss_hr (*abort)(ProviderSnapshot *const *snaps, size_t n);
+        vss_hr (*delete_snapshot)(ProviderSnapshot *s);
+};
+
+/* The built-in providers (provider-registry.c). NULL-terminated. */
+extern const VssProviderOps *const vss_builtin_providers[];
+
+/*
+ * provider_hr_sanitize: the code a provider may return passes through; anything else becomes
+ * VSS_E_UNEXPECTED_PROVIDER_ERROR (vss-semantics §11). Cannot fail.
+ */
+vss_hr provider_hr_sanitize(vss_hr hr);
+
+/* provider_snapshot_free: frees volume/device strings and the struct (not ->data). NULL ok. */
+void provider_snapshot_free(ProviderSnapshot *s);

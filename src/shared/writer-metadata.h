@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * writer-metadata.h: the in-memory Writer Metadata Document and its one D-Bus encoding.
+ *
+ * The writer side builds a WriterMetadata inside OnIdentify (through the public
+ * vss_create_writer_metadata_* calls, which are thin wrappers over the functions here), libvss
+ * sends it to vssd in the Identify reply, vssd validates it and hands it to requesters, whose
+ * libvss decodes it into the same struct behind vss_examine_writer_metadata. Keeping model,
+ * validation and wire format in this one file means the three parties cannot drift.
+ * The XML form of the document is a later addition on top of this model.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+
+#include "vss/vss-common.h"
+
+typedef enum FileSetKind {
+        FILESET_FILE_GROUP = 0,
+        FILESET_DATABASE = 1,
+        FILESET_DATABASE_LOG = 2,
+        _FILESET_KIND_MAX,
+} FileSetKind;
+
+typedef struct WmFileSet {
+        FileSetKind kind;
+        char *logical_path;     /* of the owning component, "" for root */
+        char *component_name;
+        char *path;
+        char *filespec;
+        bool recursive;
+        char *alternate_location; /* NULL when none */
+        uint32_t backup_type_mask;
+} WmFileSet;
+
+typedef struct WmComponent {
+        vss_component_type type;
+        char *logical_path;     /* "" for root, never NULL */
+        char *name;
+        char *caption;          /* "" when none, never NULL */
+        bool restore_metadata;
+        bool notify_on_backup_complete;
+        bool selectable;
+        bool selectable_for_restore;
+        uint32_t flags;
+} WmComponent;
+
+typedef struct WmExclude {
+        char *path;
+        char *filespec;
+        bool recursive;
+} WmExclude;
+
+typedef struct WriterMetadata {
+        vss_id instance_id;
+        vss_id writer_id;
+        char *writer_name;
+        char *instance_name;    /* "" when none */
+        vss_usage_type usage_type;
+        vss_source_type source_type;
+        uint32_t freeze_timeout_ms;
+
+        vss_restore_method restore_method;
+        char *restore_service;          /* "" when none */
+        char *restore_user_procedure;   /* "" when none */
+        vss_writer_restore writer_restore;
+        bool reboot_required;
+        uint32_t backup_schema;
+
+        WmComponent *components;
+        size_t n_components;
+        WmFileSet *filesets;
+        size_t n_filesets;
+        WmExclude *excludes;
+        size_t n_excludes;
+} WriterMetadata;
+
+/* writer_metadata_new: an empty document (restore method undefined). NULL on OOM. */
+WriterMetadata *writer_metadata_new(void);
+/* writer_metadata_free: frees everything; NULL is a no-op; returns NULL. */
+WriterMetadata *writer_metadata_free(WriterMetadata *m);
+
+/*
+ * The builder calls behind IVssCreateWriterMetadata. Each validates its arguments and the
+ * limits in vss-bus.h, and returns S_OK or the code the public header documents
+ * (E_INVALIDARG, E_OUTOFMEMORY, VSS_E_OBJECT_ALREADY_EXISTS, VSS_E_OBJECT_NOT_FOUND).
+ */
+vss_hr writer_metadata_add_component(WriterMetadata *m, vss_component_type type, const char *logical_path,
+                                     const char *name, const char *caption, bool restore_metadata,
+                                     bool notify_on_backup_complete, bool selectable,
+                                     bool selectable_for_restore, uint32_t flags);
+vss_hr writer_metadata_add_fileset(WriterMetadata *m, FileSetKind kind, const char *logical_path,
+                                   const char *component_name, const char *path, const char *filespec,
+                                   bool recursive, const char *alternate_location, uint32_t backup_type_mask);
+vss_hr writer_metadata_add_exclude(WriterMetadata *m, const char *path, const char *filespec, bool recursive);
+vss_hr writer_metadata_set_restore_method(WriterMetadata *m, vss_restore_method method, const char *service,
+                                          const char *user_procedure, vss_writer_restore writer_restore,
+                                          bool reboot_required);
+vss_hr writer_metadata_set_backup_schema(WriterMetadata *m, uint32_t schema);
+
+/* writer_metadata_find_component: by (logical_path, name); logical_path NULL == "". */
+const WmComponent *writer_metadata_find_component(const WriterMetadata *m, const char *logical_path,
+                                                  const char *name);
+
+/* Counts of file sets of a component by kind (for VSS_COMPONENTINFO). */
+unsigned writer_metadata_count_filesets(const WriterMetadata *m, const WmComponent *c, FileSetKind kind);
+/* The index-th file set of kind of component c, or NULL. */
+const WmFileSet *writer_metadata_get_fileset(const WriterMetadata *m, const WmComponent *c, FileSetKind kind,
+                                             unsigned index);
+
+/*
+ * writer_metadata_append: append m as one VSS_BUS_SIG_WMD struct to a message being built.
+ * Returns 0 or negative errno from sd-bus.
+ */
+int writer_metadata_append(sd_bus_message *msg, const WriterMetadata *m);
+
+/*
+ * writer_metadata_read: read one VSS_BUS_SIG_WMD struct from msg into a new document,
+ * enforcing every limit and rule the builder enforces (a hostile peer cannot get past it).
+ * Returns 0, -EBADMSG for a document that breaks a rule (with no partial result), or the
+ * negative errno from sd-bus. *ret owned by the caller (writer_metadata_free).
+ */
+int writer_metadata_read(sd_bus_message *msg, WriterMetadata **ret);
