@@ -86,6 +86,8 @@ WriterMetadata *writer_metadata_free(WriterMetadata *m);
  * The builder calls behind IVssCreateWriterMetadata. Each validates its arguments and the
  * limits in vss-bus.h, and returns S_OK or the code the public header documents
  * (E_INVALIDARG, E_OUTOFMEMORY, VSS_E_OBJECT_ALREADY_EXISTS, VSS_E_OBJECT_NOT_FOUND).
+ * More than VSS_MAX_COMPONENTS components, or VSS_MAX_FILESETS file sets or excludes, is
+ * E_INVALIDARG. The full rule list heads writer-metadata.c. On failure m is unchanged.
  */
 vss_hr writer_metadata_add_component(WriterMetadata *m, vss_component_type type, const char *logical_path,
                                      const char *name, const char *caption, bool restore_metadata,
@@ -99,6 +101,16 @@ vss_hr writer_metadata_set_restore_method(WriterMetadata *m, vss_restore_method 
                                           const char *user_procedure, vss_writer_restore writer_restore,
                                           bool reboot_required);
 vss_hr writer_metadata_set_backup_schema(WriterMetadata *m, uint32_t schema);
+
+/*
+ * writer_metadata_set_identity: the writer's identity fields (addition to the first contract).
+ * writer_id must be non-null and writer_name non-empty; instance_id NULL means the null id;
+ * usage/source in their enum ranges. S_OK, E_INVALIDARG or E_OUTOFMEMORY; m untouched on failure.
+ * writer_metadata_read applies the same rules to a received document.
+ */
+vss_hr writer_metadata_set_identity(WriterMetadata *m, const vss_id *instance_id, const vss_id *writer_id,
+                                    const char *writer_name, const char *instance_name, vss_usage_type usage_type,
+                                    vss_source_type source_type, uint32_t freeze_timeout_ms);
 
 /* writer_metadata_find_component: by (logical_path, name); logical_path NULL == "". */
 const WmComponent *writer_metadata_find_component(const WriterMetadata *m, const char *logical_path,

@@ -60,7 +60,13 @@ static vss_hr run_async(vss_hr hr, vss_async *a) {
         return result;
 }
 
-#define RUN_ASYNC(call, r) ({ vss_async *_a = NULL; run_async(call(r, &_a), _a); })
+/* Two statements: the call must fill _a before run_async reads it. */
+#define RUN_ASYNC(call, r)                              \
+        ({                                              \
+                vss_async *_a = NULL;                   \
+                vss_hr _hr = call(r, &_a);              \
+                run_async(_hr, _a);                     \
+        })
 
 static bool list_and_select_writers(vss_requester *r) {
         unsigned n = 0;

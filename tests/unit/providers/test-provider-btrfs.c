@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-provider-btrfs (suite root): the btrfs provider on a real btrfs. A 512 MiB image is
+ * made with mkfs.btrfs in a temporary directory and loop-mounted; a tmpfs next to it is the
+ * "not btrfs" case. Checks: path -> nearest enclosing subvolume (also nested ones), the full
+ * phase sequence, a read-only snapshot holding the old content after the source changed,
+ * delete and abort removing it. Everything is unmounted and removed even when a check fails.
+ * Exits 77 (skip) when not root.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <btrfsutil.h>
+#include <linux/magic.h>
+#include <sys/mount.h>
+#include <sys/statfs.h>
+
+#include "provider-test-util.h"
+#include "vss-bus.h"
+
+static char work_dir[] = "/var/tmp/test-provider-btrfs-XXXXXX";
+static char mnt[256], tmpfs_dir[256], vol[512], nested[512];
+static bool mounted, tmpfs_mounted;
+
+static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run(const char *fmt, ...) {
+        char cmd[8192];
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        vsnprintf(cmd, sizeof(cmd), fmt, ap);
+        va_end(ap);
+        r = system(cmd);
+        return r == 0 ? 0 : -1;
+}
+
+static void cleanup_all(void) {
+        if (tmpfs_mounted && umount2(tmpfs_dir, MNT_DETACH) == 0)
+                tmpfs_mounted = false;
+        if (mounted) {
+                /* Unmounting releases the loop device (mount -o loop sets autoclear). */
+                if (umount(mnt) < 0)
+                        (void) umount2(mnt, MNT_DETACH);
+                mounted = false;
+        }
+        if (work_dir[strlen(work_dir) - 1] != 'X')
+                (void) run("rm -rf --one-file-system -- '%s'", work_dir);
+}
+
+static int setup(void **state) {
+        if (!mkdtemp(work_dir))
+                return -1;
+        atexit(cleanup_all);
+
+        snprintf(mnt, sizeof(mnt), "%s/mnt", work_dir);
+        snprintf(tmpfs_dir, sizeof(tmpfs_dir), "%s/tmpfs", work_dir);
+        if (mkdir(mnt, 0755) < 0 || mkdir(tmpfs_dir, 0755) < 0)
+                return -1;
+
+        if (run("truncate -s 512M '%s/btrfs.img' && mkfs.btrfs -q -f '%s/btrfs.img' >/dev/null", work_dir,
+                work_dir) < 0)
+                return -1;
+        if (run("mount -o loop '%s/btrfs.img' '%s'", work_dir, mnt) < 0)
+                return -1;
+        mounted = true;
+        if (mount("tmpfs", tmpfs_dir, "tmpfs", 0, "size=4m") < 0)
+                return -1;
+        tmpfs_mounted = true;
+
+        snprintf(vol, sizeof(vol), "%s/vol", mnt);
+        snprintf(nested, sizeof(nested), "%s/vol/nested", mnt);
+        if (btrfs_util_create_subvolume(vol, 0, NULL, NULL) != BTRFS_UTIL_OK ||
+            btrfs_util_create_subvolume(nested, 0, NULL, NULL) != BTRFS_UTIL_OK)
+                return -1;
+        if (run("mkdir -p '%s/dir/deeper'", vol) < 0 || write_text(vol, "dir/deeper/file", "x") < 0 ||
+            write_text(nested, "inner.txt", "inner\n") < 0)
+                return -1;
+        return 0;
+}
+
+static int teardown(void **state) {
+        cleanup_all();
+        return 0;
+}
+
+static void expect_volume(const char *path, const char *expected) {
+        _cleanup_free_ char *canonical = NULL;
+
+        assert_int_equal(provider_btrfs_ops.is_volume_supported(path, &canonical), S_OK);
+        assert_string_equal(canonical, expected);
+}
+
+static void test_resolve(void **state) {
+        _cleanup_free_ char *canonical = NULL;
+        char path[4096];
+
+        expect_volume(vol, vol);
+        snprintf(path, sizeof(path), "%s/dir/deeper", vol);
+        expect_volume(path, vol);
+        snprintf(path, sizeof(path), "%s/dir/deeper/file", vol);
+        expect_volume(path, vol);
+        snprintf(path, sizeof(path), "%s/dir/../dir/", vol);
+        expect_volume(path, vol);
+
+        /* nested subvolume: the nearest enclosing one wins */
+        expect_volume(nested, nested);
+        snprintf(path, sizeof(path), "%s/inner.txt", nested);
+        expect_volume(path, nested);
+
+        /* the mount root is the top-level subvolume */
+        expect_volume(mnt, mnt);
+
+        assert_int_equal(provider_btrfs_ops.is_volume_supported(tmpfs_dir, &canonical),
+                         VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
+        snprintf(path, sizeof(path), "%s/missing", vol);
+        assert_int_equal(provider_btrfs_ops.is_volume_supported(path, &canonical), VSS_E_OBJECT_NOT_FOUND);
+        assert_null(canonical);
+}
+
+static ProviderSnapshot *prepare(const char *path) {
+        _cleanup_free_ char *canonical = NULL;
+        ProviderSnapshot *s;
+        vss_id set_id;
+
+        assert_int_equal(provider_btrfs_ops.is_volume_supported(path, &canonical), S_OK);
+        vss_id_generate(&set_id);
+        s = snapshot_new(canonical, &set_id);
+        assert_non_null(s);
+        assert_int_equal(provider_btrfs_ops.begin_prepare(s), S_OK);
+        return s;
+}
+
+static void test_snapshot(void **state) {
+        const VssProviderOps *p = &provider_btrfs_ops;
+        char path[4096], buf[256], area[4096];
+        const char *phase = "";
+        ProviderSnapshot *s;
+        bool read_only = false;
+        struct stat st;
+
+        assert_int_equal(write_text(vol, "data.txt", "old\n"), 0);
+        s = prepare(vol);
+
+        snprintf(area, sizeof(area), "%s/.vss-snapshots", mnt);
+        assert_int_equal(stat(area, &st), 0);
+        assert_true(S_ISDIR(st.st_mode));
+
+        assert_int_equal(run_set_phases(p, &s, 1, &phase), S_OK);
+        assert_non_null(s->device);
+        snprintf(path, sizeof(path), "%s/%s", area, vss_id_to_str(&s->snapshot_id).s);
+        assert_string_equal(s->device, path);
+
+        assert_int_equal(btrfs_util_is_subvolume(s->device), BTRFS_UTIL_OK);
+        assert_int_equal(btrfs_util_get_subvolume_read_only(s->device, &read_only), BTRFS_UTIL_OK);
+        assert_true(read_only);
+
+        /* The source changes; the snapshot keeps the point in time. */
+        assert_int_equal(write_text(vol, "data.txt", "new\n"), 0);
+        assert_int_equal(write_text(vol, "later.txt", "later\n"), 0);
+        assert_string_equal(read_text(s->device, "data.txt", buf, sizeof(buf)), "old\n");
+        assert_true(path_exists(s->device, "dir/deeper/file"));
+        assert_false(path_exists(s->device, "later.txt"));
+        /* A nested subvolume is not part of its parent's snapshot. */
+        assert_false(path_exists(s->device, "nested/inner.txt"));
+        /* Read-only for real. */
+        assert_int_equal(write_text(s->device, "data.txt", "tamper\n"), -EROFS);
+
+        assert_int_equal(p->delete_snapshot(s), S_OK);
+        assert_int_equal(stat(path, &st), -1);
+        assert_int_equal(errno, ENOENT);
+        assert_int_equal(p->delete_snapshot(s), VSS_E_OBJECT_NOT_FOUND);
+        provider_snapshot_free(s);
+}
+
+static void test_nested_snapshot_and_abort(void **state) {
+        const VssProviderOps *p = &provider_btrfs_ops;
+        ProviderSnapshot *snaps[2];
+        char dev0[4096], dev1[4096], buf[64];
+        struct stat st;
+
+        snaps[0] = prepare(vol);
+        snaps[1] = prepare(nested);
+        assert_int_equal(run_set_phases(p, snaps, 2, NULL), S_OK);
+        strcpy(dev0, snaps[0]->device);
+        strcpy(dev1, snaps[1]->device);
+        assert_string_equal(read_text(dev1, "inner.txt", buf, sizeof(buf)), "inner\n");
+
+        /* A failure later in DoSnapshotSet: abort discards both snapshots. */
+        assert_int_equal(p->abort(snaps, 2), S_OK);
+        assert_int_equal(stat(dev0, &st), -1);
+        assert_int_equal(stat(dev1, &st), -1);
+        assert_null(snaps[0]->data);
+        assert_null(snaps[0]->device);
+        assert_int_equal(p->abort(snaps, 2), S_OK);
+        provider_snapshot_free(snaps[0]);
+        provider_snapshot_free(snaps[1]);
+}
+
+static void test_sequence_rules(void **state) {
+        const VssProviderOps *p = &provider_btrfs_ops;
+        ProviderSnapshot *s = prepare(vol);
+
+        assert_int_equal(p->begin_prepare(s), VSS_E_BAD_STATE);
+        assert_int_equal(p->post_commit(&s, 1), VSS_E_BAD_STATE);
+        assert_int_equal(p->delete_snapshot(s), VSS_E_OBJECT_NOT_FOUND);
+        assert_int_equal(p->abort(&s, 1), S_OK);
+        assert_int_equal(p->commit(&s, 1), VSS_E_BAD_STATE);
+        provider_snapshot_free(s);
+}
+
+static void test_registry_picks_btrfs(void **state) {
+        const VssProviderOps *chosen = NULL;
+        _cleanup_free_ char *canonical = NULL;
+        char path[4096];
+
+        snprintf(path, sizeof(path), "%s/dir", vol);
+        assert_int_equal(provider_select(path, NULL, true, &chosen, &canonical), S_OK);
+        assert_ptr_equal(chosen, &provider_btrfs_ops);
+        assert_string_equal(canonical, vol);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_resolve),
+                cmocka_unit_test(test_snapshot),
+                cmocka_unit_test(test_nested_snapshot_and_abort),
+                cmocka_unit_test(test_sequence_rules),
+                cmocka_unit_test(test_registry_picks_btrfs),
+        };
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "test-provider-btrfs needs root, skipping\n");
+                return 77;
+        }
+        if (system("command -v mkfs.btrfs >/dev/null 2>&1") != 0) {
+                fprintf(stderr, "mkfs.btrfs not installed, skipping\n");
+                return 77;
+        }
+
+        return cmocka_run_group_tests(tests, setup, teardown);
+}

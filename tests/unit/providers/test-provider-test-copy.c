@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-provider-test-copy: the test-only copy provider and the registry's selection rules.
+ * The copy holds the point-in-time content after the source changes; injected faults come
+ * back unsanitized and provider_hr_sanitize maps them as vssd must; abort removes copies;
+ * the size limits refuse a tree with VSS_E_INSUFFICIENT_STORAGE and leave nothing behind.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
+
+#include "provider-test-util.h"
+#include "vss-bus.h"
+
+static char state_dir[] = "/tmp/test-provider-state-XXXXXX";
+static char volume_dir[] = "/tmp/test-provider-volume-XXXXXX";
+
+static int rm_rf_cmd(const char *path) {
+        char cmd[4200];
+
+        snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", path);
+        return system(cmd);
+}
+
+static int setup(void **state) {
+        ProviderConfig config = {};
+
+        if (!mkdtemp(state_dir) || !mkdtemp(volume_dir))
+                return -1;
+        config.state_dir = state_dir;
+        return provider_registry_init(&config, true) == S_OK ? 0 : -1;
+}
+
+static int teardown(void **state) {
+        (void) rm_rf_cmd(state_dir);
+        (void) rm_rf_cmd(volume_dir);
+        return 0;
+}
+
+/* A fresh volume tree with a file, a subdirectory and a symlink. */
+static void fill_volume(void) {
+        char path[4096];
+
+        (void) unlink(strcat(strcpy(path, volume_dir), "/.vss-test-provider"));
+        assert_int_equal(write_text(volume_dir, "a.txt", "old content\n"), 0);
+        snprintf(path, sizeof(path), "%s/sub", volume_dir);
+        (void) mkdir(path, 0750);
+        assert_int_equal(write_text(volume_dir, "sub/b.txt", "bee\n"), 0);
+        snprintf(path, sizeof(path), "%s/link", volume_dir);
+        (void) unlink(path);
+        assert_int_equal(symlink("sub/b.txt", path), 0);
+}
+
+static ProviderSnapshot *prepare_one(void) {
+        const VssProviderOps *p = &provider_test_copy_ops;
+        _cleanup_free_ char *canonical = NULL;
+        ProviderSnapshot *s;
+        vss_id set_id;
+
+        assert_int_equal(p->is_volume_supported(volume_dir, &canonical), S_OK);
+        vss_id_generate(&set_id);
+        s = snapshot_new(canonical, &set_id);
+        assert_non_null(s);
+        assert_int_equal(p->begin_prepare(s), S_OK);
+        return s;
+}
+
+static void test_point_in_time_copy(void **state) {
+        const VssProviderOps *p = &provider_test_copy_ops;
+        ProviderSnapshot *s;
+        char buf[256], target[256];
+        const char *phase = NULL;
+        struct stat st;
+        ssize_t n;
+
+        fill_volume();
+        s = prepare_one();
+        assert_int_equal(run_set_phases(p, &s, 1, &phase), S_OK);
+        assert_non_null(s->device);
+        assert_non_null(strstr(s->device, state_dir));
+
+        /* The source moves on; the copy must not. */
+        assert_int_equal(write_text(volume_dir, "a.txt", "new content\n"), 0);
+        assert_int_equal(write_text(volume_dir, "c.txt", "later\n"), 0);
+
+        assert_string_equal(read_text(s->device, "a.txt", buf, sizeof(buf)), "old content\n");
+        assert_string_equal(read_text(s->device, "sub/b.txt", buf, sizeof(buf)), "bee\n");
+        assert_false(path_exists(s->device, "c.txt"));
+        snprintf(buf, sizeof(buf), "%s/link", s->device);
+        n = readlink(buf, target, sizeof(target) - 1);
+        assert_true(n > 0);
+        target[n] = 0;
+        assert_string_equal(target, "sub/b.txt");
+        snprintf(buf, sizeof(buf), "%s/sub", s->device);
+        assert_int_equal(stat(buf, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0750);
+
+        assert_int_equal(p->delete_snapshot(s), S_OK);
+        assert_int_equal(stat(s->device, &st), -1);
+        assert_int_equal(p->delete_snapshot(s), VSS_E_OBJECT_NOT_FOUND);
+        provider_snapshot_free(s);
+}
+
+static void test_fault_injection(void **state) {
+        const VssProviderOps *p = &provider_test_copy_ops;
+        _cleanup_free_ char *canonical = NULL;
+        const char *phase = NULL;
+        ProviderSnapshot *s;
+        vss_hr hr;
+
+        fill_volume();
+        assert_int_equal(write_text(volume_dir, ".vss-test-provider", "# comment\ncommit=0x80004005\n"), 0);
+        s = prepare_one();
+        hr = run_set_phases(p, &s, 1, &phase);
+        assert_int_equal(hr, E_FAIL);
+        assert_string_equal(phase, "commit");
+        assert_null(s->device);
+        assert_int_equal(provider_hr_sanitize(hr), VSS_E_UNEXPECTED_PROVIDER_ERROR);
+        assert_int_equal(p->abort(&s, 1), S_OK);
+        assert_null(s->data);
+        provider_snapshot_free(s);
+
+        assert_int_equal(write_text(volume_dir, ".vss-test-provider", "end_prepare=0x80042306\n"), 0);
+        s = prepare_one();
+        hr = run_set_phases(p, &s, 1, &phase);
+        assert_int_equal(hr, VSS_E_PROVIDER_VETO);
+        assert_string_equal(phase, "end_prepare");
+        assert_int_equal(provider_hr_sanitize(hr), VSS_E_PROVIDER_VETO);
+        assert_int_equal(p->abort(&s, 1), S_OK);
+        provider_snapshot_free(s);
+
+        assert_int_equal(write_text(volume_dir, ".vss-test-provider", "is_volume_supported=0x8004230E\n"), 0);
+        assert_int_equal(p->is_volume_supported(volume_dir, &canonical), VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
+        assert_null(canonical);
+
+        /* post_commit fails after the copy exists: abort must remove it. */
+        assert_int_equal(write_text(volume_dir, ".vss-test-provider", "post_commit=0x8000FFFF\n"), 0);
+        s = prepare_one();
+        hr = run_set_phases(p, &s, 1, &phase);
+        assert_int_equal(hr, E_UNEXPECTED);
+        assert_string_equal(phase, "post_commit");
+        assert_int_equal(provider_hr_sanitize(hr), VSS_E_UNEXPECTED_PROVIDER_ERROR);
+        assert_non_null(s->device);
+        canonical = strdup(s->device);
+        assert_true(path_exists(canonical, "a.txt"));
+        assert_int_equal(p->abort(&s, 1), S_OK);
+        assert_false(path_exists(canonical, ""));
+        assert_null(s->device);
+        /* repeated abort is harmless */
+        assert_int_equal(p->abort(&s, 1), S_OK);
+        provider_snapshot_free(s);
+
+        assert_int_equal(write_text(volume_dir, ".vss-test-provider", "delete_snapshot=0x80042308\n"), 0);
+        s = prepare_one();
+        assert_int_equal(run_set_phases(p, &s, 1, NULL), S_OK);
+        assert_int_equal(p->delete_snapshot(s), VSS_E_OBJECT_NOT_FOUND);
+        assert_true(path_exists(s->device, "a.txt"));
+        assert_int_equal(p->abort(&s, 1), S_OK);
+        provider_snapshot_free(s);
+}
+
+static void test_abort_removes_set(void **state) {
+        const VssProviderOps *p = &provider_test_copy_ops;
+        ProviderSnapshot *snaps[2];
+        char dev0[4096], dev1[4096];
+
+        fill_volume();
+        snaps[0] = prepare_one();
+        snaps[1] = prepare_one();
+        assert_int_equal(run_set_phases(p, snaps, 2, NULL), S_OK);
+        assert_string_not_equal(snaps[0]->device, snaps[1]->device);
+        strcpy(dev0, snaps[0]->device);
+        strcpy(dev1, snaps[1]->device);
+        assert_true(path_exists(dev0, "a.txt"));
+        assert_true(path_exists(dev1, "sub/b.txt"));
+
+        assert_int_equal(p->abort(snaps, 2), S_OK);
+        assert_false(path_exists(dev0, ""));
+        assert_false(path_exists(dev1, ""));
+        provider_snapshot_free(snaps[0]);
+        provider_snapshot_free(snaps[1]);
+}
+
+static void test_out_of_sequence(void **state) {
+        const VssProviderOps *p = &provider_test_copy_ops;
+        ProviderSnapshot *s;
+
+        fill_volume();
+        s = prepare_one();
+        /* begin_prepare twice, and the phases after commit before commit */
+        assert_int_equal(p->begin_prepare(s), VSS_E_BAD_STATE);
+        assert_int_equal(p->post_commit(&s, 1), VSS_E_BAD_STATE);
+        assert_int_equal(p->abort(&s, 1), S_OK);
+        assert_int_equal(p->commit(&s, 1), VSS_E_BAD_STATE);
+        provider_snapshot_free(s);
+}
+
+static void test_size_limits(void **state) {
+        const VssProviderOps *p = &provider_test_copy_ops;
+        char path[4096], dest[4096];
+        ProviderSnapshot *s;
+        int fd;
+
+        fill_volume();
+        /* One sparse file just over 64 MiB: cheap to make, counted by the bytes copied. */
+        snprintf(path, sizeof(path), "%s/big", volume_dir);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(ftruncate(fd, 64 * 1024 * 1024 + 1), 0);
+        close(fd);
+
+        s = prepare_one();
+        assert_int_equal(run_set_phases(p, &s, 1, NULL), VSS_E_INSUFFICIENT_STORAGE);
+        snprintf(dest, sizeof(dest), "%s/test-copy/%s", state_dir, vss_id_to_str(&s->snapshot_id).s);
+        assert_false(path_exists(dest, ""));
+        assert_int_equal(p->abort(&s, 1), S_OK);
+        provider_snapshot_free(s);
+        assert_int_equal(unlink(path), 0);
+
+        /* More than 10000 entries. */
+        snprintf(path, sizeof(path), "%s/many", volume_dir);
+        assert_int_equal(mkdir(path, 0700), 0);
+        for (int i = 0; i < 10001; i++) {
+                char name[32];
+
+                snprintf(name, sizeof(name), "many/%d", i);
+                assert_int_equal(write_text(volume_dir, name, ""), 0);
+        }
+        s = prepare_one();
+        assert_int_equal(run_set_phases(p, &s, 1, NULL), VSS_E_INSUFFICIENT_STORAGE);
+        snprintf(dest, sizeof(dest), "%s/test-copy/%s", state_dir, vss_id_to_str(&s->snapshot_id).s);
+        assert_false(path_exists(dest, ""));
+        assert_int_equal(p->abort(&s, 1), S_OK);
+        provider_snapshot_free(s);
+        assert_int_equal(rm_rf_cmd(path), 0);
+}
+
+static void test_volume_checks(void **state) {
+        const VssProviderOps *p = &provider_test_copy_ops;
+        _cleanup_free_ char *canonical = NULL;
+        char path[4096];
+
+        fill_volume();
+        snprintf(path, sizeof(path), "%s/a.txt", volume_dir);
+        assert_int_equal(p->is_volume_supported(path, &canonical), VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
+        snprintf(path, sizeof(path), "%s/missing", volume_dir);
+        assert_int_equal(p->is_volume_supported(path, &canonical), VSS_E_OBJECT_NOT_FOUND);
+        assert_int_equal(p->is_volume_supported("relative/dir", &canonical), E_INVALIDARG);
+        /* canonical form: trailing slash and ".." resolved */
+        snprintf(path, sizeof(path), "%s/sub/../", volume_dir);
+        assert_int_equal(p->is_volume_supported(path, &canonical), S_OK);
+        assert_string_equal(canonical, volume_dir);
+}
+
+static bool dir_is_btrfs(const char *path) {
+        struct statfs sfs;
+
+        return statfs(path, &sfs) == 0 && (uint32_t) sfs.f_type == (uint32_t) BTRFS_SUPER_MAGIC;
+}
+
+static void test_registry_select(void **state) {
+        const VssProviderOps *chosen = NULL;
+        _cleanup_free_ char *canonical = NULL;
+        vss_id id, unknown;
+        char path[4096];
+
+        fill_volume();
+        assert_non_null(vss_builtin_providers[0]);
+        assert_string_equal(vss_builtin_providers[0]->name, "btrfs");
+        assert_string_equal(vss_builtin_providers[1]->name, "test-copy");
+        assert_null(vss_builtin_providers[2]);
+
+        assert_int_equal(vss_id_parse(provider_test_copy_ops.id, &id), S_OK);
+        assert_ptr_equal(provider_find_by_id(&id), &provider_test_copy_ops);
+        vss_id_generate(&unknown);
+        assert_null(provider_find_by_id(&unknown));
+
+        assert_true(provider_is_available(&provider_test_copy_ops, true));
+        assert_false(provider_is_available(&provider_test_copy_ops, false));
+
+        /* explicit id */
+        assert_int_equal(provider_select(volume_dir, &id, true, &chosen, &canonical), S_OK);
+        assert_ptr_equal(chosen, &provider_test_copy_ops);
+        assert_string_equal(canonical, volume_dir);
+        canonical = mfree_ptr(canonical);
+        assert_int_equal(provider_select(volume_dir, &id, false, &chosen, &canonical), VSS_E_PROVIDER_NOT_REGISTERED);
+        assert_int_equal(provider_select(volume_dir, &unknown, true, &chosen, &canonical),
+                         VSS_E_PROVIDER_NOT_REGISTERED);
+
+        snprintf(path, sizeof(path), "%s/nope", volume_dir);
+        assert_int_equal(provider_select(path, NULL, true, &chosen, &canonical), VSS_E_OBJECT_NOT_FOUND);
+        assert_int_equal(provider_select("rel", NULL, true, &chosen, &canonical), E_INVALIDARG);
+        assert_int_equal(provider_select(NULL, NULL, true, &chosen, &canonical), E_INVALIDARG);
+
+        if (dir_is_btrfs(volume_dir)) {
+                print_message("%s is on btrfs: skipping the non-btrfs selection checks\n", volume_dir);
+                return;
+        }
+
+        /* automatic choice: btrfs refuses, test-copy takes it only when enabled */
+        chosen = NULL;
+        assert_int_equal(provider_select(volume_dir, &VSS_ID_NULL, true, &chosen, &canonical), S_OK);
+        assert_ptr_equal(chosen, &provider_test_copy_ops);
+        canonical = mfree_ptr(canonical);
+        assert_int_equal(provider_select(volume_dir, NULL, false, &chosen, &canonical), VSS_E_VOLUME_NOT_SUPPORTED);
+
+        /* the named btrfs provider refuses a non-btrfs directory */
+        assert_int_equal(vss_id_parse(provider_btrfs_ops.id, &id), S_OK);
+        assert_int_equal(provider_select(volume_dir, &id, false, &chosen, &canonical),
+                         VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
+        assert_null(canonical);
+}
+
+static void test_sanitize(void **state) {
+        static const vss_hr passed[] = {
+                S_OK, E_OUTOFMEMORY, E_INVALIDARG, E_ACCESSDENIED, VSS_E_BAD_STATE, VSS_E_OBJECT_NOT_FOUND,
+                VSS_E_INSUFFICIENT_STORAGE, VSS_E_VOLUME_NOT_SUPPORTED, VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER,
+                VSS_E_MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED, VSS_E_PROVIDER_VETO, VSS_E_NESTED_VOLUME_LIMIT,
+        };
+        static const vss_hr mapped[] = {
+                S_FALSE, E_FAIL, E_UNEXPECTED, E_ABORT, E_NOTIMPL, VSS_E_UNEXPECTED, VSS_E_WRITERERROR_TIMEOUT,
+                VSS_HRESULT(0x8004DEADu),
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(passed); i++)
+                assert_int_equal(provider_hr_sanitize(passed[i]), passed[i]);
+        for (size_t i = 0; i < ELEMENTSOF(mapped); i++)
+                assert_int_equal(provider_hr_sanitize(mapped[i]), VSS_E_UNEXPECTED_PROVIDER_ERROR);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_point_in_time_copy),
+                cmocka_unit_test(test_fault_injection),
+                cmocka_unit_test(test_abort_removes_set),
+                cmocka_unit_test(test_out_of_sequence),
+                cmocka_unit_test(test_size_limits),
+                cmocka_unit_test(test_volume_checks),
+                cmocka_unit_test(test_registry_select),
+                cmocka_unit_test(test_sanitize),
+        };
+
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
