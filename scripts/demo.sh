@@ -43,7 +43,7 @@ trap cleanup EXIT
 echo "== Embedded volume: btrfs image $img mounted at $mnt"
 if [ ! -f "$img" ]; then
         truncate -s 1G "$img"
-        mkfs.btrfs -q "$img"
+        mkfs.btrfs -q "$img" >/dev/null
 fi
 mountpoint -q "$mnt" || mount -o loop "$img" "$mnt"
 [ -d "$vol" ] || btrfs -q subvolume create "$vol"

@@ -171,6 +171,8 @@ static bool check_snapshot(const char *volume, const char *device) {
                 printf("  cannot read %s: %s\n", snap_path, strerror(-r));
                 return false;
         }
+        /* Give the application, thawed a moment ago, time to show it moved on. */
+        (void) usleep(100 * 1000);
         r = ledger_read(live_path, &live);
         if (r < 0) {
                 printf("  cannot read %s: %s\n", live_path, strerror(-r));
