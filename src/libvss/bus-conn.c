@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * bus-conn.c: the per-connection I/O thread and the lock around sd-bus.
+ *
+ * This file owns the only code in libvss that polls a vssd connection. The I/O thread loops:
+ * with the lock held it lets sd-bus dispatch everything it can (reply callbacks, incoming
+ * method calls), reads what to wait for next (fd, events, the nearest reply timeout), drops
+ * the lock and polls the bus fd together with an eventfd that other threads write after they
+ * queued a message. Keeping poll() outside the lock is what lets user threads send while the
+ * I/O thread waits; keeping sd_bus_process() inside it is what makes sd-bus safe to share.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bus-conn.h"
+#include "macro.h"
+#include "vss-bus.h"
+
+struct BusConn {
+        unsigned n_ref;
+        sd_bus *bus;
+
+        pthread_mutex_t lock;
+        pthread_cond_t cond;
+        int wake_fd;
+
+        pthread_t thread;
+        bool thread_started;
+        bool stop;      /* the owner asked the I/O thread to end */
+        bool dead;      /* closed or lost: nothing more will be dispatched */
+        bool closed;    /* bus_conn_close() ran */
+
+        bus_conn_disconnect_t on_disconnect;
+        void *userdata;
+};
+
+uint64_t now_usec(void) {
+        struct timespec ts;
+
+        /* Cannot fail for CLOCK_MONOTONIC with a valid pointer. */
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
+}
+
+static void bus_conn_wake(BusConn *c) {
+        uint64_t one = 1;
+
+        /* A full counter (EAGAIN) still means "readable", so the wake-up is never lost. */
+        (void) write(c->wake_fd, &one, sizeof(one));
+}
+
+static void bus_conn_drain_wake(BusConn *c) {
+        uint64_t v;
+
+        (void) read(c->wake_fd, &v, sizeof(v));
+}
+
+static int poll_timeout_ms(uint64_t until) {
+        uint64_t n, ms;
+
+        if (until == UINT64_MAX)
+                return -1;
+        n = now_usec();
+        if (until <= n)
+                return 0;
+        ms = (until - n + USEC_PER_MSEC - 1) / USEC_PER_MSEC;
+        return ms > INT_MAX ? INT_MAX : (int) ms;
+}
+
+/* Lock held. Dispatch all that is ready and learn what to poll for. */
+static int bus_conn_process(BusConn *c, struct pollfd *ret_pfd, int *ret_timeout_ms) {
+        uint64_t until;
+        int r, fd, events;
+
+        for (;;) {
+                r = sd_bus_process(c->bus, NULL);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+        }
+
+        fd = sd_bus_get_fd(c->bus);
+        if (fd < 0)
+                return fd;
+        events = sd_bus_get_events(c->bus);
+        if (events < 0)
+                return events;
+        r = sd_bus_get_timeout(c->bus, &until);
+        if (r < 0)
+                return r;
+
+        *ret_pfd = (struct pollfd) { .fd = fd, .events = (short) events };
+        *ret_timeout_ms = poll_timeout_ms(until);
+        return 0;
+}
+
+static void *bus_conn_thread(void *p) {
+        BusConn *c = p;
+
+        pthread_mutex_lock(&c->lock);
+        while (!c->stop) {
+                struct pollfd pfd[2];
+                int r, timeout_ms;
+
+                r = bus_conn_process(c, &pfd[0], &timeout_ms);
+                if (r < 0) {
+                        /* Lost: sd-bus has already failed every pending call with a synthetic
+                         * error reply while closing, so only the owner is left to tell. */
+                        c->dead = true;
+                        if (c->on_disconnect)
+                                c->on_disconnect(c, c->userdata);
+                        pthread_cond_broadcast(&c->cond);
+                        break;
+                }
+                pthread_cond_broadcast(&c->cond);
+                pthread_mutex_unlock(&c->lock);
+
+                pfd[1] = (struct pollfd) { .fd = c->wake_fd, .events = POLLIN };
+                r = poll(pfd, ELEMENTSOF(pfd), timeout_ms);
+                if (r > 0 && (pfd[1].revents & POLLIN))
+                        bus_conn_drain_wake(c);
+
+                pthread_mutex_lock(&c->lock);
+        }
+        pthread_mutex_unlock(&c->lock);
+        return NULL;
+}
+
+int bus_conn_new(sd_bus *bus, bus_conn_disconnect_t on_disconnect, void *userdata, BusConn **ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *owned = bus;
+        pthread_condattr_t attr;
+        BusConn *c;
+
+        assert(bus);
+        assert(ret);
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return -ENOMEM;
+
+        c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (c->wake_fd < 0) {
+                int r = negative_errno();
+                free(c);
+                return r;
+        }
+
+        /* Waits are measured on the monotonic clock, like sd-bus's own timeouts. */
+        pthread_condattr_init(&attr);
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+        pthread_cond_init(&c->cond, &attr);
+        pthread_condattr_destroy(&attr);
+        pthread_mutex_init(&c->lock, NULL);
+
+        c->n_ref = 1;
+        c->bus = TAKE_PTR(owned);
+        c->on_disconnect = on_disconnect;
+        c->userdata = userdata;
+        *ret = c;
+        return 0;
+}
+
+vss_hr bus_conn_open(const char *socket_path, bus_conn_disconnect_t on_disconnect, void *userdata,
+                     BusConn **ret) {
+        sd_bus *bus = NULL;
+        int r;
+
+        assert(ret);
+
+        r = vss_bus_connect(vss_socket_path(socket_path), &bus);
+        if (r < 0) {
+                /* Only a refusal and a lack of memory say something about us; every other
+                 * failure (no socket, nobody listening, a broken handshake) means the service
+                 * is not there. */
+                if (r == -EACCES || r == -EPERM || r == -ENOMEM)
+                        return vss_hr_from_errno(r);
+                return VSS_E_WRITER_INFRASTRUCTURE;
+        }
+
+        r = bus_conn_new(bus, on_disconnect, userdata, ret);
+        if (r < 0)
+                return vss_hr_from_errno(r);
+        return S_OK;
+}
+
+int bus_conn_start(BusConn *c) {
+        int r;
+
+        assert(c);
+        assert(!c->thread_started);
+
+        r = pthread_create(&c->thread, NULL, bus_conn_thread, c);
+        if (r != 0)
+                return -r;
+        c->thread_started = true;
+        return 0;
+}
+
+BusConn *bus_conn_ref(BusConn *c) {
+        if (c)
+                __atomic_add_fetch(&c->n_ref, 1, __ATOMIC_SEQ_CST);
+        return c;
+}
+
+BusConn *bus_conn_unref(BusConn *c) {
+        if (!c)
+                return NULL;
+        if (__atomic_sub_fetch(&c->n_ref, 1, __ATOMIC_SEQ_CST) > 0)
+                return NULL;
+
+        bus_conn_close(c);
+        sd_bus_unref(c->bus);
+        pthread_cond_destroy(&c->cond);
+        pthread_mutex_destroy(&c->lock);
+        if (c->wake_fd >= 0)
+                (void) close(c->wake_fd);
+        free(c);
+        return NULL;
+}
+
+void bus_conn_close(BusConn *c) {
+        if (!c)
+                return;
+
+        pthread_mutex_lock(&c->lock);
+        if (c->closed) {
+                pthread_mutex_unlock(&c->lock);
+                return;
+        }
+        c->closed = true;
+        c->stop = true;
+        pthread_mutex_unlock(&c->lock);
+        bus_conn_wake(c);
+
+        if (c->thread_started) {
+                pthread_join(c->thread, NULL);
+                c->thread_started = false;
+        }
+
+        pthread_mutex_lock(&c->lock);
+        /* Deliver what callers queued (a last reply, Unsubscribe) before hanging up, but only
+         * to a peer that is still there. */
+        if (!c->dead)
+                (void) sd_bus_flush(c->bus);
+        sd_bus_close(c->bus);
+        c->dead = true;
+        pthread_cond_broadcast(&c->cond);
+        pthread_mutex_unlock(&c->lock);
+}
+
+sd_bus *bus_conn_get_bus(BusConn *c) {
+        assert(c);
+        return c->bus;
+}
+
+void bus_conn_lock(BusConn *c) {
+        assert(c);
+        pthread_mutex_lock(&c->lock);
+}
+
+void bus_conn_unlock(BusConn *c) {
+        assert(c);
+        pthread_mutex_unlock(&c->lock);
+        bus_conn_wake(c);
+}
+
+bool bus_conn_is_dead(BusConn *c) {
+        assert(c);
+        return c->dead;
+}
+
+bool bus_conn_wait(BusConn *c, uint64_t deadline_usec) {
+        struct timespec ts;
+
+        assert(c);
+
+        if (deadline_usec == UINT64_MAX) {
+                pthread_cond_wait(&c->cond, &c->lock);
+                return true;
+        }
+
+        ts.tv_sec = (time_t) (deadline_usec / USEC_PER_SEC);
+        ts.tv_nsec = (long) ((deadline_usec % USEC_PER_SEC) * NSEC_PER_USEC);
+        return pthread_cond_timedwait(&c->cond, &c->lock, &ts) == 0;
+}
+
+void bus_conn_broadcast(BusConn *c) {
+        assert(c);
+        pthread_cond_broadcast(&c->cond);
+}
+
+typedef struct PendingCall {
+        BusConn *conn;
+        bool done;
+        sd_bus_message *reply;
+} PendingCall;
+
+static int pending_call_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        PendingCall *p = userdata;
+
+        /* I/O thread, lock held: only record and signal. */
+        p->reply = sd_bus_message_ref(m);
+        p->done = true;
+        pthread_cond_broadcast(&p->conn->cond);
+        return 0;
+}
+
+int bus_conn_call(BusConn *c, sd_bus_message *m, uint64_t timeout_usec, sd_bus_error *ret_error,
+                  sd_bus_message **ret_reply) {
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        PendingCall p = { .conn = c };
+        int r;
+
+        assert(c);
+        assert(m);
+        assert(ret_reply);
+
+        if (c->dead)
+                return sd_bus_error_set(ret_error, SD_BUS_ERROR_DISCONNECTED, "The connection to vssd is closed.");
+
+        r = sd_bus_call_async(c->bus, &slot, m, pending_call_reply, &p, timeout_usec);
+        if (r < 0)
+                return sd_bus_error_set_errno(ret_error, r);
+        bus_conn_wake(c);
+
+        while (!p.done && !c->dead)
+                (void) bus_conn_wait(c, UINT64_MAX);
+
+        if (!p.done)
+                return sd_bus_error_set(ret_error, SD_BUS_ERROR_DISCONNECTED, "The connection to vssd was lost.");
+
+        if (sd_bus_message_is_method_error(p.reply, NULL)) {
+                r = sd_bus_error_copy(ret_error, sd_bus_message_get_error(p.reply));
+                sd_bus_message_unref(p.reply);
+                return r < 0 ? r : -EIO;
+        }
+
+        *ret_reply = p.reply;
+        return 0;
+}

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * bus-conn.h: one libvss connection to vssd, usable from any thread.
+ *
+ * sd-bus objects are not thread-safe, while VSS callers use several threads (a requester
+ * waits on a vss_async from one thread while another cancels it; a writer's callbacks run on
+ * a thread of their own). A BusConn therefore owns the sd_bus together with the one mutex
+ * that guards every access to it, and an I/O thread that is the only one to poll and
+ * dispatch. Other threads build and send messages with the mutex held and wake the I/O
+ * thread through an eventfd. Reply callbacks and incoming method handlers run on the I/O
+ * thread with the mutex held, so they must never block: they record results and signal.
+ *
+ * The condition variable of the BusConn is broadcast whenever the I/O thread has dispatched
+ * something or the connection died; every waiter re-checks its own predicate.
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <systemd/sd-bus.h>
+
+#include "vss/vss-common.h"
+
+typedef struct BusConn BusConn;
+
+/*
+ * Called once, on the I/O thread with the lock held, when the connection to vssd is lost
+ * (peer closed, I/O error). Not called for a close the owner asked for.
+ */
+typedef void (*bus_conn_disconnect_t)(BusConn *c, void *userdata);
+
+/*
+ * bus_conn_new: wrap a started client bus. Takes ownership of bus (also on failure). The I/O
+ * thread is not running yet, so the caller may still add object vtables without locking;
+ * bus_conn_start() starts it. Returns 0 or negative errno.
+ */
+int bus_conn_new(sd_bus *bus, bus_conn_disconnect_t on_disconnect, void *userdata, BusConn **ret);
+
+/*
+ * bus_conn_open: connect to vssd at socket_path (NULL: $VSS_SOCKET, else the default) and
+ * wrap the bus with bus_conn_new(). The I/O thread is not started.
+ * Returns S_OK; E_ACCESSDENIED (the socket refused us); E_OUTOFMEMORY;
+ * VSS_E_WRITER_INFRASTRUCTURE (vssd not reachable).
+ */
+vss_hr bus_conn_open(const char *socket_path, bus_conn_disconnect_t on_disconnect, void *userdata,
+                     BusConn **ret);
+
+/* bus_conn_start: start the I/O thread. Returns 0 or negative errno. */
+int bus_conn_start(BusConn *c);
+
+/* Reference counting; bus_conn_unref frees on the last reference and returns NULL. */
+BusConn *bus_conn_ref(BusConn *c);
+BusConn *bus_conn_unref(BusConn *c);
+
+/*
+ * bus_conn_close: stop the I/O thread, flush what is queued (unless the peer is already gone)
+ * and close the connection. Afterwards the BusConn is "dead": waiters wake up, new calls fail
+ * with -ENOTCONN. Idempotent. Must not be called from the I/O thread or with the lock held.
+ */
+void bus_conn_close(BusConn *c);
+
+/* The sd_bus, for use with the lock held only. */
+sd_bus *bus_conn_get_bus(BusConn *c);
+
+void bus_conn_lock(BusConn *c);
+/* bus_conn_unlock: unlock and wake the I/O thread, which re-reads what to poll for. */
+void bus_conn_unlock(BusConn *c);
+
+/* bus_conn_is_dead: the connection is closed or lost. Call with the lock held. */
+bool bus_conn_is_dead(BusConn *c);
+
+/*
+ * bus_conn_wait: wait on the connection's condition variable (lock held) until signalled or
+ * until the absolute CLOCK_MONOTONIC time deadline_usec (UINT64_MAX: no limit). Returns
+ * true if woken before the deadline. Callers loop on their own predicate.
+ */
+bool bus_conn_wait(BusConn *c, uint64_t deadline_usec);
+
+/* bus_conn_broadcast: wake every bus_conn_wait()er. Call with the lock held. */
+void bus_conn_broadcast(BusConn *c);
+
+/*
+ * bus_conn_call: send method call m and wait for its reply, with the lock held (it is
+ * released while waiting). timeout_usec as sd_bus_call_async (UINT64_MAX: none).
+ * Returns 0 and *ret_reply (a method return) or a negative errno with *ret_error filled
+ * (a D-Bus error reply, a timeout, or a lost connection). *ret_reply must be unreferenced
+ * with the lock still held.
+ */
+int bus_conn_call(BusConn *c, sd_bus_message *m, uint64_t timeout_usec, sd_bus_error *ret_error,
+                  sd_bus_message **ret_reply);
+
+/* now_usec: CLOCK_MONOTONIC in microseconds. */
+uint64_t now_usec(void);

@@ -1,0 +1,1170 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * backup.c: the VSS backup sequence as vssd runs it for one requester (backup.h).
+ *
+ * Decisions this file implements (seeds 000-004, vss-semantics.md §2/§6/§11/§13):
+ *   - Identify goes to every subscribed writer the requester did not filter out; writers that
+ *     veto, time out or answer garbage are left out of the backup (no status either).
+ *   - PrepareForBackup goes to every gathered writer. Afterwards only "involved" writers get
+ *     events: in component mode those with a selected component, otherwise all of them.
+ *     A writer that failed an earlier event gets no further sequence events, but does get
+ *     Abort and BackupShutdown.
+ *   - DoSnapshotSet: PrepareForSnapshot (2× event timeout) → provider end-prepare → Freeze by
+ *     level group (front-end, back-end, others), each bounded by the writer's freeze timeout,
+ *     the whole window by the smallest → provider pre-commit, commit, post-commit → Thaw in
+ *     reverse group order → provider pre-final-commit → PostSnapshot → provider
+ *     post-final-commit. A PrepareForSnapshot failure sends no Abort (seed 004); a Freeze or
+ *     Thaw failure, a blown window or a provider failure after Freeze sends Abort to every
+ *     involved writer; a PostSnapshot failure is recorded and the set still succeeds.
+ *     Any failure aborts every snapshot of the set: no partial commit.
+ *   - Cancel is honoured at safe points: Identify rounds stop at once; PrepareForBackup after
+ *     its round; DoSnapshotSet before Freeze, after each Freeze group and after commit (then
+ *     the abort path runs); after Thaw and in BackupComplete it is too late.
+ *   - AbortBackup before PrepareForBackup only drops the set; after it, Abort goes to every
+ *     involved writer (writers tolerate repeats). It also deletes the backup's auto-release
+ *     snapshots at once rather than at release: an aborted backup has no use for them.
+ *   - Release: Abort if the backup passed PrepareForBackup and neither BackupComplete,
+ *     AbortBackup, a successful DoSnapshotSet (after PostSnapshot no Abort, §6) nor an abort
+ *     already sent ended it; then BackupShutdown with the set id (null if no set was started)
+ *     to every writer that got PrepareForBackup; then auto-release snapshots are deleted.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vss-bus.h"
+#include "vssd/backup.h"
+#include "vssd/client.h"
+#include "vssd/log.h"
+
+static void backup_free(Backup *b);
+static char *mfree_str(char *s) {
+        free(s);
+        return NULL;
+}
+static void release_continue(Backup *b);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Lifetime                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+int backup_new(Manager *m, Client *client, Backup **ret) {
+        Backup *b;
+
+        assert(m);
+        assert(ret);
+
+        b = calloc(1, sizeof(*b));
+        if (!b)
+                return -ENOMEM;
+        b->n_ref = 1; /* the manager's list */
+        b->manager = m;
+        b->client = client;
+        vss_id_generate(&b->id);
+        b->state = BACKUP_STATE_NEW;
+        b->context = VSS_CTX_BACKUP;
+        b->op = _BACKUP_METHOD_MAX;
+        LIST_PREPEND(backups, m->backups, b);
+
+        log_debug("Backup %s created for pid %d.", vss_id_to_str(&b->id).s, client ? (int) client->ucred.pid : 0);
+        *ret = b;
+        return 0;
+}
+
+Backup *backup_ref(Backup *b) {
+        if (b)
+                b->n_ref++;
+        return b;
+}
+
+Backup *backup_unref(Backup *b) {
+        if (!b)
+                return NULL;
+        assert(b->n_ref > 0);
+        if (--b->n_ref == 0)
+                backup_free(b);
+        return NULL;
+}
+
+static void selected_component_done(SelectedComponent *c) {
+        free(c->logical_path);
+        free(c->name);
+}
+
+static void backup_free(Backup *b) {
+        b->round = event_round_free(b->round);
+        b->window_timer = sd_event_source_disable_unref(b->window_timer);
+        b->set = snapshot_set_free(b->set);
+        b->op_msg = sd_bus_message_unref(b->op_msg);
+
+        for (size_t i = 0; i < b->n_sessions; i++) {
+                writer_unref(b->sessions[i].writer);
+                writer_metadata_free(b->sessions[i].metadata);
+        }
+        free(b->sessions);
+        for (size_t i = 0; i < b->n_components; i++)
+                selected_component_done(&b->components[i]);
+        free(b->components);
+        for (size_t i = 0; i < b->n_volumes; i++)
+                free(b->volumes[i]);
+        free(b->volumes);
+        free(b->enabled_classes);
+        free(b->disabled_classes);
+        free(b->disabled_instances);
+        free(b->op_detail);
+        free(b);
+}
+
+static void slot_release(Backup *b) {
+        if (b->manager->set_owner == b)
+                b->manager->set_owner = NULL;
+}
+
+/* Unlist from the manager and drop its reference: the end of every backup. */
+static void backup_finish(Backup *b) {
+        Manager *m = b->manager;
+
+        slot_release(b);
+        b->set = snapshot_set_free(b->set);
+        (void) catalog_delete_owned(&m->catalog, &b->id);
+
+        log_debug("Backup %s finished.", vss_id_to_str(&b->id).s);
+        LIST_REMOVE(backups, m->backups, b);
+        backup_unref(b);
+        manager_check_exit(m);
+}
+
+void backup_free_now(Backup *b) {
+        if (!b)
+                return;
+        b->round = event_round_free(b->round);
+        backup_finish(b);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Helpers                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+bool backup_context_is_writerless(uint32_t context) {
+        return context & VSS_VOLSNAP_ATTR_NO_WRITERS;
+}
+
+bool backup_context_is_valid(uint32_t context) {
+        switch (context) {
+        case VSS_CTX_BACKUP:
+        case VSS_CTX_FILE_SHARE_BACKUP:
+        case VSS_CTX_NAS_ROLLBACK:
+        case VSS_CTX_APP_ROLLBACK:
+        case VSS_CTX_CLIENT_ACCESSIBLE:
+        case VSS_CTX_CLIENT_ACCESSIBLE_WRITERS:
+                return true;
+        default:
+                return false;
+        }
+}
+
+static bool state_is_failed(vss_writer_state s) {
+        return s == VSS_WS_UNKNOWN || (s >= VSS_WS_FAILED_AT_IDENTIFY && s <= VSS_WS_FAILED_AT_BACKUPSHUTDOWN);
+}
+
+static bool session_has_components(const Backup *b, const WriterSession *s) {
+        for (size_t i = 0; i < b->n_components; i++)
+                if (vss_id_equal(&b->components[i].instance_id, &s->writer->instance_id))
+                        return true;
+        return false;
+}
+
+bool backup_is_involved(const Backup *b, const WriterSession *s) {
+        if (!s->got_prepare_backup)
+                return false;
+        return !b->flags.select_components || session_has_components(b, s);
+}
+
+static bool id_in(const vss_id *id, const vss_id *list, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (vss_id_equal(id, &list[i]))
+                        return true;
+        return false;
+}
+
+static WriterSession *session_by_instance(Backup *b, const vss_id *instance_id) {
+        for (size_t i = 0; i < b->n_sessions; i++)
+                if (vss_id_equal(&b->sessions[i].writer->instance_id, instance_id))
+                        return &b->sessions[i];
+        return NULL;
+}
+
+static void set_detail(Backup *b, const char *fmt, ...) _printf_(2, 3);
+static void set_detail(Backup *b, const char *fmt, ...) {
+        va_list ap;
+        char *s = NULL;
+
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) < 0)
+                s = NULL;
+        va_end(ap);
+        free(b->op_detail);
+        b->op_detail = s;
+}
+
+static uint64_t now_timestamp(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) vss_timestamp_from_unix_ns((int64_t) ts.tv_sec * 1000000000LL + ts.tv_nsec);
+}
+
+/* The context keys each event carries (docs/dbus-api.md "Context keys"). */
+static void event_context_for(const Backup *b, const char *method, EventContext *ctx) {
+        bool backup_state = !streq(method, "Identify") && !streq(method, "BackupShutdown");
+        bool volumes = backup_state && !streq(method, "BackupComplete");
+        bool components = streq(method, "PrepareForBackup") || streq(method, "PostSnapshot") ||
+                streq(method, "BackupComplete");
+
+        *ctx = (EventContext) {
+                .backup_id = streq(method, "Identify") ? NULL : &b->id,
+                .snapshot_set_id = &b->set_id,
+                .context = b->context,
+                .has_backup_state = backup_state,
+                .backup_type = b->backup_type,
+                .select_components = b->flags.select_components,
+                .bootable_system_state = b->bootable_system_state,
+                .partial_file_support = b->partial_file_support,
+                .has_volumes = volumes,
+                .volumes = b->volumes,
+                .n_volumes = b->n_volumes,
+                .has_components = components,
+                .components = b->components,
+                .n_components = b->n_components,
+        };
+}
+
+typedef bool (*session_filter_t)(const Backup *b, const WriterSession *s, unsigned arg);
+
+/* Start method on every session the filter picks; b->round holds it until done runs. */
+static int start_round(Backup *b, const char *method, uint64_t timeout_usec, session_filter_t want,
+                       unsigned arg, event_round_done_t done) {
+        _cleanup_(event_round_freep) EventRound *r = NULL;
+        EventContext ctx;
+        int k;
+
+        assert(!b->round);
+
+        k = event_round_new(b->manager->event, method, timeout_usec, done, b, &r);
+        if (k < 0)
+                return k;
+
+        for (size_t i = 0; i < b->n_sessions; i++) {
+                if (!want(b, &b->sessions[i], arg))
+                        continue;
+                k = event_round_add(r, b->sessions[i].writer, i);
+                if (k < 0)
+                        return k;
+        }
+
+        event_context_for(b, method, &ctx);
+        k = event_round_start(r, &ctx);
+        if (k < 0)
+                return k;
+
+        log_debug("Backup %s: %s to %zu writer(s).", vss_id_to_str(&b->id).s, method, event_round_count(r));
+        b->round = TAKE_PTR(r);
+        return 0;
+}
+
+/* What a writer's failed answer means as an HRESULT (vss-semantics.md §6). */
+static vss_hr outcome_failure(const EventOutcome *o, bool freeze_window) {
+        switch (o->status) {
+        case EVENT_VETO:
+                return VSS_FAILED(o->failure) ? o->failure : VSS_E_WRITERERROR_NONRETRYABLE;
+        case EVENT_TIMED_OUT:
+                return freeze_window ? VSS_E_WRITERERROR_TIMEOUT : VSS_E_WRITER_NOT_RESPONDING;
+        case EVENT_OK:
+        case EVENT_CANCELLED:
+        case EVENT_PENDING:
+                return S_OK;
+        default:
+                return VSS_E_WRITER_NOT_RESPONDING;
+        }
+}
+
+/*
+ * Apply the finished round to the sessions: ok → ok_state, failure → failed_state with the
+ * code. Returns the first failure (S_OK if none) and names its writer in op_detail.
+ */
+static vss_hr record_round(Backup *b, vss_writer_state ok_state, vss_writer_state failed_state, bool freeze_window) {
+        EventRound *r = b->round;
+        vss_hr first = S_OK;
+
+        for (size_t i = 0; i < event_round_count(r); i++) {
+                WriterSession *s = &b->sessions[event_round_tag(r, i)];
+                const EventOutcome *o = event_round_outcome(r, i);
+                vss_hr hr;
+
+                if (o->status == EVENT_CANCELLED)
+                        continue;
+
+                if (o->status == EVENT_OK) {
+                        s->state = ok_state;
+                        if (VSS_FAILED(o->failure))
+                                s->failure = o->failure; /* non-fatal SetWriterFailure */
+                        continue;
+                }
+
+                hr = outcome_failure(o, freeze_window);
+                s->state = failed_state;
+                s->failure = hr;
+                log_warning("Backup %s: writer \"%s\" failed %s (%s): %s.", vss_id_to_str(&b->id).s,
+                            s->writer->name, event_round_method(r), event_status_to_string(o->status),
+                            vss_hr_name(hr));
+                if (first == S_OK) {
+                        first = hr;
+                        set_detail(b, "writer \"%s\" failed %s (%s): %s", s->writer->name, event_round_method(r),
+                                   event_status_to_string(o->status), vss_hr_name(hr));
+                }
+        }
+        return first;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Filters                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+static bool want_gathered(const Backup *b, const WriterSession *s, unsigned arg) {
+        return true;
+}
+
+static bool want_in_sequence(const Backup *b, const WriterSession *s, unsigned arg) {
+        return backup_is_involved(b, s) && !state_is_failed(s->state);
+}
+
+static bool want_state_group(const Backup *b, const WriterSession *s, unsigned arg) {
+        vss_writer_state st = arg >> 8;
+        unsigned group = arg & 0xff;
+
+        return backup_is_involved(b, s) && s->state == st && writer_level_group(s->writer) == group;
+}
+
+static bool want_state(const Backup *b, const WriterSession *s, unsigned arg) {
+        return backup_is_involved(b, s) && s->state == (vss_writer_state) arg;
+}
+
+static bool want_backup_complete(const Backup *b, const WriterSession *s, unsigned arg) {
+        return backup_is_involved(b, s) &&
+                (s->state == VSS_WS_WAITING_FOR_BACKUP_COMPLETE || s->state == VSS_WS_FAILED_AT_POST_SNAPSHOT);
+}
+
+static bool want_involved(const Backup *b, const WriterSession *s, unsigned arg) {
+        return backup_is_involved(b, s);
+}
+
+static bool want_participant(const Backup *b, const WriterSession *s, unsigned arg) {
+        return s->got_prepare_backup;
+}
+
+static bool any_session(const Backup *b, session_filter_t want, unsigned arg) {
+        for (size_t i = 0; i < b->n_sessions; i++)
+                if (want(b, &b->sessions[i], arg))
+                        return true;
+        return false;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The deferred operation                                                                      */
+/* ------------------------------------------------------------------------------------------ */
+
+static void op_end(Backup *b, vss_hr hr) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = TAKE_PTR(b->op_msg);
+        BackupMethod op = b->op;
+
+        b->state = backup_state_next(b->state, op, hr);
+        b->flags.in_flight = false;
+        b->op_cancel = false;
+        b->op = _BACKUP_METHOD_MAX;
+
+        log_info("Backup %s: %s finished: %s%s%s.", vss_id_to_str(&b->id).s, backup_method_to_string(op),
+                 vss_hr_name(hr), b->op_detail ? ": " : "", strempty(b->op_detail));
+
+        if (m)
+                (void) backup_send_reply(b, m, op, hr);
+        b->op_detail = mfree_str(b->op_detail);
+
+        if (b->released)
+                release_continue(b);
+}
+
+void backup_cancel(Backup *b) {
+        if (!b->flags.in_flight)
+                return;
+
+        b->op_cancel = true;
+        log_info("Backup %s: cancel of %s requested.", vss_id_to_str(&b->id).s, backup_method_to_string(b->op));
+
+        /* Identify rounds stop at once; late answers are dropped. */
+        if (b->op == BACKUP_METHOD_GATHER_WRITER_METADATA && b->round)
+                event_round_expire(b->round, EVENT_CANCELLED);
+}
+
+/* -- GatherWriterMetadata ------------------------------------------------------------------ */
+
+static bool writer_wanted(const Backup *b, const Writer *w) {
+        if (writer_is_gone(w))
+                return false;
+        if (w->event_flags != 0 && !(w->event_flags & VSS_SM_BACKUP_EVENTS_FLAG))
+                return false;
+        if (b->n_enabled_classes > 0 && !id_in(&w->class_id, b->enabled_classes, b->n_enabled_classes))
+                return false;
+        if (id_in(&w->class_id, b->disabled_classes, b->n_disabled_classes))
+                return false;
+        return !id_in(&w->instance_id, b->disabled_instances, b->n_disabled_instances);
+}
+
+static void on_gather_done(EventRound *r, void *userdata) {
+        _cleanup_(backup_unrefp) Backup *b = backup_ref(userdata);
+        WriterSession *sessions;
+        size_t n = 0;
+
+        if (b->op_cancel) {
+                b->round = event_round_free(b->round);
+                op_end(b, VSS_S_ASYNC_CANCELLED);
+                return;
+        }
+
+        sessions = calloc(event_round_count(r) ?: 1, sizeof(*sessions));
+        if (!sessions) {
+                b->round = event_round_free(b->round);
+                op_end(b, E_OUTOFMEMORY);
+                return;
+        }
+
+        for (size_t i = 0; i < event_round_count(r); i++) {
+                EventOutcome *o = event_round_outcome(r, i);
+                Writer *w = event_round_writer(r, i);
+
+                if (o->status != EVENT_OK || !o->metadata) {
+                        log_info("Backup %s: writer \"%s\" left out of the metadata (Identify %s).",
+                                 vss_id_to_str(&b->id).s, w->name, event_status_to_string(o->status));
+                        continue;
+                }
+                sessions[n++] = (WriterSession) {
+                        .writer = writer_ref(w),
+                        .metadata = TAKE_PTR(o->metadata),
+                        .state = VSS_WS_STABLE,
+                        .failure = S_OK,
+                };
+        }
+
+        b->round = event_round_free(b->round);
+        b->sessions = sessions;
+        b->n_sessions = n;
+        b->flags.gathered = true;
+        op_end(b, S_OK);
+}
+
+static int gather_start(Backup *b) {
+        _cleanup_(event_round_freep) EventRound *r = NULL;
+        EventContext ctx;
+        int k;
+
+        k = event_round_new(b->manager->event, "Identify", manager_event_timeout(b->manager), on_gather_done, b, &r);
+        if (k < 0)
+                return k;
+
+        LIST_FOREACH(writers, w, b->manager->writers) {
+                if (!writer_wanted(b, w))
+                        continue;
+                k = event_round_add(r, w, 0);
+                if (k < 0)
+                        return k;
+        }
+
+        event_context_for(b, "Identify", &ctx);
+        k = event_round_start(r, &ctx);
+        if (k < 0)
+                return k;
+        b->round = TAKE_PTR(r);
+        return 0;
+}
+
+/* -- PrepareForBackup ---------------------------------------------------------------------- */
+
+static void on_prepare_backup_done(EventRound *r, void *userdata) {
+        _cleanup_(backup_unrefp) Backup *b = backup_ref(userdata);
+
+        /* Writer failures are reported through GatherWriterStatus; the call itself succeeds. */
+        (void) record_round(b, VSS_WS_STABLE, VSS_WS_FAILED_AT_PREPARE_BACKUP, false);
+        b->round = event_round_free(b->round);
+        b->op_detail = mfree_str(b->op_detail);
+        op_end(b, b->op_cancel ? VSS_S_ASYNC_CANCELLED : S_OK);
+}
+
+static int prepare_start(Backup *b) {
+        for (size_t i = 0; i < b->n_sessions; i++)
+                b->sessions[i].got_prepare_backup = true;
+        b->abort_sent = false;
+        return start_round(b, "PrepareForBackup", manager_event_timeout(b->manager), want_gathered, 0,
+                           on_prepare_backup_done);
+}
+
+/* -- DoSnapshotSet ------------------------------------------------------------------------- */
+
+static void dss_freeze(Backup *b, unsigned group);
+static void dss_thaw(Backup *b, int group);
+
+static void dss_end(Backup *b) {
+        Manager *m = b->manager;
+
+        b->window_timer = sd_event_source_disable_unref(b->window_timer);
+        slot_release(b);
+
+        if (b->op_result == S_OK) {
+                _cleanup_free_ SnapshotEntry *entries = NULL;
+                bool auto_release = !(b->context & VSS_VOLSNAP_ATTR_NO_AUTO_RELEASE);
+                uint64_t now = now_timestamp();
+                size_t n = 0;
+
+                (void) snapshot_set_take(b->set, &entries, &n);
+                for (size_t i = 0; i < n; i++) {
+                        ProviderSnapshot *s = entries[i].snap;
+
+                        s->state = VSS_SS_CREATED;
+                        if (catalog_add(&m->catalog, s, entries[i].ops, b->context, (int32_t) n,
+                                        auto_release ? &b->id : NULL, (int64_t) now) < 0) {
+                                log_oom();
+                                if (entries[i].ops->delete_snapshot)
+                                        (void) entries[i].ops->delete_snapshot(s);
+                                provider_snapshot_free(s);
+                                continue;
+                        }
+                        log_info("Snapshot %s of %s created at %s.", vss_id_to_str(&s->snapshot_id).s, s->volume,
+                                 strempty(s->device));
+                }
+                b->flags.snapshot_done = true;
+        }
+        b->set = snapshot_set_free(b->set);
+        op_end(b, b->op_result);
+}
+
+static void on_dss_abort_done(EventRound *r, void *userdata) {
+        _cleanup_(backup_unrefp) Backup *b = backup_ref(userdata);
+
+        for (size_t i = 0; i < event_round_count(r); i++) {
+                WriterSession *s = &b->sessions[event_round_tag(r, i)];
+
+                if (event_round_outcome(r, i)->status == EVENT_OK && !state_is_failed(s->state))
+                        s->state = VSS_WS_STABLE;
+        }
+        b->round = event_round_free(b->round);
+        dss_end(b);
+}
+
+/* The failure path of DoSnapshotSet: providers abort everything; writers get Abort if asked. */
+static void dss_fail(Backup *b, vss_hr hr, bool abort_writers) {
+        b->window_timer = sd_event_source_disable_unref(b->window_timer);
+        b->op_result = hr;
+        snapshot_set_abort(b->set);
+
+        if (abort_writers && any_session(b, want_involved, 0)) {
+                b->abort_sent = true;
+                if (start_round(b, "Abort", manager_event_timeout(b->manager), want_involved, 0,
+                                on_dss_abort_done) >= 0)
+                        return;
+                log_oom();
+        }
+        dss_end(b);
+}
+
+static void on_post_snapshot_done(EventRound *r, void *userdata) {
+        _cleanup_(backup_unrefp) Backup *b = backup_ref(userdata);
+        vss_hr hr;
+
+        /* Seed 004: a PostSnapshot failure raises no Abort; the snapshots stand. */
+        (void) record_round(b, VSS_WS_WAITING_FOR_BACKUP_COMPLETE, VSS_WS_FAILED_AT_POST_SNAPSHOT, false);
+        b->round = event_round_free(b->round);
+        b->op_detail = mfree_str(b->op_detail);
+
+        hr = snapshot_set_run_phase(b->set, SNAPSHOT_PHASE_POST_FINAL_COMMIT);
+        if (VSS_FAILED(hr)) {
+                set_detail(b, "provider failed post-final-commit: %s", vss_hr_name(hr));
+                dss_fail(b, hr, /* abort_writers= */ false);
+                return;
+        }
+
+        b->op_result = S_OK;
+        dss_end(b);
+}
+
+static void dss_after_thaw(Backup *b) {
+        vss_hr hr;
+
+        b->window_timer = sd_event_source_disable_unref(b->window_timer);
+
+        hr = snapshot_set_run_phase(b->set, SNAPSHOT_PHASE_PRE_FINAL_COMMIT);
+        if (VSS_FAILED(hr)) {
+                set_detail(b, "provider failed pre-final-commit: %s", vss_hr_name(hr));
+                dss_fail(b, hr, b->freeze_sent);
+                return;
+        }
+
+        if (start_round(b, "PostSnapshot", manager_event_timeout(b->manager), want_state,
+                        VSS_WS_WAITING_FOR_POST_SNAPSHOT, on_post_snapshot_done) < 0)
+                dss_fail(b, E_OUTOFMEMORY, b->freeze_sent);
+}
+
+static void on_thaw_done(EventRound *r, void *userdata) {
+        _cleanup_(backup_unrefp) Backup *b = backup_ref(userdata);
+        vss_hr hr;
+
+        hr = record_round(b, VSS_WS_WAITING_FOR_POST_SNAPSHOT, VSS_WS_FAILED_AT_THAW, true);
+        b->round = event_round_free(b->round);
+        if (VSS_FAILED(hr)) {
+                dss_fail(b, hr, true);
+                return;
+        }
+        if (b->window_expired) {
+                set_detail(b, "the Freeze→Thaw window of the smallest writer freeze timeout was exceeded");
+                dss_fail(b, VSS_E_WRITERERROR_TIMEOUT, true);
+                return;
+        }
+        /* Cancel after Thaw has started is too late: the snapshots exist. */
+        dss_thaw(b, (int) b->level_group - 1);
+}
+
+static void dss_thaw(Backup *b, int group) {
+        for (; group >= 0; group--)
+                if (any_session(b, want_state_group, (VSS_WS_WAITING_FOR_THAW << 8) | (unsigned) group))
+                        break;
+        if (group < 0) {
+                dss_after_thaw(b);
+                return;
+        }
+
+        b->level_group = (unsigned) group;
+        if (start_round(b, "Thaw", 0, want_state_group, (VSS_WS_WAITING_FOR_THAW << 8) | (unsigned) group,
+                        on_thaw_done) < 0)
+                dss_fail(b, E_OUTOFMEMORY, true);
+}
+
+static void dss_commit(Backup *b) {
+        static const SnapshotPhase phases[] = {
+                SNAPSHOT_PHASE_PRE_COMMIT,
+                SNAPSHOT_PHASE_COMMIT,
+                SNAPSHOT_PHASE_POST_COMMIT,
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(phases); i++) {
+                vss_hr hr = snapshot_set_run_phase(b->set, phases[i]);
+
+                if (VSS_FAILED(hr)) {
+                        set_detail(b, "provider failed %s: %s", snapshot_phase_to_string(phases[i]), vss_hr_name(hr));
+                        dss_fail(b, hr, b->freeze_sent);
+                        return;
+                }
+        }
+
+        if (b->op_cancel) {
+
+                dss_fail(b, VSS_S_ASYNC_CANCELLED, true);
+
+                return;
+
+        }
+
+        dss_thaw(b, WRITER_LEVEL_GROUPS - 1);
+}
+
+static void on_freeze_done(EventRound *r, void *userdata) {
+        _cleanup_(backup_unrefp) Backup *b = backup_ref(userdata);
+        vss_hr hr;
+
+        hr = record_round(b, VSS_WS_WAITING_FOR_THAW, VSS_WS_FAILED_AT_FREEZE, true);
+        b->round = event_round_free(b->round);
+        if (VSS_FAILED(hr)) {
+                dss_fail(b, hr, true);
+                return;
+        }
+        if (b->window_expired) {
+                set_detail(b, "the Freeze→Thaw window of the smallest writer freeze timeout was exceeded");
+                dss_fail(b, VSS_E_WRITERERROR_TIMEOUT, true);
+                return;
+        }
+        if (b->op_cancel) {
+                dss_fail(b, VSS_S_ASYNC_CANCELLED, true);
+                return;
+        }
+
+        dss_freeze(b, b->level_group + 1);
+}
+
+static int on_window_expired(sd_event_source *s, uint64_t usec, void *userdata) {
+        Backup *b = userdata;
+
+        log_warning("Backup %s: the Freeze→Thaw window expired; aborting the snapshot set.",
+                    vss_id_to_str(&b->id).s);
+        b->window_expired = true;
+        b->window_timer = sd_event_source_disable_unref(b->window_timer);
+        if (b->round)
+                event_round_expire(b->round, EVENT_TIMED_OUT);
+        return 0;
+}
+
+static int arm_window(Backup *b) {
+        uint64_t window = UINT64_MAX;
+
+        for (size_t i = 0; i < b->n_sessions; i++)
+                if (want_in_sequence(b, &b->sessions[i], 0))
+                        window = MIN(window, writer_freeze_timeout_usec(b->sessions[i].writer));
+        if (window == UINT64_MAX)
+                return 0;
+
+        return sd_event_add_time_relative(b->manager->event, &b->window_timer, CLOCK_MONOTONIC, window, 0,
+                                          on_window_expired, b);
+}
+
+static void dss_freeze(Backup *b, unsigned group) {
+        for (; group < WRITER_LEVEL_GROUPS; group++)
+                if (any_session(b, want_state_group, (VSS_WS_WAITING_FOR_FREEZE << 8) | group))
+                        break;
+        if (group >= WRITER_LEVEL_GROUPS) {
+                dss_commit(b);
+                return;
+        }
+
+        if (!b->freeze_sent && arm_window(b) < 0) {
+
+                dss_fail(b, E_OUTOFMEMORY, false);
+
+                return;
+
+        }
+
+        b->freeze_sent = true;
+        b->level_group = group;
+        if (start_round(b, "Freeze", 0, want_state_group, (VSS_WS_WAITING_FOR_FREEZE << 8) | group,
+                        on_freeze_done) < 0)
+                dss_fail(b, E_OUTOFMEMORY, true);
+}
+
+static void on_prepare_snapshot_done(EventRound *r, void *userdata) {
+        _cleanup_(backup_unrefp) Backup *b = backup_ref(userdata);
+        vss_hr hr;
+
+        hr = record_round(b, VSS_WS_WAITING_FOR_FREEZE, VSS_WS_FAILED_AT_PREPARE_SNAPSHOT, false);
+        b->round = event_round_free(b->round);
+        /* Seed 004: failing PrepareForSnapshot does not raise Abort. */
+        if (VSS_FAILED(hr)) {
+                dss_fail(b, hr, false);
+                return;
+        }
+        if (b->op_cancel) {
+                dss_fail(b, VSS_S_ASYNC_CANCELLED, true);
+                return;
+        }
+
+        hr = snapshot_set_run_phase(b->set, SNAPSHOT_PHASE_END_PREPARE);
+        if (VSS_FAILED(hr)) {
+                set_detail(b, "provider failed end-prepare: %s", vss_hr_name(hr));
+                dss_fail(b, hr, false);
+                return;
+        }
+        if (b->op_cancel) {
+                dss_fail(b, VSS_S_ASYNC_CANCELLED, true);
+                return;
+        }
+
+        dss_freeze(b, 0);
+}
+
+static int dss_start(Backup *b) {
+        b->op_result = S_OK;
+        b->freeze_sent = false;
+        b->window_expired = false;
+        b->level_group = 0;
+
+        return start_round(b, "PrepareForSnapshot", 2 * manager_event_timeout(b->manager), want_in_sequence, 0,
+                           on_prepare_snapshot_done);
+}
+
+/* -- BackupComplete ------------------------------------------------------------------------ */
+
+static void on_backup_complete_done(EventRound *r, void *userdata) {
+        _cleanup_(backup_unrefp) Backup *b = backup_ref(userdata);
+        vss_hr result = S_OK;
+
+        for (size_t i = 0; i < event_round_count(r); i++) {
+                WriterSession *s = &b->sessions[event_round_tag(r, i)];
+                const EventOutcome *o = event_round_outcome(r, i);
+
+                if (o->status == EVENT_OK) {
+                        s->state = VSS_WS_STABLE;
+                        if (VSS_FAILED(o->failure))
+                                s->failure = o->failure;
+                        continue;
+                }
+                s->state = VSS_WS_FAILED_AT_BACKUP_COMPLETE;
+                s->failure = outcome_failure(o, false);
+                log_warning("Backup %s: writer \"%s\" failed BackupComplete (%s).", vss_id_to_str(&b->id).s,
+                            s->writer->name, event_status_to_string(o->status));
+                /* Seed 000: writers that cannot be reached make the call fail; a veto does not. */
+                if (o->status != EVENT_VETO && result == S_OK) {
+                        result = VSS_E_UNEXPECTED_WRITER_ERROR;
+                        set_detail(b, "writer \"%s\" did not answer BackupComplete (%s)", s->writer->name,
+                                   event_status_to_string(o->status));
+                }
+        }
+
+        b->round = event_round_free(b->round);
+        op_end(b, result);
+}
+
+/* -- AbortBackup --------------------------------------------------------------------------- */
+
+static void on_abort_done(EventRound *r, void *userdata) {
+        _cleanup_(backup_unrefp) Backup *b = backup_ref(userdata);
+
+        for (size_t i = 0; i < event_round_count(r); i++) {
+                WriterSession *s = &b->sessions[event_round_tag(r, i)];
+
+                if (event_round_outcome(r, i)->status == EVENT_OK && !state_is_failed(s->state))
+                        s->state = VSS_WS_STABLE;
+        }
+        b->round = event_round_free(b->round);
+        op_end(b, S_OK);
+}
+
+static int abort_start(Backup *b) {
+        slot_release(b);
+        b->set = snapshot_set_free(b->set);
+        (void) catalog_delete_owned(&b->manager->catalog, &b->id);
+
+        /* Seed 004: Abort is for writers that were prepared; after BackupComplete nothing is
+         * in progress any more. */
+        if (b->state == BACKUP_STATE_COMPLETED || !any_session(b, want_involved, 0)) {
+                op_end(b, S_OK);
+                return 0;
+        }
+
+        b->abort_sent = true;
+        return start_round(b, "Abort", manager_event_timeout(b->manager), want_involved, 0, on_abort_done);
+}
+
+int backup_begin(Backup *b, BackupMethod method, sd_bus_message *m) {
+        int k;
+
+        assert(b);
+        assert(m);
+        assert(!b->flags.in_flight);
+
+        b->op = method;
+        b->op_msg = sd_bus_message_ref(m);
+        b->op_cancel = false;
+        b->op_detail = mfree_str(b->op_detail);
+        b->flags.in_flight = true;
+
+        log_info("Backup %s: %s started.", vss_id_to_str(&b->id).s, backup_method_to_string(method));
+
+        switch (method) {
+        case BACKUP_METHOD_GATHER_WRITER_METADATA:
+                k = gather_start(b);
+                break;
+        case BACKUP_METHOD_PREPARE_FOR_BACKUP:
+                k = prepare_start(b);
+                break;
+        case BACKUP_METHOD_DO_SNAPSHOT_SET:
+                k = dss_start(b);
+                break;
+        case BACKUP_METHOD_BACKUP_COMPLETE:
+                k = start_round(b, "BackupComplete", manager_event_timeout(b->manager), want_backup_complete, 0,
+                                on_backup_complete_done);
+                break;
+        case BACKUP_METHOD_ABORT_BACKUP:
+                k = abort_start(b);
+                break;
+        default:
+                k = -EINVAL;
+        }
+
+        if (k < 0 && b->flags.in_flight && b->op == method && !b->round) {
+                /* Nothing started: undo, the caller answers the error. */
+                b->op_msg = sd_bus_message_unref(b->op_msg);
+                b->flags.in_flight = false;
+                b->op = _BACKUP_METHOD_MAX;
+                return k;
+        }
+        return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Release                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+static void on_release_shutdown_done(EventRound *r, void *userdata) {
+        Backup *b = userdata;
+
+        b->round = event_round_free(b->round);
+        backup_finish(b);
+}
+
+static void release_shutdown(Backup *b) {
+        if (!any_session(b, want_participant, 0) ||
+            start_round(b, "BackupShutdown", manager_event_timeout(b->manager), want_participant, 0,
+                        on_release_shutdown_done) < 0)
+                backup_finish(b);
+}
+
+static void on_release_abort_done(EventRound *r, void *userdata) {
+        Backup *b = userdata;
+
+        b->round = event_round_free(b->round);
+        release_shutdown(b);
+}
+
+static void release_continue(Backup *b) {
+        bool need_abort;
+
+        slot_release(b);
+        b->set = snapshot_set_free(b->set);
+
+        need_abort = !b->abort_sent &&
+                (b->state == BACKUP_STATE_PREPARED || b->state == BACKUP_STATE_FAILED) &&
+                any_session(b, want_involved, 0);
+
+        log_info("Backup %s released (%s)%s.", vss_id_to_str(&b->id).s, backup_state_to_string(b->state),
+                 need_abort ? ": aborting" : "");
+
+        if (need_abort) {
+                b->abort_sent = true;
+                if (start_round(b, "Abort", manager_event_timeout(b->manager), want_involved, 0,
+                                on_release_abort_done) >= 0)
+                        return;
+                log_oom();
+        }
+        release_shutdown(b);
+}
+
+void backup_release(Backup *b) {
+        if (!b || b->released)
+                return;
+
+        b->released = true;
+        b->client = NULL;
+        /* The requester's connection is going away: no reply can be sent any more. */
+        b->op_msg = sd_bus_message_unref(b->op_msg);
+
+        if (b->flags.in_flight) {
+                backup_cancel(b); /* op_end() continues the release */
+                return;
+        }
+        release_continue(b);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Synchronous methods                                                                         */
+/* ------------------------------------------------------------------------------------------ */
+
+vss_hr backup_initialize(Backup *b, const char *bcd_xml, const char **detail) {
+        if (!isempty(bcd_xml)) {
+                *detail = "backup components documents are not accepted yet";
+                return VSS_E_INVALID_XML_DOCUMENT;
+        }
+        b->state = backup_state_next(b->state, BACKUP_METHOD_INITIALIZE_FOR_BACKUP, S_OK);
+        return S_OK;
+}
+
+vss_hr backup_set_context(Backup *b, uint32_t context, const char **detail) {
+        if (!backup_context_is_valid(context)) {
+                *detail = context == VSS_CTX_ALL ? "VSS_CTX_ALL is only valid for queries"
+                                                 : "unknown snapshot context";
+                return E_INVALIDARG;
+        }
+        b->context = context;
+        b->flags.context_set = true;
+        b->flags.writerless = backup_context_is_writerless(context);
+        return S_OK;
+}
+
+vss_hr backup_set_backup_state(Backup *b, bool select_components, bool bootable, uint32_t backup_type,
+                               bool partial_file_support, const char **detail) {
+        if (backup_type > VSS_BT_OTHER) {
+                *detail = "unknown backup type";
+                return E_INVALIDARG;
+        }
+        if (!select_components && b->n_components > 0) {
+                *detail = "components were already selected; component mode cannot be switched off";
+                return VSS_E_BAD_STATE;
+        }
+        b->flags.backup_state_set = true;
+        b->flags.select_components = select_components;
+        b->bootable_system_state = bootable;
+        b->backup_type = backup_type;
+        b->partial_file_support = partial_file_support;
+        return S_OK;
+}
+
+static SelectedComponent *component_find(Backup *b, const vss_id *instance_id, const vss_id *writer_id,
+                                         const char *logical_path, const char *name) {
+        for (size_t i = 0; i < b->n_components; i++) {
+                SelectedComponent *c = &b->components[i];
+
+                if (vss_id_equal(&c->instance_id, instance_id) && vss_id_equal(&c->writer_id, writer_id) &&
+                    streq(c->logical_path, logical_path) && streq(c->name, name))
+                        return c;
+        }
+        return NULL;
+}
+
+vss_hr backup_add_component(Backup *b, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
+                            const char *logical_path, const char *name, const char **detail) {
+        _cleanup_free_ char *lp = NULL, *nm = NULL;
+        const WmComponent *wc;
+        WriterSession *s;
+        SelectedComponent *c;
+
+        if (type != VSS_CT_DATABASE && type != VSS_CT_FILEGROUP) {
+                *detail = "component type must be VSS_CT_DATABASE or VSS_CT_FILEGROUP";
+                return E_INVALIDARG;
+        }
+        s = session_by_instance(b, instance_id);
+        if (!s || !vss_id_equal(&s->writer->class_id, writer_id)) {
+                *detail = "no gathered writer has this instance id and writer id";
+                return VSS_E_OBJECT_NOT_FOUND;
+        }
+        wc = writer_metadata_find_component(s->metadata, logical_path, name);
+        if (!wc || wc->type != (vss_component_type) type) {
+                *detail = "the writer's metadata has no such component";
+                return VSS_E_OBJECT_NOT_FOUND;
+        }
+        if (component_find(b, instance_id, writer_id, logical_path, name)) {
+                *detail = "this component was already added";
+                return VSS_E_OBJECT_ALREADY_EXISTS;
+        }
+        if (b->n_components >= VSS_MAX_COMPONENTS) {
+                *detail = "too many components in one backup (limit VSS_MAX_COMPONENTS)";
+                return E_OUTOFMEMORY;
+        }
+
+        lp = strdup(logical_path);
+        nm = strdup(name);
+        c = realloc(b->components, (b->n_components + 1) * sizeof(*c));
+        if (!lp || !nm || !c) {
+                if (c)
+                        b->components = c;
+                return E_OUTOFMEMORY;
+        }
+        b->components = c;
+        b->components[b->n_components++] = (SelectedComponent) {
+                .instance_id = *instance_id,
+                .writer_id = *writer_id,
+                .type = type,
+                .logical_path = TAKE_PTR(lp),
+                .name = TAKE_PTR(nm),
+        };
+        return S_OK;
+}
+
+vss_hr backup_set_writer_filter(Backup *b, BackupMethod method, const vss_id *ids, size_t n, const char **detail) {
+        vss_id **list;
+        size_t *count;
+        vss_id *l;
+
+        switch (method) {
+        case BACKUP_METHOD_ENABLE_WRITER_CLASSES:
+                list = &b->enabled_classes, count = &b->n_enabled_classes;
+                break;
+        case BACKUP_METHOD_DISABLE_WRITER_CLASSES:
+                list = &b->disabled_classes, count = &b->n_disabled_classes;
+                break;
+        case BACKUP_METHOD_DISABLE_WRITER_INSTANCES:
+                list = &b->disabled_instances, count = &b->n_disabled_instances;
+                break;
+        default:
+                return E_INVALIDARG;
+        }
+
+        if (n > VSS_MAX_ID_LIST || *count + n > VSS_MAX_ID_LIST) {
+                *detail = "too many ids (limit VSS_MAX_ID_LIST)";
+                return E_INVALIDARG;
+        }
+        if (n == 0)
+                return S_OK;
+
+        l = realloc(*list, (*count + n) * sizeof(*l));
+        if (!l)
+                return E_OUTOFMEMORY;
+        memcpy(l + *count, ids, n * sizeof(*l));
+        *list = l;
+        *count += n;
+        return S_OK;
+}
+
+vss_hr backup_start_snapshot_set(Backup *b, vss_id *ret_set_id, const char **detail) {
+        Manager *m = b->manager;
+        vss_id id;
+
+        if (m->set_owner && m->set_owner != b) {
+                *detail = "another snapshot set is being created; retry when it is done";
+                return VSS_E_SNAPSHOT_SET_IN_PROGRESS;
+        }
+
+        vss_id_generate(&id);
+        if (snapshot_set_new(&id, m->config.test_provider, &b->set) < 0)
+                return E_OUTOFMEMORY;
+
+        m->set_owner = b;
+        b->set_id = id;
+        b->flags.set_started = true;
+        log_info("Backup %s: snapshot set %s started.", vss_id_to_str(&b->id).s, vss_id_to_str(&id).s);
+        *ret_set_id = id;
+        return S_OK;
+}
+
+vss_hr backup_add_to_snapshot_set(Backup *b, const char *volume, const vss_id *provider_id, vss_id *ret_snapshot_id,
+                                  const char **detail) {
+        const SnapshotEntry *e;
+        char **v, *copy;
+        vss_hr hr;
+
+        if (!b->set) {
+                *detail = "the snapshot set is no longer in creation";
+                return VSS_E_BAD_STATE;
+        }
+        if (b->manager->catalog.n_records + b->set->n_entries >= VSSD_MAX_SNAPSHOTS) {
+                *detail = "vssd holds the maximum number of snapshots; delete some";
+                return VSS_E_MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED;
+        }
+
+        v = realloc(b->volumes, (b->n_volumes + 1) * sizeof(*v));
+        if (!v)
+                return E_OUTOFMEMORY;
+        b->volumes = v;
+
+        hr = snapshot_set_add(b->set, volume, provider_id, ret_snapshot_id);
+        if (VSS_FAILED(hr))
+                return hr;
+
+        e = snapshot_set_find(b->set, ret_snapshot_id);
+        copy = e ? strdup(e->snap->volume) : NULL;
+        if (!copy) {
+                /* Take the volume back out so the set and the event volume list agree. */
+                snapshot_set_drop(b->set, ret_snapshot_id);
+                return E_OUTOFMEMORY;
+        }
+        b->volumes[b->n_volumes++] = copy;
+        log_info("Backup %s: %s added to snapshot set %s (snapshot %s).", vss_id_to_str(&b->id).s, copy,
+                 vss_id_to_str(&b->set_id).s, vss_id_to_str(ret_snapshot_id).s);
+        return S_OK;
+}
+
+vss_hr backup_set_backup_succeeded(Backup *b, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
+                                   const char *logical_path, const char *name, bool succeeded, const char **detail) {
+        SelectedComponent *c = component_find(b, instance_id, writer_id, logical_path, name);
+
+        if (!c || c->type != (vss_component_type) type) {
+                *detail = "no such component was added to this backup";
+                return VSS_E_OBJECT_NOT_FOUND;
+        }
+        c->succeeded = succeeded;
+        return S_OK;
+}

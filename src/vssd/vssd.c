@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vssd.c: the coordinator daemon's entry point: command line, signals, the Manager, READY=1,
+ * and the event loop. Everything the daemon does lives in libvssd-core; this file only wires
+ * it up, so the tests link the same code without a main().
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+
+#include "config.h"
+#include "vssd/log.h"
+#include "vssd/manager.h"
+#include "vssd/writer-registry.h"
+
+static void help(void) {
+        printf("vssd [OPTIONS...]\n\n"
+               "The Volume Shadow Copy Service coordinator.\n\n"
+               "  -h --help                 Show this help\n"
+               "     --version              Show the version\n"
+               "     --socket=PATH          Listen on PATH (default: $VSS_SOCKET, else %s)\n"
+               "     --state-dir=DIR        State directory (default: %s)\n"
+               "     --event-timeout=MS     Per-event writer timeout (default: %u)\n"
+               "     --allow-writer-uid=UID Let UID register writers (repeatable)\n"
+               "     --test-provider        Enable the test-only providers\n"
+               "     --max-connections=N    Connection limit (default: %u)\n"
+               "     --log-level=LEVEL      debug, info, warning or error (default: info)\n",
+               VSS_DEFAULT_SOCKET, VSSD_DEFAULT_STATE_DIR, VSSD_DEFAULT_EVENT_TIMEOUT_MS,
+               VSSD_DEFAULT_MAX_CONNECTIONS);
+}
+
+static int parse_uint(const char *s, uint64_t max, uint64_t *ret) {
+        char *end;
+        unsigned long long v;
+
+        if (!s || !*s || *s == '-')
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno != 0 || *end != 0 || v > max)
+                return -ERANGE;
+        *ret = v;
+        return 0;
+}
+
+/* Returns 1 to run, 0 to exit successfully (help, version), negative errno on bad usage. */
+static int parse_argv(int argc, char *argv[], ManagerConfig *c) {
+        enum {
+                ARG_VERSION = 0x100,
+                ARG_SOCKET,
+                ARG_STATE_DIR,
+                ARG_EVENT_TIMEOUT,
+                ARG_ALLOW_WRITER_UID,
+                ARG_TEST_PROVIDER,
+                ARG_MAX_CONNECTIONS,
+                ARG_LOG_LEVEL,
+        };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "socket", required_argument, NULL, ARG_SOCKET },
+                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+                { "event-timeout", required_argument, NULL, ARG_EVENT_TIMEOUT },
+                { "allow-writer-uid", required_argument, NULL, ARG_ALLOW_WRITER_UID },
+                { "test-provider", no_argument, NULL, ARG_TEST_PROVIDER },
+                { "max-connections", required_argument, NULL, ARG_MAX_CONNECTIONS },
+                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+                {}
+        };
+        uint64_t v;
+        int opt, r;
+
+        while ((opt = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+                switch (opt) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("vssd %s\n", VSS_VERSION);
+                        return 0;
+                case ARG_SOCKET:
+                        free(c->socket_path);
+                        c->socket_path = strdup(optarg);
+                        if (!c->socket_path)
+                                return log_oom();
+                        break;
+                case ARG_STATE_DIR:
+                        free(c->state_dir);
+                        c->state_dir = strdup(optarg);
+                        if (!c->state_dir)
+                                return log_oom();
+                        break;
+                case ARG_EVENT_TIMEOUT:
+                        r = parse_uint(optarg, 24ULL * 3600 * 1000, &v);
+                        if (r < 0 || v == 0)
+                                return log_error_errno(-EINVAL, "Invalid --event-timeout: %s", optarg);
+                        c->event_timeout_usec = v * USEC_PER_MSEC;
+                        break;
+                case ARG_ALLOW_WRITER_UID:
+                        r = parse_uint(optarg, UINT32_MAX - 1, &v);
+                        if (r < 0)
+                                return log_error_errno(-EINVAL, "Invalid --allow-writer-uid: %s", optarg);
+                        if (c->n_allow_writer_uids >= VSSD_MAX_ALLOWED_UIDS)
+                                return log_error_errno(-E2BIG, "At most %u --allow-writer-uid options.",
+                                                       VSSD_MAX_ALLOWED_UIDS);
+                        c->allow_writer_uids[c->n_allow_writer_uids++] = (uid_t) v;
+                        break;
+                case ARG_TEST_PROVIDER:
+                        c->test_provider = true;
+                        break;
+                case ARG_MAX_CONNECTIONS:
+                        r = parse_uint(optarg, 65536, &v);
+                        if (r < 0 || v == 0)
+                                return log_error_errno(-EINVAL, "Invalid --max-connections: %s", optarg);
+                        c->max_connections = (unsigned) v;
+                        break;
+                case ARG_LOG_LEVEL:
+                        r = log_level_from_string(optarg);
+                        if (r < 0)
+                                return log_error_errno(r, "Invalid --log-level: %s", optarg);
+                        log_set_max_level(r);
+                        break;
+                case '?':
+                        return -EINVAL;
+                default:
+                        return -EINVAL;
+                }
+        }
+
+        if (optind < argc)
+                return log_error_errno(-EINVAL, "This program takes no positional arguments.");
+        return 1;
+}
+
+static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+        manager_request_exit(userdata);
+        return 0;
+}
+
+static int run(int argc, char *argv[]) {
+        _cleanup_(manager_freep) Manager *m = NULL;
+        ManagerConfig config = {
+                .event_timeout_usec = VSSD_DEFAULT_EVENT_TIMEOUT_MS * USEC_PER_MSEC,
+                .max_connections = VSSD_DEFAULT_MAX_CONNECTIONS,
+                .max_writers = VSSD_MAX_WRITERS,
+        };
+        sigset_t mask;
+        int r;
+
+        r = parse_argv(argc, argv, &config);
+        if (r <= 0) {
+                manager_config_done(&config);
+                return r;
+        }
+
+        /* Writers or requesters vanishing must not kill us through SIGPIPE. */
+        (void) signal(SIGPIPE, SIG_IGN);
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
+                manager_config_done(&config);
+                return log_error_errno(-errno, "Failed to block signals: %m");
+        }
+
+        r = manager_new(&config, &m);
+        manager_config_done(&config);
+        if (r < 0)
+                return r;
+
+        r = sd_event_add_signal(m->event, NULL, SIGTERM, on_signal, m);
+        if (r >= 0)
+                r = sd_event_add_signal(m->event, NULL, SIGINT, on_signal, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch signals: %m");
+
+        r = manager_listen(m);
+        if (r < 0)
+                return r;
+
+        (void) sd_notify(false, "READY=1\nSTATUS=Processing requests...");
+
+        r = sd_event_loop(m->event);
+        if (r < 0)
+                return log_error_errno(r, "Event loop failed: %m");
+
+        log_info("Exiting.");
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        int r = run(argc, argv);
+
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * writer-registry.c: registration, lifetime and ordering facts of writers
+ * (writer-registry.h). The bus side (Subscribe, event calls) is writer-dbus.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vss-bus.h"
+#include "vssd/client.h"
+#include "vssd/log.h"
+#include "vssd/writer-registry.h"
+
+static const char *const event_status_names[_EVENT_STATUS_MAX] = {
+        [EVENT_PENDING] = "pending",
+        [EVENT_OK] = "ok",
+        [EVENT_VETO] = "veto",
+        [EVENT_TIMED_OUT] = "timed-out",
+        [EVENT_GONE] = "gone",
+        [EVENT_CANCELLED] = "cancelled",
+        [EVENT_BAD_REPLY] = "bad-reply",
+};
+
+const char *event_status_to_string(EventStatus s) {
+        if (s < 0 || s >= _EVENT_STATUS_MAX)
+                return "unknown";
+        return event_status_names[s];
+}
+
+static Writer *writer_free(Writer *w) {
+        assert(w);
+        assert(!w->calls);
+
+        free(w->name);
+        free(w->instance_name);
+        free(w);
+        return NULL;
+}
+
+Writer *writer_ref(Writer *w) {
+        if (w)
+                w->n_ref++;
+        return w;
+}
+
+Writer *writer_unref(Writer *w) {
+        if (!w)
+                return NULL;
+        assert(w->n_ref > 0);
+        if (--w->n_ref > 0)
+                return NULL;
+        return writer_free(w);
+}
+
+int writer_register(Manager *m, Client *c, const WriterRegistration *reg, Writer **ret) {
+        Writer *w;
+
+        assert(m);
+        assert(c);
+        assert(reg);
+        assert(ret);
+
+        if (m->n_writers >= m->config.max_writers)
+                return -EUSERS;
+
+        w = calloc(1, sizeof(*w));
+        if (!w)
+                return -ENOMEM;
+        w->n_ref = 1; /* the registry's */
+        w->manager = m;
+        w->client = c;
+        w->class_id = reg->class_id;
+        vss_id_generate(&w->instance_id);
+        w->name = strdup(reg->name);
+        w->instance_name = strdup(strempty(reg->instance_name));
+        if (!w->name || !w->instance_name) {
+                writer_free(w);
+                return -ENOMEM;
+        }
+        w->usage = reg->usage;
+        w->source = reg->source;
+        w->level = reg->level;
+        w->freeze_timeout_ms = reg->freeze_timeout_ms ?: VSSD_DEFAULT_FREEZE_TIMEOUT_MS;
+        w->event_flags = reg->event_flags;
+
+        LIST_PREPEND(writers, m->writers, w);
+        m->n_writers++;
+
+        log_info("Writer \"%s\" (class %s, instance %s, level %d) subscribed from pid %d.", w->name,
+                 vss_id_to_str(&w->class_id).s, vss_id_to_str(&w->instance_id).s, (int) w->level,
+                 (int) c->ucred.pid);
+        *ret = w;
+        return 0;
+}
+
+void writer_leave(Writer *w) {
+        Manager *m;
+
+        if (!w || !w->client)
+                return;
+
+        m = w->manager;
+        log_info("Writer \"%s\" (instance %s) left.", w->name, vss_id_to_str(&w->instance_id).s);
+
+        w->client = NULL;
+        LIST_REMOVE(writers, m->writers, w);
+        m->n_writers--;
+
+        /* Rounds waiting on this writer learn at once that no answer will come. */
+        writer_ref(w);
+        while (w->calls) {
+                EventOutcome o = { .status = EVENT_GONE, .failure = S_OK };
+
+                event_call_complete(w->calls, &o);
+        }
+        writer_unref(w);
+
+        writer_unref(w); /* the registry's reference */
+}
+
+void event_call_complete(EventCall *c, EventOutcome *o) {
+        Writer *w = c->writer;
+
+        LIST_REMOVE(calls, w->calls, c);
+        c->slot = sd_bus_slot_unref(c->slot);
+
+        writer_ref(w);
+        c->handler(w, o, c->userdata);
+        writer_unref(w);
+
+        o->metadata = writer_metadata_free(o->metadata);
+        writer_unref(c->writer);
+        free(c);
+}
+
+void event_call_cancel(EventCall *c) {
+        if (!c)
+                return;
+        LIST_REMOVE(calls, c->writer->calls, c);
+        c->slot = sd_bus_slot_unref(c->slot);
+        writer_unref(c->writer);
+        free(c);
+}
+
+bool writer_is_gone(const Writer *w) {
+        return !w || !w->client;
+}
+
+uint64_t writer_freeze_timeout_usec(const Writer *w) {
+        return (uint64_t) w->freeze_timeout_ms * USEC_PER_MSEC;
+}
+
+unsigned writer_level_group(const Writer *w) {
+        switch (w->level) {
+        case VSS_APP_FRONT_END:
+                return 0;
+        case VSS_APP_BACK_END:
+                return 1;
+        default:
+                return 2;
+        }
+}

@@ -1,0 +1,611 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vss-test-writer.c: a scriptable writer process for the integration tests.
+ *
+ * The integration tests need writers that behave in precise, repeatable ways: veto a given
+ * event, report a failure without vetoing, hang inside a callback, run at a chosen
+ * application level. This program is such a writer, configured entirely from its command
+ * line, built only on libvss's public writer API (so it also proves that API is enough).
+ *
+ * Everything it sees is appended to a log file, one line per record, each line written with
+ * a single write() on an O_APPEND descriptor so lines from several writers sharing a file
+ * never interleave and the file order is the order in which the writes happened:
+ *
+ *   subscribed instance=<uuid>
+ *   subscribe-failed hr=<NAME>
+ *   begin=<Event>                        (at callback entry, before any hang)
+ *   event=<Event> set=<uuid|-> getsetid=<ok|NAME> backup_type=<n|NAME> volumes=<n|NAME>
+ *         components=<lp/name:flag,...|-> result=<ok|veto|fail>
+ *
+ * For BackupShutdown, set= is the callback's snapshot set id argument; elsewhere it is what
+ * vss_writer_get_current_snapshot_set_id returned ("-" when refused), and getsetid= records
+ * whether that call was allowed, so the seed-002 rules can be checked from the outside.
+ * In components=, flag is the component's backup_succeeded (1/0), or "-" when the call is
+ * refused (it is only legal in BackupComplete).
+ *
+ * The process runs until SIGTERM or SIGINT, then unsubscribes and exits 0.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "vss/vss.h"
+
+#define MAX_COMPONENTS 16
+#define LINE_MAX_LEN 4096
+
+typedef enum Event {
+        EVENT_IDENTIFY,
+        EVENT_PREPARE_BACKUP,
+        EVENT_PREPARE_SNAPSHOT,
+        EVENT_FREEZE,
+        EVENT_THAW,
+        EVENT_POST_SNAPSHOT,
+        EVENT_ABORT,
+        EVENT_BACKUP_COMPLETE,
+        EVENT_BACKUP_SHUTDOWN,
+        _EVENT_MAX,
+} Event;
+
+/* Log names (VSS's event names) and the short command-line aliases. */
+static const char *const event_names[_EVENT_MAX] = {
+        [EVENT_IDENTIFY] = "Identify",
+        [EVENT_PREPARE_BACKUP] = "PrepareForBackup",
+        [EVENT_PREPARE_SNAPSHOT] = "PrepareForSnapshot",
+        [EVENT_FREEZE] = "Freeze",
+        [EVENT_THAW] = "Thaw",
+        [EVENT_POST_SNAPSHOT] = "PostSnapshot",
+        [EVENT_ABORT] = "Abort",
+        [EVENT_BACKUP_COMPLETE] = "BackupComplete",
+        [EVENT_BACKUP_SHUTDOWN] = "BackupShutdown",
+};
+
+static const char *const event_aliases[_EVENT_MAX] = {
+        [EVENT_IDENTIFY] = "identify",
+        [EVENT_PREPARE_BACKUP] = "prepare-backup",
+        [EVENT_PREPARE_SNAPSHOT] = "prepare-snapshot",
+        [EVENT_FREEZE] = "freeze",
+        [EVENT_THAW] = "thaw",
+        [EVENT_POST_SNAPSHOT] = "post-snapshot",
+        [EVENT_ABORT] = "abort",
+        [EVENT_BACKUP_COMPLETE] = "backup-complete",
+        [EVENT_BACKUP_SHUTDOWN] = "backup-shutdown",
+};
+
+typedef enum Action {
+        ACTION_NONE,
+        ACTION_VETO, /* SetWriterFailure(code) and return false */
+        ACTION_FAIL, /* SetWriterFailure(code) and return true */
+} Action;
+
+typedef struct EventScript {
+        Action action;
+        vss_hr code;
+        unsigned hang_ms;
+} EventScript;
+
+typedef struct ComponentSpec {
+        char *logical_path;
+        char *name;
+        vss_component_type type;
+} ComponentSpec;
+
+typedef struct Config {
+        const char *name;
+        vss_id class_id;
+        const char *instance;
+        vss_application_level level;
+        uint32_t freeze_timeout_ms;
+        ComponentSpec components[MAX_COMPONENTS];
+        unsigned n_components;
+        const char *file;
+        EventScript events[_EVENT_MAX];
+        int log_fd;
+        int shared_log_fd;
+} Config;
+
+static Config config = {
+        .level = VSS_APP_FRONT_END,
+        .freeze_timeout_ms = 60000,
+        .log_fd = -1,
+        .shared_log_fd = -1,
+};
+
+static void write_all(int fd, const char *buf, size_t len) {
+        while (len > 0) {
+                ssize_t n = write(fd, buf, len);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return;
+                }
+                buf += n;
+                len -= (size_t) n;
+        }
+}
+
+/* One record: a single write() per file so concurrent writers' lines stay whole. */
+static void log_line(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void log_line(const char *fmt, ...) {
+        char body[LINE_MAX_LEN], line[LINE_MAX_LEN + 256];
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vsnprintf(body, sizeof body, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return;
+
+        if (config.log_fd >= 0) {
+                n = snprintf(line, sizeof line, "%s\n", body);
+                write_all(config.log_fd, line, MIN((size_t) n, sizeof line - 1));
+        }
+        if (config.shared_log_fd >= 0) {
+                n = snprintf(line, sizeof line, "writer=%s %s\n", config.name, body);
+                write_all(config.shared_log_fd, line, MIN((size_t) n, sizeof line - 1));
+        }
+}
+
+static void sleep_ms(unsigned ms) {
+        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000L };
+
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+static void append(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void append(char *buf, size_t size, const char *fmt, ...) {
+        size_t used = strlen(buf);
+        va_list ap;
+
+        if (used >= size - 1)
+                return;
+        va_start(ap, fmt);
+        (void) vsnprintf(buf + used, size - used, fmt, ap);
+        va_end(ap);
+}
+
+/* "lp/name:flag,..." for the components handed to a callback, "-" when there are none. */
+static void format_components(vss_writer_components *c, char *buf, size_t size) {
+        unsigned count = 0;
+
+        buf[0] = '\0';
+        if (!c || vss_writer_components_get_count(c, &count) != S_OK || count == 0) {
+                append(buf, size, "-");
+                return;
+        }
+
+        for (unsigned i = 0; i < count; i++) {
+                vss_component *comp = NULL;
+                const char *lp = "", *name = "?";
+                bool succeeded = false;
+                vss_hr hr = E_INVALIDARG;
+
+                if (vss_writer_components_get_component(c, i, &comp) == S_OK && comp) {
+                        if (vss_component_get_component_name(comp, &name) != S_OK || !name)
+                                name = "?";
+                        if (vss_component_get_logical_path(comp, &lp) != S_OK || !lp)
+                                lp = "";
+                        hr = vss_component_get_backup_succeeded(comp, &succeeded);
+                }
+
+                append(buf, size, "%s%s%s%s:%s", i > 0 ? "," : "", lp, lp[0] ? "/" : "", name,
+                       hr == S_OK ? (succeeded ? "1" : "0") : "-");
+        }
+}
+
+/*
+ * The common body of every backup callback: log entry, hang if asked, probe the protected
+ * helpers, act as scripted, log the outcome. set_arg is the BackupShutdown argument.
+ */
+static bool handle_event(vss_writer *w, Event e, vss_writer_components *c, const vss_id *set_arg) {
+        const EventScript *s = &config.events[e];
+        char set_buf[VSS_ID_STRING_MAX], comps[LINE_MAX_LEN / 2];
+        char backup_type[64], volumes[64];
+        const char *const *vol_array = NULL;
+        const char *getsetid, *result = "ok";
+        vss_backup_type bt = VSS_BT_UNDEFINED;
+        unsigned n_volumes = 0;
+        vss_id set_id;
+        vss_hr hr;
+        bool ret = true;
+
+        log_line("begin=%s", event_names[e]);
+        if (s->hang_ms > 0)
+                sleep_ms(s->hang_ms);
+
+        hr = vss_writer_get_current_snapshot_set_id(w, &set_id);
+        getsetid = hr == S_OK ? "ok" : vss_hr_name(hr);
+        if (set_arg)
+                vss_id_format(set_arg, set_buf);
+        else if (hr == S_OK)
+                vss_id_format(&set_id, set_buf);
+        else
+                strcpy(set_buf, "-");
+
+        hr = vss_writer_get_backup_type(w, &bt);
+        if (hr == S_OK)
+                snprintf(backup_type, sizeof backup_type, "%d", (int) bt);
+        else
+                snprintf(backup_type, sizeof backup_type, "%s", vss_hr_name(hr));
+
+        hr = vss_writer_get_current_volume_array(w, &n_volumes, &vol_array);
+        if (hr == S_OK)
+                snprintf(volumes, sizeof volumes, "%u", n_volumes);
+        else
+                snprintf(volumes, sizeof volumes, "%s", vss_hr_name(hr));
+
+        format_components(c, comps, sizeof comps);
+
+        switch (s->action) {
+        case ACTION_VETO:
+                (void) vss_writer_set_writer_failure(w, s->code);
+                result = "veto";
+                ret = false;
+                break;
+        case ACTION_FAIL:
+                (void) vss_writer_set_writer_failure(w, s->code);
+                result = "fail";
+                break;
+        case ACTION_NONE:
+                break;
+        }
+
+        log_line("event=%s set=%s getsetid=%s backup_type=%s volumes=%s components=%s result=%s",
+                 event_names[e], set_buf, getsetid, backup_type, volumes, comps, result);
+        return ret;
+}
+
+static bool on_identify(vss_writer *w, vss_create_writer_metadata *md, void *userdata) {
+        const EventScript *s = &config.events[EVENT_IDENTIFY];
+        const char *result = "ok";
+        vss_id set_id;
+        vss_hr hr;
+
+        log_line("begin=Identify");
+        if (s->hang_ms > 0)
+                sleep_ms(s->hang_ms);
+
+        for (unsigned i = 0; i < config.n_components; i++) {
+                const ComponentSpec *cs = &config.components[i];
+
+                hr = vss_create_writer_metadata_add_component(md, cs->type, cs->logical_path, cs->name,
+                                                               cs->name, false, true, true, true, 0);
+                if (hr != S_OK) {
+                        log_line("identify-error add_component=%s hr=%s", cs->name, vss_hr_name(hr));
+                        result = "error";
+                }
+        }
+
+        if (config.file && config.n_components > 0) {
+                const ComponentSpec *cs = &config.components[0];
+                uint32_t mask = VSS_FSBT_ALL_BACKUP_REQUIRED | VSS_FSBT_ALL_SNAPSHOT_REQUIRED;
+
+                if (cs->type == VSS_CT_DATABASE)
+                        hr = vss_create_writer_metadata_add_database_files(md, cs->logical_path, cs->name,
+                                                                            config.file, "*", mask);
+                else
+                        hr = vss_create_writer_metadata_add_files_to_file_group(md, cs->logical_path, cs->name,
+                                                                                 config.file, "*", true, NULL, mask);
+                if (hr != S_OK) {
+                        log_line("identify-error add_files=%s hr=%s", config.file, vss_hr_name(hr));
+                        result = "error";
+                }
+        }
+
+        if (s->action != ACTION_NONE)
+                result = "veto";
+        hr = vss_writer_get_current_snapshot_set_id(w, &set_id);
+        log_line("event=Identify set=- getsetid=%s backup_type=- volumes=- components=- result=%s",
+                 hr == S_OK ? "ok" : vss_hr_name(hr), result);
+        return s->action == ACTION_NONE;
+}
+
+static bool on_prepare_backup(vss_writer *w, vss_writer_components *c, void *userdata) {
+        return handle_event(w, EVENT_PREPARE_BACKUP, c, NULL);
+}
+
+static bool on_prepare_snapshot(vss_writer *w, void *userdata) {
+        return handle_event(w, EVENT_PREPARE_SNAPSHOT, NULL, NULL);
+}
+
+static bool on_freeze(vss_writer *w, void *userdata) {
+        return handle_event(w, EVENT_FREEZE, NULL, NULL);
+}
+
+static bool on_thaw(vss_writer *w, void *userdata) {
+        return handle_event(w, EVENT_THAW, NULL, NULL);
+}
+
+static bool on_post_snapshot(vss_writer *w, vss_writer_components *c, void *userdata) {
+        return handle_event(w, EVENT_POST_SNAPSHOT, c, NULL);
+}
+
+static bool on_abort(vss_writer *w, void *userdata) {
+        return handle_event(w, EVENT_ABORT, NULL, NULL);
+}
+
+static bool on_backup_complete(vss_writer *w, vss_writer_components *c, void *userdata) {
+        return handle_event(w, EVENT_BACKUP_COMPLETE, c, NULL);
+}
+
+static bool on_backup_shutdown(vss_writer *w, const vss_id *snapshot_set_id, void *userdata) {
+        static const vss_id null_id = VSS_ID_NULL;
+
+        return handle_event(w, EVENT_BACKUP_SHUTDOWN, NULL, snapshot_set_id ?: &null_id);
+}
+
+static int parse_event(const char *s, size_t len, Event *ret) {
+        for (Event e = 0; e < _EVENT_MAX; e++)
+                if ((strlen(event_aliases[e]) == len && strncasecmp(s, event_aliases[e], len) == 0) ||
+                    (strlen(event_names[e]) == len && strncasecmp(s, event_names[e], len) == 0)) {
+                        *ret = e;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+static int parse_u32(const char *s, uint32_t *ret) {
+        char *end = NULL;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(s, &end, 0);
+        if (errno != 0 || !end || *end != '\0' || end == s || v > UINT32_MAX)
+                return -EINVAL;
+        *ret = (uint32_t) v;
+        return 0;
+}
+
+/* "EVENT" or "EVENT:CODE" for --veto/--fail; CODE defaults to VSS_E_WRITERERROR_RETRYABLE. */
+static int parse_action(const char *arg, Action action) {
+        const char *colon = strchr(arg, ':');
+        uint32_t code = (uint32_t) VSS_E_WRITERERROR_RETRYABLE;
+        Event e;
+
+        if (parse_event(arg, colon ? (size_t) (colon - arg) : strlen(arg), &e) < 0)
+                return -EINVAL;
+        if (colon && parse_u32(colon + 1, &code) < 0)
+                return -EINVAL;
+        config.events[e].action = action;
+        config.events[e].code = VSS_HRESULT(code);
+        return 0;
+}
+
+/* "EVENT:MS" for --hang. */
+static int parse_hang(const char *arg) {
+        const char *colon = strchr(arg, ':');
+        uint32_t ms;
+        Event e;
+
+        if (!colon || parse_event(arg, (size_t) (colon - arg), &e) < 0 || parse_u32(colon + 1, &ms) < 0)
+                return -EINVAL;
+        config.events[e].hang_ms = ms;
+        return 0;
+}
+
+/* "LP:NAME[:db|fg]"; an empty LP is the root. */
+static int parse_component(const char *arg) {
+        ComponentSpec *cs;
+        char *copy, *name, *kind;
+
+        if (config.n_components >= MAX_COMPONENTS)
+                return -E2BIG;
+        copy = strdup(arg);
+        if (!copy)
+                return -ENOMEM;
+        name = strchr(copy, ':');
+        if (!name || name[1] == '\0') {
+                free(copy);
+                return -EINVAL;
+        }
+        *name++ = '\0';
+        kind = strchr(name, ':');
+        if (kind)
+                *kind++ = '\0';
+
+        cs = &config.components[config.n_components];
+        if (!kind || strcmp(kind, "fg") == 0)
+                cs->type = VSS_CT_FILEGROUP;
+        else if (strcmp(kind, "db") == 0)
+                cs->type = VSS_CT_DATABASE;
+        else {
+                free(copy);
+                return -EINVAL;
+        }
+        cs->logical_path = strdup(copy);
+        cs->name = strdup(name);
+        free(copy);
+        if (!cs->logical_path || !cs->name)
+                return -ENOMEM;
+        config.n_components++;
+        return 0;
+}
+
+static int parse_level(const char *s, vss_application_level *ret) {
+        if (strcmp(s, "front") == 0)
+                *ret = VSS_APP_FRONT_END;
+        else if (strcmp(s, "back") == 0)
+                *ret = VSS_APP_BACK_END;
+        else if (strcmp(s, "system") == 0)
+                *ret = VSS_APP_SYSTEM;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+static int open_log(const char *path) {
+        return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
+
+static void usage(FILE *f) {
+        fprintf(f,
+                "usage: vss-test-writer --name N --class UUID [--instance NAME]\n"
+                "         [--level front|back|system] [--freeze-timeout MS]\n"
+                "         [--component LP:NAME[:db|fg]]... [--file PATH]\n"
+                "         [--veto EVENT[:CODE]]... [--fail EVENT[:CODE]]... [--hang EVENT:MS]...\n"
+                "         [--log FILE] [--shared-log FILE]\n"
+                "EVENT: identify prepare-backup prepare-snapshot freeze thaw post-snapshot\n"
+                "       abort backup-complete backup-shutdown\n");
+}
+
+static int parse_argv(int argc, char **argv) {
+        static const struct option options[] = {
+                { "name", required_argument, NULL, 'n' },
+                { "class", required_argument, NULL, 'c' },
+                { "instance", required_argument, NULL, 'i' },
+                { "level", required_argument, NULL, 'L' },
+                { "freeze-timeout", required_argument, NULL, 't' },
+                { "component", required_argument, NULL, 'C' },
+                { "file", required_argument, NULL, 'f' },
+                { "veto", required_argument, NULL, 'v' },
+                { "fail", required_argument, NULL, 'F' },
+                { "hang", required_argument, NULL, 'H' },
+                { "log", required_argument, NULL, 'l' },
+                { "shared-log", required_argument, NULL, 's' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        bool have_class = false;
+        int c, r = 0;
+
+        while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0) {
+                switch (c) {
+                case 'n':
+                        config.name = optarg;
+                        break;
+                case 'c':
+                        if (vss_id_parse(optarg, &config.class_id) != S_OK)
+                                r = -EINVAL;
+                        have_class = true;
+                        break;
+                case 'i':
+                        config.instance = optarg;
+                        break;
+                case 'L':
+                        r = parse_level(optarg, &config.level);
+                        break;
+                case 't':
+                        r = parse_u32(optarg, &config.freeze_timeout_ms);
+                        break;
+                case 'C':
+                        r = parse_component(optarg);
+                        break;
+                case 'f':
+                        config.file = optarg;
+                        break;
+                case 'v':
+                        r = parse_action(optarg, ACTION_VETO);
+                        break;
+                case 'F':
+                        r = parse_action(optarg, ACTION_FAIL);
+                        break;
+                case 'H':
+                        r = parse_hang(optarg);
+                        break;
+                case 'l':
+                        config.log_fd = open_log(optarg);
+                        if (config.log_fd < 0)
+                                r = -errno;
+                        break;
+                case 's':
+                        config.shared_log_fd = open_log(optarg);
+                        if (config.shared_log_fd < 0)
+                                r = -errno;
+                        break;
+                case 'h':
+                        usage(stdout);
+                        exit(EXIT_SUCCESS);
+                default:
+                        return -EINVAL;
+                }
+                if (r < 0) {
+                        fprintf(stderr, "vss-test-writer: bad option value '%s': %s\n", optarg, strerror(-r));
+                        return r;
+                }
+        }
+
+        if (optind < argc || !config.name || !have_class) {
+                usage(stderr);
+                return -EINVAL;
+        }
+        if (config.n_components == 0)
+                return parse_component(":data:fg");
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        static const vss_writer_callbacks callbacks = {
+                .version = VSS_WRITER_CALLBACKS_VERSION,
+                .on_identify = on_identify,
+                .on_prepare_backup = on_prepare_backup,
+                .on_prepare_snapshot = on_prepare_snapshot,
+                .on_freeze = on_freeze,
+                .on_thaw = on_thaw,
+                .on_post_snapshot = on_post_snapshot,
+                .on_abort = on_abort,
+                .on_backup_complete = on_backup_complete,
+                .on_backup_shutdown = on_backup_shutdown,
+        };
+        vss_writer_options opts = VSS_WRITER_OPTIONS_INIT;
+        char id_buf[VSS_ID_STRING_MAX];
+        vss_writer *w = NULL;
+        vss_id instance_id;
+        sigset_t mask;
+        int sig = 0;
+        vss_hr hr;
+
+        if (parse_argv(argc, argv) < 0)
+                return EXIT_FAILURE;
+
+        /* Block the stop signals before libvss starts its threads, so they inherit the mask
+         * and only sigwait() below ever sees them. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0)
+                return EXIT_FAILURE;
+
+        opts.writer_id = config.class_id;
+        opts.writer_name = config.name;
+        opts.instance_name = config.instance;
+        opts.level = config.level;
+        opts.freeze_timeout_ms = config.freeze_timeout_ms;
+
+        hr = vss_writer_new(&w, &opts, &callbacks, NULL);
+        if (hr != S_OK) {
+                log_line("subscribe-failed hr=%s step=new", vss_hr_name(hr));
+                return 2;
+        }
+
+        hr = vss_writer_subscribe(w, VSS_SM_BACKUP_EVENTS_FLAG | VSS_SM_RESTORE_EVENTS_FLAG);
+        if (hr != S_OK) {
+                log_line("subscribe-failed hr=%s", vss_hr_name(hr));
+                vss_writer_free(w);
+                return 2;
+        }
+
+        hr = vss_writer_get_instance_id(w, &instance_id);
+        if (hr != S_OK)
+                instance_id = VSS_ID_NULL;
+        log_line("subscribed instance=%s", vss_id_format(&instance_id, id_buf));
+
+        (void) sigwait(&mask, &sig);
+
+        vss_writer_free(w);
+        log_line("exit signal=%d", sig);
+        return EXIT_SUCCESS;
+}
