@@ -495,6 +495,8 @@ static int method_delete_snapshots(sd_bus_message *m, void *userdata, sd_bus_err
                 return vss_hr_to_bus_error(error, E_INVALIDARG,
                                            "source type must be VSS_OBJECT_SNAPSHOT or VSS_OBJECT_SNAPSHOT_SET");
 
+        /* force only matters to providers that refuse to delete a snapshot in use; none of the
+         * built-in ones do, so it is accepted and has no effect. */
         catalog = &b->manager->catalog;
         LIST_FOREACH_SAFE(records, rec, next, catalog->records) {
                 vss_id failed_id;

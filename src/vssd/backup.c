@@ -4,7 +4,10 @@
  *
  * Decisions this file implements (seeds 000-004, vss-semantics.md §2/§6/§11/§13):
  *   - Identify goes to every subscribed writer the requester did not filter out; writers that
- *     veto, time out or answer garbage are left out of the backup (no status either).
+ *     veto, time out or answer garbage are left out of the backup (no status either). In
+ *     writer-less contexts GatherWriterMetadata still asks (it is informational and optional
+ *     there), but no backup event ever follows: no writer takes part.
+ *   - A cancelled GatherWriterMetadata leaves the backup un-gathered, so it may be retried.
  *   - PrepareForBackup goes to every gathered writer. Afterwards only "involved" writers get
  *     events: in component mode those with a selected component, otherwise all of them.
  *     A writer that failed an earlier event gets no further sequence events, but does get
@@ -665,11 +668,8 @@ static void dss_commit(Backup *b) {
         }
 
         if (b->op_cancel) {
-
                 dss_fail(b, VSS_S_ASYNC_CANCELLED, true);
-
                 return;
-
         }
 
         dss_thaw(b, WRITER_LEVEL_GROUPS - 1);
@@ -733,11 +733,8 @@ static void dss_freeze(Backup *b, unsigned group) {
         }
 
         if (!b->freeze_sent && arm_window(b) < 0) {
-
                 dss_fail(b, E_OUTOFMEMORY, false);
-
                 return;
-
         }
 
         b->freeze_sent = true;
@@ -763,10 +760,12 @@ static void on_prepare_snapshot_done(EventRound *r, void *userdata) {
                 return;
         }
 
+        /* vss-semantics §11/§13: a provider failure after PrepareForSnapshot aborts the writers
+         * too (only a writer's own PrepareForSnapshot failure raises no Abort, seed 004). */
         hr = snapshot_set_run_phase(b->set, SNAPSHOT_PHASE_END_PREPARE);
         if (VSS_FAILED(hr)) {
                 set_detail(b, "provider failed end-prepare: %s", vss_hr_name(hr));
-                dss_fail(b, hr, false);
+                dss_fail(b, hr, true);
                 return;
         }
         if (b->op_cancel) {
