@@ -197,6 +197,35 @@ static void test_provider_faults(void **state) {
         assert_true(harness_vssd_alive(f->h));
 }
 
+/*
+ * A provider failing end-prepare fails after PrepareForSnapshot: unlike a writer's own
+ * PrepareForSnapshot veto (seed 004), that is a coordinator-side failure, and vssd itself
+ * must send Abort (vss-semantics §11, §13) before the requester asks for it.
+ */
+static void test_end_prepare_fault_aborts_writers(void **state) {
+        _cleanup_free_ char *vol = NULL;
+        Fixture *f = *state;
+        BackupRun run = {};
+        vss_requester *r;
+
+        assert_ok0(harness_make_volume(f->h, "faulty-end-prepare", &vol));
+        assert_ok0(volume_inject_fault(vol, "end_prepare=0x80042306\n"));
+
+        r = requester_new_checked();
+        assert_non_null(r);
+        assert_hr(backup_run_steps(r, vol, STEP_INITIALIZE, STEP_PREPARE, &run), S_OK);
+        assert_hr(backup_run_steps(r, vol, STEP_DO_SNAPSHOT, STEP_DO_SNAPSHOT, &run), VSS_E_PROVIDER_VETO);
+
+        /* vssd's own Abort, before any AbortBackup; no Freeze was ever sent. */
+        assert_ok0(writer_log_wait(f->w, "event=Abort", 1));
+        assert_int_equal(writer_log_count(f->w, "event=Freeze"), 0);
+
+        assert_hr(vss_requester_abort_backup(r), S_OK);
+        vss_requester_release(r);
+        assert_ok0(writer_log_wait(f->w, "event=BackupShutdown", 1));
+        assert_true(harness_vssd_alive(f->h));
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* A raw D-Bus peer                                                                            */
 /* ------------------------------------------------------------------------------------------ */
@@ -235,6 +264,11 @@ static int raw_connect(const char *path, sd_bus **ret) {
         return 0;
 }
 
+/* The D-Bus error name of the last failed raw_call, "" after a success. */
+static char raw_last_error[256];
+
+#define assert_raw_error(hr_name) assert_string_equal(raw_last_error, VSS_BUS_ERROR_PREFIX hr_name)
+
 /* One method call; 0 if vssd answered with success, else the negative error sd-bus gave. */
 static int raw_call(sd_bus *bus, const char *iface, const char *member, const char *sig, ...) {
         _cleanup_(sd_bus_error_freep) sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -255,8 +289,9 @@ static int raw_call(sd_bus *bus, const char *iface, const char *member, const ch
                 }
         }
         r = sd_bus_call(bus, m, 10 * USEC_PER_SEC, &error, &reply);
+        snprintf(raw_last_error, sizeof raw_last_error, "%s", r >= 0 ? "" : error.name ?: strerror(-r));
         if (r < 0)
-                fprintf(stderr, "raw %s.%s -> %s\n", iface, member, error.name ?: strerror(-r));
+                fprintf(stderr, "raw %s.%s -> %s\n", iface, member, raw_last_error);
         sd_bus_message_unref(m);
         sd_bus_message_unref(reply);
         return r < 0 ? r : 0;
@@ -293,6 +328,8 @@ static int raw_identify(sd_bus_message *m, void *userdata, sd_bus_error *error) 
                 r = sd_bus_message_close_container(reply);
         if (r >= 0)
                 r = sd_bus_send(NULL, reply, NULL);
+        if (r < 0)
+                fprintf(stderr, "raw writer: cannot build its garbage Identify reply: %s\n", strerror(-r));
         sd_bus_message_unref(reply);
         return r;
 }
@@ -301,17 +338,28 @@ static int raw_event(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         return sd_bus_reply_method_return(m, "bi", 1, 0);
 }
 
+#define RAW_EVENT_METHODS                                                                      \
+        SD_BUS_METHOD("PrepareForBackup", "a{sv}", "bi", raw_event, 0),                        \
+        SD_BUS_METHOD("PrepareForSnapshot", "a{sv}", "bi", raw_event, 0),                      \
+        SD_BUS_METHOD("Freeze", "a{sv}", "bi", raw_event, 0),                                  \
+        SD_BUS_METHOD("Thaw", "a{sv}", "bi", raw_event, 0),                                    \
+        SD_BUS_METHOD("PostSnapshot", "a{sv}", "bi", raw_event, 0),                            \
+        SD_BUS_METHOD("Abort", "a{sv}", "bi", raw_event, 0),                                   \
+        SD_BUS_METHOD("BackupComplete", "a{sv}", "bi", raw_event, 0),                          \
+        SD_BUS_METHOD("BackupShutdown", "a{sv}", "bi", raw_event, 0)
+
+/* sd-bus holds a reply to the signature its vtable declares, so each mode has its own. */
+static const sd_bus_vtable raw_writer_vtable_wrong[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD("Identify", "a{sv}", "s", raw_identify, 0),
+        RAW_EVENT_METHODS,
+        SD_BUS_VTABLE_END
+};
+
 static const sd_bus_vtable raw_writer_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD("Identify", "a{sv}", "b" VSS_BUS_SIG_WMD, raw_identify, 0),
-        SD_BUS_METHOD("PrepareForBackup", "a{sv}", "bi", raw_event, 0),
-        SD_BUS_METHOD("PrepareForSnapshot", "a{sv}", "bi", raw_event, 0),
-        SD_BUS_METHOD("Freeze", "a{sv}", "bi", raw_event, 0),
-        SD_BUS_METHOD("Thaw", "a{sv}", "bi", raw_event, 0),
-        SD_BUS_METHOD("PostSnapshot", "a{sv}", "bi", raw_event, 0),
-        SD_BUS_METHOD("Abort", "a{sv}", "bi", raw_event, 0),
-        SD_BUS_METHOD("BackupComplete", "a{sv}", "bi", raw_event, 0),
-        SD_BUS_METHOD("BackupShutdown", "a{sv}", "bi", raw_event, 0),
+        RAW_EVENT_METHODS,
         SD_BUS_VTABLE_END
 };
 
@@ -339,7 +387,7 @@ static void raw_writer_start(const char *socket_path, RawMode mode, RawWriter *w
         atomic_init(&w->identify_calls, 0);
         assert_ok0(raw_connect(socket_path, &w->bus));
         assert_ok0(sd_bus_add_object_vtable(w->bus, NULL, VSS_BUS_WRITER_PATH, VSS_BUS_IFACE_EVENTS,
-                                            raw_writer_vtable, w));
+                                            mode == RAW_WRONG_REPLY ? raw_writer_vtable_wrong : raw_writer_vtable, w));
         vss_id_generate(&id);
         assert_ok0(raw_call(w->bus, VSS_BUS_IFACE_WRITER, "Subscribe", "sssiiiuu", vss_id_format(&id, class_id),
                             "raw", "", (int) VSS_UT_USERDATA, (int) VSS_ST_OTHER, (int) VSS_APP_FRONT_END, 60000u,
@@ -373,9 +421,13 @@ static void test_raw_bus_garbage(void **state) {
         assert_true(raw_call(bus, VSS_BUS_IFACE_REQUESTER, "SetContext", "s", "not a number") < 0);
         assert_true(raw_call(bus, VSS_BUS_IFACE_REQUESTER, "NoSuchMethod", NULL) < 0);
         assert_true(raw_call(bus, "org.vsslinux.VSS1.NoSuchInterface", "Foo", NULL) < 0);
-        assert_true(raw_call(bus, VSS_BUS_IFACE_REQUESTER, "AddToSnapshotSet", "ss", huge, "") < 0);
-        /* The connection still works for well-formed calls. */
+        /* The connection still works for well-formed calls, and refuses oversized ones. */
         assert_int_equal(raw_call(bus, VSS_BUS_IFACE_REQUESTER, "InitializeForBackup", "s", ""), 0);
+        assert_int_equal(raw_call(bus, VSS_BUS_IFACE_REQUESTER, "StartSnapshotSet", NULL), 0);
+        assert_true(raw_call(bus, VSS_BUS_IFACE_REQUESTER, "AddToSnapshotSet", "ss", huge, "") < 0);
+        assert_raw_error("E_INVALIDARG");
+        assert_true(raw_call(bus, VSS_BUS_IFACE_REQUESTER, "AddToSnapshotSet", "ss", f->volume, "not-a-uuid") < 0);
+        assert_raw_error("E_INVALIDARG");
         assert_true(raw_call(bus, VSS_BUS_IFACE_REQUESTER, "AddComponent", "ssusss", "not-a-uuid", "{}", 7u, "",
                              "x", "extra") < 0);
         assert_true(raw_call(bus, VSS_BUS_IFACE_REQUESTER, "AddComponent", "ssuss", "not-a-uuid", "nope", 7u, "",
@@ -387,10 +439,13 @@ static void test_raw_bus_garbage(void **state) {
         assert_ok0(raw_connect(f->h->socket_path, &bus));
         assert_true(raw_call(bus, VSS_BUS_IFACE_WRITER, "Subscribe", "sssiiiuu", "not-a-uuid", "w", "", 3, 3, 3,
                              1000u, 2u) < 0);
+        assert_raw_error("E_INVALIDARG");
         assert_true(raw_call(bus, VSS_BUS_IFACE_WRITER, "Subscribe", "sssiiiuu", "00000000-0000-0000-0000-000000000000",
                              "w", "", 3, 3, 3, 1000u, 2u) < 0);
+        assert_raw_error("E_INVALIDARG");
         assert_true(raw_call(bus, VSS_BUS_IFACE_WRITER, "Subscribe", "sssiiiuu", "6ba7b810-9dad-11d1-80b4-00c04fd430c8",
                              huge, "", 3, 3, 3, 1000u, 2u) < 0);
+        assert_raw_error("E_INVALIDARG");
         assert_true(raw_call(bus, VSS_BUS_IFACE_WRITER, "Subscribe", "s", "6ba7b810-9dad-11d1-80b4-00c04fd430c8") < 0);
         sd_bus_flush_close_unref(bus);
         bus = NULL;
@@ -433,6 +488,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_component_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_volume_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_provider_faults, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_end_prepare_fault_aborts_writers, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_raw_bus_garbage, setup, teardown),
         };
 

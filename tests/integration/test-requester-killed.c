@@ -2,10 +2,12 @@
 /*
  * test-requester-killed.c: the requester process dies with SIGKILL in the middle of a
  * backup, at three points: (a) after PrepareForBackup, (b) while a writer is inside Freeze,
- * (c) after DoSnapshotSet succeeded. Seed 002 and seed 004 decide what the writers see:
+ * (c) after DoSnapshotSet succeeded; and (a') after a PrepareForBackup that no snapshot set
+ * preceded. Seed 002 and seed 004 decide what the writers see:
  *
- *   - BackupShutdown every time, carrying the snapshot set id (a set was started each time);
- *   - Abort in (a) and (b), where the backup had passed PrepareForBackup and nothing ended
+ *   - BackupShutdown every time, carrying the snapshot set id, or the null id in (a') where
+ *     no set exists;
+ *   - Abort in (a), (a') and (b), where the backup had passed PrepareForBackup and nothing ended
  *     it, but not in (c), where the snapshot exists and only BackupComplete is missing;
  *   - no writer stays frozen;
  *   - the snapshot-set-in-creation slot is freed: a new requester's backup succeeds;
@@ -23,6 +25,7 @@
 #include "macro.h"
 
 typedef enum KillPoint {
+        KILL_AFTER_PREPARE_NO_SET,
         KILL_AFTER_PREPARE,
         KILL_IN_FREEZE,
         KILL_AFTER_SNAPSHOT,
@@ -78,6 +81,19 @@ static int child_until_kill(int fd, void *userdata) {
         r = requester_new_checked();
         if (!r)
                 return 10;
+        if (args->point == KILL_AFTER_PREPARE_NO_SET) {
+                hr = backup_run_steps(r, NULL, STEP_INITIALIZE, STEP_ADD_COMPONENTS, &run);
+                if (hr == S_OK)
+                        hr = backup_run_steps(r, NULL, STEP_PREPARE, STEP_PREPARE, &run);
+                if (hr != S_OK) {
+                        report(fd, "error %s %s", backup_step_name(run.failed_step), vss_hr_name(hr));
+                        return 15;
+                }
+                report(fd, "set %s", id_str(&VSS_ID_NULL));
+                report(fd, "ready");
+                for (;;)
+                        pause();
+        }
         hr = backup_run_steps(r, args->volume, STEP_INITIALIZE, STEP_START_SET, &run);
         if (hr != S_OK) {
                 report(fd, "error %s %s", backup_step_name(run.failed_step), vss_hr_name(hr));
@@ -91,6 +107,7 @@ static int child_until_kill(int fd, void *userdata) {
         }
 
         switch (args->point) {
+        case KILL_AFTER_PREPARE_NO_SET:
         case KILL_AFTER_PREPARE:
                 break;
         case KILL_IN_FREEZE:
@@ -184,6 +201,7 @@ static void run_kill_case(Fixture *f, KillPoint point) {
         }
 
         switch (point) {
+        case KILL_AFTER_PREPARE_NO_SET:
         case KILL_AFTER_PREPARE:
                 for (size_t i = 0; i < ELEMENTSOF(all); i++)
                         assert_events(all[i], "Identify", "PrepareForBackup", "Abort", "BackupShutdown");
@@ -227,6 +245,10 @@ static void run_kill_case(Fixture *f, KillPoint point) {
         }
 }
 
+static void test_killed_after_prepare_no_set(void **state) {
+        run_kill_case(*state, KILL_AFTER_PREPARE_NO_SET);
+}
+
 static void test_killed_after_prepare(void **state) {
         run_kill_case(*state, KILL_AFTER_PREPARE);
 }
@@ -241,6 +263,7 @@ static void test_killed_after_snapshot(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_killed_after_prepare_no_set, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_killed_after_prepare, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_killed_in_freeze, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_killed_after_snapshot, setup, teardown),

@@ -5,6 +5,11 @@
  * VSS_E_WRITER_NOT_RESPONDING, and since that is between Freeze and Thaw the set fails as on
  * a veto: DoSnapshotSet fails, every other writer gets Abort. vssd itself carries on: the
  * dead writer is gone from the registry and the next backup succeeds without it.
+ *
+ * Seed 000's VSS_E_UNEXPECTED_WRITER_ERROR ("an unexpected error occurred while
+ * communicating with writers") for BackupComplete: once when an involved writer vanished
+ * after the snapshot, once when one does not answer BackupComplete within vssd's event
+ * timeout. The other writers still get their BackupComplete.
  */
 #include <signal.h>
 #include <stdlib.h>
@@ -89,9 +94,83 @@ static void test_writer_killed_in_freeze(void **state) {
         assert_true(harness_vssd_alive(f->h));
 }
 
+typedef struct LateFixture {
+        Harness *h;
+        char *volume;
+        TestWriter *steady, *flaky;
+} LateFixture;
+
+static LateFixture *late_fixture_new(const char *const *flaky_args) {
+        LateFixture *f = calloc(1, sizeof *f);
+        HarnessOptions opts = { .event_timeout_ms = 1500, .allow_writer_uid = -1 };
+
+        assert_non_null(f);
+        assert_ok0(harness_new(&opts, &f->h));
+        assert_ok0(harness_make_volume(f->h, "vol", &f->volume));
+        assert_ok0(harness_add_writer(f->h, "steady", NULL, &f->steady));
+        assert_ok0(harness_add_writer(f->h, "flaky", flaky_args, &f->flaky));
+        return f;
+}
+
+static int setup_late_plain(void **state) {
+        *state = late_fixture_new(NULL);
+        return 0;
+}
+
+static int setup_late_silent(void **state) {
+        const char *args[] = { "--hang", "backup-complete:6000", NULL };
+
+        *state = late_fixture_new(args);
+        return 0;
+}
+
+static int teardown_late(void **state) {
+        LateFixture *f = *state;
+
+        if (f) {
+                harness_free(f->h);
+                free(f->volume);
+                free(f);
+        }
+        return 0;
+}
+
+static void run_backup_complete_unreachable(LateFixture *f, bool kill_flaky) {
+        BackupRun run = {};
+        vss_requester *r;
+
+        r = requester_new_checked();
+        assert_non_null(r);
+        assert_hr(backup_run_steps(r, f->volume, STEP_INITIALIZE, STEP_DO_SNAPSHOT, &run), S_OK);
+        if (kill_flaky)
+                assert_ok0(writer_kill(f->flaky, SIGKILL));
+
+        assert_hr(backup_run_steps(r, f->volume, STEP_BACKUP_COMPLETE, STEP_BACKUP_COMPLETE, &run),
+                  VSS_E_UNEXPECTED_WRITER_ERROR);
+        assert_ok0(writer_log_wait(f->steady, "event=BackupComplete", 1));
+        assert_int_equal(writer_log_count(f->flaky, "event=BackupComplete"), 0);
+
+        vss_requester_release(r);
+        assert_ok0(writer_log_wait(f->steady, "event=BackupShutdown", 1));
+        assert_int_equal(writer_log_count(f->steady, "event=Abort"), 0);
+        assert_true(harness_vssd_alive(f->h));
+}
+
+static void test_writer_gone_before_backup_complete(void **state) {
+        run_backup_complete_unreachable(*state, true);
+}
+
+static void test_writer_silent_in_backup_complete(void **state) {
+        run_backup_complete_unreachable(*state, false);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_writer_killed_in_freeze, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_writer_gone_before_backup_complete, setup_late_plain,
+                                                teardown_late),
+                cmocka_unit_test_setup_teardown(test_writer_silent_in_backup_complete, setup_late_silent,
+                                                teardown_late),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
