@@ -196,9 +196,9 @@ static bool may_request(void) {
 
 int harness_new(const HarnessOptions *opts, Harness **ret) {
         char tmpl[] = "/tmp/vss-it-......";
-        char timeout[32], uid_buf[32];
+        char timeout[32], uid_buf[32], conn_buf[32];
         const char *vssd = getenv("VSSD");
-        char *argv[12];
+        char *argv[16];
         Harness *h;
         size_t n = 0;
         int r;
@@ -251,6 +251,11 @@ int harness_new(const HarnessOptions *opts, Harness **ret) {
                          opts && opts->allow_writer_uid >= 0 ? opts->allow_writer_uid : (long) geteuid());
                 argv[n++] = (char *) "--allow-writer-uid";
                 argv[n++] = uid_buf;
+        }
+        if (opts && opts->max_connections > 0) {
+                snprintf(conn_buf, sizeof conn_buf, "%u", opts->max_connections);
+                argv[n++] = (char *) "--max-connections";
+                argv[n++] = conn_buf;
         }
         argv[n] = NULL;
 

@@ -39,6 +39,7 @@ typedef struct TestWriter {
 typedef struct HarnessOptions {
         unsigned event_timeout_ms;     /* vssd --event-timeout; 0: 3000 */
         long allow_writer_uid;         /* vssd --allow-writer-uid; < 0: none */
+        unsigned max_connections;      /* vssd --max-connections; 0: vssd's default */
 } HarnessOptions;
 
 typedef struct Harness {
