@@ -9,7 +9,7 @@ packages=(
         gcc meson ninja-build pkg-config
         libsystemd-dev libbtrfsutil-dev uuid-dev libxml2-dev libsqlite3-dev
         libcmocka-dev
-        btrfs-progs util-linux mount
+        btrfs-progs xfsprogs e2fsprogs util-linux mount
 )
 
 missing=()

@@ -201,6 +201,26 @@ VSS_EXTERN vss_hr vss_requester_delete_snapshots(vss_requester *r, const vss_id 
                                                   vss_object_type source_type, bool force_delete,
                                                   int32_t *ret_deleted, vss_id *ret_nondeleted_id);
 
+/**
+ * ExposeSnapshot (locally, as a mount folder): mounts the finished snapshot read-only,
+ * nosuid, nodev, noexec at path, an existing empty directory that is not a symlink and, for a
+ * caller other than root, is the caller's own; path NULL or "": vssd picks
+ * /run/vss/exposed/<snapshot id>. The snapshot must be visible in the current context
+ * (VSS_CTX_ALL sees all). An auto-release snapshot's exposure goes with it.
+ * @return S_OK with *ret_exposed_path (malloc'd, the caller frees it with free());
+ *         VSS_E_OBJECT_NOT_FOUND (no such snapshot here), VSS_E_OBJECT_ALREADY_EXISTS
+ *         (already exposed), E_INVALIDARG (bad target), E_ACCESSDENIED,
+ *         VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER (the provider cannot expose).
+ */
+VSS_EXTERN vss_hr vss_requester_expose_snapshot(vss_requester *r, const vss_id *snapshot_id, const char *path,
+                                                 char **ret_exposed_path);
+/**
+ * UnexposeSnapshot: unmounts the exposure (a directory vssd picked is removed).
+ * @return S_OK, VSS_E_OBJECT_NOT_FOUND, VSS_E_BAD_STATE (not exposed), VSS_E_VOLUME_IN_USE
+ *         (the mount is busy; nothing changed).
+ */
+VSS_EXTERN vss_hr vss_requester_unexpose_snapshot(vss_requester *r, const vss_id *snapshot_id);
+
 /* ------------------------------------------------------------------------------------------ */
 /* IVssAsync                                                                                  */
 /* ------------------------------------------------------------------------------------------ */

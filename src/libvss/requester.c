@@ -525,6 +525,54 @@ vss_hr vss_requester_delete_snapshots(vss_requester *r, const vss_id *source_id,
         return hr;
 }
 
+vss_hr vss_requester_expose_snapshot(vss_requester *r, const vss_id *snapshot_id, const char *path,
+                                     char **ret_exposed_path) {
+        vss_hr hr;
+
+        if (!r || !snapshot_id || !ret_exposed_path)
+                return E_INVALIDARG;
+        if (path && (path[0] != '/' && path[0] != 0))
+                return E_INVALIDARG;
+
+        bus_conn_lock(r->conn);
+        {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+                const char *exposed;
+                int k;
+
+                hr = requester_new_call_locked(r, "ExposeSnapshot", &m);
+                if (hr == S_OK) {
+                        k = sd_bus_message_append(m, "ss", vss_id_to_str(snapshot_id).s, strempty(path));
+                        if (k < 0)
+                                hr = requester_set_error_locked(r, vss_hr_from_errno(k), NULL);
+                }
+                if (hr == S_OK)
+                        hr = requester_send_locked(r, m, LIBVSS_CALL_TIMEOUT_USEC, &reply);
+                if (hr == S_OK) {
+                        k = sd_bus_message_read(reply, "s", &exposed);
+                        if (k < 0 || isempty(exposed))
+                                hr = requester_bad_reply_locked(r, "ExposeSnapshot", k < 0 ? k : -EBADMSG);
+                }
+                if (hr == S_OK) {
+                        char *copy = strdup(exposed);
+
+                        if (!copy)
+                                hr = requester_set_error_locked(r, E_OUTOFMEMORY, NULL);
+                        else
+                                *ret_exposed_path = copy;
+                }
+        }
+        bus_conn_unlock(r->conn);
+        return hr;
+}
+
+vss_hr vss_requester_unexpose_snapshot(vss_requester *r, const vss_id *snapshot_id) {
+        if (!r || !snapshot_id)
+                return E_INVALIDARG;
+        return requester_call_simple(r, "UnexposeSnapshot", LIBVSS_CALL_TIMEOUT_USEC, "s",
+                                     vss_id_to_str(snapshot_id).s);
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Deferred operations                                                                         */
 /* ------------------------------------------------------------------------------------------ */

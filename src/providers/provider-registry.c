@@ -17,6 +17,7 @@
 /* Automatic selection walks this table in order: real providers first. */
 const VssProviderOps *const vss_builtin_providers[] = {
         &provider_btrfs_ops,
+        &provider_image_ops,
         &provider_test_copy_ops,
         NULL,
 };
@@ -40,6 +41,9 @@ vss_hr provider_hr_sanitize(vss_hr hr) {
         case VSS_E_NESTED_VOLUME_LIMIT:
         case VSS_E_CANNOT_REVERT_DISKID:
         case VSS_E_UNSUPPORTED_CONTEXT:
+        /* The flush-and-hold window's own failures (the guardian's, for NEEDS_HOLD providers). */
+        case VSS_E_FLUSH_WRITES_TIMEOUT:
+        case VSS_E_HOLD_WRITES_TIMEOUT:
                 return hr;
         default:
                 return VSS_E_UNEXPECTED_PROVIDER_ERROR;

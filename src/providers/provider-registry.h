@@ -17,6 +17,7 @@
 
 /* The built-in providers' tables, also reachable through vss_builtin_providers. */
 extern const VssProviderOps provider_btrfs_ops;
+extern const VssProviderOps provider_image_ops;
 extern const VssProviderOps provider_test_copy_ops;
 
 /*
@@ -35,7 +36,7 @@ const VssProviderOps *provider_find_by_id(const vss_id *id);
 
 /*
  * provider_select: the provider for volume (an absolute path).
- * provider_id NULL or the null id: automatic choice, in table order (btrfs before test-copy).
+ * provider_id NULL or the null id: automatic choice, in table order (btrfs, image, test-copy).
  * Returns S_OK with *ret (borrowed, static) and *ret_canonical (malloc'd, owned by the
  * caller; ret_canonical may be NULL), or:
  *   E_INVALIDARG                           volume NULL, empty or relative

@@ -15,12 +15,17 @@
  *   post_final_commit     after PostSnapshot
  *   abort                 discard prepared or committed-but-unfinished snapshots of the set
  *   delete_snapshot       remove one finished snapshot (release, DeleteSnapshots)
+ *   device_path           where commit will put the snapshot (recorded before it acts)
+ *   expose / unexpose     mount a finished snapshot read-only at a directory, and undo it
  *
  * Providers are built in and listed in one table (provider-registry.c). Every op returns a
  * vss_hr from the set VSS permits providers (S_OK, E_OUTOFMEMORY, E_INVALIDARG,
  * E_ACCESSDENIED, VSS_E_BAD_STATE, VSS_E_OBJECT_NOT_FOUND, VSS_E_INSUFFICIENT_STORAGE,
  * VSS_E_VOLUME_NOT_SUPPORTED, VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER,
- * VSS_E_MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED, VSS_E_PROVIDER_VETO, VSS_E_NESTED_VOLUME_LIMIT);
+ * VSS_E_MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED, VSS_E_PROVIDER_VETO, VSS_E_NESTED_VOLUME_LIMIT),
+ * plus, from a VSS_PROVIDER_NEEDS_HOLD provider's commit, VSS_E_FLUSH_WRITES_TIMEOUT and
+ * VSS_E_HOLD_WRITES_TIMEOUT (in VSS the coordinator's flush-and-hold reports these; here the
+ * guardian holding the freeze is that part of the coordinator);
  * vssd turns anything else into VSS_E_UNEXPECTED_PROVIDER_ERROR (provider_hr_sanitize).
  *
  * Ops are called from vssd's event loop and must not block for long. A provider that needs
@@ -42,6 +47,9 @@
 
 typedef struct ProviderConfig {
         const char *state_dir;   /* vssd's state directory (absolute), for provider-owned files */
+        /* The vss-guardian executable, for providers that freeze (image). NULL: $VSS_GUARDIAN,
+         * else the installed one (VSS_LIBEXECDIR/vss-guardian). */
+        const char *guardian_path;
 } ProviderConfig;
 
 /* One snapshot of one volume, from begin_prepare until deletion. Owned by vssd. */
@@ -85,6 +93,33 @@ struct VssProviderOps {
         /* Must succeed as far as it can; discards whatever each snapshot has become. */
         vss_hr (*abort)(ProviderSnapshot *const *snaps, size_t n);
         vss_hr (*delete_snapshot)(ProviderSnapshot *s);
+
+        /*
+         * Appended for the persistent catalog and exposure; all three optional (NULL: not
+         * supported). Still VSS_PROVIDER_OPS_VERSION 1: a table that ends before them reads them
+         * as NULL.
+         *
+         * device_path: the path commit WILL give s->device, known from begin_prepare on.
+         * vssd records it before the provider acts, so a crash between the provider's commit and
+         * vssd's record leaves a catalog row naming the copy, and the next start deletes it with
+         * delete_snapshot (s->device = that path, s->data = NULL). S_OK with *ret_path
+         * (malloc'd), or a permitted provider code.
+         */
+        vss_hr (*device_path)(const ProviderSnapshot *s, char **ret_path);
+        /*
+         * expose: make the finished snapshot s (s->device set; s->data may be NULL for a
+         * snapshot known only from the catalog) readable at the existing empty directory
+         * target_fd (an O_PATH descriptor vssd opened and checked), whose path is target_path:
+         * read-only, nosuid, nodev, noexec, noatime. Attach the mount through the descriptor
+         * (move_mount(..., target_fd, "", MOVE_MOUNT_T_EMPTY_PATH)) so a path swapped meanwhile
+         * cannot redirect it. Returns S_OK or a permitted provider code.
+         */
+        vss_hr (*expose)(const ProviderSnapshot *s, int target_fd, const char *target_path);
+        /*
+         * unexpose: remove the exposure at target. May return VSS_E_VOLUME_IN_USE (the mount is
+         * busy), which vssd passes through unsanitized; anything else as for other ops.
+         */
+        vss_hr (*unexpose)(const ProviderSnapshot *s, const char *target);
 };
 
 /* The built-in providers (provider-registry.c). NULL-terminated. */

@@ -12,6 +12,7 @@
 
 #define VSS_BUS_PATH              "/org/vsslinux/VSS1"
 #define VSS_BUS_IFACE_REQUESTER   "org.vsslinux.VSS1.Requester"
+#define VSS_BUS_IFACE_ADMIN       "org.vsslinux.VSS1.Admin"
 #define VSS_BUS_IFACE_WRITER      "org.vsslinux.VSS1.Writer"
 #define VSS_BUS_WRITER_PATH       "/org/vsslinux/VSS1/Writer"
 #define VSS_BUS_IFACE_EVENTS      "org.vsslinux.VSS1.WriterEvents"
@@ -23,6 +24,7 @@
 #define VSS_BUS_SIG_WMD           "(ssssiiu(ussub)ua(usssbbbbu)a(ussssbsu)a(ssb))"
 #define VSS_BUS_SIG_STATUS        "(sssui)"
 #define VSS_BUS_SIG_PROVIDER      "(ssus)"
+#define VSS_BUS_SIG_WRITER_INFO   "(sssuis)"
 #define VSS_BUS_SIG_EVENT_COMP    "(usssb)"
 
 /* Hard limits a peer cannot exceed; each refusal names the limit in its message. */

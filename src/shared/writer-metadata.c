@@ -19,7 +19,9 @@
  *   - a path is absolute or starts with '$' (an environment variable the writer expands);
  *     a file spec is non-empty and holds no '/';
  *   - enumeration values and bit masks are in their documented range; the restore methods
- *     that stop and start a service name the service.
+ *     that stop and start a service name the service;
+ *   - an alternate location mapping names a declared file set exactly, once; a component
+ *     dependency starts at an existing component and points at another writer's component.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -118,6 +120,19 @@ static void exclude_done(WmExclude *e) {
         free(e->filespec);
 }
 
+static void mapping_done(WmAlternateMapping *a) {
+        free(a->path);
+        free(a->filespec);
+        free(a->destination);
+}
+
+static void dependency_done(WmDependency *d) {
+        free(d->for_logical_path);
+        free(d->for_name);
+        free(d->on_logical_path);
+        free(d->on_name);
+}
+
 WriterMetadata *writer_metadata_new(void) {
         WriterMetadata *m;
 
@@ -148,6 +163,12 @@ WriterMetadata *writer_metadata_free(WriterMetadata *m) {
         for (size_t i = 0; i < m->n_excludes; i++)
                 exclude_done(&m->excludes[i]);
         free(m->excludes);
+        for (size_t i = 0; i < m->n_alternate_mappings; i++)
+                mapping_done(&m->alternate_mappings[i]);
+        free(m->alternate_mappings);
+        for (size_t i = 0; i < m->n_dependencies; i++)
+                dependency_done(&m->dependencies[i]);
+        free(m->dependencies);
 
         free(m->writer_name);
         free(m->instance_name);
@@ -335,6 +356,104 @@ vss_hr writer_metadata_add_exclude(WriterMetadata *m, const char *path, const ch
 
 oom:
         exclude_done(&e);
+        return E_OUTOFMEMORY;
+}
+
+static bool fileset_declared(const WriterMetadata *m, const char *path, const char *filespec, bool recursive) {
+        for (size_t i = 0; i < m->n_filesets; i++)
+                if (streq(m->filesets[i].path, path) && streq(m->filesets[i].filespec, filespec) &&
+                    m->filesets[i].recursive == recursive)
+                        return true;
+        return false;
+}
+
+vss_hr writer_metadata_add_alternate_location_mapping(WriterMetadata *m, const char *path, const char *filespec,
+                                                      bool recursive, const char *destination) {
+        WmAlternateMapping *array, a = {};
+
+        if (!m)
+                return E_INVALIDARG;
+        if (!path_ok(path) || !filespec_ok(filespec) || !path_ok(destination))
+                return E_INVALIDARG;
+        if (!fileset_declared(m, path, filespec, recursive))
+                return VSS_E_OBJECT_NOT_FOUND;
+        for (size_t i = 0; i < m->n_alternate_mappings; i++) {
+                const WmAlternateMapping *o = &m->alternate_mappings[i];
+
+                if (streq(o->path, path) && streq(o->filespec, filespec) && o->recursive == recursive)
+                        return VSS_E_OBJECT_ALREADY_EXISTS;
+        }
+        if (m->n_alternate_mappings >= VSS_MAX_FILESETS)
+                return E_INVALIDARG;
+
+        a = (WmAlternateMapping) {
+                .path = strdup(path),
+                .filespec = strdup(filespec),
+                .recursive = recursive,
+                .destination = strdup(destination),
+        };
+        if (!a.path || !a.filespec || !a.destination)
+                goto oom;
+
+        array = reallocarray(m->alternate_mappings, m->n_alternate_mappings + 1, sizeof(*array));
+        if (!array)
+                goto oom;
+        m->alternate_mappings = array;
+        m->alternate_mappings[m->n_alternate_mappings++] = a;
+        return S_OK;
+
+oom:
+        mapping_done(&a);
+        return E_OUTOFMEMORY;
+}
+
+vss_hr writer_metadata_add_component_dependency(WriterMetadata *m, const char *for_logical_path,
+                                                const char *for_name, const vss_id *on_writer_id,
+                                                const char *on_logical_path, const char *on_name) {
+        WmDependency *array, d = {};
+
+        if (!m || !on_writer_id || vss_id_is_null(on_writer_id))
+                return E_INVALIDARG;
+        if (!string_ok(for_logical_path, true) || !string_ok(for_name, false) ||
+            !string_ok(on_logical_path, true) || !string_ok(on_name, false))
+                return E_INVALIDARG;
+        if (!on_name[0] || strchr(on_name, '\\'))
+                return E_INVALIDARG;
+        /* A writer orders its own components through logical paths, not dependencies. */
+        if (!vss_id_is_null(&m->writer_id) && vss_id_equal(&m->writer_id, on_writer_id))
+                return E_INVALIDARG;
+        if (!writer_metadata_find_component(m, for_logical_path, for_name))
+                return VSS_E_OBJECT_NOT_FOUND;
+        for (size_t i = 0; i < m->n_dependencies; i++) {
+                const WmDependency *o = &m->dependencies[i];
+
+                if (streq(o->for_logical_path, strempty(for_logical_path)) && streq(o->for_name, for_name) &&
+                    vss_id_equal(&o->on_writer_id, on_writer_id) &&
+                    streq(o->on_logical_path, strempty(on_logical_path)) && streq(o->on_name, on_name))
+                        return VSS_E_OBJECT_ALREADY_EXISTS;
+        }
+        if (m->n_dependencies >= VSS_MAX_FILESETS)
+                return E_INVALIDARG;
+
+        d = (WmDependency) {
+                .for_logical_path = strdup_empty(for_logical_path),
+                .for_name = strdup(for_name),
+                .on_writer_id = *on_writer_id,
+                .on_logical_path = strdup_empty(on_logical_path),
+                .on_name = strdup(on_name),
+        };
+        if (!d.for_logical_path || !d.for_name || !d.on_logical_path || !d.on_name)
+                goto oom;
+
+        array = reallocarray(m->dependencies, m->n_dependencies + 1, sizeof(*array));
+        if (!array)
+                goto oom;
+        m->dependencies = array;
+        m->dependencies[m->n_dependencies++] = d;
+        return S_OK;
+
+oom:
+        dependency_done(&d);
         return E_OUTOFMEMORY;
 }
 

@@ -7,7 +7,8 @@
  * sends it to vssd in the Identify reply, vssd validates it and hands it to requesters, whose
  * libvss decodes it into the same struct behind vss_examine_writer_metadata. Keeping model,
  * validation and wire format in this one file means the three parties cannot drift.
- * The XML form of the document is a later addition on top of this model.
+ * The XML form of the document (wmd-xml.[ch]) is built on top of this model and loads through
+ * the same builder calls.
  */
 #pragma once
 
@@ -53,6 +54,23 @@ typedef struct WmExclude {
         bool recursive;
 } WmExclude;
 
+/* AddAlternateLocationMapping: where a file set goes at restore time when it cannot go home. */
+typedef struct WmAlternateMapping {
+        char *path;
+        char *filespec;
+        bool recursive;
+        char *destination;
+} WmAlternateMapping;
+
+/* AddComponentDependency: component (for_logical_path, for_name) needs a component of another writer. */
+typedef struct WmDependency {
+        char *for_logical_path; /* "" for root, never NULL */
+        char *for_name;
+        vss_id on_writer_id;
+        char *on_logical_path;  /* "" for root; may start with "\\Host\" for a remote writer */
+        char *on_name;
+} WmDependency;
+
 typedef struct WriterMetadata {
         vss_id instance_id;
         vss_id writer_id;
@@ -75,6 +93,15 @@ typedef struct WriterMetadata {
         size_t n_filesets;
         WmExclude *excludes;
         size_t n_excludes;
+
+        /*
+         * Additions after the first contract. They travel in the XML form only: the D-Bus
+         * encoding VSS_BUS_SIG_WMD is frozen and does not carry them.
+         */
+        WmAlternateMapping *alternate_mappings;
+        size_t n_alternate_mappings;
+        WmDependency *dependencies;
+        size_t n_dependencies;
 } WriterMetadata;
 
 /* writer_metadata_new: an empty document (restore method undefined). NULL on OOM. */
@@ -111,6 +138,26 @@ vss_hr writer_metadata_set_backup_schema(WriterMetadata *m, uint32_t schema);
 vss_hr writer_metadata_set_identity(WriterMetadata *m, const vss_id *instance_id, const vss_id *writer_id,
                                     const char *writer_name, const char *instance_name, vss_usage_type usage_type,
                                     vss_source_type source_type, uint32_t freeze_timeout_ms);
+
+/*
+ * writer_metadata_add_alternate_location_mapping: AddAlternateLocationMapping. (path, filespec,
+ * recursive) must equal a declared file set exactly (VSS_E_OBJECT_NOT_FOUND otherwise) and be
+ * mapped once (VSS_E_OBJECT_ALREADY_EXISTS); destination is a path like a file set's. At most
+ * VSS_MAX_FILESETS mappings. S_OK, E_INVALIDARG, E_OUTOFMEMORY; m untouched on failure.
+ */
+vss_hr writer_metadata_add_alternate_location_mapping(WriterMetadata *m, const char *path, const char *filespec,
+                                                      bool recursive, const char *destination);
+
+/*
+ * writer_metadata_add_component_dependency: AddComponentDependency. The "for" component must
+ * exist (VSS_E_OBJECT_NOT_FOUND); on_writer_id is non-null and, once the identity is set, not
+ * this writer's own class (same-writer relations are expressed by logical paths, E_INVALIDARG);
+ * on_name is a component name (non-empty, no '\'). A repeated dependency is
+ * VSS_E_OBJECT_ALREADY_EXISTS. At most VSS_MAX_FILESETS dependencies. m untouched on failure.
+ */
+vss_hr writer_metadata_add_component_dependency(WriterMetadata *m, const char *for_logical_path,
+                                                const char *for_name, const vss_id *on_writer_id,
+                                                const char *on_logical_path, const char *on_name);
 
 /* writer_metadata_find_component: by (logical_path, name); logical_path NULL == "". */
 const WmComponent *writer_metadata_find_component(const WriterMetadata *m, const char *logical_path,

@@ -3,7 +3,9 @@
  * backup-dbus.c: the org.vsslinux.VSS1.Requester interface (docs/dbus-api.md): argument
  * parsing and validation, the access and role check, the legality table, then backup.c for
  * the work; plus the snapshot management calls (QuerySnapshots, QueryProviders,
- * DeleteSnapshots, GetSnapshotProperties) over the Manager's catalog.
+ * DeleteSnapshots, GetSnapshotProperties, ExposeSnapshot, UnexposeSnapshot) over the
+ * Manager's catalog. Management calls see the snapshots of the caller's context only, all of
+ * them under VSS_CTX_ALL (vss-semantics §10).
  *
  * Order of checks in every method: arguments readable (sd-bus) → access (E_ACCESSDENIED) →
  * role (VSS_E_BAD_STATE) → state table (VSS_E_BAD_STATE) → argument values (E_INVALIDARG,
@@ -373,15 +375,21 @@ static int method_cancel(sd_bus_message *m, void *userdata, sd_bus_error *error)
 /* Snapshots and providers                                                                     */
 /* ------------------------------------------------------------------------------------------ */
 
-static int append_snapshot_prop(sd_bus_message *reply, const SnapshotRecord *rec) {
+int snapshot_record_append(sd_bus_message *reply, const SnapshotRecord *rec) {
         char host[256] = "";
         const ProviderSnapshot *s = rec->snap;
 
         (void) gethostname(host, sizeof(host) - 1);
+        /* A local exposure is a mount folder: it is both the exposed name and the path. */
         return sd_bus_message_append(reply, VSS_BUS_SIG_SNAPPROP, vss_id_to_str(&s->snapshot_id).s,
                                      vss_id_to_str(&s->snapshot_set_id).s, rec->set_count, strempty(s->device),
-                                     s->volume, host, host, "", "", rec->ops->id, rec->attributes,
-                                     (int64_t) rec->created, (uint32_t) s->state);
+                                     s->volume, host, host, strempty(rec->exposed_path),
+                                     strempty(rec->exposed_path), vss_id_to_str(&rec->provider_id).s,
+                                     catalog_record_attributes(rec), (int64_t) rec->created, (uint32_t) s->state);
+}
+
+static bool context_sees(uint32_t caller_context, const SnapshotRecord *rec) {
+        return caller_context == VSS_CTX_ALL || rec->context == caller_context;
 }
 
 static int method_get_snapshot_properties(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -408,7 +416,7 @@ static int method_get_snapshot_properties(sd_bus_message *m, void *userdata, sd_
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
                 return r;
-        r = append_snapshot_prop(reply, rec);
+        r = snapshot_record_append(reply, rec);
         if (r < 0)
                 return r;
         return sd_bus_send(NULL, reply, NULL);
@@ -430,9 +438,9 @@ static int method_query_snapshots(sd_bus_message *m, void *userdata, sd_bus_erro
         if (r < 0)
                 return r;
         LIST_FOREACH(records, rec, b->manager->catalog.records) {
-                if (rec->context != b->context)
+                if (!context_sees(b->context, rec))
                         continue;
-                r = append_snapshot_prop(reply, rec);
+                r = snapshot_record_append(reply, rec);
                 if (r < 0)
                         return r;
         }
@@ -474,13 +482,13 @@ static int method_query_providers(sd_bus_message *m, void *userdata, sd_bus_erro
 }
 
 static int method_delete_snapshots(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        SnapshotCatalog *catalog;
         const char *id_string;
         uint32_t type;
         int force;
         int32_t deleted = 0;
-        vss_id id;
+        vss_id id, failed;
         Backup *b;
+        vss_hr hr;
         int r;
 
         r = sd_bus_message_read(m, "sub", &id_string, &type, &force);
@@ -497,27 +505,71 @@ static int method_delete_snapshots(sd_bus_message *m, void *userdata, sd_bus_err
 
         /* force only matters to providers that refuse to delete a snapshot in use; none of the
          * built-in ones do, so it is accepted and has no effect. */
-        catalog = &b->manager->catalog;
-        LIST_FOREACH_SAFE(records, rec, next, catalog->records) {
-                vss_id failed_id;
-                vss_hr hr;
-
-                if (!vss_id_equal(type == VSS_OBJECT_SNAPSHOT ? &rec->snap->snapshot_id : &rec->snap->snapshot_set_id,
-                                  &id))
-                        continue;
-
-                failed_id = rec->snap->snapshot_id;
-                hr = catalog_delete(catalog, rec);
-                if (VSS_FAILED(hr))
-                        return vss_hr_to_bus_error(error, hr, "snapshot %s could not be deleted (%d deleted before it)",
-                                                   vss_id_to_str(&failed_id).s, deleted);
-                deleted++;
-        }
-
-        if (deleted == 0)
-                return vss_hr_to_bus_error(error, VSS_E_OBJECT_NOT_FOUND, "no snapshot%s %s",
+        hr = catalog_delete_matching(&b->manager->catalog, &id, type == VSS_OBJECT_SNAPSHOT_SET, b->context, &deleted,
+                                     &failed);
+        if (hr == VSS_E_OBJECT_NOT_FOUND)
+                return vss_hr_to_bus_error(error, hr, "no snapshot%s %s in this context",
                                            type == VSS_OBJECT_SNAPSHOT ? "" : " in set", id_string);
+        if (VSS_FAILED(hr))
+                return vss_hr_to_bus_error(error, hr, "snapshot %s could not be deleted (%d deleted before it)",
+                                           vss_id_to_str(&failed).s, deleted);
         return sd_bus_reply_method_return(m, "is", deleted, vss_id_to_str(&VSS_ID_NULL).s);
+}
+
+static int method_expose_snapshot(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        const char *id_string, *path, *exposed = NULL, *detail = NULL;
+        SnapshotRecord *rec;
+        vss_id id;
+        Backup *b;
+        vss_hr hr;
+        int r;
+
+        r = sd_bus_message_read(m, "ss", &id_string, &path);
+        if (r < 0)
+                return r;
+        r = requester_check(userdata, BACKUP_METHOD_EXPOSE_SNAPSHOT, error, &b);
+        if (r < 0)
+                return r;
+        if (parse_id(id_string, &id, false) < 0 || !string_ok(path, true))
+                return vss_hr_to_bus_error(error, E_INVALIDARG, "snapshot id must be valid, the path at most %u bytes",
+                                           VSS_MAX_STRING);
+
+        rec = catalog_find(&b->manager->catalog, &id);
+        if (!rec || !context_sees(b->context, rec))
+                return vss_hr_to_bus_error(error, VSS_E_OBJECT_NOT_FOUND, "no snapshot %s in this context", id_string);
+
+        hr = catalog_expose(&b->manager->catalog, rec, path, ((Client *) userdata)->ucred.uid, &exposed, &detail);
+        if (VSS_FAILED(hr))
+                return vss_hr_to_bus_error(error, hr, "%s%s%s", isempty(path) ? "" : path, isempty(path) ? "" : ": ",
+                                           detail ?: vss_hr_message(hr));
+        return sd_bus_reply_method_return(m, "s", exposed);
+}
+
+static int method_unexpose_snapshot(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        const char *id_string, *detail = NULL;
+        SnapshotRecord *rec;
+        vss_id id;
+        Backup *b;
+        vss_hr hr;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &id_string);
+        if (r < 0)
+                return r;
+        r = requester_check(userdata, BACKUP_METHOD_UNEXPOSE_SNAPSHOT, error, &b);
+        if (r < 0)
+                return r;
+        if (parse_id(id_string, &id, false) < 0)
+                return vss_hr_to_bus_error(error, E_INVALIDARG, "snapshot id is not a valid id");
+
+        rec = catalog_find(&b->manager->catalog, &id);
+        if (!rec || !context_sees(b->context, rec))
+                return vss_hr_to_bus_error(error, VSS_E_OBJECT_NOT_FOUND, "no snapshot %s in this context", id_string);
+
+        hr = catalog_unexpose(&b->manager->catalog, rec, &detail);
+        if (VSS_FAILED(hr))
+                return vss_hr_to_bus_error(error, hr, "%s", detail ?: vss_hr_message(hr));
+        return sd_bus_reply_method_return(m, NULL);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -613,5 +665,9 @@ const sd_bus_vtable backup_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("DeleteSnapshots", SD_BUS_ARGS("s", source_id, "u", source_type, "b", force),
                                 SD_BUS_RESULT("i", deleted, "s", nondeleted_id), method_delete_snapshots,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ExposeSnapshot", SD_BUS_ARGS("s", snapshot_id, "s", path),
+                                SD_BUS_RESULT("s", exposed_path), method_expose_snapshot, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("UnexposeSnapshot", SD_BUS_ARGS("s", snapshot_id), SD_BUS_NO_RESULT,
+                                method_unexpose_snapshot, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };

@@ -28,6 +28,8 @@ static bool allowed_in_flight(BackupMethod m) {
         case BACKUP_METHOD_QUERY_SNAPSHOTS:
         case BACKUP_METHOD_QUERY_PROVIDERS:
         case BACKUP_METHOD_DELETE_SNAPSHOTS:
+        case BACKUP_METHOD_EXPOSE_SNAPSHOT:
+        case BACKUP_METHOD_UNEXPOSE_SNAPSHOT:
         case BACKUP_METHOD_CANCEL:
                 return true;
         default:
@@ -75,6 +77,8 @@ static bool legal(BackupState s, BackupMethod m, const BackupFlags *f) {
         case BACKUP_METHOD_QUERY_SNAPSHOTS:
         case BACKUP_METHOD_QUERY_PROVIDERS:
         case BACKUP_METHOD_DELETE_SNAPSHOTS:
+        case BACKUP_METHOD_EXPOSE_SNAPSHOT:
+        case BACKUP_METHOD_UNEXPOSE_SNAPSHOT:
                 return true;
         case BACKUP_METHOD_CANCEL:
                 return f->in_flight;
@@ -168,6 +172,8 @@ static const char *const method_names[_BACKUP_METHOD_MAX] = {
         [BACKUP_METHOD_QUERY_SNAPSHOTS] = "QuerySnapshots",
         [BACKUP_METHOD_QUERY_PROVIDERS] = "QueryProviders",
         [BACKUP_METHOD_DELETE_SNAPSHOTS] = "DeleteSnapshots",
+        [BACKUP_METHOD_EXPOSE_SNAPSHOT] = "ExposeSnapshot",
+        [BACKUP_METHOD_UNEXPOSE_SNAPSHOT] = "UnexposeSnapshot",
 };
 
 const char *backup_state_to_string(BackupState s) {

@@ -133,6 +133,10 @@ static void backup_finish(Backup *b) {
         b->set = snapshot_set_free(b->set);
         (void) catalog_delete_owned(&m->catalog, &b->id);
 
+        /* What `vssadmin list writers` shows once this backup is gone. */
+        for (size_t i = 0; i < b->n_sessions; i++)
+                writer_note_session(b->sessions[i].writer, b->sessions[i].state, b->sessions[i].failure);
+
         log_debug("Backup %s finished.", vss_id_to_str(&b->id).s);
         LIST_REMOVE(backups, m->backups, b);
         backup_unref(b);
@@ -524,27 +528,19 @@ static void dss_end(Backup *b) {
 
         if (b->op_result == S_OK) {
                 _cleanup_free_ SnapshotEntry *entries = NULL;
-                bool auto_release = !(b->context & VSS_VOLSNAP_ATTR_NO_AUTO_RELEASE);
-                uint64_t now = now_timestamp();
+                CatalogIntent intent = b->set->intent;
                 size_t n = 0;
+                vss_hr hr;
 
                 (void) snapshot_set_take(b->set, &entries, &n);
-                for (size_t i = 0; i < n; i++) {
-                        ProviderSnapshot *s = entries[i].snap;
-
-                        s->state = VSS_SS_CREATED;
-                        if (catalog_add(&m->catalog, s, entries[i].ops, b->context, (int32_t) n,
-                                        auto_release ? &b->id : NULL, (int64_t) now) < 0) {
-                                log_oom();
-                                if (entries[i].ops->delete_snapshot)
-                                        (void) entries[i].ops->delete_snapshot(s);
-                                provider_snapshot_free(s);
-                                continue;
-                        }
-                        log_info("Snapshot %s of %s created at %s.", vss_id_to_str(&s->snapshot_id).s, s->volume,
-                                 strempty(s->device));
-                }
-                b->flags.snapshot_done = true;
+                hr = catalog_add_set(&m->catalog, entries, n, &intent, (int64_t) now_timestamp());
+                if (VSS_FAILED(hr)) {
+                        /* The snapshots could not be recorded, so they are gone again: the set
+                         * failed, late, but nothing is left that nobody knows about. */
+                        set_detail(b, "the snapshot catalog could not record the set: %s", vss_hr_name(hr));
+                        b->op_result = hr;
+                } else
+                        b->flags.snapshot_done = true;
         }
         b->set = snapshot_set_free(b->set);
         op_end(b, b->op_result);
@@ -760,6 +756,9 @@ static void on_prepare_snapshot_done(EventRound *r, void *userdata) {
                 return;
         }
 
+        /* Recorded now, while nothing is frozen: the catalog may live on a volume of the set. */
+        snapshot_set_mark_committing(b->set);
+
         /* vss-semantics §11/§13: a provider failure after PrepareForSnapshot aborts the writers
          * too (only a writer's own PrepareForSnapshot failure raises no Abort, seed 004). */
         hr = snapshot_set_run_phase(b->set, SNAPSHOT_PHASE_END_PREPARE);
@@ -973,14 +972,15 @@ vss_hr backup_initialize(Backup *b, const char *bcd_xml, const char **detail) {
 }
 
 vss_hr backup_set_context(Backup *b, uint32_t context, const char **detail) {
-        if (!backup_context_is_valid(context)) {
-                *detail = context == VSS_CTX_ALL ? "VSS_CTX_ALL is only valid for queries"
-                                                 : "unknown snapshot context";
+        /* VSS_CTX_ALL is accepted for the management calls (Query, DeleteSnapshots, exposure);
+         * StartSnapshotSet then refuses (vss-semantics §10). */
+        if (context != VSS_CTX_ALL && !backup_context_is_valid(context)) {
+                *detail = "unknown snapshot context";
                 return E_INVALIDARG;
         }
         b->context = context;
         b->flags.context_set = true;
-        b->flags.writerless = backup_context_is_writerless(context);
+        b->flags.writerless = context != VSS_CTX_ALL && backup_context_is_writerless(context);
         return S_OK;
 }
 
@@ -1102,6 +1102,10 @@ vss_hr backup_start_snapshot_set(Backup *b, vss_id *ret_set_id, const char **det
         Manager *m = b->manager;
         vss_id id;
 
+        if (b->context == VSS_CTX_ALL) {
+                *detail = "VSS_CTX_ALL is for queries, deletion and exposure only; set a snapshot context";
+                return VSS_E_BAD_STATE;
+        }
         if (m->set_owner && m->set_owner != b) {
                 *detail = "another snapshot set is being created; retry when it is done";
                 return VSS_E_SNAPSHOT_SET_IN_PROGRESS;
@@ -1110,6 +1114,9 @@ vss_hr backup_start_snapshot_set(Backup *b, vss_id *ret_set_id, const char **det
         vss_id_generate(&id);
         if (snapshot_set_new(&id, m->config.test_provider, &b->set) < 0)
                 return E_OUTOFMEMORY;
+        /* Auto-release snapshots belong to this backup and go when it is released. */
+        snapshot_set_attach_catalog(b->set, &m->catalog, b->context,
+                                    (b->context & VSS_VOLSNAP_ATTR_NO_AUTO_RELEASE) ? NULL : &b->id);
 
         m->set_owner = b;
         b->set_id = id;
@@ -1144,6 +1151,14 @@ vss_hr backup_add_to_snapshot_set(Backup *b, const char *volume, const vss_id *p
                 return hr;
 
         e = snapshot_set_find(b->set, ret_snapshot_id);
+        /* The per-volume limit needs the canonical volume, known only now. */
+        if (e) {
+                hr = catalog_check_limits(&b->manager->catalog, e->snap->volume, b->set->n_entries - 1, detail);
+                if (VSS_FAILED(hr)) {
+                        snapshot_set_drop(b->set, ret_snapshot_id);
+                        return hr;
+                }
+        }
         copy = e ? strdup(e->snap->volume) : NULL;
         if (!copy) {
                 /* Take the volume back out so the set and the event volume list agree. */

@@ -102,6 +102,9 @@ int client_new(Manager *m, int fd, Client **ret) {
         r = sd_bus_add_object_vtable(bus, NULL, VSS_BUS_PATH, VSS_BUS_IFACE_REQUESTER, backup_vtable, c);
         if (r < 0)
                 goto fail;
+        r = sd_bus_add_object_vtable(bus, NULL, VSS_BUS_PATH, VSS_BUS_IFACE_ADMIN, admin_vtable, c);
+        if (r < 0)
+                goto fail;
 
         r = sd_bus_match_signal_async(bus, NULL, "org.freedesktop.DBus.Local", "/org/freedesktop/DBus/Local",
                                       "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, NULL, c);

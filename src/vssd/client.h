@@ -69,9 +69,15 @@ bool client_may_subscribe(const Client *c);
  */
 int client_check_requester(Client *c, sd_bus_error *error, Backup **ret_backup);
 
-/* The method tables served on every connection at VSS_BUS_PATH (backup-dbus.c, writer-dbus.c). */
+/* The method tables served on every connection at VSS_BUS_PATH (backup-dbus.c, writer-dbus.c,
+ * admin-dbus.c). */
 extern const sd_bus_vtable backup_vtable[];
 extern const sd_bus_vtable writer_vtable[];
+extern const sd_bus_vtable admin_vtable[];
+
+typedef struct SnapshotRecord SnapshotRecord;
+/* snapshot_record_append: append rec as one SNAPPROP (docs/dbus-api.md) to m. backup-dbus.c. */
+int snapshot_record_append(sd_bus_message *m, const SnapshotRecord *rec);
 
 /*
  * client_on_connection: the listening socket's sd-event handler (userdata: Manager). Accepts

@@ -17,6 +17,20 @@
                 *_head = _item;                                         \
         } while (0)
 
+/* Appends at the tail: O(n), for the short lists that keep an order (oldest first). */
+#define LIST_APPEND(name, head, item)                                  \
+        do {                                                            \
+                __typeof__(*(head)) **_head = &(head), *_item = (item), *_tail = *_head; \
+                while (_tail && _tail->name##_next)                     \
+                        _tail = _tail->name##_next;                     \
+                _item->name##_next = NULL;                              \
+                _item->name##_prev = _tail;                             \
+                if (_tail)                                              \
+                        _tail->name##_next = _item;                     \
+                else                                                    \
+                        *_head = _item;                                 \
+        } while (0)
+
 #define LIST_REMOVE(name, head, item)                                   \
         do {                                                            \
                 __typeof__(*(head)) **_head = &(head), *_item = (item); \

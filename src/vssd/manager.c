@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * manager.c: vssd's top-level object (manager.h): start-up (state directory, providers, the
- * "backup" group), the listening socket, and the orderly shutdown that lets every backup send
+ * snapshot catalog and its recovery, the "backup" group), the listening socket, and the orderly shutdown that lets every backup send
  * its last events before the loop ends.
  */
 #include <errno.h>
@@ -27,7 +27,8 @@ void manager_config_done(ManagerConfig *c) {
                 return;
         free(c->socket_path);
         free(c->state_dir);
-        c->socket_path = c->state_dir = NULL;
+        free(c->expose_dir);
+        c->socket_path = c->state_dir = c->expose_dir = NULL;
 }
 
 uint64_t manager_event_timeout(const Manager *m) {
@@ -124,6 +125,11 @@ int manager_new(ManagerConfig *config, Manager **ret) {
         hr = provider_registry_init(&pc, m->config.test_provider);
         if (VSS_FAILED(hr))
                 log_warning("No snapshot provider is usable (%s); AddToSnapshotSet will fail.", vss_hr_name(hr));
+
+        /* After the providers: recovery asks them to delete what a previous vssd left. */
+        r = catalog_open(&m->catalog, m->config.state_dir, m->config.expose_dir, m->config.max_snapshots_per_volume);
+        if (r < 0)
+                return r;
 
         *ret = TAKE_PTR(m);
         return 0;

@@ -3,7 +3,7 @@
  * manager.h: the Manager, vssd's one top-level object. It owns the event loop, the listening
  * socket, every Client (one per connection), the writer registry, every live Backup (including
  * released ones still sending their last events), the one "snapshot set in creation" slot and
- * the in-memory catalog of finished snapshots. Everything else hangs off it, so shutting the
+ * the snapshot catalog (SQLite-backed, recovered at start). Everything else hangs off it, so shutting the
  * daemon down is one manager_free().
  */
 #pragma once
@@ -37,6 +37,8 @@ typedef struct ManagerConfig {
         bool test_provider;            /* register VSS_PROVIDER_TEST_ONLY providers */
         unsigned max_connections;
         unsigned max_writers;
+        char *expose_dir;              /* NULL: VSSD_DEFAULT_EXPOSE_DIR */
+        unsigned max_snapshots_per_volume; /* 0: VSSD_DEFAULT_MAX_SNAPSHOTS_PER_VOLUME */
 } ManagerConfig;
 
 struct Manager {
@@ -69,7 +71,8 @@ void manager_config_done(ManagerConfig *c);
 
 /*
  * manager_new: a Manager with config (moved in: the strings become the Manager's, *config is
- * zeroed) on the default sd-event loop; state dir created, providers initialised.
+ * zeroed) on the default sd-event loop; state dir created, providers initialised, the
+ * snapshot catalog opened and recovered (snapshot-catalog.h).
  * Returns 0 or negative errno (logged).
  */
 int manager_new(ManagerConfig *config, Manager **ret);

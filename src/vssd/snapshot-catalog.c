@@ -1,72 +1,437 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * snapshot-catalog.c: the in-memory list of finished snapshots (snapshot-catalog.h).
- * A plain linked list: it holds at most VSSD_MAX_SNAPSHOTS records and is walked only by
- * requester calls, never inside a freeze window.
+ * snapshot-catalog.c: finished snapshots, their lifecycle rows in the SQLite catalog, start-up
+ * recovery and exposure (snapshot-catalog.h).
+ *
+ * The rule every function here keeps: write the row that names an action before the action,
+ * remove it after. Then a crash between the two leaves a row, and recovery (catalog_open)
+ * either undoes the action (anything not CREATED, anything auto-release) or keeps it
+ * (persistent snapshots). In memory only CREATED snapshots are records; in-creation ones live
+ * in their SnapshotSet until catalog_add_set.
+ *
+ * Exposure targets named by a caller are pinned with an O_PATH descriptor that the provider
+ * mounts on, so the directory checked (empty, not a symlink, the caller's) is the one mounted
+ * on even if the path is swapped meanwhile.
  */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "providers/provider-registry.h"
 #include "vss-bus.h"
 #include "vssd/log.h"
 #include "vssd/snapshot-catalog.h"
+#include "vssd/snapshot-set.h"
 
-int catalog_add(SnapshotCatalog *c, ProviderSnapshot *snap, const VssProviderOps *ops, uint32_t context,
-                int32_t set_count, const vss_id *owner, int64_t created) {
-        SnapshotRecord *r;
+static char *mfree_str(char *s) {
+        free(s);
+        return NULL;
+}
 
-        assert(c);
-        assert(snap);
-        assert(ops);
+/* The HRESULT for a failed catalog write. */
+static vss_hr hr_from_db(int r) {
+        if (r == -ENOMEM)
+                return E_OUTOFMEMORY;
+        if (r == -ENOSPC)
+                return VSS_E_INSUFFICIENT_STORAGE;
+        return VSS_E_UNEXPECTED;
+}
 
-        r = calloc(1, sizeof(*r));
-        if (!r)
+static int mkdir_parents_and_self(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = strdup(path);
+
+        if (!p)
                 return -ENOMEM;
-
-        r->snap = snap;
-        r->ops = ops;
-        r->context = context;
-        r->attributes = context;
-        r->created = created;
-        r->set_count = set_count;
-        r->owner = owner ? *owner : VSS_ID_NULL;
-        LIST_PREPEND(records, c->records, r);
-        c->n_records++;
+        for (char *s = p + 1; *s; s++) {
+                if (*s != '/')
+                        continue;
+                *s = 0;
+                if (mkdir(p, mode) < 0 && errno != EEXIST)
+                        return -errno;
+                *s = '/';
+        }
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return -errno;
         return 0;
+}
+
+static bool path_is_below(const char *path, const char *dir) {
+        size_t n = strlen(dir);
+
+        return dir && strncmp(path, dir, n) == 0 && path[n] == '/' && path[n + 1] && !strchr(path + n + 1, '/');
+}
+
+static bool is_mount_point(const char *path) {
+        struct statx sx;
+
+        if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_BASIC_STATS, &sx) < 0)
+                return false;
+        return (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
+/* Unmount without a provider (recovery of stale exposures, providers without unexpose). */
+static vss_hr unmount_path(const char *path, bool lazy) {
+        if (umount2(path, UMOUNT_NOFOLLOW | (lazy ? MNT_DETACH : 0)) >= 0)
+                return S_OK;
+        if (errno == EINVAL || errno == ENOENT)
+                return S_OK;       /* not mounted (any more) */
+        if (errno == EBUSY)
+                return VSS_E_VOLUME_IN_USE;
+        return vss_hr_from_errno(errno);
+}
+
+/* Undo an exposure on disk: unmount (lazily when asked), remove the directory if vssd made it. */
+static vss_hr exposure_remove(SnapshotCatalog *c, const SnapshotRecord *r, const char *path, bool lazy) {
+        vss_hr hr;
+
+        if (r && r->ops && r->ops->unexpose) {
+                hr = r->ops->unexpose(r->snap, path);
+                if (hr != VSS_E_VOLUME_IN_USE)
+                        hr = provider_hr_sanitize(hr);
+                if (hr == VSS_E_VOLUME_IN_USE && lazy)
+                        hr = unmount_path(path, true);
+        } else
+                hr = unmount_path(path, lazy);
+        if (VSS_FAILED(hr))
+                return hr;
+
+        if (path_is_below(path, c->expose_dir) && rmdir(path) < 0 && errno != ENOENT)
+                log_warning_errno(-errno, "Could not remove exposure directory %s: %m", path);
+        return S_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Records                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+static void record_free(SnapshotRecord *r) {
+        provider_snapshot_free(r->snap);
+        free(r->exposed_path);
+        free(r);
+}
+
+static void record_drop(SnapshotCatalog *c, SnapshotRecord *r) {
+        LIST_REMOVE(records, c->records, r);
+        c->n_records--;
+        record_free(r);
+}
+
+static void record_link(SnapshotCatalog *c, SnapshotRecord *r) {
+        LIST_APPEND(records, c->records, r);
+        c->n_records++;
 }
 
 SnapshotRecord *catalog_find(const SnapshotCatalog *c, const vss_id *id) {
         assert(c);
 
+        if (!id)
+                return NULL;
         LIST_FOREACH(records, r, c->records)
                 if (vss_id_equal(&r->snap->snapshot_id, id))
                         return r;
         return NULL;
 }
 
-static void record_drop(SnapshotCatalog *c, SnapshotRecord *r) {
-        LIST_REMOVE(records, c->records, r);
-        c->n_records--;
-        provider_snapshot_free(r->snap);
-        free(r);
+SnapshotRecord *catalog_find_oldest_for(const SnapshotCatalog *c, const char *volume) {
+        SnapshotRecord *best = NULL;
+
+        assert(c);
+
+        if (!volume)
+                return NULL;
+        LIST_FOREACH(records, r, c->records)
+                if (streq(r->snap->volume, volume) && (!best || r->created < best->created))
+                        best = r;
+        return best;
 }
 
-vss_hr catalog_delete(SnapshotCatalog *c, SnapshotRecord *r) {
+size_t catalog_count_volume(const SnapshotCatalog *c, const char *volume) {
+        size_t n = 0;
+
+        assert(c);
+
+        LIST_FOREACH(records, r, c->records)
+                if (streq(r->snap->volume, volume))
+                        n++;
+        return n;
+}
+
+vss_hr catalog_check_limits(const SnapshotCatalog *c, const char *volume, size_t n_in_creation,
+                            const char **detail) {
+        unsigned max = c->max_per_volume ?: VSSD_DEFAULT_MAX_SNAPSHOTS_PER_VOLUME;
+
+        assert(c);
+        assert(detail);
+
+        if (c->n_records + n_in_creation >= VSSD_MAX_SNAPSHOTS) {
+                *detail = "vssd holds the maximum number of snapshots; delete some";
+                return VSS_E_MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED;
+        }
+        if (catalog_count_volume(c, volume) >= max) {
+                *detail = "the volume has the maximum number of snapshots (vssd --max-snapshots-per-volume); delete some";
+                return VSS_E_MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED;
+        }
+        return S_OK;
+}
+
+uint32_t catalog_record_attributes(const SnapshotRecord *r) {
+        return r->attributes | (r->exposed_path ? VSS_VOLSNAP_ATTR_EXPOSED_LOCALLY : 0);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Creation                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+vss_hr catalog_intend(SnapshotCatalog *c, const ProviderSnapshot *snap, const VssProviderOps *ops,
+                      const CatalogIntent *intent) {
+        _cleanup_free_ char *device = NULL;
+        vss_id provider_id;
+        CatalogRow row;
+        int r;
+
+        assert(c);
+        assert(snap);
+        assert(ops);
+        assert(intent);
+
+        if (!c->db)
+                return S_OK;
+
+        /* Without a planned path recovery could not find the copy; the row still records
+         * that one may exist, which is the most that can be done for such a provider. */
+        if (ops->device_path) {
+                vss_hr hr = provider_hr_sanitize(ops->device_path(snap, &device));
+
+                if (VSS_FAILED(hr))
+                        return hr;
+        }
+
+        if (vss_id_parse(ops->id, &provider_id) != S_OK)
+                return VSS_E_UNEXPECTED_PROVIDER_ERROR;
+        row = (CatalogRow) {
+                .snapshot_id = snap->snapshot_id,
+                .set_id = intent->set_id,
+                .provider_id = provider_id,
+                .volume = snap->volume,
+                .device = device,
+                .context = intent->context,
+                .attributes = intent->context,
+                .owner = intent->owner,
+                .state = CATALOG_PREPARING,
+        };
+        r = catalog_db_insert(c->db, &row);
+        if (r < 0) {
+                log_error_errno(r, "Could not record the intent for snapshot %s of %s: %m",
+                                vss_id_to_str(&snap->snapshot_id).s, snap->volume);
+                return hr_from_db(r);
+        }
+        return S_OK;
+}
+
+void catalog_mark_committing(SnapshotCatalog *c, const vss_id *set_id) {
+        int r;
+
+        assert(c);
+
+        if (!c->db)
+                return;
+        r = catalog_db_set_state_of_set(c->db, set_id, CATALOG_COMMITTING);
+        if (r < 0)
+                log_warning_errno(r, "Could not mark snapshot set %s committing, continuing: %m",
+                                  vss_id_to_str(set_id).s);
+}
+
+void catalog_forget_intent(SnapshotCatalog *c, const vss_id *snapshot_id) {
+        int r;
+
+        assert(c);
+
+        if (!c->db)
+                return;
+        r = catalog_db_remove(c->db, snapshot_id);
+        if (r < 0 && r != -ENOENT)
+                log_warning_errno(r, "Could not remove the catalog row of aborted snapshot %s; "
+                                  "the next start cleans it up: %m", vss_id_to_str(snapshot_id).s);
+}
+
+vss_hr catalog_add_set(SnapshotCatalog *c, SnapshotEntry *entries, size_t n, const CatalogIntent *intent,
+                       int64_t created) {
+        _cleanup_free_ vss_id *ids = NULL;
+        _cleanup_free_ char **devices = NULL;
+        SnapshotRecord **recs = NULL;
         vss_hr hr = S_OK;
+        int r;
+
+        assert(c);
+        assert(entries || n == 0);
+        assert(intent);
+
+        ids = calloc(n ?: 1, sizeof(*ids));
+        devices = calloc(n ?: 1, sizeof(*devices));
+        recs = calloc(n ?: 1, sizeof(*recs));
+        if (!ids || !devices || !recs)
+                hr = E_OUTOFMEMORY;
+        for (size_t i = 0; hr == S_OK && i < n; i++) {
+                ids[i] = entries[i].snap->snapshot_id;
+                devices[i] = entries[i].snap->device;
+                recs[i] = calloc(1, sizeof(SnapshotRecord));
+                if (!recs[i])
+                        hr = E_OUTOFMEMORY;
+        }
+
+        if (hr == S_OK && c->db) {
+                r = catalog_db_mark_created(c->db, &intent->set_id, ids, devices, n, intent->context, created);
+                if (r < 0) {
+                        log_error_errno(r, "Could not record snapshot set %s as created: %m",
+                                        vss_id_to_str(&intent->set_id).s);
+                        hr = hr_from_db(r);
+                }
+        }
+
+        for (size_t i = 0; i < n; i++) {
+                ProviderSnapshot *s = entries[i].snap;
+                SnapshotRecord *rec = recs ? recs[i] : NULL;
+
+                entries[i].snap = NULL;
+                if (hr != S_OK) {
+                        /* Not recorded as created: it must not outlive this call. */
+                        if (entries[i].ops->delete_snapshot)
+                                (void) entries[i].ops->delete_snapshot(s);
+                        catalog_forget_intent(c, &s->snapshot_id);
+                        provider_snapshot_free(s);
+                        free(rec);
+                        continue;
+                }
+
+                s->state = VSS_SS_CREATED;
+                *rec = (SnapshotRecord) {
+                        .snap = s,
+                        .ops = entries[i].ops,
+                        .context = intent->context,
+                        .attributes = intent->context,
+                        .created = created,
+                        .set_count = (int32_t) n,
+                        .owner = intent->owner,
+                };
+                (void) vss_id_parse(entries[i].ops->id, &rec->provider_id);
+                record_link(c, rec);
+                log_info("Snapshot %s of %s created at %s.", vss_id_to_str(&s->snapshot_id).s, s->volume,
+                         strempty(s->device));
+        }
+        free(recs);
+        return hr;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Deletion                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+vss_hr catalog_delete(SnapshotCatalog *c, SnapshotRecord *r, bool releasing) {
+        vss_id id;
+        vss_hr hr;
+        int k;
 
         assert(c);
         assert(r);
 
-        if (r->ops->delete_snapshot)
-                hr = provider_hr_sanitize(r->ops->delete_snapshot(r->snap));
+        id = r->snap->snapshot_id;
+        if (!r->ops || !r->ops->delete_snapshot) {
+                log_warning("Snapshot %s: its provider is not available; it cannot be deleted.", vss_id_to_str(&id).s);
+                return VSS_E_PROVIDER_NOT_REGISTERED;
+        }
+
+        if (r->exposed_path) {
+                hr = exposure_remove(c, r, r->exposed_path, releasing);
+                if (VSS_FAILED(hr)) {
+                        log_warning("Snapshot %s: could not remove its exposure at %s: %s", vss_id_to_str(&id).s,
+                                    r->exposed_path, vss_hr_name(hr));
+                        return hr;
+                }
+                if (c->db) {
+                        k = catalog_db_set_exposed(c->db, &id, NULL);
+                        if (k < 0)
+                                log_warning_errno(k, "Could not record the end of an exposure: %m");
+                }
+                r->exposed_path = mfree_str(r->exposed_path);
+        }
+
+        if (c->db) {
+                k = catalog_db_set_state(c->db, &id, CATALOG_DELETING);
+                if (k < 0) {
+                        log_error_errno(k, "Snapshot %s: could not record the deletion, not deleting: %m",
+                                        vss_id_to_str(&id).s);
+                        return hr_from_db(k);
+                }
+        }
+
+        hr = provider_hr_sanitize(r->ops->delete_snapshot(r->snap));
+        if (hr == VSS_E_OBJECT_NOT_FOUND) {
+                log_info("Snapshot %s of %s was already gone.", vss_id_to_str(&id).s, r->snap->volume);
+                hr = S_OK;
+        }
         if (VSS_FAILED(hr)) {
-                log_warning("Provider %s could not delete snapshot %s of %s: %s", r->ops->name,
-                            vss_id_to_str(&r->snap->snapshot_id).s, r->snap->volume, vss_hr_name(hr));
+                log_warning("Provider %s could not delete snapshot %s of %s: %s", r->ops->name, vss_id_to_str(&id).s,
+                            r->snap->volume, vss_hr_name(hr));
+                if (releasing) {
+                        /* Nobody would delete it any more in this run: the DELETING row makes
+                         * the next start try again. */
+                        record_drop(c, r);
+                        return hr;
+                }
+                if (c->db && (k = catalog_db_set_state(c->db, &id, CATALOG_CREATED)) < 0)
+                        log_warning_errno(k, "Could not restore the state of snapshot %s: %m", vss_id_to_str(&id).s);
                 return hr;
         }
 
-        log_info("Deleted snapshot %s of %s.", vss_id_to_str(&r->snap->snapshot_id).s, r->snap->volume);
+        if (c->db && (k = catalog_db_remove(c->db, &id)) < 0)
+                log_warning_errno(k, "Snapshot %s deleted, but its row stays until the next start: %m",
+                                  vss_id_to_str(&id).s);
+        log_info("Deleted snapshot %s of %s.", vss_id_to_str(&id).s, r->snap->volume);
         record_drop(c, r);
         return S_OK;
+}
+
+vss_hr catalog_delete_matching(SnapshotCatalog *c, const vss_id *id, bool by_set, uint32_t context,
+                               int32_t *ret_deleted, vss_id *ret_failed) {
+        int32_t deleted = 0;
+        bool matched = false;
+
+        assert(c);
+        assert(id);
+        assert(ret_deleted);
+        assert(ret_failed);
+
+        *ret_deleted = 0;
+        *ret_failed = VSS_ID_NULL;
+
+        LIST_FOREACH_SAFE(records, r, next, c->records) {
+                vss_id this_id = r->snap->snapshot_id;
+                vss_hr hr;
+
+                if (!vss_id_equal(by_set ? &r->snap->snapshot_set_id : &this_id, id))
+                        continue;
+                if (context != VSS_CTX_ALL && r->context != context)
+                        continue;
+                matched = true;
+
+                hr = catalog_delete(c, r, false);
+                if (VSS_FAILED(hr)) {
+                        *ret_deleted = deleted;
+                        *ret_failed = this_id;
+                        return hr;
+                }
+                deleted++;
+        }
+
+        *ret_deleted = deleted;
+        return matched ? S_OK : VSS_E_OBJECT_NOT_FOUND;
 }
 
 size_t catalog_delete_owned(SnapshotCatalog *c, const vss_id *owner) {
@@ -78,14 +443,402 @@ size_t catalog_delete_owned(SnapshotCatalog *c, const vss_id *owner) {
                 return 0;
 
         LIST_FOREACH_SAFE(records, r, next, c->records) {
+                vss_id id = r->snap->snapshot_id;
+                SnapshotRecord *left;
+
                 if (!vss_id_equal(&r->owner, owner))
                         continue;
-                if (VSS_FAILED(catalog_delete(c, r)))
-                        record_drop(c, r); /* nobody else would ever delete it; it stays on disk */
-                else
+                if (VSS_SUCCEEDED(catalog_delete(c, r, /* releasing= */ true))) {
                         n++;
+                        continue;
+                }
+                /* Nothing in this run would delete it any more; its row stays for the next
+                 * start's recovery. */
+                left = catalog_find(c, &id);
+                if (left)
+                        record_drop(c, left);
         }
         return n;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Exposure                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+static bool dir_is_empty(int fd) {
+        _cleanup_close_ int dfd = -EBADF;
+        struct dirent *de;
+        bool empty = true;
+        DIR *d;
+
+        dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return false;
+        d = fdopendir(dfd);
+        if (!d)
+                return false;
+        TAKE_FD(dfd);
+        while ((de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, "..")) {
+                        empty = false;
+                        break;
+                }
+        closedir(d);
+        return empty;
+}
+
+/* Opens and checks the target directory; *ret_fd is an O_PATH descriptor pinning it. */
+static vss_hr open_target(const char *path, uid_t caller_uid, int *ret_fd, char **ret_canonical,
+                          const char **detail) {
+        _cleanup_close_ int fd = -EBADF;
+        char proc[64], buf[PATH_MAX];
+        struct stat st;
+        ssize_t n;
+
+        fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+                if (errno == ENOTDIR || errno == ELOOP) {
+                        *detail = "the exposure target must be a directory, not a symlink or a file";
+                        return E_INVALIDARG;
+                }
+                if (errno == ENOENT) {
+                        *detail = "the exposure target does not exist";
+                        return E_INVALIDARG;
+                }
+                return vss_hr_from_errno(errno);
+        }
+        if (fstat(fd, &st) < 0)
+                return vss_hr_from_errno(errno);
+        if (caller_uid != 0 && st.st_uid != caller_uid) {
+                *detail = "the exposure target must be a directory the caller owns";
+                return E_ACCESSDENIED;
+        }
+        if (!dir_is_empty(fd)) {
+                *detail = "the exposure target must be an empty directory";
+                return E_INVALIDARG;
+        }
+
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+        n = readlink(proc, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return vss_hr_from_errno(n < 0 ? errno : EIO);
+        buf[n] = 0;
+
+        *ret_canonical = strdup(buf);
+        if (!*ret_canonical)
+                return E_OUTOFMEMORY;
+        *ret_fd = TAKE_FD(fd);
+        return S_OK;
+}
+
+vss_hr catalog_expose(SnapshotCatalog *c, SnapshotRecord *r, const char *path, uid_t caller_uid,
+                      const char **ret_path, const char **detail) {
+        _cleanup_free_ char *canonical = NULL, *picked = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        bool made_dir = false;
+        vss_hr hr;
+        int k;
+
+        assert(c);
+        assert(r);
+        assert(ret_path);
+        assert(detail);
+
+        if (r->exposed_path) {
+                *detail = "the snapshot is already exposed";
+                return VSS_E_OBJECT_ALREADY_EXISTS;
+        }
+        if (!r->ops || !r->ops->expose) {
+                *detail = "the snapshot's provider cannot expose snapshots";
+                return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
+        }
+        if (isempty(r->snap->device)) {
+                *detail = "the snapshot has no device to expose";
+                return VSS_E_OBJECT_NOT_FOUND;
+        }
+
+        if (isempty(path)) {
+                if (!c->expose_dir)
+                        return E_INVALIDARG;
+                if (asprintf(&picked, "%s/%s", c->expose_dir, vss_id_to_str(&r->snap->snapshot_id).s) < 0)
+                        return E_OUTOFMEMORY;
+                k = mkdir_parents_and_self(c->expose_dir, 0755);
+                if (k < 0)
+                        return vss_hr_from_errno(k);
+                if (mkdir(picked, 0755) >= 0)
+                        made_dir = true;
+                else if (errno != EEXIST)
+                        return vss_hr_from_errno(errno);
+                path = picked;
+                caller_uid = 0; /* vssd's own directory */
+        } else if (path[0] != '/' || strnlen(path, VSS_MAX_STRING + 1) > VSS_MAX_STRING) {
+                *detail = "the exposure target must be an absolute path";
+                return E_INVALIDARG;
+        }
+
+        hr = open_target(path, caller_uid, &fd, &canonical, detail);
+        if (VSS_FAILED(hr))
+                goto fail;
+
+        /* Intent first: a crash after the mount leaves a row naming it. */
+        if (c->db) {
+                k = catalog_db_set_exposed(c->db, &r->snap->snapshot_id, canonical);
+                if (k < 0) {
+                        hr = hr_from_db(k);
+                        goto fail;
+                }
+        }
+
+        hr = provider_hr_sanitize(r->ops->expose(r->snap, fd, canonical));
+        if (VSS_FAILED(hr)) {
+                if (c->db)
+                        (void) catalog_db_set_exposed(c->db, &r->snap->snapshot_id, NULL);
+                *detail = "the provider could not mount the snapshot";
+                goto fail;
+        }
+
+        log_info("Snapshot %s exposed at %s.", vss_id_to_str(&r->snap->snapshot_id).s, canonical);
+        r->exposed_path = TAKE_PTR(canonical);
+        *ret_path = r->exposed_path;
+        return S_OK;
+
+fail:
+        if (made_dir)
+                (void) rmdir(picked);
+        return hr;
+}
+
+vss_hr catalog_unexpose(SnapshotCatalog *c, SnapshotRecord *r, const char **detail) {
+        vss_hr hr;
+        int k;
+
+        assert(c);
+        assert(r);
+        assert(detail);
+
+        if (!r->exposed_path) {
+                *detail = "the snapshot is not exposed";
+                return VSS_E_BAD_STATE;
+        }
+
+        hr = exposure_remove(c, r, r->exposed_path, false);
+        if (hr == VSS_E_VOLUME_IN_USE) {
+                *detail = "the exposure is in use";
+                return hr;
+        }
+        if (VSS_FAILED(hr)) {
+                *detail = "the exposure could not be unmounted";
+                return hr;
+        }
+
+        if (c->db && (k = catalog_db_set_exposed(c->db, &r->snap->snapshot_id, NULL)) < 0)
+                log_warning_errno(k, "Could not record the end of the exposure of %s: %m",
+                                  vss_id_to_str(&r->snap->snapshot_id).s);
+        log_info("Snapshot %s no longer exposed at %s.", vss_id_to_str(&r->snap->snapshot_id).s, r->exposed_path);
+        r->exposed_path = mfree_str(r->exposed_path);
+        return S_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Start-up and recovery                                                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+static ProviderSnapshot *snapshot_from_row(const CatalogRow *row) {
+        ProviderSnapshot *s;
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return NULL;
+        s->snapshot_id = row->snapshot_id;
+        s->snapshot_set_id = row->set_id;
+        s->state = row->state == CATALOG_CREATED ? VSS_SS_CREATED : VSS_SS_PREPARING;
+        s->volume = strdup(row->volume);
+        s->device = row->device ? strdup(row->device) : NULL;
+        if (!s->volume || (row->device && !s->device)) {
+                provider_snapshot_free(s);
+                return NULL;
+        }
+        return s;
+}
+
+/* A leftover of a previous vssd: remove its exposure, the snapshot and the row. */
+static void recover_leftover(SnapshotCatalog *c, const CatalogRow *row) {
+        const VssProviderOps *ops = provider_find_by_id(&row->provider_id);
+        vss_id_str ids = vss_id_to_str(&row->snapshot_id);
+        const char *id = ids.s;
+        ProviderSnapshot *s;
+        vss_hr hr = S_OK;
+        int k;
+
+        log_info("Recovery: removing %s snapshot %s of %s (%s).",
+                 vss_id_is_null(&row->owner) ? "unfinished" : "auto-release", id, row->volume,
+                 catalog_state_to_string(row->state));
+
+        if (row->exposed_path) {
+                hr = unmount_path(row->exposed_path, true);
+                if (VSS_FAILED(hr))
+                        log_warning("Recovery: could not unmount %s: %s", row->exposed_path, vss_hr_name(hr));
+                else if (path_is_below(row->exposed_path, c->expose_dir))
+                        (void) rmdir(row->exposed_path);
+        }
+
+        (void) catalog_db_set_state(c->db, &row->snapshot_id, CATALOG_DELETING);
+
+        if (!row->device)
+                log_warning("Recovery: snapshot %s has no recorded path; if its provider made it, it must be "
+                            "removed by hand.", id);
+        else if (!ops || !ops->delete_snapshot) {
+                log_warning("Recovery: the provider of snapshot %s is not built in; its row stays.", id);
+                return;
+        } else {
+                s = snapshot_from_row(row);
+                if (!s) {
+                        log_oom();
+                        return;
+                }
+                hr = provider_hr_sanitize(ops->delete_snapshot(s));
+                provider_snapshot_free(s);
+                if (VSS_FAILED(hr) && hr != VSS_E_OBJECT_NOT_FOUND) {
+                        log_warning("Recovery: provider %s could not delete %s (%s); retrying at the next start.",
+                                    ops->name, row->device, vss_hr_name(hr));
+                        return;
+                }
+        }
+
+        k = catalog_db_remove(c->db, &row->snapshot_id);
+        if (k < 0)
+                log_warning_errno(k, "Recovery: could not remove the row of snapshot %s: %m", id);
+}
+
+/* A persistent snapshot: served again, its exposure kept or made again. */
+static int recover_persistent(SnapshotCatalog *c, const CatalogRow *row) {
+        SnapshotRecord *rec;
+        int k;
+
+        rec = calloc(1, sizeof(*rec));
+        if (!rec)
+                return log_oom();
+        rec->snap = snapshot_from_row(row);
+        if (!rec->snap) {
+                free(rec);
+                return log_oom();
+        }
+        rec->ops = provider_find_by_id(&row->provider_id);
+        rec->provider_id = row->provider_id;
+        rec->context = row->context;
+        rec->attributes = row->attributes;
+        rec->created = row->created;
+        rec->set_count = row->set_count;
+        rec->owner = VSS_ID_NULL;
+        record_link(c, rec);
+
+        if (!row->exposed_path)
+                return 0;
+        if (is_mount_point(row->exposed_path)) {
+                rec->exposed_path = strdup(row->exposed_path);
+                if (!rec->exposed_path)
+                        return log_oom();
+                return 0;
+        }
+
+        /* The mount went away (a reboot): persistent exposures are made again (§10). */
+        if (rec->ops && rec->ops->expose && rec->snap->device) {
+                const char *path = NULL, *detail = NULL;
+                const char *target = path_is_below(row->exposed_path, c->expose_dir) ? "" : row->exposed_path;
+                vss_hr hr;
+
+                (void) catalog_db_set_exposed(c->db, &row->snapshot_id, NULL);
+                hr = catalog_expose(c, rec, target, 0, &path, &detail);
+                if (VSS_SUCCEEDED(hr))
+                        return 0;
+                log_warning("Recovery: could not expose snapshot %s at %s again: %s%s%s",
+                            vss_id_to_str(&row->snapshot_id).s, row->exposed_path, vss_hr_name(hr),
+                            detail ? ": " : "", strempty(detail));
+        }
+        k = catalog_db_set_exposed(c->db, &row->snapshot_id, NULL);
+        if (k < 0)
+                log_warning_errno(k, "Recovery: could not clear a stale exposure: %m");
+        return 0;
+}
+
+/* Mounts under the exposure directory that no record names: a crash between mount and record
+ * cannot produce them (the record comes first), but a hand-edited catalog can. */
+static void sweep_expose_dir(SnapshotCatalog *c) {
+        DIR *d;
+        struct dirent *de;
+
+        d = opendir(c->expose_dir);
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *p = NULL;
+                bool known = false;
+
+                if (de->d_name[0] == '.')
+                        continue;
+                if (asprintf(&p, "%s/%s", c->expose_dir, de->d_name) < 0)
+                        break;
+                LIST_FOREACH(records, r, c->records)
+                        if (r->exposed_path && streq(r->exposed_path, p))
+                                known = true;
+                if (known)
+                        continue;
+                if (is_mount_point(p)) {
+                        log_info("Recovery: unmounting stale exposure %s.", p);
+                        (void) unmount_path(p, true);
+                }
+                (void) rmdir(p);
+        }
+        closedir(d);
+}
+
+int catalog_open(SnapshotCatalog *c, const char *state_dir, const char *expose_dir, unsigned max_per_volume) {
+        _cleanup_free_ char *path = NULL;
+        CatalogRow *rows = NULL;
+        size_t n = 0, kept = 0, removed = 0;
+        int r;
+
+        assert(c);
+        assert(state_dir);
+        assert(!c->db);
+
+        c->max_per_volume = max_per_volume;
+        c->expose_dir = strdup(expose_dir ?: VSSD_DEFAULT_EXPOSE_DIR);
+        if (!c->expose_dir)
+                return log_oom();
+
+        if (asprintf(&path, "%s/catalog.db", state_dir) < 0)
+                return log_oom();
+        r = catalog_db_open(path, &c->db);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open the snapshot catalog %s: %m", path);
+
+        r = catalog_db_list(c->db, &rows, &n);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read the snapshot catalog: %m");
+
+        for (size_t i = 0; i < n; i++) {
+                const CatalogRow *row = &rows[i];
+
+                if (row->state == CATALOG_CREATED && vss_id_is_null(&row->owner) &&
+                    (row->context & VSS_VOLSNAP_ATTR_NO_AUTO_RELEASE)) {
+                        r = recover_persistent(c, row);
+                        if (r < 0)
+                                break;
+                        kept++;
+                } else {
+                        recover_leftover(c, row);
+                        removed++;
+                }
+        }
+        catalog_rows_free(rows, n);
+        if (r < 0)
+                return r;
+
+        sweep_expose_dir(c);
+        log_info("Snapshot catalog %s: %zu persistent snapshot%s kept, %zu leftover%s cleaned up.", path, kept,
+                 kept == 1 ? "" : "s", removed, removed == 1 ? "" : "s");
+        return 0;
 }
 
 void catalog_done(SnapshotCatalog *c) {
@@ -93,4 +846,6 @@ void catalog_done(SnapshotCatalog *c) {
 
         LIST_FOREACH_SAFE(records, r, next, c->records)
                 record_drop(c, r);
+        c->db = catalog_db_close(c->db);
+        c->expose_dir = mfree_str(c->expose_dir);
 }

@@ -1,63 +1,170 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * snapshot-catalog.h: vssd's in-memory list of finished snapshots, what QuerySnapshots,
- * GetSnapshotProperties and DeleteSnapshots read, and what releasing a backup prunes
- * (auto-release snapshots belong to the backup that made them). A record owns its
- * ProviderSnapshot; deleting a record asks its provider to delete the snapshot first.
- * Persistence across restarts (the SQLite catalog) is a later layer on top of this.
+ * snapshot-catalog.h: vssd's snapshots between creation and deletion: what QuerySnapshots,
+ * GetSnapshotProperties, DeleteSnapshots, the exposure calls and the Admin interface read,
+ * and what releasing a backup prunes (auto-release snapshots belong to the backup that made
+ * them).
+ *
+ * Finished snapshots are held in memory as SnapshotRecords, each owning its ProviderSnapshot,
+ * and every one of them is also a row of the SQLite catalog (catalog.h), written BEFORE the
+ * provider acts: an intent row when a volume is added to a set, "committing" before the
+ * writers freeze, "created" once DoSnapshotSet succeeded, "deleting" before the provider
+ * deletes, removed after. Exposures are recorded before the mount is made. So a crash at any
+ * point leaves a row that names what may exist on disk, and catalog_open's recovery deletes
+ * it: every snapshot not yet created, every auto-release snapshot (its requester's
+ * connection died with the old vssd), every exposure of those. Persistent snapshots (contexts
+ * with VSS_VOLSNAP_ATTR_NO_AUTO_RELEASE) are kept, with their exposures, and served again.
+ *
+ * Without a database (catalog_open never called, as in unit tests of the set logic) it all
+ * works in memory only.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "providers/provider.h"
+#include "vssd/catalog.h"
 #include "vssd/list.h"
 
 /* Hard limit on finished snapshots held at once; AddToSnapshotSet refuses beyond it. */
 #define VSSD_MAX_SNAPSHOTS 4096U
+/* Default per-volume limit (vss-semantics §10: 512 for all but client-accessible types). */
+#define VSSD_DEFAULT_MAX_SNAPSHOTS_PER_VOLUME 512U
+#define VSSD_DEFAULT_EXPOSE_DIR "/run/vss/exposed"
 
 typedef struct SnapshotRecord SnapshotRecord;
+typedef struct SnapshotEntry SnapshotEntry;   /* snapshot-set.h */
 
 struct SnapshotRecord {
         ProviderSnapshot *snap;
-        const VssProviderOps *ops;
-        uint32_t context;          /* the VSS_CTX_* it was made in */
-        uint32_t attributes;       /* VSS_VOLSNAP_ATTR_* */
-        int64_t created;           /* vss_timestamp */
-        int32_t set_count;         /* snapshots in its set */
-        vss_id owner;              /* backup id for auto-release snapshots, else null */
+        const VssProviderOps *ops;  /* NULL: a provider this vssd does not have (listed only) */
+        vss_id provider_id;
+        uint32_t context;           /* the VSS_CTX_* it was made in */
+        uint32_t attributes;        /* VSS_VOLSNAP_ATTR_* (without the exposure bits) */
+        int64_t created;            /* vss_timestamp */
+        int32_t set_count;          /* snapshots in its set */
+        vss_id owner;               /* backup id for auto-release snapshots, else null */
+        char *exposed_path;         /* mount point while exposed, else NULL */
         LIST_FIELDS(SnapshotRecord, records);
 };
 
 typedef struct SnapshotCatalog {
-        SnapshotRecord *records;
+        CatalogDb *db;              /* NULL: memory only */
+        SnapshotRecord *records;    /* oldest first */
         size_t n_records;
+        char *expose_dir;           /* where vssd picks exposure directories */
+        unsigned max_per_volume;    /* 0: VSSD_DEFAULT_MAX_SNAPSHOTS_PER_VOLUME */
 } SnapshotCatalog;
 
+/* The snapshot set id and context an intent row is written with (from the Backup). */
+typedef struct CatalogIntent {
+        vss_id set_id;
+        uint32_t context;
+        vss_id owner;               /* null for persistent contexts */
+} CatalogIntent;
+
 /*
- * catalog_add: record a committed snapshot. Takes snap on success (on failure the caller
- * still owns it). owner NULL or null id: not auto-released. Returns 0 or -ENOMEM.
+ * catalog_open: open <state_dir>/catalog.db and recover (see above): leftovers of a previous
+ * vssd deleted, persistent snapshots loaded, their exposures kept or mounted again, stray
+ * mounts under expose_dir removed. expose_dir NULL: VSSD_DEFAULT_EXPOSE_DIR. Returns 0 or
+ * negative errno (the database could not be opened; logged). Recovery failures on single
+ * snapshots are logged, their rows kept for the next start, and do not fail the call.
  */
-int catalog_add(SnapshotCatalog *c, ProviderSnapshot *snap, const VssProviderOps *ops, uint32_t context,
-                int32_t set_count, const vss_id *owner, int64_t created);
+int catalog_open(SnapshotCatalog *c, const char *state_dir, const char *expose_dir, unsigned max_per_volume);
+
+/* catalog_done: free every record and close the database (the snapshots stay on disk). */
+void catalog_done(SnapshotCatalog *c);
 
 /* catalog_find: the record of snapshot id, or NULL. */
 SnapshotRecord *catalog_find(const SnapshotCatalog *c, const vss_id *id);
 
+/* catalog_find_oldest_for: the oldest record of canonical volume, or NULL. */
+SnapshotRecord *catalog_find_oldest_for(const SnapshotCatalog *c, const char *volume);
+
+/* catalog_count_volume: finished snapshots of canonical volume. */
+size_t catalog_count_volume(const SnapshotCatalog *c, const char *volume);
+
 /*
- * catalog_delete: ask the provider to delete the snapshot, then drop the record. Returns the
- * sanitized provider result; on failure the record stays.
+ * catalog_check_limits: may one more snapshot of canonical volume be prepared, with
+ * n_in_creation snapshots already in the set being made? S_OK or
+ * VSS_E_MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED (*detail says which limit).
  */
-vss_hr catalog_delete(SnapshotCatalog *c, SnapshotRecord *r);
+vss_hr catalog_check_limits(const SnapshotCatalog *c, const char *volume, size_t n_in_creation,
+                            const char **detail);
+
+/*
+ * catalog_intend: write the intent row for snap (just prepared by ops, state PREPARING),
+ * with the device path the provider will use. Returns S_OK, or E_OUTOFMEMORY /
+ * VSS_E_INSUFFICIENT_STORAGE / VSS_E_UNEXPECTED when the row could not be written: the
+ * caller must then abort the snapshot, as it would leak on a crash.
+ */
+vss_hr catalog_intend(SnapshotCatalog *c, const ProviderSnapshot *snap, const VssProviderOps *ops,
+                      const CatalogIntent *intent);
+
+/* catalog_mark_committing: the set's rows move to COMMITTING (before writers freeze). A
+ * failure is logged only: a PREPARING row is recovered the same way. */
+void catalog_mark_committing(SnapshotCatalog *c, const vss_id *set_id);
+
+/* catalog_forget_intent: the provider aborted snap: its row goes (logged on failure). */
+void catalog_forget_intent(SnapshotCatalog *c, const vss_id *snapshot_id);
+
+/*
+ * catalog_add_set: DoSnapshotSet of intent->set_id succeeded: the n entries become CREATED
+ * records. Takes every entries[i].snap in all cases (the array stays the caller's): on failure (the rows could not be
+ * marked) the snapshots are deleted again and their rows removed. Returns S_OK or the HRESULT
+ * of the failure (E_OUTOFMEMORY, VSS_E_INSUFFICIENT_STORAGE, VSS_E_UNEXPECTED).
+ */
+vss_hr catalog_add_set(SnapshotCatalog *c, SnapshotEntry *entries, size_t n, const CatalogIntent *intent,
+                       int64_t created);
+
+/*
+ * catalog_delete: delete one snapshot: its exposure is removed (a busy mount fails with
+ * VSS_E_VOLUME_IN_USE, unless releasing, which detaches it lazily), the row marked DELETING,
+ * the provider deletes (a snapshot already gone counts as deleted), the row and record go.
+ * On a provider failure the record stays (releasing: the record goes, the DELETING row stays
+ * for the next start's recovery). Returns S_OK or the failure's HRESULT.
+ */
+vss_hr catalog_delete(SnapshotCatalog *c, SnapshotRecord *r, bool releasing);
+
+/* Match-all value for catalog_delete_matching's context filter. */
+#define CATALOG_ANY_CONTEXT VSS_CTX_ALL
+
+/*
+ * catalog_delete_matching: DeleteSnapshots: delete the snapshot id (by_set false) or every
+ * snapshot of set id (by_set true), of context (VSS_CTX_ALL: any), oldest first, stopping at
+ * the first failure. *ret_deleted: how many went; *ret_failed: the first not deleted (null id
+ * on success). Returns S_OK, VSS_E_OBJECT_NOT_FOUND (nothing matched), or the failure.
+ */
+vss_hr catalog_delete_matching(SnapshotCatalog *c, const vss_id *id, bool by_set, uint32_t context,
+                               int32_t *ret_deleted, vss_id *ret_failed);
 
 /*
  * catalog_delete_owned: delete every snapshot owned by backup id owner (auto-release).
- * Failures are logged and the record dropped anyway (nothing else would ever delete it).
- * Returns the number deleted.
+ * Returns the number deleted; failures are logged (see catalog_delete, releasing).
  */
 size_t catalog_delete_owned(SnapshotCatalog *c, const vss_id *owner);
 
-/* catalog_done: free every record (memory only; the snapshots stay on disk). */
-void catalog_done(SnapshotCatalog *c);
+/*
+ * catalog_expose: mount snapshot r read-only (nosuid, nodev, noexec, noatime) at path, an
+ * existing empty directory that is not a symlink and, unless caller_uid is 0, is owned by
+ * caller_uid; path NULL or "": a directory vssd makes, <expose_dir>/<snapshot id>. The
+ * exposure is recorded before the mount is made. Returns S_OK with *ret_path (borrowed from
+ * the record), or E_INVALIDARG (bad target, *detail says why), E_ACCESSDENIED (not the
+ * caller's directory), VSS_E_OBJECT_ALREADY_EXISTS (already exposed),
+ * VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER (the provider cannot expose), or a provider code.
+ */
+vss_hr catalog_expose(SnapshotCatalog *c, SnapshotRecord *r, const char *path, uid_t caller_uid,
+                      const char **ret_path, const char **detail);
+
+/*
+ * catalog_unexpose: unmount the exposure of r (a directory vssd made is removed too).
+ * S_OK, VSS_E_BAD_STATE (not exposed), VSS_E_VOLUME_IN_USE (busy), or a provider code.
+ */
+vss_hr catalog_unexpose(SnapshotCatalog *c, SnapshotRecord *r, const char **detail);
+
+/* catalog_record_attributes: the attributes to report: the record's plus
+ * VSS_VOLSNAP_ATTR_EXPOSED_LOCALLY while exposed. */
+uint32_t catalog_record_attributes(const SnapshotRecord *r);

@@ -55,6 +55,24 @@ int snapshot_set_new(const vss_id *id, bool test_enabled, SnapshotSet **ret) {
         return 0;
 }
 
+void snapshot_set_attach_catalog(SnapshotSet *s, SnapshotCatalog *catalog, uint32_t context, const vss_id *owner) {
+        assert(s);
+
+        s->catalog = catalog;
+        s->intent = (CatalogIntent) {
+                .set_id = s->id,
+                .context = context,
+                .owner = owner ? *owner : VSS_ID_NULL,
+        };
+}
+
+void snapshot_set_mark_committing(SnapshotSet *s) {
+        assert(s);
+
+        if (s->catalog && s->n_entries > 0)
+                catalog_mark_committing(s->catalog, &s->id);
+}
+
 SnapshotSet *snapshot_set_free(SnapshotSet *s) {
         if (!s)
                 return NULL;
@@ -107,6 +125,20 @@ vss_hr snapshot_set_add(SnapshotSet *s, const char *volume, const vss_id *provid
                 return hr;
         }
         snap->state = VSS_SS_PROCESSING_PREPARE;
+
+        /* The row comes before anything the provider makes on disk (commit): see
+         * snapshot-catalog.h. */
+        if (s->catalog) {
+                hr = catalog_intend(s->catalog, snap, ops, &s->intent);
+                if (VSS_FAILED(hr)) {
+                        ProviderSnapshot *one[1] = { snap };
+
+                        if (ops->abort)
+                                (void) ops->abort(one, 1);
+                        provider_snapshot_free(snap);
+                        return hr;
+                }
+        }
 
         s->entries[s->n_entries++] = (SnapshotEntry) { .snap = snap, .ops = ops };
         *ret_snapshot_id = snap->snapshot_id;
@@ -204,8 +236,11 @@ void snapshot_set_abort(SnapshotSet *s) {
                                     vss_id_to_str(&s->id).s, vss_hr_name(hr));
         }
 
-        for (size_t i = 0; i < s->n_entries; i++)
+        for (size_t i = 0; i < s->n_entries; i++) {
+                if (s->catalog)
+                        catalog_forget_intent(s->catalog, &s->entries[i].snap->snapshot_id);
                 provider_snapshot_free(s->entries[i].snap);
+        }
         free(s->entries);
         s->entries = NULL;
         s->n_entries = 0;
@@ -233,6 +268,8 @@ void snapshot_set_drop(SnapshotSet *s, const vss_id *snapshot_id) {
                         continue;
                 if (e.ops->abort)
                         (void) e.ops->abort(one, 1);
+                if (s->catalog)
+                        catalog_forget_intent(s->catalog, &e.snap->snapshot_id);
                 provider_snapshot_free(e.snap);
                 memmove(s->entries + i, s->entries + i + 1, (s->n_entries - i - 1) * sizeof(*s->entries));
                 s->n_entries--;

@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "providers/provider.h"
+#include "vssd/snapshot-catalog.h"
 
 typedef enum SnapshotPhase {
         SNAPSHOT_PHASE_END_PREPARE,
@@ -28,20 +29,32 @@ typedef enum SnapshotPhase {
         _SNAPSHOT_PHASE_MAX,
 } SnapshotPhase;
 
-typedef struct SnapshotEntry {
+struct SnapshotEntry {
         ProviderSnapshot *snap;
         const VssProviderOps *ops;
-} SnapshotEntry;
+};
 
 typedef struct SnapshotSet {
         vss_id id;
         SnapshotEntry *entries;
         size_t n_entries;
         bool test_enabled;        /* may pick VSS_PROVIDER_TEST_ONLY providers */
+        SnapshotCatalog *catalog; /* NULL: no intent rows (snapshot_set_attach_catalog) */
+        CatalogIntent intent;
 } SnapshotSet;
 
 /* snapshot_set_new: an empty set with id. Returns 0 or -ENOMEM. */
 int snapshot_set_new(const vss_id *id, bool test_enabled, SnapshotSet **ret);
+
+/*
+ * snapshot_set_attach_catalog: from now on every prepared snapshot gets its intent row in
+ * catalog (context and owner as given; owner NULL or null: persistent) before
+ * snapshot_set_add returns, and aborted ones lose it again.
+ */
+void snapshot_set_attach_catalog(SnapshotSet *s, SnapshotCatalog *catalog, uint32_t context, const vss_id *owner);
+
+/* snapshot_set_mark_committing: the rows of the set move to COMMITTING (logged on failure). */
+void snapshot_set_mark_committing(SnapshotSet *s);
 
 /*
  * snapshot_set_free: aborts whatever the providers still hold for this set (prepared or
@@ -53,7 +66,8 @@ SnapshotSet *snapshot_set_free(SnapshotSet *s);
  * snapshot_set_add: AddToSnapshotSet. Selects the provider (provider_id NULL/null: automatic),
  * checks the limits, and runs the provider's begin_prepare. S_OK with *ret_snapshot_id, or
  * E_INVALIDARG, E_OUTOFMEMORY, VSS_E_MAXIMUM_NUMBER_OF_VOLUMES_REACHED,
- * VSS_E_OBJECT_ALREADY_EXISTS, or a provider_select / begin_prepare code (sanitized).
+ * VSS_E_OBJECT_ALREADY_EXISTS, a provider_select / begin_prepare code (sanitized), or the
+ * catalog_intend failure (the snapshot is then aborted).
  */
 vss_hr snapshot_set_add(SnapshotSet *s, const char *volume, const vss_id *provider_id, vss_id *ret_snapshot_id);
 

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "vssd/log.h"
 #include "vssd/manager.h"
+#include "vssd/snapshot-catalog.h"
 #include "vssd/writer-registry.h"
 
 static void help(void) {
@@ -30,9 +31,12 @@ static void help(void) {
                "     --allow-writer-uid=UID Let UID register writers (repeatable)\n"
                "     --test-provider        Enable the test-only providers\n"
                "     --max-connections=N    Connection limit (default: %u)\n"
+               "     --max-snapshots-per-volume=N\n"
+               "                            Snapshots kept per volume (default: %u)\n"
+               "     --expose-dir=DIR       Where exposures go without a path (default: %s)\n"
                "     --log-level=LEVEL      debug, info, warning or error (default: info)\n",
                VSS_DEFAULT_SOCKET, VSSD_DEFAULT_STATE_DIR, VSSD_DEFAULT_EVENT_TIMEOUT_MS,
-               VSSD_DEFAULT_MAX_CONNECTIONS);
+               VSSD_DEFAULT_MAX_CONNECTIONS, VSSD_DEFAULT_MAX_SNAPSHOTS_PER_VOLUME, VSSD_DEFAULT_EXPOSE_DIR);
 }
 
 static int parse_uint(const char *s, uint64_t max, uint64_t *ret) {
@@ -59,6 +63,8 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *c) {
                 ARG_ALLOW_WRITER_UID,
                 ARG_TEST_PROVIDER,
                 ARG_MAX_CONNECTIONS,
+                ARG_MAX_SNAPSHOTS_PER_VOLUME,
+                ARG_EXPOSE_DIR,
                 ARG_LOG_LEVEL,
         };
         static const struct option options[] = {
@@ -70,6 +76,8 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *c) {
                 { "allow-writer-uid", required_argument, NULL, ARG_ALLOW_WRITER_UID },
                 { "test-provider", no_argument, NULL, ARG_TEST_PROVIDER },
                 { "max-connections", required_argument, NULL, ARG_MAX_CONNECTIONS },
+                { "max-snapshots-per-volume", required_argument, NULL, ARG_MAX_SNAPSHOTS_PER_VOLUME },
+                { "expose-dir", required_argument, NULL, ARG_EXPOSE_DIR },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 {}
         };
@@ -119,6 +127,21 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *c) {
                         if (r < 0 || v == 0)
                                 return log_error_errno(-EINVAL, "Invalid --max-connections: %s", optarg);
                         c->max_connections = (unsigned) v;
+                        break;
+                case ARG_MAX_SNAPSHOTS_PER_VOLUME:
+                        r = parse_uint(optarg, VSSD_MAX_SNAPSHOTS, &v);
+                        if (r < 0 || v == 0)
+                                return log_error_errno(-EINVAL, "Invalid --max-snapshots-per-volume (1-%u): %s",
+                                                       VSSD_MAX_SNAPSHOTS, optarg);
+                        c->max_snapshots_per_volume = (unsigned) v;
+                        break;
+                case ARG_EXPOSE_DIR:
+                        if (optarg[0] != '/')
+                                return log_error_errno(-EINVAL, "--expose-dir must be an absolute path: %s", optarg);
+                        free(c->expose_dir);
+                        c->expose_dir = strdup(optarg);
+                        if (!c->expose_dir)
+                                return log_oom();
                         break;
                 case ARG_LOG_LEVEL:
                         r = log_level_from_string(optarg);

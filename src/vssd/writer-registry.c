@@ -82,6 +82,8 @@ int writer_register(Manager *m, Client *c, const WriterRegistration *reg, Writer
         w->level = reg->level;
         w->freeze_timeout_ms = reg->freeze_timeout_ms ?: VSSD_DEFAULT_FREEZE_TIMEOUT_MS;
         w->event_flags = reg->event_flags;
+        w->last_state = VSS_WS_STABLE;
+        w->last_failure = S_OK;
 
         LIST_PREPEND(writers, m->writers, w);
         m->n_writers++;
@@ -91,6 +93,13 @@ int writer_register(Manager *m, Client *c, const WriterRegistration *reg, Writer
                  (int) c->ucred.pid);
         *ret = w;
         return 0;
+}
+
+void writer_note_session(Writer *w, vss_writer_state state, vss_hr failure) {
+        if (!w)
+                return;
+        w->last_state = state;
+        w->last_failure = failure;
 }
 
 void writer_leave(Writer *w) {

@@ -41,6 +41,11 @@ struct Writer {
         uint32_t event_flags;
 
         EventCall *calls;               /* event calls in flight */
+
+        /* The state of its most recent finished backup session (VSS_WS_STABLE if none), for
+         * the Admin interface's ListWriters. */
+        vss_writer_state last_state;
+        vss_hr last_failure;
         LIST_FIELDS(Writer, writers);
 };
 
@@ -76,6 +81,9 @@ void writer_leave(Writer *w);
 Writer *writer_ref(Writer *w);
 Writer *writer_unref(Writer *w);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Writer *, writer_unref);
+
+/* writer_note_session: remember state/failure as the writer's latest session outcome. */
+void writer_note_session(Writer *w, vss_writer_state state, vss_hr failure);
 
 /* writer_is_gone: true once the writer left (no more events can reach it). */
 bool writer_is_gone(const Writer *w);

@@ -273,8 +273,10 @@ static void test_registry_select(void **state) {
         fill_volume();
         assert_non_null(vss_builtin_providers[0]);
         assert_string_equal(vss_builtin_providers[0]->name, "btrfs");
-        assert_string_equal(vss_builtin_providers[1]->name, "test-copy");
-        assert_null(vss_builtin_providers[2]);
+        /* Auto-selection order: btrfs, then image, then the test-only provider. */
+        assert_string_equal(vss_builtin_providers[1]->name, "image");
+        assert_string_equal(vss_builtin_providers[2]->name, "test-copy");
+        assert_null(vss_builtin_providers[3]);
 
         assert_int_equal(vss_id_parse(provider_test_copy_ops.id, &id), S_OK);
         assert_ptr_equal(provider_find_by_id(&id), &provider_test_copy_ops);

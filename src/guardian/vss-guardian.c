@@ -1,0 +1,464 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vss-guardian: holds filesystem freezes for vssd, and guarantees they end.
+ *
+ * FIFREEZE is not owned by a file descriptor: a freezer that dies leaves the filesystem
+ * frozen, and every guest agent that froze from its main process has had to fix "the machine
+ * hung" after the fact. So vssd never freezes anything. It starts this small process on a
+ * socketpair (src/shared/guardian-client.c) and asks it, over D-Bus peer to peer, to Freeze a
+ * list of filesystems and later to Thaw them (protocol: guardian-client.h). This process
+ * thaws everything it froze, in reverse order:
+ *   - at its deadline (default 10 s, VSS's flush-and-hold limit), after which Thaw fails with
+ *     VSS_E_HOLD_WRITES_TIMEOUT so the snapshot set fails;
+ *   - at once when the socket to vssd closes (vssd died or let it go);
+ *   - on SIGTERM, SIGINT and SIGHUP, at exit, and on a crash (a last-gasp signal handler).
+ * It thaws only what it froze; a filesystem someone else froze is never touched.
+ *
+ * It must never need a frozen filesystem itself: all its memory is locked (mlockall) and
+ * symbols are bound at load time (-z now), so no page of it is read from disk while it
+ * holds; the mount points are opened before the first FIFREEZE and kept open until the thaw;
+ * it writes no files, never forks or execs, and logs (to stderr, the journal) only when it
+ * holds nothing, because stderr may itself lead to a frozen filesystem. The one end it cannot
+ * handle is SIGKILL, so it opts out of the OOM killer at start.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <linux/fs.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+#include <systemd/sd-id128.h>
+
+#include "guardian-client.h"
+#include "macro.h"
+#include "vss-bus.h"
+
+/*
+ * What is frozen, at file scope because the crash handler must reach it. Only the event
+ * loop's thread writes it; the handler only reads it, after the loop stopped dead.
+ */
+static int frozen_fds[GUARDIAN_MAX_PATHS];
+static volatile sig_atomic_t n_frozen;
+
+typedef struct Keeper {
+        sd_event *event;
+        sd_bus *bus;
+        sd_event_source *deadline;  /* armed while holding */
+        uint32_t deadline_ms;
+        bool expired;               /* the deadline thawed; the next Thaw reports it */
+} Keeper;
+
+/* Logs only while nothing is frozen: stderr may be a file on a filesystem we froze. */
+_printf_(1, 2) static void log_msg(const char *fmt, ...) {
+        va_list ap;
+
+        if (n_frozen > 0)
+                return;
+        fputs("vss-guardian: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
+}
+
+/*
+ * Thaws everything held, last frozen first, and closes the descriptors. Returns how many
+ * FITHAW calls failed: EINVAL means someone else thawed that filesystem meanwhile.
+ */
+static size_t thaw_all(Keeper *k) {
+        size_t failed = 0;
+
+        while (n_frozen > 0) {
+                int fd = frozen_fds[n_frozen - 1];
+
+                if (ioctl(fd, FITHAW, 0) < 0)
+                        failed++;
+                n_frozen--;
+                (void) close(fd);
+        }
+        if (k)
+                k->deadline = sd_event_source_disable_unref(k->deadline);
+        return failed;
+}
+
+/* A crash must not leave anything frozen: thaw with bare syscalls, then die as we would have. */
+static void fatal_signal_handler(int sig) {
+        for (int i = n_frozen; i > 0; i--)
+                (void) ioctl(frozen_fds[i - 1], FITHAW, 0);
+        n_frozen = 0;
+        (void) raise(sig);
+}
+
+static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
+        Keeper *k = userdata;
+        size_t held = n_frozen, failed;
+
+        failed = thaw_all(k);
+        k->expired = true;
+        (void) sd_bus_emit_signal(k->bus, GUARDIAN_BUS_PATH, GUARDIAN_BUS_IFACE, "HoldExpired", NULL);
+        log_msg("hold deadline of %u ms reached: thawed %zu filesystem(s)%s", k->deadline_ms, held,
+                failed > 0 ? ", some had already been thawed by someone else" : "");
+        return 0;
+}
+
+/* Did vssd hang up? Checked between FIFREEZE calls, which can each take long. */
+static bool peer_gone(Keeper *k) {
+        struct pollfd p = { .fd = sd_bus_get_fd(k->bus), .events = POLLRDHUP };
+
+        if (p.fd < 0)
+                return true;
+        return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
+/* FIFREEZE's errno as the caller sees it: a flush that did not happen, unless it is plainly
+ * a permission or an unsupported filesystem. */
+static vss_hr hr_from_freeze_errno(int e) {
+        if (e == EPERM || e == EACCES || e == EOPNOTSUPP || e == ENOTTY)
+                return vss_hr_from_errno(e);
+        return VSS_E_FLUSH_WRITES_TIMEOUT;
+}
+
+/* Reads and checks Freeze's paths; they point into m and live as long as it does. */
+static int read_paths(sd_bus_message *m, const char **paths, size_t *ret_n, sd_bus_error *error) {
+        const char *p;
+        size_t n = 0;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "s");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_read_basic(m, 's', &p)) > 0) {
+                if (n >= GUARDIAN_MAX_PATHS)
+                        return vss_hr_to_bus_error(error, E_INVALIDARG, "more than %u filesystems",
+                                                   GUARDIAN_MAX_PATHS);
+                if (p[0] != '/' || strnlen(p, PATH_MAX) >= PATH_MAX)
+                        return vss_hr_to_bus_error(error, E_INVALIDARG, "not an absolute path: %.256s", p);
+                paths[n++] = p;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        if (r < 0)
+                return r;
+        if (n == 0)
+                return vss_hr_to_bus_error(error, E_INVALIDARG, "no filesystem to freeze");
+
+        *ret_n = n;
+        return 0;
+}
+
+/*
+ * Opens every path before anything is frozen (opening later could need a frozen
+ * filesystem). Two paths on one filesystem get one descriptor: a second FIFREEZE of the same
+ * filesystem would fail with EBUSY.
+ */
+static int open_targets(const char *const *paths, size_t n, int *fds, size_t *ret_n, sd_bus_error *error) {
+        dev_t devs[GUARDIAN_MAX_PATHS];
+        size_t m = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_close_ int fd = -EBADF;
+                struct stat st;
+                bool dup = false;
+
+                fd = open(paths[i], O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                if (fd < 0 || fstat(fd, &st) < 0) {
+                        int e = errno;
+
+                        for (size_t j = 0; j < m; j++)
+                                (void) close(fds[j]);
+                        return vss_hr_to_bus_error(error, vss_hr_from_errno(e), "cannot open %s: %s", paths[i],
+                                                   strerror(e));
+                }
+                for (size_t j = 0; j < m && !dup; j++)
+                        dup = devs[j] == st.st_dev;
+                if (dup)
+                        continue;
+                devs[m] = st.st_dev;
+                fds[m++] = TAKE_FD(fd);
+        }
+
+        *ret_n = m;
+        return 0;
+}
+
+static int method_freeze(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Keeper *k = userdata;
+        const char *paths[GUARDIAN_MAX_PATHS];
+        int fds[GUARDIAN_MAX_PATHS];
+        uint64_t start;
+        uint32_t deadline_ms;
+        size_t n = 0, nfd = 0;
+        int r;
+
+        r = read_paths(m, paths, &n, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(m, "u", &deadline_ms);
+        if (r < 0)
+                return r;
+        if (deadline_ms > GUARDIAN_MAX_DEADLINE_MS)
+                return vss_hr_to_bus_error(error, E_INVALIDARG, "deadline over %u ms", GUARDIAN_MAX_DEADLINE_MS);
+        if (deadline_ms == 0)
+                deadline_ms = GUARDIAN_DEFAULT_DEADLINE_MS;
+        if (n_frozen > 0)
+                return vss_hr_to_bus_error(error, VSS_E_BAD_STATE, "a hold is already active");
+
+        r = open_targets(paths, n, fds, &nfd, error);
+        if (r < 0)
+                return r;
+
+        k->expired = false;
+        k->deadline_ms = deadline_ms;
+        start = now_usec();
+        for (size_t i = 0; i < nfd; i++) {
+                vss_hr hr = S_OK;
+                int e = 0;
+
+                if (ioctl(fds[i], FIFREEZE, 0) < 0) {
+                        e = errno;
+                        hr = hr_from_freeze_errno(e);
+                        (void) close(fds[i]);
+                } else {
+                        frozen_fds[n_frozen] = fds[i];
+                        n_frozen = n_frozen + 1;
+                        if (now_usec() - start > deadline_ms * USEC_PER_MSEC)
+                                hr = VSS_E_FLUSH_WRITES_TIMEOUT;
+                        else if (peer_gone(k))
+                                hr = VSS_E_UNEXPECTED;
+                }
+
+                if (VSS_FAILED(hr)) {
+                        for (size_t j = i + 1; j < nfd; j++)
+                                (void) close(fds[j]);
+                        (void) thaw_all(k);
+                        if (e > 0)
+                                return vss_hr_to_bus_error(error, hr, "cannot freeze the filesystem of %s: %s",
+                                                           paths[i], strerror(e));
+                        return vss_hr_to_bus_error(error, hr, "freezing took longer than %u ms or the peer left",
+                                                   deadline_ms);
+                }
+        }
+
+        r = sd_event_add_time(k->event, &k->deadline, CLOCK_MONOTONIC, start + deadline_ms * USEC_PER_MSEC, 0,
+                              on_deadline, k);
+        if (r < 0) {
+                (void) thaw_all(k);
+                return vss_hr_to_bus_error(error, E_OUTOFMEMORY, "cannot arm the hold deadline");
+        }
+
+        return sd_bus_reply_method_return(m, NULL);
+}
+
+static int method_thaw(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Keeper *k = userdata;
+        size_t failed;
+
+        if (k->expired) {
+                k->expired = false;
+                return vss_hr_to_bus_error(error, VSS_E_HOLD_WRITES_TIMEOUT,
+                                           "the hold deadline of %u ms fired before the thaw", k->deadline_ms);
+        }
+
+        failed = thaw_all(k);
+        return sd_bus_reply_method_return(m, "b", failed == 0);
+}
+
+static const sd_bus_vtable guardian_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD_WITH_ARGS("Freeze", SD_BUS_ARGS("as", mount_paths, "u", deadline_ms), SD_BUS_NO_RESULT,
+                                method_freeze, 0),
+        SD_BUS_METHOD_WITH_ARGS("Thaw", SD_BUS_NO_ARGS, SD_BUS_RESULT("b", all_thawed_in_time), method_thaw, 0),
+        SD_BUS_SIGNAL("HoldExpired", NULL, 0),
+        SD_BUS_VTABLE_END,
+};
+
+static int setup_signals(sd_event *event) {
+        static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+        struct sigaction sa = { .sa_handler = fatal_signal_handler, .sa_flags = SA_RESETHAND | SA_NODEFER };
+        sigset_t ss;
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(fatal); i++)
+                (void) sigaction(fatal[i], &sa, NULL);
+        (void) signal(SIGPIPE, SIG_IGN);
+
+        /* sd-event wants the signals blocked; a NULL handler ends the loop, which thaws. */
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigaddset(&ss, SIGHUP);
+        if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
+                return -errno;
+        r = sd_event_add_signal(event, NULL, SIGTERM, NULL, NULL);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGINT, NULL, NULL);
+        if (r >= 0)
+                r = sd_event_add_signal(event, NULL, SIGHUP, NULL, NULL);
+        return r;
+}
+
+static int setup_bus(Keeper *k, int fd) {
+        sd_id128_t id;
+        int r;
+
+        r = sd_id128_randomize(&id);
+        if (r < 0)
+                return r;
+        r = sd_bus_new(&k->bus);
+        if (r < 0)
+                return r;
+        r = sd_bus_set_fd(k->bus, fd, fd);
+        if (r < 0)
+                return r;
+        r = sd_bus_set_server(k->bus, 1, id);
+        if (r < 0)
+                return r;
+        /* vssd gone: end the loop, which thaws. */
+        r = sd_bus_set_exit_on_disconnect(k->bus, 1);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_object_vtable(k->bus, NULL, GUARDIAN_BUS_PATH, GUARDIAN_BUS_IFACE, guardian_vtable, k);
+        if (r < 0)
+                return r;
+        r = sd_bus_start(k->bus);
+        if (r < 0)
+                return r;
+        return sd_bus_attach_event(k->bus, k->event, SD_EVENT_PRIORITY_NORMAL);
+}
+
+static int oom_protect(void) {
+        _cleanup_close_ int fd = -EBADF;
+
+        fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        if (write(fd, "-1000", 5) != 5)
+                return errno > 0 ? -errno : -EIO;
+        return 0;
+}
+
+static void help(void) {
+        printf("Usage: vss-guardian --fd N\n"
+               "\n"
+               "Holds filesystem freezes for vssd and thaws them at their deadline, when the\n"
+               "socket on fd N closes, on SIGTERM/SIGINT/SIGHUP and at exit. Speaks D-Bus peer to\n"
+               "peer on fd N (interface " GUARDIAN_BUS_IFACE " at " GUARDIAN_BUS_PATH ").\n"
+               "Started by vssd; runnable by hand for tests.\n"
+               "\n"
+               "  -h --help   show this help\n"
+               "     --fd N   the connected socket to serve (required)\n");
+}
+
+static int parse_argv(int argc, char *argv[], int *ret_fd) {
+        static const struct option options[] = {
+                { "help", no_argument,       NULL, 'h' },
+                { "fd",   required_argument, NULL, 'f' },
+                {}
+        };
+        int c, fd = -1;
+
+        while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case 'f': {
+                        char *end;
+                        long v;
+
+                        errno = 0;
+                        v = strtol(optarg, &end, 10);
+                        if (errno != 0 || *end || end == optarg || v < 0 || v > INT_MAX) {
+                                fprintf(stderr, "vss-guardian: invalid --fd: %s\n", optarg);
+                                return -EINVAL;
+                        }
+                        fd = (int) v;
+                        break;
+                }
+                default:
+                        return -EINVAL;
+                }
+
+        if (optind < argc || fd < 0) {
+                fprintf(stderr, "vss-guardian: --fd N is required (see --help)\n");
+                return -EINVAL;
+        }
+        *ret_fd = fd;
+        return 1;
+}
+
+int main(int argc, char *argv[]) {
+        _cleanup_(sd_event_unrefp) sd_event *event = NULL;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        Keeper k = {};
+        struct stat st;
+        size_t held, failed;
+        int fd = -1, r;
+
+        r = parse_argv(argc, argv, &fd);
+        if (r <= 0)
+                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+
+        if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+                fprintf(stderr, "vss-guardian: fd %d is not a socket\n", fd);
+                return EXIT_FAILURE;
+        }
+
+        /* No page of ours may need reading from a disk we froze. Without CAP_IPC_LOCK this
+         * fails, but then FIFREEZE (CAP_SYS_ADMIN) fails too, so nothing can be held. */
+        if (mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
+                log_msg("cannot lock memory (%s); carrying on, as freezing needs privileges too", strerror(errno));
+
+        /* The OOM killer's SIGKILL is the one end that cannot thaw: opt out of it. A kernel
+         * knob, not a file on any disk, and set before anything is ever frozen. */
+        r = oom_protect();
+        if (r < 0)
+                log_msg("cannot opt out of the OOM killer (%s); carrying on", strerror(-r));
+
+        r = sd_event_new(&event);
+        if (r >= 0)
+                r = setup_signals(event);
+        if (r < 0) {
+                log_msg("cannot set up the event loop: %s", strerror(-r));
+                return EXIT_FAILURE;
+        }
+        k.event = event;
+
+        r = setup_bus(&k, fd);
+        bus = k.bus;
+        if (r < 0) {
+                log_msg("cannot serve fd %d: %s", fd, strerror(-r));
+                return EXIT_FAILURE;
+        }
+
+        r = sd_event_loop(event);
+
+        held = n_frozen;
+        failed = thaw_all(&k);
+        if (held > 0)
+                log_msg("exiting while holding: thawed %zu filesystem(s)%s", held,
+                        failed > 0 ? ", some had already been thawed by someone else" : "");
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,973 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * provider-image.c: the image provider: point-in-time copies of loop-mounted filesystem
+ * images, made with FICLONE inside one freeze of every volume of the set (VSS's
+ * flush-and-hold, for real).
+ *
+ * A volume is any freezable filesystem (ext2/3/4, XFS, btrfs) mounted (its root, not a
+ * subdirectory) from a whole loop device whose backing file lives on a reflink-capable
+ * filesystem (XFS or btrfs). The canonical volume is the mount point; the loop device is the
+ * mount's source in /proc/self/mountinfo, its backing file comes from
+ * /sys/block/loopN/loop/backing_file.
+ *
+ * A snapshot is a reflink clone of the image, "<dir of image>/.vss-snapshots/<snapshot id>.img"
+ * (same filesystem as the image, so the clone shares its blocks and costs almost nothing).
+ * commit receives every snapshot of this provider in the set at once and does, in this order:
+ * open every image and create every clone file; freeze all volumes together through the
+ * guardian (one hold: the set is one point in time across volumes); FICLONE each image; thaw;
+ * only then check, fsync, measure and log. While the volumes are frozen nothing here writes
+ * to them, logs, allocates a path or forks: the hold lasts a few FICLONE calls. The freeze is
+ * held by vss-guardian, never by vssd (a freezer that dies leaves the filesystem frozen; the
+ * guardian thaws at its deadline or when vssd dies), started on first use in end_prepare, so
+ * its fork+exec stays out of the writers' freeze window. end_prepare also flushes and freezes
+ * and thaws every volume once (prefreeze), so the journal checkpoint a first FIFREEZE does is
+ * not paid inside the hold.
+ *
+ * A frozen ext4/XFS is clean on disk, so the clone mounts read-only without journal replay
+ * (image_clone_mount_ro). The image's host filesystem must not itself be a volume of the set:
+ * FICLONE into a frozen filesystem would block until the thaw, which waits for FICLONE.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <linux/loop.h>
+#include <linux/magic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "guardian-client.h"
+#include "macro.h"
+#include "providers/provider-image.h"
+#include "providers/provider-registry.h"
+#include "vss-bus.h"
+
+#define IMAGE_PROVIDER_NAME "image"
+#define IMAGE_PROVIDER_ID "933ab730-6d9a-41c7-8d8b-2445850a23ef"
+#define SNAPSHOT_AREA ".vss-snapshots"
+#define CLONE_SUFFIX ".img"
+
+typedef struct ImageSnapshot {
+        char *image;        /* the backing file of the volume's loop device */
+        char *clone;        /* <dir of image>/.vss-snapshots/<snapshot id>.img */
+        char *fstype;       /* the volume's filesystem, for mounting the clone */
+        char *source;       /* the volume's loop device, /dev/loopN */
+        char *host_source;  /* the device the image's own filesystem is mounted from */
+        bool file_made;     /* commit created the clone file (abort removes it) */
+        bool created;       /* the clone holds the point in time */
+} ImageSnapshot;
+
+typedef struct MountEntry {
+        char *mnt;
+        char *root;
+        char *fstype;
+        char *source;
+} MountEntry;
+
+static char *guardian_exe;        /* from init; NULL: the default rule at first use */
+static Guardian *guardian;        /* started on first use, kept for vssd's lifetime */
+static uint64_t last_hold_usec;
+
+static void mount_entry_done(MountEntry *e) {
+        free(e->mnt);
+        free(e->root);
+        free(e->fstype);
+        free(e->source);
+        *e = (MountEntry) {};
+}
+
+static ImageSnapshot *image_snapshot_free(ImageSnapshot *d) {
+        if (!d)
+                return NULL;
+        free(d->image);
+        free(d->clone);
+        free(d->fstype);
+        free(d->source);
+        free(d->host_source);
+        free(d);
+        return NULL;
+}
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
+}
+
+uint64_t provider_image_last_hold_usec(void) {
+        return last_hold_usec;
+}
+
+static bool path_has_prefix(const char *path, const char *prefix) {
+        size_t n = strlen(prefix);
+
+        if (streq(prefix, "/"))
+                return path[0] == '/';
+        return strncmp(path, prefix, n) == 0 && (path[n] == '/' || path[n] == 0);
+}
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo; undo it in place. */
+static void mountinfo_unescape(char *s) {
+        char *w = s;
+
+        for (char *r = s; *r; r++) {
+                if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' &&
+                    r[3] <= '7') {
+                        *w++ = (char) (((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
+                        r += 3;
+                } else
+                        *w++ = *r;
+        }
+        *w = 0;
+}
+
+/*
+ * The mount path is reached through: the longest mount point that is a prefix of path; of
+ * equal ones the last listed (it is mounted on top). -ENOENT when none (cannot happen for an
+ * absolute path while / is mounted).
+ */
+static int mount_find(const char *path, MountEntry *ret) {
+        _cleanup_free_ char *line = NULL;
+        MountEntry best = {};
+        size_t size = 0, best_len = 0;
+        FILE *f;
+        int r = 0;
+
+        f = fopen("/proc/self/mountinfo", "re");
+        if (!f)
+                return -errno;
+
+        while (getline(&line, &size, f) > 0) {
+                char *root, *mnt, *sep, *fstype, *source, *save = NULL;
+
+                /* id parent maj:min root mount-point options [optional...] - fstype source super */
+                if (!strtok_r(line, " ", &save) || !strtok_r(NULL, " ", &save) || !strtok_r(NULL, " ", &save))
+                        continue;
+                root = strtok_r(NULL, " ", &save);
+                mnt = root ? strtok_r(NULL, " ", &save) : NULL;
+                sep = mnt && save ? strstr(save, " - ") : NULL;
+                if (!sep)
+                        continue;
+                fstype = strtok_r(sep + 3, " ", &save);
+                source = fstype ? strtok_r(NULL, " ", &save) : NULL;
+                if (!source)
+                        continue;
+
+                mountinfo_unescape(mnt);
+                if (!path_has_prefix(path, mnt) || strlen(mnt) < best_len)
+                        continue;
+
+                mountinfo_unescape(root);
+                mountinfo_unescape(source);
+                mount_entry_done(&best);
+                best.mnt = strdup(mnt);
+                best.root = strdup(root);
+                best.fstype = strdup(fstype);
+                best.source = strdup(source);
+                if (!best.mnt || !best.root || !best.fstype || !best.source) {
+                        r = -ENOMEM;
+                        break;
+                }
+                best_len = strlen(mnt);
+        }
+        fclose(f);
+
+        if (r == 0 && !best.mnt)
+                r = -ENOENT;
+        if (r < 0) {
+                mount_entry_done(&best);
+                return r;
+        }
+        *ret = best;
+        return 0;
+}
+
+/* Reads a small sysfs attribute, without its trailing newline. */
+static int read_attr(const char *path, char *buf, size_t size) {
+        _cleanup_close_ int fd = -EBADF;
+        ssize_t k;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        k = read(fd, buf, size - 1);
+        if (k < 0)
+                return -errno;
+        if ((size_t) k == size - 1)
+                return -ENAMETOOLONG;
+        buf[k] = 0;
+        if (k > 0 && buf[k - 1] == '\n')
+                buf[k - 1] = 0;
+        return 0;
+}
+
+/* "/dev/loopN" -> "loopN"; NULL for anything else (partitions, other devices). */
+static const char *loop_name(const char *source) {
+        const char *name;
+
+        if (strncmp(source, "/dev/loop", strlen("/dev/loop")) != 0)
+                return NULL;
+        name = source + strlen("/dev/");
+        if (!name[4])
+                return NULL;
+        for (const char *p = name + 4; *p; p++)
+                if (*p < '0' || *p > '9')
+                        return NULL;
+        return name;
+}
+
+static bool fstype_freezable(const char *fstype) {
+        return streq(fstype, "ext4") || streq(fstype, "ext3") || streq(fstype, "ext2") || streq(fstype, "xfs") ||
+               streq(fstype, "btrfs");
+}
+
+/*
+ * The backing file of loop device name, when the whole file backs it (no offset, no size
+ * limit: the clone must be exactly the filesystem). -ENOENT when detached or deleted,
+ * -EOPNOTSUPP when only part of the file is used.
+ */
+static int loop_backing_file(const char *name, char **ret) {
+        char path[PATH_MAX + 32], attr[PATH_MAX + 16];
+        static const char deleted[] = " (deleted)";
+        size_t len;
+        int r;
+
+        (void) snprintf(path, sizeof(path), "/sys/block/%s/loop/offset", name);
+        r = read_attr(path, attr, sizeof(attr));
+        if (r < 0)
+                return r;
+        if (!streq(attr, "0"))
+                return -EOPNOTSUPP;
+        (void) snprintf(path, sizeof(path), "/sys/block/%s/loop/sizelimit", name);
+        r = read_attr(path, attr, sizeof(attr));
+        if (r < 0)
+                return r;
+        if (!streq(attr, "0"))
+                return -EOPNOTSUPP;
+
+        (void) snprintf(path, sizeof(path), "/sys/block/%s/loop/backing_file", name);
+        r = read_attr(path, attr, sizeof(attr));
+        if (r < 0)
+                return r;
+        len = strlen(attr);
+        if (attr[0] != '/' || (len >= strlen(deleted) && streq(attr + len - strlen(deleted), deleted)))
+                return -ENOENT;
+
+        *ret = strdup(attr);
+        return *ret ? 0 : -ENOMEM;
+}
+
+/* Resolves volume to its mount (ret) and backing image (ret_image), or says why not ours. */
+static vss_hr image_volume_resolve(const char *volume, MountEntry *ret, char **ret_image) {
+        _cleanup_free_ char *real = NULL, *image = NULL;
+        MountEntry e = {};
+        struct statfs sfs;
+        struct stat st;
+        const char *name;
+        int r;
+
+        if (isempty(volume) || volume[0] != '/')
+                return E_INVALIDARG;
+
+        real = realpath(volume, NULL);
+        if (!real)
+                return vss_hr_from_errno(errno);
+
+        r = mount_find(real, &e);
+        if (r < 0)
+                return r == -ENOENT ? VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER : vss_hr_from_errno(r);
+
+        name = loop_name(e.source);
+        if (!fstype_freezable(e.fstype) || !streq(e.root, "/") || !name) {
+                mount_entry_done(&e);
+                return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
+        }
+
+        r = loop_backing_file(name, &image);
+        if (r == -ENOMEM) {
+                mount_entry_done(&e);
+                return E_OUTOFMEMORY;
+        }
+        /* Clones must share blocks with the image: only a reflink filesystem can make them. */
+        if (r < 0 || stat(image, &st) < 0 || !S_ISREG(st.st_mode) || statfs(image, &sfs) < 0 ||
+            ((uint32_t) sfs.f_type != (uint32_t) XFS_SUPER_MAGIC &&
+             (uint32_t) sfs.f_type != (uint32_t) BTRFS_SUPER_MAGIC)) {
+                mount_entry_done(&e);
+                return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
+        }
+
+        *ret = e;
+        *ret_image = TAKE_PTR(image);
+        return S_OK;
+}
+
+static vss_hr image_init(const ProviderConfig *config) {
+        const char *p = config ? config->guardian_path : NULL;
+
+        if (isempty(p))
+                p = secure_getenv("VSS_GUARDIAN");
+        if (isempty(p))
+                p = VSS_LIBEXECDIR "/vss-guardian";
+
+        if (access(p, X_OK) < 0) {
+                provider_log(IMAGE_PROVIDER_NAME, "guardian %s is not executable: %s", p, strerror(errno));
+                return VSS_E_PROVIDER_NOT_REGISTERED;
+        }
+
+        free(guardian_exe);
+        guardian_exe = strdup(p);
+        return guardian_exe ? S_OK : E_OUTOFMEMORY;
+}
+
+static vss_hr image_is_volume_supported(const char *volume, char **ret_canonical) {
+        _cleanup_free_ char *image = NULL;
+        MountEntry e = {};
+        vss_hr hr;
+
+        if (!ret_canonical)
+                return E_INVALIDARG;
+
+        hr = image_volume_resolve(volume, &e, &image);
+        if (VSS_FAILED(hr))
+                return hr;
+
+        *ret_canonical = TAKE_PTR(e.mnt);
+        mount_entry_done(&e);
+        return S_OK;
+}
+
+/* Creates the snapshot area if needed; refuses anything there that is not a plain directory. */
+static vss_hr snapshot_area_ensure(const char *area) {
+        struct stat st;
+
+        if (mkdir(area, 0700) < 0 && errno != EEXIST) {
+                if (errno == EROFS) {
+                        provider_log(IMAGE_PROVIDER_NAME, "cannot keep clones in %s: read-only filesystem", area);
+                        return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
+                }
+                return vss_hr_from_errno(errno);
+        }
+        if (lstat(area, &st) < 0)
+                return vss_hr_from_errno(errno);
+        if (!S_ISDIR(st.st_mode)) {
+                provider_log(IMAGE_PROVIDER_NAME, "%s exists and is not a directory", area);
+                return VSS_E_PROVIDER_VETO;
+        }
+        return S_OK;
+}
+
+static vss_hr hr_from_clone_errno(int e) {
+        /* EXDEV/EINVAL/EOPNOTSUPP/ENOTTY: no reflink here (or not across these files). */
+        if (e == EOPNOTSUPP || e == EXDEV || e == EINVAL || e == ENOTTY)
+                return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
+        return vss_hr_from_errno(e);
+}
+
+/*
+ * Can the area's filesystem reflink the image? Clones one block of it into an unnamed
+ * O_TMPFILE (gone at close, so a crash leaves nothing): an XFS made with reflink=0 says no
+ * here rather than inside the hold.
+ */
+static vss_hr reflink_probe(const char *area, const char *image) {
+        _cleanup_close_ int src = -EBADF, dst = -EBADF;
+        struct file_clone_range range = {};
+        struct stat st;
+
+        src = open(image, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (src < 0 || fstat(src, &st) < 0)
+                return vss_hr_from_errno(errno);
+        dst = open(area, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+        if (dst < 0)
+                return hr_from_clone_errno(errno);
+
+        range.src_fd = src;
+        range.src_length = st.st_size >= st.st_blksize ? (uint64_t) st.st_blksize : 0; /* 0: to EOF */
+        if (ioctl(dst, FICLONERANGE, &range) < 0) {
+                int e = errno;
+
+                if (hr_from_clone_errno(e) == VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER)
+                        provider_log(IMAGE_PROVIDER_NAME, "%s cannot be reflinked into %s: %s", image, area,
+                                     strerror(e));
+                return hr_from_clone_errno(e);
+        }
+        return S_OK;
+}
+
+static vss_hr image_begin_prepare(ProviderSnapshot *s) {
+        _cleanup_free_ char *image = NULL, *dir = NULL, *area = NULL, *clone = NULL;
+        _cleanup_(mount_entry_done) MountEntry e = {}, host = {};
+        ImageSnapshot *d;
+        struct stat st;
+        char *slash;
+        vss_hr hr;
+        int r;
+
+        if (!s || isempty(s->volume))
+                return E_INVALIDARG;
+        if (s->data)
+                return VSS_E_BAD_STATE;
+
+        hr = image_volume_resolve(s->volume, &e, &image);
+        if (VSS_FAILED(hr))
+                return hr;
+        r = mount_find(image, &host);
+        if (r < 0)
+                return vss_hr_from_errno(r);
+
+        dir = strdup(image);
+        if (!dir)
+                return E_OUTOFMEMORY;
+        slash = strrchr(dir, '/');
+        slash[slash == dir ? 1 : 0] = 0;
+
+        if (asprintf(&area, "%s%s" SNAPSHOT_AREA, dir, streq(dir, "/") ? "" : "/") < 0)
+                return E_OUTOFMEMORY;
+        hr = snapshot_area_ensure(area);
+        if (VSS_FAILED(hr))
+                return hr;
+        hr = reflink_probe(area, image);
+        if (VSS_FAILED(hr))
+                return hr;
+
+        if (asprintf(&clone, "%s/%s" CLONE_SUFFIX, area, vss_id_to_str(&s->snapshot_id).s) < 0)
+                return E_OUTOFMEMORY;
+        if (lstat(clone, &st) >= 0) {
+                provider_log(IMAGE_PROVIDER_NAME, "%s already exists, refusing to reuse it", clone);
+                return VSS_E_PROVIDER_VETO;
+        }
+
+        d = calloc(1, sizeof(*d));
+        if (!d)
+                return E_OUTOFMEMORY;
+        d->image = TAKE_PTR(image);
+        d->clone = TAKE_PTR(clone);
+        d->fstype = TAKE_PTR(e.fstype);
+        d->source = TAKE_PTR(e.source);
+        d->host_source = TAKE_PTR(host.source);
+        s->data = d;
+        return S_OK;
+}
+
+static vss_hr check_prepared(ProviderSnapshot *const *snaps, size_t n, bool want_created) {
+        if (!snaps && n > 0)
+                return E_INVALIDARG;
+        if (n > GUARDIAN_MAX_PATHS) /* vssd's own set limit is the same; never reached */
+                return E_INVALIDARG;
+        for (size_t i = 0; i < n; i++) {
+                ImageSnapshot *d = snaps[i] ? snaps[i]->data : NULL;
+
+                if (!d || d->created != want_created)
+                        return VSS_E_BAD_STATE;
+        }
+        return S_OK;
+}
+
+static vss_hr guardian_ensure(void) {
+        const char *exe = guardian_exe;
+        int r;
+
+        if (guardian)
+                return S_OK;
+        if (!exe)
+                exe = secure_getenv("VSS_GUARDIAN") ?: VSS_LIBEXECDIR "/vss-guardian";
+
+        r = guardian_spawn(exe, &guardian);
+        if (r < 0) {
+                provider_log(IMAGE_PROVIDER_NAME, "cannot start the freeze guardian %s: %s", exe, strerror(-r));
+                return VSS_E_PROVIDER_VETO;
+        }
+        return S_OK;
+}
+
+/*
+ * One freeze and immediate thaw of every volume, before the writers freeze. syncfs writes
+ * data out but leaves the journal (ext4) or the log's metadata (XFS) to be checkpointed by
+ * the first FIFREEZE, which then takes tens of milliseconds even on an idle volume (3 ms for
+ * the next one, measured on nested loop images). Doing that work here keeps it out of the
+ * hold, which then only flushes what changed since. It also finds a volume that cannot be
+ * frozen (someone else froze it, no permission) before any writer is asked to freeze.
+ * Writer-less applications see one more short pause, outside VSS's 10 s window.
+ */
+static vss_hr prefreeze(ProviderSnapshot *const *snaps, size_t n) {
+        char *volumes[GUARDIAN_MAX_PATHS];
+        vss_hr hr;
+
+        for (size_t i = 0; i < n; i++)
+                volumes[i] = snaps[i]->volume;
+
+        hr = guardian_freeze(guardian, volumes, n, GUARDIAN_DEFAULT_DEADLINE_MS);
+        if (VSS_SUCCEEDED(hr))
+                hr = guardian_thaw(guardian);
+        if (VSS_FAILED(hr))
+                provider_log(IMAGE_PROVIDER_NAME, "freezing %zu volume(s) before the writers failed: %s", n,
+                             vss_hr_name(hr));
+        return hr;
+}
+
+static vss_hr image_end_prepare(ProviderSnapshot *const *snaps, size_t n) {
+        vss_hr hr;
+
+        hr = check_prepared(snaps, n, false);
+        if (VSS_FAILED(hr))
+                return hr;
+
+        /* FICLONE into a filesystem frozen by this same hold would wait for the thaw forever. */
+        for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; j < n; j++) {
+                        ImageSnapshot *di = snaps[i]->data, *dj = snaps[j]->data;
+
+                        if (streq(di->host_source, dj->source)) {
+                                provider_log(IMAGE_PROVIDER_NAME, "the image of %s lives on %s, also in this set",
+                                             snaps[i]->volume, snaps[j]->volume);
+                                return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
+                        }
+                }
+
+        /* Write dirty data out now, while writers still run, so FIFREEZE has little to flush. */
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_close_ int fd = -EBADF;
+
+                fd = open(snaps[i]->volume, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0)
+                        return vss_hr_from_errno(errno);
+                if (syncfs(fd) < 0) {
+                        int e = errno;
+
+                        provider_log(IMAGE_PROVIDER_NAME, "flushing %s failed: %s", snaps[i]->volume, strerror(e));
+                        return e == ENOSPC || e == EDQUOT ? VSS_E_INSUFFICIENT_STORAGE : VSS_E_PROVIDER_VETO;
+                }
+        }
+
+        hr = guardian_ensure();
+        if (VSS_FAILED(hr))
+                return hr;
+        return prefreeze(snaps, n);
+}
+
+static vss_hr image_pre_commit(ProviderSnapshot *const *snaps, size_t n) {
+        return check_prepared(snaps, n, false);
+}
+
+static void clone_remove(ImageSnapshot *d) {
+        if (d->file_made && unlink(d->clone) < 0 && errno != ENOENT)
+                provider_log(IMAGE_PROVIDER_NAME, "could not delete %s: %s", d->clone, strerror(errno));
+        d->file_made = false;
+        d->created = false;
+}
+
+/* Per commit: the open files, made before the freeze so the hold does only FICLONEs. */
+typedef struct CommitFiles {
+        int src[GUARDIAN_MAX_PATHS];
+        int dst[GUARDIAN_MAX_PATHS];
+        char *volumes[GUARDIAN_MAX_PATHS];
+        size_t n;
+} CommitFiles;
+
+static void commit_files_close(CommitFiles *f) {
+        for (size_t i = 0; i < f->n; i++) {
+                if (f->src[i] >= 0)
+                        (void) close(f->src[i]);
+                if (f->dst[i] >= 0)
+                        (void) close(f->dst[i]);
+        }
+        f->n = 0;
+}
+
+static vss_hr commit_files_open(ProviderSnapshot *const *snaps, size_t n, CommitFiles *f) {
+        for (size_t i = 0; i < n; i++) {
+                ImageSnapshot *d = snaps[i]->data;
+
+                f->volumes[i] = snaps[i]->volume;
+                f->src[i] = open(d->image, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                f->dst[i] = f->src[i] < 0 ? -EBADF
+                                          : open(d->clone, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                f->n = i + 1;
+                if (f->src[i] < 0 || f->dst[i] < 0) {
+                        int e = errno;
+
+                        provider_log(IMAGE_PROVIDER_NAME, "cannot open %s or create %s: %s", d->image, d->clone,
+                                     strerror(e));
+                        return e == EEXIST ? VSS_E_PROVIDER_VETO : vss_hr_from_errno(e);
+                }
+                d->file_made = true;
+        }
+        return S_OK;
+}
+
+/* Removes whatever this commit made; the snapshots go back to "prepared". */
+static void commit_undo(ProviderSnapshot *const *snaps, size_t n, CommitFiles *f) {
+        commit_files_close(f);
+        for (size_t i = 0; i < n; i++)
+                clone_remove(snaps[i]->data);
+}
+
+static vss_hr image_commit(ProviderSnapshot *const *snaps, size_t n) {
+        CommitFiles f = {};
+        uint64_t start;
+        vss_hr hr, thaw_hr;
+        int clone_errno = 0;
+        size_t failed_at = 0;
+
+        hr = check_prepared(snaps, n, false);
+        if (VSS_FAILED(hr))
+                return hr;
+        if (n == 0)
+                return S_OK;
+        hr = guardian_ensure();
+        if (VSS_FAILED(hr))
+                return hr;
+
+        hr = commit_files_open(snaps, n, &f);
+        if (VSS_FAILED(hr)) {
+                commit_undo(snaps, n, &f);
+                return hr;
+        }
+
+        /* The hold: freeze all, clone all, thaw. Nothing else in between. */
+        start = now_usec();
+        hr = guardian_freeze(guardian, f.volumes, n, GUARDIAN_DEFAULT_DEADLINE_MS);
+        if (VSS_FAILED(hr)) {
+                commit_undo(snaps, n, &f);
+                provider_log(IMAGE_PROVIDER_NAME, "freezing %zu volume(s) failed: %s", n, vss_hr_name(hr));
+                return hr;
+        }
+        for (size_t i = 0; i < n && clone_errno == 0; i++)
+                if (ioctl(f.dst[i], FICLONE, f.src[i]) < 0) {
+                        clone_errno = errno;
+                        failed_at = i;
+                }
+        thaw_hr = guardian_thaw(guardian);
+        last_hold_usec = now_usec() - start;
+
+        if (clone_errno != 0 || VSS_FAILED(thaw_hr)) {
+                hr = clone_errno != 0 ? hr_from_clone_errno(clone_errno) : thaw_hr;
+                if (clone_errno != 0)
+                        provider_log(IMAGE_PROVIDER_NAME, "cloning %s failed: %s", f.volumes[failed_at],
+                                     strerror(clone_errno));
+                else
+                        provider_log(IMAGE_PROVIDER_NAME, "the hold of %zu volume(s) broke: %s", n,
+                                     vss_hr_name(thaw_hr));
+                commit_undo(snaps, n, &f);
+                return hr;
+        }
+
+        /* Thawed: now make the clones durable, which may take a while. */
+        for (size_t i = 0; i < n; i++)
+                if (fsync(f.dst[i]) < 0) {
+                        int e = errno;
+
+                        provider_log(IMAGE_PROVIDER_NAME, "cannot persist the clone of %s: %s", f.volumes[i],
+                                     strerror(e));
+                        commit_undo(snaps, n, &f);
+                        return vss_hr_from_errno(e);
+                }
+
+        for (size_t i = 0; i < n; i++) {
+                ImageSnapshot *d = snaps[i]->data;
+                char *device = strdup(d->clone);
+
+                if (!device) {
+                        commit_undo(snaps, n, &f);
+                        for (size_t j = 0; j < i; j++) {
+                                free(snaps[j]->device);
+                                snaps[j]->device = NULL;
+                        }
+                        return E_OUTOFMEMORY;
+                }
+                free(snaps[i]->device);
+                snaps[i]->device = device;
+                d->created = true;
+        }
+        commit_files_close(&f);
+
+        provider_log(IMAGE_PROVIDER_NAME, "held %zu volume(s) frozen for %.3f ms", n,
+                     (double) last_hold_usec / (double) USEC_PER_MSEC);
+        return S_OK;
+}
+
+static vss_hr image_after_commit(ProviderSnapshot *const *snaps, size_t n) {
+        return check_prepared(snaps, n, true);
+}
+
+static vss_hr image_abort(ProviderSnapshot *const *snaps, size_t n) {
+        for (size_t i = 0; snaps && i < n; i++) {
+                ProviderSnapshot *s = snaps[i];
+
+                if (!s || !s->data)
+                        continue;
+                clone_remove(s->data);
+                s->data = image_snapshot_free(s->data);
+                free(s->device);
+                s->device = NULL;
+        }
+        return S_OK;
+}
+
+/* Only ever delete "<...>/.vss-snapshots/<name>.img": a damaged record must not name any file. */
+static bool clone_path_valid(const char *path) {
+        const char *slash = strrchr(path, '/'), *name;
+        size_t dirlen;
+
+        if (!slash || path[0] != '/' || strstr(path, "/../") || strstr(path, "/./"))
+                return false;
+        name = slash + 1;
+        if (strlen(name) <= strlen(CLONE_SUFFIX) || !streq(name + strlen(name) - strlen(CLONE_SUFFIX), CLONE_SUFFIX))
+                return false;
+        dirlen = (size_t) (slash - path);
+        return dirlen > strlen(SNAPSHOT_AREA) &&
+               strncmp(slash - strlen(SNAPSHOT_AREA) - 1, "/" SNAPSHOT_AREA, strlen(SNAPSHOT_AREA) + 1) == 0;
+}
+
+static vss_hr image_delete_snapshot(ProviderSnapshot *s) {
+        ImageSnapshot *d;
+        const char *path;
+
+        if (!s)
+                return E_INVALIDARG;
+        d = s->data;
+        if (d && !d->created)
+                return VSS_E_OBJECT_NOT_FOUND;
+
+        /* The device path is enough, so a snapshot known only from its record can go too. */
+        path = s->device ?: (d ? d->clone : NULL);
+        if (!path)
+                return VSS_E_OBJECT_NOT_FOUND;
+        if (!clone_path_valid(path))
+                return E_INVALIDARG;
+
+        if (unlink(path) < 0)
+                return errno == ENOENT ? VSS_E_OBJECT_NOT_FOUND : vss_hr_from_errno(errno);
+
+        s->data = image_snapshot_free(d);
+        return S_OK;
+}
+
+static vss_hr image_device_path(const ProviderSnapshot *s, char **ret_path) {
+        const ImageSnapshot *d = s ? s->data : NULL;
+        char *p;
+
+        if (!d || !ret_path)
+                return E_INVALIDARG;
+        p = strdup(d->clone);
+        if (!p)
+                return E_OUTOFMEMORY;
+        *ret_path = p;
+        return S_OK;
+}
+
+/* Attaches file read-only to a free loop device that detaches itself when unused. */
+static int loop_attach_ro(const char *file, char **ret_path, int *ret_fd) {
+        _cleanup_close_ int control = -EBADF, file_fd = -EBADF;
+
+        control = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+        if (control < 0)
+                return -errno;
+        file_fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (file_fd < 0)
+                return -errno;
+
+        for (unsigned attempt = 0; attempt < 64; attempt++) {
+                struct loop_config config = {
+                        .fd = (uint32_t) file_fd,
+                        .info.lo_flags = LO_FLAGS_AUTOCLEAR | LO_FLAGS_READ_ONLY,
+                };
+                _cleanup_free_ char *path = NULL;
+                _cleanup_close_ int fd = -EBADF;
+                int nr;
+
+                nr = ioctl(control, LOOP_CTL_GET_FREE);
+                if (nr < 0)
+                        return -errno;
+                if (asprintf(&path, "/dev/loop%d", nr) < 0)
+                        return -ENOMEM;
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0) {
+                        if (errno == ENOENT) { /* devtmpfs adds the node a moment after allocation */
+                                (void) nanosleep(&(struct timespec) { .tv_nsec = 10000000L }, NULL);
+                                continue;
+                        }
+                        return -errno;
+                }
+                if (ioctl(fd, LOOP_CONFIGURE, &config) < 0) {
+                        if (errno == EBUSY) /* another process took it since GET_FREE */
+                                continue;
+                        return -errno;
+                }
+                *ret_path = TAKE_PTR(path);
+                *ret_fd = TAKE_FD(fd);
+                return 0;
+        }
+        return -EBUSY;
+}
+
+/*
+ * How each filesystem's clone is mounted: never replaying a journal or log (the clone of a
+ * frozen filesystem is clean, and the device is read-only anyway), and for XFS without the
+ * UUID check, since the original with the same UUID is mounted.
+ */
+static const struct {
+        const char *fstype;
+        const char *driver;
+        const char *options;  /* comma-separated key[=value] */
+} clone_mount_table[] = {
+        { "ext4",  "ext4",  "noload" },
+        { "ext3",  "ext4",  "noload" },
+        { "ext2",  "ext4",  "noload" },
+        { "xfs",   "xfs",   "norecovery,nouuid" },
+        { "btrfs", "btrfs", "rescue=nologreplay" },
+};
+
+/* Applies "ro" and the comma-separated options to an fsopen() context. */
+static int fs_context_configure(int fs_fd, const char *dev, const char *options) {
+        char buf[64], *save = NULL;
+
+        if (strlen(options) >= sizeof(buf))
+                return -E2BIG;
+        strcpy(buf, options);
+
+        if (fsconfig(fs_fd, FSCONFIG_SET_STRING, "source", dev, 0) < 0 ||
+            fsconfig(fs_fd, FSCONFIG_SET_FLAG, "ro", NULL, 0) < 0)
+                return -errno;
+        for (char *opt = strtok_r(buf, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
+                char *eq = strchr(opt, '=');
+                int k;
+
+                if (eq) {
+                        *eq = 0;
+                        k = fsconfig(fs_fd, FSCONFIG_SET_STRING, opt, eq + 1, 0);
+                } else
+                        k = fsconfig(fs_fd, FSCONFIG_SET_FLAG, opt, NULL, 0);
+                if (k < 0)
+                        return -errno;
+        }
+        return fsconfig(fs_fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ? -errno : 0;
+}
+
+/*
+ * Mounts dev (fstype) read-only, nosuid, nodev, noexec, noatime on target_fd (an O_PATH
+ * directory; the mount goes exactly there even if its path is swapped meanwhile), or at
+ * where when target_fd < 0 or the kernel lacks the mount API.
+ */
+static int mount_clone(const char *dev, const char *fstype, int target_fd, const char *where) {
+        const unsigned long flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME;
+        const unsigned attrs = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC |
+                               MOUNT_ATTR_NOATIME;
+        _cleanup_close_ int fs_fd = -EBADF, mnt_fd = -EBADF;
+        const char *driver = NULL, *options = NULL;
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(clone_mount_table); i++)
+                if (streq(fstype, clone_mount_table[i].fstype)) {
+                        driver = clone_mount_table[i].driver;
+                        options = clone_mount_table[i].options;
+                }
+        if (!driver)
+                return -EOPNOTSUPP;
+
+        if (target_fd >= 0) {
+                fs_fd = fsopen(driver, FSOPEN_CLOEXEC);
+                if (fs_fd >= 0) {
+                        r = fs_context_configure(fs_fd, dev, options);
+                        if (r < 0)
+                                return r;
+                        mnt_fd = fsmount(fs_fd, FSMOUNT_CLOEXEC, attrs);
+                        if (mnt_fd < 0)
+                                return -errno;
+                        if (move_mount(mnt_fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                                return -errno;
+                        return 0;
+                }
+                if (errno != ENOSYS)
+                        return -errno;
+        }
+
+        return mount(dev, where, driver, flags, options) < 0 ? -errno : 0;
+}
+
+static int clone_mount_at(const char *clone, const char *fstype, int target_fd, const char *where) {
+        static const char *const guesses[] = { "ext4", "xfs", "btrfs" };
+        _cleanup_free_ char *dev = NULL;
+        _cleanup_close_ int loop_fd = -EBADF;
+        int r;
+
+        if (isempty(clone) || isempty(where))
+                return -EINVAL;
+
+        r = loop_attach_ro(clone, &dev, &loop_fd);
+        if (r < 0)
+                return r;
+
+        /* Closing loop_fd on return detaches the device, unless the mount now holds it. */
+        if (fstype)
+                return mount_clone(dev, fstype, target_fd, where);
+        for (size_t i = 0; i < ELEMENTSOF(guesses); i++) {
+                r = mount_clone(dev, guesses[i], target_fd, where);
+                if (r == 0)
+                        return 0;
+        }
+        return r;
+}
+
+int image_clone_mount_ro(const char *clone, const char *fstype, const char *where) {
+        return clone_mount_at(clone, fstype, -EBADF, where);
+}
+
+int image_clone_umount(const char *where) {
+        if (isempty(where))
+                return -EINVAL;
+        if (umount2(where, UMOUNT_NOFOLLOW) < 0)
+                return errno == EINVAL ? 0 : -errno; /* EINVAL: not (any more) a mount point */
+        return 0;
+}
+
+static vss_hr image_expose(const ProviderSnapshot *s, int target_fd, const char *target_path) {
+        const ImageSnapshot *d;
+        int r;
+
+        if (!s || isempty(s->device) || target_fd < 0 || isempty(target_path))
+                return E_INVALIDARG;
+        d = s->data;
+
+        r = clone_mount_at(s->device, d ? d->fstype : NULL, target_fd, target_path);
+        return r < 0 ? vss_hr_from_errno(r) : S_OK;
+}
+
+static vss_hr image_unexpose(const ProviderSnapshot *s, const char *target) {
+        int r;
+
+        r = image_clone_umount(target);
+        if (r == -EBUSY)
+                return VSS_E_VOLUME_IN_USE;
+        return r < 0 ? vss_hr_from_errno(r) : S_OK;
+}
+
+const VssProviderOps provider_image_ops = {
+        .version = VSS_PROVIDER_OPS_VERSION,
+        .name = IMAGE_PROVIDER_NAME,
+        .id = IMAGE_PROVIDER_ID,
+        .type = VSS_PROV_SOFTWARE,
+        .version_string = "1.0",
+        .flags = VSS_PROVIDER_NEEDS_HOLD | VSS_PROVIDER_ATOMIC_SET,
+        .init = image_init,
+        .is_volume_supported = image_is_volume_supported,
+        .begin_prepare = image_begin_prepare,
+        .end_prepare = image_end_prepare,
+        .pre_commit = image_pre_commit,
+        .commit = image_commit,
+        .post_commit = image_after_commit,
+        .pre_final_commit = image_after_commit,
+        .post_final_commit = image_after_commit,
+        .abort = image_abort,
+        .delete_snapshot = image_delete_snapshot,
+        .device_path = image_device_path,
+        .expose = image_expose,
+        .unexpose = image_unexpose,
+};

@@ -1,0 +1,841 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vssadmin.c: the administrator's command line for vssd, after Windows' vssadmin: list the
+ * writers (with the state of their latest backup), the providers and the shadow copies
+ * (snapshots), create, delete, expose and unexpose shadow copies.
+ *
+ * Every verb but "create" is one call on vssd's org.vsslinux.VSS1.Admin interface over a raw
+ * sd-bus connection. "create shadow" is a whole backup sequence through libvss's requester
+ * API, so writers see exactly what a backup application would make them see. Like Windows'
+ * `vssadmin create shadow`, it makes a persistent, client-accessible copy that outlives this
+ * process (an auto-release one would vanish when vssadmin exits).
+ *
+ * Output: readable text by default, one JSON array with --json for the list verbs. Errors:
+ * "vssadmin: <VSS_E_NAME>: <message>: <detail>" on stderr. Exit codes: 0 success, 1 usage,
+ * 2 a VSS error, 3 vssd unreachable.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "macro.h"
+#include "vss-bus.h"
+#include "vss/vss.h"
+
+#define EXIT_USAGE 1
+#define EXIT_VSS 2
+#define EXIT_UNREACHABLE 3
+
+static const char *arg_socket;
+static bool arg_json;
+static const char *arg_set;
+static const char *arg_shadow;
+static const char *arg_for;
+static const char *arg_path;
+static const char *arg_provider;
+static bool arg_oldest;
+static bool arg_all;
+static bool arg_persistent;
+static bool arg_no_writers;
+static bool arg_quiet;
+
+static void help(void) {
+        printf("vssadmin [OPTIONS...] COMMAND\n\n"
+               "Administer the Volume Shadow Copy Service (vssd).\n\n"
+               "Commands:\n"
+               "  list writers [--json]              Subscribed writers and their latest backup state\n"
+               "  list providers [--json]            Snapshot providers\n"
+               "  list shadows [--set ID] [--json]   Shadow copies (all contexts)\n"
+               "  create shadow --for PATH [--provider NAME|ID] [--persistent] [--no-writers]\n"
+               "                                     Make a persistent shadow copy of a volume\n"
+               "  delete shadows --shadow ID | --set ID | --for PATH --oldest | --all [--quiet]\n"
+               "                                     Delete shadow copies\n"
+               "  expose --shadow ID [--path DIR]    Mount a shadow copy read-only\n"
+               "  unexpose --shadow ID               Unmount it again\n\n"
+               "Options:\n"
+               "  -h --help        Show this help\n"
+               "     --version     Show the version\n"
+               "     --socket PATH vssd's socket (default: $VSS_SOCKET, else %s)\n"
+               "     --json        Print lists as JSON\n\n"
+               "create shadow contexts (all persistent: kept until deleted, across vssd restarts):\n"
+               "  (default)                  VSS_CTX_CLIENT_ACCESSIBLE_WRITERS, as Windows' vssadmin\n"
+               "  --no-writers               VSS_CTX_CLIENT_ACCESSIBLE\n"
+               "  --persistent               VSS_CTX_APP_ROLLBACK (diskshadow's \"persistent\")\n"
+               "  --persistent --no-writers  VSS_CTX_NAS_ROLLBACK\n\n"
+               "Exit status: 0 success, 1 usage error, 2 VSS error (the code is printed),\n"
+               "3 vssd is not reachable.\n",
+               VSS_DEFAULT_SOCKET);
+}
+
+static int usage_error(const char *fmt, ...) _printf_(1, 2);
+static int usage_error(const char *fmt, ...) {
+        va_list ap;
+
+        fputs("vssadmin: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputs("\nTry 'vssadmin --help'.\n", stderr);
+        return EXIT_USAGE;
+}
+
+/* "vssadmin: <VSS_E_NAME>: <message>: <detail>"; returns the exit code for hr. */
+static int vss_error(vss_hr hr, const char *detail) {
+        fprintf(stderr, "vssadmin: %s: %s", vss_hr_name(hr), vss_hr_message(hr));
+        if (!isempty(detail))
+                fprintf(stderr, ": %s", detail);
+        fputc('\n', stderr);
+        return hr == VSS_E_WRITER_INFRASTRUCTURE ? EXIT_UNREACHABLE : EXIT_VSS;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Output helpers                                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+static void json_string(const char *s) {
+        putchar('"');
+        for (const unsigned char *p = (const unsigned char *) strempty(s); *p; p++) {
+                switch (*p) {
+                case '"':
+                        fputs("\\\"", stdout);
+                        break;
+                case '\\':
+                        fputs("\\\\", stdout);
+                        break;
+                case '\n':
+                        fputs("\\n", stdout);
+                        break;
+                case '\t':
+                        fputs("\\t", stdout);
+                        break;
+                default:
+                        if (*p < 0x20)
+                                printf("\\u%04x", *p);
+                        else
+                                putchar(*p);
+                }
+        }
+        putchar('"');
+}
+
+static void json_field_string(const char *name, const char *value, bool last) {
+        printf("\"%s\":", name);
+        json_string(value);
+        if (!last)
+                putchar(',');
+}
+
+static void format_time(vss_timestamp ts, bool iso, char *buf, size_t size) {
+        int64_t ns = vss_timestamp_to_unix_ns(ts);
+        time_t t = (time_t) (ns / 1000000000LL);
+        struct tm tm;
+
+        if (ts == 0 || !(iso ? gmtime_r(&t, &tm) : localtime_r(&t, &tm)) ||
+            strftime(buf, size, iso ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M:%S", &tm) == 0)
+                snprintf(buf, size, "%s", iso ? "" : "unknown");
+}
+
+static const char *provider_type_name(uint32_t t) {
+        switch (t) {
+        case VSS_PROV_SYSTEM:
+                return "System";
+        case VSS_PROV_SOFTWARE:
+                return "Software";
+        case VSS_PROV_HARDWARE:
+                return "Hardware";
+        case VSS_PROV_FILESHARE:
+                return "FileShare";
+        default:
+                return "Unknown";
+        }
+}
+
+/* The snapshot's context, from the context bits its attributes carry. */
+static const char *shadow_type_name(uint32_t attributes) {
+        switch (attributes & (VSS_VOLSNAP_ATTR_PERSISTENT | VSS_VOLSNAP_ATTR_CLIENT_ACCESSIBLE |
+                              VSS_VOLSNAP_ATTR_NO_AUTO_RELEASE | VSS_VOLSNAP_ATTR_NO_WRITERS)) {
+        case VSS_CTX_BACKUP:
+                return "Backup";
+        case VSS_CTX_FILE_SHARE_BACKUP:
+                return "FileShareBackup";
+        case VSS_CTX_NAS_ROLLBACK:
+                return "DataVolumeRollback";
+        case VSS_CTX_APP_ROLLBACK:
+                return "ApplicationRollback";
+        case VSS_CTX_CLIENT_ACCESSIBLE:
+                return "ClientAccessible";
+        case VSS_CTX_CLIENT_ACCESSIBLE_WRITERS:
+                return "ClientAccessibleWriters";
+        default:
+                return "Unknown";
+        }
+}
+
+static const struct {
+        uint32_t bit;
+        const char *name;
+} attribute_names[] = {
+        { VSS_VOLSNAP_ATTR_PERSISTENT, "Persistent" },
+        { VSS_VOLSNAP_ATTR_NO_AUTORECOVERY, "No auto-recovery" },
+        { VSS_VOLSNAP_ATTR_CLIENT_ACCESSIBLE, "Client-accessible" },
+        { VSS_VOLSNAP_ATTR_NO_AUTO_RELEASE, "No auto release" },
+        { VSS_VOLSNAP_ATTR_NO_WRITERS, "No writers" },
+        { VSS_VOLSNAP_ATTR_TRANSPORTABLE, "Transportable" },
+        { VSS_VOLSNAP_ATTR_DIFFERENTIAL, "Differential" },
+        { VSS_VOLSNAP_ATTR_PLEX, "Plex" },
+        { VSS_VOLSNAP_ATTR_EXPOSED_LOCALLY, "Exposed locally" },
+        { VSS_VOLSNAP_ATTR_EXPOSED_REMOTELY, "Exposed remotely" },
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* The Admin interface                                                                         */
+/* ------------------------------------------------------------------------------------------ */
+
+static int connect_vssd(sd_bus **ret) {
+        const char *path = vss_socket_path(arg_socket);
+        int r;
+
+        r = vss_bus_connect(path, ret);
+        if (r < 0) {
+                fprintf(stderr, "vssadmin: %s: %s: %s: %s\n", vss_hr_name(VSS_E_WRITER_INFRASTRUCTURE),
+                        "vssd is not reachable", path, strerror(-r));
+                return -EXIT_UNREACHABLE;
+        }
+        return 0;
+}
+
+/* One Admin call; on failure prints the error and returns minus the exit code. */
+static int admin_call(sd_bus *bus, const char *member, sd_bus_message **ret_reply, const char *types, ...) {
+        _cleanup_(sd_bus_error_freep) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(bus, &m, NULL, VSS_BUS_PATH, VSS_BUS_IFACE_ADMIN, member);
+        if (r >= 0 && types) {
+                va_list ap;
+
+                va_start(ap, types);
+                r = sd_bus_message_appendv(m, types, ap);
+                va_end(ap);
+        }
+        if (r >= 0)
+                r = sd_bus_call(bus, m, 60 * USEC_PER_SEC, &error, ret_reply);
+        if (r < 0) {
+                vss_hr hr = vss_hr_from_bus_error(&error, r);
+
+                return -vss_error(hr, error.message ?: strerror(-r));
+        }
+        return 0;
+}
+
+static int bad_reply(int r) {
+        return -vss_error(VSS_E_UNEXPECTED, r == -ENOMEM ? "out of memory" : "vssd's reply could not be read");
+}
+
+static int list_writers(sd_bus *bus) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *class_id, *instance_id, *name, *instance_name;
+        uint32_t state;
+        int32_t failure;
+        unsigned n = 0;
+        int r;
+
+        r = admin_call(bus, "ListWriters", &reply, NULL);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(reply, 'a', VSS_BUS_SIG_WRITER_INFO);
+        if (r < 0)
+                return bad_reply(r);
+
+        if (arg_json)
+                putchar('[');
+        while ((r = sd_bus_message_read(reply, VSS_BUS_SIG_WRITER_INFO, &class_id, &instance_id, &name, &state,
+                                        &failure, &instance_name)) > 0) {
+                if (arg_json) {
+                        printf("%s{", n > 0 ? "," : "");
+                        json_field_string("writer_id", class_id, false);
+                        json_field_string("instance_id", instance_id, false);
+                        json_field_string("name", name, false);
+                        json_field_string("instance_name", instance_name, false);
+                        printf("\"state\":%" PRIu32 ",", state);
+                        json_field_string("state_name", vss_writer_state_to_string(state), false);
+                        printf("\"last_error\":%" PRId32 ",", failure);
+                        json_field_string("last_error_name", vss_hr_name(failure), true);
+                        putchar('}');
+                } else {
+                        printf("Writer name: '%s'\n", name);
+                        printf("   Writer Id: {%s}\n", class_id);
+                        printf("   Writer Instance Id: {%s}\n", instance_id);
+                        if (!isempty(instance_name))
+                                printf("   Writer Instance Name: '%s'\n", instance_name);
+                        printf("   State: [%" PRIu32 "] %s\n", state, vss_writer_state_to_string(state));
+                        printf("   Last error: %s\n\n", failure == S_OK ? "No error" : vss_hr_name(failure));
+                }
+                n++;
+        }
+        if (r < 0)
+                return bad_reply(r);
+        if (arg_json)
+                puts("]");
+        else if (n == 0)
+                puts("No writers are subscribed.");
+        return 0;
+}
+
+static int list_providers(sd_bus *bus) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *id, *name, *version;
+        uint32_t type;
+        unsigned n = 0;
+        int r;
+
+        r = admin_call(bus, "ListProviders", &reply, NULL);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(reply, 'a', VSS_BUS_SIG_PROVIDER);
+        if (r < 0)
+                return bad_reply(r);
+
+        if (arg_json)
+                putchar('[');
+        while ((r = sd_bus_message_read(reply, VSS_BUS_SIG_PROVIDER, &id, &name, &type, &version)) > 0) {
+                if (arg_json) {
+                        printf("%s{", n > 0 ? "," : "");
+                        json_field_string("provider_id", id, false);
+                        json_field_string("name", name, false);
+                        printf("\"type\":%" PRIu32 ",", type);
+                        json_field_string("type_name", provider_type_name(type), false);
+                        json_field_string("version", version, true);
+                        putchar('}');
+                } else {
+                        printf("Provider name: '%s'\n", name);
+                        printf("   Provider type: %s\n", provider_type_name(type));
+                        printf("   Provider Id: {%s}\n", id);
+                        printf("   Version: %s\n\n", version);
+                }
+                n++;
+        }
+        if (r < 0)
+                return bad_reply(r);
+        if (arg_json)
+                puts("]");
+        else if (n == 0)
+                puts("No providers are registered.");
+        return 0;
+}
+
+typedef struct Shadow {
+        const char *id, *set_id, *device, *volume, *origin, *service, *exposed_name, *exposed_path, *provider;
+        int32_t count;
+        uint32_t attributes, state;
+        int64_t created;
+} Shadow;
+
+static int shadow_read(sd_bus_message *m, Shadow *s) {
+        return sd_bus_message_read(m, VSS_BUS_SIG_SNAPPROP, &s->id, &s->set_id, &s->count, &s->device, &s->volume,
+                                   &s->origin, &s->service, &s->exposed_name, &s->exposed_path, &s->provider,
+                                   &s->attributes, &s->created, &s->state);
+}
+
+static void shadow_print_json(const Shadow *s, bool first) {
+        char iso[64];
+        bool any = false;
+
+        format_time(s->created, true, iso, sizeof(iso));
+        printf("%s{", first ? "" : ",");
+        json_field_string("shadow_id", s->id, false);
+        json_field_string("set_id", s->set_id, false);
+        printf("\"set_count\":%" PRId32 ",", s->count);
+        json_field_string("device", s->device, false);
+        json_field_string("original_volume", s->volume, false);
+        json_field_string("originating_machine", s->origin, false);
+        json_field_string("service_machine", s->service, false);
+        json_field_string("exposed_name", s->exposed_name, false);
+        json_field_string("exposed_path", s->exposed_path, false);
+        json_field_string("provider_id", s->provider, false);
+        json_field_string("type", shadow_type_name(s->attributes), false);
+        printf("\"attributes\":%" PRIu32 ",\"attribute_names\":[", s->attributes);
+        for (size_t i = 0; i < ELEMENTSOF(attribute_names); i++)
+                if (s->attributes & attribute_names[i].bit) {
+                        printf("%s", any ? "," : "");
+                        json_string(attribute_names[i].name);
+                        any = true;
+                }
+        printf("],\"created\":%" PRId64 ",", s->created);
+        json_field_string("created_utc", iso, false);
+        printf("\"state\":%" PRIu32 "}", s->state);
+}
+
+static void shadow_print_text(const Shadow *s, const char *previous_set) {
+        char when[64];
+        bool any = false;
+
+        format_time(s->created, false, when, sizeof(when));
+        if (!previous_set || !streq(previous_set, s->set_id)) {
+                printf("Contents of shadow copy set ID: {%s}\n", s->set_id);
+                printf("   Contained %" PRId32 " shadow cop%s at creation time: %s\n", s->count,
+                       s->count == 1 ? "y" : "ies", when);
+        }
+        printf("      Shadow Copy ID: {%s}\n", s->id);
+        printf("         Original Volume: %s\n", s->volume);
+        printf("         Shadow Copy Volume: %s\n", s->device);
+        printf("         Originating Machine: %s\n", s->origin);
+        printf("         Service Machine: %s\n", s->service);
+        if (!isempty(s->exposed_name))
+                printf("         Exposed At: %s\n", s->exposed_name);
+        printf("         Provider Id: {%s}\n", s->provider);
+        printf("         Type: %s\n", shadow_type_name(s->attributes));
+        printf("         Attributes: ");
+        for (size_t i = 0; i < ELEMENTSOF(attribute_names); i++)
+                if (s->attributes & attribute_names[i].bit) {
+                        printf("%s%s", any ? ", " : "", attribute_names[i].name);
+                        any = true;
+                }
+        printf("%s\n\n", any ? "" : "none");
+}
+
+static int list_shadows(sd_bus *bus) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ char *previous = NULL;
+        unsigned n = 0;
+        Shadow s;
+        int r;
+
+        r = admin_call(bus, "ListShadows", &reply, "s", strempty(arg_set));
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(reply, 'a', VSS_BUS_SIG_SNAPPROP);
+        if (r < 0)
+                return bad_reply(r);
+
+        if (arg_json)
+                putchar('[');
+        while ((r = shadow_read(reply, &s)) > 0) {
+                if (arg_json)
+                        shadow_print_json(&s, n == 0);
+                else {
+                        shadow_print_text(&s, previous);
+                        free(previous);
+                        previous = strdup(s.set_id);
+                }
+                n++;
+        }
+        if (r < 0)
+                return bad_reply(r);
+        if (arg_json)
+                puts("]");
+        else if (n == 0)
+                puts("No items found that satisfy the query.");
+        return 0;
+}
+
+static int delete_shadows(sd_bus *bus) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *mode, *arg;
+        int32_t deleted;
+        int r;
+
+        if (arg_shadow)
+                mode = "shadow", arg = arg_shadow;
+        else if (arg_set)
+                mode = "set", arg = arg_set;
+        else if (arg_all)
+                mode = "all", arg = "";
+        else
+                mode = "oldest-for", arg = arg_for;
+
+        r = admin_call(bus, "DeleteShadows", &reply, "ss", mode, arg);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(reply, "i", &deleted);
+        if (r < 0)
+                return bad_reply(r);
+        if (!arg_quiet)
+                printf("Successfully deleted %" PRId32 " shadow cop%s.\n", deleted, deleted == 1 ? "y" : "ies");
+        return 0;
+}
+
+static int expose(sd_bus *bus) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *path;
+        int r;
+
+        r = admin_call(bus, "ExposeShadow", &reply, "ss", arg_shadow, strempty(arg_path));
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(reply, "s", &path);
+        if (r < 0)
+                return bad_reply(r);
+        printf("Shadow copy {%s} exposed at %s\n", arg_shadow, path);
+        return 0;
+}
+
+static int unexpose(sd_bus *bus) {
+        int r;
+
+        r = admin_call(bus, "UnexposeShadow", NULL, "s", arg_shadow);
+        if (r < 0)
+                return r;
+        printf("Shadow copy {%s} is no longer exposed.\n", arg_shadow);
+        return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* create shadow: a backup sequence through libvss                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+/* The provider id for a name or id given on the command line. */
+static int resolve_provider(const char *name, vss_id *ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *id, *pname, *version;
+        uint32_t type;
+        int r;
+
+        if (vss_id_parse(name, ret) == S_OK)
+                return 0;
+
+        r = connect_vssd(&bus);
+        if (r < 0)
+                return r;
+        r = admin_call(bus, "ListProviders", &reply, NULL);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(reply, 'a', VSS_BUS_SIG_PROVIDER);
+        if (r < 0)
+                return bad_reply(r);
+        while ((r = sd_bus_message_read(reply, VSS_BUS_SIG_PROVIDER, &id, &pname, &type, &version)) > 0)
+                if (streq(pname, name) && vss_id_parse(id, ret) == S_OK)
+                        return 0;
+        if (r < 0)
+                return bad_reply(r);
+
+        return -vss_error(VSS_E_PROVIDER_NOT_REGISTERED, name);
+}
+
+/* Waits for the asynchronous step call_hr started in *ap and releases it; returns the
+ * effective result (S_OK when it finished). */
+static vss_hr async_result(vss_hr call_hr, vss_async **ap) {
+        vss_async *a = *ap;
+        vss_hr status = call_hr;
+
+        *ap = NULL;
+        if (VSS_SUCCEEDED(call_hr) && a) {
+                (void) vss_async_wait(a, VSS_INFINITE);
+                if (vss_async_query_status(a, &status) != S_OK)
+                        status = VSS_E_UNEXPECTED;
+                if (status == VSS_S_ASYNC_FINISHED)
+                        status = S_OK;
+        }
+        vss_async_release(a);
+        return status;
+}
+
+static int create_shadow(void) {
+        vss_requester_options opts = VSS_REQUESTER_OPTIONS_INIT;
+        vss_snapshot_context context;
+        vss_requester *req = NULL;
+        vss_snapshot_prop prop = {};
+        vss_id provider = VSS_ID_NULL, set_id, snapshot_id;
+        vss_async *a = NULL;
+        const char *step;
+        bool writers;
+        vss_hr hr;
+        int r;
+
+        if (arg_provider) {
+                r = resolve_provider(arg_provider, &provider);
+                if (r < 0)
+                        return r;
+        }
+
+        if (arg_persistent)
+                context = arg_no_writers ? VSS_CTX_NAS_ROLLBACK : VSS_CTX_APP_ROLLBACK;
+        else
+                context = arg_no_writers ? VSS_CTX_CLIENT_ACCESSIBLE : VSS_CTX_CLIENT_ACCESSIBLE_WRITERS;
+        writers = !(context & VSS_VOLSNAP_ATTR_NO_WRITERS);
+
+        opts.socket_path = arg_socket;
+        hr = vss_requester_new(&req, &opts);
+        if (VSS_FAILED(hr)) {
+                fprintf(stderr, "vssadmin: %s: %s: %s\n", vss_hr_name(hr), "vssd is not reachable",
+                        vss_socket_path(arg_socket));
+                return hr == E_ACCESSDENIED ? -EXIT_VSS : -EXIT_UNREACHABLE;
+        }
+
+        step = "InitializeForBackup";
+        hr = vss_requester_initialize_for_backup(req, NULL);
+        if (VSS_SUCCEEDED(hr)) {
+                step = "SetContext";
+                hr = vss_requester_set_context(req, context);
+        }
+        if (VSS_SUCCEEDED(hr) && writers) {
+                /* A copy backup: writers must not treat it as their backup of record (no log
+                 * truncation), since nobody reads it out and keeps it. */
+                step = "SetBackupState";
+                hr = vss_requester_set_backup_state(req, false, false, VSS_BT_COPY, false);
+                if (VSS_SUCCEEDED(hr)) {
+                        step = "GatherWriterMetadata";
+                        hr = vss_requester_gather_writer_metadata(req, &a);
+                        hr = async_result(hr, &a);
+                }
+        }
+        if (VSS_SUCCEEDED(hr)) {
+                step = "StartSnapshotSet";
+                hr = vss_requester_start_snapshot_set(req, &set_id);
+        }
+        if (VSS_SUCCEEDED(hr)) {
+                step = "AddToSnapshotSet";
+                hr = vss_requester_add_to_snapshot_set(req, arg_for, &provider, &snapshot_id);
+        }
+        if (VSS_SUCCEEDED(hr) && writers) {
+                step = "PrepareForBackup";
+                hr = vss_requester_prepare_for_backup(req, &a);
+                hr = async_result(hr, &a);
+        }
+        if (VSS_SUCCEEDED(hr)) {
+                step = "DoSnapshotSet";
+                hr = vss_requester_do_snapshot_set(req, &a);
+                hr = async_result(hr, &a);
+        }
+        if (VSS_SUCCEEDED(hr) && writers) {
+                step = "BackupComplete";
+                hr = vss_requester_backup_complete(req, &a);
+                hr = async_result(hr, &a);
+        }
+        if (VSS_SUCCEEDED(hr)) {
+                step = "GetSnapshotProperties";
+                hr = vss_requester_get_snapshot_properties(req, &snapshot_id, &prop);
+        }
+
+        if (VSS_FAILED(hr)) {
+                char detail[1024];
+
+                snprintf(detail, sizeof(detail), "%s failed: %s", step, vss_requester_get_error_message(req));
+                (void) vss_error(hr, detail);
+                vss_requester_release(req);
+                return hr == VSS_E_WRITER_INFRASTRUCTURE ? -EXIT_UNREACHABLE : -EXIT_VSS;
+        }
+
+        printf("Successfully created shadow copy for '%s'\n", arg_for);
+        printf("    Shadow Copy ID: {%s}\n", vss_id_to_str(&snapshot_id).s);
+        printf("    Shadow Copy Set ID: {%s}\n", vss_id_to_str(&set_id).s);
+        printf("    Shadow Copy Volume Name: %s\n", strempty(prop.snapshot_device_object));
+        vss_snapshot_prop_free(&prop);
+        vss_requester_release(req);
+        return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Command line                                                                                */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum Verb {
+        VERB_LIST_WRITERS,
+        VERB_LIST_PROVIDERS,
+        VERB_LIST_SHADOWS,
+        VERB_CREATE_SHADOW,
+        VERB_DELETE_SHADOWS,
+        VERB_EXPOSE,
+        VERB_UNEXPOSE,
+} Verb;
+
+/* Returns 1 to run verb, 0 to exit successfully (help, version), -EXIT_USAGE on bad usage. */
+static int parse_argv(int argc, char *argv[], Verb *ret) {
+        enum {
+                ARG_VERSION = 0x100,
+                ARG_SOCKET,
+                ARG_JSON,
+                ARG_SET,
+                ARG_SHADOW,
+                ARG_FOR,
+                ARG_PATH,
+                ARG_PROVIDER,
+                ARG_OLDEST,
+                ARG_ALL,
+                ARG_PERSISTENT,
+                ARG_NO_WRITERS,
+                ARG_QUIET,
+        };
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "socket", required_argument, NULL, ARG_SOCKET },
+                { "json", no_argument, NULL, ARG_JSON },
+                { "set", required_argument, NULL, ARG_SET },
+                { "shadow", required_argument, NULL, ARG_SHADOW },
+                { "for", required_argument, NULL, ARG_FOR },
+                { "path", required_argument, NULL, ARG_PATH },
+                { "provider", required_argument, NULL, ARG_PROVIDER },
+                { "oldest", no_argument, NULL, ARG_OLDEST },
+                { "all", no_argument, NULL, ARG_ALL },
+                { "persistent", no_argument, NULL, ARG_PERSISTENT },
+                { "no-writers", no_argument, NULL, ARG_NO_WRITERS },
+                { "quiet", no_argument, NULL, ARG_QUIET },
+                {}
+        };
+        const char *w1, *w2 = NULL;
+        unsigned selectors;
+        int opt;
+        Verb verb;
+
+        /* Options may come before or after the command words. */
+        while ((opt = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+                switch (opt) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("vssadmin %s\n", VSS_VERSION);
+                        return 0;
+                case ARG_SOCKET:
+                        arg_socket = optarg;
+                        break;
+                case ARG_JSON:
+                        arg_json = true;
+                        break;
+                case ARG_SET:
+                        arg_set = optarg;
+                        break;
+                case ARG_SHADOW:
+                        arg_shadow = optarg;
+                        break;
+                case ARG_FOR:
+                        arg_for = optarg;
+                        break;
+                case ARG_PATH:
+                        arg_path = optarg;
+                        break;
+                case ARG_PROVIDER:
+                        arg_provider = optarg;
+                        break;
+                case ARG_OLDEST:
+                        arg_oldest = true;
+                        break;
+                case ARG_ALL:
+                        arg_all = true;
+                        break;
+                case ARG_PERSISTENT:
+                        arg_persistent = true;
+                        break;
+                case ARG_NO_WRITERS:
+                        arg_no_writers = true;
+                        break;
+                case ARG_QUIET:
+                        arg_quiet = true;
+                        break;
+                default:
+                        return -usage_error("unknown option");
+                }
+
+        if (optind >= argc)
+                return -usage_error("a command is needed");
+        w1 = argv[optind];
+        if (optind + 1 < argc)
+                w2 = argv[optind + 1];
+
+        if (streq(w1, "list") && w2 && streq(w2, "writers"))
+                verb = VERB_LIST_WRITERS;
+        else if (streq(w1, "list") && w2 && streq(w2, "providers"))
+                verb = VERB_LIST_PROVIDERS;
+        else if (streq(w1, "list") && w2 && streq(w2, "shadows"))
+                verb = VERB_LIST_SHADOWS;
+        else if (streq(w1, "create") && w2 && streq(w2, "shadow"))
+                verb = VERB_CREATE_SHADOW;
+        else if (streq(w1, "delete") && w2 && streq(w2, "shadows"))
+                verb = VERB_DELETE_SHADOWS;
+        else if (streq(w1, "expose")) {
+                verb = VERB_EXPOSE;
+                w2 = NULL;
+        } else if (streq(w1, "unexpose")) {
+                verb = VERB_UNEXPOSE;
+                w2 = NULL;
+        } else
+                return -usage_error("unknown command \"%s%s%s\"", w1, w2 ? " " : "", strempty(w2));
+        if (optind + (w2 ? 2 : 1) < argc)
+                return -usage_error("unexpected argument \"%s\"", argv[optind + (w2 ? 2 : 1)]);
+
+        if (arg_json && verb != VERB_LIST_WRITERS && verb != VERB_LIST_PROVIDERS && verb != VERB_LIST_SHADOWS)
+                return -usage_error("--json is for the list commands");
+
+        switch (verb) {
+        case VERB_LIST_SHADOWS:
+                if (arg_set && vss_id_parse(arg_set, &(vss_id) {}) != S_OK)
+                        return -usage_error("--set needs a shadow copy set id");
+                break;
+        case VERB_CREATE_SHADOW:
+                if (isempty(arg_for) || arg_for[0] != '/')
+                        return -usage_error("create shadow needs --for with an absolute path");
+                break;
+        case VERB_DELETE_SHADOWS:
+                selectors = !!arg_shadow + !!arg_set + !!arg_all + !!arg_for;
+                if (selectors != 1 || (arg_for && !arg_oldest) || (arg_oldest && !arg_for))
+                        return -usage_error("delete shadows needs exactly one of --shadow ID, --set ID, "
+                                            "--for PATH --oldest, --all");
+                if (arg_for && arg_for[0] != '/')
+                        return -usage_error("--for needs an absolute path");
+                break;
+        case VERB_EXPOSE:
+        case VERB_UNEXPOSE:
+                if (!arg_shadow)
+                        return -usage_error("%s needs --shadow ID", w1);
+                if (verb == VERB_UNEXPOSE && arg_path)
+                        return -usage_error("unexpose takes no --path");
+                if (arg_path && arg_path[0] != '/')
+                        return -usage_error("--path needs an absolute path");
+                break;
+        default:
+                break;
+        }
+
+        *ret = verb;
+        return 1;
+}
+
+static int run(Verb verb) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        if (verb == VERB_CREATE_SHADOW)
+                return create_shadow();
+
+        r = connect_vssd(&bus);
+        if (r < 0)
+                return r;
+
+        switch (verb) {
+        case VERB_LIST_WRITERS:
+                return list_writers(bus);
+        case VERB_LIST_PROVIDERS:
+                return list_providers(bus);
+        case VERB_LIST_SHADOWS:
+                return list_shadows(bus);
+        case VERB_DELETE_SHADOWS:
+                return delete_shadows(bus);
+        case VERB_EXPOSE:
+                return expose(bus);
+        case VERB_UNEXPOSE:
+                return unexpose(bus);
+        default:
+                return -EXIT_USAGE;
+        }
+}
+
+int main(int argc, char *argv[]) {
+        Verb verb = VERB_LIST_WRITERS;
+        int r;
+
+        r = parse_argv(argc, argv, &verb);
+        if (r <= 0)
+                return -r;
+        r = run(verb);
+        if (fflush(stdout) != 0 && r == 0)
+                return EXIT_VSS;
+        return -r;
+}

@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * catalog.h: vssd's durable record of snapshots, an SQLite database at
+ * <state-dir>/catalog.db. This is the only interface to it and catalog.c the only file that
+ * speaks SQL; snapshot-catalog.c decides what to write and when.
+ *
+ * Two tables: snapshot sets (context, owner, creation time, snapshot count) and snapshots
+ * (provider, original volume, device path, attributes, state, exposure). A snapshot row moves
+ * PREPARING (AddToSnapshotSet; the device path is the one the provider WILL use) →
+ * COMMITTING (DoSnapshotSet, before any writer freezes) → CREATED → DELETING → gone, and every
+ * step is written (WAL, synchronous=FULL) before the provider acts on it. Whatever a crash
+ * interrupts is therefore named by a row, and recovery can finish or undo it.
+ */
+#pragma once
+
+#include "macro.h"
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vss/vss-common.h"
+
+typedef enum CatalogState {
+        CATALOG_PREPARING,
+        CATALOG_COMMITTING,
+        CATALOG_CREATED,
+        CATALOG_DELETING,
+        _CATALOG_STATE_MAX,
+} CatalogState;
+
+/* One snapshot row joined with its set. Strings owned (catalog_row_done). */
+typedef struct CatalogRow {
+        vss_id snapshot_id;
+        vss_id set_id;
+        vss_id provider_id;
+        char *volume;              /* canonical original volume */
+        char *device;              /* where the snapshot is (or will be); NULL if unknown */
+        char *exposed_path;        /* NULL when not exposed */
+        uint32_t context;          /* of the set */
+        uint32_t attributes;       /* VSS_VOLSNAP_ATTR_* */
+        int64_t created;           /* VSS_TIMESTAMP; 0 until created */
+        int32_t set_count;         /* snapshots of the set at creation; 0 until created */
+        vss_id owner;              /* backup id for auto-release snapshots, else null */
+        CatalogState state;
+} CatalogRow;
+
+typedef struct CatalogDb CatalogDb;
+
+/* catalog_state_to_string / _from_string: "preparing", "committing", "created", "deleting". */
+const char *catalog_state_to_string(CatalogState s);
+int catalog_state_from_string(const char *s);
+
+/*
+ * catalog_db_open: open (creating if needed) the database at path: WAL journal,
+ * synchronous=FULL, a busy timeout, foreign keys on, schema created or checked. A database
+ * with a newer schema version is refused (-EPROTONOSUPPORT). Returns 0 or negative errno
+ * (-EIO for SQLite failures, which are logged). *ret is ended by catalog_db_close().
+ */
+int catalog_db_open(const char *path, CatalogDb **ret);
+
+/* catalog_db_close: close; NULL ok; returns NULL. */
+CatalogDb *catalog_db_close(CatalogDb *db);
+DEFINE_TRIVIAL_CLEANUP_FUNC(CatalogDb *, catalog_db_close);
+
+/*
+ * catalog_db_insert: add the snapshot row (and its set row when it is the set's first), in
+ * state row->state. For a set already present the set's context and owner must match
+ * (-EINVAL otherwise). -EEXIST when the snapshot id is known. 0 or negative errno.
+ */
+int catalog_db_insert(CatalogDb *db, const CatalogRow *row);
+
+/* catalog_db_set_state: move one snapshot to state. -ENOENT when unknown. */
+int catalog_db_set_state(CatalogDb *db, const vss_id *snapshot_id, CatalogState state);
+
+/* catalog_db_set_state_of_set: move every snapshot of set_id to state (one transaction).
+ * Returns the number of rows changed or negative errno. */
+int catalog_db_set_state_of_set(CatalogDb *db, const vss_id *set_id, CatalogState state);
+
+/*
+ * catalog_db_mark_created: the set is finished: its snapshots become CREATED with the
+ * given attributes and device paths (devices[i] for ids[i]; NULL keeps the recorded one), and
+ * the set gets its creation time and snapshot count. One transaction: all or nothing.
+ */
+int catalog_db_mark_created(CatalogDb *db, const vss_id *set_id, const vss_id *ids, char *const *devices,
+                            size_t n, uint32_t attributes, int64_t created);
+
+/* catalog_db_set_exposed: record (path) or clear (NULL) the exposure of a snapshot. */
+int catalog_db_set_exposed(CatalogDb *db, const vss_id *snapshot_id, const char *path);
+
+/* catalog_db_remove: forget a snapshot (and its set once empty). -ENOENT when unknown. */
+int catalog_db_remove(CatalogDb *db, const vss_id *snapshot_id);
+
+/*
+ * catalog_db_list: every snapshot row, oldest first (creation time, then insertion order).
+ * *ret is an array of *ret_n rows (catalog_rows_free). 0 or negative errno.
+ */
+int catalog_db_list(CatalogDb *db, CatalogRow **ret, size_t *ret_n);
+
+void catalog_row_done(CatalogRow *r);
+void catalog_rows_free(CatalogRow *rows, size_t n);

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * writer-util.c: the plumbing the writer programs share (writer-util.h). It exists so each
+ * writer's own file holds only what that writer knows about its application: how to quiesce
+ * it, and how to describe it.
+ *
+ * Logging goes to stderr only, never to a file: a writer runs while volumes are being
+ * snapshotted, and a log file on one of them could block the very thread that must thaw it.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "writers/common/writer-util.h"
+
+#define LOG_LINE_MAX 4096
+
+static const char *log_program = "vss-writer";
+static bool log_to_journal;
+
+void wlog_init(const char *program) {
+        const char *e = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+
+        if (program)
+                log_program = program;
+        /* systemd sets JOURNAL_STREAM to "<dev>:<inode>" of the stream it connected. */
+        log_to_journal = e && sscanf(e, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+                         (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
+}
+
+void wlog(int priority, const char *fmt, ...) {
+        static const char *const level_name[] = {
+                [LOG_EMERG] = "emergency", [LOG_ALERT] = "alert",   [LOG_CRIT] = "critical",
+                [LOG_ERR] = "error",       [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
+                [LOG_INFO] = NULL,         [LOG_DEBUG] = "debug",
+        };
+        char line[LOG_LINE_MAX];
+        int saved = errno, n;
+        size_t len;
+        va_list ap;
+
+        priority &= LOG_PRIMASK;
+        if (log_to_journal)
+                n = snprintf(line, sizeof(line), "<%d>", priority);
+        else if (level_name[priority])
+                n = snprintf(line, sizeof(line), "%s: %s: ", log_program, level_name[priority]);
+        else
+                n = snprintf(line, sizeof(line), "%s: ", log_program);
+        len = n < 0 ? 0 : MIN((size_t) n, sizeof(line) - 1);
+
+        va_start(ap, fmt);
+        errno = saved; /* so %m works */
+        n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
+        va_end(ap);
+        if (n > 0)
+                len = MIN(len + (size_t) n, sizeof(line) - 2);
+        line[len++] = '\n';
+
+        /* One write: atomic against other threads' lines on a pipe or the journal stream. */
+        (void) !write(STDERR_FILENO, line, len);
+        errno = saved;
+}
+
+uint64_t mono_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
+}
+
+int parse_ms(const char *s, uint32_t min, uint32_t max, uint32_t *ret) {
+        unsigned long long v;
+        char *end;
+
+        if (isempty(s) || *s < '0' || *s > '9')
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (*end != '\0')
+                return -EINVAL;
+        if (errno == ERANGE || v < min || v > max)
+                return -ERANGE;
+        *ret = (uint32_t) v;
+        return 0;
+}
+
+int parse_level(const char *s, vss_application_level *ret) {
+        if (!s)
+                return -EINVAL;
+        if (streq(s, "front-end") || streq(s, "front"))
+                *ret = VSS_APP_FRONT_END;
+        else if (streq(s, "back-end") || streq(s, "back"))
+                *ret = VSS_APP_BACK_END;
+        else if (streq(s, "system"))
+                *ret = VSS_APP_SYSTEM;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+/* Drops the last component of the normalized prefix buf[0..*len). */
+static void path_pop(char *buf, size_t *len) {
+        while (*len > 1 && buf[*len - 1] != '/')
+                (*len)--;
+        if (*len > 1)
+                (*len)--; /* the '/' before the popped component, unless it is the root */
+}
+
+int path_normalize_absolute(const char *path, char **ret) {
+        _cleanup_free_ char *joined = NULL, *out = NULL;
+        const char *p;
+        size_t len = 1;
+
+        if (isempty(path))
+                return -EINVAL;
+        if (path[0] != '/') {
+                char cwd[PATH_MAX];
+
+                if (!getcwd(cwd, sizeof(cwd)))
+                        return -errno;
+                if (asprintf(&joined, "%s/%s", cwd, path) < 0)
+                        return -ENOMEM;
+                path = joined;
+        }
+        if (strlen(path) >= PATH_MAX)
+                return -ENAMETOOLONG;
+
+        out = malloc(strlen(path) + 1);
+        if (!out)
+                return -ENOMEM;
+        out[0] = '/';
+
+        for (p = path; *p;) {
+                size_t n;
+
+                while (*p == '/')
+                        p++;
+                n = strcspn(p, "/");
+                if (n == 0)
+                        break;
+                if (n == 1 && p[0] == '.') {
+                        /* nothing */
+                } else if (n == 2 && p[0] == '.' && p[1] == '.')
+                        path_pop(out, &len);
+                else {
+                        if (len > 1)
+                                out[len++] = '/';
+                        memcpy(out + len, p, n);
+                        len += n;
+                }
+                p += n;
+        }
+        out[len] = '\0';
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
+int writer_block_signals(void) {
+        sigset_t mask;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+                return -errno;
+        /* A reader that went away (a script's pipe, vssd's socket) is an error code, not death. */
+        if (signal(SIGPIPE, SIG_IGN) == SIG_ERR)
+                return -errno;
+        return 0;
+}
+
+int writer_serve(vss_writer *w, uint32_t event_flags) {
+        sigset_t mask;
+        vss_hr hr;
+        int sig = 0;
+
+        hr = vss_writer_subscribe(w, event_flags);
+        if (hr != S_OK) {
+                wlog(LOG_ERR, "cannot subscribe to vssd: %s: %s", vss_hr_name(hr), vss_hr_message(hr));
+                return -ECONNREFUSED;
+        }
+        wlog(LOG_INFO, "subscribed; waiting for backups");
+        (void) sd_notify(0, "READY=1");
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        while (sigwait(&mask, &sig) != 0)
+                ;
+
+        wlog(LOG_INFO, "%s received; unsubscribing", strsignal(sig));
+        (void) sd_notify(0, "STOPPING=1");
+        hr = vss_writer_unsubscribe(w);
+        if (hr != S_OK)
+                wlog(LOG_WARNING, "unsubscribe: %s", vss_hr_name(hr));
+        return 0;
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * writer-util.h: what every writer program under src/writers shares: a log that goes to
+ * stderr (and so to the journal when run as a service, with the journal's priority prefix),
+ * the parsing of the options all writers take, path normalisation, a monotonic clock, and
+ * the main loop that keeps a subscribed writer alive until SIGTERM/SIGINT.
+ *
+ * Internal style: functions return 0 or a negative errno; ret_* outputs are written only on
+ * success.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <syslog.h>
+
+#include "macro.h"
+#include "vss/vss.h"
+
+/*
+ * wlog_init: name the program in every log line. Detects whether stderr is the journal
+ * ($JOURNAL_STREAM names it), in which case lines carry the "<N>" priority prefix that
+ * journald parses instead of the program name (the journal records that already).
+ */
+void wlog_init(const char *program);
+
+/* wlog: one line at priority (LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG), written with a
+ * single write(2) so lines from several threads never interleave. Keeps errno. */
+void wlog(int priority, const char *fmt, ...) _printf_(2, 3);
+
+/* mono_usec: CLOCK_MONOTONIC in microseconds; comparable across processes on one machine. */
+uint64_t mono_usec(void);
+
+/*
+ * parse_ms: a decimal number of milliseconds in [min, max]. -EINVAL when s is not a plain
+ * decimal number, -ERANGE when out of bounds.
+ */
+int parse_ms(const char *s, uint32_t min, uint32_t max, uint32_t *ret);
+
+/* parse_level: "front-end"/"front", "back-end"/"back", "system" into a VSS application level. */
+int parse_level(const char *s, vss_application_level *ret);
+
+/*
+ * path_normalize_absolute: path made absolute against the working directory, with "//",
+ * "." and ".." resolved lexically (no symlinks followed) and no trailing '/'. *ret is
+ * malloc'd. -EINVAL for an empty path, -ENAMETOOLONG beyond PATH_MAX.
+ */
+int path_normalize_absolute(const char *path, char **ret);
+
+/*
+ * writer_serve: subscribe w (event_flags: VSS_SM_*), tell systemd READY=1 when run as a
+ * notify service, and wait for SIGTERM or SIGINT; then unsubscribe (libvss runs on_abort
+ * first if a set is still frozen). The caller must have called writer_block_signals()
+ * before creating w, so that libvss's threads inherit the blocked mask and the signal is
+ * taken here. Returns 0, or -ECONNREFUSED when the subscription failed (logged).
+ */
+int writer_serve(vss_writer *w, uint32_t event_flags);
+
+/* writer_block_signals: block SIGTERM and SIGINT in the calling thread (inherited
+ * by threads created later) and ignore SIGPIPE. Call first thing in main(). */
+int writer_block_signals(void);
