@@ -184,7 +184,7 @@ vss_hr backup_components_add_component(BackupComponents *b, const vss_id *instan
                                        vss_component_type type, const char *logical_path, const char *name,
                                        BcdComponent **ret_component);
 
-/* backup_components_find_writer: the writer instance, or NULL. */
+/* backup_components_find_writer: the writer instance, or NULL; valid until the next add_component. */
 BcdWriter *backup_components_find_writer(const BackupComponents *b, const vss_id *instance_id);
 
 /*

@@ -72,6 +72,7 @@ static const char schema_sql[] =
 
 /* Logs SQLite's message for rc and returns the errno we report it as. */
 static int sql_error(CatalogDb *c, int rc, const char *what) {
+        rc &= 0xff; /* extended result codes are on: compare the primary code */
         if (rc == SQLITE_NOMEM)
                 return log_oom();
         log_error("Catalog: %s failed: %s", what, c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
@@ -115,8 +116,8 @@ static int bind_text_or_null(sqlite3_stmt *s, int i, const char *t) {
 static int step_done(CatalogDb *c, sqlite3_stmt *s, const char *what) {
         int rc = sqlite3_step(s);
 
-        if (rc == SQLITE_CONSTRAINT)
-                return sqlite3_extended_errcode(c->db) == SQLITE_CONSTRAINT_UNIQUE ? -EEXIST : -EINVAL;
+        if ((rc & 0xff) == SQLITE_CONSTRAINT)
+                return rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY ? -EEXIST : -EINVAL;
         if (rc != SQLITE_DONE)
                 return sql_error(c, rc, what);
         return sqlite3_changes(c->db);

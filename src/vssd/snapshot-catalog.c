@@ -795,7 +795,7 @@ static void sweep_expose_dir(SnapshotCatalog *c) {
 int catalog_open(SnapshotCatalog *c, const char *state_dir, const char *expose_dir, unsigned max_per_volume) {
         _cleanup_free_ char *path = NULL;
         CatalogRow *rows = NULL;
-        size_t n = 0, kept = 0, removed = 0;
+        size_t n = 0, kept = 0, leftovers = 0;
         int r;
 
         assert(c);
@@ -828,7 +828,7 @@ int catalog_open(SnapshotCatalog *c, const char *state_dir, const char *expose_d
                         kept++;
                 } else {
                         recover_leftover(c, row);
-                        removed++;
+                        leftovers++;
                 }
         }
         catalog_rows_free(rows, n);
@@ -836,8 +836,8 @@ int catalog_open(SnapshotCatalog *c, const char *state_dir, const char *expose_d
                 return r;
 
         sweep_expose_dir(c);
-        log_info("Snapshot catalog %s: %zu persistent snapshot%s kept, %zu leftover%s cleaned up.", path, kept,
-                 kept == 1 ? "" : "s", removed, removed == 1 ? "" : "s");
+        log_info("Snapshot catalog %s: %zu persistent snapshot%s kept, %zu leftover%s of a previous run handled.",
+                 path, kept, kept == 1 ? "" : "s", leftovers, leftovers == 1 ? "" : "s");
         return 0;
 }
 

@@ -4,18 +4,20 @@
  *
  * SQLite has no server to ask for a backup mode: every process that opens the database file
  * is its own "server", and the only thing they share is the file locks. So the writer
- * quiesces a database the way one more SQLite client would: it takes the database's write
- * lock for the Freeze→Thaw window. While we hold it no other connection can commit, so the
+ * quiesces a database the way one more SQLite client would: it holds a lock that keeps every
+ * commit out for the Freeze→Thaw window. While we hold it no other connection can commit, so the
  * snapshot holds exactly the transactions committed before Freeze, and nothing half-written.
  *
  *   PrepareForSnapshot  open a connection per database in the backup and run
  *                       PRAGMA wal_checkpoint(TRUNCATE): the slow part, outside the window,
  *                       so the -wal file the snapshot carries is short.
- *   Freeze              BEGIN IMMEDIATE on each connection, bounded by the lock budget
- *                       (--lock-timeout, never beyond the freeze timeout). In WAL mode this
- *                       takes the WAL write lock; in rollback-journal mode the RESERVED lock.
- *                       Either way no other connection can commit, readers keep reading.
- *                       Not EXCLUSIVE: that would also stop readers, and wait for them.
+ *   Freeze              on each connection, within the lock budget (--lock-timeout, never
+ *                       beyond the freeze timeout): in WAL mode BEGIN IMMEDIATE, which takes
+ *                       the WAL write lock; in rollback-journal mode a read transaction, whose
+ *                       SHARED lock keeps every commit out (a commit needs EXCLUSIVE). Either
+ *                       way no other connection can commit while readers keep reading (in
+ *                       rollback mode until a writer queues up for its commit). Not
+ *                       EXCLUSIVE: that would wait for every reader, then stop them all.
  *   Thaw / Abort        ROLLBACK and close. Idempotent.
  *
  * SQLite's locks are POSIX record locks owned by this process, so they vanish when the
@@ -34,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,6 +54,7 @@
 #define TIMEOUT_MAX_MS (3600U * 1000U)
 /* Identify may come at any moment; a database busy for longer than this still "opens". */
 #define PROBE_BUSY_MS 200
+#define LOCK_POLL_USEC 100
 
 typedef struct Database {
         char *path;            /* absolute, normalized: also the component name */
@@ -58,7 +62,8 @@ typedef struct Database {
         char *base;            /* its file name */
         sqlite3 *conn;         /* open from PrepareForSnapshot to Thaw/Abort */
         bool selected;         /* part of the current backup (PrepareForBackup) */
-        bool locked;           /* holds the write transaction (Freeze) */
+        bool wal;              /* journal_mode=WAL, as last read */
+        bool locked;           /* holds the freeze lock (Freeze) */
         uint64_t locked_usec;  /* mono_usec() when the lock was taken */
 } Database;
 
@@ -146,32 +151,76 @@ static int database_probe(const Database *d, const char *event) {
         return 0;
 }
 
+/* One attempt at the hold for the journal mode we believe d is in. SQLite result code. */
+static int database_try_hold(Database *d) {
+        int rc;
+
+        if (d->wal)
+                return sqlite3_exec(d->conn, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+
+        /* Rollback journal: a read transaction's SHARED lock. A commit needs EXCLUSIVE,
+         * which cannot be had while any SHARED lock is held, so nobody commits; a writer
+         * may still prepare its transaction (RESERVED) and then waits in its own busy
+         * handler. RESERVED (BEGIN IMMEDIATE) would not stop more than this, and is
+         * starved by back-to-back writers: between two of their transactions it is free
+         * for microseconds, while SHARED is free for all but their commit. */
+        rc = sqlite3_exec(d->conn, "BEGIN DEFERRED", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+                return rc;
+        rc = sqlite3_exec(d->conn, "SELECT count(*) FROM sqlite_schema", NULL, NULL, NULL);
+        if (rc != SQLITE_OK)
+                (void) sqlite3_exec(d->conn, "ROLLBACK", NULL, NULL, NULL);
+        return rc;
+}
+
+static int journal_mode_callback(void *userdata, int n, char **values, char **names) {
+        bool *wal = userdata;
+
+        *wal = n > 0 && values[0] && strcasecmp(values[0], "wal") == 0;
+        return 0;
+}
+
+/* Reads d's journal mode into d->wal. SQLite result code. */
+static int database_read_mode(Database *d) {
+        return sqlite3_exec(d->conn, "PRAGMA journal_mode", journal_mode_callback, &d->wal, NULL);
+}
+
 /*
- * Takes d's write lock before deadline (mono_usec). SQLite's busy handler does the waiting,
- * bounded by the time left; a few SQLite paths return SQLITE_BUSY without consulting it
- * (WAL recovery in progress), so we also retry ourselves until the deadline.
+ * Holds d so that no other connection can commit, before deadline (mono_usec): in WAL mode
+ * the WAL write lock (BEGIN IMMEDIATE), in rollback-journal mode a SHARED lock (see
+ * database_try_hold). We poll every LOCK_POLL_USEC ourselves instead of relying on SQLite's
+ * busy handler: that one backs off to 100 ms sleeps, and POSIX locks have no queue, so a
+ * slow poller loses every race to an application that commits back to back. Once held, the
+ * journal mode is read again under the lock: if it changed since PrepareForSnapshot, the
+ * other kind of hold is taken instead.
  * Returns 0, -ETIMEDOUT, or -EIO (error logged).
  */
 static int database_lock(Database *d, uint64_t deadline) {
+        (void) sqlite3_busy_timeout(d->conn, 0);
+
         for (;;) {
-                uint64_t now = mono_usec();
+                bool was_wal = d->wal;
                 int rc;
 
-                if (now >= deadline)
-                        return -ETIMEDOUT;
-                (void) sqlite3_busy_timeout(d->conn, (int) MAX((deadline - now) / USEC_PER_MSEC, 1));
-
-                rc = sqlite3_exec(d->conn, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+                rc = database_try_hold(d);
                 if (rc == SQLITE_OK) {
-                        d->locked = true;
-                        d->locked_usec = mono_usec();
-                        return 0;
+                        rc = database_read_mode(d);
+                        if (rc == SQLITE_OK && d->wal == was_wal) {
+                                d->locked = true;
+                                d->locked_usec = mono_usec();
+                                return 0;
+                        }
+                        (void) sqlite3_exec(d->conn, "ROLLBACK", NULL, NULL, NULL);
+                        if (rc == SQLITE_OK)
+                                continue; /* the mode changed: retry with the right hold at once */
                 }
                 if ((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) {
-                        wlog(LOG_ERR, "freeze: %s: BEGIN IMMEDIATE: %s", d->path, sqlite3_errmsg(d->conn));
+                        wlog(LOG_ERR, "freeze: %s: cannot take the lock: %s", d->path, sqlite3_errmsg(d->conn));
                         return -EIO;
                 }
-                (void) nanosleep(&(struct timespec) { .tv_nsec = 1000 * 1000 }, NULL);
+                if (mono_usec() >= deadline)
+                        return -ETIMEDOUT;
+                (void) nanosleep(&(struct timespec) { .tv_nsec = LOCK_POLL_USEC * 1000 }, NULL);
         }
 }
 
@@ -182,7 +231,7 @@ static void database_release(Database *d, const char *event) {
                 int rc;
 
                 /* The marker tests and operators use: when the application could commit again. */
-                wlog(LOG_INFO, "%s: %s: write lock released after %.3f ms (monotonic %llu us)", event, d->path,
+                wlog(LOG_INFO, "%s: %s: lock released after %.3f ms (monotonic %llu us)", event, d->path,
                      (double) (now - d->locked_usec) / 1e3, (unsigned long long) now);
                 rc = sqlite3_exec(d->conn, "ROLLBACK", NULL, NULL, NULL);
                 if (rc != SQLITE_OK)
@@ -450,14 +499,18 @@ static bool on_prepare_snapshot(vss_writer *w, void *userdata) {
                 rc = sqlite3_wal_checkpoint_v2(d->conn, NULL, SQLITE_CHECKPOINT_TRUNCATE, &wal_frames,
                                                &checkpointed);
                 if (rc == SQLITE_OK)
-                        wlog(LOG_INFO, "prepare-snapshot: %s: checkpointed", d->path);
+                        wlog(LOG_INFO, "prepare-snapshot: %s: checkpointed, WAL truncated", d->path);
                 else if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)
-                        wlog(LOG_WARNING, "prepare-snapshot: %s: checkpoint partial (%d of %d frames): busy",
+                        wlog(LOG_INFO, "prepare-snapshot: %s: checkpointed %d of %d WAL frames; not truncated (busy)",
                              d->path, checkpointed, wal_frames);
                 else {
                         wlog(LOG_ERR, "prepare-snapshot: %s: checkpoint: %s", d->path, sqlite3_errmsg(d->conn));
                         return prepare_fail(s, w, VSS_E_WRITERERROR_RETRYABLE);
                 }
+                /* Which hold Freeze takes; read again under the lock there. A busy answer
+                 * leaves the guess at WAL, the common case. */
+                d->wal = true;
+                (void) database_read_mode(d);
         }
         return true;
 }
@@ -474,7 +527,7 @@ static bool on_freeze(vss_writer *w, void *userdata) {
                         continue;
                 r = database_lock(d, deadline);
                 if (r == -ETIMEDOUT) {
-                        wlog(LOG_ERR, "freeze: %s: could not take the write lock within %u ms; vetoing", d->path,
+                        wlog(LOG_ERR, "freeze: %s: could not take the lock within %u ms; vetoing", d->path,
                              s->lock_budget_ms);
                         release_all(s, "freeze");
                         (void) vss_writer_set_writer_failure(w, VSS_E_WRITERERROR_TIMEOUT);
@@ -486,8 +539,9 @@ static bool on_freeze(vss_writer *w, void *userdata) {
                         return false;
                 }
                 /* The freeze marker: from here until "released", nobody else commits. */
-                wlog(LOG_INFO, "freeze: %s: write lock held after %.3f ms wait (monotonic %llu us)", d->path,
-                     (double) (d->locked_usec - start) / 1e3, (unsigned long long) d->locked_usec);
+                wlog(LOG_INFO, "freeze: %s: %s lock held after %.3f ms wait (monotonic %llu us)", d->path,
+                     d->wal ? "write" : "commit", (double) (d->locked_usec - start) / 1e3,
+                     (unsigned long long) d->locked_usec);
         }
         return true;
 }

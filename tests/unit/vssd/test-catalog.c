@@ -142,7 +142,7 @@ static void test_newer_schema_refused(void **state) {
 
         reset_db();
         assert_int_equal(catalog_db_open(db_path, &db), 0);
-        catalog_db_close(db);
+        db = catalog_db_close(db);
         assert_int_equal(sql_exec("PRAGMA user_version = 99"), SQLITE_OK);
         assert_int_equal(catalog_db_open(db_path, &db), -EPROTONOSUPPORT);
         assert_null(db);

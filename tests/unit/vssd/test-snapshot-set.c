@@ -2,7 +2,9 @@
 /*
  * test-snapshot-set.c: the provider side of a snapshot set (src/vssd/snapshot-set.c) with the
  * test-copy provider: the phases in order, no partial commit when a provider fails on the
- * second volume, unexpected provider codes sanitized, the volume limit and duplicates.
+ * second volume, unexpected provider codes sanitized, the volume limit and duplicates, and the
+ * catalog rows a set writes before its provider acts (intent → committing → created, or gone
+ * on abort).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -267,6 +269,76 @@ static void test_drop_one(void **state) {
         assert_int_equal(count_copies(), 0);
 }
 
+/* The state of snapshot id in the catalog's database, or -1 when it has no row. */
+static int row_state(SnapshotCatalog *c, const vss_id *id, char **ret_device) {
+        CatalogRow *rows = NULL;
+        size_t n = 0;
+        int state = -1;
+
+        assert_int_equal(catalog_db_list(c->db, &rows, &n), 0);
+        for (size_t i = 0; i < n; i++)
+                if (vss_id_equal(&rows[i].snapshot_id, id)) {
+                        state = (int) rows[i].state;
+                        if (ret_device)
+                                *ret_device = rows[i].device ? strdup(rows[i].device) : NULL;
+                }
+        catalog_rows_free(rows, n);
+        return state;
+}
+
+static void test_catalog_intent(void **state) {
+        _cleanup_free_ char *v1 = make_volume("intent1"), *device = NULL, *catalog_dir = NULL;
+        SnapshotCatalog catalog = {};
+        SnapshotEntry *entries = NULL;
+        SnapshotSet *s;
+        vss_id a, b, owner;
+        size_t n = 0;
+
+        assert_true(asprintf(&catalog_dir, "%s/catalog", root) > 0);
+        assert_int_equal(mkdir(catalog_dir, 0755), 0);
+        assert_int_equal(catalog_open(&catalog, catalog_dir, NULL, 0), 0);
+        vss_id_generate(&owner);
+
+        /* Added: a PREPARING row naming where the copy will be, before it exists. */
+        s = new_set();
+        snapshot_set_attach_catalog(s, &catalog, VSS_CTX_BACKUP, &owner);
+        assert_int_equal(snapshot_set_add(s, v1, &test_copy_id, &a), S_OK);
+        assert_int_equal(row_state(&catalog, &a, &device), CATALOG_PREPARING);
+        assert_non_null(device);
+        assert_int_equal(access(device, F_OK), -1);
+
+        snapshot_set_mark_committing(s);
+        assert_int_equal(row_state(&catalog, &a, NULL), CATALOG_COMMITTING);
+        assert_int_equal(run_all(s), S_OK);
+        assert_int_equal(access(device, F_OK), 0);
+
+        /* Finished: CREATED, and a record the catalog serves. */
+        assert_int_equal(snapshot_set_take(s, &entries, &n), 0);
+        assert_int_equal(catalog_add_set(&catalog, entries, n, &s->intent, 77), S_OK);
+        free(entries);
+        snapshot_set_free(s);
+        assert_int_equal(row_state(&catalog, &a, NULL), CATALOG_CREATED);
+        assert_non_null(catalog_find(&catalog, &a));
+        assert_true(vss_id_equal(&catalog_find(&catalog, &a)->owner, &owner));
+
+        /* Auto-release: the owner's release deletes copy and row. */
+        assert_int_equal(catalog_delete_owned(&catalog, &owner), 1);
+        assert_int_equal(row_state(&catalog, &a, NULL), -1);
+        assert_int_equal(access(device, F_OK), -1);
+
+        /* An aborted set leaves no row behind. */
+        s = new_set();
+        snapshot_set_attach_catalog(s, &catalog, VSS_CTX_NAS_ROLLBACK, NULL);
+        assert_int_equal(snapshot_set_add(s, v1, &test_copy_id, &b), S_OK);
+        assert_int_equal(row_state(&catalog, &b, NULL), CATALOG_PREPARING);
+        assert_int_equal(run_all(s), S_OK);
+        snapshot_set_free(s);
+        assert_int_equal(row_state(&catalog, &b, NULL), -1);
+        assert_int_equal(count_copies(), 0);
+
+        catalog_done(&catalog);
+}
+
 static void test_missing_volume_and_provider(void **state) {
         SnapshotSet *s = new_set();
         vss_id id, bogus;
@@ -288,6 +360,7 @@ int main(void) {
                 cmocka_unit_test(test_limits_and_duplicates),
                 cmocka_unit_test(test_drop_one),
                 cmocka_unit_test(test_missing_volume_and_provider),
+                cmocka_unit_test(test_catalog_intent),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

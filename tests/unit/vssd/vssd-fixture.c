@@ -43,12 +43,21 @@ int vssd_fixture_init(VssdFixture *f, const char *dir_template, bool test_provid
 
 int vssd_fixture_start(VssdFixture *f) {
         const char *vssd = getenv("VSSD");
-        char *argv[] = {
+        char limit[64];
+        char *argv[12] = {
                 (char *) vssd, (char *) "--socket", f->socket_path, (char *) "--state-dir", f->state_dir,
                 (char *) "--expose-dir", f->expose_dir, (char *) "--event-timeout", (char *) "5000",
-                f->test_provider ? (char *) "--test-provider" : NULL, NULL,
         };
+        size_t n = 9;
         int r;
+
+        if (f->test_provider)
+                argv[n++] = (char *) "--test-provider";
+        if (f->max_per_volume > 0) {
+                snprintf(limit, sizeof(limit), "--max-snapshots-per-volume=%u", f->max_per_volume);
+                argv[n++] = limit;
+        }
+        argv[n] = NULL;
 
         if (!vssd)
                 return -ENOENT;

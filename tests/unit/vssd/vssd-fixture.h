@@ -22,6 +22,7 @@ typedef struct VssdFixture {
         char *state_dir;    /* <dir>/state */
         char *expose_dir;   /* <dir>/exposed */
         bool test_provider;
+        unsigned max_per_volume; /* 0: vssd's default */
         pid_t pid;          /* 0 when not running */
 } VssdFixture;
 
