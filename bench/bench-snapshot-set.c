@@ -1,150 +1,212 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * bench-snapshot-set: what a whole DoSnapshotSet costs on btrfs, against the physical floor.
+ * bench-snapshot-set: what a whole DoSnapshotSet costs, per provider, against the physical
+ * floor that provider builds on, measured in one run on the same volumes.
  *
- * One run of this program sets up a loop-mounted btrfs with a subvolume of small files,
- * starts vssd (real btrfs provider) and measures, in the same run and on the same volume:
- *   - the raw libbtrfsutil btrfs_util_create_snapshot(READ_ONLY) call: the baseline, what any
- *     btrfs snapshot tool pays at least;
- *   - DoSnapshotSet from the call to the async finishing (PrepareForSnapshot, provider
- *     end-prepare, Freeze, commit, Thaw, PostSnapshot) with 0, 1, 10 and 100 writer
- *     processes, each run a fresh requester instance doing the full good path, so the
- *     auto-release snapshot is deleted on release before the next run;
- *   - the longest time any writer stayed frozen (writers log each Freeze→Thaw).
- * The filesystem is synced before every measured call, so each starts from a clean volume.
- * It prints the command line, the kernel and a markdown table with ratios to the baseline.
+ * One run sets up, under one /var/tmp/vss-bench-XXXXXX directory:
+ *   - a loop-mounted btrfs with a subvolume of small files (and later one of many more);
+ *   - a loop-mounted XFS host (reflink) holding an ext4 image and an XFS image, each
+ *     loop-mounted and filled with small files: the image provider's volumes;
+ * starts vssd (real providers, the real vss-guardian through VSS_GUARDIAN) and prints three
+ * markdown tables:
+ *   A. btrfs: raw libbtrfsutil btrfs_util_create_snapshot(READ_ONLY) against DoSnapshotSet
+ *      with 0, 1, 10 and 100 writer processes, and the longest time any writer stayed frozen;
+ *   B. image provider: raw FIFREEZE + FICLONE + FITHAW done by this process on the ext4 volume
+ *      against DoSnapshotSet on it with the same writer counts; then both volumes (ext4 + XFS)
+ *      in one set against raw freeze both + clone both + thaw both; with the longest writer
+ *      freeze and the guardian hold vssd logs for each commit;
+ *   C. btrfs snapshot latency, raw and DoSnapshotSet with 0 writers, on the subvolume with
+ *      the small tree against one with many more files (created once per run by a C loop).
+ * DoSnapshotSet is timed from the call to the async finishing (PrepareForSnapshot, provider
+ * end-prepare, Freeze, commit, Thaw, PostSnapshot); every run is a fresh requester doing the
+ * whole good path, and the program waits until the auto-release snapshot is gone after each
+ * release. syncfs() of every benchmark filesystem before each measured call, raw and VSS
+ * alike, so each starts clean. Table C runs its four cases round robin.
+ * Each row: median, p10–p90, min–max over the runs and its ratio to the baseline row it names.
  *
- * Usage: bench_snapshot_set [--runs N] [--writers N,N,...] [--files N]
- *                           [--vssd PATH] [--writer PATH] [--verbose]
- * (--verbose keeps vssd's log on stderr.)
- * Needs root. Build and run: ninja -C build bench/bench_snapshot_set && sudo ./build/bench/bench_snapshot_set
+ * Usage: bench_snapshot_set [--runs N] [--writers N,N,...] [--files N] [--big-files N]
+ *                           [--vssd PATH] [--writer PATH] [--guardian PATH] [--tables ABC]
+ *                           [--verbose]
+ * (--tables picks tables, --big-files 0 leaves C out; --verbose copies vssd's log to stderr
+ * at the end.)
+ * Needs root (exits 77 otherwise).
+ * Build and run: ninja -C build bench/bench_snapshot_set && sudo ./build/bench/bench_snapshot_set
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <linux/fs.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <btrfsutil.h>
 
+#include "bench-util.h"
 #include "macro.h"
 #include "root-harness.h"
 #include "vss/vss.h"
 
-#define IMAGE_SIZE (UINT64_C(2) << 30)
+#define BTRFS_IMAGE_SIZE (UINT64_C(4) << 30)   /* sparse; 200k files need room for metadata */
+#define HOST_IMAGE_SIZE (UINT64_C(4) << 30)    /* sparse XFS holding both volume images */
+#define VOLUME_IMAGE_SIZE (UINT64_C(1) << 30)  /* each image-provider volume */
 #define MAX_CASES 8
 #define MAX_WRITERS 1000
 #define MAX_RUNS 1000
-#define WARMUP_RUNS 2
+#define MAX_ROWS 16
+#define MAX_VOLUMES 2
+#define WARMUP_RUNS 3
 #define WAIT_MS 30000u
+#define HOLD_MARKER "volume(s) frozen for "  /* provider-image.c logs "held N volume(s) frozen for X ms" */
 
 typedef struct Options {
         unsigned runs;
         unsigned files;
+        unsigned big_files;
         unsigned writer_counts[MAX_CASES];
         unsigned n_cases;
         const char *vssd;
         const char *writer;
+        const char *guardian;
+        const char *tables;  /* which tables to make: letters of "ABC" */
         bool verbose;
 } Options;
 
 typedef struct Bench {
         const Options *opts;
         LoopBtrfs fs;
-        char *subvol;
+        char *subvol;        /* <btrfs>/vol: opts->files small files */
+        char *big_subvol;    /* <btrfs>/big: opts->big_files small files (table C) */
+        BenchFs host;        /* XFS holding the images */
+        BenchFs ext4;        /* <host>/ext4.img mounted at <dir>/ext4 */
+        BenchFs xfs;         /* <host>/xfs.img mounted at <dir>/xfs */
+        char image_error[160]; /* non-empty: the image volumes could not be made */
         char *socket;
         char *state_dir;
+        char *vssd_log;
+        size_t log_offset;   /* how far the vssd log has been read */
         pid_t vssd;
 } Bench;
 
-/* One row of the table. */
+/* One row of a table. */
 typedef struct Row {
-        char label[96];
+        char id[8];
+        char label[128];
         double samples_ms[MAX_RUNS];
         unsigned n;
-        double max_freeze_ms; /* < 0: not applicable */
-        char error[160];      /* non-empty when the case could not be measured */
+        double hold_ms[MAX_RUNS];  /* the guardian hold vssd logged for each measured run */
+        unsigned n_hold;
+        double max_freeze_ms;      /* < 0: not applicable */
+        bool hold_is_time;         /* raw freeze+clone+thaw: the time is the hold */
+        int base[2];               /* rows of the same table the ratios are against; -1: none */
+        char error[160];           /* non-empty when the case could not be measured */
 } Row;
 
-static int cmp_double(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
+typedef struct Table {
+        char letter;
+        const char *title;
+        char caption[512];
+        bool show_hold;
+        Row rows[MAX_ROWS];
+        unsigned n;
+} Table;
 
-        return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of a sorted array. */
-static double percentile(const double *sorted, unsigned n, unsigned pct) {
-        unsigned rank = (pct * n + 99) / 100;
-
-        return sorted[rank == 0 ? 0 : rank - 1];
-}
-
-static double median(const double *sorted, unsigned n) {
-        return n % 2 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
-}
+static Table tables[3];
 
 static double elapsed_ms(uint64_t t0, uint64_t t1) {
         return (double) (t1 - t0) / 1e3;
 }
 
+_printf_(4, 5) static Row *row_add(Table *t, int base0, int base1, const char *fmt, ...) {
+        Row *row = &t->rows[t->n];
+        va_list ap;
+
+        row->max_freeze_ms = -1;
+        row->base[0] = base0;
+        row->base[1] = base1;
+        (void) snprintf(row->id, sizeof(row->id), "%c%u", t->letter, t->n + 1);
+        va_start(ap, fmt);
+        (void) vsnprintf(row->label, sizeof(row->label), fmt, ap);
+        va_end(ap);
+        t->n++;
+        return row;
+}
+
 /* ------------------------------------------------------------------------------------------ */
-/* Volume and daemon                                                                          */
+/* Volumes and daemon                                                                         */
 /* ------------------------------------------------------------------------------------------ */
 
-/* files small files in 100-file directories, like a tree of configuration or source. */
-static int populate(const char *subvol, unsigned files) {
-        char path[4096], content[160];
+/* The XFS host and the two image-provider volumes in it; failure is reported in table B. */
+static int image_volumes_setup(Bench *b) {
+        /* No lazy inode-table init: ext4lazyinit writing in the background would be noise. */
+        static const char *const ext4_args[] = { "-q", "-E", "lazy_itable_init=0,lazy_journal_init=0", NULL };
+        static const char *const xfs_args[] = { "-q", NULL };
+        static const char *const host_args[] = { "-q", "-m", "reflink=1", NULL };
+        char image[4096], mnt[4096];
+        int r;
 
-        for (unsigned i = 0; i < files; i++) {
-                _cleanup_close_ int fd = -EBADF;
-                int n;
+        (void) snprintf(image, sizeof(image), "%s/host.img", b->fs.dir);
+        (void) snprintf(mnt, sizeof(mnt), "%s/host", b->fs.dir);
+        r = bench_fs_make(image, HOST_IMAGE_SIZE, "xfs", host_args, mnt, &b->host);
+        if (r < 0)
+                return r;
 
-                if (i % 100 == 0) {
-                        (void) snprintf(path, sizeof(path), "%s/d%04u", subvol, i / 100);
-                        if (mkdir(path, 0755) < 0)
-                                return -errno;
-                }
-                (void) snprintf(path, sizeof(path), "%s/d%04u/f%06u", subvol, i / 100, i);
-                fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-                if (fd < 0)
-                        return -errno;
-                n = snprintf(content, sizeof(content), "file %u: %.*s\n", i, (int) (40 + i % 80),
-                             "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghij");
-                if (write(fd, content, (size_t) n) != n)
-                        return errno > 0 ? -errno : -EIO;
-        }
-        sync();
-        return 0;
+        (void) snprintf(image, sizeof(image), "%s/ext4.img", b->host.mnt);
+        (void) snprintf(mnt, sizeof(mnt), "%s/ext4", b->fs.dir);
+        r = bench_fs_make(image, VOLUME_IMAGE_SIZE, "ext4", ext4_args, mnt, &b->ext4);
+        if (r < 0)
+                return r;
+
+        (void) snprintf(image, sizeof(image), "%s/xfs.img", b->host.mnt);
+        (void) snprintf(mnt, sizeof(mnt), "%s/xfs", b->fs.dir);
+        r = bench_fs_make(image, VOLUME_IMAGE_SIZE, "xfs", xfs_args, mnt, &b->xfs);
+        if (r < 0)
+                return r;
+
+        r = populate_tree(b->ext4.mnt, b->opts->files);
+        if (r < 0)
+                return r;
+        return populate_tree(b->xfs.mnt, b->opts->files);
 }
 
 static int bench_setup(Bench *b) {
         int r;
 
-        r = loop_btrfs_setup("/var/tmp/vss-bench-XXXXXX", IMAGE_SIZE, &b->fs);
+        r = loop_btrfs_setup("/var/tmp/vss-bench-XXXXXX", BTRFS_IMAGE_SIZE, &b->fs);
         if (r < 0)
                 return r;
-        if (asprintf(&b->subvol, "%s/vol", b->fs.mnt) < 0 || asprintf(&b->socket, "%s/vssd.sock", b->fs.dir) < 0 ||
-            asprintf(&b->state_dir, "%s/state", b->fs.dir) < 0)
+        if (asprintf(&b->subvol, "%s/vol", b->fs.mnt) < 0 || asprintf(&b->big_subvol, "%s/big", b->fs.mnt) < 0 ||
+            asprintf(&b->socket, "%s/vssd.sock", b->fs.dir) < 0 ||
+            asprintf(&b->state_dir, "%s/state", b->fs.dir) < 0 || asprintf(&b->vssd_log, "%s/vssd.log", b->fs.dir) < 0)
                 return -ENOMEM;
         if (btrfs_util_create_subvolume(b->subvol, 0, NULL, NULL) != BTRFS_UTIL_OK)
                 return -EIO;
         if (mkdir(b->state_dir, 0700) < 0)
                 return -errno;
-        r = populate(b->subvol, b->opts->files);
+        r = populate_tree(b->subvol, b->opts->files);
         if (r < 0)
                 return r;
 
-        /* vssd logs every step; that would bury the table unless asked for. */
-        r = process_spawn_flags((char *const[]) { (char *) b->opts->vssd, (char *) "--socket", b->socket,
-                                                  (char *) "--state-dir", b->state_dir,
-                                                  (char *) "--event-timeout", (char *) "30000", NULL },
-                                b->opts->verbose ? 0 : SPAWN_NULL_STDOUT | SPAWN_NULL_STDERR, &b->vssd);
+        r = image_volumes_setup(b);
+        if (r < 0)
+                (void) snprintf(b->image_error, sizeof(b->image_error),
+                                "image volumes could not be made (mkfs.xfs, mkfs.ext4?): %s", strerror(-r));
+
+        /* vssd finds the guardian through VSS_GUARDIAN; its log (with the holds) goes to a file. */
+        if (setenv("VSS_GUARDIAN", b->opts->guardian, 1) < 0)
+                return -errno;
+        r = spawn_logged((char *const[]) { (char *) b->opts->vssd, (char *) "--socket", b->socket,
+                                           (char *) "--state-dir", b->state_dir,
+                                           (char *) "--event-timeout", (char *) "30000", NULL },
+                         b->vssd_log, &b->vssd);
         if (r < 0)
                 return r;
         r = unix_socket_wait(b->socket, b->vssd, WAIT_MS);
@@ -154,11 +216,32 @@ static int bench_setup(Bench *b) {
 }
 
 static void bench_teardown(Bench *b) {
+        if (b->opts->verbose && b->vssd_log) {
+                _cleanup_free_ char *text = NULL;
+
+                if (read_file_full(b->vssd_log, &text, NULL) >= 0)
+                        fprintf(stderr, "---- vssd log ----\n%s---- end of vssd log ----\n", text);
+        }
         (void) process_stop(b->vssd, 5000);
+        /* Inner filesystems first: their images live in the host. */
+        (void) bench_fs_destroy(&b->ext4);
+        (void) bench_fs_destroy(&b->xfs);
+        (void) bench_fs_destroy(&b->host);
         (void) loop_btrfs_teardown(&b->fs);
         free(b->subvol);
+        free(b->big_subvol);
         free(b->socket);
         free(b->state_dir);
+        free(b->vssd_log);
+}
+
+/* Flushes every filesystem of the benchmark (syncfs: other filesystems' dirty data is not
+ * ours to wait for), so each measured call starts from clean volumes. */
+static void bench_settle(const Bench *b) {
+        (void) syncfs_path(b->fs.mounted ? b->fs.mnt : NULL);
+        (void) syncfs_path(b->host.mounted ? b->host.mnt : NULL);
+        (void) syncfs_path(b->ext4.mounted ? b->ext4.mnt : NULL);
+        (void) syncfs_path(b->xfs.mounted ? b->xfs.mnt : NULL);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -171,11 +254,11 @@ typedef struct Writers {
         char *log_prefix;
 } Writers;
 
-static int writers_start(const Bench *b, unsigned n, Writers *w) {
+static int writers_start(const Bench *b, const char *tag, unsigned n, Writers *w) {
         int r;
 
         w->n = 0;
-        if (asprintf(&w->log_prefix, "%s/freeze-%u", b->fs.dir, n) < 0)
+        if (asprintf(&w->log_prefix, "%s/freeze-%s-%u", b->fs.dir, tag, n) < 0)
                 return -ENOMEM;
 
         for (unsigned i = 0; i < n; i++) {
@@ -183,7 +266,7 @@ static int writers_start(const Bench *b, unsigned n, Writers *w) {
                 int out = -EBADF;
 
                 (void) snprintf(log, sizeof(log), "%s-%u.log", w->log_prefix, i);
-                (void) snprintf(name, sizeof(name), "bench-%u-%u", n, i);
+                (void) snprintf(name, sizeof(name), "bench-%s-%u-%u", tag, n, i);
                 r = process_spawn((char *const[]) { (char *) b->opts->writer, (char *) "--socket", b->socket,
                                                     (char *) "--no-write", (char *) "--freeze-log", log,
                                                     (char *) "--name", name, NULL },
@@ -287,16 +370,17 @@ static vss_hr components_walk(vss_requester *r, bool select) {
 }
 
 /*
- * The whole good path with a fresh requester; *ret_ms is DoSnapshotSet from the call to the
- * async finishing. Waits for the auto-release snapshot to be deleted after the release.
- * On failure, *ret_step names the step.
+ * The whole good path with a fresh requester over volumes[0..n); *ret_ms is DoSnapshotSet
+ * from the call to the async finishing. Waits for the auto-release snapshots to be deleted
+ * after the release. On failure, *ret_step names the step.
  */
-static vss_hr backup_once(const Bench *b, double *ret_ms, const char **ret_step) {
+static vss_hr backup_once(const Bench *b, char *const *volumes, unsigned n, double *ret_ms, const char **ret_step) {
         vss_requester_options opts = VSS_REQUESTER_OPTIONS_INIT;
-        vss_snapshot_prop prop = {};
+        vss_snapshot_prop props[MAX_VOLUMES] = {};
+        vss_id snap_ids[MAX_VOLUMES];
         vss_requester *r = NULL;
         vss_async *a = NULL;
-        vss_id set_id, snap_id;
+        vss_id set_id;
         const char *step;
         uint64_t t0, t1;
         vss_hr hr, result = E_FAIL;
@@ -314,10 +398,11 @@ static vss_hr backup_once(const Bench *b, double *ret_ms, const char **ret_step)
         STEP("GatherWriterMetadata", ASYNC(vss_requester_gather_writer_metadata, r));
         STEP("AddComponent", components_walk(r, true));
         STEP("StartSnapshotSet", vss_requester_start_snapshot_set(r, &set_id));
-        STEP("AddToSnapshotSet", vss_requester_add_to_snapshot_set(r, b->subvol, NULL, &snap_id));
+        for (unsigned i = 0; i < n; i++)
+                STEP("AddToSnapshotSet", vss_requester_add_to_snapshot_set(r, volumes[i], NULL, &snap_ids[i]));
         STEP("PrepareForBackup", ASYNC(vss_requester_prepare_for_backup, r));
 
-        sync();
+        bench_settle(b);
         step = "DoSnapshotSet";
         t0 = now_usec();
         hr = vss_requester_do_snapshot_set(r, &a);
@@ -332,7 +417,8 @@ static vss_hr backup_once(const Bench *b, double *ret_ms, const char **ret_step)
         if (VSS_FAILED(hr))
                 goto finish;
 
-        STEP("GetSnapshotProperties", vss_requester_get_snapshot_properties(r, &snap_id, &prop));
+        for (unsigned i = 0; i < n; i++)
+                STEP("GetSnapshotProperties", vss_requester_get_snapshot_properties(r, &snap_ids[i], &props[i]));
         STEP("SetBackupSucceeded", components_walk(r, false));
         STEP("BackupComplete", ASYNC(vss_requester_backup_complete, r));
         STEP("GatherWriterStatus", ASYNC(vss_requester_gather_writer_status, r));
@@ -347,12 +433,16 @@ finish:
                 *ret_step = step;
         }
         vss_requester_release(r);
-        if (prop.snapshot_device_object && path_wait_gone(prop.snapshot_device_object, WAIT_MS) < 0) {
-                fprintf(stderr, "bench: auto-release snapshot %s not deleted\n", prop.snapshot_device_object);
-                *ret_step = "auto-release deletion";
-                hr = VSS_FAILED(hr) ? hr : E_UNEXPECTED;
+        for (unsigned i = 0; i < n; i++) {
+                const char *dev = props[i].snapshot_device_object;
+
+                if (dev && path_wait_gone(dev, WAIT_MS) < 0) {
+                        fprintf(stderr, "bench: auto-release snapshot %s not deleted\n", dev);
+                        *ret_step = "auto-release deletion";
+                        hr = VSS_FAILED(hr) ? hr : E_UNEXPECTED;
+                }
+                vss_snapshot_prop_free(&props[i]);
         }
-        vss_snapshot_prop_free(&prop);
         return hr;
 }
 
@@ -360,46 +450,158 @@ finish:
 /* Cases                                                                                      */
 /* ------------------------------------------------------------------------------------------ */
 
-static void measure_raw(const Bench *b, Row *row) {
+/* One raw snapshot (then deleted, untimed); the sample goes into row when record. */
+static bool btrfs_raw_once(const Bench *b, const char *subvol, Row *row, bool record) {
+        enum btrfs_util_error e;
         char dest[4096];
+        uint64_t t0, t1;
 
-        (void) snprintf(row->label, sizeof(row->label), "raw `btrfs_util_create_snapshot(READ_ONLY)` (baseline)");
-        row->max_freeze_ms = -1;
         (void) snprintf(dest, sizeof(dest), "%s/raw-snapshot", b->fs.mnt);
+        bench_settle(b);
+        t0 = now_usec();
+        e = btrfs_util_create_snapshot(subvol, dest, BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY, NULL, NULL);
+        t1 = now_usec();
+        if (e != BTRFS_UTIL_OK) {
+                (void) snprintf(row->error, sizeof(row->error), "create snapshot: %s", btrfs_util_strerror(e));
+                return false;
+        }
+        if (record)
+                row->samples_ms[row->n++] = elapsed_ms(t0, t1);
+        e = btrfs_util_delete_subvolume(dest, 0);
+        if (e != BTRFS_UTIL_OK) {
+                (void) snprintf(row->error, sizeof(row->error), "delete snapshot: %s", btrfs_util_strerror(e));
+                return false;
+        }
+        return true;
+}
+
+static void measure_btrfs_raw(const Bench *b, const char *subvol, Row *row) {
+        for (unsigned i = 0; i < WARMUP_RUNS + b->opts->runs; i++)
+                if (!btrfs_raw_once(b, subvol, row, i >= WARMUP_RUNS))
+                        return;
+}
+
+/* The open files of one raw freeze+clone+thaw: made before the freeze, like the provider. */
+typedef struct RawFiles {
+        int mnt[MAX_VOLUMES];
+        int src[MAX_VOLUMES];
+        int dst[MAX_VOLUMES];
+        char clone[MAX_VOLUMES][4096];
+        unsigned n;
+} RawFiles;
+
+static void raw_files_close(RawFiles *f) {
+        for (unsigned i = 0; i < f->n; i++) {
+                if (f->mnt[i] >= 0)
+                        (void) close(f->mnt[i]);
+                if (f->src[i] >= 0)
+                        (void) close(f->src[i]);
+                if (f->dst[i] >= 0) {
+                        (void) close(f->dst[i]);
+                        (void) unlink(f->clone[i]);
+                }
+        }
+        f->n = 0;
+}
+
+static int raw_files_open(const Bench *b, const BenchFs *const *vols, unsigned n, RawFiles *f) {
+        for (unsigned i = 0; i < n; i++) {
+                f->mnt[i] = f->src[i] = f->dst[i] = -EBADF;
+                f->n = i + 1;
+                (void) snprintf(f->clone[i], sizeof(f->clone[i]), "%s/raw-clone-%u.img", b->host.mnt, i);
+                f->mnt[i] = open(vols[i]->mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (f->mnt[i] < 0)
+                        return -errno;
+                f->src[i] = open(vols[i]->image, O_RDONLY | O_CLOEXEC);
+                if (f->src[i] < 0)
+                        return -errno;
+                f->dst[i] = open(f->clone[i], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                if (f->dst[i] < 0)
+                        return -errno;
+        }
+        return 0;
+}
+
+/* Freeze all, clone all, thaw all in reverse; always thaws what it froze. */
+static int raw_hold(RawFiles *f) {
+        unsigned frozen = 0;
+        int r = 0;
+
+        for (; frozen < f->n; frozen++)
+                if (ioctl(f->mnt[frozen], FIFREEZE, 0) < 0) {
+                        r = -errno;
+                        break;
+                }
+        for (unsigned i = 0; r == 0 && i < f->n; i++)
+                if (ioctl(f->dst[i], FICLONE, f->src[i]) < 0)
+                        r = -errno;
+        while (frozen > 0)
+                if (ioctl(f->mnt[--frozen], FITHAW, 0) < 0 && r == 0)
+                        r = -errno;
+        return r;
+}
+
+static void measure_image_raw(const Bench *b, const BenchFs *const *vols, unsigned n, Row *row) {
+        row->hold_is_time = true;
+        if (b->image_error[0]) {
+                (void) snprintf(row->error, sizeof(row->error), "%s", b->image_error);
+                return;
+        }
 
         for (unsigned i = 0; i < WARMUP_RUNS + b->opts->runs; i++) {
-                enum btrfs_util_error e;
-                uint64_t t0, t1;
+                RawFiles f = {};
+                uint64_t t0 = 0, t1 = 0;
+                int r;
 
-                sync();
-                t0 = now_usec();
-                e = btrfs_util_create_snapshot(b->subvol, dest, BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY, NULL, NULL);
-                t1 = now_usec();
-                if (e != BTRFS_UTIL_OK) {
-                        (void) snprintf(row->error, sizeof(row->error), "create snapshot: %s",
-                                        btrfs_util_strerror(e));
+                r = raw_files_open(b, vols, n, &f);
+                if (r >= 0) {
+                        bench_settle(b);
+                        t0 = now_usec();
+                        r = raw_hold(&f);
+                        t1 = now_usec();
+                }
+                raw_files_close(&f);
+                if (r < 0) {
+                        (void) snprintf(row->error, sizeof(row->error), "freeze/clone/thaw: %s", strerror(-r));
                         return;
                 }
                 if (i >= WARMUP_RUNS)
                         row->samples_ms[row->n++] = elapsed_ms(t0, t1);
-                e = btrfs_util_delete_subvolume(dest, 0);
-                if (e != BTRFS_UTIL_OK) {
-                        (void) snprintf(row->error, sizeof(row->error), "delete snapshot: %s",
-                                        btrfs_util_strerror(e));
-                        return;
-                }
         }
 }
 
-static void measure_vss(const Bench *b, unsigned writers, Row *row) {
+/* Reads the hold vssd logged for the run just done; records it when want. */
+static void hold_collect(Bench *b, Row *row, bool want) {
+        double ms;
+
+        if (log_find_last_ms(b->vssd_log, HOLD_MARKER, &b->log_offset, &ms) > 0 && want)
+                row->hold_ms[row->n_hold++] = ms;
+}
+
+/* One whole backup; its DoSnapshotSet time (and hold, if logged) go into row when record. */
+static bool vss_once(Bench *b, char *const *volumes, unsigned n, Row *row, bool record) {
+        const char *step = "?";
+        double ms = 0;
+        vss_hr hr;
+
+        /* Skip whatever the daemon logged before this run. */
+        hold_collect(b, row, false);
+        hr = backup_once(b, volumes, n, &ms, &step);
+        if (VSS_FAILED(hr)) {
+                (void) snprintf(row->error, sizeof(row->error), "%s failed: %s", step, vss_hr_name(hr));
+                return false;
+        }
+        if (record)
+                row->samples_ms[row->n++] = ms;
+        hold_collect(b, row, record);
+        return true;
+}
+
+static void measure_vss(Bench *b, const char *tag, char *const *volumes, unsigned n, unsigned writers, Row *row) {
         Writers w = {};
         int r;
 
-        (void) snprintf(row->label, sizeof(row->label), "DoSnapshotSet, %u writer%s", writers,
-                        writers == 1 ? "" : "s");
-        row->max_freeze_ms = -1;
-
-        r = writers_start(b, writers, &w);
+        r = writers_start(b, tag, writers, &w);
         if (r < 0) {
                 (void) snprintf(row->error, sizeof(row->error), "starting writer %u failed: %s", w.n,
                                 strerror(-r));
@@ -407,52 +609,214 @@ static void measure_vss(const Bench *b, unsigned writers, Row *row) {
                 return;
         }
 
-        for (unsigned i = 0; i < WARMUP_RUNS + b->opts->runs; i++) {
-                const char *step = "?";
-                double ms = 0;
-                vss_hr hr;
-
-                hr = backup_once(b, &ms, &step);
-                if (VSS_FAILED(hr)) {
-                        (void) snprintf(row->error, sizeof(row->error), "%s failed: %s", step, vss_hr_name(hr));
+        for (unsigned i = 0; i < WARMUP_RUNS + b->opts->runs; i++)
+                if (!vss_once(b, volumes, n, row, i >= WARMUP_RUNS))
                         break;
-                }
-                if (i >= WARMUP_RUNS)
-                        row->samples_ms[row->n++] = ms;
-        }
 
         row->max_freeze_ms = writers > 0 ? writers_stop(&w) : -1;
 }
 
-static void print_table(const Row *rows, unsigned n) {
-        double raw_median = 0;
+/* ------------------------------------------------------------------------------------------ */
+/* Tables                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
 
-        printf("| case | runs | median ms | p10–p90 ms | min–max ms | ratio to raw | longest writer freeze ms |\n");
-        printf("|---|---|---|---|---|---|---|\n");
-        for (unsigned i = 0; i < n; i++) {
+static const char *plural(unsigned n) {
+        return n == 1 ? "" : "s";
+}
+
+static void table_btrfs(Bench *b) {
+        Table *t = &tables[0];
+        char *vol[] = { b->subvol };
+
+        t->letter = 'A';
+        t->title = "btrfs provider: DoSnapshotSet against the raw snapshot ioctl";
+        (void) snprintf(t->caption, sizeof(t->caption),
+                        "Volume: a subvolume with %u small files on a loop-mounted btrfs (%" PRIu64
+                        " MiB sparse image).",
+                        b->opts->files, BTRFS_IMAGE_SIZE >> 20);
+
+        measure_btrfs_raw(b, b->subvol, row_add(t, -1, -1, "raw `btrfs_util_create_snapshot(READ_ONLY)`"));
+        for (unsigned i = 0; i < b->opts->n_cases; i++) {
+                unsigned w = b->opts->writer_counts[i];
+
+                measure_vss(b, "btrfs", vol, 1, w, row_add(t, 0, -1, "DoSnapshotSet, %u writer%s", w, plural(w)));
+        }
+}
+
+static void table_image(Bench *b) {
+        Table *t = &tables[1];
+        const BenchFs *one[] = { &b->ext4 }, *two[] = { &b->ext4, &b->xfs };
+        char *vol1[] = { b->ext4.mnt }, *vol2[] = { b->ext4.mnt, b->xfs.mnt };
+        int base;
+
+        t->letter = 'B';
+        t->title = "image provider: DoSnapshotSet against raw FIFREEZE + FICLONE + FITHAW";
+        t->show_hold = true;
+        (void) snprintf(t->caption, sizeof(t->caption),
+                        "Volumes: an ext4 and an XFS filesystem, %" PRIu64 " MiB sparse images with %u small files each, "
+                        "loop-mounted from a loop-mounted XFS host (reflink=1, %" PRIu64 " MiB sparse image). "
+                        "Raw rows: this process opens the images and creates the clone files first (untimed, as the "
+                        "provider does), then times FIFREEZE of each volume, FICLONE of each image, FITHAW in reverse. "
+                        "Guardian hold: what vssd logs for each commit, from its Freeze call to the guardian until "
+                        "the Thaw's answer (median, max in brackets).",
+                        VOLUME_IMAGE_SIZE >> 20, b->opts->files, HOST_IMAGE_SIZE >> 20);
+
+        base = (int) t->n;
+        measure_image_raw(b, one, 1, row_add(t, -1, -1, "raw freeze + clone + thaw, ext4"));
+        for (unsigned i = 0; i < b->opts->n_cases; i++) {
+                unsigned w = b->opts->writer_counts[i];
+                Row *row = row_add(t, base, -1, "DoSnapshotSet ext4, %u writer%s", w, plural(w));
+
+                if (b->image_error[0])
+                        (void) snprintf(row->error, sizeof(row->error), "%s", b->image_error);
+                else
+                        measure_vss(b, "image1", vol1, 1, w, row);
+        }
+
+        base = (int) t->n;
+        measure_image_raw(b, two, 2, row_add(t, -1, -1, "raw freeze both + clone both + thaw both, ext4 + XFS"));
+        for (unsigned i = 0; i < 2; i++) {
+                unsigned w = i == 0 ? 0 : 10;
+                Row *row = row_add(t, base, -1, "DoSnapshotSet ext4 + XFS in one set, %u writer%s", w, plural(w));
+
+                if (b->image_error[0])
+                        (void) snprintf(row->error, sizeof(row->error), "%s", b->image_error);
+                else
+                        measure_vss(b, "image2", vol2, 2, w, row);
+        }
+}
+
+static void table_files(Bench *b) {
+        Table *t = &tables[2];
+        char *small[] = { b->subvol }, *big[] = { b->big_subvol };
+        Row *rows[4];
+        uint64_t t0, t1;
+        int r;
+
+        t->letter = 'C';
+        t->title = "btrfs snapshot latency against the number of files";
+
+        t0 = now_usec();
+        if (btrfs_util_create_subvolume(b->big_subvol, 0, NULL, NULL) != BTRFS_UTIL_OK)
+                r = -EIO;
+        else
+                r = populate_tree(b->big_subvol, b->opts->big_files);
+        t1 = now_usec();
+        (void) snprintf(t->caption, sizeof(t->caption),
+                        "Volumes: two subvolumes of the same btrfs as table A, %u and %u small files "
+                        "(the second created in this run by a C loop in %.1f s, synced).",
+                        b->opts->files, b->opts->big_files, elapsed_ms(t0, t1) / 1e3);
+
+        rows[0] = row_add(t, -1, -1, "raw snapshot ioctl, %u files", b->opts->files);
+        rows[1] = row_add(t, 0, -1, "raw snapshot ioctl, %u files", b->opts->big_files);
+        rows[2] = row_add(t, 0, -1, "DoSnapshotSet, 0 writers, %u files", b->opts->files);
+        rows[3] = row_add(t, 1, 2, "DoSnapshotSet, 0 writers, %u files", b->opts->big_files);
+        if (r < 0) {
+                for (unsigned k = 1; k < 4; k += 2)
+                        (void) snprintf(rows[k]->error, sizeof(rows[k]->error), "creating the files failed: %s",
+                                        strerror(-r));
+        }
+
+        /* Round robin over the four cases, so background work (the btrfs cleaner dropping
+         * deleted snapshots every 30 s, writeback) falls on all of them alike. */
+        for (unsigned i = 0; i < WARMUP_RUNS + b->opts->runs; i++) {
+                bool record = i >= WARMUP_RUNS;
+
+                if (!rows[0]->error[0])
+                        (void) btrfs_raw_once(b, b->subvol, rows[0], record);
+                if (!rows[1]->error[0])
+                        (void) btrfs_raw_once(b, b->big_subvol, rows[1], record);
+                if (!rows[2]->error[0])
+                        (void) vss_once(b, small, 1, rows[2], record);
+                if (!rows[3]->error[0])
+                        (void) vss_once(b, big, 1, rows[3], record);
+        }
+}
+
+static bool row_median(const Row *row, double *ret) {
+        double sorted[MAX_RUNS];
+
+        if (row->error[0] || row->n == 0)
+                return false;
+        memcpy(sorted, row->samples_ms, row->n * sizeof(double));
+        stats_sort(sorted, row->n);
+        *ret = stats_median(sorted, row->n);
+        return true;
+}
+
+static void ratio_cell(const Table *t, const Row *row, double med, char *buf, size_t size) {
+        size_t used = 0;
+
+        buf[0] = 0;
+        if (row->base[0] < 0 && row->base[1] < 0) {
+                (void) snprintf(buf, size, "baseline");
+                return;
+        }
+        for (unsigned k = 0; k < 2; k++) {
+                const Row *base;
+                double bm;
+
+                if (row->base[k] < 0)
+                        continue;
+                base = &t->rows[row->base[k]];
+                if (!row_median(base, &bm) || bm <= 0)
+                        continue;
+                used += (size_t) snprintf(buf + used, size - used, "%s%.1f× %s", used ? ", " : "", med / bm, base->id);
+                if (used >= size)
+                        break;
+        }
+        if (!buf[0])
+                (void) snprintf(buf, size, "–");
+}
+
+static void hold_cell(const Row *row, char *buf, size_t size) {
+        double sorted[MAX_RUNS];
+
+        if (row->hold_is_time) {
+                (void) snprintf(buf, size, "= time");
+                return;
+        }
+        if (row->n_hold == 0) {
+                (void) snprintf(buf, size, "–");
+                return;
+        }
+        memcpy(sorted, row->hold_ms, row->n_hold * sizeof(double));
+        stats_sort(sorted, row->n_hold);
+        (void) snprintf(buf, size, "%.1f (%.1f)%s", stats_median(sorted, row->n_hold), sorted[row->n_hold - 1],
+                        row->n_hold == row->n ? "" : " †");
+}
+
+static void table_print(const Table *t) {
+        printf("### %c. %s\n\n%s\n\n", t->letter, t->title, t->caption);
+        printf("| id | case | runs | median ms | p10–p90 ms | min–max ms | ratio | longest writer freeze ms |%s\n",
+               t->show_hold ? " guardian hold ms |" : "");
+        printf("|---|---|---|---|---|---|---|---|%s\n", t->show_hold ? "---|" : "");
+
+        for (unsigned i = 0; i < t->n; i++) {
+                const Row *row = &t->rows[i];
                 double sorted[MAX_RUNS], med;
-                char freeze[32] = "–", ratio[32];
+                char freeze[32] = "–", ratio[64], hold[48];
 
-                if (rows[i].error[0] || rows[i].n == 0) {
-                        printf("| %s | 0 | – | – | – | – | %s |\n", rows[i].label,
-                               rows[i].error[0] ? rows[i].error : "no samples");
+                if (!row_median(row, &med)) {
+                        printf("| %s | %s | 0 | – | – | – | – | %s |%s\n", row->id, row->label,
+                               row->error[0] ? row->error : "no samples", t->show_hold ? " – |" : "");
                         continue;
                 }
-                memcpy(sorted, rows[i].samples_ms, rows[i].n * sizeof(double));
-                qsort(sorted, rows[i].n, sizeof(double), cmp_double);
-                med = median(sorted, rows[i].n);
-                if (i == 0)
-                        raw_median = med;
-                if (raw_median > 0)
-                        (void) snprintf(ratio, sizeof(ratio), "%.1f×", med / raw_median);
-                else
-                        (void) snprintf(ratio, sizeof(ratio), "–");
-                if (rows[i].max_freeze_ms >= 0)
-                        (void) snprintf(freeze, sizeof(freeze), "%.1f", rows[i].max_freeze_ms);
-                printf("| %s | %u | %.1f | %.1f–%.1f | %.1f–%.1f | %s | %s |\n", rows[i].label, rows[i].n, med,
-                       percentile(sorted, rows[i].n, 10), percentile(sorted, rows[i].n, 90), sorted[0],
-                       sorted[rows[i].n - 1], ratio, freeze);
+                memcpy(sorted, row->samples_ms, row->n * sizeof(double));
+                stats_sort(sorted, row->n);
+                ratio_cell(t, row, med, ratio, sizeof(ratio));
+                if (row->max_freeze_ms >= 0)
+                        (void) snprintf(freeze, sizeof(freeze), "%.1f", row->max_freeze_ms);
+                printf("| %s | %s | %u | %.1f | %.1f–%.1f | %.1f–%.1f | %s | %s |", row->id, row->label, row->n, med,
+                       stats_percentile(sorted, row->n, 10), stats_percentile(sorted, row->n, 90), sorted[0],
+                       sorted[row->n - 1], ratio, freeze);
+                if (t->show_hold) {
+                        hold_cell(row, hold, sizeof(hold));
+                        printf(" %s |", hold);
+                }
+                printf("\n");
         }
+        printf("\n");
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -480,8 +844,11 @@ static int parse_args(int argc, char **argv, Options *o) {
                 { "runs", required_argument, NULL, 'r' },
                 { "writers", required_argument, NULL, 'w' },
                 { "files", required_argument, NULL, 'f' },
+                { "big-files", required_argument, NULL, 'F' },
                 { "vssd", required_argument, NULL, 'V' },
                 { "writer", required_argument, NULL, 'W' },
+                { "guardian", required_argument, NULL, 'G' },
+                { "tables", required_argument, NULL, 'T' },
                 { "verbose", no_argument, NULL, 'v' },
                 {}
         };
@@ -501,11 +868,22 @@ static int parse_args(int argc, char **argv, Options *o) {
                 case 'f':
                         o->files = (unsigned) strtoul(optarg, NULL, 10);
                         break;
+                case 'F':
+                        o->big_files = (unsigned) strtoul(optarg, NULL, 10);
+                        break;
                 case 'V':
                         o->vssd = optarg;
                         break;
                 case 'W':
                         o->writer = optarg;
+                        break;
+                case 'G':
+                        o->guardian = optarg;
+                        break;
+                case 'T':
+                        if (isempty(optarg) || optarg[strspn(optarg, "ABC")] != 0)
+                                return -EINVAL;
+                        o->tables = optarg;
                         break;
                 case 'v':
                         o->verbose = true;
@@ -518,62 +896,72 @@ static int parse_args(int argc, char **argv, Options *o) {
 
 int main(int argc, char **argv) {
         Options o = {
-                .runs = 15,
+                .runs = 30,
                 .files = 10000,
+                .big_files = 200000,
                 .writer_counts = { 0, 1, 10, 100 },
                 .n_cases = 4,
                 .vssd = getenv("VSSD") ?: BENCH_VSSD_PATH,
                 .writer = getenv("CONSISTENCY_WRITER") ?: BENCH_WRITER_PATH,
+                .guardian = getenv("VSS_GUARDIAN") ?: BENCH_GUARDIAN_PATH,
+                .tables = "ABC",
         };
         Bench b = { .opts = &o, .fs.loop_fd = -EBADF };
-        Row *rows;
         struct utsname u;
-        unsigned n_rows = 0;
+        uint64_t start = now_usec();
+        char date[32] = "";
+        time_t now = time(NULL);
         int r;
 
         if (parse_args(argc, argv, &o) < 0) {
-                fprintf(stderr, "Usage: %s [--runs N] [--writers N,N,...] [--files N] [--vssd PATH] [--writer PATH] [--verbose]\n",
+                fprintf(stderr,
+                        "Usage: %s [--runs N] [--writers N,N,...] [--files N] [--big-files N] [--vssd PATH] "
+                        "[--writer PATH] [--guardian PATH] [--tables ABC] [--verbose]\n",
                         argv[0]);
                 return EXIT_FAILURE;
         }
         if (geteuid() != 0) {
-                fprintf(stderr, "%s needs root (loop devices, mount)\n", argv[0]);
-                return EXIT_FAILURE;
+                fprintf(stderr, "%s needs root (loop devices, mount, FIFREEZE); skipping\n", argv[0]);
+                return 77;
         }
         (void) signal(SIGPIPE, SIG_IGN);
-
-        rows = calloc(1 + o.n_cases, sizeof(Row));
-        if (!rows)
-                return EXIT_FAILURE;
 
         r = bench_setup(&b);
         if (r < 0) {
                 fprintf(stderr, "bench: setup failed: %s\n", strerror(-r));
                 bench_teardown(&b);
-                free(rows);
                 return EXIT_FAILURE;
         }
 
-        measure_raw(&b, &rows[n_rows++]);
-        for (unsigned i = 0; i < o.n_cases; i++)
-                measure_vss(&b, o.writer_counts[i], &rows[n_rows++]);
+        if (strchr(o.tables, 'A'))
+                table_btrfs(&b);
+        if (strchr(o.tables, 'B'))
+                table_image(&b);
+        if (strchr(o.tables, 'C') && o.big_files > 0)
+                table_files(&b);
 
         bench_teardown(&b);
 
+        (void) strftime(date, sizeof(date), "%Y-%m-%d", localtime(&now));
         printf("Command: ");
         for (int i = 0; i < argc; i++)
                 printf("%s%s", i ? " " : "", argv[i]);
         printf("\n");
         if (uname(&u) == 0)
-                printf("Kernel: %s %s %s, %ld CPUs\n", u.sysname, u.release, u.machine, sysconf(_SC_NPROCESSORS_ONLN));
-        printf("Volume: loop-mounted btrfs (%" PRIu64 " MiB sparse image), one subvolume, %u small files; "
-               "%u measured runs per case after %u warm-up runs; fs synced before each measured call\n\n",
-               IMAGE_SIZE >> 20, o.files, o.runs, WARMUP_RUNS);
-        print_table(rows, n_rows);
+                printf("Kernel: %s %s %s, %ld CPUs; %s\n", u.sysname, u.release, u.machine,
+                       sysconf(_SC_NPROCESSORS_ONLN), date);
+        printf("%u measured runs per case after %u warm-up runs, each DoSnapshotSet run a fresh requester; "
+               "syncfs() of the benchmark's filesystems before each measured call; whole run %.0f s\n\n",
+               o.runs, WARMUP_RUNS, elapsed_ms(start, now_usec()) / 1e3);
 
-        for (unsigned i = 0; i < n_rows; i++)
-                if (rows[i].error[0])
-                        r = -EIO;
-        free(rows);
+        r = 0;
+        for (unsigned k = 0; k < ELEMENTSOF(tables); k++) {
+                if (tables[k].n == 0)
+                        continue;
+                table_print(&tables[k]);
+                for (unsigned i = 0; i < tables[k].n; i++)
+                        if (tables[k].rows[i].error[0])
+                                r = -EIO;
+        }
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

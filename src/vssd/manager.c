@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * manager.c: vssd's top-level object (manager.h): start-up (state directory, providers, the
- * snapshot catalog and its recovery, the "backup" group), the listening socket, and the orderly shutdown that lets every backup send
- * its last events before the loop ends.
+ * snapshot catalog and its recovery, the "backup" group), the listening socket, and the
+ * orderly shutdown that lets every backup send its last events before the loop ends.
  */
 #include <errno.h>
 #include <grp.h>
@@ -28,7 +28,8 @@ void manager_config_done(ManagerConfig *c) {
         free(c->socket_path);
         free(c->state_dir);
         free(c->expose_dir);
-        c->socket_path = c->state_dir = c->expose_dir = NULL;
+        free(c->guardian_path);
+        c->socket_path = c->state_dir = c->expose_dir = c->guardian_path = NULL;
 }
 
 uint64_t manager_event_timeout(const Manager *m) {
@@ -121,7 +122,7 @@ int manager_new(ManagerConfig *config, Manager **ret) {
         } else
                 log_info("No group \"backup\": only root may act as requester.");
 
-        pc = (ProviderConfig) { .state_dir = m->config.state_dir };
+        pc = (ProviderConfig) { .state_dir = m->config.state_dir, .guardian_path = m->config.guardian_path };
         hr = provider_registry_init(&pc, m->config.test_provider);
         if (VSS_FAILED(hr))
                 log_warning("No snapshot provider is usable (%s); AddToSnapshotSet will fail.", vss_hr_name(hr));

@@ -38,6 +38,7 @@ typedef struct ManagerConfig {
         unsigned max_connections;
         unsigned max_writers;
         char *expose_dir;              /* NULL: VSSD_DEFAULT_EXPOSE_DIR */
+        char *guardian_path;           /* NULL: the providers' default (ProviderConfig) */
         unsigned max_snapshots_per_volume; /* 0: VSSD_DEFAULT_MAX_SNAPSHOTS_PER_VOLUME */
 } ManagerConfig;
 

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -175,7 +176,8 @@ vss_hr catalog_check_limits(const SnapshotCatalog *c, const char *volume, size_t
                 return VSS_E_MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED;
         }
         if (catalog_count_volume(c, volume) >= max) {
-                *detail = "the volume has the maximum number of snapshots (vssd --max-snapshots-per-volume); delete some";
+                *detail = "the volume has the maximum number of snapshots "
+                          "(vssd --max-snapshots-per-volume); delete some";
                 return VSS_E_MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED;
         }
         return S_OK;
@@ -301,10 +303,22 @@ vss_hr catalog_add_set(SnapshotCatalog *c, SnapshotEntry *entries, size_t n, con
 
                 entries[i].snap = NULL;
                 if (hr != S_OK) {
-                        /* Not recorded as created: it must not outlive this call. */
-                        if (entries[i].ops->delete_snapshot)
-                                (void) entries[i].ops->delete_snapshot(s);
-                        catalog_forget_intent(c, &s->snapshot_id);
+                        /* Not recorded as created: it must not outlive this call. Its intent
+                         * row goes only once the copy is known to be gone; otherwise the next
+                         * start deletes it. */
+                        const VssProviderOps *ops = entries[i].ops;
+                        vss_hr d = VSS_E_PROVIDER_NOT_REGISTERED;
+
+                        if (ops->delete_snapshot)
+                                d = provider_hr_sanitize(ops->delete_snapshot(s));
+
+                        if (VSS_SUCCEEDED(d) || d == VSS_E_OBJECT_NOT_FOUND)
+                                catalog_forget_intent(c, &s->snapshot_id);
+                        else if (ops->abort) {
+                                ProviderSnapshot *one[1] = { s };
+
+                                (void) ops->abort(one, 1); /* frees what the provider holds */
+                        }
                         provider_snapshot_free(s);
                         free(rec);
                         continue;
@@ -761,37 +775,6 @@ static int recover_persistent(SnapshotCatalog *c, const CatalogRow *row) {
         return 0;
 }
 
-/* Mounts under the exposure directory that no record names: a crash between mount and record
- * cannot produce them (the record comes first), but a hand-edited catalog can. */
-static void sweep_expose_dir(SnapshotCatalog *c) {
-        DIR *d;
-        struct dirent *de;
-
-        d = opendir(c->expose_dir);
-        if (!d)
-                return;
-        while ((de = readdir(d))) {
-                _cleanup_free_ char *p = NULL;
-                bool known = false;
-
-                if (de->d_name[0] == '.')
-                        continue;
-                if (asprintf(&p, "%s/%s", c->expose_dir, de->d_name) < 0)
-                        break;
-                LIST_FOREACH(records, r, c->records)
-                        if (r->exposed_path && streq(r->exposed_path, p))
-                                known = true;
-                if (known)
-                        continue;
-                if (is_mount_point(p)) {
-                        log_info("Recovery: unmounting stale exposure %s.", p);
-                        (void) unmount_path(p, true);
-                }
-                (void) rmdir(p);
-        }
-        closedir(d);
-}
-
 int catalog_open(SnapshotCatalog *c, const char *state_dir, const char *expose_dir, unsigned max_per_volume) {
         _cleanup_free_ char *path = NULL;
         CatalogRow *rows = NULL;
@@ -806,6 +789,19 @@ int catalog_open(SnapshotCatalog *c, const char *state_dir, const char *expose_d
         c->expose_dir = strdup(expose_dir ?: VSSD_DEFAULT_EXPOSE_DIR);
         if (!c->expose_dir)
                 return log_oom();
+
+        if (asprintf(&path, "%s/catalog.lock", state_dir) < 0)
+                return log_oom();
+        c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (c->lock_fd < 0)
+                return log_error_errno(-errno, "Failed to open %s: %m", path);
+        if (flock(c->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+                r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+                (void) close(c->lock_fd);
+                return log_error_errno(r, "Another vssd uses the state directory %s (%s is locked).", state_dir, path);
+        }
+        c->locked = true;
+        path = mfree_str(path);
 
         if (asprintf(&path, "%s/catalog.db", state_dir) < 0)
                 return log_oom();
@@ -835,7 +831,6 @@ int catalog_open(SnapshotCatalog *c, const char *state_dir, const char *expose_d
         if (r < 0)
                 return r;
 
-        sweep_expose_dir(c);
         log_info("Snapshot catalog %s: %zu persistent snapshot%s kept, %zu leftover%s of a previous run handled.",
                  path, kept, kept == 1 ? "" : "s", leftovers, leftovers == 1 ? "" : "s");
         return 0;
@@ -848,4 +843,7 @@ void catalog_done(SnapshotCatalog *c) {
                 record_drop(c, r);
         c->db = catalog_db_close(c->db);
         c->expose_dir = mfree_str(c->expose_dir);
+        if (c->locked)
+                (void) close(c->lock_fd);
+        c->locked = false;
 }

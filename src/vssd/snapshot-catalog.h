@@ -53,6 +53,8 @@ struct SnapshotRecord {
 
 typedef struct SnapshotCatalog {
         CatalogDb *db;              /* NULL: memory only */
+        int lock_fd;                /* flock on <state_dir>/catalog.lock, valid when locked */
+        bool locked;
         SnapshotRecord *records;    /* oldest first */
         size_t n_records;
         char *expose_dir;           /* where vssd picks exposure directories */
@@ -68,8 +70,11 @@ typedef struct CatalogIntent {
 
 /*
  * catalog_open: open <state_dir>/catalog.db and recover (see above): leftovers of a previous
- * vssd deleted, persistent snapshots loaded, their exposures kept or mounted again, stray
- * mounts under expose_dir removed. expose_dir NULL: VSSD_DEFAULT_EXPOSE_DIR. Returns 0 or
+ * vssd deleted with their exposures, persistent snapshots loaded, their exposures kept or
+ * mounted again. Only what the catalog names is touched (several vssd instances, each with
+ * its own state directory, may share an exposure directory). expose_dir NULL:
+ * VSSD_DEFAULT_EXPOSE_DIR. A second vssd on the same state directory is refused (-EBUSY):
+ * two daemons recovering each other's live snapshots would delete them. Returns 0 or
  * negative errno (the database could not be opened; logged). Recovery failures on single
  * snapshots are logged, their rows kept for the next start, and do not fail the call.
  */

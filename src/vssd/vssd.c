@@ -34,6 +34,8 @@ static void help(void) {
                "     --max-snapshots-per-volume=N\n"
                "                            Snapshots kept per volume (default: %u)\n"
                "     --expose-dir=DIR       Where exposures go without a path (default: %s)\n"
+               "     --guardian=PATH        The vss-guardian program (default: $VSS_GUARDIAN, else\n"
+               "                            the installed one)\n"
                "     --log-level=LEVEL      debug, info, warning or error (default: info)\n",
                VSS_DEFAULT_SOCKET, VSSD_DEFAULT_STATE_DIR, VSSD_DEFAULT_EVENT_TIMEOUT_MS,
                VSSD_DEFAULT_MAX_CONNECTIONS, VSSD_DEFAULT_MAX_SNAPSHOTS_PER_VOLUME, VSSD_DEFAULT_EXPOSE_DIR);
@@ -65,6 +67,7 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *c) {
                 ARG_MAX_CONNECTIONS,
                 ARG_MAX_SNAPSHOTS_PER_VOLUME,
                 ARG_EXPOSE_DIR,
+                ARG_GUARDIAN,
                 ARG_LOG_LEVEL,
         };
         static const struct option options[] = {
@@ -78,6 +81,7 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *c) {
                 { "max-connections", required_argument, NULL, ARG_MAX_CONNECTIONS },
                 { "max-snapshots-per-volume", required_argument, NULL, ARG_MAX_SNAPSHOTS_PER_VOLUME },
                 { "expose-dir", required_argument, NULL, ARG_EXPOSE_DIR },
+                { "guardian", required_argument, NULL, ARG_GUARDIAN },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 {}
         };
@@ -141,6 +145,14 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *c) {
                         free(c->expose_dir);
                         c->expose_dir = strdup(optarg);
                         if (!c->expose_dir)
+                                return log_oom();
+                        break;
+                case ARG_GUARDIAN:
+                        if (optarg[0] != '/')
+                                return log_error_errno(-EINVAL, "--guardian must be an absolute path: %s", optarg);
+                        free(c->guardian_path);
+                        c->guardian_path = strdup(optarg);
+                        if (!c->guardian_path)
                                 return log_oom();
                         break;
                 case ARG_LOG_LEVEL:

@@ -55,6 +55,8 @@
 /* Identify may come at any moment; a database busy for longer than this still "opens". */
 #define PROBE_BUSY_MS 200
 #define LOCK_POLL_USEC 100
+/* How long PrepareForSnapshot tries to truncate the WAL under load. */
+#define CHECKPOINT_BUDGET_MS 1000U
 
 typedef struct Database {
         char *path;            /* absolute, normalized: also the component name */
@@ -220,6 +222,28 @@ static int database_lock(Database *d, uint64_t deadline) {
                 }
                 if (mono_usec() >= deadline)
                         return -ETIMEDOUT;
+                (void) nanosleep(&(struct timespec) { .tv_nsec = LOCK_POLL_USEC * 1000 }, NULL);
+        }
+}
+
+/*
+ * Copies the WAL into the main file and empties it, so that the snapshot carries a short
+ * -wal. Truncating needs a moment with no writer and every reader on the latest snapshot;
+ * under steady load SQLite's busy handler (100 ms back-off) rarely sees one, so we retry
+ * without it every LOCK_POLL_USEC for at most CHECKPOINT_BUDGET_MS. Still busy after that is
+ * fine: every frame that could be copied was, and only the hold at Freeze decides
+ * consistency. Returns the SQLite result code of the last attempt.
+ */
+static int database_checkpoint(Database *d, int *ret_frames, int *ret_checkpointed) {
+        uint64_t deadline = mono_usec() + CHECKPOINT_BUDGET_MS * USEC_PER_MSEC;
+        int rc;
+
+        (void) sqlite3_busy_timeout(d->conn, 0);
+        for (;;) {
+                rc = sqlite3_wal_checkpoint_v2(d->conn, NULL, SQLITE_CHECKPOINT_TRUNCATE, ret_frames,
+                                               ret_checkpointed);
+                if (((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) || mono_usec() >= deadline)
+                        return rc;
                 (void) nanosleep(&(struct timespec) { .tv_nsec = LOCK_POLL_USEC * 1000 }, NULL);
         }
 }
@@ -493,11 +517,7 @@ static bool on_prepare_snapshot(vss_writer *w, void *userdata) {
                         return prepare_fail(s, w, VSS_E_WRITERERROR_RETRYABLE);
                 }
 
-                /* Copies the WAL into the main file and empties it. Busy (a reader or writer
-                 * in the way) leaves a partial checkpoint, which is still correct: only the
-                 * lock at Freeze matters for consistency. */
-                rc = sqlite3_wal_checkpoint_v2(d->conn, NULL, SQLITE_CHECKPOINT_TRUNCATE, &wal_frames,
-                                               &checkpointed);
+                rc = database_checkpoint(d, &wal_frames, &checkpointed);
                 if (rc == SQLITE_OK)
                         wlog(LOG_INFO, "prepare-snapshot: %s: checkpointed, WAL truncated", d->path);
                 else if ((rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED)

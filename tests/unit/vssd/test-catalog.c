@@ -342,6 +342,19 @@ static void test_recovery(void **state) {
         /* Nothing comes back on the next start. */
         assert_int_equal(catalog_open(&catalog, dir, NULL, 0), 0);
         assert_int_equal(catalog.n_records, 0);
+
+        /* One vssd per state directory: a second one would recover the first one's live
+         * snapshots away. */
+        {
+                SnapshotCatalog second = {};
+
+                assert_int_equal(catalog_open(&second, dir, NULL, 0), -EBUSY);
+                catalog_done(&second);
+        }
+        catalog_done(&catalog);
+
+        /* Released again once the first is done. */
+        assert_int_equal(catalog_open(&catalog, dir, NULL, 0), 0);
         catalog_done(&catalog);
 }
 

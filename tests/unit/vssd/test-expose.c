@@ -16,10 +16,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <btrfsutil.h>
@@ -275,6 +277,59 @@ static void test_release_and_delete_take_exposure(void **state) {
         free(path);
 }
 
+/* vssadmin expose as uid/gid nobody with supplementary group "backup"; its exit status. */
+static int expose_as_backup_user(gid_t backup_gid, const char *path) {
+        const char *vssadmin = getenv("VSSADMIN");
+        char id[VSS_ID_STRING_MAX];
+        int status;
+        pid_t pid;
+
+        vss_id_format(&fx.snapshot, id);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+
+                if (null >= 0)
+                        (void) dup2(null, STDOUT_FILENO);
+                if (setgroups(1, &backup_gid) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+                        _exit(120);
+                execl(vssadmin, vssadmin, "--socket", fx.vssd.socket_path, "expose", "--shadow", id, "--path", path,
+                      (char *) NULL);
+                _exit(127);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* A member of group "backup" who is not root may only expose onto a directory of their own:
+ * otherwise they could shadow any empty directory of the system with a snapshot. */
+static void test_non_root_caller_needs_own_directory(void **state) {
+        char roots[4096], theirs[4096], opts[1024];
+        struct group *g = getgrnam("backup");
+
+        if (!g || !getenv("VSSADMIN")) {
+                print_message("no group \"backup\" or no $VSSADMIN here; nothing to check\n");
+                skip();
+        }
+        /* The socket lives in the fixture directory: let the other uid reach it. */
+        assert_int_equal(chmod(fx.vssd.dir, 0755), 0);
+        snprintf(roots, sizeof(roots), "%s/roots-dir", fx.vssd.dir);
+        snprintf(theirs, sizeof(theirs), "%s/their-dir", fx.vssd.dir);
+        assert_int_equal(mkdir(roots, 0777), 0);
+        assert_int_equal(mkdir(theirs, 0755), 0);
+        assert_int_equal(chown(theirs, 65534, 65534), 0);
+
+        assert_int_equal(expose_as_backup_user(g->gr_gid, roots), 2);
+        assert_int_equal(mountinfo_options(roots, opts, sizeof(opts)), 0);
+
+        assert_int_equal(expose_as_backup_user(g->gr_gid, theirs), 0);
+        assert_int_equal(mountinfo_options(theirs, opts, sizeof(opts)), 1);
+        assert_true(mount_option_has(opts, "nosuid"));
+        assert_int_equal(vss_requester_unexpose_snapshot(fx.r, &fx.snapshot), S_OK);
+        assert_int_equal(mountinfo_options(theirs, opts, sizeof(opts)), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_expose_picked_path),
@@ -282,6 +337,7 @@ int main(void) {
                 cmocka_unit_test(test_bad_targets),
                 cmocka_unit_test(test_unknown_and_other_context),
                 cmocka_unit_test(test_release_and_delete_take_exposure),
+                cmocka_unit_test(test_non_root_caller_needs_own_directory),
         };
 
         if (geteuid() != 0) {

@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * bench-writers: how long an application stays blocked by a VSS backup of its SQLite
+ * database, and how much throughput it loses, with and without writers. Not a test (timing
+ * belongs here, not in tests/): run by hand as root, prints a Markdown table.
+ *
+ * The application is sqlite-load (WAL mode, synchronous=FULL, 3-row transactions back to
+ * back) on a loop-mounted btrfs subvolume. For each scenario, RUNS backups run one after
+ * another, and each is measured from the load's own commit acknowledgements: "blocked" is
+ * the longest gap between two consecutive acknowledgements around DoSnapshotSet, and
+ * throughput is the number of commits acknowledged during DoSnapshotSet divided by its
+ * duration. The scenarios:
+ *
+ *   none       the same measurements with no backup at all (windows of the same length)
+ *   no-writer  a backup with no writer involved: the btrfs snapshot alone
+ *   sqlite     vss-writer-sqlite holds the database (also reports the writer's own hold)
+ *   script     vss-writer-script runs one qemu-guest-agent style fsfreeze hook that holds
+ *              the same lock with a sqlite3 client fed through a FIFO, as qemu's
+ *              mysql-flush.sh sample does for MySQL
+ *
+ * Usage: bench-writers [RUNS]   (default 10). Environment as for test-writer-sqlite.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <btrfsutil.h>
+
+#include "macro.h"
+#include "root-harness.h"
+#include "writers-harness.h"
+
+#define IMAGE_SIZE (UINT64_C(1) << 30)
+#define RUNS_MAX 100
+
+typedef struct Bench {
+        LoopBtrfs fs;
+        char *subvol;
+        char *db;
+        char *acks;
+        Vssd vssd;
+        pid_t load;
+} Bench;
+
+typedef struct Sample {
+        double blocked_ms;      /* longest gap between acknowledgements around the backup */
+        double tps;             /* commits per second during DoSnapshotSet */
+        double dss_ms;          /* DoSnapshotSet duration */
+        double hold_ms;         /* the writer's own hold, when it reports one; < 0 otherwise */
+} Sample;
+
+typedef struct Acks {
+        uint64_t *t;
+        size_t n;
+} Acks;
+
+static int acks_load(const char *path, Acks *ret) {
+        _cleanup_free_ char *text = NULL;
+        size_t allocated = 0;
+        Acks a = {};
+        char *p, *nl;
+        int r;
+
+        r = read_file_full(path, &text, NULL);
+        if (r < 0)
+                return r;
+        for (p = text; (nl = strchr(p, '\n')); p = nl + 1) {
+                uint64_t k, begin, ack;
+
+                *nl = '\0';
+                if (sscanf(p, "%" SCNu64 " %" SCNu64 " %" SCNu64, &k, &begin, &ack) != 3)
+                        continue;
+                if (a.n == allocated) {
+                        uint64_t *t;
+
+                        allocated = allocated ? allocated * 2 : 4096;
+                        t = realloc(a.t, allocated * sizeof(uint64_t));
+                        if (!t) {
+                                free(a.t);
+                                return -ENOMEM;
+                        }
+                        a.t = t;
+                }
+                a.t[a.n++] = ack;
+        }
+        *ret = a;
+        return 0;
+}
+
+/* The blocked time and throughput the load saw in [t0, t1]. */
+static int measure(const Bench *b, uint64_t t0, uint64_t t1, Sample *s) {
+        Acks a;
+        uint64_t gap = 0;
+        size_t inside = 0;
+        int r;
+
+        r = acks_load(b->acks, &a);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i + 1 < a.n; i++) {
+                /* Gaps that overlap the window: the commit just before it to the first after. */
+                if (a.t[i + 1] >= t0 && a.t[i] <= t1)
+                        gap = MAX(gap, a.t[i + 1] - a.t[i]);
+                inside += a.t[i + 1] >= t0 && a.t[i + 1] <= t1;
+        }
+        free(a.t);
+        s->blocked_ms = (double) gap / 1e3;
+        s->tps = t1 > t0 ? (double) inside * 1e6 / (double) (t1 - t0) : 0;
+        s->dss_ms = (double) (t1 - t0) / 1e3;
+        return 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+        double x = *(const double *) a, y = *(const double *) b;
+
+        return x < y ? -1 : x > y;
+}
+
+static double median(double *v, size_t n) {
+        qsort(v, n, sizeof(double), cmp_double);
+        return n == 0 ? 0 : n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static double maximum(const double *v, size_t n) {
+        double m = 0;
+
+        for (size_t i = 0; i < n; i++)
+                m = MAX(m, v[i]);
+        return m;
+}
+
+static void report(const char *name, const Sample *s, size_t n, double baseline_tps) {
+        double blocked[RUNS_MAX], tps[RUNS_MAX], dss[RUNS_MAX], hold[RUNS_MAX];
+        size_t n_hold = 0;
+        double t;
+
+        for (size_t i = 0; i < n; i++) {
+                blocked[i] = s[i].blocked_ms;
+                tps[i] = s[i].tps;
+                dss[i] = s[i].dss_ms;
+                if (s[i].hold_ms >= 0)
+                        hold[n_hold++] = s[i].hold_ms;
+        }
+        t = median(tps, n);
+        printf("| %-9s | %7.1f | %7.1f | ", name, median(blocked, n), maximum(blocked, n));
+        if (n_hold > 0)
+                printf("%6.2f / %6.2f | ", median(hold, n_hold), maximum(hold, n_hold));
+        else
+                printf("%15s | ", "-");
+        printf("%7.1f | %6.0f | %+6.1f %% |\n", median(dss, n), t,
+               baseline_tps > 0 ? (t - baseline_tps) * 100 / baseline_tps : 0.0);
+}
+
+static int backup_once(Bench *b, const char *const *classes, size_t n_classes, Sample *s) {
+        WhBackup bk = {};
+        uint64_t t0, t1;
+        vss_hr hr;
+
+        hr = wh_backup_prepare(&bk, b->vssd.socket, b->subvol, classes, n_classes);
+        t0 = now_usec();
+        if (hr == S_OK)
+                hr = wh_backup_snapshot(&bk);
+        t1 = now_usec();
+        if (hr == S_OK)
+                hr = wh_backup_complete(&bk);
+        wh_backup_release(&bk);
+        if (hr != S_OK) {
+                fprintf(stderr, "backup failed: %s\n", vss_hr_name(hr));
+                return -EIO;
+        }
+        /* Let a few commits land after Thaw, so the gap that spans it is closed. */
+        (void) usleep(50 * 1000);
+        return measure(b, t0, t1, s);
+}
+
+/* The writer's own hold in its log line for the index-th backup ("lock released after X ms"). */
+static double writer_hold(const char *log, unsigned index) {
+        _cleanup_free_ char *line = log_line(log, "lock released after ", index);
+        const char *p = line ? strstr(line, "after ") : NULL;
+
+        return p ? strtod(p + strlen("after "), NULL) : -1;
+}
+
+static int start_writer(char *const argv[], const char *log, pid_t *ret) {
+        int r = spawn_logged(argv, log, ret);
+
+        return r < 0 ? r : log_wait(log, "subscribed", 1, WH_WAIT_MS);
+}
+
+/* A literal, so the compiler checks the format. */
+#define QEMU_STYLE_HOOK \
+        "#!/bin/sh\n" \
+        "# fsfreeze-hook.d style: hold SQLite's write lock from freeze to thaw with a background\n" \
+        "# sqlite3 client fed through a FIFO (the pattern of qemu's mysql-flush.sh sample).\n" \
+        "DB='%s'; D='%s'\n" \
+        "FIFO=\"$D/hold.fifo\"; OUT=\"$D/hold.out\"\n" \
+        "case \"$1\" in\n" \
+        "freeze)\n" \
+        "    rm -f \"$FIFO\" \"$OUT\"; mkfifo \"$FIFO\" || exit 1\n" \
+        "    sqlite3 -batch \"$DB\" < \"$FIFO\" > \"$OUT\" 2>&1 &\n" \
+        "    echo $! > \"$D/hold.client\"\n" \
+        "    exec 3> \"$FIFO\"\n" \
+        "    sleep 100000 >/dev/null 2>&1 &\n" \
+        "    echo $! > \"$D/hold.keeper\"\n" \
+        "    printf '.timeout 5000\\nBEGIN IMMEDIATE;\\nSELECT '\"'\"'LOCKED'\"'\"';\\n' >&3\n" \
+        "    i=0\n" \
+        "    until grep -q LOCKED \"$OUT\" 2>/dev/null; do\n" \
+        "        i=$((i + 1)); [ $i -gt 1000 ] && { cat \"$OUT\"; exit 1; }\n" \
+        "        sleep 0.01\n" \
+        "    done\n" \
+        "    ;;\n" \
+        "thaw)\n" \
+        "    [ -p \"$FIFO\" ] || exit 0\n" \
+        "    echo 'ROLLBACK;' > \"$FIFO\"\n" \
+        "    kill \"$(cat \"$D/hold.keeper\")\" 2>/dev/null\n" \
+        "    client=$(cat \"$D/hold.client\")\n" \
+        "    while kill -0 \"$client\" 2>/dev/null; do sleep 0.001; done\n" \
+        "    rm -f \"$FIFO\"\n" \
+        "    ;;\n" \
+        "esac\n"
+
+int main(int argc, char **argv) {
+        static const char *const sqlite_class[] = { SQLITE_WRITER_CLASS };
+        static const char *const script_class[] = { SCRIPT_WRITER_CLASS };
+        Sample none[RUNS_MAX], plain[RUNS_MAX], sqlite[RUNS_MAX], script[RUNS_MAX];
+        _cleanup_free_ char *hooks = NULL, *hook = NULL, *text = NULL, *sqlite_log = NULL, *script_log = NULL;
+        double tps[RUNS_MAX], baseline;
+        size_t runs = argc > 1 ? (size_t) atoi(argv[1]) : 10;
+        Bench b = { .fs.loop_fd = -EBADF };
+        pid_t writer = 0;
+        char line[64];
+        int out = -EBADF, r;
+        bool ok = false;
+
+        if (geteuid() != 0) {
+                fprintf(stderr, "bench-writers needs root\n");
+                return 77;
+        }
+        if (runs < 1 || runs > RUNS_MAX)
+                return 2;
+        (void) signal(SIGPIPE, SIG_IGN);
+
+        r = loop_btrfs_setup("/var/tmp/vss-bench-writers-XXXXXX", IMAGE_SIZE, &b.fs);
+        if (r < 0) {
+                fprintf(stderr, "btrfs: %s\n", strerror(-r));
+                return 1;
+        }
+        b.subvol = path_join(b.fs.mnt, "vol");
+        b.db = path_join(b.subvol, "app.db");
+        b.acks = path_join(b.fs.dir, "acks.txt");
+        hooks = path_join(b.fs.dir, "hooks");
+        sqlite_log = path_join(b.fs.dir, "sqlite-writer.log");
+        script_log = path_join(b.fs.dir, "script-writer.log");
+        if (btrfs_util_create_subvolume(b.subvol, 0, NULL, NULL) != BTRFS_UTIL_OK || mkdir(hooks, 0755) < 0 ||
+            vssd_start(b.fs.dir, false, 20000, &b.vssd) < 0)
+                goto finish;
+        r = process_spawn((char *const[]) { getenv("SQLITE_LOAD"), (char *) "--db", b.db, (char *) "--acks", b.acks,
+                                            NULL },
+                          &b.load, &out);
+        if (r < 0 || read_line_timeout(out, line, sizeof(line), WH_WAIT_MS) < 0)
+                goto finish;
+        (void) close(out);
+        (void) usleep(500 * 1000);
+
+        /* none: windows as long as a backup, with nothing going on. */
+        for (size_t i = 0; i < runs; i++) {
+                uint64_t t0 = now_usec();
+
+                (void) usleep(150 * 1000);
+                if (measure(&b, t0, t0 + 100 * 1000, &none[i]) < 0)
+                        goto finish;
+                none[i].hold_ms = -1;
+        }
+
+        for (size_t i = 0; i < runs; i++) {
+                if (backup_once(&b, NULL, 0, &plain[i]) < 0)
+                        goto finish;
+                plain[i].hold_ms = -1;
+        }
+
+        r = start_writer((char *const[]) { getenv("VSS_WRITER_SQLITE"), (char *) "--db", b.db, (char *) "--socket",
+                                           b.vssd.socket, NULL },
+                         sqlite_log, &writer);
+        if (r < 0)
+                goto finish;
+        for (size_t i = 0; i < runs; i++) {
+                if (backup_once(&b, sqlite_class, 1, &sqlite[i]) < 0)
+                        goto finish;
+                sqlite[i].hold_ms = writer_hold(sqlite_log, (unsigned) i);
+        }
+        (void) process_stop(writer, 5000);
+        writer = 0;
+
+        hook = path_join(hooks, "50-sqlite-hold");
+        if (asprintf(&text, QEMU_STYLE_HOOK, b.db, b.fs.dir) < 0 || write_file(hook, text, 0755) < 0)
+                goto finish;
+        r = start_writer((char *const[]) { getenv("VSS_WRITER_SCRIPT"), (char *) "--dir", hooks, (char *) "--socket",
+                                           b.vssd.socket, (char *) "--timeout", (char *) "15000", NULL },
+                         script_log, &writer);
+        if (r < 0)
+                goto finish;
+        for (size_t i = 0; i < runs; i++) {
+                if (backup_once(&b, script_class, 1, &script[i]) < 0)
+                        goto finish;
+                script[i].hold_ms = -1;
+        }
+
+        for (size_t i = 0; i < runs; i++)
+                tps[i] = none[i].tps;
+        baseline = median(tps, runs);
+
+        printf("\nSQLite (WAL, synchronous=FULL) under back-to-back 3-row transactions on a loop btrfs;\n"
+               "%zu runs each; medians unless marked max.\n\n", runs);
+        printf("| scenario  | blocked ms (median) | blocked ms (max) | writer hold ms (median / max) | DoSnapshotSet ms | commits/s | vs none |\n");
+        printf("|---|---|---|---|---|---|---|\n");
+        report("none", none, runs, baseline);
+        report("no-writer", plain, runs, baseline);
+        report("sqlite", sqlite, runs, baseline);
+        report("script", script, runs, baseline);
+        ok = true;
+
+finish:
+        if (writer > 0)
+                (void) process_stop(writer, 5000);
+        if (b.load > 0)
+                (void) process_stop(b.load, 5000);
+        vssd_stop(&b.vssd);
+        if (getenv("VSS_TEST_KEEP"))
+                fprintf(stderr, "kept %s\n", b.fs.dir);
+        else
+                (void) loop_btrfs_teardown(&b.fs);
+        free(b.subvol);
+        free(b.db);
+        free(b.acks);
+        return ok ? 0 : 1;
+}
