@@ -35,6 +35,7 @@
 
 #include "macro.h"
 #include "providers/provider-registry.h"
+#include "providers/provider-util.h"
 #include "vss-bus.h"
 
 #define BTRFS_PROVIDER_NAME "btrfs"
@@ -68,76 +69,16 @@ static vss_hr hr_from_btrfs(enum btrfs_util_error err) {
         return vss_hr_from_errno(errno > 0 ? errno : EIO);
 }
 
-static bool path_has_prefix(const char *path, const char *prefix) {
-        size_t n = strlen(prefix);
-
-        if (streq(prefix, "/"))
-                return path[0] == '/';
-        return strncmp(path, prefix, n) == 0 && (path[n] == '/' || path[n] == 0);
-}
-
-/* mountinfo escapes space, tab, newline and backslash as \ooo; undo it in place. */
-static void mountinfo_unescape(char *s) {
-        char *w = s;
-
-        for (char *r = s; *r; r++) {
-                if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' &&
-                    r[3] <= '7') {
-                        *w++ = (char) (((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
-                        r += 3;
-                } else
-                        *w++ = *r;
-        }
-        *w = 0;
-}
-
-/*
- * The mount point of the btrfs mount that path is reached through: the longest btrfs mount
- * point that is a prefix of path; of equal ones the last listed (it is mounted on top).
- */
+/* The mount point of the btrfs mount that path is reached through (provider-util.h). */
 static int btrfs_mount_point(const char *path, char **ret) {
-        _cleanup_free_ char *line = NULL, *best = NULL;
-        FILE *f;
-        size_t size = 0, best_len = 0;
+        MountEntry e = {};
+        int r;
 
-        f = fopen("/proc/self/mountinfo", "re");
-        if (!f)
-                return -errno;
-
-        while (getline(&line, &size, f) > 0) {
-                char *mnt, *sep, *fstype, *save = NULL;
-
-                /* id parent maj:min root mount-point options [optional...] - fstype source super */
-                if (!strtok_r(line, " ", &save) || !strtok_r(NULL, " ", &save) || !strtok_r(NULL, " ", &save) ||
-                    !strtok_r(NULL, " ", &save))
-                        continue;
-                mnt = strtok_r(NULL, " ", &save);
-                if (!mnt)
-                        continue;
-                sep = save ? strstr(save, " - ") : NULL;
-                if (!sep)
-                        continue;
-                fstype = strtok_r(sep + 3, " ", &save);
-                if (!fstype || !streq(fstype, "btrfs"))
-                        continue;
-
-                mountinfo_unescape(mnt);
-                if (!path_has_prefix(path, mnt) || strlen(mnt) < best_len)
-                        continue;
-
-                free(best);
-                best = strdup(mnt);
-                if (!best) {
-                        fclose(f);
-                        return -ENOMEM;
-                }
-                best_len = strlen(mnt);
-        }
-        fclose(f);
-
-        if (!best)
-                return -ENOENT;
-        *ret = TAKE_PTR(best);
+        r = mount_find(path, "btrfs", &e);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(e.mnt);
+        mount_entry_done(&e);
         return 0;
 }
 
@@ -416,54 +357,6 @@ static vss_hr btrfs_device_path(const ProviderSnapshot *s, char **ret_path) {
         return S_OK;
 }
 
-/*
- * Mount what (a directory) on the directory target_fd read-only, nosuid, nodev, noexec,
- * noatime. The new mount API builds the mount detached, sets its flags and only then attaches
- * it to exactly the directory the descriptor pins, so it is never writable for an instant.
- * Needs Linux 5.12 (mount_setattr).
- */
-static int bind_mount_readonly(const char *what, int target_fd) {
-        struct mount_attr attr = {
-                .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC |
-                            MOUNT_ATTR_NOATIME,
-                .attr_clr = MOUNT_ATTR__ATIME,
-        };
-        _cleanup_close_ int tree = -EBADF;
-
-        tree = open_tree(AT_FDCWD, what, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-        if (tree < 0)
-                return -errno;
-        if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
-                return -errno;
-        if (move_mount(tree, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-                return -errno;
-        return 0;
-}
-
-static vss_hr btrfs_expose(const ProviderSnapshot *s, int target_fd, const char *target_path) {
-        int r;
-
-        if (!s || isempty(s->device) || target_fd < 0)
-                return E_INVALIDARG;
-        r = bind_mount_readonly(s->device, target_fd);
-        if (r < 0)
-                return vss_hr_from_errno(r);
-        return S_OK;
-}
-
-static vss_hr btrfs_unexpose(const ProviderSnapshot *s, const char *target) {
-        if (isempty(target))
-                return E_INVALIDARG;
-        if (umount2(target, UMOUNT_NOFOLLOW) < 0) {
-                if (errno == EBUSY)
-                        return VSS_E_VOLUME_IN_USE;
-                if (errno == EINVAL)      /* not a mount point: already gone */
-                        return S_OK;
-                return vss_hr_from_errno(errno);
-        }
-        return S_OK;
-}
-
 const VssProviderOps provider_btrfs_ops = {
         .version = VSS_PROVIDER_OPS_VERSION,
         .name = BTRFS_PROVIDER_NAME,
@@ -482,6 +375,6 @@ const VssProviderOps provider_btrfs_ops = {
         .abort = btrfs_abort,
         .delete_snapshot = btrfs_delete_snapshot,
         .device_path = btrfs_device_path,
-        .expose = btrfs_expose,
-        .unexpose = btrfs_unexpose,
+        .expose = provider_expose_bind,
+        .unexpose = provider_unexpose_umount,
 };

@@ -47,6 +47,7 @@
 #include "macro.h"
 #include "providers/provider-image.h"
 #include "providers/provider-registry.h"
+#include "providers/provider-util.h"
 #include "vss-bus.h"
 
 #define IMAGE_PROVIDER_NAME "image"
@@ -64,24 +65,11 @@ typedef struct ImageSnapshot {
         bool created;       /* the clone holds the point in time */
 } ImageSnapshot;
 
-typedef struct MountEntry {
-        char *mnt;
-        char *root;
-        char *fstype;
-        char *source;
-} MountEntry;
 
 static char *guardian_exe;        /* from init; NULL: the default rule at first use */
 static Guardian *guardian;        /* started on first use, kept for vssd's lifetime */
 static uint64_t last_hold_usec;
 
-static void mount_entry_done(MountEntry *e) {
-        free(e->mnt);
-        free(e->root);
-        free(e->fstype);
-        free(e->source);
-        *e = (MountEntry) {};
-}
 
 static ImageSnapshot *image_snapshot_free(ImageSnapshot *d) {
         if (!d)
@@ -104,90 +92,6 @@ static uint64_t now_usec(void) {
 
 uint64_t provider_image_last_hold_usec(void) {
         return last_hold_usec;
-}
-
-static bool path_has_prefix(const char *path, const char *prefix) {
-        size_t n = strlen(prefix);
-
-        if (streq(prefix, "/"))
-                return path[0] == '/';
-        return strncmp(path, prefix, n) == 0 && (path[n] == '/' || path[n] == 0);
-}
-
-/* mountinfo escapes space, tab, newline and backslash as \ooo; undo it in place. */
-static void mountinfo_unescape(char *s) {
-        char *w = s;
-
-        for (char *r = s; *r; r++) {
-                if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' &&
-                    r[3] <= '7') {
-                        *w++ = (char) (((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
-                        r += 3;
-                } else
-                        *w++ = *r;
-        }
-        *w = 0;
-}
-
-/*
- * The mount path is reached through: the longest mount point that is a prefix of path; of
- * equal ones the last listed (it is mounted on top). -ENOENT when none (cannot happen for an
- * absolute path while / is mounted).
- */
-static int mount_find(const char *path, MountEntry *ret) {
-        _cleanup_free_ char *line = NULL;
-        MountEntry best = {};
-        size_t size = 0, best_len = 0;
-        FILE *f;
-        int r = 0;
-
-        f = fopen("/proc/self/mountinfo", "re");
-        if (!f)
-                return -errno;
-
-        while (getline(&line, &size, f) > 0) {
-                char *root, *mnt, *sep, *fstype, *source, *save = NULL;
-
-                /* id parent maj:min root mount-point options [optional...] - fstype source super */
-                if (!strtok_r(line, " ", &save) || !strtok_r(NULL, " ", &save) || !strtok_r(NULL, " ", &save))
-                        continue;
-                root = strtok_r(NULL, " ", &save);
-                mnt = root ? strtok_r(NULL, " ", &save) : NULL;
-                sep = mnt && save ? strstr(save, " - ") : NULL;
-                if (!sep)
-                        continue;
-                fstype = strtok_r(sep + 3, " ", &save);
-                source = fstype ? strtok_r(NULL, " ", &save) : NULL;
-                if (!source)
-                        continue;
-
-                mountinfo_unescape(mnt);
-                if (!path_has_prefix(path, mnt) || strlen(mnt) < best_len)
-                        continue;
-
-                mountinfo_unescape(root);
-                mountinfo_unescape(source);
-                mount_entry_done(&best);
-                best.mnt = strdup(mnt);
-                best.root = strdup(root);
-                best.fstype = strdup(fstype);
-                best.source = strdup(source);
-                if (!best.mnt || !best.root || !best.fstype || !best.source) {
-                        r = -ENOMEM;
-                        break;
-                }
-                best_len = strlen(mnt);
-        }
-        fclose(f);
-
-        if (r == 0 && !best.mnt)
-                r = -ENOENT;
-        if (r < 0) {
-                mount_entry_done(&best);
-                return r;
-        }
-        *ret = best;
-        return 0;
 }
 
 /* Reads a small sysfs attribute, without its trailing newline. */
@@ -281,7 +185,7 @@ static vss_hr image_volume_resolve(const char *volume, MountEntry *ret, char **r
         if (!real)
                 return vss_hr_from_errno(errno);
 
-        r = mount_find(real, &e);
+        r = mount_find(real, NULL, &e);
         if (r < 0)
                 return r == -ENOENT ? VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER : vss_hr_from_errno(r);
 
@@ -418,7 +322,7 @@ static vss_hr image_begin_prepare(ProviderSnapshot *s) {
         hr = image_volume_resolve(s->volume, &e, &image);
         if (VSS_FAILED(hr))
                 return hr;
-        r = mount_find(image, &host);
+        r = mount_find(image, NULL, &host);
         if (r < 0)
                 return vss_hr_from_errno(r);
 

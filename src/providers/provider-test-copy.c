@@ -49,6 +49,7 @@
 
 #include "macro.h"
 #include "providers/provider-registry.h"
+#include "providers/provider-util.h"
 #include "vss-bus.h"
 
 #define TEST_COPY_NAME "test-copy"
@@ -536,54 +537,6 @@ static vss_hr test_copy_device_path(const ProviderSnapshot *s, char **ret_path) 
         return S_OK;
 }
 
-/*
- * Mount what (a directory) on the directory target_fd read-only, nosuid, nodev, noexec,
- * noatime. The new mount API builds the mount detached, sets its flags and only then attaches
- * it to exactly the directory the descriptor pins, so it is never writable for an instant.
- * Needs Linux 5.12 (mount_setattr).
- */
-static int bind_mount_readonly(const char *what, int target_fd) {
-        struct mount_attr attr = {
-                .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC |
-                            MOUNT_ATTR_NOATIME,
-                .attr_clr = MOUNT_ATTR__ATIME,
-        };
-        _cleanup_close_ int tree = -EBADF;
-
-        tree = open_tree(AT_FDCWD, what, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-        if (tree < 0)
-                return -errno;
-        if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
-                return -errno;
-        if (move_mount(tree, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-                return -errno;
-        return 0;
-}
-
-static vss_hr test_copy_expose(const ProviderSnapshot *s, int target_fd, const char *target_path) {
-        int r;
-
-        if (!s || isempty(s->device) || target_fd < 0)
-                return E_INVALIDARG;
-        r = bind_mount_readonly(s->device, target_fd);
-        if (r < 0)
-                return vss_hr_from_errno(r);
-        return S_OK;
-}
-
-static vss_hr test_copy_unexpose(const ProviderSnapshot *s, const char *target) {
-        if (isempty(target))
-                return E_INVALIDARG;
-        if (umount2(target, UMOUNT_NOFOLLOW) < 0) {
-                if (errno == EBUSY)
-                        return VSS_E_VOLUME_IN_USE;
-                if (errno == EINVAL)
-                        return S_OK;
-                return vss_hr_from_errno(errno);
-        }
-        return S_OK;
-}
-
 const VssProviderOps provider_test_copy_ops = {
         .version = VSS_PROVIDER_OPS_VERSION,
         .name = TEST_COPY_NAME,
@@ -603,6 +556,6 @@ const VssProviderOps provider_test_copy_ops = {
         .abort = test_copy_abort,
         .delete_snapshot = test_copy_delete_snapshot,
         .device_path = test_copy_device_path,
-        .expose = test_copy_expose,
-        .unexpose = test_copy_unexpose,
+        .expose = provider_expose_bind,
+        .unexpose = provider_unexpose_umount,
 };

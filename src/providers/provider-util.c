@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * provider-util.c: mountinfo lookup and read-only bind-mount exposure shared by the
+ * providers (see provider-util.h for why they live in one place).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+
+#include "macro.h"
+#include "providers/provider-util.h"
+#include "vss-bus.h"
+
+void mount_entry_done(MountEntry *e) {
+        free(e->mnt);
+        free(e->root);
+        free(e->fstype);
+        free(e->source);
+        *e = (MountEntry) {};
+}
+
+bool path_has_prefix(const char *path, const char *prefix) {
+        size_t n = strlen(prefix);
+
+        if (streq(prefix, "/"))
+                return path[0] == '/';
+        return strncmp(path, prefix, n) == 0 && (path[n] == '/' || path[n] == 0);
+}
+
+/* mountinfo escapes space, tab, newline and backslash as \ooo; undo it in place. */
+static void mountinfo_unescape(char *s) {
+        char *w = s;
+
+        for (char *r = s; *r; r++) {
+                if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' &&
+                    r[3] <= '7') {
+                        *w++ = (char) (((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
+                        r += 3;
+                } else
+                        *w++ = *r;
+        }
+        *w = 0;
+}
+
+/* Replaces *best with the fields of one parsed line. */
+static int mount_entry_set(MountEntry *best, const char *mnt, const char *root, const char *fstype,
+                           const char *source) {
+        mount_entry_done(best);
+        best->mnt = strdup(mnt);
+        best->root = strdup(root);
+        best->fstype = strdup(fstype);
+        best->source = strdup(source);
+        return best->mnt && best->root && best->fstype && best->source ? 0 : -ENOMEM;
+}
+
+int mount_find(const char *path, const char *fstype_filter, MountEntry *ret) {
+        _cleanup_free_ char *line = NULL;
+        MountEntry best = {};
+        size_t size = 0, best_len = 0;
+        FILE *f;
+        int r = 0;
+
+        f = fopen("/proc/self/mountinfo", "re");
+        if (!f)
+                return -errno;
+
+        while (getline(&line, &size, f) > 0) {
+                char *root, *mnt, *sep, *fstype, *source, *save = NULL;
+
+                /* id parent maj:min root mount-point options [optional...] - fstype source super */
+                if (!strtok_r(line, " ", &save) || !strtok_r(NULL, " ", &save) || !strtok_r(NULL, " ", &save))
+                        continue;
+                root = strtok_r(NULL, " ", &save);
+                mnt = root ? strtok_r(NULL, " ", &save) : NULL;
+                sep = mnt && save ? strstr(save, " - ") : NULL;
+                if (!sep)
+                        continue;
+                fstype = strtok_r(sep + 3, " ", &save);
+                source = fstype ? strtok_r(NULL, " ", &save) : NULL;
+                if (!source || (fstype_filter && !streq(fstype, fstype_filter)))
+                        continue;
+
+                mountinfo_unescape(mnt);
+                if (!path_has_prefix(path, mnt) || strlen(mnt) < best_len)
+                        continue;
+
+                mountinfo_unescape(root);
+                mountinfo_unescape(source);
+                r = mount_entry_set(&best, mnt, root, fstype, source);
+                if (r < 0)
+                        break;
+                best_len = strlen(mnt);
+        }
+        fclose(f);
+
+        if (r == 0 && !best.mnt)
+                r = -ENOENT;
+        if (r < 0) {
+                mount_entry_done(&best);
+                return r;
+        }
+        *ret = best;
+        return 0;
+}
+
+static int bind_mount_readonly(const char *what, int target_fd) {
+        struct mount_attr attr = {
+                .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC |
+                            MOUNT_ATTR_NOATIME,
+                .attr_clr = MOUNT_ATTR__ATIME,
+        };
+        _cleanup_close_ int tree = -EBADF;
+
+        tree = open_tree(AT_FDCWD, what, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (tree < 0)
+                return -errno;
+        if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+                return -errno;
+        if (move_mount(tree, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                return -errno;
+        return 0;
+}
+
+vss_hr provider_expose_bind(const ProviderSnapshot *s, int target_fd, const char *target_path) {
+        int r;
+
+        if (!s || isempty(s->device) || target_fd < 0)
+                return E_INVALIDARG;
+        r = bind_mount_readonly(s->device, target_fd);
+        if (r < 0)
+                return vss_hr_from_errno(r);
+        return S_OK;
+}
+
+vss_hr provider_unexpose_umount(const ProviderSnapshot *s, const char *target) {
+        if (isempty(target))
+                return E_INVALIDARG;
+        if (umount2(target, UMOUNT_NOFOLLOW) < 0) {
+                if (errno == EBUSY)
+                        return VSS_E_VOLUME_IN_USE;
+                if (errno == EINVAL) /* not a mount point: already gone */
+                        return S_OK;
+                return vss_hr_from_errno(errno);
+        }
+        return S_OK;
+}
