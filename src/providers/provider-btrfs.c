@@ -233,20 +233,7 @@ static vss_hr btrfs_end_prepare(ProviderSnapshot *const *snaps, size_t n) {
 
         /* Write dirty data out now, while writers still run, so the commit inside the freeze
          * window has almost nothing to flush. */
-        for (size_t i = 0; i < n; i++) {
-                _cleanup_close_ int fd = -EBADF;
-
-                fd = open(snaps[i]->volume, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (fd < 0)
-                        return vss_hr_from_errno(errno);
-                if (syncfs(fd) < 0) {
-                        int e = errno;
-
-                        provider_log(BTRFS_PROVIDER_NAME, "flushing %s failed: %s", snaps[i]->volume, strerror(e));
-                        return e == ENOSPC || e == EDQUOT ? VSS_E_INSUFFICIENT_STORAGE : VSS_E_PROVIDER_VETO;
-                }
-        }
-        return S_OK;
+        return provider_flush_volumes(BTRFS_PROVIDER_NAME, snaps, n);
 }
 
 static vss_hr btrfs_pre_commit(ProviderSnapshot *const *snaps, size_t n) {

@@ -436,19 +436,9 @@ static vss_hr image_end_prepare(ProviderSnapshot *const *snaps, size_t n) {
                 }
 
         /* Write dirty data out now, while writers still run, so FIFREEZE has little to flush. */
-        for (size_t i = 0; i < n; i++) {
-                _cleanup_close_ int fd = -EBADF;
-
-                fd = open(snaps[i]->volume, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (fd < 0)
-                        return vss_hr_from_errno(errno);
-                if (syncfs(fd) < 0) {
-                        int e = errno;
-
-                        provider_log(IMAGE_PROVIDER_NAME, "flushing %s failed: %s", snaps[i]->volume, strerror(e));
-                        return e == ENOSPC || e == EDQUOT ? VSS_E_INSUFFICIENT_STORAGE : VSS_E_PROVIDER_VETO;
-                }
-        }
+        hr = provider_flush_volumes(IMAGE_PROVIDER_NAME, snaps, n);
+        if (VSS_FAILED(hr))
+                return hr;
 
         hr = guardian_ensure();
         if (VSS_FAILED(hr))

@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include "macro.h"
+#include "providers/provider-registry.h"
 #include "providers/provider-util.h"
 #include "vss-bus.h"
 
@@ -144,6 +146,23 @@ vss_hr provider_unexpose_umount(const ProviderSnapshot *s, const char *target) {
                 if (errno == EINVAL) /* not a mount point: already gone */
                         return S_OK;
                 return vss_hr_from_errno(errno);
+        }
+        return S_OK;
+}
+
+vss_hr provider_flush_volumes(const char *provider_name, ProviderSnapshot *const *snaps, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_close_ int fd = -EBADF;
+
+                fd = open(snaps[i]->volume, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0)
+                        return vss_hr_from_errno(errno);
+                if (syncfs(fd) < 0) {
+                        int e = errno;
+
+                        provider_log(provider_name, "flushing %s failed: %s", snaps[i]->volume, strerror(e));
+                        return e == ENOSPC || e == EDQUOT ? VSS_E_INSUFFICIENT_STORAGE : VSS_E_PROVIDER_VETO;
+                }
         }
         return S_OK;
 }

@@ -48,3 +48,11 @@ vss_hr provider_expose_bind(const ProviderSnapshot *s, int target_fd, const char
  * mount): VSS_E_VOLUME_IN_USE when busy, S_OK when target is not (or no longer) a mount point.
  */
 vss_hr provider_unexpose_umount(const ProviderSnapshot *s, const char *target);
+
+/*
+ * provider_flush_volumes: syncfs every volume of snaps, for end_prepare: dirty data is written
+ * while writers still run, so the commit inside the freeze window has little to flush.
+ * Returns S_OK, VSS_E_INSUFFICIENT_STORAGE on ENOSPC/EDQUOT, VSS_E_PROVIDER_VETO on another
+ * flush failure (logged under provider_name), or the mapped open() error.
+ */
+vss_hr provider_flush_volumes(const char *provider_name, ProviderSnapshot *const *snaps, size_t n);
