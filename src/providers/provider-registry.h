@@ -13,7 +13,7 @@
 
 #include <stdbool.h>
 
-#include "providers/provider.h"
+#include "vss/sys/provider.h"
 
 /* The built-in providers' tables, also reachable through vss_builtin_providers. */
 extern const VssProviderOps provider_btrfs_ops;

@@ -9,7 +9,7 @@
 
 #include <stdbool.h>
 
-#include "providers/provider.h"
+#include "vss/sys/provider.h"
 
 /* One line of /proc/self/mountinfo, unescaped. All strings owned by the entry. */
 typedef struct MountEntry {

@@ -25,7 +25,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "providers/provider.h"
+#include "vss/sys/provider.h"
 #include "vssd/catalog.h"
 #include "vssd/list.h"
 

@@ -16,7 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "providers/provider.h"
+#include "vss/sys/provider.h"
 #include "vssd/snapshot-catalog.h"
 
 typedef enum SnapshotPhase {

@@ -1,6 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * provider.h: the provider operations table, VSS's provider phases as a C struct.
+ * vss/sys/provider.h: the provider ABI, VSS's provider phases as a C struct of operations.
+ *
+ * Kept apart from the application headers (as libgit2 keeps its backends under git2/sys/):
+ * requesters and writers never need it; providers and vssd do. Providers are built into vssd
+ * today and registered in one table (src/providers/provider-registry.c); the struct carries a
+ * version so it can be loaded from elsewhere later without changing shape.
+ *
+ * Ownership: vssd owns every ProviderSnapshot and its strings; a provider owns only ->data,
+ * which it frees in abort or delete_snapshot. Strings a provider returns through ret_*
+ * parameters are malloc'd and become vssd's.
  *
  * vssd drives every snapshot through these phases (vss-semantics.md §11):
  *
@@ -31,7 +40,8 @@
  * Ops are called from vssd's event loop and must not block for long. A provider that needs
  * to freeze a filesystem does it through the guardian, never in vssd's own process.
  */
-#pragma once
+#ifndef VSS_SYS_PROVIDER_H
+#define VSS_SYS_PROVIDER_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -133,3 +143,5 @@ vss_hr provider_hr_sanitize(vss_hr hr);
 
 /* provider_snapshot_free: frees volume/device strings and the struct (not ->data). NULL ok. */
 void provider_snapshot_free(ProviderSnapshot *s);
+
+#endif /* VSS_SYS_PROVIDER_H */
