@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
         gcc meson ninja-build pkg-config
         libsystemd-dev libbtrfsutil-dev uuid-dev libxml2-dev libsqlite3-dev
-        libcmocka-dev
+        libcmocka-dev sqlite3
         btrfs-progs xfsprogs e2fsprogs util-linux mount
 )
 

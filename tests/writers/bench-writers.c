@@ -16,7 +16,9 @@
  *   sqlite     vss-writer-sqlite holds the database (also reports the writer's own hold)
  *   script     vss-writer-script runs one qemu-guest-agent style fsfreeze hook that holds
  *              the same lock with a sqlite3 client fed through a FIFO, as qemu's
- *              mysql-flush.sh sample does for MySQL
+ *              mysql-flush.sh sample does for MySQL. ".bail on" matters: without it the
+ *              client prints LOCKED even when BEGIN IMMEDIATE failed with "database is
+ *              locked", and the hook believes it holds a lock it does not.
  *
  * Usage: bench-writers [RUNS]   (default 10). Environment as for test-writer-sqlite.
  */
@@ -48,6 +50,7 @@ typedef struct Bench {
 } Bench;
 
 typedef struct Sample {
+        bool failed;            /* the backup failed: not counted */
         double blocked_ms;      /* longest gap between acknowledgements around the backup */
         double tps;             /* commits per second during DoSnapshotSet */
         double dss_ms;          /* DoSnapshotSet duration */
@@ -136,23 +139,30 @@ static double maximum(const double *v, size_t n) {
 
 static void report(const char *name, const Sample *s, size_t n, double baseline_tps) {
         double blocked[RUNS_MAX], tps[RUNS_MAX], dss[RUNS_MAX], hold[RUNS_MAX];
-        size_t n_hold = 0;
+        size_t n_hold = 0, k = 0;
         double t;
 
         for (size_t i = 0; i < n; i++) {
-                blocked[i] = s[i].blocked_ms;
-                tps[i] = s[i].tps;
-                dss[i] = s[i].dss_ms;
+                if (s[i].failed)
+                        continue;
+                blocked[k] = s[i].blocked_ms;
+                tps[k] = s[i].tps;
+                dss[k] = s[i].dss_ms;
+                k++;
                 if (s[i].hold_ms >= 0)
                         hold[n_hold++] = s[i].hold_ms;
         }
-        t = median(tps, n);
-        printf("| %-9s | %7.1f | %7.1f | ", name, median(blocked, n), maximum(blocked, n));
+        if (k == 0) {
+                printf("| %-9s | all %zu backups failed | | | | | |\n", name, n);
+                return;
+        }
+        t = median(tps, k);
+        printf("| %-9s | %2zu/%-2zu | %7.1f | %7.1f | ", name, k, n, median(blocked, k), maximum(blocked, k));
         if (n_hold > 0)
                 printf("%6.2f / %6.2f | ", median(hold, n_hold), maximum(hold, n_hold));
         else
                 printf("%15s | ", "-");
-        printf("%7.1f | %6.0f | %+6.1f %% |\n", median(dss, n), t,
+        printf("%7.1f | %6.0f | %+6.1f %% |\n", median(dss, k), t,
                baseline_tps > 0 ? (t - baseline_tps) * 100 / baseline_tps : 0.0);
 }
 
@@ -169,9 +179,11 @@ static int backup_once(Bench *b, const char *const *classes, size_t n_classes, S
         if (hr == S_OK)
                 hr = wh_backup_complete(&bk);
         wh_backup_release(&bk);
+        *s = (Sample) { .hold_ms = -1 };
         if (hr != S_OK) {
                 fprintf(stderr, "backup failed: %s\n", vss_hr_name(hr));
-                return -EIO;
+                s->failed = true;
+                return 0;
         }
         /* Let a few commits land after Thaw, so the gap that spans it is closed. */
         (void) usleep(50 * 1000);
@@ -199,6 +211,8 @@ static int start_writer(char *const argv[], const char *log, pid_t *ret) {
         "# sqlite3 client fed through a FIFO (the pattern of qemu's mysql-flush.sh sample).\n" \
         "DB='%s'; D='%s'\n" \
         "FIFO=\"$D/hold.fifo\"; OUT=\"$D/hold.out\"\n" \
+        "# A zombie is not alive (nobody may reap orphans quickly in a container).\n" \
+        "alive() { s=$(cut -d' ' -f3 \"/proc/$1/stat\" 2>/dev/null); [ -n \"$s\" ] && [ \"$s\" != Z ]; }\n" \
         "case \"$1\" in\n" \
         "freeze)\n" \
         "    rm -f \"$FIFO\" \"$OUT\"; mkfifo \"$FIFO\" || exit 1\n" \
@@ -207,35 +221,120 @@ static int start_writer(char *const argv[], const char *log, pid_t *ret) {
         "    exec 3> \"$FIFO\"\n" \
         "    sleep 100000 >/dev/null 2>&1 &\n" \
         "    echo $! > \"$D/hold.keeper\"\n" \
-        "    printf '.timeout 5000\\nBEGIN IMMEDIATE;\\nSELECT '\"'\"'LOCKED'\"'\"';\\n' >&3\n" \
+        "    printf '.bail on\\n.timeout 5000\\nBEGIN IMMEDIATE;\\nSELECT '\"'\"'LOCKED'\"'\"';\\n' >&3\n" \
         "    i=0\n" \
         "    until grep -q LOCKED \"$OUT\" 2>/dev/null; do\n" \
-        "        i=$((i + 1)); [ $i -gt 1000 ] && { cat \"$OUT\"; exit 1; }\n" \
+        "        alive \"$(cat \"$D/hold.client\")\" || { cat \"$OUT\"; exit 1; }\n" \
         "        sleep 0.01\n" \
         "    done\n" \
         "    ;;\n" \
         "thaw)\n" \
         "    [ -p \"$FIFO\" ] || exit 0\n" \
-        "    echo 'ROLLBACK;' > \"$FIFO\"\n" \
         "    kill \"$(cat \"$D/hold.keeper\")\" 2>/dev/null\n" \
         "    client=$(cat \"$D/hold.client\")\n" \
-        "    while kill -0 \"$client\" 2>/dev/null; do sleep 0.001; done\n" \
+        "    while alive \"$client\"; do sleep 0.001; done\n" \
         "    rm -f \"$FIFO\"\n" \
         "    ;;\n" \
         "esac\n"
 
-int main(int argc, char **argv) {
+/* Runs the four scenarios against a load pausing think_us between transactions. */
+static int run_profile(Bench *b, const char *hooks, unsigned think_us, size_t runs) {
         static const char *const sqlite_class[] = { SQLITE_WRITER_CLASS };
         static const char *const script_class[] = { SCRIPT_WRITER_CLASS };
         Sample none[RUNS_MAX], plain[RUNS_MAX], sqlite[RUNS_MAX], script[RUNS_MAX];
-        _cleanup_free_ char *hooks = NULL, *hook = NULL, *text = NULL, *sqlite_log = NULL, *script_log = NULL;
+        _cleanup_free_ char *sqlite_log = NULL, *script_log = NULL;
         double tps[RUNS_MAX], baseline;
+        char think[32], name[64], line[64];
+        pid_t writer = 0;
+        int out = -EBADF, r;
+
+        (void) snprintf(name, sizeof(name), "sqlite-writer-%u.log", think_us);
+        sqlite_log = path_join(b->fs.dir, name);
+        (void) snprintf(name, sizeof(name), "script-writer-%u.log", think_us);
+        script_log = path_join(b->fs.dir, name);
+        (void) unlink(b->acks);
+        (void) snprintf(think, sizeof(think), "%u", think_us);
+
+        r = process_spawn((char *const[]) { getenv("SQLITE_LOAD"), (char *) "--db", b->db, (char *) "--acks", b->acks,
+                                            (char *) "--think-us", think, NULL },
+                          &b->load, &out);
+        if (r < 0)
+                return r;
+        r = read_line_timeout(out, line, sizeof(line), WH_WAIT_MS);
+        (void) close(out);
+        if (r < 0)
+                goto finish;
+        (void) usleep(500 * 1000);
+
+        /* none: windows as long as a short backup, with nothing going on. */
+        for (size_t i = 0; i < runs; i++) {
+                uint64_t t0 = now_usec();
+
+                (void) usleep(150 * 1000);
+                r = measure(b, t0, t0 + 100 * 1000, &none[i]);
+                if (r < 0)
+                        goto finish;
+                none[i].hold_ms = -1;
+        }
+        for (size_t i = 0; i < runs; i++)
+                (void) backup_once(b, NULL, 0, &plain[i]);
+
+        r = start_writer((char *const[]) { getenv("VSS_WRITER_SQLITE"), (char *) "--db", b->db, (char *) "--socket",
+                                           b->vssd.socket, NULL },
+                         sqlite_log, &writer);
+        if (r < 0)
+                goto finish;
+        for (size_t i = 0, held = 0; i < runs; i++) {
+                (void) backup_once(b, sqlite_class, 1, &sqlite[i]);
+                if (!sqlite[i].failed)
+                        sqlite[i].hold_ms = writer_hold(sqlite_log, (unsigned) held++);
+        }
+        (void) process_stop(writer, 5000);
+        writer = 0;
+
+        r = start_writer((char *const[]) { getenv("VSS_WRITER_SCRIPT"), (char *) "--dir", (char *) hooks,
+                                           (char *) "--socket", b->vssd.socket, (char *) "--timeout",
+                                           (char *) "20000", NULL },
+                         script_log, &writer);
+        if (r < 0)
+                goto finish;
+        for (size_t i = 0; i < runs; i++)
+                (void) backup_once(b, script_class, 1, &script[i]);
+        (void) process_stop(writer, 5000);
+        writer = 0;
+
+        for (size_t i = 0; i < runs; i++)
+                tps[i] = none[i].tps;
+        baseline = median(tps, runs);
+
+        printf("\nLoad: 3-row transactions, WAL, synchronous=FULL, %s; %zu runs per scenario.\n\n",
+               think_us ? think : "back to back", runs);
+        if (think_us)
+                printf("(%u us pause between transactions)\n\n", think_us);
+        printf("| scenario  | ok | app blocked ms (median) | app blocked ms (max) | writer hold ms (median / max) "
+               "| DoSnapshotSet ms | commits/s during it | vs none |\n");
+        printf("|---|---|---|---|---|---|---|---|\n");
+        report("none", none, runs, baseline);
+        report("no-writer", plain, runs, baseline);
+        report("sqlite", sqlite, runs, baseline);
+        report("script", script, runs, baseline);
+        fflush(stdout);
+        r = 0;
+
+finish:
+        if (writer > 0)
+                (void) process_stop(writer, 5000);
+        (void) process_stop(b->load, 5000);
+        b->load = 0;
+        return r;
+}
+
+int main(int argc, char **argv) {
+        _cleanup_free_ char *hooks = NULL, *hook = NULL, *text = NULL;
         size_t runs = argc > 1 ? (size_t) atoi(argv[1]) : 10;
         Bench b = { .fs.loop_fd = -EBADF };
-        pid_t writer = 0;
-        char line[64];
-        int out = -EBADF, r;
         bool ok = false;
+        int r;
 
         if (geteuid() != 0) {
                 fprintf(stderr, "bench-writers needs root\n");
@@ -254,81 +353,19 @@ int main(int argc, char **argv) {
         b.db = path_join(b.subvol, "app.db");
         b.acks = path_join(b.fs.dir, "acks.txt");
         hooks = path_join(b.fs.dir, "hooks");
-        sqlite_log = path_join(b.fs.dir, "sqlite-writer.log");
-        script_log = path_join(b.fs.dir, "script-writer.log");
+        hook = path_join(hooks, "50-sqlite-hold");
         if (btrfs_util_create_subvolume(b.subvol, 0, NULL, NULL) != BTRFS_UTIL_OK || mkdir(hooks, 0755) < 0 ||
+            asprintf(&text, QEMU_STYLE_HOOK, b.db, b.fs.dir) < 0 || write_file(hook, text, 0755) < 0 ||
             vssd_start(b.fs.dir, false, 20000, &b.vssd) < 0)
                 goto finish;
-        r = process_spawn((char *const[]) { getenv("SQLITE_LOAD"), (char *) "--db", b.db, (char *) "--acks", b.acks,
-                                            NULL },
-                          &b.load, &out);
-        if (r < 0 || read_line_timeout(out, line, sizeof(line), WH_WAIT_MS) < 0)
+
+        printf("SQLite on a loop-mounted btrfs; app blocked = longest gap between two commit\n"
+               "acknowledgements around DoSnapshotSet; medians over the successful backups.\n");
+        if (run_profile(&b, hooks, 0, runs) < 0 || run_profile(&b, hooks, 1000, runs) < 0)
                 goto finish;
-        (void) close(out);
-        (void) usleep(500 * 1000);
-
-        /* none: windows as long as a backup, with nothing going on. */
-        for (size_t i = 0; i < runs; i++) {
-                uint64_t t0 = now_usec();
-
-                (void) usleep(150 * 1000);
-                if (measure(&b, t0, t0 + 100 * 1000, &none[i]) < 0)
-                        goto finish;
-                none[i].hold_ms = -1;
-        }
-
-        for (size_t i = 0; i < runs; i++) {
-                if (backup_once(&b, NULL, 0, &plain[i]) < 0)
-                        goto finish;
-                plain[i].hold_ms = -1;
-        }
-
-        r = start_writer((char *const[]) { getenv("VSS_WRITER_SQLITE"), (char *) "--db", b.db, (char *) "--socket",
-                                           b.vssd.socket, NULL },
-                         sqlite_log, &writer);
-        if (r < 0)
-                goto finish;
-        for (size_t i = 0; i < runs; i++) {
-                if (backup_once(&b, sqlite_class, 1, &sqlite[i]) < 0)
-                        goto finish;
-                sqlite[i].hold_ms = writer_hold(sqlite_log, (unsigned) i);
-        }
-        (void) process_stop(writer, 5000);
-        writer = 0;
-
-        hook = path_join(hooks, "50-sqlite-hold");
-        if (asprintf(&text, QEMU_STYLE_HOOK, b.db, b.fs.dir) < 0 || write_file(hook, text, 0755) < 0)
-                goto finish;
-        r = start_writer((char *const[]) { getenv("VSS_WRITER_SCRIPT"), (char *) "--dir", hooks, (char *) "--socket",
-                                           b.vssd.socket, (char *) "--timeout", (char *) "15000", NULL },
-                         script_log, &writer);
-        if (r < 0)
-                goto finish;
-        for (size_t i = 0; i < runs; i++) {
-                if (backup_once(&b, script_class, 1, &script[i]) < 0)
-                        goto finish;
-                script[i].hold_ms = -1;
-        }
-
-        for (size_t i = 0; i < runs; i++)
-                tps[i] = none[i].tps;
-        baseline = median(tps, runs);
-
-        printf("\nSQLite (WAL, synchronous=FULL) under back-to-back 3-row transactions on a loop btrfs;\n"
-               "%zu runs each; medians unless marked max.\n\n", runs);
-        printf("| scenario  | blocked ms (median) | blocked ms (max) | writer hold ms (median / max) | DoSnapshotSet ms | commits/s | vs none |\n");
-        printf("|---|---|---|---|---|---|---|\n");
-        report("none", none, runs, baseline);
-        report("no-writer", plain, runs, baseline);
-        report("sqlite", sqlite, runs, baseline);
-        report("script", script, runs, baseline);
         ok = true;
 
 finish:
-        if (writer > 0)
-                (void) process_stop(writer, 5000);
-        if (b.load > 0)
-                (void) process_stop(b.load, 5000);
         vssd_stop(&b.vssd);
         if (getenv("VSS_TEST_KEEP"))
                 fprintf(stderr, "kept %s\n", b.fs.dir);

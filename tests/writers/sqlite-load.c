@@ -14,6 +14,7 @@
  * already in the database, so a restarted load continues the sequence.
  *
  * Usage: sqlite-load --db PATH --acks FILE [--journal wal|delete] [--busy-timeout MS]
+ *                    [--think-us N]   (pause between transactions; default 0: back to back)
  * Prints "READY" on stdout once the schema exists and the first commit is acknowledged.
  * Stops at SIGTERM/SIGINT (exit 0); exit 1 on any SQLite error (printed on stderr).
  */
@@ -89,10 +90,11 @@ int main(int argc, char **argv) {
                 { "acks", required_argument, NULL, 'a' },
                 { "journal", required_argument, NULL, 'j' },
                 { "busy-timeout", required_argument, NULL, 'b' },
+                { "think-us", required_argument, NULL, 't' },
                 {}
         };
         const char *path = NULL, *acks = NULL, *journal = "wal";
-        int busy_ms = 60000, c, fd;
+        int busy_ms = 60000, think_us = 0, c, fd;
         sqlite3_stmt *ins = NULL;
         sqlite3 *db = NULL;
         char pragma[64];
@@ -111,6 +113,9 @@ int main(int argc, char **argv) {
                         break;
                 case 'b':
                         busy_ms = atoi(optarg);
+                        break;
+                case 't':
+                        think_us = atoi(optarg);
                         break;
                 default:
                         return 2;
@@ -170,6 +175,8 @@ int main(int argc, char **argv) {
                         fflush(stdout);
                         ready = true;
                 }
+                if (think_us > 0)
+                        (void) usleep((useconds_t) think_us);
         }
 
         sqlite3_finalize(ins);

@@ -56,7 +56,7 @@
 #define PROBE_BUSY_MS 200
 #define LOCK_POLL_USEC 100
 /* How long PrepareForSnapshot tries to truncate the WAL under load. */
-#define CHECKPOINT_BUDGET_MS 1000U
+#define CHECKPOINT_BUDGET_MS 250U
 
 typedef struct Database {
         char *path;            /* absolute, normalized: also the component name */
