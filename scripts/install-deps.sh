@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
         gcc meson ninja-build pkg-config
         libsystemd-dev libbtrfsutil-dev uuid-dev libxml2-dev libsqlite3-dev
-        libcmocka-dev sqlite3
+        libcmocka-dev sqlite3 libarchive-dev libxxhash-dev
         btrfs-progs xfsprogs e2fsprogs util-linux mount
 )
 

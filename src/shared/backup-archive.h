@@ -94,9 +94,10 @@ int archive_writer_open_full(int dirfd, const char *name, const ArchiveWriterOpt
  * source errors from open/stat/read before anything was written (-ENOENT, -EACCES, ...),
  * -EINVAL (archive_path not clean, ranges with a regular file only, ranges past the end of the
  * file), -EOPNOTSUPP (socket), -EFBIG (a symlink target or xattr set over the limits).
- * -ESTALE: the entry was stored but the file changed while it was read (not a snapshot?);
- * its checksum will not match, so verify and restore report it. Any other error (the archive
- * stream failed) leaves the writer unusable: every later call returns -EIO.
+ * After the header went out, a source that fails or changes (-ESTALE: shrank, or differs
+ * between the two passes; not a snapshot?) still leaves a sound archive: the entry is padded
+ * and its checksum will not match, so verify and restore report it. An error of the archive
+ * stream itself leaves the writer unusable: every later call returns -EIO.
  */
 int archive_writer_add_file(ArchiveWriter *w, int src_dirfd, const char *relpath, const char *archive_path,
                             const ArchiveRanges *ranges);
@@ -209,7 +210,9 @@ typedef struct ArchiveExtractOptions {
  * symlinks are written under a temporary name and renamed into place; contents are checked
  * against the stored checksum before the rename. Metadata order: content, owner, mode,
  * xattrs, then times. Directory mode and times are deferred to archive_extract_finish so the
- * files created inside do not disturb them. opts NULL = all false.
+ * files created inside do not disturb them. A directory that already exists is left as it is
+ * unless overwrite (skipped-exists), so writers store a directory before its contents.
+ * opts NULL = all false.
  * Returns 0 with the outcome in *ret_status (always filled when 0 is returned), or a negative
  * errno when the archive itself failed (truncated/corrupt: -EBADMSG; the entry is then
  * reported FAILED as well and the reader is unusable) or the call was out of sequence

@@ -116,7 +116,7 @@ static int open_beneath_walk(int rootfd, const char *relpath, bool create, mode_
         const char *p = relpath;
         char name[SAFE_NAME_MAX + 1];
 
-        cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+        cur = rootfd == AT_FDCWD ? open(".", O_PATH | O_DIRECTORY | O_CLOEXEC) : fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
         if (cur < 0)
                 return -errno;
 
