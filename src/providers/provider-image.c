@@ -67,6 +67,8 @@ typedef struct ImageSnapshot {
 
 
 static char *guardian_exe;        /* from init; NULL: the default rule at first use */
+static uint32_t hold_deadline_ms = GUARDIAN_DEFAULT_DEADLINE_MS; /* from init */
+static uint32_t hold_test_delay_ms; /* from init; test only, 0 in production */
 static Guardian *guardian;        /* started on first use, kept for vssd's lifetime */
 static uint64_t last_hold_usec;
 
@@ -225,6 +227,15 @@ static vss_hr image_init(const ProviderConfig *config) {
                 provider_log(IMAGE_PROVIDER_NAME, "guardian %s is not executable: %s", p, strerror(errno));
                 return VSS_E_PROVIDER_NOT_REGISTERED;
         }
+
+        if (config && config->hold_timeout_ms > GUARDIAN_MAX_DEADLINE_MS) {
+                provider_log(IMAGE_PROVIDER_NAME, "hold timeout of %u ms is over the guardian's %u ms",
+                             config->hold_timeout_ms, GUARDIAN_MAX_DEADLINE_MS);
+                return E_INVALIDARG;
+        }
+        hold_deadline_ms = config && config->hold_timeout_ms > 0 ? config->hold_timeout_ms
+                                                                 : GUARDIAN_DEFAULT_DEADLINE_MS;
+        hold_test_delay_ms = config ? config->test_hold_delay_ms : 0;
 
         free(guardian_exe);
         guardian_exe = strdup(p);
@@ -407,7 +418,7 @@ static vss_hr prefreeze(ProviderSnapshot *const *snaps, size_t n) {
         for (size_t i = 0; i < n; i++)
                 volumes[i] = snaps[i]->volume;
 
-        hr = guardian_freeze(guardian, volumes, n, GUARDIAN_DEFAULT_DEADLINE_MS);
+        hr = guardian_freeze(guardian, volumes, n, hold_deadline_ms);
         if (VSS_SUCCEEDED(hr))
                 hr = guardian_thaw(guardian);
         if (VSS_FAILED(hr))
@@ -503,6 +514,18 @@ static void commit_undo(ProviderSnapshot *const *snaps, size_t n, CommitFiles *f
                 clone_remove(snaps[i]->data);
 }
 
+/* Test only (ProviderConfig.test_hold_delay_ms): keeps the hold so a test can act inside it.
+ * A bare nanosleep: it touches no filesystem. */
+static void hold_test_delay(void) {
+        struct timespec ts = {
+                .tv_sec = hold_test_delay_ms / 1000,
+                .tv_nsec = (long) (hold_test_delay_ms % 1000) * 1000000L,
+        };
+
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
 static vss_hr image_commit(ProviderSnapshot *const *snaps, size_t n) {
         CommitFiles f = {};
         uint64_t start;
@@ -525,9 +548,10 @@ static vss_hr image_commit(ProviderSnapshot *const *snaps, size_t n) {
                 return hr;
         }
 
-        /* The hold: freeze all, clone all, thaw. Nothing else in between. */
+        /* The hold: freeze all, clone all, thaw. Nothing else in between (but the test-only
+         * delay, 0 in production). */
         start = now_usec();
-        hr = guardian_freeze(guardian, f.volumes, n, GUARDIAN_DEFAULT_DEADLINE_MS);
+        hr = guardian_freeze(guardian, f.volumes, n, hold_deadline_ms);
         if (VSS_FAILED(hr)) {
                 commit_undo(snaps, n, &f);
                 provider_log(IMAGE_PROVIDER_NAME, "freezing %zu volume(s) failed: %s", n, vss_hr_name(hr));
@@ -538,6 +562,8 @@ static vss_hr image_commit(ProviderSnapshot *const *snaps, size_t n) {
                         clone_errno = errno;
                         failed_at = i;
                 }
+        if (clone_errno == 0 && hold_test_delay_ms > 0)
+                hold_test_delay();
         thaw_hr = guardian_thaw(guardian);
         last_hold_usec = now_usec() - start;
 

@@ -122,7 +122,12 @@ int manager_new(ManagerConfig *config, Manager **ret) {
         } else
                 log_info("No group \"backup\": only root may act as requester.");
 
-        pc = (ProviderConfig) { .state_dir = m->config.state_dir, .guardian_path = m->config.guardian_path };
+        pc = (ProviderConfig) {
+                .state_dir = m->config.state_dir,
+                .guardian_path = m->config.guardian_path,
+                .test_hold_delay_ms = m->config.test_provider ? m->config.test_hold_delay_ms : 0,
+                .hold_timeout_ms = m->config.hold_timeout_ms,
+        };
         hr = provider_registry_init(&pc, m->config.test_provider);
         if (VSS_FAILED(hr))
                 log_warning("No snapshot provider is usable (%s); AddToSnapshotSet will fail.", vss_hr_name(hr));

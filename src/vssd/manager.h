@@ -40,6 +40,9 @@ typedef struct ManagerConfig {
         char *expose_dir;              /* NULL: VSSD_DEFAULT_EXPOSE_DIR */
         char *guardian_path;           /* NULL: the providers' default (ProviderConfig) */
         unsigned max_snapshots_per_volume; /* 0: VSSD_DEFAULT_MAX_SNAPSHOTS_PER_VOLUME */
+        uint32_t test_hold_delay_ms;   /* test only (needs test_provider): providers keep the hold
+                                        * this much longer; 0 in production (ProviderConfig) */
+        uint32_t hold_timeout_ms;      /* the flush-and-hold deadline; 0: 10 s (ProviderConfig) */
 } ManagerConfig;
 
 struct Manager {

@@ -15,6 +15,7 @@
 #include <systemd/sd-event.h>
 
 #include "config.h"
+#include "guardian-client.h"
 #include "vssd/log.h"
 #include "vssd/manager.h"
 #include "vssd/snapshot-catalog.h"
@@ -36,9 +37,15 @@ static void help(void) {
                "     --expose-dir=DIR       Where exposures go without a path (default: %s)\n"
                "     --guardian=PATH        The vss-guardian program (default: $VSS_GUARDIAN, else\n"
                "                            the installed one)\n"
+               "     --hold-timeout-ms=MS   Longest a provider may hold writes frozen (flush-and-hold;\n"
+               "                            1-%u, default: %u); past it the set fails\n"
+               "     --test-hold-delay-ms=MS\n"
+               "                            Test only, needs --test-provider: keep each hold MS\n"
+               "                            longer, so tests can act inside it (default: 0)\n"
                "     --log-level=LEVEL      debug, info, warning or error (default: info)\n",
                VSS_DEFAULT_SOCKET, VSSD_DEFAULT_STATE_DIR, VSSD_DEFAULT_EVENT_TIMEOUT_MS,
-               VSSD_DEFAULT_MAX_CONNECTIONS, VSSD_DEFAULT_MAX_SNAPSHOTS_PER_VOLUME, VSSD_DEFAULT_EXPOSE_DIR);
+               VSSD_DEFAULT_MAX_CONNECTIONS, VSSD_DEFAULT_MAX_SNAPSHOTS_PER_VOLUME, VSSD_DEFAULT_EXPOSE_DIR,
+               GUARDIAN_MAX_DEADLINE_MS, GUARDIAN_DEFAULT_DEADLINE_MS);
 }
 
 static int parse_uint(const char *s, uint64_t max, uint64_t *ret) {
@@ -68,6 +75,8 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *c) {
                 ARG_MAX_SNAPSHOTS_PER_VOLUME,
                 ARG_EXPOSE_DIR,
                 ARG_GUARDIAN,
+                ARG_HOLD_TIMEOUT,
+                ARG_TEST_HOLD_DELAY,
                 ARG_LOG_LEVEL,
         };
         static const struct option options[] = {
@@ -82,6 +91,8 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *c) {
                 { "max-snapshots-per-volume", required_argument, NULL, ARG_MAX_SNAPSHOTS_PER_VOLUME },
                 { "expose-dir", required_argument, NULL, ARG_EXPOSE_DIR },
                 { "guardian", required_argument, NULL, ARG_GUARDIAN },
+                { "hold-timeout-ms", required_argument, NULL, ARG_HOLD_TIMEOUT },
+                { "test-hold-delay-ms", required_argument, NULL, ARG_TEST_HOLD_DELAY },
                 { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
                 {}
         };
@@ -155,6 +166,20 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *c) {
                         if (!c->guardian_path)
                                 return log_oom();
                         break;
+                case ARG_HOLD_TIMEOUT:
+                        r = parse_uint(optarg, GUARDIAN_MAX_DEADLINE_MS, &v);
+                        if (r < 0 || v == 0)
+                                return log_error_errno(-EINVAL, "Invalid --hold-timeout-ms (1-%u): %s",
+                                                       GUARDIAN_MAX_DEADLINE_MS, optarg);
+                        c->hold_timeout_ms = (uint32_t) v;
+                        break;
+                case ARG_TEST_HOLD_DELAY:
+                        r = parse_uint(optarg, GUARDIAN_MAX_DEADLINE_MS, &v);
+                        if (r < 0)
+                                return log_error_errno(-EINVAL, "Invalid --test-hold-delay-ms (0-%u): %s",
+                                                       GUARDIAN_MAX_DEADLINE_MS, optarg);
+                        c->test_hold_delay_ms = (uint32_t) v;
+                        break;
                 case ARG_LOG_LEVEL:
                         r = log_level_from_string(optarg);
                         if (r < 0)
@@ -170,6 +195,9 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *c) {
 
         if (optind < argc)
                 return log_error_errno(-EINVAL, "This program takes no positional arguments.");
+        /* A production vssd must never stretch a freeze on purpose. */
+        if (c->test_hold_delay_ms > 0 && !c->test_provider)
+                return log_error_errno(-EINVAL, "--test-hold-delay-ms is for tests and needs --test-provider.");
         return 1;
 }
 

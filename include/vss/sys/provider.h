@@ -45,6 +45,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "vss/vss-common.h"
 
@@ -60,6 +61,13 @@ typedef struct ProviderConfig {
         /* The vss-guardian executable, for providers that freeze (image). NULL: $VSS_GUARDIAN,
          * else the installed one (VSS_LIBEXECDIR/vss-guardian). */
         const char *guardian_path;
+        /* Test only: extra time the hold is kept, so tests can act inside it; 0 in production.
+         * vssd sets it only with --test-provider. */
+        uint32_t test_hold_delay_ms;
+        /* The deadline of a hold (flush-and-hold): a provider's freeze that lasts longer is
+         * thawed by the guardian and the set fails with VSS_E_HOLD_WRITES_TIMEOUT.
+         * 0: the default, 10 s (GUARDIAN_DEFAULT_DEADLINE_MS). */
+        uint32_t hold_timeout_ms;
 } ProviderConfig;
 
 /* One snapshot of one volume, from begin_prepare until deletion. Owned by vssd. */
