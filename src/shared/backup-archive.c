@@ -863,12 +863,11 @@ ArchiveWriter *archive_writer_free(ArchiveWriter *w) {
         if (!w)
                 return NULL;
 
-        if (w->a) {
-                /* Abandoned: no point finishing a stream whose file is about to go. */
-                if (!w->closed)
-                        (void) archive_write_fail(w->a);
+        /* Even when abandoned, let libarchive close the stream: after archive_write_fail()
+         * archive_write_free() skips the close callbacks that release the filters' buffers, and
+         * leaks them. The few bytes it writes go to the temporary file, unlinked below. */
+        if (w->a)
                 (void) archive_write_free(w->a);
-        }
         archive_entry_free(w->e);
         if (w->tmpname[0] && w->dirfd >= 0)
                 (void) unlinkat(w->dirfd, w->tmpname, 0);

@@ -16,17 +16,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <cmocka.h>
 
 #include "fake-vssd.h"
 #include "vss/vss.h"
 
+static _Thread_local bool fail_allocations;
+
+#if !defined(__SANITIZE_ADDRESS__)
 extern void *__libc_malloc(size_t size);
 extern void *__libc_calloc(size_t n, size_t size);
 extern void *__libc_realloc(void *p, size_t size);
-
-static _Thread_local bool fail_allocations;
 
 /* Exported explicitly: the project builds with -fvisibility=hidden, and a hidden definition
  * would not interpose the one libvss.so and libc resolve. */
@@ -55,6 +57,7 @@ EXPORTED void *realloc(void *p, size_t size) {
         }
         return __libc_realloc(p, size);
 }
+#endif /* !__SANITIZE_ADDRESS__ */
 
 typedef vss_hr (*async_call_t)(vss_requester *r, vss_async **ret_async);
 
@@ -122,6 +125,12 @@ static void test_prepare_for_backup_oom(void **state) {
 }
 
 int main(void) {
+#if defined(__SANITIZE_ADDRESS__)
+        /* AddressSanitizer owns malloc; replacing it underneath is not possible there. The
+         * regular build (the one CI runs) executes this test. */
+        fprintf(stderr, "test-oom: replacing malloc is incompatible with AddressSanitizer\n");
+        return 77;
+#endif
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_do_snapshot_set_oom, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_backup_complete_oom, setup, teardown),
