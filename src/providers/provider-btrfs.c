@@ -11,6 +11,9 @@
  * the btrfs mount the volume is reached through (from /proc/self/mountinfo; subvolumes have
  * their own st_dev, so walking up by device would stop at the subvolume, not the mount).
  *
+ * Nested subvolumes inside a volume are not part of its snapshot (btrfs never descends into
+ * them); begin_prepare reports each one in the log rather than let them go missing silently.
+ *
  * btrfs commits a snapshot atomically per subvolume by itself, so this provider never
  * freezes anything. What it does do is flush the filesystem in end_prepare, before writers
  * freeze: a snapshot of a filesystem with dirty data must first write that data out, and
@@ -168,6 +171,58 @@ static vss_hr snapshot_area_ensure(const char *area) {
         return S_OK;
 }
 
+/* At most this many nested subvolume names go into the report line; the count is always exact. */
+#define NESTED_REPORT_NAMES 8
+
+/*
+ * A btrfs snapshot does not descend into nested subvolumes: their directories appear empty in
+ * it. That is a silent data loss for whoever backs up the volume, so say which ones are left
+ * out (adding them to the set snapshots them too). Our own snapshot area, which sits inside the
+ * volume when the volume is the mount's root, is not user data and is not reported.
+ * Returns the number of nested subvolumes found, or a negative errno if they cannot be listed.
+ */
+static int report_nested_subvolumes(const char *volume) {
+        struct btrfs_util_subvolume_iterator *iter = NULL;
+        enum btrfs_util_error err;
+        char names[NESTED_REPORT_NAMES * 64] = "";
+        size_t used = 0;
+        int n = 0;
+
+        err = btrfs_util_create_subvolume_iterator(volume, 0, 0, &iter);
+        if (err != BTRFS_UTIL_OK)
+                return -(errno > 0 ? errno : EIO);
+
+        for (;;) {
+                _cleanup_free_ char *rel = NULL;
+                uint64_t id;
+
+                err = btrfs_util_subvolume_iterator_next(iter, &rel, &id);
+                if (err == BTRFS_UTIL_ERROR_STOP_ITERATION)
+                        break;
+                if (err != BTRFS_UTIL_OK) {
+                        btrfs_util_destroy_subvolume_iterator(iter);
+                        return -(errno > 0 ? errno : EIO);
+                }
+                if (path_has_prefix(rel, SNAPSHOT_AREA))
+                        continue;
+                if (n < NESTED_REPORT_NAMES && used < sizeof(names)) {
+                        int k = snprintf(names + used, sizeof(names) - used, "%s%s", n ? ", " : "", rel);
+
+                        if (k > 0)
+                                used = MIN(used + (size_t) k, sizeof(names));
+                }
+                n++;
+        }
+        btrfs_util_destroy_subvolume_iterator(iter);
+
+        if (n > 0)
+                provider_log(BTRFS_PROVIDER_NAME,
+                             "%s contains %d nested subvolume(s) its snapshot will NOT include: %s%s "
+                             "(add them to the snapshot set to include them)",
+                             volume, n, names, n > NESTED_REPORT_NAMES ? ", ..." : "");
+        return n;
+}
+
 static vss_hr btrfs_begin_prepare(ProviderSnapshot *s) {
         _cleanup_free_ char *mnt = NULL, *area = NULL, *path = NULL;
         BtrfsSnapshot *b;
@@ -203,6 +258,11 @@ static vss_hr btrfs_begin_prepare(ProviderSnapshot *s) {
                 provider_log(BTRFS_PROVIDER_NAME, "%s already exists, refusing to reuse it", path);
                 return VSS_E_PROVIDER_VETO;
         }
+
+        r = report_nested_subvolumes(s->volume);
+        if (r < 0)
+                provider_log(BTRFS_PROVIDER_NAME, "cannot list the subvolumes nested in %s: %s", s->volume,
+                             strerror(-r));
 
         b = calloc(1, sizeof(*b));
         if (!b)

@@ -200,6 +200,59 @@ static void test_nested_snapshot_and_abort(void **state) {
         provider_snapshot_free(snaps[1]);
 }
 
+/* Runs begin_prepare on path with stderr captured into buf (the provider's log goes there). */
+static ProviderSnapshot *prepare_capturing_log(const char *path, char *buf, size_t size) {
+        char log_path[600];
+        ProviderSnapshot *s;
+        int saved, fd;
+        ssize_t n;
+
+        snprintf(log_path, sizeof(log_path), "%s/stderr.log", work_dir);
+        fd = open(log_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        fflush(stderr);
+        saved = dup(STDERR_FILENO);
+        assert_true(saved >= 0);
+        assert_true(dup2(fd, STDERR_FILENO) >= 0);
+
+        s = prepare(path);
+
+        fflush(stderr);
+        assert_true(dup2(saved, STDERR_FILENO) >= 0);
+        close(saved);
+        n = pread(fd, buf, size - 1, 0);
+        close(fd);
+        buf[n > 0 ? n : 0] = 0;
+        return s;
+}
+
+/* The issue: nested subvolumes are reported, not silently missed by the volume's snapshot. */
+static void test_nested_subvolumes_reported(void **state) {
+        char log[4096];
+        ProviderSnapshot *s;
+
+        /* vol holds the subvolume "nested": its snapshot will not include it, and says so. */
+        s = prepare_capturing_log(vol, log, sizeof(log));
+        assert_non_null(strstr(log, "contains 1 nested subvolume(s)"));
+        assert_non_null(strstr(log, ": nested "));
+        assert_int_equal(provider_btrfs_ops.abort(&s, 1), S_OK);
+        provider_snapshot_free(s);
+
+        /* The innermost subvolume has none: nothing reported. */
+        s = prepare_capturing_log(nested, log, sizeof(log));
+        assert_null(strstr(log, "nested subvolume"));
+        assert_int_equal(provider_btrfs_ops.abort(&s, 1), S_OK);
+        provider_snapshot_free(s);
+
+        /* The mount's root holds vol and vol/nested, and our own snapshot area, which is not
+         * user data and must not be reported. */
+        s = prepare_capturing_log(mnt, log, sizeof(log));
+        assert_non_null(strstr(log, "contains 2 nested subvolume(s)"));
+        assert_null(strstr(log, ".vss-snapshots"));
+        assert_int_equal(provider_btrfs_ops.abort(&s, 1), S_OK);
+        provider_snapshot_free(s);
+}
+
 static void test_sequence_rules(void **state) {
         const VssProviderOps *p = &provider_btrfs_ops;
         ProviderSnapshot *s = prepare(vol);
@@ -228,6 +281,7 @@ int main(void) {
                 cmocka_unit_test(test_resolve),
                 cmocka_unit_test(test_snapshot),
                 cmocka_unit_test(test_nested_snapshot_and_abort),
+                cmocka_unit_test(test_nested_subvolumes_reported),
                 cmocka_unit_test(test_sequence_rules),
                 cmocka_unit_test(test_registry_picks_btrfs),
         };
