@@ -12,19 +12,20 @@
  *   A. btrfs: raw libbtrfsutil btrfs_util_create_snapshot(READ_ONLY) against DoSnapshotSet
  *      with 0, 1, 10 and 100 writer processes, and the longest time any writer stayed frozen;
  *   B. image provider: raw FIFREEZE + FICLONE + FITHAW done by this process on the ext4 volume
- *      against DoSnapshotSet on it with the same writer counts; then both volumes (ext4 + XFS)
- *      in one set against raw freeze both + clone both + thaw both; with the longest writer
- *      freeze and the guardian hold vssd logs for each commit;
+ *      (cold and warm, see measure_image_raw) against DoSnapshotSet on it with the same writer
+ *      counts; then both volumes (ext4 + XFS) in one set against raw freeze both + clone both +
+ *      thaw both; with the longest writer freeze and the guardian hold vssd logs per commit;
  *   C. btrfs snapshot latency, raw and DoSnapshotSet with 0 writers, on the subvolume with
  *      the small tree against one with many more files (created once per run by a C loop).
  * DoSnapshotSet is timed from the call to the async finishing (PrepareForSnapshot, provider
  * end-prepare, Freeze, commit, Thaw, PostSnapshot); every run is a fresh requester doing the
  * whole good path, and the program waits until the auto-release snapshot is gone after each
- * release. syncfs() of every benchmark filesystem before each measured call, raw and VSS
- * alike, so each starts clean. Table C runs its four cases round robin.
+ * release. Before each measured call, raw and VSS alike, every benchmark filesystem is
+ * flushed (syncfs) and left at rest for --idle-ms (bench_settle). Table C runs its four cases
+ * round robin.
  * Each row: median, p10–p90, min–max over the runs and its ratio to the baseline row it names.
  *
- * Usage: bench_snapshot_set [--runs N] [--writers N,N,...] [--files N] [--big-files N]
+ * Usage: bench_snapshot_set [--runs N] [--writers N,N,...] [--files N] [--big-files N] [--idle-ms N]
  *                           [--vssd PATH] [--writer PATH] [--guardian PATH] [--tables ABC]
  *                           [--verbose]
  * (--tables picks tables, --big-files 0 leaves C out; --verbose copies vssd's log to stderr
@@ -71,6 +72,7 @@ typedef struct Options {
         unsigned runs;
         unsigned files;
         unsigned big_files;
+        unsigned idle_ms;    /* the benchmark's volumes rest this long before each measured call */
         unsigned writer_counts[MAX_CASES];
         unsigned n_cases;
         const char *vssd;
@@ -111,9 +113,9 @@ typedef struct Row {
 } Row;
 
 typedef struct Table {
-        char letter;
+        char letter;         /* row ids are letter + number: "B3" */
         const char *title;
-        char caption[512];
+        char caption[1024];
         bool show_hold;
         Row rows[MAX_ROWS];
         unsigned n;
@@ -125,6 +127,7 @@ static double elapsed_ms(uint64_t t0, uint64_t t1) {
         return (double) (t1 - t0) / 1e3;
 }
 
+/* Appends a row; tables hold at most 2 + MAX_CASES + 4 rows, below MAX_ROWS by construction. */
 _printf_(4, 5) static Row *row_add(Table *t, int base0, int base1, const char *fmt, ...) {
         Row *row = &t->rows[t->n];
         va_list ap;
@@ -235,13 +238,21 @@ static void bench_teardown(Bench *b) {
         free(b->vssd_log);
 }
 
-/* Flushes every filesystem of the benchmark (syncfs: other filesystems' dirty data is not
- * ours to wait for), so each measured call starts from clean volumes. */
+/*
+ * Before each measured call: flush every filesystem of the benchmark (syncfs: other
+ * filesystems' dirty data is not ours to wait for), then leave them idle for opts->idle_ms,
+ * so each call starts from clean volumes at rest, like a backup on a quiet machine and not
+ * like the tenth of a tight loop. The rest matters: FIFREEZE costs ~1 ms right after another
+ * freeze of the same filesystem and 30–45 ms once it has been idle for 20 ms or more.
+ */
 static void bench_settle(const Bench *b) {
+        unsigned ms = b->opts->idle_ms;
+
         (void) syncfs_path(b->fs.mounted ? b->fs.mnt : NULL);
         (void) syncfs_path(b->host.mounted ? b->host.mnt : NULL);
         (void) syncfs_path(b->ext4.mounted ? b->ext4.mnt : NULL);
         (void) syncfs_path(b->xfs.mounted ? b->xfs.mnt : NULL);
+        (void) nanosleep(&(struct timespec) { .tv_sec = ms / 1000, .tv_nsec = (long) (ms % 1000) * 1000000L }, NULL);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -522,8 +533,8 @@ static int raw_files_open(const Bench *b, const BenchFs *const *vols, unsigned n
         return 0;
 }
 
-/* Freeze all, clone all, thaw all in reverse; always thaws what it froze. */
-static int raw_hold(RawFiles *f) {
+/* Freeze all, clone all (when clone), thaw all in reverse; always thaws what it froze. */
+static int raw_hold(RawFiles *f, bool clone) {
         unsigned frozen = 0;
         int r = 0;
 
@@ -532,7 +543,7 @@ static int raw_hold(RawFiles *f) {
                         r = -errno;
                         break;
                 }
-        for (unsigned i = 0; r == 0 && i < f->n; i++)
+        for (unsigned i = 0; clone && r == 0 && i < f->n; i++)
                 if (ioctl(f->dst[i], FICLONE, f->src[i]) < 0)
                         r = -errno;
         while (frozen > 0)
@@ -541,7 +552,15 @@ static int raw_hold(RawFiles *f) {
         return r;
 }
 
-static void measure_image_raw(const Bench *b, const BenchFs *const *vols, unsigned n, Row *row) {
+/*
+ * The raw floor, in two flavours, because FIFREEZE's cost depends on what came just before
+ * (measured here: ~1 ms when the same filesystem was thawed a few ms earlier, 30–45 ms once
+ * it has been left alone for 20 ms or more, ext4 and XFS alike):
+ *   cold: straight after bench_settle's rest, as for a one-off tool;
+ *   warm: an untimed freeze+thaw of the volumes right before, as the provider's end-prepare
+ *         "prefreeze" does before its hold, so this is the floor of the hold itself.
+ */
+static void measure_image_raw(const Bench *b, const BenchFs *const *vols, unsigned n, bool cold, Row *row) {
         row->hold_is_time = true;
         if (b->image_error[0]) {
                 (void) snprintf(row->error, sizeof(row->error), "%s", b->image_error);
@@ -556,8 +575,12 @@ static void measure_image_raw(const Bench *b, const BenchFs *const *vols, unsign
                 r = raw_files_open(b, vols, n, &f);
                 if (r >= 0) {
                         bench_settle(b);
+                        if (!cold)
+                                r = raw_hold(&f, false);
+                }
+                if (r >= 0) {
                         t0 = now_usec();
-                        r = raw_hold(&f);
+                        r = raw_hold(&f, true);
                         t1 = now_usec();
                 }
                 raw_files_close(&f);
@@ -656,16 +679,19 @@ static void table_image(Bench *b) {
                         "Volumes: an ext4 and an XFS filesystem, %" PRIu64 " MiB sparse images with %u small files each, "
                         "loop-mounted from a loop-mounted XFS host (reflink=1, %" PRIu64 " MiB sparse image). "
                         "Raw rows: this process opens the images and creates the clone files first (untimed, as the "
-                        "provider does), then times FIFREEZE of each volume, FICLONE of each image, FITHAW in reverse. "
+                        "provider does), then times FIFREEZE of each volume, FICLONE of each image, FITHAW in reverse; "
+                        "cold: straight after the rest every measured call gets, warm: an untimed freeze+thaw "
+                        "just before (what the provider's end-prepare does before its hold). "
                         "Guardian hold: what vssd logs for each commit, from its Freeze call to the guardian until "
                         "the Thaw's answer (median, max in brackets).",
                         VOLUME_IMAGE_SIZE >> 20, b->opts->files, HOST_IMAGE_SIZE >> 20);
 
         base = (int) t->n;
-        measure_image_raw(b, one, 1, row_add(t, -1, -1, "raw freeze + clone + thaw, ext4"));
+        measure_image_raw(b, one, 1, true, row_add(t, -1, -1, "raw freeze + clone + thaw, ext4, cold"));
+        measure_image_raw(b, one, 1, false, row_add(t, base, -1, "raw freeze + clone + thaw, ext4, warm"));
         for (unsigned i = 0; i < b->opts->n_cases; i++) {
                 unsigned w = b->opts->writer_counts[i];
-                Row *row = row_add(t, base, -1, "DoSnapshotSet ext4, %u writer%s", w, plural(w));
+                Row *row = row_add(t, base, base + 1, "DoSnapshotSet ext4, %u writer%s", w, plural(w));
 
                 if (b->image_error[0])
                         (void) snprintf(row->error, sizeof(row->error), "%s", b->image_error);
@@ -674,10 +700,14 @@ static void table_image(Bench *b) {
         }
 
         base = (int) t->n;
-        measure_image_raw(b, two, 2, row_add(t, -1, -1, "raw freeze both + clone both + thaw both, ext4 + XFS"));
+        measure_image_raw(b, two, 2, true,
+                          row_add(t, -1, -1, "raw freeze both + clone both + thaw both, ext4 + XFS, cold"));
+        measure_image_raw(b, two, 2, false,
+                          row_add(t, base, -1, "raw freeze both + clone both + thaw both, ext4 + XFS, warm"));
         for (unsigned i = 0; i < 2; i++) {
                 unsigned w = i == 0 ? 0 : 10;
-                Row *row = row_add(t, base, -1, "DoSnapshotSet ext4 + XFS in one set, %u writer%s", w, plural(w));
+                Row *row = row_add(t, base, base + 1, "DoSnapshotSet ext4 + XFS in one set, %u writer%s", w,
+                                   plural(w));
 
                 if (b->image_error[0])
                         (void) snprintf(row->error, sizeof(row->error), "%s", b->image_error);
@@ -761,7 +791,8 @@ static void ratio_cell(const Table *t, const Row *row, double med, char *buf, si
                 base = &t->rows[row->base[k]];
                 if (!row_median(base, &bm) || bm <= 0)
                         continue;
-                used += (size_t) snprintf(buf + used, size - used, "%s%.1f× %s", used ? ", " : "", med / bm, base->id);
+                used += (size_t) snprintf(buf + used, size - used, "%s%.*f× %s", used ? ", " : "",
+                                          med / bm >= 10 ? 0 : med / bm >= 1 ? 1 : 2, med / bm, base->id);
                 if (used >= size)
                         break;
         }
@@ -782,8 +813,11 @@ static void hold_cell(const Row *row, char *buf, size_t size) {
         }
         memcpy(sorted, row->hold_ms, row->n_hold * sizeof(double));
         stats_sort(sorted, row->n_hold);
-        (void) snprintf(buf, size, "%.1f (%.1f)%s", stats_median(sorted, row->n_hold), sorted[row->n_hold - 1],
-                        row->n_hold == row->n ? "" : " †");
+        if (row->n_hold == row->n)
+                (void) snprintf(buf, size, "%.1f (%.1f)", stats_median(sorted, row->n_hold), sorted[row->n_hold - 1]);
+        else /* a run whose log line was not found: say so rather than hide it */
+                (void) snprintf(buf, size, "%.1f (%.1f), %u of %u runs", stats_median(sorted, row->n_hold),
+                                sorted[row->n_hold - 1], row->n_hold, row->n);
 }
 
 static void table_print(const Table *t) {
@@ -823,6 +857,22 @@ static void table_print(const Table *t) {
 /* Main                                                                                       */
 /* ------------------------------------------------------------------------------------------ */
 
+/* The first three fields of /proc/loadavg, or buf left as it is. */
+static void loadavg_read(char *buf, size_t size) {
+        _cleanup_free_ char *text = NULL;
+        char *p = NULL;
+
+        if (read_file_full("/proc/loadavg", &text, NULL) < 0)
+                return;
+        for (unsigned k = 0; k < 3; k++) {
+                p = strchr(p ? p + 1 : text, ' ');
+                if (!p)
+                        return;
+        }
+        *p = 0;
+        (void) snprintf(buf, size, "%s", text);
+}
+
 static int parse_writer_counts(const char *s, Options *o) {
         o->n_cases = 0;
         while (*s) {
@@ -845,6 +895,7 @@ static int parse_args(int argc, char **argv, Options *o) {
                 { "writers", required_argument, NULL, 'w' },
                 { "files", required_argument, NULL, 'f' },
                 { "big-files", required_argument, NULL, 'F' },
+                { "idle-ms", required_argument, NULL, 'I' },
                 { "vssd", required_argument, NULL, 'V' },
                 { "writer", required_argument, NULL, 'W' },
                 { "guardian", required_argument, NULL, 'G' },
@@ -870,6 +921,11 @@ static int parse_args(int argc, char **argv, Options *o) {
                         break;
                 case 'F':
                         o->big_files = (unsigned) strtoul(optarg, NULL, 10);
+                        break;
+                case 'I':
+                        o->idle_ms = (unsigned) strtoul(optarg, NULL, 10);
+                        if (o->idle_ms > 10000)
+                                return -EINVAL;
                         break;
                 case 'V':
                         o->vssd = optarg;
@@ -899,6 +955,7 @@ int main(int argc, char **argv) {
                 .runs = 30,
                 .files = 10000,
                 .big_files = 200000,
+                .idle_ms = 100,
                 .writer_counts = { 0, 1, 10, 100 },
                 .n_cases = 4,
                 .vssd = getenv("VSSD") ?: BENCH_VSSD_PATH,
@@ -907,6 +964,7 @@ int main(int argc, char **argv) {
                 .tables = "ABC",
         };
         Bench b = { .opts = &o, .fs.loop_fd = -EBADF };
+        char load_start[64] = "?", load_end[64] = "?";
         struct utsname u;
         uint64_t start = now_usec();
         char date[32] = "";
@@ -915,7 +973,7 @@ int main(int argc, char **argv) {
 
         if (parse_args(argc, argv, &o) < 0) {
                 fprintf(stderr,
-                        "Usage: %s [--runs N] [--writers N,N,...] [--files N] [--big-files N] [--vssd PATH] "
+                        "Usage: %s [--runs N] [--writers N,N,...] [--files N] [--big-files N] [--idle-ms N] [--vssd PATH] "
                         "[--writer PATH] [--guardian PATH] [--tables ABC] [--verbose]\n",
                         argv[0]);
                 return EXIT_FAILURE;
@@ -925,6 +983,7 @@ int main(int argc, char **argv) {
                 return 77;
         }
         (void) signal(SIGPIPE, SIG_IGN);
+        loadavg_read(load_start, sizeof(load_start));
 
         r = bench_setup(&b);
         if (r < 0) {
@@ -941,6 +1000,7 @@ int main(int argc, char **argv) {
                 table_files(&b);
 
         bench_teardown(&b);
+        loadavg_read(load_end, sizeof(load_end));
 
         (void) strftime(date, sizeof(date), "%Y-%m-%d", localtime(&now));
         printf("Command: ");
@@ -951,8 +1011,11 @@ int main(int argc, char **argv) {
                 printf("Kernel: %s %s %s, %ld CPUs; %s\n", u.sysname, u.release, u.machine,
                        sysconf(_SC_NPROCESSORS_ONLN), date);
         printf("%u measured runs per case after %u warm-up runs, each DoSnapshotSet run a fresh requester; "
-               "syncfs() of the benchmark's filesystems before each measured call; whole run %.0f s\n\n",
-               o.runs, WARMUP_RUNS, elapsed_ms(start, now_usec()) / 1e3);
+               "before each measured call syncfs() of the benchmark's filesystems and %u ms at rest; "
+               "whole run %.0f s\n",
+               o.runs, WARMUP_RUNS, o.idle_ms, elapsed_ms(start, now_usec()) / 1e3);
+        /* Others' load spreads the samples; say how busy the machine was. */
+        printf("Load average (1, 5, 15 min) at start: %s; at end: %s\n\n", load_start, load_end);
 
         r = 0;
         for (unsigned k = 0; k < ELEMENTSOF(tables); k++) {
