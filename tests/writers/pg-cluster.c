@@ -260,6 +260,7 @@ int pg_sql(const char *conninfo, const char *sql, char **ret_value) {
 
 int pg_sql_i64(const char *conninfo, const char *sql, long long *ret) {
         _cleanup_free_ char *v = NULL;
+        long long n;
         char *end;
         int r;
 
@@ -267,6 +268,9 @@ int pg_sql_i64(const char *conninfo, const char *sql, long long *ret) {
         if (r < 0)
                 return r;
         errno = 0;
-        *ret = strtoll(v, &end, 10);
-        return end == v || *end || errno ? -EINVAL : 0;
+        n = strtoll(v, &end, 10);
+        if (end == v || *end || errno)
+                return -EINVAL;
+        *ret = n;
+        return 0;
 }

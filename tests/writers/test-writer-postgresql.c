@@ -12,10 +12,15 @@
  *     pgbench balance invariant, and holds every witness transaction acknowledged before
  *     the writer's freeze marker, as a gapless prefix that ends before the backup's end
  *     (pg_backup_stop, PostSnapshot). Afterwards the writer holds no session on the server.
+ *   - The same with the WAL on a second volume of the set (initdb --waldir): the two
+ *     subvolumes are snapshotted one after the other, not atomically, and the restore still
+ *     recovers, thanks to the WAL the label set carries.
  *   - The backup session killed before Freeze: Freeze vetoes VSS_E_WRITERERROR_RETRYABLE.
  *   - The backup session's backend not answering (SIGSTOP): Freeze vetoes
  *     VSS_E_WRITERERROR_TIMEOUT after the lock budget, while the server goes on committing;
  *     the session is gone once the backend runs again.
+ *   - The writer's freeze timeout passing while another writer still freezes: the abort
+ *     closes the session, so the server ends the backup while the set is still frozen.
  *   - The writer SIGKILLed mid-freeze: its backend and WAL reservation disappear with it
  *     (nothing stays in backup mode), commits go on, and the next backup succeeds.
  *   - A server that accepts connections and never answers (the postmaster stopped): Identify
@@ -79,6 +84,7 @@ typedef struct Fixture {
         pid_t stopped;       /* a process the test SIGSTOPped: continued in teardown */
         WhBackup backup;
         PgCluster restored;
+        PgCluster second;    /* the two-volume test's cluster */
         unsigned serial;
 } Fixture;
 
@@ -308,6 +314,7 @@ static int test_teardown(void **state) {
         (void) process_stop(f->writer, 5000);
         f->load = f->pgbench = f->writer = 0;
         pg_cluster_done(&f->restored);
+        pg_cluster_done(&f->second);
         return 0;
 }
 
@@ -372,7 +379,7 @@ static void restore_and_start(Fixture *f, const char *label_set) {
         assert_ok(pg_cluster_start(&f->restored));
 }
 
-static void check_restored(Fixture *f, const char *acks_path, uint64_t t_freeze, uint64_t t_stop) {
+static void check_restored(Fixture *f, const char *acks_path, uint64_t t_freeze, uint64_t t_stop, size_t min_before) {
         _cleanup_free_ char *amcheck = pg_program("pg_amcheck"), *amcheck_log = path_join(f->fs.dir, "amcheck.log");
         _cleanup_free_ char *port = NULL, *balanced = NULL;
         _cleanup_free_ Ack *acks = NULL;
@@ -426,7 +433,7 @@ static void check_restored(Fixture *f, const char *acks_path, uint64_t t_freeze,
                 before_freeze += a->ack < t_freeze;
                 after_stop += a->begin > t_stop;
         }
-        assert_true(before_freeze >= 100);
+        assert_true(before_freeze >= min_before);
         assert_true((long long) before_freeze <= max_k);
         print_message("restore holds witness txns 1..%lld (%zu acknowledged before Freeze, %zu sent after the "
                       "backup's end), %lld pgbench txns\n",
@@ -485,7 +492,7 @@ static void test_backup_under_load_restores(void **state) {
         assert_non_null(strstr(label, "BACKUP METHOD: streamed"));
 
         restore_and_start(f, label_set);
-        check_restored(f, acks_path, t_freeze, t_stop);
+        check_restored(f, acks_path, t_freeze, t_stop, 100);
         assert_true(log_count(f->restored.log, "starting backup recovery") >= 1);
 
         assert_hr(wh_backup_complete(&f->backup), S_OK);
@@ -498,6 +505,157 @@ static void test_backup_under_load_restores(void **state) {
         (void) wait_count_zero(f, "SELECT count(*) FROM pg_replication_slots");
         print_message("freeze window (Freeze to Thaw) %.3f ms; commits never blocked\n",
                       (double) (t_thaw - t_freeze) / 1e3);
+}
+
+/* Waits for an asynchronous requester call; its result. */
+static vss_hr async_result(vss_hr hr, vss_async *a) {
+        vss_hr result = hr;
+
+        if (VSS_SUCCEEDED(hr)) {
+                hr = vss_async_wait(a, VSS_INFINITE);
+                if (hr == S_OK)
+                        hr = vss_async_query_status(a, &result);
+                if (VSS_FAILED(hr))
+                        result = hr;
+                else if (result == VSS_S_ASYNC_FINISHED)
+                        result = S_OK;
+        }
+        vss_async_release(a);
+        return result;
+}
+
+/* A whole-writer (not component-mode) backup of two volumes; *ret_second: the second's
+ * snapshot id. */
+static void prepare_two_volumes(Fixture *f, const char *first, const char *second, vss_id *ret_second) {
+        vss_requester_options opts = VSS_REQUESTER_OPTIONS_INIT;
+        WhBackup *b = &f->backup;
+        vss_async *a = NULL;
+        vss_hr hr;
+
+        opts.socket_path = f->vssd.socket;
+        assert_hr(vss_requester_new(&b->r, &opts), S_OK);
+        assert_hr(vss_requester_initialize_for_backup(b->r, NULL), S_OK);
+        assert_hr(vss_requester_set_context(b->r, VSS_CTX_BACKUP), S_OK);
+        assert_hr(vss_requester_set_backup_state(b->r, false, false, VSS_BT_FULL, false), S_OK);
+        hr = vss_requester_gather_writer_metadata(b->r, &a);
+        assert_hr(async_result(hr, a), S_OK);
+        assert_hr(vss_requester_start_snapshot_set(b->r, &b->set_id), S_OK);
+        assert_hr(vss_requester_add_to_snapshot_set(b->r, first, NULL, &b->snapshot_id), S_OK);
+        assert_hr(vss_requester_add_to_snapshot_set(b->r, second, NULL, ret_second), S_OK);
+        a = NULL;
+        hr = vss_requester_prepare_for_backup(b->r, &a);
+        assert_hr(async_result(hr, a), S_OK);
+}
+
+static void copy_tree(Fixture *f, const char *from, const char *to) {
+        _cleanup_free_ char *log = path_join(f->fs.dir, "restore.log");
+
+        assert_ok(run_logged((char *const[]) { (char *) "/bin/cp", (char *) "-a", (char *) from, (char *) to, NULL },
+                             log));
+}
+
+static void test_data_and_wal_on_two_volumes(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *walvol = path_join(f->fs.mnt, "walvol"), *data = path_join(f->subvol, "pgdata2");
+        _cleanup_free_ char *waldir = path_join(walvol, "pgwal2"), *log = path_join(f->fs.dir, "postgres2.log");
+        _cleanup_free_ char *waldir_opt = NULL, *acks_path = path_join(f->fs.dir, "acks2.txt");
+        _cleanup_free_ char *restore = path_join(f->fs.dir, "restore-two"), *r_data = NULL, *r_wal = NULL;
+        _cleanup_free_ char *r_link = NULL, *from = NULL, *label_set = NULL, *identify = NULL, *restore_log = NULL;
+        _cleanup_free_ char *pgbench = pg_program("pgbench"), *initdb = pg_program("initdb"), *conf = NULL;
+        PgCluster *two = &f->second;
+        vss_snapshot_prop prop = {};
+        char set[VSS_ID_STRING_MAX], line[64];
+        uint64_t t_freeze, t_stop;
+        vss_id second;
+        int out = -EBADF;
+        FILE *cf;
+
+        /* A second cluster whose WAL lives on a second volume (initdb --waldir). */
+        assert_int_equal(btrfs_util_create_subvolume(walvol, 0, NULL, NULL), BTRFS_UTIL_OK);
+        assert_int_equal(chmod(walvol, 0755), 0);
+        assert_int_equal(mkdir(data, 0700), 0);
+        assert_int_equal(mkdir(waldir, 0700), 0);
+        assert_ok(pg_chown_postgres(data, 0700));
+        assert_ok(pg_chown_postgres(waldir, 0700));
+        assert_int_not_equal(asprintf(&waldir_opt, "--waldir=%s", waldir), -1);
+        assert_non_null(initdb);
+        assert_ok(pg_run_as_postgres((char *const[]) { initdb, (char *) "-D", data, waldir_opt, (char *) "-U",
+                                                       (char *) "postgres", (char *) "--auth=trust",
+                                                       (char *) "--locale=C", (char *) "--no-sync", NULL },
+                                     log));
+        assert_int_not_equal(asprintf(&conf, "%s/postgresql.conf", data), -1);
+        cf = fopen(conf, "ae");
+        assert_non_null(cf);
+        (void) fputs("listen_addresses = ''\nshared_buffers = 32MB\nmax_wal_size = 256MB\n", cf);
+        assert_int_equal(fclose(cf), 0);
+        assert_ok(pg_cluster_describe(data, f->sock, PG_PORT + 2, log, two));
+        assert_ok(pg_cluster_start(two));
+        assert_ok(run_logged((char *const[]) { pgbench, (char *) "-i", (char *) "-s", (char *) "1", (char *) "-q",
+                                               two->conninfo, NULL },
+                             log));
+
+        /* Under load, with the witness. */
+        assert_ok(spawn_logged((char *const[]) { pgbench, (char *) "-c", (char *) "2", (char *) "-T", (char *) "120",
+                                                 (char *) "-n", two->conninfo, NULL },
+                               log, &f->pgbench));
+        assert_ok(process_spawn((char *const[]) { getenv("PG_LOAD"), (char *) "--conninfo", two->conninfo,
+                                                  (char *) "--acks", acks_path, NULL },
+                                &f->load, &out));
+        assert_ok(read_line_timeout(out, line, sizeof(line), WH_WAIT_MS));
+        (void) close(out);
+        assert_string_equal(line, "READY");
+
+        {
+                char *argv[] = { getenv("VSS_WRITER_POSTGRESQL"), (char *) "--conninfo", two->conninfo,
+                                 (char *) "--label-dir", f->labels, (char *) "--socket", f->vssd.socket, NULL };
+                char name[64];
+
+                (void) snprintf(name, sizeof(name), "pg-writer-%u.log", ++f->serial);
+                free(f->writer_log);
+                f->writer_log = path_join(f->fs.dir, name);
+                assert_ok(spawn_logged(argv, f->writer_log, &f->writer));
+                assert_ok(log_wait(f->writer_log, "subscribed", 1, WH_WAIT_MS));
+        }
+        /* The WAL component is the symbolic link's target, on the second volume. */
+        identify = log_line(f->writer_log, "cluster: data", 0);
+        assert_non_null(identify);
+        assert_non_null(strstr(identify, waldir));
+        assert_ok(log_wait(acks_path, " ", 100, WH_WAIT_MS));
+
+        prepare_two_volumes(f, f->subvol, walvol, &second);
+        assert_hr(wh_backup_snapshot(&f->backup), S_OK);
+        assert_hr(vss_requester_get_snapshot_properties(f->backup.r, &second, &prop), S_OK);
+        t_freeze = writer_log_number(f, "freeze: backup active", "(monotonic ");
+        t_stop = writer_log_number(f, "post-snapshot: backup stopped", "(monotonic ");
+
+        /* Restore both volumes' copies side by side and point pg_wal at the restored WAL. */
+        assert_int_equal(mkdir(restore, 0755), 0);
+        r_data = path_join(restore, "pgdata");
+        r_wal = path_join(restore, "pgwal");
+        r_link = path_join(r_data, "pg_wal");
+        from = path_join(f->backup.snapshot_path, "pgdata2");
+        copy_tree(f, from, r_data);
+        free(from);
+        from = path_join(prop.snapshot_device_object, "pgwal2");
+        copy_tree(f, from, r_wal);
+        vss_snapshot_prop_free(&prop);
+        assert_int_equal(unlink(r_link), 0);
+        assert_int_equal(symlink(r_wal, r_link), 0);
+
+        (void) vss_id_format(&f->backup.set_id, set);
+        label_set = path_join(f->labels, set);
+        restore_log = path_join(f->fs.dir, "restore.log");
+        assert_ok(run_logged((char *const[]) { getenv("VSS_WRITER_POSTGRESQL"), (char *) "--restore-label", label_set,
+                                               (char *) "--datadir", r_data, NULL },
+                             restore_log));
+        assert_ok(pg_cluster_describe(r_data, f->sock, RESTORED_PORT, log, &f->restored));
+        assert_ok(pg_cluster_start(&f->restored));
+        check_restored(f, acks_path, t_freeze, t_stop, 50);
+        assert_hr(wh_backup_complete(&f->backup), S_OK);
+
+        (void) process_stop(f->load, 5000);
+        (void) process_stop(f->pgbench, 5000);
+        f->load = f->pgbench = 0;
 }
 
 static void test_dead_session_vetoes_retryable(void **state) {
@@ -558,6 +716,29 @@ static void test_unresponsive_backend_vetoes_timeout(void **state) {
         assert_int_not_equal(asprintf(&sql, "SELECT count(*) FROM pg_stat_activity WHERE pid = %" PRIu64, backend), -1);
         (void) wait_count_zero(f, sql);
         (void) wait_count_zero(f, "SELECT count(*) FROM pg_replication_slots");
+}
+
+static void test_freeze_timeout_ends_backup(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *sql = NULL;
+        uint64_t backend;
+
+        start_pg_writer(f, "--lock-timeout", "1000", "--freeze-timeout", "1500", NULL);
+        assert_ok(write_file(f->stall_freeze, "", 0644));
+        assert_hr(wh_backup_prepare(&f->backup, f->vssd.socket, f->subvol, pg_and_stall, 2), S_OK);
+        assert_hr(wh_backup_snapshot_start(&f->backup), S_OK);
+        assert_ok(log_wait(f->writer_log, "freeze: backup active", 1, WH_WAIT_MS));
+        backend = writer_log_number(f, "session open on backend", "backend ");
+
+        /* The other writer keeps freezing past our freeze timeout: the abort ends the
+         * backup (its session) while the backup is still running. */
+        assert_ok(log_wait(f->writer_log, "abort: nothing held", 1, WH_WAIT_MS));
+        assert_int_equal(log_count(f->writer_log, "abort: backup on backend"), 1);
+        assert_int_not_equal(asprintf(&sql, "SELECT count(*) FROM pg_stat_activity WHERE pid = %" PRIu64, backend), -1);
+        (void) wait_count_zero(f, sql);
+        (void) wait_count_zero(f, "SELECT count(*) FROM pg_replication_slots");
+        assert_int_equal(log_count(f->writer_log, "thaw: "), 0);
+        assert_hr(wh_backup_snapshot_finish(&f->backup), VSS_E_WRITERERROR_TIMEOUT);
 }
 
 static void test_writer_killed_mid_freeze(void **state) {
@@ -635,8 +816,10 @@ static void test_hung_server_retryable(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_teardown(test_backup_under_load_restores, test_teardown),
+                cmocka_unit_test_teardown(test_data_and_wal_on_two_volumes, test_teardown),
                 cmocka_unit_test_teardown(test_dead_session_vetoes_retryable, test_teardown),
                 cmocka_unit_test_teardown(test_unresponsive_backend_vetoes_timeout, test_teardown),
+                cmocka_unit_test_teardown(test_freeze_timeout_ends_backup, test_teardown),
                 cmocka_unit_test_teardown(test_writer_killed_mid_freeze, test_teardown),
                 cmocka_unit_test_teardown(test_hung_server_retryable, test_teardown),
         };
