@@ -10,7 +10,7 @@ packages=(
         libsystemd-dev libbtrfsutil-dev uuid-dev libxml2-dev libsqlite3-dev
         libcmocka-dev sqlite3 libarchive-dev libxxhash-dev
         postgresql postgresql-contrib libpq-dev mariadb-server mariadb-client libmariadb-dev
-        btrfs-progs xfsprogs e2fsprogs util-linux mount
+        btrfs-progs xfsprogs e2fsprogs util-linux mount tar restic diffutils
 )
 
 missing=()
