@@ -24,6 +24,8 @@ typedef struct vss_requester vss_requester;                         /* IVssBacku
 typedef struct vss_async vss_async;                                 /* IVssAsync */
 typedef struct vss_examine_writer_metadata vss_examine_writer_metadata; /* IVssExamineWriterMetadata */
 typedef struct vss_wm_component vss_wm_component;                   /* IVssWMComponent */
+typedef struct vss_writer_components_ext vss_writer_components_ext; /* IVssWriterComponentsExt */
+typedef struct vss_component vss_component;                         /* IVssComponent (vss-writer.h) */
 
 /* ------------------------------------------------------------------------------------------ */
 /* Creation                                                                                   */
@@ -63,7 +65,13 @@ VSS_EXTERN const char *vss_requester_get_error_message(vss_requester *r);
 /* Backup sequence (vss-semantics.md §2; legal states and codes in docs/api-map.md)          */
 /* ------------------------------------------------------------------------------------------ */
 
-/** InitializeForBackup. bcd_xml must be NULL (documents come with the XML work). */
+/**
+ * InitializeForBackup. bcd_xml NULL or "" starts an empty Backup Components Document;
+ * otherwise it is a document saved with vss_requester_save_as_xml() and is loaded (its backup
+ * state, context and components; vss_requester_save_as_xml() then gives the same bytes back).
+ * @return S_OK; VSS_E_INVALID_XML_DOCUMENT (malformed or schema-invalid; the reason is in
+ *         vss_requester_get_error_message()); VSS_E_BAD_STATE (not the first call).
+ */
 VSS_EXTERN vss_hr vss_requester_initialize_for_backup(vss_requester *r, const char *bcd_xml);
 /** SetContext: VSS_CTX_* value. */
 VSS_EXTERN vss_hr vss_requester_set_context(vss_requester *r, vss_snapshot_context context);
@@ -141,6 +149,46 @@ VSS_EXTERN vss_hr vss_requester_set_backup_succeeded(vss_requester *r, const vss
                                                       const vss_id *writer_id, vss_component_type type,
                                                       const char *logical_path, const char *component_name,
                                                       bool succeeded);
+/**
+ * SetBackupOptions: writer-defined options for one explicitly added component, read by the
+ * writer with vss_component_get_backup_options(). After AddComponent, before PrepareForBackup.
+ * @return VSS_E_OBJECT_NOT_FOUND (no such component in the document), E_INVALIDARG (options
+ *         NULL, too long or not XML-safe), VSS_E_BAD_STATE.
+ */
+VSS_EXTERN vss_hr vss_requester_set_backup_options(vss_requester *r, const vss_id *instance_id,
+                                                    const vss_id *writer_id, vss_component_type type,
+                                                    const char *logical_path, const char *component_name,
+                                                    const char *options);
+/**
+ * SetPreviousBackupStamp: the stamp a writer set in the backup this one builds on (read by
+ * the writer with vss_component_get_previous_backup_stamp()). Same rules as SetBackupOptions.
+ */
+VSS_EXTERN vss_hr vss_requester_set_previous_backup_stamp(vss_requester *r, const vss_id *instance_id,
+                                                           const vss_id *writer_id, vss_component_type type,
+                                                           const char *logical_path,
+                                                           const char *component_name,
+                                                           const char *previous_backup_stamp);
+/**
+ * SaveAsXML: the Backup Components Document as it stands in vssd (meaningful after
+ * DoSnapshotSet: writers edit it up to PostSnapshot). Any time after InitializeForBackup.
+ * @return S_OK with *ret_xml (malloc'd UTF-8, NUL-terminated; the caller frees it with
+ *         free()); VSS_E_BAD_STATE.
+ */
+VSS_EXTERN vss_hr vss_requester_save_as_xml(vss_requester *r, char **ret_xml);
+/**
+ * GetWriterComponentsCount: fetches the document from vssd now and counts the writer
+ * instances that have explicitly added components in it. Any time after InitializeForBackup.
+ */
+VSS_EXTERN vss_hr vss_requester_get_writer_components_count(vss_requester *r, unsigned *ret_count);
+/**
+ * GetWriterComponents: the read view of writer instance index of the document fetched by the
+ * last vss_requester_get_writer_components_count() (fetched now if none was).
+ * @return S_OK; VSS_E_OBJECT_NOT_FOUND (index out of range); VSS_E_BAD_STATE.
+ * Ownership: *ret belongs to the caller, freed with vss_writer_components_ext_free(); it stays
+ * valid after later calls on r and after vss_requester_release().
+ */
+VSS_EXTERN vss_hr vss_requester_get_writer_components(vss_requester *r, unsigned index,
+                                                       vss_writer_components_ext **ret);
 /** BackupComplete (seed 000). */
 VSS_EXTERN vss_hr vss_requester_backup_complete(vss_requester *r, vss_async **ret_async);
 /** GatherWriterStatus. */
@@ -307,6 +355,50 @@ VSS_EXTERN vss_hr vss_wm_component_get_info(vss_wm_component *c, vss_component_i
 VSS_EXTERN vss_hr vss_wm_component_get_file(vss_wm_component *c, unsigned index, vss_wm_filedesc *ret);
 VSS_EXTERN vss_hr vss_wm_component_get_database_file(vss_wm_component *c, unsigned index, vss_wm_filedesc *ret);
 VSS_EXTERN vss_hr vss_wm_component_get_database_log_file(vss_wm_component *c, unsigned index, vss_wm_filedesc *ret);
+
+/**
+ * IVssExamineWriterMetadata::SaveAsXML: the metadata as a Writer Metadata Document.
+ * @return S_OK with *ret_xml (malloc'd; the caller frees it with free());
+ *         VSS_E_INVALID_XML_DOCUMENT (a value XML cannot carry); E_INVALIDARG; E_OUTOFMEMORY.
+ */
+VSS_EXTERN vss_hr vss_examine_writer_metadata_save_as_xml(vss_examine_writer_metadata *m, char **ret_xml);
+/**
+ * CreateVssExamineWriterMetadata: a read view over a saved Writer Metadata Document (parsing is
+ * hardened: no network, no entities, size and depth limits).
+ * @return S_OK with *ret (caller-owned, freed with vss_examine_writer_metadata_free());
+ *         VSS_E_INVALID_XML_DOCUMENT with, when ret_reason is not NULL, *ret_reason (malloc'd
+ *         sentence naming line and element, or NULL; the caller frees it with free());
+ *         E_INVALIDARG (xml or ret NULL); E_OUTOFMEMORY.
+ */
+VSS_EXTERN vss_hr vss_examine_writer_metadata_new_from_xml(const char *xml, vss_examine_writer_metadata **ret,
+                                                            char **ret_reason);
+/**
+ * vss_examine_writer_metadata_free: frees a view made by vss_examine_writer_metadata_new_from_xml().
+ * NULL is a no-op, and so is a view borrowed from vss_requester_get_writer_metadata() (the
+ * requester owns those).
+ */
+VSS_EXTERN void vss_examine_writer_metadata_free(vss_examine_writer_metadata *m);
+
+/* ------------------------------------------------------------------------------------------ */
+/* IVssWriterComponentsExt: the requester's read view of one writer's components in the BCD   */
+/* ------------------------------------------------------------------------------------------ */
+
+/** GetWriterInfo. Any ret_* may be NULL. */
+VSS_EXTERN vss_hr vss_writer_components_ext_get_writer_info(vss_writer_components_ext *e,
+                                                             vss_id *ret_instance_id, vss_id *ret_writer_id);
+/** GetComponentCount. */
+VSS_EXTERN vss_hr vss_writer_components_ext_get_count(vss_writer_components_ext *e, unsigned *ret_count);
+/**
+ * GetComponent: *ret_component is borrowed from e (valid until vss_writer_components_ext_free).
+ * Read it with the vss_component_get_* calls of vss-writer.h (logical path, name, type,
+ * backup stamp, previous stamp, backup metadata, backup options, differenced files, partial
+ * files, backup succeeded); the writer-only set/add calls return VSS_E_BAD_STATE on it.
+ * @return VSS_E_OBJECT_NOT_FOUND for an index out of range.
+ */
+VSS_EXTERN vss_hr vss_writer_components_ext_get_component(vss_writer_components_ext *e, unsigned index,
+                                                           vss_component **ret_component);
+/** vss_writer_components_ext_free: NULL is a no-op. */
+VSS_EXTERN void vss_writer_components_ext_free(vss_writer_components_ext *e);
 
 #ifdef __cplusplus
 }

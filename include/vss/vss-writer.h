@@ -182,8 +182,84 @@ VSS_EXTERN vss_hr vss_writer_components_get_component(vss_writer_components *c, 
 VSS_EXTERN vss_hr vss_component_get_logical_path(vss_component *c, const char **ret); /* "" for root */
 VSS_EXTERN vss_hr vss_component_get_component_name(vss_component *c, const char **ret);
 VSS_EXTERN vss_hr vss_component_get_component_type(vss_component *c, vss_component_type *ret);
-/** GetBackupSucceeded: only in on_backup_complete (VSS_E_BAD_STATE elsewhere). */
+/**
+ * GetBackupSucceeded: a writer may read it only in on_backup_complete (VSS_E_BAD_STATE
+ * elsewhere); on a requester's read view (vss_writer_components_ext) always.
+ */
 VSS_EXTERN vss_hr vss_component_get_backup_succeeded(vss_component *c, bool *ret);
+
+/*
+ * The Backup Components Document through IVssComponent (vss-semantics.md §8, §9, seed 003).
+ *
+ * Windows. A writer edits its own components from on_prepare_backup through the end of
+ * on_post_snapshot; those edits travel back to vssd with the event's answer. In
+ * on_backup_complete the document is read-only; in every other callback, outside callbacks,
+ * and on a requester's read view (vss_requester_get_writer_components) the writer-only calls
+ * (set_*, add_*) return VSS_E_BAD_STATE. The writer-side getters work in on_prepare_backup,
+ * on_post_snapshot and on_backup_complete; on a requester's read view always.
+ *
+ * Ownership: strings returned are borrowed from the component: inside a callback valid until
+ * the callback returns, on a read view until vss_writer_components_ext_free(). A getter of a
+ * string that was never set gives S_OK and *ret = NULL ("" is a value that was set). Strings
+ * passed in are copied; they must be UTF-8, at most VSS_MAX_STRING bytes, with no control
+ * characters other than tab, LF, CR (E_INVALIDARG otherwise).
+ */
+
+/** SetBackupStamp: writer, on_prepare_backup / on_post_snapshot. stamp non-NULL (writer-private format). */
+VSS_EXTERN vss_hr vss_component_set_backup_stamp(vss_component *c, const char *stamp);
+/** GetBackupStamp: what the writer set in this backup; *ret NULL when not set. */
+VSS_EXTERN vss_hr vss_component_get_backup_stamp(vss_component *c, const char **ret);
+/** GetPreviousBackupStamp: what the requester passed with SetPreviousBackupStamp; NULL when none. */
+VSS_EXTERN vss_hr vss_component_get_previous_backup_stamp(vss_component *c, const char **ret);
+/** SetBackupMetadata: writer-private string kept in the document; same window as the stamp. */
+VSS_EXTERN vss_hr vss_component_set_backup_metadata(vss_component *c, const char *metadata);
+/** GetBackupMetadata. *ret NULL when not set. */
+VSS_EXTERN vss_hr vss_component_get_backup_metadata(vss_component *c, const char **ret);
+/** GetBackupOptions: what the requester passed with SetBackupOptions; NULL when none. */
+VSS_EXTERN vss_hr vss_component_get_backup_options(vss_component *c, const char **ret);
+
+/**
+ * AddPartialFile: writer, on_prepare_backup / on_post_snapshot. path absolute (or starting with
+ * '$'); filename without '/', '*' or '?'; ranges "offset:length[,...]" (decimal or 0x-hex,
+ * 64-bit) or the absolute path of a ranges file; metadata may be NULL.
+ * @return E_INVALIDARG (bad argument; the file is already in a differenced set of c),
+ *         VSS_E_OBJECT_ALREADY_EXISTS (same path and filename twice), VSS_E_BAD_STATE.
+ */
+VSS_EXTERN vss_hr vss_component_add_partial_file(vss_component *c, const char *path, const char *filename,
+                                                  const char *ranges, const char *metadata);
+/** GetPartialFileCount. */
+VSS_EXTERN vss_hr vss_component_get_partial_file_count(vss_component *c, unsigned *ret_count);
+/** GetPartialFile. Any ret_* may be NULL; *ret_metadata is "" when none was given. */
+VSS_EXTERN vss_hr vss_component_get_partial_file(vss_component *c, unsigned index, const char **ret_path,
+                                                  const char **ret_filename, const char **ret_ranges,
+                                                  const char **ret_metadata);
+
+/**
+ * AddDifferencedFilesByLastModifyTime (seed 003): writer only, backup only, on_prepare_backup
+ * or (typically) on_post_snapshot. path may hold $VAR / ${VAR} (expanded now, from the
+ * writer's environment) but no '*' or '?'; filespec may hold '*' and '?' but no '/';
+ * last_modify_time is a FILETIME in UTC (vss_timestamp), 0 to let the requester use its own
+ * records. The writer must have declared VSS_BS_LAST_MODIFY, plus VSS_BS_INCREMENTAL for an
+ * incremental or VSS_BS_DIFFERENTIAL for a differential backup. (path, filespec, recursive)
+ * must equal a file set the writer declared for c (or its subcomponents) or name new files
+ * no other component manages.
+ * @return S_OK; E_INVALIDARG (any rule above, the same set twice, a partial file of c in it);
+ *         VSS_E_BAD_STATE (not a writer, not a backup, in on_backup_complete,
+ *         on_backup_shutdown or any other callback); VSS_E_UNEXPECTED (c is not in the
+ *         writer's metadata); E_OUTOFMEMORY.
+ */
+VSS_EXTERN vss_hr vss_component_add_differenced_files_by_last_modify_time(vss_component *c, const char *path,
+                                                                          const char *filespec, bool recursive,
+                                                                          vss_timestamp last_modify_time);
+/** GetDifferencedFilesCount. */
+VSS_EXTERN vss_hr vss_component_get_differenced_files_count(vss_component *c, unsigned *ret_count);
+/**
+ * GetDifferencedFile. Any ret_* may be NULL. *ret_path is the expanded path;
+ * *ret_last_modify_time 0 means "requester decides from its own records".
+ */
+VSS_EXTERN vss_hr vss_component_get_differenced_file(vss_component *c, unsigned index, const char **ret_path,
+                                                      const char **ret_filespec, bool *ret_recursive,
+                                                      vss_timestamp *ret_last_modify_time);
 
 #ifdef __cplusplus
 }

@@ -3,8 +3,8 @@
  * event-context.c: the a{sv} context dictionary that comes with every writer event.
  *
  * vssd describes each event with a small dictionary (docs/dbus-api.md, "Context keys"): the
- * backup and snapshot set ids, the context, the backup state, the volumes of the set and the
- * writer's selected components. This file turns it into an EventContext the helpers can
+ * backup and snapshot set ids, the context, the backup state, the volumes of the set, the
+ * writer's selected components and its slice of the Backup Components Document. This file turns it into an EventContext the helpers can
  * answer from. Known keys must have their documented type; every size is bounded by the
  * limits of vss-bus.h, so a confused or hostile peer cannot make the writer hold unbounded
  * memory. Unknown keys are skipped so vssd can grow the dictionary.
@@ -15,6 +15,7 @@
 #include "macro.h"
 #include "vss-bus.h"
 #include "writer-internal.h"
+#include "xml-util.h"
 
 static bool string_ok(const char *s) {
         return strnlen(s, VSS_MAX_STRING + 1) <= VSS_MAX_STRING;
@@ -42,6 +43,7 @@ void event_context_done(EventContext *c) {
         free(c->backup_id);
         strv_free_n(c->volumes);
         event_components_free(c->components, c->n_components);
+        free(c->components_xml);
         *c = (EventContext) {};
 }
 
@@ -239,6 +241,22 @@ static int read_entry(sd_bus_message *m, const char *key, EventContext *c) {
                 return read_volumes(m, c);
         if (streq(key, "components"))
                 return read_components(m, c);
+        if (streq(key, "components_xml")) {
+                char *copy;
+
+                k = read_variant_basic(m, 's', &s);
+                if (k < 0)
+                        return k;
+                /* Parsed later, on the callback thread, by the hardened loader. */
+                if (strnlen(s, XML_MAX_DOCUMENT_SIZE + 1) > XML_MAX_DOCUMENT_SIZE)
+                        return -EBADMSG;
+                copy = strdup(s);
+                if (!copy)
+                        return -ENOMEM;
+                free(c->components_xml);
+                c->components_xml = copy;
+                return 0;
+        }
 
         return sd_bus_message_skip(m, "v");
 }
@@ -300,7 +318,14 @@ int event_context_copy(EventContext *dst, const EventContext *src) {
         c.backup_id = NULL;
         c.volumes = NULL;
         c.components = NULL;
+        c.components_xml = NULL;
         c.n_volumes = c.n_components = 0;
+
+        if (src->components_xml) {
+                c.components_xml = strdup(src->components_xml);
+                if (!c.components_xml)
+                        goto oom;
+        }
 
         if (src->backup_id) {
                 c.backup_id = strdup(src->backup_id);

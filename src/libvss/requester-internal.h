@@ -15,6 +15,7 @@
 #include <stddef.h>
 
 #include "bus-conn.h"
+#include "component-view.h"
 #include "vss/vss-requester.h"
 #include "writer-metadata.h"
 
@@ -50,6 +51,7 @@ struct vss_wm_component {
 struct vss_examine_writer_metadata {
         WriterMetadata *md;
         vss_wm_component *components; /* one view per md->components[i] */
+        bool owned;                   /* made by new_from_xml: the caller frees it */
 };
 
 struct vss_async {
@@ -75,6 +77,9 @@ struct vss_requester {
         size_t n_status;
         bool status_gathered;
         bool status_cached;
+
+        /* The document GetWriterComponentsCount fetched; the read views hold references. */
+        BcdDocument *components_doc;
 
         char *error_message;
 };
@@ -104,6 +109,13 @@ void async_refresh_locked(vss_async *a);
 /* examine_metadata_new: a read view owning md (freed with it, also on failure). NULL on OOM. */
 vss_examine_writer_metadata *examine_metadata_new(WriterMetadata *md);
 vss_examine_writer_metadata *examine_metadata_free(vss_examine_writer_metadata *e);
+
+/* documents.c */
+/*
+ * writer_components_ext_new: the read view of the index-th writer with components in doc
+ * (takes its own reference). S_OK, VSS_E_OBJECT_NOT_FOUND, E_OUTOFMEMORY.
+ */
+vss_hr writer_components_ext_new(BcdDocument *doc, unsigned index, vss_writer_components_ext **ret);
 
 /* enum-object.c */
 /*

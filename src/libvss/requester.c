@@ -14,9 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bcd-xml.h"
 #include "macro.h"
 #include "requester-internal.h"
 #include "vss-bus.h"
+#include "xml-util.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Helpers                                                                                     */
@@ -196,6 +198,7 @@ void vss_requester_release(vss_requester *r) {
         bus_conn_close(r->conn);
 
         vss_async_release(r->pending);
+        bcd_document_unref(r->components_doc);
         metadata_cache_clear(r);
         status_cache_clear(r);
         bus_conn_unref(r->conn);
@@ -220,7 +223,8 @@ const char *vss_requester_get_error_message(vss_requester *r) {
 /* ------------------------------------------------------------------------------------------ */
 
 vss_hr vss_requester_initialize_for_backup(vss_requester *r, const char *bcd_xml) {
-        if (!r || !string_ok(bcd_xml))
+        /* A document may be long; vssd's hardened loader judges everything else about it. */
+        if (!r || (bcd_xml && strnlen(bcd_xml, XML_MAX_DOCUMENT_SIZE + 1) > XML_MAX_DOCUMENT_SIZE))
                 return E_INVALIDARG;
         return requester_call_simple(r, "InitializeForBackup", LIBVSS_CALL_TIMEOUT_USEC, "s", strempty(bcd_xml));
 }
@@ -434,6 +438,135 @@ vss_hr vss_requester_set_backup_succeeded(vss_requester *r, const vss_id *instan
         return requester_call_simple(r, "SetBackupSucceeded", LIBVSS_CALL_TIMEOUT_USEC, "ssussb",
                                      vss_id_to_str(instance_id).s, vss_id_to_str(writer_id).s, (uint32_t) type,
                                      strempty(logical_path), component_name, (int) succeeded);
+}
+
+static bool value_ok(const char *s) {
+        return s && string_ok(s);
+}
+
+vss_hr vss_requester_set_backup_options(vss_requester *r, const vss_id *instance_id, const vss_id *writer_id,
+                                        vss_component_type type, const char *logical_path,
+                                        const char *component_name, const char *options) {
+        if (!r || !component_args_ok(instance_id, writer_id, type, logical_path, component_name) || !value_ok(options))
+                return E_INVALIDARG;
+        return requester_call_simple(r, "SetBackupOptions", LIBVSS_CALL_TIMEOUT_USEC, "ssusss",
+                                     vss_id_to_str(instance_id).s, vss_id_to_str(writer_id).s, (uint32_t) type,
+                                     strempty(logical_path), component_name, options);
+}
+
+vss_hr vss_requester_set_previous_backup_stamp(vss_requester *r, const vss_id *instance_id, const vss_id *writer_id,
+                                               vss_component_type type, const char *logical_path,
+                                               const char *component_name, const char *previous_backup_stamp) {
+        if (!r || !component_args_ok(instance_id, writer_id, type, logical_path, component_name) ||
+            !value_ok(previous_backup_stamp))
+                return E_INVALIDARG;
+        return requester_call_simple(r, "SetPreviousBackupStamp", LIBVSS_CALL_TIMEOUT_USEC, "ssusss",
+                                     vss_id_to_str(instance_id).s, vss_id_to_str(writer_id).s, (uint32_t) type,
+                                     strempty(logical_path), component_name, previous_backup_stamp);
+}
+
+/* Lock held. Call member (no arguments) and copy its one string answer. */
+static vss_hr requester_call_document_locked(vss_requester *r, const char *member, char **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
+        const char *xml;
+        char *copy;
+        vss_hr hr;
+        int k;
+
+        hr = requester_new_call_locked(r, member, &m);
+        if (hr == S_OK)
+                hr = requester_send_locked(r, m, LIBVSS_CALL_TIMEOUT_USEC, &reply);
+        if (hr != S_OK)
+                return hr;
+
+        k = sd_bus_message_read(reply, "s", &xml);
+        if (k < 0)
+                return requester_bad_reply_locked(r, member, k);
+        if (strnlen(xml, XML_MAX_DOCUMENT_SIZE + 1) > XML_MAX_DOCUMENT_SIZE)
+                return requester_bad_reply_locked(r, member, -EBADMSG);
+        copy = strdup(xml);
+        if (!copy)
+                return requester_set_error_locked(r, E_OUTOFMEMORY, NULL);
+        *ret = copy;
+        return S_OK;
+}
+
+vss_hr vss_requester_save_as_xml(vss_requester *r, char **ret_xml) {
+        vss_hr hr;
+
+        if (!r || !ret_xml)
+                return E_INVALIDARG;
+
+        bus_conn_lock(r->conn);
+        hr = requester_call_document_locked(r, "SaveAsXML", ret_xml);
+        bus_conn_unlock(r->conn);
+        return hr;
+}
+
+/* Lock held. Fetch the document for the read views and make it r's current one. */
+static vss_hr requester_fetch_components_locked(vss_requester *r) {
+        _cleanup_free_ char *xml = NULL, *reason = NULL;
+        BackupComponents *bcd = NULL;
+        BcdDocument *doc;
+        vss_hr hr;
+
+        hr = requester_call_document_locked(r, "GetWriterComponents", &xml);
+        if (hr != S_OK)
+                return hr;
+
+        /* vssd wrote it, but it is still input: the same hardened loader as any document. */
+        hr = backup_components_from_xml(xml, strlen(xml), &bcd, &reason);
+        if (hr != S_OK)
+                return requester_set_error_locked(r, hr == E_OUTOFMEMORY ? hr : VSS_E_UNEXPECTED, reason);
+
+        doc = bcd_document_new(bcd);
+        if (!doc)
+                return requester_set_error_locked(r, E_OUTOFMEMORY, NULL);
+        bcd_document_unref(r->components_doc);
+        r->components_doc = doc;
+        return S_OK;
+}
+
+/* The writers of a document that have components (GetWriterComponentsCount counts these). */
+static size_t document_writer_count(const BackupComponents *b) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < b->n_writers; i++)
+                if (b->writers[i].n_components > 0)
+                        n++;
+        return n;
+}
+
+vss_hr vss_requester_get_writer_components_count(vss_requester *r, unsigned *ret_count) {
+        vss_hr hr;
+
+        if (!r || !ret_count)
+                return E_INVALIDARG;
+
+        bus_conn_lock(r->conn);
+        hr = requester_fetch_components_locked(r);
+        if (hr == S_OK)
+                *ret_count = (unsigned) document_writer_count(r->components_doc->bcd);
+        bus_conn_unlock(r->conn);
+        return hr;
+}
+
+vss_hr vss_requester_get_writer_components(vss_requester *r, unsigned index, vss_writer_components_ext **ret) {
+        vss_hr hr = S_OK;
+
+        if (!r || !ret)
+                return E_INVALIDARG;
+
+        bus_conn_lock(r->conn);
+        if (!r->components_doc)
+                hr = requester_fetch_components_locked(r);
+        if (hr == S_OK) {
+                hr = writer_components_ext_new(r->components_doc, index, ret);
+                if (hr == VSS_E_OBJECT_NOT_FOUND)
+                        (void) requester_set_error_locked(r, hr, "No writer with components has this index.");
+        }
+        bus_conn_unlock(r->conn);
+        return hr;
 }
 
 vss_hr vss_requester_abort_backup(vss_requester *r) {

@@ -337,26 +337,28 @@ void writer_on_disconnect(BusConn *c, void *userdata) {
         pthread_mutex_unlock(&w->lock);
 }
 
+/* Every backup event answers (b ok, i failure, a{sv} out) (docs/dbus-api.md). */
+#define BACKUP_EVENT_RESULT SD_BUS_RESULT("b", ok, "i", failure, "a{sv}", out)
+
 const sd_bus_vtable writer_events_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_ARGS("Identify", SD_BUS_ARGS("a{sv}", ctx),
                                 SD_BUS_RESULT("b", ok, VSS_BUS_SIG_WMD, metadata), method_event, 0),
-        SD_BUS_METHOD_WITH_ARGS("PrepareForBackup", SD_BUS_ARGS("a{sv}", ctx),
-                                SD_BUS_RESULT("b", ok, "i", failure), method_event, 0),
+        SD_BUS_METHOD_WITH_ARGS("PrepareForBackup", SD_BUS_ARGS("a{sv}", ctx), BACKUP_EVENT_RESULT, method_event, 0),
         SD_BUS_METHOD_WITH_ARGS("PrepareForSnapshot", SD_BUS_ARGS("a{sv}", ctx),
-                                SD_BUS_RESULT("b", ok, "i", failure), method_event, 0),
+                                BACKUP_EVENT_RESULT, method_event, 0),
         SD_BUS_METHOD_WITH_ARGS("Freeze", SD_BUS_ARGS("a{sv}", ctx),
-                                SD_BUS_RESULT("b", ok, "i", failure), method_event, 0),
+                                BACKUP_EVENT_RESULT, method_event, 0),
         SD_BUS_METHOD_WITH_ARGS("Thaw", SD_BUS_ARGS("a{sv}", ctx),
-                                SD_BUS_RESULT("b", ok, "i", failure), method_event, 0),
+                                BACKUP_EVENT_RESULT, method_event, 0),
         SD_BUS_METHOD_WITH_ARGS("PostSnapshot", SD_BUS_ARGS("a{sv}", ctx),
-                                SD_BUS_RESULT("b", ok, "i", failure), method_event, 0),
+                                BACKUP_EVENT_RESULT, method_event, 0),
         SD_BUS_METHOD_WITH_ARGS("Abort", SD_BUS_ARGS("a{sv}", ctx),
-                                SD_BUS_RESULT("b", ok, "i", failure), method_event, 0),
+                                BACKUP_EVENT_RESULT, method_event, 0),
         SD_BUS_METHOD_WITH_ARGS("BackupComplete", SD_BUS_ARGS("a{sv}", ctx),
-                                SD_BUS_RESULT("b", ok, "i", failure), method_event, 0),
+                                BACKUP_EVENT_RESULT, method_event, 0),
         SD_BUS_METHOD_WITH_ARGS("BackupShutdown", SD_BUS_ARGS("a{sv}", ctx),
-                                SD_BUS_RESULT("b", ok, "i", failure), method_event, 0),
+                                BACKUP_EVENT_RESULT, method_event, 0),
         SD_BUS_VTABLE_END
 };
 
@@ -364,8 +366,24 @@ const sd_bus_vtable writer_events_vtable[] = {
 /* Callback thread side                                                                         */
 /* ------------------------------------------------------------------------------------------ */
 
-/* Send the reply to e (if it came from vssd) and free e. md: the Identify document. */
-static void writer_reply(vss_writer *w, Event *e, bool ok, vss_hr failure, const WriterMetadata *md) {
+/* The `out` dictionary of a backup event's answer: the edited slice, when there is one. */
+static int append_event_out(sd_bus_message *reply, const char *components_xml) {
+        int k;
+
+        k = sd_bus_message_open_container(reply, 'a', "{sv}");
+        if (k >= 0 && components_xml)
+                k = sd_bus_message_append(reply, "{sv}", "components_xml", "s", components_xml);
+        if (k >= 0)
+                k = sd_bus_message_close_container(reply);
+        return k;
+}
+
+/*
+ * Send the reply to e (if it came from vssd) and free e. md: the Identify document (answer
+ * (b, WMD)); otherwise the answer is (b, i, a{sv}) with components_xml (may be NULL) in it.
+ */
+static void writer_reply(vss_writer *w, Event *e, bool ok, vss_hr failure, const WriterMetadata *md,
+                         const char *components_xml) {
         if (!e->message) {
                 event_free(e);
                 return;
@@ -379,8 +397,13 @@ static void writer_reply(vss_writer *w, Event *e, bool ok, vss_hr failure, const
                 k = sd_bus_message_new_method_return(e->message, &reply);
                 if (k >= 0)
                         k = sd_bus_message_append(reply, "b", (int) ok);
-                if (k >= 0)
-                        k = md ? writer_metadata_append(reply, md) : sd_bus_message_append(reply, "i", failure);
+                if (k >= 0 && md)
+                        k = writer_metadata_append(reply, md);
+                else if (k >= 0) {
+                        k = sd_bus_message_append(reply, "i", failure);
+                        if (k >= 0)
+                                k = append_event_out(reply, components_xml);
+                }
                 if (k >= 0)
                         k = sd_bus_send(NULL, reply, NULL);
                 /* A reply that cannot be built still gets an answer, so vssd does not wait
@@ -428,8 +451,14 @@ static void writer_run_identify(vss_writer *w, Event *e) {
                 writer_current_frame = NULL;
         }
 
-        writer_reply(w, e, ok, S_OK, md);
-        writer_metadata_free(md);
+        writer_reply(w, e, ok, S_OK, md, NULL);
+
+        /* Kept for AddDifferencedFilesByLastModifyTime, which judges file sets against it. */
+        if (ok) {
+                writer_metadata_free(w->identify_md);
+                w->identify_md = md;
+        } else
+                writer_metadata_free(md);
 }
 
 /* The events whose callback receives an IVssWriterComponents. */
@@ -465,34 +494,57 @@ static bool writer_call_callback(vss_writer *w, const Event *e, vss_writer_compo
 static void writer_run_backup_event(vss_writer *w, Event *e) {
         CallbackFrame frame = { .writer = w, .event = e, .failure = S_OK };
         vss_writer_components *c = NULL;
+        _cleanup_free_ char *edits = NULL;
         bool ok;
+        int k;
 
         if (e->suppressed) {
                 /* libvss already aborted this set: an Abort is answered as done, a Thaw as
                  * the freeze timeout it was. */
                 if (e->type == EVENT_THAW)
-                        writer_reply(w, e, false, VSS_E_WRITERERROR_TIMEOUT, NULL);
+                        writer_reply(w, e, false, VSS_E_WRITERERROR_TIMEOUT, NULL, NULL);
                 else
-                        writer_reply(w, e, true, S_OK, NULL);
+                        writer_reply(w, e, true, S_OK, NULL, NULL);
                 return;
         }
 
-        if ((EVENTS_WITH_COMPONENTS & EVENT_BIT(e->type)) && writer_components_new(&e->ctx, &c) < 0) {
-                writer_reply(w, e, false, VSS_E_WRITERERROR_OUTOFRESOURCES, NULL);
-                return;
+        if (EVENTS_WITH_COMPONENTS & EVENT_BIT(e->type)) {
+                k = writer_components_new(w, &e->ctx, &c);
+                if (k < 0) {
+                        writer_reply(w, e, false,
+                                     k == -ENOMEM ? VSS_E_WRITERERROR_OUTOFRESOURCES : VSS_E_WRITERERROR_NONRETRYABLE,
+                                     NULL, NULL);
+                        return;
+                }
+                /* The previous view goes now; until then a component kept from it is refused
+                 * (VSS_E_BAD_STATE) instead of being freed memory. */
+                writer_components_free(w->last_components);
+                w->last_components = NULL;
         }
 
         frame.components = c;
         writer_current_frame = &frame;
         ok = writer_call_callback(w, e, c);
         writer_current_frame = NULL;
-        writer_components_free(c);
+
+        /* Edits go back only from the windows a writer may edit in, and only with success. */
+        if (ok && (e->type == EVENT_PREPARE_FOR_BACKUP || e->type == EVENT_POST_SNAPSHOT)) {
+                vss_hr hr = writer_components_edits_xml(c, &edits);
+
+                if (hr != S_OK) {
+                        ok = false;
+                        frame.failure = hr == E_OUTOFMEMORY ? VSS_E_WRITERERROR_OUTOFRESOURCES
+                                                            : VSS_E_WRITERERROR_NONRETRYABLE;
+                }
+        }
+        if (c)
+                w->last_components = c;
 
         /* A veto without a code still needs one in the writer's status. */
         if (!ok && frame.failure == S_OK)
                 frame.failure = VSS_E_WRITERERROR_NONRETRYABLE;
 
-        writer_reply(w, e, ok, frame.failure, NULL);
+        writer_reply(w, e, ok, frame.failure, NULL, edits);
 }
 
 void *writer_worker_main(void *p) {

@@ -18,7 +18,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "backup-components.h"
 #include "bus-conn.h"
+#include "component-view.h"
 #include "vss/vss-writer.h"
 #include "writer-metadata.h"
 
@@ -75,6 +77,7 @@ typedef struct EventContext {
         bool has_components;
         EventComponent *components;
         size_t n_components;
+        char *components_xml;           /* this writer's slice of the BCD; NULL when absent */
 } EventContext;
 
 typedef struct Event {
@@ -100,14 +103,16 @@ struct vss_create_writer_metadata {
         WriterMetadata *md;
 };
 
-struct vss_component {
-        const vss_writer_components *owner;
-        const EventComponent *ec;
-};
-
+/*
+ * The components handed to one callback: the writer's slice of the Backup Components
+ * Document, parsed from the event (or built from the `components` summary when vssd sent no
+ * slice). dirty: the callback edited it, so the slice goes back with the answer.
+ */
 struct vss_writer_components {
+        BackupComponents *bcd;
         vss_component *items;
         size_t n_items;
+        bool dirty;
 };
 
 struct vss_writer {
@@ -144,6 +149,10 @@ struct vss_writer {
         bool stopping;                  /* the callback thread must end */
         pthread_t worker;
         bool worker_started;
+
+        /* Callback thread only. */
+        WriterMetadata *identify_md;            /* what the last on_identify built (seed 003 checks) */
+        vss_writer_components *last_components; /* kept until the next view: stale use is refused */
 };
 
 /* What the callback thread is running; set only while a callback runs. */
@@ -186,9 +195,15 @@ size_t writer_frozen_count_locked(const vss_writer *w);
 
 /* writer-components.c */
 /*
- * writer_components_new: the IVssWriterComponents handed to a callback: NULL (*ret) when the
- * backup is not in component mode, else a view borrowing ctx's components (possibly none).
- * Returns 0 or -ENOMEM. Free with writer_components_free (NULL is a no-op).
+ * writer_components_new: the IVssWriterComponents handed to a callback of writer w: NULL
+ * (*ret) when the backup is not in component mode, else a view of w's components in ctx
+ * (possibly none), owning its copy of the document. Returns 0, -ENOMEM, or -EBADMSG when the
+ * slice vssd sent cannot be loaded. Free with writer_components_free (NULL is a no-op).
  */
-int writer_components_new(const EventContext *ctx, vss_writer_components **ret);
+int writer_components_new(const vss_writer *w, const EventContext *ctx, vss_writer_components **ret);
 void writer_components_free(vss_writer_components *c);
+/*
+ * writer_components_edits_xml: the edited slice to send back with the answer: S_OK with *ret
+ * NULL when nothing was edited, S_OK with *ret (malloc'd) otherwise, or the failure.
+ */
+vss_hr writer_components_edits_xml(const vss_writer_components *c, char **ret);

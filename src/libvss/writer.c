@@ -38,6 +38,9 @@ static vss_hr writer_options_check(const vss_writer_options *opts, const vss_wri
 }
 
 static void writer_free_fields(vss_writer *w) {
+        /* The callback thread has ended: what it kept can go. */
+        writer_metadata_free(w->identify_md);
+        writer_components_free(w->last_components);
         free(w->writer_name);
         free(w->instance_name);
         free(w->socket_path);

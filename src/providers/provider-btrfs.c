@@ -14,6 +14,12 @@
  * Nested subvolumes inside a volume are not part of its snapshot (btrfs never descends into
  * them); begin_prepare reports each one in the log rather than let them go missing silently.
  *
+ * query needs no record of its own: btrfs keeps, in every snapshot's root item, the UUID of
+ * the subvolume it was taken of (parent_uuid) and its creation time (otime). A volume's
+ * snapshots are therefore exactly the read-only subvolumes of its mount's snapshot area named
+ * like a snapshot id whose parent_uuid is the volume's UUID; sibling subvolumes of the same
+ * mount share the area and are told apart by that UUID.
+ *
  * btrfs commits a snapshot atomically per subvolume by itself, so this provider never
  * freezes anything. What it does do is flush the filesystem in end_prepare, before writers
  * freeze: a snapshot of a filesystem with dirty data must first write that data out, and
@@ -382,12 +388,112 @@ static vss_hr btrfs_delete_snapshot(ProviderSnapshot *s) {
 
         err = btrfs_util_delete_subvolume(path, 0);
         if (err != BTRFS_UTIL_OK) {
-                if (errno == ENOENT)
-                        return VSS_E_OBJECT_NOT_FOUND;
-                return hr_from_btrfs(err);
+                if (errno != ENOENT)
+                        return hr_from_btrfs(err);
+                /* Already deleted behind our back: done with it all the same. */
+                s->data = btrfs_snapshot_free(s->data);
+                return VSS_E_OBJECT_NOT_FOUND;
         }
 
         s->data = btrfs_snapshot_free(s->data);
+        return S_OK;
+}
+
+static vss_timestamp timestamp_from_timespec(const struct timespec *ts) {
+        return vss_timestamp_from_unix_ns((int64_t) ts->tv_sec * INT64_C(1000000000) + (int64_t) ts->tv_nsec);
+}
+
+/* query's filter: a read-only snapshot of the volume whose UUID is data. */
+static int btrfs_area_match(int area_fd, const char *name, const char *path, const vss_id *id, void *data,
+                            vss_timestamp *ret_created) {
+        struct btrfs_util_subvolume_info info;
+        enum btrfs_util_error err;
+        bool ro = false;
+
+        err = btrfs_util_subvolume_info(path, 0, &info);
+        if (err == BTRFS_UTIL_ERROR_NOT_SUBVOLUME || err == BTRFS_UTIL_ERROR_NOT_BTRFS)
+                return 0;
+        if (err != BTRFS_UTIL_OK)
+                return -(errno > 0 ? errno : EIO);
+        if (memcmp(info.parent_uuid, data, sizeof(info.parent_uuid)) != 0)
+                return 0;
+        err = btrfs_util_get_subvolume_read_only(path, &ro);
+        if (err != BTRFS_UTIL_OK)
+                return -(errno > 0 ? errno : EIO);
+        if (!ro) /* commit only ever makes read-only snapshots */
+                return 0;
+
+        *ret_created = timestamp_from_timespec(&info.otime);
+        return 1;
+}
+
+static vss_hr btrfs_query(const char *volume, ProviderQueryCallback cb, void *userdata) {
+        _cleanup_free_ char *mnt = NULL, *area = NULL;
+        struct btrfs_util_subvolume_info info;
+        enum btrfs_util_error err;
+        int r;
+
+        if (isempty(volume) || volume[0] != '/' || !cb)
+                return E_INVALIDARG;
+
+        /* The volume must still be the subvolume it was: its UUID is what the snapshots name. */
+        err = btrfs_util_subvolume_info(volume, 0, &info);
+        if (err != BTRFS_UTIL_OK)
+                return hr_from_btrfs(err);
+
+        r = btrfs_mount_point(volume, &mnt);
+        if (r == -ENOENT)
+                return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
+        if (r < 0)
+                return vss_hr_from_errno(r);
+        if (asprintf(&area, "%s%s" SNAPSHOT_AREA, mnt, streq(mnt, "/") ? "" : "/") < 0)
+                return E_OUTOFMEMORY;
+
+        return provider_area_query(BTRFS_PROVIDER_NAME, area, NULL, btrfs_area_match, info.uuid, cb, userdata);
+}
+
+static vss_hr btrfs_get_properties(const ProviderSnapshot *s, ProviderSnapshotProperties *ret) {
+        const BtrfsSnapshot *b = s ? s->data : NULL;
+        struct btrfs_util_subvolume_info info;
+        enum btrfs_util_error err;
+        const char *path;
+        struct stat st;
+        vss_hr hr;
+
+        if (!s || !ret)
+                return E_INVALIDARG;
+        path = s->device ?: (b ? b->path : NULL);
+        if (isempty(path) || path[0] != '/')
+                return E_INVALIDARG;
+        if (b && !b->created) {
+                *ret = (ProviderSnapshotProperties) {};
+                return S_OK;
+        }
+
+        hr = provider_area_visible(path, (uint32_t) BTRFS_SUPER_MAGIC);
+        if (VSS_FAILED(hr))
+                return hr;
+
+        if (lstat(path, &st) < 0) {
+                if (errno != ENOENT)
+                        return vss_hr_from_errno(errno);
+                *ret = (ProviderSnapshotProperties) {};
+                return S_OK;
+        }
+        err = btrfs_util_subvolume_info(path, 0, &info);
+        if (err == BTRFS_UTIL_ERROR_NOT_SUBVOLUME || err == BTRFS_UTIL_ERROR_NOT_BTRFS) {
+                /* Something else took its name: the snapshot itself is gone. */
+                *ret = (ProviderSnapshotProperties) {};
+                return S_OK;
+        }
+        if (err != BTRFS_UTIL_OK)
+                return hr_from_btrfs(err);
+
+        /* btrfs keeps no per-snapshot size without quota groups: reported as unknown. */
+        *ret = (ProviderSnapshotProperties) {
+                .present = true,
+                .creation_time = timestamp_from_timespec(&info.otime),
+        };
         return S_OK;
 }
 
@@ -424,4 +530,6 @@ const VssProviderOps provider_btrfs_ops = {
         .device_path = btrfs_device_path,
         .expose = provider_expose_bind,
         .unexpose = provider_unexpose_umount,
+        .query = btrfs_query,
+        .get_properties = btrfs_get_properties,
 };

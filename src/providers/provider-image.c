@@ -23,6 +23,13 @@
  * and thaws every volume once (prefreeze), so the journal checkpoint a first FIFREEZE does is
  * not paid inside the hold.
  *
+ * Each clone carries its origin in an extended attribute, user.vss.origin = the image's path
+ * (the loop device's backing file, as the kernel names it), set when commit creates the clone
+ * file, before the hold. That is what query goes by: images of several volumes often share
+ * one directory and so one snapshot area, and neither the clone's name (the snapshot id) nor
+ * its contents say which image it came from. A clone without the attribute (or whose image was
+ * moved since) is never listed: query lists only what it can prove is the volume's.
+ *
  * A frozen ext4/XFS is clean on disk, so the clone mounts read-only without journal replay
  * (image_clone_mount_ro). The image's host filesystem must not itself be a volume of the set:
  * FICLONE into a frozen filesystem would block until the thaw, which waits for FICLONE.
@@ -39,6 +46,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,6 +62,7 @@
 #define IMAGE_PROVIDER_ID "933ab730-6d9a-41c7-8d8b-2445850a23ef"
 #define SNAPSHOT_AREA ".vss-snapshots"
 #define CLONE_SUFFIX ".img"
+#define ORIGIN_XATTR "user.vss.origin"
 
 typedef struct ImageSnapshot {
         char *image;        /* the backing file of the volume's loop device */
@@ -503,6 +512,12 @@ static vss_hr commit_files_open(ProviderSnapshot *const *snaps, size_t n, Commit
                         return e == EEXIST ? VSS_E_PROVIDER_VETO : vss_hr_from_errno(e);
                 }
                 d->file_made = true;
+
+                /* Which image this is a clone of, for query. Without it the clone is still a
+                 * good snapshot (its catalog row names it), only one query will not list. */
+                if (fsetxattr(f->dst[i], ORIGIN_XATTR, d->image, strlen(d->image), 0) < 0)
+                        provider_log(IMAGE_PROVIDER_NAME, "cannot record the origin of %s: %s", d->clone,
+                                     strerror(errno));
         }
         return S_OK;
 }
@@ -663,8 +678,13 @@ static vss_hr image_delete_snapshot(ProviderSnapshot *s) {
         if (!clone_path_valid(path))
                 return E_INVALIDARG;
 
-        if (unlink(path) < 0)
-                return errno == ENOENT ? VSS_E_OBJECT_NOT_FOUND : vss_hr_from_errno(errno);
+        if (unlink(path) < 0) {
+                if (errno != ENOENT)
+                        return vss_hr_from_errno(errno);
+                /* Already removed behind our back: done with it all the same. */
+                s->data = image_snapshot_free(d);
+                return VSS_E_OBJECT_NOT_FOUND;
+        }
 
         s->data = image_snapshot_free(d);
         return S_OK;
@@ -680,6 +700,93 @@ static vss_hr image_device_path(const ProviderSnapshot *s, char **ret_path) {
         if (!p)
                 return E_OUTOFMEMORY;
         *ret_path = p;
+        return S_OK;
+}
+
+/* query's filter: a regular file whose origin attribute names the image data. */
+static int image_area_match(int area_fd, const char *name, const char *path, const vss_id *id, void *data,
+                            vss_timestamp *ret_created) {
+        const char *image = data;
+        _cleanup_close_ int fd = -EBADF;
+        char origin[PATH_MAX];
+        struct stat st;
+        ssize_t n;
+        int r;
+
+        fd = openat(area_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return errno == ELOOP || errno == ENOENT ? 0 : -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return 0;
+
+        n = fgetxattr(fd, ORIGIN_XATTR, origin, sizeof(origin) - 1);
+        if (n < 0)
+                return errno == ENODATA || errno == ERANGE || errno == EOPNOTSUPP ? 0 : -errno;
+        origin[n] = 0;
+        if (!streq(origin, image))
+                return 0;
+
+        r = provider_birth_time(area_fd, name, ret_created);
+        return r < 0 ? r : 1;
+}
+
+static vss_hr image_query(const char *volume, ProviderQueryCallback cb, void *userdata) {
+        _cleanup_free_ char *image = NULL, *area = NULL;
+        _cleanup_(mount_entry_done) MountEntry e = {};
+        const char *slash;
+        vss_hr hr;
+
+        if (!cb)
+                return E_INVALIDARG;
+        hr = image_volume_resolve(volume, &e, &image);
+        if (VSS_FAILED(hr))
+                return hr;
+
+        slash = strrchr(image, '/');
+        if (asprintf(&area, "%.*s/" SNAPSHOT_AREA, (int) (slash - image), image) < 0)
+                return E_OUTOFMEMORY;
+        return provider_area_query(IMAGE_PROVIDER_NAME, area, CLONE_SUFFIX, image_area_match, image, cb, userdata);
+}
+
+static vss_hr image_get_properties(const ProviderSnapshot *s, ProviderSnapshotProperties *ret) {
+        const ImageSnapshot *d = s ? s->data : NULL;
+        vss_timestamp created = 0;
+        const char *path;
+        struct stat st;
+        vss_hr hr;
+
+        if (!s || !ret)
+                return E_INVALIDARG;
+        path = s->device ?: (d ? d->clone : NULL);
+        if (!path || !clone_path_valid(path))
+                return E_INVALIDARG;
+        if (d && !d->created) {
+                *ret = (ProviderSnapshotProperties) {};
+                return S_OK;
+        }
+
+        hr = provider_area_visible(path, 0);
+        if (VSS_FAILED(hr))
+                return hr;
+        if (lstat(path, &st) < 0) {
+                if (errno != ENOENT)
+                        return vss_hr_from_errno(errno);
+                *ret = (ProviderSnapshotProperties) {};
+                return S_OK;
+        }
+        if (!S_ISREG(st.st_mode)) { /* something else took its name: the clone is gone */
+                *ret = (ProviderSnapshotProperties) {};
+                return S_OK;
+        }
+        (void) provider_birth_time(AT_FDCWD, path, &created);
+
+        *ret = (ProviderSnapshotProperties) {
+                .present = true,
+                .creation_time = created,
+                .size = (uint64_t) st.st_size,
+        };
         return S_OK;
 }
 
@@ -890,4 +997,6 @@ const VssProviderOps provider_image_ops = {
         .device_path = image_device_path,
         .expose = image_expose,
         .unexpose = image_unexpose,
+        .query = image_query,
+        .get_properties = image_get_properties,
 };

@@ -12,9 +12,12 @@
  * coming from init's ProviderConfig. The copy is bounded: a tree of more than 10000 entries,
  * more than 64 MiB of file data or deeper than 128 levels is refused with
  * VSS_E_INSUFFICIENT_STORAGE and nothing is left behind. The copy never follows symlinks and
- * skips the copy area itself should it lie inside the volume. abort and delete_snapshot
- * remove the copies. device_path names the copy from begin_prepare on; expose bind-mounts it
- * read-only (root only, like any mount).
+ * skips the copy area itself should it lie inside the volume. Next to each finished copy, a
+ * hidden ".<snapshot id>.origin" holds the canonical path of the volume it was copied from
+ * (written once the copy is complete): that is how query tells the copies of one volume from
+ * those of another, all in the same area; a copy without it is never listed. abort and
+ * delete_snapshot remove both. device_path names the copy from begin_prepare on; expose
+ * bind-mounts it read-only (root only, like any mount).
  *
  * Fault injection: if the volume directory holds a file named ".vss-test-provider", each of
  * its lines of the form
@@ -56,6 +59,7 @@
 #define TEST_COPY_ID "9e1d7a40-5b2c-4f3e-8a6d-0c4b3a2f1e5d"
 #define FAULT_FILE ".vss-test-provider"
 #define FAULT_MAX_LINES 64
+#define ORIGIN_SUFFIX ".origin"
 
 #define COPY_MAX_ENTRIES 10000U
 #define COPY_MAX_BYTES (UINT64_C(64) * 1024 * 1024)
@@ -438,12 +442,51 @@ static vss_hr test_copy_pre_commit(ProviderSnapshot *const *snaps, size_t n) {
         return set_phase(snaps, n, false, "pre_commit");
 }
 
+/* "<area>/.<id>.origin" for dest "<area>/<id>" (or ".<id>.origin" for a bare name): which
+ * volume the copy was made of (see the top of the file). */
+static char *origin_path(const char *dest) {
+        const char *slash = strrchr(dest, '/');
+        int dir_len = slash ? (int) (slash - dest + 1) : 0;
+        char *p;
+
+        return asprintf(&p, "%.*s.%s" ORIGIN_SUFFIX, dir_len, dest, dest + dir_len) < 0 ? NULL : p;
+}
+
+/* Writes dest's origin file (through a temporary name, so it is whole or absent). */
+static int origin_write(const char *dest, const char *volume) {
+        _cleanup_free_ char *path = origin_path(dest), *tmp = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        size_t n = strlen(volume);
+
+        if (!path || asprintf(&tmp, "%s.tmp", path) < 0)
+                return -ENOMEM;
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        if (write(fd, volume, n) != (ssize_t) n || rename(tmp, path) < 0) {
+                int r = errno > 0 ? -errno : -EIO;
+
+                (void) unlink(tmp);
+                return r;
+        }
+        return 0;
+}
+
+static void origin_remove(const char *dest) {
+        _cleanup_free_ char *path = origin_path(dest);
+
+        if (path && unlink(path) < 0 && errno != ENOENT)
+                provider_log(TEST_COPY_NAME, "could not remove %s: %s", path, strerror(errno));
+}
+
 static void copy_remove(ProviderSnapshot *s) {
         TestCopySnapshot *t = s->data;
 
         if (t && t->created) {
-                int r = rm_rf(t->dest);
+                int r;
 
+                origin_remove(t->dest);
+                r = rm_rf(t->dest);
                 if (r < 0 && r != -ENOENT)
                         provider_log(TEST_COPY_NAME, "could not remove %s: %s", t->dest, strerror(-r));
                 t->created = false;
@@ -464,6 +507,14 @@ static vss_hr test_copy_commit(ProviderSnapshot *const *snaps, size_t n) {
                 char *device = strdup(t->dest);
 
                 hr = device ? copy_volume(snaps[i]->volume, t->dest) : E_OUTOFMEMORY;
+                if (VSS_SUCCEEDED(hr)) {
+                        int r = origin_write(t->dest, snaps[i]->volume);
+
+                        if (r < 0) {
+                                (void) rm_rf(t->dest);
+                                hr = vss_hr_from_errno(r);
+                        }
+                }
                 if (VSS_FAILED(hr)) {
                         free(device);
                         for (size_t j = 0; j < i; j++)
@@ -517,11 +568,13 @@ static vss_hr test_copy_delete_snapshot(ProviderSnapshot *s) {
                 return VSS_E_OBJECT_NOT_FOUND;
 
         r = rm_rf(path);
-        if (r < 0)
+        if (r < 0 && r != -ENOENT)
                 return vss_hr_from_errno(r);
+        /* Removed behind our back or not: nothing of it may stay, its origin file included. */
+        origin_remove(path);
 
         s->data = test_copy_snapshot_free(t);
-        return S_OK;
+        return r == -ENOENT ? VSS_E_OBJECT_NOT_FOUND : S_OK;
 }
 
 static vss_hr test_copy_device_path(const ProviderSnapshot *s, char **ret_path) {
@@ -534,6 +587,90 @@ static vss_hr test_copy_device_path(const ProviderSnapshot *s, char **ret_path) 
         if (!p)
                 return E_OUTOFMEMORY;
         *ret_path = p;
+        return S_OK;
+}
+
+/* query's filter: a directory whose origin file names the volume data. */
+static int test_copy_area_match(int area_fd, const char *name, const char *path, const vss_id *id, void *data,
+                                vss_timestamp *ret_created) {
+        _cleanup_free_ char *origin_name = origin_path(name);
+        _cleanup_close_ int fd = -EBADF;
+        const char *volume = data;
+        char origin[PATH_MAX];
+        struct stat st;
+        ssize_t n;
+        int r;
+
+        if (!origin_name)
+                return -ENOMEM;
+        if (fstatat(area_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISDIR(st.st_mode))
+                return 0;
+
+        fd = openat(area_fd, origin_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno; /* unfinished, or not one of ours */
+        n = read(fd, origin, sizeof(origin) - 1);
+        if (n < 0)
+                return -errno;
+        origin[n] = 0;
+        if (!streq(origin, volume))
+                return 0;
+
+        r = provider_birth_time(area_fd, name, ret_created);
+        return r < 0 ? r : 1;
+}
+
+static vss_hr test_copy_query(const char *volume, ProviderQueryCallback cb, void *userdata) {
+        struct stat st;
+
+        if (isempty(volume) || volume[0] != '/' || !cb)
+                return E_INVALIDARG;
+        if (!copy_area)
+                return VSS_E_BAD_STATE;
+        if (stat(volume, &st) < 0)
+                return vss_hr_from_errno(errno);
+        return provider_area_query(TEST_COPY_NAME, copy_area, NULL, test_copy_area_match, (void *) volume, cb,
+                                   userdata);
+}
+
+static vss_hr test_copy_get_properties(const ProviderSnapshot *s, ProviderSnapshotProperties *ret) {
+        const TestCopySnapshot *t = s ? s->data : NULL;
+        vss_timestamp created = 0;
+        const char *path;
+        struct stat st;
+        vss_hr hr;
+
+        if (!s || !ret)
+                return E_INVALIDARG;
+        path = s->device ?: (t ? t->dest : NULL);
+        if (!path)
+                return E_INVALIDARG;
+        if (t && !t->created) {
+                *ret = (ProviderSnapshotProperties) {};
+                return S_OK;
+        }
+
+        hr = provider_area_visible(path, 0);
+        if (VSS_FAILED(hr))
+                return hr;
+        if (lstat(path, &st) < 0) {
+                if (errno != ENOENT)
+                        return vss_hr_from_errno(errno);
+                *ret = (ProviderSnapshotProperties) {};
+                return S_OK;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+                *ret = (ProviderSnapshotProperties) {};
+                return S_OK;
+        }
+        (void) provider_birth_time(AT_FDCWD, path, &created);
+
+        *ret = (ProviderSnapshotProperties) {
+                .present = true,
+                .creation_time = created,
+        };
         return S_OK;
 }
 
@@ -558,4 +695,6 @@ const VssProviderOps provider_test_copy_ops = {
         .device_path = test_copy_device_path,
         .expose = provider_expose_bind,
         .unexpose = provider_unexpose_umount,
+        .query = test_copy_query,
+        .get_properties = test_copy_get_properties,
 };

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * provider-util.c: mountinfo lookup and read-only bind-mount exposure shared by the
- * providers (see provider-util.h for why they live in one place).
+ * provider-util.c: mountinfo lookup, read-only bind-mount exposure and the snapshot-area walk
+ * of query, shared by the providers (see provider-util.h for why they live in one place).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -165,4 +168,115 @@ vss_hr provider_flush_volumes(const char *provider_name, ProviderSnapshot *const
                 }
         }
         return S_OK;
+}
+
+vss_hr provider_area_visible(const char *device, uint32_t fs_magic) {
+        _cleanup_free_ char *area = NULL;
+        struct statfs sfs;
+        struct stat st;
+        char *slash;
+
+        if (isempty(device) || device[0] != '/')
+                return E_INVALIDARG;
+        area = strdup(device);
+        if (!area)
+                return E_OUTOFMEMORY;
+        slash = strrchr(area, '/');
+        slash[slash == area ? 1 : 0] = 0;
+
+        if (stat(area, &st) < 0 || !S_ISDIR(st.st_mode))
+                return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
+        if (fs_magic != 0 && (statfs(area, &sfs) < 0 || (uint32_t) sfs.f_type != fs_magic))
+                return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
+        return S_OK;
+}
+
+int provider_birth_time(int dirfd, const char *name, vss_timestamp *ret) {
+        struct statx sx;
+        const struct statx_timestamp *t;
+
+        if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_BTIME | STATX_MTIME, &sx) < 0)
+                return -errno;
+        /* Not every filesystem records a birth time; the modification time is the best left. */
+        t = (sx.stx_mask & STATX_BTIME) ? &sx.stx_btime : &sx.stx_mtime;
+        *ret = vss_timestamp_from_unix_ns(t->tv_sec * INT64_C(1000000000) + (int64_t) t->tv_nsec);
+        return 0;
+}
+
+bool provider_snapshot_name_parse(const char *name, const char *suffix, vss_id *ret) {
+        char buf[VSS_ID_STRING_MAX];
+        size_t n, slen = strlen(strempty(suffix));
+        vss_id id;
+
+        n = strlen(name);
+        if (n != 36 + slen || (slen > 0 && !streq(name + 36, suffix)))
+                return false;
+        memcpy(buf, name, 36);
+        buf[36] = 0;
+        if (vss_id_parse(buf, &id) != S_OK || !streq(vss_id_to_str(&id).s, buf))
+                return false;
+        *ret = id;
+        return true;
+}
+
+vss_hr provider_area_query(const char *provider_name, const char *area, const char *suffix, ProviderAreaMatch match,
+                           void *match_data, ProviderQueryCallback cb, void *userdata) {
+        _cleanup_close_ int fd = -EBADF;
+        struct dirent *de;
+        vss_hr hr = S_OK;
+        DIR *d;
+
+        if (!area || !match || !cb)
+                return E_INVALIDARG;
+
+        fd = open(area, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0) {
+                if (errno == ENOENT) /* no snapshot was ever made there */
+                        return S_OK;
+                provider_log(provider_name, "cannot open the snapshot area %s: %s", area, strerror(errno));
+                return vss_hr_from_errno(errno);
+        }
+        d = fdopendir(fd);
+        if (!d)
+                return vss_hr_from_errno(errno);
+        TAKE_FD(fd);
+
+        for (;;) {
+                _cleanup_free_ char *path = NULL;
+                vss_timestamp created = 0;
+                vss_id id;
+                int r;
+
+                errno = 0;
+                de = readdir(d);
+                if (!de) {
+                        if (errno != 0) {
+                                provider_log(provider_name, "cannot read the snapshot area %s: %s", area,
+                                             strerror(errno));
+                                hr = vss_hr_from_errno(errno);
+                        }
+                        break;
+                }
+                if (!provider_snapshot_name_parse(de->d_name, suffix, &id))
+                        continue;
+                if (asprintf(&path, "%s/%s", area, de->d_name) < 0) {
+                        hr = E_OUTOFMEMORY;
+                        break;
+                }
+
+                r = match(dirfd(d), de->d_name, path, &id, match_data, &created);
+                if (r < 0) {
+                        provider_log(provider_name, "cannot tell whose snapshot %s is, leaving it out: %s", path,
+                                     strerror(-r));
+                        continue;
+                }
+                if (r == 0)
+                        continue;
+
+                hr = cb(&id, path, created, userdata);
+                if (hr != S_OK)
+                        break;
+        }
+        closedir(d);
+        return hr;
 }

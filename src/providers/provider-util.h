@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * provider-util.h: what several providers need and only providers need: finding the mount a
- * path is reached through (from /proc/self/mountinfo), and exposing a snapshot directory as
- * a read-only bind mount. One copy here, so the btrfs, image and test-copy providers cannot
- * drift apart on how they read mountinfo or how safely they mount.
+ * path is reached through (from /proc/self/mountinfo), exposing a snapshot directory as a
+ * read-only bind mount, and walking a snapshot area for query (which names count as a
+ * snapshot, and when one was made). One copy here, so the btrfs, image and test-copy
+ * providers cannot drift apart on how they read mountinfo, how safely they mount, or which
+ * files of their areas they claim as their own.
  */
 #pragma once
 
@@ -56,3 +58,48 @@ vss_hr provider_unexpose_umount(const ProviderSnapshot *s, const char *target);
  * flush failure (logged under provider_name), or the mapped open() error.
  */
 vss_hr provider_flush_volumes(const char *provider_name, ProviderSnapshot *const *snaps, size_t n);
+
+/*
+ * provider_area_visible: whether the directory holding device (a snapshot's absolute path) is
+ * there to look into, on a filesystem of type fs_magic (statfs f_type; 0: any). get_properties
+ * may call a copy "gone" only then: an unmounted filesystem hides its snapshots, it does not
+ * delete them. Returns S_OK, or VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER (not visible),
+ * E_INVALIDARG (not an absolute path), E_OUTOFMEMORY.
+ */
+vss_hr provider_area_visible(const char *device, uint32_t fs_magic);
+
+/*
+ * provider_birth_time: when the entry name of directory dirfd (not followed if a symlink)
+ * was made, as a vss_timestamp: statx's birth time where the filesystem records one (btrfs,
+ * XFS, ext4), else its modification time. Returns 0 or negative errno; *ret written only on
+ * success.
+ */
+int provider_birth_time(int dirfd, const char *name, vss_timestamp *ret);
+
+/*
+ * provider_snapshot_name_parse: whether name is exactly "<snapshot id><suffix>" the way the
+ * providers name their copies (the id as vss_id_to_str writes it: 36 lower-case characters),
+ * and that id in *ret (written only when true). suffix NULL or "": the bare id. Anything else
+ * in an area (a user's file, a temporary name) is not a snapshot.
+ */
+bool provider_snapshot_name_parse(const char *name, const char *suffix, vss_id *ret);
+
+/*
+ * ProviderAreaMatch: does the entry name (its full path: path) of the area open as area_fd,
+ * already named like a snapshot (id), belong to the volume being queried? match_data is
+ * provider_area_query's. Returns 1 with *ret_created set (a vss_timestamp, 0 if unknown), 0
+ * when it is not this volume's snapshot, or negative errno when it cannot tell (the entry is
+ * then logged and left out: never listed on a guess).
+ */
+typedef int (*ProviderAreaMatch)(int area_fd, const char *name, const char *path, const vss_id *id,
+                                 void *match_data, vss_timestamp *ret_created);
+
+/*
+ * provider_area_query: the body of a query op for providers that keep one copy per entry of
+ * a directory (area): every entry named "<id><suffix>" that match accepts is passed to cb
+ * with its path "<area>/<name>". An area that does not exist holds nothing (S_OK, no call).
+ * Returns S_OK, the first callback failure (the walk stops there), or the mapped error of
+ * opening or reading the area (logged under provider_name).
+ */
+vss_hr provider_area_query(const char *provider_name, const char *area, const char *suffix, ProviderAreaMatch match,
+                           void *match_data, ProviderQueryCallback cb, void *userdata);

@@ -330,17 +330,43 @@ static int list_providers(sd_bus *bus) {
         return 0;
 }
 
+/* One ListShadows element: SNAPPROP and the presence word (docs/dbus-api.md). */
+#define ADMIN_SIG_SHADOW "(" VSS_BUS_SIG_SNAPPROP "s)"
+
 typedef struct Shadow {
         const char *id, *set_id, *device, *volume, *origin, *service, *exposed_name, *exposed_path, *provider;
+        const char *presence;   /* "present", "missing", "unknown" */
         int32_t count;
         uint32_t attributes, state;
         int64_t created;
 } Shadow;
 
+/* Reads one element; 0 at the end of the array. */
 static int shadow_read(sd_bus_message *m, Shadow *s) {
-        return sd_bus_message_read(m, VSS_BUS_SIG_SNAPPROP, &s->id, &s->set_id, &s->count, &s->device, &s->volume,
-                                   &s->origin, &s->service, &s->exposed_name, &s->exposed_path, &s->provider,
-                                   &s->attributes, &s->created, &s->state);
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'r', VSS_BUS_SIG_SNAPPROP "s");
+        if (r <= 0)
+                return r;
+        r = sd_bus_message_read(m, VSS_BUS_SIG_SNAPPROP, &s->id, &s->set_id, &s->count, &s->device, &s->volume,
+                                &s->origin, &s->service, &s->exposed_name, &s->exposed_path, &s->provider,
+                                &s->attributes, &s->created, &s->state);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(m, "s", &s->presence);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(m);
+        return r < 0 ? r : 1;
+}
+
+/* The text form of a presence word. */
+static const char *presence_text(const char *presence) {
+        if (streq(presence, "present"))
+                return "present";
+        if (streq(presence, "missing"))
+                return "MISSING (its copy was deleted outside vssd)";
+        return "unknown (the provider cannot tell)";
 }
 
 static void shadow_print_json(const Shadow *s, bool first) {
@@ -369,7 +395,9 @@ static void shadow_print_json(const Shadow *s, bool first) {
                 }
         printf("],\"created\":%" PRId64 ",", s->created);
         json_field_string("created_utc", iso, false);
-        printf("\"state\":%" PRIu32 "}", s->state);
+        printf("\"snapshot_state\":%" PRIu32 ",", s->state);
+        json_field_string("state", s->presence, true);
+        putchar('}');
 }
 
 static void shadow_print_text(const Shadow *s, const char *previous_set) {
@@ -390,6 +418,7 @@ static void shadow_print_text(const Shadow *s, const char *previous_set) {
         if (!isempty(s->exposed_name))
                 printf("         Exposed At: %s\n", s->exposed_name);
         printf("         Provider Id: {%s}\n", s->provider);
+        printf("         State: %s\n", presence_text(s->presence));
         printf("         Type: %s\n", shadow_type_name(s->attributes));
         printf("         Attributes: ");
         for (size_t i = 0; i < ELEMENTSOF(attribute_names); i++)
@@ -410,7 +439,7 @@ static int list_shadows(sd_bus *bus) {
         r = admin_call(bus, "ListShadows", &reply, "s", strempty(arg_set));
         if (r < 0)
                 return r;
-        r = sd_bus_message_enter_container(reply, 'a', VSS_BUS_SIG_SNAPPROP);
+        r = sd_bus_message_enter_container(reply, 'a', ADMIN_SIG_SHADOW);
         if (r < 0)
                 return bad_reply(r);
 

@@ -7,6 +7,10 @@
  *
  * Any connection may call it (no Backup object is created, so an Admin call never turns a
  * connection into a requester); access is uid 0 or group "backup", as for requesters.
+ *
+ * ListShadows adds to each snapshot's properties whether its copy is still where the provider
+ * put it ("present", "missing" when it was deleted behind vssd's back, "unknown" when the
+ * provider cannot tell): the catalog says what vssd made, only the provider what still exists.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +20,11 @@
 #include "vssd/backup.h"
 #include "vssd/client.h"
 #include "vssd/log.h"
+#include "vssd/snapshot-catalog.h"
 #include "vssd/writer-registry.h"
+
+/* One ListShadows element: SNAPPROP and the presence word (docs/dbus-api.md). */
+#define ADMIN_SIG_SHADOW "(" VSS_BUS_SIG_SNAPPROP "s)"
 
 static int admin_check(Client *c, sd_bus_error *error) {
         if (!client_may_request(c))
@@ -130,13 +138,22 @@ static int method_list_shadows(sd_bus_message *m, void *userdata, sd_bus_error *
         r = sd_bus_message_new_method_return(m, &reply);
         if (r < 0)
                 return r;
-        r = sd_bus_message_open_container(reply, 'a', VSS_BUS_SIG_SNAPPROP);
+        r = sd_bus_message_open_container(reply, 'a', ADMIN_SIG_SHADOW);
         if (r < 0)
                 return r;
         LIST_FOREACH(records, rec, c->manager->catalog.records) {
                 if (!vss_id_is_null(&set_id) && !vss_id_equal(&rec->snap->snapshot_set_id, &set_id))
                         continue;
+                r = sd_bus_message_open_container(reply, 'r', VSS_BUS_SIG_SNAPPROP "s");
+                if (r < 0)
+                        return r;
                 r = snapshot_record_append(reply, rec);
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_append(reply, "s", snapshot_presence_to_string(catalog_record_presence(rec)));
+                if (r < 0)
+                        return r;
+                r = sd_bus_message_close_container(reply);
                 if (r < 0)
                         return r;
         }
@@ -299,7 +316,7 @@ const sd_bus_vtable admin_vtable[] = {
         SD_BUS_METHOD_WITH_ARGS("ListProviders", SD_BUS_NO_ARGS, SD_BUS_RESULT("a" VSS_BUS_SIG_PROVIDER, providers),
                                 method_list_providers, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListShadows", SD_BUS_ARGS("s", set_id),
-                                SD_BUS_RESULT("a" VSS_BUS_SIG_SNAPPROP, shadows), method_list_shadows,
+                                SD_BUS_RESULT("a" ADMIN_SIG_SHADOW, shadows), method_list_shadows,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("DeleteShadows", SD_BUS_ARGS("s", mode, "s", argument), SD_BUS_RESULT("i", deleted),
                                 method_delete_shadows, SD_BUS_VTABLE_UNPRIVILEGED),

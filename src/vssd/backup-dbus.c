@@ -65,8 +65,10 @@ static int parse_id(const char *s, vss_id *ret, bool allow_null) {
 /* ------------------------------------------------------------------------------------------ */
 
 static int method_initialize_for_backup(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *reason = NULL;
         const char *xml, *detail = NULL;
         Backup *b;
+        vss_hr hr;
         int r;
 
         r = sd_bus_message_read(m, "s", &xml);
@@ -75,7 +77,10 @@ static int method_initialize_for_backup(sd_bus_message *m, void *userdata, sd_bu
         r = requester_check(userdata, BACKUP_METHOD_INITIALIZE_FOR_BACKUP, error, &b);
         if (r < 0)
                 return r;
-        return reply_hr(m, error, backup_initialize(b, xml, &detail), detail);
+        hr = backup_initialize(b, xml, &detail, &reason);
+        if (VSS_FAILED(hr) && reason)
+                return vss_hr_to_bus_error(error, hr, "%s: %s", detail ?: vss_hr_message(hr), reason);
+        return reply_hr(m, error, hr, detail);
 }
 
 static int method_set_context(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -169,6 +174,68 @@ static int method_set_backup_succeeded(sd_bus_message *m, void *userdata, sd_bus
         return reply_hr(m, error,
                         backup_set_backup_succeeded(b, &instance, &writer, type, lp, name, succeeded, &detail),
                         detail);
+}
+
+/* SetBackupOptions / SetPreviousBackupStamp: a component and one string for it. */
+static int component_string(sd_bus_message *m, void *userdata, sd_bus_error *error, BackupMethod method,
+                            BcdString which) {
+        const char *lp, *name, *value, *detail = NULL;
+        vss_id instance, writer;
+        uint32_t type;
+        bool valid;
+        Backup *b;
+        int r;
+
+        r = read_component(m, &instance, &writer, &type, &lp, &name, error, &valid);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(m, "s", &value);
+        if (r < 0)
+                return r;
+        r = requester_check(userdata, method, error, &b);
+        if (r < 0)
+                return r;
+        if (!valid || !string_ok(value, true))
+                return vss_hr_to_bus_error(error, E_INVALIDARG,
+                                           "ids must be valid, the name non-empty, strings at most %u bytes",
+                                           VSS_MAX_STRING);
+        return reply_hr(m, error,
+                        backup_set_component_string(b, &instance, &writer, type, lp, name, which, value, &detail),
+                        detail);
+}
+
+static int method_set_backup_options(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return component_string(m, userdata, error, BACKUP_METHOD_SET_BACKUP_OPTIONS, BCD_STRING_BACKUP_OPTIONS);
+}
+
+static int method_set_previous_backup_stamp(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return component_string(m, userdata, error, BACKUP_METHOD_SET_PREVIOUS_BACKUP_STAMP,
+                                BCD_STRING_PREVIOUS_BACKUP_STAMP);
+}
+
+/* SaveAsXML and GetWriterComponents: the whole document (the requester sees every writer). */
+static int document_reply(sd_bus_message *m, void *userdata, sd_bus_error *error, BackupMethod method) {
+        _cleanup_free_ char *xml = NULL;
+        const char *detail = NULL;
+        Backup *b;
+        vss_hr hr;
+        int r;
+
+        r = requester_check(userdata, method, error, &b);
+        if (r < 0)
+                return r;
+        hr = backup_save_as_xml(b, &xml, &detail);
+        if (VSS_FAILED(hr))
+                return reply_hr(m, error, hr, detail);
+        return sd_bus_reply_method_return(m, "s", xml);
+}
+
+static int method_save_as_xml(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return document_reply(m, userdata, error, BACKUP_METHOD_SAVE_AS_XML);
+}
+
+static int method_get_writer_components(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return document_reply(m, userdata, error, BACKUP_METHOD_GET_WRITER_COMPONENTS);
 }
 
 static int writer_filter(sd_bus_message *m, void *userdata, sd_bus_error *error, BackupMethod method) {
@@ -669,5 +736,17 @@ const sd_bus_vtable backup_vtable[] = {
                                 SD_BUS_RESULT("s", exposed_path), method_expose_snapshot, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("UnexposeSnapshot", SD_BUS_ARGS("s", snapshot_id), SD_BUS_NO_RESULT,
                                 method_unexpose_snapshot, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetBackupOptions",
+                                SD_BUS_ARGS("s", instance_id, "s", writer_id, "u", type, "s", logical_path, "s",
+                                            name, "s", options),
+                                SD_BUS_NO_RESULT, method_set_backup_options, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetPreviousBackupStamp",
+                                SD_BUS_ARGS("s", instance_id, "s", writer_id, "u", type, "s", logical_path, "s",
+                                            name, "s", previous_backup_stamp),
+                                SD_BUS_NO_RESULT, method_set_previous_backup_stamp, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SaveAsXML", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", bcd_xml), method_save_as_xml,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetWriterComponents", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", bcd_xml),
+                                method_get_writer_components, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };

@@ -18,6 +18,10 @@
  *     after a failed one (seed 000), and BackupComplete only once.
  *   - AbortBackup: legal any time after InitializeForBackup (seed 004: the Abort *event* only
  *     goes out after PrepareForBackup, which backup.c decides).
+ *   - SetBackupOptions and SetPreviousBackupStamp: component mode (the components they name
+ *     exist only there), before PrepareForBackup, never in writer-less contexts (§4).
+ *   - SaveAsXML and GetWriterComponents only read the document: any time after
+ *     InitializeForBackup, also while an operation is in flight.
  */
 #include "vssd/backup-state.h"
 
@@ -31,6 +35,8 @@ static bool allowed_in_flight(BackupMethod m) {
         case BACKUP_METHOD_EXPOSE_SNAPSHOT:
         case BACKUP_METHOD_UNEXPOSE_SNAPSHOT:
         case BACKUP_METHOD_CANCEL:
+        case BACKUP_METHOD_SAVE_AS_XML:
+        case BACKUP_METHOD_GET_WRITER_COMPONENTS:
                 return true;
         default:
                 return false;
@@ -82,6 +88,12 @@ static bool legal(BackupState s, BackupMethod m, const BackupFlags *f) {
                 return true;
         case BACKUP_METHOD_CANCEL:
                 return f->in_flight;
+        case BACKUP_METHOD_SET_BACKUP_OPTIONS:
+        case BACKUP_METHOD_SET_PREVIOUS_BACKUP_STAMP:
+                return !f->writerless && s == BACKUP_STATE_INITIALIZED && f->backup_state_set && f->select_components;
+        case BACKUP_METHOD_SAVE_AS_XML:
+        case BACKUP_METHOD_GET_WRITER_COMPONENTS:
+                return true;
         default:
                 return false;
         }
@@ -174,6 +186,10 @@ static const char *const method_names[_BACKUP_METHOD_MAX] = {
         [BACKUP_METHOD_DELETE_SNAPSHOTS] = "DeleteSnapshots",
         [BACKUP_METHOD_EXPOSE_SNAPSHOT] = "ExposeSnapshot",
         [BACKUP_METHOD_UNEXPOSE_SNAPSHOT] = "UnexposeSnapshot",
+        [BACKUP_METHOD_SET_BACKUP_OPTIONS] = "SetBackupOptions",
+        [BACKUP_METHOD_SET_PREVIOUS_BACKUP_STAMP] = "SetPreviousBackupStamp",
+        [BACKUP_METHOD_SAVE_AS_XML] = "SaveAsXML",
+        [BACKUP_METHOD_GET_WRITER_COMPONENTS] = "GetWriterComponents",
 };
 
 const char *backup_state_to_string(BackupState s) {

@@ -26,6 +26,12 @@
  *   - AbortBackup before PrepareForBackup only drops the set; after it, Abort goes to every
  *     involved writer (writers tolerate repeats). It also deletes the backup's auto-release
  *     snapshots at once rather than at release: an aborted backup has no use for them.
+ *   - The Backup Components Document (b->bcd) is the one record of the backup's state and
+ *     components: SetBackupState, SetContext, AddComponent, SetBackupSucceeded,
+ *     SetBackupOptions and SetPreviousBackupStamp write it; PrepareForBackup, PostSnapshot and
+ *     BackupComplete send each writer its slice; the slices writers answer with are taken back
+ *     through backup-bcd.c when the round ends, before the round's outcome is recorded, so a
+ *     writer whose edits are refused fails that very event.
  *   - Release: Abort if the backup passed PrepareForBackup and neither BackupComplete,
  *     AbortBackup, a successful DoSnapshotSet (after PostSnapshot no Abort, §6) nor an abort
  *     already sent ended it; then BackupShutdown with the set id (null if no set was started)
@@ -37,7 +43,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "bcd-xml.h"
 #include "vss-bus.h"
+#include "vssd/backup-bcd.h"
 #include "vssd/backup.h"
 #include "vssd/client.h"
 #include "vssd/log.h"
@@ -62,6 +70,12 @@ int backup_new(Manager *m, Client *client, Backup **ret) {
         b = calloc(1, sizeof(*b));
         if (!b)
                 return -ENOMEM;
+        b->bcd = backup_components_new();
+        if (!b->bcd) {
+                free(b);
+                return -ENOMEM;
+        }
+        (void) backup_components_set_context(b->bcd, VSS_CTX_BACKUP);
         b->n_ref = 1; /* the manager's list */
         b->manager = m;
         b->client = client;
@@ -91,11 +105,6 @@ Backup *backup_unref(Backup *b) {
         return NULL;
 }
 
-static void selected_component_done(SelectedComponent *c) {
-        free(c->logical_path);
-        free(c->name);
-}
-
 static void backup_free(Backup *b) {
         b->round = event_round_free(b->round);
         b->window_timer = sd_event_source_disable_unref(b->window_timer);
@@ -107,9 +116,7 @@ static void backup_free(Backup *b) {
                 writer_metadata_free(b->sessions[i].metadata);
         }
         free(b->sessions);
-        for (size_t i = 0; i < b->n_components; i++)
-                selected_component_done(&b->components[i]);
-        free(b->components);
+        backup_components_free(b->bcd);
         for (size_t i = 0; i < b->n_volumes; i++)
                 free(b->volumes[i]);
         free(b->volumes);
@@ -177,10 +184,9 @@ static bool state_is_failed(vss_writer_state s) {
 }
 
 static bool session_has_components(const Backup *b, const WriterSession *s) {
-        for (size_t i = 0; i < b->n_components; i++)
-                if (vss_id_equal(&b->components[i].instance_id, &s->writer->instance_id))
-                        return true;
-        return false;
+        const BcdWriter *w = backup_components_find_writer(b->bcd, &s->writer->instance_id);
+
+        return w && w->n_components > 0;
 }
 
 bool backup_is_involved(const Backup *b, const WriterSession *s) {
@@ -243,8 +249,7 @@ static void event_context_for(const Backup *b, const char *method, EventContext 
                 .volumes = b->volumes,
                 .n_volumes = b->n_volumes,
                 .has_components = components,
-                .components = b->components,
-                .n_components = b->n_components,
+                .bcd = b->bcd,
         };
 }
 
@@ -297,6 +302,89 @@ static vss_hr outcome_failure(const EventOutcome *o, bool freeze_window) {
         }
 }
 
+static BcdEvent bcd_event_of(const char *method) {
+        static const struct {
+                const char *method;
+                BcdEvent event;
+        } table[] = {
+                { "PrepareForBackup", BCD_EVENT_PREPARE_BACKUP },
+                { "PrepareForSnapshot", BCD_EVENT_PREPARE_SNAPSHOT },
+                { "Freeze", BCD_EVENT_FREEZE },
+                { "Thaw", BCD_EVENT_THAW },
+                { "PostSnapshot", BCD_EVENT_POST_SNAPSHOT },
+                { "Abort", BCD_EVENT_ABORT },
+                { "BackupComplete", BCD_EVENT_BACKUP_COMPLETE },
+                { "BackupShutdown", BCD_EVENT_BACKUP_SHUTDOWN },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(table); i++)
+                if (streq(table[i].method, method))
+                        return table[i].event;
+        return BCD_EVENT_NONE;
+}
+
+/* Take writer s's edited slice of the document; S_OK or the failure (reason logged). */
+static vss_hr session_apply_edits(Backup *b, WriterSession *s, BcdEvent event, const char *xml, size_t len) {
+        _cleanup_free_ const WriterMetadata **others = NULL;
+        _cleanup_free_ char *reason = NULL;
+        size_t n_others = 0;
+        BcdEditor e;
+        vss_hr hr;
+
+        others = calloc(b->n_sessions ?: 1, sizeof(*others));
+        if (!others)
+                return VSS_E_WRITERERROR_OUTOFRESOURCES;
+        for (size_t i = 0; i < b->n_sessions; i++)
+                if (&b->sessions[i] != s)
+                        others[n_others++] = b->sessions[i].metadata;
+
+        e = (BcdEditor) {
+                .instance_id = s->writer->instance_id,
+                .writer_id = s->writer->class_id,
+                .metadata = s->metadata,
+                .window = {
+                        .caller_is_writer = true,
+                        .operation = BCD_OPERATION_BACKUP,
+                        .event = event,
+                        .backup_type = b->backup_type,
+                        .other_writers = (const WriterMetadata *const *) others,
+                        .n_other_writers = n_others,
+                },
+        };
+
+        hr = bcd_apply_writer_edits(&b->bcd, &e, xml, len, &reason);
+        if (hr == S_OK)
+                return S_OK;
+
+        log_warning("Backup %s: writer \"%s\" answered with edits to the backup components document that are refused: %s (%s).",
+                    vss_id_to_str(&b->id).s, s->writer->name, reason ?: "out of memory", vss_hr_name(hr));
+        return hr == E_OUTOFMEMORY ? VSS_E_WRITERERROR_OUTOFRESOURCES : VSS_E_WRITERERROR_NONRETRYABLE;
+}
+
+/*
+ * The writers' edits of the round now ending (docs/dbus-api.md "Writer edits"). A writer whose
+ * edits are refused failed the event: its outcome becomes a veto with the code.
+ */
+static void round_apply_edits(Backup *b, EventRound *r) {
+        BcdEvent event = bcd_event_of(event_round_method(r));
+
+        for (size_t i = 0; i < event_round_count(r); i++) {
+                EventOutcome *o = event_round_outcome(r, i);
+                _cleanup_free_ char *xml = TAKE_PTR(o->components_xml);
+                vss_hr hr;
+
+                /* A writer that vetoed or vanished has no say in the document. */
+                if (!xml || o->status != EVENT_OK)
+                        continue;
+
+                hr = session_apply_edits(b, &b->sessions[event_round_tag(r, i)], event, xml, o->components_xml_len);
+                if (hr != S_OK) {
+                        o->status = EVENT_VETO;
+                        o->failure = hr;
+                }
+        }
+}
+
 /*
  * Apply the finished round to the sessions: ok → ok_state, failure → failed_state with the
  * code. Returns the first failure (S_OK if none) and names its writer in op_detail.
@@ -304,6 +392,8 @@ static vss_hr outcome_failure(const EventOutcome *o, bool freeze_window) {
 static vss_hr record_round(Backup *b, vss_writer_state ok_state, vss_writer_state failed_state, bool freeze_window) {
         EventRound *r = b->round;
         vss_hr first = S_OK;
+
+        round_apply_edits(b, r);
 
         for (size_t i = 0; i < event_round_count(r); i++) {
                 WriterSession *s = &b->sessions[event_round_tag(r, i)];
@@ -791,6 +881,9 @@ static void on_backup_complete_done(EventRound *r, void *userdata) {
         _cleanup_(backup_unrefp) Backup *b = backup_ref(userdata);
         vss_hr result = S_OK;
 
+        /* The document is read-only in BackupComplete: any edit fails the writer. */
+        round_apply_edits(b, r);
+
         for (size_t i = 0; i < event_round_count(r); i++) {
                 WriterSession *s = &b->sessions[event_round_tag(r, i)];
                 const EventOutcome *o = event_round_outcome(r, i);
@@ -962,10 +1055,43 @@ void backup_release(Backup *b) {
 /* Synchronous methods                                                                         */
 /* ------------------------------------------------------------------------------------------ */
 
-vss_hr backup_initialize(Backup *b, const char *bcd_xml, const char **detail) {
-        if (!isempty(bcd_xml)) {
-                *detail = "backup components documents are not accepted yet";
+/* Adopt a loaded document: its backup state and context are the backup's from now on. */
+static vss_hr backup_adopt_document(Backup *b, BackupComponents *loaded, const char **detail) {
+        if (loaded->context != VSS_CTX_ALL && !backup_context_is_valid(loaded->context)) {
+                *detail = "the document names an unknown snapshot context";
                 return VSS_E_INVALID_XML_DOCUMENT;
+        }
+
+        backup_components_free(b->bcd);
+        b->bcd = loaded;
+        b->context = loaded->context;
+        b->flags.writerless = loaded->context != VSS_CTX_ALL && backup_context_is_writerless(loaded->context);
+        b->backup_type = loaded->backup_type;
+        b->bootable_system_state = loaded->bootable_system_state;
+        b->partial_file_support = loaded->partial_file_support;
+        b->flags.select_components = loaded->select_components;
+        /* A document that records a backup type was saved after SetBackupState. */
+        b->flags.backup_state_set = loaded->backup_type != VSS_BT_UNDEFINED;
+        return S_OK;
+}
+
+vss_hr backup_initialize(Backup *b, const char *bcd_xml, const char **detail, char **ret_reason) {
+        if (!isempty(bcd_xml)) {
+                BackupComponents *loaded = NULL;
+                vss_hr hr;
+
+                hr = backup_components_from_xml(bcd_xml, strlen(bcd_xml), &loaded, ret_reason);
+                if (hr != S_OK) {
+                        *detail = "the backup components document cannot be loaded";
+                        return hr;
+                }
+                hr = backup_adopt_document(b, loaded, detail);
+                if (hr != S_OK) {
+                        backup_components_free(loaded);
+                        return hr;
+                }
+                log_info("Backup %s: backup components document loaded (%zu components).", vss_id_to_str(&b->id).s,
+                         b->bcd->n_components);
         }
         b->state = backup_state_next(b->state, BACKUP_METHOD_INITIALIZE_FOR_BACKUP, S_OK);
         return S_OK;
@@ -975,6 +1101,10 @@ vss_hr backup_set_context(Backup *b, uint32_t context, const char **detail) {
         /* VSS_CTX_ALL is accepted for the management calls (Query, DeleteSnapshots, exposure);
          * StartSnapshotSet then refuses (vss-semantics §10). */
         if (context != VSS_CTX_ALL && !backup_context_is_valid(context)) {
+                *detail = "unknown snapshot context";
+                return E_INVALIDARG;
+        }
+        if (backup_components_set_context(b->bcd, context) != S_OK) {
                 *detail = "unknown snapshot context";
                 return E_INVALIDARG;
         }
@@ -990,9 +1120,14 @@ vss_hr backup_set_backup_state(Backup *b, bool select_components, bool bootable,
                 *detail = "unknown backup type";
                 return E_INVALIDARG;
         }
-        if (!select_components && b->n_components > 0) {
+        if (!select_components && b->bcd->n_components > 0) {
                 *detail = "components were already selected; component mode cannot be switched off";
                 return VSS_E_BAD_STATE;
+        }
+        if (backup_components_set_backup_state(b->bcd, select_components, bootable, backup_type,
+                                               partial_file_support) != S_OK) {
+                *detail = "unknown backup type";
+                return E_INVALIDARG;
         }
         b->flags.backup_state_set = true;
         b->flags.select_components = select_components;
@@ -1002,24 +1137,11 @@ vss_hr backup_set_backup_state(Backup *b, bool select_components, bool bootable,
         return S_OK;
 }
 
-static SelectedComponent *component_find(Backup *b, const vss_id *instance_id, const vss_id *writer_id,
-                                         const char *logical_path, const char *name) {
-        for (size_t i = 0; i < b->n_components; i++) {
-                SelectedComponent *c = &b->components[i];
-
-                if (vss_id_equal(&c->instance_id, instance_id) && vss_id_equal(&c->writer_id, writer_id) &&
-                    streq(c->logical_path, logical_path) && streq(c->name, name))
-                        return c;
-        }
-        return NULL;
-}
-
 vss_hr backup_add_component(Backup *b, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
                             const char *logical_path, const char *name, const char **detail) {
-        _cleanup_free_ char *lp = NULL, *nm = NULL;
         const WmComponent *wc;
         WriterSession *s;
-        SelectedComponent *c;
+        vss_hr hr;
 
         if (type != VSS_CT_DATABASE && type != VSS_CT_FILEGROUP) {
                 *detail = "component type must be VSS_CT_DATABASE or VSS_CT_FILEGROUP";
@@ -1035,31 +1157,30 @@ vss_hr backup_add_component(Backup *b, const vss_id *instance_id, const vss_id *
                 *detail = "the writer's metadata has no such component";
                 return VSS_E_OBJECT_NOT_FOUND;
         }
-        if (component_find(b, instance_id, writer_id, logical_path, name)) {
-                *detail = "this component was already added";
-                return VSS_E_OBJECT_ALREADY_EXISTS;
-        }
-        if (b->n_components >= VSS_MAX_COMPONENTS) {
+        if (b->bcd->n_components >= VSS_MAX_COMPONENTS) {
                 *detail = "too many components in one backup (limit VSS_MAX_COMPONENTS)";
                 return E_OUTOFMEMORY;
         }
 
-        lp = strdup(logical_path);
-        nm = strdup(name);
-        c = realloc(b->components, (b->n_components + 1) * sizeof(*c));
-        if (!lp || !nm || !c) {
-                if (c)
-                        b->components = c;
-                return E_OUTOFMEMORY;
+        hr = backup_components_add_component(b->bcd, instance_id, writer_id, type, logical_path, name, NULL);
+        if (hr == VSS_E_OBJECT_ALREADY_EXISTS)
+                *detail = "this component was already added";
+        else if (hr == E_INVALIDARG)
+                *detail = "the document refuses this component (writer instance seen with another class?)";
+        return hr;
+}
+
+/* The explicitly added component, also checking the writer class. */
+static vss_hr component_lookup(Backup *b, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
+                               const char *logical_path, const char *name, const char **detail, BcdComponent **ret) {
+        const BcdWriter *w = backup_components_find_writer(b->bcd, instance_id);
+
+        if (!w || !vss_id_equal(&w->writer_id, writer_id) ||
+            (type != VSS_CT_DATABASE && type != VSS_CT_FILEGROUP) ||
+            backup_components_get_component(b->bcd, instance_id, type, logical_path, name, ret) != S_OK) {
+                *detail = "no such component was added to this backup";
+                return VSS_E_OBJECT_NOT_FOUND;
         }
-        b->components = c;
-        b->components[b->n_components++] = (SelectedComponent) {
-                .instance_id = *instance_id,
-                .writer_id = *writer_id,
-                .type = type,
-                .logical_path = TAKE_PTR(lp),
-                .name = TAKE_PTR(nm),
-        };
         return S_OK;
 }
 
@@ -1173,12 +1294,37 @@ vss_hr backup_add_to_snapshot_set(Backup *b, const char *volume, const vss_id *p
 
 vss_hr backup_set_backup_succeeded(Backup *b, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
                                    const char *logical_path, const char *name, bool succeeded, const char **detail) {
-        SelectedComponent *c = component_find(b, instance_id, writer_id, logical_path, name);
+        BcdComponent *c;
+        vss_hr hr;
 
-        if (!c || c->type != (vss_component_type) type) {
-                *detail = "no such component was added to this backup";
-                return VSS_E_OBJECT_NOT_FOUND;
-        }
-        c->succeeded = succeeded;
-        return S_OK;
+        hr = component_lookup(b, instance_id, writer_id, type, logical_path, name, detail, &c);
+        if (hr != S_OK)
+                return hr;
+        return bcd_component_set_backup_succeeded(c, succeeded);
+}
+
+vss_hr backup_set_component_string(Backup *b, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
+                                   const char *logical_path, const char *name, BcdString which, const char *value,
+                                   const char **detail) {
+        BcdComponent *c;
+        vss_hr hr;
+
+        assert(which == BCD_STRING_BACKUP_OPTIONS || which == BCD_STRING_PREVIOUS_BACKUP_STAMP);
+
+        hr = component_lookup(b, instance_id, writer_id, type, logical_path, name, detail, &c);
+        if (hr != S_OK)
+                return hr;
+        hr = bcd_component_set_string(c, which, value);
+        if (hr == E_INVALIDARG)
+                *detail = "the value is not UTF-8 text XML can carry, or is too long";
+        return hr;
+}
+
+vss_hr backup_save_as_xml(Backup *b, char **ret, const char **detail) {
+        vss_hr hr;
+
+        hr = backup_components_to_xml(b->bcd, ret);
+        if (VSS_FAILED(hr))
+                *detail = "the backup components document cannot be saved";
+        return hr;
 }

@@ -2,7 +2,7 @@
 /*
  * backup.h: one requester instance (IVssBackupComponents) inside vssd: its VSS state, the
  * writers it gathered with their per-backup session state (VSS_WS_* and failure code), its
- * selected components, its snapshot set, and the one deferred operation in flight.
+ * Backup Components Document, its snapshot set, and the one deferred operation in flight.
  *
  * This is the logic; backup-dbus.c parses the calls, checks the legality table
  * (backup-state.h) and replies. A Backup outlives its connection: when the requester goes
@@ -18,6 +18,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "backup-components.h"
 #include "vssd/backup-state.h"
 #include "vssd/event-round.h"
 #include "vssd/list.h"
@@ -56,8 +57,9 @@ struct Backup {
 
         WriterSession *sessions;
         size_t n_sessions;
-        SelectedComponent *components;
-        size_t n_components;
+        /* The Backup Components Document: backup state, explicitly added components and
+         * everything requester and writers told each other about them. Never NULL. */
+        BackupComponents *bcd;
 
         SnapshotSet *set;               /* while in creation */
         vss_id set_id;                  /* null until StartSnapshotSet */
@@ -110,7 +112,9 @@ bool backup_context_is_valid(uint32_t context);
 
 /* Synchronous requester methods; the state table was checked by the caller.
  * Each returns S_OK or the HRESULT to send, with *detail (static or NULL) explaining it. */
-vss_hr backup_initialize(Backup *b, const char *bcd_xml, const char **detail);
+/* backup_initialize: InitializeForBackup; a non-empty bcd_xml is loaded (on failure
+ * *ret_reason, malloc'd or NULL, says why; the caller frees it). */
+vss_hr backup_initialize(Backup *b, const char *bcd_xml, const char **detail, char **ret_reason);
 vss_hr backup_set_context(Backup *b, uint32_t context, const char **detail);
 vss_hr backup_set_backup_state(Backup *b, bool select_components, bool bootable, uint32_t backup_type,
                                bool partial_file_support, const char **detail);
@@ -122,6 +126,16 @@ vss_hr backup_add_to_snapshot_set(Backup *b, const char *volume, const vss_id *p
                                   const char **detail);
 vss_hr backup_set_backup_succeeded(Backup *b, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
                                    const char *logical_path, const char *name, bool succeeded, const char **detail);
+/* SetBackupOptions / SetPreviousBackupStamp: which is BCD_STRING_BACKUP_OPTIONS or
+ * BCD_STRING_PREVIOUS_BACKUP_STAMP. */
+vss_hr backup_set_component_string(Backup *b, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
+                                   const char *logical_path, const char *name, BcdString which, const char *value,
+                                   const char **detail);
+/*
+ * backup_save_as_xml: SaveAsXML (whole document) or, for GetWriterComponents, the same: the
+ * requester sees every writer's components. S_OK with *ret (malloc'd) or the failure.
+ */
+vss_hr backup_save_as_xml(Backup *b, char **ret, const char **detail);
 
 /*
  * backup_begin: start deferred method for call m (ref'd until the reply). The reply is sent by

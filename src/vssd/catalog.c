@@ -70,6 +70,17 @@ static const char schema_sql[] =
         ");"
         "CREATE INDEX IF NOT EXISTS snapshots_by_set ON snapshots(set_id);";
 
+/* Additive, run on every open: the volumes table (catalog.h), filled from the snapshot rows of
+ * a catalog written before it existed. */
+static const char volumes_sql[] =
+        "CREATE TABLE IF NOT EXISTS volumes ("
+        "  volume TEXT NOT NULL,"
+        "  provider_id TEXT NOT NULL,"
+        "  last_used INTEGER NOT NULL DEFAULT 0," /* a counter: larger is more recent */
+        "  PRIMARY KEY (volume, provider_id)"
+        ");"
+        "INSERT OR IGNORE INTO volumes (volume, provider_id) SELECT DISTINCT volume, provider_id FROM snapshots;";
+
 /* Logs SQLite's message for rc and returns the errno we report it as. */
 static int sql_error(CatalogDb *c, int rc, const char *what) {
         rc &= 0xff; /* extended result codes are on: compare the primary code */
@@ -194,6 +205,12 @@ int catalog_db_open(const char *path, CatalogDb **ret) {
         r = check_schema(c);
         if (r < 0)
                 return r;
+        r = begin(c);
+        if (r < 0)
+                return r;
+        r = commit_or_rollback(c, exec(c, volumes_sql));
+        if (r < 0)
+                return r;
 
         *ret = TAKE_PTR(c);
         return 0;
@@ -245,6 +262,34 @@ static int insert_set(CatalogDb *c, const CatalogRow *row) {
         return r < 0 ? r : 0;
 }
 
+/* Marks (volume, provider) most recently used, and forgets the least recently used volumes
+ * without snapshot rows beyond CATALOG_MAX_VOLUMES. */
+static int volume_touch(CatalogDb *c, const char *volume, const vss_id *provider_id) {
+        _cleanup_(finalizep) sqlite3_stmt *s = NULL, *p = NULL;
+        int r;
+
+        r = prepare(c, "INSERT INTO volumes (volume, provider_id, last_used) "
+                       "VALUES (?1, ?2, (SELECT COALESCE(MAX(last_used), 0) + 1 FROM volumes)) "
+                       "ON CONFLICT (volume, provider_id) DO UPDATE SET last_used = excluded.last_used", &s);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(s, 1, volume, -1, SQLITE_STATIC);
+        bind_id(s, 2, provider_id);
+        r = step_done(c, s, "remembering a volume");
+        if (r < 0)
+                return r;
+
+        r = prepare(c, "DELETE FROM volumes WHERE rowid IN ("
+                       "  SELECT v.rowid FROM volumes v WHERE NOT EXISTS ("
+                       "    SELECT 1 FROM snapshots s WHERE s.volume = v.volume AND s.provider_id = v.provider_id)"
+                       "  ORDER BY v.last_used DESC LIMIT -1 OFFSET ?)", &p);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int(p, 1, CATALOG_MAX_VOLUMES);
+        r = step_done(c, p, "forgetting old volumes");
+        return r < 0 ? r : 0;
+}
+
 int catalog_db_insert(CatalogDb *c, const CatalogRow *row) {
         _cleanup_(finalizep) sqlite3_stmt *s = NULL;
         int r;
@@ -274,6 +319,8 @@ int catalog_db_insert(CatalogDb *c, const CatalogRow *row) {
                 bind_text_or_null(s, 8, row->exposed_path);
                 r = step_done(c, s, "inserting a snapshot");
         }
+        if (r >= 0)
+                r = volume_touch(c, row->volume, &row->provider_id);
         return commit_or_rollback(c, r);
 }
 
@@ -517,6 +564,77 @@ int catalog_db_list(CatalogDb *c, CatalogRow **ret, size_t *ret_n) {
         *ret = rows;
         *ret_n = n;
         return 0;
+}
+
+int catalog_db_list_volumes(CatalogDb *c, CatalogVolume **ret, size_t *ret_n) {
+        _cleanup_(finalizep) sqlite3_stmt *s = NULL;
+        CatalogVolume *v = NULL;
+        size_t n = 0;
+        int r, rc;
+
+        assert(c);
+        assert(ret);
+        assert(ret_n);
+
+        r = prepare(c, "SELECT volume, provider_id FROM volumes ORDER BY last_used DESC", &s);
+        if (r < 0)
+                return r;
+
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+                CatalogVolume *l;
+                vss_id pid;
+
+                if (column_id(s, 1, &pid) < 0 || !sqlite3_column_text(s, 0)) {
+                        log_warning("Catalog: skipping an unreadable volume row.");
+                        continue;
+                }
+                l = realloc(v, (n + 1) * sizeof(*l));
+                if (!l) {
+                        r = log_oom();
+                        break;
+                }
+                v = l;
+                r = column_strdup(s, 0, &v[n].volume);
+                if (r < 0) {
+                        r = log_oom();
+                        break;
+                }
+                v[n++].provider_id = pid;
+        }
+        if (r >= 0 && rc != SQLITE_DONE)
+                r = sql_error(c, rc, "listing volumes");
+        if (r < 0) {
+                catalog_volumes_free(v, n);
+                return r;
+        }
+
+        *ret = v;
+        *ret_n = n;
+        return 0;
+}
+
+int catalog_db_forget_volume(CatalogDb *c, const char *volume, const vss_id *provider_id) {
+        _cleanup_(finalizep) sqlite3_stmt *s = NULL;
+        int r;
+
+        assert(c);
+        assert(volume);
+        assert(provider_id);
+
+        r = prepare(c, "DELETE FROM volumes WHERE volume = ?1 AND provider_id = ?2 AND NOT EXISTS ("
+                       "SELECT 1 FROM snapshots WHERE volume = ?1 AND provider_id = ?2)", &s);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(s, 1, volume, -1, SQLITE_STATIC);
+        bind_id(s, 2, provider_id);
+        r = step_done(c, s, "forgetting a volume");
+        return r < 0 ? r : r > 0;
+}
+
+void catalog_volumes_free(CatalogVolume *volumes, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(volumes[i].volume);
+        free(volumes);
 }
 
 void catalog_row_done(CatalogRow *r) {

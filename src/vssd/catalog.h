@@ -44,6 +44,15 @@ typedef struct CatalogRow {
         CatalogState state;
 } CatalogRow;
 
+/* Volumes remembered without any snapshot row; beyond it the least recently used go. */
+#define CATALOG_MAX_VOLUMES 1024
+
+/* One volume vssd has snapshotted, and the provider that did. Strings owned. */
+typedef struct CatalogVolume {
+        char *volume;              /* canonical volume, as in the snapshot rows */
+        vss_id provider_id;
+} CatalogVolume;
+
 typedef struct CatalogDb CatalogDb;
 
 /* catalog_state_to_string / _from_string: "preparing", "committing", "created", "deleting". */
@@ -64,8 +73,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(CatalogDb *, catalog_db_close);
 
 /*
  * catalog_db_insert: add the snapshot row (and its set row when it is the set's first), in
- * state row->state. For a set already present the set's context and owner must match
- * (-EINVAL otherwise). -EEXIST when the snapshot id is known. 0 or negative errno.
+ * state row->state, and remember (row->volume, row->provider_id) as a volume (most recently
+ * used now). For a set already present the set's context and owner must match (-EINVAL
+ * otherwise). -EEXIST when the snapshot id is known. 0 or negative errno.
  */
 int catalog_db_insert(CatalogDb *db, const CatalogRow *row);
 
@@ -95,6 +105,21 @@ int catalog_db_remove(CatalogDb *db, const vss_id *snapshot_id);
  * *ret is an array of *ret_n rows (catalog_rows_free). 0 or negative errno.
  */
 int catalog_db_list(CatalogDb *db, CatalogRow **ret, size_t *ret_n);
+
+/*
+ * catalog_db_list_volumes: every remembered volume with its provider, most recently used
+ * first. *ret is an array of *ret_n (catalog_volumes_free). 0 or negative errno.
+ */
+int catalog_db_list_volumes(CatalogDb *db, CatalogVolume **ret, size_t *ret_n);
+
+/*
+ * catalog_db_forget_volume: stop remembering volume of provider_id, unless snapshot rows still
+ * name it. Returns 1 when forgotten, 0 when kept (rows left, or not remembered), or negative
+ * errno.
+ */
+int catalog_db_forget_volume(CatalogDb *db, const char *volume, const vss_id *provider_id);
+
+void catalog_volumes_free(CatalogVolume *volumes, size_t n);
 
 void catalog_row_done(CatalogRow *r);
 void catalog_rows_free(CatalogRow *rows, size_t n);

@@ -105,6 +105,7 @@ static void entry_finish(RoundEntry *e, EventOutcome *o) {
         e->call = NULL;
         e->outcome = *o;
         o->metadata = NULL; /* ours now */
+        o->components_xml = NULL;
         r->n_pending--;
 
         log_debug("Writer \"%s\": %s -> %s (0x%08x).", e->writer->name, r->method,
@@ -168,6 +169,7 @@ EventRound *event_round_free(EventRound *r) {
 
                 event_call_cancel(e->call);
                 writer_metadata_free(e->outcome.metadata);
+                free(e->outcome.components_xml);
                 writer_unref(e->writer);
         }
         sd_event_source_disable_unref(r->defer);

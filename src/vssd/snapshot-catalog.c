@@ -9,6 +9,9 @@
  * (persistent snapshots). In memory only CREATED snapshots are records; in-creation ones live
  * in their SnapshotSet until catalog_add_set.
  *
+ * After recovery, reconciliation compares the catalog with the providers' own storage
+ * (query, get_properties) and removes what only one side has; see snapshot-catalog.h.
+ *
  * Exposure targets named by a caller are pinned with an O_PATH descriptor that the provider
  * mounts on, so the directory checked (empty, not a symlink, the caller's) is the one mounted
  * on even if the path is swapped meanwhile.
@@ -181,6 +184,32 @@ vss_hr catalog_check_limits(const SnapshotCatalog *c, const char *volume, size_t
                 return VSS_E_MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED;
         }
         return S_OK;
+}
+
+static const char *const presence_names[_SNAPSHOT_PRESENCE_MAX] = {
+        [SNAPSHOT_PRESENT] = "present",
+        [SNAPSHOT_MISSING] = "missing",
+        [SNAPSHOT_PRESENCE_UNKNOWN] = "unknown",
+};
+
+const char *snapshot_presence_to_string(SnapshotPresence p) {
+        if (p < 0 || p >= _SNAPSHOT_PRESENCE_MAX)
+                return NULL;
+        return presence_names[p];
+}
+
+SnapshotPresence catalog_record_presence(const SnapshotRecord *r) {
+        ProviderSnapshotProperties props = {};
+        vss_hr hr;
+
+        assert(r);
+
+        if (!r->ops || !r->ops->get_properties || !r->snap->device)
+                return SNAPSHOT_PRESENCE_UNKNOWN;
+        hr = provider_hr_sanitize(r->ops->get_properties(r->snap, &props));
+        if (VSS_FAILED(hr))
+                return SNAPSHOT_PRESENCE_UNKNOWN;
+        return props.present ? SNAPSHOT_PRESENT : SNAPSHOT_MISSING;
 }
 
 uint32_t catalog_record_attributes(const SnapshotRecord *r) {
@@ -775,10 +804,186 @@ static int recover_persistent(SnapshotCatalog *c, const CatalogRow *row) {
         return 0;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Reconciliation with the providers' storage                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+/* A persistent snapshot whose copy is gone behind vssd's back: its exposure and row go. */
+static size_t reconcile_missing(SnapshotCatalog *c) {
+        size_t dropped = 0;
+        int k;
+
+        LIST_FOREACH_SAFE(records, r, next, c->records) {
+                vss_id id = r->snap->snapshot_id;
+
+                if (catalog_record_presence(r) != SNAPSHOT_MISSING)
+                        continue;
+
+                log_warning("Reconciliation: snapshot %s of %s is gone from %s (deleted outside vssd); "
+                            "dropping it from the catalog.", vss_id_to_str(&id).s, r->snap->volume,
+                            strempty(r->snap->device));
+                if (r->exposed_path) {
+                        vss_hr hr = unmount_path(r->exposed_path, true);
+
+                        if (VSS_FAILED(hr))
+                                log_warning("Reconciliation: could not unmount %s: %s", r->exposed_path,
+                                            vss_hr_name(hr));
+                        else if (path_is_below(r->exposed_path, c->expose_dir))
+                                (void) rmdir(r->exposed_path);
+                }
+                k = catalog_db_remove(c->db, &id);
+                if (k < 0 && k != -ENOENT) {
+                        log_warning_errno(k, "Reconciliation: could not remove the row of snapshot %s: %m",
+                                          vss_id_to_str(&id).s);
+                        continue;
+                }
+                record_drop(c, r);
+                dropped++;
+        }
+        return dropped;
+}
+
+/* What query found on one volume that no catalog row names. */
+typedef struct OrphanScan {
+        const CatalogRow *rows;     /* every row of the catalog, after recovery */
+        size_t n_rows;
+        vss_id *ids;
+        char **devices;
+        size_t n;
+        bool truncated;
+} OrphanScan;
+
+static void orphan_scan_done(OrphanScan *o) {
+        for (size_t i = 0; i < o->n; i++)
+                free(o->devices[i]);
+        free(o->ids);
+        free(o->devices);
+        o->ids = NULL;
+        o->devices = NULL;
+        o->n = 0;
+}
+
+static vss_hr orphan_collect(const vss_id *snapshot_id, const char *device_path, vss_timestamp creation_time,
+                             void *userdata) {
+        OrphanScan *o = userdata;
+        vss_id *ids;
+        char **devices, *d;
+
+        if (!snapshot_id || isempty(device_path))
+                return S_OK;
+        for (size_t i = 0; i < o->n_rows; i++)
+                if (vss_id_equal(&o->rows[i].snapshot_id, snapshot_id))
+                        return S_OK;
+        if (o->n >= CATALOG_MAX_ORPHANS_PER_VOLUME) {
+                o->truncated = true;
+                return VSS_E_MAXIMUM_NUMBER_OF_SNAPSHOTS_REACHED; /* stops the walk */
+        }
+
+        ids = reallocarray(o->ids, o->n + 1, sizeof(*ids));
+        if (!ids)
+                return E_OUTOFMEMORY;
+        o->ids = ids;
+        devices = reallocarray(o->devices, o->n + 1, sizeof(*devices));
+        if (!devices)
+                return E_OUTOFMEMORY;
+        o->devices = devices;
+        d = strdup(device_path);
+        if (!d)
+                return E_OUTOFMEMORY;
+        o->ids[o->n] = *snapshot_id;
+        o->devices[o->n++] = d;
+        return S_OK;
+}
+
+/* Deletes the orphans ops holds of volume; returns how many went. */
+static size_t reconcile_volume(const VssProviderOps *ops, const char *volume, OrphanScan *o) {
+        size_t deleted = 0;
+        vss_hr hr;
+
+        hr = provider_hr_sanitize(ops->query(volume, orphan_collect, o));
+        if (VSS_FAILED(hr) && !o->truncated) {
+                log_info("Reconciliation: provider %s cannot list the snapshots of %s (%s); nothing changes there.",
+                         ops->name, volume, vss_hr_name(hr));
+                orphan_scan_done(o);
+                return 0;
+        }
+        if (o->truncated)
+                log_warning("Reconciliation: more than %u orphan snapshots of %s; the rest at the next start.",
+                            CATALOG_MAX_ORPHANS_PER_VOLUME, volume);
+
+        for (size_t i = 0; i < o->n; i++) {
+                const char *id = vss_id_to_str(&o->ids[i]).s;
+                ProviderSnapshot s = {
+                        .snapshot_id = o->ids[i],
+                        .volume = (char *) volume,
+                        .device = o->devices[i],
+                        .state = VSS_SS_CREATED,
+                };
+
+                if (!ops->delete_snapshot) {
+                        log_warning("Reconciliation: orphan snapshot %s of %s at %s: provider %s cannot delete it.",
+                                    id, volume, o->devices[i], ops->name);
+                        continue;
+                }
+                hr = provider_hr_sanitize(ops->delete_snapshot(&s));
+                if (VSS_FAILED(hr) && hr != VSS_E_OBJECT_NOT_FOUND) {
+                        log_warning("Reconciliation: could not delete orphan snapshot %s of %s at %s: %s",
+                                    id, volume, o->devices[i], vss_hr_name(hr));
+                        continue;
+                }
+                log_warning("Reconciliation: deleted orphan snapshot %s of %s at %s (provider %s holds it, "
+                            "no catalog row names it).", id, volume, o->devices[i], ops->name);
+                deleted++;
+        }
+        orphan_scan_done(o);
+        return deleted;
+}
+
+/* Orphans on every volume the catalog remembers, then rows whose copy is gone. */
+static void catalog_reconcile(SnapshotCatalog *c, size_t *ret_orphans, size_t *ret_dropped) {
+        CatalogVolume *volumes = NULL;
+        CatalogRow *rows = NULL;
+        size_t n_volumes = 0, n_rows = 0, orphans = 0;
+        int r;
+
+        *ret_dropped = reconcile_missing(c);
+
+        r = catalog_db_list(c->db, &rows, &n_rows);
+        if (r >= 0)
+                r = catalog_db_list_volumes(c->db, &volumes, &n_volumes);
+        if (r < 0) {
+                log_warning_errno(r, "Reconciliation: cannot read the catalog, skipped: %m");
+                catalog_rows_free(rows, n_rows);
+                *ret_orphans = 0;
+                return;
+        }
+
+        for (size_t i = 0; i < n_volumes; i++) {
+                const VssProviderOps *ops = provider_find_by_id(&volumes[i].provider_id);
+                OrphanScan o = { .rows = rows, .n_rows = n_rows };
+
+                /* Registered providers only: one whose init failed (or a test-only one outside
+                 * test mode) is not set up to look at its storage. */
+                if (!ops || !ops->query || !provider_is_available(ops, true))
+                        continue;
+
+                orphans += reconcile_volume(ops, volumes[i].volume, &o);
+
+                /* A volume that no longer exists at all, with no rows left, is forgotten. */
+                if (access(volumes[i].volume, F_OK) < 0 && errno == ENOENT &&
+                    catalog_db_forget_volume(c->db, volumes[i].volume, &volumes[i].provider_id) > 0)
+                        log_info("Reconciliation: forgetting volume %s, which no longer exists.", volumes[i].volume);
+        }
+
+        catalog_volumes_free(volumes, n_volumes);
+        catalog_rows_free(rows, n_rows);
+        *ret_orphans = orphans;
+}
+
 int catalog_open(SnapshotCatalog *c, const char *state_dir, const char *expose_dir, unsigned max_per_volume) {
         _cleanup_free_ char *path = NULL;
         CatalogRow *rows = NULL;
-        size_t n = 0, kept = 0, leftovers = 0;
+        size_t n = 0, kept = 0, leftovers = 0, orphans = 0, dropped = 0;
         int r;
 
         assert(c);
@@ -831,8 +1036,12 @@ int catalog_open(SnapshotCatalog *c, const char *state_dir, const char *expose_d
         if (r < 0)
                 return r;
 
-        log_info("Snapshot catalog %s: %zu persistent snapshot%s kept, %zu leftover%s of a previous run handled.",
-                 path, kept, kept == 1 ? "" : "s", leftovers, leftovers == 1 ? "" : "s");
+        catalog_reconcile(c, &orphans, &dropped);
+
+        log_info("Snapshot catalog %s: %zu persistent snapshot%s kept, %zu leftover%s of a previous run handled, "
+                 "%zu orphan%s deleted, %zu missing snapshot%s dropped.",
+                 path, kept - dropped, kept - dropped == 1 ? "" : "s", leftovers, leftovers == 1 ? "" : "s", orphans,
+                 orphans == 1 ? "" : "s", dropped, dropped == 1 ? "" : "s");
         return 0;
 }
 

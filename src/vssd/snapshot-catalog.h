@@ -15,6 +15,14 @@
  * connection died with the old vssd), every exposure of those. Persistent snapshots (contexts
  * with VSS_VOLSNAP_ATTR_NO_AUTO_RELEASE) are kept, with their exposures, and served again.
  *
+ * Then catalog_open reconciles the catalog with what the providers hold (their query and
+ * get_properties ops): a snapshot the provider holds of a volume the catalog knows, but no row
+ * names (a crash before the intent row, catalog.db restored from an older copy, a snapshot made
+ * with the provider directly) is an orphan and is deleted; a persistent snapshot whose copy is
+ * gone from the provider's storage (deleted behind vssd's back, `btrfs subvolume delete`) loses
+ * its row. Each is logged. A provider that cannot answer (volume not mounted, provider
+ * missing) changes nothing: nothing is deleted or dropped on a guess.
+ *
  * Without a database (catalog_open never called, as in unit tests of the set logic) it all
  * works in memory only.
  */
@@ -61,6 +69,14 @@ typedef struct SnapshotCatalog {
         unsigned max_per_volume;    /* 0: VSSD_DEFAULT_MAX_SNAPSHOTS_PER_VOLUME */
 } SnapshotCatalog;
 
+/* Whether a snapshot's copy is still in its provider's storage (catalog_record_presence). */
+typedef enum SnapshotPresence {
+        SNAPSHOT_PRESENT,
+        SNAPSHOT_MISSING,           /* the provider sees its storage, and the copy is not there */
+        SNAPSHOT_PRESENCE_UNKNOWN,  /* the provider cannot tell (storage not visible, no provider) */
+        _SNAPSHOT_PRESENCE_MAX,
+} SnapshotPresence;
+
 /* The snapshot set id and context an intent row is written with (from the Backup). */
 typedef struct CatalogIntent {
         vss_id set_id;
@@ -74,11 +90,23 @@ typedef struct CatalogIntent {
  * mounted again. Only what the catalog names is touched (several vssd instances, each with
  * its own state directory, may share an exposure directory). expose_dir NULL:
  * VSSD_DEFAULT_EXPOSE_DIR. A second vssd on the same state directory is refused (-EBUSY):
- * two daemons recovering each other's live snapshots would delete them. Returns 0 or
- * negative errno (the database could not be opened; logged). Recovery failures on single
- * snapshots are logged, their rows kept for the next start, and do not fail the call.
+ * two daemons recovering each other's live snapshots would delete them. After recovery, the
+ * reconciliation described above. Returns 0 or negative errno (the database could not be
+ * opened; logged). Recovery and reconciliation failures on single snapshots are logged,
+ * their rows kept for the next start, and do not fail the call.
+ *
+ * Reconciliation deletes, on every volume this catalog has snapshotted, whatever the volume's
+ * provider holds that no row of THIS catalog names. Two vssd instances (two state
+ * directories) must therefore never snapshot the same volume (for btrfs: the same mount),
+ * or each start reclaims the other's snapshots.
  */
 int catalog_open(SnapshotCatalog *c, const char *state_dir, const char *expose_dir, unsigned max_per_volume);
+
+/*
+ * The most orphans one reconciliation deletes per volume; more are left for the next start
+ * (logged). Bounds what a provider's answer makes vssd hold.
+ */
+#define CATALOG_MAX_ORPHANS_PER_VOLUME VSSD_MAX_SNAPSHOTS
 
 /* catalog_done: free every record and close the database (the snapshots stay on disk). */
 void catalog_done(SnapshotCatalog *c);
@@ -169,6 +197,17 @@ vss_hr catalog_expose(SnapshotCatalog *c, SnapshotRecord *r, const char *path, u
  * S_OK, VSS_E_BAD_STATE (not exposed), VSS_E_VOLUME_IN_USE (busy), or a provider code.
  */
 vss_hr catalog_unexpose(SnapshotCatalog *c, SnapshotRecord *r, const char **detail);
+
+/*
+ * catalog_record_presence: ask r's provider (get_properties) whether its copy still exists.
+ * Never fails: a provider without the op, or one that cannot tell, gives
+ * SNAPSHOT_PRESENCE_UNKNOWN. Touches the filesystem (a few stat calls).
+ */
+SnapshotPresence catalog_record_presence(const SnapshotRecord *r);
+
+/* snapshot_presence_to_string: "present", "missing", "unknown" (the Admin interface's words);
+ * NULL when out of range. */
+const char *snapshot_presence_to_string(SnapshotPresence p);
 
 /* catalog_record_attributes: the attributes to report: the record's plus
  * VSS_VOLSNAP_ATTR_EXPOSED_LOCALLY while exposed. */

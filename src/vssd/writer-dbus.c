@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "vss-bus.h"
+#include "xml-util.h"
+#include "vssd/backup-bcd.h"
 #include "vssd/client.h"
 #include "vssd/log.h"
 #include "vssd/writer-registry.h"
@@ -120,6 +122,44 @@ static int append_id(sd_bus_message *m, const char *key, const vss_id *id) {
         return sd_bus_message_append(m, "{sv}", key, "s", s.s);
 }
 
+/* The writer's own components: the summary `components` and its slice `components_xml`. */
+static int append_components(sd_bus_message *m, const BackupComponents *bcd, const Writer *w) {
+        _cleanup_free_ char *xml = NULL;
+        const BcdWriter *bw;
+        int r;
+
+        assert(bcd);
+
+        bw = backup_components_find_writer(bcd, &w->instance_id);
+
+        r = sd_bus_message_open_container(m, 'e', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", "components");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', "a" VSS_BUS_SIG_EVENT_COMP);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', VSS_BUS_SIG_EVENT_COMP);
+        for (size_t i = 0; r >= 0 && bw && i < bw->n_components; i++) {
+                const BcdComponent *c = bw->components[i];
+
+                r = sd_bus_message_append(m, VSS_BUS_SIG_EVENT_COMP, (uint32_t) c->type, c->logical_path, c->name,
+                                          "", c->backup_succeeded);
+        }
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return r;
+
+        r = bcd_writer_slice_xml(bcd, &w->instance_id, &xml);
+        if (r < 0)
+                return r;
+        return sd_bus_message_append(m, "{sv}", "components_xml", "s", xml);
+}
+
 static int append_context(sd_bus_message *m, const EventContext *ctx, const Writer *w) {
         int r;
 
@@ -171,27 +211,7 @@ static int append_context(sd_bus_message *m, const EventContext *ctx, const Writ
         }
 
         if (ctx->has_components) {
-                r = sd_bus_message_open_container(m, 'e', "sv");
-                if (r >= 0)
-                        r = sd_bus_message_append(m, "s", "components");
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'v', "a" VSS_BUS_SIG_EVENT_COMP);
-                if (r >= 0)
-                        r = sd_bus_message_open_container(m, 'a', VSS_BUS_SIG_EVENT_COMP);
-                for (size_t i = 0; r >= 0 && i < ctx->n_components; i++) {
-                        const SelectedComponent *sc = &ctx->components[i];
-
-                        if (!vss_id_equal(&sc->instance_id, &w->instance_id))
-                                continue;
-                        r = sd_bus_message_append(m, VSS_BUS_SIG_EVENT_COMP, (uint32_t) sc->type,
-                                                  sc->logical_path, sc->name, "", sc->succeeded);
-                }
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
-                if (r >= 0)
-                        r = sd_bus_message_close_container(m);
+                r = append_components(m, ctx->bcd, w);
                 if (r < 0)
                         return r;
         }
@@ -220,6 +240,46 @@ static int metadata_adopt_identity(WriterMetadata *md, const Writer *w) {
         md->source_type = w->source;
         md->freeze_timeout_ms = w->freeze_timeout_ms;
         return 0;
+}
+
+/* The `out` dictionary of a backup event's answer; unknown keys are skipped. */
+static int read_event_out(sd_bus_message *reply, EventOutcome *o) {
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                const char *key, *xml;
+
+                r = sd_bus_message_read(reply, "s", &key);
+                if (r < 0)
+                        return r;
+                if (streq(key, "components_xml")) {
+                        size_t len;
+
+                        r = sd_bus_message_read(reply, "v", "s", &xml);
+                        if (r < 0)
+                                return r;
+                        len = strlen(xml);
+                        if (o->components_xml || len > XML_MAX_DOCUMENT_SIZE)
+                                return -EBADMSG;
+                        o->components_xml = strdup(xml);
+                        if (!o->components_xml)
+                                return -ENOMEM;
+                        o->components_xml_len = len;
+                } else {
+                        r = sd_bus_message_skip(reply, "v");
+                        if (r < 0)
+                                return r;
+                }
+                r = sd_bus_message_exit_container(reply);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(reply);
 }
 
 static void parse_reply(EventCall *call, sd_bus_message *reply, EventOutcome *o) {
@@ -272,12 +332,23 @@ static void parse_reply(EventCall *call, sd_bus_message *reply, EventOutcome *o)
         r = sd_bus_message_read(reply, "i", &o->failure);
         if (r < 0)
                 goto bad;
+        /* (b, i) is the answer of libvss before the documents; (b, i, a{sv}) since. */
+        r = sd_bus_message_at_end(reply, false);
+        if (r < 0)
+                goto bad;
+        if (r == 0) {
+                r = read_event_out(reply, o);
+                if (r < 0)
+                        goto bad;
+        }
         o->status = ok ? EVENT_OK : EVENT_VETO;
         return;
 
 bad:
         log_warning("Writer \"%s\" sent a malformed answer to %s: %s", w->name, call->method, strerror(-r));
         o->metadata = writer_metadata_free(o->metadata);
+        free(o->components_xml);
+        o->components_xml = NULL;
         o->status = EVENT_BAD_REPLY;
         o->failure = S_OK;
 }

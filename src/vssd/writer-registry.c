@@ -138,6 +138,8 @@ void event_call_complete(EventCall *c, EventOutcome *o) {
         writer_unref(w);
 
         o->metadata = writer_metadata_free(o->metadata);
+        free(o->components_xml);
+        o->components_xml = NULL;
         writer_unref(c->writer);
         free(c);
 }

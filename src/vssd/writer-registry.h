@@ -96,16 +96,6 @@ uint64_t writer_freeze_timeout_usec(const Writer *w);
 unsigned writer_level_group(const Writer *w);
 #define WRITER_LEVEL_GROUPS 3U
 
-/* A component a requester added, as events carry it (a(usssb)). */
-typedef struct SelectedComponent {
-        vss_id instance_id;
-        vss_id writer_id;
-        vss_component_type type;
-        char *logical_path;
-        char *name;
-        bool succeeded;                 /* SetBackupSucceeded */
-} SelectedComponent;
-
 /* The a{sv} context of an event (docs/dbus-api.md "Context keys"). Borrowed pointers. */
 typedef struct EventContext {
         const vss_id *backup_id;        /* NULL: no backup_id/snapshot_set_id keys (Identify) */
@@ -119,9 +109,10 @@ typedef struct EventContext {
         bool has_volumes;
         char *const *volumes;
         size_t n_volumes;
-        bool has_components;            /* only the receiving writer's components are sent */
-        const SelectedComponent *components;
-        size_t n_components;
+        /* The backup's Backup Components Document: each writer gets only its own components,
+         * as `components` (a(usssb)) and as `components_xml` (its slice, backup-bcd.h). */
+        bool has_components;
+        const struct BackupComponents *bcd;
 } EventContext;
 
 typedef enum EventStatus {
@@ -139,11 +130,14 @@ typedef struct EventOutcome {
         EventStatus status;
         vss_hr failure;                 /* the writer's SetWriterFailure code, S_OK if none */
         WriterMetadata *metadata;       /* Identify with EVENT_OK: the validated document */
+        char *components_xml;           /* backup events: the writer's edited slice, if it sent one */
+        size_t components_xml_len;
 } EventOutcome;
 
 const char *event_status_to_string(EventStatus s);
 
-/* The handler owns o->metadata (may TAKE_PTR it); it must not free the call. */
+/* The handler owns o->metadata and o->components_xml (may TAKE_PTR them); it must not free
+ * the call. */
 typedef void (*writer_event_handler_t)(Writer *w, EventOutcome *o, void *userdata);
 
 /*
@@ -170,6 +164,6 @@ struct EventCall {
         LIST_FIELDS(EventCall, calls);
 };
 
-/* event_call_complete: detach c, run its handler with o, free c (and o->metadata unless the
- * handler took it). Internal to writer-*.c. */
+/* event_call_complete: detach c, run its handler with o, free c (and o->metadata and
+ * o->components_xml unless the handler took them). Internal to writer-*.c. */
 void event_call_complete(EventCall *c, EventOutcome *o);

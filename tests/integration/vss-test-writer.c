@@ -23,6 +23,18 @@
  * In components=, flag is the component's backup_succeeded (1/0), or "-" when the call is
  * refused (it is only legal in BackupComplete).
  *
+ * The Backup Components Document (IVssComponent) of the first component, in the events that
+ * hand out components, before any edit:
+ *
+ *   doc in=<Event> prev=<s|-|NAME> options=<s|-|NAME> stamp=<s|-|NAME> metadata=<s|-|NAME>
+ *       differenced=<n|NAME> partial=<n|NAME>
+ *
+ * and each edit --stamp, --backup-metadata, --differenced, --partial asks for, made in every
+ * event named by --edit-in (default post-snapshot; in backup-shutdown on the component kept
+ * from the last callback that had one):
+ *
+ *   edit in=<Event> op=<stamp|metadata|differenced|partial> arg=<argument> hr=<NAME>
+ *
  * The process runs until SIGTERM or SIGINT, then unsubscribes and exits 0.
  */
 #include <errno.h>
@@ -101,6 +113,23 @@ typedef struct ComponentSpec {
         vss_component_type type;
 } ComponentSpec;
 
+#define MAX_EDITS 16
+
+typedef struct DifferencedSpec {
+        char *path;
+        char *filespec;
+        bool recursive;
+        vss_timestamp time;
+        const char *arg;
+} DifferencedSpec;
+
+typedef struct PartialSpec {
+        char *path;
+        char *filename;
+        char *ranges;
+        const char *arg;
+} PartialSpec;
+
 typedef struct Config {
         const char *name;
         vss_id class_id;
@@ -110,6 +139,15 @@ typedef struct Config {
         ComponentSpec components[MAX_COMPONENTS];
         unsigned n_components;
         const char *file;
+        uint32_t schema;
+        const char *stamp;
+        const char *backup_metadata;
+        DifferencedSpec differenced[MAX_EDITS];
+        unsigned n_differenced;
+        PartialSpec partial[MAX_EDITS];
+        unsigned n_partial;
+        unsigned edit_events;           /* bit per Event; 0: post-snapshot */
+        vss_component *kept;            /* first component of the last callback that had one */
         EventScript events[_EVENT_MAX];
         int log_fd;
         int shared_log_fd;
@@ -207,6 +245,79 @@ static void format_components(vss_writer_components *c, char *buf, size_t size) 
         }
 }
 
+static const char *str_or_dash(vss_hr hr, const char *s) {
+        if (hr != S_OK)
+                return vss_hr_name(hr);
+        return s ?: "-";
+}
+
+/* The document as the first component shows it (the "doc" line). */
+static void log_document(Event e, vss_component *comp) {
+        const char *prev = NULL, *options = NULL, *stamp = NULL, *metadata = NULL;
+        vss_hr hp, ho, hs, hm, hd, hpa;
+        unsigned n_diff = 0, n_partial = 0;
+        char diff[32], partial[32];
+
+        hp = vss_component_get_previous_backup_stamp(comp, &prev);
+        ho = vss_component_get_backup_options(comp, &options);
+        hs = vss_component_get_backup_stamp(comp, &stamp);
+        hm = vss_component_get_backup_metadata(comp, &metadata);
+        hd = vss_component_get_differenced_files_count(comp, &n_diff);
+        hpa = vss_component_get_partial_file_count(comp, &n_partial);
+        snprintf(diff, sizeof diff, "%u", n_diff);
+        snprintf(partial, sizeof partial, "%u", n_partial);
+
+        log_line("doc in=%s prev=%s options=%s stamp=%s metadata=%s differenced=%s partial=%s", event_names[e],
+                 str_or_dash(hp, prev), str_or_dash(ho, options), str_or_dash(hs, stamp), str_or_dash(hm, metadata),
+                 hd == S_OK ? diff : vss_hr_name(hd), hpa == S_OK ? partial : vss_hr_name(hpa));
+}
+
+/* The edits the command line asked for, on comp, each logged with its result. */
+static void make_edits(Event e, vss_component *comp) {
+        vss_hr hr;
+
+        if (config.stamp) {
+                hr = vss_component_set_backup_stamp(comp, config.stamp);
+                log_line("edit in=%s op=stamp arg=%s hr=%s", event_names[e], config.stamp, vss_hr_name(hr));
+        }
+        if (config.backup_metadata) {
+                hr = vss_component_set_backup_metadata(comp, config.backup_metadata);
+                log_line("edit in=%s op=metadata arg=%s hr=%s", event_names[e], config.backup_metadata,
+                         vss_hr_name(hr));
+        }
+        for (unsigned i = 0; i < config.n_differenced; i++) {
+                const DifferencedSpec *d = &config.differenced[i];
+
+                hr = vss_component_add_differenced_files_by_last_modify_time(comp, d->path, d->filespec, d->recursive,
+                                                                             d->time);
+                log_line("edit in=%s op=differenced arg=%s hr=%s", event_names[e], d->arg, vss_hr_name(hr));
+        }
+        for (unsigned i = 0; i < config.n_partial; i++) {
+                const PartialSpec *p = &config.partial[i];
+
+                hr = vss_component_add_partial_file(comp, p->path, p->filename, p->ranges, NULL);
+                log_line("edit in=%s op=partial arg=%s hr=%s", event_names[e], p->arg, vss_hr_name(hr));
+        }
+}
+
+static void handle_document(Event e, vss_writer_components *c) {
+        unsigned mask = config.edit_events ?: 1U << EVENT_POST_SNAPSHOT;
+        vss_component *comp = NULL;
+        unsigned count = 0;
+
+        if (c && vss_writer_components_get_count(c, &count) == S_OK && count > 0 &&
+            vss_writer_components_get_component(c, 0, &comp) == S_OK) {
+                config.kept = comp;
+                log_document(e, comp);
+        }
+        /* In BackupShutdown no components are handed out: use the one kept (seed 003 says
+         * the call is refused there, and it must be refused, not crash). */
+        if (!comp && e == EVENT_BACKUP_SHUTDOWN)
+                comp = config.kept;
+        if (comp && (mask & (1U << e)))
+                make_edits(e, comp);
+}
+
 /*
  * The common body of every backup callback: log entry, hang if asked, probe the protected
  * helpers, act as scripted, log the outcome. set_arg is the BackupShutdown argument.
@@ -249,6 +360,7 @@ static bool handle_event(vss_writer *w, Event e, vss_writer_components *c, const
                 snprintf(volumes, sizeof volumes, "%s", vss_hr_name(hr));
 
         format_components(c, comps, sizeof comps);
+        handle_document(e, c);
 
         switch (s->action) {
         case ACTION_VETO:
@@ -302,6 +414,14 @@ static bool on_identify(vss_writer *w, vss_create_writer_metadata *md, void *use
                                                                                  config.file, "*", true, NULL, mask);
                 if (hr != S_OK) {
                         log_line("identify-error add_files=%s hr=%s", config.file, vss_hr_name(hr));
+                        result = "error";
+                }
+        }
+
+        if (config.schema != 0) {
+                hr = vss_create_writer_metadata_set_backup_schema(md, config.schema);
+                if (hr != S_OK) {
+                        log_line("identify-error schema=0x%x hr=%s", (unsigned) config.schema, vss_hr_name(hr));
                         result = "error";
                 }
         }
@@ -435,6 +555,91 @@ static int parse_component(const char *arg) {
         return 0;
 }
 
+/* Split arg at its first n-1 colons into n fields (the last keeps any further colons). */
+static int split_fields(const char *arg, char **fields, unsigned n) {
+        char *copy = strdup(arg), *p;
+
+        if (!copy)
+                return -ENOMEM;
+        p = copy;
+        for (unsigned i = 0; i < n; i++) {
+                char *colon = i + 1 < n ? strchr(p, ':') : NULL;
+
+                if (i + 1 < n && !colon) {
+                        for (unsigned j = 0; j < i; j++)
+                                free(fields[j]);
+                        free(copy);
+                        return -EINVAL;
+                }
+                if (colon)
+                        *colon = '\0';
+                fields[i] = strdup(p);
+                if (colon)
+                        p = colon + 1;
+        }
+        free(copy);
+        for (unsigned i = 0; i < n; i++)
+                if (!fields[i])
+                        return -ENOMEM;
+        return 0;
+}
+
+/* "PATH:SPEC:REC:TIME" for --differenced; REC 0/1, TIME a FILETIME. */
+static int parse_differenced(const char *arg) {
+        DifferencedSpec *d;
+        char *f[4] = {};
+        char *end = NULL;
+        int r;
+
+        if (config.n_differenced >= MAX_EDITS)
+                return -E2BIG;
+        r = split_fields(arg, f, 4);
+        if (r < 0)
+                return r;
+        d = &config.differenced[config.n_differenced];
+        d->path = f[0];
+        d->filespec = f[1];
+        d->recursive = streq(f[2], "1");
+        errno = 0;
+        d->time = strtoll(f[3], &end, 10);
+        r = errno != 0 || !end || *end != '\0' ? -EINVAL : 0;
+        free(f[2]);
+        free(f[3]);
+        if (r < 0)
+                return r;
+        d->arg = arg;
+        config.n_differenced++;
+        return 0;
+}
+
+/* "PATH:NAME:RANGES" for --partial (RANGES may hold colons: "0:4096"). */
+static int parse_partial(const char *arg) {
+        PartialSpec *p;
+        char *f[3] = {};
+        int r;
+
+        if (config.n_partial >= MAX_EDITS)
+                return -E2BIG;
+        r = split_fields(arg, f, 3);
+        if (r < 0)
+                return r;
+        p = &config.partial[config.n_partial++];
+        p->path = f[0];
+        p->filename = f[1];
+        p->ranges = f[2];
+        p->arg = arg;
+        return 0;
+}
+
+static int parse_edit_in(const char *arg) {
+        Event e;
+
+        if (parse_event(arg, strlen(arg), &e) < 0)
+                return -EINVAL;
+        config.edit_events |= 1U << e;
+        return 0;
+}
+
 static int parse_level(const char *s, vss_application_level *ret) {
         if (strcmp(s, "front") == 0)
                 *ret = VSS_APP_FRONT_END;
@@ -455,7 +660,9 @@ static void usage(FILE *f) {
         fprintf(f,
                 "usage: vss-test-writer --name N --class UUID [--instance NAME]\n"
                 "         [--level front|back|system] [--freeze-timeout MS]\n"
-                "         [--component LP:NAME[:db|fg]]... [--file PATH]\n"
+                "         [--component LP:NAME[:db|fg]]... [--file PATH] [--schema MASK]\n"
+                "         [--stamp S] [--backup-metadata M] [--differenced PATH:SPEC:REC:TIME]...\n"
+                "         [--partial PATH:NAME:RANGES]... [--edit-in EVENT]...\n"
                 "         [--veto EVENT[:CODE]]... [--fail EVENT[:CODE]]... [--hang EVENT:MS]...\n"
                 "         [--log FILE] [--shared-log FILE]\n"
                 "EVENT: identify prepare-backup prepare-snapshot freeze thaw post-snapshot\n"
@@ -471,6 +678,12 @@ static int parse_argv(int argc, char **argv) {
                 { "freeze-timeout", required_argument, NULL, 't' },
                 { "component", required_argument, NULL, 'C' },
                 { "file", required_argument, NULL, 'f' },
+                { "schema", required_argument, NULL, 'S' },
+                { "stamp", required_argument, NULL, 'T' },
+                { "backup-metadata", required_argument, NULL, 'M' },
+                { "differenced", required_argument, NULL, 'D' },
+                { "partial", required_argument, NULL, 'P' },
+                { "edit-in", required_argument, NULL, 'E' },
                 { "veto", required_argument, NULL, 'v' },
                 { "fail", required_argument, NULL, 'F' },
                 { "hang", required_argument, NULL, 'H' },
@@ -506,6 +719,24 @@ static int parse_argv(int argc, char **argv) {
                         break;
                 case 'f':
                         config.file = optarg;
+                        break;
+                case 'S':
+                        r = parse_u32(optarg, &config.schema);
+                        break;
+                case 'T':
+                        config.stamp = optarg;
+                        break;
+                case 'M':
+                        config.backup_metadata = optarg;
+                        break;
+                case 'D':
+                        r = parse_differenced(optarg);
+                        break;
+                case 'P':
+                        r = parse_partial(optarg);
+                        break;
+                case 'E':
+                        r = parse_edit_in(optarg);
                         break;
                 case 'v':
                         r = parse_action(optarg, ACTION_VETO);

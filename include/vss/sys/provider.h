@@ -26,6 +26,10 @@
  *   delete_snapshot       remove one finished snapshot (release, DeleteSnapshots)
  *   device_path           where commit will put the snapshot (recorded before it acts)
  *   expose / unexpose     mount a finished snapshot read-only at a directory, and undo it
+ *   query                 the snapshots of a volume as the provider's own storage holds them
+ *                         (IVssSoftwareSnapshotProvider::Query): vssd's start-up reconciliation
+ *   get_properties        does one snapshot still exist there, since when, how large
+ *                         (GetSnapshotProperties): the presence Admin ListShadows reports
  *
  * Providers are built in and listed in one table (provider-registry.c). Every op returns a
  * vss_hr from the set VSS permits providers (S_OK, E_OUTOFMEMORY, E_INVALIDARG,
@@ -80,6 +84,22 @@ typedef struct ProviderSnapshot {
         void *data;              /* provider-private; freed by the provider in abort/delete */
 } ProviderSnapshot;
 
+/*
+ * ProviderQueryCallback: called by query once per snapshot found. snapshot_id and device_path
+ * are borrowed for the duration of the call only (copy what you keep). creation_time is a
+ * vss_timestamp from the provider's storage (0 when it cannot tell). Return S_OK to go on; any
+ * other code stops the enumeration and query returns it unchanged.
+ */
+typedef vss_hr (*ProviderQueryCallback)(const vss_id *snapshot_id, const char *device_path,
+                                        vss_timestamp creation_time, void *userdata);
+
+/* What get_properties learns about one snapshot from the provider's storage. */
+typedef struct ProviderSnapshotProperties {
+        bool present;                /* the point-in-time copy exists where s->device says */
+        vss_timestamp creation_time; /* when it was made, from the storage; 0: absent or unknown */
+        uint64_t size;               /* bytes the copy presents (an image clone: its length); 0: unknown */
+} ProviderSnapshotProperties;
+
 typedef struct VssProviderOps VssProviderOps;
 
 struct VssProviderOps {
@@ -110,6 +130,9 @@ struct VssProviderOps {
         vss_hr (*post_final_commit)(ProviderSnapshot *const *snaps, size_t n);
         /* Must succeed as far as it can; discards whatever each snapshot has become. */
         vss_hr (*abort)(ProviderSnapshot *const *snaps, size_t n);
+        /* VSS_E_OBJECT_NOT_FOUND when the copy was already gone (deleted behind vssd's back):
+         * ->data is freed all the same, as on S_OK. A snapshot never committed also gives
+         * VSS_E_OBJECT_NOT_FOUND, ->data then left for abort. */
         vss_hr (*delete_snapshot)(ProviderSnapshot *s);
 
         /*
@@ -138,6 +161,37 @@ struct VssProviderOps {
          * busy), which vssd passes through unsanitized; anything else as for other ops.
          */
         vss_hr (*unexpose)(const ProviderSnapshot *s, const char *target);
+
+        /*
+         * Appended for start-up reconciliation and presence reporting; both optional (NULL:
+         * vssd skips the provider in reconciliation and reports its snapshots' presence as
+         * unknown). Still VSS_PROVIDER_OPS_VERSION 1: a table that ends before them reads them
+         * as NULL.
+         *
+         * query: enumerate, from the provider's OWN storage (never from vssd's catalog), every
+         * finished snapshot it holds of volume (a canonical volume path, as is_volume_supported
+         * returned it), calling cb once for each, in no particular order. Only snapshots the
+         * provider can prove were made of this volume are listed (a sibling volume's, or a
+         * copy whose origin is unknown, never are: vssd deletes what query lists and its catalog
+         * does not know). Returns S_OK once every snapshot was reported (none: S_OK without a
+         * call), the code a callback returned, or a failure when the provider cannot answer:
+         * VSS_E_OBJECT_NOT_FOUND (volume does not exist), VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER
+         * (no longer a volume of this provider, e.g. not mounted yet), VSS_E_BAD_STATE (not
+         * initialised), or a mapped errno. After a failure vssd concludes nothing. Reads only;
+         * may block briefly on the filesystem (called at start-up and from Admin calls).
+         */
+        vss_hr (*query)(const char *volume, ProviderQueryCallback cb, void *userdata);
+        /*
+         * get_properties: what the provider's storage says about the finished snapshot s
+         * (s->device set; s->data may be NULL for a snapshot known only from the catalog).
+         * S_OK with *ret filled: ret->present false only when the provider can see the storage
+         * that would hold the copy and the copy is not there (deleted behind vssd's back).
+         * When it cannot see that storage (filesystem not mounted, area gone), it returns a
+         * failure (VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER, VSS_E_BAD_STATE, a mapped errno) and
+         * vssd reports "unknown" rather than "missing": a row is never dropped on a guess.
+         * *ret is untouched on failure. Reads only.
+         */
+        vss_hr (*get_properties)(const ProviderSnapshot *s, ProviderSnapshotProperties *ret);
 };
 
 /* The built-in providers (provider-registry.c). NULL-terminated. */

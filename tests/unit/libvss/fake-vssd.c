@@ -34,6 +34,7 @@ typedef struct FakeEvent {
 } FakeEvent;
 
 struct FakeVssd {
+        char *components_xml;
         char dir[64];
         char path[128];
         int listen_fd;
@@ -361,14 +362,27 @@ void fake_vssd_free(FakeVssd *f) {
         pthread_mutex_unlock(&f->lock);
         pthread_join(f->thread, NULL);
 
-        for (size_t i = 0; i < FAKE_MAX_EVENTS; i++)
+        for (size_t i = 0; i < FAKE_MAX_EVENTS; i++) {
                 writer_metadata_free(f->events[i].reply.md);
+                free(f->events[i].reply.components_xml);
+        }
+        free(f->components_xml);
         close(f->listen_fd);
         unlink(f->path);
         rmdir(f->dir);
         pthread_cond_destroy(&f->cond);
         pthread_mutex_destroy(&f->lock);
         free(f);
+}
+
+void fake_vssd_set_components_xml(FakeVssd *f, const char *xml) {
+        char *copy = xml ? strdup(xml) : NULL;
+
+        assert(!xml || copy);
+        pthread_mutex_lock(&f->lock);
+        free(f->components_xml);
+        f->components_xml = copy;
+        pthread_mutex_unlock(&f->lock);
 }
 
 const char *fake_vssd_socket_path(FakeVssd *f) {
@@ -449,6 +463,25 @@ bool fake_vssd_unsubscribed(FakeVssd *f) {
 /* Events to the writer                                                                         */
 /* ------------------------------------------------------------------------------------------ */
 
+/* The answer's `out` dictionary (docs/dbus-api.md): keep components_xml. */
+static void read_event_out(sd_bus_message *m, FakeEventReply *reply) {
+        const char *key, *xml;
+
+        if (sd_bus_message_enter_container(m, 'a', "{sv}") <= 0)
+                return;
+        while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
+                if (sd_bus_message_read(m, "s", &key) < 0)
+                        return;
+                if (streq(key, "components_xml") && sd_bus_message_read(m, "v", "s", &xml) >= 0) {
+                        free(reply->components_xml);
+                        reply->components_xml = strdup(xml);
+                } else if (sd_bus_message_skip(m, "v") < 0)
+                        return;
+                if (sd_bus_message_exit_container(m) < 0)
+                        return;
+        }
+}
+
 static int event_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         FakeEvent *e = userdata;
         int ok = 0, k;
@@ -460,8 +493,8 @@ static int event_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
                 e->reply.ok = k > 0 && ok;
                 if (sd_bus_message_has_signature(m, "b" VSS_BUS_SIG_WMD))
                         (void) writer_metadata_read(m, &e->reply.md);
-                else
-                        (void) sd_bus_message_read(m, "i", &e->reply.failure);
+                else if (sd_bus_message_read(m, "i", &e->reply.failure) >= 0)
+                        read_event_out(m, &e->reply);
         }
         e->done = true;
         pthread_cond_broadcast(&e->fake->cond);
@@ -469,7 +502,7 @@ static int event_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_erro
 }
 
 static int append_context(sd_bus_message *m, const vss_id *set_id, const char *const *volumes,
-                          bool select_components) {
+                          bool select_components, const char *components_xml) {
         int k;
 
         k = sd_bus_message_open_container(m, 'a', "{sv}");
@@ -502,6 +535,8 @@ static int append_context(sd_bus_message *m, const vss_id *set_id, const char *c
         if (k >= 0 && select_components)
                 k = sd_bus_message_append(m, "{sv}", "components", "a(usssb)", 1, (uint32_t) VSS_CT_FILEGROUP, "",
                                           "data", "", 1);
+        if (k >= 0 && select_components && components_xml)
+                k = sd_bus_message_append(m, "{sv}", "components_xml", "s", components_xml);
         if (k < 0)
                 return k;
         return sd_bus_message_close_container(m);
@@ -526,7 +561,7 @@ int fake_vssd_send_event(FakeVssd *f, const char *member, const vss_id *set_id, 
                 k = sd_bus_message_new_method_call(f->bus, &m, NULL, VSS_BUS_WRITER_PATH, VSS_BUS_IFACE_EVENTS,
                                                    member);
                 if (k >= 0)
-                        k = append_context(m, set_id, volumes, select_components);
+                        k = append_context(m, set_id, volumes, select_components, f->components_xml);
                 if (k >= 0)
                         k = sd_bus_call_async(f->bus, &e->slot, m, event_reply, e, UINT64_MAX);
                 if (k < 0) {

@@ -33,9 +33,15 @@ typedef struct FakeEventReply {
         bool ok;
         vss_hr failure;
         WriterMetadata *md;      /* Identify only; owned by the FakeVssd */
+        char *components_xml;    /* the `out` dictionary's edited slice, if any; owned by the FakeVssd */
 } FakeEventReply;
 
 FakeVssd *fake_vssd_new(void);
+/*
+ * fake_vssd_set_components_xml: from now on, events sent with select_components carry this
+ * `components_xml` slice too (NULL: only the `components` summary, as an older vssd). Copied.
+ */
+void fake_vssd_set_components_xml(FakeVssd *f, const char *xml);
 void fake_vssd_free(FakeVssd *f);
 const char *fake_vssd_socket_path(FakeVssd *f);
 

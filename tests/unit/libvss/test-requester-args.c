@@ -21,6 +21,9 @@
 #include "vss-bus.h"
 #include "vss/vss.h"
 
+/* xml-util.h's XML_MAX_DOCUMENT_SIZE, restated: the test does not pull in libxml2's headers. */
+#define XML_DOCUMENT_LIMIT (16U * 1024U * 1024U)
+
 static void test_null_handle(void **state) {
         vss_async *a = NULL;
         vss_id id = VSS_ID_NULL;
@@ -116,7 +119,8 @@ static void test_null_out_pointers(void **state) {
         vss_snapshot_prop prop;
         int32_t deleted;
         unsigned n;
-        char *huge;
+        char *huge, *hugedoc, *xml;
+        vss_writer_components_ext *ext;
         FakeVssd *f;
 
         vss_id_generate(&id);
@@ -135,7 +139,13 @@ static void test_null_out_pointers(void **state) {
         many = calloc(VSS_MAX_ID_LIST + 1, sizeof(vss_id));
         assert_non_null(many);
 
-        assert_int_equal(vss_requester_initialize_for_backup(r, huge), E_INVALIDARG);
+        /* A document may be long (the BCD), but not longer than any document may be. */
+        hugedoc = malloc(XML_DOCUMENT_LIMIT + 2);
+        assert_non_null(hugedoc);
+        memset(hugedoc, '<', XML_DOCUMENT_LIMIT + 1);
+        hugedoc[XML_DOCUMENT_LIMIT + 1] = 0;
+        assert_int_equal(vss_requester_initialize_for_backup(r, hugedoc), E_INVALIDARG);
+        free(hugedoc);
         assert_int_equal(vss_requester_set_backup_state(r, true, false, (vss_backup_type) 77, false), E_INVALIDARG);
         assert_int_equal(vss_requester_gather_writer_metadata(r, NULL), E_INVALIDARG);
         assert_int_equal(vss_requester_get_writer_metadata_count(r, NULL), E_INVALIDARG);
@@ -161,6 +171,24 @@ static void test_null_out_pointers(void **state) {
         assert_int_equal(vss_requester_get_snapshot_properties(r, &id, NULL), E_INVALIDARG);
         assert_int_equal(vss_requester_set_backup_succeeded(r, &id, &id, VSS_CT_FILEGROUP, NULL, NULL, true),
                          E_INVALIDARG);
+        assert_int_equal(vss_requester_set_backup_options(r, &id, &id, VSS_CT_FILEGROUP, NULL, "c", NULL),
+                         E_INVALIDARG);
+        assert_int_equal(vss_requester_set_backup_options(r, &id, &id, VSS_CT_FILEGROUP, NULL, "c", huge),
+                         E_INVALIDARG);
+        assert_int_equal(vss_requester_set_backup_options(r, NULL, &id, VSS_CT_FILEGROUP, NULL, "c", "o"),
+                         E_INVALIDARG);
+        assert_int_equal(vss_requester_set_previous_backup_stamp(r, &id, &id, VSS_CT_FILEGROUP, NULL, NULL, "s"),
+                         E_INVALIDARG);
+        assert_int_equal(vss_requester_set_previous_backup_stamp(r, &id, &id, VSS_CT_DATABASE, NULL, "c", NULL),
+                         E_INVALIDARG);
+        assert_int_equal(vss_requester_set_previous_backup_stamp(r, &id, &id, (vss_component_type) 0, NULL, "c",
+                                                                 "s"),
+                         E_INVALIDARG);
+        assert_int_equal(vss_requester_save_as_xml(r, NULL), E_INVALIDARG);
+        assert_int_equal(vss_requester_save_as_xml(NULL, &xml), E_INVALIDARG);
+        assert_int_equal(vss_requester_get_writer_components_count(r, NULL), E_INVALIDARG);
+        assert_int_equal(vss_requester_get_writer_components(r, 0, NULL), E_INVALIDARG);
+        assert_int_equal(vss_requester_get_writer_components(NULL, 0, &ext), E_INVALIDARG);
         assert_int_equal(vss_requester_backup_complete(r, NULL), E_INVALIDARG);
         assert_int_equal(vss_requester_gather_writer_status(r, NULL), E_INVALIDARG);
         assert_int_equal(vss_requester_get_writer_status_count(r, NULL), E_INVALIDARG);

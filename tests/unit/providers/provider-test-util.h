@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -97,4 +98,62 @@ static inline vss_hr run_set_phases(const VssProviderOps *p, ProviderSnapshot **
                 }
         }
         return S_OK;
+}
+
+/* What a query op reported: up to QUERY_MAX snapshots. */
+#define QUERY_MAX 16
+typedef struct QueryResult {
+        vss_id ids[QUERY_MAX];
+        char devices[QUERY_MAX][4096];
+        vss_timestamp created[QUERY_MAX];
+        size_t n;
+        size_t stop_after;      /* 0: never; else return VSS_E_PROVIDER_VETO on that call */
+} QueryResult;
+
+static inline vss_hr query_collect(const vss_id *id, const char *device, vss_timestamp created, void *userdata) {
+        QueryResult *q = userdata;
+
+        if (q->n >= QUERY_MAX)
+                return E_OUTOFMEMORY;
+        q->ids[q->n] = *id;
+        snprintf(q->devices[q->n], sizeof(q->devices[q->n]), "%s", device);
+        q->created[q->n] = created;
+        q->n++;
+        if (q->stop_after > 0 && q->n == q->stop_after)
+                return VSS_E_PROVIDER_VETO;
+        return S_OK;
+}
+
+/* Index of id in q, or -1. */
+static inline int query_find(const QueryResult *q, const vss_id *id) {
+        for (size_t i = 0; i < q->n; i++)
+                if (vss_id_equal(&q->ids[i], id))
+                        return (int) i;
+        return -1;
+}
+
+/* A ProviderSnapshot as vssd rebuilds it from a catalog row: ids, volume, device, no data. */
+static inline ProviderSnapshot *snapshot_from_record(const ProviderSnapshot *s) {
+        ProviderSnapshot *r = calloc(1, sizeof(*r));
+
+        if (!r)
+                return NULL;
+        r->snapshot_id = s->snapshot_id;
+        r->snapshot_set_id = s->snapshot_set_id;
+        r->volume = strdup(s->volume);
+        r->device = s->device ? strdup(s->device) : NULL;
+        r->state = VSS_SS_CREATED;
+        if (!r->volume || (s->device && !r->device)) {
+                provider_snapshot_free(r);
+                return NULL;
+        }
+        return r;
+}
+
+/* Now as a vss_timestamp. */
+static inline vss_timestamp timestamp_now(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        return vss_timestamp_from_unix_ns((int64_t) ts.tv_sec * INT64_C(1000000000) + ts.tv_nsec);
 }

@@ -4,7 +4,10 @@
  * made with mkfs.btrfs in a temporary directory and loop-mounted; a tmpfs next to it is the
  * "not btrfs" case. Checks: path -> nearest enclosing subvolume (also nested ones), the full
  * phase sequence, a read-only snapshot holding the old content after the source changed,
- * delete and abort removing it. Everything is unmounted and removed even when a check fails.
+ * delete and abort removing it; query listing exactly a volume's snapshots (not a sibling
+ * subvolume's from the same snapshot area, not a writable or plain entry named like one) and
+ * get_properties seeing one present, then absent after a delete (ours or `btrfs subvolume
+ * delete`'s). Everything is unmounted and removed even when a check fails.
  * Exits 77 (skip) when not root.
  */
 #include <stdarg.h>
@@ -22,7 +25,7 @@
 #include "vss-bus.h"
 
 static char work_dir[] = "/var/tmp/test-provider-btrfs-XXXXXX";
-static char mnt[256], tmpfs_dir[256], vol[512], nested[512];
+static char mnt[256], tmpfs_dir[256], vol[512], nested[512], sibling[512];
 static bool mounted, tmpfs_mounted;
 
 static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -73,6 +76,7 @@ static int setup(void **state) {
 
         snprintf(vol, sizeof(vol), "%s/vol", mnt);
         snprintf(nested, sizeof(nested), "%s/vol/nested", mnt);
+        snprintf(sibling, sizeof(sibling), "%s/sibling", mnt);
         if (btrfs_util_create_subvolume(vol, 0, NULL, NULL) != BTRFS_UTIL_OK ||
             btrfs_util_create_subvolume(nested, 0, NULL, NULL) != BTRFS_UTIL_OK)
                 return -1;
@@ -276,6 +280,100 @@ static void test_registry_picks_btrfs(void **state) {
         assert_string_equal(canonical, vol);
 }
 
+static void test_query_and_properties(void **state) {
+        const VssProviderOps *p = &provider_btrfs_ops;
+        ProviderSnapshotProperties props = {};
+        ProviderSnapshot *a[2], *b, *rec;
+        char path[4096], writable[4096], plain[4096];
+        QueryResult q = {};
+        vss_timestamp now;
+        vss_id id;
+        int i;
+
+        /* A sibling of vol on the same mount (made here: other tests count the subvolumes). */
+        assert_int_equal(btrfs_util_create_subvolume(sibling, 0, NULL, NULL), BTRFS_UTIL_OK);
+        a[0] = prepare(vol);
+        a[1] = prepare(vol);
+        b = prepare(sibling);
+        assert_int_equal(run_set_phases(p, a, 2, NULL), S_OK);
+        assert_int_equal(run_set_phases(p, &b, 1, NULL), S_OK);
+        now = timestamp_now();
+
+        /* In the same area: a writable snapshot of vol and a plain directory, both named like
+         * snapshot ids. Neither is something commit makes, so neither is listed. */
+        vss_id_generate(&id);
+        snprintf(writable, sizeof(writable), "%s/.vss-snapshots/%s", mnt, vss_id_to_str(&id).s);
+        assert_int_equal(btrfs_util_create_snapshot(vol, writable, 0, NULL, NULL), BTRFS_UTIL_OK);
+        vss_id_generate(&id);
+        snprintf(plain, sizeof(plain), "%s/.vss-snapshots/%s", mnt, vss_id_to_str(&id).s);
+        assert_int_equal(mkdir(plain, 0700), 0);
+
+        assert_int_equal(p->query(vol, query_collect, &q), S_OK);
+        assert_int_equal(q.n, 2);
+        for (size_t k = 0; k < 2; k++) {
+                i = query_find(&q, &a[k]->snapshot_id);
+                assert_true(i >= 0);
+                assert_string_equal(q.devices[i], a[k]->device);
+                assert_true(q.created[i] > 0);
+                assert_true(q.created[i] <= now);
+        }
+
+        /* The sibling subvolume shares the area, not the snapshots. */
+        q = (QueryResult) {};
+        assert_int_equal(p->query(sibling, query_collect, &q), S_OK);
+        assert_int_equal(q.n, 1);
+        assert_true(vss_id_equal(&q.ids[0], &b->snapshot_id));
+        q = (QueryResult) {};
+        assert_int_equal(p->query(nested, query_collect, &q), S_OK);
+        assert_int_equal(q.n, 0);
+
+        /* Not a btrfs volume, or not there: no answer, not an empty one. */
+        assert_int_equal(p->query(tmpfs_dir, query_collect, &q), VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
+        snprintf(path, sizeof(path), "%s/missing", mnt);
+        assert_int_equal(p->query(path, query_collect, &q), VSS_E_OBJECT_NOT_FOUND);
+
+        /* Present, from the provider's data and from a catalog-only record alike. */
+        assert_int_equal(p->get_properties(a[0], &props), S_OK);
+        assert_true(props.present);
+        assert_true(props.creation_time > 0 && props.creation_time <= now);
+        rec = snapshot_from_record(a[1]);
+        assert_non_null(rec);
+        props = (ProviderSnapshotProperties) {};
+        assert_int_equal(p->get_properties(rec, &props), S_OK);
+        assert_true(props.present);
+
+        /* Deleted by the provider: absent, and no longer listed. */
+        assert_int_equal(p->delete_snapshot(a[0]), S_OK);
+        assert_int_equal(p->get_properties(a[0], &props), S_OK);
+        assert_false(props.present);
+
+        /* Deleted behind its back (`btrfs subvolume delete`): absent too. */
+        assert_int_equal(btrfs_util_delete_subvolume(a[1]->device, 0), BTRFS_UTIL_OK);
+        assert_int_equal(p->get_properties(rec, &props), S_OK);
+        assert_false(props.present);
+        q = (QueryResult) {};
+        assert_int_equal(p->query(vol, query_collect, &q), S_OK);
+        assert_int_equal(q.n, 0);
+
+        /* Where the area is not visible (here: not a btrfs), it cannot tell. */
+        free(rec->device);
+        snprintf(path, sizeof(path), "%s/%s", tmpfs_dir, vss_id_to_str(&rec->snapshot_id).s);
+        rec->device = strdup(path);
+        props = (ProviderSnapshotProperties) { .present = true };
+        assert_true(VSS_FAILED(p->get_properties(rec, &props)));
+        assert_true(props.present);
+        provider_snapshot_free(rec);
+
+        assert_int_equal(p->delete_snapshot(b), S_OK);
+        assert_int_equal(p->abort(a, 2), S_OK);
+        provider_snapshot_free(a[0]);
+        provider_snapshot_free(a[1]);
+        provider_snapshot_free(b);
+        assert_int_equal(btrfs_util_delete_subvolume(writable, 0), BTRFS_UTIL_OK);
+        assert_int_equal(rmdir(plain), 0);
+        assert_int_equal(btrfs_util_delete_subvolume(sibling, 0), BTRFS_UTIL_OK);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_resolve),
@@ -284,6 +382,7 @@ int main(void) {
                 cmocka_unit_test(test_nested_subvolumes_reported),
                 cmocka_unit_test(test_sequence_rules),
                 cmocka_unit_test(test_registry_picks_btrfs),
+                cmocka_unit_test(test_query_and_properties),
         };
 
         if (geteuid() != 0) {

@@ -3,7 +3,9 @@
  * test-provider-test-copy: the test-only copy provider and the registry's selection rules.
  * The copy holds the point-in-time content after the source changes; injected faults come
  * back unsanitized and provider_hr_sanitize maps them as vssd must; abort removes copies;
- * the size limits refuse a tree with VSS_E_INSUFFICIENT_STORAGE and leave nothing behind.
+ * the size limits refuse a tree with VSS_E_INSUFFICIENT_STORAGE and leave nothing behind;
+ * query lists exactly one volume's copies (not a sibling volume's, not a stray directory of the
+ * area) and get_properties sees a copy present, then absent once deleted.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +22,7 @@
 
 static char state_dir[] = "/tmp/test-provider-state-XXXXXX";
 static char volume_dir[] = "/tmp/test-provider-volume-XXXXXX";
+static char sibling_dir[] = "/tmp/test-provider-sibling-XXXXXX";
 
 static int rm_rf_cmd(const char *path) {
         char cmd[4200];
@@ -31,7 +34,7 @@ static int rm_rf_cmd(const char *path) {
 static int setup(void **state) {
         ProviderConfig config = {};
 
-        if (!mkdtemp(state_dir) || !mkdtemp(volume_dir))
+        if (!mkdtemp(state_dir) || !mkdtemp(volume_dir) || !mkdtemp(sibling_dir))
                 return -1;
         config.state_dir = state_dir;
         return provider_registry_init(&config, true) == S_OK ? 0 : -1;
@@ -40,6 +43,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
         (void) rm_rf_cmd(state_dir);
         (void) rm_rf_cmd(volume_dir);
+        (void) rm_rf_cmd(sibling_dir);
         return 0;
 }
 
@@ -57,18 +61,22 @@ static void fill_volume(void) {
         assert_int_equal(symlink("sub/b.txt", path), 0);
 }
 
-static ProviderSnapshot *prepare_one(void) {
+static ProviderSnapshot *prepare_on(const char *volume) {
         const VssProviderOps *p = &provider_test_copy_ops;
         _cleanup_free_ char *canonical = NULL;
         ProviderSnapshot *s;
         vss_id set_id;
 
-        assert_int_equal(p->is_volume_supported(volume_dir, &canonical), S_OK);
+        assert_int_equal(p->is_volume_supported(volume, &canonical), S_OK);
         vss_id_generate(&set_id);
         s = snapshot_new(canonical, &set_id);
         assert_non_null(s);
         assert_int_equal(p->begin_prepare(s), S_OK);
         return s;
+}
+
+static ProviderSnapshot *prepare_one(void) {
+        return prepare_on(volume_dir);
 }
 
 static void test_point_in_time_copy(void **state) {
@@ -319,6 +327,121 @@ static void test_registry_select(void **state) {
         assert_null(canonical);
 }
 
+static void test_query_and_properties(void **state) {
+        const VssProviderOps *p = &provider_test_copy_ops;
+        ProviderSnapshot *a[2], *b, *rec;
+        ProviderSnapshotProperties props = { .present = true };
+        QueryResult q = {};
+        char path[4096], stray[64];
+        vss_timestamp now;
+        vss_id stray_id;
+        int i;
+
+        fill_volume();
+        assert_int_equal(write_text(sibling_dir, "s.txt", "sibling\n"), 0);
+        a[0] = prepare_one();
+        a[1] = prepare_one();
+        b = prepare_on(sibling_dir);
+        assert_int_equal(run_set_phases(p, a, 2, NULL), S_OK);
+        assert_int_equal(run_set_phases(p, &b, 1, NULL), S_OK);
+        now = timestamp_now();
+
+        /* Strays in the area are never claimed: an id-named directory without an origin, a
+         * file named like an id, anything else. */
+        vss_id_generate(&stray_id);
+        snprintf(stray, sizeof(stray), "%s", vss_id_to_str(&stray_id).s);
+        snprintf(path, sizeof(path), "%s/test-copy/%s", state_dir, stray);
+        assert_int_equal(mkdir(path, 0700), 0);
+        snprintf(path, sizeof(path), "%s/test-copy", state_dir);
+        assert_int_equal(write_text(path, "not-a-snapshot", "x"), 0);
+
+        /* Exactly the volume's two copies, with their paths and a creation time. */
+        assert_int_equal(p->query(volume_dir, query_collect, &q), S_OK);
+        assert_int_equal(q.n, 2);
+        for (size_t k = 0; k < 2; k++) {
+                i = query_find(&q, &a[k]->snapshot_id);
+                assert_true(i >= 0);
+                assert_string_equal(q.devices[i], a[k]->device);
+                assert_true(q.created[i] > 0);
+                assert_true(q.created[i] <= now);
+        }
+        assert_int_equal(query_find(&q, &b->snapshot_id), -1);
+
+        /* The sibling's one copy, and nothing of a volume never snapshotted. */
+        q = (QueryResult) {};
+        assert_int_equal(p->query(sibling_dir, query_collect, &q), S_OK);
+        assert_int_equal(q.n, 1);
+        assert_true(vss_id_equal(&q.ids[0], &b->snapshot_id));
+        q = (QueryResult) {};
+        assert_int_equal(p->query(state_dir, query_collect, &q), S_OK);
+        assert_int_equal(q.n, 0);
+
+        /* A callback's failure stops the walk and comes back as is. */
+        q = (QueryResult) { .stop_after = 1 };
+        assert_int_equal(p->query(volume_dir, query_collect, &q), VSS_E_PROVIDER_VETO);
+        assert_int_equal(q.n, 1);
+
+        /* A volume that does not exist, or a bad call: no answer. */
+        snprintf(path, sizeof(path), "%s/gone", volume_dir);
+        assert_int_equal(p->query(path, query_collect, &q), VSS_E_OBJECT_NOT_FOUND);
+        assert_int_equal(p->query("relative", query_collect, &q), E_INVALIDARG);
+        assert_int_equal(p->query(volume_dir, NULL, NULL), E_INVALIDARG);
+
+        /* Present, from the provider's own data and from a catalog-only record alike. */
+        assert_int_equal(p->get_properties(a[0], &props), S_OK);
+        assert_true(props.present);
+        assert_true(props.creation_time > 0 && props.creation_time <= now);
+        rec = snapshot_from_record(a[0]);
+        assert_non_null(rec);
+        props = (ProviderSnapshotProperties) {};
+        assert_int_equal(p->get_properties(rec, &props), S_OK);
+        assert_true(props.present);
+
+        /* Deleted (through the other handle): absent, and no longer listed. */
+        assert_int_equal(p->delete_snapshot(a[0]), S_OK);
+        assert_int_equal(p->get_properties(rec, &props), S_OK);
+        assert_false(props.present);
+        assert_int_equal(props.creation_time, 0);
+        q = (QueryResult) {};
+        assert_int_equal(p->query(volume_dir, query_collect, &q), S_OK);
+        assert_int_equal(q.n, 1);
+        assert_true(vss_id_equal(&q.ids[0], &a[1]->snapshot_id));
+
+        /* Where the storage itself is not there, it cannot tell: a failure, not "absent". */
+        free(rec->device);
+        snprintf(path, sizeof(path), "%s/no-such-area/%s", state_dir, stray);
+        rec->device = strdup(path);
+        props = (ProviderSnapshotProperties) { .present = true, .creation_time = 42 };
+        assert_true(VSS_FAILED(p->get_properties(rec, &props)));
+        assert_true(props.present); /* untouched on failure */
+        assert_int_equal(props.creation_time, 42);
+        assert_int_equal(p->get_properties(NULL, &props), E_INVALIDARG);
+        provider_snapshot_free(rec);
+
+        /* A copy removed behind the provider's back (its origin left over) is gone too. */
+        snprintf(path, sizeof(path), "rm -rf -- '%s'", a[1]->device);
+        assert_int_equal(system(path), 0);
+        assert_int_equal(p->get_properties(a[1], &props), S_OK);
+        assert_false(props.present);
+        q = (QueryResult) {};
+        assert_int_equal(p->query(volume_dir, query_collect, &q), S_OK);
+        assert_int_equal(q.n, 0);
+
+        /* A deleted snapshot leaves nothing of its own in the area (its origin file goes). */
+        assert_int_equal(p->delete_snapshot(b), S_OK);
+        snprintf(path, sizeof(path), "%s/test-copy/.%s.origin", state_dir, vss_id_to_str(&b->snapshot_id).s);
+        assert_false(path_exists(path, ""));
+        snprintf(path, sizeof(path), "%s/test-copy/.%s.origin", state_dir, vss_id_to_str(&a[0]->snapshot_id).s);
+        assert_false(path_exists(path, ""));
+
+        assert_int_equal(p->abort(a, 2), S_OK);
+        provider_snapshot_free(a[0]);
+        provider_snapshot_free(a[1]);
+        provider_snapshot_free(b);
+        snprintf(path, sizeof(path), "%s/test-copy/%s", state_dir, stray);
+        assert_int_equal(rmdir(path), 0);
+}
+
 static void test_sanitize(void **state) {
         static const vss_hr passed[] = {
                 S_OK, E_OUTOFMEMORY, E_INVALIDARG, E_ACCESSDENIED, VSS_E_BAD_STATE, VSS_E_OBJECT_NOT_FOUND,
@@ -345,6 +468,7 @@ int main(void) {
                 cmocka_unit_test(test_size_limits),
                 cmocka_unit_test(test_volume_checks),
                 cmocka_unit_test(test_registry_select),
+                cmocka_unit_test(test_query_and_properties),
                 cmocka_unit_test(test_sanitize),
         };
 

@@ -5,7 +5,8 @@
  * output (the --json output is validated as JSON and its fields read back), its error lines
  * ("vssadmin: <VSS_E_NAME>: ...") and its exit codes (0 ok, 1 usage, 2 VSS error, 3 vssd
  * unreachable). A writer in this process takes part in `create shadow` and shows up in
- * `list writers`, including the state and error of a backup it vetoed.
+ * `list writers`, including the state and error of a backup it vetoed. `list shadows` tells a
+ * present copy from one removed behind vssd's back ("missing").
  *
  * Needs root (mount): exits 77 (skipped) otherwise. Environment: VSSD, VSSADMIN.
  */
@@ -380,8 +381,17 @@ static void test_create_list_expose_delete(void **state) {
         assert_true(json_get(r.out, 1, "type", buf, sizeof(buf)));
         assert_string_equal(buf, "DataVolumeRollback");
         assert_true(json_get(r.out, 1, "set_id", set, sizeof(set)));
-        assert_true(json_get(r.out, 1, "state", buf, sizeof(buf)));
+        assert_true(json_get(r.out, 1, "snapshot_state", buf, sizeof(buf)));
         assert_int_equal(atoi(buf), VSS_SS_CREATED);
+        assert_true(json_get(r.out, 0, "state", buf, sizeof(buf)));
+        assert_string_equal(buf, "present");
+        assert_true(json_get(r.out, 1, "state", buf, sizeof(buf)));
+        assert_string_equal(buf, "present");
+        run_done(&r);
+        r = vssadmin("list", "shadows", NULL);
+        assert_int_equal(r.status, 0);
+        assert_non_null(strstr(r.out, "State: present"));
+        assert_null(strstr(r.out, "MISSING"));
         run_done(&r);
 
         /* --set filters. */
@@ -489,6 +499,53 @@ static void test_limit_and_writer_failure(void **state) {
         run_done(&r);
 }
 
+/* A shadow copy whose copy is removed while vssd runs is listed as missing, and deletable. */
+static void test_missing_shadow(void **state) {
+        char id[64], device[4096], cmd[4200], buf[64];
+        Run r;
+
+        r = vssadmin("create", "shadow", "--for", volume, "--no-writers", NULL);
+        assert_int_equal(r.status, 0);
+        created_id(&r, id, sizeof(id));
+        run_done(&r);
+
+        r = vssadmin("list", "shadows", "--json", NULL);
+        assert_int_equal(r.status, 0);
+        assert_int_equal(json_array_length(r.out), 1);
+        assert_true(json_get(r.out, 0, "device", device, sizeof(device)));
+        assert_true(json_get(r.out, 0, "state", buf, sizeof(buf)));
+        assert_string_equal(buf, "present");
+        run_done(&r);
+
+        /* Removed behind vssd's back. */
+        snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", device);
+        assert_int_equal(system(cmd), 0);
+
+        r = vssadmin("list", "shadows", "--json", NULL);
+        assert_int_equal(r.status, 0);
+        assert_true(json_valid(r.out));
+        assert_true(json_get(r.out, 0, "shadow_id", buf, sizeof(buf)));
+        assert_string_equal(buf, id);
+        assert_true(json_get(r.out, 0, "state", buf, sizeof(buf)));
+        assert_string_equal(buf, "missing");
+        run_done(&r);
+        r = vssadmin("list", "shadows", NULL);
+        assert_int_equal(r.status, 0);
+        assert_non_null(strstr(r.out, "State: MISSING"));
+        run_done(&r);
+
+        /* Deleting it just drops the entry, and what the provider kept of it (its origin). */
+        r = vssadmin("delete", "shadows", "--shadow", id, NULL);
+        assert_int_equal(r.status, 0);
+        assert_non_null(strstr(r.out, "Successfully deleted 1 shadow copy"));
+        run_done(&r);
+        snprintf(cmd, sizeof(cmd), "%s/test-copy/.%s.origin", vssd.state_dir, id);
+        assert_false(path_exists(cmd));
+        r = vssadmin("list", "shadows", "--json", NULL);
+        assert_string_equal(r.out, "[]\n");
+        run_done(&r);
+}
+
 static void test_unreachable(void **state) {
         Run r;
 
@@ -510,6 +567,7 @@ int main(void) {
                 cmocka_unit_test(test_list_providers_and_writers),
                 cmocka_unit_test(test_create_list_expose_delete),
                 cmocka_unit_test(test_limit_and_writer_failure),
+                cmocka_unit_test(test_missing_shadow),
                 cmocka_unit_test(test_unreachable),
         };
 

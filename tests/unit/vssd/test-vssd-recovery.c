@@ -8,7 +8,14 @@
  * disk and catalog and the auto-release exposure is unmounted; the persistent snapshot is
  * listed with its exposure still in place, and is deletable.
  *
- * Needs root (loop device, mount): exits 77 (skipped) otherwise. Environment: VSSD.
+ * Reconciliation with the provider's storage: a snapshot made of a known volume directly in
+ * the provider's area (not through vssd) is deleted as an orphan at the next start, while a
+ * sibling volume's, which the catalog never knew, is left alone (also once no row names the
+ * volume any more: the catalog remembers its volumes); a snapshot deleted behind
+ * vssd's back (`btrfs subvolume delete`) shows as "missing" in vssadmin while vssd runs, and
+ * is gone from catalog and list after the restart.
+ *
+ * Needs root (loop device, mount): exits 77 (skipped) otherwise. Environment: VSSD, VSSADMIN.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -232,14 +239,151 @@ static void test_clean_restart_keeps_persistent(void **state) {
         assert_int_equal(vssd_fixture_stop(&vssd), 0);
 }
 
+static char *mfree_str(char *s) {
+        free(s);
+        return NULL;
+}
+
+/* vssadmin list shadows --json against the fixture's vssd; the output (malloc'd). */
+static char *list_shadows_json(void) {
+        char *argv[] = { getenv("VSSADMIN"), (char *) "--socket", vssd.socket_path, (char *) "list",
+                         (char *) "shadows", (char *) "--json", NULL };
+        char *out = NULL;
+        int status = -1;
+
+        assert_non_null(argv[0]);
+        assert_int_equal(run_capture(argv, &out, NULL, &status), 0);
+        assert_int_equal(status, 0);
+        return out;
+}
+
+/* The "state" vssadmin reports for shadow id in json, copied into buf; false if not listed. */
+static bool shadow_state(const char *json, const vss_id *id, char *buf, size_t size) {
+        char needle[128];
+        const char *p, *end, *st;
+        size_t n;
+
+        snprintf(needle, sizeof(needle), "\"shadow_id\":\"%s\"", vss_id_to_str(id).s);
+        p = strstr(json, needle);
+        if (!p)
+                return false;
+        end = strchr(p, '}');
+        st = strstr(p, "\"state\":\"");
+        assert_non_null(end);
+        assert_true(st && st < end);
+        st += strlen("\"state\":\"");
+        n = strcspn(st, "\"");
+        assert_true(n < size);
+        memcpy(buf, st, n);
+        buf[n] = 0;
+        return true;
+}
+
+/* A read-only snapshot of volume made the way the btrfs provider makes them, without vssd. */
+static void snapshot_behind_vssd(const char *volume, vss_id *ret_id, char *ret_path, size_t size) {
+        vss_id_generate(ret_id);
+        snprintf(ret_path, size, "%s/.vss-snapshots/%s", fs.mnt, vss_id_to_str(ret_id).s);
+        assert_int_equal(btrfs_util_create_snapshot(volume, ret_path, BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY, NULL,
+                                                    NULL),
+                         BTRFS_UTIL_OK);
+}
+
+static void test_reconcile_with_provider(void **state) {
+        char dev_kept[4096], dev_gone[4096], orphan[4096], foreign[4096], sibling[4096], buf[64];
+        vss_id set_id, kept, gone, orphan_id, foreign_id, nondeleted;
+        vss_requester *r = NULL;
+        _cleanup_free_ char *json = NULL;
+        int32_t deleted = 0;
+
+        snprintf(sibling, sizeof(sibling), "%s/sibling", fs.mnt);
+        assert_int_equal(btrfs_util_create_subvolume(sibling, 0, NULL, NULL), BTRFS_UTIL_OK);
+
+        /* Two persistent snapshots of vol through vssd: the catalog knows vol from now on. */
+        assert_int_equal(vssd_fixture_start(&vssd), 0);
+        assert_int_equal(vss_requester_new(&r, NULL), S_OK);
+        assert_int_equal(make_snapshot(r, VSS_CTX_NAS_ROLLBACK, vol, &set_id, &kept), S_OK);
+        snapshot_device(r, &kept, dev_kept, sizeof(dev_kept));
+        vss_requester_release(r);
+        assert_int_equal(vss_requester_new(&r, NULL), S_OK);
+        assert_int_equal(make_snapshot(r, VSS_CTX_NAS_ROLLBACK, vol, &set_id, &gone), S_OK);
+        snapshot_device(r, &gone, dev_gone, sizeof(dev_gone));
+        vss_requester_release(r);
+
+        json = list_shadows_json();
+        assert_true(shadow_state(json, &kept, buf, sizeof(buf)));
+        assert_string_equal(buf, "present");
+        assert_true(shadow_state(json, &gone, buf, sizeof(buf)));
+        assert_string_equal(buf, "present");
+        json = mfree_str(json);
+
+        /* Deleted behind vssd's back while it runs: listed, but "missing". */
+        assert_int_equal(btrfs_util_delete_subvolume(dev_gone, 0), BTRFS_UTIL_OK);
+        json = list_shadows_json();
+        assert_true(shadow_state(json, &gone, buf, sizeof(buf)));
+        assert_string_equal(buf, "missing");
+        assert_true(shadow_state(json, &kept, buf, sizeof(buf)));
+        assert_string_equal(buf, "present");
+        json = mfree_str(json);
+
+        /* An orphan of vol, and a snapshot of a volume the catalog never knew, both made with
+         * the provider's layout but not through vssd. */
+        snapshot_behind_vssd(vol, &orphan_id, orphan, sizeof(orphan));
+        snapshot_behind_vssd(sibling, &foreign_id, foreign, sizeof(foreign));
+
+        assert_int_equal(vssd_fixture_stop(&vssd), 0);
+        assert_int_equal(catalog_rows(), 2);
+        assert_int_equal(vssd_fixture_start(&vssd), 0);
+
+        /* The orphan is deleted; what belongs to an unknown volume is not vssd's to touch. */
+        assert_false(path_exists(orphan));
+        assert_true(path_exists(foreign));
+        /* The missing snapshot's row is dropped; the present one stays, listed as present. */
+        assert_int_equal(catalog_rows(), 1);
+        assert_true(path_exists(dev_kept));
+        json = list_shadows_json();
+        assert_false(shadow_state(json, &gone, buf, sizeof(buf)));
+        assert_true(shadow_state(json, &kept, buf, sizeof(buf)));
+        assert_string_equal(buf, "present");
+        json = mfree_str(json);
+
+        /* The kept one is still an ordinary snapshot: deletable. */
+        assert_int_equal(vss_requester_new(&r, NULL), S_OK);
+        assert_int_equal(vss_requester_initialize_for_backup(r, NULL), S_OK);
+        assert_int_equal(vss_requester_set_context(r, VSS_CTX_ALL), S_OK);
+        assert_int_equal(vss_requester_delete_snapshots(r, &kept, VSS_OBJECT_SNAPSHOT, false, &deleted, &nondeleted),
+                         S_OK);
+        assert_int_equal(deleted, 1);
+        assert_false(path_exists(dev_kept));
+        vss_requester_release(r);
+        assert_int_equal(vssd_fixture_stop(&vssd), 0);
+
+        /* No row names vol any more, yet the catalog still knows the volume: an orphan made
+         * now is found and deleted at the next start all the same. */
+        assert_int_equal(catalog_rows(), 0);
+        snapshot_behind_vssd(vol, &orphan_id, orphan, sizeof(orphan));
+        assert_int_equal(vssd_fixture_start(&vssd), 0);
+        assert_false(path_exists(orphan));
+        assert_true(path_exists(foreign));
+        assert_int_equal(catalog_rows(), 0);
+        assert_int_equal(vssd_fixture_stop(&vssd), 0);
+
+        assert_int_equal(btrfs_util_delete_subvolume(foreign, 0), BTRFS_UTIL_OK);
+        assert_int_equal(btrfs_util_delete_subvolume(sibling, 0), BTRFS_UTIL_OK);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_recovery_after_sigkill),
                 cmocka_unit_test(test_clean_restart_keeps_persistent),
+                cmocka_unit_test(test_reconcile_with_provider),
         };
 
         if (geteuid() != 0) {
                 fprintf(stderr, "test-vssd-recovery needs root (loop devices, mount); skipping.\n");
+                return 77;
+        }
+        if (!getenv("VSSADMIN")) {
+                fprintf(stderr, "VSSADMIN must name the built vssadmin; skipping.\n");
                 return 77;
         }
         return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,1299 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * backup.c: `vssbackup backup`, one backup from start to finish.
+ *
+ * The VSS sequence (vss-semantics.md §2) with every writer's components added, then the
+ * requester's file selection (file-select.[ch], §9) over the snapshots, then the copy into one
+ * archive per volume (backup-archive.[ch]), then SetBackupSucceeded per component, true only
+ * when every file of it was stored, BackupComplete and the writers' final status.
+ *
+ * What a volume contributes beyond the writers' file sets: the whole volume is backed up, as
+ * the files of a component of our own ("vssbackup volumes", never sent to vssd) that only
+ * file_select sees. Its file set is the volume with the schema and FSBT that make incrementals
+ * and differentials copy changed files, and it takes every real writer's excludes, so a file
+ * a writer excludes is not copied for the volume either. file_select then reports each path
+ * once whoever wants it, by times or, on btrfs with the previous generation, by the
+ * O(changed) scan.
+ *
+ * What selection cannot see (docs/file-selection.md "Known limits") the listing covers: every
+ * backup stores the list of paths its snapshot held; a path absent from the previous backup's
+ * listing is copied whatever its times (a renamed directory, a file moved in with cp -p), and
+ * a path absent from this listing was deleted, which a restore honours.
+ *
+ * Directory layout (docs/vssbackup.md): DIR/<time>-<type>-<id8>/ holding vol-N.tar.zst,
+ * vol-N.list, other.tar.zst (writer files outside the snapshotted volumes, read live),
+ * backup-components.xml, writer-N.xml and the manifest, written last. The directory is built
+ * as DIR/.tmp-<id> and renamed when complete; DIR/.lock keeps two runs apart.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <dirent.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backup-archive.h"
+#include "backup-components.h"
+#include "bcd-xml.h"
+#include "change-scan.h"
+#include "file-select.h"
+#include "vssbackup.h"
+#include "wmd-xml.h"
+#include "writer-metadata.h"
+
+/* Our own component's identity: fixed, so the same volume is the same component in every backup. */
+static const vss_id own_writer_id = { { 0x5b, 0x0e, 0x2a, 0x71, 0x4c, 0x3d, 0x4f, 0x19,
+                                        0x9a, 0x61, 0x0d, 0x8e, 0x27, 0xb4, 0xc3, 0x52 } };
+static const vss_id own_instance_id = { { 0x5b, 0x0e, 0x2a, 0x71, 0x4c, 0x3d, 0x4f, 0x19,
+                                          0x9a, 0x61, 0x0d, 0x8e, 0x27, 0xb4, 0xc3, 0x53 } };
+#define OWN_WRITER_NAME "vssbackup volumes"
+
+/* Per-file error messages printed before they are only counted. */
+#define MAX_FILE_ERRORS_SHOWN 50U
+
+typedef struct Selected {
+        char *source;                   /* absolute path to read (in a snapshot, or live) */
+        char *relpath;                  /* the path stored in the archive */
+        char type;                      /* LISTING_FILE, LISTING_SYMLINK or LISTING_DIR */
+        uint64_t size;
+        const vss_id *instance_id;      /* who wanted it: the explicit component's writer ... */
+        const BcdComponent *component;  /* ... and component; NULL for the listing's new paths */
+} Selected;
+
+typedef struct SelectedList {
+        Selected *items;
+        size_t n_items;
+        size_t n_allocated;
+        PathSet *paths;                 /* relpaths in items */
+} SelectedList;
+
+typedef struct VolumeWork {
+        char *path;                     /* canonical original path */
+        vss_id snapshot_id;
+        char *snapshot;                 /* where the snapshot can be read */
+        uint64_t generation;            /* of this snapshot (btrfs), 0 unknown */
+        const ManifestVolume *previous; /* the same volume in the parent backup, or NULL */
+        PathSet *previous_listing;      /* its listing, or NULL */
+        PathSet *listed;                /* what the snapshot holds now */
+        ListingWriter *listing;
+        SelectedList dirs;              /* every directory, in walk order (parents first) */
+        SelectedList files;
+} VolumeWork;
+
+typedef struct Run {
+        const BackupOptions *o;
+        vss_requester *r;
+        int dirfd;                      /* DIR */
+        int tmpfd;                      /* DIR/.tmp-<id> */
+        char *tmp_name;
+        Catalog catalog;
+        const Manifest *parent;
+        Manifest *m;                    /* being built */
+
+        VolumeWork *volumes;
+        size_t n_volumes;
+        SelectedList other;             /* files read live, outside every volume */
+
+        WriterMetadata **writers;       /* every writer's metadata, then our own last */
+        char **writer_xml;
+        char **writer_names;
+        size_t n_writers;               /* real writers */
+        BackupComponents *bcd;          /* vssd's document after DoSnapshotSet, plus our own components */
+
+        PathSet *failed_instances;      /* writers that reported a failure: their components failed */
+        PathSet *failed_components;     /* "instance/logical path/name" of components missing a file */
+        unsigned file_errors;
+        bool snapshot_done;
+        Progress progress;
+} Run;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Small helpers                                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+static bool hr_check(Run *run, const char *what, vss_hr hr) {
+        const char *detail;
+
+        if (VSS_SUCCEEDED(hr))
+                return true;
+        detail = run->r ? vss_requester_get_error_message(run->r) : "";
+        fprintf(stderr, "vssbackup: %s failed: %s: %s%s%s\n", what, vss_hr_name(hr), vss_hr_message(hr),
+                isempty(detail) ? "" : " ", strempty(detail));
+        return false;
+}
+
+/* Waits for an async call and gives its effective result (S_OK when it finished). */
+static vss_hr async_result(vss_hr hr, vss_async *a) {
+        vss_hr result = hr;
+
+        if (VSS_SUCCEEDED(hr)) {
+                (void) vss_async_wait(a, VSS_INFINITE);
+                hr = vss_async_query_status(a, &result);
+                if (VSS_FAILED(hr))
+                        result = hr;
+                else if (result == VSS_S_ASYNC_FINISHED)
+                        result = S_OK;
+        }
+        vss_async_release(a);
+        return result;
+}
+
+#define RUN_ASYNC(call, r)                              \
+        ({                                              \
+                vss_async *_a = NULL;                   \
+                vss_hr _hr = call(r, &_a);              \
+                async_result(_hr, _a);                  \
+        })
+
+static char *component_key(const vss_id *instance, const char *logical_path, const char *name) {
+        char buf[VSS_ID_STRING_MAX], *key = NULL;
+
+        if (asprintf(&key, "%s/%s/%s", vss_id_format(instance, buf), strempty(logical_path), strempty(name)) < 0)
+                return NULL;
+        return key;
+}
+
+static int write_file_at(int dirfd, const char *name, const void *data, size_t len) {
+        _cleanup_close_ int fd = -EBADF;
+
+        fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        for (size_t done = 0; done < len;) {
+                ssize_t n = write(fd, (const char *) data + done, len - done);
+
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                done += (size_t) n;
+        }
+        if (fsync(fd) < 0)
+                return -errno;
+        return 0;
+}
+
+/* Removes a flat directory we made (archives, listings, documents; no subdirectories). */
+static int remove_flat_dir(int parentfd, const char *name) {
+        _cleanup_close_ int fd = -EBADF;
+        struct dirent *de;
+        DIR *d;
+
+        fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fd);
+        if (!d)
+                return -errno;
+        while ((de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        (void) unlinkat(fd, de->d_name, 0);
+        closedir(d);
+        TAKE_FD(fd);
+        if (unlinkat(parentfd, name, AT_REMOVEDIR) < 0)
+                return -errno;
+        return 0;
+}
+
+static void selected_list_done(SelectedList *l) {
+        for (size_t i = 0; i < l->n_items; i++) {
+                free(l->items[i].source);
+                free(l->items[i].relpath);
+        }
+        free(l->items);
+        pathset_free(l->paths);
+        *l = (SelectedList) {};
+}
+
+/* Adds relpath once; 1 when added, 0 when it was there. */
+static int selected_list_add(SelectedList *l, const char *source, const char *relpath, char type, uint64_t size,
+                             const vss_id *instance_id, const BcdComponent *component) {
+        Selected *s;
+        int r;
+
+        if (!l->paths) {
+                l->paths = pathset_new();
+                if (!l->paths)
+                        return -ENOMEM;
+        }
+        r = pathset_put(l->paths, relpath, type);
+        if (r <= 0)
+                return r;
+        if (l->n_items == l->n_allocated) {
+                size_t n = MAX(l->n_allocated * 2, 64U);
+                Selected *p = realloc(l->items, n * sizeof(Selected));
+
+                if (!p)
+                        return -ENOMEM;
+                l->items = p;
+                l->n_allocated = n;
+        }
+        s = &l->items[l->n_items];
+        *s = (Selected) {
+                .source = strdup(source),
+                .relpath = strdup(relpath),
+                .type = type,
+                .size = size,
+                .instance_id = instance_id,
+                .component = component,
+        };
+        if (!s->source || !s->relpath) {
+                free(s->source);
+                free(s->relpath);
+                return -ENOMEM;
+        }
+        l->n_items++;
+        return 1;
+}
+
+static int selected_compare(const void *a, const void *b) {
+        return strcmp(((const Selected *) a)->relpath, ((const Selected *) b)->relpath);
+}
+
+static void run_done(Run *run) {
+        for (size_t i = 0; i < run->n_volumes; i++) {
+                VolumeWork *v = &run->volumes[i];
+
+                free(v->path);
+                free(v->snapshot);
+                pathset_free(v->previous_listing);
+                pathset_free(v->listed);
+                listing_writer_free(v->listing);
+                selected_list_done(&v->dirs);
+                selected_list_done(&v->files);
+        }
+        free(run->volumes);
+        selected_list_done(&run->other);
+        for (size_t i = 0; i < run->n_writers + 1; i++) {
+                if (run->writers)
+                        writer_metadata_free(run->writers[i]);
+                if (run->writer_xml)
+                        free(run->writer_xml[i]);
+                if (run->writer_names)
+                        free(run->writer_names[i]);
+        }
+        free(run->writers);
+        free(run->writer_xml);
+        free(run->writer_names);
+        backup_components_free(run->bcd);
+        pathset_free(run->failed_instances);
+        pathset_free(run->failed_components);
+        manifest_free(run->m);
+        catalog_done(&run->catalog);
+        free(run->tmp_name);
+        if (run->tmpfd >= 0)
+                close(run->tmpfd);
+        if (run->dirfd >= 0)
+                close(run->dirfd);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Before the snapshot: the backup directory, the chain, the volumes                          */
+/* ------------------------------------------------------------------------------------------ */
+
+static int open_backup_dir(Run *run) {
+        _cleanup_close_ int lockfd = -EBADF;
+        struct dirent *de;
+        DIR *d;
+        int fd;
+
+        if (mkdir(run->o->to, 0700) < 0 && errno != EEXIST)
+                return fprintf(stderr, "vssbackup: cannot create %s: %s\n", run->o->to, strerror(errno)), -errno;
+        run->dirfd = open(run->o->to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (run->dirfd < 0)
+                return fprintf(stderr, "vssbackup: %s: %s\n", run->o->to, strerror(errno)), -errno;
+
+        /* Held until exit: the lock goes with the process. */
+        lockfd = openat(run->dirfd, VB_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (lockfd < 0)
+                return fprintf(stderr, "vssbackup: %s/%s: %s\n", run->o->to, VB_LOCK_NAME, strerror(errno)), -errno;
+        if (flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+                fprintf(stderr, "vssbackup: another vssbackup is writing to %s\n", run->o->to);
+                return -EBUSY;
+        }
+        TAKE_FD(lockfd);
+
+        /* Under the lock, a temporary directory is what an interrupted run left: remove it. */
+        fd = fcntl(run->dirfd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return -errno;
+        }
+        while ((de = readdir(d)))
+                if (strncmp(de->d_name, VB_TMP_PREFIX, strlen(VB_TMP_PREFIX)) == 0)
+                        (void) remove_flat_dir(run->dirfd, de->d_name);
+        closedir(d);
+        return 0;
+}
+
+/* Picks the parent and the chain flags from the catalog. */
+static int find_parent(Run *run) {
+        vss_backup_type type = run->o->type;
+        const Manifest *parent = NULL;
+
+        if (type != VSS_BT_INCREMENTAL && type != VSS_BT_DIFFERENTIAL)
+                return 0;
+
+        for (size_t i = run->catalog.n_backups; i > 0; i--) {
+                const Manifest *b = run->catalog.backups[i - 1];
+
+                /* An incomplete backup lacks files its successors would take as unchanged. */
+                if (!b->complete)
+                        continue;
+                if (b->type == VSS_BT_FULL || (type == VSS_BT_INCREMENTAL && b->type == VSS_BT_INCREMENTAL)) {
+                        parent = b;
+                        break;
+                }
+        }
+        if (!parent) {
+                fprintf(stderr, "vssbackup: no complete full backup in %s for %s %s backup to build on; "
+                        "run a full backup first\n", run->o->to, type == VSS_BT_INCREMENTAL ? "an" : "a",
+                        backup_type_name(type));
+                return -ENOENT;
+        }
+        run->parent = parent;
+        run->m->parent = strdup(parent->dir_name);
+        run->m->base = strdup(parent->type == VSS_BT_FULL ? parent->dir_name : parent->base);
+        if (!run->m->parent || !run->m->base)
+                return -ENOMEM;
+
+        /* What the chain since the full holds, for writers that forbid mixing the two kinds. */
+        for (size_t i = 0; i < run->catalog.n_backups; i++) {
+                const Manifest *b = run->catalog.backups[i];
+
+                if (!b->base || !streq(b->base, run->m->base))
+                        continue;
+                if (b->type == VSS_BT_INCREMENTAL)
+                        run->m->chain_has_incremental = true;
+                if (b->type == VSS_BT_DIFFERENTIAL)
+                        run->m->chain_has_differential = true;
+        }
+        return 0;
+}
+
+static int prepare_volumes(Run *run) {
+        const BackupOptions *o = run->o;
+
+        run->volumes = calloc(o->n_volumes, sizeof(VolumeWork));
+        if (!run->volumes)
+                return -ENOMEM;
+        for (size_t i = 0; i < o->n_volumes; i++) {
+                VolumeWork *v = &run->volumes[run->n_volumes];
+                struct stat st;
+                char *path;
+
+                path = realpath(o->volumes[i], NULL);
+                if (!path || stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                        fprintf(stderr, "vssbackup: %s: not a directory: %s\n", o->volumes[i],
+                                strerror(path ? ENOTDIR : errno));
+                        free(path);
+                        return -EINVAL;
+                }
+                for (size_t j = 0; j < run->n_volumes; j++)
+                        if (streq(run->volumes[j].path, path)) {
+                                fprintf(stderr, "vssbackup: %s is given twice\n", path);
+                                free(path);
+                                return -EINVAL;
+                        }
+                v->path = path;
+                run->n_volumes++;
+
+                if (run->parent) {
+                        int r;
+
+                        v->previous = manifest_find_volume(run->parent, path);
+                        if (v->previous) {
+                                _cleanup_close_ int pfd = -EBADF;
+
+                                pfd = openat(run->dirfd, run->parent->dir_name,
+                                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                                if (pfd < 0)
+                                        return -errno;
+                                r = listing_load(pfd, v->previous->listing, v->previous->listing_xxh128,
+                                                 &v->previous_listing);
+                                if (r < 0) {
+                                        fprintf(stderr, "vssbackup: the listing of %s in %s is unreadable (%s); "
+                                                "run a full backup\n", path, run->parent->dir_name, strerror(-r));
+                                        return r;
+                                }
+                        }
+                }
+        }
+        return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The VSS sequence up to the snapshot                                                        */
+/* ------------------------------------------------------------------------------------------ */
+
+static const ManifestComponent *parent_component(const Run *run, const vss_id *writer_id, const char *logical_path,
+                                                 const char *name) {
+        if (!run->parent)
+                return NULL;
+        for (size_t i = 0; i < run->parent->n_components; i++) {
+                const ManifestComponent *c = &run->parent->components[i];
+
+                if (vss_id_equal(&c->writer_id, writer_id) && streq(c->logical_path, strempty(logical_path)) &&
+                    streq(c->name, name))
+                        return c;
+        }
+        return NULL;
+}
+
+/* Keeps one writer's metadata (as the XML document and as the model) and adds its components. */
+static int take_writer(Run *run, unsigned index) {
+        _cleanup_free_ char *reason = NULL;
+        vss_examine_writer_metadata *em;
+        WriterMetadata *wmd = NULL;
+        char *xml = NULL;
+        vss_id instance;
+        vss_hr hr;
+
+        hr = vss_requester_get_writer_metadata(run->r, index, &instance, &em);
+        if (!hr_check(run, "GetWriterMetadata", hr))
+                return -EIO;
+        hr = vss_examine_writer_metadata_save_as_xml(em, &xml);
+        if (!hr_check(run, "IVssExamineWriterMetadata::SaveAsXML", hr))
+                return -EIO;
+        hr = writer_metadata_from_xml(xml, strlen(xml), &wmd, &reason);
+        if (hr != S_OK) {
+                fprintf(stderr, "vssbackup: the metadata of writer %u does not load back: %s\n", index,
+                        reason ?: vss_hr_name(hr));
+                free(xml);
+                return -EBADMSG;
+        }
+        run->writers[run->n_writers] = wmd;
+        run->writer_xml[run->n_writers] = xml;
+        run->writer_names[run->n_writers] = strdup(wmd->writer_name);
+        run->n_writers++;
+
+        for (size_t c = 0; c < wmd->n_components; c++) {
+                const WmComponent *comp = &wmd->components[c];
+                const ManifestComponent *prev;
+
+                hr = vss_requester_add_component(run->r, &wmd->instance_id, &wmd->writer_id, comp->type,
+                                                 comp->logical_path, comp->name);
+                if (!hr_check(run, "AddComponent", hr))
+                        return -EIO;
+
+                /* The stamp the writer set in the backup this one builds on (§8). */
+                prev = parent_component(run, &wmd->writer_id, comp->logical_path, comp->name);
+                if (prev && prev->backup_stamp) {
+                        hr = vss_requester_set_previous_backup_stamp(run->r, &wmd->instance_id, &wmd->writer_id,
+                                                                     comp->type, comp->logical_path, comp->name,
+                                                                     prev->backup_stamp);
+                        if (!hr_check(run, "SetPreviousBackupStamp", hr))
+                                return -EIO;
+                }
+        }
+        return 0;
+}
+
+static int gather_writers(Run *run) {
+        unsigned n = 0;
+        vss_hr hr;
+        int r;
+
+        hr = RUN_ASYNC(vss_requester_gather_writer_metadata, run->r);
+        if (!hr_check(run, "GatherWriterMetadata", hr))
+                return -EIO;
+        hr = vss_requester_get_writer_metadata_count(run->r, &n);
+        if (!hr_check(run, "GetWriterMetadataCount", hr))
+                return -EIO;
+
+        /* One slot more for our own volume component's metadata. */
+        run->writers = calloc(n + 1, sizeof(*run->writers));
+        run->writer_xml = calloc(n + 1, sizeof(*run->writer_xml));
+        run->writer_names = calloc(n + 1, sizeof(*run->writer_names));
+        if (!run->writers || !run->writer_xml || !run->writer_names)
+                return -ENOMEM;
+        for (unsigned i = 0; i < n; i++) {
+                r = take_writer(run, i);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int snapshot_volumes(Run *run) {
+        vss_id set_id;
+        vss_hr hr;
+
+        hr = vss_requester_start_snapshot_set(run->r, &set_id);
+        if (!hr_check(run, "StartSnapshotSet", hr))
+                return -EIO;
+        for (size_t i = 0; i < run->n_volumes; i++) {
+                hr = vss_requester_add_to_snapshot_set(run->r, run->volumes[i].path, NULL,
+                                                       &run->volumes[i].snapshot_id);
+                if (!hr_check(run, "AddToSnapshotSet", hr)) {
+                        fprintf(stderr, "vssbackup: (volume %s)\n", run->volumes[i].path);
+                        return -EIO;
+                }
+        }
+        if (!run->o->no_writers) {
+                hr = RUN_ASYNC(vss_requester_prepare_for_backup, run->r);
+                if (!hr_check(run, "PrepareForBackup", hr))
+                        return -EIO;
+        }
+
+        /* The next backup's "changed since": taken just before the snapshot, so nothing written
+         * between this moment and the snapshot can be missed (docs/file-selection.md). */
+        run->m->snapshot_time = vss_timestamp_from_unix_ns(now_ns());
+        hr = RUN_ASYNC(vss_requester_do_snapshot_set, run->r);
+        if (!hr_check(run, "DoSnapshotSet", hr))
+                return -EIO;
+        run->snapshot_done = true;
+
+        for (size_t i = 0; i < run->n_volumes; i++) {
+                VolumeWork *v = &run->volumes[i];
+                vss_snapshot_prop prop = {};
+
+                hr = vss_requester_get_snapshot_properties(run->r, &v->snapshot_id, &prop);
+                if (!hr_check(run, "GetSnapshotProperties", hr))
+                        return -EIO;
+                v->snapshot = prop.snapshot_device_object ? strdup(prop.snapshot_device_object) : NULL;
+                vss_snapshot_prop_free(&prop);
+                if (!v->snapshot)
+                        return -ENOMEM;
+                /* Not btrfs (or not a subvolume): 0, and the next incremental walks by times. */
+                if (change_scan_btrfs_generation(v->snapshot, &v->generation) < 0)
+                        v->generation = 0;
+        }
+        return 0;
+}
+
+/* Writers that failed (without vetoing) up to PostSnapshot: their components did not succeed. */
+static int check_writer_status(Run *run, bool final) {
+        unsigned n = 0;
+        vss_hr hr;
+
+        hr = RUN_ASYNC(vss_requester_gather_writer_status, run->r);
+        if (!hr_check(run, "GatherWriterStatus", hr))
+                return -EIO;
+        hr = vss_requester_get_writer_status_count(run->r, &n);
+        if (!hr_check(run, "GetWriterStatusCount", hr))
+                return -EIO;
+        for (unsigned i = 0; i < n; i++) {
+                const char *name = NULL;
+                vss_writer_state state;
+                vss_hr failure;
+                vss_id instance;
+                char buf[VSS_ID_STRING_MAX];
+                int r;
+
+                hr = vss_requester_get_writer_status(run->r, i, &instance, NULL, &name, &state, &failure);
+                if (!hr_check(run, "GetWriterStatus", hr))
+                        return -EIO;
+                if (final && !run->o->quiet)
+                        printf("writer \"%s\": %s%s%s\n", strempty(name), vss_writer_state_to_string(state),
+                               failure == S_OK ? "" : ", ", failure == S_OK ? "" : vss_hr_name(failure));
+                if (failure == S_OK && state != VSS_WS_UNKNOWN && state < VSS_WS_FAILED_AT_IDENTIFY)
+                        continue;
+                if (!final) {
+                        fprintf(stderr, "vssbackup: writer \"%s\" reports %s (%s): its components are not "
+                                "backed up successfully\n", strempty(name), vss_writer_state_to_string(state),
+                                vss_hr_name(failure));
+                        r = pathset_put(run->failed_instances, vss_id_format(&instance, buf), 'w');
+                        if (r < 0)
+                                return r;
+                }
+        }
+        (void) vss_requester_free_writer_status(run->r);
+        return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Selection                                                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Our component of every volume, as writer metadata and BCD entries that only file_select sees. */
+static int add_own_component(Run *run) {
+        WriterMetadata *own;
+        vss_hr hr;
+
+        own = writer_metadata_new();
+        if (!own)
+                return -ENOMEM;
+        run->writers[run->n_writers] = own;
+        hr = writer_metadata_set_identity(own, &own_instance_id, &own_writer_id, OWN_WRITER_NAME, "",
+                                          VSS_UT_USERDATA, VSS_ST_OTHER, 0);
+        if (hr == S_OK)
+                hr = writer_metadata_set_backup_schema(own, VSS_BS_INCREMENTAL | VSS_BS_DIFFERENTIAL);
+        for (size_t i = 0; hr == S_OK && i < run->n_volumes; i++) {
+                char name[48];
+
+                snprintf(name, sizeof(name), "volume-%zu", i);
+                hr = writer_metadata_add_component(own, VSS_CT_FILEGROUP, NULL, name, run->volumes[i].path, false,
+                                                   false, true, true, 0);
+                /* Whole in full and copy backups, changed files in incrementals and differentials,
+                 * nothing in log backups (those are the writers' business). */
+                if (hr == S_OK)
+                        hr = writer_metadata_add_fileset(own, FILESET_FILE_GROUP, NULL, name, run->volumes[i].path,
+                                                         "*", true, NULL,
+                                                         VSS_FSBT_FULL_BACKUP_REQUIRED |
+                                                         VSS_FSBT_ALL_SNAPSHOT_REQUIRED);
+                if (hr == S_OK)
+                        hr = backup_components_add_component(run->bcd, &own_instance_id, &own_writer_id,
+                                                             VSS_CT_FILEGROUP, NULL, name, NULL);
+        }
+        /* A file some writer excludes (a lock file, a cache) is not copied for the volume either. */
+        for (size_t w = 0; hr == S_OK && w < run->n_writers; w++)
+                for (size_t e = 0; e < run->writers[w]->n_excludes; e++) {
+                        const WmExclude *x = &run->writers[w]->excludes[e];
+                        vss_hr h = writer_metadata_add_exclude(own, x->path, x->filespec, x->recursive);
+
+                        if (h != S_OK && h != VSS_E_OBJECT_ALREADY_EXISTS) {
+                                hr = h;
+                                break;
+                        }
+                }
+        if (hr != S_OK) {
+                fprintf(stderr, "vssbackup: cannot describe the volumes for selection: %s\n", vss_hr_name(hr));
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* The volume holding path (longest match), or -1. */
+static ssize_t volume_of(const Run *run, const char *path, const char **ret_rel) {
+        ssize_t best = -1;
+        size_t best_len = 0;
+
+        for (size_t i = 0; i < run->n_volumes; i++) {
+                const char *v = run->volumes[i].path;
+                size_t l = streq(v, "/") ? 0 : strlen(v);
+
+                if (strncmp(path, v, l) == 0 && path[l] == '/' && path[l + 1] && (best < 0 || l > best_len)) {
+                        best = (ssize_t) i;
+                        best_len = l;
+                }
+        }
+        if (best >= 0)
+                *ret_rel = path + best_len + 1;
+        return best;
+}
+
+static int on_selected(const FileSelectFile *f, void *userdata) {
+        Run *run = userdata;
+        const char *rel = NULL;
+        char type = f->type == DT_LNK ? LISTING_SYMLINK : LISTING_FILE;
+        uint64_t size = f->have_stat ? f->size : 0;
+        ssize_t v;
+        int r;
+
+        /* Sizes feed the progress total: what will be read, so regular files only. */
+        if (type != LISTING_FILE)
+                size = 0;
+        else if (!f->have_stat) {
+                struct stat st;
+
+                if (lstat(f->source_path, &st) == 0)
+                        size = (uint64_t) st.st_size;
+        }
+        v = volume_of(run, f->original_path, &rel);
+        if (v >= 0 && f->from_snapshot)
+                r = selected_list_add(&run->volumes[v].files, f->source_path, rel, type, size,
+                                      f->writer_instance_id, f->explicit_component);
+        else
+                /* Read live (a file set the writer lets us copy without a snapshot): kept apart. */
+                r = selected_list_add(&run->other, f->source_path, f->original_path + 1, type, size,
+                                      f->writer_instance_id, f->explicit_component);
+        return r < 0 ? r : 0;
+}
+
+typedef struct WalkState {
+        Run *run;
+        VolumeWork *v;
+        char *path_buf;
+} WalkState;
+
+/* The listing walk: every directory (stored as metadata), every path listed, new paths selected. */
+static int on_walk(const ChangeScanEntry *e, void *userdata) {
+        WalkState *ws = userdata;
+        VolumeWork *v = ws->v;
+        _cleanup_free_ char *source = NULL;
+        char type, prev_type;
+        int r;
+
+        if (e->type == DT_DIR)
+                type = LISTING_DIR;
+        else if (e->type == DT_REG)
+                type = LISTING_FILE;
+        else if (e->type == DT_LNK)
+                type = LISTING_SYMLINK;
+        else
+                return 0;       /* devices, FIFOs, sockets: not backed up (docs/vssbackup.md) */
+
+        if (asprintf(&source, "%s/%s", v->snapshot, e->path) < 0)
+                return -ENOMEM;
+        r = pathset_put(v->listed, e->path, type);
+        if (r < 0)
+                return r;
+        r = listing_writer_add(v->listing, type, e->path);
+        if (r < 0)
+                return r;
+        if (type == LISTING_DIR)
+                return selected_list_add(&v->dirs, source, e->path, type, 0, NULL, NULL) < 0 ? -ENOMEM : 0;
+
+        /* New since the previous backup of the chain, whatever its times say. */
+        if (ws->run->parent) {
+                prev_type = v->previous_listing ? pathset_get(v->previous_listing, e->path, NULL) : 0;
+                if (prev_type != type) {
+                        struct stat st;
+
+                        r = selected_list_add(&v->files, source, e->path, type,
+                                              type == LISTING_FILE && lstat(source, &st) == 0 ?
+                                              (uint64_t) st.st_size : 0, NULL, NULL);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+static int walk_volumes(Run *run) {
+        for (size_t i = 0; i < run->n_volumes; i++) {
+                VolumeWork *v = &run->volumes[i];
+                WalkState ws = { .run = run, .v = v };
+                char name[48];
+                int r;
+
+                v->listed = pathset_new();
+                if (!v->listed)
+                        return -ENOMEM;
+                snprintf(name, sizeof(name), "vol-%zu.list", i);
+                r = listing_writer_open(run->tmpfd, name, &v->listing);
+                if (r < 0)
+                        return r;
+                /* A log backup holds the writers' logs only: no listing of the volume. */
+                if (run->o->type == VSS_BT_LOG)
+                        continue;
+                r = change_scan_walk(AT_FDCWD, v->snapshot, NULL, CHANGE_SCAN_RECURSIVE | CHANGE_SCAN_DIRS, 0,
+                                     on_walk, &ws);
+                if (r < 0) {
+                        fprintf(stderr, "vssbackup: walking the snapshot of %s: %s\n", v->path, strerror(-r));
+                        return r;
+                }
+        }
+        return 0;
+}
+
+static int select_files(Run *run) {
+        _cleanup_free_ FileSelectVolume *vols = NULL;
+        _cleanup_free_ char *message = NULL;
+        _cleanup_free_ char *xml = NULL, *reason = NULL;
+        FileSelectInput in;
+        vss_hr hr;
+        int r;
+
+        /* The document as vssd holds it after PostSnapshot: differenced and partial files, stamps. */
+        hr = vss_requester_save_as_xml(run->r, &xml);
+        if (!hr_check(run, "SaveAsXML", hr))
+                return -EIO;
+        hr = backup_components_from_xml(xml, strlen(xml), &run->bcd, &reason);
+        if (hr != S_OK) {
+                fprintf(stderr, "vssbackup: vssd's backup components document does not load: %s\n",
+                        reason ?: vss_hr_name(hr));
+                return -EBADMSG;
+        }
+
+        r = add_own_component(run);
+        if (r < 0)
+                return r;
+
+        vols = calloc(run->n_volumes, sizeof(*vols));
+        if (!vols)
+                return -ENOMEM;
+        for (size_t i = 0; i < run->n_volumes; i++)
+                vols[i] = (FileSelectVolume) {
+                        .original = run->volumes[i].path,
+                        .snapshot = run->volumes[i].snapshot,
+                        .previous_generation = run->volumes[i].previous ? run->volumes[i].previous->generation : 0,
+                };
+
+        in = (FileSelectInput) {
+                .backup_type = run->o->type,
+                .bcd = run->bcd,
+                .writers = (const WriterMetadata *const *) run->writers,
+                .n_writers = run->n_writers + 1,
+                .previous_backup_time = run->parent ? run->parent->snapshot_time : 0,
+                .chain_has_incremental = run->m->chain_has_incremental,
+                .chain_has_differential = run->m->chain_has_differential,
+                .volumes = vols,
+                .n_volumes = run->n_volumes,
+        };
+        r = file_select(&in, on_selected, run, &message);
+        if (r < 0) {
+                fprintf(stderr, "vssbackup: selecting the files to copy: %s\n", message ?: strerror(-r));
+                return r;
+        }
+
+        /* Files a writer named that the walk did not list (alternate locations): listed too. */
+        for (size_t i = 0; i < run->n_volumes; i++) {
+                VolumeWork *v = &run->volumes[i];
+
+                for (size_t k = 0; k < v->files.n_items; k++) {
+                        const Selected *s = &v->files.items[k];
+
+                        r = pathset_put(v->listed, s->relpath, s->type);
+                        if (r < 0)
+                                return r;
+                        if (r > 0) {
+                                r = listing_writer_add(v->listing, s->type, s->relpath);
+                                if (r < 0)
+                                        return r;
+                        }
+                }
+                if (v->files.n_items > 1)
+                        qsort(v->files.items, v->files.n_items, sizeof(Selected), selected_compare);
+        }
+        if (run->other.n_items > 1)
+                qsort(run->other.items, run->other.n_items, sizeof(Selected), selected_compare);
+        return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Copy                                                                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+static int file_failed(Run *run, const Selected *s, int error) {
+        int r;
+
+        if (run->file_errors++ < MAX_FILE_ERRORS_SHOWN)
+                fprintf(stderr, "%svssbackup: cannot copy %s: %s\n", run->progress.tty ? "\n" : "", s->source,
+                        strerror(-error));
+        if (s->component && s->instance_id) {
+                _cleanup_free_ char *key = component_key(s->instance_id, s->component->logical_path,
+                                                         s->component->name);
+
+                if (!key)
+                        return -ENOMEM;
+                r = pathset_put(run->failed_components, key, 'c');
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Stores dirs then files into dirfd/name; fills the counts. Returns < 0 only when the archive itself failed. */
+static int copy_archive(Run *run, const char *name, const SelectedList *dirs, const SelectedList *files,
+                        uint64_t *ret_files, uint64_t *ret_bytes, uint64_t *ret_failed) {
+        _cleanup_(archive_writer_freep) ArchiveWriter *w = NULL;
+        long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+        ArchiveWriterOptions opts = {
+                .compression_level = run->o->compression_level,
+                .threads = run->o->threads > 0 ? run->o->threads : (unsigned) MAX(ncpu, 1L),
+                .hardlinks = false,     /* a later backup of the chain may hold only one of the names */
+                .xattrs = true,
+                .progress = progress_archive_cb,
+                .userdata = &run->progress,
+        };
+        const SelectedList *lists[2] = { dirs, files };
+        uint64_t failed = 0;
+        int r;
+
+        r = archive_writer_open_full(run->tmpfd, name, &opts, &w);
+        if (r < 0) {
+                fprintf(stderr, "vssbackup: cannot create %s: %s\n", name, strerror(-r));
+                return r;
+        }
+        for (size_t l = 0; l < ELEMENTSOF(lists); l++) {
+                if (!lists[l])
+                        continue;
+                for (size_t i = 0; i < lists[l]->n_items; i++) {
+                        const Selected *s = &lists[l]->items[i];
+
+                        r = archive_writer_add_file(w, AT_FDCWD, s->source, s->relpath, NULL);
+                        if (r < 0) {
+                                failed++;
+                                r = file_failed(run, s, r);
+                                if (r < 0)
+                                        return r;
+                        }
+                }
+        }
+        r = archive_writer_close(w);
+        if (r < 0) {
+                fprintf(stderr, "vssbackup: cannot finish %s: %s\n", name, strerror(-r));
+                return r;
+        }
+        archive_writer_get_totals(w, ret_bytes, ret_files);
+        *ret_failed = failed;
+        progress_next_archive(&run->progress);
+        return 0;
+}
+
+static int copy_all(Run *run) {
+        uint64_t total_bytes = 0, total_files = 0;
+        int r;
+
+        for (size_t i = 0; i < run->n_volumes; i++) {
+                total_files += run->volumes[i].files.n_items + run->volumes[i].dirs.n_items;
+                for (size_t k = 0; k < run->volumes[i].files.n_items; k++)
+                        total_bytes += run->volumes[i].files.items[k].size;
+        }
+        total_files += run->other.n_items;
+        for (size_t k = 0; k < run->other.n_items; k++)
+                total_bytes += run->other.items[k].size;
+
+        progress_init(&run->progress, "backup", run->o->quiet, total_bytes, total_files);
+
+        run->m->volumes = calloc(run->n_volumes, sizeof(ManifestVolume));
+        if (!run->m->volumes)
+                return -ENOMEM;
+        for (size_t i = 0; i < run->n_volumes; i++) {
+                VolumeWork *v = &run->volumes[i];
+                ManifestVolume *mv = &run->m->volumes[i];
+                char archive[48], listing[48], hex[33];
+
+                snprintf(archive, sizeof(archive), "vol-%zu.tar.zst", i);
+                snprintf(listing, sizeof(listing), "vol-%zu.list", i);
+                run->m->n_volumes++;
+                mv->path = strdup(v->path);
+                mv->archive = strdup(archive);
+                mv->listing = strdup(listing);
+                mv->generation = v->generation;
+                if (!mv->path || !mv->archive || !mv->listing)
+                        return -ENOMEM;
+
+                r = copy_archive(run, archive, &v->dirs, &v->files, &mv->files, &mv->bytes, &mv->failed);
+                if (r < 0)
+                        return r;
+                r = file_xxh128(run->tmpfd, archive, hex);
+                if (r < 0)
+                        return r;
+                mv->archive_xxh128 = strdup(hex);
+                if (!mv->archive_xxh128)
+                        return -ENOMEM;
+                r = listing_writer_close(v->listing, hex);
+                v->listing = listing_writer_free(v->listing);
+                if (r < 0)
+                        return r;
+                mv->listing_xxh128 = strdup(hex);
+                if (!mv->listing_xxh128)
+                        return -ENOMEM;
+                if (mv->failed > 0)
+                        run->m->complete = false;
+        }
+        if (run->other.n_items > 0) {
+                uint64_t bytes, failed;
+                char hex[33];
+
+                run->m->other_archive = strdup("other.tar.zst");
+                if (!run->m->other_archive)
+                        return -ENOMEM;
+                r = copy_archive(run, run->m->other_archive, NULL, &run->other, &run->m->other_files, &bytes,
+                                 &failed);
+                if (r < 0)
+                        return r;
+                r = file_xxh128(run->tmpfd, run->m->other_archive, hex);
+                if (r < 0)
+                        return r;
+                run->m->other_archive_xxh128 = strdup(hex);
+                if (!run->m->other_archive_xxh128)
+                        return -ENOMEM;
+                if (failed > 0)
+                        run->m->complete = false;
+        }
+        progress_finish(&run->progress);
+        if (run->file_errors > MAX_FILE_ERRORS_SHOWN)
+                fprintf(stderr, "vssbackup: %u more files could not be copied\n",
+                        run->file_errors - MAX_FILE_ERRORS_SHOWN);
+        return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* After the copy: what succeeded, the documents, BackupComplete, the manifest                */
+/* ------------------------------------------------------------------------------------------ */
+
+static const char *writer_name_of(const Run *run, const vss_id *instance) {
+        for (size_t i = 0; i < run->n_writers; i++)
+                if (vss_id_equal(&run->writers[i]->instance_id, instance))
+                        return run->writer_names[i];
+        return NULL;
+}
+
+static int set_succeeded(Run *run) {
+        size_t n = 0;
+
+        for (size_t w = 0; w < run->bcd->n_writers; w++)
+                n += run->bcd->writers[w].n_components;
+        run->m->components = calloc(MAX(n, 1U), sizeof(ManifestComponent));
+        if (!run->m->components)
+                return -ENOMEM;
+
+        for (size_t w = 0; w < run->bcd->n_writers; w++) {
+                const BcdWriter *bw = &run->bcd->writers[w];
+                char buf[VSS_ID_STRING_MAX];
+                bool writer_failed;
+
+                if (vss_id_equal(&bw->instance_id, &own_instance_id))
+                        continue;
+                writer_failed = pathset_get(run->failed_instances, vss_id_format(&bw->instance_id, buf), NULL) != 0;
+                for (size_t c = 0; c < bw->n_components; c++) {
+                        const BcdComponent *bc = bw->components[c];
+                        ManifestComponent *mc = &run->m->components[run->m->n_components];
+                        _cleanup_free_ char *key = component_key(&bw->instance_id, bc->logical_path, bc->name);
+                        const char *stamp = bcd_component_get_string(bc, BCD_STRING_BACKUP_STAMP);
+                        const char *wname = writer_name_of(run, &bw->instance_id);
+                        vss_hr hr;
+
+                        if (!key)
+                                return -ENOMEM;
+                        run->m->n_components++;
+                        *mc = (ManifestComponent) {
+                                .instance_id = bw->instance_id,
+                                .writer_id = bw->writer_id,
+                                .type = bc->type,
+                                .succeeded = !writer_failed && !pathset_get(run->failed_components, key, NULL),
+                                .writer_name = wname ? strdup(wname) : NULL,
+                                .logical_path = strdup(bc->logical_path),
+                                .name = strdup(bc->name),
+                                .backup_stamp = stamp ? strdup(stamp) : NULL,
+                        };
+                        if (!mc->logical_path || !mc->name || (stamp && !mc->backup_stamp))
+                                return -ENOMEM;
+                        hr = vss_requester_set_backup_succeeded(run->r, &bw->instance_id, &bw->writer_id, bc->type,
+                                                                bc->logical_path, bc->name, mc->succeeded);
+                        if (!hr_check(run, "SetBackupSucceeded", hr))
+                                return -EIO;
+                        if (!mc->succeeded)
+                                fprintf(stderr, "vssbackup: component %s\\%s of writer \"%s\" was NOT backed up "
+                                        "successfully\n", bc->logical_path, bc->name, strempty(wname));
+                }
+        }
+        return 0;
+}
+
+static int add_document(Run *run, const char *kind, const char *name, const char *text) {
+        ManifestDocument *d, *grown;
+        char hex[33];
+        int r;
+
+        r = write_file_at(run->tmpfd, name, text, strlen(text));
+        if (r < 0)
+                return r;
+        r = file_xxh128(run->tmpfd, name, hex);
+        if (r < 0)
+                return r;
+        grown = realloc(run->m->documents, (run->m->n_documents + 1) * sizeof(ManifestDocument));
+        if (!grown)
+                return -ENOMEM;
+        run->m->documents = grown;
+        d = &run->m->documents[run->m->n_documents++];
+        *d = (ManifestDocument) { .kind = strdup(kind), .name = strdup(name), .xxh128 = strdup(hex) };
+        if (!d->kind || !d->name || !d->xxh128)
+                return -ENOMEM;
+        return 0;
+}
+
+/* The backup components document as it stands after SetBackupSucceeded, and every writer's metadata. */
+static int store_documents(Run *run) {
+        _cleanup_free_ char *xml = NULL;
+        vss_hr hr;
+        int r;
+
+        hr = vss_requester_save_as_xml(run->r, &xml);
+        if (!hr_check(run, "SaveAsXML", hr))
+                return -EIO;
+        r = add_document(run, "bcd", VB_BCD_NAME, xml);
+        if (r < 0)
+                return r;
+        run->m->bcd_source = strdup("vssd");
+        if (!run->m->bcd_source)
+                return -ENOMEM;
+        for (size_t i = 0; i < run->n_writers; i++) {
+                char name[48];
+
+                snprintf(name, sizeof(name), "writer-%zu.xml", i);
+                r = add_document(run, "wmd", name, run->writer_xml[i]);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int finish_directory(Run *run, char **ret_name) {
+        _cleanup_free_ char *name = NULL;
+        char when[32], idbuf[VSS_ID_STRING_MAX];
+        time_t t = (time_t) (run->m->created_ns / 1000000000LL);
+        struct tm tm;
+        int r;
+
+        r = manifest_write(run->tmpfd, run->m);
+        if (r < 0)
+                return r;
+        if (!gmtime_r(&t, &tm) || strftime(when, sizeof(when), "%Y%m%dT%H%M%SZ", &tm) == 0)
+                return -EINVAL;
+        vss_id_format(&run->m->id, idbuf);
+        idbuf[8] = 0;
+        if (asprintf(&name, "%s-%s-%s", when, backup_type_name(run->m->type), idbuf) < 0)
+                return -ENOMEM;
+        if (renameat2(run->dirfd, run->tmp_name, run->dirfd, name, RENAME_NOREPLACE) < 0)
+                return -errno;
+        free(run->tmp_name);
+        run->tmp_name = NULL;
+        if (fsync(run->dirfd) < 0)
+                return -errno;
+        *ret_name = TAKE_PTR(name);
+        return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The command                                                                                */
+/* ------------------------------------------------------------------------------------------ */
+
+static int run_backup(Run *run, char **ret_name) {
+        vss_requester_options ropts = VSS_REQUESTER_OPTIONS_INIT;
+        const BackupOptions *o = run->o;
+        char idbuf[VSS_ID_STRING_MAX];
+        vss_hr hr;
+        int r;
+
+        r = open_backup_dir(run);
+        if (r < 0)
+                return r;
+        r = catalog_load(run->dirfd, &run->catalog);
+        if (r < 0)
+                return r;
+        r = find_parent(run);
+        if (r < 0)
+                return r;
+        r = prepare_volumes(run);
+        if (r < 0)
+                return r;
+
+        if (asprintf(&run->tmp_name, VB_TMP_PREFIX "%s", vss_id_format(&run->m->id, idbuf)) < 0)
+                return -ENOMEM;
+        if (mkdirat(run->dirfd, run->tmp_name, 0700) < 0)
+                return -errno;
+        run->tmpfd = openat(run->dirfd, run->tmp_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (run->tmpfd < 0)
+                return -errno;
+
+        ropts.socket_path = o->socket_path;
+        hr = vss_requester_new(&run->r, &ropts);
+        if (!hr_check(run, "connecting to vssd", hr))
+                return -EIO;
+        hr = vss_requester_initialize_for_backup(run->r, NULL);
+        if (!hr_check(run, "InitializeForBackup", hr))
+                return -EIO;
+        /* Without writers: a file-share backup context, which no writer takes part in (§4). */
+        hr = vss_requester_set_context(run->r, o->no_writers ? VSS_CTX_FILE_SHARE_BACKUP : VSS_CTX_BACKUP);
+        if (!hr_check(run, "SetContext", hr))
+                return -EIO;
+        hr = vss_requester_set_backup_state(run->r, !o->no_writers, false, o->type, false);
+        if (!hr_check(run, "SetBackupState", hr))
+                return -EIO;
+
+        if (o->no_writers) {
+                run->writers = calloc(1, sizeof(*run->writers));
+                run->writer_xml = calloc(1, sizeof(*run->writer_xml));
+                run->writer_names = calloc(1, sizeof(*run->writer_names));
+                if (!run->writers || !run->writer_xml || !run->writer_names)
+                        return -ENOMEM;
+        } else {
+                r = gather_writers(run);
+                if (r < 0)
+                        return r;
+        }
+
+        r = snapshot_volumes(run);
+        if (r < 0)
+                return r;
+        if (!o->no_writers) {
+                r = check_writer_status(run, /* final= */ false);
+                if (r < 0)
+                        return r;
+        }
+        if (!o->quiet)
+                for (size_t i = 0; i < run->n_volumes; i++)
+                        fprintf(stderr, "vssbackup: snapshot of %s at %s\n", run->volumes[i].path,
+                                run->volumes[i].snapshot);
+
+        r = walk_volumes(run);
+        if (r < 0)
+                return r;
+        r = select_files(run);
+        if (r < 0)
+                return r;
+        r = copy_all(run);
+        if (r < 0)
+                return r;
+
+        if (!o->no_writers) {
+                r = set_succeeded(run);
+                if (r < 0)
+                        return r;
+        }
+        r = store_documents(run);
+        if (r < 0)
+                return r;
+        if (!o->no_writers) {
+                hr = RUN_ASYNC(vss_requester_backup_complete, run->r);
+                if (!hr_check(run, "BackupComplete", hr))
+                        return -EIO;
+                r = check_writer_status(run, /* final= */ true);
+                if (r < 0)
+                        return r;
+        }
+        return finish_directory(run, ret_name);
+}
+
+int vb_backup(const BackupOptions *o) {
+        _cleanup_free_ char *name = NULL;
+        Run run = { .o = o, .dirfd = -EBADF, .tmpfd = -EBADF };
+        bool complete;
+        int r;
+
+        run.m = calloc(1, sizeof(Manifest));
+        run.failed_instances = pathset_new();
+        run.failed_components = pathset_new();
+        if (!run.m || !run.failed_instances || !run.failed_components) {
+                run_done(&run);
+                return VB_EXIT_FAILED;
+        }
+        vss_id_generate(&run.m->id);
+        run.m->type = o->type;
+        run.m->created_ns = now_ns();
+        run.m->with_writers = !o->no_writers;
+        run.m->complete = true;
+
+        r = run_backup(&run, &name);
+        if (r < 0) {
+                if (r != -EIO && r != -EBUSY && r != -ENOENT && r != -EINVAL && r != -EBADMSG)
+                        fprintf(stderr, "vssbackup: backup failed: %s\n", strerror(-r));
+                /* Writers hear Abort (seed 004) rather than a BackupComplete for a backup that did not happen. */
+                if (run.r && run.snapshot_done)
+                        (void) vss_requester_abort_backup(run.r);
+                if (run.tmp_name && run.dirfd >= 0)
+                        (void) remove_flat_dir(run.dirfd, run.tmp_name);
+                vss_requester_release(run.r);
+                run.r = NULL;
+                run_done(&run);
+                fprintf(stderr, "vssbackup: no backup was stored\n");
+                return VB_EXIT_FAILED;
+        }
+
+        /* Releasing: BackupShutdown to the writers, the auto-release snapshots go. */
+        vss_requester_release(run.r);
+        run.r = NULL;
+        complete = run.m->complete;
+        for (size_t i = 0; i < run.m->n_components; i++)
+                complete = complete && run.m->components[i].succeeded;
+        if (!o->quiet || !complete)
+                printf("%s backup %s/%s%s\n", backup_type_name(o->type), o->to, name,
+                       complete ? "" : " stored, but INCOMPLETE: see the messages above");
+        run_done(&run);
+        return complete ? VB_EXIT_OK : VB_EXIT_FAILED;
+}

@@ -1,0 +1,271 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * vssbackup.h: what the parts of vssbackup share: the manifest of one backup and the catalog
+ * of a backup directory (catalog.c), the listing of the paths a volume held (listing.c), a set
+ * of paths (pathset.c), the progress display (progress.c), and the three commands
+ * (backup.c, restore.c, verify in catalog.c). docs/vssbackup.md describes the on-disk layout.
+ *
+ * Internal style: functions return 0 (or a count) on success and a negative errno on failure;
+ * the commands return a process exit status.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "macro.h"
+#include "vss/vss.h"
+
+/* Exit statuses of the commands (docs/vssbackup.md). */
+#define VB_EXIT_OK 0
+#define VB_EXIT_FAILED 1        /* some file or step failed; the output says which */
+#define VB_EXIT_USAGE 2         /* bad command line, nothing done */
+#define VB_EXIT_SKIPPED 3       /* restore: everything else restored, some files existed and were kept */
+
+/* Names inside a backup directory. */
+#define VB_MANIFEST_NAME "manifest"
+#define VB_MANIFEST_FORMAT "vssbackup-1"
+#define VB_BCD_NAME "backup-components.xml"
+#define VB_LOCK_NAME ".lock"
+#define VB_TMP_PREFIX ".tmp-"
+
+/* Limits on what a manifest (which may come from anywhere) can make us allocate. */
+#define VB_MAX_VOLUMES 64U
+#define VB_MAX_DOCUMENTS 1100U          /* one per writer instance, plus the BCD */
+#define VB_MAX_MANIFEST_BYTES (16U * 1024U * 1024U)
+#define VB_MAX_CHAIN 100000U            /* backups in one restore chain */
+#define VB_MAX_BACKUPS 1000000U         /* backups in one catalog */
+
+typedef struct ManifestVolume {
+        char *path;             /* the volume as snapshotted: absolute, canonical */
+        uint64_t generation;    /* btrfs: the snapshot's creation transaction; 0 unknown */
+        char *archive;          /* file name in the backup directory */
+        char *archive_xxh128;   /* of the whole archive file (any flipped byte), NULL when not recorded */
+        char *listing;          /* file name of the listing of every path the volume held */
+        char *listing_xxh128;   /* 32 hex digits */
+        uint64_t files;         /* entries stored */
+        uint64_t bytes;         /* content bytes stored */
+        uint64_t failed;        /* selected files that could not be stored */
+} ManifestVolume;
+
+typedef struct ManifestComponent {
+        vss_id instance_id;
+        vss_id writer_id;
+        char *writer_name;
+        vss_component_type type;
+        char *logical_path;     /* "" for the root */
+        char *name;
+        bool succeeded;         /* what SetBackupSucceeded said */
+        char *backup_stamp;     /* the writer's stamp for this backup, NULL when none */
+} ManifestComponent;
+
+typedef struct ManifestDocument {
+        char *kind;             /* "bcd" or "wmd" */
+        char *name;             /* file name in the backup directory */
+        char *xxh128;
+} ManifestDocument;
+
+typedef struct Manifest {
+        char *dir_name;         /* the backup's directory name (set when loaded from a catalog) */
+        vss_id id;
+        vss_backup_type type;
+        int64_t created_ns;     /* CLOCK_REALTIME when the backup started */
+        vss_timestamp snapshot_time; /* taken just before DoSnapshotSet: the next one's "previous time" */
+        char *parent;           /* directory name of the backup this one builds on; NULL for none */
+        char *base;             /* directory name of the full backup at the root of the chain */
+        bool chain_has_incremental;
+        bool chain_has_differential;
+        bool with_writers;
+        bool complete;          /* every selected file was stored */
+        char *bcd_source;       /* "vssd" (SaveAsXML) or "vssbackup" (our own record of the selection) */
+        char *other_archive;    /* files of writers outside the snapshotted volumes; NULL when none */
+        char *other_archive_xxh128;
+        uint64_t other_files;
+        ManifestVolume *volumes;
+        size_t n_volumes;
+        ManifestComponent *components;
+        size_t n_components;
+        ManifestDocument *documents;
+        size_t n_documents;
+} Manifest;
+
+Manifest *manifest_free(Manifest *m);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Manifest *, manifest_free);
+
+/*
+ * manifest_write: store m as dirfd/VB_MANIFEST_NAME (written to a temporary name, fsync'd and
+ * renamed, so a manifest is either complete or absent). Returns 0 or a negative errno.
+ */
+int manifest_write(int dirfd, const Manifest *m);
+
+/*
+ * manifest_read: load dirfd/VB_MANIFEST_NAME. Strict: an unknown format, a malformed or
+ * repeated key, an index past the limits or a volume without its files is -EBADMSG with a
+ * sentence in *reterr_message (malloc'd, may be NULL). Returns 0 and *ret (manifest_free).
+ */
+int manifest_read(int dirfd, Manifest **ret, char **reterr_message);
+
+/* manifest_find_volume: the volume of m with this path, or NULL. */
+const ManifestVolume *manifest_find_volume(const Manifest *m, const char *path);
+
+/* backup_type_from_string / backup_type_name: "full", "incremental", "differential", "copy", "log". */
+int backup_type_from_string(const char *s, vss_backup_type *ret);
+const char *backup_type_name(vss_backup_type t);
+
+/* A backup directory's complete backups, oldest first. */
+typedef struct Catalog {
+        Manifest **backups;
+        size_t n_backups;
+} Catalog;
+
+void catalog_done(Catalog *c);
+
+/*
+ * catalog_load: read every backup directory below dirfd that has a manifest (directories
+ * without one are unfinished and ignored; ones whose manifest does not load are reported on
+ * stderr and ignored). Sorted by creation time. Returns 0 or a negative errno.
+ */
+int catalog_load(int dirfd, Catalog *ret);
+
+/* catalog_find: the backup with this directory name, or NULL. */
+Manifest *catalog_find(const Catalog *c, const char *dir_name);
+
+/*
+ * catalog_chain: the backups a restore of m needs, newest (m) first: m alone for full, copy
+ * and log; m and the full for a differential; m, every incremental before it and the full for
+ * an incremental. Returns the count and *ret (an array of borrowed pointers; caller frees the
+ * array), -ENOENT when a link is missing (with *reterr_message naming it), -ELOOP past
+ * VB_MAX_CHAIN or on a cycle.
+ */
+int catalog_chain(const Catalog *c, const Manifest *m, const Manifest ***ret, char **reterr_message);
+
+/* valid_backup_dir_name: a plain name (no '/', not "." or "..", not hidden). */
+bool valid_backup_dir_name(const char *name);
+
+/*
+ * file_xxh128: the XXH3-128 of a file beneath dirfd, as 32 hex digits into hex (33 bytes).
+ * Read with O_NOFOLLOW. Returns 0 or a negative errno.
+ */
+int file_xxh128(int dirfd, const char *name, char hex[static 33]);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Path sets                                                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Types of listing records and path set values. */
+#define LISTING_DIR 'd'
+#define LISTING_FILE 'f'
+#define LISTING_SYMLINK 'l'
+
+typedef struct PathSet PathSet;
+
+PathSet *pathset_new(void);
+PathSet *pathset_free(PathSet *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(PathSet *, pathset_free);
+/*
+ * pathset_put: add path (copied) with a type byte. Returns 1 when added, 0 when it was there
+ * already (its type is left alone), -ENOMEM.
+ */
+int pathset_put(PathSet *s, const char *path, char type);
+/* pathset_get: the entry's type, or 0 when absent; *ret_mark (may be NULL) points at its mark byte. */
+char pathset_get(const PathSet *s, const char *path, uint8_t **ret_mark);
+size_t pathset_size(const PathSet *s);
+/* pathset_foreach: call fn for every entry (any order); stops at fn's negative return. */
+int pathset_foreach(const PathSet *s, int (*fn)(const char *path, char type, uint8_t mark, void *userdata),
+                    void *userdata);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Listings: every path a volume held at backup time, one record per path                    */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct ListingWriter ListingWriter;
+
+/* listing_writer_open: create dirfd/name (must not exist). Returns 0 or a negative errno. */
+int listing_writer_open(int dirfd, const char *name, ListingWriter **ret);
+int listing_writer_add(ListingWriter *w, char type, const char *path);
+/* listing_writer_close: flush, fsync, and give the checksum (33 bytes) of what was written. */
+int listing_writer_close(ListingWriter *w, char hex[static 33]);
+ListingWriter *listing_writer_free(ListingWriter *w);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ListingWriter *, listing_writer_free);
+
+/*
+ * listing_load: read dirfd/name into a new path set, checking it against expected_xxh128 (may
+ * be NULL: no check). Returns 0 and *ret; -EBADMSG when the checksum or a record is wrong.
+ */
+int listing_load(int dirfd, const char *name, const char *expected_xxh128, PathSet **ret);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Progress                                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct Progress {
+        const char *verb;               /* "backup", "restore", "verify" */
+        bool tty;                       /* a bar redrawn in place; plain lines otherwise */
+        bool quiet;
+        uint64_t total_bytes;           /* 0: unknown (no percentage) */
+        uint64_t total_files;
+        uint64_t bytes;
+        uint64_t files;
+        bool files_absolute;            /* files is a running total the caller keeps (no per-archive base) */
+        uint64_t base_bytes;            /* what earlier archives contributed */
+        uint64_t base_files;
+        struct timespec start;
+        struct timespec last;
+        bool drawn;
+} Progress;
+
+void progress_init(Progress *p, const char *verb, bool quiet, uint64_t total_bytes, uint64_t total_files);
+/* progress_update: running totals of the current archive (ArchiveProgressFn-compatible via a wrapper). */
+void progress_update(Progress *p, uint64_t bytes, uint64_t files);
+/* progress_next_archive: the totals so far become the base of the next archive's counts. */
+void progress_next_archive(Progress *p);
+/* progress_finish: the final line. */
+void progress_finish(Progress *p);
+/* progress_archive_cb: an ArchiveProgressFn whose userdata is a Progress. */
+void progress_archive_cb(uint64_t bytes, uint64_t files, void *userdata);
+/* format_bytes: "12.3 MiB" into buf. */
+const char *format_bytes(uint64_t bytes, char buf[static 32]);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Commands                                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct BackupOptions {
+        vss_backup_type type;
+        char **volumes;
+        size_t n_volumes;
+        const char *to;
+        const char *socket_path;
+        bool no_writers;
+        bool quiet;
+        int compression_level;
+        unsigned threads;
+} BackupOptions;
+
+typedef struct RestoreOptions {
+        const char *backup;
+        const char *to;
+        bool overwrite;
+        bool quiet;
+        bool verbose;
+        const char *report;     /* file for every file's status; "-" is stdout; NULL none */
+} RestoreOptions;
+
+int vb_backup(const BackupOptions *o);
+int vb_restore(const RestoreOptions *o);
+int vb_list(const char *dir, bool json);
+int vb_verify(const char *backup, bool quiet);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Small helpers                                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+/* now_ns: CLOCK_REALTIME in nanoseconds. */
+int64_t now_ns(void);
+/* json_print_string: s as a JSON string literal (bytes that are not UTF-8 become U+FFFD). */
+void json_print_string(FILE *f, const char *s);
+/* split_backup_path: "DIR/NAME" into an fd of DIR (caller closes) and NAME (malloc'd). */
+int split_backup_path(const char *path, int *ret_dirfd, char **ret_name);
