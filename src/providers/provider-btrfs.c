@@ -50,6 +50,7 @@
 #define BTRFS_PROVIDER_NAME "btrfs"
 #define BTRFS_PROVIDER_ID "5c0f6a0e-3b8d-4d2a-9f71-b7e2c4a90d13"
 #define SNAPSHOT_AREA ".vss-snapshots"
+#define SUBVOLUME_ROOT_INO 256 /* BTRFS_FIRST_FREE_OBJECTID: every subvolume's root directory */
 
 typedef struct BtrfsSnapshot {
         char *path;     /* <area>/<snapshot id> */
@@ -408,7 +409,14 @@ static int btrfs_area_match(int area_fd, const char *name, const char *path, con
                             vss_timestamp *ret_created) {
         struct btrfs_util_subvolume_info info;
         enum btrfs_util_error err;
+        struct stat st;
         bool ro = false;
+
+        /* libbtrfsutil follows symlinks; a snapshot is a real directory, its subvolume's root. */
+        if (fstatat(area_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (!S_ISDIR(st.st_mode) || st.st_ino != SUBVOLUME_ROOT_INO)
+                return 0;
 
         err = btrfs_util_subvolume_info(path, 0, &info);
         if (err == BTRFS_UTIL_ERROR_NOT_SUBVOLUME || err == BTRFS_UTIL_ERROR_NOT_BTRFS)

@@ -284,7 +284,7 @@ static void test_query_and_properties(void **state) {
         const VssProviderOps *p = &provider_btrfs_ops;
         ProviderSnapshotProperties props = {};
         ProviderSnapshot *a[2], *b, *rec;
-        char path[4096], writable[4096], plain[4096];
+        char path[4096], writable[4096], plain[4096], link[4096];
         QueryResult q = {};
         vss_timestamp now;
         vss_id id;
@@ -300,13 +300,17 @@ static void test_query_and_properties(void **state) {
         now = timestamp_now();
 
         /* In the same area: a writable snapshot of vol and a plain directory, both named like
-         * snapshot ids. Neither is something commit makes, so neither is listed. */
+         * snapshot ids. None of these is something commit makes, so none is listed. */
         vss_id_generate(&id);
         snprintf(writable, sizeof(writable), "%s/.vss-snapshots/%s", mnt, vss_id_to_str(&id).s);
         assert_int_equal(btrfs_util_create_snapshot(vol, writable, 0, NULL, NULL), BTRFS_UTIL_OK);
         vss_id_generate(&id);
         snprintf(plain, sizeof(plain), "%s/.vss-snapshots/%s", mnt, vss_id_to_str(&id).s);
         assert_int_equal(mkdir(plain, 0700), 0);
+        /* ... and a symlink, named like one, to a real snapshot of vol. */
+        vss_id_generate(&id);
+        snprintf(link, sizeof(link), "%s/.vss-snapshots/%s", mnt, vss_id_to_str(&id).s);
+        assert_int_equal(symlink(a[0]->device, link), 0);
 
         assert_int_equal(p->query(vol, query_collect, &q), S_OK);
         assert_int_equal(q.n, 2);
@@ -371,6 +375,7 @@ static void test_query_and_properties(void **state) {
         provider_snapshot_free(b);
         assert_int_equal(btrfs_util_delete_subvolume(writable, 0), BTRFS_UTIL_OK);
         assert_int_equal(rmdir(plain), 0);
+        assert_int_equal(unlink(link), 0);
         assert_int_equal(btrfs_util_delete_subvolume(sibling, 0), BTRFS_UTIL_OK);
 }
 
