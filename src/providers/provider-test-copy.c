@@ -191,6 +191,14 @@ static int rm_rf(const char *path) {
         return r;
 }
 
+/* A snapshot is a faithful point-in-time copy: times too, so backups that select by time see
+ * the copy as they would see the volume. */
+static int copy_times(int fd, const struct stat *st) {
+        const struct timespec times[2] = { st->st_atim, st->st_mtim };
+
+        return futimens(fd, times) < 0 ? -errno : 0;
+}
+
 static int copy_file(int src_dirfd, int dst_dirfd, const char *name, const struct stat *st, CopyBudget *b) {
         _cleanup_close_ int in = -EBADF, out = -EBADF;
         char buf[64 * 1024];
@@ -227,7 +235,7 @@ static int copy_file(int src_dirfd, int dst_dirfd, const char *name, const struc
                         done += w;
                 }
         }
-        return 0;
+        return copy_times(out, st);
 }
 
 static int copy_tree(int src_dirfd, int dst_dirfd, CopyBudget *b, unsigned depth);
@@ -262,7 +270,7 @@ static int copy_entry(int src_dirfd, int dst_dirfd, const char *name, CopyBudget
                         return r;
                 if (fchmod(d, st.st_mode & 07777) < 0)
                         return -errno;
-                return 0;
+                return copy_times(d, &st); /* last: filling the directory moved its mtime */
         }
 
         if (S_ISREG(st.st_mode))
@@ -277,6 +285,9 @@ static int copy_entry(int src_dirfd, int dst_dirfd, const char *name, CopyBudget
                         return -errno;
                 target[n] = 0;
                 if (symlinkat(target, dst_dirfd, name) < 0)
+                        return -errno;
+                if (utimensat(dst_dirfd, name, (const struct timespec[2]) { st.st_atim, st.st_mtim },
+                              AT_SYMLINK_NOFOLLOW) < 0)
                         return -errno;
                 return 0;
         }
@@ -335,6 +346,8 @@ static vss_hr copy_volume(const char *volume, const char *dest) {
                 r = copy_tree(src, dst, &b, 0);
         if (r >= 0 && fchmod(dst, st.st_mode & 07777) < 0)
                 r = -errno;
+        if (r >= 0)
+                r = copy_times(dst, &st);
 
         if (r < 0) {
                 (void) rm_rf(dest);

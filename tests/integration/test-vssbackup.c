@@ -153,15 +153,13 @@ static int run_vssbackup(Fixture *f, char **ret_out, const char *const *args) {
         return WEXITSTATUS(status);
 }
 
-/* Runs a backup of the volume that must succeed; returns the backup's path (malloc'd). */
-static char *backup(Fixture *f, const char *type) {
+/* Runs vssbackup backup with args, which must succeed; returns the backup's path (malloc'd). */
+static char *backup_with(Fixture *f, const char *const *args) {
         _cleanup_free_ char *out = NULL;
         const char *p, *nl;
         char *path;
 
-        assert_int_equal(run_vssbackup(f, &out, (const char *const[]) { "backup", "--type", type, f->volume,
-                                                                         "--to", f->backups, NULL }),
-                         0);
+        assert_int_equal(run_vssbackup(f, &out, args), 0);
         assert_non_null(out);
         /* "<type> backup <DIR>/<NAME>" */
         p = strstr(out, " backup ");
@@ -172,6 +170,10 @@ static char *backup(Fixture *f, const char *type) {
         path = strndup(p, (size_t) (nl - p));
         assert_non_null(path);
         return path;
+}
+
+static char *backup(Fixture *f, const char *type) {
+        return backup_with(f, (const char *const[]) { "backup", "--type", type, f->volume, "--to", f->backups, NULL });
 }
 
 static int restore(Fixture *f, const char *backup_path, const char *target, bool overwrite, char **ret_report) {
@@ -326,9 +328,9 @@ static void assert_trees_equal(const Tree *a, const Tree *b, bool with_times) {
 }
 
 /*
- * Whether the snapshots keep file times: a real snapshot does, the test-copy provider (a copy
- * made by vssd) may not. Probed once per test with a file of a known old mtime; when they do
- * not, restores are compared without times (the root test on btrfs compares them always).
+ * The snapshots keep file times (a real snapshot does, and the test-copy provider copies them),
+ * so restores are compared with times. Checked once per test with a file of a known old mtime,
+ * so a provider that stopped keeping them fails here rather than weakening every comparison.
  */
 static bool times_preserved(Fixture *f, const char *full_backup) {
         char *target = pathf("%s/probe-restore", f->h->dir);
@@ -337,10 +339,8 @@ static bool times_preserved(Fixture *f, const char *full_backup) {
 
         assert_int_equal(restore(f, full_backup, target, false, NULL), 0);
         assert_int_equal(stat(probe, &st), 0);
-        if (st.st_mtim.tv_sec == 1000000000)
-                return true;
-        print_message("note: this provider's snapshots do not keep mtimes; comparing without times\n");
-        return false;
+        assert_int_equal(st.st_mtim.tv_sec, 1000000000);
+        return true;
 }
 
 static void set_mtime(const Fixture *f, const char *rel, time_t sec) {
@@ -752,6 +752,46 @@ static void test_writers_take_part(void **state) {
         assert_non_null(strstr(line, "components=data:1"));
 }
 
+static void test_no_writers(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *path = NULL, *manifest = NULL;
+
+        /* A file-share backup context: no writer hears anything, the volume is still backed up. */
+        path = backup_with(f, (const char *const[]) { "backup", "--type", "full", "--no-writers", f->volume, "--to",
+                                                      f->backups, NULL });
+        assert_int_equal(writer_log_count(f->w, "event="), 0);
+        manifest = read_text(pathf("%s/manifest", path));
+        assert_non_null(manifest);
+        assert_non_null(strstr(manifest, "with_writers=0\n"));
+        assert_null(strstr(manifest, "component.0."));
+        assert_non_null(strstr(manifest, "volume.0.files="));
+}
+
+static void test_copy_and_log(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *full = NULL, *copy = NULL, *inc = NULL, *log = NULL, *manifest = NULL;
+        char *target = pathf("%s/restore-log", f->h->dir);
+        Tree got;
+
+        full = backup(f, "full");
+        copy = backup(f, "copy");
+        write_at(f, "a.txt", "after the copy\n");
+        inc = backup(f, "incremental");
+
+        /* A copy backup is outside the chain: the incremental builds on the full. */
+        manifest = read_text(pathf("%s/manifest", inc));
+        assert_non_null(strstr(manifest, pathf("parent=%s\n", strrchr(full, '/') + 1)));
+
+        /* A log backup holds the writers' log file sets only: the writer's "db" set (all types). */
+        log = backup(f, "log");
+        assert_int_equal(restore(f, log, target, false, NULL), 0);
+        got = tree_capture(target);
+        assert_int_equal(got.n, 2);
+        assert_string_equal(got.items[0].path, "db");
+        assert_string_equal(got.items[1].path, "db/data.db");
+        tree_done(&got);
+}
+
 static void test_usage_errors(void **state) {
         Fixture *f = *state;
 
@@ -776,6 +816,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_hostile_archive, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_writers_take_part, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_no_writers, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_copy_and_log, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
         };
 

@@ -298,6 +298,12 @@ static void run_done(Run *run) {
 /* Before the snapshot: the backup directory, the chain, the volumes                          */
 /* ------------------------------------------------------------------------------------------ */
 
+/* Prints "vssbackup: what: error" and returns the negative errno. */
+static int fail_errno(const char *what, const char *what2, int err) {
+        fprintf(stderr, "vssbackup: %s%s: %s\n", what, strempty(what2), strerror(err));
+        return -err;
+}
+
 static int open_backup_dir(Run *run) {
         _cleanup_close_ int lockfd = -EBADF;
         struct dirent *de;
@@ -305,15 +311,15 @@ static int open_backup_dir(Run *run) {
         int fd;
 
         if (mkdir(run->o->to, 0700) < 0 && errno != EEXIST)
-                return fprintf(stderr, "vssbackup: cannot create %s: %s\n", run->o->to, strerror(errno)), -errno;
+                return fail_errno(run->o->to, NULL, errno);
         run->dirfd = open(run->o->to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (run->dirfd < 0)
-                return fprintf(stderr, "vssbackup: %s: %s\n", run->o->to, strerror(errno)), -errno;
+                return fail_errno(run->o->to, NULL, errno);
 
         /* Held until exit: the lock goes with the process. */
         lockfd = openat(run->dirfd, VB_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (lockfd < 0)
-                return fprintf(stderr, "vssbackup: %s/%s: %s\n", run->o->to, VB_LOCK_NAME, strerror(errno)), -errno;
+                return fail_errno(run->o->to, "/" VB_LOCK_NAME, errno);
         if (flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
                 fprintf(stderr, "vssbackup: another vssbackup is writing to %s\n", run->o->to);
                 return -EBUSY;
@@ -407,26 +413,34 @@ static int prepare_volumes(Run *run) {
                         }
                 v->path = path;
                 run->n_volumes++;
+        }
+        return 0;
+}
 
-                if (run->parent) {
-                        int r;
+/*
+ * The same volume in the parent backup and its listing. Called once the snapshot named the
+ * volume: a path inside a btrfs subvolume is snapshotted (and backed up) as the subvolume.
+ */
+static int load_previous(Run *run) {
+        _cleanup_close_ int pfd = -EBADF;
 
-                        v->previous = manifest_find_volume(run->parent, path);
-                        if (v->previous) {
-                                _cleanup_close_ int pfd = -EBADF;
+        if (!run->parent)
+                return 0;
+        pfd = openat(run->dirfd, run->parent->dir_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (pfd < 0)
+                return -errno;
+        for (size_t i = 0; i < run->n_volumes; i++) {
+                VolumeWork *v = &run->volumes[i];
+                int r;
 
-                                pfd = openat(run->dirfd, run->parent->dir_name,
-                                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                                if (pfd < 0)
-                                        return -errno;
-                                r = listing_load(pfd, v->previous->listing, v->previous->listing_xxh128,
-                                                 &v->previous_listing);
-                                if (r < 0) {
-                                        fprintf(stderr, "vssbackup: the listing of %s in %s is unreadable (%s); "
-                                                "run a full backup\n", path, run->parent->dir_name, strerror(-r));
-                                        return r;
-                                }
-                        }
+                v->previous = manifest_find_volume(run->parent, v->path);
+                if (!v->previous)
+                        continue;       /* new to the chain: every path of it is new */
+                r = listing_load(pfd, v->previous->listing, v->previous->listing_xxh128, &v->previous_listing);
+                if (r < 0) {
+                        fprintf(stderr, "vssbackup: the listing of %s in %s is unreadable (%s); run a full backup\n",
+                                v->path, run->parent->dir_name, r == -EBADMSG ? "damaged" : strerror(-r));
+                        return r;
                 }
         }
         return 0;
@@ -562,6 +576,19 @@ static int snapshot_volumes(Run *run) {
                 if (!hr_check(run, "GetSnapshotProperties", hr))
                         return -EIO;
                 v->snapshot = prop.snapshot_device_object ? strdup(prop.snapshot_device_object) : NULL;
+                if (!isempty(prop.original_volume_name) && !streq(prop.original_volume_name, v->path)) {
+                        char *canonical = strdup(prop.original_volume_name);
+
+                        if (!canonical) {
+                                vss_snapshot_prop_free(&prop);
+                                return -ENOMEM;
+                        }
+                        if (!run->o->quiet)
+                                fprintf(stderr, "vssbackup: %s lies on volume %s: backing up the whole volume\n",
+                                        v->path, canonical);
+                        free(v->path);
+                        v->path = canonical;
+                }
                 vss_snapshot_prop_free(&prop);
                 if (!v->snapshot)
                         return -ENOMEM;
@@ -627,8 +654,10 @@ static int add_own_component(Run *run) {
         run->writers[run->n_writers] = own;
         hr = writer_metadata_set_identity(own, &own_instance_id, &own_writer_id, OWN_WRITER_NAME, "",
                                           VSS_UT_USERDATA, VSS_ST_OTHER, 0);
+        /* Each backup type taken as asked (without a kind in the schema, file_select would fall
+         * back to FULL for it): the file set below then says what each type copies. */
         if (hr == S_OK)
-                hr = writer_metadata_set_backup_schema(own, VSS_BS_INCREMENTAL | VSS_BS_DIFFERENTIAL);
+                hr = writer_metadata_set_backup_schema(own, VSS_BS_INCREMENTAL | VSS_BS_DIFFERENTIAL | VSS_BS_LOG);
         for (size_t i = 0; hr == S_OK && i < run->n_volumes; i++) {
                 char name[48];
 
@@ -652,10 +681,15 @@ static int add_own_component(Run *run) {
                         const WmExclude *x = &run->writers[w]->excludes[e];
                         vss_hr h = writer_metadata_add_exclude(own, x->path, x->filespec, x->recursive);
 
-                        if (h != S_OK && h != VSS_E_OBJECT_ALREADY_EXISTS) {
+                        /* One the volume's description cannot take is that writer's alone: say so, go on. */
+                        if (h == E_OUTOFMEMORY) {
                                 hr = h;
                                 break;
                         }
+                        if (h != S_OK && h != VSS_E_OBJECT_ALREADY_EXISTS)
+                                fprintf(stderr, "vssbackup: warning: the exclude %s/%s of writer \"%s\" applies to "
+                                        "its own files only: %s\n", x->path, x->filespec, run->writer_names[w],
+                                        vss_hr_name(h));
                 }
         if (hr != S_OK) {
                 fprintf(stderr, "vssbackup: cannot describe the volumes for selection: %s\n", vss_hr_name(hr));
@@ -714,7 +748,6 @@ static int on_selected(const FileSelectFile *f, void *userdata) {
 typedef struct WalkState {
         Run *run;
         VolumeWork *v;
-        char *path_buf;
 } WalkState;
 
 /* The listing walk: every directory (stored as metadata), every path listed, new paths selected. */
@@ -734,16 +767,17 @@ static int on_walk(const ChangeScanEntry *e, void *userdata) {
         else
                 return 0;       /* devices, FIFOs, sockets: not backed up (docs/vssbackup.md) */
 
-        if (asprintf(&source, "%s/%s", v->snapshot, e->path) < 0)
-                return -ENOMEM;
         r = pathset_put(v->listed, e->path, type);
         if (r < 0)
                 return r;
         r = listing_writer_add(v->listing, type, e->path);
         if (r < 0)
                 return r;
-        if (type == LISTING_DIR)
+        if (type == LISTING_DIR) {
+                if (asprintf(&source, "%s/%s", v->snapshot, e->path) < 0)
+                        return -ENOMEM;
                 return selected_list_add(&v->dirs, source, e->path, type, 0, NULL, NULL) < 0 ? -ENOMEM : 0;
+        }
 
         /* New since the previous backup of the chain, whatever its times say. */
         if (ws->run->parent) {
@@ -751,6 +785,8 @@ static int on_walk(const ChangeScanEntry *e, void *userdata) {
                 if (prev_type != type) {
                         struct stat st;
 
+                        if (asprintf(&source, "%s/%s", v->snapshot, e->path) < 0)
+                                return -ENOMEM;
                         r = selected_list_add(&v->files, source, e->path, type,
                                               type == LISTING_FILE && lstat(source, &st) == 0 ?
                                               (uint64_t) st.st_size : 0, NULL, NULL);
@@ -1211,6 +1247,9 @@ static int run_backup(Run *run, char **ret_name) {
         r = snapshot_volumes(run);
         if (r < 0)
                 return r;
+        r = load_previous(run);
+        if (r < 0)
+                return r;
         if (!o->no_writers) {
                 r = check_writer_status(run, /* final= */ false);
                 if (r < 0)
@@ -1239,6 +1278,10 @@ static int run_backup(Run *run, char **ret_name) {
         r = store_documents(run);
         if (r < 0)
                 return r;
+        /* Durable before BackupComplete: a writer may drop its logs once it hears "succeeded". */
+        r = finish_directory(run, ret_name);
+        if (r < 0)
+                return r;
         if (!o->no_writers) {
                 hr = RUN_ASYNC(vss_requester_backup_complete, run->r);
                 if (!hr_check(run, "BackupComplete", hr))
@@ -1247,7 +1290,7 @@ static int run_backup(Run *run, char **ret_name) {
                 if (r < 0)
                         return r;
         }
-        return finish_directory(run, ret_name);
+        return 0;
 }
 
 int vb_backup(const BackupOptions *o) {
@@ -1281,7 +1324,11 @@ int vb_backup(const BackupOptions *o) {
                 vss_requester_release(run.r);
                 run.r = NULL;
                 run_done(&run);
-                fprintf(stderr, "vssbackup: no backup was stored\n");
+                if (name)
+                        fprintf(stderr, "vssbackup: the backup %s/%s is stored, but the writers were not told "
+                                "it completed\n", o->to, name);
+                else
+                        fprintf(stderr, "vssbackup: no backup was stored\n");
                 return VB_EXIT_FAILED;
         }
 

@@ -405,9 +405,13 @@ static bool verify_archive(int bfd, const char *name, bool quiet) {
                 printf("%s: cannot read: %s\n", name, strerror(-r));
                 return false;
         }
-        if (!quiet)
+        /* Failed without naming an entry: the stream itself does not decode (from the start). */
+        if (r == -EBADMSG && stats.mismatched == 0)
+                stats.corrupt = true;
+        if (!quiet || r < 0)
                 printf("%s: %" PRIu64 " entries, %s%s%s\n", name, stats.entries, format_bytes(stats.bytes, size),
-                       stats.mismatched > 0 ? ", checksum mismatches" : "", stats.corrupt ? ", CORRUPT" : "");
+                       stats.mismatched > 0 ? ", checksum mismatches" : "",
+                       stats.corrupt ? ", CORRUPT (cannot be read past this point)" : "");
         return r == 0;
 }
 

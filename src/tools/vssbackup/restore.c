@@ -332,8 +332,9 @@ static int load_backup(const char *path, int *ret_dirfd, Catalog *catalog, const
         /* Read it directly first: the catalog skips unreadable manifests, this says why. */
         bfd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (bfd < 0) {
-                fprintf(stderr, "vssbackup: %s: %s\n", path, strerror(errno));
-                return -errno;
+                r = -errno;
+                fprintf(stderr, "vssbackup: %s: %s\n", path, strerror(-r));
+                return r;
         }
         r = manifest_read(bfd, &tmp, &reason);
         if (r < 0) {

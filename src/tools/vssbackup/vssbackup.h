@@ -92,6 +92,7 @@ typedef struct Manifest {
         size_t n_documents;
 } Manifest;
 
+/* manifest_free: frees m and everything in it; NULL is a no-op; returns NULL. */
 Manifest *manifest_free(Manifest *m);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Manifest *, manifest_free);
 
@@ -121,6 +122,7 @@ typedef struct Catalog {
         size_t n_backups;
 } Catalog;
 
+/* catalog_done: frees every manifest of c and resets it to empty; safe on a zeroed Catalog. */
 void catalog_done(Catalog *c);
 
 /*
@@ -162,6 +164,7 @@ int file_xxh128(int dirfd, const char *name, char hex[static 33]);
 
 typedef struct PathSet PathSet;
 
+/* pathset_new: an empty set, NULL on OOM. pathset_free: frees it and its paths; NULL ok; returns NULL. */
 PathSet *pathset_new(void);
 PathSet *pathset_free(PathSet *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(PathSet *, pathset_free);
@@ -172,6 +175,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(PathSet *, pathset_free);
 int pathset_put(PathSet *s, const char *path, char type);
 /* pathset_get: the entry's type, or 0 when absent; *ret_mark (may be NULL) points at its mark byte. */
 char pathset_get(const PathSet *s, const char *path, uint8_t **ret_mark);
+/* pathset_size: the number of paths (0 for NULL). */
 size_t pathset_size(const PathSet *s);
 /* pathset_foreach: call fn for every entry (any order); stops at fn's negative return. */
 int pathset_foreach(const PathSet *s, int (*fn)(const char *path, char type, uint8_t mark, void *userdata),
@@ -185,9 +189,11 @@ typedef struct ListingWriter ListingWriter;
 
 /* listing_writer_open: create dirfd/name (must not exist). Returns 0 or a negative errno. */
 int listing_writer_open(int dirfd, const char *name, ListingWriter **ret);
+/* listing_writer_add: one record (type LISTING_*, path non-empty). 0 or -EIO. */
 int listing_writer_add(ListingWriter *w, char type, const char *path);
 /* listing_writer_close: flush, fsync, and give the checksum (33 bytes) of what was written. */
 int listing_writer_close(ListingWriter *w, char hex[static 33]);
+/* listing_writer_free: closes (without fsync) and frees; NULL ok; returns NULL. */
 ListingWriter *listing_writer_free(ListingWriter *w);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ListingWriter *, listing_writer_free);
 
@@ -217,6 +223,7 @@ typedef struct Progress {
         bool drawn;
 } Progress;
 
+/* progress_init: start the clock; totals 0 when unknown; quiet draws nothing. Cannot fail. */
 void progress_init(Progress *p, const char *verb, bool quiet, uint64_t total_bytes, uint64_t total_files);
 /* progress_update: running totals of the current archive (ArchiveProgressFn-compatible via a wrapper). */
 void progress_update(Progress *p, uint64_t bytes, uint64_t files);
@@ -254,6 +261,13 @@ typedef struct RestoreOptions {
         const char *report;     /* file for every file's status; "-" is stdout; NULL none */
 } RestoreOptions;
 
+/*
+ * The commands. Each prints its own messages and returns a VB_EXIT_* status:
+ *   vb_backup   one backup of o->volumes into o->to (backup.c);
+ *   vb_restore  o->backup and its chain into o->to (restore.c);
+ *   vb_list     the backups of dir, oldest first, as a table or JSON (catalog.c);
+ *   vb_verify   every checksum of one backup, and its chain (catalog.c).
+ */
 int vb_backup(const BackupOptions *o);
 int vb_restore(const RestoreOptions *o);
 int vb_list(const char *dir, bool json);
