@@ -750,6 +750,40 @@ typedef struct WalkState {
         VolumeWork *v;
 } WalkState;
 
+/*
+ * Whether a writer excludes the file at relpath of volume v (its exclude list wins over every
+ * file set, vss-semantics §7). Such a file is neither copied (file_select applies the same
+ * excludes) nor listed: a restore must not expect what no backup of the chain holds.
+ */
+static bool excluded_by_writers(const Run *run, const VolumeWork *v, const char *relpath) {
+        _cleanup_free_ char *full = NULL;
+        const char *slash, *name;
+        size_t dirlen;
+
+        if (asprintf(&full, "%s/%s", v->path, relpath) < 0)
+                return false;
+        slash = strrchr(full, '/');
+        name = slash + 1;
+        dirlen = (size_t) (slash - full);
+
+        for (size_t w = 0; w < run->n_writers; w++)
+                for (size_t e = 0; e < run->writers[w]->n_excludes; e++) {
+                        const WmExclude *x = &run->writers[w]->excludes[e];
+                        size_t n = strlen(x->path);
+
+                        while (n > 1 && x->path[n - 1] == '/')
+                                n--;
+                        if (strncmp(full, x->path, n) != 0)
+                                continue;
+                        /* The file's directory is the exclude's, or below it when recursive. */
+                        if (!(dirlen == n || (x->recursive && dirlen > n && full[n] == '/')))
+                                continue;
+                        if (change_scan_filespec_match(x->filespec, name))
+                                return true;
+                }
+        return false;
+}
+
 /* The listing walk: every directory (stored as metadata), every path listed, new paths selected. */
 static int on_walk(const ChangeScanEntry *e, void *userdata) {
         WalkState *ws = userdata;
@@ -766,6 +800,8 @@ static int on_walk(const ChangeScanEntry *e, void *userdata) {
                 type = LISTING_SYMLINK;
         else
                 return 0;       /* devices, FIFOs, sockets: not backed up (docs/vssbackup.md) */
+        if (type != LISTING_DIR && excluded_by_writers(ws->run, v, e->path))
+                return 0;
 
         r = pathset_put(v->listed, e->path, type);
         if (r < 0)
