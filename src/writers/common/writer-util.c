@@ -205,3 +205,103 @@ int writer_serve(vss_writer *w, uint32_t event_flags) {
                 wlog(LOG_WARNING, "unsubscribe: %s", vss_hr_name(hr));
         return 0;
 }
+
+int writer_parse_argv(int argc, char **argv, const char *shortopts, const struct option *options,
+                      void (*help)(void), writer_option_fn apply, void *userdata) {
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, shortopts, options, NULL)) >= 0) {
+                const char *name = NULL;
+
+                if (c == 'h') {
+                        help();
+                        return 0;
+                }
+                if (c == '?')
+                        return -EINVAL;
+                for (const struct option *o = options; o->name; o++)
+                        if (o->val == c)
+                                name = o->name;
+                r = apply(c, name, optarg, userdata);
+                if (r < 0)
+                        return r;
+        }
+        if (optind < argc) {
+                wlog(LOG_ERR, "unexpected argument: %s", argv[optind]);
+                return -EINVAL;
+        }
+        return 1;
+}
+
+#define WRITER_CONFIG_SIZE_MAX (64U * 1024U)
+
+/* Trims blanks (and a CR) from both ends of s, in place. */
+static char *strip(char *s) {
+        char *end;
+
+        s += strspn(s, " \t");
+        for (end = s + strlen(s); end > s && strchr(" \t\r", end[-1]); end--)
+                ;
+        *end = '\0';
+        return s;
+}
+
+int writer_config_load(const char *file, const struct option *options, bool (*accept)(int val),
+                       writer_option_fn apply, void *userdata) {
+        char *text, *line, *save = NULL;
+        unsigned lineno = 0;
+        size_t n;
+        FILE *f;
+
+        f = fopen(file, "re");
+        if (!f) {
+                wlog(LOG_ERR, "cannot open %s: %m", file);
+                return -errno;
+        }
+        text = calloc(1, WRITER_CONFIG_SIZE_MAX + 1);
+        if (!text) {
+                fclose(f);
+                return -ENOMEM;
+        }
+        n = fread(text, 1, WRITER_CONFIG_SIZE_MAX + 1, f);
+        fclose(f);
+        if (n > WRITER_CONFIG_SIZE_MAX) {
+                wlog(LOG_ERR, "%s: larger than %u bytes", file, WRITER_CONFIG_SIZE_MAX);
+                free(text);
+                return -E2BIG;
+        }
+
+        for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                const struct option *o = NULL;
+                char *key, *value, *eq;
+                int r;
+
+                lineno++;
+                key = line + strspn(line, " \t");
+                if (*key == '\0' || *key == '#')
+                        continue;
+                eq = strchr(key, '=');
+                if (!eq) {
+                        wlog(LOG_ERR, "%s:%u: expected key = value", file, lineno);
+                        return -EINVAL;
+                }
+                *eq = '\0';
+                key = strip(key);
+                value = strip(eq + 1);
+
+                for (const struct option *c = options; c->name && !o; c++)
+                        if (streq(c->name, key) && accept(c->val))
+                                o = c;
+                if (!o) {
+                        wlog(LOG_ERR, "%s:%u: unknown key \"%s\"", file, lineno, key);
+                        return -EINVAL;
+                }
+                r = apply(o->val, o->name, value, userdata);
+                if (r < 0) {
+                        wlog(LOG_ERR, "%s:%u: rejected", file, lineno);
+                        return r;
+                }
+        }
+        /* text stays allocated: applied values point into it (see the header). */
+        return 0;
+}

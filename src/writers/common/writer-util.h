@@ -10,6 +10,7 @@
  */
 #pragma once
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <syslog.h>
@@ -59,3 +60,24 @@ int writer_serve(vss_writer *w, uint32_t event_flags);
 /* writer_block_signals: block SIGTERM and SIGINT in the calling thread (inherited
  * by threads created later) and ignore SIGPIPE. Call first thing in main(). */
 int writer_block_signals(void);
+
+/* A writer's option handler: apply option val (long name name) with value; 0 or -errno. */
+typedef int (*writer_option_fn)(int val, const char *name, const char *value, void *userdata);
+
+/*
+ * writer_parse_argv: the getopt_long loop the writers share: every option goes to apply with
+ * its long name; 'h' calls help instead. Returns 1 to run, 0 after help, -EINVAL on bad usage
+ * (an unknown option, a stray argument) or apply's error. The caller checks combinations.
+ */
+int writer_parse_argv(int argc, char **argv, const char *shortopts, const struct option *options,
+                      void (*help)(void), writer_option_fn apply, void *userdata);
+
+/*
+ * writer_config_load: apply a configuration file of "key = value" lines whose keys are long
+ * option names of options; blank lines and '#' comments are ignored; accept(val) says which
+ * options a file may set (never --config itself or --help). At most 64 KiB. The file's text is
+ * kept for the program's lifetime, because applied values point into it.
+ * Returns 0, or a negative errno after logging the file and line at fault.
+ */
+int writer_config_load(const char *file, const struct option *options, bool (*accept)(int val),
+                       writer_option_fn apply, void *userdata);

@@ -49,7 +49,6 @@
  * answer (a clean timeout error) still reaches us in time. */
 #define SERVER_MARGIN_MS 200U
 #define PASSWORD_MAX 4096U
-#define CONFIG_SIZE_MAX (64U * 1024U)
 
 typedef enum Stage {
         STAGE_NONE,
@@ -456,9 +455,17 @@ static int password_load(const char *file, char **ret) {
         return 0;
 }
 
-static int config_load(MariaWriter *mw, Args *a, const char *file);
+/* The writer and its arguments, as the option callbacks see them. */
+typedef struct OptionTarget {
+        MariaWriter *mw;
+        Args *a;
+} OptionTarget;
 
-static int option_apply(MariaWriter *mw, Args *a, int opt, const char *name, const char *value) {
+static int config_load(const char *file, void *userdata);
+
+static int option_apply(int opt, const char *name, const char *value, void *userdata) {
+        MariaWriter *mw = ((OptionTarget *) userdata)->mw;
+        Args *a = ((OptionTarget *) userdata)->a;
         uint32_t port;
         int r;
 
@@ -487,7 +494,7 @@ static int option_apply(MariaWriter *mw, Args *a, int opt, const char *name, con
                         return -EINVAL;
                 }
                 a->config_seen = true;
-                return config_load(mw, a, value);
+                return config_load(value, userdata);
         case 's':
                 a->socket_path = value;
                 return 0;
@@ -516,97 +523,23 @@ static int option_apply(MariaWriter *mw, Args *a, int opt, const char *name, con
         }
 }
 
-/*
- * "key = value" lines, keys being the long option names (not config); blank lines and '#'
- * comments are ignored. The file's text is kept for the program's lifetime: the options
- * point into it.
- */
-static int config_load(MariaWriter *mw, Args *a, const char *file) {
-        char *text, *line, *save = NULL;
-        unsigned lineno = 0;
-        size_t n;
-        FILE *f;
+static bool config_key_allowed(int val) {
+        return val != ARG_CONFIG && val != 'h';
+}
 
-        f = fopen(file, "re");
-        if (!f) {
-                wlog(LOG_ERR, "cannot open %s: %m", file);
-                return -errno;
-        }
-        text = calloc(1, CONFIG_SIZE_MAX + 1);
-        if (!text) {
-                fclose(f);
-                return -ENOMEM;
-        }
-        n = fread(text, 1, CONFIG_SIZE_MAX + 1, f);
-        fclose(f);
-        if (n > CONFIG_SIZE_MAX) {
-                wlog(LOG_ERR, "%s: larger than %u bytes", file, CONFIG_SIZE_MAX);
-                free(text);
-                return -E2BIG;
-        }
-
-        for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                const struct option *o = NULL;
-                char *key, *value, *eq, *end;
-                int r;
-
-                lineno++;
-                key = line + strspn(line, " \t");
-                if (*key == '\0' || *key == '#')
-                        continue;
-                eq = strchr(key, '=');
-                if (!eq) {
-                        wlog(LOG_ERR, "%s:%u: expected key = value", file, lineno);
-                        return -EINVAL;
-                }
-                value = eq + 1 + strspn(eq + 1, " \t");
-                for (end = eq; end > key && strchr(" \t", end[-1]); end--)
-                        ;
-                *end = '\0';
-                for (end = value + strlen(value); end > value && strchr(" \t\r", end[-1]); end--)
-                        ;
-                *end = '\0';
-
-                for (const struct option *c = options; c->name; c++)
-                        if (streq(c->name, key) && c->val != ARG_CONFIG && c->val != 'h')
-                                o = c;
-                if (!o) {
-                        wlog(LOG_ERR, "%s:%u: unknown key \"%s\"", file, lineno, key);
-                        return -EINVAL;
-                }
-                r = option_apply(mw, a, o->val, o->name, value);
-                if (r < 0) {
-                        wlog(LOG_ERR, "%s:%u: rejected", file, lineno);
-                        return r;
-                }
-        }
-        return 0;
+/* A --config file: "key = value" lines, keys being the long option names (writer-util.h). */
+static int config_load(const char *file, void *userdata) {
+        return writer_config_load(file, options, config_key_allowed, option_apply, userdata);
 }
 
 /* Returns 1 to run, 0 to exit successfully (help), negative errno on bad usage. */
 static int parse_argv(int argc, char **argv, MariaWriter *mw, Args *a) {
-        int c, r;
+        OptionTarget target = { mw, a };
+        int r;
 
-        while ((c = getopt_long(argc, argv, "s:h", options, NULL)) >= 0) {
-                const char *name = NULL;
-
-                if (c == 'h') {
-                        help();
-                        return 0;
-                }
-                if (c == '?')
-                        return -EINVAL;
-                for (const struct option *o = options; o->name; o++)
-                        if (o->val == c)
-                                name = o->name;
-                r = option_apply(mw, a, c, name, optarg);
-                if (r < 0)
-                        return r;
-        }
-        if (optind < argc) {
-                wlog(LOG_ERR, "unexpected argument: %s", argv[optind]);
-                return -EINVAL;
-        }
+        r = writer_parse_argv(argc, argv, "s:h", options, help, option_apply, &target);
+        if (r <= 0)
+                return r;
         if (mw->target.host && mw->target.socket_path) {
                 wlog(LOG_ERR, "--host and --socket-path exclude each other");
                 return -EINVAL;

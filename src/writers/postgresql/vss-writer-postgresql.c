@@ -53,7 +53,6 @@
 
 #define TABLESPACES_MAX 64U
 #define WAL_SEGMENTS_MAX 256U
-#define CONFIG_SIZE_MAX (64U * 1024U)
 #define FREEZE_TIMEOUT_DEFAULT_MS 20000U
 #define LOCK_TIMEOUT_DEFAULT_MS 5000U
 #define CONNECT_TIMEOUT_DEFAULT_MS 5000U
@@ -791,7 +790,13 @@ static void help(void) {
                CHECKPOINT_TIMEOUT_DEFAULT_MS);
 }
 
-static int config_load(PgWriter *p, Args *a, const char *file);
+/* The writer and its arguments, as the option callbacks see them. */
+typedef struct OptionTarget {
+        PgWriter *p;
+        Args *a;
+} OptionTarget;
+
+static int config_load(const char *file, void *userdata);
 
 static int set_string(char **field, const char *value) {
         char *copy = strdup(value);
@@ -804,7 +809,9 @@ static int set_string(char **field, const char *value) {
 }
 
 /* Applies one option (from the command line or a config file). */
-static int option_apply(PgWriter *p, Args *a, int opt, const char *name, const char *value) {
+static int option_apply(int opt, const char *name, const char *value, void *userdata) {
+        PgWriter *p = ((OptionTarget *) userdata)->p;
+        Args *a = ((OptionTarget *) userdata)->a;
         uint32_t keep;
         int r;
 
@@ -817,7 +824,7 @@ static int option_apply(PgWriter *p, Args *a, int opt, const char *name, const c
                         return -EINVAL;
                 }
                 a->config_seen = true;
-                return config_load(p, a, value);
+                return config_load(value, userdata);
         case 's':
                 a->socket_path = value;
                 return 0;
@@ -863,100 +870,31 @@ static int option_apply(PgWriter *p, Args *a, int opt, const char *name, const c
         }
 }
 
-/*
- * "key = value" lines, keys being the long option names; blank lines and '#' comments are
- * ignored. Values are kept for the program's lifetime (the file's text is never freed).
- */
-static int config_load(PgWriter *p, Args *a, const char *file) {
+/* What a config file may set: not --config itself, not the restore-only options. */
+static bool config_key_allowed(int val) {
         static const int allowed[] = { ARG_CONNINFO,       ARG_FREEZE_TIMEOUT, ARG_LOCK_TIMEOUT, ARG_CONNECT_TIMEOUT,
                                        ARG_CHECKPOINT_TIMEOUT, ARG_LABEL_DIR,  ARG_LABEL_KEEP,   ARG_LEVEL,
                                        ARG_INSTANCE,        's' };
-        char *text, *line, *save = NULL;
-        unsigned lineno = 0;
-        size_t n;
-        FILE *f;
 
-        f = fopen(file, "re");
-        if (!f) {
-                wlog(LOG_ERR, "cannot open %s: %m", file);
-                return -errno;
-        }
-        text = calloc(1, CONFIG_SIZE_MAX + 1);
-        if (!text) {
-                fclose(f);
-                return -ENOMEM;
-        }
-        n = fread(text, 1, CONFIG_SIZE_MAX + 1, f);
-        fclose(f);
-        if (n > CONFIG_SIZE_MAX) {
-                wlog(LOG_ERR, "%s: larger than %u bytes", file, CONFIG_SIZE_MAX);
-                free(text);
-                return -E2BIG;
-        }
+        for (size_t i = 0; i < ELEMENTSOF(allowed); i++)
+                if (allowed[i] == val)
+                        return true;
+        return false;
+}
 
-        for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                char *key, *value, *eq, *end;
-                const struct option *o = NULL;
-                int r;
-
-                lineno++;
-                key = line + strspn(line, " \t");
-                if (*key == '\0' || *key == '#')
-                        continue;
-                eq = strchr(key, '=');
-                if (!eq) {
-                        wlog(LOG_ERR, "%s:%u: expected key = value", file, lineno);
-                        return -EINVAL;
-                }
-                value = eq + 1 + strspn(eq + 1, " \t");
-                for (end = eq; end > key && strchr(" \t", end[-1]); end--)
-                        ;
-                *end = '\0';
-                for (end = value + strlen(value); end > value && strchr(" \t\r", end[-1]); end--)
-                        ;
-                *end = '\0';
-
-                for (size_t i = 0; i < ELEMENTSOF(allowed) && !o; i++)
-                        for (const struct option *c = options; c->name; c++)
-                                if (c->val == allowed[i] && streq(c->name, key))
-                                        o = c;
-                if (!o) {
-                        wlog(LOG_ERR, "%s:%u: unknown key \"%s\"", file, lineno, key);
-                        return -EINVAL;
-                }
-                r = option_apply(p, a, o->val, o->name, value);
-                if (r < 0) {
-                        wlog(LOG_ERR, "%s:%u: rejected", file, lineno);
-                        return r;
-                }
-        }
-        return 0;
+/* A --config file: "key = value" lines, keys being the long option names (writer-util.h). */
+static int config_load(const char *file, void *userdata) {
+        return writer_config_load(file, options, config_key_allowed, option_apply, userdata);
 }
 
 /* Returns 1 to run, 0 to exit successfully (help), negative errno on bad usage. */
 static int parse_argv(int argc, char **argv, PgWriter *p, Args *a) {
-        int c, r;
+        OptionTarget target = { p, a };
+        int r;
 
-        while ((c = getopt_long(argc, argv, "s:h", options, NULL)) >= 0) {
-                const char *name = NULL;
-
-                if (c == 'h') {
-                        help();
-                        return 0;
-                }
-                if (c == '?')
-                        return -EINVAL;
-                for (const struct option *o = options; o->name; o++)
-                        if (o->val == c)
-                                name = o->name;
-                r = option_apply(p, a, c, name, optarg);
-                if (r < 0)
-                        return r;
-        }
-        if (optind < argc) {
-                wlog(LOG_ERR, "unexpected argument: %s", argv[optind]);
-                return -EINVAL;
-        }
+        r = writer_parse_argv(argc, argv, "s:h", options, help, option_apply, &target);
+        if (r <= 0)
+                return r;
         if (!!a->restore_label != !!a->datadir) {
                 wlog(LOG_ERR, "--restore-label and --datadir go together");
                 return -EINVAL;
