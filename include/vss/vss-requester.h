@@ -15,6 +15,7 @@
 #define VSS_REQUESTER_H
 
 #include "vss-common.h"
+#include "vss-writer.h" /* the restore enums: vss_restore_type, vss_file_restore_status */
 
 #ifdef __cplusplus
 extern "C" {
@@ -170,14 +171,17 @@ VSS_EXTERN vss_hr vss_requester_set_previous_backup_stamp(vss_requester *r, cons
                                                            const char *previous_backup_stamp);
 /**
  * SaveAsXML: the Backup Components Document as it stands in vssd (meaningful after
- * DoSnapshotSet: writers edit it up to PostSnapshot). Any time after InitializeForBackup.
+ * DoSnapshotSet: writers edit it up to PostSnapshot). Any time after InitializeForBackup or
+ * InitializeForRestore (in a restore it carries the writers' PreRestore edits too).
  * @return S_OK with *ret_xml (malloc'd UTF-8, NUL-terminated; the caller frees it with
  *         free()); VSS_E_BAD_STATE.
  */
 VSS_EXTERN vss_hr vss_requester_save_as_xml(vss_requester *r, char **ret_xml);
 /**
  * GetWriterComponentsCount: fetches the document from vssd now and counts the writer
- * instances that have explicitly added components in it. Any time after InitializeForBackup.
+ * instances that have explicitly added components in it. Any time after InitializeForBackup
+ * or InitializeForRestore (after PreRestore a restore's views show the writers' restore
+ * targets, directed targets, restore metadata and failure messages).
  */
 VSS_EXTERN vss_hr vss_requester_get_writer_components_count(vss_requester *r, unsigned *ret_count);
 /**
@@ -203,8 +207,84 @@ VSS_EXTERN vss_hr vss_requester_get_writer_status(vss_requester *r, unsigned ind
                                                    const char **ret_writer_name,
                                                    vss_writer_state *ret_state, vss_hr *ret_failure);
 VSS_EXTERN vss_hr vss_requester_free_writer_status(vss_requester *r);
-/** AbortBackup (seed 004): legal after PrepareForBackup; Abort to every writer involved. */
+/**
+ * AbortBackup (seed 004): legal after PrepareForBackup; Abort to every writer involved.
+ * On a restore object VSS_E_BAD_STATE: "aborts are not supported for restores".
+ */
 VSS_EXTERN vss_hr vss_requester_abort_backup(vss_requester *r);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Restore sequence (vss-semantics.md §3; legal states and codes in docs/api-map.md)          */
+/*                                                                                            */
+/* An object initialised for restore refuses the backup-only calls with VSS_E_BAD_STATE, and  */
+/* a backup object the restore calls. Components are named as in the backup calls; here       */
+/* instance_id may be NULL or VSS_ID_NULL for "the document's writer of class writer_id". After */
+/* GatherWriterMetadata vssd binds each writer of the document to the running instance of its  */
+/* class, so vss_requester_get_writer_components then shows the live instance ids.            */
+/* ------------------------------------------------------------------------------------------ */
+
+/**
+ * InitializeForRestore: bcd_xml (mandatory) is a document saved with
+ * vss_requester_save_as_xml() at backup time. Its backup state, context and components become
+ * this restore's. @return S_OK; VSS_E_INVALID_XML_DOCUMENT (NULL, empty, malformed or
+ * schema-invalid; reason in vss_requester_get_error_message()); VSS_E_BAD_STATE (not the
+ * first call).
+ */
+VSS_EXTERN vss_hr vss_requester_initialize_for_restore(vss_requester *r, const char *bcd_xml);
+/** SetRestoreState: before PreRestore. E_INVALIDARG outside VSS_RTYPE_*. */
+VSS_EXTERN vss_hr vss_requester_set_restore_state(vss_requester *r, vss_restore_type restore_type);
+/**
+ * SetSelectedForRestore: after GatherWriterMetadata, before PreRestore. Only components the
+ * document holds (explicitly added at backup time) can be selected.
+ * @return VSS_E_OBJECT_NOT_FOUND (not in the document, or its writer is not running: restore
+ *         its data without writer participation), VSS_E_BAD_STATE, E_INVALIDARG.
+ */
+VSS_EXTERN vss_hr vss_requester_set_selected_for_restore(vss_requester *r, const vss_id *instance_id,
+                                                          const vss_id *writer_id, vss_component_type type,
+                                                          const char *logical_path, const char *component_name,
+                                                          bool selected);
+/**
+ * AddRestoreSubcomponent: a selectable-for-restore subcomponent (in the running writer's
+ * metadata, below the named component) to restore. Same window as SetSelectedForRestore.
+ * @return VSS_E_OBJECT_NOT_FOUND, E_INVALIDARG (not selectable for restore),
+ *         VSS_E_OBJECT_ALREADY_EXISTS, VSS_E_BAD_STATE.
+ */
+VSS_EXTERN vss_hr vss_requester_add_restore_subcomponent(vss_requester *r, const vss_id *instance_id,
+                                                          const vss_id *writer_id, vss_component_type type,
+                                                          const char *logical_path, const char *component_name,
+                                                          const char *sub_logical_path, const char *sub_name,
+                                                          bool repair);
+/** SetRestoreOptions: writer-defined string, before PreRestore. VSS_E_OBJECT_NOT_FOUND. */
+VSS_EXTERN vss_hr vss_requester_set_restore_options(vss_requester *r, const vss_id *instance_id,
+                                                     const vss_id *writer_id, vss_component_type type,
+                                                     const char *logical_path, const char *component_name,
+                                                     const char *options);
+/** SetAdditionalRestores: true on every pass of a sequential restore but the last. */
+VSS_EXTERN vss_hr vss_requester_set_additional_restores(vss_requester *r, const vss_id *instance_id,
+                                                         const vss_id *writer_id, vss_component_type type,
+                                                         const char *logical_path, const char *component_name,
+                                                         bool additional_restores);
+/**
+ * AddNewTarget: restore the file set (path, filespec, recursive), which must equal a file set
+ * the running writer declared for the component or a subcomponent, to alternate_path. Before
+ * PreRestore. The writer must declare VSS_BS_WRITER_SUPPORTS_NEW_TARGET in its backup schema.
+ * @return VSS_E_OBJECT_NOT_FOUND (no such component, writer not running, or no such file
+ * set), VSS_E_OBJECT_ALREADY_EXISTS (that file set twice), E_INVALIDARG (bad argument, or the
+ * writer does not support new targets).
+ */
+VSS_EXTERN vss_hr vss_requester_add_new_target(vss_requester *r, const vss_id *instance_id, const vss_id *writer_id,
+                                               vss_component_type type, const char *logical_path,
+                                               const char *component_name, const char *path, const char *filespec,
+                                               bool recursive, const char *alternate_path);
+/** PreRestore: PreRestore event to the writers with selected components. */
+VSS_EXTERN vss_hr vss_requester_pre_restore(vss_requester *r, vss_async **ret_async);
+/** SetFileRestoreStatus: only between PreRestore and PostRestore (VSS_E_BAD_STATE otherwise). */
+VSS_EXTERN vss_hr vss_requester_set_file_restore_status(vss_requester *r, const vss_id *instance_id,
+                                                         const vss_id *writer_id, vss_component_type type,
+                                                         const char *logical_path, const char *component_name,
+                                                         vss_file_restore_status status);
+/** PostRestore: PostRestore event to every writer that got PreRestore. */
+VSS_EXTERN vss_hr vss_requester_post_restore(vss_requester *r, vss_async **ret_async);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Snapshot management                                                                        */

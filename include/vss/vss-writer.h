@@ -30,9 +30,39 @@ typedef struct vss_create_writer_metadata vss_create_writer_metadata; /* IVssCre
 typedef struct vss_writer_components vss_writer_components;         /* IVssWriterComponents */
 typedef struct vss_component vss_component;                         /* IVssComponent */
 
-#define VSS_WRITER_CALLBACKS_VERSION 1
+/* VSS_RESTORE_TARGET: where a component's files go at restore (the writer decides in PreRestore). */
+typedef enum vss_restore_target {
+        VSS_RT_UNDEFINED = 0,
+        VSS_RT_ORIGINAL = 1,
+        VSS_RT_ALTERNATE = 2,
+        VSS_RT_DIRECTED = 3,
+        VSS_RT_ORIGINAL_LOCATION = 4,
+} vss_restore_target;
+
+/* VSS_FILE_RESTORE_STATUS: what the requester managed to restore (SetFileRestoreStatus). */
+typedef enum vss_file_restore_status {
+        VSS_RS_UNDEFINED = 0,
+        VSS_RS_NONE = 1,
+        VSS_RS_ALL = 2,
+        VSS_RS_FAILED = 3,
+} vss_file_restore_status;
+
+/* VSS_RESTORE_TYPE (SetRestoreState). Writers treat VSS_RTYPE_UNDEFINED as VSS_RTYPE_BY_COPY. */
+typedef enum vss_restore_type {
+        VSS_RTYPE_UNDEFINED = 0,
+        VSS_RTYPE_BY_COPY = 1,
+        VSS_RTYPE_IMPORT = 2,
+        VSS_RTYPE_OTHER = 3,
+} vss_restore_type;
+
+/*
+ * Version 2 appended on_pre_restore and on_post_restore. A version 1 struct (without them) is
+ * still accepted: its writer gets no restore callbacks (they behave as handlers returning true).
+ */
+#define VSS_WRITER_CALLBACKS_VERSION 2
+#define VSS_WRITER_CALLBACKS_VERSION_1 1
 typedef struct vss_writer_callbacks {
-        unsigned version; /* VSS_WRITER_CALLBACKS_VERSION */
+        unsigned version; /* VSS_WRITER_CALLBACKS_VERSION (or 1 for the shorter struct) */
         /* OnIdentify: describe yourself into md (lives only during the call). */
         bool (*on_identify)(vss_writer *w, vss_create_writer_metadata *md, void *userdata);
         /* OnPrepareBackup: c is NULL when the requester is not in component mode. */
@@ -46,6 +76,17 @@ typedef struct vss_writer_callbacks {
         bool (*on_backup_complete)(vss_writer *w, vss_writer_components *c, void *userdata);
         /* OnBackupShutdown: snapshot_set_id is VSS_ID_NULL when no set was created. */
         bool (*on_backup_shutdown)(vss_writer *w, const vss_id *snapshot_set_id, void *userdata);
+        /*
+         * Version 2. OnPreRestore: c holds the writer's components of the restore; check
+         * vss_component_is_selected_for_restore, read the restore options, close files, set the
+         * restore target. Only writers with a selected component get it; writers whose
+         * metadata says VSS_WRE_NEVER never do. There is no BackupShutdown after a restore
+         * (VSS raises that event for backups only).
+         */
+        bool (*on_pre_restore)(vss_writer *w, vss_writer_components *c, void *userdata);
+        /* OnPostRestore: read the file restore status, the new targets and additional
+         * restores (true: more restores follow, do not recover yet); recover, restart. */
+        bool (*on_post_restore)(vss_writer *w, vss_writer_components *c, void *userdata);
 } vss_writer_callbacks;
 
 #define VSS_WRITER_OPTIONS_VERSION 1
@@ -96,7 +137,7 @@ VSS_EXTERN vss_hr vss_writer_get_instance_id(vss_writer *w, vss_id *ret);
 /* VSS_E_BAD_STATE (vss-semantics.md §6, "Protected query helpers").                           */
 /* ------------------------------------------------------------------------------------------ */
 
-/** SetWriterFailure: any backup handler except on_identify. hr: a VSS_E_WRITERERROR_* code. */
+/** SetWriterFailure: any handler except on_identify (restore handlers too). hr: a VSS_E_WRITERERROR_* code. */
 VSS_EXTERN vss_hr vss_writer_set_writer_failure(vss_writer *w, vss_hr hr);
 /** GetCurrentSnapshotSetId: only inside PrepareForSnapshot, Freeze, Thaw, PostSnapshot (seed 002). */
 VSS_EXTERN vss_hr vss_writer_get_current_snapshot_set_id(vss_writer *w, vss_id *ret);
@@ -114,6 +155,9 @@ VSS_EXTERN vss_hr vss_writer_get_backup_type(vss_writer *w, vss_backup_type *ret
 VSS_EXTERN vss_hr vss_writer_are_components_selected(vss_writer *w, bool *ret);
 /** GetContext: inside any handler. */
 VSS_EXTERN vss_hr vss_writer_get_context(vss_writer *w, vss_snapshot_context *ret);
+/** GetRestoreType: on_pre_restore and on_post_restore (what the requester set with
+ *  vss_requester_set_restore_state; VSS_RTYPE_UNDEFINED when it set nothing). */
+VSS_EXTERN vss_hr vss_writer_get_restore_type(vss_writer *w, vss_restore_type *ret);
 
 /* ------------------------------------------------------------------------------------------ */
 /* IVssCreateWriterMetadata (inside on_identify only)                                          */
@@ -260,6 +304,45 @@ VSS_EXTERN vss_hr vss_component_get_differenced_files_count(vss_component *c, un
 VSS_EXTERN vss_hr vss_component_get_differenced_file(vss_component *c, unsigned index, const char **ret_path,
                                                       const char **ret_filespec, bool *ret_recursive,
                                                       vss_timestamp *ret_last_modify_time);
+
+/*
+ * Restore fields of IVssComponent (vss-semantics.md §3, §8). Getters work in on_pre_restore
+ * and on_post_restore (and the backup callbacks that get components), and on a requester's
+ * read view always. Setters are writer-only, in the window named, VSS_E_BAD_STATE elsewhere.
+ */
+
+/** IsSelectedForRestore: the requester selected c with vss_requester_set_selected_for_restore. */
+VSS_EXTERN vss_hr vss_component_is_selected_for_restore(vss_component *c, bool *ret);
+/** GetRestoreOptions: what the requester passed with SetRestoreOptions; NULL when none. */
+VSS_EXTERN vss_hr vss_component_get_restore_options(vss_component *c, const char **ret);
+/** GetAdditionalRestores: true when more restores of c follow (no recovery yet). */
+VSS_EXTERN vss_hr vss_component_get_additional_restores(vss_component *c, bool *ret);
+/** GetFileRestoreStatus: what the requester set between PreRestore and PostRestore. */
+VSS_EXTERN vss_hr vss_component_get_file_restore_status(vss_component *c, vss_file_restore_status *ret);
+/** GetNewTargetCount / GetNewTarget: the requester's AddNewTarget entries. Any ret_* may be NULL. */
+VSS_EXTERN vss_hr vss_component_get_new_target_count(vss_component *c, unsigned *ret_count);
+VSS_EXTERN vss_hr vss_component_get_new_target(vss_component *c, unsigned index, const char **ret_path,
+                                                const char **ret_filespec, bool *ret_recursive,
+                                                const char **ret_alternate_path);
+/** GetRestoreSubcomponentCount / GetRestoreSubcomponent: AddRestoreSubcomponent entries. */
+VSS_EXTERN vss_hr vss_component_get_restore_subcomponent_count(vss_component *c, unsigned *ret_count);
+VSS_EXTERN vss_hr vss_component_get_restore_subcomponent(vss_component *c, unsigned index,
+                                                          const char **ret_logical_path, const char **ret_name,
+                                                          bool *ret_repair);
+/** SetRestoreTarget: writer, on_pre_restore only. E_INVALIDARG outside VSS_RT_*. */
+VSS_EXTERN vss_hr vss_component_set_restore_target(vss_component *c, vss_restore_target target);
+/** GetRestoreTarget: VSS_RT_UNDEFINED until the writer set one. */
+VSS_EXTERN vss_hr vss_component_get_restore_target(vss_component *c, vss_restore_target *ret);
+/** SetRestoreMetadata: writer, on_prepare_backup or on_pre_restore. */
+VSS_EXTERN vss_hr vss_component_set_restore_metadata(vss_component *c, const char *metadata);
+/** GetRestoreMetadata. *ret NULL when not set. */
+VSS_EXTERN vss_hr vss_component_get_restore_metadata(vss_component *c, const char **ret);
+/** SetPreRestoreFailureMsg: writer, on_pre_restore only. */
+VSS_EXTERN vss_hr vss_component_set_pre_restore_failure_msg(vss_component *c, const char *msg);
+VSS_EXTERN vss_hr vss_component_get_pre_restore_failure_msg(vss_component *c, const char **ret);
+/** SetPostRestoreFailureMsg: writer, on_post_restore only. */
+VSS_EXTERN vss_hr vss_component_set_post_restore_failure_msg(vss_component *c, const char *msg);
+VSS_EXTERN vss_hr vss_component_get_post_restore_failure_msg(vss_component *c, const char **ret);
 
 #ifdef __cplusplus
 }

@@ -32,6 +32,8 @@ typedef enum AsyncKind {
         ASYNC_DO_SNAPSHOT_SET,
         ASYNC_BACKUP_COMPLETE,
         ASYNC_GATHER_WRITER_STATUS,
+        ASYNC_PRE_RESTORE,
+        ASYNC_POST_RESTORE,
         _ASYNC_KIND_MAX,
 } AsyncKind;
 

@@ -569,6 +569,115 @@ vss_hr vss_requester_get_writer_components(vss_requester *r, unsigned index, vss
         return hr;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Restore calls                                                                               */
+/* ------------------------------------------------------------------------------------------ */
+
+vss_hr vss_requester_initialize_for_restore(vss_requester *r, const char *bcd_xml) {
+        if (!r)
+                return E_INVALIDARG;
+        /* §3: the saved document is mandatory; vssd says the same, but without a round trip. */
+        if (isempty(bcd_xml)) {
+                bus_conn_lock(r->conn);
+                (void) requester_set_error_locked(r, VSS_E_INVALID_XML_DOCUMENT,
+                                                  "InitializeForRestore needs the backup components document saved at backup time.");
+                bus_conn_unlock(r->conn);
+                return VSS_E_INVALID_XML_DOCUMENT;
+        }
+        if (strnlen(bcd_xml, XML_MAX_DOCUMENT_SIZE + 1) > XML_MAX_DOCUMENT_SIZE)
+                return E_INVALIDARG;
+        return requester_call_simple(r, "InitializeForRestore", LIBVSS_CALL_TIMEOUT_USEC, "s", bcd_xml);
+}
+
+vss_hr vss_requester_set_restore_state(vss_requester *r, vss_restore_type restore_type) {
+        if (!r || restore_type < VSS_RTYPE_UNDEFINED || restore_type > VSS_RTYPE_OTHER)
+                return E_INVALIDARG;
+        return requester_call_simple(r, "SetRestoreState", LIBVSS_CALL_TIMEOUT_USEC, "u", (uint32_t) restore_type);
+}
+
+/* A restore call's component: the instance id may be NULL or null (any instance of the class). */
+static bool restore_component_args_ok(const vss_id *writer_id, vss_component_type type, const char *logical_path,
+                                      const char *component_name) {
+        return writer_id && !vss_id_is_null(writer_id) && (type == VSS_CT_DATABASE || type == VSS_CT_FILEGROUP) &&
+                !isempty(component_name) && string_ok(component_name) && string_ok(logical_path);
+}
+
+#define RESTORE_COMPONENT_ARGS(instance_id, writer_id, type, logical_path, component_name) \
+        vss_id_to_str(instance_id ?: &VSS_ID_NULL).s, vss_id_to_str(writer_id).s, (uint32_t) (type), \
+                strempty(logical_path), component_name
+
+vss_hr vss_requester_set_selected_for_restore(vss_requester *r, const vss_id *instance_id, const vss_id *writer_id,
+                                              vss_component_type type, const char *logical_path,
+                                              const char *component_name, bool selected) {
+        if (!r || !restore_component_args_ok(writer_id, type, logical_path, component_name))
+                return E_INVALIDARG;
+        return requester_call_simple(r, "SetSelectedForRestore", LIBVSS_CALL_TIMEOUT_USEC, "ssussb",
+                                     RESTORE_COMPONENT_ARGS(instance_id, writer_id, type, logical_path,
+                                                            component_name),
+                                     (int) selected);
+}
+
+vss_hr vss_requester_add_restore_subcomponent(vss_requester *r, const vss_id *instance_id, const vss_id *writer_id,
+                                              vss_component_type type, const char *logical_path,
+                                              const char *component_name, const char *sub_logical_path,
+                                              const char *sub_name, bool repair) {
+        if (!r || !restore_component_args_ok(writer_id, type, logical_path, component_name) ||
+            isempty(sub_name) || !string_ok(sub_name) || !string_ok(sub_logical_path))
+                return E_INVALIDARG;
+        return requester_call_simple(r, "AddRestoreSubcomponent", LIBVSS_CALL_TIMEOUT_USEC, "ssussssb",
+                                     RESTORE_COMPONENT_ARGS(instance_id, writer_id, type, logical_path,
+                                                            component_name),
+                                     strempty(sub_logical_path), sub_name, (int) repair);
+}
+
+vss_hr vss_requester_set_restore_options(vss_requester *r, const vss_id *instance_id, const vss_id *writer_id,
+                                         vss_component_type type, const char *logical_path,
+                                         const char *component_name, const char *options) {
+        if (!r || !restore_component_args_ok(writer_id, type, logical_path, component_name) || !value_ok(options))
+                return E_INVALIDARG;
+        return requester_call_simple(r, "SetRestoreOptions", LIBVSS_CALL_TIMEOUT_USEC, "ssusss",
+                                     RESTORE_COMPONENT_ARGS(instance_id, writer_id, type, logical_path,
+                                                            component_name),
+                                     options);
+}
+
+vss_hr vss_requester_set_additional_restores(vss_requester *r, const vss_id *instance_id, const vss_id *writer_id,
+                                             vss_component_type type, const char *logical_path,
+                                             const char *component_name, bool additional_restores) {
+        if (!r || !restore_component_args_ok(writer_id, type, logical_path, component_name))
+                return E_INVALIDARG;
+        return requester_call_simple(r, "SetAdditionalRestores", LIBVSS_CALL_TIMEOUT_USEC, "ssussb",
+                                     RESTORE_COMPONENT_ARGS(instance_id, writer_id, type, logical_path,
+                                                            component_name),
+                                     (int) additional_restores);
+}
+
+vss_hr vss_requester_add_new_target(vss_requester *r, const vss_id *instance_id, const vss_id *writer_id,
+                                    vss_component_type type, const char *logical_path, const char *component_name,
+                                    const char *path, const char *filespec, bool recursive,
+                                    const char *alternate_path) {
+        if (!r || !restore_component_args_ok(writer_id, type, logical_path, component_name) ||
+            isempty(path) || !string_ok(path) || isempty(filespec) || !string_ok(filespec) ||
+            isempty(alternate_path) || !string_ok(alternate_path))
+                return E_INVALIDARG;
+        return requester_call_simple(r, "AddNewTarget", LIBVSS_CALL_TIMEOUT_USEC, "ssussssbs",
+                                     RESTORE_COMPONENT_ARGS(instance_id, writer_id, type, logical_path,
+                                                            component_name),
+                                     path, filespec, (int) recursive, alternate_path);
+}
+
+vss_hr vss_requester_set_file_restore_status(vss_requester *r, const vss_id *instance_id, const vss_id *writer_id,
+                                             vss_component_type type, const char *logical_path,
+                                             const char *component_name, vss_file_restore_status status) {
+        if (!r || !restore_component_args_ok(writer_id, type, logical_path, component_name) ||
+            status < VSS_RS_UNDEFINED || status > VSS_RS_FAILED)
+                return E_INVALIDARG;
+        return requester_call_simple(r, "SetFileRestoreStatus", LIBVSS_CALL_TIMEOUT_USEC, "ssussu",
+                                     RESTORE_COMPONENT_ARGS(instance_id, writer_id, type, logical_path,
+                                                            component_name),
+                                     (uint32_t) status);
+}
+
 vss_hr vss_requester_abort_backup(vss_requester *r) {
         if (!r)
                 return E_INVALIDARG;
@@ -716,6 +825,8 @@ static const char *const async_member[_ASYNC_KIND_MAX] = {
         [ASYNC_DO_SNAPSHOT_SET] = "DoSnapshotSet",
         [ASYNC_BACKUP_COMPLETE] = "BackupComplete",
         [ASYNC_GATHER_WRITER_STATUS] = "GatherWriterStatus",
+        [ASYNC_PRE_RESTORE] = "PreRestore",
+        [ASYNC_POST_RESTORE] = "PostRestore",
 };
 
 /* Lock held. Send the deferred call; on success a's slot holds the pending reply. */
@@ -788,6 +899,14 @@ vss_hr vss_requester_backup_complete(vss_requester *r, vss_async **ret_async) {
 
 vss_hr vss_requester_gather_writer_status(vss_requester *r, vss_async **ret_async) {
         return requester_start_async(r, ASYNC_GATHER_WRITER_STATUS, ret_async);
+}
+
+vss_hr vss_requester_pre_restore(vss_requester *r, vss_async **ret_async) {
+        return requester_start_async(r, ASYNC_PRE_RESTORE, ret_async);
+}
+
+vss_hr vss_requester_post_restore(vss_requester *r, vss_async **ret_async) {
+        return requester_start_async(r, ASYNC_POST_RESTORE, ret_async);
 }
 
 /* Decode "a" WMD into a new array of views. */

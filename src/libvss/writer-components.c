@@ -9,8 +9,11 @@
  * edits that copy through the calls below, and writer-events.c sends the edited slice back
  * with the answer, where vssd checks every edit again (docs/dbus-api.md "Writer edits").
  *
- * Windows (vss-semantics.md §8, seed 003): reads in the three callbacks, edits only in
- * on_prepare_backup and on_post_snapshot, GetBackupSucceeded only in on_backup_complete.
+ * Windows (vss-semantics.md §8, seed 003): reads in the callbacks that get components, edits
+ * of the backup fields only in on_prepare_backup and on_post_snapshot, GetBackupSucceeded
+ * only in on_backup_complete; the restore target and the pre-restore failure message only in
+ * on_pre_restore, the restore metadata in on_prepare_backup and on_pre_restore, the
+ * post-restore failure message only in on_post_restore.
  * A view stays allocated until the writer's next view is made, so a component a callback
  * kept and uses later (in on_backup_shutdown, say) is refused with VSS_E_BAD_STATE rather
  * than touching freed memory.
@@ -160,6 +163,10 @@ static BcdEvent bcd_event_of(EventType t) {
                 return BCD_EVENT_BACKUP_COMPLETE;
         case EVENT_BACKUP_SHUTDOWN:
                 return BCD_EVENT_BACKUP_SHUTDOWN;
+        case EVENT_PRE_RESTORE:
+                return BCD_EVENT_PRE_RESTORE;
+        case EVENT_POST_RESTORE:
+                return BCD_EVENT_POST_RESTORE;
         default:
                 return BCD_EVENT_NONE;
         }
@@ -179,7 +186,8 @@ static BcdEventWindow component_window(const vss_component *c, const CallbackFra
         *ret_frame = frame;
         return (BcdEventWindow) {
                 .caller_is_writer = true,
-                .operation = BCD_OPERATION_BACKUP,
+                .operation = frame->event->type == EVENT_PRE_RESTORE || frame->event->type == EVENT_POST_RESTORE
+                        ? BCD_OPERATION_RESTORE : BCD_OPERATION_BACKUP,
                 .event = bcd_event_of(frame->event->type),
                 .backup_type = frame->event->ctx.has_backup_type ? frame->event->ctx.backup_type : VSS_BT_UNDEFINED,
         };
@@ -422,4 +430,203 @@ vss_hr vss_component_get_differenced_file(vss_component *c, unsigned index, cons
         if (ret_last_modify_time)
                 *ret_last_modify_time = d->last_modify_time;
         return S_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Restore fields                                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+/* May a writer set a restore field of c now, in one of the events of mask? */
+static vss_hr component_check_restore_edit(const vss_component *c, unsigned mask) {
+        const CallbackFrame *frame;
+
+        (void) component_window(c, &frame);
+        if (!frame || !(mask & EVENT_BIT(frame->event->type)))
+                return VSS_E_BAD_STATE;
+        return S_OK;
+}
+
+static vss_hr set_restore_string(vss_component *c, BcdString which, unsigned mask, const char *value) {
+        vss_hr hr;
+
+        if (!c || !value)
+                return E_INVALIDARG;
+        hr = component_check_restore_edit(c, mask);
+        if (hr != S_OK)
+                return hr;
+
+        hr = bcd_component_set_string(c->bcd, which, value);
+        if (hr == S_OK)
+                component_edited(c);
+        return hr;
+}
+
+vss_hr vss_component_is_selected_for_restore(vss_component *c, bool *ret) {
+        vss_hr hr;
+
+        if (!c || !ret)
+                return E_INVALIDARG;
+        hr = component_check_read(c);
+        if (hr != S_OK)
+                return hr;
+
+        *ret = c->bcd->selected_for_restore;
+        return S_OK;
+}
+
+vss_hr vss_component_get_restore_options(vss_component *c, const char **ret) {
+        return get_string(c, BCD_STRING_RESTORE_OPTIONS, ret);
+}
+
+vss_hr vss_component_get_additional_restores(vss_component *c, bool *ret) {
+        vss_hr hr;
+
+        if (!c || !ret)
+                return E_INVALIDARG;
+        hr = component_check_read(c);
+        if (hr != S_OK)
+                return hr;
+
+        *ret = c->bcd->additional_restores;
+        return S_OK;
+}
+
+vss_hr vss_component_get_file_restore_status(vss_component *c, vss_file_restore_status *ret) {
+        vss_hr hr;
+
+        if (!c || !ret)
+                return E_INVALIDARG;
+        hr = component_check_read(c);
+        if (hr != S_OK)
+                return hr;
+
+        *ret = (vss_file_restore_status) c->bcd->file_restore_status;
+        return S_OK;
+}
+
+vss_hr vss_component_get_new_target_count(vss_component *c, unsigned *ret_count) {
+        vss_hr hr;
+
+        if (!c || !ret_count)
+                return E_INVALIDARG;
+        hr = component_check_read(c);
+        if (hr != S_OK)
+                return hr;
+
+        *ret_count = (unsigned) c->bcd->n_new_targets;
+        return S_OK;
+}
+
+vss_hr vss_component_get_new_target(vss_component *c, unsigned index, const char **ret_path,
+                                    const char **ret_filespec, bool *ret_recursive, const char **ret_alternate_path) {
+        const BcdFileMapping *m;
+        vss_hr hr;
+
+        if (!c)
+                return E_INVALIDARG;
+        hr = component_check_read(c);
+        if (hr != S_OK)
+                return hr;
+        if (index >= c->bcd->n_new_targets)
+                return VSS_E_OBJECT_NOT_FOUND;
+
+        m = &c->bcd->new_targets[index];
+        if (ret_path)
+                *ret_path = m->path;
+        if (ret_filespec)
+                *ret_filespec = m->filespec;
+        if (ret_recursive)
+                *ret_recursive = m->recursive;
+        if (ret_alternate_path)
+                *ret_alternate_path = m->destination;
+        return S_OK;
+}
+
+vss_hr vss_component_get_restore_subcomponent_count(vss_component *c, unsigned *ret_count) {
+        vss_hr hr;
+
+        if (!c || !ret_count)
+                return E_INVALIDARG;
+        hr = component_check_read(c);
+        if (hr != S_OK)
+                return hr;
+
+        *ret_count = (unsigned) c->bcd->n_restore_subcomponents;
+        return S_OK;
+}
+
+vss_hr vss_component_get_restore_subcomponent(vss_component *c, unsigned index, const char **ret_logical_path,
+                                              const char **ret_name, bool *ret_repair) {
+        const BcdRestoreSubcomponent *s;
+        vss_hr hr;
+
+        if (!c)
+                return E_INVALIDARG;
+        hr = component_check_read(c);
+        if (hr != S_OK)
+                return hr;
+        if (index >= c->bcd->n_restore_subcomponents)
+                return VSS_E_OBJECT_NOT_FOUND;
+
+        s = &c->bcd->restore_subcomponents[index];
+        if (ret_logical_path)
+                *ret_logical_path = strempty(s->logical_path);
+        if (ret_name)
+                *ret_name = s->name;
+        if (ret_repair)
+                *ret_repair = s->repair;
+        return S_OK;
+}
+
+vss_hr vss_component_set_restore_target(vss_component *c, vss_restore_target target) {
+        vss_hr hr;
+
+        if (!c)
+                return E_INVALIDARG;
+        hr = component_check_restore_edit(c, EVENT_BIT(EVENT_PRE_RESTORE));
+        if (hr != S_OK)
+                return hr;
+
+        hr = bcd_component_set_restore_target(c->bcd, (BcdRestoreTarget) target);
+        if (hr == S_OK)
+                component_edited(c);
+        return hr;
+}
+
+vss_hr vss_component_get_restore_target(vss_component *c, vss_restore_target *ret) {
+        vss_hr hr;
+
+        if (!c || !ret)
+                return E_INVALIDARG;
+        hr = component_check_read(c);
+        if (hr != S_OK)
+                return hr;
+
+        *ret = (vss_restore_target) c->bcd->restore_target;
+        return S_OK;
+}
+
+vss_hr vss_component_set_restore_metadata(vss_component *c, const char *metadata) {
+        return set_restore_string(c, BCD_STRING_RESTORE_METADATA,
+                                  EVENT_BIT(EVENT_PREPARE_FOR_BACKUP) | EVENT_BIT(EVENT_PRE_RESTORE), metadata);
+}
+
+vss_hr vss_component_get_restore_metadata(vss_component *c, const char **ret) {
+        return get_string(c, BCD_STRING_RESTORE_METADATA, ret);
+}
+
+vss_hr vss_component_set_pre_restore_failure_msg(vss_component *c, const char *msg) {
+        return set_restore_string(c, BCD_STRING_PRE_RESTORE_FAILURE_MSG, EVENT_BIT(EVENT_PRE_RESTORE), msg);
+}
+
+vss_hr vss_component_get_pre_restore_failure_msg(vss_component *c, const char **ret) {
+        return get_string(c, BCD_STRING_PRE_RESTORE_FAILURE_MSG, ret);
+}
+
+vss_hr vss_component_set_post_restore_failure_msg(vss_component *c, const char *msg) {
+        return set_restore_string(c, BCD_STRING_POST_RESTORE_FAILURE_MSG, EVENT_BIT(EVENT_POST_RESTORE), msg);
+}
+
+vss_hr vss_component_get_post_restore_failure_msg(vss_component *c, const char **ret) {
+        return get_string(c, BCD_STRING_POST_RESTORE_FAILURE_MSG, ret);
 }

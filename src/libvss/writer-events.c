@@ -37,6 +37,8 @@ static const char *const event_member[_EVENT_TYPE_MAX] = {
         [EVENT_ABORT] = "Abort",
         [EVENT_BACKUP_COMPLETE] = "BackupComplete",
         [EVENT_BACKUP_SHUTDOWN] = "BackupShutdown",
+        [EVENT_PRE_RESTORE] = "PreRestore",
+        [EVENT_POST_RESTORE] = "PostRestore",
 };
 
 static EventType event_type_from_member(const char *member) {
@@ -359,6 +361,10 @@ const sd_bus_vtable writer_events_vtable[] = {
                                 BACKUP_EVENT_RESULT, method_event, 0),
         SD_BUS_METHOD_WITH_ARGS("BackupShutdown", SD_BUS_ARGS("a{sv}", ctx),
                                 BACKUP_EVENT_RESULT, method_event, 0),
+        SD_BUS_METHOD_WITH_ARGS("PreRestore", SD_BUS_ARGS("a{sv}", ctx),
+                                BACKUP_EVENT_RESULT, method_event, 0),
+        SD_BUS_METHOD_WITH_ARGS("PostRestore", SD_BUS_ARGS("a{sv}", ctx),
+                                BACKUP_EVENT_RESULT, method_event, 0),
         SD_BUS_VTABLE_END
 };
 
@@ -463,7 +469,13 @@ static void writer_run_identify(vss_writer *w, Event *e) {
 
 /* The events whose callback receives an IVssWriterComponents. */
 #define EVENTS_WITH_COMPONENTS \
-        (EVENT_BIT(EVENT_PREPARE_FOR_BACKUP) | EVENT_BIT(EVENT_POST_SNAPSHOT) | EVENT_BIT(EVENT_BACKUP_COMPLETE))
+        (EVENT_BIT(EVENT_PREPARE_FOR_BACKUP) | EVENT_BIT(EVENT_POST_SNAPSHOT) | EVENT_BIT(EVENT_BACKUP_COMPLETE) | \
+         EVENT_BIT(EVENT_PRE_RESTORE) | EVENT_BIT(EVENT_POST_RESTORE))
+
+/* The events whose edits of the components travel back to vssd (vss-semantics.md §8). */
+#define EVENTS_WITH_EDITS \
+        (EVENT_BIT(EVENT_PREPARE_FOR_BACKUP) | EVENT_BIT(EVENT_POST_SNAPSHOT) | EVENT_BIT(EVENT_PRE_RESTORE) | \
+         EVENT_BIT(EVENT_POST_RESTORE))
 
 static bool writer_call_callback(vss_writer *w, const Event *e, vss_writer_components *c) {
         const vss_writer_callbacks *cb = &w->cb;
@@ -486,6 +498,10 @@ static bool writer_call_callback(vss_writer *w, const Event *e, vss_writer_compo
                 return cb->on_backup_complete ? cb->on_backup_complete(w, c, w->userdata) : true;
         case EVENT_BACKUP_SHUTDOWN:
                 return cb->on_backup_shutdown ? cb->on_backup_shutdown(w, set_id, w->userdata) : true;
+        case EVENT_PRE_RESTORE:
+                return cb->on_pre_restore ? cb->on_pre_restore(w, c, w->userdata) : true;
+        case EVENT_POST_RESTORE:
+                return cb->on_post_restore ? cb->on_post_restore(w, c, w->userdata) : true;
         default:
                 return true;
         }
@@ -527,8 +543,10 @@ static void writer_run_backup_event(vss_writer *w, Event *e) {
         ok = writer_call_callback(w, e, c);
         writer_current_frame = NULL;
 
-        /* Edits go back only from the windows a writer may edit in, and only with success. */
-        if (ok && (e->type == EVENT_PREPARE_FOR_BACKUP || e->type == EVENT_POST_SNAPSHOT)) {
+        /* Edits go back only from the windows a writer may edit in, and only with success;
+         * in a restore also with a veto, which is when the failure messages matter. */
+        if ((ok || e->type == EVENT_PRE_RESTORE || e->type == EVENT_POST_RESTORE) &&
+            (EVENTS_WITH_EDITS & EVENT_BIT(e->type))) {
                 vss_hr hr = writer_components_edits_xml(c, &edits);
 
                 if (hr != S_OK) {

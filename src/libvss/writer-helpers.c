@@ -280,3 +280,18 @@ vss_hr vss_writer_get_context(vss_writer *w, vss_snapshot_context *ret) {
         *ret = frame->event->ctx.has_context ? frame->event->ctx.context : VSS_CTX_BACKUP;
         return S_OK;
 }
+
+vss_hr vss_writer_get_restore_type(vss_writer *w, vss_restore_type *ret) {
+        const CallbackFrame *frame;
+
+        if (!w || !ret)
+                return E_INVALIDARG;
+        frame = frame_in_window(w, EVENT_BIT(EVENT_PRE_RESTORE) | EVENT_BIT(EVENT_POST_RESTORE));
+        if (!frame)
+                return VSS_E_BAD_STATE;
+
+        /* The restore type is a document-wide field of the slice the event carried. */
+        *ret = frame->components && frame->components->bcd ? (vss_restore_type) frame->components->bcd->restore_type
+                                                           : VSS_RTYPE_UNDEFINED;
+        return S_OK;
+}

@@ -45,6 +45,8 @@ typedef enum EventType {
         EVENT_ABORT,
         EVENT_BACKUP_COMPLETE,
         EVENT_BACKUP_SHUTDOWN,
+        EVENT_PRE_RESTORE,
+        EVENT_POST_RESTORE,
         _EVENT_TYPE_MAX,
         _EVENT_TYPE_INVALID = -1,
 } EventType;

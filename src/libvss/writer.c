@@ -8,6 +8,7 @@
  * set this writer still has frozen is thawed through on_abort, then vssd is told, then the
  * threads end and the connection closes.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +23,8 @@ static bool string_ok(const char *s) {
 }
 
 static vss_hr writer_options_check(const vss_writer_options *opts, const vss_writer_callbacks *cb) {
-        if (opts->version != VSS_WRITER_OPTIONS_VERSION || cb->version != VSS_WRITER_CALLBACKS_VERSION)
+        if (opts->version != VSS_WRITER_OPTIONS_VERSION ||
+            (cb->version != VSS_WRITER_CALLBACKS_VERSION && cb->version != VSS_WRITER_CALLBACKS_VERSION_1))
                 return E_INVALIDARG;
         if (vss_id_is_null(&opts->writer_id) || isempty(opts->writer_name))
                 return E_INVALIDARG;
@@ -87,7 +89,11 @@ vss_hr vss_writer_new(vss_writer **ret, const vss_writer_options *opts, const vs
         /* A zero-initialised options struct means the documented default level. */
         w->level = opts->level == VSS_APP_UNKNOWN ? VSS_APP_FRONT_END : opts->level;
         w->freeze_timeout_ms = opts->freeze_timeout_ms == 0 ? FREEZE_TIMEOUT_DEFAULT_MS : opts->freeze_timeout_ms;
-        w->cb = *cb;
+        /* A version 1 struct ends before the restore callbacks: copy only what it has. */
+        if (cb->version == VSS_WRITER_CALLBACKS_VERSION_1)
+                memcpy(&w->cb, cb, offsetof(vss_writer_callbacks, on_pre_restore));
+        else
+                w->cb = *cb;
         w->userdata = userdata;
 
         *ret = w;

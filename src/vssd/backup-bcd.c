@@ -201,9 +201,27 @@ static bool partial_eq(const BcdPartialFile *a, const BcdPartialFile *b) {
                 str_eq(a->metadata, b->metadata);
 }
 
-/* Is the string a writer may set through IVssComponent in a backup? */
+/* Is the string one a writer may set through IVssComponent in some event? */
 static bool writer_string(BcdString k) {
-        return k == BCD_STRING_BACKUP_STAMP || k == BCD_STRING_BACKUP_METADATA;
+        return k == BCD_STRING_BACKUP_STAMP || k == BCD_STRING_BACKUP_METADATA || k == BCD_STRING_RESTORE_METADATA ||
+                k == BCD_STRING_PRE_RESTORE_FAILURE_MSG || k == BCD_STRING_POST_RESTORE_FAILURE_MSG;
+}
+
+/* ... and may it in this event (vss-semantics.md §8)? */
+static bool writer_string_in_event(BcdString k, BcdEvent event) {
+        switch (k) {
+        case BCD_STRING_BACKUP_STAMP:
+        case BCD_STRING_BACKUP_METADATA:
+                return event == BCD_EVENT_PREPARE_BACKUP || event == BCD_EVENT_POST_SNAPSHOT;
+        case BCD_STRING_RESTORE_METADATA:
+                return event == BCD_EVENT_PREPARE_BACKUP || event == BCD_EVENT_PRE_RESTORE;
+        case BCD_STRING_PRE_RESTORE_FAILURE_MSG:
+                return event == BCD_EVENT_PRE_RESTORE;
+        case BCD_STRING_POST_RESTORE_FAILURE_MSG:
+                return event == BCD_EVENT_POST_RESTORE;
+        default:
+                return false;
+        }
 }
 
 /* The first field the writer changed that it may not change, or NULL. */
@@ -227,8 +245,7 @@ static const char *frozen_field_changed(const BcdComponent *live, const BcdCompo
                 return "selectedForRestore";
         if (live->additional_restores != ed->additional_restores)
                 return "additionalRestores";
-        if (live->restore_target != ed->restore_target)
-                return "restoreTarget";
+        /* The restore target and directed targets are the writer's in PreRestore (replayed). */
         if (live->file_restore_status != ed->file_restore_status)
                 return "fileRestoreStatus";
         for (BcdString k = 0; k < _BCD_STRING_MAX; k++)
@@ -237,8 +254,6 @@ static const char *frozen_field_changed(const BcdComponent *live, const BcdCompo
         if (live->failure != ed->failure || live->application_failure != ed->application_failure ||
             !str_eq(live->failure_message, ed->failure_message))
                 return "failure";
-        if (!directed_eq(live, ed))
-                return "DIRECTED_TARGET";
         if (!mappings_eq(live->new_targets, live->n_new_targets, ed->new_targets, ed->n_new_targets))
                 return "NEW_TARGET";
         if (!mappings_eq(live->alternate_mappings, live->n_alternate_mappings, ed->alternate_mappings,
@@ -261,27 +276,72 @@ static const char *frozen_field_changed(const BcdComponent *live, const BcdCompo
         return NULL;
 }
 
+/* The restore edits of PreRestore: the restore target and appended directed targets. */
+static vss_hr replay_restore_targets(BcdComponent *c, const BcdComponent *ed, const BcdEditor *e, char **ret_reason) {
+        size_t n_dir = c->n_directed_targets;
+        vss_hr hr;
+
+        if (c->restore_target == ed->restore_target && directed_eq(c, ed))
+                return S_OK;
+
+        if (!e->window.caller_is_writer || e->window.event != BCD_EVENT_PRE_RESTORE)
+                return refuse(ret_reason, VSS_E_BAD_STATE, "component \"%s\": restore targets may change in PreRestore only",
+                              c->name);
+        if (ed->n_directed_targets < n_dir)
+                return refuse(ret_reason, E_INVALIDARG, "component \"%s\": directed targets were removed", c->name);
+        for (size_t i = 0; i < n_dir; i++) {
+                const BcdDirectedTarget *x = &c->directed_targets[i], *y = &ed->directed_targets[i];
+
+                if (!str_eq(x->source_path, y->source_path) || !str_eq(x->source_filename, y->source_filename) ||
+                    !str_eq(x->source_ranges, y->source_ranges) || !str_eq(x->destination_path, y->destination_path) ||
+                    !str_eq(x->destination_filename, y->destination_filename) ||
+                    !str_eq(x->destination_ranges, y->destination_ranges))
+                        return refuse(ret_reason, E_INVALIDARG, "component \"%s\": directed targets were changed",
+                                      c->name);
+        }
+
+        hr = bcd_component_set_restore_target(c, ed->restore_target);
+        if (hr != S_OK)
+                return refuse(ret_reason, hr, "component \"%s\": bad restore target", c->name);
+        for (size_t i = n_dir; i < ed->n_directed_targets; i++) {
+                const BcdDirectedTarget *t = &ed->directed_targets[i];
+
+                hr = bcd_component_add_directed_target(c, t->source_path, t->source_filename, t->source_ranges,
+                                                       t->destination_path, t->destination_filename,
+                                                       t->destination_ranges);
+                if (hr != S_OK)
+                        return refuse(ret_reason, hr, "component \"%s\": directed target refused (%s)", c->name,
+                                      vss_hr_name(hr));
+        }
+        return S_OK;
+}
+
 /* Replay the edits of ed onto c (a component of the working copy, equal to the live one). */
 static vss_hr replay_component(BcdComponent *c, const BcdComponent *ed, const BcdEditor *e, char **ret_reason) {
         size_t n_diff = c->n_differenced_files, n_part = c->n_partial_files;
         vss_hr hr;
 
-        if (!str_eq(c->strings[BCD_STRING_BACKUP_STAMP], ed->strings[BCD_STRING_BACKUP_STAMP]) ||
-            !str_eq(c->strings[BCD_STRING_BACKUP_METADATA], ed->strings[BCD_STRING_BACKUP_METADATA]) ||
-            ed->n_partial_files > n_part) {
+        if (ed->n_partial_files > n_part || ed->n_differenced_files > n_diff) {
                 hr = bcd_event_window_check_edit(&e->window);
                 if (hr != S_OK)
-                        return refuse(ret_reason, hr, "component \"%s\": edited outside PrepareForBackup and PostSnapshot",
+                        return refuse(ret_reason, hr, "component \"%s\": files added outside PrepareForBackup and PostSnapshot",
                                       c->name);
         }
 
-        for (BcdString k = BCD_STRING_BACKUP_STAMP; k <= BCD_STRING_BACKUP_METADATA; k++) {
-                if (!writer_string(k))
+        for (BcdString k = 0; k < _BCD_STRING_MAX; k++) {
+                if (!writer_string(k) || str_eq(c->strings[k], ed->strings[k]))
                         continue;
+                if (!e->window.caller_is_writer || !writer_string_in_event(k, e->window.event))
+                        return refuse(ret_reason, VSS_E_BAD_STATE, "component \"%s\": a string was set outside its event",
+                                      c->name);
                 hr = bcd_component_set_string(c, k, ed->strings[k]);
                 if (hr != S_OK)
-                        return refuse(ret_reason, hr, "component \"%s\": bad backup stamp or metadata", c->name);
+                        return refuse(ret_reason, hr, "component \"%s\": bad stamp, metadata or message", c->name);
         }
+
+        hr = replay_restore_targets(c, ed, e, ret_reason);
+        if (hr != S_OK)
+                return hr;
 
         for (size_t i = n_diff; i < ed->n_differenced_files; i++) {
                 const BcdDifferencedFile *f = &ed->differenced_files[i];

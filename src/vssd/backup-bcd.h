@@ -43,10 +43,12 @@ typedef struct BcdEditor {
 /*
  * bcd_apply_writer_edits: take the slice xml (len bytes) that writer e answered an event with.
  * Parsed with the hardened loader; then every difference from *live must be one the writer
- * may make in this event: only its own components (the same set, none added or removed),
- * only the backup stamp, backup metadata, new differenced files (through every rule of seed
- * 003 against its metadata and the other writers') and new partial files, only in
- * PrepareForBackup and PostSnapshot. On S_OK *live is replaced by the edited document (the old
+ * may make in this event: only its own components (the same set, none added or removed);
+ * in PrepareForBackup and PostSnapshot the backup stamp, backup metadata, new differenced
+ * files (through every rule of seed 003 against its metadata and the other writers') and new
+ * partial files, and in PrepareForBackup the restore metadata; in PreRestore the restore
+ * target, new directed targets, the restore metadata and the pre-restore failure message; in
+ * PostRestore the post-restore failure message. On S_OK *live is replaced by the edited document (the old
  * one is freed); on failure *live is untouched and *ret_reason (malloc'd, may be NULL on OOM)
  * says why: VSS_E_INVALID_XML_DOCUMENT (unparsable), VSS_E_BAD_STATE (edits outside the
  * window), E_INVALIDARG (an edit a writer may not make, or one the rules refuse),

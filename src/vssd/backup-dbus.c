@@ -238,6 +238,200 @@ static int method_get_writer_components(sd_bus_message *m, void *userdata, sd_bu
         return document_reply(m, userdata, error, BACKUP_METHOD_GET_WRITER_COMPONENTS);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Restore                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+static int method_initialize_for_restore(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_free_ char *reason = NULL;
+        const char *xml, *detail = NULL;
+        Backup *b;
+        vss_hr hr;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &xml);
+        if (r < 0)
+                return r;
+        r = requester_check(userdata, BACKUP_METHOD_INITIALIZE_FOR_RESTORE, error, &b);
+        if (r < 0)
+                return r;
+        hr = backup_initialize_for_restore(b, xml, &detail, &reason);
+        if (VSS_FAILED(hr) && reason)
+                return vss_hr_to_bus_error(error, hr, "%s: %s", detail ?: vss_hr_message(hr), reason);
+        return reply_hr(m, error, hr, detail);
+}
+
+static int method_set_restore_state(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        const char *detail = NULL;
+        uint32_t type;
+        Backup *b;
+        int r;
+
+        r = sd_bus_message_read(m, "u", &type);
+        if (r < 0)
+                return r;
+        r = requester_check(userdata, BACKUP_METHOD_SET_RESTORE_STATE, error, &b);
+        if (r < 0)
+                return r;
+        return reply_hr(m, error, backup_set_restore_state(b, type, &detail), detail);
+}
+
+/* A component named by a restore call: the instance id may be "" or the null id (any instance
+ * of the class the document holds). */
+typedef struct RestoreComponent {
+        vss_id instance;
+        vss_id writer;
+        uint32_t type;
+        const char *lp;
+        const char *name;
+        bool valid;
+} RestoreComponent;
+
+static int read_restore_component(sd_bus_message *m, RestoreComponent *ret) {
+        const char *instance, *writer;
+        int r;
+
+        r = sd_bus_message_read(m, "ssuss", &instance, &writer, &ret->type, &ret->lp, &ret->name);
+        if (r < 0)
+                return r;
+        ret->valid = parse_id(instance, &ret->instance, true) >= 0 && parse_id(writer, &ret->writer, false) >= 0 &&
+                !vss_id_is_null(&ret->writer) && string_ok(ret->lp, true) && string_ok(ret->name, false);
+        return 0;
+}
+
+static int restore_bad_args(sd_bus_error *error) {
+        return vss_hr_to_bus_error(error, E_INVALIDARG,
+                                   "ids must be valid (the instance id may be empty), names non-empty, strings at most %u bytes",
+                                   VSS_MAX_STRING);
+}
+
+/* SetSelectedForRestore and SetAdditionalRestores: a component and one boolean. */
+static int restore_component_bool(sd_bus_message *m, void *userdata, sd_bus_error *error, BackupMethod method) {
+        const char *detail = NULL;
+        RestoreComponent c;
+        Backup *b;
+        vss_hr hr;
+        int value, r;
+
+        r = read_restore_component(m, &c);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(m, "b", &value);
+        if (r < 0)
+                return r;
+        r = requester_check(userdata, method, error, &b);
+        if (r < 0)
+                return r;
+        if (!c.valid)
+                return restore_bad_args(error);
+
+        if (method == BACKUP_METHOD_SET_SELECTED_FOR_RESTORE)
+                hr = backup_set_selected_for_restore(b, &c.instance, &c.writer, c.type, c.lp, c.name, value, &detail);
+        else
+                hr = backup_set_additional_restores(b, &c.instance, &c.writer, c.type, c.lp, c.name, value, &detail);
+        return reply_hr(m, error, hr, detail);
+}
+
+static int method_set_selected_for_restore(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return restore_component_bool(m, userdata, error, BACKUP_METHOD_SET_SELECTED_FOR_RESTORE);
+}
+
+static int method_set_additional_restores(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return restore_component_bool(m, userdata, error, BACKUP_METHOD_SET_ADDITIONAL_RESTORES);
+}
+
+static int method_add_restore_subcomponent(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        const char *sub_lp, *sub_name, *detail = NULL;
+        RestoreComponent c;
+        int repair, r;
+        Backup *b;
+
+        r = read_restore_component(m, &c);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(m, "ssb", &sub_lp, &sub_name, &repair);
+        if (r < 0)
+                return r;
+        r = requester_check(userdata, BACKUP_METHOD_ADD_RESTORE_SUBCOMPONENT, error, &b);
+        if (r < 0)
+                return r;
+        if (!c.valid || !string_ok(sub_lp, true) || !string_ok(sub_name, false))
+                return restore_bad_args(error);
+        return reply_hr(m, error,
+                        backup_add_restore_subcomponent(b, &c.instance, &c.writer, c.type, c.lp, c.name, sub_lp,
+                                                        sub_name, repair, &detail),
+                        detail);
+}
+
+static int method_set_restore_options(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        const char *options, *detail = NULL;
+        RestoreComponent c;
+        Backup *b;
+        int r;
+
+        r = read_restore_component(m, &c);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(m, "s", &options);
+        if (r < 0)
+                return r;
+        r = requester_check(userdata, BACKUP_METHOD_SET_RESTORE_OPTIONS, error, &b);
+        if (r < 0)
+                return r;
+        if (!c.valid || !string_ok(options, true))
+                return restore_bad_args(error);
+        return reply_hr(m, error,
+                        backup_set_restore_options(b, &c.instance, &c.writer, c.type, c.lp, c.name, options, &detail),
+                        detail);
+}
+
+static int method_add_new_target(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        const char *path, *filespec, *alternate, *detail = NULL;
+        RestoreComponent c;
+        int recursive, r;
+        Backup *b;
+
+        r = read_restore_component(m, &c);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(m, "ssbs", &path, &filespec, &recursive, &alternate);
+        if (r < 0)
+                return r;
+        r = requester_check(userdata, BACKUP_METHOD_ADD_NEW_TARGET, error, &b);
+        if (r < 0)
+                return r;
+        if (!c.valid || !string_ok(path, false) || !string_ok(filespec, false) || !string_ok(alternate, false))
+                return restore_bad_args(error);
+        return reply_hr(m, error,
+                        backup_add_new_target(b, &c.instance, &c.writer, c.type, c.lp, c.name, path, filespec,
+                                              recursive, alternate, &detail),
+                        detail);
+}
+
+static int method_set_file_restore_status(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        const char *detail = NULL;
+        RestoreComponent c;
+        uint32_t status;
+        Backup *b;
+        int r;
+
+        r = read_restore_component(m, &c);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(m, "u", &status);
+        if (r < 0)
+                return r;
+        r = requester_check(userdata, BACKUP_METHOD_SET_FILE_RESTORE_STATUS, error, &b);
+        if (r < 0)
+                return r;
+        if (!c.valid)
+                return restore_bad_args(error);
+        return reply_hr(m, error,
+                        backup_set_file_restore_status(b, &c.instance, &c.writer, c.type, c.lp, c.name, status,
+                                                       &detail),
+                        detail);
+}
+
 static int writer_filter(sd_bus_message *m, void *userdata, sd_bus_error *error, BackupMethod method) {
         _cleanup_free_ vss_id *ids = NULL;
         const char *detail = NULL, *s;
@@ -394,6 +588,14 @@ static int method_backup_complete(sd_bus_message *m, void *userdata, sd_bus_erro
 
 static int method_abort_backup(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         return deferred(m, userdata, error, BACKUP_METHOD_ABORT_BACKUP);
+}
+
+static int method_pre_restore(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return deferred(m, userdata, error, BACKUP_METHOD_PRE_RESTORE);
+}
+
+static int method_post_restore(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return deferred(m, userdata, error, BACKUP_METHOD_POST_RESTORE);
 }
 
 static int method_gather_writer_status(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -748,5 +950,37 @@ const sd_bus_vtable backup_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetWriterComponents", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", bcd_xml),
                                 method_get_writer_components, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("InitializeForRestore", SD_BUS_ARGS("s", bcd_xml), SD_BUS_NO_RESULT,
+                                method_initialize_for_restore, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetRestoreState", SD_BUS_ARGS("u", restore_type), SD_BUS_NO_RESULT,
+                                method_set_restore_state, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetSelectedForRestore",
+                                SD_BUS_ARGS("s", instance_id, "s", writer_id, "u", type, "s", logical_path, "s",
+                                            name, "b", selected),
+                                SD_BUS_NO_RESULT, method_set_selected_for_restore, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("AddRestoreSubcomponent",
+                                SD_BUS_ARGS("s", instance_id, "s", writer_id, "u", type, "s", logical_path, "s",
+                                            name, "s", sub_logical_path, "s", sub_name, "b", repair),
+                                SD_BUS_NO_RESULT, method_add_restore_subcomponent, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetRestoreOptions",
+                                SD_BUS_ARGS("s", instance_id, "s", writer_id, "u", type, "s", logical_path, "s",
+                                            name, "s", options),
+                                SD_BUS_NO_RESULT, method_set_restore_options, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetAdditionalRestores",
+                                SD_BUS_ARGS("s", instance_id, "s", writer_id, "u", type, "s", logical_path, "s",
+                                            name, "b", additional),
+                                SD_BUS_NO_RESULT, method_set_additional_restores, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("AddNewTarget",
+                                SD_BUS_ARGS("s", instance_id, "s", writer_id, "u", type, "s", logical_path, "s",
+                                            name, "s", path, "s", filespec, "b", recursive, "s", alternate_path),
+                                SD_BUS_NO_RESULT, method_add_new_target, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("PreRestore", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_pre_restore,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetFileRestoreStatus",
+                                SD_BUS_ARGS("s", instance_id, "s", writer_id, "u", type, "s", logical_path, "s",
+                                            name, "u", status),
+                                SD_BUS_NO_RESULT, method_set_file_restore_status, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("PostRestore", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_post_restore,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };

@@ -21,7 +21,22 @@
  *   - SetBackupOptions and SetPreviousBackupStamp: component mode (the components they name
  *     exist only there), before PrepareForBackup, never in writer-less contexts (§4).
  *   - SaveAsXML and GetWriterComponents only read the document: any time after
- *     InitializeForBackup, also while an operation is in flight.
+ *     InitializeForBackup or InitializeForRestore, also while an operation is in flight.
+ *
+ * Restore (vss-semantics.md §3/§4, seed 004): one object is either a backup or a restore,
+ * decided by its Initialize call; backup-only methods on a restore object and restore-only
+ * methods on a backup object are VSS_E_BAD_STATE.
+ *   - InitializeForRestore: first call only, like InitializeForBackup.
+ *   - SetRestoreState, SetRestoreOptions, SetAdditionalRestores, AddNewTarget: before
+ *     PreRestore. SetSelectedForRestore and AddRestoreSubcomponent also need
+ *     GatherWriterMetadata (they check that the component's writer is running).
+ *   - PreRestore needs GatherWriterMetadata; PostRestore follows PreRestore; both once.
+ *   - SetFileRestoreStatus: only between PreRestore and PostRestore.
+ *   - AbortBackup: never ("aborts are not supported for restores", seed 004).
+ *   - GatherWriterStatus after GatherWriterMetadata; the document readers any time; the
+ *     snapshot management calls that are not tied to a backup (QueryProviders,
+ *     DeleteSnapshots, Expose/Unexpose) any time; Query, IsVolumeSupported and
+ *     GetSnapshotProperties are for backup objects only (§4).
  */
 #include "vssd/backup-state.h"
 
@@ -99,6 +114,45 @@ static bool legal(BackupState s, BackupMethod m, const BackupFlags *f) {
         }
 }
 
+bool backup_state_is_restore(BackupState s) {
+        return s == BACKUP_STATE_RESTORE_INITIALIZED || s == BACKUP_STATE_PRE_RESTORED ||
+                s == BACKUP_STATE_POST_RESTORED;
+}
+
+static bool legal_in_restore(BackupState s, BackupMethod m, const BackupFlags *f) {
+        switch (m) {
+        case BACKUP_METHOD_SET_RESTORE_STATE:
+        case BACKUP_METHOD_SET_RESTORE_OPTIONS:
+        case BACKUP_METHOD_SET_ADDITIONAL_RESTORES:
+        case BACKUP_METHOD_ADD_NEW_TARGET:
+                return s == BACKUP_STATE_RESTORE_INITIALIZED;
+        case BACKUP_METHOD_GATHER_WRITER_METADATA:
+        case BACKUP_METHOD_ENABLE_WRITER_CLASSES:
+        case BACKUP_METHOD_DISABLE_WRITER_CLASSES:
+        case BACKUP_METHOD_DISABLE_WRITER_INSTANCES:
+                return s == BACKUP_STATE_RESTORE_INITIALIZED && !f->gathered;
+        case BACKUP_METHOD_SET_SELECTED_FOR_RESTORE:
+        case BACKUP_METHOD_ADD_RESTORE_SUBCOMPONENT:
+        case BACKUP_METHOD_PRE_RESTORE:
+                return s == BACKUP_STATE_RESTORE_INITIALIZED && f->gathered;
+        case BACKUP_METHOD_SET_FILE_RESTORE_STATUS:
+        case BACKUP_METHOD_POST_RESTORE:
+                return s == BACKUP_STATE_PRE_RESTORED;
+        case BACKUP_METHOD_GATHER_WRITER_STATUS:
+                return f->gathered;
+        case BACKUP_METHOD_QUERY_PROVIDERS:
+        case BACKUP_METHOD_DELETE_SNAPSHOTS:
+        case BACKUP_METHOD_EXPOSE_SNAPSHOT:
+        case BACKUP_METHOD_UNEXPOSE_SNAPSHOT:
+        case BACKUP_METHOD_SAVE_AS_XML:
+        case BACKUP_METHOD_GET_WRITER_COMPONENTS:
+                return true;
+        default:
+                /* Every backup-only method, AbortBackup included (seed 004). */
+                return false;
+        }
+}
+
 vss_hr backup_state_check(BackupState state, BackupMethod method, const BackupFlags *f) {
         if (state < 0 || state >= _BACKUP_STATE_MAX || method < 0 || method >= _BACKUP_METHOD_MAX || !f)
                 return VSS_E_BAD_STATE;
@@ -108,11 +162,14 @@ vss_hr backup_state_check(BackupState state, BackupMethod method, const BackupFl
                 return f->in_flight ? S_OK : VSS_E_BAD_STATE;
 
         if (state == BACKUP_STATE_NEW)
-                return method == BACKUP_METHOD_INITIALIZE_FOR_BACKUP ? S_OK : VSS_E_BAD_STATE;
+                return method == BACKUP_METHOD_INITIALIZE_FOR_BACKUP || method == BACKUP_METHOD_INITIALIZE_FOR_RESTORE
+                        ? S_OK : VSS_E_BAD_STATE;
 
         if (f->in_flight && !allowed_in_flight(method))
                 return VSS_E_BAD_STATE;
 
+        if (backup_state_is_restore(state))
+                return legal_in_restore(state, method, f) ? S_OK : VSS_E_BAD_STATE;
         return legal(state, method, f) ? S_OK : VSS_E_BAD_STATE;
 }
 
@@ -128,10 +185,18 @@ BackupState backup_state_next(BackupState state, BackupMethod method, vss_hr res
         case BACKUP_METHOD_BACKUP_COMPLETE:
                 return state == BACKUP_STATE_SNAPSHOT_DONE ? BACKUP_STATE_COMPLETED : state;
         case BACKUP_METHOD_ABORT_BACKUP:
-                /* After BackupComplete nothing is in progress: the abort is ignored. */
-                if (state == BACKUP_STATE_NEW || state == BACKUP_STATE_COMPLETED)
+                /* After BackupComplete nothing is in progress: the abort is ignored; a
+                 * restore cannot be aborted at all (seed 004). */
+                if (state == BACKUP_STATE_NEW || state == BACKUP_STATE_COMPLETED || backup_state_is_restore(state))
                         return state;
                 return BACKUP_STATE_ABORTED;
+        case BACKUP_METHOD_INITIALIZE_FOR_RESTORE:
+                return VSS_SUCCEEDED(result) && state == BACKUP_STATE_NEW ? BACKUP_STATE_RESTORE_INITIALIZED : state;
+        case BACKUP_METHOD_PRE_RESTORE:
+                /* Writers got the event whatever the result: PostRestore is owed to them. */
+                return state == BACKUP_STATE_RESTORE_INITIALIZED ? BACKUP_STATE_PRE_RESTORED : state;
+        case BACKUP_METHOD_POST_RESTORE:
+                return state == BACKUP_STATE_PRE_RESTORED ? BACKUP_STATE_POST_RESTORED : state;
         default:
                 return state;
         }
@@ -145,6 +210,8 @@ bool backup_method_is_deferred(BackupMethod m) {
         case BACKUP_METHOD_BACKUP_COMPLETE:
         case BACKUP_METHOD_GATHER_WRITER_STATUS:
         case BACKUP_METHOD_ABORT_BACKUP:
+        case BACKUP_METHOD_PRE_RESTORE:
+        case BACKUP_METHOD_POST_RESTORE:
                 return true;
         default:
                 return false;
@@ -159,6 +226,9 @@ static const char *const state_names[_BACKUP_STATE_MAX] = {
         [BACKUP_STATE_COMPLETED] = "completed",
         [BACKUP_STATE_FAILED] = "failed",
         [BACKUP_STATE_ABORTED] = "aborted",
+        [BACKUP_STATE_RESTORE_INITIALIZED] = "restore-initialized",
+        [BACKUP_STATE_PRE_RESTORED] = "pre-restored",
+        [BACKUP_STATE_POST_RESTORED] = "post-restored",
 };
 
 static const char *const method_names[_BACKUP_METHOD_MAX] = {
@@ -190,6 +260,16 @@ static const char *const method_names[_BACKUP_METHOD_MAX] = {
         [BACKUP_METHOD_SET_PREVIOUS_BACKUP_STAMP] = "SetPreviousBackupStamp",
         [BACKUP_METHOD_SAVE_AS_XML] = "SaveAsXML",
         [BACKUP_METHOD_GET_WRITER_COMPONENTS] = "GetWriterComponents",
+        [BACKUP_METHOD_INITIALIZE_FOR_RESTORE] = "InitializeForRestore",
+        [BACKUP_METHOD_SET_RESTORE_STATE] = "SetRestoreState",
+        [BACKUP_METHOD_SET_SELECTED_FOR_RESTORE] = "SetSelectedForRestore",
+        [BACKUP_METHOD_ADD_RESTORE_SUBCOMPONENT] = "AddRestoreSubcomponent",
+        [BACKUP_METHOD_SET_RESTORE_OPTIONS] = "SetRestoreOptions",
+        [BACKUP_METHOD_SET_ADDITIONAL_RESTORES] = "SetAdditionalRestores",
+        [BACKUP_METHOD_ADD_NEW_TARGET] = "AddNewTarget",
+        [BACKUP_METHOD_PRE_RESTORE] = "PreRestore",
+        [BACKUP_METHOD_SET_FILE_RESTORE_STATUS] = "SetFileRestoreStatus",
+        [BACKUP_METHOD_POST_RESTORE] = "PostRestore",
 };
 
 const char *backup_state_to_string(BackupState s) {

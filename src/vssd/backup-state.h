@@ -22,6 +22,9 @@ typedef enum BackupState {
         BACKUP_STATE_COMPLETED,     /* BackupComplete sent */
         BACKUP_STATE_FAILED,        /* DoSnapshotSet failed or was cancelled */
         BACKUP_STATE_ABORTED,       /* AbortBackup done */
+        BACKUP_STATE_RESTORE_INITIALIZED, /* InitializeForRestore done, PreRestore not yet */
+        BACKUP_STATE_PRE_RESTORED,  /* PreRestore done (writers got the event) */
+        BACKUP_STATE_POST_RESTORED, /* PostRestore done: the restore is over */
         _BACKUP_STATE_MAX,
 } BackupState;
 
@@ -55,6 +58,17 @@ typedef enum BackupMethod {
         BACKUP_METHOD_SET_PREVIOUS_BACKUP_STAMP,
         BACKUP_METHOD_SAVE_AS_XML,
         BACKUP_METHOD_GET_WRITER_COMPONENTS,
+        /* The restore half (vss-semantics.md §3). */
+        BACKUP_METHOD_INITIALIZE_FOR_RESTORE,
+        BACKUP_METHOD_SET_RESTORE_STATE,
+        BACKUP_METHOD_SET_SELECTED_FOR_RESTORE,
+        BACKUP_METHOD_ADD_RESTORE_SUBCOMPONENT,
+        BACKUP_METHOD_SET_RESTORE_OPTIONS,
+        BACKUP_METHOD_SET_ADDITIONAL_RESTORES,
+        BACKUP_METHOD_ADD_NEW_TARGET,
+        BACKUP_METHOD_PRE_RESTORE,
+        BACKUP_METHOD_SET_FILE_RESTORE_STATUS,
+        BACKUP_METHOD_POST_RESTORE,
         _BACKUP_METHOD_MAX,
 } BackupMethod;
 
@@ -68,6 +82,9 @@ typedef struct BackupFlags {
         bool snapshot_done;     /* DoSnapshotSet succeeded at some point */
         bool in_flight;         /* a deferred operation has not replied yet */
 } BackupFlags;
+
+/* backup_state_is_restore: the object was initialised for a restore (InitializeForRestore). */
+bool backup_state_is_restore(BackupState s);
 
 /*
  * backup_state_check: S_OK when method may be called in state with flags, VSS_E_BAD_STATE

@@ -32,6 +32,18 @@
  *     BackupComplete send each writer its slice; the slices writers answer with are taken back
  *     through backup-bcd.c when the round ends, before the round's outcome is recorded, so a
  *     writer whose edits are refused fails that very event.
+ *   - Restore (§3): InitializeForRestore loads the document saved at backup time; after
+ *     GatherWriterMetadata each writer of the document is bound to the running instance of
+ *     its class (its own instance id if it still runs, else the first instance of the class
+ *     the document does not name yet), so events and document agree on the live writer.
+ *     PreRestore goes to the writers with a component selected for restore (or a restore
+ *     subcomponent) unless their metadata says VSS_WRE_NEVER; writers with nothing selected
+ *     get no event. PostRestore goes to every writer that got PreRestore and did not fail
+ *     it (as in a backup, a writer that failed an event gets no further sequence events;
+ *     its FAILED_AT_PRE_RESTORE status stays for GatherWriterStatus). Writers may edit their slice
+ *     in both events (restore target, restore metadata, directed targets, the failure
+ *     messages; backup-bcd.c judges). A restore is never aborted (seed 004) and raises no
+ *     BackupShutdown: VSS sends that event for backups only.
  *   - Release: Abort if the backup passed PrepareForBackup and neither BackupComplete,
  *     AbortBackup, a successful DoSnapshotSet (after PostSnapshot no Abort, §6) nor an abort
  *     already sent ended it; then BackupShutdown with the set id (null if no set was started)
@@ -56,6 +68,9 @@ static char *mfree_str(char *s) {
         return NULL;
 }
 static void release_continue(Backup *b);
+static void restore_bind_writers(Backup *b);
+static int pre_restore_start(Backup *b);
+static int post_restore_start(Backup *b);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Lifetime                                                                                    */
@@ -232,9 +247,10 @@ static uint64_t now_timestamp(void) {
 /* The context keys each event carries (docs/dbus-api.md "Context keys"). */
 static void event_context_for(const Backup *b, const char *method, EventContext *ctx) {
         bool backup_state = !streq(method, "Identify") && !streq(method, "BackupShutdown");
-        bool volumes = backup_state && !streq(method, "BackupComplete");
+        bool restore = streq(method, "PreRestore") || streq(method, "PostRestore");
+        bool volumes = backup_state && !restore && !streq(method, "BackupComplete");
         bool components = streq(method, "PrepareForBackup") || streq(method, "PostSnapshot") ||
-                streq(method, "BackupComplete");
+                streq(method, "BackupComplete") || restore;
 
         *ctx = (EventContext) {
                 .backup_id = streq(method, "Identify") ? NULL : &b->id,
@@ -315,6 +331,8 @@ static BcdEvent bcd_event_of(const char *method) {
                 { "Abort", BCD_EVENT_ABORT },
                 { "BackupComplete", BCD_EVENT_BACKUP_COMPLETE },
                 { "BackupShutdown", BCD_EVENT_BACKUP_SHUTDOWN },
+                { "PreRestore", BCD_EVENT_PRE_RESTORE },
+                { "PostRestore", BCD_EVENT_POST_RESTORE },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(table); i++)
@@ -344,7 +362,8 @@ static vss_hr session_apply_edits(Backup *b, WriterSession *s, BcdEvent event, c
                 .metadata = s->metadata,
                 .window = {
                         .caller_is_writer = true,
-                        .operation = BCD_OPERATION_BACKUP,
+                        .operation = event == BCD_EVENT_PRE_RESTORE || event == BCD_EVENT_POST_RESTORE
+                                ? BCD_OPERATION_RESTORE : BCD_OPERATION_BACKUP,
                         .event = event,
                         .backup_type = b->backup_type,
                         .other_writers = (const WriterMetadata *const *) others,
@@ -373,8 +392,11 @@ static void round_apply_edits(Backup *b, EventRound *r) {
                 _cleanup_free_ char *xml = TAKE_PTR(o->components_xml);
                 vss_hr hr;
 
-                /* A writer that vetoed or vanished has no say in the document. */
-                if (!xml || o->status != EVENT_OK)
+                /* A writer that vetoed or vanished has no say in the document, except that in
+                 * a restore a veto comes with its failure message (vss-semantics.md §8). */
+                if (!xml || (o->status != EVENT_OK &&
+                             !(o->status == EVENT_VETO &&
+                               (event == BCD_EVENT_PRE_RESTORE || event == BCD_EVENT_POST_RESTORE))))
                         continue;
 
                 hr = session_apply_edits(b, &b->sessions[event_round_tag(r, i)], event, xml, o->components_xml_len);
@@ -507,9 +529,11 @@ void backup_cancel(Backup *b) {
 /* -- GatherWriterMetadata ------------------------------------------------------------------ */
 
 static bool writer_wanted(const Backup *b, const Writer *w) {
+        uint32_t flag = backup_state_is_restore(b->state) ? VSS_SM_RESTORE_EVENTS_FLAG : VSS_SM_BACKUP_EVENTS_FLAG;
+
         if (writer_is_gone(w))
                 return false;
-        if (w->event_flags != 0 && !(w->event_flags & VSS_SM_BACKUP_EVENTS_FLAG))
+        if (w->event_flags != 0 && !(w->event_flags & flag))
                 return false;
         if (b->n_enabled_classes > 0 && !id_in(&w->class_id, b->enabled_classes, b->n_enabled_classes))
                 return false;
@@ -557,6 +581,8 @@ static void on_gather_done(EventRound *r, void *userdata) {
         b->sessions = sessions;
         b->n_sessions = n;
         b->flags.gathered = true;
+        if (backup_state_is_restore(b->state))
+                restore_bind_writers(b);
         op_end(b, S_OK);
 }
 
@@ -973,6 +999,12 @@ int backup_begin(Backup *b, BackupMethod method, sd_bus_message *m) {
         case BACKUP_METHOD_ABORT_BACKUP:
                 k = abort_start(b);
                 break;
+        case BACKUP_METHOD_PRE_RESTORE:
+                k = pre_restore_start(b);
+                break;
+        case BACKUP_METHOD_POST_RESTORE:
+                k = post_restore_start(b);
+                break;
         default:
                 k = -EINVAL;
         }
@@ -1327,4 +1359,339 @@ vss_hr backup_save_as_xml(Backup *b, char **ret, const char **detail) {
         if (VSS_FAILED(hr))
                 *detail = "the backup components document cannot be saved";
         return hr;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Restore                                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+vss_hr backup_initialize_for_restore(Backup *b, const char *bcd_xml, const char **detail, char **ret_reason) {
+        BackupComponents *loaded = NULL;
+        vss_hr hr;
+
+        /* §3: the document saved at backup time is what a restore is about; it is mandatory. */
+        if (isempty(bcd_xml)) {
+                *detail = "InitializeForRestore needs the backup components document saved at backup time";
+                return VSS_E_INVALID_XML_DOCUMENT;
+        }
+
+        hr = backup_components_from_xml(bcd_xml, strlen(bcd_xml), &loaded, ret_reason);
+        if (hr != S_OK) {
+                *detail = "the backup components document cannot be loaded";
+                return hr;
+        }
+        hr = backup_adopt_document(b, loaded, detail);
+        if (hr != S_OK) {
+                backup_components_free(loaded);
+                return hr;
+        }
+
+        log_info("Backup %s: initialised for restore (%zu components).", vss_id_to_str(&b->id).s,
+                 b->bcd->n_components);
+        b->state = backup_state_next(b->state, BACKUP_METHOD_INITIALIZE_FOR_RESTORE, S_OK);
+        return S_OK;
+}
+
+static bool instance_named_in_document(const Backup *b, const vss_id *instance_id) {
+        return backup_components_find_writer(b->bcd, instance_id) != NULL;
+}
+
+/* Bind each writer of the document to a running instance of its class (see the top). */
+static void restore_bind_writers(Backup *b) {
+        for (size_t i = 0; i < b->bcd->n_writers; i++) {
+                BcdWriter *bw = &b->bcd->writers[i];
+                WriterSession *s = session_by_instance(b, &bw->instance_id);
+
+                if (s && vss_id_equal(&s->writer->class_id, &bw->writer_id))
+                        continue;
+
+                for (size_t j = 0; j < b->n_sessions; j++) {
+                        const Writer *w = b->sessions[j].writer;
+
+                        if (!vss_id_equal(&w->class_id, &bw->writer_id) ||
+                            instance_named_in_document(b, &w->instance_id))
+                                continue;
+                        log_debug("Backup %s: document writer instance %s bound to running instance %s.",
+                                  vss_id_to_str(&b->id).s, vss_id_to_str(&bw->instance_id).s,
+                                  vss_id_to_str(&w->instance_id).s);
+                        bw->instance_id = w->instance_id;
+                        break;
+                }
+        }
+}
+
+/* The document's writer: by instance id (checking the class), or the first of the class. */
+static BcdWriter *restore_find_writer(Backup *b, const vss_id *instance_id, const vss_id *writer_id) {
+        for (size_t i = 0; i < b->bcd->n_writers; i++) {
+                BcdWriter *bw = &b->bcd->writers[i];
+
+                if (!vss_id_equal(&bw->writer_id, writer_id))
+                        continue;
+                if (vss_id_is_null(instance_id) || vss_id_equal(&bw->instance_id, instance_id))
+                        return bw;
+        }
+        return NULL;
+}
+
+/* The running session of a document writer, or NULL when that writer does not run now. */
+static WriterSession *restore_running_session(Backup *b, const BcdWriter *bw) {
+        WriterSession *s = session_by_instance(b, &bw->instance_id);
+
+        if (!s || writer_is_gone(s->writer) || !vss_id_equal(&s->writer->class_id, &bw->writer_id))
+                return NULL;
+        return s;
+}
+
+/*
+ * The explicitly included component of the document a restore call names. need_running: the
+ * call needs its writer to be running (*ret_session set), VSS_E_OBJECT_NOT_FOUND otherwise.
+ */
+static vss_hr restore_lookup(Backup *b, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
+                             const char *logical_path, const char *name, bool need_running, const char **detail,
+                             BcdComponent **ret, WriterSession **ret_session) {
+        BcdWriter *bw;
+        WriterSession *s = NULL;
+
+        if (type != VSS_CT_DATABASE && type != VSS_CT_FILEGROUP) {
+                *detail = "component type must be VSS_CT_DATABASE or VSS_CT_FILEGROUP";
+                return E_INVALIDARG;
+        }
+        bw = restore_find_writer(b, instance_id, writer_id);
+        if (!bw || backup_components_get_component(b->bcd, &bw->instance_id, type, logical_path, name, ret) != S_OK) {
+                *detail = "the backup components document has no such component";
+                return VSS_E_OBJECT_NOT_FOUND;
+        }
+        if (need_running) {
+                s = restore_running_session(b, bw);
+                if (!s) {
+                        *detail = "the component's writer is not running; restore its data without writer participation";
+                        return VSS_E_OBJECT_NOT_FOUND;
+                }
+        }
+        if (ret_session)
+                *ret_session = s;
+        return S_OK;
+}
+
+vss_hr backup_set_restore_state(Backup *b, uint32_t restore_type, const char **detail) {
+        if (restore_type >= _BCD_RESTORE_TYPE_MAX ||
+            backup_components_set_restore_type(b->bcd, (BcdRestoreType) restore_type) != S_OK) {
+                *detail = "unknown restore type";
+                return E_INVALIDARG;
+        }
+        return S_OK;
+}
+
+vss_hr backup_set_selected_for_restore(Backup *b, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
+                                       const char *logical_path, const char *name, bool selected,
+                                       const char **detail) {
+        BcdComponent *c;
+        vss_hr hr;
+
+        hr = restore_lookup(b, instance_id, writer_id, type, logical_path, name, true, detail, &c, NULL);
+        if (hr != S_OK)
+                return hr;
+        return bcd_component_set_selected_for_restore(c, selected);
+}
+
+/* "lp\name", or "name" at the root: the logical path of a component's children. */
+static char *component_full_path(const char *logical_path, const char *name) {
+        char *s;
+
+        if (isempty(logical_path))
+                return strdup(name);
+        if (asprintf(&s, "%s\\%s", logical_path, name) < 0)
+                return NULL;
+        return s;
+}
+
+/* Is a component or file set at logical path lp (with the component's own name for file
+ * sets) the component full itself or below it? */
+static bool logical_path_under(const char *lp, const char *full) {
+        size_t n = strlen(full);
+
+        return strncmp(lp, full, n) == 0 && lp[n] == '\\';
+}
+
+vss_hr backup_add_restore_subcomponent(Backup *b, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
+                                       const char *logical_path, const char *name, const char *sub_logical_path,
+                                       const char *sub_name, bool repair, const char **detail) {
+        _cleanup_free_ char *full = NULL;
+        const WmComponent *wc;
+        WriterSession *s;
+        BcdComponent *c;
+        vss_hr hr;
+
+        hr = restore_lookup(b, instance_id, writer_id, type, logical_path, name, true, detail, &c, &s);
+        if (hr != S_OK)
+                return hr;
+
+        full = component_full_path(c->logical_path, c->name);
+        if (!full)
+                return E_OUTOFMEMORY;
+        wc = writer_metadata_find_component(s->metadata, sub_logical_path, sub_name);
+        if (!wc || !(streq(strempty(sub_logical_path), full) || logical_path_under(strempty(sub_logical_path), full))) {
+                *detail = "the writer has no such subcomponent below this component";
+                return VSS_E_OBJECT_NOT_FOUND;
+        }
+        if (!wc->selectable_for_restore) {
+                *detail = "the subcomponent is not selectable for restore";
+                return E_INVALIDARG;
+        }
+
+        hr = bcd_component_add_restore_subcomponent(c, sub_logical_path, sub_name, repair);
+        if (hr == VSS_E_OBJECT_ALREADY_EXISTS)
+                *detail = "this subcomponent was already added";
+        return hr;
+}
+
+vss_hr backup_set_restore_options(Backup *b, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
+                                  const char *logical_path, const char *name, const char *options,
+                                  const char **detail) {
+        BcdComponent *c;
+        vss_hr hr;
+
+        hr = restore_lookup(b, instance_id, writer_id, type, logical_path, name, false, detail, &c, NULL);
+        if (hr != S_OK)
+                return hr;
+        hr = bcd_component_set_string(c, BCD_STRING_RESTORE_OPTIONS, options);
+        if (hr == E_INVALIDARG)
+                *detail = "the value is not UTF-8 text XML can carry, or is too long";
+        return hr;
+}
+
+vss_hr backup_set_additional_restores(Backup *b, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
+                                      const char *logical_path, const char *name, bool additional,
+                                      const char **detail) {
+        BcdComponent *c;
+        vss_hr hr;
+
+        hr = restore_lookup(b, instance_id, writer_id, type, logical_path, name, false, detail, &c, NULL);
+        if (hr != S_OK)
+                return hr;
+        return bcd_component_set_additional_restores(c, additional);
+}
+
+/* Does the writer declare the file set (path, filespec, recursive) for c or below it? */
+static bool fileset_declared(const WriterMetadata *md, const BcdComponent *c, const char *full, const char *path,
+                             const char *filespec, bool recursive) {
+        for (size_t i = 0; i < md->n_filesets; i++) {
+                const WmFileSet *f = &md->filesets[i];
+                bool own = streq(strempty(f->logical_path), strempty(c->logical_path)) &&
+                        streq(f->component_name, c->name);
+                _cleanup_free_ char *f_full = NULL;
+
+                if (!own) {
+                        f_full = component_full_path(f->logical_path, f->component_name);
+                        if (!f_full || !logical_path_under(f_full, full))
+                                continue;
+                }
+                if (streq(f->path, path) && streq(f->filespec, filespec) && f->recursive == recursive)
+                        return true;
+        }
+        return false;
+}
+
+vss_hr backup_add_new_target(Backup *b, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
+                             const char *logical_path, const char *name, const char *path, const char *filespec,
+                             bool recursive, const char *alternate_path, const char **detail) {
+        _cleanup_free_ char *full = NULL;
+        WriterSession *s;
+        BcdComponent *c;
+        vss_hr hr;
+
+        /* The file sets are in the writer's metadata, so its writer must be running. */
+        hr = restore_lookup(b, instance_id, writer_id, type, logical_path, name, true, detail, &c, &s);
+        if (hr != S_OK)
+                return hr;
+
+        /* §3: new targets need the writer's consent in its backup schema. */
+        if (!(s->metadata->backup_schema & VSS_BS_WRITER_SUPPORTS_NEW_TARGET)) {
+                *detail = "the writer's backup schema lacks VSS_BS_WRITER_SUPPORTS_NEW_TARGET";
+                return E_INVALIDARG;
+        }
+
+        full = component_full_path(c->logical_path, c->name);
+        if (!full)
+                return E_OUTOFMEMORY;
+        if (!fileset_declared(s->metadata, c, full, path, filespec, recursive)) {
+                *detail = "(path, filespec, recursive) matches no file set of this component";
+                return VSS_E_OBJECT_NOT_FOUND;
+        }
+
+        hr = bcd_component_add_new_target(c, path, filespec, recursive, alternate_path);
+        if (hr == VSS_E_OBJECT_ALREADY_EXISTS)
+                *detail = "a new target for this file set was already added";
+        else if (hr == E_INVALIDARG)
+                *detail = "the alternate path is not an absolute path XML can carry";
+        return hr;
+}
+
+vss_hr backup_set_file_restore_status(Backup *b, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
+                                      const char *logical_path, const char *name, uint32_t status,
+                                      const char **detail) {
+        BcdComponent *c;
+        vss_hr hr;
+
+        hr = restore_lookup(b, instance_id, writer_id, type, logical_path, name, false, detail, &c, NULL);
+        if (hr != S_OK)
+                return hr;
+        if (status >= _BCD_FILE_RESTORE_MAX) {
+                *detail = "unknown file restore status";
+                return E_INVALIDARG;
+        }
+        return bcd_component_set_file_restore_status(c, (BcdFileRestoreStatus) status);
+}
+
+/* -- PreRestore / PostRestore -------------------------------------------------------------- */
+
+static bool session_selected_for_restore(const Backup *b, const WriterSession *s) {
+        const BcdWriter *w = backup_components_find_writer(b->bcd, &s->writer->instance_id);
+
+        if (!w || !vss_id_equal(&w->writer_id, &s->writer->class_id))
+                return false;
+        for (size_t i = 0; i < w->n_components; i++)
+                if (w->components[i]->selected_for_restore || w->components[i]->n_restore_subcomponents > 0)
+                        return true;
+        return false;
+}
+
+static bool want_pre_restore(const Backup *b, const WriterSession *s, unsigned arg) {
+        return s->metadata->writer_restore != VSS_WRE_NEVER && session_selected_for_restore(b, s);
+}
+
+static bool want_post_restore(const Backup *b, const WriterSession *s, unsigned arg) {
+        return s->got_pre_restore && !state_is_failed(s->state);
+}
+
+static void on_restore_round_done(Backup *b, vss_writer_state failed_state) {
+        /* Writer failures are reported through GatherWriterStatus; the call itself succeeds. */
+        (void) record_round(b, VSS_WS_STABLE, failed_state, false);
+        b->round = event_round_free(b->round);
+        b->op_detail = mfree_str(b->op_detail);
+        op_end(b, b->op_cancel ? VSS_S_ASYNC_CANCELLED : S_OK);
+}
+
+static void on_pre_restore_done(EventRound *r, void *userdata) {
+        _cleanup_(backup_unrefp) Backup *b = backup_ref(userdata);
+
+        on_restore_round_done(b, VSS_WS_FAILED_AT_PRE_RESTORE);
+}
+
+static void on_post_restore_done(EventRound *r, void *userdata) {
+        _cleanup_(backup_unrefp) Backup *b = backup_ref(userdata);
+
+        on_restore_round_done(b, VSS_WS_FAILED_AT_POST_RESTORE);
+}
+
+static int pre_restore_start(Backup *b) {
+        for (size_t i = 0; i < b->n_sessions; i++)
+                b->sessions[i].got_pre_restore = want_pre_restore(b, &b->sessions[i], 0);
+        return start_round(b, "PreRestore", manager_event_timeout(b->manager), want_pre_restore, 0,
+                           on_pre_restore_done);
+}
+
+static int post_restore_start(Backup *b) {
+        return start_round(b, "PostRestore", manager_event_timeout(b->manager), want_post_restore, 0,
+                           on_post_restore_done);
 }

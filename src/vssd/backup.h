@@ -33,6 +33,7 @@ typedef struct WriterSession {
         vss_writer_state state;
         vss_hr failure;
         bool got_prepare_backup;        /* took part: gets BackupShutdown on release */
+        bool got_pre_restore;           /* got PreRestore: PostRestore follows unless it failed */
 } WriterSession;
 
 struct Backup {
@@ -136,6 +137,46 @@ vss_hr backup_set_component_string(Backup *b, const vss_id *instance_id, const v
  * requester sees every writer's components. S_OK with *ret (malloc'd) or the failure.
  */
 vss_hr backup_save_as_xml(Backup *b, char **ret, const char **detail);
+
+/*
+ * The restore half (vss-semantics.md §3), on a Backup initialised with InitializeForRestore.
+ * Components are named as in the backup calls, except that instance_id may be the null id:
+ * then the document's writer of class writer_id is meant. After GatherWriterMetadata each
+ * writer of the document is bound to the running instance of its class (same instance id if
+ * it still runs), so the events and the document name the live writer.
+ */
+/* backup_initialize_for_restore: InitializeForRestore; bcd_xml is mandatory. As backup_initialize. */
+vss_hr backup_initialize_for_restore(Backup *b, const char *bcd_xml, const char **detail, char **ret_reason);
+/* SetRestoreState: a VSS_RTYPE_* value. */
+vss_hr backup_set_restore_state(Backup *b, uint32_t restore_type, const char **detail);
+/* SetSelectedForRestore: VSS_E_OBJECT_NOT_FOUND if the component is not in the document or
+ * its writer is not running. */
+vss_hr backup_set_selected_for_restore(Backup *b, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
+                                       const char *logical_path, const char *name, bool selected,
+                                       const char **detail);
+/* AddRestoreSubcomponent: the subcomponent must be a selectable-for-restore component of the
+ * running writer's metadata below the named component. */
+vss_hr backup_add_restore_subcomponent(Backup *b, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
+                                       const char *logical_path, const char *name, const char *sub_logical_path,
+                                       const char *sub_name, bool repair, const char **detail);
+/* SetRestoreOptions: writer-defined string, read with GetRestoreOptions. */
+vss_hr backup_set_restore_options(Backup *b, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
+                                  const char *logical_path, const char *name, const char *options,
+                                  const char **detail);
+/* SetAdditionalRestores. */
+vss_hr backup_set_additional_restores(Backup *b, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
+                                      const char *logical_path, const char *name, bool additional,
+                                      const char **detail);
+/* AddNewTarget: the running writer's schema must have VSS_BS_WRITER_SUPPORTS_NEW_TARGET
+ * (E_INVALIDARG otherwise), and (path, filespec, recursive) must equal a file set it declared
+ * for the component or one of its subcomponents (VSS_E_OBJECT_NOT_FOUND otherwise). */
+vss_hr backup_add_new_target(Backup *b, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
+                             const char *logical_path, const char *name, const char *path, const char *filespec,
+                             bool recursive, const char *alternate_path, const char **detail);
+/* SetFileRestoreStatus: a VSS_RS_* value. */
+vss_hr backup_set_file_restore_status(Backup *b, const vss_id *instance_id, const vss_id *writer_id, uint32_t type,
+                                      const char *logical_path, const char *name, uint32_t status,
+                                      const char **detail);
 
 /*
  * backup_begin: start deferred method for call m (ref'd until the reply). The reply is sent by

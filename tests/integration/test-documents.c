@@ -350,6 +350,7 @@ static void test_seed003_codes(void **state) {
 
         /* In BackupComplete and BackupShutdown the same valid call is refused as a state error. */
         assert_ok0(harness_new(NULL, &h));
+        free(volume); /* the harness hands out a new path each time */
         assert_ok0(harness_make_volume(h, "vol", &volume));
         assert_ok0(harness_add_writer(h, "late",
                                       (const char *const[]) { "--file", data, "--schema", SCHEMA_INCR_DIFF_LASTMOD,

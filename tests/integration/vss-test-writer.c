@@ -35,6 +35,20 @@
  *
  *   edit in=<Event> op=<stamp|metadata|differenced|partial> arg=<argument> hr=<NAME>
  *
+ * In PreRestore and PostRestore, the restore fields of the first component, before any edit:
+ *
+ *   restore in=<Event> selected=<0|1|NAME> options=<s|-|NAME> additional=<0|1|NAME>
+ *       status=<n|NAME> target=<n|NAME> type=<n|NAME> new_targets=<path:spec:rec:alt,...|-|NAME>
+ *
+ * and the restore edits asked for (--restore-target, --restore-metadata in PreRestore,
+ * --pre-restore-msg in PreRestore, --post-restore-msg in PostRestore):
+ *
+ *   edit in=<Event> op=<restore-target|restore-metadata|pre-restore-msg|post-restore-msg>
+ *       arg=<argument> hr=<NAME>
+ *
+ * --writer-restore never|if-replace-fails|always declares the writer's restore method
+ * (VSS_RME_RESTORE_IF_CAN_REPLACE with that VSS_WRITERRESTORE_ENUM) in Identify.
+ *
  * The process runs until SIGTERM or SIGINT, then unsubscribes and exits 0.
  */
 #include <errno.h>
@@ -67,6 +81,8 @@ typedef enum Event {
         EVENT_ABORT,
         EVENT_BACKUP_COMPLETE,
         EVENT_BACKUP_SHUTDOWN,
+        EVENT_PRE_RESTORE,
+        EVENT_POST_RESTORE,
         _EVENT_MAX,
 } Event;
 
@@ -81,6 +97,8 @@ static const char *const event_names[_EVENT_MAX] = {
         [EVENT_ABORT] = "Abort",
         [EVENT_BACKUP_COMPLETE] = "BackupComplete",
         [EVENT_BACKUP_SHUTDOWN] = "BackupShutdown",
+        [EVENT_PRE_RESTORE] = "PreRestore",
+        [EVENT_POST_RESTORE] = "PostRestore",
 };
 
 static const char *const event_aliases[_EVENT_MAX] = {
@@ -93,6 +111,8 @@ static const char *const event_aliases[_EVENT_MAX] = {
         [EVENT_ABORT] = "abort",
         [EVENT_BACKUP_COMPLETE] = "backup-complete",
         [EVENT_BACKUP_SHUTDOWN] = "backup-shutdown",
+        [EVENT_PRE_RESTORE] = "pre-restore",
+        [EVENT_POST_RESTORE] = "post-restore",
 };
 
 typedef enum Action {
@@ -147,6 +167,11 @@ typedef struct Config {
         PartialSpec partial[MAX_EDITS];
         unsigned n_partial;
         unsigned edit_events;           /* bit per Event; 0: post-snapshot */
+        int restore_target;             /* -1: none */
+        const char *restore_metadata;
+        const char *pre_restore_msg;
+        const char *post_restore_msg;
+        int writer_restore;             /* -1: no restore method declared */
         vss_component *kept;            /* first component of the last callback that had one */
         EventScript events[_EVENT_MAX];
         int log_fd;
@@ -158,6 +183,8 @@ static Config config = {
         .freeze_timeout_ms = 60000,
         .log_fd = -1,
         .shared_log_fd = -1,
+        .restore_target = -1,
+        .writer_restore = -1,
 };
 
 static void write_all(int fd, const char *buf, size_t len) {
@@ -418,6 +445,16 @@ static bool on_identify(vss_writer *w, vss_create_writer_metadata *md, void *use
                 }
         }
 
+        if (config.writer_restore >= 0) {
+                hr = vss_create_writer_metadata_set_restore_method(md, VSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL,
+                                                                    (vss_writer_restore) config.writer_restore,
+                                                                    false);
+                if (hr != S_OK) {
+                        log_line("identify-error writer_restore=%d hr=%s", config.writer_restore, vss_hr_name(hr));
+                        result = "error";
+                }
+        }
+
         if (config.schema != 0) {
                 hr = vss_create_writer_metadata_set_backup_schema(md, config.schema);
                 if (hr != S_OK) {
@@ -466,6 +503,94 @@ static bool on_backup_shutdown(vss_writer *w, const vss_id *snapshot_set_id, voi
         static const vss_id null_id = VSS_ID_NULL;
 
         return handle_event(w, EVENT_BACKUP_SHUTDOWN, NULL, snapshot_set_id ?: &null_id);
+}
+
+static const char *bool_or_name(vss_hr hr, bool b) {
+        if (hr != S_OK)
+                return vss_hr_name(hr);
+        return b ? "1" : "0";
+}
+
+/* The restore fields of the first component (the "restore" line), then the restore edits. */
+static void handle_restore(vss_writer *w, Event e, vss_writer_components *c) {
+        char status[32], target[32], type[32], targets[LINE_MAX_LEN / 2] = "";
+        vss_file_restore_status st = VSS_RS_UNDEFINED;
+        vss_restore_target rt = VSS_RT_UNDEFINED;
+        vss_restore_type rtype = VSS_RTYPE_UNDEFINED;
+        const char *options = NULL;
+        bool selected = false, additional = false;
+        vss_hr hs, ho, ha, hst, ht, hty, hn, hr;
+        vss_component *comp = NULL;
+        unsigned count = 0, n_targets = 0;
+
+        if (!c || vss_writer_components_get_count(c, &count) != S_OK || count == 0 ||
+            vss_writer_components_get_component(c, 0, &comp) != S_OK)
+                return;
+
+        hs = vss_component_is_selected_for_restore(comp, &selected);
+        ho = vss_component_get_restore_options(comp, &options);
+        ha = vss_component_get_additional_restores(comp, &additional);
+        hst = vss_component_get_file_restore_status(comp, &st);
+        ht = vss_component_get_restore_target(comp, &rt);
+        hty = vss_writer_get_restore_type(w, &rtype);
+        hn = vss_component_get_new_target_count(comp, &n_targets);
+        snprintf(status, sizeof status, "%s", hst == S_OK ? "" : vss_hr_name(hst));
+        if (hst == S_OK)
+                snprintf(status, sizeof status, "%d", (int) st);
+        snprintf(target, sizeof target, "%s", ht == S_OK ? "" : vss_hr_name(ht));
+        if (ht == S_OK)
+                snprintf(target, sizeof target, "%d", (int) rt);
+        snprintf(type, sizeof type, "%s", hty == S_OK ? "" : vss_hr_name(hty));
+        if (hty == S_OK)
+                snprintf(type, sizeof type, "%d", (int) rtype);
+        if (hn != S_OK)
+                append(targets, sizeof targets, "%s", vss_hr_name(hn));
+        else if (n_targets == 0)
+                append(targets, sizeof targets, "-");
+        for (unsigned i = 0; hn == S_OK && i < n_targets; i++) {
+                const char *path = NULL, *spec = NULL, *alt = NULL;
+                bool rec = false;
+
+                if (vss_component_get_new_target(comp, i, &path, &spec, &rec, &alt) == S_OK)
+                        append(targets, sizeof targets, "%s%s:%s:%d:%s", i > 0 ? "," : "", path, spec, (int) rec,
+                               alt);
+        }
+
+        log_line("restore in=%s selected=%s options=%s additional=%s status=%s target=%s type=%s new_targets=%s",
+                 event_names[e], bool_or_name(hs, selected), str_or_dash(ho, options), bool_or_name(ha, additional),
+                 status, target, type, targets);
+
+        if (e == EVENT_PRE_RESTORE && config.restore_target >= 0) {
+                hr = vss_component_set_restore_target(comp, (vss_restore_target) config.restore_target);
+                log_line("edit in=%s op=restore-target arg=%d hr=%s", event_names[e], config.restore_target,
+                         vss_hr_name(hr));
+        }
+        if (e == EVENT_PRE_RESTORE && config.restore_metadata) {
+                hr = vss_component_set_restore_metadata(comp, config.restore_metadata);
+                log_line("edit in=%s op=restore-metadata arg=%s hr=%s", event_names[e], config.restore_metadata,
+                         vss_hr_name(hr));
+        }
+        if (e == EVENT_PRE_RESTORE && config.pre_restore_msg) {
+                hr = vss_component_set_pre_restore_failure_msg(comp, config.pre_restore_msg);
+                log_line("edit in=%s op=pre-restore-msg arg=%s hr=%s", event_names[e], config.pre_restore_msg,
+                         vss_hr_name(hr));
+        }
+        if (config.post_restore_msg) {
+                /* Also tried in PreRestore, where it must be refused. */
+                hr = vss_component_set_post_restore_failure_msg(comp, config.post_restore_msg);
+                log_line("edit in=%s op=post-restore-msg arg=%s hr=%s", event_names[e], config.post_restore_msg,
+                         vss_hr_name(hr));
+        }
+}
+
+static bool on_pre_restore(vss_writer *w, vss_writer_components *c, void *userdata) {
+        handle_restore(w, EVENT_PRE_RESTORE, c);
+        return handle_event(w, EVENT_PRE_RESTORE, c, NULL);
+}
+
+static bool on_post_restore(vss_writer *w, vss_writer_components *c, void *userdata) {
+        handle_restore(w, EVENT_POST_RESTORE, c);
+        return handle_event(w, EVENT_POST_RESTORE, c, NULL);
 }
 
 static int parse_event(const char *s, size_t len, Event *ret) {
@@ -663,10 +788,12 @@ static void usage(FILE *f) {
                 "         [--component LP:NAME[:db|fg]]... [--file PATH] [--schema MASK]\n"
                 "         [--stamp S] [--backup-metadata M] [--differenced PATH:SPEC:REC:TIME]...\n"
                 "         [--partial PATH:NAME:RANGES]... [--edit-in EVENT]...\n"
+                "         [--restore-target N] [--restore-metadata M] [--pre-restore-msg S]\n"
+                "         [--post-restore-msg S] [--writer-restore never|if-replace-fails|always]\n"
                 "         [--veto EVENT[:CODE]]... [--fail EVENT[:CODE]]... [--hang EVENT:MS]...\n"
                 "         [--log FILE] [--shared-log FILE]\n"
                 "EVENT: identify prepare-backup prepare-snapshot freeze thaw post-snapshot\n"
-                "       abort backup-complete backup-shutdown\n");
+                "       abort backup-complete backup-shutdown pre-restore post-restore\n");
 }
 
 static int parse_argv(int argc, char **argv) {
@@ -684,6 +811,11 @@ static int parse_argv(int argc, char **argv) {
                 { "differenced", required_argument, NULL, 'D' },
                 { "partial", required_argument, NULL, 'P' },
                 { "edit-in", required_argument, NULL, 'E' },
+                { "restore-target", required_argument, NULL, 'R' },
+                { "restore-metadata", required_argument, NULL, 'm' },
+                { "pre-restore-msg", required_argument, NULL, 'p' },
+                { "post-restore-msg", required_argument, NULL, 'q' },
+                { "writer-restore", required_argument, NULL, 'W' },
                 { "veto", required_argument, NULL, 'v' },
                 { "fail", required_argument, NULL, 'F' },
                 { "hang", required_argument, NULL, 'H' },
@@ -738,6 +870,34 @@ static int parse_argv(int argc, char **argv) {
                 case 'E':
                         r = parse_edit_in(optarg);
                         break;
+                case 'R': {
+                        uint32_t t;
+
+                        r = parse_u32(optarg, &t);
+                        if (r >= 0 && t > 16)
+                                r = -EINVAL;
+                        config.restore_target = (int) t;
+                        break;
+                }
+                case 'm':
+                        config.restore_metadata = optarg;
+                        break;
+                case 'p':
+                        config.pre_restore_msg = optarg;
+                        break;
+                case 'q':
+                        config.post_restore_msg = optarg;
+                        break;
+                case 'W':
+                        if (streq(optarg, "never"))
+                                config.writer_restore = VSS_WRE_NEVER;
+                        else if (streq(optarg, "if-replace-fails"))
+                                config.writer_restore = VSS_WRE_IF_REPLACE_FAILS;
+                        else if (streq(optarg, "always"))
+                                config.writer_restore = VSS_WRE_ALWAYS;
+                        else
+                                r = -EINVAL;
+                        break;
                 case 'v':
                         r = parse_action(optarg, ACTION_VETO);
                         break;
@@ -790,6 +950,8 @@ int main(int argc, char **argv) {
                 .on_abort = on_abort,
                 .on_backup_complete = on_backup_complete,
                 .on_backup_shutdown = on_backup_shutdown,
+                .on_pre_restore = on_pre_restore,
+                .on_post_restore = on_post_restore,
         };
         vss_writer_options opts = VSS_WRITER_OPTIONS_INIT;
         char id_buf[VSS_ID_STRING_MAX];

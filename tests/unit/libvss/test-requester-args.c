@@ -60,6 +60,12 @@ static void test_null_handle(void **state) {
         assert_int_equal(vss_requester_get_writer_status(NULL, 0, NULL, NULL, NULL, NULL, NULL), E_INVALIDARG);
         assert_int_equal(vss_requester_free_writer_status(NULL), E_INVALIDARG);
         assert_int_equal(vss_requester_abort_backup(NULL), E_INVALIDARG);
+        assert_int_equal(vss_requester_initialize_for_restore(NULL, "<x/>"), E_INVALIDARG);
+        assert_int_equal(vss_requester_set_restore_state(NULL, VSS_RTYPE_BY_COPY), E_INVALIDARG);
+        assert_int_equal(vss_requester_set_selected_for_restore(NULL, NULL, &id, VSS_CT_FILEGROUP, NULL, "c", true),
+                         E_INVALIDARG);
+        assert_int_equal(vss_requester_pre_restore(NULL, &a), E_INVALIDARG);
+        assert_int_equal(vss_requester_post_restore(NULL, &a), E_INVALIDARG);
         assert_int_equal(vss_requester_query(NULL, NULL, VSS_OBJECT_NONE, VSS_OBJECT_SNAPSHOT, &e), E_INVALIDARG);
         assert_int_equal(vss_requester_delete_snapshots(NULL, &id, VSS_OBJECT_SNAPSHOT, false, &deleted, &id),
                          E_INVALIDARG);
@@ -173,6 +179,36 @@ static void test_null_out_pointers(void **state) {
                          E_INVALIDARG);
         assert_int_equal(vss_requester_set_backup_options(r, &id, &id, VSS_CT_FILEGROUP, NULL, "c", NULL),
                          E_INVALIDARG);
+
+        /* Restore calls: the document is mandatory, values in range, the writer class named. */
+        assert_int_equal(vss_requester_initialize_for_restore(r, NULL), VSS_E_INVALID_XML_DOCUMENT);
+        assert_int_equal(vss_requester_initialize_for_restore(r, ""), VSS_E_INVALID_XML_DOCUMENT);
+        assert_int_equal(vss_requester_set_restore_state(r, (vss_restore_type) 4), E_INVALIDARG);
+        assert_int_equal(vss_requester_set_selected_for_restore(r, NULL, NULL, VSS_CT_FILEGROUP, NULL, "c", true),
+                         E_INVALIDARG);
+        assert_int_equal(vss_requester_set_selected_for_restore(r, NULL, &VSS_ID_NULL, VSS_CT_FILEGROUP, NULL, "c",
+                                                                true),
+                         E_INVALIDARG);
+        assert_int_equal(vss_requester_set_selected_for_restore(r, NULL, &id, VSS_CT_FILEGROUP, NULL, "", true),
+                         E_INVALIDARG);
+        assert_int_equal(vss_requester_add_restore_subcomponent(r, NULL, &id, VSS_CT_FILEGROUP, NULL, "c", NULL, NULL,
+                                                                false),
+                         E_INVALIDARG);
+        assert_int_equal(vss_requester_set_restore_options(r, NULL, &id, VSS_CT_FILEGROUP, NULL, "c", NULL),
+                         E_INVALIDARG);
+        assert_int_equal(vss_requester_set_additional_restores(r, NULL, &id, (vss_component_type) 9, NULL, "c", true),
+                         E_INVALIDARG);
+        assert_int_equal(vss_requester_add_new_target(r, NULL, &id, VSS_CT_FILEGROUP, NULL, "c", NULL, "*", true, "/a"),
+                         E_INVALIDARG);
+        assert_int_equal(vss_requester_add_new_target(r, NULL, &id, VSS_CT_FILEGROUP, NULL, "c", "/d", "*", true, NULL),
+                         E_INVALIDARG);
+        assert_int_equal(vss_requester_add_new_target(r, NULL, &id, VSS_CT_FILEGROUP, NULL, "c", huge, "*", true, "/a"),
+                         E_INVALIDARG);
+        assert_int_equal(vss_requester_set_file_restore_status(r, NULL, &id, VSS_CT_FILEGROUP, NULL, "c",
+                                                               (vss_file_restore_status) 4),
+                         E_INVALIDARG);
+        assert_int_equal(vss_requester_pre_restore(r, NULL), E_INVALIDARG);
+        assert_int_equal(vss_requester_post_restore(r, NULL), E_INVALIDARG);
         assert_int_equal(vss_requester_set_backup_options(r, &id, &id, VSS_CT_FILEGROUP, NULL, "c", huge),
                          E_INVALIDARG);
         assert_int_equal(vss_requester_set_backup_options(r, NULL, &id, VSS_CT_FILEGROUP, NULL, "c", "o"),

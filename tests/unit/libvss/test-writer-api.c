@@ -40,6 +40,15 @@ static void test_new_validation(void **state) {
         opts = good_options();
         cb.version = 0;
         assert_int_equal(vss_writer_new(&w, &opts, &cb, NULL), E_INVALIDARG);
+        cb.version = VSS_WRITER_CALLBACKS_VERSION + 1;
+        assert_int_equal(vss_writer_new(&w, &opts, &cb, NULL), E_INVALIDARG);
+        assert_null(w);
+        /* A version 1 table (before the restore callbacks) is still accepted. */
+        cb.version = VSS_WRITER_CALLBACKS_VERSION_1;
+        assert_int_equal(vss_writer_new(&w, &opts, &cb, NULL), S_OK);
+        assert_non_null(w);
+        vss_writer_free(w);
+        w = NULL;
         cb = callbacks;
 
         opts.writer_id = VSS_ID_NULL;
@@ -85,6 +94,7 @@ static void test_helpers_outside_callback(void **state) {
         const char *const *volumes;
         vss_snapshot_context ctx;
         vss_backup_type bt;
+        vss_restore_type rtype;
         vss_writer *w = NULL;
         unsigned n;
         bool b;
@@ -100,6 +110,12 @@ static void test_helpers_outside_callback(void **state) {
         assert_int_equal(vss_writer_are_components_selected(w, &b), VSS_E_BAD_STATE);
         assert_int_equal(vss_writer_get_context(w, &ctx), VSS_E_BAD_STATE);
         assert_int_equal(vss_writer_get_instance_id(w, &id), VSS_E_BAD_STATE);
+        assert_int_equal(vss_writer_get_restore_type(w, &rtype), VSS_E_BAD_STATE);
+        assert_int_equal(vss_writer_get_restore_type(w, NULL), E_INVALIDARG);
+        assert_int_equal(vss_component_is_selected_for_restore(NULL, &b), E_INVALIDARG);
+        assert_int_equal(vss_component_set_restore_target(NULL, VSS_RT_ORIGINAL), E_INVALIDARG);
+        assert_int_equal(vss_component_get_new_target(NULL, 0, NULL, NULL, NULL, NULL), E_INVALIDARG);
+        assert_int_equal(vss_component_set_pre_restore_failure_msg(NULL, "m"), E_INVALIDARG);
 
         /* A builder is usable only inside on_identify; the pointer is never touched. */
         assert_int_equal(vss_create_writer_metadata_add_component(md, VSS_CT_FILEGROUP, NULL, "c", NULL, false,

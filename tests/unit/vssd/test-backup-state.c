@@ -3,7 +3,7 @@
  * test-backup-state.c: the requester state machine, table-driven. Each row is a backup
  * position (phase + flags, as a real sequence reaches it) and the expected answer of every
  * requester method there: 'o' S_OK, 'b' VSS_E_BAD_STATE. The table is written out here by
- * hand from seeds 000/001/004, vss-semantics.md §2/§4 and docs/api-map.md, independently of
+ * hand from seeds 000/001/004, vss-semantics.md §2/§3/§4 and docs/api-map.md, independently of
  * backup-state.c, so a change to the rules has to change both.
  */
 #include <stdarg.h>
@@ -35,62 +35,77 @@ typedef struct Row {
          * One letter per method, in BackupMethod order, grouped for reading:
          *   Init SetCtx SetBS Gather | AddComp Enable DisCls DisInst | StartSet AddToSet IsVolSup |
          *   Prepare DoSnap GetProps | SetSucc BackupCompl GatherStatus Abort | Cancel QSnaps QProv Delete |
-         *   Expose Unexpose
+         *   Expose Unexpose | SetBackupOptions SetPrevStamp SaveAsXML GetWriterComponents |
+         *   InitRestore SetRestoreState SetSelected AddRestoreSub | SetRestoreOptions
+         *   SetAdditionalRestores AddNewTarget PreRestore | SetFileRestoreStatus PostRestore
          */
         const char *expect;
 } Row;
 
 static const Row rows[] = {
         { "new", BACKUP_STATE_NEW, {},
-          "obbb bbbb bbb bbb bbbb bbbb bb bbbb" },
+          "obbb bbbb bbb bbb bbbb bbbb bb bbbb obbb bbbb bb" },
         { "new, in flight (impossible, still refused)", BACKUP_STATE_NEW, { IF },
-          "obbb bbbb bbb bbb bbbb obbb bb bbbb" },
+          "obbb bbbb bbb bbb bbbb obbb bb bbbb obbb bbbb bb" },
         { "initialized, nothing else", BACKUP_STATE_INITIALIZED, {},
-          "booo booo obo bbb bbbo booo oo bboo" },
+          "booo booo obo bbb bbbo booo oo bboo bbbb bbbb bb" },
         { "initialized, context set", BACKUP_STATE_INITIALIZED, { CX },
-          "bboo booo obo bbb bbbo booo oo bboo" },
+          "bboo booo obo bbb bbbo booo oo bboo bbbb bbbb bb" },
         { "initialized, gathered, no backup state", BACKUP_STATE_INITIALIZED, { G },
-          "bbob bbbb obo bbb bboo booo oo bboo" },
+          "bbob bbbb obo bbb bboo booo oo bboo bbbb bbbb bb" },
         { "initialized, gathered, component mode", BACKUP_STATE_INITIALIZED, { BS, SC, G },
-          "bbob obbb obo obb bboo booo oo oooo" },
+          "bbob obbb obo obb bboo booo oo oooo bbbb bbbb bb" },
         { "initialized, gathered, non-component mode", BACKUP_STATE_INITIALIZED, { BS, G },
-          "bbob bbbb obo obb bboo booo oo bboo" },
+          "bbob bbbb obo obb bboo booo oo bboo bbbb bbbb bb" },
         { "initialized, set started, not gathered", BACKUP_STATE_INITIALIZED, { BS, SC, SS },
-          "bboo booo boo bbb bbbo booo oo oooo" },
+          "bboo booo boo bbb bbbo booo oo oooo bbbb bbbb bb" },
         { "initialized, ready to prepare", BACKUP_STATE_INITIALIZED, { CX, BS, SC, G, SS },
-          "bbob obbb boo obb bboo booo oo oooo" },
+          "bbob obbb boo obb bboo booo oo oooo bbbb bbbb bb" },
         { "initialized, Gather in flight", BACKUP_STATE_INITIALIZED, { BS, SC, IF },
-          "bbbb bbbb bbo bbb bbbb oooo oo bboo" },
+          "bbbb bbbb bbo bbb bbbb oooo oo bboo bbbb bbbb bb" },
         { "prepared", BACKUP_STATE_PREPARED, { CX, BS, SC, G, SS },
-          "bbbb bbbb boo bob bboo booo oo bboo" },
+          "bbbb bbbb boo bob bboo booo oo bboo bbbb bbbb bb" },
         { "prepared, no snapshot set", BACKUP_STATE_PREPARED, { BS, SC, G },
-          "bbbb bbbb bbo bbb bboo booo oo bboo" },
+          "bbbb bbbb bbo bbb bboo booo oo bboo bbbb bbbb bb" },
         { "prepared, DoSnapshotSet in flight", BACKUP_STATE_PREPARED, { BS, SC, G, SS, IF },
-          "bbbb bbbb bbo bbb bbbb oooo oo bboo" },
+          "bbbb bbbb bbo bbb bbbb oooo oo bboo bbbb bbbb bb" },
         { "snapshot done, component mode", BACKUP_STATE_SNAPSHOT_DONE, { BS, SC, G, SS, SD },
-          "bbbb bbbb bbo bbo oooo booo oo bboo" },
+          "bbbb bbbb bbo bbo oooo booo oo bboo bbbb bbbb bb" },
         { "snapshot done, non-component mode", BACKUP_STATE_SNAPSHOT_DONE, { BS, G, SS, SD },
-          "bbbb bbbb bbo bbo booo booo oo bboo" },
+          "bbbb bbbb bbo bbo booo booo oo bboo bbbb bbbb bb" },
         { "snapshot done, BackupComplete in flight", BACKUP_STATE_SNAPSHOT_DONE, { BS, SC, G, SS, SD, IF },
-          "bbbb bbbb bbo bbo bbbb oooo oo bboo" },
+          "bbbb bbbb bbo bbo bbbb oooo oo bboo bbbb bbbb bb" },
         { "completed", BACKUP_STATE_COMPLETED, { BS, SC, G, SS, SD },
-          "bbbb bbbb bbo bbo bboo booo oo bboo" },
+          "bbbb bbbb bbo bbo bboo booo oo bboo bbbb bbbb bb" },
         { "DoSnapshotSet failed", BACKUP_STATE_FAILED, { BS, SC, G, SS },
-          "bbbb bbbb bbo bbb bboo booo oo bboo" },
+          "bbbb bbbb bbo bbb bboo booo oo bboo bbbb bbbb bb" },
         { "aborted before PrepareForBackup", BACKUP_STATE_ABORTED, { BS, SC, G, SS },
-          "bbbb bbbb bbo bbb bboo booo oo bboo" },
+          "bbbb bbbb bbo bbb bboo booo oo bboo bbbb bbbb bb" },
         { "aborted after the snapshot", BACKUP_STATE_ABORTED, { BS, SC, G, SS, SD },
-          "bbbb bbbb bbo bbo bboo booo oo bboo" },
+          "bbbb bbbb bbo bbo bboo booo oo bboo bbbb bbbb bb" },
         { "writer-less, initialized", BACKUP_STATE_INITIALIZED, { W, CX },
-          "bboo booo obo bbb bbbo booo oo bboo" },
+          "bboo booo obo bbb bbbo booo oo bboo bbbb bbbb bb" },
         { "writer-less, set started", BACKUP_STATE_INITIALIZED, { W, CX, BS, SC, SS },
-          "bboo booo boo bob bbbo booo oo bboo" },
+          "bboo booo boo bob bbbo booo oo bboo bbbb bbbb bb" },
         { "writer-less, gathered, set started", BACKUP_STATE_INITIALIZED, { W, CX, BS, SC, G, SS },
-          "bbob bbbb boo bob bboo booo oo bboo" },
+          "bbob bbbb boo bob bboo booo oo bboo bbbb bbbb bb" },
         { "writer-less, snapshot done", BACKUP_STATE_SNAPSHOT_DONE, { W, CX, BS, SC, SS, SD },
-          "bbbb bbbb bbo bbo bbbo booo oo bboo" },
+          "bbbb bbbb bbo bbo bbbo booo oo bboo bbbb bbbb bb" },
         { "writer-less, snapshot done, gathered", BACKUP_STATE_SNAPSHOT_DONE, { W, CX, BS, SC, G, SS, SD },
-          "bbbb bbbb bbo bbo bboo booo oo bboo" },
+          "bbbb bbbb bbo bbo bboo booo oo bboo bbbb bbbb bb" },
+        /* Restore (§3/§4, seed 004): no backup-only call, no AbortBackup, no Query. */
+        { "restore initialized", BACKUP_STATE_RESTORE_INITIALIZED, {},
+          "bbbo booo bbb bbb bbbb bboo oo bboo bobb ooob bb" },
+        { "restore initialized, gathered", BACKUP_STATE_RESTORE_INITIALIZED, { SC, G },
+          "bbbb bbbb bbb bbb bbob bboo oo bboo booo oooo bb" },
+        { "restore, Gather in flight", BACKUP_STATE_RESTORE_INITIALIZED, { SC, IF },
+          "bbbb bbbb bbb bbb bbbb oboo oo bboo bbbb bbbb bb" },
+        { "pre-restored", BACKUP_STATE_PRE_RESTORED, { SC, G },
+          "bbbb bbbb bbb bbb bbob bboo oo bboo bbbb bbbb oo" },
+        { "pre-restored, PostRestore in flight", BACKUP_STATE_PRE_RESTORED, { SC, G, IF },
+          "bbbb bbbb bbb bbb bbbb oboo oo bboo bbbb bbbb bb" },
+        { "post-restored", BACKUP_STATE_POST_RESTORED, { SC, G },
+          "bbbb bbbb bbb bbb bbob bboo oo bboo bbbb bbbb bb" },
 };
 
 static vss_hr expected_hr(char c) {
@@ -188,6 +203,19 @@ static const Transition transitions[] = {
         { BACKUP_STATE_COMPLETED, BACKUP_METHOD_ABORT_BACKUP, S_OK, BACKUP_STATE_COMPLETED },
         { BACKUP_STATE_PREPARED, BACKUP_METHOD_GATHER_WRITER_STATUS, S_OK, BACKUP_STATE_PREPARED },
         { BACKUP_STATE_SNAPSHOT_DONE, BACKUP_METHOD_SET_BACKUP_SUCCEEDED, S_OK, BACKUP_STATE_SNAPSHOT_DONE },
+        { BACKUP_STATE_NEW, BACKUP_METHOD_INITIALIZE_FOR_RESTORE, S_OK, BACKUP_STATE_RESTORE_INITIALIZED },
+        { BACKUP_STATE_NEW, BACKUP_METHOD_INITIALIZE_FOR_RESTORE, VSS_E_INVALID_XML_DOCUMENT, BACKUP_STATE_NEW },
+        { BACKUP_STATE_RESTORE_INITIALIZED, BACKUP_METHOD_GATHER_WRITER_METADATA, S_OK,
+          BACKUP_STATE_RESTORE_INITIALIZED },
+        { BACKUP_STATE_RESTORE_INITIALIZED, BACKUP_METHOD_PRE_RESTORE, S_OK, BACKUP_STATE_PRE_RESTORED },
+        /* Writers got PreRestore even when the requester cancelled: PostRestore is owed. */
+        { BACKUP_STATE_RESTORE_INITIALIZED, BACKUP_METHOD_PRE_RESTORE, VSS_S_ASYNC_CANCELLED,
+          BACKUP_STATE_PRE_RESTORED },
+        { BACKUP_STATE_PRE_RESTORED, BACKUP_METHOD_SET_FILE_RESTORE_STATUS, S_OK, BACKUP_STATE_PRE_RESTORED },
+        { BACKUP_STATE_PRE_RESTORED, BACKUP_METHOD_POST_RESTORE, S_OK, BACKUP_STATE_POST_RESTORED },
+        /* Seed 004: a restore cannot be aborted, whatever asks. */
+        { BACKUP_STATE_RESTORE_INITIALIZED, BACKUP_METHOD_ABORT_BACKUP, S_OK, BACKUP_STATE_RESTORE_INITIALIZED },
+        { BACKUP_STATE_PRE_RESTORED, BACKUP_METHOD_ABORT_BACKUP, S_OK, BACKUP_STATE_PRE_RESTORED },
 };
 
 static void test_transitions(void **state) {
