@@ -10,7 +10,8 @@
  * backup type, the saved Backup Components Document, and the list of files the writers'
  * components need copied for this backup type (the selection of file-select.[ch], the same
  * one every requester of this project uses). Other options query, delete and expose
- * snapshots and list writers' status and metadata.
+ * snapshots and list writers' status and metadata; -r restores with the writers from a saved
+ * document, running the command that copies the files back between PreRestore and PostRestore.
  *
  * Why this file exists: the VSS sequence (docs/api-map.md) has a dozen steps with rules on
  * order, aborts and writer status; a user who only wants "tar of a consistent /srv" should
@@ -47,6 +48,7 @@
 #include "vss-bus.h"
 #include "wmd-xml.h"
 #include "writer-metadata.h"
+#include "xml-util.h"
 #include "vss/vss.h"
 
 #define EXIT_USAGE 1
@@ -140,14 +142,19 @@ static void help(void) {
                "  -el=SNAPID,DIR  Expose a snapshot read-only at DIR (empty DIR: vssd chooses)\n"
                "  -ws             Writer status (after a metadata gathering)\n"
                "  -wm             Writer metadata\n"
-               "  -er, -r, -rs    Refused: no shares on Linux; no restore API yet (docs/vshadow.md)\n\n"
+               "  -r=FILE.xml     Restore with writers from a saved -bc document: PreRestore, the\n"
+               "                  -exec command (it copies the files back), PostRestore\n"
+               "  -rs=FILE.xml    Simulated restore: PreRestore and PostRestore, nothing restored\n"
+               "  -er             Refused: Linux has no VSS share service\n\n"
                "Other:\n"
                "  -socket=PATH    vssd's socket (default: $VSS_SOCKET, else %s)\n"
                "  -h, -?, --help  Show this help\n"
                "  --version       Show the version\n\n"
                "Environment of -exec: VSHADOW_SET_ID, VSHADOW_SNAPSHOT_COUNT, VSHADOW_VOLUME_i,\n"
                "VSHADOW_SNAPSHOT_i, VSHADOW_SNAPSHOT_ID_i, VSHADOW_BACKUP_TYPE, VSHADOW_BCD,\n"
-               "VSHADOW_FILE_LIST_i and VSHADOW_FILE_LIST (i from 0).\n\n"
+               "VSHADOW_FILE_LIST_i and VSHADOW_FILE_LIST (i from 0). With -r: VSHADOW_RESTORE=1,\n"
+               "VSHADOW_BCD, VSHADOW_COMPONENT_COUNT, VSHADOW_COMPONENT_i (LOGICAL_PATH_i, NAME_i,\n"
+               "WRITER_i, WRITER_ID_i).\n\n"
                "Exit status: 0 success, 1 usage error, 2 VSS error, 3 vssd not reachable,\n"
                "else the failing exit status of the -exec command.\n",
                VSS_DEFAULT_SOCKET);
@@ -275,14 +282,15 @@ static const struct {
         ValueKind value;
         Command command;        /* for OPT_COMMAND */
         bool creation;          /* only meaningful when creating a set */
+        bool restore;           /* also meaningful with -r (-exec) and -rs (-wi, -wx) */
 } options[] = {
         { "p", OPT_PERSISTENT, VALUE_NONE, 0, true },
         { "nw", OPT_NO_WRITERS, VALUE_NONE, 0, true },
-        { "wi", OPT_INCLUDE, VALUE_REQUIRED, 0, true },
-        { "wx", OPT_EXCLUDE, VALUE_REQUIRED, 0, true },
+        { "wi", OPT_INCLUDE, VALUE_REQUIRED, 0, true, true },
+        { "wx", OPT_EXCLUDE, VALUE_REQUIRED, 0, true, true },
         { "bt", OPT_BACKUP_TYPE, VALUE_REQUIRED, 0, true },
         { "bc", OPT_BC, VALUE_REQUIRED, 0, true },
-        { "exec", OPT_EXEC, VALUE_REQUIRED, 0, true },
+        { "exec", OPT_EXEC, VALUE_REQUIRED, 0, true, true },
         { "script", OPT_SCRIPT, VALUE_REQUIRED, 0, true },
         { "wait", OPT_WAIT, VALUE_NONE, 0, true },
         { "socket", OPT_SOCKET, VALUE_REQUIRED, 0, false },
@@ -307,7 +315,7 @@ static const struct {
 
 /* Returns 1 to run, 0 to exit successfully (help, version), or minus an exit code. */
 static int parse_argv(int argc, char *argv[]) {
-        const char *creation_option = NULL;
+        const char *creation_option = NULL, *not_restore_option = NULL;
         bool options_done = false, have_command = false;
         int r;
 
@@ -343,6 +351,8 @@ static int parse_argv(int argc, char *argv[]) {
                         return -usage_error("option -%s needs a value: -%s=...", options[o].name, options[o].name);
                 if (options[o].creation && !creation_option)
                         creation_option = options[o].name;
+                if (options[o].creation && !options[o].restore && !not_restore_option)
+                        not_restore_option = options[o].name;
 
                 switch (options[o].id) {
                 case OPT_PERSISTENT:
@@ -415,6 +425,18 @@ static int parse_argv(int argc, char *argv[]) {
                 }
         }
 
+        if (arg.command == COMMAND_RESTORE || arg.command == COMMAND_SIMULATE_RESTORE) {
+                if (arg.n_volumes > 0)
+                        return -usage_error("-%s takes no volumes", arg.command_option);
+                if (isempty(arg.command_arg))
+                        return -usage_error("-%s needs the Backup Components Document: -%s=FILE.xml",
+                                            arg.command_option, arg.command_option);
+                if (not_restore_option)
+                        return -usage_error("-%s does not apply to -%s", not_restore_option, arg.command_option);
+                if (arg.command == COMMAND_SIMULATE_RESTORE && arg.exec_cmd)
+                        return -usage_error("-rs is a simulated restore and runs no command; use -r=FILE -exec=...");
+                return 1;
+        }
         if (arg.command != COMMAND_CREATE) {
                 if (arg.n_volumes > 0)
                         return -usage_error("-%s takes no volumes", arg.command_option);
@@ -1530,9 +1552,16 @@ static bool selection_writer_selected(const Selection *sel, const vss_id *instan
         return false;
 }
 
-/* After a step: a writer with selected components that failed makes the backup fail, as in
- * Windows' vshadow (its data may not be consistent). */
-static int check_writer_status(vss_requester *req, const Selection *sel, const char *after) {
+typedef bool (*WriterSelected)(const void *userdata, const vss_id *instance_id);
+
+static bool selection_writer_selected_cb(const void *userdata, const vss_id *instance_id) {
+        return selection_writer_selected(userdata, instance_id);
+}
+
+/* After a step: a writer taking part (selected(userdata, instance) true) that failed makes the
+ * operation fail, as in Windows' vshadow (its data may not be consistent). */
+static int writer_status_check(vss_requester *req, WriterSelected selected, const void *userdata,
+                               const char *after) {
         vss_async *a = NULL;
         unsigned n = 0;
         int r = 0;
@@ -1551,7 +1580,7 @@ static int check_writer_status(vss_requester *req, const Selection *sel, const c
 
                 if (vss_requester_get_writer_status(req, i, &instance_id, NULL, &name, &state, &failure) != S_OK)
                         continue;
-                if (!selection_writer_selected(sel, &instance_id))
+                if (!selected(userdata, &instance_id))
                         continue;
                 /* vssd keeps the state of a writer that reported a failure but let the sequence go
                  * on; its data is no better for that, so the code counts as well. */
@@ -1562,6 +1591,10 @@ static int check_writer_status(vss_requester *req, const Selection *sel, const c
         }
         (void) vss_requester_free_writer_status(req);
         return r;
+}
+
+static int check_writer_status(vss_requester *req, const Selection *sel, const char *after) {
+        return writer_status_check(req, selection_writer_selected_cb, sel, after);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -2148,6 +2181,401 @@ static int create_set(void) {
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Restore with writers (-r, -rs)                                                              */
+/* ------------------------------------------------------------------------------------------ */
+
+/* One component of the saved document that this restore selects. */
+typedef struct RestoreItem {
+        vss_id writer_id;               /* the writer class: its running instance takes part */
+        vss_id instance_id;             /* the live instance vssd bound the document's writer to */
+        vss_component_type type;
+        char *logical_path;
+        char *name;
+        char *full_path;                /* "LP\NAME" or "NAME" */
+        const char *writer_name;        /* borrowed from the gathered metadata */
+} RestoreItem;
+
+typedef struct Restore {
+        vss_requester *req;
+        Selection sel;                  /* the running writers' identities, for -wi/-wx */
+        RestoreItem *items;
+        size_t n_items;
+        Env env;
+} Restore;
+
+static void restore_done(Restore *x) {
+        for (size_t i = 0; i < x->n_items; i++) {
+                free(x->items[i].logical_path);
+                free(x->items[i].name);
+                free(x->items[i].full_path);
+        }
+        free(x->items);
+        env_done(&x->env);
+        selection_done(&x->sel);
+        vss_requester_release(x->req);
+}
+
+static bool restore_writer_selected_cb(const void *userdata, const vss_id *instance_id) {
+        const Restore *x = userdata;
+
+        for (size_t i = 0; i < x->n_items; i++)
+                if (vss_id_equal(&x->items[i].instance_id, instance_id))
+                        return true;
+        return false;
+}
+
+/* The document FILE, whole, NUL-terminated, at most XML_MAX_DOCUMENT_SIZE bytes. Returns 0 or
+ * minus an exit code. */
+static int document_read(const char *path, char **ret) {
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0;
+        struct stat st;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return -vss_error(vss_hr_from_errno(errno), "-%s=%s: %s", arg.command_option, path, strerror(errno));
+        if (!S_ISREG(st.st_mode) || (uint64_t) st.st_size > XML_MAX_DOCUMENT_SIZE)
+                return -vss_error(VSS_E_INVALID_XML_DOCUMENT, "-%s=%s: not a regular file of at most %u bytes",
+                                  arg.command_option, path, XML_MAX_DOCUMENT_SIZE);
+        buf = malloc((size_t) st.st_size + 1);
+        if (!buf)
+                return -vss_error(E_OUTOFMEMORY, NULL);
+        while (n < (size_t) st.st_size) {
+                ssize_t k = read(fd, buf + n, (size_t) st.st_size - n);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -vss_error(vss_hr_from_errno(errno), "-%s=%s: %s", arg.command_option, path,
+                                          strerror(errno));
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+        }
+        buf[n] = '\0';
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+/* The running writer bound to the document's writer (by instance, else by class), or NULL. */
+static Writer *restore_find_writer(Selection *sel, const vss_id *instance_id, const vss_id *writer_id) {
+        for (size_t i = 0; i < sel->n_writers; i++)
+                if (vss_id_equal(&sel->writers[i].id.instance_id, instance_id))
+                        return &sel->writers[i];
+        for (size_t i = 0; i < sel->n_writers; i++)
+                if (vss_id_equal(&sel->writers[i].id.writer_id, writer_id))
+                        return &sel->writers[i];
+        return NULL;
+}
+
+/* Does -wi/-wx leave component full_path of writer w in this restore (1, else 0)? Records
+ * which selectors matched. Returns minus an exit code on failure. */
+static int restore_component_wanted(Restore *x, Writer *w, const char *full_path) {
+        _cleanup_free_ WriterIdentity *all = calloc(MAX(x->sel.n_writers, (size_t) 1), sizeof(*all));
+        Component c = { .full_path = (char *) full_path };
+        bool included = arg.n_include == 0, excluded = false, whole;
+
+        if (!all)
+                return -vss_error(E_OUTOFMEMORY, NULL);
+        for (size_t i = 0; i < x->sel.n_writers; i++)
+                all[i] = x->sel.writers[i].id;
+        for (size_t i = 0; i < arg.n_include; i++)
+                if (selector_covers(arg.include[i], w, &c, all, x->sel.n_writers, &whole)) {
+                        included = true;
+                        x->sel.include_matched[i] = true;
+                }
+        for (size_t i = 0; i < arg.n_exclude; i++)
+                if (selector_covers(arg.exclude[i], w, &c, all, x->sel.n_writers, &whole)) {
+                        excluded = true;
+                        x->sel.exclude_matched[i] = true;
+                }
+        return included && !excluded;
+}
+
+static int restore_add_item(Restore *x, Writer *w, const vss_id *instance_id, const vss_id *writer_id,
+                            vss_component_type type, const char *lp, const char *name, char *full_path) {
+        RestoreItem *l, *it;
+
+        l = realloc(x->items, (x->n_items + 1) * sizeof(*l));
+        if (!l) {
+                free(full_path);
+                return -vss_error(E_OUTOFMEMORY, NULL);
+        }
+        x->items = l;
+        it = &x->items[x->n_items];
+        *it = (RestoreItem) {
+                .writer_id = *writer_id,
+                .instance_id = *instance_id,
+                .type = type,
+                .logical_path = strdup(lp),
+                .name = strdup(name),
+                .full_path = full_path,
+                .writer_name = w->id.name,
+        };
+        x->n_items++;
+        if (!it->logical_path || !it->name)
+                return -vss_error(E_OUTOFMEMORY, NULL);
+        return 0;
+}
+
+/* One writer of the document: each of its components that -wi/-wx leave in becomes an item. */
+static int restore_collect_writer(Restore *x, vss_writer_components_ext *ext) {
+        vss_id instance_id, writer_id;
+        unsigned n = 0;
+        Writer *w;
+        vss_hr hr;
+        int r;
+
+        hr = vss_writer_components_ext_get_writer_info(ext, &instance_id, &writer_id);
+        if (VSS_SUCCEEDED(hr))
+                hr = vss_writer_components_ext_get_count(ext, &n);
+        if (VSS_FAILED(hr))
+                return step_failed(x->req, "GetWriterComponents", hr);
+        w = restore_find_writer(&x->sel, &instance_id, &writer_id);
+        if (!w) {
+                note("writer {%s} of the document is not running: its %u component%s cannot be restored with it "
+                     "(restore its files without writer participation)", vss_id_to_str(&writer_id).s, n,
+                     n == 1 ? "" : "s");
+                return 0;
+        }
+        for (unsigned c = 0; c < n; c++) {
+                const char *lp = NULL, *name = NULL;
+                vss_component_type type;
+                vss_component *comp;
+                char *full;
+
+                hr = vss_writer_components_ext_get_component(ext, c, &comp);
+                if (VSS_SUCCEEDED(hr))
+                        hr = vss_component_get_logical_path(comp, &lp);
+                if (VSS_SUCCEEDED(hr))
+                        hr = vss_component_get_component_name(comp, &name);
+                if (VSS_SUCCEEDED(hr))
+                        hr = vss_component_get_component_type(comp, &type);
+                if (VSS_FAILED(hr))
+                        return step_failed(x->req, "GetComponent", hr);
+                if (asprintf(&full, "%s%s%s", strempty(lp), isempty(lp) ? "" : "\\", name) < 0)
+                        return -vss_error(E_OUTOFMEMORY, NULL);
+                r = restore_component_wanted(x, w, full);
+                if (r <= 0) {
+                        free(full);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                r = restore_add_item(x, w, &instance_id, &writer_id, type, strempty(lp), name, full);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Every component of the saved document that -wi/-wx leave in, with its running writer. */
+static int restore_collect(Restore *x) {
+        unsigned n = 0;
+        vss_hr hr;
+        int r;
+
+        hr = vss_requester_get_writer_components_count(x->req, &n);
+        if (VSS_FAILED(hr))
+                return step_failed(x->req, "GetWriterComponentsCount", hr);
+        for (unsigned i = 0; i < n; i++) {
+                vss_writer_components_ext *ext = NULL;
+
+                hr = vss_requester_get_writer_components(x->req, i, &ext);
+                if (VSS_FAILED(hr))
+                        return step_failed(x->req, "GetWriterComponents", hr);
+                r = restore_collect_writer(x, ext);
+                vss_writer_components_ext_free(ext);
+                if (r < 0)
+                        return r;
+        }
+
+        for (size_t i = 0; i < arg.n_include; i++)
+                if (!x->sel.include_matched[i])
+                        return -vss_error(VSS_E_OBJECT_NOT_FOUND,
+                                          "-wi=%s names no component of the document whose writer is running",
+                                          arg.include[i]);
+        for (size_t i = 0; i < arg.n_exclude; i++)
+                if (!x->sel.exclude_matched[i])
+                        note("-wx=%s matches no component of the document; nothing excluded for it", arg.exclude[i]);
+        return 0;
+}
+
+static int restore_select(Restore *x) {
+        for (size_t i = 0; i < x->n_items; i++) {
+                RestoreItem *it = &x->items[i];
+                vss_hr hr;
+
+                /* No instance: "the document's writer of this class", bound to its live instance. */
+                hr = vss_requester_set_selected_for_restore(x->req, NULL, &it->writer_id, it->type, it->logical_path,
+                                                            it->name, true);
+                if (VSS_FAILED(hr)) {
+                        const char *detail = vss_requester_get_error_message(x->req);
+
+                        return -vss_error(hr, "SetSelectedForRestore(writer \"%s\", component \"%s\") failed%s%s",
+                                          it->writer_name, it->full_path, isempty(detail) ? "" : ": ",
+                                          strempty(detail));
+                }
+                note("writer \"%s\": component \"%s\" selected for restore", it->writer_name, it->full_path);
+        }
+        if (x->n_items == 0)
+                note("no component of the document is selected: no writer takes part in this restore");
+        return 0;
+}
+
+static int restore_env_build(Restore *x, const char *bcd_path) {
+        char count[32];
+        int r;
+
+        snprintf(count, sizeof(count), "%zu", x->n_items);
+        r = env_add(&x->env, "1", "VSHADOW_RESTORE");
+        if (r >= 0)
+                r = env_add(&x->env, bcd_path, "VSHADOW_BCD");
+        if (r >= 0)
+                r = env_add(&x->env, count, "VSHADOW_COMPONENT_COUNT");
+        for (size_t i = 0; r >= 0 && i < x->n_items; i++) {
+                const RestoreItem *it = &x->items[i];
+
+                r = env_add(&x->env, it->full_path, "VSHADOW_COMPONENT_%zu", i);
+                if (r >= 0)
+                        r = env_add(&x->env, it->logical_path, "VSHADOW_COMPONENT_LOGICAL_PATH_%zu", i);
+                if (r >= 0)
+                        r = env_add(&x->env, it->name, "VSHADOW_COMPONENT_NAME_%zu", i);
+                if (r >= 0)
+                        r = env_add(&x->env, vss_id_to_str(&it->writer_id).s, "VSHADOW_COMPONENT_WRITER_ID_%zu", i);
+                if (r >= 0)
+                        r = env_add(&x->env, it->writer_name, "VSHADOW_COMPONENT_WRITER_%zu", i);
+        }
+        return r < 0 ? -vss_error(E_OUTOFMEMORY, NULL) : 0;
+}
+
+static const char *file_restore_status_name(vss_file_restore_status s) {
+        switch (s) {
+        case VSS_RS_NONE:
+                return "VSS_RS_NONE";
+        case VSS_RS_ALL:
+                return "VSS_RS_ALL";
+        case VSS_RS_FAILED:
+                return "VSS_RS_FAILED";
+        default:
+                return "VSS_RS_UNDEFINED";
+        }
+}
+
+static int restore_set_status(Restore *x, vss_file_restore_status status) {
+        int r = 0;
+
+        for (size_t i = 0; i < x->n_items; i++) {
+                RestoreItem *it = &x->items[i];
+                vss_hr hr;
+
+                hr = vss_requester_set_file_restore_status(x->req, NULL, &it->writer_id, it->type, it->logical_path,
+                                                           it->name, status);
+                /* Go on with the others: every writer must still hear PostRestore. */
+                if (VSS_FAILED(hr) && r == 0)
+                        r = step_failed(x->req, "SetFileRestoreStatus", hr);
+        }
+        if (x->n_items > 0)
+                note("file restore status %s for %zu component%s", file_restore_status_name(status), x->n_items,
+                     x->n_items == 1 ? "" : "s");
+        return r;
+}
+
+/*
+ * -r / -rs: InitializeForRestore from the saved document, GatherWriterMetadata,
+ * SetSelectedForRestore for its components (-wi/-wx), PreRestore, the command (-r), then
+ * SetFileRestoreStatus and PostRestore, GatherWriterStatus. A restore cannot be aborted
+ * (vss-semantics.md §13): once PreRestore went out, every later failure still goes through
+ * PostRestore so the writers resume.
+ */
+static int restore(void) {
+        _cleanup_(restore_done) Restore x = {};
+        _cleanup_free_ char *xml = NULL;
+        vss_requester_options opts = VSS_REQUESTER_OPTIONS_INIT;
+        vss_file_restore_status status;
+        int r, command_status = 0, failure = 0;
+        vss_async *a = NULL;
+        vss_hr hr;
+
+        r = document_read(arg.command_arg, &xml);
+        if (r < 0)
+                return r;
+
+        opts.socket_path = arg.socket;
+        hr = vss_requester_new(&x.req, &opts);
+        if (VSS_FAILED(hr))
+                return -vss_error(hr, "%s vssd at %s",
+                                  hr == VSS_E_WRITER_INFRASTRUCTURE ? "cannot reach" : "cannot connect to",
+                                  vss_socket_path(arg.socket));
+        hr = vss_requester_initialize_for_restore(x.req, xml);
+        if (VSS_FAILED(hr))
+                return step_failed(x.req, "InitializeForRestore", hr);
+        r = selection_init(&x.sel);
+        if (r < 0)
+                return r;
+        hr = async_result(vss_requester_gather_writer_metadata(x.req, &a), &a);
+        if (VSS_FAILED(hr))
+                return step_failed(x.req, "GatherWriterMetadata", hr);
+        r = selection_load(x.req, &x.sel);
+        if (r >= 0)
+                r = restore_collect(&x);
+        if (r >= 0)
+                r = restore_select(&x);
+        if (r < 0)
+                return r;
+
+        /* A writer that failed PreRestore is not ready for its files: copy nothing, but the
+         * others still need PostRestore to resume. */
+        hr = async_result(vss_requester_pre_restore(x.req, &a), &a);
+        if (VSS_FAILED(hr))
+                failure = step_failed(x.req, "PreRestore", hr);
+        else
+                failure = writer_status_check(x.req, restore_writer_selected_cb, &x, "PreRestore");
+
+        if (arg.command == COMMAND_SIMULATE_RESTORE || failure < 0)
+                status = VSS_RS_NONE;
+        else {
+                r = restore_env_build(&x, arg.command_arg);
+                if (r < 0)
+                        failure = r;
+                else if (arg.exec_cmd) {
+                        note("running: %s", arg.exec_cmd);
+                        command_status = command_run(&x.env);
+                        if (command_status < 0) {
+                                failure = command_status;
+                                command_status = 0;
+                        } else if (command_status != 0)
+                                note("the command failed with exit status %d; the restore is marked as failed",
+                                     command_status);
+                } else
+                        /* You copy the files back by hand between PreRestore and PostRestore. */
+                        wait_for_enter();
+                status = failure < 0 ? VSS_RS_NONE : command_status == 0 ? VSS_RS_ALL : VSS_RS_FAILED;
+        }
+
+        r = restore_set_status(&x, status);
+        if (r < 0 && failure == 0)
+                failure = r;
+        hr = async_result(vss_requester_post_restore(x.req, &a), &a);
+        if (VSS_FAILED(hr)) {
+                r = step_failed(x.req, "PostRestore", hr);
+                if (failure == 0)
+                        failure = r;
+        } else if (failure == 0)
+                /* Only when all went well so far: a writer that failed PreRestore keeps that state. */
+                failure = writer_status_check(x.req, restore_writer_selected_cb, &x, "PostRestore");
+
+        if (command_status != 0)
+                return -command_status;
+        if (failure < 0)
+                return failure;
+        note("%s from %s finished", arg.command == COMMAND_SIMULATE_RESTORE ? "simulated restore" : "restore",
+             arg.command_arg);
+        return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 
 static int run(void) {
         switch (arg.command) {
@@ -2173,10 +2601,7 @@ static int run(void) {
                 return writer_listing();
         case COMMAND_RESTORE:
         case COMMAND_SIMULATE_RESTORE:
-                return -vss_error(VSS_E_NOT_SUPPORTED,
-                                  "-%s: restoring with writers needs libvss's restore API (InitializeForRestore, "
-                                  "PreRestore, PostRestore), which this version does not offer yet",
-                                  arg.command_option);
+                return restore();
         }
         return -EXIT_USAGE;
 }

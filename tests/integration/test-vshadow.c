@@ -4,7 +4,8 @@
  * provider and vss-test-writer processes: -exec's environment and what the command sees (the
  * snapshot, not later live changes), SetBackupSucceeded following the command's exit status,
  * -nw, -wx and -wi, -bc, -script, persistent sets with -q/-qx/-s/-ds/-dx, a tar round trip
- * and a restic backup and restore through -exec, and usage errors.
+ * and a restic backup and restore through -exec, restore with writers from a -bc document
+ * (-r with its command between PreRestore and PostRestore, -rs), and usage errors.
  *
  * vshadow runs as a child process (path in $VSHADOW, set by meson) with its stdout and stderr
  * in files of the harness directory; the tests read those and the writers' logs.
@@ -586,6 +587,191 @@ static void test_restic_stable_path(void **state) {
         assert_int_equal(run_sh("diff -r '%s' '%s'", ref, restored), 0);
 }
 
+/* The "status=" of the writer's "restore in=<event>" line number index (0-based), or "-". */
+static void restore_status(TestWriter *w, const char *event, unsigned index, char *buf, size_t size) {
+        _cleanup_free_ char *needle = NULL;
+        char **lines = NULL;
+        ssize_t at = -1;
+
+        assert_true(asprintf(&needle, "restore in=%s ", event) > 0);
+        (void) writer_log_wait(w, needle, index + 1);
+        assert_ok0(log_read_lines(w->log_path, &lines));
+        for (unsigned i = 0; i <= index; i++) {
+                at = log_find(lines, (size_t) (at + 1), needle);
+                if (at < 0)
+                        break;
+        }
+        if (at < 0 || line_field(lines[at], "status", buf, size) < 0)
+                snprintf(buf, size, "-");
+        strv_free(lines);
+}
+
+/* Index of the first line of w's log containing needle, at or after from; fails if none. */
+static size_t log_index(TestWriter *w, const char *needle, size_t from) {
+        char **lines = NULL;
+        ssize_t at;
+
+        assert_ok0(log_read_lines(w->log_path, &lines));
+        at = log_find(lines, from, needle);
+        strv_free(lines);
+        if (at < 0) {
+                print_error("writer %s never logged \"%s\" (from line %zu)\n", w->name, needle, from);
+                fail();
+        }
+        return (size_t) at;
+}
+
+/* -r from a -bc document: PreRestore, the command (it appends to w1's own log, so the order is
+ * the log's), SetFileRestoreStatus ALL, PostRestore; the command's environment. A failing
+ * command: RS_FAILED and its exit status; -wx keeps a writer out. -rs: NONE, no command. */
+static void test_restore(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *bcd = path_in(f, "restore.xml"), *envf = path_in(f, "renv.txt"), *bc_arg = NULL,
+                            *r_arg = NULL, *rs_arg = NULL, *exec = NULL, *fail_exec = NULL, *dump = NULL,
+                            *real_bcd = NULL;
+        char status[32];
+        size_t pre, cmd, post;
+        bool seen_data = false, seen_xb = false;
+        Run run = {};
+
+        assert_true(asprintf(&bc_arg, "-bc=%s", bcd) > 0);
+        vshadow_run(f, (const char *[]) { bc_arg, "-exec=true", f->volume, NULL }, &run);
+        assert_exit(run, 0);
+        run_done(&run);
+        assert_ok0(writer_log_wait(f->w1, "event=BackupShutdown", 1));
+
+        assert_true(asprintf(&r_arg, "-r=%s", bcd) > 0);
+        assert_true(asprintf(&exec, "-exec=echo restore-command-ran >> '%s' && env > '%s'", f->w1->log_path,
+                             envf) > 0);
+        vshadow_run(f, (const char *[]) { r_arg, exec, NULL }, &run);
+        assert_exit(run, 0);
+        run_done(&run);
+        pre = log_index(f->w1, "event=PreRestore", 0);
+        cmd = log_index(f->w1, "restore-command-ran", 0);
+        post = log_index(f->w1, "event=PostRestore", 0);
+        assert_true(pre < cmd);
+        assert_true(cmd < post);
+        restore_status(f->w1, "PreRestore", 0, status, sizeof status);
+        assert_string_equal(status, "0");
+        restore_status(f->w1, "PostRestore", 0, status, sizeof status);
+        assert_string_equal(status, "2"); /* VSS_RS_ALL */
+        restore_status(f->w2, "PostRestore", 0, status, sizeof status);
+        assert_string_equal(status, "2");
+
+        dump = read_all(envf);
+        assert_env(dump, "VSHADOW_RESTORE", "1");
+        assert_env(dump, "VSHADOW_BCD", bcd);
+        assert_env(dump, "VSHADOW_COMPONENT_COUNT", "3");
+        /* The document's order of writers is vssd's; find w1's component among the three. */
+        for (unsigned i = 0; i < 3; i++) {
+                _cleanup_free_ char *name = NULL, *value = NULL;
+
+                assert_true(asprintf(&name, "VSHADOW_COMPONENT_%u", i) > 0);
+                value = env_value(dump, name);
+                assert_non_null(value);
+                if (streq(value, "x\\b")) {
+                        free(name);
+                        assert_true(asprintf(&name, "VSHADOW_COMPONENT_LOGICAL_PATH_%u", i) > 0);
+                        assert_env(dump, name, "x");
+                        seen_xb = true;
+                }
+                if (!streq(value, "data"))
+                        continue;
+                free(name);
+                assert_true(asprintf(&name, "VSHADOW_COMPONENT_NAME_%u", i) > 0);
+                assert_env(dump, name, "data");
+                free(name);
+                assert_true(asprintf(&name, "VSHADOW_COMPONENT_WRITER_%u", i) > 0);
+                assert_env(dump, name, "w1");
+                free(name);
+                assert_true(asprintf(&name, "VSHADOW_COMPONENT_WRITER_ID_%u", i) > 0);
+                assert_env(dump, name, W1_CLASS);
+                seen_data = true;
+        }
+        assert_true(seen_data && seen_xb);
+
+        /* A failing command: VSS_RS_FAILED, vshadow exits with its status; -wx=w2 keeps w2 out. */
+        assert_true(asprintf(&fail_exec, "-exec=echo failing-command >> '%s'; exit 5", f->w1->log_path) > 0);
+        vshadow_run(f, (const char *[]) { r_arg, "-wx=w2", fail_exec, NULL }, &run);
+        assert_exit(run, 5);
+        assert_non_null(strstr(run.err, "exit status 5"));
+        run_done(&run);
+        restore_status(f->w1, "PostRestore", 1, status, sizeof status);
+        assert_string_equal(status, "3"); /* VSS_RS_FAILED */
+        cmd = log_index(f->w1, "failing-command", 0);
+        assert_true(cmd < log_index(f->w1, "event=PostRestore", post + 1));
+        assert_int_equal(writer_log_count(f->w2, "event=PreRestore"), 1);
+
+        /* -rs: PreRestore and PostRestore with VSS_RS_NONE, no command allowed. */
+        assert_true(asprintf(&rs_arg, "-rs=%s", bcd) > 0);
+        vshadow_run(f, (const char *[]) { rs_arg, NULL }, &run);
+        assert_exit(run, 0);
+        run_done(&run);
+        restore_status(f->w1, "PostRestore", 2, status, sizeof status);
+        assert_string_equal(status, "1"); /* VSS_RS_NONE */
+        restore_status(f->w2, "PostRestore", 1, status, sizeof status);
+        assert_string_equal(status, "1");
+        vshadow_run(f, (const char *[]) { rs_arg, "-exec=true", NULL }, &run);
+        assert_exit(run, 1);
+        run_done(&run);
+        vshadow_run(f, (const char *[]) { r_arg, "-p", NULL }, &run);
+        assert_exit(run, 1);
+        run_done(&run);
+
+        /* -wi naming nothing of the document: refused before PreRestore. */
+        vshadow_run(f, (const char *[]) { r_arg, "-wi=nosuch", "-exec=true", NULL }, &run);
+        assert_exit(run, 2);
+        assert_non_null(strstr(run.err, "VSS_E_OBJECT_NOT_FOUND"));
+        run_done(&run);
+        assert_int_equal(writer_log_count(f->w1, "event=PreRestore"), 3);
+
+        /* Not a document. */
+        real_bcd = path_in(f, "bad.xml");
+        assert_ok0(write_text(real_bcd, "<nonsense/>"));
+        free(r_arg);
+        assert_true(asprintf(&r_arg, "-r=%s", real_bcd) > 0);
+        vshadow_run(f, (const char *[]) { r_arg, "-exec=true", NULL }, &run);
+        assert_exit(run, 2);
+        assert_non_null(strstr(run.err, "VSS_E_INVALID_XML_DOCUMENT"));
+        run_done(&run);
+}
+
+/* A writer vetoing PreRestore: the command never runs, the others hear PostRestore with
+ * VSS_RS_NONE, vshadow exits 2 naming the writer. With everything excluded, no writer hears
+ * anything and the command still runs. */
+static void test_restore_veto(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *bcd = path_in(f, "veto.xml"), *marker = path_in(f, "restored-marker"), *bc_arg = NULL,
+                            *r_arg = NULL, *exec = NULL;
+        TestWriter *bad = NULL;
+        char status[32];
+        Run run = {};
+
+        assert_ok0(harness_add_writer(f->h, "bad", (const char *[]) { "--component", ":c", "--veto=pre-restore",
+                                                                      NULL }, &bad));
+        assert_true(asprintf(&bc_arg, "-bc=%s", bcd) > 0);
+        vshadow_run(f, (const char *[]) { bc_arg, "-exec=true", f->volume, NULL }, &run);
+        assert_exit(run, 0);
+        run_done(&run);
+
+        assert_true(asprintf(&r_arg, "-r=%s", bcd) > 0);
+        assert_true(asprintf(&exec, "-exec=touch '%s'", marker) > 0);
+        vshadow_run(f, (const char *[]) { r_arg, exec, NULL }, &run);
+        assert_exit(run, 2);
+        assert_non_null(strstr(run.err, "\"bad\""));
+        run_done(&run);
+        assert_int_equal(access(marker, F_OK), -1);
+        restore_status(f->w1, "PostRestore", 0, status, sizeof status);
+        assert_string_equal(status, "1"); /* VSS_RS_NONE */
+        assert_int_equal(writer_log_count(bad, "event=PostRestore"), 0);
+
+        vshadow_run(f, (const char *[]) { r_arg, "-wx=w1", "-wx=w2", "-wx=bad", exec, NULL }, &run);
+        assert_exit(run, 0);
+        run_done(&run);
+        assert_int_equal(access(marker, F_OK), 0);
+        assert_int_equal(writer_log_count(f->w1, "event=PreRestore"), 1);
+}
+
 /* Bad usage: exit 1 with a message, nothing created, no writer event. */
 static void test_usage(void **state) {
         Fixture *f = *state;
@@ -613,14 +799,15 @@ static void test_usage(void **state) {
         }
         assert_int_equal(writer_log_count(f->w1, "event="), 0);
 
-        /* Not available on Linux (-er) or not yet (-r): a VSS error naming why. */
+        /* Not available on Linux (-er): a VSS error naming why. */
         vshadow_run(f, (const char *[]) { "-er=x,share", NULL }, &run);
         assert_exit(run, 2);
         assert_non_null(strstr(run.err, "VSS_E_NOT_SUPPORTED"));
         run_done(&run);
-        vshadow_run(f, (const char *[]) { "-r=backup.xml", NULL }, &run);
+        /* -r of a document that does not exist: a VSS error naming the file. */
+        vshadow_run(f, (const char *[]) { "-r=/nonexistent/backup.xml", NULL }, &run);
         assert_exit(run, 2);
-        assert_non_null(strstr(run.err, "VSS_E_NOT_SUPPORTED"));
+        assert_non_null(strstr(run.err, "/nonexistent/backup.xml"));
         run_done(&run);
 
         vshadow_run(f, (const char *[]) { "-h", NULL }, &run);
@@ -654,6 +841,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_tar_round_trip, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restic, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restic_stable_path, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_restore, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_restore_veto, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unreachable, setup, teardown),
         };
