@@ -23,6 +23,11 @@
  *     closes the session, so the server ends the backup while the set is still frozen.
  *   - The writer SIGKILLed mid-freeze: its backend and WAL reservation disappear with it
  *     (nothing stays in backup mode), commits go on, and the next backup succeeds.
+ *   - The label through the backup components document: a restore requester (InitializeForRestore
+ *     from the saved document, SetSelectedForRestore, AddNewTarget to a fresh copy of the
+ *     snapshot's data directory, PreRestore, SetFileRestoreStatus(ALL), PostRestore) gets a
+ *     directory the server recovers from with no manual step; the same restore without a new
+ *     target, onto the running cluster, fails FAILED_AT_POST_RESTORE and touches nothing.
  *   - A server that accepts connections and never answers (the postmaster stopped): Identify
  *     still answers within the connect timeout, from the layout last seen, and the backup
  *     fails at PrepareForBackup with VSS_E_WRITERERROR_RETRYABLE.
@@ -813,6 +818,129 @@ static void test_hung_server_retryable(void **state) {
         assert_ok(pg_sql(f->pg.conninfo, "INSERT INTO probe VALUES (4)", NULL));
 }
 
+/* A restore requester from the saved document xml into f->backup.r, metadata gathered. */
+static void restore_begin(Fixture *f, const char *xml) {
+        vss_requester_options opts = VSS_REQUESTER_OPTIONS_INIT;
+        vss_async *a = NULL;
+        vss_hr hr;
+
+        opts.socket_path = f->vssd.socket;
+        assert_hr(vss_requester_new(&f->backup.r, &opts), S_OK);
+        assert_hr(vss_requester_initialize_for_restore(f->backup.r, xml), S_OK);
+        assert_hr(vss_requester_set_restore_state(f->backup.r, VSS_RTYPE_BY_COPY), S_OK);
+        hr = vss_requester_gather_writer_metadata(f->backup.r, &a);
+        assert_hr(async_result(hr, a), S_OK);
+}
+
+/* PreRestore, SetFileRestoreStatus(ALL) for the data component, PostRestore. */
+static void restore_finish(Fixture *f, const vss_id *class_id) {
+        vss_async *a = NULL;
+        vss_hr hr;
+
+        hr = vss_requester_pre_restore(f->backup.r, &a);
+        assert_hr(async_result(hr, a), S_OK);
+        assert_hr(vss_requester_set_file_restore_status(f->backup.r, NULL, class_id, VSS_CT_FILEGROUP, "", "data",
+                                                        VSS_RS_ALL),
+                  S_OK);
+        a = NULL;
+        hr = vss_requester_post_restore(f->backup.r, &a);
+        assert_hr(async_result(hr, a), S_OK);
+}
+
+/*
+ * The whole round trip through the API, no manual step: the label travels in the backup
+ * components document; a restore requester selects the data component, retargets it to a
+ * fresh directory holding the snapshot's copy, and the writer's PostRestore prepares it, so
+ * the server started on it recovers. A restore onto the running cluster's own directory is
+ * refused, leaving that cluster untouched.
+ */
+static void test_post_restore_recovers_from_document(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *acks_path = path_join(f->fs.dir, "acks3.txt"), *pgbench = pg_program("pgbench");
+        _cleanup_free_ char *bench_log = path_join(f->fs.dir, "pgbench3.log"), *xml = NULL, *data_dir = NULL;
+        _cleanup_free_ char *dir = path_join(f->fs.dir, "restore-bcd"), *to = NULL, *from = NULL, *log = NULL;
+        _cleanup_free_ char *want = NULL, *done = NULL;
+        char set[VSS_ID_STRING_MAX], line[64];
+        uint64_t t_freeze, t_stop;
+        vss_writer_state ws;
+        vss_hr failure;
+        vss_id class_id;
+        int out = -EBADF;
+
+        assert_hr(vss_id_parse(PG_WRITER_CLASS, &class_id), S_OK);
+        assert_non_null(pgbench);
+        assert_ok(spawn_logged((char *const[]) { pgbench, (char *) "-c", (char *) "2", (char *) "-T", (char *) "120",
+                                                 (char *) "-n", f->pg.conninfo, NULL },
+                               bench_log, &f->pgbench));
+        assert_ok(process_spawn((char *const[]) { getenv("PG_LOAD"), (char *) "--conninfo", f->pg.conninfo,
+                                                  (char *) "--acks", acks_path, NULL },
+                                &f->load, &out));
+        assert_ok(read_line_timeout(out, line, sizeof(line), WH_WAIT_MS));
+        (void) close(out);
+        assert_string_equal(line, "READY");
+        start_pg_writer(f, NULL);
+        assert_ok(log_wait(acks_path, " ", 200, WH_WAIT_MS));
+        assert_ok(pg_sql(f->pg.conninfo, "SHOW data_directory", &data_dir));
+
+        /* Back up, copy the snapshot's data directory to a fresh place, save the document. */
+        assert_hr(wh_backup_prepare(&f->backup, f->vssd.socket, f->subvol, pg_only, 1), S_OK);
+        assert_hr(wh_backup_snapshot(&f->backup), S_OK);
+        t_freeze = writer_log_number(f, "freeze: backup active", "(monotonic ");
+        t_stop = writer_log_number(f, "post-snapshot: backup stopped", "(monotonic ");
+        assert_int_equal(log_count(f->writer_log, "label stored in the backup components document"), 1);
+        assert_int_equal(mkdir(dir, 0755), 0);
+        from = path_join(f->backup.snapshot_path, "pgdata");
+        to = path_join(dir, "pgdata");
+        copy_tree(f, from, to);
+        assert_hr(wh_backup_complete(&f->backup), S_OK);
+        assert_hr(vss_requester_save_as_xml(f->backup.r, &xml), S_OK);
+        (void) vss_id_format(&f->backup.set_id, set);
+        assert_int_not_equal(asprintf(&want, "LABEL: vss-linux snapshot set %s", set), -1);
+        assert_non_null(strstr(xml, "vss-writer-postgresql backup metadata 1"));
+        assert_non_null(strstr(xml, want));
+        wh_backup_release(&f->backup);
+
+        /* Onto the running cluster's own directory (no new target): refused, nothing touched. */
+        restore_begin(f, xml);
+        assert_hr(vss_requester_set_selected_for_restore(f->backup.r, NULL, &class_id, VSS_CT_FILEGROUP, "", "data",
+                                                         true),
+                  S_OK);
+        restore_finish(f, &class_id);
+        assert_hr(wh_backup_writer_status(&f->backup, PG_WRITER_CLASS, &ws, &failure), S_OK);
+        assert_int_equal(ws, VSS_WS_FAILED_AT_POST_RESTORE);
+        assert_hr(failure, VSS_E_WRITERERROR_NONRETRYABLE);
+        assert_int_equal(log_count(f->writer_log, "a PostgreSQL server is running on the restored data directory"), 1);
+        assert_ok(pg_sql(f->pg.conninfo, "INSERT INTO probe VALUES (5)", NULL));
+        wh_backup_release(&f->backup);
+
+        /* Into the fresh copy, through AddNewTarget. */
+        restore_begin(f, xml);
+        assert_hr(vss_requester_set_selected_for_restore(f->backup.r, NULL, &class_id, VSS_CT_FILEGROUP, "", "data",
+                                                         true),
+                  S_OK);
+        assert_hr(vss_requester_add_new_target(f->backup.r, NULL, &class_id, VSS_CT_FILEGROUP, "", "data", data_dir,
+                                               "*", true, to),
+                  S_OK);
+        restore_finish(f, &class_id);
+        assert_hr(wh_backup_writer_status(&f->backup, PG_WRITER_CLASS, &ws, &failure), S_OK);
+        assert_int_equal(ws, VSS_WS_STABLE);
+        assert_hr(failure, S_OK);
+        assert_int_not_equal(asprintf(&done, "post-restore: %s will recover", to), -1);
+        assert_int_equal(log_count(f->writer_log, done), 1);
+        wh_backup_release(&f->backup);
+
+        /* No manual step: the server recovers from what PostRestore wrote. */
+        log = path_join(f->fs.dir, "restored-bcd.log");
+        assert_ok(pg_cluster_describe(to, f->sock, RESTORED_PORT, log, &f->restored));
+        assert_ok(pg_cluster_start(&f->restored));
+        check_restored(f, acks_path, t_freeze, t_stop, 100);
+        assert_true(log_count(f->restored.log, "starting backup recovery") >= 1);
+
+        (void) process_stop(f->load, 5000);
+        (void) process_stop(f->pgbench, 5000);
+        f->load = f->pgbench = 0;
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_teardown(test_backup_under_load_restores, test_teardown),
@@ -822,6 +950,7 @@ int main(void) {
                 cmocka_unit_test_teardown(test_freeze_timeout_ends_backup, test_teardown),
                 cmocka_unit_test_teardown(test_writer_killed_mid_freeze, test_teardown),
                 cmocka_unit_test_teardown(test_hung_server_retryable, test_teardown),
+                cmocka_unit_test_teardown(test_post_restore_recovers_from_document, test_teardown),
         };
         _cleanup_free_ char *initdb = NULL;
 

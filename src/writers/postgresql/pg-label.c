@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -381,30 +382,128 @@ static int restore_wal(int set_fd, int data_fd, uid_t uid, gid_t gid, unsigned *
         return 0;
 }
 
-int label_restore(const char *set_dir, const char *datadir) {
+/* Writes data to to_dir_fd/name through a temporary file renamed into place, uid:gid, 0600. */
+static int write_into(int to_dir_fd, const char *name, const char *data, size_t size, uid_t uid, gid_t gid) {
+        _cleanup_close_ int out = -EBADF;
+        _cleanup_free_ char *tmp = NULL;
+        int r;
+
+        if (asprintf(&tmp, ".%s.vss-restore", name) < 0)
+                return -ENOMEM;
+        (void) unlinkat(to_dir_fd, tmp, 0);
+        out = openat(to_dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (out < 0)
+                return -errno;
+        r = write_all(out, data, size);
+        if (r == 0 && fchown(out, uid, gid) < 0 && geteuid() == 0)
+                r = -errno;
+        if (r == 0 && (fsync(out) < 0 || renameat(to_dir_fd, tmp, to_dir_fd, name) < 0))
+                r = -errno;
+        if (r < 0)
+                (void) unlinkat(to_dir_fd, tmp, 0);
+        return r;
+}
+
+/* A label or map is a few hundred bytes; a map with many tablespaces a few KiB. */
+#define LABEL_TEXT_MAX (1024U * 1024U)
+
+/* Reads dir_fd/name (at most LABEL_TEXT_MAX bytes) as a string; a missing file is "". */
+static int read_text(int dir_fd, const char *name, char **ret) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        size_t n = 0;
+
+        fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0 && errno != ENOENT)
+                return -errno;
+        buf = malloc(LABEL_TEXT_MAX + 1);
+        if (!buf)
+                return -ENOMEM;
+        while (fd >= 0) {
+                ssize_t k = read(fd, buf + n, LABEL_TEXT_MAX + 1 - n);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        break;
+                n += (size_t) k;
+                if (n > LABEL_TEXT_MAX)
+                        return -EFBIG;
+        }
+        buf[n] = '\0';
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+/*
+ * Whether a postmaster works in the directory data_fd: the PID in its postmaster.pid is a
+ * live process whose working directory is this one. A snapshot's copy holds the pid file of
+ * the server it was taken from, which works elsewhere: that is no reason to refuse.
+ */
+static bool postmaster_running_in(int data_fd) {
+        _cleanup_free_ char *pidfile = NULL, *cwd = NULL;
+        struct stat here, there;
+        long pid;
+
+        if (read_text(data_fd, "postmaster.pid", &pidfile) < 0 || sscanf(pidfile, "%ld", &pid) != 1 || pid <= 0 ||
+            pid > INT_MAX)
+                return false;
+        if (asprintf(&cwd, "/proc/%ld/cwd", pid) < 0)
+                return false;
+        return fstat(data_fd, &here) == 0 && stat(cwd, &there) == 0 && here.st_dev == there.st_dev &&
+               here.st_ino == there.st_ino;
+}
+
+int label_restore(const char *set_dir, const char *datadir, const char *label, const char *map) {
         static const char *const stale[] = { "postmaster.pid", "postmaster.opts" };
         _cleanup_close_ int set_fd = -EBADF, data_fd = -EBADF;
-        struct stat st, map;
+        _cleanup_free_ char *set_label = NULL, *set_map = NULL;
+        struct stat st;
         unsigned segments = 0;
         int r;
 
         set_fd = open(set_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (set_fd < 0) {
-                wlog(LOG_ERR, "restore: %s: %m", set_dir);
-                return -errno;
+                r = -errno;
+                wlog(LOG_ERR, "restore: label set %s: %s", set_dir, strerror(-r));
+                return r;
         }
         data_fd = open(datadir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (data_fd < 0 || fstat(data_fd, &st) < 0) {
-                wlog(LOG_ERR, "restore: %s: %m", datadir);
-                return -errno;
+                r = -errno;
+                wlog(LOG_ERR, "restore: %s: %s", datadir, strerror(-r));
+                return r;
         }
         if (faccessat(data_fd, "PG_VERSION", F_OK, 0) < 0) {
                 wlog(LOG_ERR, "restore: %s is not a PostgreSQL data directory (no PG_VERSION)", datadir);
                 return -ENOTDIR;
         }
-        if (faccessat(set_fd, LABEL_FILE, F_OK, 0) < 0) {
-                wlog(LOG_ERR, "restore: %s holds no %s: not a label set", set_dir, LABEL_FILE);
-                return -ENOENT;
+        if (postmaster_running_in(data_fd)) {
+                wlog(LOG_ERR, "restore: a server is running on %s; stop it first", datadir);
+                return -EBUSY;
+        }
+        r = read_text(set_fd, LABEL_FILE, &set_label);
+        if (r == 0 && !set_label[0])
+                r = -ENOENT;
+        if (r < 0) {
+                wlog(LOG_ERR, "restore: %s holds no usable %s: not a label set", set_dir, LABEL_FILE);
+                return r;
+        }
+        /* The WAL in the set must be this backup's: a label from elsewhere would replay the
+         * wrong history. */
+        if (label && !streq(label, set_label)) {
+                wlog(LOG_ERR, "restore: the label set %s belongs to another backup than the label given", set_dir);
+                return -ESTALE;
+        }
+        if (!map) {
+                r = read_text(set_fd, TABLESPACE_MAP_FILE, &set_map);
+                if (r < 0) {
+                        wlog(LOG_ERR, "restore: cannot read %s/%s: %s", set_dir, TABLESPACE_MAP_FILE, strerror(-r));
+                        return r;
+                }
+                map = set_map;
         }
 
         /* WAL first: a backup_label without the WAL it needs only makes recovery fail later. */
@@ -414,8 +513,8 @@ int label_restore(const char *set_dir, const char *datadir) {
                 return r;
         }
 
-        if (fstatat(set_fd, TABLESPACE_MAP_FILE, &map, 0) == 0 && map.st_size > 0) {
-                r = copy_into(set_fd, data_fd, TABLESPACE_MAP_FILE, st.st_uid, st.st_gid);
+        if (map[0]) {
+                r = write_into(data_fd, TABLESPACE_MAP_FILE, map, strlen(map), st.st_uid, st.st_gid);
                 if (r < 0) {
                         wlog(LOG_ERR, "restore: cannot write %s: %s", TABLESPACE_MAP_FILE, strerror(-r));
                         return r;
@@ -425,12 +524,13 @@ int label_restore(const char *set_dir, const char *datadir) {
 
         for (size_t i = 0; i < ELEMENTSOF(stale); i++)
                 if (unlinkat(data_fd, stale[i], 0) < 0 && errno != ENOENT) {
-                        wlog(LOG_ERR, "restore: cannot remove %s: %m", stale[i]);
-                        return -errno;
+                        r = -errno;
+                        wlog(LOG_ERR, "restore: cannot remove %s: %s", stale[i], strerror(-r));
+                        return r;
                 }
 
         /* Last, so that a data directory with a backup_label is always complete. */
-        r = copy_into(set_fd, data_fd, LABEL_FILE, st.st_uid, st.st_gid);
+        r = write_into(data_fd, LABEL_FILE, set_label, strlen(set_label), st.st_uid, st.st_gid);
         if (r < 0) {
                 wlog(LOG_ERR, "restore: cannot write %s: %s", LABEL_FILE, strerror(-r));
                 return r;
@@ -439,5 +539,156 @@ int label_restore(const char *set_dir, const char *datadir) {
                 return -errno;
         wlog(LOG_INFO, "restore: %s prepared from %s: backup_label written, %u WAL segment(s) copied", datadir,
              set_dir, segments);
+        return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Backup metadata                                                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+void pg_metadata_done(PgMetadata *m) {
+        free(m->set_id);
+        free(m->data_dir);
+        free(m->wal_first);
+        free(m->wal_last);
+        free(m->label);
+        free(m->map);
+        *m = (PgMetadata) {};
+}
+
+static int metadata_print(const PgMetadata *m, bool with_map, char **ret) {
+        char *text = NULL, map_size[32];
+
+        if (with_map)
+                (void) snprintf(map_size, sizeof(map_size), "%zu", strlen(m->map));
+        if (asprintf(&text,
+                     PG_METADATA_MAGIC "\n"
+                     "snapshot-set: %s\n"
+                     "data-directory: %s\n"
+                     "wal: %s %s\n"
+                     "backup-label: %zu\n"
+                     "tablespace-map: %s\n"
+                     "\n"
+                     "%s%s",
+                     m->set_id, m->data_dir, m->wal_first, m->wal_last, strlen(m->label),
+                     with_map ? map_size : "label-set", m->label, with_map ? m->map : "") < 0)
+                return -ENOMEM;
+        *ret = text;
+        return 0;
+}
+
+int pg_metadata_format(const PgMetadata *m, char **ret) {
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        if (!m->set_id || !m->data_dir || strchr(m->data_dir, '\n') || !m->wal_first || !m->wal_last || !m->label)
+                return -EINVAL;
+        r = metadata_print(m, m->map != NULL, &text);
+        if (r < 0)
+                return r;
+        if (strlen(text) > PG_METADATA_MAX && m->map) {
+                /* Many tablespaces: the map stays in the label set only. */
+                free(TAKE_PTR(text));
+                r = metadata_print(m, false, &text);
+                if (r < 0)
+                        return r;
+        }
+        if (strlen(text) > PG_METADATA_MAX)
+                return -E2BIG;
+        *ret = TAKE_PTR(text);
+        return 0;
+}
+
+/* The value of "key: value" in line (NUL-terminated), or NULL when line has another key. */
+static const char *header_value(const char *line, const char *key) {
+        size_t n = strlen(key);
+
+        if (strncmp(line, key, n) != 0 || line[n] != ':' || line[n + 1] != ' ')
+                return NULL;
+        return line + n + 2;
+}
+
+static int parse_size(const char *s, size_t *ret) {
+        char *end = NULL;
+        unsigned long long v;
+
+        if (!s || !*s || strspn(s, "0123456789") != strlen(s))
+                return -EBADMSG;
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno != 0 || v > PG_METADATA_MAX)
+                return -EBADMSG;
+        *ret = (size_t) v;
+        return 0;
+}
+
+static bool wal_name_ok(const char *s) {
+        return strlen(s) == WAL_NAME_LEN && strspn(s, "0123456789ABCDEF") == WAL_NAME_LEN;
+}
+
+int pg_metadata_parse(const char *text, PgMetadata *ret) {
+        _cleanup_(pg_metadata_done) PgMetadata m = {};
+        size_t label_size = 0, map_size = 0, body_size;
+        bool have_label = false, have_map = false, map_in_set = false;
+        const char *p, *body;
+        vss_id id;
+
+        if (!text || strlen(text) > PG_METADATA_MAX)
+                return -EBADMSG;
+        body = strstr(text, "\n\n");
+        if (!body)
+                return -EBADMSG;
+        body += 2;
+
+        for (p = text; p < body - 1;) {
+                size_t n = strcspn(p, "\n");
+                _cleanup_free_ char *line = strndup(p, n);
+                const char *v;
+
+                if (!line)
+                        return -ENOMEM;
+                if (p == text) {
+                        if (!streq(line, PG_METADATA_MAGIC))
+                                return -EBADMSG;
+                } else if ((v = header_value(line, "snapshot-set"))) {
+                        if (m.set_id || strlen(v) >= VSS_ID_STRING_MAX || vss_id_parse(v, &id) != S_OK ||
+                            !(m.set_id = strdup(v)))
+                                return -EBADMSG;
+                } else if ((v = header_value(line, "data-directory"))) {
+                        if (m.data_dir || v[0] != '/' || !(m.data_dir = strdup(v)))
+                                return -EBADMSG;
+                } else if ((v = header_value(line, "wal"))) {
+                        const char *space = strchr(v, ' ');
+
+                        if (m.wal_first || !space || !(m.wal_first = strndup(v, (size_t) (space - v))) ||
+                            !(m.wal_last = strdup(space + 1)) || !wal_name_ok(m.wal_first) || !wal_name_ok(m.wal_last))
+                                return -EBADMSG;
+                } else if ((v = header_value(line, "backup-label"))) {
+                        if (have_label || parse_size(v, &label_size) < 0)
+                                return -EBADMSG;
+                        have_label = true;
+                } else if ((v = header_value(line, "tablespace-map"))) {
+                        if (have_map)
+                                return -EBADMSG;
+                        have_map = true;
+                        if (streq(v, "label-set"))
+                                map_in_set = true;
+                        else if (parse_size(v, &map_size) < 0)
+                                return -EBADMSG;
+                } else
+                        return -EBADMSG;
+                p += n + 1;
+        }
+        if (!m.set_id || !m.data_dir || !m.wal_first || !have_label || label_size == 0 || !have_map)
+                return -EBADMSG;
+        body_size = strlen(body);
+        if (body_size != label_size + map_size)
+                return -EBADMSG;
+        m.label = strndup(body, label_size);
+        if (!m.label || (!map_in_set && !(m.map = strndup(body + label_size, map_size))))
+                return -ENOMEM;
+
+        *ret = m;
+        m = (PgMetadata) {};
         return 0;
 }

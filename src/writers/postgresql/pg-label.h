@@ -55,10 +55,41 @@ int wal_name_parse(const char *name, uint64_t wal_segment_size, uint32_t *ret_tl
 void wal_name_format(uint32_t tli, uint64_t segno, uint64_t wal_segment_size, char buf[WAL_NAME_LEN + 1]);
 
 /*
- * label_restore: prepare a restored data directory for PostgreSQL to recover from: write
- * backup_label and (when not empty) tablespace_map from the label set set_dir into datadir,
- * copy the set's WAL segments into datadir/pg_wal (replacing the snapshot's older copies of
- * them), and remove postmaster.pid and postmaster.opts, which belonged to the server that
- * was running when the snapshot was taken. New files get datadir's owner and mode 0600.
+ * label_restore: prepare a restored data directory for PostgreSQL to recover from: copy the
+ * label set set_dir's WAL segments into datadir/pg_wal (replacing the snapshot's older copies
+ * of them), write tablespace_map (when not empty) and backup_label, and remove
+ * postmaster.pid and postmaster.opts, which belonged to the server that was running when the
+ * snapshot was taken. label and map are the texts to write; NULL takes them from the set's
+ * files. A label given must equal the set's own (the WAL belongs to that backup). Refuses a
+ * datadir a running postmaster works in (-EBUSY). New files get datadir's owner and mode
+ * 0600. Returns 0 or a negative errno (logged).
  */
-int label_restore(const char *set_dir, const char *datadir);
+int label_restore(const char *set_dir, const char *datadir, const char *label, const char *map);
+
+/*
+ * The writer's backup metadata of a component in the backup components document
+ * (docs/writers/postgresql.md, "Backup metadata"): a header of "key: value" lines, an empty
+ * line, then the backup label and the tablespace map, back to back, sized by the header.
+ */
+#define PG_METADATA_MAGIC "vss-writer-postgresql backup metadata 1"
+/* What a component's metadata may hold: the document's string limit, with room to spare. */
+#define PG_METADATA_MAX 4000U
+
+typedef struct PgMetadata {
+        char *set_id;           /* the label set's name: the snapshot set id */
+        char *data_dir;         /* the data directory at backup time */
+        char *wal_first;        /* the WAL segments the label set holds, first and last */
+        char *wal_last;
+        char *label;            /* backup_label */
+        char *map;              /* tablespace_map; NULL when only the label set holds it */
+} PgMetadata;
+
+/*
+ * pg_metadata_format: the metadata text of m. When the text with the map would exceed
+ * PG_METADATA_MAX, the map is left to the label set ("tablespace-map: label-set"); when even
+ * that does not fit, -E2BIG. *ret is malloc'd.
+ */
+int pg_metadata_format(const PgMetadata *m, char **ret);
+/* pg_metadata_parse: the inverse; -EBADMSG on anything malformed. Free with pg_metadata_done. */
+int pg_metadata_parse(const char *text, PgMetadata *ret);
+void pg_metadata_done(PgMetadata *m);

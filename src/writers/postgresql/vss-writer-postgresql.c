@@ -20,12 +20,19 @@
  *   PostSnapshot        pg_backup_stop(wait_for_archive => false); the returned backup label
  *                       and tablespace map, and the WAL from the backup's start to its end
  *                       record, go to <label-dir>/<snapshot-set-id>/ (pg-label.h), and to
- *                       the log. A restore needs them.
+ *                       the log. In component mode the label and map, and the label set's
+ *                       name, also go into each component's backup metadata in the backup
+ *                       components document.
  *   Abort, BackupShutdown, and dying: the session is closed; the server ends a non-exclusive
  *                       backup with its session, so nothing is left in backup mode.
  *
- * `vss-writer-postgresql --restore-label SET --datadir DIR` puts a label set into a restored
- * data directory so that PostgreSQL recovers from it on its next start.
+ *   PostRestore         for the data component, fully restored, no more restores to come:
+ *                       write the document's label and map, and the label set's WAL, into the
+ *                       restored data directory (the requester's new target, else the
+ *                       original), so that PostgreSQL recovers from it on its next start.
+ *
+ * `vss-writer-postgresql --restore-label SET --datadir DIR` does the same from the label set
+ * alone, for restores outside the VSS sequence.
  *
  * Every callback runs on libvss's callback thread, one at a time: no locking here.
  */
@@ -283,9 +290,12 @@ static bool on_identify(vss_writer *w, vss_create_writer_metadata *md, void *use
 
         hr = vss_create_writer_metadata_set_restore_method(
                 md, VSS_RME_STOP_RESTORE_START, "postgresql.service",
-                "Stop the server, restore the files, run vss-writer-postgresql --restore-label SET --datadir DIR, "
-                "start the server: it recovers from the backup label",
+                "Stop the server, restore the files; PostRestore writes the backup label from the backup "
+                "components document; start the server: it recovers from the backup label",
                 VSS_WRE_ALWAYS, false);
+        /* PostRestore prepares the data directory where the requester put it. */
+        if (hr == S_OK)
+                hr = vss_create_writer_metadata_set_backup_schema(md, VSS_BS_WRITER_SUPPORTS_NEW_TARGET);
         if (hr == S_OK && l->data_dir) {
                 hr = declare_component(md, COMPONENT_DATA, "PostgreSQL data directory", l->data_dir);
                 /* Stale files of the running server; a restore must not see them. */
@@ -624,9 +634,8 @@ static int wal_capture(PgWriter *p, LabelSet *set, const char *first, const char
 
 /* Stores label, map and WAL as the label set of the current snapshot set. */
 static int label_set_store(PgWriter *p, const char *label, const char *map, const char *stop_file, uint64_t deadline,
-                           char **ret_path, unsigned *ret_segments) {
+                           char start_file[WAL_NAME_LEN + 1], char **ret_path, unsigned *ret_segments) {
         _cleanup_(label_set_done) LabelSet set = { .dir_fd = -EBADF };
-        char start_file[WAL_NAME_LEN + 1];
         unsigned segments = 0;
         int r;
 
@@ -657,12 +666,87 @@ static int label_set_store(PgWriter *p, const char *label, const char *map, cons
         return 0;
 }
 
+/* Calls f on each of our components in c (none outside component mode); stops at f's error. */
+static int components_foreach(vss_writer_components *c,
+                              int (*f)(vss_component *comp, const char *name, void *userdata), void *userdata) {
+        unsigned n = 0;
+
+        if (!c)
+                return 0;
+        if (vss_writer_components_get_count(c, &n) != S_OK)
+                return -EIO;
+        for (unsigned i = 0; i < n; i++) {
+                const char *lp = NULL, *name = NULL;
+                vss_component *comp;
+                int r;
+
+                if (vss_writer_components_get_component(c, i, &comp) != S_OK ||
+                    vss_component_get_logical_path(comp, &lp) != S_OK ||
+                    vss_component_get_component_name(comp, &name) != S_OK)
+                        return -EIO;
+                if (!isempty(lp) || !(streq(name, COMPONENT_DATA) || streq(name, COMPONENT_WAL) ||
+                                      strncmp(name, COMPONENT_TABLESPACE_PREFIX,
+                                              strlen(COMPONENT_TABLESPACE_PREFIX)) == 0))
+                        continue;
+                r = f(comp, name, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int metadata_set_one(vss_component *comp, const char *name, void *userdata) {
+        vss_hr hr = vss_component_set_backup_metadata(comp, userdata);
+
+        if (hr != S_OK) {
+                wlog(LOG_ERR, "post-snapshot: cannot store the backup metadata of %s: %s", name, vss_hr_name(hr));
+                return hr == E_INVALIDARG ? -E2BIG : -EIO;
+        }
+        return 0;
+}
+
+/*
+ * Puts the backup's label and map, and what names its label set, into each of our
+ * components' backup metadata, where PostRestore finds them. Outside component mode the
+ * document holds no components: the label set alone then carries the label.
+ */
+static int metadata_store(PgWriter *p, vss_writer_components *c, const char *label, const char *map,
+                          const char *start_file, const char *stop_file) {
+        _cleanup_free_ char *text = NULL;
+        PgMetadata m = {
+                .set_id = p->set_id,
+                .data_dir = p->layout.data_dir,
+                .wal_first = (char *) start_file,
+                .wal_last = (char *) stop_file,
+                .label = (char *) label,
+                .map = (char *) map,
+        };
+        int r;
+
+        if (!p->component_mode) {
+                wlog(LOG_INFO, "post-snapshot: not in component mode; the label set alone carries the label");
+                return 0;
+        }
+        r = pg_metadata_format(&m, &text);
+        if (r < 0) {
+                wlog(LOG_ERR, "post-snapshot: the backup metadata does not fit the document (%s)", strerror(-r));
+                return r;
+        }
+        r = components_foreach(c, metadata_set_one, text);
+        if (r < 0)
+                return r;
+        wlog(LOG_INFO, "post-snapshot: label stored in the backup components document (%zu bytes)%s", strlen(text),
+             strstr(text, "tablespace-map: label-set") ? "; tablespace map in the label set only" : "");
+        return 0;
+}
+
 static bool on_post_snapshot(vss_writer *w, vss_writer_components *c, void *userdata) {
         PgWriter *p = userdata;
         _cleanup_(PQclearp) PGresult *res = NULL;
         _cleanup_free_ char *path = NULL;
         uint64_t deadline = deadline_after(p->checkpoint_timeout_ms), now;
         const char *lsn, *label, *map, *stop_file;
+        char start_file[WAL_NAME_LEN + 1];
         unsigned segments = 0;
         int r;
 
@@ -693,11 +777,16 @@ static bool on_post_snapshot(vss_writer *w, vss_writer_components *c, void *user
         if (map[0])
                 log_text("post-snapshot", "tablespace map", map);
 
-        r = label_set_store(p, label, map, stop_file, deadline, &path, &segments);
+        r = label_set_store(p, label, map, stop_file, deadline, start_file, &path, &segments);
         if (r < 0)
                 return fail(p, w, "post-snapshot", failure_from(r));
         wlog(LOG_INFO, "post-snapshot: label set %s written (%u WAL segment(s))", path, segments);
         (void) label_sets_prune(p->label_dir, p->label_keep);
+
+        r = metadata_store(p, c, label, map, start_file, stop_file);
+        if (r < 0)
+                return fail(p, w, "post-snapshot", r == -E2BIG ? VSS_E_WRITERERROR_NONRETRYABLE :
+                                                                 VSS_E_WRITERERROR_OUTOFRESOURCES);
 
         /* Done with the server: the slot goes with the session. */
         session_close(p, "post-snapshot");
@@ -716,6 +805,106 @@ static bool on_backup_shutdown(vss_writer *w, const vss_id *set_id, void *userda
         /* Normally nothing is left by now; a requester that gave up mid-way may leave the
          * session of PrepareForBackup. */
         backup_forget(userdata, "backup-shutdown");
+        return true;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* PostRestore                                                                                 */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Where the requester put the data directory: the new target of its file set, else where it
+ * was. *ret is borrowed from comp or m. */
+static const char *restored_data_dir(vss_component *comp, const PgMetadata *m) {
+        unsigned n = 0;
+
+        if (vss_component_get_new_target_count(comp, &n) != S_OK)
+                return m->data_dir;
+        for (unsigned i = 0; i < n; i++) {
+                const char *path = NULL, *alternate = NULL;
+
+                if (vss_component_get_new_target(comp, i, &path, NULL, NULL, &alternate) == S_OK && path &&
+                    alternate && streq(path, m->data_dir))
+                        return alternate;
+        }
+        return m->data_dir;
+}
+
+/*
+ * Prepares the restored data directory of comp (the data component) from its backup
+ * metadata and the label set it names. Returns 0, or a negative errno with *ret_msg (static
+ * text) saying what went wrong.
+ */
+static int data_restore(PgWriter *p, vss_component *comp, const char **ret_msg) {
+        _cleanup_(pg_metadata_done) PgMetadata m = {};
+        _cleanup_free_ char *set_dir = NULL;
+        const char *text = NULL, *datadir;
+        int r;
+
+        if (vss_component_get_backup_metadata(comp, &text) != S_OK || !text) {
+                *ret_msg = "the backup components document holds no PostgreSQL backup label for this component";
+                return -ENOENT;
+        }
+        r = pg_metadata_parse(text, &m);
+        if (r < 0) {
+                *ret_msg = "the PostgreSQL backup metadata in the document is malformed";
+                return r;
+        }
+        if (!p->label_dir || asprintf(&set_dir, "%s/%s", p->label_dir, m.set_id) < 0) {
+                *ret_msg = "out of memory";
+                return -ENOMEM;
+        }
+        datadir = restored_data_dir(comp, &m);
+        wlog(LOG_INFO, "post-restore: preparing %s from the document's label (snapshot set %s, WAL %s..%s)", datadir,
+             m.set_id, m.wal_first, m.wal_last);
+        r = label_restore(set_dir, datadir, m.label, m.map);
+        if (r < 0) {
+                *ret_msg = r == -EBUSY   ? "a PostgreSQL server is running on the restored data directory" :
+                           r == -ESTALE  ? "the label set in the label directory belongs to another backup" :
+                           r == -ENOTDIR ? "the restored data directory is not a PostgreSQL data directory" :
+                                           "cannot prepare the restored data directory (see the writer's log)";
+                return r;
+        }
+        wlog(LOG_INFO, "post-restore: %s will recover from the backup label on its next start", datadir);
+        return 0;
+}
+
+static bool on_post_restore(vss_writer *w, vss_writer_components *c, void *userdata) {
+        PgWriter *p = userdata;
+        unsigned n = 0;
+
+        if (!c || vss_writer_components_get_count(c, &n) != S_OK)
+                return true;
+        for (unsigned i = 0; i < n; i++) {
+                const char *lp = NULL, *name = NULL, *msg = NULL;
+                vss_file_restore_status status = VSS_RS_UNDEFINED;
+                bool selected = false, additional = false;
+                vss_component *comp;
+
+                if (vss_writer_components_get_component(c, i, &comp) != S_OK ||
+                    vss_component_get_logical_path(comp, &lp) != S_OK ||
+                    vss_component_get_component_name(comp, &name) != S_OK || !isempty(lp) ||
+                    !streq(name, COMPONENT_DATA))
+                        continue;
+                if (vss_component_is_selected_for_restore(comp, &selected) != S_OK || !selected)
+                        continue;
+                (void) vss_component_get_file_restore_status(comp, &status);
+                (void) vss_component_get_additional_restores(comp, &additional);
+                if (status != VSS_RS_ALL) {
+                        wlog(LOG_WARNING, "post-restore: file restore status %d, not all files restored; the data "
+                             "directory is left as it is", (int) status);
+                        continue;
+                }
+                if (additional) {
+                        wlog(LOG_INFO, "post-restore: more restores follow; the label goes in with the last");
+                        continue;
+                }
+                if (data_restore(p, comp, &msg) < 0) {
+                        wlog(LOG_ERR, "post-restore: %s", msg);
+                        (void) vss_component_set_post_restore_failure_msg(comp, msg);
+                        (void) vss_writer_set_writer_failure(w, VSS_E_WRITERERROR_NONRETRYABLE);
+                        return false;
+                }
+        }
         return true;
 }
 
@@ -924,6 +1113,7 @@ int main(int argc, char **argv) {
                 .on_post_snapshot = on_post_snapshot,
                 .on_abort = on_abort,
                 .on_backup_shutdown = on_backup_shutdown,
+                .on_post_restore = on_post_restore,
         };
         vss_writer *w = NULL;
         vss_hr hr;
@@ -938,7 +1128,7 @@ int main(int argc, char **argv) {
                 goto finish;
 
         if (a.restore_label) {
-                r = label_restore(a.restore_label, a.datadir);
+                r = label_restore(a.restore_label, a.datadir, NULL, NULL);
                 goto finish;
         }
         if (!p.conninfo) {
@@ -976,7 +1166,7 @@ int main(int argc, char **argv) {
         wlog(LOG_INFO, "label sets in %s; lock budget %u ms, freeze timeout %u ms", p.label_dir, p.lock_budget_ms,
              p.freeze_timeout_ms);
 
-        r = writer_serve(w, VSS_SM_BACKUP_EVENTS_FLAG);
+        r = writer_serve(w, VSS_SM_BACKUP_EVENTS_FLAG | VSS_SM_RESTORE_EVENTS_FLAG);
         vss_writer_free(w);
 
 finish:
