@@ -17,7 +17,10 @@
  *   - verify passes on a sound backup and fails on one flipped byte of the archive or of the
  *     listing;
  *   - the writer takes part: PrepareForBackup ... BackupComplete with its component marked
- *     succeeded, and vssbackup's manifest records the same.
+ *     succeeded, and vssbackup's manifest records the same;
+ *   - a restore with writers: PreRestore before the files and PostRestore after, the component
+ *     selected with its new target and a file restore status of "all"; --no-writers sends none;
+ *     a writer asking for an alternate location without a mapping gets its files refused.
  *
  * vssbackup's path comes from $VSSBACKUP.
  */
@@ -389,7 +392,8 @@ static void populate(Fixture *f) {
 /* Fixture                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 
-static int setup(void **state) {
+/* The fixture, the writer given one more option (opt NULL: none) and its argument. */
+static int setup_writer_option(void **state, const char *opt, const char *arg) {
         Fixture *f = calloc(1, sizeof *f);
         char *db;
 
@@ -401,12 +405,27 @@ static int setup(void **state) {
         db = pathf("%s/db", f->volume);
         {
                 /* The writer sets a backup stamp in PostSnapshot (vss-test-writer's default edit event). */
-                const char *args[] = { "--component", ":data", "--file", db, "--stamp", "lsn-4711", NULL };
+                const char *args[] = { "--component", ":data", "--file", db, "--stamp", "lsn-4711",
+                                       opt, arg, NULL };
 
                 assert_ok0(harness_add_writer(f->h, "dbwriter", args, &f->w));
         }
         *state = f;
         return 0;
+}
+
+static int setup(void **state) {
+        return setup_writer_option(state, NULL, NULL);
+}
+
+/* VSS_BS_WRITER_SUPPORTS_NEW_TARGET: the writer accepts AddNewTarget. */
+static int setup_new_target(void **state) {
+        return setup_writer_option(state, "--schema", "0x100");
+}
+
+/* The writer asks, in PreRestore, for its component to go to its alternate location (VSS_RT_ALTERNATE). */
+static int setup_alternate_target(void **state) {
+        return setup_writer_option(state, "--restore-target", "2");
 }
 
 static int teardown(void **state) {
@@ -752,6 +771,92 @@ static void test_writers_take_part(void **state) {
         assert_non_null(strstr(line, "components=data:1"));
 }
 
+/* The index of the first event named event in the writer's log, or -1. */
+static ssize_t event_index(const Fixture *f, const char *event) {
+        char **events = NULL;
+        ssize_t idx = -1;
+
+        assert_int_equal(writer_events(f->w, &events), 0);
+        for (size_t i = 0; events[i] && idx < 0; i++)
+                if (streq(events[i], event))
+                        idx = (ssize_t) i;
+        strv_free(events);
+        return idx;
+}
+
+static void test_restore_with_writers(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *full = NULL, *out = NULL, *real = NULL;
+        char *target = pathf("%s/restore-writers", f->h->dir);
+        char *plain = pathf("%s/restore-no-writers", f->h->dir);
+        Tree expected, got;
+        ssize_t pre, post;
+
+        full = backup(f, "full");
+        assert_int_equal(writer_log_wait(f->w, "event=BackupShutdown", 1), 0);
+        expected = tree_capture(f->volume);
+        assert_int_equal(mkdir(target, 0755), 0);
+        real = realpath(target, NULL);
+        assert_non_null(real);
+
+        /* PreRestore, the files, PostRestore; every writer's outcome on stdout. */
+        assert_int_equal(run_vssbackup(f, &out, (const char *const[]) { "restore", full, "--to", target, NULL }), 0);
+        assert_non_null(out);
+        assert_non_null(strstr(out, "writer \"dbwriter\": "));
+        assert_int_equal(writer_log_count(f->w, "event=PreRestore"), 1);
+        assert_int_equal(writer_log_count(f->w, "event=PostRestore"), 1);
+        pre = event_index(f, "PreRestore");
+        post = event_index(f, "PostRestore");
+        assert_true(pre > event_index(f, "BackupShutdown"));
+        assert_true(post > pre);
+
+        /* In PreRestore: selected, one pass (no additional restores), and the file set's new target
+         * (the writer's db directory lands under TARGET). In PostRestore: every file restored. */
+        assert_int_equal(writer_log_count(f->w, "restore in=PreRestore selected=1 options=- additional=0 "), 1);
+        assert_int_equal(writer_log_count(f->w, pathf("new_targets=%s/db:*:1:%s/db", f->volume, real)), 2);
+        assert_int_equal(writer_log_count(f->w, pathf("restore in=PostRestore selected=1 options=- additional=0 "
+                                                      "status=%d ", (int) VSS_RS_ALL)),
+                         1);
+
+        got = tree_capture(target);
+        assert_trees_equal(&expected, &got, true);
+        tree_done(&got);
+
+        /* --no-writers: the same files, and the writer hears nothing. */
+        assert_int_equal(run_vssbackup(f, NULL, (const char *const[]) { "restore", full, "--to", plain, "--no-writers",
+                                                                          NULL }),
+                         0);
+        assert_int_equal(writer_log_count(f->w, "event=PreRestore"), 1);
+        assert_int_equal(writer_log_count(f->w, "event=PostRestore"), 1);
+        got = tree_capture(plain);
+        assert_trees_equal(&expected, &got, true);
+        tree_done(&got);
+        tree_done(&expected);
+}
+
+static void test_restore_alternate_refused(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *full = NULL, *report = NULL, *a = NULL;
+        char *target = pathf("%s/restore-alternate", f->h->dir);
+        struct stat st;
+
+        full = backup(f, "full");
+        assert_int_equal(writer_log_wait(f->w, "event=BackupShutdown", 1), 0);
+
+        /* No alternate location mapping to apply: the component fails, its files are not written,
+         * the writer hears VSS_RS_NONE; the rest of the volume is restored. */
+        assert_int_equal(restore(f, full, target, false, &report), 1);
+        assert_non_null(report);
+        assert_non_null(strstr(report, "failed\tdb/data.db\tits writer asked for an alternate location"));
+        assert_int_equal(stat(pathf("%s/db/data.db", target), &st), -1);
+        a = read_text(pathf("%s/a.txt", target));
+        assert_string_equal(a, "alpha\n");
+        assert_int_equal(writer_log_count(f->w, "edit in=PreRestore op=restore-target arg=2 hr=S_OK"), 1);
+        assert_int_equal(writer_log_count(f->w, pathf("restore in=PostRestore selected=1 options=- additional=0 "
+                                                      "status=%d target=2 ", (int) VSS_RS_NONE)),
+                         1);
+}
+
 static void test_no_writers(void **state) {
         Fixture *f = *state;
         _cleanup_free_ char *path = NULL, *manifest = NULL;
@@ -816,6 +921,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_hostile_archive, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_verify, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_writers_take_part, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_restore_with_writers, setup_new_target, teardown),
+                cmocka_unit_test_setup_teardown(test_restore_alternate_refused, setup_alternate_target, teardown),
                 cmocka_unit_test_setup_teardown(test_no_writers, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_copy_and_log, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),

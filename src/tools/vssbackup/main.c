@@ -19,7 +19,8 @@ static void usage(FILE *f) {
               "                   [--no-writers] [--socket PATH] [--level N] [--threads N] [--quiet]\n"
               "  vssbackup list --to DIR [--json]\n"
               "  vssbackup verify BACKUP [--quiet]\n"
-              "  vssbackup restore BACKUP --to TARGET [--overwrite] [--report FILE|-] [--verbose] [--quiet]\n"
+              "  vssbackup restore BACKUP --to TARGET [--overwrite] [--no-writers] [--socket PATH]\n"
+              "                    [--report FILE|-] [--verbose] [--quiet]\n"
               "\n"
               "A backup is a directory DIR/<time>-<type>-<id>; BACKUP names one. See docs/vssbackup.md.\n",
               f);
@@ -93,7 +94,8 @@ static bool option_allowed(const char *command, int opt) {
         if (streq(command, "verify"))
                 return opt == OPT_QUIET;
         if (streq(command, "restore"))
-                return opt == OPT_OVERWRITE || opt == OPT_REPORT || opt == OPT_VERBOSE || opt == OPT_QUIET;
+                return opt == OPT_OVERWRITE || opt == OPT_REPORT || opt == OPT_VERBOSE || opt == OPT_QUIET ||
+                       opt == OPT_NO_WRITERS || opt == OPT_SOCKET;
         return false;
 }
 
@@ -198,6 +200,8 @@ static int cmd_restore(const Args *a) {
                 .quiet = a->quiet,
                 .verbose = a->verbose,
                 .report = a->report,
+                .socket_path = a->socket_path,
+                .no_writers = a->no_writers,
         };
 
         if (a->n_positional != 1 || !a->to) {

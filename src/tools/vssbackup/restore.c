@@ -16,8 +16,13 @@
  * before they get their name. Every file's outcome is reported: restored, skipped (it existed),
  * refused (unsafe entry) or failed (including "in the listing but in no archive of the chain").
  *
- * Writers take no part: the restore half of the VSS API (PreRestore/PostRestore) is not in
- * vssd yet, so files are restored as files. The command says so when it starts.
+ * Writers take part unless told not to (--no-writers) or they cannot: the saved backup
+ * components document goes to InitializeForRestore, every component the backup holds is
+ * selected for restore (the running writer of its class), its file sets become new targets when
+ * they land elsewhere than they were, PreRestore runs before the first file is written, each
+ * component's file restore status (from its files' outcomes) and PostRestore after the last.
+ * A writer that is not running, or a vssd that cannot be reached, leaves its files restored as
+ * plain files, and the command says so.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,13 +40,607 @@
 /* The directory under TARGET for writer files that lived outside every snapshotted volume. */
 #define OTHER_DIR_NAME "outside-volumes"
 
+/* One component of the backup, as the restore deals with it. Strings borrowed from the manifest. */
+typedef struct RestoreComponent {
+        vss_id writer_id;
+        vss_component_type type;
+        const char *logical_path;
+        const char *name;
+        const char *writer_name;
+        bool with_writer;       /* selected for restore: its writer hears PreRestore and PostRestore */
+        const char *refused;    /* why its files are not written (a writer's refusal), or NULL */
+        bool has_mapping;       /* a file set of it declares an alternate location */
+        char **keys;            /* its file sets, as paths in the report's namespace ("" = everything) */
+        size_t n_keys;
+        uint64_t n_ok, n_bad;   /* its entries restored / not restored */
+} RestoreComponent;
+
+typedef struct WriterRestore {
+        vss_requester *r;
+        RestoreComponent *comps;
+        size_t n;
+        size_t n_selected;
+        bool active;            /* PreRestore happened: PostRestore must follow */
+} WriterRestore;
+
 typedef struct RestoreRun {
         const RestoreOptions *o;
+        WriterRestore wr;
+        char *target_abs;       /* TARGET, canonical */
+        bool writer_failed;
         FILE *report;                   /* every file's status, or NULL */
         bool report_is_stdout;
         uint64_t restored, skipped, refused, failed;
         Progress progress;
 } RestoreRun;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Writers: InitializeForRestore ... PreRestore, then the files, then PostRestore             */
+/* ------------------------------------------------------------------------------------------ */
+
+/* The saved BCD can be at most this big (vssd's own limit on a document is lower). */
+#define BCD_MAX_BYTES (64U * 1024U * 1024U)
+
+static vss_hr async_result(vss_hr hr, vss_async *a) {
+        vss_hr result = hr;
+
+        if (VSS_SUCCEEDED(hr)) {
+                (void) vss_async_wait(a, VSS_INFINITE);
+                hr = vss_async_query_status(a, &result);
+                if (VSS_FAILED(hr))
+                        result = hr;
+                else if (result == VSS_S_ASYNC_FINISHED)
+                        result = S_OK;
+        }
+        vss_async_release(a);
+        return result;
+}
+
+#define RESTORE_ASYNC(call, r)                          \
+        ({                                              \
+                vss_async *_a = NULL;                   \
+                vss_hr _hr = call(r, &_a);              \
+                async_result(_hr, _a);                  \
+        })
+
+static bool wr_check(RestoreRun *run, const char *what, vss_hr hr) {
+        const char *detail;
+
+        if (VSS_SUCCEEDED(hr))
+                return true;
+        detail = run->wr.r ? vss_requester_get_error_message(run->wr.r) : "";
+        fprintf(stderr, "vssbackup: %s failed: %s: %s%s%s\n", what, vss_hr_name(hr), vss_hr_message(hr),
+                isempty(detail) ? "" : " ", strempty(detail));
+        return false;
+}
+
+static void writer_components_ext_freep(vss_writer_components_ext **e) {
+        vss_writer_components_ext_free(*e);
+}
+
+static void restore_component_done(RestoreComponent *c) {
+        for (size_t i = 0; i < c->n_keys; i++)
+                free(c->keys[i]);
+        free(c->keys);
+}
+
+static void writer_restore_done(WriterRestore *wr) {
+        for (size_t i = 0; i < wr->n; i++)
+                restore_component_done(&wr->comps[i]);
+        free(wr->comps);
+        vss_requester_release(wr->r);
+        *wr = (WriterRestore) {};
+}
+
+/* Reads the BCD saved in backup m (checked against its manifest checksum) into *ret (malloc'd). */
+static int read_saved_bcd(int dirfd, const Manifest *m, char **ret) {
+        _cleanup_close_ int bfd = -EBADF, fd = -EBADF;
+        _cleanup_free_ char *buf = NULL;
+        const ManifestDocument *d = NULL;
+        struct stat st;
+        char hex[33];
+        ssize_t n;
+        int r;
+
+        for (size_t i = 0; i < m->n_documents && !d; i++)
+                if (streq(m->documents[i].kind, "bcd"))
+                        d = &m->documents[i];
+        if (!d || !m->bcd_source || !streq(m->bcd_source, "vssd"))
+                return -ENOENT;
+        bfd = openat(dirfd, m->dir_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (bfd < 0)
+                return -errno;
+        r = file_xxh128(bfd, d->name, hex);
+        if (r < 0)
+                return r;
+        if (!streq(hex, d->xxh128))
+                return -EBADMSG;
+        fd = openat(bfd, d->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode) || st.st_size <= 0 || (uint64_t) st.st_size > BCD_MAX_BYTES)
+                return -EBADMSG;
+        buf = malloc((size_t) st.st_size + 1);
+        if (!buf)
+                return -ENOMEM;
+        n = pread(fd, buf, (size_t) st.st_size, 0);
+        if (n < 0)
+                return -errno;
+        if (n != st.st_size)
+                return -EBADMSG;
+        buf[n] = 0;
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+/*
+ * Where a file set path of the original system lands in the restore, as a path in the report's
+ * namespace (relative to TARGET): the part below the volume with one volume, the absolute path
+ * without its '/' with several, OTHER_DIR_NAME + path outside every volume. Returns NULL on OOM
+ * or a relative path.
+ */
+static char *report_key(const Manifest *m, const char *path) {
+        _cleanup_free_ char *p = strdup(path);
+        size_t len;
+        char *key = NULL;
+
+        if (!p || p[0] != '/')
+                return NULL;
+        len = strlen(p);
+        while (len > 1 && p[len - 1] == '/')
+                p[--len] = 0;
+        for (size_t v = 0; v < m->n_volumes; v++) {
+                const char *vp = m->volumes[v].path;
+                size_t vl = strlen(vp);
+
+                if (streq(vp, "/"))
+                        vl = 0;
+                if (strncmp(p, vp, vl) != 0 || (p[vl] != 0 && p[vl] != '/'))
+                        continue;
+                if (m->n_volumes == 1)
+                        return strdup(p[vl] == '/' ? p + vl + 1 : "");
+                return strdup(p + 1);
+        }
+        if (asprintf(&key, OTHER_DIR_NAME "%s", p) < 0)
+                return NULL;
+        return key;
+}
+
+/* The component whose file set holds report path prefix/path, or NULL. */
+static RestoreComponent *component_of(RestoreRun *run, const char *prefix, const char *path) {
+        _cleanup_free_ char *full = NULL;
+        const char *p = path;
+
+        if (!run->wr.active)
+                return NULL;
+        if (!isempty(prefix)) {
+                if (asprintf(&full, "%s/%s", prefix, path) < 0)
+                        return NULL;
+                p = full;
+        }
+        for (size_t i = 0; i < run->wr.n; i++) {
+                RestoreComponent *c = &run->wr.comps[i];
+
+                for (size_t k = 0; k < c->n_keys; k++) {
+                        size_t kl = strlen(c->keys[k]);
+
+                        if (kl == 0 || (strncmp(p, c->keys[k], kl) == 0 && (p[kl] == 0 || p[kl] == '/')))
+                                return c;
+                }
+        }
+        return NULL;
+}
+
+static int component_add_key(RestoreComponent *c, char *key) {
+        char **grown;
+
+        if (!key)
+                return -ENOMEM;
+        grown = realloc(c->keys, (c->n_keys + 1) * sizeof(char *));
+        if (!grown) {
+                free(key);
+                return -ENOMEM;
+        }
+        c->keys = grown;
+        c->keys[c->n_keys++] = key;
+        return 0;
+}
+
+/* The running writer's metadata for class writer_id, or NULL. Borrowed from the requester. */
+static vss_examine_writer_metadata *running_writer(vss_requester *r, const vss_id *writer_id, uint32_t *ret_schema) {
+        unsigned n = 0;
+
+        if (vss_requester_get_writer_metadata_count(r, &n) != S_OK)
+                return NULL;
+        for (unsigned i = 0; i < n; i++) {
+                vss_examine_writer_metadata *em = NULL;
+                vss_id instance, wid;
+
+                if (vss_requester_get_writer_metadata(r, i, &instance, &em) != S_OK)
+                        continue;
+                if (vss_examine_writer_metadata_get_identity(em, NULL, &wid, NULL, NULL, NULL, NULL) != S_OK ||
+                    !vss_id_equal(&wid, writer_id))
+                        continue;
+                if (vss_examine_writer_metadata_get_backup_schema(em, ret_schema) != S_OK)
+                        *ret_schema = 0;
+                return em;
+        }
+        return NULL;
+}
+
+/* The destination of a file set path under TARGET (absolute), for AddNewTarget. */
+static char *alternate_of(const RestoreRun *run, const char *key) {
+        char *alt = NULL;
+
+        if (asprintf(&alt, "%s%s%s", run->target_abs, isempty(key) ? "" : "/", key) < 0)
+                return NULL;
+        return alt;
+}
+
+typedef vss_hr (*FiledescGetter)(vss_wm_component *c, unsigned index, vss_wm_filedesc *ret);
+
+/*
+ * Records the file sets of c (from the running writer's metadata) as report keys and, when the
+ * files land somewhere else than where they were and the writer takes new targets, tells vssd
+ * with AddNewTarget.
+ */
+static int component_file_sets(RestoreRun *run, const Manifest *m, RestoreComponent *c, vss_wm_component *wc,
+                               bool new_targets) {
+        static const FiledescGetter getters[] = {
+                vss_wm_component_get_file,
+                vss_wm_component_get_database_file,
+                vss_wm_component_get_database_log_file,
+        };
+        vss_component_info info;
+        int r;
+
+        if (vss_wm_component_get_info(wc, &info) != S_OK)
+                return -EIO;
+        for (size_t g = 0; g < ELEMENTSOF(getters); g++) {
+                unsigned count = g == 0 ? info.file_count : g == 1 ? info.database_count : info.log_file_count;
+
+                for (unsigned i = 0; i < count; i++) {
+                        _cleanup_free_ char *alt = NULL;
+                        vss_wm_filedesc fd;
+                        char *key;
+                        vss_hr hr;
+
+                        if (getters[g](wc, i, &fd) != S_OK || !fd.path)
+                                continue;
+                        if (!isempty(fd.alternate_location))
+                                c->has_mapping = true;
+                        key = report_key(m, fd.path);
+                        if (!key)
+                                continue;       /* a path we cannot place (relative, variables): no key */
+                        r = component_add_key(c, key);
+                        if (r < 0)
+                                return r;
+                        if (!new_targets)
+                                continue;
+                        alt = alternate_of(run, key);
+                        if (!alt)
+                                return -ENOMEM;
+                        if (streq(alt, fd.path))
+                                continue;       /* restored in place: not a new target */
+                        hr = vss_requester_add_new_target(run->wr.r, NULL, &c->writer_id, c->type, c->logical_path,
+                                                          c->name, fd.path, fd.filespec, fd.recursive, alt);
+                        if (hr == VSS_E_OBJECT_ALREADY_EXISTS)
+                                continue;
+                        if (!wr_check(run, "AddNewTarget", hr))
+                                fprintf(stderr, "vssbackup: component %s\\%s: %s is restored to %s without the "
+                                        "writer being told\n", c->logical_path, c->name, fd.path, alt);
+                }
+        }
+        return 0;
+}
+
+/* The running writer's declaration of the component, or NULL. */
+static vss_wm_component *declared_component(vss_examine_writer_metadata *em, const RestoreComponent *c) {
+        unsigned n = 0;
+
+        if (!em || vss_examine_writer_metadata_get_file_counts(em, NULL, NULL, &n) != S_OK)
+                return NULL;
+        for (unsigned i = 0; i < n; i++) {
+                vss_wm_component *wc = NULL;
+                vss_component_info info;
+
+                if (vss_examine_writer_metadata_get_component(em, i, &wc) != S_OK ||
+                    vss_wm_component_get_info(wc, &info) != S_OK)
+                        continue;
+                if (info.type == c->type && streq(strempty(info.logical_path), c->logical_path) &&
+                    streq(strempty(info.component_name), c->name))
+                        return wc;
+        }
+        return NULL;
+}
+
+/* SetSelectedForRestore for one component of the backup, then its file sets and new targets. */
+static int select_component(RestoreRun *run, const Manifest *m, const ManifestComponent *mc) {
+        RestoreComponent *c = &run->wr.comps[run->wr.n++];
+        vss_examine_writer_metadata *em;
+        vss_wm_component *wc;
+        uint32_t schema = 0;
+        vss_hr hr;
+
+        *c = (RestoreComponent) {
+                .writer_id = mc->writer_id,
+                .type = mc->type,
+                .logical_path = strempty(mc->logical_path),
+                .name = strempty(mc->name),
+                .writer_name = strempty(mc->writer_name),
+        };
+        hr = vss_requester_set_selected_for_restore(run->wr.r, NULL, &mc->writer_id, mc->type, c->logical_path,
+                                                    c->name, true);
+        if (hr == VSS_E_OBJECT_NOT_FOUND) {
+                fprintf(stderr, "vssbackup: writer \"%s\" is not running: component %s\\%s is restored without it\n",
+                        c->writer_name, c->logical_path, c->name);
+                return 0;
+        }
+        if (!wr_check(run, "SetSelectedForRestore", hr))
+                return 0;
+        c->with_writer = true;
+        run->wr.n_selected++;
+
+        /* The restore applies the whole chain in one pass: no further restores follow. */
+        hr = vss_requester_set_additional_restores(run->wr.r, NULL, &mc->writer_id, mc->type, c->logical_path,
+                                                   c->name, false);
+        (void) wr_check(run, "SetAdditionalRestores", hr);
+
+        em = running_writer(run->wr.r, &mc->writer_id, &schema);
+        wc = declared_component(em, c);
+        if (!wc)
+                return 0;
+        return component_file_sets(run, m, c, wc, (schema & VSS_BS_WRITER_SUPPORTS_NEW_TARGET) != 0);
+}
+
+/* After PreRestore: each component's restore target, and the writers' failure messages. */
+static int read_restore_targets(RestoreRun *run, bool post) {
+        unsigned n = 0;
+        vss_hr hr;
+
+        hr = vss_requester_get_writer_components_count(run->wr.r, &n);
+        if (!wr_check(run, "GetWriterComponentsCount", hr))
+                return -EIO;
+        for (unsigned i = 0; i < n; i++) {
+                _cleanup_(writer_components_ext_freep) vss_writer_components_ext *e = NULL;
+                unsigned count = 0;
+                vss_id wid;
+
+                if (vss_requester_get_writer_components(run->wr.r, i, &e) != S_OK ||
+                    vss_writer_components_ext_get_writer_info(e, NULL, &wid) != S_OK ||
+                    vss_writer_components_ext_get_count(e, &count) != S_OK)
+                        continue;
+                for (unsigned j = 0; j < count; j++) {
+                        const char *lp = NULL, *name = NULL, *msg = NULL;
+                        vss_restore_target target = VSS_RT_UNDEFINED;
+                        vss_component_type type;
+                        vss_component *comp = NULL;
+                        RestoreComponent *c = NULL;
+
+                        if (vss_writer_components_ext_get_component(e, j, &comp) != S_OK ||
+                            vss_component_get_logical_path(comp, &lp) != S_OK ||
+                            vss_component_get_component_name(comp, &name) != S_OK ||
+                            vss_component_get_component_type(comp, &type) != S_OK)
+                                continue;
+                        for (size_t k = 0; k < run->wr.n && !c; k++)
+                                if (run->wr.comps[k].with_writer && vss_id_equal(&run->wr.comps[k].writer_id, &wid) &&
+                                    run->wr.comps[k].type == type && streq(run->wr.comps[k].logical_path, strempty(lp)) &&
+                                    streq(run->wr.comps[k].name, strempty(name)))
+                                        c = &run->wr.comps[k];
+                        if (!c)
+                                continue;
+                        if (post) {
+                                if (vss_component_get_post_restore_failure_msg(comp, &msg) == S_OK && !isempty(msg))
+                                        fprintf(stderr, "vssbackup: writer \"%s\", component %s\\%s after the "
+                                                "restore: %s\n", c->writer_name, c->logical_path, c->name, msg);
+                                continue;
+                        }
+                        if (vss_component_get_pre_restore_failure_msg(comp, &msg) == S_OK && !isempty(msg))
+                                fprintf(stderr, "vssbackup: writer \"%s\", component %s\\%s before the restore: %s\n",
+                                        c->writer_name, c->logical_path, c->name, msg);
+                        if (vss_component_get_restore_target(comp, &target) == S_OK && target == VSS_RT_ALTERNATE) {
+                                c->refused = c->has_mapping ?
+                                        "its writer asked for its alternate location mapping, which vssbackup "
+                                        "does not apply" :
+                                        "its writer asked for an alternate location without a mapping";
+                                fprintf(stderr, "vssbackup: writer \"%s\" asks for component %s\\%s to go to its "
+                                        "alternate location: %s: its files are not restored\n",
+                                        c->writer_name, c->logical_path, c->name,
+                                        c->has_mapping ? "vssbackup does not apply alternate location mappings" :
+                                                         "the writer declared no alternate location mapping");
+                        } else if (target == VSS_RT_DIRECTED)
+                                fprintf(stderr, "vssbackup: writer \"%s\" asks for a directed restore of %s\\%s: "
+                                        "its files are restored whole under %s\n", c->writer_name,
+                                        c->logical_path, c->name, run->o->to);
+                }
+        }
+        return 0;
+}
+
+/*
+ * A writer that failed PreRestore is not ready for its files: they are not written (and it
+ * hears PostRestore with VSS_RS_NONE if vssd sends it one).
+ */
+static void refuse_failed_writers(RestoreRun *run) {
+        unsigned n = 0;
+        vss_hr hr;
+
+        hr = RESTORE_ASYNC(vss_requester_gather_writer_status, run->wr.r);
+        if (wr_check(run, "GatherWriterStatus", hr))
+                hr = vss_requester_get_writer_status_count(run->wr.r, &n);
+        if (!wr_check(run, "GetWriterStatusCount", hr))
+                return;
+        for (unsigned i = 0; i < n; i++) {
+                const char *name = NULL;
+                vss_writer_state state;
+                vss_hr failure;
+                vss_id wid;
+
+                if (vss_requester_get_writer_status(run->wr.r, i, NULL, &wid, &name, &state, &failure) != S_OK)
+                        continue;
+                if (failure == S_OK && state != VSS_WS_FAILED_AT_PRE_RESTORE)
+                        continue;
+                fprintf(stderr, "vssbackup: writer \"%s\" failed PreRestore (%s, %s): its files are not restored\n",
+                        strempty(name), vss_writer_state_to_string(state), vss_hr_name(failure));
+                run->writer_failed = true;
+                for (size_t k = 0; k < run->wr.n; k++)
+                        if (run->wr.comps[k].with_writer && vss_id_equal(&run->wr.comps[k].writer_id, &wid))
+                                run->wr.comps[k].refused = "its writer failed PreRestore";
+        }
+        (void) vss_requester_free_writer_status(run->wr.r);
+}
+
+/*
+ * Before any file is written: InitializeForRestore with the saved BCD, GatherWriterMetadata,
+ * SetSelectedForRestore (+ SetAdditionalRestores(false), AddNewTarget) for every component of
+ * the backup, PreRestore, and the restore targets the writers chose. When the writers cannot
+ * take part (no document, vssd unreachable) this says why and returns 0 with wr.active false:
+ * the files are restored as files. Returns < 0 only on OOM.
+ */
+static int writers_begin(RestoreRun *run, int dirfd, const Manifest *m) {
+        vss_requester_options ropts = VSS_REQUESTER_OPTIONS_INIT;
+        _cleanup_free_ char *xml = NULL;
+        vss_hr hr;
+        int r;
+
+        if (run->o->no_writers || !m->with_writers || m->n_components == 0) {
+                if (!run->o->quiet)
+                        fprintf(stderr, "vssbackup: files only: no writer takes part%s\n",
+                                run->o->no_writers ? " (--no-writers)" : " (the backup names no writer component)");
+                return 0;
+        }
+        r = read_saved_bcd(dirfd, m, &xml);
+        if (r < 0) {
+                fprintf(stderr, "vssbackup: the backup components document of %s cannot be used (%s): files only, "
+                        "no writer takes part\n", m->dir_name, r == -EBADMSG ? "damaged" : strerror(-r));
+                return 0;
+        }
+        ropts.socket_path = run->o->socket_path;
+        hr = vss_requester_new(&run->wr.r, &ropts);
+        if (VSS_FAILED(hr)) {
+                fprintf(stderr, "vssbackup: vssd is not reachable (%s): files only, no writer takes part\n",
+                        vss_hr_name(hr));
+                run->wr.r = NULL;
+                return 0;
+        }
+        hr = vss_requester_initialize_for_restore(run->wr.r, xml);
+        if (wr_check(run, "InitializeForRestore", hr))
+                hr = RESTORE_ASYNC(vss_requester_gather_writer_metadata, run->wr.r);
+        if (!wr_check(run, "GatherWriterMetadata", hr)) {
+                fprintf(stderr, "vssbackup: files only, no writer takes part\n");
+                run->writer_failed = true;
+                writer_restore_done(&run->wr);
+                return 0;
+        }
+        run->wr.comps = calloc(m->n_components, sizeof(RestoreComponent));
+        if (!run->wr.comps)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_components; i++) {
+                r = select_component(run, m, &m->components[i]);
+                if (r < 0)
+                        return r;
+        }
+        if (run->wr.n_selected == 0) {
+                fprintf(stderr, "vssbackup: no writer of this backup is running: files only\n");
+                writer_restore_done(&run->wr);
+                return 0;
+        }
+        hr = RESTORE_ASYNC(vss_requester_pre_restore, run->wr.r);
+        if (!wr_check(run, "PreRestore", hr)) {
+                fprintf(stderr, "vssbackup: files only, no writer takes part\n");
+                run->writer_failed = true;
+                writer_restore_done(&run->wr);
+                return 0;
+        }
+        run->wr.active = true;
+        refuse_failed_writers(run);
+        if (!run->o->quiet)
+                fprintf(stderr, "vssbackup: PreRestore done for %zu component(s)\n", run->wr.n_selected);
+        (void) read_restore_targets(run, false);
+        return 0;
+}
+
+/*
+ * From the outcomes of the component's entries: all restored, none, or some. A damaged chain
+ * (an archive or listing that could not be read) may have held more of its files, so it never
+ * gets "all" then.
+ */
+static vss_file_restore_status component_status(const RestoreComponent *c, bool damaged) {
+        if (c->refused || (c->n_ok == 0 && (c->n_bad > 0 || damaged)))
+                return VSS_RS_NONE;
+        if (c->n_bad > 0 || damaged)
+                return VSS_RS_FAILED;
+        return VSS_RS_ALL;
+}
+
+static const char *file_restore_status_name(vss_file_restore_status s) {
+        switch (s) {
+        case VSS_RS_ALL:
+                return "all";
+        case VSS_RS_FAILED:
+                return "failed";
+        case VSS_RS_NONE:
+                return "none";
+        default:
+                return "undefined";
+        }
+}
+
+/* After the files: SetFileRestoreStatus per component, PostRestore, every writer's outcome. */
+static void writers_end(RestoreRun *run, bool damaged) {
+        unsigned n = 0;
+        vss_hr hr;
+
+        if (!run->wr.active)
+                return;
+        for (size_t i = 0; i < run->wr.n; i++) {
+                RestoreComponent *c = &run->wr.comps[i];
+                vss_file_restore_status st = component_status(c, damaged);
+
+                if (!c->with_writer)
+                        continue;
+                if (!run->o->quiet)
+                        fprintf(stderr, "vssbackup: component %s\\%s of writer \"%s\": files restored: %s\n",
+                                c->logical_path, c->name, c->writer_name, file_restore_status_name(st));
+                hr = vss_requester_set_file_restore_status(run->wr.r, NULL, &c->writer_id, c->type, c->logical_path,
+                                                           c->name, st);
+                if (!wr_check(run, "SetFileRestoreStatus", hr))
+                        run->writer_failed = true;
+        }
+        hr = RESTORE_ASYNC(vss_requester_post_restore, run->wr.r);
+        if (!wr_check(run, "PostRestore", hr))
+                run->writer_failed = true;
+        else
+                (void) read_restore_targets(run, true);
+
+        hr = RESTORE_ASYNC(vss_requester_gather_writer_status, run->wr.r);
+        if (wr_check(run, "GatherWriterStatus", hr))
+                hr = vss_requester_get_writer_status_count(run->wr.r, &n);
+        if (!wr_check(run, "GetWriterStatusCount", hr)) {
+                run->writer_failed = true;
+                return;
+        }
+        for (unsigned i = 0; i < n; i++) {
+                const char *name = NULL;
+                vss_writer_state state;
+                vss_hr failure;
+
+                if (!wr_check(run, "GetWriterStatus",
+                              vss_requester_get_writer_status(run->wr.r, i, NULL, NULL, &name, &state, &failure))) {
+                        run->writer_failed = true;
+                        continue;
+                }
+                /* Outcomes go with the summary when stdout carries the report. */
+                fprintf(run->report_is_stdout ? stderr : stdout, "writer \"%s\": %s%s%s\n", strempty(name),
+                        vss_writer_state_to_string(state),
+                        failure == S_OK ? "" : ", ", failure == S_OK ? "" : vss_hr_name(failure));
+                if (failure != S_OK || state == VSS_WS_UNKNOWN || state >= VSS_WS_FAILED_AT_IDENTIFY)
+                        run->writer_failed = true;
+        }
+        (void) vss_requester_free_writer_status(run->wr.r);
+}
 
 static void put_path(FILE *f, const char *prefix, const char *path) {
         if (!isempty(prefix)) {
@@ -75,6 +674,14 @@ static void report(RestoreRun *run, const char *status, const char *prefix, cons
                 if (run->progress.tty && run->progress.drawn)
                         fputc('\n', stderr);
                 report_line(stdout, status, prefix, path, reason);
+        }
+        if (run->wr.active) {
+                RestoreComponent *c = component_of(run, prefix, path);
+
+                if (c && restored)
+                        c->n_ok++;
+                else if (c)
+                        c->n_bad++;
         }
         if (restored)
                 run->restored++;
@@ -166,6 +773,14 @@ static int restore_archive(RestoreRun *run, int bfd, const char *archive, int de
                 }
                 *mark = 1;
 
+                if (run->wr.active) {
+                        const RestoreComponent *c = component_of(run, prefix, e.path);
+
+                        if (c && c->refused) {
+                                report(run, "failed", prefix, e.path, c->refused);
+                                continue;
+                        }
+                }
                 r = archive_extract_entry(reader, destfd, &opts, &st);
                 report_outcome(run, prefix, e.path, &st);
                 if (r < 0) {
@@ -318,6 +933,12 @@ static int restore_other(RestoreRun *run, int dirfd, const Manifest *const *chai
         return ret;
 }
 
+static void run_done(RestoreRun *run) {
+        writer_restore_done(&run->wr);
+        free(run->target_abs);
+        run->target_abs = NULL;
+}
+
 static int load_backup(const char *path, int *ret_dirfd, Catalog *catalog, const Manifest **ret) {
         _cleanup_free_ char *name = NULL, *reason = NULL;
         _cleanup_close_ int dirfd = -EBADF, bfd = -EBADF;
@@ -403,13 +1024,25 @@ int vb_restore(const RestoreOptions *o) {
                 for (int i = 1; i < n; i++)
                         fprintf(stderr, "%s%s", i == 1 ? ", built on " : " <- ", chain[i]->dir_name);
                 fprintf(stderr, ") to %s\n", o->to);
-                fprintf(stderr, "vssbackup: files only: writers are not involved (no PreRestore/PostRestore; "
-                        "the VSS restore sequence is not available in vssd yet)\n");
         }
         for (int i = 0; i < n; i++)
                 if (!chain[i]->complete)
                         fprintf(stderr, "vssbackup: warning: %s is incomplete (some files could not be copied "
                                 "when it was made)\n", chain[i]->dir_name);
+
+        run.target_abs = realpath(o->to, NULL);
+        if (!run.target_abs) {
+                fprintf(stderr, "vssbackup: %s: %s\n", o->to, strerror(errno));
+                catalog_done(&catalog);
+                return VB_EXIT_FAILED;
+        }
+        r = writers_begin(&run, dirfd, m);
+        if (r < 0) {
+                fprintf(stderr, "vssbackup: %s\n", strerror(-r));
+                run_done(&run);
+                catalog_done(&catalog);
+                return VB_EXIT_FAILED;
+        }
 
         progress_init(&run.progress, "restore", o->quiet, 0, 0);
         run.progress.files_absolute = true;
@@ -425,6 +1058,8 @@ int vb_restore(const RestoreOptions *o) {
         if (syncfs(targetfd) < 0)
                 fprintf(stderr, "vssbackup: syncfs %s: %s\n", o->to, strerror(errno));
 
+        writers_end(&run, damaged);
+
         if (run.report && !run.report_is_stdout && fclose(run.report) != 0) {
                 fprintf(stderr, "vssbackup: writing %s: %s\n", o->report, strerror(errno));
                 damaged = true;
@@ -433,12 +1068,15 @@ int vb_restore(const RestoreOptions *o) {
                 " failed%s\n", run.restored, run.skipped, run.refused, run.failed,
                 damaged ? "; a backup of the chain is damaged" : "");
 
-        if (run.failed > 0 || run.refused > 0 || damaged)
+        if (run.writer_failed)
+                fprintf(stderr, "vssbackup: a writer did not restore its components successfully (see above)\n");
+        if (run.failed > 0 || run.refused > 0 || damaged || run.writer_failed)
                 ret = VB_EXIT_FAILED;
         else if (run.skipped > 0)
                 ret = VB_EXIT_SKIPPED;
         else
                 ret = VB_EXIT_OK;
+        run_done(&run);
         catalog_done(&catalog);
         return ret;
 }

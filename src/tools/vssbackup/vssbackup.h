@@ -259,6 +259,8 @@ typedef struct RestoreOptions {
         bool quiet;
         bool verbose;
         const char *report;     /* file for every file's status; "-" is stdout; NULL none */
+        const char *socket_path; /* vssd's socket; NULL: $VSS_SOCKET or the default */
+        bool no_writers;        /* files only: no InitializeForRestore, PreRestore, PostRestore */
 } RestoreOptions;
 
 /*
