@@ -5,27 +5,23 @@
  * pgbench load plus a witness client, with vss-writer-postgresql taking part; vssbackup
  * restores into a fresh directory, and the server starts on the restore.
  *
- * The one step between restore and start is the one the writer's documentation prescribes
- * (docs/writers/postgresql.md, RESTORE): `vss-writer-postgresql --restore-label SET
- * --datadir DIR` with the label set the writer wrote for this backup's snapshot set. This
- * step becomes the writer's PostRestore once the restore half of the VSS API is wired
- * (vssbackup restores files only today, and says so); the test will then drop it.
- *
  * What it proves:
- *   - One volume: under pgbench and the witness (pg-load, which writes down each commit
- *     acknowledgement outside the volume), `vssbackup backup --type full` and
- *     `vssbackup restore` exit 0. The label directory (a subvolume outside the set) is
- *     backed up right after with `vssbackup backup --no-writers` and restored too, so the
- *     restore uses nothing but backups. After the label step with the restored set, the
- *     server starts, recovers
+ *   - One volume, no manual step: under pgbench and the witness (pg-load, which writes down
+ *     each commit acknowledgement outside the volume), `vssbackup backup --type full` and
+ *     `vssbackup restore` exit 0; the restore runs the writer's PreRestore/PostRestore with a
+ *     new target, and the writer's PostRestore puts backup_label, tablespace_map and the WAL
+ *     of the backup into the restored data directory. The server then starts, recovers
  *     ("starting backup recovery"), passes pg_amcheck (heap and every index) and the pgbench
  *     balance invariant, and holds the witness as a gapless prefix holding every transaction
  *     acknowledged before the writer's freeze marker and none sent after the backup's end
  *     (pg_backup_stop, PostSnapshot: a restored cluster recovers to the backup's end).
  *   - Data and WAL on two subvolumes (initdb --waldir), both given to one vssbackup run:
  *     the restore puts each volume under TARGET/<its path>; the restored data directory's
- *     pg_wal link is pointed at the restored WAL (a relocation, as for any base backup
- *     restored elsewhere); the label step, start, recovery and the same checks succeed.
+ *     pg_wal link still names the live WAL directory, so this restore runs --no-writers
+ *     (PostRestore must not write through that link), the test points the link at the
+ *     restored WAL (a relocation, as for any base backup restored elsewhere), and the
+ *     documented `vss-writer-postgresql --restore-label SET --datadir DIR` step does what
+ *     PostRestore does; start, recovery and the same checks succeed.
  *   - A writer veto: the backup session's backend stops answering (SIGSTOP) between
  *     PrepareSnapshot and Freeze; the writer vetoes Freeze after its budget
  *     (--lock-timeout) with VSS_E_WRITERERROR_TIMEOUT; `vssbackup backup` exits non-zero
@@ -440,11 +436,9 @@ static void check_restored(Fixture *f, const char *acks_path, uint64_t t_freeze,
 static void test_backup_under_load_restores(void **state) {
         Fixture *f = *state;
         _cleanup_free_ char *acks_path = path_join(f->fs.dir, "acks.txt"), *backups = path_join(f->fs.dir, "backups");
-        _cleanup_free_ char *target = path_join(f->fs.dir, "restore"), *backup = NULL, *label_set = NULL;
-        _cleanup_free_ char *datadir = NULL, *label_backups = path_join(f->fs.dir, "backups-labels");
-        _cleanup_free_ char *label_target = path_join(f->fs.dir, "restore-labels"), *label_backup = NULL;
-        _cleanup_free_ char *restored_set = NULL;
-        _cleanup_(vb_run_done) VbRun run = {}, rest = {}, lrun = {}, lrest = {};
+        _cleanup_free_ char *target = path_join(f->fs.dir, "restore"), *backup = NULL;
+        _cleanup_free_ char *datadir = NULL, *label_file = NULL;
+        _cleanup_(vb_run_done) VbRun run = {}, rest = {};
         uint64_t t_freeze, t_thaw, t_stop;
 
         start_load(f, f->pg.conninfo, "4", acks_path);
@@ -459,24 +453,14 @@ static void test_backup_under_load_restores(void **state) {
         t_thaw = writer_log_number(f, "thaw: freeze window", "(monotonic ");
         t_stop = writer_log_number(f, "post-snapshot: backup stopped", "(monotonic ");
         assert_true(t_freeze <= t_thaw && t_thaw <= t_stop);
-        label_set = writer_label_set(f);
 
-        /* The label set is written in PostSnapshot, after the snapshot: the administrator
-         * backs the label directory up next (no writers: the sets are written whole and
-         * renamed into place), and the restore takes the set from that backup. */
-        vssbackup(f, &lrun, (const char *const[]) { "backup", "--type", "full", "--no-writers", f->labels, "--to",
-                                                    label_backups, NULL });
-        assert_int_equal(lrun.exit_status, 0);
-        assert_ok(vb_run_backup_path(&lrun, &label_backup));
-        vssbackup(f, &lrest, (const char *const[]) { "restore", label_backup, "--to", label_target, NULL });
-        assert_int_equal(lrest.exit_status, 0);
-        restored_set = path_join(label_target, label_set + strlen(f->labels) + 1);
-
+        /* The restore with writers: the writer's PostRestore prepares the restored directory. */
         vssbackup(f, &rest, (const char *const[]) { "restore", backup, "--to", target, NULL });
         assert_restore_ok(&rest);
 
         datadir = path_join(target, "pgdata");
-        restore_label(f, restored_set, datadir);
+        label_file = path_join(datadir, "backup_label");
+        assert_int_equal(access(label_file, F_OK), 0);
         start_restored(f, datadir);
         check_restored(f, acks_path, t_freeze, t_stop, 100);
 
@@ -544,7 +528,7 @@ static void test_data_and_wal_on_two_volumes(void **state) {
         t_stop = writer_log_number(f, "post-snapshot: backup stopped", "(monotonic ");
         label_set = writer_label_set(f);
 
-        vssbackup(f, &rest, (const char *const[]) { "restore", backup, "--to", target, NULL });
+        vssbackup(f, &rest, (const char *const[]) { "restore", backup, "--to", target, "--no-writers", NULL });
         assert_restore_ok(&rest);
 
         /* Each volume under TARGET/<its path>; the data directory's pg_wal link still names
