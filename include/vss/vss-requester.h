@@ -413,6 +413,17 @@ typedef struct vss_wm_filedesc {
 
 VSS_EXTERN vss_hr vss_examine_writer_metadata_get_exclude_file(vss_examine_writer_metadata *m, unsigned index,
                                                                 vss_wm_filedesc *ret_filedesc);
+/** The number of alternate location mappings (VSS has no count call; GetFileCounts does not carry it). */
+VSS_EXTERN vss_hr vss_examine_writer_metadata_get_alternate_location_mapping_count(vss_examine_writer_metadata *m,
+                                                                                    unsigned *ret_count);
+/**
+ * GetAlternateLocationMapping: path, filespec and recursive name the mapped file set;
+ * alternate_location is its destination; backup_type_mask is 0.
+ * @return S_OK; VSS_E_OBJECT_NOT_FOUND (index out of range); E_INVALIDARG.
+ */
+VSS_EXTERN vss_hr vss_examine_writer_metadata_get_alternate_location_mapping(vss_examine_writer_metadata *m,
+                                                                              unsigned index,
+                                                                              vss_wm_filedesc *ret_filedesc);
 
 /** VSS_COMPONENTINFO. */
 typedef struct vss_component_info {
@@ -428,13 +439,26 @@ typedef struct vss_component_info {
         unsigned file_count;
         unsigned database_count;
         unsigned log_file_count;
-        unsigned dependencies;      /* always 0 until dependencies are supported */
+        unsigned dependencies;      /* count for vss_wm_component_get_dependency() */
 } vss_component_info;
 
 VSS_EXTERN vss_hr vss_wm_component_get_info(vss_wm_component *c, vss_component_info *ret_info);
 VSS_EXTERN vss_hr vss_wm_component_get_file(vss_wm_component *c, unsigned index, vss_wm_filedesc *ret);
 VSS_EXTERN vss_hr vss_wm_component_get_database_file(vss_wm_component *c, unsigned index, vss_wm_filedesc *ret);
 VSS_EXTERN vss_hr vss_wm_component_get_database_log_file(vss_wm_component *c, unsigned index, vss_wm_filedesc *ret);
+
+/** IVssWMDependency: the component of another writer a component needs (strings borrowed). */
+typedef struct vss_wm_dependency {
+        vss_id writer_id;
+        const char *logical_path;   /* "" for the root */
+        const char *component_name;
+} vss_wm_dependency;
+
+/**
+ * IVssWMComponent::GetDependency: the index-th dependency of c (0 .. info.dependencies - 1).
+ * @return S_OK; VSS_E_OBJECT_NOT_FOUND (index out of range); E_INVALIDARG.
+ */
+VSS_EXTERN vss_hr vss_wm_component_get_dependency(vss_wm_component *c, unsigned index, vss_wm_dependency *ret);
 
 /**
  * IVssExamineWriterMetadata::SaveAsXML: the metadata as a Writer Metadata Document.

@@ -214,6 +214,32 @@ VSS_EXTERN vss_hr vss_create_writer_metadata_set_restore_method(vss_create_write
 /** SetBackupSchema: VSS_BS_* mask. */
 VSS_EXTERN vss_hr vss_create_writer_metadata_set_backup_schema(vss_create_writer_metadata *md,
                                                                 uint32_t schema);
+/**
+ * AddAlternateLocationMapping: where the file set (source_path, source_filespec, recursive)
+ * goes at restore time when it cannot go back home. The triple must equal a file set already
+ * declared by a component, and be mapped once; destination is an absolute path (or $VAR form).
+ * @return S_OK; VSS_E_OBJECT_NOT_FOUND (no such file set); VSS_E_OBJECT_ALREADY_EXISTS;
+ *         E_INVALIDARG; E_OUTOFMEMORY; VSS_E_BAD_STATE outside on_identify.
+ */
+VSS_EXTERN vss_hr vss_create_writer_metadata_add_alternate_location_mapping(vss_create_writer_metadata *md,
+                                                                             const char *source_path,
+                                                                             const char *source_filespec,
+                                                                             bool recursive,
+                                                                             const char *destination);
+/**
+ * AddComponentDependency: the component (for_logical_path, for_component_name) of this writer
+ * needs the component (on_logical_path, on_component_name) of the writer class on_writer_id.
+ * The "for" component must exist; on_writer_id must be non-null and not this writer's own id
+ * (a writer orders its own components with logical paths).
+ * @return S_OK; VSS_E_OBJECT_NOT_FOUND; VSS_E_OBJECT_ALREADY_EXISTS (repeated dependency);
+ *         E_INVALIDARG; E_OUTOFMEMORY; VSS_E_BAD_STATE outside on_identify.
+ */
+VSS_EXTERN vss_hr vss_create_writer_metadata_add_component_dependency(vss_create_writer_metadata *md,
+                                                                       const char *for_logical_path,
+                                                                       const char *for_component_name,
+                                                                       const vss_id *on_writer_id,
+                                                                       const char *on_logical_path,
+                                                                       const char *on_component_name);
 
 /* ------------------------------------------------------------------------------------------ */
 /* IVssWriterComponents / IVssComponent (borrowed; valid until the callback returns)           */

@@ -142,6 +142,80 @@ vss_hr vss_examine_writer_metadata_get_exclude_file(vss_examine_writer_metadata 
         return S_OK;
 }
 
+vss_hr vss_examine_writer_metadata_get_alternate_location_mapping_count(vss_examine_writer_metadata *m,
+                                                                        unsigned *ret_count) {
+        if (!m || !ret_count)
+                return E_INVALIDARG;
+
+        *ret_count = (unsigned) m->md->n_alternate_mappings;
+        return S_OK;
+}
+
+vss_hr vss_examine_writer_metadata_get_alternate_location_mapping(vss_examine_writer_metadata *m, unsigned index,
+                                                                  vss_wm_filedesc *ret_filedesc) {
+        const WmAlternateMapping *a;
+
+        if (!m || !ret_filedesc)
+                return E_INVALIDARG;
+        if (index >= m->md->n_alternate_mappings)
+                return VSS_E_OBJECT_NOT_FOUND;
+
+        a = &m->md->alternate_mappings[index];
+        *ret_filedesc = (vss_wm_filedesc) {
+                .path = a->path,
+                .filespec = a->filespec,
+                .recursive = a->recursive,
+                .alternate_location = a->destination,
+                .backup_type_mask = 0,
+        };
+        return S_OK;
+}
+
+/*
+ * The index-th dependency declared for component wc, or NULL. Dependencies live in one
+ * writer-wide list keyed by the "for" component, as in the document; this filters it.
+ */
+static const WmDependency *component_dependency(const WriterMetadata *md, const WmComponent *wc, unsigned index) {
+        for (size_t i = 0; i < md->n_dependencies; i++) {
+                const WmDependency *d = &md->dependencies[i];
+
+                if (!streq(d->for_logical_path, strempty(wc->logical_path)) || !streq(d->for_name, wc->name))
+                        continue;
+                if (index == 0)
+                        return d;
+                index--;
+        }
+        return NULL;
+}
+
+static unsigned component_dependency_count(const WriterMetadata *md, const WmComponent *wc) {
+        unsigned n = 0;
+
+        for (size_t i = 0; i < md->n_dependencies; i++)
+                if (streq(md->dependencies[i].for_logical_path, strempty(wc->logical_path)) &&
+                    streq(md->dependencies[i].for_name, wc->name))
+                        n++;
+        return n;
+}
+
+vss_hr vss_wm_component_get_dependency(vss_wm_component *c, unsigned index, vss_wm_dependency *ret) {
+        const WmDependency *d;
+
+        if (!c || !ret)
+                return E_INVALIDARG;
+
+        d = component_dependency(c->md, c->component, index);
+        if (!d)
+                return VSS_E_OBJECT_NOT_FOUND;
+
+        *ret = (vss_wm_dependency) {
+                .writer_id = d->on_writer_id,
+                .logical_path = d->on_logical_path,
+                .component_name = d->on_name,
+        };
+        return S_OK;
+}
+
 vss_hr vss_wm_component_get_info(vss_wm_component *c, vss_component_info *ret_info) {
         const WmComponent *wc;
 
@@ -162,7 +236,7 @@ vss_hr vss_wm_component_get_info(vss_wm_component *c, vss_component_info *ret_in
                 .file_count = writer_metadata_count_filesets(c->md, wc, FILESET_FILE_GROUP),
                 .database_count = writer_metadata_count_filesets(c->md, wc, FILESET_DATABASE),
                 .log_file_count = writer_metadata_count_filesets(c->md, wc, FILESET_DATABASE_LOG),
-                .dependencies = 0,
+                .dependencies = component_dependency_count(c->md, wc),
         };
         return S_OK;
 }

@@ -98,3 +98,29 @@ vss_hr vss_create_writer_metadata_set_backup_schema(vss_create_writer_metadata *
                 return hr;
         return writer_metadata_set_backup_schema(md->md, schema);
 }
+
+vss_hr vss_create_writer_metadata_add_alternate_location_mapping(vss_create_writer_metadata *md,
+                                                                 const char *source_path,
+                                                                 const char *source_filespec, bool recursive,
+                                                                 const char *destination) {
+        vss_hr hr = builder_check(md);
+
+        if (hr != S_OK)
+                return hr;
+        return writer_metadata_add_alternate_location_mapping(md->md, source_path, source_filespec, recursive,
+                                                              destination);
+}
+
+vss_hr vss_create_writer_metadata_add_component_dependency(vss_create_writer_metadata *md,
+                                                           const char *for_logical_path,
+                                                           const char *for_component_name,
+                                                           const vss_id *on_writer_id,
+                                                           const char *on_logical_path,
+                                                           const char *on_component_name) {
+        vss_hr hr = builder_check(md);
+
+        if (hr != S_OK)
+                return hr;
+        return writer_metadata_add_component_dependency(md->md, for_logical_path, for_component_name,
+                                                        on_writer_id, on_logical_path, on_component_name);
+}

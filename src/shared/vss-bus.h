@@ -21,7 +21,7 @@
 
 /* D-Bus signatures shared by both ends (docs/dbus-api.md). */
 #define VSS_BUS_SIG_SNAPPROP      "(ssisssssssuxu)"
-#define VSS_BUS_SIG_WMD           "(ssssiiu(ussub)ua(usssbbbbu)a(ussssbsu)a(ssb))"
+#define VSS_BUS_SIG_WMD           "(ssssiiu(ussub)ua(usssbbbbu)a(ussssbsu)a(ssb)a(sssb)a(sssss))"
 #define VSS_BUS_SIG_STATUS        "(sssui)"
 #define VSS_BUS_SIG_PROVIDER      "(ssus)"
 #define VSS_BUS_SIG_WRITER_INFO   "(sssuis)"

@@ -40,10 +40,12 @@
          VSS_BS_INDEPENDENT_SYSTEM_STATE | VSS_BS_ROLLFORWARD_RESTORE | VSS_BS_RESTORE_RENAME |           \
          VSS_BS_AUTHORITATIVE_RESTORE | VSS_BS_WRITER_SUPPORTS_PARALLEL_RESTORES)
 
-#define WMD_INNER "ssssiiu(ussub)ua(usssbbbbu)a(ussssbsu)a(ssb)"
+#define WMD_INNER "ssssiiu(ussub)ua(usssbbbbu)a(ussssbsu)a(ssb)a(sssb)a(sssss)"
 #define WMD_COMPONENT "(usssbbbbu)"
 #define WMD_FILESET "(ussssbsu)"
 #define WMD_EXCLUDE "(ssb)"
+#define WMD_MAPPING "(sssb)"
+#define WMD_DEPENDENCY "(sssss)"
 
 /* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
 static bool utf8_valid(const char *s) {
@@ -523,6 +525,41 @@ const WmFileSet *writer_metadata_get_fileset(const WriterMetadata *m, const WmCo
         return NULL;
 }
 
+/* The two arrays added after the first contract: alternate mappings, then dependencies. */
+static int append_extras(sd_bus_message *msg, const WriterMetadata *m) {
+        int r;
+
+        r = sd_bus_message_open_container(msg, 'a', WMD_MAPPING);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < m->n_alternate_mappings; i++) {
+                const WmAlternateMapping *a = &m->alternate_mappings[i];
+
+                r = sd_bus_message_append(msg, WMD_MAPPING, strempty(a->path), strempty(a->filespec),
+                                          strempty(a->destination), (int) a->recursive);
+                if (r < 0)
+                        return r;
+        }
+        r = sd_bus_message_close_container(msg);
+        if (r < 0)
+                return r;
+
+        r = sd_bus_message_open_container(msg, 'a', WMD_DEPENDENCY);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < m->n_dependencies; i++) {
+                const WmDependency *d = &m->dependencies[i];
+                vss_id_str on_writer = vss_id_to_str(&d->on_writer_id);
+
+                r = sd_bus_message_append(msg, WMD_DEPENDENCY, strempty(d->for_logical_path),
+                                          strempty(d->for_name), on_writer.s, strempty(d->on_logical_path),
+                                          strempty(d->on_name));
+                if (r < 0)
+                        return r;
+        }
+        return sd_bus_message_close_container(msg);
+}
+
 int writer_metadata_append(sd_bus_message *msg, const WriterMetadata *m) {
         vss_id_str instance_id, writer_id;
         int r;
@@ -591,6 +628,10 @@ int writer_metadata_append(sd_bus_message *msg, const WriterMetadata *m) {
                         return r;
         }
         r = sd_bus_message_close_container(msg);
+        if (r < 0)
+                return r;
+
+        r = append_extras(msg, m);
         if (r < 0)
                 return r;
 
@@ -722,6 +763,63 @@ static int read_excludes(sd_bus_message *msg, WriterMetadata *m) {
         return sd_bus_message_exit_container(msg);
 }
 
+static int read_mappings(sd_bus_message *msg, WriterMetadata *m) {
+        int r;
+
+        r = sd_bus_message_enter_container(msg, 'a', WMD_MAPPING);
+        if (r < 0)
+                return r;
+
+        for (;;) {
+                const char *path, *filespec, *destination;
+                int recursive;
+
+                r = sd_bus_message_read(msg, WMD_MAPPING, &path, &filespec, &destination, &recursive);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+
+                r = hr_to_read_error(writer_metadata_add_alternate_location_mapping(m, path, filespec, recursive,
+                                                                                    destination));
+                if (r < 0)
+                        return r;
+        }
+
+        return sd_bus_message_exit_container(msg);
+}
+
+/* Read after the header, so the builder's same-writer rule sees this document's writer id. */
+static int read_dependencies(sd_bus_message *msg, WriterMetadata *m) {
+        int r;
+
+        r = sd_bus_message_enter_container(msg, 'a', WMD_DEPENDENCY);
+        if (r < 0)
+                return r;
+
+        for (;;) {
+                const char *for_logical_path, *for_name, *on_writer, *on_logical_path, *on_name;
+                vss_id on_writer_id;
+
+                r = sd_bus_message_read(msg, WMD_DEPENDENCY, &for_logical_path, &for_name, &on_writer,
+                                        &on_logical_path, &on_name);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+
+                if (vss_id_from_bus(on_writer, &on_writer_id) < 0)
+                        return -EBADMSG;
+                r = hr_to_read_error(writer_metadata_add_component_dependency(m, for_logical_path, for_name,
+                                                                              &on_writer_id, on_logical_path,
+                                                                              on_name));
+                if (r < 0)
+                        return r;
+        }
+
+        return sd_bus_message_exit_container(msg);
+}
+
 int writer_metadata_read(sd_bus_message *msg, WriterMetadata **ret) {
         _cleanup_(writer_metadata_freep) WriterMetadata *m = NULL;
         int r;
@@ -749,6 +847,12 @@ int writer_metadata_read(sd_bus_message *msg, WriterMetadata **ret) {
         if (r < 0)
                 return r;
         r = read_excludes(msg, m);
+        if (r < 0)
+                return r;
+        r = read_mappings(msg, m);
+        if (r < 0)
+                return r;
+        r = read_dependencies(msg, m);
         if (r < 0)
                 return r;
 

@@ -95,8 +95,8 @@ typedef struct WriterMetadata {
         size_t n_excludes;
 
         /*
-         * Additions after the first contract. They travel in the XML form only: the D-Bus
-         * encoding VSS_BUS_SIG_WMD is frozen and does not carry them.
+         * Additions after the first contract. They travel at the end of VSS_BUS_SIG_WMD
+         * (a(sssb) mappings, a(sssss) dependencies) and in the XML form.
          */
         WmAlternateMapping *alternate_mappings;
         size_t n_alternate_mappings;

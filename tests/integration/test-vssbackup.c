@@ -857,6 +857,134 @@ static void test_restore_alternate_refused(void **state) {
                          1);
 }
 
+/* The writer declares a restore method (VSS_RME_*, with a service for the stop/start methods). */
+static int setup_if_not_there(void **state) {
+        return setup_writer_option(state, "--restore-method", "1");
+}
+
+static int setup_if_can_replace(void **state) {
+        return setup_writer_option(state, "--restore-method", "2");
+}
+
+static int setup_stop_restore_start(void **state) {
+        return setup_writer_option(state, "--restore-method", "3:vss-test-db.service");
+}
+
+static int setup_custom(void **state) {
+        return setup_writer_option(state, "--restore-method", "7");
+}
+
+/* The writer's PostRestore log lines saying it heard file restore status st. */
+static int post_restore_status_count(Fixture *f, vss_file_restore_status st) {
+        return writer_log_count(f->w, pathf("restore in=PostRestore selected=1 options=- additional=0 status=%d ",
+                                            (int) st));
+}
+
+static void test_restore_if_not_there(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *full = NULL, *report = NULL, *db = NULL, *a = NULL;
+        char *target = pathf("%s/restore-if-not-there", f->h->dir);
+
+        full = backup(f, "full");
+        assert_int_equal(writer_log_wait(f->w, "event=BackupShutdown", 1), 0);
+
+        /* Nothing there yet: the component is restored. */
+        assert_int_equal(restore(f, full, target, false, NULL), 0);
+        assert_int_equal(post_restore_status_count(f, VSS_RS_ALL), 1);
+
+        /* Its file exists: kept as it is even with --overwrite (which the other files obey), the
+         * writer hears VSS_RS_NONE, and the files count as skipped. */
+        write_text(pathf("%s/db/data.db", target), "local pages\n");
+        write_text(pathf("%s/a.txt", target), "changed\n");
+        assert_int_equal(restore(f, full, target, true, &report), 3);   /* skipped */
+        assert_non_null(report);
+        assert_non_null(strstr(report, "skipped\tdb/data.db\trestore method RESTORE_IF_NOT_THERE"));
+        db = read_text(pathf("%s/db/data.db", target));
+        assert_string_equal(db, "local pages\n");
+        a = read_text(pathf("%s/a.txt", target));
+        assert_string_equal(a, "alpha\n");
+        assert_int_equal(post_restore_status_count(f, VSS_RS_NONE), 1);
+        assert_int_equal(post_restore_status_count(f, VSS_RS_ALL), 1);
+}
+
+static void test_restore_if_can_replace(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *full = NULL, *report = NULL, *db = NULL, *db2 = NULL;
+        char *target = pathf("%s/restore-if-can-replace", f->h->dir);
+
+        full = backup(f, "full");
+        assert_int_equal(writer_log_wait(f->w, "event=BackupShutdown", 1), 0);
+        assert_int_equal(restore(f, full, target, false, NULL), 0);
+        assert_int_equal(post_restore_status_count(f, VSS_RS_ALL), 1);
+        write_text(pathf("%s/db/data.db", target), "local pages\n");
+
+        /* Without --overwrite the existing file cannot be replaced: the component is not restored. */
+        assert_int_equal(restore(f, full, target, false, &report), 3);  /* skipped */
+        assert_non_null(report);
+        assert_non_null(strstr(report, "skipped\tdb/data.db\trestore method RESTORE_IF_CAN_REPLACE"));
+        db = read_text(pathf("%s/db/data.db", target));
+        assert_string_equal(db, "local pages\n");
+        assert_int_equal(post_restore_status_count(f, VSS_RS_NONE), 1);
+
+        /* With --overwrite it can: restored, and the writer hears VSS_RS_ALL. */
+        assert_int_equal(restore(f, full, target, true, NULL), 0);
+        db2 = read_text(pathf("%s/db/data.db", target));
+        assert_string_equal(db2, "database pages v1\n");
+        assert_int_equal(post_restore_status_count(f, VSS_RS_ALL), 2);
+}
+
+/*
+ * STOP_RESTORE_START restoring elsewhere than the original paths: the service is left alone
+ * (systemctl never runs) and the restore says so. The in-place case (TARGET "/") is not tested:
+ * it would overwrite the test machine's files.
+ */
+static void test_restore_stop_start_elsewhere(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *full = NULL, *err = NULL;
+        char *target = pathf("%s/restore-stop-start", f->h->dir);
+        char *script = pathf("%s/systemctl.sh", f->h->dir);
+        char *log = pathf("%s/systemctl.log", f->h->dir);
+        struct stat st;
+        int r;
+
+        write_text(script, pathf("#!/bin/sh\necho \"$@\" >>%s\n", log));
+        assert_int_equal(chmod(script, 0755), 0);
+        full = backup(f, "full");
+        assert_int_equal(writer_log_wait(f->w, "event=BackupShutdown", 1), 0);
+
+        assert_int_equal(setenv("VSSBACKUP_SYSTEMCTL", script, 1), 0);
+        r = restore(f, full, target, false, NULL);
+        assert_int_equal(unsetenv("VSSBACKUP_SYSTEMCTL"), 0);
+        assert_int_equal(r, 0);
+        err = read_text(pathf("%s/vssbackup-%u.err", f->h->dir, f->n_runs - 1));
+        assert_non_null(err);
+        assert_non_null(strstr(err, "service vss-test-db.service to be stopped"));
+        assert_non_null(strstr(err, "TARGET is not /), so the service is left alone"));
+        assert_int_equal(stat(log, &st), -1);
+        assert_int_equal(errno, ENOENT);
+        assert_int_equal(post_restore_status_count(f, VSS_RS_ALL), 1);
+}
+
+static void test_restore_custom_refused(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *full = NULL, *report = NULL, *a = NULL;
+        char *target = pathf("%s/restore-custom", f->h->dir);
+        struct stat st;
+
+        full = backup(f, "full");
+        assert_int_equal(writer_log_wait(f->w, "event=BackupShutdown", 1), 0);
+
+        /* The writer's own procedure restores a CUSTOM component: its files are not written, the
+         * writer hears VSS_RS_NONE, the rest of the volume is restored. */
+        assert_int_equal(restore(f, full, target, false, &report), 1);
+        assert_non_null(report);
+        assert_non_null(strstr(report, "failed\tdb/data.db\trestore method CUSTOM"));
+        assert_int_equal(stat(pathf("%s/db/data.db", target), &st), -1);
+        a = read_text(pathf("%s/a.txt", target));
+        assert_string_equal(a, "alpha\n");
+        assert_int_equal(post_restore_status_count(f, VSS_RS_NONE), 1);
+}
+
 static void test_no_writers(void **state) {
         Fixture *f = *state;
         _cleanup_free_ char *path = NULL, *manifest = NULL;
@@ -923,6 +1051,10 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_writers_take_part, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restore_with_writers, setup_new_target, teardown),
                 cmocka_unit_test_setup_teardown(test_restore_alternate_refused, setup_alternate_target, teardown),
+                cmocka_unit_test_setup_teardown(test_restore_if_not_there, setup_if_not_there, teardown),
+                cmocka_unit_test_setup_teardown(test_restore_if_can_replace, setup_if_can_replace, teardown),
+                cmocka_unit_test_setup_teardown(test_restore_stop_start_elsewhere, setup_stop_restore_start, teardown),
+                cmocka_unit_test_setup_teardown(test_restore_custom_refused, setup_custom, teardown),
                 cmocka_unit_test_setup_teardown(test_no_writers, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_copy_and_log, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),

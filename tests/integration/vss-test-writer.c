@@ -48,6 +48,11 @@
  *
  * --writer-restore never|if-replace-fails|always declares the writer's restore method
  * (VSS_RME_RESTORE_IF_CAN_REPLACE with that VSS_WRITERRESTORE_ENUM) in Identify.
+ * --restore-method N[:SERVICE] declares restore method N (VSS_RME_*) instead, with SERVICE for
+ * the stop/start methods (with --writer-restore, that VSS_WRITERRESTORE_ENUM too).
+ * --alternate-location DEST maps the --file set to DEST (AddAlternateLocationMapping), and
+ * --dependency CLASS:LP:NAME makes the first component depend on component LP\NAME of the
+ * writer class CLASS (AddComponentDependency), both in Identify.
  *
  * The process runs until SIGTERM or SIGINT, then unsubscribes and exits 0.
  */
@@ -70,6 +75,10 @@
 
 #define MAX_COMPONENTS 16
 #define LINE_MAX_LEN 4096
+/* Long options without a short letter (outside the char range: no clash with the letters). */
+#define OPT_RESTORE_METHOD 0x100
+#define OPT_ALTERNATE_LOCATION 0x101
+#define OPT_DEPENDENCY 0x102
 
 typedef enum Event {
         EVENT_IDENTIFY,
@@ -172,6 +181,13 @@ typedef struct Config {
         const char *pre_restore_msg;
         const char *post_restore_msg;
         int writer_restore;             /* -1: no restore method declared */
+        int restore_method;             /* -1: VSS_RME_RESTORE_IF_CAN_REPLACE when one is declared */
+        const char *restore_service;
+        const char *alternate_location; /* NULL: no mapping declared */
+        bool have_dependency;
+        vss_id dependency_class;
+        char *dependency_logical_path;
+        char *dependency_name;
         vss_component *kept;            /* first component of the last callback that had one */
         EventScript events[_EVENT_MAX];
         int log_fd;
@@ -185,6 +201,7 @@ static Config config = {
         .shared_log_fd = -1,
         .restore_target = -1,
         .writer_restore = -1,
+        .restore_method = -1,
 };
 
 static void write_all(int fd, const char *buf, size_t len) {
@@ -445,12 +462,42 @@ static bool on_identify(vss_writer *w, vss_create_writer_metadata *md, void *use
                 }
         }
 
-        if (config.writer_restore >= 0) {
-                hr = vss_create_writer_metadata_set_restore_method(md, VSS_RME_RESTORE_IF_CAN_REPLACE, NULL, NULL,
-                                                                    (vss_writer_restore) config.writer_restore,
+        if (config.writer_restore >= 0 || config.restore_method >= 0) {
+                vss_restore_method method = config.restore_method >= 0 ? (vss_restore_method) config.restore_method :
+                                                                          VSS_RME_RESTORE_IF_CAN_REPLACE;
+                vss_writer_restore wre = config.writer_restore >= 0 ? (vss_writer_restore) config.writer_restore :
+                                                                      VSS_WRE_UNDEFINED;
+
+                hr = vss_create_writer_metadata_set_restore_method(md, method, config.restore_service, NULL, wre,
                                                                     false);
                 if (hr != S_OK) {
-                        log_line("identify-error writer_restore=%d hr=%s", config.writer_restore, vss_hr_name(hr));
+                        log_line("identify-error writer_restore=%d restore_method=%d hr=%s", config.writer_restore,
+                                 (int) method, vss_hr_name(hr));
+                        result = "error";
+                }
+        }
+
+        if (config.alternate_location && config.file && config.n_components > 0) {
+                bool recursive = config.components[0].type != VSS_CT_DATABASE;
+
+                hr = vss_create_writer_metadata_add_alternate_location_mapping(md, config.file, "*", recursive,
+                                                                               config.alternate_location);
+                if (hr != S_OK) {
+                        log_line("identify-error alternate_location=%s hr=%s", config.alternate_location,
+                                 vss_hr_name(hr));
+                        result = "error";
+                }
+        }
+
+        if (config.have_dependency && config.n_components > 0) {
+                const ComponentSpec *cs = &config.components[0];
+
+                hr = vss_create_writer_metadata_add_component_dependency(md, cs->logical_path, cs->name,
+                                                                         &config.dependency_class,
+                                                                         config.dependency_logical_path,
+                                                                         config.dependency_name);
+                if (hr != S_OK) {
+                        log_line("identify-error dependency=%s hr=%s", config.dependency_name, vss_hr_name(hr));
                         result = "error";
                 }
         }
@@ -777,6 +824,34 @@ static int parse_level(const char *s, vss_application_level *ret) {
         return 0;
 }
 
+/* "CLASS:LP:NAME" for --dependency (LP may be empty; neither LP nor NAME holds a colon). */
+static int parse_dependency(const char *arg) {
+        _cleanup_free_ char *copy = strdup(arg);
+        char *lp, *name;
+
+        if (!copy)
+                return -ENOMEM;
+        lp = strchr(copy, ':');
+        if (!lp)
+                return -EINVAL;
+        *lp++ = 0;
+        name = strchr(lp, ':');
+        if (!name)
+                return -EINVAL;
+        *name++ = 0;
+        if (vss_id_parse(copy, &config.dependency_class) != S_OK)
+                return -EINVAL;
+
+        free(config.dependency_logical_path);
+        free(config.dependency_name);
+        config.dependency_logical_path = strdup(lp);
+        config.dependency_name = strdup(name);
+        if (!config.dependency_logical_path || !config.dependency_name)
+                return -ENOMEM;
+        config.have_dependency = true;
+        return 0;
+}
+
 static int open_log(const char *path) {
         return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 }
@@ -791,6 +866,8 @@ static void usage(FILE *f) {
                 "         [--restore-target N] [--restore-metadata M] [--pre-restore-msg S]\n"
                 "         [--post-restore-msg S] [--writer-restore never|if-replace-fails|always]\n"
                 "         [--veto EVENT[:CODE]]... [--fail EVENT[:CODE]]... [--hang EVENT:MS]...\n"
+                "         [--restore-method N[:SERVICE]]\n"
+                "         [--alternate-location DEST] [--dependency CLASS:LP:NAME]\n"
                 "         [--log FILE] [--shared-log FILE]\n"
                 "EVENT: identify prepare-backup prepare-snapshot freeze thaw post-snapshot\n"
                 "       abort backup-complete backup-shutdown pre-restore post-restore\n");
@@ -816,6 +893,9 @@ static int parse_argv(int argc, char **argv) {
                 { "pre-restore-msg", required_argument, NULL, 'p' },
                 { "post-restore-msg", required_argument, NULL, 'q' },
                 { "writer-restore", required_argument, NULL, 'W' },
+                { "restore-method", required_argument, NULL, OPT_RESTORE_METHOD },
+                { "alternate-location", required_argument, NULL, OPT_ALTERNATE_LOCATION },
+                { "dependency", required_argument, NULL, OPT_DEPENDENCY },
                 { "veto", required_argument, NULL, 'v' },
                 { "fail", required_argument, NULL, 'F' },
                 { "hang", required_argument, NULL, 'H' },
@@ -897,6 +977,27 @@ static int parse_argv(int argc, char **argv) {
                                 config.writer_restore = VSS_WRE_ALWAYS;
                         else
                                 r = -EINVAL;
+                        break;
+                case OPT_RESTORE_METHOD: {
+                        char *end = NULL;
+                        long v;
+
+                        errno = 0;
+                        v = strtol(optarg, &end, 10);
+                        if (errno != 0 || end == optarg || v < 0 || v > VSS_RME_RESTORE_STOP_START ||
+                            (*end != 0 && *end != ':'))
+                                r = -EINVAL;
+                        else {
+                                config.restore_method = (int) v;
+                                config.restore_service = *end == ':' ? end + 1 : NULL;
+                        }
+                        break;
+                }
+                case OPT_ALTERNATE_LOCATION:
+                        config.alternate_location = optarg;
+                        break;
+                case OPT_DEPENDENCY:
+                        r = parse_dependency(optarg);
                         break;
                 case 'v':
                         r = parse_action(optarg, ACTION_VETO);

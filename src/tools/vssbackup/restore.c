@@ -23,6 +23,16 @@
  * component's file restore status (from its files' outcomes) and PostRestore after the last.
  * A writer that is not running, or a vssd that cannot be reached, leaves its files restored as
  * plain files, and the command says so.
+ *
+ * Each running writer's restore method (its metadata from GatherWriterMetadata) is obeyed per
+ * component, after PreRestore and before the first file: RESTORE_IF_NOT_THERE keeps a component
+ * whose files exist in TARGET as it is, RESTORE_IF_CAN_REPLACE does the same without
+ * --overwrite (vssbackup has no alternate location support, the fallback both allow); the
+ * stop/start methods stop and start the writer's service with systemctl ($VSSBACKUP_SYSTEMCTL)
+ * when the files land at their original paths (TARGET is "/") and say why not otherwise; the
+ * methods vssbackup cannot carry out (alternate location, at reboot, custom) and a declared
+ * VSS_RME_UNDEFINED (a writer error) leave the component's files unwritten. Such a component's
+ * writer hears VSS_RS_NONE.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +40,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "backup-archive.h"
@@ -49,6 +61,11 @@ typedef struct RestoreComponent {
         const char *writer_name;
         bool with_writer;       /* selected for restore: its writer hears PreRestore and PostRestore */
         const char *refused;    /* why its files are not written (a writer's refusal), or NULL */
+        const char *refused_as; /* the report status of its files then: "failed" or "skipped" */
+        vss_restore_method method;      /* its running writer's restore method */
+        bool method_declared;   /* the writer declared one (UNDEFINED with nothing else is "none") */
+        const char *service;    /* the stop/start methods' service; borrowed from the requester */
+        bool service_stopped;   /* we stopped it: it must be started again */
         bool has_mapping;       /* a file set of it declares an alternate location */
         char **keys;            /* its file sets, as paths in the report's namespace ("" = everything) */
         size_t n_keys;
@@ -68,6 +85,7 @@ typedef struct RestoreRun {
         WriterRestore wr;
         char *target_abs;       /* TARGET, canonical */
         bool writer_failed;
+        bool service_failed;            /* a service could not be stopped or started */
         FILE *report;                   /* every file's status, or NULL */
         bool report_is_stdout;
         uint64_t restored, skipped, refused, failed;
@@ -389,6 +407,17 @@ static int select_component(RestoreRun *run, const Manifest *m, const ManifestCo
         (void) wr_check(run, "SetAdditionalRestores", hr);
 
         em = running_writer(run->wr.r, &mc->writer_id, &schema);
+        if (em) {
+                const char *service = NULL, *procedure = NULL;
+                vss_writer_restore wre = VSS_WRE_UNDEFINED;
+
+                if (vss_examine_writer_metadata_get_restore_method(em, &c->method, &service, &procedure, &wre,
+                                                                   NULL) == S_OK) {
+                        c->service = service;
+                        c->method_declared = c->method != VSS_RME_UNDEFINED || wre != VSS_WRE_UNDEFINED ||
+                                             !isempty(service) || !isempty(procedure);
+                }
+        }
         wc = declared_component(em, c);
         if (!wc)
                 return 0;
@@ -492,6 +521,235 @@ static void refuse_failed_writers(RestoreRun *run) {
         (void) vss_requester_free_writer_status(run->wr.r);
 }
 
+static const char *restore_method_name(vss_restore_method m) {
+        static const char *const names[] = {
+                [VSS_RME_UNDEFINED] = "UNDEFINED",
+                [VSS_RME_RESTORE_IF_NOT_THERE] = "RESTORE_IF_NOT_THERE",
+                [VSS_RME_RESTORE_IF_CAN_REPLACE] = "RESTORE_IF_CAN_REPLACE",
+                [VSS_RME_STOP_RESTORE_START] = "STOP_RESTORE_START",
+                [VSS_RME_RESTORE_TO_ALTERNATE_LOCATION] = "RESTORE_TO_ALTERNATE_LOCATION",
+                [VSS_RME_RESTORE_AT_REBOOT] = "RESTORE_AT_REBOOT",
+                [VSS_RME_RESTORE_AT_REBOOT_IF_CANNOT_REPLACE] = "RESTORE_AT_REBOOT_IF_CANNOT_REPLACE",
+                [VSS_RME_CUSTOM] = "CUSTOM",
+                [VSS_RME_RESTORE_STOP_START] = "RESTORE_STOP_START",
+        };
+
+        return (unsigned) m < ELEMENTSOF(names) ? names[m] : "unknown";
+}
+
+/* How deep below a file set's path the existence check looks (a hostile tree cannot make it recurse further). */
+#define EXIST_MAX_DEPTH 64
+
+/* Whether anything but directories is at or below name (beneath parentfd, symlinks not followed). */
+static bool tree_has_file(int parentfd, const char *name, unsigned depth) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+        DIR *d;
+        bool found = false;
+
+        if (fstatat(parentfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno != ENOENT;         /* cannot tell: assume it is there (the safe answer) */
+        if (!S_ISDIR(st.st_mode))
+                return true;
+        if (depth >= EXIST_MAX_DEPTH)
+                return true;
+        fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return true;
+        d = fdopendir(fd);
+        if (!d)
+                return true;
+        TAKE_FD(fd);
+        for (struct dirent *de; !found && (de = readdir(d));) {
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                found = tree_has_file(dirfd(d), de->d_name, depth + 1);
+        }
+        closedir(d);
+        return found;
+}
+
+/* Whether any file of the component's file sets is in TARGET already. */
+static bool component_files_exist(const RestoreComponent *c, int targetfd) {
+        for (size_t k = 0; k < c->n_keys; k++)
+                if (tree_has_file(targetfd, isempty(c->keys[k]) ? "." : c->keys[k], 0))
+                        return true;
+        return false;
+}
+
+/* A service name as systemctl takes it: not empty, not an option, printable, bounded. */
+static bool service_name_ok(const char *s) {
+        if (isempty(s) || s[0] == '-' || strlen(s) > 256)
+                return false;
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++)
+                if (*p <= 0x20 || *p == 0x7f)
+                        return false;
+        return true;
+}
+
+/*
+ * `systemctl VERB -- SERVICE` ($VSSBACKUP_SYSTEMCTL instead of systemctl when set, so tests can
+ * watch), its output on stderr (stdout may carry the report). Returns 0 when it exited 0, -EIO
+ * when it did not, -EINVAL for a service name systemctl could mistake for an option.
+ */
+static int run_systemctl(const char *verb, const char *service) {
+        const char *exe = secure_getenv("VSSBACKUP_SYSTEMCTL");
+        int status;
+        pid_t pid;
+
+        if (!service_name_ok(service))
+                return -EINVAL;
+        if (isempty(exe))
+                exe = "systemctl";
+        fflush(stdout);
+        fflush(stderr);
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                if (dup2(STDERR_FILENO, STDOUT_FILENO) < 0)
+                        _exit(127);
+                execlp(exe, exe, verb, "--", service, (char *) NULL);
+                _exit(127);
+        }
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+}
+
+/* The first selected component of its writer (the one that carries the writer-wide service steps). */
+static bool first_of_writer(const RestoreRun *run, size_t i) {
+        const vss_id *id = &run->wr.comps[i].writer_id;
+
+        for (size_t j = 0; j < i; j++)
+                if (run->wr.comps[j].with_writer && vss_id_equal(&run->wr.comps[j].writer_id, id))
+                        return false;
+        return true;
+}
+
+static void refuse_writer(RestoreRun *run, const vss_id *writer_id, const char *why) {
+        for (size_t k = 0; k < run->wr.n; k++)
+                if (run->wr.comps[k].with_writer && !run->wr.comps[k].refused &&
+                    vss_id_equal(&run->wr.comps[k].writer_id, writer_id))
+                        run->wr.comps[k].refused = why;
+}
+
+/* STOP_RESTORE_START before the files: stop the writer's service, or keep its files out. */
+static void stop_service_before(RestoreRun *run, size_t i) {
+        RestoreComponent *c = &run->wr.comps[i];
+        int r;
+
+        if (!first_of_writer(run, i))
+                return;
+        if (!streq(run->target_abs, "/")) {
+                fprintf(stderr, "vssbackup: writer \"%s\" (restore method STOP_RESTORE_START) asks for service %s "
+                        "to be stopped during the restore: the files do not land at their original paths (TARGET "
+                        "is not /), so the service is left alone\n", c->writer_name, strempty(c->service));
+                return;
+        }
+        r = run_systemctl("stop", c->service);
+        if (r < 0) {
+                fprintf(stderr, "vssbackup: writer \"%s\": cannot stop service %s (%s): its files are not restored\n",
+                        c->writer_name, strempty(c->service), r == -EIO ? "systemctl failed" : strerror(-r));
+                run->service_failed = true;
+                refuse_writer(run, &c->writer_id, "its writer's service could not be stopped (restore method "
+                              "STOP_RESTORE_START)");
+                return;
+        }
+        c->service_stopped = true;
+}
+
+/*
+ * After PreRestore, before the first file: each selected component's restore method decides
+ * whether its files are written (c->refused says why not) and stops services that must be.
+ */
+static void apply_restore_methods(RestoreRun *run) {
+        _cleanup_close_ int targetfd = -EBADF;
+
+        targetfd = open(run->target_abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        for (size_t i = 0; i < run->wr.n; i++) {
+                RestoreComponent *c = &run->wr.comps[i];
+
+                if (!c->with_writer || c->refused)
+                        continue;
+                switch (c->method) {
+                case VSS_RME_UNDEFINED:
+                        if (c->method_declared)
+                                c->refused = "its writer declared restore method UNDEFINED (a writer error)";
+                        break;
+                case VSS_RME_RESTORE_IF_NOT_THERE:
+                        if (targetfd < 0 || component_files_exist(c, targetfd)) {
+                                c->refused = "restore method RESTORE_IF_NOT_THERE and files of the component exist "
+                                             "in the target (vssbackup has no alternate location support)";
+                                c->refused_as = "skipped";
+                        }
+                        break;
+                case VSS_RME_RESTORE_IF_CAN_REPLACE:
+                        if (!run->o->overwrite && (targetfd < 0 || component_files_exist(c, targetfd))) {
+                                c->refused = "restore method RESTORE_IF_CAN_REPLACE and files of the component exist "
+                                             "in the target: not replaced without --overwrite (vssbackup has no "
+                                             "alternate location support)";
+                                c->refused_as = "skipped";
+                        }
+                        break;
+                case VSS_RME_STOP_RESTORE_START:
+                        stop_service_before(run, i);
+                        break;
+                case VSS_RME_RESTORE_STOP_START:
+                        if (first_of_writer(run, i) && !streq(run->target_abs, "/"))
+                                fprintf(stderr, "vssbackup: writer \"%s\" (restore method RESTORE_STOP_START) asks "
+                                        "for service %s to be restarted after the restore: the files do not land "
+                                        "at their original paths (TARGET is not /), so the service is left alone\n",
+                                        c->writer_name, strempty(c->service));
+                        break;
+                case VSS_RME_RESTORE_TO_ALTERNATE_LOCATION:
+                        c->refused = "restore method RESTORE_TO_ALTERNATE_LOCATION, which vssbackup does not carry out";
+                        break;
+                case VSS_RME_RESTORE_AT_REBOOT:
+                case VSS_RME_RESTORE_AT_REBOOT_IF_CANNOT_REPLACE:
+                        c->refused = "restore method RESTORE_AT_REBOOT*, which vssbackup does not carry out";
+                        break;
+                case VSS_RME_CUSTOM:
+                        c->refused = "restore method CUSTOM: the writer's own procedure restores it, not vssbackup";
+                        break;
+                default:
+                        c->refused = "an unknown restore method";
+                        break;
+                }
+                if (c->refused)
+                        fprintf(stderr, "vssbackup: writer \"%s\", component %s\\%s (restore method %s): its files "
+                                "are not restored: %s\n", c->writer_name, c->logical_path, c->name,
+                                restore_method_name(c->method), c->refused);
+        }
+}
+
+/* After the files: start what STOP_RESTORE_START stopped, stop and start for RESTORE_STOP_START. */
+static void restart_services_after(RestoreRun *run) {
+        for (size_t i = 0; i < run->wr.n; i++) {
+                RestoreComponent *c = &run->wr.comps[i];
+                bool restart = false;
+                int r = 0;
+
+                if (!c->with_writer || !first_of_writer(run, i))
+                        continue;
+                if (c->method == VSS_RME_STOP_RESTORE_START && c->service_stopped)
+                        restart = true;
+                else if (c->method == VSS_RME_RESTORE_STOP_START && streq(run->target_abs, "/") && !c->refused) {
+                        r = run_systemctl("stop", c->service);
+                        restart = r >= 0;
+                }
+                if (restart)
+                        r = run_systemctl("start", c->service);
+                if (r < 0) {
+                        fprintf(stderr, "vssbackup: writer \"%s\": cannot %s service %s after the restore (%s)\n",
+                                c->writer_name, restart ? "start" : "stop", strempty(c->service),
+                                r == -EIO ? "systemctl failed" : strerror(-r));
+                        run->service_failed = true;
+                }
+        }
+}
+
 /*
  * Before any file is written: InitializeForRestore with the saved BCD, GatherWriterMetadata,
  * SetSelectedForRestore (+ SetAdditionalRestores(false), AddNewTarget) for every component of
@@ -559,6 +817,7 @@ static int writers_begin(RestoreRun *run, int dirfd, const Manifest *m) {
         if (!run->o->quiet)
                 fprintf(stderr, "vssbackup: PreRestore done for %zu component(s)\n", run->wr.n_selected);
         (void) read_restore_targets(run, false);
+        apply_restore_methods(run);
         return 0;
 }
 
@@ -595,6 +854,7 @@ static void writers_end(RestoreRun *run, bool damaged) {
 
         if (!run->wr.active)
                 return;
+        restart_services_after(run);
         for (size_t i = 0; i < run->wr.n; i++) {
                 RestoreComponent *c = &run->wr.comps[i];
                 vss_file_restore_status st = component_status(c, damaged);
@@ -777,7 +1037,7 @@ static int restore_archive(RestoreRun *run, int bfd, const char *archive, int de
                         const RestoreComponent *c = component_of(run, prefix, e.path);
 
                         if (c && c->refused) {
-                                report(run, "failed", prefix, e.path, c->refused);
+                                report(run, c->refused_as ?: "failed", prefix, e.path, c->refused);
                                 continue;
                         }
                 }
@@ -1070,7 +1330,9 @@ int vb_restore(const RestoreOptions *o) {
 
         if (run.writer_failed)
                 fprintf(stderr, "vssbackup: a writer did not restore its components successfully (see above)\n");
-        if (run.failed > 0 || run.refused > 0 || damaged || run.writer_failed)
+        if (run.service_failed)
+                fprintf(stderr, "vssbackup: a writer's service could not be stopped or started (see above)\n");
+        if (run.failed > 0 || run.refused > 0 || damaged || run.writer_failed || run.service_failed)
                 ret = VB_EXIT_FAILED;
         else if (run.skipped > 0)
                 ret = VB_EXIT_SKIPPED;

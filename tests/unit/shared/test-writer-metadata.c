@@ -17,7 +17,8 @@
 #include "vss-bus.h"
 #include "writer-metadata.h"
 
-#define WMD_INNER "ssssiiu(ussub)ua(usssbbbbu)a(ussssbsu)a(ssb)"
+#define WMD_INNER "ssssiiu(ussub)ua(usssbbbbu)a(ussssbsu)a(ssb)a(sssb)a(sssss)"
+#define OTHER_WRITER_ID "a1b2c3d4-0000-4000-8000-000000000002"
 #define WRITER_ID "a1b2c3d4-0000-4000-8000-000000000001"
 #define ALL_FSBT (VSS_FSBT_ALL_BACKUP_REQUIRED | VSS_FSBT_ALL_SNAPSHOT_REQUIRED)
 
@@ -51,6 +52,20 @@ static WriterMetadata *sample_document(void) {
                                                             VSS_WRE_ALWAYS, false),
                          S_OK);
         assert_int_equal(writer_metadata_set_backup_schema(m, VSS_BS_DIFFERENTIAL | VSS_BS_LAST_MODIFY), S_OK);
+        return m;
+}
+
+/* The sample plus one alternate location mapping and one dependency on another writer. */
+static WriterMetadata *sample_document_with_extras(void) {
+        WriterMetadata *m = sample_document();
+        vss_id other;
+
+        assert_int_equal(vss_id_parse(OTHER_WRITER_ID, &other), S_OK);
+        assert_int_equal(writer_metadata_add_alternate_location_mapping(m, "$CONFDIR", "*", true, "/srv/alt"),
+                         S_OK);
+        assert_int_equal(writer_metadata_add_component_dependency(m, "sql\\main", "db1", &other, "logs",
+                                                                  "journal"),
+                         S_OK);
         return m;
 }
 
@@ -295,6 +310,37 @@ static void test_round_trip(void **state) {
         bus_pair_close(&p);
 }
 
+static void test_round_trip_extras(void **state) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
+        WriterMetadata *m = sample_document_with_extras(), *back = NULL;
+        vss_id other;
+        BusPair p;
+
+        assert_int_equal(vss_id_parse(OTHER_WRITER_ID, &other), S_OK);
+        assert_int_equal(bus_pair_open(&p), 0);
+        call = new_call(p.client);
+        assert_int_equal(writer_metadata_append(call, m), 0);
+        assert_int_equal(transfer_and_read(&p, call, &back), 0);
+        assert_non_null(back);
+
+        assert_int_equal(back->n_alternate_mappings, 1);
+        assert_string_equal(back->alternate_mappings[0].path, "$CONFDIR");
+        assert_string_equal(back->alternate_mappings[0].filespec, "*");
+        assert_true(back->alternate_mappings[0].recursive);
+        assert_string_equal(back->alternate_mappings[0].destination, "/srv/alt");
+
+        assert_int_equal(back->n_dependencies, 1);
+        assert_string_equal(back->dependencies[0].for_logical_path, "sql\\main");
+        assert_string_equal(back->dependencies[0].for_name, "db1");
+        assert_true(vss_id_equal(&back->dependencies[0].on_writer_id, &other));
+        assert_string_equal(back->dependencies[0].on_logical_path, "logs");
+        assert_string_equal(back->dependencies[0].on_name, "journal");
+
+        writer_metadata_free(back);
+        writer_metadata_free(m);
+        bus_pair_close(&p);
+}
+
 /* Writes the fixed head of a WMD (valid identity, no restore method) into an open struct. */
 static void append_head(sd_bus_message *c, const char *writer_id, int32_t usage, uint32_t method) {
         assert_true(sd_bus_message_open_container(c, 'r', WMD_INNER) >= 0);
@@ -313,6 +359,11 @@ typedef enum Hostile {
         HOSTILE_BAD_ID,
         HOSTILE_RELATIVE_PATH,
         HOSTILE_RECURSIVE_DATABASE,
+        HOSTILE_MAPPING_UNDECLARED_FILESET,
+        HOSTILE_MAPPING_RELATIVE_DESTINATION,
+        HOSTILE_DEPENDENCY_SAME_WRITER,
+        HOSTILE_DEPENDENCY_UNKNOWN_COMPONENT,
+        HOSTILE_DEPENDENCY_BAD_ID,
         _HOSTILE_MAX,
 } Hostile;
 
@@ -349,6 +400,23 @@ static sd_bus_message *hostile_document(sd_bus *bus, Hostile h) {
         assert_true(sd_bus_message_close_container(c) >= 0);
 
         assert_true(sd_bus_message_append(c, "a(ssb)", 0) >= 0);
+
+        assert_true(sd_bus_message_open_container(c, 'a', "(sssb)") >= 0);
+        if (h == HOSTILE_MAPPING_UNDECLARED_FILESET)
+                assert_true(sd_bus_message_append(c, "(sssb)", "/nowhere", "*", "/alt", 0) >= 0);
+        if (h == HOSTILE_MAPPING_RELATIVE_DESTINATION)
+                assert_true(sd_bus_message_append(c, "(sssb)", "/d", "x.db", "alt", 0) >= 0);
+        assert_true(sd_bus_message_close_container(c) >= 0);
+
+        assert_true(sd_bus_message_open_container(c, 'a', "(sssss)") >= 0);
+        if (h == HOSTILE_DEPENDENCY_SAME_WRITER)
+                assert_true(sd_bus_message_append(c, "(sssss)", "", "c", WRITER_ID, "", "other") >= 0);
+        if (h == HOSTILE_DEPENDENCY_UNKNOWN_COMPONENT)
+                assert_true(sd_bus_message_append(c, "(sssss)", "", "ghost", OTHER_WRITER_ID, "", "x") >= 0);
+        if (h == HOSTILE_DEPENDENCY_BAD_ID)
+                assert_true(sd_bus_message_append(c, "(sssss)", "", "c", "not-an-id", "", "x") >= 0);
+        assert_true(sd_bus_message_close_container(c) >= 0);
+
         assert_true(sd_bus_message_close_container(c) >= 0);
         return c;
 }
@@ -390,6 +458,7 @@ int main(void) {
                 cmocka_unit_test(test_restore_and_identity_rules),
                 cmocka_unit_test(test_queries),
                 cmocka_unit_test(test_round_trip),
+                cmocka_unit_test(test_round_trip_extras),
                 cmocka_unit_test(test_hostile_documents),
                 cmocka_unit_test(test_wrong_signature),
         };
