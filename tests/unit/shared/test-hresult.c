@@ -48,8 +48,12 @@ static void test_header_matches_table(void **state) {
         size_t seen = 0;
         FILE *f;
 
-        if (!srcdir)
+        if (!srcdir) {
+                /* CI runs as root with every package installed: a skip there hides a gap. */
+                if (getenv("CI") && strcmp(getenv("CI"), "true") == 0)
+                        fail_msg("this case must run under CI=true");
                 skip();
+        }
         snprintf(path, sizeof(path), "%s/include/vss/vss-common.h", srcdir);
         f = fopen(path, "re");
         assert_non_null(f);

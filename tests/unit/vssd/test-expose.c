@@ -310,6 +310,9 @@ static void test_non_root_caller_needs_own_directory(void **state) {
 
         if (!g || !getenv("VSSADMIN")) {
                 print_message("no group \"backup\" or no $VSSADMIN here; nothing to check\n");
+                /* CI runs as root with every package installed: a skip there hides a gap. */
+                if (getenv("CI") && strcmp(getenv("CI"), "true") == 0)
+                        fail_msg("this case must run under CI=true");
                 skip();
         }
         /* The socket lives in the fixture directory: let the other uid reach it. */
