@@ -20,7 +20,9 @@
  *     succeeded, and vssbackup's manifest records the same;
  *   - a restore with writers: PreRestore before the files and PostRestore after, the component
  *     selected with its new target and a file restore status of "all"; --no-writers sends none;
- *     a writer asking for an alternate location without a mapping gets its files refused.
+ *     a writer asking for an alternate location without a mapping gets its files refused, with
+ *     one its files land at the mapping's destination; RESTORE_IF_NOT_THERE with the files
+ *     present sends them to a matching mapping and leaves the present ones untouched.
  *
  * vssbackup's path comes from $VSSBACKUP.
  */
@@ -392,8 +394,11 @@ static void populate(Fixture *f) {
 /* Fixture                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 
-/* The fixture, the writer given one more option (opt NULL: none) and its argument. */
-static int setup_writer_option(void **state, const char *opt, const char *arg) {
+/*
+ * The fixture, the writer given one more option (opt NULL: none) and its argument, and, with
+ * alt_rel, an alternate location mapping of its file set to <volume>/alt_rel.
+ */
+static int setup_writer_options(void **state, const char *opt, const char *arg, const char *alt_rel) {
         Fixture *f = calloc(1, sizeof *f);
         char *db;
 
@@ -406,12 +411,22 @@ static int setup_writer_option(void **state, const char *opt, const char *arg) {
         {
                 /* The writer sets a backup stamp in PostSnapshot (vss-test-writer's default edit event). */
                 const char *args[] = { "--component", ":data", "--file", db, "--stamp", "lsn-4711",
-                                       opt, arg, NULL };
+                                       opt, arg, NULL, NULL, NULL };
+                size_t n = opt ? 8 : 6;
+
+                if (alt_rel) {
+                        args[n++] = "--alternate-location";
+                        args[n++] = pathf("%s/%s", f->volume, alt_rel);
+                }
 
                 assert_ok0(harness_add_writer(f->h, "dbwriter", args, &f->w));
         }
         *state = f;
         return 0;
+}
+
+static int setup_writer_option(void **state, const char *opt, const char *arg) {
+        return setup_writer_options(state, opt, arg, NULL);
 }
 
 static int setup(void **state) {
@@ -426,6 +441,16 @@ static int setup_new_target(void **state) {
 /* The writer asks, in PreRestore, for its component to go to its alternate location (VSS_RT_ALTERNATE). */
 static int setup_alternate_target(void **state) {
         return setup_writer_option(state, "--restore-target", "2");
+}
+
+/* VSS_RT_ALTERNATE with the db file set mapped to <volume>/db-alt. */
+static int setup_alternate_mapped(void **state) {
+        return setup_writer_options(state, "--restore-target", "2", "db-alt");
+}
+
+/* RESTORE_IF_NOT_THERE with the db file set mapped to <volume>/db-alt. */
+static int setup_if_not_there_mapped(void **state) {
+        return setup_writer_options(state, "--restore-method", "1", "db-alt");
 }
 
 static int teardown(void **state) {
@@ -857,6 +882,31 @@ static void test_restore_alternate_refused(void **state) {
                          1);
 }
 
+static void test_restore_alternate_mapped(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *full = NULL, *report = NULL, *db = NULL, *a = NULL;
+        char *target = pathf("%s/restore-alternate-mapped", f->h->dir);
+        struct stat st;
+
+        full = backup(f, "full");
+        assert_int_equal(writer_log_wait(f->w, "event=BackupShutdown", 1), 0);
+
+        /* The mapping db -> db-alt matches the file: it lands at TARGET/db-alt, not at TARGET/db,
+         * the writer hears VSS_RS_ALL, and no staging directory is left behind. */
+        assert_int_equal(restore(f, full, target, false, &report), 0);
+        assert_non_null(report);
+        assert_non_null(strstr(report, "restored\tdb/data.db\tat its alternate location db-alt/data.db"));
+        db = read_text(pathf("%s/db-alt/data.db", target));
+        assert_string_equal(db, "database pages v1\n");
+        assert_int_equal(stat(pathf("%s/db/data.db", target), &st), -1);
+        assert_int_equal(stat(pathf("%s/.vssbackup-alternate-stage", target), &st), -1);
+        a = read_text(pathf("%s/a.txt", target));
+        assert_string_equal(a, "alpha\n");
+        assert_int_equal(writer_log_count(f->w, pathf("restore in=PostRestore selected=1 options=- additional=0 "
+                                                      "status=%d target=2 ", (int) VSS_RS_ALL)),
+                         1);
+}
+
 /* The writer declares a restore method (VSS_RME_*, with a service for the stop/start methods). */
 static int setup_if_not_there(void **state) {
         return setup_writer_option(state, "--restore-method", "1");
@@ -905,6 +955,27 @@ static void test_restore_if_not_there(void **state) {
         assert_string_equal(a, "alpha\n");
         assert_int_equal(post_restore_status_count(f, VSS_RS_NONE), 1);
         assert_int_equal(post_restore_status_count(f, VSS_RS_ALL), 1);
+}
+
+static void test_restore_if_not_there_mapped(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *full = NULL, *db = NULL, *alt = NULL;
+        char *target = pathf("%s/restore-if-not-there-mapped", f->h->dir);
+
+        full = backup(f, "full");
+        assert_int_equal(writer_log_wait(f->w, "event=BackupShutdown", 1), 0);
+        assert_int_equal(restore(f, full, target, false, NULL), 0);
+        assert_int_equal(post_restore_status_count(f, VSS_RS_ALL), 1);
+
+        /* Its file exists and a mapping matches: the present file is left untouched, the backed-up
+         * one goes to the alternate location, and the writer hears VSS_RS_ALL. */
+        write_text(pathf("%s/db/data.db", target), "local pages\n");
+        assert_int_equal(restore(f, full, target, true, NULL), 0);
+        db = read_text(pathf("%s/db/data.db", target));
+        assert_string_equal(db, "local pages\n");
+        alt = read_text(pathf("%s/db-alt/data.db", target));
+        assert_string_equal(alt, "database pages v1\n");
+        assert_int_equal(post_restore_status_count(f, VSS_RS_ALL), 2);
 }
 
 static void test_restore_if_can_replace(void **state) {
@@ -1051,7 +1122,9 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_writers_take_part, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restore_with_writers, setup_new_target, teardown),
                 cmocka_unit_test_setup_teardown(test_restore_alternate_refused, setup_alternate_target, teardown),
+                cmocka_unit_test_setup_teardown(test_restore_alternate_mapped, setup_alternate_mapped, teardown),
                 cmocka_unit_test_setup_teardown(test_restore_if_not_there, setup_if_not_there, teardown),
+                cmocka_unit_test_setup_teardown(test_restore_if_not_there_mapped, setup_if_not_there_mapped, teardown),
                 cmocka_unit_test_setup_teardown(test_restore_if_can_replace, setup_if_can_replace, teardown),
                 cmocka_unit_test_setup_teardown(test_restore_stop_start_elsewhere, setup_stop_restore_start, teardown),
                 cmocka_unit_test_setup_teardown(test_restore_custom_refused, setup_custom, teardown),

@@ -27,12 +27,15 @@
  * Each running writer's restore method (its metadata from GatherWriterMetadata) is obeyed per
  * component, after PreRestore and before the first file: RESTORE_IF_NOT_THERE keeps a component
  * whose files exist in TARGET as it is, RESTORE_IF_CAN_REPLACE does the same without
- * --overwrite (vssbackup has no alternate location support, the fallback both allow); the
+ * --overwrite, both sending the files an alternate location mapping matches there instead; the
  * stop/start methods stop and start the writer's service with systemctl ($VSSBACKUP_SYSTEMCTL)
  * when the files land at their original paths (TARGET is "/") and say why not otherwise; the
- * methods vssbackup cannot carry out (alternate location, at reboot, custom) and a declared
- * VSS_RME_UNDEFINED (a writer error) leave the component's files unwritten. Such a component's
- * writer hears VSS_RS_NONE.
+ * methods vssbackup cannot carry out (at reboot, custom) and a declared VSS_RME_UNDEFINED (a
+ * writer error) leave the component's files unwritten. Such a component's writer hears
+ * VSS_RS_NONE. RESTORE_TO_ALTERNATE_LOCATION and the restore target VSS_RT_ALTERNATE send each
+ * file to the writer's alternate location mapping that matches it (under TARGET, through a
+ * staging directory so the archive layer's checks apply); a file none matches is not written
+ * (a writer error).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,11 +49,23 @@
 #include <unistd.h>
 
 #include "backup-archive.h"
+#include "change-scan.h"
 #include "safe-path.h"
 #include "vssbackup.h"
 
 /* The directory under TARGET for writer files that lived outside every snapshotted volume. */
 #define OTHER_DIR_NAME "outside-volumes"
+
+/* One alternate location mapping of a writer, as paths in the report's namespace (relative to TARGET). */
+typedef struct AltMapping {
+        char *from;             /* the mapped file set's directory */
+        char *to;               /* where its files go instead */
+        char *filespec;
+        bool recursive;
+} AltMapping;
+
+/* A writer declares at most this many mappings that vssbackup looks at. */
+#define ALT_MAPPINGS_MAX 1024U
 
 /* One component of the backup, as the restore deals with it. Strings borrowed from the manifest. */
 typedef struct RestoreComponent {
@@ -66,9 +81,11 @@ typedef struct RestoreComponent {
         bool method_declared;   /* the writer declared one (UNDEFINED with nothing else is "none") */
         const char *service;    /* the stop/start methods' service; borrowed from the requester */
         bool service_stopped;   /* we stopped it: it must be started again */
-        bool has_mapping;       /* a file set of it declares an alternate location */
         char **keys;            /* its file sets, as paths in the report's namespace ("" = everything) */
         size_t n_keys;
+        AltMapping *maps;       /* its writer's alternate location mappings */
+        size_t n_maps;
+        bool alternate;         /* files a mapping matches go to their alternate location; refused covers the rest */
         uint64_t n_ok, n_bad;   /* its entries restored / not restored */
 } RestoreComponent;
 
@@ -90,7 +107,12 @@ typedef struct RestoreRun {
         bool report_is_stdout;
         uint64_t restored, skipped, refused, failed;
         Progress progress;
+        int targetfd;                   /* TARGET while the files are restored (borrowed), else -EBADF */
+        int stagefd;                    /* STAGE_DIR_NAME in TARGET once created, else -EBADF */
 } RestoreRun;
+
+/* Where entries bound for an alternate location are extracted before they are renamed there. */
+#define STAGE_DIR_NAME ".vssbackup-alternate-stage"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Writers: InitializeForRestore ... PreRestore, then the files, then PostRestore             */
@@ -140,6 +162,12 @@ static void restore_component_done(RestoreComponent *c) {
         for (size_t i = 0; i < c->n_keys; i++)
                 free(c->keys[i]);
         free(c->keys);
+        for (size_t i = 0; i < c->n_maps; i++) {
+                free(c->maps[i].from);
+                free(c->maps[i].to);
+                free(c->maps[i].filespec);
+        }
+        free(c->maps);
 }
 
 static void writer_restore_done(WriterRestore *wr) {
@@ -327,8 +355,6 @@ static int component_file_sets(RestoreRun *run, const Manifest *m, RestoreCompon
 
                         if (getters[g](wc, i, &fd) != S_OK || !fd.path)
                                 continue;
-                        if (!isempty(fd.alternate_location))
-                                c->has_mapping = true;
                         key = report_key(m, fd.path);
                         if (!key)
                                 continue;       /* a path we cannot place (relative, variables): no key */
@@ -350,6 +376,44 @@ static int component_file_sets(RestoreRun *run, const Manifest *m, RestoreCompon
                                 fprintf(stderr, "vssbackup: component %s\\%s: %s is restored to %s without the "
                                         "writer being told\n", c->logical_path, c->name, fd.path, alt);
                 }
+        }
+        return 0;
+}
+
+/*
+ * Copies the running writer's alternate location mappings into c, as paths in the report's
+ * namespace (report_key), so they can be matched against the entries and placed under TARGET.
+ * A mapping whose path or destination cannot be placed is left out. Returns 0 or -ENOMEM.
+ */
+static int component_alt_mappings(const Manifest *m, RestoreComponent *c, vss_examine_writer_metadata *em) {
+        unsigned n = 0;
+
+        if (vss_examine_writer_metadata_get_alternate_location_mapping_count(em, &n) != S_OK || n == 0)
+                return 0;
+        n = MIN(n, ALT_MAPPINGS_MAX);
+        c->maps = calloc(n, sizeof(AltMapping));
+        if (!c->maps)
+                return -ENOMEM;
+        for (unsigned i = 0; i < n; i++) {
+                _cleanup_free_ char *from = NULL, *to = NULL, *spec = NULL;
+                vss_wm_filedesc fd;
+
+                if (vss_examine_writer_metadata_get_alternate_location_mapping(em, i, &fd) != S_OK || !fd.path ||
+                    isempty(fd.alternate_location))
+                        continue;
+                from = report_key(m, fd.path);
+                to = report_key(m, fd.alternate_location);
+                if (!from || !to)
+                        continue;       /* relative or unplaceable: no mapping */
+                spec = strdup(isempty(fd.filespec) ? "*" : fd.filespec);
+                if (!spec)
+                        return -ENOMEM;
+                c->maps[c->n_maps++] = (AltMapping) {
+                        .from = TAKE_PTR(from),
+                        .to = TAKE_PTR(to),
+                        .filespec = TAKE_PTR(spec),
+                        .recursive = fd.recursive,
+                };
         }
         return 0;
 }
@@ -418,6 +482,12 @@ static int select_component(RestoreRun *run, const Manifest *m, const ManifestCo
                                              !isempty(service) || !isempty(procedure);
                 }
         }
+        if (em) {
+                int r = component_alt_mappings(m, c, em);
+
+                if (r < 0)
+                        return r;
+        }
         wc = declared_component(em, c);
         if (!wc)
                 return 0;
@@ -469,16 +539,18 @@ static int read_restore_targets(RestoreRun *run, bool post) {
                         if (vss_component_get_pre_restore_failure_msg(comp, &msg) == S_OK && !isempty(msg))
                                 fprintf(stderr, "vssbackup: writer \"%s\", component %s\\%s before the restore: %s\n",
                                         c->writer_name, c->logical_path, c->name, msg);
-                        if (vss_component_get_restore_target(comp, &target) == S_OK && target == VSS_RT_ALTERNATE) {
-                                c->refused = c->has_mapping ?
-                                        "its writer asked for its alternate location mapping, which vssbackup "
-                                        "does not apply" :
-                                        "its writer asked for an alternate location without a mapping";
+                        if (vss_component_get_restore_target(comp, &target) == S_OK && target == VSS_RT_ALTERNATE &&
+                            !c->refused) {
+                                /* A file no mapping matches has nowhere to go: a writer error. */
+                                c->refused = "its writer asked for an alternate location without a mapping "
+                                             "for this file";
+                                c->alternate = c->n_maps > 0;
                                 fprintf(stderr, "vssbackup: writer \"%s\" asks for component %s\\%s to go to its "
-                                        "alternate location: %s: its files are not restored\n",
-                                        c->writer_name, c->logical_path, c->name,
-                                        c->has_mapping ? "vssbackup does not apply alternate location mappings" :
-                                                         "the writer declared no alternate location mapping");
+                                        "alternate location: %s\n", c->writer_name, c->logical_path, c->name,
+                                        c->alternate ? "files its mappings match are restored there, the others "
+                                                       "are not restored (a writer error)" :
+                                                       "the writer declared no alternate location mapping: its "
+                                                       "files are not restored (a writer error)");
                         } else if (target == VSS_RT_DIRECTED)
                                 fprintf(stderr, "vssbackup: writer \"%s\" asks for a directed restore of %s\\%s: "
                                         "its files are restored whole under %s\n", c->writer_name,
@@ -680,17 +752,19 @@ static void apply_restore_methods(RestoreRun *run) {
                         break;
                 case VSS_RME_RESTORE_IF_NOT_THERE:
                         if (targetfd < 0 || component_files_exist(c, targetfd)) {
-                                c->refused = "restore method RESTORE_IF_NOT_THERE and files of the component exist "
-                                             "in the target (vssbackup has no alternate location support)";
+                                c->refused = "restore method RESTORE_IF_NOT_THERE, files of the component exist "
+                                             "in the target and no alternate location mapping matches this one";
                                 c->refused_as = "skipped";
+                                c->alternate = c->n_maps > 0;
                         }
                         break;
                 case VSS_RME_RESTORE_IF_CAN_REPLACE:
                         if (!run->o->overwrite && (targetfd < 0 || component_files_exist(c, targetfd))) {
-                                c->refused = "restore method RESTORE_IF_CAN_REPLACE and files of the component exist "
-                                             "in the target: not replaced without --overwrite (vssbackup has no "
-                                             "alternate location support)";
+                                c->refused = "restore method RESTORE_IF_CAN_REPLACE, files of the component exist "
+                                             "in the target (not replaced without --overwrite) and no alternate "
+                                             "location mapping matches this one";
                                 c->refused_as = "skipped";
+                                c->alternate = c->n_maps > 0;
                         }
                         break;
                 case VSS_RME_STOP_RESTORE_START:
@@ -704,7 +778,9 @@ static void apply_restore_methods(RestoreRun *run) {
                                         c->writer_name, strempty(c->service));
                         break;
                 case VSS_RME_RESTORE_TO_ALTERNATE_LOCATION:
-                        c->refused = "restore method RESTORE_TO_ALTERNATE_LOCATION, which vssbackup does not carry out";
+                        c->refused = "restore method RESTORE_TO_ALTERNATE_LOCATION and no alternate location "
+                                     "mapping matches this file (a writer error)";
+                        c->alternate = c->n_maps > 0;
                         break;
                 case VSS_RME_RESTORE_AT_REBOOT:
                 case VSS_RME_RESTORE_AT_REBOOT_IF_CANNOT_REPLACE:
@@ -717,7 +793,11 @@ static void apply_restore_methods(RestoreRun *run) {
                         c->refused = "an unknown restore method";
                         break;
                 }
-                if (c->refused)
+                if (c->refused && c->alternate)
+                        fprintf(stderr, "vssbackup: writer \"%s\", component %s\\%s (restore method %s): its files "
+                                "go to their alternate location mappings; a file none matches is not restored\n",
+                                c->writer_name, c->logical_path, c->name, restore_method_name(c->method));
+                else if (c->refused)
                         fprintf(stderr, "vssbackup: writer \"%s\", component %s\\%s (restore method %s): its files "
                                 "are not restored: %s\n", c->writer_name, c->logical_path, c->name,
                                 restore_method_name(c->method), c->refused);
@@ -827,7 +907,7 @@ static int writers_begin(RestoreRun *run, int dirfd, const Manifest *m) {
  * gets "all" then.
  */
 static vss_file_restore_status component_status(const RestoreComponent *c, bool damaged) {
-        if (c->refused || (c->n_ok == 0 && (c->n_bad > 0 || damaged)))
+        if ((c->refused && !c->alternate) || (c->n_ok == 0 && (c->n_bad > 0 || damaged)))
                 return VSS_RS_NONE;
         if (c->n_bad > 0 || damaged)
                 return VSS_RS_FAILED;
@@ -992,6 +1072,140 @@ static char entry_listing_type(ArchiveEntryType t) {
 }
 
 /*
+ * Where entry full (a path in the report's namespace) goes per c's alternate location mappings:
+ * a mapping matches a directory that is its path or (recursive) below it, and a file whose
+ * directory is so and whose name matches its filespec. The entry lands at the mapping's
+ * destination plus the part of full below the mapping's path. Returns 1 and the path (report
+ * namespace, malloc'd) in *ret, 0 when no mapping matches, -ENOMEM.
+ */
+static int alternate_path(const RestoreComponent *c, const char *full, bool is_dir, char **ret) {
+        const char *slash = strrchr(full, '/');
+        const char *name = slash ? slash + 1 : full;
+
+        for (size_t i = 0; i < c->n_maps; i++) {
+                const AltMapping *am = &c->maps[i];
+                size_t fl = strlen(am->from);
+                const char *rest;
+                char *alt = NULL;
+
+                if (fl > 0 && (strncmp(full, am->from, fl) != 0 || (full[fl] != 0 && full[fl] != '/')))
+                        continue;
+                rest = full + fl + (fl > 0 && full[fl] == '/');
+                if (is_dir) {
+                        if (!isempty(rest) && !am->recursive)
+                                continue;
+                } else {
+                        if (isempty(rest) || (!am->recursive && strchr(rest, '/')) ||
+                            !change_scan_filespec_match(am->filespec, name))
+                                continue;
+                }
+                if (isempty(rest))
+                        alt = strdup(am->to);
+                else if (asprintf(&alt, "%s%s%s", am->to, isempty(am->to) ? "" : "/", rest) < 0)
+                        alt = NULL;
+                if (!alt)
+                        return -ENOMEM;
+                *ret = alt;
+                return 1;
+        }
+        return 0;
+}
+
+/* Removes what is left of path in the staging directory, and its parents that are now empty. */
+static void stage_clean(int stagefd, const char *path) {
+        _cleanup_free_ char *p = strdup(path);
+        char *slash;
+
+        if (!p)
+                return;
+        (void) unlinkat(stagefd, p, 0);
+        while ((slash = strrchr(p, '/'))) {
+                *slash = 0;
+                if (unlinkat(stagefd, p, AT_REMOVEDIR) < 0)
+                        break;
+        }
+}
+
+/*
+ * Restores the current entry e at alt (relative to TARGET) instead of its own path: a directory
+ * is created there; anything else is extracted into the staging directory under its own path
+ * (the archive layer's checks all apply) and renamed to alt, which an existing entry blocks
+ * without --overwrite. The outcome is reported under the entry's own path, naming alt. Returns
+ * 0, or < 0 when the archive itself failed.
+ */
+static int restore_alternate(RestoreRun *run, ArchiveReader *reader, const ArchiveEntry *e, const char *prefix,
+                             const char *alt, const ArchiveExtractOptions *opts) {
+        _cleanup_close_ int pfd = -EBADF, sfd = -EBADF;
+        _cleanup_free_ char *why = NULL;
+        ArchiveFileStatus st = {};
+        const char *name = NULL, *reason = NULL;
+        int r;
+
+        if (isempty(alt) && e->type == ARCHIVE_ENTRY_DIRECTORY && run->targetfd >= 0) {
+                report(run, "restored", prefix, e->path, "at its alternate location (TARGET itself)");
+                return 0;
+        }
+        if (run->targetfd < 0 || safe_path_check(alt, false, &reason) < 0) {
+                report(run, "refused", prefix, e->path, reason ?: "its alternate location cannot be placed in TARGET");
+                return 0;
+        }
+        if (e->type == ARCHIVE_ENTRY_DIRECTORY) {
+                r = safe_path_open_dir(run->targetfd, alt, /* create= */ true, 0755, &pfd);
+                if (r < 0) {
+                        report(run, "failed", prefix, e->path, strerror(-r));
+                        return 0;
+                }
+                if (asprintf(&why, "at its alternate location %s", alt) < 0)
+                        why = NULL;
+                report(run, "restored", prefix, e->path, why);
+                return 0;
+        }
+        if (run->stagefd < 0) {
+                if (mkdirat(run->targetfd, STAGE_DIR_NAME, 0700) < 0 && errno != EEXIST) {
+                        report(run, "failed", prefix, e->path, strerror(errno));
+                        return 0;
+                }
+                run->stagefd = openat(run->targetfd, STAGE_DIR_NAME, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (run->stagefd < 0) {
+                        report(run, "failed", prefix, e->path, strerror(errno));
+                        return 0;
+                }
+        }
+        if (safe_path_check(e->path, false, &reason) < 0) {
+                report(run, "refused", prefix, e->path, reason);
+                return 0;
+        }
+        r = safe_path_open_parent(run->stagefd, e->path, /* create= */ true, 0700, &sfd, &name);
+        if (r < 0) {
+                report(run, "failed", prefix, e->path, strerror(-r));
+                return 0;
+        }
+        r = archive_extract_entry(reader, run->stagefd, opts, &st);
+        if (r < 0 || st.outcome != ARCHIVE_FILE_RESTORED) {
+                report_outcome(run, prefix, e->path, &st);
+                stage_clean(run->stagefd, e->path);
+                return r < 0 ? r : 0;
+        }
+        r = safe_path_open_parent(run->targetfd, alt, /* create= */ true, 0755, &pfd, &name);
+        if (r >= 0 && renameat2(run->stagefd, e->path, pfd, name, opts->overwrite ? 0 : RENAME_NOREPLACE) < 0)
+                r = -errno;
+        stage_clean(run->stagefd, e->path);
+        if (r == -EEXIST) {
+                report(run, "skipped", prefix, e->path,
+                       "exists at its alternate location (use --overwrite to replace it)");
+                return 0;
+        }
+        if (r < 0) {
+                report(run, "failed", prefix, e->path, strerror(-r));
+                return 0;
+        }
+        if (asprintf(&why, "at its alternate location %s", alt) < 0)
+                why = NULL;
+        report(run, "restored", prefix, e->path, why);
+        return 0;
+}
+
+/*
  * Restores from one archive the entries wanted (listed in want, not yet marked), marking them.
  * keep_reader: hand the reader back instead of finishing it (the newest archive's directory
  * metadata must be applied last). Returns 0, or < 0 when the archive could not be opened or read.
@@ -1036,6 +1250,26 @@ static int restore_archive(RestoreRun *run, int bfd, const char *archive, int de
                 if (run->wr.active) {
                         const RestoreComponent *c = component_of(run, prefix, e.path);
 
+                        if (c && c->refused && c->alternate) {
+                                _cleanup_free_ char *full = NULL, *alt = NULL;
+                                int k;
+
+                                if (asprintf(&full, "%s%s%s", strempty(prefix), isempty(prefix) ? "" : "/",
+                                             e.path) < 0)
+                                        return -ENOMEM;
+                                k = alternate_path(c, full, e.type == ARCHIVE_ENTRY_DIRECTORY, &alt);
+                                if (k < 0)
+                                        return k;
+                                if (k > 0) {
+                                        r = restore_alternate(run, reader, &e, prefix, alt, &opts);
+                                        if (r < 0) {
+                                                fprintf(stderr, "vssbackup: %s is damaged: %s\n", archive,
+                                                        strerror(-r));
+                                                break;
+                                        }
+                                        continue;
+                                }
+                        }
                         if (c && c->refused) {
                                 report(run, c->refused_as ?: "failed", prefix, e.path, c->refused);
                                 continue;
@@ -1239,7 +1473,7 @@ int vb_restore(const RestoreOptions *o) {
         _cleanup_free_ const Manifest **chain = NULL;
         _cleanup_free_ char *why = NULL;
         _cleanup_close_ int dirfd = -EBADF, targetfd = -EBADF;
-        RestoreRun run = { .o = o };
+        RestoreRun run = { .o = o, .targetfd = -EBADF, .stagefd = -EBADF };
         const Manifest *m = NULL;
         Catalog catalog = {};
         bool damaged = false;
@@ -1304,6 +1538,7 @@ int vb_restore(const RestoreOptions *o) {
                 return VB_EXIT_FAILED;
         }
 
+        run.targetfd = targetfd;
         progress_init(&run.progress, "restore", o->quiet, 0, 0);
         run.progress.files_absolute = true;
         for (size_t v = 0; v < m->n_volumes; v++)
@@ -1311,6 +1546,12 @@ int vb_restore(const RestoreOptions *o) {
                         damaged = true;
         if (restore_other(&run, dirfd, chain, (size_t) n, targetfd) < 0)
                 damaged = true;
+        if (run.stagefd >= 0) {
+                (void) close(run.stagefd);
+                run.stagefd = -EBADF;
+                (void) unlinkat(targetfd, STAGE_DIR_NAME, AT_REMOVEDIR);
+        }
+        run.targetfd = -EBADF;
         run.progress.files = run.restored + run.skipped + run.refused + run.failed;
         progress_finish(&run.progress);
 
