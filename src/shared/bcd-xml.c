@@ -464,16 +464,11 @@ static vss_hr load_root(xmlNode *root, BackupComponents *b, char **reason) {
         return S_OK;
 }
 
-static void free_doc(xmlDoc **p) {
-        if (*p)
-                xmlFreeDoc(*p);
-}
-
 DEFINE_TRIVIAL_CLEANUP_FUNC(BackupComponents *, backup_components_free);
 
 vss_hr backup_components_from_xml(const char *xml, size_t len, BackupComponents **ret, char **ret_reason) {
         _cleanup_(backup_components_freep) BackupComponents *b = NULL;
-        _cleanup_(free_doc) xmlDoc *doc = NULL;
+        _cleanup_(xml_doc_freep) xmlDoc *doc = NULL;
         _cleanup_free_ char *reason = NULL;
         vss_hr hr;
 

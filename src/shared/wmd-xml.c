@@ -508,16 +508,11 @@ static vss_hr load_root(xmlNode *root, WriterMetadata *m, char **reason) {
         return S_OK;
 }
 
-static void free_doc(xmlDoc **p) {
-        if (*p)
-                xmlFreeDoc(*p);
-}
-
 DEFINE_TRIVIAL_CLEANUP_FUNC(WriterMetadata *, writer_metadata_free);
 
 vss_hr writer_metadata_from_xml(const char *xml, size_t len, WriterMetadata **ret, char **ret_reason) {
         _cleanup_(writer_metadata_freep) WriterMetadata *m = NULL;
-        _cleanup_(free_doc) xmlDoc *doc = NULL;
+        _cleanup_(xml_doc_freep) xmlDoc *doc = NULL;
         _cleanup_free_ char *reason = NULL;
         vss_hr hr;
 

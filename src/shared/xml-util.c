@@ -255,11 +255,6 @@ static void free_parser_ctxt(xmlParserCtxt **p) {
         }
 }
 
-static void free_doc(xmlDoc **p) {
-        if (*p)
-                xmlFreeDoc(*p);
-}
-
 typedef enum ScanState {
         SCAN_TEXT,
         SCAN_TAG,
@@ -358,7 +353,7 @@ static vss_hr parse_fail(char **reason, char **ret_reason, const char *fallback)
 
 vss_hr xml_parse(const char *data, size_t size, const char *root_name, xmlDoc **ret_doc, char **ret_reason) {
         _cleanup_(free_parser_ctxt) xmlParserCtxt *ctxt = NULL;
-        _cleanup_(free_doc) xmlDoc *doc = NULL;
+        _cleanup_(xml_doc_freep) xmlDoc *doc = NULL;
         _cleanup_free_ char *reason = NULL;
         ParseState state = { .reason = &reason };
         xmlNode *root;

@@ -26,6 +26,12 @@
  */
 bool xml_string_ok(const char *s, size_t max_len);
 
+/* xml_doc_freep: _cleanup_ helper for an xmlDoc *; NULL is a no-op. */
+static inline void xml_doc_freep(xmlDoc **p) {
+        if (*p)
+                xmlFreeDoc(*p);
+}
+
 /*
  * xml_parse: parse size bytes at data into a tree, refusing before or while parsing anything
  * outside the small XML subset our documents use: input over XML_MAX_DOCUMENT_SIZE, invalid
