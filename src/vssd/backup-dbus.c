@@ -51,6 +51,14 @@ static int reply_hr(sd_bus_message *m, sd_bus_error *error, vss_hr hr, const cha
         return sd_bus_reply_method_return(m, NULL);
 }
 
+/* reply_hr, plus the loader's reason (which line, which element) when a document was refused. */
+static int reply_hr_reason(sd_bus_message *m, sd_bus_error *error, vss_hr hr, const char *detail,
+                           const char *reason) {
+        if (VSS_FAILED(hr) && reason)
+                return vss_hr_to_bus_error(error, hr, "%s: %s", detail ?: vss_hr_message(hr), reason);
+        return reply_hr(m, error, hr, detail);
+}
+
 static int parse_id(const char *s, vss_id *ret, bool allow_null) {
         if (!s || vss_id_parse(s, ret) != S_OK) {
                 if (allow_null && isempty(s)) {
@@ -78,9 +86,7 @@ static int method_initialize_for_backup(sd_bus_message *m, void *userdata, sd_bu
         if (r < 0)
                 return r;
         hr = backup_initialize(b, xml, &detail, &reason);
-        if (VSS_FAILED(hr) && reason)
-                return vss_hr_to_bus_error(error, hr, "%s: %s", detail ?: vss_hr_message(hr), reason);
-        return reply_hr(m, error, hr, detail);
+        return reply_hr_reason(m, error, hr, detail, reason);
 }
 
 static int method_set_context(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -256,9 +262,7 @@ static int method_initialize_for_restore(sd_bus_message *m, void *userdata, sd_b
         if (r < 0)
                 return r;
         hr = backup_initialize_for_restore(b, xml, &detail, &reason);
-        if (VSS_FAILED(hr) && reason)
-                return vss_hr_to_bus_error(error, hr, "%s: %s", detail ?: vss_hr_message(hr), reason);
-        return reply_hr(m, error, hr, detail);
+        return reply_hr_reason(m, error, hr, detail, reason);
 }
 
 static int method_set_restore_state(sd_bus_message *m, void *userdata, sd_bus_error *error) {
