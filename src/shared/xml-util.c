@@ -116,12 +116,23 @@ static size_t xml_text_check(const char *s, size_t size) {
         return size;
 }
 
+/* The length of s, or max + 1 when it is longer. A loop rather than strnlen(): GCC 12 inlines
+ * callers that pass short literals and then rejects the bound as larger than the literal
+ * (-Wstringop-overread in release builds), although strnlen stops at the terminator. */
+static size_t length_upto(const char *s, size_t max) {
+        size_t n = 0;
+
+        while (n <= max && s[n] != '\0')
+                n++;
+        return n;
+}
+
 bool xml_string_ok(const char *s, size_t max_len) {
         size_t len;
 
         if (!s)
                 return false;
-        len = strnlen(s, max_len + 1);
+        len = length_upto(s, max_len);
         if (len > max_len)
                 return false;
         return xml_text_check(s, len) == len;

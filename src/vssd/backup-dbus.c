@@ -31,6 +31,7 @@ static int requester_check(Client *c, BackupMethod method, sd_bus_error *error, 
         vss_hr hr;
         int r;
 
+        *ret = NULL;    /* every caller's b is set, whatever the optimizer proves of r */
         r = client_check_requester(c, error, &b);
         if (r < 0)
                 return r;

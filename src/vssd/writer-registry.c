@@ -115,14 +115,13 @@ void writer_leave(Writer *w) {
         LIST_REMOVE(writers, m->writers, w);
         m->n_writers--;
 
-        /* Rounds waiting on this writer learn at once that no answer will come. */
-        writer_ref(w);
+        /* Rounds waiting on this writer learn at once that no answer will come. The registry's
+         * reference, dropped last, keeps w alive through the handlers. */
         while (w->calls) {
                 EventOutcome o = { .status = EVENT_GONE, .failure = S_OK };
 
                 event_call_complete(w->calls, &o);
         }
-        writer_unref(w);
 
         writer_unref(w); /* the registry's reference */
 }

@@ -108,7 +108,7 @@ int process_spawn_flags(char *const argv[], unsigned flags, pid_t *ret_pid) {
 
 /* Runs argv to its end, its stdout discarded; 0 only when it exited with status 0. */
 static int process_run(char *const argv[]) {
-        pid_t pid;
+        pid_t pid = -1;
         int status, r;
 
         r = spawn_full(argv, SPAWN_NULL_STDOUT, &pid, NULL);

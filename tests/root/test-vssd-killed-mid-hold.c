@@ -468,7 +468,7 @@ static void assert_writable(void) {
 
 static void test_vssd_killed_mid_hold(void **state) {
         char clone[PATH_MAX];
-        uint64_t killed, thawed;
+        uint64_t killed, thawed = 0;
         pid_t guardian;
         int status;
         vss_hr hr;
@@ -522,7 +522,7 @@ static void test_vssd_killed_mid_hold(void **state) {
 
 static void test_hold_deadline(void **state) {
         char clone[PATH_MAX];
-        uint64_t started, thawed;
+        uint64_t started, thawed = 0;
         vss_hr hr;
 
         /* The guardian's deadline is 1 s; vssd stays in the hold 3 s longer than that. */

@@ -43,10 +43,10 @@ typedef struct Fixture {
 static Fixture fx;
 
 static void write_text(const char *dir, const char *name, const char *text) {
-        char p[4096];
+        _cleanup_free_ char *p = NULL;
         FILE *f;
 
-        snprintf(p, sizeof(p), "%s/%s", dir, name);
+        assert_true(asprintf(&p, "%s/%s", dir, name) >= 0);
         f = fopen(p, "we");
         assert_non_null(f);
         fputs(text, f);
