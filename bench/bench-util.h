@@ -47,12 +47,7 @@ int populate_tree(const char *dir, unsigned files);
  * sync() it does not wait for other filesystems' dirty data. */
 int syncfs_path(const char *path);
 
-/*
- * spawn_logged: fork+exec argv[0] with argv, stdin from /dev/null, stdout and stderr appended
- * to log_path (created 0600). The child dies with us (PR_SET_PDEATHSIG). *ret_pid is the
- * child; stop it with process_stop() (root-harness.h).
- */
-int spawn_logged(char *const argv[], const char *log_path, pid_t *ret_pid);
+/* spawn_logged: in root-harness.h. */
 
 /*
  * log_find_last_ms: in path from byte *offset on, the number after the last occurrence of

@@ -11,6 +11,7 @@ packages=(
         libcmocka-dev sqlite3 libarchive-dev libxxhash-dev
         postgresql postgresql-contrib libpq-dev mariadb-server mariadb-client libmariadb-dev
         btrfs-progs xfsprogs e2fsprogs util-linux mount tar restic diffutils
+        qemu-guest-agent
 )
 
 missing=()

@@ -419,3 +419,32 @@ int loop_btrfs_teardown(LoopBtrfs *l) {
         l->loop_path = mfree(l->loop_path);
         return r;
 }
+
+int spawn_logged(char *const argv[], const char *log_path, pid_t *ret_pid) {
+        pid_t parent = getpid(), pid;
+
+        if (!argv || !argv[0] || !log_path || !ret_pid)
+                return -EINVAL;
+
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0) {
+                int in, out;
+
+                /* Child: die with the benchmark, so no daemon outlives a crashed run. */
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (getppid() != parent)
+                        _exit(127);
+                in = open("/dev/null", O_RDONLY);
+                out = open(log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+                if (in < 0 || out < 0 || dup2(in, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 ||
+                    dup2(out, STDERR_FILENO) < 0)
+                        _exit(127);
+                execvp(argv[0], argv);
+                fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+                _exit(127);
+        }
+        *ret_pid = pid;
+        return 0;
+}

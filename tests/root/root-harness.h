@@ -83,3 +83,10 @@ int read_file_full(const char *path, char **ret, size_t *ret_size);
 
 /* now_usec: CLOCK_MONOTONIC in microseconds. */
 uint64_t now_usec(void);
+
+/*
+ * spawn_logged: fork+exec argv[0] (searched in PATH) with argv, stdin from /dev/null, stdout
+ * and stderr appended to log_path (created 0600). The child dies with us (PR_SET_PDEATHSIG).
+ * *ret_pid is the child; stop it with process_stop().
+ */
+int spawn_logged(char *const argv[], const char *log_path, pid_t *ret_pid);

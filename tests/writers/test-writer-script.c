@@ -4,13 +4,15 @@
  * test-copy provider, a plain directory as the volume).
  *
  * What it proves:
- *   - every event reaches every hook in the documented order: lexical for the events that
- *     build up, reverse for thaw, abort and backup-shutdown; the argument and VSS_EVENT
- *     agree, and freeze/thaw carry the snapshot set id; non-hooks (hidden, *.sample, not
- *     executable) never run; the hooks' stdout and stderr land in the writer's log;
+ *   - freeze and thaw reach every hook, the other events only the hooks whose
+ *     "# vss-events:" line asks for them ("all", or a list), in the documented order: lexical
+ *     for the events that build up, reverse for thaw, abort and backup-shutdown; a hook
+ *     without the line is started for freeze and thaw only, twice a backup; the argument and
+ *     VSS_EVENT agree, and freeze/thaw carry the snapshot set id; non-hooks (hidden,
+ *     *.sample, not executable) never run; the hooks' stdout and stderr land in the writer's log;
  *   - a hook failing freeze vetoes: DoSnapshotSet fails with the writer's
  *     VSS_E_WRITERERROR_RETRYABLE, later hooks get no freeze, the ones that got freeze (the
- *     failed one included) get thaw in reverse, then every hook gets abort;
+ *     failed one included) get thaw in reverse, then every hook that asks for it gets abort;
  *   - a hook that hangs is killed at --timeout together with its process group, and the
  *     backup fails with VSS_E_WRITERERROR_TIMEOUT;
  *   - a qemu-guest-agent fsfreeze-hook.d style script (case "$1" in freeze|thaw) works
@@ -137,21 +139,29 @@ static int test_teardown(void **state) {
 
 /*
  * A hook that appends "<name> <arg> <VSS_EVENT> <VSS_SNAPSHOT_SET_ID>" to the event log,
- * says something on stdout and stderr, and then runs extra (shell code, may be "").
+ * says something on stdout and stderr, and then runs extra (shell code, may be ""). events is
+ * its "# vss-events:" list, or NULL for none (freeze and thaw only).
  */
-static void add_hook(Fixture *f, const char *name, const char *extra, mode_t mode) {
+static void add_hook_events(Fixture *f, const char *name, const char *events, const char *extra, mode_t mode) {
         _cleanup_free_ char *path = path_join(f->hooks, name), *text = NULL;
 
         assert_int_not_equal(asprintf(&text,
                                       "#!/bin/sh\n"
+                                      "%s%s%s"
                                       "echo \"%s $1 $VSS_EVENT ${VSS_SNAPSHOT_SET_ID:--}\" >> '%s'\n"
                                       "echo \"stdout of %s $1\"\n"
                                       "echo \"stderr of %s $1\" >&2\n"
                                       "%s\n"
                                       "exit 0\n",
+                                      events ? "# vss-events: " : "", strempty(events), events ? "\n" : "",
                                       name, f->events, name, name, extra),
                              -1);
         assert_ok(write_file(path, text, mode));
+}
+
+/* A hook that takes every event. */
+static void add_hook(Fixture *f, const char *name, const char *extra, mode_t mode) {
+        add_hook_events(f, name, "all", extra, mode);
 }
 
 static void start_writer(Fixture *f, const char *dir, const char *timeout_ms) {
@@ -220,6 +230,8 @@ static void test_events_in_order(void **state) {
         add_hook(f, "20-b", "", 0755);
         add_hook(f, "10-a", "", 0755);
         add_hook(f, "30-c", "", 0755);
+        add_hook_events(f, "15-plain", NULL, "", 0755);
+        add_hook_events(f, "25-some", "prepare-snapshot, post-snapshot bogus", "", 0755);
         add_hook(f, "40-d.sample", "", 0755);
         add_hook(f, "50-e~", "", 0755);
         assert_ok(write_file(hidden, "#!/bin/sh\necho hidden >> /dev/null\n", 0755));
@@ -239,13 +251,16 @@ static void test_events_in_order(void **state) {
 
         assert_hooks(f, "identify", "10-a 20-b 30-c");
         assert_hooks(f, "prepare-backup", "10-a 20-b 30-c");
-        assert_hooks(f, "prepare-snapshot", "10-a 20-b 30-c");
-        assert_hooks(f, "freeze", "10-a 20-b 30-c");
-        assert_hooks(f, "thaw", "30-c 20-b 10-a");
-        assert_hooks(f, "post-snapshot", "10-a 20-b 30-c");
+        assert_hooks(f, "prepare-snapshot", "10-a 20-b 25-some 30-c");
+        assert_hooks(f, "freeze", "10-a 15-plain 20-b 25-some 30-c");
+        assert_hooks(f, "thaw", "30-c 25-some 20-b 15-plain 10-a");
+        assert_hooks(f, "post-snapshot", "10-a 20-b 25-some 30-c");
         assert_hooks(f, "backup-complete", "10-a 20-b 30-c");
         assert_hooks(f, "backup-shutdown", "30-c 20-b 10-a");
         assert_hooks(f, "abort", "");
+        /* A hook with no "# vss-events:" line was started twice in the whole backup. */
+        assert_int_equal(log_count(f->events, "15-plain "), 2);
+        assert_int_equal(log_count(f->writer_log, "unknown event \"bogus\""), 1);
 
         /* freeze and thaw name the set being snapshotted. */
         set_freeze = set_id_seen(f, "freeze");
@@ -267,6 +282,7 @@ static void test_freeze_failure_vetoes(void **state) {
         add_hook(f, "10-a", "", 0755);
         add_hook(f, "20-b", "[ \"$1\" = freeze ] && { echo 'cannot quiesce' >&2; exit 3; }", 0755);
         add_hook(f, "30-c", "", 0755);
+        add_hook_events(f, "40-plain", NULL, "", 0755);
         start_writer(f, f->hooks, "10000");
 
         assert_hr(wh_backup_prepare(&f->backup, f->vssd.socket, f->volume, script_class, 1), S_OK);
@@ -276,10 +292,12 @@ static void test_freeze_failure_vetoes(void **state) {
         assert_hr(failure, VSS_E_WRITERERROR_RETRYABLE);
         assert_ok(log_wait(f->events, " abort abort ", 3, WH_WAIT_MS));
 
-        /* 30-c never froze, so it gets no thaw; 20-b failed mid-freeze and does. */
+        /* 30-c never froze, so it gets no thaw; 20-b failed mid-freeze and does. 40-plain
+         * froze neither, and takes no abort. */
         assert_hooks(f, "freeze", "10-a 20-b");
         assert_hooks(f, "thaw", "20-b 10-a");
         assert_hooks(f, "abort", "30-c 20-b 10-a");
+        assert_int_equal(log_count(f->events, "40-plain "), 0);
         assert_int_equal(log_count(f->writer_log, "cannot quiesce"), 1);
         assert_int_equal(log_count(f->writer_log, "20-b freeze: exited 3"), 1);
 }

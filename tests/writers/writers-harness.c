@@ -44,36 +44,6 @@ int write_file(const char *path, const char *text, mode_t mode) {
         return 0;
 }
 
-int spawn_logged(char *const argv[], const char *log_path, pid_t *ret_pid) {
-        pid_t parent = getpid(), pid;
-        int log;
-
-        log = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (log < 0)
-                return -errno;
-
-        pid = fork();
-        if (pid < 0) {
-                int r = -errno;
-
-                (void) close(log);
-                return r;
-        }
-        if (pid == 0) {
-                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (getppid() != parent)
-                        _exit(127);
-                if (dup2(log, STDOUT_FILENO) < 0 || dup2(log, STDERR_FILENO) < 0)
-                        _exit(127);
-                execv(argv[0], argv);
-                fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-                _exit(127);
-        }
-        (void) close(log);
-        *ret_pid = pid;
-        return 0;
-}
-
 int process_kill_wait(pid_t pid, int sig) {
         int status;
 

@@ -37,11 +37,7 @@ int vssd_start(const char *dir, bool test_provider, unsigned event_timeout_ms, V
 /* vssd_stop: SIGTERM, then SIGKILL; frees the strings. Safe on a zeroed Vssd. */
 void vssd_stop(Vssd *v);
 
-/*
- * spawn_logged: fork+exec argv[0] with stdout and stderr appended to log_path (created).
- * The child dies with the test (PR_SET_PDEATHSIG).
- */
-int spawn_logged(char *const argv[], const char *log_path, pid_t *ret_pid);
+/* spawn_logged: in root-harness.h. */
 
 /* process_kill_wait: send sig and reap; returns the wait status, or -errno. */
 int process_kill_wait(pid_t pid, int sig);

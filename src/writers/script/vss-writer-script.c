@@ -4,11 +4,15 @@
  * qemu-guest-agent's fsfreeze-hook.d (or any "freeze"/"thaw" hook framework) move over
  * unchanged (docs/writers/script.md).
  *
- * Each VSS event runs every executable of the directory with the event's name as its only
- * argument. "freeze" and "thaw" mean exactly what they mean to fsfreeze-hook.d scripts:
- * freeze just before the snapshot, thaw just after (and, on Abort, thaw whatever was frozen).
- * The other events are passed as identify, prepare-backup, prepare-snapshot, post-snapshot,
- * backup-complete, backup-shutdown and abort; a script that does not know one exits 0.
+ * Freeze and thaw run every executable of the directory with the event's name as its only
+ * argument, meaning exactly what they mean to fsfreeze-hook.d scripts: freeze just before the
+ * snapshot, thaw just after (and, on Abort, thaw whatever was frozen). The other events
+ * (identify, prepare-backup, prepare-snapshot, post-snapshot, backup-complete,
+ * backup-shutdown, abort) go only to the scripts that ask for them with a line
+ * "# vss-events: EVENT ..." (or "all") near their top. Why: a fsfreeze-hook.d script knows
+ * freeze and thaw only, and starting it for six events it ignores cost four extra processes
+ * inside every DoSnapshotSet — more than the freeze itself. A script is started directly
+ * (its #! line picks the interpreter); no shell stands between the writer and it.
  *
  * Order: the events that build up (identify … freeze, post-snapshot, backup-complete) run
  * the scripts in lexical order (strcmp of the file names), the ones that tear down (thaw,
@@ -54,6 +58,39 @@
 #define TIMEOUT_MAX_MS (3600U * 1000U)
 #define SCRIPT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+/* The events a script may ask for; freeze and thaw every script gets. */
+typedef enum HookEvent {
+        HOOK_IDENTIFY = 1U << 0,
+        HOOK_PREPARE_BACKUP = 1U << 1,
+        HOOK_PREPARE_SNAPSHOT = 1U << 2,
+        HOOK_FREEZE = 1U << 3,
+        HOOK_THAW = 1U << 4,
+        HOOK_POST_SNAPSHOT = 1U << 5,
+        HOOK_ABORT = 1U << 6,
+        HOOK_BACKUP_COMPLETE = 1U << 7,
+        HOOK_BACKUP_SHUTDOWN = 1U << 8,
+        HOOK_ALWAYS = HOOK_FREEZE | HOOK_THAW,
+        HOOK_ALL = (1U << 9) - 1,
+} HookEvent;
+
+static const struct {
+        HookEvent event;
+        const char *name;
+} hook_events[] = {
+        { HOOK_IDENTIFY, "identify" },
+        { HOOK_PREPARE_BACKUP, "prepare-backup" },
+        { HOOK_PREPARE_SNAPSHOT, "prepare-snapshot" },
+        { HOOK_FREEZE, "freeze" },
+        { HOOK_THAW, "thaw" },
+        { HOOK_POST_SNAPSHOT, "post-snapshot" },
+        { HOOK_ABORT, "abort" },
+        { HOOK_BACKUP_COMPLETE, "backup-complete" },
+        { HOOK_BACKUP_SHUTDOWN, "backup-shutdown" },
+};
+
+#define EVENTS_TAG "vss-events:"
+#define EVENTS_SCAN_BYTES 4096U
+
 typedef struct ScriptWriter {
         char *dir;              /* absolute, resolved */
         uint32_t timeout_ms;    /* per script */
@@ -91,11 +128,78 @@ static bool name_ignored(const char *name) {
         return false;
 }
 
+static const char *hook_event_name(HookEvent e) {
+        for (size_t i = 0; i < ELEMENTSOF(hook_events); i++)
+                if (hook_events[i].event == e)
+                        return hook_events[i].name;
+        return "unknown";
+}
+
+/* The events named by the words of one "# vss-events:" line; with warn, unknown words are
+ * logged (once, at start-up: every event re-reads the line). */
+static unsigned events_parse(const char *script, char *words, bool warn) {
+        unsigned mask = 0;
+        char *save = NULL;
+
+        for (char *w = strtok_r(words, " \t,", &save); w; w = strtok_r(NULL, " \t,", &save)) {
+                bool known = streq(w, "all");
+
+                if (known)
+                        mask |= HOOK_ALL;
+                for (size_t i = 0; !known && i < ELEMENTSOF(hook_events); i++)
+                        if (streq(w, hook_events[i].name)) {
+                                mask |= hook_events[i].event;
+                                known = true;
+                        }
+                if (!known && warn)
+                        wlog(LOG_WARNING, "%s: unknown event \"%s\" in its " EVENTS_TAG " line", script, w);
+        }
+        return mask;
+}
+
 /*
- * The hooks of dir now: executable regular files (symlinks followed), sorted by name. A
- * script others may rewrite is skipped with a warning: it would run as the writer's user.
+ * The events a script asks for: freeze and thaw, plus those of a comment line
+ * "# vss-events: ..." in its first EVENTS_SCAN_BYTES. Reading the head of a file in the hook
+ * directory is safe at any event: the directory is outside every snapshotted volume
+ * (checked at PrepareForSnapshot), and it costs far less than starting the script.
  */
-static int scripts_list(const char *dir, char ***ret, size_t *ret_n) {
+static unsigned script_events(int dirfd, const char *name, bool warn) {
+        char buf[EVENTS_SCAN_BYTES + 1];
+        _cleanup_close_ int fd = -EBADF;
+        unsigned mask = HOOK_ALWAYS;
+        ssize_t n;
+
+        fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return mask;
+        n = read(fd, buf, EVENTS_SCAN_BYTES);
+        if (n <= 0)
+                return mask;
+        buf[n] = '\0';
+
+        for (char *line = buf, *next; line && *line; line = next) {
+                char *p = line;
+
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = '\0';
+                else if ((size_t) n == EVENTS_SCAN_BYTES)
+                        break; /* a line cut at the scan limit is not read half */
+                if (*p++ != '#')
+                        continue;
+                p += strspn(p, " \t");
+                if (strncmp(p, EVENTS_TAG, strlen(EVENTS_TAG)) == 0)
+                        mask |= events_parse(name, p + strlen(EVENTS_TAG), warn);
+        }
+        return mask;
+}
+
+/*
+ * The hooks of dir now that take event: executable regular files (symlinks followed), sorted
+ * by name; for events other than freeze and thaw, only those whose "# vss-events:" line names
+ * it. A script others may rewrite is skipped with a warning: it would run as the writer's user.
+ */
+static int scripts_list(const char *dir, HookEvent event, char ***ret, size_t *ret_n) {
         char **names = NULL;
         size_t n = 0;
         struct dirent *de;
@@ -126,6 +230,8 @@ static int scripts_list(const char *dir, char ***ret, size_t *ret_n) {
                         wlog(LOG_WARNING, "skipping %s/%s: writable by anyone", dir, de->d_name);
                         continue;
                 }
+                if (!(event & HOOK_ALWAYS) && !(script_events(dirfd(d), de->d_name, false) & event))
+                        continue;
                 if (n >= SCRIPTS_MAX) {
                         wlog(LOG_ERR, "more than %u scripts in %s", SCRIPTS_MAX, dir);
                         r = -E2BIG;
@@ -160,8 +266,9 @@ static vss_hr failure_code(const ScriptResult *res) {
  * Runs event over names (reverse: last first). With stop_at_failure it stops after the first
  * failure. Returns how many scripts ran; *ret_failure is S_OK or the first failure's code.
  */
-static size_t scripts_run(ScriptWriter *s, vss_writer *w, const char *event, char *const *names, size_t n,
+static size_t scripts_run(ScriptWriter *s, vss_writer *w, HookEvent hook, char *const *names, size_t n,
                           bool reverse, bool stop_at_failure, vss_hr *ret_failure) {
+        const char *event = hook_event_name(hook);
         char set_env[sizeof("VSS_SNAPSHOT_SET_ID=") + VSS_ID_STRING_MAX], event_env[64], idbuf[VSS_ID_STRING_MAX];
         char *envp[4] = { (char *) SCRIPT_PATH, event_env, NULL, NULL };
         vss_hr failure = S_OK;
@@ -170,7 +277,7 @@ static size_t scripts_run(ScriptWriter *s, vss_writer *w, const char *event, cha
 
         (void) snprintf(event_env, sizeof(event_env), "VSS_EVENT=%s", event);
         /* Identify belongs to no backup: it must not see (or change) the current set. */
-        if (!streq(event, "identify")) {
+        if (hook != HOOK_IDENTIFY) {
                 if (vss_writer_get_current_snapshot_set_id(w, &set_id) == S_OK)
                         s->set_id = set_id;
                 if (!vss_id_is_null(&s->set_id)) {
@@ -209,13 +316,13 @@ static size_t scripts_run(ScriptWriter *s, vss_writer *w, const char *event, cha
         return ran;
 }
 
-/* Lists the scripts and runs event on them. Returns S_OK or the first failure's code. */
-static vss_hr event_run(ScriptWriter *s, vss_writer *w, const char *event, bool reverse, bool stop_at_failure) {
+/* Lists the scripts that take event and runs it on them: S_OK or the first failure's code. */
+static vss_hr event_run(ScriptWriter *s, vss_writer *w, HookEvent event, bool reverse, bool stop_at_failure) {
         char **names = NULL;
         size_t n = 0;
         vss_hr failure;
 
-        if (scripts_list(s->dir, &names, &n) < 0)
+        if (scripts_list(s->dir, event, &names, &n) < 0)
                 return VSS_E_WRITERERROR_RETRYABLE;
         (void) scripts_run(s, w, event, names, n, reverse, stop_at_failure, &failure);
         strv_free_n(names, n);
@@ -242,7 +349,7 @@ static vss_hr thaw_frozen(ScriptWriter *s, vss_writer *w) {
         vss_hr failure = S_OK;
 
         if (s->n_frozen > 0)
-                (void) scripts_run(s, w, "thaw", s->frozen, s->n_frozen, true, false, &failure);
+                (void) scripts_run(s, w, HOOK_THAW, s->frozen, s->n_frozen, true, false, &failure);
         strv_free_n(s->frozen, s->n_frozen);
         s->frozen = NULL;
         s->n_frozen = 0;
@@ -264,7 +371,7 @@ static bool on_identify(vss_writer *w, vss_create_writer_metadata *md, void *use
                 return false;
 
         /* Failures are logged only: Identify must describe the writer whatever the hooks say. */
-        (void) event_run(s, w, "identify", false, false);
+        (void) event_run(s, w, HOOK_IDENTIFY, false, false);
         return true;
 }
 
@@ -272,7 +379,7 @@ static bool on_prepare_backup(vss_writer *w, vss_writer_components *c, void *use
         ScriptWriter *s = userdata;
 
         s->set_id = VSS_ID_NULL;
-        return verdict_veto(w, event_run(s, w, "prepare-backup", false, true));
+        return verdict_veto(w, event_run(s, w, HOOK_PREPARE_BACKUP, false, true));
 }
 
 /* Whether path (resolved) lies on a volume of the snapshot set; logs it. */
@@ -294,7 +401,8 @@ static bool on_prepare_snapshot(vss_writer *w, void *userdata) {
         size_t n = 0;
 
         frozen_path = path_frozen(w, "hook directory", s->dir);
-        if (!frozen_path && scripts_list(s->dir, &names, &n) == 0) {
+        /* Every script, not only those that take prepare-snapshot: all of them get freeze. */
+        if (!frozen_path && scripts_list(s->dir, HOOK_FREEZE, &names, &n) == 0) {
                 for (size_t i = 0; i < n && !frozen_path; i++) {
                         _cleanup_free_ char *path = NULL;
 
@@ -308,7 +416,7 @@ static bool on_prepare_snapshot(vss_writer *w, void *userdata) {
                 return false;
         }
 
-        return verdict_veto(w, event_run(s, w, "prepare-snapshot", false, true));
+        return verdict_veto(w, event_run(s, w, HOOK_PREPARE_SNAPSHOT, false, true));
 }
 
 static bool on_freeze(vss_writer *w, void *userdata) {
@@ -320,11 +428,11 @@ static bool on_freeze(vss_writer *w, void *userdata) {
         /* A Freeze without the Thaw/Abort of an earlier one: thaw that first. */
         (void) thaw_frozen(s, w);
 
-        if (scripts_list(s->dir, &names, &n) < 0) {
+        if (scripts_list(s->dir, HOOK_FREEZE, &names, &n) < 0) {
                 (void) vss_writer_set_writer_failure(w, VSS_E_WRITERERROR_RETRYABLE);
                 return false;
         }
-        ran = scripts_run(s, w, "freeze", names, n, false, true, &failure);
+        ran = scripts_run(s, w, HOOK_FREEZE, names, n, false, true, &failure);
 
         /* Those that ran get thaw, the failed one included; the rest never froze. */
         for (size_t i = ran; i < n; i++)
@@ -353,7 +461,7 @@ static bool on_thaw(vss_writer *w, void *userdata) {
 }
 
 static bool on_post_snapshot(vss_writer *w, vss_writer_components *c, void *userdata) {
-        return verdict_veto(w, event_run(userdata, w, "post-snapshot", false, false));
+        return verdict_veto(w, event_run(userdata, w, HOOK_POST_SNAPSHOT, false, false));
 }
 
 static bool on_abort(vss_writer *w, void *userdata) {
@@ -361,13 +469,13 @@ static bool on_abort(vss_writer *w, void *userdata) {
         vss_hr hr_thaw, hr_abort;
 
         hr_thaw = thaw_frozen(s, w);
-        hr_abort = event_run(s, w, "abort", true, false);
+        hr_abort = event_run(s, w, HOOK_ABORT, true, false);
         wlog(LOG_INFO, "abort: done%s", hr_thaw == S_OK && hr_abort == S_OK ? "" : ", with failures");
         return verdict_report(w, hr_thaw != S_OK ? hr_thaw : hr_abort);
 }
 
 static bool on_backup_complete(vss_writer *w, vss_writer_components *c, void *userdata) {
-        return verdict_veto(w, event_run(userdata, w, "backup-complete", false, false));
+        return verdict_veto(w, event_run(userdata, w, HOOK_BACKUP_COMPLETE, false, false));
 }
 
 static bool on_backup_shutdown(vss_writer *w, const vss_id *set_id, void *userdata) {
@@ -378,7 +486,7 @@ static bool on_backup_shutdown(vss_writer *w, const vss_id *set_id, void *userda
          * still gets its applications thawed, by libvss's Abort or here at the latest. */
         (void) thaw_frozen(s, w);
         s->set_id = set_id ? *set_id : VSS_ID_NULL;
-        hr = event_run(s, w, "backup-shutdown", true, false);
+        hr = event_run(s, w, HOOK_BACKUP_SHUTDOWN, true, false);
         s->set_id = VSS_ID_NULL;
         return verdict_report(w, hr);
 }
@@ -553,8 +661,12 @@ int main(int argc, char **argv) {
                 return EXIT_FAILURE;
         }
 
-        if (scripts_list(s.dir, &names, &n) == 0) {
+        if (scripts_list(s.dir, HOOK_FREEZE, &names, &n) == 0) {
+                _cleanup_close_ int dfd = open(s.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
                 wlog(LOG_INFO, "hook directory %s: %zu script(s), %u ms each", s.dir, n, s.timeout_ms);
+                for (size_t i = 0; dfd >= 0 && i < n; i++)
+                        (void) script_events(dfd, names[i], true);
                 strv_free_n(names, n);
         }
 
