@@ -371,6 +371,13 @@ VSS_EXTERN vss_hr vss_async_query_status(vss_async *a, vss_hr *ret_hr_result);
  *         already failed. A cancel that arrives too late reports the real result.
  */
 VSS_EXTERN vss_hr vss_async_cancel(vss_async *a);
+/**
+ * vss_async_wait_result: Wait(VSS_INFINITE) then QueryStatus, as one call, for a caller that
+ * only wants to know how the operation ended. Does not release a (the caller still owns it).
+ * @return the operation's result: S_OK (it finished), VSS_S_ASYNC_CANCELLED, or its failure
+ *         code (VSS_E_UNEXPECTED when the connection broke first); E_INVALIDARG for a NULL a.
+ */
+VSS_EXTERN vss_hr vss_async_wait_result(vss_async *a);
 /** vss_async_release: frees the handle; the operation itself runs on. NULL is a no-op. */
 VSS_EXTERN void vss_async_release(vss_async *a);
 

@@ -140,6 +140,18 @@ vss_hr vss_async_query_status(vss_async *a, vss_hr *ret_hr_result) {
         return S_OK;
 }
 
+vss_hr vss_async_wait_result(vss_async *a) {
+        vss_hr hr, status;
+
+        hr = vss_async_wait(a, VSS_INFINITE);
+        if (hr != S_OK)
+                return hr;      /* E_INVALIDARG: with no timeout the wait cannot be pending */
+        hr = vss_async_query_status(a, &status);
+        if (hr != S_OK)
+                return hr;
+        return status == VSS_S_ASYNC_FINISHED ? S_OK : status;
+}
+
 /* Lock held. Ask vssd to cancel the connection's deferred operation. */
 static void async_send_cancel_locked(vss_async *a) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;

@@ -23,6 +23,7 @@
 
 #include "ledger.h"
 #include "macro.h"
+#include "tool.h"
 #include "vss/vss.h"
 
 static double now_ms(void) {
@@ -43,30 +44,6 @@ static bool step(const char *what, vss_hr hr, vss_requester *r) {
                 printf("  %-34s %s\n", "", vss_requester_get_error_message(r));
         return false;
 }
-
-/* Runs an async call to its end and returns the operation's result. */
-static vss_hr run_async(vss_hr hr, vss_async *a) {
-        vss_hr result = hr;
-
-        if (VSS_SUCCEEDED(hr)) {
-                (void) vss_async_wait(a, VSS_INFINITE);
-                hr = vss_async_query_status(a, &result);
-                if (VSS_FAILED(hr))
-                        result = hr;
-                else if (result == VSS_S_ASYNC_FINISHED)
-                        result = S_OK;
-        }
-        vss_async_release(a);
-        return result;
-}
-
-/* Two statements: the call must fill _a before run_async reads it. */
-#define RUN_ASYNC(call, r)                              \
-        ({                                              \
-                vss_async *_a = NULL;                   \
-                vss_hr _hr = call(r, &_a);              \
-                run_async(_hr, _a);                     \
-        })
 
 static bool list_and_select_writers(vss_requester *r) {
         unsigned n = 0;
@@ -139,7 +116,7 @@ static bool print_writer_status(vss_requester *r) {
         unsigned n = 0;
         bool all_ok = true;
 
-        if (!step("GatherWriterStatus", RUN_ASYNC(vss_requester_gather_writer_status, r), r) ||
+        if (!step("GatherWriterStatus", TOOL_RUN_ASYNC(vss_requester_gather_writer_status, r), r) ||
             !step("GetWriterStatusCount", vss_requester_get_writer_status_count(r, &n), r))
                 return false;
         for (unsigned i = 0; i < n; i++) {
@@ -206,15 +183,15 @@ static int backup(const char *volume, const char *socket_path) {
             !step("SetContext(VSS_CTX_BACKUP)", vss_requester_set_context(r, VSS_CTX_BACKUP), r) ||
             !step("SetBackupState(full, components)",
                   vss_requester_set_backup_state(r, true, false, VSS_BT_FULL, false), r) ||
-            !step("GatherWriterMetadata", RUN_ASYNC(vss_requester_gather_writer_metadata, r), r) ||
+            !step("GatherWriterMetadata", TOOL_RUN_ASYNC(vss_requester_gather_writer_metadata, r), r) ||
             !list_and_select_writers(r) ||
             !step("StartSnapshotSet", vss_requester_start_snapshot_set(r, &set_id), r) ||
             !step("AddToSnapshotSet", vss_requester_add_to_snapshot_set(r, volume, NULL, &snap_id), r) ||
-            !step("PrepareForBackup", RUN_ASYNC(vss_requester_prepare_for_backup, r), r))
+            !step("PrepareForBackup", TOOL_RUN_ASYNC(vss_requester_prepare_for_backup, r), r))
                 goto finish;
 
         t0 = now_ms();
-        if (!step("DoSnapshotSet", RUN_ASYNC(vss_requester_do_snapshot_set, r), r)) {
+        if (!step("DoSnapshotSet", TOOL_RUN_ASYNC(vss_requester_do_snapshot_set, r), r)) {
                 (void) step("AbortBackup", vss_requester_abort_backup(r), r);
                 goto finish;
         }
@@ -230,7 +207,7 @@ static int backup(const char *volume, const char *socket_path) {
         balanced = check_snapshot(volume, prop.snapshot_device_object);
 
         if (!mark_components_succeeded(r) ||
-            !step("BackupComplete", RUN_ASYNC(vss_requester_backup_complete, r), r))
+            !step("BackupComplete", TOOL_RUN_ASYNC(vss_requester_backup_complete, r), r))
                 goto finish;
         ok = print_writer_status(r);
 

@@ -23,14 +23,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "admin-client.h"
 #include "config.h"
 #include "macro.h"
+#include "tool.h"
 #include "vss-bus.h"
 #include "vss/vss.h"
 
-#define EXIT_USAGE 1
-#define EXIT_VSS 2
-#define EXIT_UNREACHABLE 3
 
 static const char *arg_socket;
 static bool arg_json;
@@ -71,27 +70,6 @@ static void help(void) {
                "Exit status: 0 success, 1 usage error, 2 VSS error (the code is printed),\n"
                "3 vssd is not reachable.\n",
                VSS_DEFAULT_SOCKET);
-}
-
-static int usage_error(const char *fmt, ...) _printf_(1, 2);
-static int usage_error(const char *fmt, ...) {
-        va_list ap;
-
-        fputs("vssadmin: ", stderr);
-        va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
-        va_end(ap);
-        fputs("\nTry 'vssadmin --help'.\n", stderr);
-        return EXIT_USAGE;
-}
-
-/* "vssadmin: <VSS_E_NAME>: <message>: <detail>"; returns the exit code for hr. */
-static int vss_error(vss_hr hr, const char *detail) {
-        fprintf(stderr, "vssadmin: %s: %s", vss_hr_name(hr), vss_hr_message(hr));
-        if (!isempty(detail))
-                fprintf(stderr, ": %s", detail);
-        fputc('\n', stderr);
-        return hr == VSS_E_WRITER_INFRASTRUCTURE ? EXIT_UNREACHABLE : EXIT_VSS;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -197,47 +175,6 @@ static const struct {
 /* The Admin interface                                                                         */
 /* ------------------------------------------------------------------------------------------ */
 
-static int connect_vssd(sd_bus **ret) {
-        const char *path = vss_socket_path(arg_socket);
-        int r;
-
-        r = vss_bus_connect(path, ret);
-        if (r < 0) {
-                fprintf(stderr, "vssadmin: %s: %s: %s: %s\n", vss_hr_name(VSS_E_WRITER_INFRASTRUCTURE),
-                        "vssd is not reachable", path, strerror(-r));
-                return -EXIT_UNREACHABLE;
-        }
-        return 0;
-}
-
-/* One Admin call; on failure prints the error and returns minus the exit code. */
-static int admin_call(sd_bus *bus, const char *member, sd_bus_message **ret_reply, const char *types, ...) {
-        _cleanup_(sd_bus_error_freep) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        int r;
-
-        r = sd_bus_message_new_method_call(bus, &m, NULL, VSS_BUS_PATH, VSS_BUS_IFACE_ADMIN, member);
-        if (r >= 0 && types) {
-                va_list ap;
-
-                va_start(ap, types);
-                r = sd_bus_message_appendv(m, types, ap);
-                va_end(ap);
-        }
-        if (r >= 0)
-                r = sd_bus_call(bus, m, 60 * USEC_PER_SEC, &error, ret_reply);
-        if (r < 0) {
-                vss_hr hr = vss_hr_from_bus_error(&error, r);
-
-                return -vss_error(hr, error.message ?: strerror(-r));
-        }
-        return 0;
-}
-
-static int bad_reply(int r) {
-        return -vss_error(VSS_E_UNEXPECTED, r == -ENOMEM ? "out of memory" : "vssd's reply could not be read");
-}
-
 static int list_writers(sd_bus *bus) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         const char *class_id, *instance_id, *name, *instance_name;
@@ -251,7 +188,7 @@ static int list_writers(sd_bus *bus) {
                 return r;
         r = sd_bus_message_enter_container(reply, 'a', VSS_BUS_SIG_WRITER_INFO);
         if (r < 0)
-                return bad_reply(r);
+                return admin_bad_reply(r);
 
         if (arg_json)
                 putchar('[');
@@ -280,7 +217,7 @@ static int list_writers(sd_bus *bus) {
                 n++;
         }
         if (r < 0)
-                return bad_reply(r);
+                return admin_bad_reply(r);
         if (arg_json)
                 puts("]");
         else if (n == 0)
@@ -300,7 +237,7 @@ static int list_providers(sd_bus *bus) {
                 return r;
         r = sd_bus_message_enter_container(reply, 'a', VSS_BUS_SIG_PROVIDER);
         if (r < 0)
-                return bad_reply(r);
+                return admin_bad_reply(r);
 
         if (arg_json)
                 putchar('[');
@@ -322,7 +259,7 @@ static int list_providers(sd_bus *bus) {
                 n++;
         }
         if (r < 0)
-                return bad_reply(r);
+                return admin_bad_reply(r);
         if (arg_json)
                 puts("]");
         else if (n == 0)
@@ -441,7 +378,7 @@ static int list_shadows(sd_bus *bus) {
                 return r;
         r = sd_bus_message_enter_container(reply, 'a', ADMIN_SIG_SHADOW);
         if (r < 0)
-                return bad_reply(r);
+                return admin_bad_reply(r);
 
         if (arg_json)
                 putchar('[');
@@ -456,7 +393,7 @@ static int list_shadows(sd_bus *bus) {
                 n++;
         }
         if (r < 0)
-                return bad_reply(r);
+                return admin_bad_reply(r);
         if (arg_json)
                 puts("]");
         else if (n == 0)
@@ -484,7 +421,7 @@ static int delete_shadows(sd_bus *bus) {
                 return r;
         r = sd_bus_message_read(reply, "i", &deleted);
         if (r < 0)
-                return bad_reply(r);
+                return admin_bad_reply(r);
         if (!arg_quiet)
                 printf("Successfully deleted %" PRId32 " shadow cop%s.\n", deleted, deleted == 1 ? "y" : "ies");
         return 0;
@@ -500,7 +437,7 @@ static int expose(sd_bus *bus) {
                 return r;
         r = sd_bus_message_read(reply, "s", &path);
         if (r < 0)
-                return bad_reply(r);
+                return admin_bad_reply(r);
         printf("Shadow copy {%s} exposed at %s\n", arg_shadow, path);
         return 0;
 }
@@ -530,7 +467,7 @@ static int resolve_provider(const char *name, vss_id *ret) {
         if (vss_id_parse(name, ret) == S_OK)
                 return 0;
 
-        r = connect_vssd(&bus);
+        r = admin_connect(arg_socket, &bus);
         if (r < 0)
                 return r;
         r = admin_call(bus, "ListProviders", &reply, NULL);
@@ -538,41 +475,21 @@ static int resolve_provider(const char *name, vss_id *ret) {
                 return r;
         r = sd_bus_message_enter_container(reply, 'a', VSS_BUS_SIG_PROVIDER);
         if (r < 0)
-                return bad_reply(r);
+                return admin_bad_reply(r);
         while ((r = sd_bus_message_read(reply, VSS_BUS_SIG_PROVIDER, &id, &pname, &type, &version)) > 0)
                 if (streq(pname, name) && vss_id_parse(id, ret) == S_OK)
                         return 0;
         if (r < 0)
-                return bad_reply(r);
+                return admin_bad_reply(r);
 
-        return -vss_error(VSS_E_PROVIDER_NOT_REGISTERED, name);
-}
-
-/* Waits for the asynchronous step call_hr started in *ap and releases it; returns the
- * effective result (S_OK when it finished). */
-static vss_hr async_result(vss_hr call_hr, vss_async **ap) {
-        vss_async *a = *ap;
-        vss_hr status = call_hr;
-
-        *ap = NULL;
-        if (VSS_SUCCEEDED(call_hr) && a) {
-                (void) vss_async_wait(a, VSS_INFINITE);
-                if (vss_async_query_status(a, &status) != S_OK)
-                        status = VSS_E_UNEXPECTED;
-                if (status == VSS_S_ASYNC_FINISHED)
-                        status = S_OK;
-        }
-        vss_async_release(a);
-        return status;
+        return -tool_vss_error(VSS_E_PROVIDER_NOT_REGISTERED, "%s", name);
 }
 
 static int create_shadow(void) {
-        vss_requester_options opts = VSS_REQUESTER_OPTIONS_INIT;
         vss_snapshot_context context;
         vss_requester *req = NULL;
         vss_snapshot_prop prop = {};
         vss_id provider = VSS_ID_NULL, set_id, snapshot_id;
-        vss_async *a = NULL;
         const char *step;
         bool writers;
         vss_hr hr;
@@ -590,13 +507,9 @@ static int create_shadow(void) {
                 context = arg_no_writers ? VSS_CTX_CLIENT_ACCESSIBLE : VSS_CTX_CLIENT_ACCESSIBLE_WRITERS;
         writers = !(context & VSS_VOLSNAP_ATTR_NO_WRITERS);
 
-        opts.socket_path = arg_socket;
-        hr = vss_requester_new(&req, &opts);
-        if (VSS_FAILED(hr)) {
-                fprintf(stderr, "vssadmin: %s: %s: %s\n", vss_hr_name(hr), "vssd is not reachable",
-                        vss_socket_path(arg_socket));
-                return hr == E_ACCESSDENIED ? -EXIT_VSS : -EXIT_UNREACHABLE;
-        }
+        r = tool_requester_new(arg_socket, &req);
+        if (r < 0)
+                return r;
 
         step = "InitializeForBackup";
         hr = vss_requester_initialize_for_backup(req, NULL);
@@ -611,8 +524,7 @@ static int create_shadow(void) {
                 hr = vss_requester_set_backup_state(req, false, false, VSS_BT_COPY, false);
                 if (VSS_SUCCEEDED(hr)) {
                         step = "GatherWriterMetadata";
-                        hr = vss_requester_gather_writer_metadata(req, &a);
-                        hr = async_result(hr, &a);
+                        hr = TOOL_RUN_ASYNC(vss_requester_gather_writer_metadata, req);
                 }
         }
         if (VSS_SUCCEEDED(hr)) {
@@ -625,18 +537,15 @@ static int create_shadow(void) {
         }
         if (VSS_SUCCEEDED(hr) && writers) {
                 step = "PrepareForBackup";
-                hr = vss_requester_prepare_for_backup(req, &a);
-                hr = async_result(hr, &a);
+                hr = TOOL_RUN_ASYNC(vss_requester_prepare_for_backup, req);
         }
         if (VSS_SUCCEEDED(hr)) {
                 step = "DoSnapshotSet";
-                hr = vss_requester_do_snapshot_set(req, &a);
-                hr = async_result(hr, &a);
+                hr = TOOL_RUN_ASYNC(vss_requester_do_snapshot_set, req);
         }
         if (VSS_SUCCEEDED(hr) && writers) {
                 step = "BackupComplete";
-                hr = vss_requester_backup_complete(req, &a);
-                hr = async_result(hr, &a);
+                hr = TOOL_RUN_ASYNC(vss_requester_backup_complete, req);
         }
         if (VSS_SUCCEEDED(hr)) {
                 step = "GetSnapshotProperties";
@@ -644,12 +553,9 @@ static int create_shadow(void) {
         }
 
         if (VSS_FAILED(hr)) {
-                char detail[1024];
-
-                snprintf(detail, sizeof(detail), "%s failed: %s", step, vss_requester_get_error_message(req));
-                (void) vss_error(hr, detail);
+                r = -tool_step_failed(req, step, hr);
                 vss_requester_release(req);
-                return hr == VSS_E_WRITER_INFRASTRUCTURE ? -EXIT_UNREACHABLE : -EXIT_VSS;
+                return r;
         }
 
         printf("Successfully created shadow copy for '%s'\n", arg_for);
@@ -675,7 +581,7 @@ typedef enum Verb {
         VERB_UNEXPOSE,
 } Verb;
 
-/* Returns 1 to run verb, 0 to exit successfully (help, version), -EXIT_USAGE on bad usage. */
+/* Returns 1 to run verb, 0 to exit successfully (help, version), -TOOL_EXIT_USAGE on bad usage. */
 static int parse_argv(int argc, char *argv[], Verb *ret) {
         enum {
                 ARG_VERSION = 0x100,
@@ -760,11 +666,11 @@ static int parse_argv(int argc, char *argv[], Verb *ret) {
                         arg_quiet = true;
                         break;
                 default:
-                        return -usage_error("unknown option");
+                        return -tool_usage_error("unknown option");
                 }
 
         if (optind >= argc)
-                return -usage_error("a command is needed");
+                return -tool_usage_error("a command is needed");
         w1 = argv[optind];
         if (optind + 1 < argc)
                 w2 = argv[optind + 1];
@@ -786,38 +692,38 @@ static int parse_argv(int argc, char *argv[], Verb *ret) {
                 verb = VERB_UNEXPOSE;
                 w2 = NULL;
         } else
-                return -usage_error("unknown command \"%s%s%s\"", w1, w2 ? " " : "", strempty(w2));
+                return -tool_usage_error("unknown command \"%s%s%s\"", w1, w2 ? " " : "", strempty(w2));
         if (optind + (w2 ? 2 : 1) < argc)
-                return -usage_error("unexpected argument \"%s\"", argv[optind + (w2 ? 2 : 1)]);
+                return -tool_usage_error("unexpected argument \"%s\"", argv[optind + (w2 ? 2 : 1)]);
 
         if (arg_json && verb != VERB_LIST_WRITERS && verb != VERB_LIST_PROVIDERS && verb != VERB_LIST_SHADOWS)
-                return -usage_error("--json is for the list commands");
+                return -tool_usage_error("--json is for the list commands");
 
         switch (verb) {
         case VERB_LIST_SHADOWS:
                 if (arg_set && vss_id_parse(arg_set, &(vss_id) {}) != S_OK)
-                        return -usage_error("--set needs a shadow copy set id");
+                        return -tool_usage_error("--set needs a shadow copy set id");
                 break;
         case VERB_CREATE_SHADOW:
                 if (isempty(arg_for) || arg_for[0] != '/')
-                        return -usage_error("create shadow needs --for with an absolute path");
+                        return -tool_usage_error("create shadow needs --for with an absolute path");
                 break;
         case VERB_DELETE_SHADOWS:
                 selectors = !!arg_shadow + !!arg_set + !!arg_all + !!arg_for;
                 if (selectors != 1 || (arg_for && !arg_oldest) || (arg_oldest && !arg_for))
-                        return -usage_error("delete shadows needs exactly one of --shadow ID, --set ID, "
-                                            "--for PATH --oldest, --all");
+                        return -tool_usage_error("delete shadows needs exactly one of --shadow ID, --set ID, "
+                                                 "--for PATH --oldest, --all");
                 if (arg_for && arg_for[0] != '/')
-                        return -usage_error("--for needs an absolute path");
+                        return -tool_usage_error("--for needs an absolute path");
                 break;
         case VERB_EXPOSE:
         case VERB_UNEXPOSE:
                 if (!arg_shadow)
-                        return -usage_error("%s needs --shadow ID", w1);
+                        return -tool_usage_error("%s needs --shadow ID", w1);
                 if (verb == VERB_UNEXPOSE && arg_path)
-                        return -usage_error("unexpose takes no --path");
+                        return -tool_usage_error("unexpose takes no --path");
                 if (arg_path && arg_path[0] != '/')
-                        return -usage_error("--path needs an absolute path");
+                        return -tool_usage_error("--path needs an absolute path");
                 break;
         default:
                 break;
@@ -834,7 +740,7 @@ static int run(Verb verb) {
         if (verb == VERB_CREATE_SHADOW)
                 return create_shadow();
 
-        r = connect_vssd(&bus);
+        r = admin_connect(arg_socket, &bus);
         if (r < 0)
                 return r;
 
@@ -852,7 +758,7 @@ static int run(Verb verb) {
         case VERB_UNEXPOSE:
                 return unexpose(bus);
         default:
-                return -EXIT_USAGE;
+                return -TOOL_EXIT_USAGE;
         }
 }
 
@@ -865,6 +771,6 @@ int main(int argc, char *argv[]) {
                 return -r;
         r = run(verb);
         if (fflush(stdout) != 0 && r == 0)
-                return EXIT_VSS;
+                return TOOL_EXIT_VSS;
         return -r;
 }

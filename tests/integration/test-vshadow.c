@@ -800,7 +800,7 @@ static void test_usage(void **state) {
                 vshadow_run(f, cases[i], &run);
                 assert_exit(run, 1);
                 assert_non_null(strstr(run.err, "vshadow: "));
-                assert_non_null(strstr(run.err, "Try 'vshadow -h'"));
+                assert_non_null(strstr(run.err, "Try 'vshadow --help'"));
                 run_done(&run);
         }
         assert_int_equal(writer_log_count(f->w1, "event="), 0);

@@ -43,6 +43,7 @@
 #include "bcd-xml.h"
 #include "change-scan.h"
 #include "file-select.h"
+#include "tool.h"
 #include "vssbackup.h"
 #include "wmd-xml.h"
 #include "writer-metadata.h"
@@ -127,29 +128,6 @@ static bool hr_check(Run *run, const char *what, vss_hr hr) {
                 isempty(detail) ? "" : " ", strempty(detail));
         return false;
 }
-
-/* Waits for an async call and gives its effective result (S_OK when it finished). */
-static vss_hr async_result(vss_hr hr, vss_async *a) {
-        vss_hr result = hr;
-
-        if (VSS_SUCCEEDED(hr)) {
-                (void) vss_async_wait(a, VSS_INFINITE);
-                hr = vss_async_query_status(a, &result);
-                if (VSS_FAILED(hr))
-                        result = hr;
-                else if (result == VSS_S_ASYNC_FINISHED)
-                        result = S_OK;
-        }
-        vss_async_release(a);
-        return result;
-}
-
-#define RUN_ASYNC(call, r)                              \
-        ({                                              \
-                vss_async *_a = NULL;                   \
-                vss_hr _hr = call(r, &_a);              \
-                async_result(_hr, _a);                  \
-        })
 
 static char *component_key(const vss_id *instance, const char *logical_path, const char *name) {
         char buf[VSS_ID_STRING_MAX], *key = NULL;
@@ -518,7 +496,7 @@ static int gather_writers(Run *run) {
         vss_hr hr;
         int r;
 
-        hr = RUN_ASYNC(vss_requester_gather_writer_metadata, run->r);
+        hr = TOOL_RUN_ASYNC(vss_requester_gather_writer_metadata, run->r);
         if (!hr_check(run, "GatherWriterMetadata", hr))
                 return -EIO;
         hr = vss_requester_get_writer_metadata_count(run->r, &n);
@@ -555,7 +533,7 @@ static int snapshot_volumes(Run *run) {
                 }
         }
         if (!run->o->no_writers) {
-                hr = RUN_ASYNC(vss_requester_prepare_for_backup, run->r);
+                hr = TOOL_RUN_ASYNC(vss_requester_prepare_for_backup, run->r);
                 if (!hr_check(run, "PrepareForBackup", hr))
                         return -EIO;
         }
@@ -563,7 +541,7 @@ static int snapshot_volumes(Run *run) {
         /* The next backup's "changed since": taken just before the snapshot, so nothing written
          * between this moment and the snapshot can be missed (docs/file-selection.md). */
         run->m->snapshot_time = vss_timestamp_from_unix_ns(now_ns());
-        hr = RUN_ASYNC(vss_requester_do_snapshot_set, run->r);
+        hr = TOOL_RUN_ASYNC(vss_requester_do_snapshot_set, run->r);
         if (!hr_check(run, "DoSnapshotSet", hr))
                 return -EIO;
         run->snapshot_done = true;
@@ -604,7 +582,7 @@ static int check_writer_status(Run *run, bool final) {
         unsigned n = 0;
         vss_hr hr;
 
-        hr = RUN_ASYNC(vss_requester_gather_writer_status, run->r);
+        hr = TOOL_RUN_ASYNC(vss_requester_gather_writer_status, run->r);
         if (!hr_check(run, "GatherWriterStatus", hr))
                 return -EIO;
         hr = vss_requester_get_writer_status_count(run->r, &n);
@@ -1319,7 +1297,7 @@ static int run_backup(Run *run, char **ret_name) {
         if (r < 0)
                 return r;
         if (!o->no_writers) {
-                hr = RUN_ASYNC(vss_requester_backup_complete, run->r);
+                hr = TOOL_RUN_ASYNC(vss_requester_backup_complete, run->r);
                 if (!hr_check(run, "BackupComplete", hr))
                         return -EIO;
                 r = check_writer_status(run, /* final= */ true);

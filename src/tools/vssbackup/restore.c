@@ -51,6 +51,7 @@
 #include "backup-archive.h"
 #include "change-scan.h"
 #include "safe-path.h"
+#include "tool.h"
 #include "vssbackup.h"
 
 /* The directory under TARGET for writer files that lived outside every snapshotted volume. */
@@ -120,28 +121,6 @@ typedef struct RestoreRun {
 
 /* The saved BCD can be at most this big (vssd's own limit on a document is lower). */
 #define BCD_MAX_BYTES (64U * 1024U * 1024U)
-
-static vss_hr async_result(vss_hr hr, vss_async *a) {
-        vss_hr result = hr;
-
-        if (VSS_SUCCEEDED(hr)) {
-                (void) vss_async_wait(a, VSS_INFINITE);
-                hr = vss_async_query_status(a, &result);
-                if (VSS_FAILED(hr))
-                        result = hr;
-                else if (result == VSS_S_ASYNC_FINISHED)
-                        result = S_OK;
-        }
-        vss_async_release(a);
-        return result;
-}
-
-#define RESTORE_ASYNC(call, r)                          \
-        ({                                              \
-                vss_async *_a = NULL;                   \
-                vss_hr _hr = call(r, &_a);              \
-                async_result(_hr, _a);                  \
-        })
 
 static bool wr_check(RestoreRun *run, const char *what, vss_hr hr) {
         const char *detail;
@@ -568,7 +547,7 @@ static void refuse_failed_writers(RestoreRun *run) {
         unsigned n = 0;
         vss_hr hr;
 
-        hr = RESTORE_ASYNC(vss_requester_gather_writer_status, run->wr.r);
+        hr = TOOL_RUN_ASYNC(vss_requester_gather_writer_status, run->wr.r);
         if (wr_check(run, "GatherWriterStatus", hr))
                 hr = vss_requester_get_writer_status_count(run->wr.r, &n);
         if (!wr_check(run, "GetWriterStatusCount", hr))
@@ -865,7 +844,7 @@ static int writers_begin(RestoreRun *run, int dirfd, const Manifest *m) {
         }
         hr = vss_requester_initialize_for_restore(run->wr.r, xml);
         if (wr_check(run, "InitializeForRestore", hr))
-                hr = RESTORE_ASYNC(vss_requester_gather_writer_metadata, run->wr.r);
+                hr = TOOL_RUN_ASYNC(vss_requester_gather_writer_metadata, run->wr.r);
         if (!wr_check(run, "GatherWriterMetadata", hr)) {
                 fprintf(stderr, "vssbackup: files only, no writer takes part\n");
                 run->writer_failed = true;
@@ -885,7 +864,7 @@ static int writers_begin(RestoreRun *run, int dirfd, const Manifest *m) {
                 writer_restore_done(&run->wr);
                 return 0;
         }
-        hr = RESTORE_ASYNC(vss_requester_pre_restore, run->wr.r);
+        hr = TOOL_RUN_ASYNC(vss_requester_pre_restore, run->wr.r);
         if (!wr_check(run, "PreRestore", hr)) {
                 fprintf(stderr, "vssbackup: files only, no writer takes part\n");
                 run->writer_failed = true;
@@ -949,13 +928,13 @@ static void writers_end(RestoreRun *run, bool damaged) {
                 if (!wr_check(run, "SetFileRestoreStatus", hr))
                         run->writer_failed = true;
         }
-        hr = RESTORE_ASYNC(vss_requester_post_restore, run->wr.r);
+        hr = TOOL_RUN_ASYNC(vss_requester_post_restore, run->wr.r);
         if (!wr_check(run, "PostRestore", hr))
                 run->writer_failed = true;
         else
                 (void) read_restore_targets(run, true);
 
-        hr = RESTORE_ASYNC(vss_requester_gather_writer_status, run->wr.r);
+        hr = TOOL_RUN_ASYNC(vss_requester_gather_writer_status, run->wr.r);
         if (wr_check(run, "GatherWriterStatus", hr))
                 hr = vss_requester_get_writer_status_count(run->wr.r, &n);
         if (!wr_check(run, "GetWriterStatusCount", hr)) {

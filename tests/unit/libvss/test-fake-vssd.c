@@ -548,6 +548,7 @@ static void test_requester_cancel(void **state) {
         assert_int_equal(hr, VSS_S_ASYNC_CANCELLED);
         assert_int_equal(vss_async_cancel(a), VSS_S_ASYNC_CANCELLED);
         assert_int_equal(vss_async_wait(a, VSS_INFINITE), S_OK);
+        assert_int_equal(vss_async_wait_result(a), VSS_S_ASYNC_CANCELLED);
         vss_async_release(a);
 
         /* A cancel that comes too late reports the real result. */
@@ -558,6 +559,7 @@ static void test_requester_cancel(void **state) {
         assert_int_equal(vss_async_query_status(b, &hr), S_OK);
         assert_int_equal(hr, VSS_S_ASYNC_FINISHED);
         assert_int_equal(vss_async_cancel(b), VSS_S_ASYNC_FINISHED);
+        assert_int_equal(vss_async_wait_result(b), S_OK);
         vss_async_release(b);
 
         vss_requester_release(r);

@@ -74,6 +74,7 @@ static void test_null_handle(void **state) {
 
         assert_int_equal(vss_async_wait(NULL, 0), E_INVALIDARG);
         assert_int_equal(vss_async_query_status(NULL, &hr), E_INVALIDARG);
+        assert_int_equal(vss_async_wait_result(NULL), E_INVALIDARG);
         assert_int_equal(vss_async_cancel(NULL), E_INVALIDARG);
         assert_int_equal(vss_enum_object_next(NULL, NULL), E_INVALIDARG);
         assert_int_equal(vss_examine_writer_metadata_get_identity(NULL, NULL, NULL, NULL, NULL, NULL, NULL),
@@ -277,6 +278,8 @@ static vss_hr pending_then_lost(FakeVssd *f, vss_hr (*start)(vss_requester *, vs
 
         assert_int_equal(vss_async_wait(a, VSS_INFINITE), S_OK);
         assert_int_equal(vss_async_query_status(a, &hr), S_OK);
+        /* The one-call form reports the same ending. */
+        assert_int_equal(vss_async_wait_result(a), hr);
         /* A new call cannot even start: the service is gone for this handle. */
         assert_int_equal(vss_requester_set_context(r, VSS_CTX_BACKUP), VSS_E_WRITER_INFRASTRUCTURE);
         assert_int_equal(vss_requester_gather_writer_status(r, &a), VSS_E_WRITER_INFRASTRUCTURE);

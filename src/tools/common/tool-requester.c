@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * tool-requester.c: the tools' requester edges (tool.h): connecting, with the one message
+ * for a vssd that is not there, and running an asynchronous VSS step to its end. The tools
+ * never do anything while a step runs, so each step is "start, wait, read the result,
+ * release".
+ */
+#include <errno.h>
+
+#include "tool.h"
+#include "vss-bus.h"
+
+vss_hr tool_async_result(vss_hr call_hr, vss_async *a) {
+        vss_hr hr = call_hr;
+
+        if (VSS_SUCCEEDED(call_hr))
+                hr = a ? vss_async_wait_result(a) : VSS_E_UNEXPECTED;
+        vss_async_release(a);
+        return hr;
+}
+
+int tool_requester_new(const char *socket_path, vss_requester **ret) {
+        vss_requester_options opts = VSS_REQUESTER_OPTIONS_INIT;
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        vss_hr hr;
+        int r;
+
+        opts.socket_path = socket_path;
+        hr = vss_requester_new(ret, &opts);
+        if (VSS_SUCCEEDED(hr))
+                return 0;
+        if (hr != VSS_E_WRITER_INFRASTRUCTURE)
+                return -tool_vss_error(hr, "connecting to vssd at %s", vss_socket_path(socket_path));
+
+        /* libvss says only "unreachable"; the connect() errno says whether vssd is not running
+         * or refused us, which need different remedies. */
+        r = vss_bus_connect(vss_socket_path(socket_path), &bus);
+        return -tool_vssd_unreachable(vss_socket_path(socket_path), r < 0 ? r : -ECONNRESET);
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * tool.h: what every command-line program of the project shares, so they speak with one
+ * voice: the exit statuses, the error lines and the way an asynchronous VSS step is run.
+ *
+ * Error lines go to stderr and start with the program's name:
+ *   "PROG: <VSS_E_NAME>: <message>: <detail>"   a VSS error (exit TOOL_EXIT_VSS)
+ *   "PROG: <detail>" + "Try 'PROG --help'."      a usage error (exit TOOL_EXIT_USAGE)
+ * The program's name is program_invocation_short_name, so nothing has to be set up.
+ */
+#pragma once
+
+#include <stdbool.h>
+
+#include "macro.h"
+#include "vss/vss.h"
+
+/* Exit statuses of every tool (docs/exit-codes.md). */
+#define TOOL_EXIT_OK 0
+#define TOOL_EXIT_USAGE 1               /* bad command line: nothing was done */
+#define TOOL_EXIT_VSS 2                 /* a VSS error; the line printed names its code */
+#define TOOL_EXIT_UNREACHABLE 3         /* vssd could not be reached */
+#define TOOL_EXIT_PARTIAL 4             /* done, but some files were not (files kept, failed) */
+
+/* tool_exit_for_hr: the exit status a failure code hr means. */
+int tool_exit_for_hr(vss_hr hr);
+
+/*
+ * tool_usage_error: prints "PROG: <fmt...>" and a pointer to --help on stderr. Returns
+ * TOOL_EXIT_USAGE.
+ */
+int tool_usage_error(const char *fmt, ...) _printf_(1, 2);
+
+/*
+ * tool_vss_error: prints "PROG: <VSS_E_NAME>: <message>[: <fmt...>]" on stderr (fmt may be
+ * NULL). Returns the exit status for hr (tool_exit_for_hr).
+ */
+int tool_vss_error(vss_hr hr, const char *fmt, ...) _printf_(2, 3);
+
+/*
+ * tool_step_failed: a requester step's failure, "PROG: <VSS_E_NAME>: <message>: STEP failed:
+ * <vssd's detail>" (the detail from vss_requester_get_error_message(r); r may be NULL).
+ * Returns the exit status for hr.
+ */
+int tool_step_failed(vss_requester *r, const char *step, vss_hr hr);
+
+/* tool_note: "PROG: <fmt...>" on stderr, for progress and warnings. */
+void tool_note(const char *fmt, ...) _printf_(1, 2);
+
+/*
+ * tool_async_result: the result of an asynchronous step that a call returning call_hr started
+ * in a: call_hr when the call failed, else the operation's own result (vss_async_wait_result).
+ * Takes a (may be NULL) and releases it.
+ */
+vss_hr tool_async_result(vss_hr call_hr, vss_async *a);
+
+/* TOOL_RUN_ASYNC(call, r): starts call(r, &a) and gives tool_async_result() of it. */
+#define TOOL_RUN_ASYNC(call, r)                         \
+        ({                                              \
+                vss_async *_a = NULL;                   \
+                vss_hr _hr = call(r, &_a);              \
+                tool_async_result(_hr, _a);             \
+        })
+
+/*
+ * tool_requester_new: a requester connected to vssd at socket_path (NULL: $VSS_SOCKET, else
+ * the default). On failure prints the one line that says why (vssd unreachable, or refused)
+ * and returns minus the exit status; else 0 and *ret (vss_requester_release).
+ */
+int tool_requester_new(const char *socket_path, vss_requester **ret);
+
+/*
+ * tool_vssd_unreachable: prints the one line for "vssd cannot be reached at socket_path" (the
+ * connect() errno err, positive or negative, says whether it is not running or refused this
+ * user). Returns the exit status: TOOL_EXIT_UNREACHABLE, or TOOL_EXIT_VSS for a refusal.
+ */
+int tool_vssd_unreachable(const char *socket_path, int err);
