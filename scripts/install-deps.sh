@@ -12,6 +12,7 @@ packages=(
         postgresql postgresql-contrib libpq-dev mariadb-server mariadb-client libmariadb-dev
         btrfs-progs xfsprogs e2fsprogs util-linux mount tar restic diffutils
         qemu-guest-agent
+        qemu-system-x86 busybox-static cpio kmod lvm2 thin-provisioning-tools
 )
 
 missing=()
