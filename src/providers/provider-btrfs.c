@@ -98,7 +98,7 @@ static bool is_btrfs(const char *path) {
         return statfs(path, &sfs) >= 0 && (uint32_t) sfs.f_type == (uint32_t) BTRFS_SUPER_MAGIC;
 }
 
-static vss_hr btrfs_is_volume_supported(const char *volume, char **ret_canonical) {
+static vss_hr btrfs_is_volume_supported(VssProvider *self, const char *volume, char **ret_canonical) {
         _cleanup_free_ char *cur = NULL;
         struct statvfs svfs;
         struct stat st;
@@ -230,7 +230,7 @@ static int report_nested_subvolumes(const char *volume) {
         return n;
 }
 
-static vss_hr btrfs_begin_prepare(ProviderSnapshot *s) {
+static vss_hr btrfs_begin_prepare(VssProvider *self, ProviderSnapshot *s) {
         _cleanup_free_ char *mnt = NULL, *area = NULL, *path = NULL;
         BtrfsSnapshot *b;
         enum btrfs_util_error err;
@@ -291,7 +291,7 @@ static vss_hr check_prepared(ProviderSnapshot *const *snaps, size_t n, bool want
         return S_OK;
 }
 
-static vss_hr btrfs_end_prepare(ProviderSnapshot *const *snaps, size_t n) {
+static vss_hr btrfs_end_prepare(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
         vss_hr hr;
 
         hr = check_prepared(snaps, n, false);
@@ -303,7 +303,7 @@ static vss_hr btrfs_end_prepare(ProviderSnapshot *const *snaps, size_t n) {
         return provider_flush_volumes(BTRFS_PROVIDER_NAME, snaps, n);
 }
 
-static vss_hr btrfs_pre_commit(ProviderSnapshot *const *snaps, size_t n) {
+static vss_hr btrfs_pre_commit(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
         return check_prepared(snaps, n, false);
 }
 
@@ -318,7 +318,7 @@ static void snapshot_remove(BtrfsSnapshot *b) {
         b->created = false;
 }
 
-static vss_hr btrfs_commit(ProviderSnapshot *const *snaps, size_t n) {
+static vss_hr btrfs_commit(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
         vss_hr hr;
 
         hr = check_prepared(snaps, n, false);
@@ -358,11 +358,11 @@ static vss_hr btrfs_commit(ProviderSnapshot *const *snaps, size_t n) {
         return S_OK;
 }
 
-static vss_hr btrfs_after_commit(ProviderSnapshot *const *snaps, size_t n) {
+static vss_hr btrfs_after_commit(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
         return check_prepared(snaps, n, true);
 }
 
-static vss_hr btrfs_abort(ProviderSnapshot *const *snaps, size_t n) {
+static vss_hr btrfs_abort(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
         for (size_t i = 0; snaps && i < n; i++) {
                 ProviderSnapshot *s = snaps[i];
 
@@ -375,7 +375,7 @@ static vss_hr btrfs_abort(ProviderSnapshot *const *snaps, size_t n) {
         return S_OK;
 }
 
-static vss_hr btrfs_delete_snapshot(ProviderSnapshot *s) {
+static vss_hr btrfs_delete_snapshot(VssProvider *self, ProviderSnapshot *s) {
         enum btrfs_util_error err;
         const char *path;
 
@@ -435,7 +435,7 @@ static int btrfs_area_match(int area_fd, const char *name, const char *path, con
         return 1;
 }
 
-static vss_hr btrfs_query(const char *volume, ProviderQueryCallback cb, void *userdata) {
+static vss_hr btrfs_query(VssProvider *self, const char *volume, ProviderQueryCallback cb, void *userdata) {
         _cleanup_free_ char *mnt = NULL, *area = NULL;
         struct btrfs_util_subvolume_info info;
         enum btrfs_util_error err;
@@ -460,7 +460,7 @@ static vss_hr btrfs_query(const char *volume, ProviderQueryCallback cb, void *us
         return provider_area_query(BTRFS_PROVIDER_NAME, area, NULL, btrfs_area_match, info.uuid, cb, userdata);
 }
 
-static vss_hr btrfs_get_properties(const ProviderSnapshot *s, ProviderSnapshotProperties *ret) {
+static vss_hr btrfs_get_properties(VssProvider *self, const ProviderSnapshot *s, ProviderSnapshotProperties *ret) {
         const BtrfsSnapshot *b = s ? s->data : NULL;
         struct btrfs_util_subvolume_info info;
         enum btrfs_util_error err;
@@ -505,7 +505,7 @@ static vss_hr btrfs_get_properties(const ProviderSnapshot *s, ProviderSnapshotPr
         return S_OK;
 }
 
-static vss_hr btrfs_device_path(const ProviderSnapshot *s, char **ret_path) {
+static vss_hr btrfs_device_path(VssProvider *self, const ProviderSnapshot *s, char **ret_path) {
         const BtrfsSnapshot *b = s ? s->data : NULL;
         char *p;
 
@@ -518,13 +518,28 @@ static vss_hr btrfs_device_path(const ProviderSnapshot *s, char **ret_path) {
         return S_OK;
 }
 
-const VssProviderOps provider_btrfs_ops = {
+/* Snapshots are directories: exposed as read-only bind mounts (provider-util.h). */
+static vss_hr btrfs_expose(VssProvider *self, const ProviderSnapshot *s, int target_fd, const char *target_path) {
+        return provider_expose_bind(s, target_fd, target_path);
+}
+
+static vss_hr btrfs_unexpose(VssProvider *self, const ProviderSnapshot *s, const char *target) {
+        return provider_unexpose_umount(s, target);
+}
+
+static void btrfs_free(VssProvider *self) {
+        free(self);
+}
+
+/* The provider keeps nothing between calls: an instance is its ops table. */
+static const VssProvider btrfs_provider = {
         .version = VSS_PROVIDER_OPS_VERSION,
         .name = BTRFS_PROVIDER_NAME,
         .id = BTRFS_PROVIDER_ID,
         .type = VSS_PROV_SOFTWARE,
         .version_string = "1.0",
         .flags = 0,
+        .free = btrfs_free,
         .is_volume_supported = btrfs_is_volume_supported,
         .begin_prepare = btrfs_begin_prepare,
         .end_prepare = btrfs_end_prepare,
@@ -536,8 +551,21 @@ const VssProviderOps provider_btrfs_ops = {
         .abort = btrfs_abort,
         .delete_snapshot = btrfs_delete_snapshot,
         .device_path = btrfs_device_path,
-        .expose = provider_expose_bind,
-        .unexpose = provider_unexpose_umount,
+        .expose = btrfs_expose,
+        .unexpose = btrfs_unexpose,
         .query = btrfs_query,
         .get_properties = btrfs_get_properties,
 };
+
+vss_hr provider_btrfs_new(const ProviderConfig *config, VssProvider **ret) {
+        VssProvider *p;
+
+        if (!ret)
+                return E_INVALIDARG;
+        p = malloc(sizeof(*p));
+        if (!p)
+                return E_OUTOFMEMORY;
+        *p = btrfs_provider;
+        *ret = p;
+        return S_OK;
+}

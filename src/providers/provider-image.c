@@ -75,11 +75,19 @@ typedef struct ImageSnapshot {
 } ImageSnapshot;
 
 
-static char *guardian_exe;        /* from init; NULL: the default rule at first use */
-static uint32_t hold_deadline_ms = GUARDIAN_DEFAULT_DEADLINE_MS; /* from init */
-static uint32_t hold_test_delay_ms; /* from init; test only, 0 in production */
-static Guardian *guardian;        /* started on first use, kept for vssd's lifetime */
-static uint64_t last_hold_usec;
+/* One instance (provider.h): its configuration and the guardian it holds freezes through. */
+typedef struct ImageProvider {
+        VssProvider parent;
+        char *guardian_exe;          /* from the configuration, checked executable */
+        uint32_t hold_deadline_ms;   /* from the configuration */
+        uint32_t hold_test_delay_ms; /* test only, 0 in production */
+        Guardian *guardian;          /* started on first use, kept for the instance's lifetime */
+        uint64_t last_hold_usec;
+} ImageProvider;
+
+static ImageProvider *image_of(VssProvider *self) {
+        return (ImageProvider *) self;
+}
 
 
 static ImageSnapshot *image_snapshot_free(ImageSnapshot *d) {
@@ -101,8 +109,8 @@ static uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
 }
 
-uint64_t provider_image_last_hold_usec(void) {
-        return last_hold_usec;
+uint64_t provider_image_last_hold_usec(VssProvider *self) {
+        return self ? image_of(self)->last_hold_usec : 0;
 }
 
 /* Reads a small sysfs attribute, without its trailing newline. */
@@ -224,7 +232,7 @@ static vss_hr image_volume_resolve(const char *volume, MountEntry *ret, char **r
         return S_OK;
 }
 
-static vss_hr image_init(const ProviderConfig *config) {
+static vss_hr image_configure(ImageProvider *ip, const ProviderConfig *config) {
         const char *p = config ? config->guardian_path : NULL;
 
         if (isempty(p))
@@ -242,16 +250,15 @@ static vss_hr image_init(const ProviderConfig *config) {
                              config->hold_timeout_ms, GUARDIAN_MAX_DEADLINE_MS);
                 return E_INVALIDARG;
         }
-        hold_deadline_ms = config && config->hold_timeout_ms > 0 ? config->hold_timeout_ms
-                                                                 : GUARDIAN_DEFAULT_DEADLINE_MS;
-        hold_test_delay_ms = config ? config->test_hold_delay_ms : 0;
+        ip->hold_deadline_ms = config && config->hold_timeout_ms > 0 ? config->hold_timeout_ms
+                                                                     : GUARDIAN_DEFAULT_DEADLINE_MS;
+        ip->hold_test_delay_ms = config ? config->test_hold_delay_ms : 0;
 
-        free(guardian_exe);
-        guardian_exe = strdup(p);
-        return guardian_exe ? S_OK : E_OUTOFMEMORY;
+        ip->guardian_exe = strdup(p);
+        return ip->guardian_exe ? S_OK : E_OUTOFMEMORY;
 }
 
-static vss_hr image_is_volume_supported(const char *volume, char **ret_canonical) {
+static vss_hr image_is_volume_supported(VssProvider *self, const char *volume, char **ret_canonical) {
         _cleanup_free_ char *image = NULL;
         MountEntry e = {};
         vss_hr hr;
@@ -325,7 +332,7 @@ static vss_hr reflink_probe(const char *area, const char *image) {
         return S_OK;
 }
 
-static vss_hr image_begin_prepare(ProviderSnapshot *s) {
+static vss_hr image_begin_prepare(VssProvider *self, ProviderSnapshot *s) {
         _cleanup_free_ char *image = NULL, *dir = NULL, *area = NULL, *clone = NULL;
         _cleanup_(mount_entry_done) MountEntry e = {}, host = {};
         ImageSnapshot *d;
@@ -394,16 +401,14 @@ static vss_hr check_prepared(ProviderSnapshot *const *snaps, size_t n, bool want
         return S_OK;
 }
 
-static vss_hr guardian_ensure(void) {
-        const char *exe = guardian_exe;
+static vss_hr guardian_ensure(ImageProvider *ip) {
+        const char *exe = ip->guardian_exe;
         int r;
 
-        if (guardian)
+        if (ip->guardian)
                 return S_OK;
-        if (!exe)
-                exe = secure_getenv("VSS_GUARDIAN") ?: VSS_LIBEXECDIR "/vss-guardian";
 
-        r = guardian_spawn(exe, &guardian);
+        r = guardian_spawn(exe, &ip->guardian);
         if (r < 0) {
                 provider_log(IMAGE_PROVIDER_NAME, "cannot start the freeze guardian %s: %s", exe, strerror(-r));
                 return VSS_E_PROVIDER_VETO;
@@ -420,23 +425,23 @@ static vss_hr guardian_ensure(void) {
  * frozen (someone else froze it, no permission) before any writer is asked to freeze.
  * Writer-less applications see one more short pause, outside VSS's 10 s window.
  */
-static vss_hr prefreeze(ProviderSnapshot *const *snaps, size_t n) {
+static vss_hr prefreeze(ImageProvider *ip, ProviderSnapshot *const *snaps, size_t n) {
         char *volumes[GUARDIAN_MAX_PATHS];
         vss_hr hr;
 
         for (size_t i = 0; i < n; i++)
                 volumes[i] = snaps[i]->volume;
 
-        hr = guardian_freeze(guardian, volumes, n, hold_deadline_ms);
+        hr = guardian_freeze(ip->guardian, volumes, n, ip->hold_deadline_ms);
         if (VSS_SUCCEEDED(hr))
-                hr = guardian_thaw(guardian);
+                hr = guardian_thaw(ip->guardian);
         if (VSS_FAILED(hr))
                 provider_log(IMAGE_PROVIDER_NAME, "freezing %zu volume(s) before the writers failed: %s", n,
                              vss_hr_name(hr));
         return hr;
 }
 
-static vss_hr image_end_prepare(ProviderSnapshot *const *snaps, size_t n) {
+static vss_hr image_end_prepare(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
         vss_hr hr;
 
         hr = check_prepared(snaps, n, false);
@@ -460,13 +465,13 @@ static vss_hr image_end_prepare(ProviderSnapshot *const *snaps, size_t n) {
         if (VSS_FAILED(hr))
                 return hr;
 
-        hr = guardian_ensure();
+        hr = guardian_ensure(image_of(self));
         if (VSS_FAILED(hr))
                 return hr;
-        return prefreeze(snaps, n);
+        return prefreeze(image_of(self), snaps, n);
 }
 
-static vss_hr image_pre_commit(ProviderSnapshot *const *snaps, size_t n) {
+static vss_hr image_pre_commit(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
         return check_prepared(snaps, n, false);
 }
 
@@ -531,17 +536,18 @@ static void commit_undo(ProviderSnapshot *const *snaps, size_t n, CommitFiles *f
 
 /* Test only (ProviderConfig.test_hold_delay_ms): keeps the hold so a test can act inside it.
  * A bare nanosleep: it touches no filesystem. */
-static void hold_test_delay(void) {
+static void hold_test_delay(uint32_t ms) {
         struct timespec ts = {
-                .tv_sec = hold_test_delay_ms / 1000,
-                .tv_nsec = (long) (hold_test_delay_ms % 1000) * 1000000L,
+                .tv_sec = ms / 1000,
+                .tv_nsec = (long) (ms % 1000) * 1000000L,
         };
 
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
                 ;
 }
 
-static vss_hr image_commit(ProviderSnapshot *const *snaps, size_t n) {
+static vss_hr image_commit(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
+        ImageProvider *ip = image_of(self);
         CommitFiles f = {};
         uint64_t start;
         vss_hr hr, thaw_hr;
@@ -553,7 +559,7 @@ static vss_hr image_commit(ProviderSnapshot *const *snaps, size_t n) {
                 return hr;
         if (n == 0)
                 return S_OK;
-        hr = guardian_ensure();
+        hr = guardian_ensure(ip);
         if (VSS_FAILED(hr))
                 return hr;
 
@@ -566,7 +572,7 @@ static vss_hr image_commit(ProviderSnapshot *const *snaps, size_t n) {
         /* The hold: freeze all, clone all, thaw. Nothing else in between (but the test-only
          * delay, 0 in production). */
         start = now_usec();
-        hr = guardian_freeze(guardian, f.volumes, n, hold_deadline_ms);
+        hr = guardian_freeze(ip->guardian, f.volumes, n, ip->hold_deadline_ms);
         if (VSS_FAILED(hr)) {
                 commit_undo(snaps, n, &f);
                 provider_log(IMAGE_PROVIDER_NAME, "freezing %zu volume(s) failed: %s", n, vss_hr_name(hr));
@@ -577,10 +583,10 @@ static vss_hr image_commit(ProviderSnapshot *const *snaps, size_t n) {
                         clone_errno = errno;
                         failed_at = i;
                 }
-        if (clone_errno == 0 && hold_test_delay_ms > 0)
-                hold_test_delay();
-        thaw_hr = guardian_thaw(guardian);
-        last_hold_usec = now_usec() - start;
+        if (clone_errno == 0 && ip->hold_test_delay_ms > 0)
+                hold_test_delay(ip->hold_test_delay_ms);
+        thaw_hr = guardian_thaw(ip->guardian);
+        ip->last_hold_usec = now_usec() - start;
 
         if (clone_errno != 0 || VSS_FAILED(thaw_hr)) {
                 hr = clone_errno != 0 ? hr_from_clone_errno(clone_errno) : thaw_hr;
@@ -624,15 +630,15 @@ static vss_hr image_commit(ProviderSnapshot *const *snaps, size_t n) {
         commit_files_close(&f);
 
         provider_log(IMAGE_PROVIDER_NAME, "held %zu volume(s) frozen for %.3f ms", n,
-                     (double) last_hold_usec / (double) USEC_PER_MSEC);
+                     (double) ip->last_hold_usec / (double) USEC_PER_MSEC);
         return S_OK;
 }
 
-static vss_hr image_after_commit(ProviderSnapshot *const *snaps, size_t n) {
+static vss_hr image_after_commit(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
         return check_prepared(snaps, n, true);
 }
 
-static vss_hr image_abort(ProviderSnapshot *const *snaps, size_t n) {
+static vss_hr image_abort(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
         for (size_t i = 0; snaps && i < n; i++) {
                 ProviderSnapshot *s = snaps[i];
 
@@ -661,7 +667,7 @@ static bool clone_path_valid(const char *path) {
                strncmp(slash - strlen(SNAPSHOT_AREA) - 1, "/" SNAPSHOT_AREA, strlen(SNAPSHOT_AREA) + 1) == 0;
 }
 
-static vss_hr image_delete_snapshot(ProviderSnapshot *s) {
+static vss_hr image_delete_snapshot(VssProvider *self, ProviderSnapshot *s) {
         ImageSnapshot *d;
         const char *path;
 
@@ -690,7 +696,7 @@ static vss_hr image_delete_snapshot(ProviderSnapshot *s) {
         return S_OK;
 }
 
-static vss_hr image_device_path(const ProviderSnapshot *s, char **ret_path) {
+static vss_hr image_device_path(VssProvider *self, const ProviderSnapshot *s, char **ret_path) {
         const ImageSnapshot *d = s ? s->data : NULL;
         char *p;
 
@@ -732,7 +738,7 @@ static int image_area_match(int area_fd, const char *name, const char *path, con
         return r < 0 ? r : 1;
 }
 
-static vss_hr image_query(const char *volume, ProviderQueryCallback cb, void *userdata) {
+static vss_hr image_query(VssProvider *self, const char *volume, ProviderQueryCallback cb, void *userdata) {
         _cleanup_free_ char *image = NULL, *area = NULL;
         _cleanup_(mount_entry_done) MountEntry e = {};
         const char *slash;
@@ -750,7 +756,7 @@ static vss_hr image_query(const char *volume, ProviderQueryCallback cb, void *us
         return provider_area_query(IMAGE_PROVIDER_NAME, area, CLONE_SUFFIX, image_area_match, image, cb, userdata);
 }
 
-static vss_hr image_get_properties(const ProviderSnapshot *s, ProviderSnapshotProperties *ret) {
+static vss_hr image_get_properties(VssProvider *self, const ProviderSnapshot *s, ProviderSnapshotProperties *ret) {
         const ImageSnapshot *d = s ? s->data : NULL;
         vss_timestamp created = 0;
         const char *path;
@@ -955,7 +961,7 @@ int image_clone_umount(const char *where) {
         return 0;
 }
 
-static vss_hr image_expose(const ProviderSnapshot *s, int target_fd, const char *target_path) {
+static vss_hr image_expose(VssProvider *self, const ProviderSnapshot *s, int target_fd, const char *target_path) {
         const ImageSnapshot *d;
         int r;
 
@@ -967,7 +973,7 @@ static vss_hr image_expose(const ProviderSnapshot *s, int target_fd, const char 
         return r < 0 ? vss_hr_from_errno(r) : S_OK;
 }
 
-static vss_hr image_unexpose(const ProviderSnapshot *s, const char *target) {
+static vss_hr image_unexpose(VssProvider *self, const ProviderSnapshot *s, const char *target) {
         int r;
 
         r = image_clone_umount(target);
@@ -976,14 +982,24 @@ static vss_hr image_unexpose(const ProviderSnapshot *s, const char *target) {
         return r < 0 ? vss_hr_from_errno(r) : S_OK;
 }
 
-const VssProviderOps provider_image_ops = {
+static void image_free(VssProvider *self) {
+        ImageProvider *ip = image_of(self);
+
+        if (!ip)
+                return;
+        ip->guardian = guardian_free(ip->guardian);
+        free(ip->guardian_exe);
+        free(ip);
+}
+
+static const VssProvider image_provider = {
         .version = VSS_PROVIDER_OPS_VERSION,
         .name = IMAGE_PROVIDER_NAME,
         .id = IMAGE_PROVIDER_ID,
         .type = VSS_PROV_SOFTWARE,
         .version_string = "1.0",
         .flags = VSS_PROVIDER_NEEDS_HOLD | VSS_PROVIDER_ATOMIC_SET,
-        .init = image_init,
+        .free = image_free,
         .is_volume_supported = image_is_volume_supported,
         .begin_prepare = image_begin_prepare,
         .end_prepare = image_end_prepare,
@@ -1000,3 +1016,22 @@ const VssProviderOps provider_image_ops = {
         .query = image_query,
         .get_properties = image_get_properties,
 };
+
+vss_hr provider_image_new(const ProviderConfig *config, VssProvider **ret) {
+        ImageProvider *ip;
+        vss_hr hr;
+
+        if (!ret)
+                return E_INVALIDARG;
+        ip = calloc(1, sizeof(*ip));
+        if (!ip)
+                return E_OUTOFMEMORY;
+        ip->parent = image_provider;
+        hr = image_configure(ip, config);
+        if (VSS_FAILED(hr)) {
+                image_free(&ip->parent);
+                return hr;
+        }
+        *ret = &ip->parent;
+        return S_OK;
+}

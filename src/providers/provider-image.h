@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "vss/sys/provider.h"
+
 /*
  * image_clone_mount_ro: attach the image file clone to a read-only loop device (autoclear:
  * it goes away with the mount) and mount it at where (an existing directory) read-only,
@@ -23,6 +25,7 @@ int image_clone_mount_ro(const char *clone, const char *fstype, const char *wher
  * 0 when where is not a mount point any more. */
 int image_clone_umount(const char *where);
 
-/* provider_image_last_hold_usec: how long the last commit held its volumes frozen, from the
- * Freeze call to the Thaw's answer, in microseconds; 0 before the first commit. */
-uint64_t provider_image_last_hold_usec(void);
+/* provider_image_last_hold_usec: how long the last commit of the image provider instance
+ * self held its volumes frozen, from the Freeze call to the Thaw's answer, in microseconds;
+ * 0 before the first commit. */
+uint64_t provider_image_last_hold_usec(VssProvider *self);

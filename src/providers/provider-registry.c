@@ -14,16 +14,23 @@
 #include "providers/provider-registry.h"
 #include "vss-bus.h"
 
-/* Automatic selection walks this table in order: real providers first. */
-const VssProviderOps *const vss_builtin_providers[] = {
-        &provider_btrfs_ops,
-        &provider_image_ops,
-        &provider_test_copy_ops,
-        NULL,
+/*
+ * The built-in providers. Automatic selection walks this table in order, most specific first:
+ * a btrfs subvolume is btrfs's even when it sits on an image; test-copy (which takes any
+ * directory) comes last.
+ */
+static const struct {
+        const char *name;     /* for the log line when its constructor fails */
+        bool test_only;       /* made only with test_enabled (VSS_PROVIDER_TEST_ONLY) */
+        VssProviderNewFunc new;
+} builtin_providers[] = {
+        { "btrfs",     false, provider_btrfs_new },
+        { "image",     false, provider_image_new },
+        { "test-copy", true,  provider_test_copy_new },
 };
 
-/* Bit i set: vss_builtin_providers[i]'s init failed (or it was not wanted) at start-up. */
-static unsigned unregistered_mask;
+/* The instances provider_registry_init made, NULL-terminated (unregistered ones left out). */
+static VssProvider *registered[ELEMENTSOF(builtin_providers) + 1];
 
 vss_hr provider_hr_sanitize(vss_hr hr) {
         switch (hr) {
@@ -68,71 +75,88 @@ void provider_log(const char *provider, const char *fmt, ...) {
         fputc('\n', stderr);
 }
 
-static int provider_index(const VssProviderOps *p) {
-        for (int i = 0; vss_builtin_providers[i]; i++)
-                if (vss_builtin_providers[i] == p)
-                        return i;
-        return -1;
+VssProvider *provider_free(VssProvider *p) {
+        if (p)
+                p->free(p);
+        return NULL;
+}
+
+void provider_registry_done(void) {
+        for (size_t i = 0; registered[i]; i++)
+                registered[i] = provider_free(registered[i]);
 }
 
 vss_hr provider_registry_init(const ProviderConfig *config, bool test_enabled) {
-        unsigned mask = 0;
-        bool any = false;
+        size_t n = 0;
 
-        for (int i = 0; vss_builtin_providers[i]; i++) {
-                const VssProviderOps *p = vss_builtin_providers[i];
+        provider_registry_done();
 
-                if (p->version != VSS_PROVIDER_OPS_VERSION ||
-                    ((p->flags & VSS_PROVIDER_TEST_ONLY) && !test_enabled)) {
-                        mask |= 1u << i;
+        for (size_t i = 0; i < ELEMENTSOF(builtin_providers); i++) {
+                VssProvider *p = NULL;
+                vss_hr hr;
+
+                if (builtin_providers[i].test_only && !test_enabled)
+                        continue;
+                hr = builtin_providers[i].new(config, &p);
+                if (VSS_FAILED(hr)) {
+                        provider_log(builtin_providers[i].name, "not registered: initialisation failed: %s",
+                                     vss_hr_name(hr));
                         continue;
                 }
-                if (p->init) {
-                        vss_hr hr = p->init(config);
-
-                        if (VSS_FAILED(hr)) {
-                                provider_log(p->name, "not registered: initialisation failed: %s",
-                                             vss_hr_name(hr));
-                                mask |= 1u << i;
-                                continue;
-                        }
+                if (p->version != VSS_PROVIDER_OPS_VERSION || !p->free) {
+                        provider_log(builtin_providers[i].name, "not registered: ops version %u, want %u",
+                                     p->version, VSS_PROVIDER_OPS_VERSION);
+                        if (p->free)
+                                p->free(p);
+                        continue;
                 }
-                any = true;
+                registered[n++] = p;
         }
 
-        unregistered_mask = mask;
-        return any ? S_OK : VSS_E_PROVIDER_NOT_REGISTERED;
+        return n > 0 ? S_OK : VSS_E_PROVIDER_NOT_REGISTERED;
 }
 
-bool provider_is_available(const VssProviderOps *p, bool test_enabled) {
-        int i = provider_index(p);
+VssProvider *const *provider_registry_list(void) {
+        return registered;
+}
 
-        if (i < 0 || (unregistered_mask & (1u << i)))
+bool provider_is_available(const VssProvider *p, bool test_enabled) {
+        if (!p)
                 return false;
-        return !(p->flags & VSS_PROVIDER_TEST_ONLY) || test_enabled;
+        for (size_t i = 0; registered[i]; i++)
+                if (registered[i] == p)
+                        return !(p->flags & VSS_PROVIDER_TEST_ONLY) || test_enabled;
+        return false;
 }
 
-const VssProviderOps *provider_find_by_id(const vss_id *id) {
+VssProvider *provider_find_by_id(const vss_id *id) {
         if (!id)
                 return NULL;
 
-        for (int i = 0; vss_builtin_providers[i]; i++) {
+        for (size_t i = 0; registered[i]; i++) {
                 vss_id pid;
 
-                if (vss_id_parse(vss_builtin_providers[i]->id, &pid) == S_OK && vss_id_equal(&pid, id))
-                        return vss_builtin_providers[i];
+                if (vss_id_parse(registered[i]->id, &pid) == S_OK && vss_id_equal(&pid, id))
+                        return registered[i];
         }
         return NULL;
 }
 
-static vss_hr ask_provider(const VssProviderOps *p, const char *volume, char **ret_canonical) {
+VssProvider *provider_find_by_name(const char *name) {
+        for (size_t i = 0; name && registered[i]; i++)
+                if (streq(registered[i]->name, name))
+                        return registered[i];
+        return NULL;
+}
+
+static vss_hr ask_provider(VssProvider *p, const char *volume, char **ret_canonical) {
         _cleanup_free_ char *canonical = NULL;
         vss_hr hr;
 
         if (!p->is_volume_supported)
                 return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
 
-        hr = provider_hr_sanitize(p->is_volume_supported(volume, &canonical));
+        hr = provider_hr_sanitize(p->is_volume_supported(p, volume, &canonical));
         if (VSS_FAILED(hr))
                 return hr;
         if (!canonical) {
@@ -146,9 +170,9 @@ static vss_hr ask_provider(const VssProviderOps *p, const char *volume, char **r
 }
 
 vss_hr provider_select(const char *volume, const vss_id *provider_id, bool test_enabled,
-                       const VssProviderOps **ret, char **ret_canonical) {
+                       VssProvider **ret, char **ret_canonical) {
         _cleanup_free_ char *canonical = NULL;
-        const VssProviderOps *chosen = NULL;
+        VssProvider *chosen = NULL;
         struct stat st;
         vss_hr hr;
 
@@ -169,8 +193,8 @@ vss_hr provider_select(const char *volume, const vss_id *provider_id, bool test_
                 if (VSS_FAILED(hr))
                         return hr;
         } else {
-                for (int i = 0; vss_builtin_providers[i] && !chosen; i++) {
-                        const VssProviderOps *p = vss_builtin_providers[i];
+                for (size_t i = 0; registered[i] && !chosen; i++) {
+                        VssProvider *p = registered[i];
 
                         if (!provider_is_available(p, test_enabled))
                                 continue;

@@ -2,42 +2,64 @@
 /*
  * provider-registry.h: how vssd finds and chooses a provider for a volume.
  *
- * The built-in table (vss_builtin_providers, provider.h) is fixed at build time; this layer
- * adds what the coordinator needs on top: one-time initialisation (a provider whose init
- * fails stays unregistered), lookup by id, and VSS's selection rule for AddToSnapshotSet and
- * IsVolumeSupported (an explicit provider id overrides; the null id means "first built-in
- * provider, in table order, that takes the volume"). Test-only providers are only visible
- * when vssd runs with its test provider enabled.
+ * The built-in table (provider-registry.c: each provider's constructor) is fixed at build
+ * time; this layer adds what the coordinator needs on top: one instance of each provider,
+ * made at start-up (a provider whose constructor fails stays unregistered), lookup by id, and
+ * VSS's selection rule for AddToSnapshotSet and IsVolumeSupported (an explicit provider id
+ * overrides; the null id means "the most specific provider that takes the volume", which
+ * the table's order encodes: btrfs, then ZFS, then image, then test-copy). Test-only
+ * providers are only registered when vssd runs with its test provider enabled.
  */
 #pragma once
 
 #include <stdbool.h>
 
+#include "macro.h"
 #include "vss/sys/provider.h"
 
-/* The built-in providers' tables, also reachable through vss_builtin_providers. */
-extern const VssProviderOps provider_btrfs_ops;
-extern const VssProviderOps provider_image_ops;
-extern const VssProviderOps provider_test_copy_ops;
+/* The built-in providers' constructors (VssProviderNewFunc, provider.h). Tests may make their
+ * own instances with them, independent of the registry's. */
+vss_hr provider_btrfs_new(const ProviderConfig *config, VssProvider **ret);
+vss_hr provider_image_new(const ProviderConfig *config, VssProvider **ret);
+vss_hr provider_test_copy_new(const ProviderConfig *config, VssProvider **ret);
+
+/* provider_unref-style destructor for _cleanup_: frees p (NULL ok), returns NULL. */
+VssProvider *provider_free(VssProvider *p);
+DEFINE_TRIVIAL_CLEANUP_FUNC(VssProvider *, provider_free);
 
 /*
- * provider_registry_init: calls every built-in provider's init with config; those whose init
- * fails (or test-only ones when !test_enabled) are left out of lookups and selection from
- * then on. Returns S_OK when at least one provider is usable, VSS_E_PROVIDER_NOT_REGISTERED
- * otherwise. Optional: without it every provider counts as registered.
+ * provider_registry_init: makes one instance of every built-in provider with config; those
+ * whose constructor fails (or test-only ones when !test_enabled) stay unregistered. Calling it
+ * again first frees the instances of the previous call. Returns S_OK when at least one
+ * provider is usable, VSS_E_PROVIDER_NOT_REGISTERED otherwise. Until it is called no provider
+ * is registered.
  */
 vss_hr provider_registry_init(const ProviderConfig *config, bool test_enabled);
 
-/* provider_is_available: registered (init did not fail) and, if test-only, test_enabled. */
-bool provider_is_available(const VssProviderOps *p, bool test_enabled);
+/* provider_registry_done: frees every registered instance. Safe to call twice. */
+void provider_registry_done(void);
 
-/* provider_find_by_id: the built-in provider with this id, or NULL. Ignores availability. */
-const VssProviderOps *provider_find_by_id(const vss_id *id);
+/*
+ * provider_registry_list: the registered providers, in selection order, NULL-terminated.
+ * Borrowed: valid until provider_registry_done or the next provider_registry_init.
+ */
+VssProvider *const *provider_registry_list(void);
+
+/* provider_find_by_name: the registered provider whose short name (->name) is name, or NULL.
+ * Borrowed as provider_registry_list's. */
+VssProvider *provider_find_by_name(const char *name);
+
+/* provider_is_available: registered and, if test-only, test_enabled. */
+bool provider_is_available(const VssProvider *p, bool test_enabled);
+
+/* provider_find_by_id: the registered provider with this id, or NULL (unknown, or its
+ * constructor failed). Borrowed as provider_registry_list's. */
+VssProvider *provider_find_by_id(const vss_id *id);
 
 /*
  * provider_select: the provider for volume (an absolute path).
  * provider_id NULL or the null id: automatic choice, in table order (btrfs, image, test-copy).
- * Returns S_OK with *ret (borrowed, static) and *ret_canonical (malloc'd, owned by the
+ * Returns S_OK with *ret (borrowed from the registry) and *ret_canonical (malloc'd, owned by the
  * caller; ret_canonical may be NULL), or:
  *   E_INVALIDARG                           volume NULL, empty or relative
  *   VSS_E_OBJECT_NOT_FOUND                 the path does not exist
@@ -48,7 +70,7 @@ const VssProviderOps *provider_find_by_id(const vss_id *id);
  * on failure.
  */
 vss_hr provider_select(const char *volume, const vss_id *provider_id, bool test_enabled,
-                       const VssProviderOps **ret, char **ret_canonical);
+                       VssProvider **ret, char **ret_canonical);
 
 /*
  * provider_log: one line on stderr (the journal, under systemd) naming the provider. Used to

@@ -77,7 +77,15 @@ typedef struct CopyBudget {
         ino_t skip_ino;
 } CopyBudget;
 
-static char *copy_area; /* <state_dir>/test-copy, set by init */
+/* One instance (provider.h): where its copies go. */
+typedef struct TestCopyProvider {
+        VssProvider parent;
+        char *copy_area; /* <state_dir>/test-copy */
+} TestCopyProvider;
+
+static const char *area_of(VssProvider *self) {
+        return ((TestCopyProvider *) self)->copy_area;
+}
 
 static TestCopySnapshot *test_copy_snapshot_free(TestCopySnapshot *t) {
         if (!t)
@@ -321,7 +329,7 @@ static int copy_tree(int src_dirfd, int dst_dirfd, CopyBudget *b, unsigned depth
 }
 
 /* Copies volume into dest (which must not exist); on failure nothing is left at dest. */
-static vss_hr copy_volume(const char *volume, const char *dest) {
+static vss_hr copy_volume(const char *copy_area, const char *volume, const char *dest) {
         _cleanup_close_ int src = -EBADF, dst = -EBADF;
         CopyBudget b = {};
         struct stat st;
@@ -361,20 +369,7 @@ static vss_hr copy_volume(const char *volume, const char *dest) {
         return S_OK;
 }
 
-static vss_hr test_copy_init(const ProviderConfig *config) {
-        char *area;
-
-        if (!config || isempty(config->state_dir) || config->state_dir[0] != '/')
-                return E_INVALIDARG;
-        if (asprintf(&area, "%s/" TEST_COPY_NAME, config->state_dir) < 0)
-                return E_OUTOFMEMORY;
-
-        free(copy_area);
-        copy_area = area;
-        return S_OK;
-}
-
-static vss_hr test_copy_is_volume_supported(const char *volume, char **ret_canonical) {
+static vss_hr test_copy_is_volume_supported(VssProvider *self, const char *volume, char **ret_canonical) {
         _cleanup_free_ char *canonical = NULL;
         struct stat st;
         vss_hr hr;
@@ -398,7 +393,8 @@ static vss_hr test_copy_is_volume_supported(const char *volume, char **ret_canon
         return S_OK;
 }
 
-static vss_hr test_copy_begin_prepare(ProviderSnapshot *s) {
+static vss_hr test_copy_begin_prepare(VssProvider *self, ProviderSnapshot *s) {
+        const char *copy_area = area_of(self);
         TestCopySnapshot *t;
         char *dest;
         vss_hr hr;
@@ -447,11 +443,11 @@ static vss_hr set_phase(ProviderSnapshot *const *snaps, size_t n, bool want_crea
         return fault_for_set(snaps, n, phase);
 }
 
-static vss_hr test_copy_end_prepare(ProviderSnapshot *const *snaps, size_t n) {
+static vss_hr test_copy_end_prepare(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
         return set_phase(snaps, n, false, "end_prepare");
 }
 
-static vss_hr test_copy_pre_commit(ProviderSnapshot *const *snaps, size_t n) {
+static vss_hr test_copy_pre_commit(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
         return set_phase(snaps, n, false, "pre_commit");
 }
 
@@ -508,7 +504,7 @@ static void copy_remove(ProviderSnapshot *s) {
         s->device = NULL;
 }
 
-static vss_hr test_copy_commit(ProviderSnapshot *const *snaps, size_t n) {
+static vss_hr test_copy_commit(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
         vss_hr hr;
 
         hr = set_phase(snaps, n, false, "commit");
@@ -519,7 +515,7 @@ static vss_hr test_copy_commit(ProviderSnapshot *const *snaps, size_t n) {
                 TestCopySnapshot *t = snaps[i]->data;
                 char *device = strdup(t->dest);
 
-                hr = device ? copy_volume(snaps[i]->volume, t->dest) : E_OUTOFMEMORY;
+                hr = device ? copy_volume(area_of(self), snaps[i]->volume, t->dest) : E_OUTOFMEMORY;
                 if (VSS_SUCCEEDED(hr)) {
                         int r = origin_write(t->dest, snaps[i]->volume);
 
@@ -541,19 +537,19 @@ static vss_hr test_copy_commit(ProviderSnapshot *const *snaps, size_t n) {
         return S_OK;
 }
 
-static vss_hr test_copy_post_commit(ProviderSnapshot *const *snaps, size_t n) {
+static vss_hr test_copy_post_commit(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
         return set_phase(snaps, n, true, "post_commit");
 }
 
-static vss_hr test_copy_pre_final_commit(ProviderSnapshot *const *snaps, size_t n) {
+static vss_hr test_copy_pre_final_commit(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
         return set_phase(snaps, n, true, "pre_final_commit");
 }
 
-static vss_hr test_copy_post_final_commit(ProviderSnapshot *const *snaps, size_t n) {
+static vss_hr test_copy_post_final_commit(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
         return set_phase(snaps, n, true, "post_final_commit");
 }
 
-static vss_hr test_copy_abort(ProviderSnapshot *const *snaps, size_t n) {
+static vss_hr test_copy_abort(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
         for (size_t i = 0; snaps && i < n; i++) {
                 if (!snaps[i] || !snaps[i]->data)
                         continue;
@@ -563,7 +559,7 @@ static vss_hr test_copy_abort(ProviderSnapshot *const *snaps, size_t n) {
         return S_OK;
 }
 
-static vss_hr test_copy_delete_snapshot(ProviderSnapshot *s) {
+static vss_hr test_copy_delete_snapshot(VssProvider *self, ProviderSnapshot *s) {
         TestCopySnapshot *t;
         const char *path;
         vss_hr hr;
@@ -590,7 +586,7 @@ static vss_hr test_copy_delete_snapshot(ProviderSnapshot *s) {
         return r == -ENOENT ? VSS_E_OBJECT_NOT_FOUND : S_OK;
 }
 
-static vss_hr test_copy_device_path(const ProviderSnapshot *s, char **ret_path) {
+static vss_hr test_copy_device_path(VssProvider *self, const ProviderSnapshot *s, char **ret_path) {
         const TestCopySnapshot *t = s ? s->data : NULL;
         char *p;
 
@@ -635,7 +631,8 @@ static int test_copy_area_match(int area_fd, const char *name, const char *path,
         return r < 0 ? r : 1;
 }
 
-static vss_hr test_copy_query(const char *volume, ProviderQueryCallback cb, void *userdata) {
+static vss_hr test_copy_query(VssProvider *self, const char *volume, ProviderQueryCallback cb, void *userdata) {
+        const char *copy_area = area_of(self);
         struct stat st;
 
         if (isempty(volume) || volume[0] != '/' || !cb)
@@ -648,7 +645,7 @@ static vss_hr test_copy_query(const char *volume, ProviderQueryCallback cb, void
                                    userdata);
 }
 
-static vss_hr test_copy_get_properties(const ProviderSnapshot *s, ProviderSnapshotProperties *ret) {
+static vss_hr test_copy_get_properties(VssProvider *self, const ProviderSnapshot *s, ProviderSnapshotProperties *ret) {
         const TestCopySnapshot *t = s ? s->data : NULL;
         vss_timestamp created = 0;
         const char *path;
@@ -687,14 +684,31 @@ static vss_hr test_copy_get_properties(const ProviderSnapshot *s, ProviderSnapsh
         return S_OK;
 }
 
-const VssProviderOps provider_test_copy_ops = {
+static vss_hr test_copy_expose(VssProvider *self, const ProviderSnapshot *s, int target_fd, const char *target_path) {
+        return provider_expose_bind(s, target_fd, target_path);
+}
+
+static vss_hr test_copy_unexpose(VssProvider *self, const ProviderSnapshot *s, const char *target) {
+        return provider_unexpose_umount(s, target);
+}
+
+static void test_copy_free(VssProvider *self) {
+        TestCopyProvider *t = (TestCopyProvider *) self;
+
+        if (!t)
+                return;
+        free(t->copy_area);
+        free(t);
+}
+
+static const VssProvider test_copy_provider = {
         .version = VSS_PROVIDER_OPS_VERSION,
         .name = TEST_COPY_NAME,
         .id = TEST_COPY_ID,
         .type = VSS_PROV_SOFTWARE,
         .version_string = "1.0",
         .flags = VSS_PROVIDER_TEST_ONLY,
-        .init = test_copy_init,
+        .free = test_copy_free,
         .is_volume_supported = test_copy_is_volume_supported,
         .begin_prepare = test_copy_begin_prepare,
         .end_prepare = test_copy_end_prepare,
@@ -706,8 +720,25 @@ const VssProviderOps provider_test_copy_ops = {
         .abort = test_copy_abort,
         .delete_snapshot = test_copy_delete_snapshot,
         .device_path = test_copy_device_path,
-        .expose = provider_expose_bind,
-        .unexpose = provider_unexpose_umount,
+        .expose = test_copy_expose,
+        .unexpose = test_copy_unexpose,
         .query = test_copy_query,
         .get_properties = test_copy_get_properties,
 };
+
+vss_hr provider_test_copy_new(const ProviderConfig *config, VssProvider **ret) {
+        TestCopyProvider *t;
+
+        if (!config || isempty(config->state_dir) || config->state_dir[0] != '/' || !ret)
+                return E_INVALIDARG;
+        t = calloc(1, sizeof(*t));
+        if (!t)
+                return E_OUTOFMEMORY;
+        t->parent = test_copy_provider;
+        if (asprintf(&t->copy_area, "%s/" TEST_COPY_NAME, config->state_dir) < 0) {
+                free(t);
+                return E_OUTOFMEMORY;
+        }
+        *ret = &t->parent;
+        return S_OK;
+}

@@ -280,3 +280,13 @@ vss_hr provider_area_query(const char *provider_name, const char *area, const ch
         closedir(d);
         return hr;
 }
+
+void provider_object_name(const vss_id *id, char ret[static PROVIDER_OBJECT_NAME_MAX]) {
+        (void) snprintf(ret, PROVIDER_OBJECT_NAME_MAX, PROVIDER_OBJECT_PREFIX "%s", vss_id_to_str(id).s);
+}
+
+bool provider_object_name_parse(const char *name, vss_id *ret) {
+        if (!name || strncmp(name, PROVIDER_OBJECT_PREFIX, strlen(PROVIDER_OBJECT_PREFIX)) != 0)
+                return false;
+        return provider_snapshot_name_parse(name + strlen(PROVIDER_OBJECT_PREFIX), NULL, ret);
+}

@@ -103,3 +103,20 @@ typedef int (*ProviderAreaMatch)(int area_fd, const char *name, const char *path
  */
 vss_hr provider_area_query(const char *provider_name, const char *area, const char *suffix, ProviderAreaMatch match,
                            void *match_data, ProviderQueryCallback cb, void *userdata);
+
+/*
+ * Objects a provider makes outside a snapshot area of its own (a logical volume, a ZFS
+ * snapshot) are named "vss-<snapshot id>" in their namespace, and that name is how recovery
+ * finds them: query lists exactly the objects so named (then checks their origin), and nothing
+ * else is ever touched. One convention for every such provider, so an administrator can tell
+ * vss-linux's objects apart from their own by name alone.
+ */
+#define PROVIDER_OBJECT_PREFIX "vss-"
+#define PROVIDER_OBJECT_NAME_MAX (sizeof(PROVIDER_OBJECT_PREFIX) + 36)
+
+/* provider_object_name: "vss-<id>" into ret (NUL-terminated). Cannot fail. */
+void provider_object_name(const vss_id *id, char ret[static PROVIDER_OBJECT_NAME_MAX]);
+
+/* provider_object_name_parse: whether name is exactly "vss-<id>" (the id as
+ * provider_snapshot_name_parse accepts it), and that id in *ret (written only when true). */
+bool provider_object_name_parse(const char *name, vss_id *ret);

@@ -100,8 +100,8 @@ static int method_list_providers(sd_bus_message *m, void *userdata, sd_bus_error
         r = sd_bus_message_open_container(reply, 'a', VSS_BUS_SIG_PROVIDER);
         if (r < 0)
                 return r;
-        for (size_t i = 0; vss_builtin_providers[i]; i++) {
-                const VssProviderOps *p = vss_builtin_providers[i];
+        for (VssProvider *const *i = provider_registry_list(); *i; i++) {
+                VssProvider *p = *i;
 
                 if (!provider_is_available(p, c->manager->config.test_provider))
                         continue;
@@ -165,7 +165,7 @@ static int method_list_shadows(sd_bus_message *m, void *userdata, sd_bus_error *
 
 /* The catalog's name for the volume path an administrator typed. */
 static char *volume_canonical(Manager *m, const char *path) {
-        const VssProviderOps *ops;
+        VssProvider *ops;
         char *canonical = NULL;
 
         if (VSS_SUCCEEDED(provider_select(path, NULL, m->config.test_provider, &ops, &canonical)) && canonical)

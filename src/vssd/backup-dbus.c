@@ -532,7 +532,7 @@ static int method_add_to_snapshot_set(sd_bus_message *m, void *userdata, sd_bus_
 
 static int method_is_volume_supported(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         const char *volume, *provider;
-        const VssProviderOps *ops;
+        VssProvider *ops;
         vss_id provider_id;
         Backup *b;
         vss_hr hr;
@@ -739,8 +739,8 @@ static int method_query_providers(sd_bus_message *m, void *userdata, sd_bus_erro
         r = sd_bus_message_open_container(reply, 'a', VSS_BUS_SIG_PROVIDER);
         if (r < 0)
                 return r;
-        for (size_t i = 0; vss_builtin_providers[i]; i++) {
-                const VssProviderOps *p = vss_builtin_providers[i];
+        for (VssProvider *const *i = provider_registry_list(); *i; i++) {
+                VssProvider *p = *i;
 
                 if (!provider_is_available(p, b->manager->config.test_provider))
                         continue;

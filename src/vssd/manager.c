@@ -155,6 +155,7 @@ Manager *manager_free(Manager *m) {
                 client_free(c);
 
         catalog_done(&m->catalog);
+        provider_registry_done(); /* after the catalog: it may still call into providers */
 
         m->listen_source = sd_event_source_disable_unref(m->listen_source);
         m->exit_timer = sd_event_source_disable_unref(m->exit_timer);

@@ -96,7 +96,7 @@ static vss_hr exposure_remove(SnapshotCatalog *c, const SnapshotRecord *r, const
         vss_hr hr;
 
         if (r && r->ops && r->ops->unexpose) {
-                hr = r->ops->unexpose(r->snap, path);
+                hr = r->ops->unexpose(r->ops, r->snap, path);
                 if (hr != VSS_E_VOLUME_IN_USE)
                         hr = provider_hr_sanitize(hr);
                 if (hr == VSS_E_VOLUME_IN_USE && lazy)
@@ -206,7 +206,7 @@ SnapshotPresence catalog_record_presence(const SnapshotRecord *r) {
 
         if (!r->ops || !r->ops->get_properties || !r->snap->device)
                 return SNAPSHOT_PRESENCE_UNKNOWN;
-        hr = provider_hr_sanitize(r->ops->get_properties(r->snap, &props));
+        hr = provider_hr_sanitize(r->ops->get_properties(r->ops, r->snap, &props));
         if (VSS_FAILED(hr))
                 return SNAPSHOT_PRESENCE_UNKNOWN;
         return props.present ? SNAPSHOT_PRESENT : SNAPSHOT_MISSING;
@@ -220,7 +220,7 @@ uint32_t catalog_record_attributes(const SnapshotRecord *r) {
 /* Creation                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 
-vss_hr catalog_intend(SnapshotCatalog *c, const ProviderSnapshot *snap, const VssProviderOps *ops,
+vss_hr catalog_intend(SnapshotCatalog *c, const ProviderSnapshot *snap, VssProvider *ops,
                       const CatalogIntent *intent) {
         _cleanup_free_ char *device = NULL;
         vss_id provider_id;
@@ -238,7 +238,7 @@ vss_hr catalog_intend(SnapshotCatalog *c, const ProviderSnapshot *snap, const Vs
         /* Without a planned path recovery could not find the copy; the row still records
          * that one may exist, which is the most that can be done for such a provider. */
         if (ops->device_path) {
-                vss_hr hr = provider_hr_sanitize(ops->device_path(snap, &device));
+                vss_hr hr = provider_hr_sanitize(ops->device_path(ops, snap, &device));
 
                 if (VSS_FAILED(hr))
                         return hr;
@@ -335,18 +335,18 @@ vss_hr catalog_add_set(SnapshotCatalog *c, SnapshotEntry *entries, size_t n, con
                         /* Not recorded as created: it must not outlive this call. Its intent
                          * row goes only once the copy is known to be gone; otherwise the next
                          * start deletes it. */
-                        const VssProviderOps *ops = entries[i].ops;
+                        VssProvider *ops = entries[i].ops;
                         vss_hr d = VSS_E_PROVIDER_NOT_REGISTERED;
 
                         if (ops->delete_snapshot)
-                                d = provider_hr_sanitize(ops->delete_snapshot(s));
+                                d = provider_hr_sanitize(ops->delete_snapshot(ops, s));
 
                         if (VSS_SUCCEEDED(d) || d == VSS_E_OBJECT_NOT_FOUND)
                                 catalog_forget_intent(c, &s->snapshot_id);
                         else if (ops->abort) {
                                 ProviderSnapshot *one[1] = { s };
 
-                                (void) ops->abort(one, 1); /* frees what the provider holds */
+                                (void) ops->abort(ops, one, 1); /* frees what the provider holds */
                         }
                         provider_snapshot_free(s);
                         free(rec);
@@ -414,7 +414,7 @@ vss_hr catalog_delete(SnapshotCatalog *c, SnapshotRecord *r, bool releasing) {
                 }
         }
 
-        hr = provider_hr_sanitize(r->ops->delete_snapshot(r->snap));
+        hr = provider_hr_sanitize(r->ops->delete_snapshot(r->ops, r->snap));
         if (hr == VSS_E_OBJECT_NOT_FOUND) {
                 log_info("Snapshot %s of %s was already gone.", vss_id_to_str(&id).s, r->snap->volume);
                 hr = S_OK;
@@ -632,7 +632,7 @@ vss_hr catalog_expose(SnapshotCatalog *c, SnapshotRecord *r, const char *path, u
                 }
         }
 
-        hr = provider_hr_sanitize(r->ops->expose(r->snap, fd, canonical));
+        hr = provider_hr_sanitize(r->ops->expose(r->ops, r->snap, fd, canonical));
         if (VSS_FAILED(hr)) {
                 if (c->db)
                         (void) catalog_db_set_exposed(c->db, &r->snap->snapshot_id, NULL);
@@ -706,7 +706,7 @@ static ProviderSnapshot *snapshot_from_row(const CatalogRow *row) {
 
 /* A leftover of a previous vssd: remove its exposure, the snapshot and the row. */
 static void recover_leftover(SnapshotCatalog *c, const CatalogRow *row) {
-        const VssProviderOps *ops = provider_find_by_id(&row->provider_id);
+        VssProvider *ops = provider_find_by_id(&row->provider_id);
         vss_id_str ids = vss_id_to_str(&row->snapshot_id);
         const char *id = ids.s;
         ProviderSnapshot *s;
@@ -739,7 +739,7 @@ static void recover_leftover(SnapshotCatalog *c, const CatalogRow *row) {
                         log_oom();
                         return;
                 }
-                hr = provider_hr_sanitize(ops->delete_snapshot(s));
+                hr = provider_hr_sanitize(ops->delete_snapshot(ops, s));
                 provider_snapshot_free(s);
                 if (VSS_FAILED(hr) && hr != VSS_E_OBJECT_NOT_FOUND) {
                         log_warning("Recovery: provider %s could not delete %s (%s); retrying at the next start.",
@@ -896,11 +896,11 @@ static vss_hr orphan_collect(const vss_id *snapshot_id, const char *device_path,
 }
 
 /* Deletes the orphans ops holds of volume; returns how many went. */
-static size_t reconcile_volume(const VssProviderOps *ops, const char *volume, OrphanScan *o) {
+static size_t reconcile_volume(VssProvider *ops, const char *volume, OrphanScan *o) {
         size_t deleted = 0;
         vss_hr hr;
 
-        hr = provider_hr_sanitize(ops->query(volume, orphan_collect, o));
+        hr = provider_hr_sanitize(ops->query(ops, volume, orphan_collect, o));
         if (VSS_FAILED(hr) && !o->truncated) {
                 log_info("Reconciliation: provider %s cannot list the snapshots of %s (%s); nothing changes there.",
                          ops->name, volume, vss_hr_name(hr));
@@ -925,7 +925,7 @@ static size_t reconcile_volume(const VssProviderOps *ops, const char *volume, Or
                                     id, volume, o->devices[i], ops->name);
                         continue;
                 }
-                hr = provider_hr_sanitize(ops->delete_snapshot(&s));
+                hr = provider_hr_sanitize(ops->delete_snapshot(ops, &s));
                 if (VSS_FAILED(hr) && hr != VSS_E_OBJECT_NOT_FOUND) {
                         log_warning("Reconciliation: could not delete orphan snapshot %s of %s at %s: %s",
                                     id, volume, o->devices[i], vss_hr_name(hr));
@@ -959,7 +959,7 @@ static void catalog_reconcile(SnapshotCatalog *c, size_t *ret_orphans, size_t *r
         }
 
         for (size_t i = 0; i < n_volumes; i++) {
-                const VssProviderOps *ops = provider_find_by_id(&volumes[i].provider_id);
+                VssProvider *ops = provider_find_by_id(&volumes[i].provider_id);
                 OrphanScan o = { .rows = rows, .n_rows = n_rows };
 
                 /* Registered providers only: one whose init failed (or a test-only one outside

@@ -48,7 +48,7 @@ typedef struct SnapshotEntry SnapshotEntry;   /* snapshot-set.h */
 
 struct SnapshotRecord {
         ProviderSnapshot *snap;
-        const VssProviderOps *ops;  /* NULL: a provider this vssd does not have (listed only) */
+        VssProvider *ops;  /* NULL: a provider this vssd does not have (listed only) */
         vss_id provider_id;
         uint32_t context;           /* the VSS_CTX_* it was made in */
         uint32_t attributes;        /* VSS_VOLSNAP_ATTR_* (without the exposure bits) */
@@ -134,7 +134,7 @@ vss_hr catalog_check_limits(const SnapshotCatalog *c, const char *volume, size_t
  * VSS_E_INSUFFICIENT_STORAGE / VSS_E_UNEXPECTED when the row could not be written: the
  * caller must then abort the snapshot, as it would leak on a crash.
  */
-vss_hr catalog_intend(SnapshotCatalog *c, const ProviderSnapshot *snap, const VssProviderOps *ops,
+vss_hr catalog_intend(SnapshotCatalog *c, const ProviderSnapshot *snap, VssProvider *ops,
                       const CatalogIntent *intent);
 
 /* catalog_mark_committing: the set's rows move to COMMITTING (before writers freeze). A

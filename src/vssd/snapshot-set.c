@@ -85,7 +85,7 @@ SnapshotSet *snapshot_set_free(SnapshotSet *s) {
 
 vss_hr snapshot_set_add(SnapshotSet *s, const char *volume, const vss_id *provider_id, vss_id *ret_snapshot_id) {
         _cleanup_free_ char *canonical = NULL;
-        const VssProviderOps *ops = NULL;
+        VssProvider *ops = NULL;
         ProviderSnapshot *snap;
         SnapshotEntry *entries;
         vss_hr hr;
@@ -118,7 +118,7 @@ vss_hr snapshot_set_add(SnapshotSet *s, const char *volume, const vss_id *provid
         snap->volume = TAKE_PTR(canonical);
         snap->state = VSS_SS_PREPARING;
 
-        hr = ops->begin_prepare ? provider_hr_sanitize(ops->begin_prepare(snap)) : S_OK;
+        hr = ops->begin_prepare ? provider_hr_sanitize(ops->begin_prepare(ops, snap)) : S_OK;
         if (VSS_FAILED(hr)) {
                 log_info("Provider %s refused to prepare %s: %s", ops->name, snap->volume, vss_hr_name(hr));
                 provider_snapshot_free(snap);
@@ -134,7 +134,7 @@ vss_hr snapshot_set_add(SnapshotSet *s, const char *volume, const vss_id *provid
                         ProviderSnapshot *one[1] = { snap };
 
                         if (ops->abort)
-                                (void) ops->abort(one, 1);
+                                (void) ops->abort(ops, one, 1);
                         provider_snapshot_free(snap);
                         return hr;
                 }
@@ -145,7 +145,7 @@ vss_hr snapshot_set_add(SnapshotSet *s, const char *volume, const vss_id *provid
         return S_OK;
 }
 
-static vss_hr (*phase_op(const VssProviderOps *ops, SnapshotPhase p))(ProviderSnapshot *const *, size_t) {
+static vss_hr (*phase_op(VssProvider *ops, SnapshotPhase p))(VssProvider *, ProviderSnapshot *const *, size_t) {
         switch (p) {
         case SNAPSHOT_PHASE_END_PREPARE:
                 return ops->end_prepare;
@@ -165,13 +165,13 @@ static vss_hr (*phase_op(const VssProviderOps *ops, SnapshotPhase p))(ProviderSn
 }
 
 /* Collect the snapshots of the first provider not yet visited; returns that provider. */
-static const VssProviderOps *next_group(const SnapshotSet *s, const VssProviderOps *const *done, size_t n_done,
-                                        ProviderSnapshot **group, size_t *ret_n) {
-        const VssProviderOps *ops = NULL;
+static VssProvider *next_group(const SnapshotSet *s, VssProvider *const *done, size_t n_done,
+                               ProviderSnapshot **group, size_t *ret_n) {
+        VssProvider *ops = NULL;
         size_t n = 0;
 
         for (size_t i = 0; i < s->n_entries; i++) {
-                const VssProviderOps *o = s->entries[i].ops;
+                VssProvider *o = s->entries[i].ops;
                 bool seen = false;
 
                 for (size_t j = 0; j < n_done; j++)
@@ -191,20 +191,20 @@ static const VssProviderOps *next_group(const SnapshotSet *s, const VssProviderO
 
 vss_hr snapshot_set_run_phase(SnapshotSet *s, SnapshotPhase phase) {
         ProviderSnapshot *group[VSS_MAX_VOLUMES_PER_SET];
-        const VssProviderOps *done[VSS_MAX_VOLUMES_PER_SET];
+        VssProvider *done[VSS_MAX_VOLUMES_PER_SET];
         size_t n_done = 0, n;
 
         assert(s);
         assert(phase >= 0 && phase < _SNAPSHOT_PHASE_MAX);
 
-        for (const VssProviderOps *ops; (ops = next_group(s, done, n_done, group, &n)); done[n_done++] = ops) {
-                vss_hr (*op)(ProviderSnapshot *const *, size_t) = phase_op(ops, phase);
+        for (VssProvider *ops; (ops = next_group(s, done, n_done, group, &n)); done[n_done++] = ops) {
+                vss_hr (*op)(VssProvider *, ProviderSnapshot *const *, size_t) = phase_op(ops, phase);
                 vss_hr hr;
 
                 if (!op)
                         continue;
 
-                hr = provider_hr_sanitize(op(group, n));
+                hr = provider_hr_sanitize(op(ops, group, n));
                 if (VSS_FAILED(hr)) {
                         log_warning("Provider %s failed %s of snapshot set %s: %s", ops->name,
                                     snapshot_phase_to_string(phase), vss_id_to_str(&s->id).s, vss_hr_name(hr));
@@ -219,18 +219,18 @@ vss_hr snapshot_set_run_phase(SnapshotSet *s, SnapshotPhase phase) {
 
 void snapshot_set_abort(SnapshotSet *s) {
         ProviderSnapshot *group[VSS_MAX_VOLUMES_PER_SET];
-        const VssProviderOps *done[VSS_MAX_VOLUMES_PER_SET];
+        VssProvider *done[VSS_MAX_VOLUMES_PER_SET];
         size_t n_done = 0, n;
 
         if (!s || s->n_entries == 0)
                 return;
 
-        for (const VssProviderOps *ops; (ops = next_group(s, done, n_done, group, &n)); done[n_done++] = ops) {
+        for (VssProvider *ops; (ops = next_group(s, done, n_done, group, &n)); done[n_done++] = ops) {
                 vss_hr hr;
 
                 if (!ops->abort)
                         continue;
-                hr = ops->abort(group, n);
+                hr = ops->abort(ops, group, n);
                 if (VSS_FAILED(hr))
                         log_warning("Provider %s could not abort snapshot set %s completely: %s", ops->name,
                                     vss_id_to_str(&s->id).s, vss_hr_name(hr));
@@ -267,7 +267,7 @@ void snapshot_set_drop(SnapshotSet *s, const vss_id *snapshot_id) {
                 if (!vss_id_equal(&e.snap->snapshot_id, snapshot_id))
                         continue;
                 if (e.ops->abort)
-                        (void) e.ops->abort(one, 1);
+                        (void) e.ops->abort(e.ops, one, 1);
                 if (s->catalog)
                         catalog_forget_intent(s->catalog, &e.snap->snapshot_id);
                 provider_snapshot_free(e.snap);

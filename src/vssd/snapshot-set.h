@@ -31,7 +31,7 @@ typedef enum SnapshotPhase {
 
 struct SnapshotEntry {
         ProviderSnapshot *snap;
-        const VssProviderOps *ops;
+        VssProvider *ops;
 };
 
 typedef struct SnapshotSet {

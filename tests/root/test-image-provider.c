@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "loop-fs.h"
+#include "provider-test-util.h"
 #include "macro.h"
 #include "providers/provider-image.h"
 #include "providers/provider-registry.h"
@@ -58,7 +59,7 @@ typedef struct Fixture {
 } Fixture;
 
 static Fixture fx;
-static const VssProviderOps *const img = &provider_image_ops;
+static VssProvider *img; /* the registry's instance, from setup */
 
 static void path_join(char *buf, const char *a, const char *b) {
         snprintf(buf, PATH_MAX, "%s/%s", a, b);
@@ -137,12 +138,15 @@ static int group_setup(void **state) {
 
         /* The guardian: built next to us, passed in by meson. */
         if (!getenv("VSS_GUARDIAN") ||
-            img->init(&(ProviderConfig) { .state_dir = fx.dir, .guardian_path = getenv("VSS_GUARDIAN") }) != S_OK)
+            provider_registry_init(&(ProviderConfig) { .state_dir = fx.dir, .guardian_path = getenv("VSS_GUARDIAN") },
+                                   false) != S_OK ||
+            !(img = provider_find_by_name("image")))
                 return -1;
         return 0;
 }
 
 static int group_teardown(void **state) {
+        provider_registry_done();
         /* Inner filesystems first: their images live in the outer ones. */
         (void) image_clone_umount(fx.clone_mnt_a);
         (void) image_clone_umount(fx.clone_mnt_b);
@@ -171,27 +175,10 @@ static ProviderSnapshot *snap_new(const char *volume, const vss_id *set) {
         return s;
 }
 
-/* Runs end_prepare through post_final_commit; the first failure's code (its phase in
- * *ret_phase if given), or S_OK. */
+/* Runs end_prepare through post_final_commit (provider-test-util.h); the first failure's
+ * code (its phase in *ret_phase if given), or S_OK. */
 static vss_hr run_phases_at(ProviderSnapshot **snaps, size_t n, const char **ret_phase) {
-        static const char *const names[] = {
-                "end_prepare", "pre_commit", "commit", "post_commit", "pre_final_commit", "post_final_commit",
-        };
-        vss_hr (*const ops[])(ProviderSnapshot *const *, size_t) = {
-                img->end_prepare, img->pre_commit, img->commit, img->post_commit, img->pre_final_commit,
-                img->post_final_commit,
-        };
-
-        for (size_t i = 0; i < ELEMENTSOF(ops); i++) {
-                vss_hr hr = ops[i](snaps, n);
-
-                if (hr != S_OK) {
-                        if (ret_phase)
-                                *ret_phase = names[i];
-                        return hr;
-                }
-        }
-        return S_OK;
+        return run_set_phases(img, snaps, n, ret_phase);
 }
 
 static vss_hr run_phases(ProviderSnapshot **snaps, size_t n) {
@@ -224,31 +211,31 @@ static uint64_t read_counter(const char *dir, const char *name) {
 static void test_supported(void **state) {
         char sub[PATH_MAX], *canonical = NULL;
 
-        assert_int_equal(img->is_volume_supported(fx.a_mnt, &canonical), S_OK);
+        assert_int_equal(img->is_volume_supported(img, fx.a_mnt, &canonical), S_OK);
         assert_string_equal(canonical, fx.a_mnt);
         canonical = mfree_str(canonical);
 
         /* Any path inside names the whole filesystem. */
         path_join(sub, fx.b_mnt, "sub");
         assert_int_equal(mkdir(sub, 0755), 0);
-        assert_int_equal(img->is_volume_supported(sub, &canonical), S_OK);
+        assert_int_equal(img->is_volume_supported(img, sub, &canonical), S_OK);
         assert_string_equal(canonical, fx.b_mnt);
         canonical = mfree_str(canonical);
         assert_int_equal(rmdir(sub), 0);
 
         /* Image on ext4: no reflink, not ours. Root filesystem, a loop-mounted XFS whose image
          * is on ext4: not ours either. Missing: not found. */
-        assert_int_equal(img->is_volume_supported(fx.plain_mnt, &canonical), VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
-        assert_int_equal(img->is_volume_supported(fx.host_mnt, &canonical), VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
-        assert_int_equal(img->is_volume_supported("/proc", &canonical), VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
+        assert_int_equal(img->is_volume_supported(img, fx.plain_mnt, &canonical), VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
+        assert_int_equal(img->is_volume_supported(img, fx.host_mnt, &canonical), VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
+        assert_int_equal(img->is_volume_supported(img, "/proc", &canonical), VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
         path_join(sub, fx.a_mnt, "no/such/dir");
-        assert_int_equal(img->is_volume_supported(sub, &canonical), VSS_E_OBJECT_NOT_FOUND);
-        assert_int_equal(img->is_volume_supported("relative", &canonical), E_INVALIDARG);
+        assert_int_equal(img->is_volume_supported(img, sub, &canonical), VSS_E_OBJECT_NOT_FOUND);
+        assert_int_equal(img->is_volume_supported(img, "relative", &canonical), E_INVALIDARG);
         assert_null(canonical);
 
         /* Automatic selection: btrfs does not take it, the image provider does. */
         {
-                const VssProviderOps *chosen = NULL;
+                VssProvider *chosen = NULL;
 
                 assert_int_equal(provider_select(fx.a_mnt, NULL, false, &chosen, NULL), S_OK);
                 assert_ptr_equal(chosen, img);
@@ -262,7 +249,7 @@ static void test_no_reflink_backing(void **state) {
         /* XFS with reflink=0 passes the filesystem check; the reflink probe refuses it. */
         vss_id_generate(&set);
         s = snap_new(fx.c_mnt, &set);
-        assert_int_equal(img->begin_prepare(s), VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
+        assert_int_equal(img->begin_prepare(img, s), VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
         assert_null(s->data);
         provider_snapshot_free(s);
 }
@@ -327,11 +314,11 @@ static void one_set(unsigned round, uint64_t *max_hold) {
         vss_id_generate(&set);
         s[0] = snap_new(fx.a_mnt, &set);
         s[1] = snap_new(fx.b_mnt, &set);
-        assert_int_equal(img->begin_prepare(s[0]), S_OK);
-        assert_int_equal(img->begin_prepare(s[1]), S_OK);
+        assert_int_equal(img->begin_prepare(img, s[0]), S_OK);
+        assert_int_equal(img->begin_prepare(img, s[1]), S_OK);
         assert_int_equal(run_phases(s, 2), S_OK);
-        *max_hold = MAX(*max_hold, provider_image_last_hold_usec());
-        fprintf(stderr, "set %u: hold %.3f ms\n", round, (double) provider_image_last_hold_usec() / 1000.0);
+        *max_hold = MAX(*max_hold, provider_image_last_hold_usec(img));
+        fprintf(stderr, "set %u: hold %.3f ms\n", round, (double) provider_image_last_hold_usec(img) / 1000.0);
 
         /* The clone sits next to its image, named after the snapshot. */
         snprintf(expected_clone, sizeof(expected_clone), "%s/.vss-snapshots/%s.img", fx.host_mnt,
@@ -379,10 +366,10 @@ static void one_set(unsigned round, uint64_t *max_hold) {
                 char clone[PATH_MAX];
 
                 snprintf(clone, sizeof(clone), "%s", s[k]->device);
-                assert_int_equal(img->delete_snapshot(s[k]), S_OK);
+                assert_int_equal(img->delete_snapshot(img, s[k]), S_OK);
                 assert_null(s[k]->data);
                 assert_false(file_exists(clone));
-                assert_int_equal(img->delete_snapshot(s[k]), VSS_E_OBJECT_NOT_FOUND);
+                assert_int_equal(img->delete_snapshot(img, s[k]), VSS_E_OBJECT_NOT_FOUND);
                 provider_snapshot_free(s[k]);
         }
 }
@@ -421,12 +408,12 @@ static void test_idle_set(void **state) {
         vss_id_generate(&set);
         s[0] = snap_new(fx.a_mnt, &set);
         s[1] = snap_new(fx.b_mnt, &set);
-        assert_int_equal(img->begin_prepare(s[0]), S_OK);
-        assert_int_equal(img->begin_prepare(s[1]), S_OK);
+        assert_int_equal(img->begin_prepare(img, s[0]), S_OK);
+        assert_int_equal(img->begin_prepare(img, s[1]), S_OK);
         assert_int_equal(run_phases(s, 2), S_OK);
-        fprintf(stderr, "idle two-volume set: hold %.3f ms\n", (double) provider_image_last_hold_usec() / 1000.0);
+        fprintf(stderr, "idle two-volume set: hold %.3f ms\n", (double) provider_image_last_hold_usec(img) / 1000.0);
         for (size_t k = 0; k < 2; k++) {
-                assert_int_equal(img->delete_snapshot(s[k]), S_OK);
+                assert_int_equal(img->delete_snapshot(img, s[k]), S_OK);
                 provider_snapshot_free(s[k]);
         }
 }
@@ -439,19 +426,19 @@ static void test_abort_and_records(void **state) {
 
         vss_id_generate(&set);
         s[0] = snap_new(fx.a_mnt, &set);
-        assert_int_equal(img->begin_prepare(s[0]), S_OK);
-        assert_int_equal(img->begin_prepare(s[0]), VSS_E_BAD_STATE);
+        assert_int_equal(img->begin_prepare(img, s[0]), S_OK);
+        assert_int_equal(img->begin_prepare(img, s[0]), VSS_E_BAD_STATE);
 
         /* device_path names the clone before commit makes it. */
-        assert_int_equal(img->device_path(s[0], &path), S_OK);
+        assert_int_equal(img->device_path(img, s[0], &path), S_OK);
         assert_false(file_exists(path));
 
         /* Not committed: not deletable; abort leaves nothing. */
-        assert_int_equal(img->delete_snapshot(s[0]), VSS_E_OBJECT_NOT_FOUND);
+        assert_int_equal(img->delete_snapshot(img, s[0]), VSS_E_OBJECT_NOT_FOUND);
         assert_int_equal(run_phases(s, 1), S_OK);
         assert_string_equal(s[0]->device, path);
         assert_true(file_exists(path));
-        assert_int_equal(img->abort(s, 1), S_OK);
+        assert_int_equal(img->abort(img, s, 1), S_OK);
         assert_null(s[0]->data);
         assert_null(s[0]->device);
         assert_false(file_exists(path));
@@ -460,7 +447,7 @@ static void test_abort_and_records(void **state) {
         /* A snapshot known only from the catalog (device set, no data) is deleted by path, and
          * exposed by path, with the filesystem found by trying. */
         s[0] = snap_new(fx.a_mnt, &set);
-        assert_int_equal(img->begin_prepare(s[0]), S_OK);
+        assert_int_equal(img->begin_prepare(img, s[0]), S_OK);
         assert_int_equal(run_phases(s, 1), S_OK);
         snprintf(clone, sizeof(clone), "%s", s[0]->device);
 
@@ -468,25 +455,25 @@ static void test_abort_and_records(void **state) {
         orphan->device = strdup(clone);
         target_fd = open(fx.clone_mnt_a, O_PATH | O_DIRECTORY | O_CLOEXEC);
         assert_true(target_fd >= 0);
-        assert_int_equal(img->expose(orphan, target_fd, fx.clone_mnt_a), S_OK);
+        assert_int_equal(img->expose(img, orphan, target_fd, fx.clone_mnt_a), S_OK);
         (void) close(target_fd);
         assert_true(file_exists(fx.clone_mnt_a) && read_counter(fx.clone_mnt_a, "one") > 0);
-        assert_int_equal(img->unexpose(orphan, fx.clone_mnt_a), S_OK);
-        assert_int_equal(img->unexpose(orphan, fx.clone_mnt_a), S_OK); /* already gone: fine */
-        assert_int_equal(img->delete_snapshot(orphan), S_OK);
+        assert_int_equal(img->unexpose(img, orphan, fx.clone_mnt_a), S_OK);
+        assert_int_equal(img->unexpose(img, orphan, fx.clone_mnt_a), S_OK); /* already gone: fine */
+        assert_int_equal(img->delete_snapshot(img, orphan), S_OK);
         assert_false(file_exists(clone));
         provider_snapshot_free(orphan);
-        assert_int_equal(img->abort(s, 1), S_OK); /* its file is gone already: still succeeds */
+        assert_int_equal(img->abort(img, s, 1), S_OK); /* its file is gone already: still succeeds */
         provider_snapshot_free(s[0]);
 
         /* A damaged record cannot make it delete anything outside a snapshot area. */
         orphan = snap_new(fx.a_mnt, &set);
         orphan->device = strdup("/etc/passwd");
-        assert_int_equal(img->delete_snapshot(orphan), E_INVALIDARG);
+        assert_int_equal(img->delete_snapshot(img, orphan), E_INVALIDARG);
         free(orphan->device);
         snprintf(clone, sizeof(clone), "%s/.vss-snapshots/../a.img", fx.host_mnt);
         orphan->device = strdup(clone);
-        assert_int_equal(img->delete_snapshot(orphan), E_INVALIDARG);
+        assert_int_equal(img->delete_snapshot(img, orphan), E_INVALIDARG);
         assert_true(file_exists(fx.a.image));
         provider_snapshot_free(orphan);
         free(path);
@@ -504,18 +491,18 @@ static void test_image_host_in_set(void **state) {
         vss_id_generate(&set);
         s[0] = snap_new(fx.b_mnt, &set);
         s[1] = snap_new(e_mnt, &set);
-        assert_int_equal(img->begin_prepare(s[0]), S_OK);
-        assert_int_equal(img->begin_prepare(s[1]), S_OK);
-        assert_int_equal(img->end_prepare(s, 2), VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
-        assert_int_equal(img->abort(s, 2), S_OK);
+        assert_int_equal(img->begin_prepare(img, s[0]), S_OK);
+        assert_int_equal(img->begin_prepare(img, s[1]), S_OK);
+        assert_int_equal(img->end_prepare(img, s, 2), VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
+        assert_int_equal(img->abort(img, s, 2), S_OK);
         for (size_t k = 0; k < 2; k++)
                 provider_snapshot_free(s[k]);
 
         /* Alone, e is fine. */
         s[0] = snap_new(e_mnt, &set);
-        assert_int_equal(img->begin_prepare(s[0]), S_OK);
+        assert_int_equal(img->begin_prepare(img, s[0]), S_OK);
         assert_int_equal(run_phases(s, 1), S_OK);
-        assert_int_equal(img->delete_snapshot(s[0]), S_OK);
+        assert_int_equal(img->delete_snapshot(img, s[0]), S_OK);
         provider_snapshot_free(s[0]);
         assert_int_equal(loop_fs_destroy(&e), 0);
 }
@@ -528,12 +515,12 @@ static void test_same_volume_twice(void **state) {
         vss_id_generate(&set);
         s[0] = snap_new(fx.a_mnt, &set);
         s[1] = snap_new(fx.a_mnt, &set);
-        assert_int_equal(img->begin_prepare(s[0]), S_OK);
-        assert_int_equal(img->begin_prepare(s[1]), S_OK);
+        assert_int_equal(img->begin_prepare(img, s[0]), S_OK);
+        assert_int_equal(img->begin_prepare(img, s[1]), S_OK);
         assert_int_equal(run_phases(s, 2), S_OK);
         assert_true(file_exists(s[0]->device) && file_exists(s[1]->device));
         for (size_t k = 0; k < 2; k++) {
-                assert_int_equal(img->delete_snapshot(s[k]), S_OK);
+                assert_int_equal(img->delete_snapshot(img, s[k]), S_OK);
                 provider_snapshot_free(s[k]);
         }
 }
@@ -548,13 +535,13 @@ static void test_enospc(void **state) {
         /* Prepared while there was room; the host fills up before the commit. */
         vss_id_generate(&set);
         s[0] = snap_new(fx.d_mnt, &set);
-        assert_int_equal(img->begin_prepare(s[0]), S_OK);
+        assert_int_equal(img->begin_prepare(img, s[0]), S_OK);
         assert_int_equal(fill_up(fx.full_mnt), 0);
         hr = run_phases_at(s, 1, &phase);
         fprintf(stderr, "host filled after prepare: %s failed with %08x\n", phase, (unsigned) hr);
         assert_int_equal(hr, VSS_E_INSUFFICIENT_STORAGE);
         assert_string_equal(phase, "commit");
-        assert_int_equal(img->abort(s, 1), S_OK);
+        assert_int_equal(img->abort(img, s, 1), S_OK);
         assert_null(s[0]->device);
         provider_snapshot_free(s[0]);
 
@@ -564,7 +551,7 @@ static void test_enospc(void **state) {
 
         /* Full from the start: refused while preparing. */
         s[0] = snap_new(fx.d_mnt, &set);
-        hr = img->begin_prepare(s[0]);
+        hr = img->begin_prepare(img, s[0]);
         assert_int_equal(hr, VSS_E_INSUFFICIENT_STORAGE);
         assert_null(s[0]->data);
         provider_snapshot_free(s[0]);

@@ -7,6 +7,13 @@
  * today and registered in one table (src/providers/provider-registry.c); the struct carries a
  * version so it can be loaded from elsewhere later without changing shape.
  *
+ * A provider is an object, as a libgit2 backend is: its constructor (VssProviderNewFunc)
+ * returns a VssProvider that the provider embeds first in its own struct, and every op gets
+ * that object back as self. Everything a provider keeps between calls (its configuration, a
+ * guardian it started) lives there, never in file-level statics, so two instances (a test's
+ * and vssd's, or two configurations) cannot see each other's state. vssd frees it with
+ * ->free at exit.
+ *
  * Ownership: vssd owns every ProviderSnapshot and its strings; a provider owns only ->data,
  * which it frees in abort or delete_snapshot. Strings a provider returns through ret_*
  * parameters are malloc'd and become vssd's.
@@ -100,9 +107,9 @@ typedef struct ProviderSnapshotProperties {
         uint64_t size;               /* bytes the copy presents (an image clone: its length); 0: unknown */
 } ProviderSnapshotProperties;
 
-typedef struct VssProviderOps VssProviderOps;
+typedef struct VssProvider VssProvider;
 
-struct VssProviderOps {
+struct VssProvider {
         unsigned version;        /* VSS_PROVIDER_OPS_VERSION */
         const char *name;        /* short name: "btrfs", "test-copy" */
         const char *id;          /* provider id, 36-char UUID string, fixed forever */
@@ -110,8 +117,9 @@ struct VssProviderOps {
         const char *version_string;
         unsigned flags;          /* VSS_PROVIDER_* */
 
-        /* Optional. Called once at vssd start-up; a failure leaves the provider unregistered. */
-        vss_hr (*init)(const ProviderConfig *config);
+        /* Destroys the instance the constructor made (and whatever it holds, e.g. a guardian).
+         * Required. Snapshots' ->data must have been released by then. */
+        void (*free)(VssProvider *self);
 
         /*
          * Does this provider support volume (an absolute path as the requester gave it)?
@@ -119,21 +127,21 @@ struct VssProviderOps {
          * VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER if the path exists but is not ours;
          * VSS_E_OBJECT_NOT_FOUND if the path does not exist.
          */
-        vss_hr (*is_volume_supported)(const char *volume, char **ret_canonical);
+        vss_hr (*is_volume_supported)(VssProvider *self, const char *volume, char **ret_canonical);
 
-        vss_hr (*begin_prepare)(ProviderSnapshot *s);
-        vss_hr (*end_prepare)(ProviderSnapshot *const *snaps, size_t n);
-        vss_hr (*pre_commit)(ProviderSnapshot *const *snaps, size_t n);
-        vss_hr (*commit)(ProviderSnapshot *const *snaps, size_t n);
-        vss_hr (*post_commit)(ProviderSnapshot *const *snaps, size_t n);
-        vss_hr (*pre_final_commit)(ProviderSnapshot *const *snaps, size_t n);
-        vss_hr (*post_final_commit)(ProviderSnapshot *const *snaps, size_t n);
+        vss_hr (*begin_prepare)(VssProvider *self, ProviderSnapshot *s);
+        vss_hr (*end_prepare)(VssProvider *self, ProviderSnapshot *const *snaps, size_t n);
+        vss_hr (*pre_commit)(VssProvider *self, ProviderSnapshot *const *snaps, size_t n);
+        vss_hr (*commit)(VssProvider *self, ProviderSnapshot *const *snaps, size_t n);
+        vss_hr (*post_commit)(VssProvider *self, ProviderSnapshot *const *snaps, size_t n);
+        vss_hr (*pre_final_commit)(VssProvider *self, ProviderSnapshot *const *snaps, size_t n);
+        vss_hr (*post_final_commit)(VssProvider *self, ProviderSnapshot *const *snaps, size_t n);
         /* Must succeed as far as it can; discards whatever each snapshot has become. */
-        vss_hr (*abort)(ProviderSnapshot *const *snaps, size_t n);
+        vss_hr (*abort)(VssProvider *self, ProviderSnapshot *const *snaps, size_t n);
         /* VSS_E_OBJECT_NOT_FOUND when the copy was already gone (deleted behind vssd's back):
          * ->data is freed all the same, as on S_OK. A snapshot never committed also gives
          * VSS_E_OBJECT_NOT_FOUND, ->data then left for abort. */
-        vss_hr (*delete_snapshot)(ProviderSnapshot *s);
+        vss_hr (*delete_snapshot)(VssProvider *self, ProviderSnapshot *s);
 
         /*
          * Appended for the persistent catalog and exposure; all three optional (NULL: not
@@ -146,7 +154,7 @@ struct VssProviderOps {
          * delete_snapshot (s->device = that path, s->data = NULL). S_OK with *ret_path
          * (malloc'd), or a permitted provider code.
          */
-        vss_hr (*device_path)(const ProviderSnapshot *s, char **ret_path);
+        vss_hr (*device_path)(VssProvider *self, const ProviderSnapshot *s, char **ret_path);
         /*
          * expose: make the finished snapshot s (s->device set; s->data may be NULL for a
          * snapshot known only from the catalog) readable at the existing empty directory
@@ -155,12 +163,12 @@ struct VssProviderOps {
          * (move_mount(..., target_fd, "", MOVE_MOUNT_T_EMPTY_PATH)) so a path swapped meanwhile
          * cannot redirect it. Returns S_OK or a permitted provider code.
          */
-        vss_hr (*expose)(const ProviderSnapshot *s, int target_fd, const char *target_path);
+        vss_hr (*expose)(VssProvider *self, const ProviderSnapshot *s, int target_fd, const char *target_path);
         /*
          * unexpose: remove the exposure at target. May return VSS_E_VOLUME_IN_USE (the mount is
          * busy), which vssd passes through unsanitized; anything else as for other ops.
          */
-        vss_hr (*unexpose)(const ProviderSnapshot *s, const char *target);
+        vss_hr (*unexpose)(VssProvider *self, const ProviderSnapshot *s, const char *target);
 
         /*
          * Appended for start-up reconciliation and presence reporting; both optional (NULL:
@@ -180,7 +188,7 @@ struct VssProviderOps {
          * initialised), or a mapped errno. After a failure vssd concludes nothing. Reads only;
          * may block briefly on the filesystem (called at start-up and from Admin calls).
          */
-        vss_hr (*query)(const char *volume, ProviderQueryCallback cb, void *userdata);
+        vss_hr (*query)(VssProvider *self, const char *volume, ProviderQueryCallback cb, void *userdata);
         /*
          * get_properties: what the provider's storage says about the finished snapshot s
          * (s->device set; s->data may be NULL for a snapshot known only from the catalog).
@@ -191,11 +199,17 @@ struct VssProviderOps {
          * vssd reports "unknown" rather than "missing": a row is never dropped on a guess.
          * *ret is untouched on failure. Reads only.
          */
-        vss_hr (*get_properties)(const ProviderSnapshot *s, ProviderSnapshotProperties *ret);
+        vss_hr (*get_properties)(VssProvider *self, const ProviderSnapshot *s, ProviderSnapshotProperties *ret);
 };
 
-/* The built-in providers (provider-registry.c). NULL-terminated. */
-extern const VssProviderOps *const vss_builtin_providers[];
+/*
+ * VssProviderNewFunc: a provider's constructor. Makes one instance configured by config
+ * (copied as needed; config may be freed after the call): S_OK with *ret (owned by the caller,
+ * freed with (*ret)->free(*ret)), or a failure (E_OUTOFMEMORY, VSS_E_PROVIDER_NOT_REGISTERED
+ * when the provider cannot work on this system, e.g. its guardian is missing), after which
+ * the provider stays unregistered. Must not block for long.
+ */
+typedef vss_hr (*VssProviderNewFunc)(const ProviderConfig *config, VssProvider **ret);
 
 /*
  * provider_hr_sanitize: the code a provider may return passes through; anything else becomes

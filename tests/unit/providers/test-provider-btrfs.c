@@ -27,6 +27,7 @@
 static char work_dir[] = "/var/tmp/test-provider-btrfs-XXXXXX";
 static char mnt[256], tmpfs_dir[256], vol[512], nested[512], sibling[512];
 static bool mounted, tmpfs_mounted;
+static VssProvider *btrfs; /* the registry's instance, from setup */
 
 static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run(const char *fmt, ...) {
@@ -42,6 +43,8 @@ static int run(const char *fmt, ...) {
 }
 
 static void cleanup_all(void) {
+        provider_registry_done();
+        btrfs = NULL;
         if (tmpfs_mounted && umount2(tmpfs_dir, MNT_DETACH) == 0)
                 tmpfs_mounted = false;
         if (mounted) {
@@ -58,6 +61,9 @@ static int setup(void **state) {
         if (!mkdtemp(work_dir))
                 return -1;
         atexit(cleanup_all);
+        if (provider_registry_init(&(ProviderConfig) { .state_dir = work_dir }, false) != S_OK ||
+            !(btrfs = provider_find_by_name("btrfs")))
+                return -1;
 
         snprintf(mnt, sizeof(mnt), "%s/mnt", work_dir);
         snprintf(tmpfs_dir, sizeof(tmpfs_dir), "%s/tmpfs", work_dir);
@@ -94,7 +100,7 @@ static int teardown(void **state) {
 static void expect_volume(const char *path, const char *expected) {
         _cleanup_free_ char *canonical = NULL;
 
-        assert_int_equal(provider_btrfs_ops.is_volume_supported(path, &canonical), S_OK);
+        assert_int_equal(btrfs->is_volume_supported(btrfs, path, &canonical), S_OK);
         assert_string_equal(canonical, expected);
 }
 
@@ -118,10 +124,10 @@ static void test_resolve(void **state) {
         /* the mount root is the top-level subvolume */
         expect_volume(mnt, mnt);
 
-        assert_int_equal(provider_btrfs_ops.is_volume_supported(tmpfs_dir, &canonical),
+        assert_int_equal(btrfs->is_volume_supported(btrfs, tmpfs_dir, &canonical),
                          VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
         snprintf(path, sizeof(path), "%s/missing", vol);
-        assert_int_equal(provider_btrfs_ops.is_volume_supported(path, &canonical), VSS_E_OBJECT_NOT_FOUND);
+        assert_int_equal(btrfs->is_volume_supported(btrfs, path, &canonical), VSS_E_OBJECT_NOT_FOUND);
         assert_null(canonical);
 }
 
@@ -130,16 +136,16 @@ static ProviderSnapshot *prepare(const char *path) {
         ProviderSnapshot *s;
         vss_id set_id;
 
-        assert_int_equal(provider_btrfs_ops.is_volume_supported(path, &canonical), S_OK);
+        assert_int_equal(btrfs->is_volume_supported(btrfs, path, &canonical), S_OK);
         vss_id_generate(&set_id);
         s = snapshot_new(canonical, &set_id);
         assert_non_null(s);
-        assert_int_equal(provider_btrfs_ops.begin_prepare(s), S_OK);
+        assert_int_equal(btrfs->begin_prepare(btrfs, s), S_OK);
         return s;
 }
 
 static void test_snapshot(void **state) {
-        const VssProviderOps *p = &provider_btrfs_ops;
+        VssProvider *p = btrfs;
         char path[4096], buf[256], area[4096];
         const char *phase = "";
         ProviderSnapshot *s;
@@ -173,15 +179,15 @@ static void test_snapshot(void **state) {
         /* Read-only for real. */
         assert_int_equal(write_text(s->device, "data.txt", "tamper\n"), -EROFS);
 
-        assert_int_equal(p->delete_snapshot(s), S_OK);
+        assert_int_equal(p->delete_snapshot(p, s), S_OK);
         assert_int_equal(stat(path, &st), -1);
         assert_int_equal(errno, ENOENT);
-        assert_int_equal(p->delete_snapshot(s), VSS_E_OBJECT_NOT_FOUND);
+        assert_int_equal(p->delete_snapshot(p, s), VSS_E_OBJECT_NOT_FOUND);
         provider_snapshot_free(s);
 }
 
 static void test_nested_snapshot_and_abort(void **state) {
-        const VssProviderOps *p = &provider_btrfs_ops;
+        VssProvider *p = btrfs;
         ProviderSnapshot *snaps[2];
         char dev0[4096], dev1[4096], buf[64];
         struct stat st;
@@ -194,12 +200,12 @@ static void test_nested_snapshot_and_abort(void **state) {
         assert_string_equal(read_text(dev1, "inner.txt", buf, sizeof(buf)), "inner\n");
 
         /* A failure later in DoSnapshotSet: abort discards both snapshots. */
-        assert_int_equal(p->abort(snaps, 2), S_OK);
+        assert_int_equal(p->abort(p, snaps, 2), S_OK);
         assert_int_equal(stat(dev0, &st), -1);
         assert_int_equal(stat(dev1, &st), -1);
         assert_null(snaps[0]->data);
         assert_null(snaps[0]->device);
-        assert_int_equal(p->abort(snaps, 2), S_OK);
+        assert_int_equal(p->abort(p, snaps, 2), S_OK);
         provider_snapshot_free(snaps[0]);
         provider_snapshot_free(snaps[1]);
 }
@@ -239,13 +245,13 @@ static void test_nested_subvolumes_reported(void **state) {
         s = prepare_capturing_log(vol, log, sizeof(log));
         assert_non_null(strstr(log, "contains 1 nested subvolume(s)"));
         assert_non_null(strstr(log, ": nested "));
-        assert_int_equal(provider_btrfs_ops.abort(&s, 1), S_OK);
+        assert_int_equal(btrfs->abort(btrfs, &s, 1), S_OK);
         provider_snapshot_free(s);
 
         /* The innermost subvolume has none: nothing reported. */
         s = prepare_capturing_log(nested, log, sizeof(log));
         assert_null(strstr(log, "nested subvolume"));
-        assert_int_equal(provider_btrfs_ops.abort(&s, 1), S_OK);
+        assert_int_equal(btrfs->abort(btrfs, &s, 1), S_OK);
         provider_snapshot_free(s);
 
         /* The mount's root holds vol and vol/nested, and our own snapshot area, which is not
@@ -253,35 +259,35 @@ static void test_nested_subvolumes_reported(void **state) {
         s = prepare_capturing_log(mnt, log, sizeof(log));
         assert_non_null(strstr(log, "contains 2 nested subvolume(s)"));
         assert_null(strstr(log, ".vss-snapshots"));
-        assert_int_equal(provider_btrfs_ops.abort(&s, 1), S_OK);
+        assert_int_equal(btrfs->abort(btrfs, &s, 1), S_OK);
         provider_snapshot_free(s);
 }
 
 static void test_sequence_rules(void **state) {
-        const VssProviderOps *p = &provider_btrfs_ops;
+        VssProvider *p = btrfs;
         ProviderSnapshot *s = prepare(vol);
 
-        assert_int_equal(p->begin_prepare(s), VSS_E_BAD_STATE);
-        assert_int_equal(p->post_commit(&s, 1), VSS_E_BAD_STATE);
-        assert_int_equal(p->delete_snapshot(s), VSS_E_OBJECT_NOT_FOUND);
-        assert_int_equal(p->abort(&s, 1), S_OK);
-        assert_int_equal(p->commit(&s, 1), VSS_E_BAD_STATE);
+        assert_int_equal(p->begin_prepare(p, s), VSS_E_BAD_STATE);
+        assert_int_equal(p->post_commit(p, &s, 1), VSS_E_BAD_STATE);
+        assert_int_equal(p->delete_snapshot(p, s), VSS_E_OBJECT_NOT_FOUND);
+        assert_int_equal(p->abort(p, &s, 1), S_OK);
+        assert_int_equal(p->commit(p, &s, 1), VSS_E_BAD_STATE);
         provider_snapshot_free(s);
 }
 
 static void test_registry_picks_btrfs(void **state) {
-        const VssProviderOps *chosen = NULL;
+        VssProvider *chosen = NULL;
         _cleanup_free_ char *canonical = NULL;
         char path[4096];
 
         snprintf(path, sizeof(path), "%s/dir", vol);
         assert_int_equal(provider_select(path, NULL, true, &chosen, &canonical), S_OK);
-        assert_ptr_equal(chosen, &provider_btrfs_ops);
+        assert_ptr_equal(chosen, btrfs);
         assert_string_equal(canonical, vol);
 }
 
 static void test_query_and_properties(void **state) {
-        const VssProviderOps *p = &provider_btrfs_ops;
+        VssProvider *p = btrfs;
         ProviderSnapshotProperties props = {};
         ProviderSnapshot *a[2], *b, *rec;
         char path[4096], writable[4096], plain[4096], link[4096];
@@ -312,7 +318,7 @@ static void test_query_and_properties(void **state) {
         snprintf(link, sizeof(link), "%s/.vss-snapshots/%s", mnt, vss_id_to_str(&id).s);
         assert_int_equal(symlink(a[0]->device, link), 0);
 
-        assert_int_equal(p->query(vol, query_collect, &q), S_OK);
+        assert_int_equal(p->query(p, vol, query_collect, &q), S_OK);
         assert_int_equal(q.n, 2);
         for (size_t k = 0; k < 2; k++) {
                 i = query_find(&q, &a[k]->snapshot_id);
@@ -324,39 +330,39 @@ static void test_query_and_properties(void **state) {
 
         /* The sibling subvolume shares the area, not the snapshots. */
         q = (QueryResult) {};
-        assert_int_equal(p->query(sibling, query_collect, &q), S_OK);
+        assert_int_equal(p->query(p, sibling, query_collect, &q), S_OK);
         assert_int_equal(q.n, 1);
         assert_true(vss_id_equal(&q.ids[0], &b->snapshot_id));
         q = (QueryResult) {};
-        assert_int_equal(p->query(nested, query_collect, &q), S_OK);
+        assert_int_equal(p->query(p, nested, query_collect, &q), S_OK);
         assert_int_equal(q.n, 0);
 
         /* Not a btrfs volume, or not there: no answer, not an empty one. */
-        assert_int_equal(p->query(tmpfs_dir, query_collect, &q), VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
+        assert_int_equal(p->query(p, tmpfs_dir, query_collect, &q), VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
         snprintf(path, sizeof(path), "%s/missing", mnt);
-        assert_int_equal(p->query(path, query_collect, &q), VSS_E_OBJECT_NOT_FOUND);
+        assert_int_equal(p->query(p, path, query_collect, &q), VSS_E_OBJECT_NOT_FOUND);
 
         /* Present, from the provider's data and from a catalog-only record alike. */
-        assert_int_equal(p->get_properties(a[0], &props), S_OK);
+        assert_int_equal(p->get_properties(p, a[0], &props), S_OK);
         assert_true(props.present);
         assert_true(props.creation_time > 0 && props.creation_time <= now);
         rec = snapshot_from_record(a[1]);
         assert_non_null(rec);
         props = (ProviderSnapshotProperties) {};
-        assert_int_equal(p->get_properties(rec, &props), S_OK);
+        assert_int_equal(p->get_properties(p, rec, &props), S_OK);
         assert_true(props.present);
 
         /* Deleted by the provider: absent, and no longer listed. */
-        assert_int_equal(p->delete_snapshot(a[0]), S_OK);
-        assert_int_equal(p->get_properties(a[0], &props), S_OK);
+        assert_int_equal(p->delete_snapshot(p, a[0]), S_OK);
+        assert_int_equal(p->get_properties(p, a[0], &props), S_OK);
         assert_false(props.present);
 
         /* Deleted behind its back (`btrfs subvolume delete`): absent too. */
         assert_int_equal(btrfs_util_delete_subvolume(a[1]->device, 0), BTRFS_UTIL_OK);
-        assert_int_equal(p->get_properties(rec, &props), S_OK);
+        assert_int_equal(p->get_properties(p, rec, &props), S_OK);
         assert_false(props.present);
         q = (QueryResult) {};
-        assert_int_equal(p->query(vol, query_collect, &q), S_OK);
+        assert_int_equal(p->query(p, vol, query_collect, &q), S_OK);
         assert_int_equal(q.n, 0);
 
         /* Where the area is not visible (here: not a btrfs), it cannot tell. */
@@ -364,12 +370,12 @@ static void test_query_and_properties(void **state) {
         snprintf(path, sizeof(path), "%s/%s", tmpfs_dir, vss_id_to_str(&rec->snapshot_id).s);
         rec->device = strdup(path);
         props = (ProviderSnapshotProperties) { .present = true };
-        assert_true(VSS_FAILED(p->get_properties(rec, &props)));
+        assert_true(VSS_FAILED(p->get_properties(p, rec, &props)));
         assert_true(props.present);
         provider_snapshot_free(rec);
 
-        assert_int_equal(p->delete_snapshot(b), S_OK);
-        assert_int_equal(p->abort(a, 2), S_OK);
+        assert_int_equal(p->delete_snapshot(p, b), S_OK);
+        assert_int_equal(p->abort(p, a, 2), S_OK);
         provider_snapshot_free(a[0]);
         provider_snapshot_free(a[1]);
         provider_snapshot_free(b);

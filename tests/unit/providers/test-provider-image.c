@@ -31,7 +31,7 @@
 static char work_dir[] = "/var/tmp/test-provider-image-XXXXXX";
 static LoopFs host, vol_a, vol_b;
 static char host_mnt[PATH_MAX], mnt_a[PATH_MAX], mnt_b[PATH_MAX];
-static const VssProviderOps *const img = &provider_image_ops;
+static VssProvider *img; /* the registry's instance, from setup */
 
 static int make_fs(LoopFs *l, const char *parent, const char *name, uint64_t size, const char *fstype,
                    char *ret_mnt) {
@@ -55,13 +55,15 @@ static int setup(void **state) {
                 return -1;
         if (write_text(mnt_a, "a.txt", "a\n") < 0 || write_text(mnt_b, "b.txt", "b\n") < 0)
                 return -1;
-        return img->init(&(ProviderConfig) { .state_dir = work_dir, .guardian_path = getenv("VSS_GUARDIAN") }) ==
-                               S_OK
-                       ? 0
-                       : -1;
+        if (provider_registry_init(&(ProviderConfig) { .state_dir = work_dir, .guardian_path = getenv("VSS_GUARDIAN") },
+                                   false) != S_OK)
+                return -1;
+        img = provider_find_by_name("image");
+        return img ? 0 : -1;
 }
 
 static int teardown(void **state) {
+        provider_registry_done();
         /* The volumes first: their images live on the host. */
         (void) loop_fs_destroy(&vol_a);
         (void) loop_fs_destroy(&vol_b);
@@ -75,11 +77,11 @@ static ProviderSnapshot *prepare(const char *volume) {
         ProviderSnapshot *s;
         vss_id set_id;
 
-        assert_int_equal(img->is_volume_supported(volume, &canonical), S_OK);
+        assert_int_equal(img->is_volume_supported(img, volume, &canonical), S_OK);
         vss_id_generate(&set_id);
         s = snapshot_new(canonical, &set_id);
         assert_non_null(s);
-        assert_int_equal(img->begin_prepare(s), S_OK);
+        assert_int_equal(img->begin_prepare(img, s), S_OK);
         return s;
 }
 
@@ -125,7 +127,7 @@ static void test_query_and_properties(void **state) {
         plant_clone(stray, NULL);
         plant_clone(foreign, "/somewhere/else.img");
 
-        assert_int_equal(img->query(mnt_a, query_collect, &q), S_OK);
+        assert_int_equal(img->query(img, mnt_a, query_collect, &q), S_OK);
         assert_int_equal(q.n, 2);
         i = query_find(&q, &set1[0]->snapshot_id);
         assert_true(i >= 0);
@@ -136,33 +138,33 @@ static void test_query_and_properties(void **state) {
         assert_string_equal(q.devices[i], a2->device);
 
         q = (QueryResult) {};
-        assert_int_equal(img->query(mnt_b, query_collect, &q), S_OK);
+        assert_int_equal(img->query(img, mnt_b, query_collect, &q), S_OK);
         assert_int_equal(q.n, 1);
         assert_true(vss_id_equal(&q.ids[0], &set1[1]->snapshot_id));
 
         /* The host is not a loop-mounted image: no answer. */
-        assert_int_equal(img->query(work_dir, query_collect, &q), VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
+        assert_int_equal(img->query(img, work_dir, query_collect, &q), VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
 
         /* Present, with the clone's size, from the provider's data and from a record alike. */
-        assert_int_equal(img->get_properties(a2, &props), S_OK);
+        assert_int_equal(img->get_properties(img, a2, &props), S_OK);
         assert_true(props.present);
         assert_int_equal(props.size, IMAGE_SIZE);
         assert_true(props.creation_time > 0 && props.creation_time <= now);
         rec = snapshot_from_record(set1[0]);
         assert_non_null(rec);
         props = (ProviderSnapshotProperties) {};
-        assert_int_equal(img->get_properties(rec, &props), S_OK);
+        assert_int_equal(img->get_properties(img, rec, &props), S_OK);
         assert_true(props.present);
 
         /* Deleted by the provider, or removed behind its back: absent, and not listed. */
-        assert_int_equal(img->delete_snapshot(a2), S_OK);
-        assert_int_equal(img->get_properties(a2, &props), S_OK);
+        assert_int_equal(img->delete_snapshot(img, a2), S_OK);
+        assert_int_equal(img->get_properties(img, a2, &props), S_OK);
         assert_false(props.present);
         assert_int_equal(unlink(rec->device), 0);
-        assert_int_equal(img->get_properties(rec, &props), S_OK);
+        assert_int_equal(img->get_properties(img, rec, &props), S_OK);
         assert_false(props.present);
         q = (QueryResult) {};
-        assert_int_equal(img->query(mnt_a, query_collect, &q), S_OK);
+        assert_int_equal(img->query(img, mnt_a, query_collect, &q), S_OK);
         assert_int_equal(q.n, 0);
 
         /* An area that is not there: it cannot tell. A path that is no clone: refused. */
@@ -171,16 +173,16 @@ static void test_query_and_properties(void **state) {
                  vss_id_to_str(&rec->snapshot_id).s);
         rec->device = strdup(path);
         props = (ProviderSnapshotProperties) { .present = true };
-        assert_true(VSS_FAILED(img->get_properties(rec, &props)));
+        assert_true(VSS_FAILED(img->get_properties(img, rec, &props)));
         assert_true(props.present);
         free(rec->device);
         rec->device = strdup(image_a);
-        assert_int_equal(img->get_properties(rec, &props), E_INVALIDARG);
+        assert_int_equal(img->get_properties(img, rec, &props), E_INVALIDARG);
         provider_snapshot_free(rec);
 
-        assert_int_equal(img->delete_snapshot(set1[1]), S_OK);
-        assert_int_equal(img->abort(set1, 2), S_OK);
-        assert_int_equal(img->abort(&a2, 1), S_OK);
+        assert_int_equal(img->delete_snapshot(img, set1[1]), S_OK);
+        assert_int_equal(img->abort(img, set1, 2), S_OK);
+        assert_int_equal(img->abort(img, &a2, 1), S_OK);
         provider_snapshot_free(set1[0]);
         provider_snapshot_free(set1[1]);
         provider_snapshot_free(a2);

@@ -13,11 +13,13 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <ctype.h>
 #include <dirent.h>
 #include <linux/magic.h>
 #include <sys/statfs.h>
 
 #include "provider-test-util.h"
+#include "providers/provider-util.h"
 #include "vss-bus.h"
 
 static char state_dir[] = "/tmp/test-provider-state-XXXXXX";
@@ -41,6 +43,7 @@ static int setup(void **state) {
 }
 
 static int teardown(void **state) {
+        provider_registry_done();
         (void) rm_rf_cmd(state_dir);
         (void) rm_rf_cmd(volume_dir);
         (void) rm_rf_cmd(sibling_dir);
@@ -62,16 +65,16 @@ static void fill_volume(void) {
 }
 
 static ProviderSnapshot *prepare_on(const char *volume) {
-        const VssProviderOps *p = &provider_test_copy_ops;
+        VssProvider *p = provider_find_by_name("test-copy");
         _cleanup_free_ char *canonical = NULL;
         ProviderSnapshot *s;
         vss_id set_id;
 
-        assert_int_equal(p->is_volume_supported(volume, &canonical), S_OK);
+        assert_int_equal(p->is_volume_supported(p, volume, &canonical), S_OK);
         vss_id_generate(&set_id);
         s = snapshot_new(canonical, &set_id);
         assert_non_null(s);
-        assert_int_equal(p->begin_prepare(s), S_OK);
+        assert_int_equal(p->begin_prepare(p, s), S_OK);
         return s;
 }
 
@@ -80,7 +83,7 @@ static ProviderSnapshot *prepare_one(void) {
 }
 
 static void test_point_in_time_copy(void **state) {
-        const VssProviderOps *p = &provider_test_copy_ops;
+        VssProvider *p = provider_find_by_name("test-copy");
         ProviderSnapshot *s;
         char buf[256], target[256];
         const char *phase = NULL;
@@ -109,14 +112,14 @@ static void test_point_in_time_copy(void **state) {
         assert_int_equal(stat(buf, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0750);
 
-        assert_int_equal(p->delete_snapshot(s), S_OK);
+        assert_int_equal(p->delete_snapshot(p, s), S_OK);
         assert_int_equal(stat(s->device, &st), -1);
-        assert_int_equal(p->delete_snapshot(s), VSS_E_OBJECT_NOT_FOUND);
+        assert_int_equal(p->delete_snapshot(p, s), VSS_E_OBJECT_NOT_FOUND);
         provider_snapshot_free(s);
 }
 
 static void test_fault_injection(void **state) {
-        const VssProviderOps *p = &provider_test_copy_ops;
+        VssProvider *p = provider_find_by_name("test-copy");
         _cleanup_free_ char *canonical = NULL;
         const char *phase = NULL;
         ProviderSnapshot *s;
@@ -130,7 +133,7 @@ static void test_fault_injection(void **state) {
         assert_string_equal(phase, "commit");
         assert_null(s->device);
         assert_int_equal(provider_hr_sanitize(hr), VSS_E_UNEXPECTED_PROVIDER_ERROR);
-        assert_int_equal(p->abort(&s, 1), S_OK);
+        assert_int_equal(p->abort(p, &s, 1), S_OK);
         assert_null(s->data);
         provider_snapshot_free(s);
 
@@ -140,11 +143,11 @@ static void test_fault_injection(void **state) {
         assert_int_equal(hr, VSS_E_PROVIDER_VETO);
         assert_string_equal(phase, "end_prepare");
         assert_int_equal(provider_hr_sanitize(hr), VSS_E_PROVIDER_VETO);
-        assert_int_equal(p->abort(&s, 1), S_OK);
+        assert_int_equal(p->abort(p, &s, 1), S_OK);
         provider_snapshot_free(s);
 
         assert_int_equal(write_text(volume_dir, ".vss-test-provider", "is_volume_supported=0x8004230E\n"), 0);
-        assert_int_equal(p->is_volume_supported(volume_dir, &canonical), VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
+        assert_int_equal(p->is_volume_supported(p, volume_dir, &canonical), VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
         assert_null(canonical);
 
         /* post_commit fails after the copy exists: abort must remove it. */
@@ -157,24 +160,24 @@ static void test_fault_injection(void **state) {
         assert_non_null(s->device);
         canonical = strdup(s->device);
         assert_true(path_exists(canonical, "a.txt"));
-        assert_int_equal(p->abort(&s, 1), S_OK);
+        assert_int_equal(p->abort(p, &s, 1), S_OK);
         assert_false(path_exists(canonical, ""));
         assert_null(s->device);
         /* repeated abort is harmless */
-        assert_int_equal(p->abort(&s, 1), S_OK);
+        assert_int_equal(p->abort(p, &s, 1), S_OK);
         provider_snapshot_free(s);
 
         assert_int_equal(write_text(volume_dir, ".vss-test-provider", "delete_snapshot=0x80042308\n"), 0);
         s = prepare_one();
         assert_int_equal(run_set_phases(p, &s, 1, NULL), S_OK);
-        assert_int_equal(p->delete_snapshot(s), VSS_E_OBJECT_NOT_FOUND);
+        assert_int_equal(p->delete_snapshot(p, s), VSS_E_OBJECT_NOT_FOUND);
         assert_true(path_exists(s->device, "a.txt"));
-        assert_int_equal(p->abort(&s, 1), S_OK);
+        assert_int_equal(p->abort(p, &s, 1), S_OK);
         provider_snapshot_free(s);
 }
 
 static void test_abort_removes_set(void **state) {
-        const VssProviderOps *p = &provider_test_copy_ops;
+        VssProvider *p = provider_find_by_name("test-copy");
         ProviderSnapshot *snaps[2];
         char dev0[4096], dev1[4096];
 
@@ -188,7 +191,7 @@ static void test_abort_removes_set(void **state) {
         assert_true(path_exists(dev0, "a.txt"));
         assert_true(path_exists(dev1, "sub/b.txt"));
 
-        assert_int_equal(p->abort(snaps, 2), S_OK);
+        assert_int_equal(p->abort(p, snaps, 2), S_OK);
         assert_false(path_exists(dev0, ""));
         assert_false(path_exists(dev1, ""));
         provider_snapshot_free(snaps[0]);
@@ -196,21 +199,21 @@ static void test_abort_removes_set(void **state) {
 }
 
 static void test_out_of_sequence(void **state) {
-        const VssProviderOps *p = &provider_test_copy_ops;
+        VssProvider *p = provider_find_by_name("test-copy");
         ProviderSnapshot *s;
 
         fill_volume();
         s = prepare_one();
         /* begin_prepare twice, and the phases after commit before commit */
-        assert_int_equal(p->begin_prepare(s), VSS_E_BAD_STATE);
-        assert_int_equal(p->post_commit(&s, 1), VSS_E_BAD_STATE);
-        assert_int_equal(p->abort(&s, 1), S_OK);
-        assert_int_equal(p->commit(&s, 1), VSS_E_BAD_STATE);
+        assert_int_equal(p->begin_prepare(p, s), VSS_E_BAD_STATE);
+        assert_int_equal(p->post_commit(p, &s, 1), VSS_E_BAD_STATE);
+        assert_int_equal(p->abort(p, &s, 1), S_OK);
+        assert_int_equal(p->commit(p, &s, 1), VSS_E_BAD_STATE);
         provider_snapshot_free(s);
 }
 
 static void test_size_limits(void **state) {
-        const VssProviderOps *p = &provider_test_copy_ops;
+        VssProvider *p = provider_find_by_name("test-copy");
         char path[4096], dest[4096];
         ProviderSnapshot *s;
         int fd;
@@ -227,7 +230,7 @@ static void test_size_limits(void **state) {
         assert_int_equal(run_set_phases(p, &s, 1, NULL), VSS_E_INSUFFICIENT_STORAGE);
         snprintf(dest, sizeof(dest), "%s/test-copy/%s", state_dir, vss_id_to_str(&s->snapshot_id).s);
         assert_false(path_exists(dest, ""));
-        assert_int_equal(p->abort(&s, 1), S_OK);
+        assert_int_equal(p->abort(p, &s, 1), S_OK);
         provider_snapshot_free(s);
         assert_int_equal(unlink(path), 0);
 
@@ -244,25 +247,25 @@ static void test_size_limits(void **state) {
         assert_int_equal(run_set_phases(p, &s, 1, NULL), VSS_E_INSUFFICIENT_STORAGE);
         snprintf(dest, sizeof(dest), "%s/test-copy/%s", state_dir, vss_id_to_str(&s->snapshot_id).s);
         assert_false(path_exists(dest, ""));
-        assert_int_equal(p->abort(&s, 1), S_OK);
+        assert_int_equal(p->abort(p, &s, 1), S_OK);
         provider_snapshot_free(s);
         assert_int_equal(rm_rf_cmd(path), 0);
 }
 
 static void test_volume_checks(void **state) {
-        const VssProviderOps *p = &provider_test_copy_ops;
+        VssProvider *p = provider_find_by_name("test-copy");
         _cleanup_free_ char *canonical = NULL;
         char path[4096];
 
         fill_volume();
         snprintf(path, sizeof(path), "%s/a.txt", volume_dir);
-        assert_int_equal(p->is_volume_supported(path, &canonical), VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
+        assert_int_equal(p->is_volume_supported(p, path, &canonical), VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
         snprintf(path, sizeof(path), "%s/missing", volume_dir);
-        assert_int_equal(p->is_volume_supported(path, &canonical), VSS_E_OBJECT_NOT_FOUND);
-        assert_int_equal(p->is_volume_supported("relative/dir", &canonical), E_INVALIDARG);
+        assert_int_equal(p->is_volume_supported(p, path, &canonical), VSS_E_OBJECT_NOT_FOUND);
+        assert_int_equal(p->is_volume_supported(p, "relative/dir", &canonical), E_INVALIDARG);
         /* canonical form: trailing slash and ".." resolved */
         snprintf(path, sizeof(path), "%s/sub/../", volume_dir);
-        assert_int_equal(p->is_volume_supported(path, &canonical), S_OK);
+        assert_int_equal(p->is_volume_supported(p, path, &canonical), S_OK);
         assert_string_equal(canonical, volume_dir);
 }
 
@@ -273,30 +276,38 @@ static bool dir_is_btrfs(const char *path) {
 }
 
 static void test_registry_select(void **state) {
-        const VssProviderOps *chosen = NULL;
+        VssProvider *chosen = NULL;
         _cleanup_free_ char *canonical = NULL;
         vss_id id, unknown;
         char path[4096];
 
         fill_volume();
-        assert_non_null(vss_builtin_providers[0]);
-        assert_string_equal(vss_builtin_providers[0]->name, "btrfs");
-        /* Auto-selection order: btrfs, then image, then the test-only provider. */
-        assert_string_equal(vss_builtin_providers[1]->name, "image");
-        assert_string_equal(vss_builtin_providers[2]->name, "test-copy");
-        assert_null(vss_builtin_providers[3]);
+        {
+                /* Auto-selection order: btrfs, then image (registered only when its guardian is
+                 * there), then the test-only provider last. */
+                VssProvider *const *list = provider_registry_list();
+                size_t n = 0;
 
-        assert_int_equal(vss_id_parse(provider_test_copy_ops.id, &id), S_OK);
-        assert_ptr_equal(provider_find_by_id(&id), &provider_test_copy_ops);
+                while (list[n])
+                        n++;
+                assert_true(n >= 2);
+                assert_string_equal(list[0]->name, "btrfs");
+                assert_string_equal(list[n - 1]->name, "test-copy");
+                if (n == 3)
+                        assert_string_equal(list[1]->name, "image");
+        }
+
+        assert_int_equal(vss_id_parse(provider_find_by_name("test-copy")->id, &id), S_OK);
+        assert_ptr_equal(provider_find_by_id(&id), provider_find_by_name("test-copy"));
         vss_id_generate(&unknown);
         assert_null(provider_find_by_id(&unknown));
 
-        assert_true(provider_is_available(&provider_test_copy_ops, true));
-        assert_false(provider_is_available(&provider_test_copy_ops, false));
+        assert_true(provider_is_available(provider_find_by_name("test-copy"), true));
+        assert_false(provider_is_available(provider_find_by_name("test-copy"), false));
 
         /* explicit id */
         assert_int_equal(provider_select(volume_dir, &id, true, &chosen, &canonical), S_OK);
-        assert_ptr_equal(chosen, &provider_test_copy_ops);
+        assert_ptr_equal(chosen, provider_find_by_name("test-copy"));
         assert_string_equal(canonical, volume_dir);
         canonical = mfree_ptr(canonical);
         assert_int_equal(provider_select(volume_dir, &id, false, &chosen, &canonical), VSS_E_PROVIDER_NOT_REGISTERED);
@@ -316,19 +327,19 @@ static void test_registry_select(void **state) {
         /* automatic choice: btrfs refuses, test-copy takes it only when enabled */
         chosen = NULL;
         assert_int_equal(provider_select(volume_dir, &VSS_ID_NULL, true, &chosen, &canonical), S_OK);
-        assert_ptr_equal(chosen, &provider_test_copy_ops);
+        assert_ptr_equal(chosen, provider_find_by_name("test-copy"));
         canonical = mfree_ptr(canonical);
         assert_int_equal(provider_select(volume_dir, NULL, false, &chosen, &canonical), VSS_E_VOLUME_NOT_SUPPORTED);
 
         /* the named btrfs provider refuses a non-btrfs directory */
-        assert_int_equal(vss_id_parse(provider_btrfs_ops.id, &id), S_OK);
+        assert_int_equal(vss_id_parse(provider_find_by_name("btrfs")->id, &id), S_OK);
         assert_int_equal(provider_select(volume_dir, &id, false, &chosen, &canonical),
                          VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER);
         assert_null(canonical);
 }
 
 static void test_query_and_properties(void **state) {
-        const VssProviderOps *p = &provider_test_copy_ops;
+        VssProvider *p = provider_find_by_name("test-copy");
         ProviderSnapshot *a[2], *b, *rec;
         ProviderSnapshotProperties props = { .present = true };
         QueryResult q = {};
@@ -356,7 +367,7 @@ static void test_query_and_properties(void **state) {
         assert_int_equal(write_text(path, "not-a-snapshot", "x"), 0);
 
         /* Exactly the volume's two copies, with their paths and a creation time. */
-        assert_int_equal(p->query(volume_dir, query_collect, &q), S_OK);
+        assert_int_equal(p->query(p, volume_dir, query_collect, &q), S_OK);
         assert_int_equal(q.n, 2);
         for (size_t k = 0; k < 2; k++) {
                 i = query_find(&q, &a[k]->snapshot_id);
@@ -369,41 +380,41 @@ static void test_query_and_properties(void **state) {
 
         /* The sibling's one copy, and nothing of a volume never snapshotted. */
         q = (QueryResult) {};
-        assert_int_equal(p->query(sibling_dir, query_collect, &q), S_OK);
+        assert_int_equal(p->query(p, sibling_dir, query_collect, &q), S_OK);
         assert_int_equal(q.n, 1);
         assert_true(vss_id_equal(&q.ids[0], &b->snapshot_id));
         q = (QueryResult) {};
-        assert_int_equal(p->query(state_dir, query_collect, &q), S_OK);
+        assert_int_equal(p->query(p, state_dir, query_collect, &q), S_OK);
         assert_int_equal(q.n, 0);
 
         /* A callback's failure stops the walk and comes back as is. */
         q = (QueryResult) { .stop_after = 1 };
-        assert_int_equal(p->query(volume_dir, query_collect, &q), VSS_E_PROVIDER_VETO);
+        assert_int_equal(p->query(p, volume_dir, query_collect, &q), VSS_E_PROVIDER_VETO);
         assert_int_equal(q.n, 1);
 
         /* A volume that does not exist, or a bad call: no answer. */
         snprintf(path, sizeof(path), "%s/gone", volume_dir);
-        assert_int_equal(p->query(path, query_collect, &q), VSS_E_OBJECT_NOT_FOUND);
-        assert_int_equal(p->query("relative", query_collect, &q), E_INVALIDARG);
-        assert_int_equal(p->query(volume_dir, NULL, NULL), E_INVALIDARG);
+        assert_int_equal(p->query(p, path, query_collect, &q), VSS_E_OBJECT_NOT_FOUND);
+        assert_int_equal(p->query(p, "relative", query_collect, &q), E_INVALIDARG);
+        assert_int_equal(p->query(p, volume_dir, NULL, NULL), E_INVALIDARG);
 
         /* Present, from the provider's own data and from a catalog-only record alike. */
-        assert_int_equal(p->get_properties(a[0], &props), S_OK);
+        assert_int_equal(p->get_properties(p, a[0], &props), S_OK);
         assert_true(props.present);
         assert_true(props.creation_time > 0 && props.creation_time <= now);
         rec = snapshot_from_record(a[0]);
         assert_non_null(rec);
         props = (ProviderSnapshotProperties) {};
-        assert_int_equal(p->get_properties(rec, &props), S_OK);
+        assert_int_equal(p->get_properties(p, rec, &props), S_OK);
         assert_true(props.present);
 
         /* Deleted (through the other handle): absent, and no longer listed. */
-        assert_int_equal(p->delete_snapshot(a[0]), S_OK);
-        assert_int_equal(p->get_properties(rec, &props), S_OK);
+        assert_int_equal(p->delete_snapshot(p, a[0]), S_OK);
+        assert_int_equal(p->get_properties(p, rec, &props), S_OK);
         assert_false(props.present);
         assert_int_equal(props.creation_time, 0);
         q = (QueryResult) {};
-        assert_int_equal(p->query(volume_dir, query_collect, &q), S_OK);
+        assert_int_equal(p->query(p, volume_dir, query_collect, &q), S_OK);
         assert_int_equal(q.n, 1);
         assert_true(vss_id_equal(&q.ids[0], &a[1]->snapshot_id));
 
@@ -412,34 +423,59 @@ static void test_query_and_properties(void **state) {
         snprintf(path, sizeof(path), "%s/no-such-area/%s", state_dir, stray);
         rec->device = strdup(path);
         props = (ProviderSnapshotProperties) { .present = true, .creation_time = 42 };
-        assert_true(VSS_FAILED(p->get_properties(rec, &props)));
+        assert_true(VSS_FAILED(p->get_properties(p, rec, &props)));
         assert_true(props.present); /* untouched on failure */
         assert_int_equal(props.creation_time, 42);
-        assert_int_equal(p->get_properties(NULL, &props), E_INVALIDARG);
+        assert_int_equal(p->get_properties(p, NULL, &props), E_INVALIDARG);
         provider_snapshot_free(rec);
 
         /* A copy removed behind the provider's back (its origin left over) is gone too. */
         snprintf(path, sizeof(path), "rm -rf -- '%s'", a[1]->device);
         assert_int_equal(system(path), 0);
-        assert_int_equal(p->get_properties(a[1], &props), S_OK);
+        assert_int_equal(p->get_properties(p, a[1], &props), S_OK);
         assert_false(props.present);
         q = (QueryResult) {};
-        assert_int_equal(p->query(volume_dir, query_collect, &q), S_OK);
+        assert_int_equal(p->query(p, volume_dir, query_collect, &q), S_OK);
         assert_int_equal(q.n, 0);
 
         /* A deleted snapshot leaves nothing of its own in the area (its origin file goes). */
-        assert_int_equal(p->delete_snapshot(b), S_OK);
+        assert_int_equal(p->delete_snapshot(p, b), S_OK);
         snprintf(path, sizeof(path), "%s/test-copy/.%s.origin", state_dir, vss_id_to_str(&b->snapshot_id).s);
         assert_false(path_exists(path, ""));
         snprintf(path, sizeof(path), "%s/test-copy/.%s.origin", state_dir, vss_id_to_str(&a[0]->snapshot_id).s);
         assert_false(path_exists(path, ""));
 
-        assert_int_equal(p->abort(a, 2), S_OK);
+        assert_int_equal(p->abort(p, a, 2), S_OK);
         provider_snapshot_free(a[0]);
         provider_snapshot_free(a[1]);
         provider_snapshot_free(b);
         snprintf(path, sizeof(path), "%s/test-copy/%s", state_dir, stray);
         assert_int_equal(rmdir(path), 0);
+}
+
+/* The one naming rule recovery goes by for objects outside a snapshot area (provider-util.h). */
+static void test_object_names(void **state) {
+        char name[PROVIDER_OBJECT_NAME_MAX], bad[PROVIDER_OBJECT_NAME_MAX + 8];
+        vss_id id, back;
+
+        vss_id_generate(&id);
+        provider_object_name(&id, name);
+        assert_int_equal(strlen(name), 4 + 36);
+        assert_true(provider_object_name_parse(name, &back));
+        assert_true(vss_id_equal(&id, &back));
+
+        snprintf(bad, sizeof(bad), "%sx", name); /* anything after the id */
+        assert_false(provider_object_name_parse(bad, &back));
+        snprintf(bad, sizeof(bad), "x%s", name); /* anything before the prefix */
+        assert_false(provider_object_name_parse(bad, &back));
+        assert_false(provider_object_name_parse(name + 4, &back)); /* the bare id is not ours */
+        snprintf(bad, sizeof(bad), "%s", name);
+        for (char *c = bad; *c; c++) /* upper case: not how we write ids */
+                *c = (char) toupper((unsigned char) *c);
+        bad[0] = 'v', bad[1] = 's', bad[2] = 's';
+        assert_false(provider_object_name_parse(bad, &back));
+        assert_false(provider_object_name_parse(NULL, &back));
+        assert_false(provider_object_name_parse("vss-", &back));
 }
 
 static void test_sanitize(void **state) {
@@ -468,6 +504,7 @@ int main(void) {
                 cmocka_unit_test(test_size_limits),
                 cmocka_unit_test(test_volume_checks),
                 cmocka_unit_test(test_registry_select),
+                cmocka_unit_test(test_object_names),
                 cmocka_unit_test(test_query_and_properties),
                 cmocka_unit_test(test_sanitize),
         };

@@ -35,12 +35,14 @@ static int setup(void **state) {
         if (!mkdtemp(dir))
                 return -1;
         snprintf(db_path, sizeof(db_path), "%s/catalog.db", dir);
-        return 0;
+        /* As vssd does before opening its catalog: recovery acts through registered providers. */
+        return provider_registry_init(&(ProviderConfig) { .state_dir = dir }, true) == S_OK ? 0 : -1;
 }
 
 static int teardown(void **state) {
         char cmd[512];
 
+        provider_registry_done();
         snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
         return system(cmd) == 0 ? 0 : -1;
 }

@@ -70,7 +70,7 @@ static unsigned count_copies(void) {
 }
 
 static int setup(void **state) {
-        const VssProviderOps *tc = NULL;
+        VssProvider *tc;
         ProviderConfig pc;
 
         if (!mkdtemp(root))
@@ -83,9 +83,7 @@ static int setup(void **state) {
         pc = (ProviderConfig) { .state_dir = state_dir };
         (void) provider_registry_init(&pc, /* test_enabled= */ true);
 
-        for (size_t i = 0; vss_builtin_providers[i]; i++)
-                if (streq(vss_builtin_providers[i]->name, "test-copy"))
-                        tc = vss_builtin_providers[i];
+        tc = provider_find_by_name("test-copy");
         if (!tc || vss_id_parse(tc->id, &test_copy_id) != S_OK)
                 return -1;
         return 0;
@@ -147,7 +145,7 @@ static void test_good_set(void **state) {
         assert_int_equal(count_copies(), 2);
 
         for (size_t i = 0; i < n; i++) {
-                assert_int_equal(entries[i].ops->delete_snapshot(entries[i].snap), S_OK);
+                assert_int_equal(entries[i].ops->delete_snapshot(entries[i].ops, entries[i].snap), S_OK);
                 provider_snapshot_free(entries[i].snap);
         }
         free(entries);

@@ -79,17 +79,17 @@ static inline ProviderSnapshot *snapshot_new(const char *canonical_volume, const
  * Runs DoSnapshotSet's provider phases in order on snaps. Returns the first failing code,
  * with *ret_phase naming the phase, or S_OK.
  */
-static inline vss_hr run_set_phases(const VssProviderOps *p, ProviderSnapshot **snaps, size_t n,
+static inline vss_hr run_set_phases(VssProvider *p, ProviderSnapshot **snaps, size_t n,
                                     const char **ret_phase) {
         static const char *const names[] = {
                 "end_prepare", "pre_commit", "commit", "post_commit", "pre_final_commit", "post_final_commit",
         };
-        vss_hr (*const ops[])(ProviderSnapshot *const *, size_t) = {
+        vss_hr (*const ops[])(VssProvider *, ProviderSnapshot *const *, size_t) = {
                 p->end_prepare, p->pre_commit, p->commit, p->post_commit, p->pre_final_commit, p->post_final_commit,
         };
 
         for (size_t i = 0; i < ELEMENTSOF(ops); i++) {
-                vss_hr hr = ops[i](snaps, n);
+                vss_hr hr = ops[i](p, snaps, n);
 
                 if (hr != S_OK) {
                         if (ret_phase)
