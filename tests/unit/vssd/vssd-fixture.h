@@ -3,7 +3,7 @@
  * vssd-fixture.h: what the daemon-level tests of the snapshot catalog, exposure and vssadmin
  * share: a private vssd (its own socket, state and exposure directories under one temporary
  * directory) that can be killed and started again on the same state, a btrfs on a loop device
- * (from tests/root/root-harness.h), a program runner that captures stdout, stderr and the exit
+ * (from tests/common/root-harness.h), a program runner that captures stdout, stderr and the exit
  * status, and a mountinfo reader.
  *
  * Internal style: functions return 0 or a negative errno; ret_* written only on success.
