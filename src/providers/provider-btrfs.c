@@ -163,6 +163,16 @@ static vss_hr btrfs_is_volume_supported(VssProvider *self, const char *volume, c
         return S_OK;
 }
 
+static char *btrfs_why_unsupported(VssProvider *self, const char *volume) {
+        struct statvfs svfs;
+
+        if (!is_btrfs(volume))
+                return strdup("not btrfs");
+        if (statvfs(volume, &svfs) == 0 && (svfs.f_flag & ST_RDONLY))
+                return strdup("btrfs mounted read-only (snapshots are written next to the volume)");
+        return strdup("a btrfs directory bind-mounted on its own, not a subvolume");
+}
+
 /* Creates the snapshot area if needed; refuses anything there that is not a plain directory. */
 static vss_hr snapshot_area_ensure(const char *area) {
         struct stat st;
@@ -555,6 +565,7 @@ static const VssProvider btrfs_provider = {
         .unexpose = btrfs_unexpose,
         .query = btrfs_query,
         .get_properties = btrfs_get_properties,
+        .why_unsupported = btrfs_why_unsupported,
 };
 
 vss_hr provider_btrfs_new(const ProviderConfig *config, VssProvider **ret) {

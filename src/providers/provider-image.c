@@ -39,6 +39,7 @@
 #include <linux/fs.h>
 #include <linux/loop.h>
 #include <linux/magic.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,10 +189,28 @@ static int loop_backing_file(const char *name, char **ret) {
         return *ret ? 0 : -ENOMEM;
 }
 
-/* Resolves volume to its mount (ret) and backing image (ret_image), or says why not ours. */
-static vss_hr image_volume_resolve(const char *volume, MountEntry *ret, char **ret_image) {
+/* Sets *ret_why (when wanted) to a phrase built like printf; always returns the refusal. */
+static vss_hr refuse(char **ret_why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static vss_hr refuse(char **ret_why, const char *fmt, ...) {
+        va_list ap;
+
+        if (ret_why) {
+                va_start(ap, fmt);
+                if (vasprintf(ret_why, fmt, ap) < 0)
+                        *ret_why = NULL;
+                va_end(ap);
+        }
+        return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
+}
+
+/*
+ * Resolves volume to its mount (ret) and backing image (ret_image), or says why not ours:
+ * VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER with *ret_why (if ret_why; malloc'd, NULL when out of
+ * memory) naming what is missing.
+ */
+static vss_hr image_volume_resolve(const char *volume, MountEntry *ret, char **ret_image, char **ret_why) {
         _cleanup_free_ char *real = NULL, *image = NULL;
-        MountEntry e = {};
+        _cleanup_(mount_entry_done) MountEntry e = {};
         struct statfs sfs;
         struct stat st;
         const char *name;
@@ -205,29 +224,34 @@ static vss_hr image_volume_resolve(const char *volume, MountEntry *ret, char **r
                 return vss_hr_from_errno(errno);
 
         r = mount_find(real, NULL, &e);
+        if (r == -ENOENT)
+                return refuse(ret_why, "not mounted");
         if (r < 0)
-                return r == -ENOENT ? VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER : vss_hr_from_errno(r);
+                return vss_hr_from_errno(r);
 
         name = loop_name(e.source);
-        if (!fstype_freezable(e.fstype) || !streq(e.root, "/") || !name) {
-                mount_entry_done(&e);
-                return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
-        }
+        if (!name)
+                return refuse(ret_why, "not on a loop device");
+        if (!fstype_freezable(e.fstype))
+                return refuse(ret_why, "%s on a loop device cannot be frozen (needs ext2/3/4, XFS or btrfs)",
+                              e.fstype);
+        if (!streq(e.root, "/"))
+                return refuse(ret_why, "a bind mount of part of a loop-mounted filesystem");
 
         r = loop_backing_file(name, &image);
-        if (r == -ENOMEM) {
-                mount_entry_done(&e);
+        if (r == -ENOMEM)
                 return E_OUTOFMEMORY;
-        }
+        if (r == -EOPNOTSUPP)
+                return refuse(ret_why, "%s maps only part of its file", e.source);
+        if (r < 0 || stat(image, &st) < 0 || !S_ISREG(st.st_mode) || statfs(image, &sfs) < 0)
+                return refuse(ret_why, "the image behind %s is gone or not a regular file", e.source);
         /* Clones must share blocks with the image: only a reflink filesystem can make them. */
-        if (r < 0 || stat(image, &st) < 0 || !S_ISREG(st.st_mode) || statfs(image, &sfs) < 0 ||
-            ((uint32_t) sfs.f_type != (uint32_t) XFS_SUPER_MAGIC &&
-             (uint32_t) sfs.f_type != (uint32_t) BTRFS_SUPER_MAGIC)) {
-                mount_entry_done(&e);
-                return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
-        }
+        if ((uint32_t) sfs.f_type != (uint32_t) XFS_SUPER_MAGIC && (uint32_t) sfs.f_type != (uint32_t) BTRFS_SUPER_MAGIC)
+                return refuse(ret_why, "image %s is on a filesystem that cannot share blocks (needs XFS or btrfs)",
+                              image);
 
         *ret = e;
+        e = (MountEntry) {};
         *ret_image = TAKE_PTR(image);
         return S_OK;
 }
@@ -266,13 +290,28 @@ static vss_hr image_is_volume_supported(VssProvider *self, const char *volume, c
         if (!ret_canonical)
                 return E_INVALIDARG;
 
-        hr = image_volume_resolve(volume, &e, &image);
+        hr = image_volume_resolve(volume, &e, &image, NULL);
         if (VSS_FAILED(hr))
                 return hr;
 
         *ret_canonical = TAKE_PTR(e.mnt);
         mount_entry_done(&e);
         return S_OK;
+}
+
+static char *image_why_unsupported(VssProvider *self, const char *volume) {
+        _cleanup_(mount_entry_done) MountEntry e = {};
+        _cleanup_free_ char *image = NULL;
+        char *why = NULL;
+        vss_hr hr;
+
+        hr = image_volume_resolve(volume, &e, &image, &why);
+        if (hr == VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER)
+                return why;
+        free(why);
+        if (VSS_SUCCEEDED(hr))
+                return strdup("supported");
+        return strdup(vss_hr_message(hr));
 }
 
 /* Creates the snapshot area if needed; refuses anything there that is not a plain directory. */
@@ -346,7 +385,7 @@ static vss_hr image_begin_prepare(VssProvider *self, ProviderSnapshot *s) {
         if (s->data)
                 return VSS_E_BAD_STATE;
 
-        hr = image_volume_resolve(s->volume, &e, &image);
+        hr = image_volume_resolve(s->volume, &e, &image, NULL);
         if (VSS_FAILED(hr))
                 return hr;
         r = mount_find(image, NULL, &host);
@@ -746,7 +785,7 @@ static vss_hr image_query(VssProvider *self, const char *volume, ProviderQueryCa
 
         if (!cb)
                 return E_INVALIDARG;
-        hr = image_volume_resolve(volume, &e, &image);
+        hr = image_volume_resolve(volume, &e, &image, NULL);
         if (VSS_FAILED(hr))
                 return hr;
 
@@ -1015,6 +1054,7 @@ static const VssProvider image_provider = {
         .unexpose = image_unexpose,
         .query = image_query,
         .get_properties = image_get_properties,
+        .why_unsupported = image_why_unsupported,
 };
 
 vss_hr provider_image_new(const ProviderConfig *config, VssProvider **ret) {

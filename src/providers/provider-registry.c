@@ -12,6 +12,7 @@
 
 #include "macro.h"
 #include "providers/provider-registry.h"
+#include "providers/provider-util.h"
 #include "vss-bus.h"
 
 /*
@@ -212,5 +213,118 @@ vss_hr provider_select(const char *volume, const vss_id *provider_id, bool test_
         *ret = chosen;
         if (ret_canonical)
                 *ret_canonical = TAKE_PTR(canonical);
+        return S_OK;
+}
+
+void provider_volumes_free(ProviderVolume *v, size_t n) {
+        for (size_t i = 0; v && i < n; i++) {
+                free(v[i].mount_point);
+                free(v[i].fstype);
+                free(v[i].source);
+                free(v[i].volume);
+                free(v[i].why);
+        }
+        free(v);
+}
+
+/* Kernel interfaces, not storage: never listed as volumes. */
+static bool fstype_is_interface(const char *fstype) {
+        static const char *const interfaces[] = {
+                "proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "mqueue", "debugfs", "tracefs",
+                "securityfs", "pstore", "bpf", "configfs", "fusectl", "hugetlbfs", "autofs", "binfmt_misc",
+                "efivarfs", "rpc_pipefs", "nsfs", "selinuxfs", "ramfs",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(interfaces); i++)
+                if (streq(fstype, interfaces[i]))
+                        return true;
+        return false;
+}
+
+/* Filesystems served by another machine or process: stat() on them may hang. */
+static bool fstype_is_remote(const char *fstype) {
+        static const char *const prefixes[] = { "nfs", "cifs", "smb", "9p", "fuse", "ceph", "glusterfs", "afs" };
+
+        for (size_t i = 0; i < ELEMENTSOF(prefixes); i++)
+                if (strncmp(fstype, prefixes[i], strlen(prefixes[i])) == 0)
+                        return true;
+        return false;
+}
+
+/* Each registered provider's reason for refusing mnt, "; "-separated. NULL: out of memory. */
+static char *why_none(const char *mnt, bool test_enabled) {
+        _cleanup_free_ char *why = NULL;
+
+        for (size_t i = 0; registered[i]; i++) {
+                VssProvider *p = registered[i];
+                _cleanup_free_ char *one = NULL;
+                char *joined;
+
+                if (!provider_is_available(p, test_enabled))
+                        continue;
+                one = p->why_unsupported ? p->why_unsupported(p, mnt) : NULL;
+                if (!one && asprintf(&one, "not %s", p->name) < 0)
+                        return NULL;
+                if (asprintf(&joined, "%s%s%s", strempty(why), why ? "; " : "", one) < 0)
+                        return NULL;
+                free(why);
+                why = joined;
+        }
+        return why ? TAKE_PTR(why) : strdup("no provider is registered");
+}
+
+vss_hr provider_list_volumes(bool test_enabled, ProviderVolume **ret, size_t *ret_n) {
+        MountEntry *mounts = NULL;
+        ProviderVolume *v;
+        size_t n_mounts = 0, n = 0;
+        int r;
+
+        if (!ret || !ret_n)
+                return E_INVALIDARG;
+        r = mount_list(&mounts, &n_mounts);
+        if (r < 0)
+                return vss_hr_from_errno(r);
+
+        v = calloc(MAX(n_mounts, (size_t) 1), sizeof(*v));
+        if (!v) {
+                mount_entries_free(mounts, n_mounts);
+                return E_OUTOFMEMORY;
+        }
+
+        for (size_t i = 0; i < n_mounts; i++) {
+                MountEntry *e = &mounts[i];
+                ProviderVolume *pv;
+                vss_hr hr;
+
+                if (fstype_is_interface(e->fstype))
+                        continue;
+                pv = &v[n++];
+                pv->mount_point = TAKE_PTR(e->mnt);
+                pv->fstype = TAKE_PTR(e->fstype);
+                pv->source = TAKE_PTR(e->source);
+
+                if (fstype_is_remote(pv->fstype)) {
+                        pv->why = strdup("a network or FUSE filesystem: no provider snapshots those");
+                        hr = pv->why ? S_OK : E_OUTOFMEMORY;
+                } else {
+                        hr = provider_select(pv->mount_point, NULL, test_enabled, &pv->provider, &pv->volume);
+                        if (VSS_FAILED(hr)) {
+                                pv->provider = NULL;
+                                /* Refused by all, or gone since mountinfo was read: say which. */
+                                pv->why = hr == VSS_E_VOLUME_NOT_SUPPORTED ? why_none(pv->mount_point, test_enabled)
+                                                                           : strdup(vss_hr_message(hr));
+                                hr = pv->why ? S_OK : E_OUTOFMEMORY;
+                        }
+                }
+                if (hr == E_OUTOFMEMORY) {
+                        mount_entries_free(mounts, n_mounts);
+                        provider_volumes_free(v, n);
+                        return E_OUTOFMEMORY;
+                }
+        }
+        mount_entries_free(mounts, n_mounts);
+
+        *ret = v;
+        *ret_n = n;
         return S_OK;
 }

@@ -72,6 +72,30 @@ VssProvider *provider_find_by_id(const vss_id *id);
 vss_hr provider_select(const char *volume, const vss_id *provider_id, bool test_enabled,
                        VssProvider **ret, char **ret_canonical);
 
+/* One mounted filesystem as automatic selection sees it (provider_list_volumes). */
+typedef struct ProviderVolume {
+        char *mount_point;
+        char *fstype;
+        char *source;           /* the mount's source: a device, a dataset, "tmpfs" */
+        VssProvider *provider;  /* what automatic selection picks (borrowed); NULL: none */
+        char *volume;           /* provider set: its canonical volume (AddToSnapshotSet's name) */
+        char *why;              /* provider NULL: why none takes it, each provider's reason */
+} ProviderVolume;
+
+/*
+ * provider_list_volumes: every mounted filesystem that holds data (kernel interfaces such as
+ * proc, sysfs or cgroup2 are left out), in mount order, each with the provider automatic
+ * selection would pick for its mount point or, when none takes it, why: "not btrfs; not on a
+ * loop device" (each registered provider's why_unsupported, in selection order). Network and
+ * FUSE filesystems are not asked about (a hung server would block the caller); their reason
+ * says so. Returns S_OK with *ret (free with provider_volumes_free) and *ret_n, E_OUTOFMEMORY,
+ * or the mapped error of reading the mount table.
+ */
+vss_hr provider_list_volumes(bool test_enabled, ProviderVolume **ret, size_t *ret_n);
+
+/* provider_volumes_free: frees the array and its strings. NULL ok. */
+void provider_volumes_free(ProviderVolume *v, size_t n);
+
 /*
  * provider_log: one line on stderr (the journal, under systemd) naming the provider. Used to
  * explain a VSS_E_PROVIDER_VETO, as VSS requires. Never call it while volumes are frozen.

@@ -61,6 +61,31 @@ static int mount_entry_set(MountEntry *best, const char *mnt, const char *root, 
         return best->mnt && best->root && best->fstype && best->source ? 0 : -ENOMEM;
 }
 
+/*
+ * Splits one mountinfo line in place: "id parent maj:min root mount-point options [optional...]
+ * - fstype source super". Returns false for a line that does not parse. Fields stay escaped.
+ */
+static bool mountinfo_split(char *line, char **ret_root, char **ret_mnt, char **ret_fstype, char **ret_source) {
+        char *root, *mnt, *sep, *fstype, *source, *save = NULL;
+
+        if (!strtok_r(line, " ", &save) || !strtok_r(NULL, " ", &save) || !strtok_r(NULL, " ", &save))
+                return false;
+        root = strtok_r(NULL, " ", &save);
+        mnt = root ? strtok_r(NULL, " ", &save) : NULL;
+        sep = mnt && save ? strstr(save, " - ") : NULL;
+        if (!sep)
+                return false;
+        fstype = strtok_r(sep + 3, " ", &save);
+        source = fstype ? strtok_r(NULL, " ", &save) : NULL;
+        if (!source)
+                return false;
+        *ret_root = root;
+        *ret_mnt = mnt;
+        *ret_fstype = fstype;
+        *ret_source = source;
+        return true;
+}
+
 int mount_find(const char *path, const char *fstype_filter, MountEntry *ret) {
         _cleanup_free_ char *line = NULL;
         MountEntry best = {};
@@ -73,19 +98,11 @@ int mount_find(const char *path, const char *fstype_filter, MountEntry *ret) {
                 return -errno;
 
         while (getline(&line, &size, f) > 0) {
-                char *root, *mnt, *sep, *fstype, *source, *save = NULL;
+                char *root, *mnt, *fstype, *source;
 
-                /* id parent maj:min root mount-point options [optional...] - fstype source super */
-                if (!strtok_r(line, " ", &save) || !strtok_r(NULL, " ", &save) || !strtok_r(NULL, " ", &save))
+                if (!mountinfo_split(line, &root, &mnt, &fstype, &source))
                         continue;
-                root = strtok_r(NULL, " ", &save);
-                mnt = root ? strtok_r(NULL, " ", &save) : NULL;
-                sep = mnt && save ? strstr(save, " - ") : NULL;
-                if (!sep)
-                        continue;
-                fstype = strtok_r(sep + 3, " ", &save);
-                source = fstype ? strtok_r(NULL, " ", &save) : NULL;
-                if (!source || (fstype_filter && !streq(fstype, fstype_filter)))
+                if (fstype_filter && !streq(fstype, fstype_filter))
                         continue;
 
                 mountinfo_unescape(mnt);
@@ -108,6 +125,58 @@ int mount_find(const char *path, const char *fstype_filter, MountEntry *ret) {
                 return r;
         }
         *ret = best;
+        return 0;
+}
+
+void mount_entries_free(MountEntry *entries, size_t n) {
+        for (size_t i = 0; entries && i < n; i++)
+                mount_entry_done(&entries[i]);
+        free(entries);
+}
+
+int mount_list(MountEntry **ret, size_t *ret_n) {
+        _cleanup_free_ char *line = NULL;
+        MountEntry *list = NULL;
+        size_t size = 0, n = 0;
+        FILE *f;
+        int r = 0;
+
+        f = fopen("/proc/self/mountinfo", "re");
+        if (!f)
+                return -errno;
+
+        while (getline(&line, &size, f) > 0) {
+                char *root, *mnt, *fstype, *source;
+                MountEntry *grown;
+
+                if (!mountinfo_split(line, &root, &mnt, &fstype, &source))
+                        continue;
+                if (n >= MOUNT_LIST_MAX) {
+                        r = -E2BIG;
+                        break;
+                }
+                grown = reallocarray(list, n + 1, sizeof(*list));
+                if (!grown) {
+                        r = -ENOMEM;
+                        break;
+                }
+                list = grown;
+                list[n] = (MountEntry) {};
+                mountinfo_unescape(mnt);
+                mountinfo_unescape(root);
+                mountinfo_unescape(source);
+                r = mount_entry_set(&list[n++], mnt, root, fstype, source);
+                if (r < 0)
+                        break;
+        }
+        fclose(f);
+
+        if (r < 0) {
+                mount_entries_free(list, n);
+                return r;
+        }
+        *ret = list;
+        *ret_n = n;
         return 0;
 }
 

@@ -37,6 +37,19 @@ bool path_has_prefix(const char *path, const char *prefix);
  */
 int mount_find(const char *path, const char *fstype, MountEntry *ret);
 
+/* At most this many mounts are listed (a system with more is refused rather than listed in part). */
+#define MOUNT_LIST_MAX 65536u
+
+/*
+ * mount_list: every mount of /proc/self/mountinfo, in its order (parents before what is
+ * mounted on them). Returns 0 with *ret (free with mount_entries_free) and *ret_n, -ENOMEM,
+ * -E2BIG (over MOUNT_LIST_MAX), or -errno from reading mountinfo.
+ */
+int mount_list(MountEntry **ret, size_t *ret_n);
+
+/* mount_entries_free: ends every entry and frees the array. NULL ok. */
+void mount_entries_free(MountEntry *entries, size_t n);
+
 /*
  * provider_expose_bind: the expose op for providers whose snapshot (s->device) is a
  * directory: bind-mounts it read-only, nosuid, nodev, noexec, noatime on the directory

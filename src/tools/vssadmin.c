@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * vssadmin.c: the administrator's command line for vssd, after Windows' vssadmin: list the
- * writers (with the state of their latest backup), the providers and the shadow copies
- * (snapshots), create, delete, expose and unexpose shadow copies.
+ * writers (with the state of their latest backup), the providers, the mounted volumes (with
+ * the provider that takes each, or why none does) and the shadow copies (snapshots), create,
+ * delete, expose and unexpose shadow copies.
  *
  * Every verb but "create" is one call on vssd's org.vsslinux.VSS1.Admin interface over a raw
  * sd-bus connection. "create shadow" is a whole backup sequence through libvss's requester
@@ -51,6 +52,7 @@ static void help(void) {
                "  list writers [--json]              Subscribed writers and their latest backup state\n"
                "  list providers [--json]            Snapshot providers\n"
                "  list shadows [--set ID] [--json]   Shadow copies (all contexts)\n"
+               "  list volumes [--json]              Mounted filesystems and the provider that takes each\n"
                "  create shadow --for PATH [--provider NAME|ID] [--persistent] [--no-writers]\n"
                "                                     Make a persistent shadow copy of a volume\n"
                "  delete shadows --shadow ID | --set ID | --for PATH --oldest | --all [--quiet]\n"
@@ -264,6 +266,65 @@ static int list_providers(sd_bus *bus) {
                 puts("]");
         else if (n == 0)
                 puts("No providers are registered.");
+        return 0;
+}
+
+/* One ListVolumes element (docs/dbus-api.md): mount point, fstype, source, provider id,
+ * provider name, volume, why none. */
+#define ADMIN_SIG_VOLUME "(sssssss)"
+
+static int list_volumes(sd_bus *bus) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        const char *mnt, *fstype, *source, *id, *name, *volume, *why;
+        unsigned n = 0;
+        int r;
+
+        r = admin_call(bus, "ListVolumes", &reply, NULL);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(reply, 'a', ADMIN_SIG_VOLUME);
+        if (r < 0)
+                return admin_bad_reply(r);
+
+        if (arg_json)
+                putchar('[');
+        while ((r = sd_bus_message_read(reply, ADMIN_SIG_VOLUME, &mnt, &fstype, &source, &id, &name, &volume,
+                                        &why)) > 0) {
+                if (arg_json) {
+                        printf("%s{", n > 0 ? "," : "");
+                        json_field_string("mount_point", mnt, false);
+                        json_field_string("fstype", fstype, false);
+                        json_field_string("source", source, false);
+                        if (isempty(id))
+                                fputs("\"provider_id\":null,\"provider\":null,\"volume\":null,", stdout);
+                        else {
+                                json_field_string("provider_id", id, false);
+                                json_field_string("provider", name, false);
+                                json_field_string("volume", volume, false);
+                        }
+                        if (isempty(id))
+                                json_field_string("why", why, true);
+                        else
+                                fputs("\"why\":null", stdout);
+                        putchar('}');
+                } else {
+                        printf("Volume path: %s\n", mnt);
+                        printf("   Filesystem: %s on %s\n", fstype, source);
+                        if (isempty(id))
+                                printf("   Provider: none: %s\n\n", why);
+                        else {
+                                printf("   Provider: '%s' {%s}\n", name, id);
+                                printf("   Shadow copies of: %s\n\n", volume);
+                        }
+                }
+                n++;
+        }
+        if (r < 0)
+                return admin_bad_reply(r);
+        if (arg_json)
+                puts("]");
+        else if (n == 0)
+                puts("No filesystems are mounted.");
         return 0;
 }
 
@@ -574,6 +635,7 @@ static int create_shadow(void) {
 typedef enum Verb {
         VERB_LIST_WRITERS,
         VERB_LIST_PROVIDERS,
+        VERB_LIST_VOLUMES,
         VERB_LIST_SHADOWS,
         VERB_CREATE_SHADOW,
         VERB_DELETE_SHADOWS,
@@ -679,6 +741,8 @@ static int parse_argv(int argc, char *argv[], Verb *ret) {
                 verb = VERB_LIST_WRITERS;
         else if (streq(w1, "list") && w2 && streq(w2, "providers"))
                 verb = VERB_LIST_PROVIDERS;
+        else if (streq(w1, "list") && w2 && streq(w2, "volumes"))
+                verb = VERB_LIST_VOLUMES;
         else if (streq(w1, "list") && w2 && streq(w2, "shadows"))
                 verb = VERB_LIST_SHADOWS;
         else if (streq(w1, "create") && w2 && streq(w2, "shadow"))
@@ -696,7 +760,8 @@ static int parse_argv(int argc, char *argv[], Verb *ret) {
         if (optind + (w2 ? 2 : 1) < argc)
                 return -tool_usage_error("unexpected argument \"%s\"", argv[optind + (w2 ? 2 : 1)]);
 
-        if (arg_json && verb != VERB_LIST_WRITERS && verb != VERB_LIST_PROVIDERS && verb != VERB_LIST_SHADOWS)
+        if (arg_json && verb != VERB_LIST_WRITERS && verb != VERB_LIST_PROVIDERS && verb != VERB_LIST_SHADOWS &&
+            verb != VERB_LIST_VOLUMES)
                 return -tool_usage_error("--json is for the list commands");
 
         switch (verb) {
@@ -749,6 +814,8 @@ static int run(Verb verb) {
                 return list_writers(bus);
         case VERB_LIST_PROVIDERS:
                 return list_providers(bus);
+        case VERB_LIST_VOLUMES:
+                return list_volumes(bus);
         case VERB_LIST_SHADOWS:
                 return list_shadows(bus);
         case VERB_DELETE_SHADOWS:

@@ -8,6 +8,9 @@
  * Any connection may call it (no Backup object is created, so an Admin call never turns a
  * connection into a requester); access is uid 0 or group "backup", as for requesters.
  *
+ * ListVolumes answers, for every mounted filesystem, which provider automatic selection picks
+ * for it or why none does (provider_list_volumes): the question a new administrator asks first.
+ *
  * ListShadows adds to each snapshot's properties whether its copy is still where the provider
  * put it ("present", "missing" when it was deleted behind vssd's back, "unknown" when the
  * provider cannot tell): the catalog says what vssd made, only the provider what still exists.
@@ -25,6 +28,8 @@
 
 /* One ListShadows element: SNAPPROP and the presence word (docs/dbus-api.md). */
 #define ADMIN_SIG_SHADOW "(" VSS_BUS_SIG_SNAPPROP "s)"
+/* One ListVolumes element: mount point, fstype, source, provider id, provider name, volume, why. */
+#define ADMIN_SIG_VOLUME "(sssssss)"
 
 static int admin_check(Client *c, sd_bus_error *error) {
         if (!client_may_request(c))
@@ -309,6 +314,38 @@ static int method_unexpose_shadow(sd_bus_message *m, void *userdata, sd_bus_erro
         return sd_bus_reply_method_return(m, NULL);
 }
 
+/* Every mounted filesystem with the provider automatic selection picks, or why none does. */
+static int method_list_volumes(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        ProviderVolume *v = NULL;
+        Client *c = userdata;
+        size_t n = 0;
+        vss_hr hr;
+        int r;
+
+        r = admin_check(c, error);
+        if (r < 0)
+                return r;
+        hr = provider_list_volumes(c->manager->config.test_provider, &v, &n);
+        if (VSS_FAILED(hr))
+                return vss_hr_to_bus_error(error, hr, "cannot list the mounted filesystems: %s", vss_hr_message(hr));
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', ADMIN_SIG_VOLUME);
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = sd_bus_message_append(reply, ADMIN_SIG_VOLUME, v[i].mount_point, v[i].fstype, v[i].source,
+                                          v[i].provider ? v[i].provider->id : "",
+                                          v[i].provider ? v[i].provider->name : "", strempty(v[i].volume),
+                                          strempty(v[i].why));
+        provider_volumes_free(v, n);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
 const sd_bus_vtable admin_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_ARGS("ListWriters", SD_BUS_NO_ARGS, SD_BUS_RESULT("a" VSS_BUS_SIG_WRITER_INFO, writers),
@@ -324,5 +361,7 @@ const sd_bus_vtable admin_vtable[] = {
                                 SD_BUS_RESULT("s", exposed_path), method_expose_shadow, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("UnexposeShadow", SD_BUS_ARGS("s", shadow_id), SD_BUS_NO_RESULT,
                                 method_unexpose_shadow, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListVolumes", SD_BUS_NO_ARGS, SD_BUS_RESULT("a" ADMIN_SIG_VOLUME, volumes),
+                                method_list_volumes, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END,
 };

@@ -200,6 +200,16 @@ struct VssProvider {
          * *ret is untouched on failure. Reads only.
          */
         vss_hr (*get_properties)(VssProvider *self, const ProviderSnapshot *s, ProviderSnapshotProperties *ret);
+
+        /*
+         * Appended for vssadmin's list of volumes; optional (NULL: vssd says "not <name>").
+         * why_unsupported: for a volume is_volume_supported refuses, what it lacks for this
+         * provider, as a short phrase in an administrator's words, no trailing period: "not
+         * btrfs", "not on a loop device", "image on ext4, which cannot share blocks (needs XFS
+         * or btrfs)". Returns a malloc'd string (the caller frees it), or NULL when out of
+         * memory. Reads only.
+         */
+        char *(*why_unsupported)(VssProvider *self, const char *volume);
 };
 
 /*

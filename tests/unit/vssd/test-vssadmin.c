@@ -6,7 +6,8 @@
  * ("vssadmin: <VSS_E_NAME>: ...") and its exit codes (0 ok, 1 usage, 2 VSS error, 3 vssd
  * unreachable). A writer in this process takes part in `create shadow` and shows up in
  * `list writers`, including the state and error of a backup it vetoed. `list shadows` tells a
- * present copy from one removed behind vssd's back ("missing").
+ * present copy from one removed behind vssd's back ("missing"). `list volumes`, on a vssd
+ * without the test provider, names btrfs for a loop-mounted btrfs and says why a tmpfs has none.
  *
  * Needs root (mount): exits 77 (skipped) otherwise. Environment: VSSD, VSSADMIN.
  */
@@ -22,10 +23,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "macro.h"
+#include "root-harness.h"
 #include "vssd-fixture.h"
 
 static VssdFixture vssd;
@@ -546,6 +549,87 @@ static void test_missing_shadow(void **state) {
         run_done(&r);
 }
 
+/* The index of the --json element whose mount_point is mnt, or -1. */
+static int volume_index(const char *json, const char *mnt) {
+        char buf[4096];
+
+        for (int i = 0; i < (int) json_array_length(json); i++)
+                if (json_get(json, (unsigned) i, "mount_point", buf, sizeof(buf)) && streq(buf, mnt))
+                        return i;
+        return -1;
+}
+
+/*
+ * list volumes on a vssd without the test provider (which takes any directory): a btrfs on a
+ * loop device is btrfs's, with its mount as the volume; a tmpfs is nobody's, and the reason
+ * names what btrfs (and the image provider, when registered) lacks; proc is never listed.
+ */
+static void test_list_volumes(void **state) {
+        _cleanup_free_ char *tmpfs = NULL;
+        VssdFixture plain = {};
+        LoopBtrfs btrfs = {};
+        bool image_registered;
+        char buf[4096];
+        int i;
+        Run r;
+
+        assert_int_equal(loop_btrfs_setup("/var/tmp/vssadmin-volumes-XXXXXX", UINT64_C(256) << 20, &btrfs), 0);
+        assert_int_equal(vssd_fixture_init(&plain, "/tmp/vssd-volumes-XXXXXX", false), 0);
+        assert_int_equal(vssd_fixture_start(&plain), 0);
+        assert_true(asprintf(&tmpfs, "%s/tmpfs", plain.dir) > 0);
+        assert_int_equal(mkdir(tmpfs, 0755), 0);
+        assert_int_equal(mount("tmpfs", tmpfs, "tmpfs", 0, "size=1m"), 0);
+
+        r = vssadmin("--socket", plain.socket_path, "list", "providers", NULL);
+        assert_int_equal(r.status, 0);
+        assert_null(strstr(r.out, "'test-copy'"));
+        image_registered = strstr(r.out, "'image'") != NULL;
+        run_done(&r);
+
+        r = vssadmin("--socket", plain.socket_path, "list", "volumes", "--json", NULL);
+        assert_int_equal(r.status, 0);
+        assert_true(json_valid(r.out));
+        assert_null(strstr(r.out, "\"fstype\":\"proc\""));
+
+        i = volume_index(r.out, btrfs.mnt);
+        assert_true(i >= 0);
+        assert_true(json_get(r.out, (unsigned) i, "fstype", buf, sizeof(buf)));
+        assert_string_equal(buf, "btrfs");
+        assert_true(json_get(r.out, (unsigned) i, "provider", buf, sizeof(buf)));
+        assert_string_equal(buf, "btrfs");
+        assert_true(json_get(r.out, (unsigned) i, "volume", buf, sizeof(buf)));
+        assert_string_equal(buf, btrfs.mnt);
+        assert_true(json_get(r.out, (unsigned) i, "why", buf, sizeof(buf)));
+        assert_string_equal(buf, "null");
+
+        i = volume_index(r.out, tmpfs);
+        assert_true(i >= 0);
+        assert_true(json_get(r.out, (unsigned) i, "fstype", buf, sizeof(buf)));
+        assert_string_equal(buf, "tmpfs");
+        assert_true(json_get(r.out, (unsigned) i, "provider", buf, sizeof(buf)));
+        assert_string_equal(buf, "null");
+        assert_true(json_get(r.out, (unsigned) i, "why", buf, sizeof(buf)));
+        assert_non_null(strstr(buf, "not btrfs"));
+        if (image_registered)
+                assert_non_null(strstr(buf, "not on a loop device"));
+        run_done(&r);
+
+        r = vssadmin("--socket", plain.socket_path, "list", "volumes", NULL);
+        assert_int_equal(r.status, 0);
+        snprintf(buf, sizeof(buf), "Volume path: %s\n   Filesystem: tmpfs on tmpfs\n   Provider: none: not btrfs", tmpfs);
+        assert_non_null(strstr(r.out, buf));
+        snprintf(buf, sizeof(buf), "Volume path: %s\n   Filesystem: btrfs on %s\n   Provider: 'btrfs' {", btrfs.mnt,
+                 btrfs.loop_path);
+        assert_non_null(strstr(r.out, buf));
+        run_done(&r);
+
+        assert_int_equal(umount(tmpfs), 0);
+        vssd_fixture_done(&plain);
+        assert_int_equal(loop_btrfs_teardown(&btrfs), 0);
+        /* vssd_fixture_init pointed VSS_SOCKET at the fixture just ended: back to the suite's. */
+        assert_int_equal(setenv("VSS_SOCKET", vssd.socket_path, 1), 0);
+}
+
 static void test_unreachable(void **state) {
         Run r;
 
@@ -565,6 +649,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_usage),
                 cmocka_unit_test(test_list_providers_and_writers),
+                cmocka_unit_test(test_list_volumes),
                 cmocka_unit_test(test_create_list_expose_delete),
                 cmocka_unit_test(test_limit_and_writer_failure),
                 cmocka_unit_test(test_missing_shadow),
