@@ -43,6 +43,7 @@
 #include <systemd/sd-event.h>
 #include <systemd/sd-id128.h>
 
+#include "config.h"
 #include "guardian-client.h"
 #include "macro.h"
 #include "vss-bus.h"
@@ -359,6 +360,9 @@ static int oom_protect(void) {
         return 0;
 }
 
+/* Exit statuses (docs/exit-codes.md): 1 is a usage error, 2 a failure. */
+#define EXIT_FAILED 2
+
 static void help(void) {
         printf("Usage: vss-guardian --fd N\n"
                "\n"
@@ -367,13 +371,17 @@ static void help(void) {
                "peer on fd N (interface " GUARDIAN_BUS_IFACE " at " GUARDIAN_BUS_PATH ").\n"
                "Started by vssd; runnable by hand for tests.\n"
                "\n"
-               "  -h --help   show this help\n"
-               "     --fd N   the connected socket to serve (required)\n");
+               "  -h --help      show this help\n"
+               "     --version  show the version\n"
+               "     --fd N     the connected socket to serve (required)\n"
+               "\n"
+               "Exit status: 0 success, 1 usage error, 2 failure (docs/exit-codes.md).\n");
 }
 
 static int parse_argv(int argc, char *argv[], int *ret_fd) {
         static const struct option options[] = {
                 { "help", no_argument,       NULL, 'h' },
+                { "version", no_argument,    NULL, 'V' },
                 { "fd",   required_argument, NULL, 'f' },
                 {}
         };
@@ -383,6 +391,9 @@ static int parse_argv(int argc, char *argv[], int *ret_fd) {
                 switch (c) {
                 case 'h':
                         help();
+                        return 0;
+                case 'V':
+                        printf("vss-guardian %s\n", VSS_VERSION);
                         return 0;
                 case 'f': {
                         char *end;
@@ -419,11 +430,11 @@ int main(int argc, char *argv[]) {
 
         r = parse_argv(argc, argv, &fd);
         if (r <= 0)
-                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+                return r < 0 ? 1 : 0; /* usage error, or help/version (docs/exit-codes.md) */
 
         if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode)) {
                 fprintf(stderr, "vss-guardian: fd %d is not a socket\n", fd);
-                return EXIT_FAILURE;
+                return EXIT_FAILED;
         }
 
         /* No page of ours may need reading from a disk we froze. Without CAP_IPC_LOCK this
@@ -442,7 +453,7 @@ int main(int argc, char *argv[]) {
                 r = setup_signals(event);
         if (r < 0) {
                 log_msg("cannot set up the event loop: %s", strerror(-r));
-                return EXIT_FAILURE;
+                return EXIT_FAILED;
         }
         k.event = event;
 
@@ -450,7 +461,7 @@ int main(int argc, char *argv[]) {
         bus = k.bus;
         if (r < 0) {
                 log_msg("cannot serve fd %d: %s", fd, strerror(-r));
-                return EXIT_FAILURE;
+                return EXIT_FAILED;
         }
 
         r = sd_event_loop(event);
@@ -460,5 +471,5 @@ int main(int argc, char *argv[]) {
         if (held > 0)
                 log_msg("exiting while holding: thawed %zu filesystem(s)%s", held,
                         failed > 0 ? ", some had already been thawed by someone else" : "");
-        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return r < 0 ? EXIT_FAILED : EXIT_SUCCESS;
 }

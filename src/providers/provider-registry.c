@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -327,4 +328,32 @@ vss_hr provider_list_volumes(bool test_enabled, ProviderVolume **ret, size_t *re
         *ret = v;
         *ret_n = n;
         return S_OK;
+}
+
+const char *provider_unsupported_detail(const char *volume, bool test_enabled) {
+        static char buf[2048];
+        _cleanup_free_ char *real = NULL;
+        MountEntry e = {};
+        size_t n;
+
+        real = realpath(volume, NULL);
+        if (real && mount_find(real, NULL, &e) >= 0)
+                n = (size_t) snprintf(buf, sizeof(buf), "its filesystem is %s (%s mounted at %s); providers:",
+                                      e.fstype, e.source, e.mnt);
+        else
+                n = (size_t) snprintf(buf, sizeof(buf), "providers:");
+        mount_entry_done(&e);
+
+        for (size_t i = 0; registered[i] && n < sizeof(buf); i++) {
+                VssProvider *p = registered[i];
+                _cleanup_free_ char *why = NULL;
+
+                if (!provider_is_available(p, test_enabled))
+                        continue;
+                why = p->why_unsupported ? p->why_unsupported(p, real ?: volume) : NULL;
+                n += (size_t) snprintf(buf + n, sizeof(buf) - n, " %s: %s;", p->name, why ?: "does not take it");
+        }
+        if (n < sizeof(buf) && buf[n - 1] == ';')
+                buf[n - 1] = '\0';
+        return buf;
 }

@@ -97,6 +97,14 @@ vss_hr provider_list_volumes(bool test_enabled, ProviderVolume **ret, size_t *re
 void provider_volumes_free(ProviderVolume *v, size_t n);
 
 /*
+ * provider_unsupported_detail: why no provider takes volume, for the VSS_E_VOLUME_NOT_SUPPORTED
+ * message: its filesystem type and mount, then each available provider by name with what it
+ * lacks (its why_unsupported). The text lives in a static buffer valid until the next call
+ * (vssd runs providers from one thread). Cannot fail: a shorter text when out of memory.
+ */
+const char *provider_unsupported_detail(const char *volume, bool test_enabled);
+
+/*
  * provider_log: one line on stderr (the journal, under systemd) naming the provider. Used to
  * explain a VSS_E_PROVIDER_VETO, as VSS requires. Never call it while volumes are frozen.
  */

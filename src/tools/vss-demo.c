@@ -165,7 +165,6 @@ static bool check_snapshot(const char *volume, const char *device) {
 }
 
 static int backup(const char *volume, const char *socket_path) {
-        vss_requester_options opts = VSS_REQUESTER_OPTIONS_INIT;
         vss_requester *r = NULL;
         vss_snapshot_prop prop = {};
         vss_id set_id, snap_id;
@@ -173,11 +172,14 @@ static int backup(const char *volume, const char *socket_path) {
         double t0;
         bool ok = false, balanced = false;
         struct stat st;
+        int k;
 
-        opts.socket_path = socket_path;
         printf("Backup of %s\n", volume);
-        if (!step("CreateVssBackupComponents", vss_requester_new(&r, &opts), NULL))
-                return EXIT_FAILURE;
+        fflush(stdout);
+        k = tool_requester_new(socket_path, &r);
+        if (k < 0)
+                return -k;
+        (void) step("CreateVssBackupComponents", S_OK, r);
 
         if (!step("InitializeForBackup", vss_requester_initialize_for_backup(r, NULL), r) ||
             !step("SetContext(VSS_CTX_BACKUP)", vss_requester_set_context(r, VSS_CTX_BACKUP), r) ||
@@ -225,7 +227,7 @@ finish:
         vss_snapshot_prop_free(&prop);
 
         printf("Result: %s\n", ok && balanced ? "application-consistent backup, invariant held" : "FAILED");
-        return ok && balanced ? EXIT_SUCCESS : EXIT_FAILURE;
+        return ok && balanced ? TOOL_EXIT_OK : TOOL_EXIT_VSS;
 }
 
 static int check_ledger(const char *path) {
@@ -235,9 +237,9 @@ static int check_ledger(const char *path) {
         r = ledger_read(path, &l);
         if (r < 0) {
                 fprintf(stderr, "vss-demo: %s: %s\n", path, strerror(-r));
-                return 2;
+                return TOOL_EXIT_VSS;
         }
-        return ledger_sum(&l) == LEDGER_TOTAL ? EXIT_SUCCESS : EXIT_FAILURE;
+        return ledger_sum(&l) == LEDGER_TOTAL ? TOOL_EXIT_OK : TOOL_EXIT_VSS;
 }
 
 int main(int argc, char **argv) {
@@ -246,6 +248,7 @@ int main(int argc, char **argv) {
                 { "socket", required_argument, NULL, 's' },
                 { "check-ledger", required_argument, NULL, 'c' },
                 { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
                 {}
         };
         const char *volume = NULL, *socket_path = NULL, *ledger = NULL;
@@ -263,17 +266,23 @@ int main(int argc, char **argv) {
                         ledger = optarg;
                         break;
                 case 'h':
-                        printf("Usage: %s --volume PATH [--socket PATH] | --check-ledger FILE\n", argv[0]);
-                        return EXIT_SUCCESS;
+                        printf("Usage: vss-demo --volume PATH [--socket PATH]   one full backup, with a report\n"
+                               "       vss-demo --check-ledger FILE             exit 0 if FILE's ledger balances\n"
+                               "       vss-demo --version\n\n"
+                               "Exit status: 0 success, 1 usage error, 2 a step failed or the ledger is broken,\n"
+                               "3 vssd is not reachable (docs/exit-codes.md).\n");
+                        return TOOL_EXIT_OK;
+                case 'V':
+                        return tool_version();
                 default:
-                        return EXIT_FAILURE;
+                        return tool_usage_error("unknown option");
                 }
 
+        if (optind < argc)
+                return tool_usage_error("unexpected argument \"%s\"", argv[optind]);
         if (ledger)
                 return check_ledger(ledger);
-        if (!volume) {
-                fprintf(stderr, "%s: --volume or --check-ledger is required\n", argv[0]);
-                return EXIT_FAILURE;
-        }
+        if (!volume)
+                return tool_usage_error("--volume or --check-ledger is required");
         return backup(volume, socket_path);
 }

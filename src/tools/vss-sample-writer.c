@@ -26,6 +26,7 @@
 
 #include "ledger.h"
 #include "macro.h"
+#include "tool.h"
 #include "vss/vss.h"
 
 /* The writer's class id: fixed, so requesters can recognise this application. */
@@ -232,6 +233,7 @@ static int parse_args(int argc, char **argv, const char **dir, const char **sock
                 { "socket", required_argument, NULL, 's' },
                 { "freeze-timeout", required_argument, NULL, 't' },
                 { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
                 {}
         };
         int c;
@@ -248,16 +250,22 @@ static int parse_args(int argc, char **argv, const char **dir, const char **sock
                         *freeze_ms = (uint32_t) strtoul(optarg, NULL, 10);
                         break;
                 case 'h':
-                        printf("Usage: %s --dir DIR [--socket PATH] [--freeze-timeout MS]\n", argv[0]);
+                        printf("Usage: vss-sample-writer --dir DIR [--socket PATH] [--freeze-timeout MS]\n"
+                               "       vss-sample-writer --version\n\n"
+                               "Exit status: 0 success, 1 usage error, 2 failure, 3 vssd is not reachable\n"
+                               "(docs/exit-codes.md).\n");
+                        return 0;
+                case 'V':
+                        (void) tool_version();
                         return 0;
                 default:
-                        return -EINVAL;
+                        return -tool_usage_error("unknown option");
                 }
 
-        if (!*dir) {
-                fprintf(stderr, "%s: --dir is required\n", argv[0]);
-                return -EINVAL;
-        }
+        if (optind < argc)
+                return -tool_usage_error("unexpected argument \"%s\"", argv[optind]);
+        if (!*dir)
+                return -tool_usage_error("--dir is required");
         return 1;
 }
 
@@ -281,19 +289,19 @@ int main(int argc, char **argv) {
 
         r = parse_args(argc, argv, &dir, &socket_path, &freeze_ms);
         if (r <= 0)
-                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+                return -r;
 
         if (asprintf(&a.path, "%s/%s", dir, LEDGER_FILE_NAME) < 0)
-                return EXIT_FAILURE;
+                return TOOL_EXIT_VSS;
         a.fd = open(a.path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (a.fd < 0) {
                 fprintf(stderr, "vss-sample-writer: cannot open %s: %m\n", a.path);
-                return EXIT_FAILURE;
+                return TOOL_EXIT_VSS;
         }
         r = ledger_create(&a);
         if (r < 0) {
                 fprintf(stderr, "vss-sample-writer: cannot create the ledger: %s\n", strerror(-r));
-                return EXIT_FAILURE;
+                return TOOL_EXIT_VSS;
         }
 
         (void) vss_id_parse(SAMPLE_WRITER_CLASS, &opts.writer_id);
@@ -308,9 +316,10 @@ int main(int argc, char **argv) {
         if (hr == S_OK)
                 hr = vss_writer_subscribe(w, VSS_SM_BACKUP_EVENTS_FLAG);
         if (hr != S_OK) {
-                fprintf(stderr, "vss-sample-writer: cannot subscribe: %s: %s\n", vss_hr_name(hr), vss_hr_message(hr));
                 vss_writer_free(w);
-                return EXIT_FAILURE;
+                if (hr == VSS_E_WRITER_INFRASTRUCTURE)
+                        return tool_vssd_unreachable_probe(socket_path);
+                return tool_vss_error(hr, "cannot subscribe");
         }
 
         (void) signal(SIGTERM, on_signal);
@@ -318,7 +327,7 @@ int main(int argc, char **argv) {
 
         if (pthread_create(&loop, NULL, transfer_loop, &a) != 0) {
                 vss_writer_free(w);
-                return EXIT_FAILURE;
+                return TOOL_EXIT_VSS;
         }
         printf("subscribed: ledger %s, transfers running\n", a.path);
         fflush(stdout);

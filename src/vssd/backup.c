@@ -56,6 +56,7 @@
 #include <time.h>
 
 #include "bcd-xml.h"
+#include "providers/provider-registry.h"
 #include "vss-bus.h"
 #include "vssd/backup-bcd.h"
 #include "vssd/backup.h"
@@ -1300,6 +1301,8 @@ vss_hr backup_add_to_snapshot_set(Backup *b, const char *volume, const vss_id *p
         b->volumes = v;
 
         hr = snapshot_set_add(b->set, volume, provider_id, ret_snapshot_id);
+        if (hr == VSS_E_VOLUME_NOT_SUPPORTED)
+                *detail = provider_unsupported_detail(volume, b->manager->config.test_provider);
         if (VSS_FAILED(hr))
                 return hr;
 

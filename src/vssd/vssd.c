@@ -10,8 +10,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <linux/capability.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 #include <systemd/sd-event.h>
 
 #include "config.h"
@@ -201,6 +204,18 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *c) {
         return 1;
 }
 
+/* Does this process hold CAP_SYS_ADMIN, which every real provider needs (snapshot ioctls,
+ * FIFREEZE, mounts)? Read from the kernel, since root without it (a container, a unit with a
+ * CapabilityBoundingSet) is as helpless as any user. */
+static bool have_cap_sys_admin(void) {
+        struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3] = {};
+
+        if (syscall(SYS_capget, &h, d) < 0)
+                return geteuid() == 0;
+        return d[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective & CAP_TO_MASK(CAP_SYS_ADMIN);
+}
+
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         manager_request_exit(userdata);
         return 0;
@@ -219,7 +234,16 @@ static int run(int argc, char *argv[]) {
         r = parse_argv(argc, argv, &config);
         if (r <= 0) {
                 manager_config_done(&config);
-                return r;
+                return r < 0 ? -EINVAL : 0;
+        }
+
+        /* Unprivileged, every snapshot would fail later with E_ACCESSDENIED, blamed on the
+         * caller. Say so now, once. Only the test provider works without privileges. */
+        if (!config.test_provider && !have_cap_sys_admin()) {
+                manager_config_done(&config);
+                log_error("Refusing to start without root (CAP_SYS_ADMIN), which snapshots need: start vssd "
+                          "with `systemctl start vssd.socket`, or as root.");
+                return -EPERM;
         }
 
         /* Writers or requesters vanishing must not kill us through SIGPIPE. */
@@ -261,5 +285,8 @@ static int run(int argc, char *argv[]) {
 int main(int argc, char *argv[]) {
         int r = run(argc, argv);
 
-        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        /* docs/exit-codes.md: 1 a usage error, 2 anything that stopped vssd. */
+        if (r == -EINVAL)
+                return 1;
+        return r < 0 ? 2 : EXIT_SUCCESS;
 }

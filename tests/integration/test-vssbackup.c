@@ -9,7 +9,7 @@
  *     (and times, where the provider's snapshots keep them: see times_preserved);
  *   - full, differential, differential: the last differential restores the same way and
  *     chains on the full, not on the first differential;
- *   - restore never replaces an existing file without --overwrite (exit 3, file untouched),
+ *   - restore never replaces an existing file without --overwrite (exit 4, file untouched),
  *     and does with it;
  *   - a hostile archive placed in a backup directory (crafted here with libarchive: "..",
  *     absolute paths, a symlink to outside then a file through it, a hard link to outside)
@@ -576,8 +576,8 @@ static void test_restore_overwrite(void **state) {
         assert_int_equal(mkdir(target, 0755), 0);
         write_text(existing, "local edit that must survive\n");
 
-        /* Without --overwrite: everything else restored, the existing file kept, exit 3. */
-        assert_int_equal(restore(f, full, target, false, &report), 3);
+        /* Without --overwrite: everything else restored, the existing file kept, exit 4. */
+        assert_int_equal(restore(f, full, target, false, &report), 4);
         assert_non_null(report);
         assert_non_null(strstr(report, "skipped\ta.txt\t"));
         assert_non_null(strstr(report, "restored\tdocs/b.txt"));
@@ -709,8 +709,8 @@ static void test_hostile_archive(void **state) {
                          hex);
         write_text(pathf("%s/manifest", bdir), manifest);
 
-        /* Refused entry by entry, reported, exit 1; the harmless entry is restored. */
-        assert_int_equal(restore(f, bdir, target, false, &report), 1);
+        /* Refused entry by entry, reported, exit 2; the harmless entry is restored. */
+        assert_int_equal(restore(f, bdir, target, false, &report), 2);
         assert_non_null(report);
         assert_non_null(strstr(report, "refused\t../escape.txt"));
         assert_non_null(strstr(report, "refused\t/tmp/vssbackup-absolute.txt"));
@@ -750,7 +750,7 @@ static void test_verify(void **state) {
         free(out);
 
         flip_byte(pathf("%s/vol-0.tar.zst", full));
-        assert_int_equal(run_vssbackup(f, &out, (const char *const[]) { "verify", full, NULL }), 1);
+        assert_int_equal(run_vssbackup(f, &out, (const char *const[]) { "verify", full, NULL }), 2);
         assert_non_null(strstr(out, "Verify: FAILED"));
         free(out);
 
@@ -758,9 +758,9 @@ static void test_verify(void **state) {
         write_at(f, "a.txt", "changed for a second backup\n");
         second = backup(f, "full");
         flip_byte(pathf("%s/vol-0.list", second));
-        assert_int_equal(run_vssbackup(f, &out, (const char *const[]) { "verify", second, NULL }), 1);
+        assert_int_equal(run_vssbackup(f, &out, (const char *const[]) { "verify", second, NULL }), 2);
         assert_non_null(strstr(out, "vol-0.list: checksum MISMATCH"));
-        assert_int_equal(restore(f, second, pathf("%s/restore-damaged", f->h->dir), false, NULL), 1);
+        assert_int_equal(restore(f, second, pathf("%s/restore-damaged", f->h->dir), false, NULL), 2);
 }
 
 static void test_writers_take_part(void **state) {
@@ -870,7 +870,7 @@ static void test_restore_alternate_refused(void **state) {
 
         /* No alternate location mapping to apply: the component fails, its files are not written,
          * the writer hears VSS_RS_NONE; the rest of the volume is restored. */
-        assert_int_equal(restore(f, full, target, false, &report), 1);
+        assert_int_equal(restore(f, full, target, false, &report), 2);
         assert_non_null(report);
         assert_non_null(strstr(report, "failed\tdb/data.db\tits writer asked for an alternate location"));
         assert_int_equal(stat(pathf("%s/db/data.db", target), &st), -1);
@@ -946,7 +946,7 @@ static void test_restore_if_not_there(void **state) {
          * writer hears VSS_RS_NONE, and the files count as skipped. */
         write_text(pathf("%s/db/data.db", target), "local pages\n");
         write_text(pathf("%s/a.txt", target), "changed\n");
-        assert_int_equal(restore(f, full, target, true, &report), 3);   /* skipped */
+        assert_int_equal(restore(f, full, target, true, &report), 4);   /* skipped */
         assert_non_null(report);
         assert_non_null(strstr(report, "skipped\tdb/data.db\trestore method RESTORE_IF_NOT_THERE"));
         db = read_text(pathf("%s/db/data.db", target));
@@ -990,7 +990,7 @@ static void test_restore_if_can_replace(void **state) {
         write_text(pathf("%s/db/data.db", target), "local pages\n");
 
         /* Without --overwrite the existing file cannot be replaced: the component is not restored. */
-        assert_int_equal(restore(f, full, target, false, &report), 3);  /* skipped */
+        assert_int_equal(restore(f, full, target, false, &report), 4);  /* skipped */
         assert_non_null(report);
         assert_non_null(strstr(report, "skipped\tdb/data.db\trestore method RESTORE_IF_CAN_REPLACE"));
         db = read_text(pathf("%s/db/data.db", target));
@@ -1047,7 +1047,7 @@ static void test_restore_custom_refused(void **state) {
 
         /* The writer's own procedure restores a CUSTOM component: its files are not written, the
          * writer hears VSS_RS_NONE, the rest of the volume is restored. */
-        assert_int_equal(restore(f, full, target, false, &report), 1);
+        assert_int_equal(restore(f, full, target, false, &report), 2);
         assert_non_null(report);
         assert_non_null(strstr(report, "failed\tdb/data.db\trestore method CUSTOM"));
         assert_int_equal(stat(pathf("%s/db/data.db", target), &st), -1);
@@ -1102,14 +1102,14 @@ static void test_usage_errors(void **state) {
         /* No full to build on: refused, nothing stored. */
         assert_int_equal(run_vssbackup(f, NULL, (const char *const[]) { "backup", "--type", "incremental", f->volume,
                                                                           "--to", f->backups, NULL }),
-                         1);
+                         2);
         assert_int_equal(run_vssbackup(f, NULL, (const char *const[]) { "backup", "--type", "weekly", f->volume,
                                                                           "--to", f->backups, NULL }),
-                         2);
-        assert_int_equal(run_vssbackup(f, NULL, (const char *const[]) { "restore", "--to", f->backups, NULL }), 2);
+                         1);
+        assert_int_equal(run_vssbackup(f, NULL, (const char *const[]) { "restore", "--to", f->backups, NULL }), 1);
         assert_int_equal(run_vssbackup(f, NULL, (const char *const[]) { "list", "--overwrite", "--to", f->backups,
                                                                           NULL }),
-                         2);
+                         1);
 }
 
 int main(void) {

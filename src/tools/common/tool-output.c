@@ -8,7 +8,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config.h"
 #include "tool.h"
+
+int tool_version(void) {
+        printf("%s %s\n", program_invocation_short_name, VSS_VERSION);
+        return TOOL_EXIT_OK;
+}
 
 int tool_exit_for_hr(vss_hr hr) {
         /* libvss reports "no vssd" (or the connection lost) with this one code. */
@@ -58,10 +64,21 @@ void tool_note(const char *fmt, ...) {
 
 int tool_vssd_unreachable(const char *socket_path, int err) {
         err = err < 0 ? -err : err;
+
+        /* One wording per condition, each with its remedy (docs/exit-codes.md). */
         if (err == EACCES || err == EPERM) {
-                tool_vss_error(E_ACCESSDENIED, "vssd at %s refused this user: %s", socket_path, strerror(err));
+                fprintf(stderr, "%s: vssd refused this user: ask an administrator for access to its socket (%s: "
+                        "%s; %s)\n", program_invocation_short_name, socket_path, strerror(err),
+                        vss_hr_name(E_ACCESSDENIED));
                 return TOOL_EXIT_VSS;
         }
-        return tool_vss_error(VSS_E_WRITER_INFRASTRUCTURE, "vssd is not reachable at %s: %s", socket_path,
-                              strerror(err));
+        if (err == ENOENT || err == ECONNREFUSED)
+                fprintf(stderr, "%s: vssd is not running: start it with `systemctl start vssd.socket` (nothing "
+                        "listens on %s; %s)\n", program_invocation_short_name, socket_path,
+                        vss_hr_name(VSS_E_WRITER_INFRASTRUCTURE));
+        else
+                fprintf(stderr, "%s: vssd cannot be reached: see `systemctl status vssd` (%s: %s; %s)\n",
+                        program_invocation_short_name, socket_path, strerror(err),
+                        vss_hr_name(VSS_E_WRITER_INFRASTRUCTURE));
+        return TOOL_EXIT_UNREACHABLE;
 }

@@ -19,11 +19,20 @@ vss_hr tool_async_result(vss_hr call_hr, vss_async *a) {
         return hr;
 }
 
+int tool_vssd_unreachable_probe(const char *socket_path) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        const char *path = vss_socket_path(socket_path);
+        int r;
+
+        /* libvss says only "unreachable"; the connect() errno says whether vssd is not running
+         * or refused us, which need different remedies. */
+        r = vss_bus_connect(path, &bus);
+        return tool_vssd_unreachable(path, r < 0 ? r : -ECONNRESET);
+}
+
 int tool_requester_new(const char *socket_path, vss_requester **ret) {
         vss_requester_options opts = VSS_REQUESTER_OPTIONS_INIT;
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         vss_hr hr;
-        int r;
 
         opts.socket_path = socket_path;
         hr = vss_requester_new(ret, &opts);
@@ -31,9 +40,5 @@ int tool_requester_new(const char *socket_path, vss_requester **ret) {
                 return 0;
         if (hr != VSS_E_WRITER_INFRASTRUCTURE)
                 return -tool_vss_error(hr, "connecting to vssd at %s", vss_socket_path(socket_path));
-
-        /* libvss says only "unreachable"; the connect() errno says whether vssd is not running
-         * or refused us, which need different remedies. */
-        r = vss_bus_connect(vss_socket_path(socket_path), &bus);
-        return -tool_vssd_unreachable(vss_socket_path(socket_path), r < 0 ? r : -ECONNRESET);
+        return -tool_vssd_unreachable_probe(socket_path);
 }

@@ -22,6 +22,9 @@
 #define TOOL_EXIT_UNREACHABLE 3         /* vssd could not be reached */
 #define TOOL_EXIT_PARTIAL 4             /* done, but some files were not (files kept, failed) */
 
+/* tool_version: prints "PROG VERSION", the one line --version prints. Returns TOOL_EXIT_OK. */
+int tool_version(void);
+
 /* tool_exit_for_hr: the exit status a failure code hr means. */
 int tool_exit_for_hr(vss_hr hr);
 
@@ -70,8 +73,16 @@ vss_hr tool_async_result(vss_hr call_hr, vss_async *a);
 int tool_requester_new(const char *socket_path, vss_requester **ret);
 
 /*
- * tool_vssd_unreachable: prints the one line for "vssd cannot be reached at socket_path" (the
- * connect() errno err, positive or negative, says whether it is not running or refused this
- * user). Returns the exit status: TOOL_EXIT_UNREACHABLE, or TOOL_EXIT_VSS for a refusal.
+ * tool_vssd_unreachable: prints the one line for "vssd cannot be reached at socket_path", with
+ * its remedy; the connect() errno err (either sign) tells "not running" (ENOENT, ECONNREFUSED)
+ * from "refused this user" (EACCES) from anything else. Returns the exit status:
+ * TOOL_EXIT_UNREACHABLE, or TOOL_EXIT_VSS for a refusal.
  */
 int tool_vssd_unreachable(const char *socket_path, int err);
+
+/*
+ * tool_vssd_unreachable_probe: after libvss reported VSS_E_WRITER_INFRASTRUCTURE for vssd at
+ * socket_path (NULL: the default), connects once more to learn why and prints the line
+ * tool_vssd_unreachable() prints. Returns its exit status.
+ */
+int tool_vssd_unreachable_probe(const char *socket_path);

@@ -1204,7 +1204,6 @@ static int finish_directory(Run *run, char **ret_name) {
 /* ------------------------------------------------------------------------------------------ */
 
 static int run_backup(Run *run, char **ret_name) {
-        vss_requester_options ropts = VSS_REQUESTER_OPTIONS_INIT;
         const BackupOptions *o = run->o;
         char idbuf[VSS_ID_STRING_MAX];
         vss_hr hr;
@@ -1231,10 +1230,9 @@ static int run_backup(Run *run, char **ret_name) {
         if (run->tmpfd < 0)
                 return -errno;
 
-        ropts.socket_path = o->socket_path;
-        hr = vss_requester_new(&run->r, &ropts);
-        if (!hr_check(run, "connecting to vssd", hr))
-                return -EIO;
+        r = tool_requester_new(o->socket_path, &run->r);
+        if (r < 0)
+                return r == -TOOL_EXIT_UNREACHABLE ? -ENOTCONN : -EIO;
         hr = vss_requester_initialize_for_backup(run->r, NULL);
         if (!hr_check(run, "InitializeForBackup", hr))
                 return -EIO;
@@ -1328,7 +1326,7 @@ int vb_backup(const BackupOptions *o) {
 
         r = run_backup(&run, &name);
         if (r < 0) {
-                if (r != -EIO && r != -EBUSY && r != -ENOENT && r != -EINVAL && r != -EBADMSG)
+                if (r != -EIO && r != -EBUSY && r != -ENOENT && r != -EINVAL && r != -EBADMSG && r != -ENOTCONN)
                         fprintf(stderr, "vssbackup: backup failed: %s\n", strerror(-r));
                 /* Writers hear Abort (seed 004) rather than a BackupComplete for a backup that did not happen. */
                 if (run.r && run.snapshot_done)
@@ -1343,7 +1341,7 @@ int vb_backup(const BackupOptions *o) {
                                 "it completed\n", o->to, name);
                 else
                         fprintf(stderr, "vssbackup: no backup was stored\n");
-                return VB_EXIT_FAILED;
+                return r == -ENOTCONN ? VB_EXIT_UNREACHABLE : VB_EXIT_FAILED;
         }
 
         /* Releasing: BackupShutdown to the writers, the auto-release snapshots go. */
@@ -1356,5 +1354,5 @@ int vb_backup(const BackupOptions *o) {
                 printf("%s backup %s/%s%s\n", backup_type_name(o->type), o->to, name,
                        complete ? "" : " stored, but INCOMPLETE: see the messages above");
         run_done(&run);
-        return complete ? VB_EXIT_OK : VB_EXIT_FAILED;
+        return complete ? VB_EXIT_OK : VB_EXIT_PARTIAL;
 }

@@ -17,13 +17,16 @@
 #include <time.h>
 
 #include "macro.h"
+#include "tool.h"
 #include "vss/vss.h"
 
-/* Exit statuses of the commands (docs/vssbackup.md). */
-#define VB_EXIT_OK 0
-#define VB_EXIT_FAILED 1        /* some file or step failed; the output says which */
-#define VB_EXIT_USAGE 2         /* bad command line, nothing done */
-#define VB_EXIT_SKIPPED 3       /* restore: everything else restored, some files existed and were kept */
+/* Exit statuses of the commands: the tools' one scheme (tool.h, docs/exit-codes.md). */
+#define VB_EXIT_OK TOOL_EXIT_OK
+#define VB_EXIT_USAGE TOOL_EXIT_USAGE           /* bad command line, nothing done */
+#define VB_EXIT_FAILED TOOL_EXIT_VSS            /* a step failed (VSS or not); the output says which */
+#define VB_EXIT_UNREACHABLE TOOL_EXIT_UNREACHABLE /* vssd could not be reached; nothing done */
+#define VB_EXIT_PARTIAL TOOL_EXIT_PARTIAL       /* backup stored but incomplete: some files or components failed */
+#define VB_EXIT_SKIPPED TOOL_EXIT_PARTIAL       /* restore: everything else restored, some files existed and were kept */
 
 /* Names inside a backup directory. */
 #define VB_MANIFEST_NAME "manifest"

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "writers/common/writer-util.h"
 
 #define LOG_LINE_MAX 4096
@@ -185,6 +186,12 @@ int writer_serve(vss_writer *w, uint32_t event_flags) {
         int sig = 0;
 
         hr = vss_writer_subscribe(w, event_flags);
+        if (hr == VSS_E_WRITER_INFRASTRUCTURE) {
+                /* The tools' wording for this condition (docs/exit-codes.md). */
+                wlog(LOG_ERR, "vssd is not running: start it with `systemctl start vssd.socket` (%s)",
+                     vss_hr_name(hr));
+                return -ENOTCONN;
+        }
         if (hr != S_OK) {
                 wlog(LOG_ERR, "cannot subscribe to vssd: %s: %s", vss_hr_name(hr), vss_hr_message(hr));
                 return -ECONNREFUSED;
@@ -206,6 +213,16 @@ int writer_serve(vss_writer *w, uint32_t event_flags) {
         return 0;
 }
 
+void writer_version(void) {
+        printf("%s %s\n", program_invocation_short_name, VSS_VERSION);
+}
+
+int writer_exit_status(int r) {
+        if (r >= 0)
+                return EXIT_SUCCESS;
+        return r == -ENOTCONN ? WRITER_EXIT_UNREACHABLE : WRITER_EXIT_FAILED;
+}
+
 int writer_parse_argv(int argc, char **argv, const char *shortopts, const struct option *options,
                       void (*help)(void), writer_option_fn apply, void *userdata) {
         int c, r;
@@ -215,6 +232,10 @@ int writer_parse_argv(int argc, char **argv, const char *shortopts, const struct
 
                 if (c == 'h') {
                         help();
+                        return 0;
+                }
+                if (c == WRITER_OPT_VERSION) {
+                        writer_version();
                         return 0;
                 }
                 if (c == '?')

@@ -18,6 +18,22 @@
 #include "macro.h"
 #include "vss/vss.h"
 
+/* Exit statuses of the writer programs: the tools' scheme (docs/exit-codes.md). */
+#define WRITER_EXIT_USAGE 1             /* bad command line or configuration file */
+#define WRITER_EXIT_FAILED 2            /* could not start, or failed while serving */
+#define WRITER_EXIT_UNREACHABLE 3       /* vssd could not be reached */
+
+/* writer_exit_status: main's exit status for writer_serve()'s (or a start-up step's) result r. */
+int writer_exit_status(int r);
+
+/* --version, as every writer takes it: put WRITER_OPTION_VERSION in the options given to
+ * writer_parse_argv(), which prints "PROGRAM VERSION" and returns 0 for it. */
+#define WRITER_OPT_VERSION 0x7fff0001
+#define WRITER_OPTION_VERSION { "version", no_argument, NULL, WRITER_OPT_VERSION }
+
+/* writer_version: prints "PROGRAM VERSION" on stdout, for a writer with its own option loop. */
+void writer_version(void);
+
 /*
  * wlog_init: name the program in every log line. Detects whether stderr is the journal
  * ($JOURNAL_STREAM names it), in which case lines carry the "<N>" priority prefix that
@@ -53,7 +69,8 @@ int path_normalize_absolute(const char *path, char **ret);
  * notify service, and wait for SIGTERM or SIGINT; then unsubscribe (libvss runs on_abort
  * first if a set is still frozen). The caller must have called writer_block_signals()
  * before creating w, so that libvss's threads inherit the blocked mask and the signal is
- * taken here. Returns 0, or -ECONNREFUSED when the subscription failed (logged).
+ * taken here. Returns 0, or when the subscription failed (logged): -ENOTCONN when vssd is not
+ * there, -ECONNREFUSED when it refused.
  */
 int writer_serve(vss_writer *w, uint32_t event_flags);
 
@@ -66,7 +83,7 @@ typedef int (*writer_option_fn)(int val, const char *name, const char *value, vo
 
 /*
  * writer_parse_argv: the getopt_long loop the writers share: every option goes to apply with
- * its long name; 'h' calls help instead. Returns 1 to run, 0 after help, -EINVAL on bad usage
+ * its long name; 'h' calls help instead, WRITER_OPT_VERSION prints the version. Returns 1 to run, 0 after help, -EINVAL on bad usage
  * (an unknown option, a stray argument) or apply's error. The caller checks combinations.
  */
 int writer_parse_argv(int argc, char **argv, const char *shortopts, const struct option *options,

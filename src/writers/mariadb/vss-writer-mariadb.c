@@ -402,6 +402,7 @@ static const struct option options[] = {
         { "level", required_argument, NULL, ARG_LEVEL },
         { "instance", required_argument, NULL, ARG_INSTANCE },
         { "help", no_argument, NULL, 'h' },
+        WRITER_OPTION_VERSION,
         {}
 };
 
@@ -524,7 +525,7 @@ static int option_apply(int opt, const char *name, const char *value, void *user
 }
 
 static bool config_key_allowed(int val) {
-        return val != ARG_CONFIG && val != 'h';
+        return val != ARG_CONFIG && val != 'h' && val != WRITER_OPT_VERSION;
 }
 
 /* A --config file: "key = value" lines, keys being the long option names (writer-util.h). */
@@ -568,14 +569,16 @@ int main(int argc, char **argv) {
         _cleanup_free_ char *password = NULL;
         vss_writer *w = NULL;
         vss_hr hr;
-        int r;
+        int status = -1, r;
 
         wlog_init(PROGRAM);
         mw.connect_timeout_ms = CONNECT_TIMEOUT_DEFAULT_MS;
         mw.stage_timeout_ms = STAGE_TIMEOUT_DEFAULT_MS;
         r = parse_argv(argc, argv, &mw, &a);
-        if (r <= 0)
+        if (r <= 0) {
+                status = r < 0 ? WRITER_EXIT_USAGE : EXIT_SUCCESS;
                 goto finish;
+        }
         if (a.password_file) {
                 r = password_load(a.password_file, &password);
                 if (r < 0)
@@ -624,5 +627,5 @@ finish:
         session_close(&mw, "exit");
         free(mw.datadir);
         mysql_library_end();
-        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return status >= 0 ? status : writer_exit_status(r);
 }

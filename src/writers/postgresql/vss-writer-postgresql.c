@@ -953,6 +953,7 @@ static const struct option options[] = {
         { "restore-label", required_argument, NULL, ARG_RESTORE_LABEL },
         { "datadir", required_argument, NULL, ARG_DATADIR },
         { "help", no_argument, NULL, 'h' },
+        WRITER_OPTION_VERSION,
         {}
 };
 
@@ -1117,15 +1118,17 @@ int main(int argc, char **argv) {
         };
         vss_writer *w = NULL;
         vss_hr hr;
-        int r;
+        int status = -1, r;
 
         wlog_init(PROGRAM);
         p.connect_timeout_ms = CONNECT_TIMEOUT_DEFAULT_MS;
         p.checkpoint_timeout_ms = CHECKPOINT_TIMEOUT_DEFAULT_MS;
         p.label_keep = LABEL_KEEP_DEFAULT;
         r = parse_argv(argc, argv, &p, &a);
-        if (r <= 0)
+        if (r <= 0) {
+                status = r < 0 ? WRITER_EXIT_USAGE : EXIT_SUCCESS;
                 goto finish;
+        }
 
         if (a.restore_label) {
                 r = label_restore(a.restore_label, a.datadir, NULL, NULL);
@@ -1175,5 +1178,5 @@ finish:
         layout_done(&p.layout);
         free(p.conninfo);
         free(p.label_dir);
-        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return status >= 0 ? status : writer_exit_status(r);
 }

@@ -529,6 +529,7 @@ static int parse_argv(int argc, char **argv, Args *a) {
                 { "level", required_argument, NULL, ARG_LEVEL },
                 { "instance", required_argument, NULL, ARG_INSTANCE },
                 { "help", no_argument, NULL, 'h' },
+                WRITER_OPTION_VERSION,
                 {}
         };
         int c;
@@ -562,6 +563,9 @@ static int parse_argv(int argc, char **argv, Args *a) {
                 case ARG_INSTANCE:
                         a->instance = optarg;
                         break;
+                case WRITER_OPT_VERSION:
+                        writer_version();
+                        return 0;
                 case 'h':
                         help();
                         return 0;
@@ -631,11 +635,11 @@ int main(int argc, char **argv) {
         wlog_init("vss-writer-script");
         r = parse_argv(argc, argv, &a);
         if (r <= 0)
-                return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+                return r < 0 ? WRITER_EXIT_USAGE : EXIT_SUCCESS;
 
         r = dir_check(a.dir, &s.dir);
         if (r < 0)
-                return EXIT_FAILURE;
+                return WRITER_EXIT_FAILED;
         s.timeout_ms = a.timeout_ms;
         if (a.timeout_ms >= a.freeze_timeout_ms)
                 wlog(LOG_WARNING, "--timeout %u ms is not below --freeze-timeout %u ms: one hanging freeze script "
@@ -643,7 +647,7 @@ int main(int argc, char **argv) {
 
         r = writer_block_signals();
         if (r < 0)
-                return EXIT_FAILURE;
+                return WRITER_EXIT_FAILED;
 
         (void) vss_id_parse(SCRIPT_WRITER_CLASS, &opts.writer_id);
         opts.writer_name = SCRIPT_WRITER_NAME;
@@ -658,7 +662,7 @@ int main(int argc, char **argv) {
         if (hr != S_OK) {
                 wlog(LOG_ERR, "cannot create the writer: %s", vss_hr_name(hr));
                 free(s.dir);
-                return EXIT_FAILURE;
+                return WRITER_EXIT_FAILED;
         }
 
         if (scripts_list(s.dir, HOOK_FREEZE, &names, &n) == 0) {
@@ -675,5 +679,5 @@ int main(int argc, char **argv) {
 
         strv_free_n(s.frozen, s.n_frozen);
         free(s.dir);
-        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return writer_exit_status(r);
 }

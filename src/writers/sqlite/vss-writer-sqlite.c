@@ -632,6 +632,7 @@ static int parse_argv(int argc, char **argv, SqliteWriter *s, Args *a) {
                 { "level", required_argument, NULL, ARG_LEVEL },
                 { "instance", required_argument, NULL, ARG_INSTANCE },
                 { "help", no_argument, NULL, 'h' },
+                WRITER_OPTION_VERSION,
                 {}
         };
         int c, r;
@@ -674,6 +675,9 @@ static int parse_argv(int argc, char **argv, SqliteWriter *s, Args *a) {
                 case ARG_INSTANCE:
                         a->instance = optarg;
                         break;
+                case WRITER_OPT_VERSION:
+                        writer_version();
+                        return 0;
                 case 'h':
                         help();
                         return 0;
@@ -712,12 +716,14 @@ int main(int argc, char **argv) {
         };
         vss_writer *w = NULL;
         vss_hr hr;
-        int r;
+        int status = -1, r;
 
         wlog_init("vss-writer-sqlite");
         r = parse_argv(argc, argv, &s, &a);
-        if (r <= 0)
+        if (r <= 0) {
+                status = r < 0 ? WRITER_EXIT_USAGE : EXIT_SUCCESS;
                 goto finish;
+        }
 
         s.freeze_timeout_ms = a.freeze_timeout_ms;
         s.lock_budget_ms = MIN(a.lock_timeout_ms, a.freeze_timeout_ms);
@@ -757,5 +763,5 @@ finish:
         /* The callback thread is gone: whatever it left open is ours to close. */
         for (size_t i = 0; i < s.n_dbs; i++)
                 database_done(&s.dbs[i]);
-        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+        return status >= 0 ? status : writer_exit_status(r);
 }
