@@ -1,17 +1,22 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * provider-util.c: mountinfo lookup, read-only bind-mount exposure and the snapshot-area walk
- * of query, shared by the providers (see provider-util.h for why they live in one place).
+ * provider-util.c: mountinfo lookup, the one way snapshots are mounted read-only and
+ * unmounted again (by mount id, never by a path alone), and the snapshot-area walk of query,
+ * shared by the providers and vssd (see provider-util.h for the contract and why they live in
+ * one place).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -61,28 +66,36 @@ static int mount_entry_set(MountEntry *best, const char *mnt, const char *root, 
         return best->mnt && best->root && best->fstype && best->source ? 0 : -ENOMEM;
 }
 
-/*
- * Splits one mountinfo line in place: "id parent maj:min root mount-point options [optional...]
- * - fstype source super". Returns false for a line that does not parse. Fields stay escaped.
- */
-static bool mountinfo_split(char *line, char **ret_root, char **ret_mnt, char **ret_fstype, char **ret_source) {
-        char *root, *mnt, *sep, *fstype, *source, *save = NULL;
+/* One line of mountinfo split in place (fields point into line, unescaped). */
+typedef struct MountInfoLine {
+        uint64_t id;
+        char *root, *mnt, *fstype, *source;
+} MountInfoLine;
 
-        if (!strtok_r(line, " ", &save) || !strtok_r(NULL, " ", &save) || !strtok_r(NULL, " ", &save))
+/* Splits line ("id parent maj:min root mount-point options [optional...] - fstype source
+ * super"); false for a line that does not parse. */
+static bool mountinfo_split(char *line, MountInfoLine *ret) {
+        char *id, *sep, *save = NULL, *end = NULL;
+
+        id = strtok_r(line, " ", &save);
+        if (!id || !strtok_r(NULL, " ", &save) || !strtok_r(NULL, " ", &save))
                 return false;
-        root = strtok_r(NULL, " ", &save);
-        mnt = root ? strtok_r(NULL, " ", &save) : NULL;
-        sep = mnt && save ? strstr(save, " - ") : NULL;
+        ret->root = strtok_r(NULL, " ", &save);
+        ret->mnt = ret->root ? strtok_r(NULL, " ", &save) : NULL;
+        sep = ret->mnt && save ? strstr(save, " - ") : NULL;
         if (!sep)
                 return false;
-        fstype = strtok_r(sep + 3, " ", &save);
-        source = fstype ? strtok_r(NULL, " ", &save) : NULL;
-        if (!source)
+        ret->fstype = strtok_r(sep + 3, " ", &save);
+        ret->source = ret->fstype ? strtok_r(NULL, " ", &save) : NULL;
+        if (!ret->source)
                 return false;
-        *ret_root = root;
-        *ret_mnt = mnt;
-        *ret_fstype = fstype;
-        *ret_source = source;
+        errno = 0;
+        ret->id = strtoull(id, &end, 10);
+        if (errno != 0 || !end || *end)
+                return false;
+        mountinfo_unescape(ret->root);
+        mountinfo_unescape(ret->mnt);
+        mountinfo_unescape(ret->source);
         return true;
 }
 
@@ -98,23 +111,18 @@ int mount_find(const char *path, const char *fstype_filter, MountEntry *ret) {
                 return -errno;
 
         while (getline(&line, &size, f) > 0) {
-                char *root, *mnt, *fstype, *source;
+                MountInfoLine l;
 
-                if (!mountinfo_split(line, &root, &mnt, &fstype, &source))
+                line[strcspn(line, "\n")] = 0;
+                if (!mountinfo_split(line, &l) || (fstype_filter && !streq(l.fstype, fstype_filter)))
                         continue;
-                if (fstype_filter && !streq(fstype, fstype_filter))
-                        continue;
-
-                mountinfo_unescape(mnt);
-                if (!path_has_prefix(path, mnt) || strlen(mnt) < best_len)
+                if (!path_has_prefix(path, l.mnt) || strlen(l.mnt) < best_len)
                         continue;
 
-                mountinfo_unescape(root);
-                mountinfo_unescape(source);
-                r = mount_entry_set(&best, mnt, root, fstype, source);
+                r = mount_entry_set(&best, l.mnt, l.root, l.fstype, l.source);
                 if (r < 0)
                         break;
-                best_len = strlen(mnt);
+                best_len = strlen(l.mnt);
         }
         fclose(f);
 
@@ -146,10 +154,11 @@ int mount_list(MountEntry **ret, size_t *ret_n) {
                 return -errno;
 
         while (getline(&line, &size, f) > 0) {
-                char *root, *mnt, *fstype, *source;
                 MountEntry *grown;
+                MountInfoLine l;
 
-                if (!mountinfo_split(line, &root, &mnt, &fstype, &source))
+                line[strcspn(line, "\n")] = 0;
+                if (!mountinfo_split(line, &l))
                         continue;
                 if (n >= MOUNT_LIST_MAX) {
                         r = -E2BIG;
@@ -162,10 +171,7 @@ int mount_list(MountEntry **ret, size_t *ret_n) {
                 }
                 list = grown;
                 list[n] = (MountEntry) {};
-                mountinfo_unescape(mnt);
-                mountinfo_unescape(root);
-                mountinfo_unescape(source);
-                r = mount_entry_set(&list[n++], mnt, root, fstype, source);
+                r = mount_entry_set(&list[n++], l.mnt, l.root, l.fstype, l.source);
                 if (r < 0)
                         break;
         }
@@ -180,21 +186,217 @@ int mount_list(MountEntry **ret, size_t *ret_n) {
         return 0;
 }
 
-static int bind_mount_readonly(const char *what, int target_fd) {
-        struct mount_attr attr = {
-                .attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC |
-                            MOUNT_ATTR_NOATIME,
-                .attr_clr = MOUNT_ATTR__ATIME,
-        };
-        _cleanup_close_ int tree = -EBADF;
+/* Where mountinfo lists mount id now: 1 and *ret (malloc'd), 0 when not listed, -errno. */
+static int mountinfo_mount_point(uint64_t id, char **ret) {
+        _cleanup_free_ char *line = NULL;
+        size_t size = 0;
+        FILE *f;
+        int r = 0;
 
-        tree = open_tree(AT_FDCWD, what, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-        if (tree < 0)
+        f = fopen("/proc/self/mountinfo", "re");
+        if (!f)
                 return -errno;
-        if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+        while (getline(&line, &size, f) > 0) {
+                MountInfoLine l;
+
+                line[strcspn(line, "\n")] = 0;
+                if (!mountinfo_split(line, &l) || l.id != id)
+                        continue;
+                *ret = strdup(l.mnt);
+                r = *ret ? 1 : -ENOMEM;
+                break;
+        }
+        fclose(f);
+        return r;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Mounting and unmounting snapshots (the contract is in provider-util.h)                      */
+/* ------------------------------------------------------------------------------------------ */
+
+#ifndef STATX_MNT_ID_UNIQUE
+#define STATX_MNT_ID_UNIQUE 0x00004000U /* Linux 6.8 */
+#endif
+
+/* How often mount_locate looks again when renames keep moving the mount under it. */
+#define MOUNT_LOCATE_TRIES 4
+
+#define SNAPSHOT_MOUNT_ATTRS \
+        (MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_NOATIME)
+
+/* This boot's id, read once; "" if it cannot be read. */
+static const char *boot_id(void) {
+        static char id[40];
+        static bool done;
+        FILE *f;
+
+        if (done)
+                return id;
+        f = fopen("/proc/sys/kernel/random/boot_id", "re");
+        if (f) {
+                if (!fgets(id, sizeof(id), f))
+                        id[0] = 0;
+                id[strcspn(id, "\n")] = 0;
+                fclose(f);
+        }
+        done = true;
+        return id;
+}
+
+bool mount_ref_is_set(const MountRef *ref) {
+        return ref && ref->id != 0;
+}
+
+int mount_ref_read(int dirfd, const char *name, MountRef *ret) {
+        int flags = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | (isempty(name) ? AT_EMPTY_PATH : 0);
+        MountRef ref = {};
+        struct statx sx;
+
+        if (statx(dirfd, strempty(name), flags, STATX_MNT_ID, &sx) < 0)
                 return -errno;
+        if (!(sx.stx_mask & STATX_MNT_ID))
+                return -EOPNOTSUPP; /* Linux < 5.8 */
+        if (!(sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) || !(sx.stx_attributes & STATX_ATTR_MOUNT_ROOT))
+                return -EMEDIUMTYPE;
+        ref.id = sx.stx_mnt_id;
+
+        /* The unique id shares the field; it needs a second call. */
+        if (statx(dirfd, strempty(name), flags, STATX_MNT_ID_UNIQUE, &sx) >= 0 && (sx.stx_mask & STATX_MNT_ID_UNIQUE))
+                ref.unique_id = sx.stx_mnt_id;
+        snprintf(ref.boot_id, sizeof(ref.boot_id), "%s", boot_id());
+        *ret = ref;
+        return 0;
+}
+
+/* Whether absolute path has only real components: no "." or "..", no empty one (no "//", no
+ * trailing '/'), each at most NAME_MAX bytes. */
+static bool path_is_clean(const char *path) {
+        const char *p = path + 1;
+
+        if (!*p)
+                return true; /* "/" */
+        for (;;) {
+                size_t n = strcspn(p, "/");
+
+                if (n == 0 || n > NAME_MAX || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+                        return false;
+                if (!p[n])
+                        return true;
+                p += n + 1;
+        }
+}
+
+int path_open_nofollow(const char *path, int flags) {
+        struct open_how how = {
+                .flags = (uint64_t) (flags | O_CLOEXEC | O_NOFOLLOW),
+                .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+        long fd;
+
+        if (isempty(path) || path[0] != '/')
+                return -EINVAL;
+        /* No "." or "..", no empty components: the path means what it says. */
+        if (!path_is_clean(path))
+                return -EINVAL;
+        fd = syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+        if (fd < 0)
+                return -errno;
+        return (int) fd;
+}
+
+int path_open_parent_nofollow(const char *path, int *ret_fd, char **ret_name) {
+        _cleanup_free_ char *dir = NULL, *name = NULL;
+        const char *slash;
+        int fd;
+
+        if (isempty(path) || path[0] != '/' || !path[1])
+                return -EINVAL;
+        slash = strrchr(path, '/');
+        name = strdup(slash + 1);
+        dir = slash == path ? strdup("/") : strndup(path, (size_t) (slash - path));
+        if (!name || !dir)
+                return -ENOMEM;
+        if (isempty(name) || streq(name, ".") || streq(name, ".."))
+                return -EINVAL;
+        fd = path_open_nofollow(dir, O_PATH | O_DIRECTORY);
+        if (fd < 0)
+                return fd;
+        *ret_fd = fd;
+        *ret_name = TAKE_PTR(name);
+        return 0;
+}
+
+/* Sets the fsconfig parameters of options ("flag,key=value,..."). */
+static int fs_configure(int fs_fd, const char *source, const char *options) {
+        _cleanup_free_ char *copy = NULL;
+        char *save = NULL;
+
+        if (fsconfig(fs_fd, FSCONFIG_SET_STRING, "source", source, 0) < 0)
+                return -errno;
+        if (options) {
+                copy = strdup(options);
+                if (!copy)
+                        return -ENOMEM;
+                for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+                        char *eq = strchr(o, '=');
+                        int k;
+
+                        if (eq) {
+                                *eq = 0;
+                                k = fsconfig(fs_fd, FSCONFIG_SET_STRING, o, eq + 1, 0);
+                        } else
+                                k = fsconfig(fs_fd, FSCONFIG_SET_FLAG, o, NULL, 0);
+                        if (k < 0)
+                                return -errno;
+                }
+        }
+        /* The superblock itself read-only too: a snapshot is never written through vssd. */
+        if (fsconfig(fs_fd, FSCONFIG_SET_FLAG, "ro", NULL, 0) < 0)
+                return -errno;
+        if (fsconfig(fs_fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                return -errno;
+        return 0;
+}
+
+int provider_mount_ro(const char *source, const char *fstype, const char *options, int target_fd, MountRef *ret) {
+        _cleanup_close_ int tree = -EBADF, fs_fd = -EBADF;
+        int r;
+
+        if (isempty(source) || target_fd < 0)
+                return -EINVAL;
+
+        if (!fstype) {
+                struct mount_attr attr = {
+                        .attr_set = SNAPSHOT_MOUNT_ATTRS,
+                        .attr_clr = MOUNT_ATTR__ATIME,
+                };
+
+                tree = open_tree(AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_SYMLINK_NOFOLLOW);
+                if (tree < 0)
+                        return -errno;
+                if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+                        return -errno;
+        } else {
+                fs_fd = fsopen(fstype, FSOPEN_CLOEXEC);
+                if (fs_fd < 0)
+                        return -errno;
+                r = fs_configure(fs_fd, source, options);
+                if (r < 0)
+                        return r;
+                tree = fsmount(fs_fd, FSMOUNT_CLOEXEC, SNAPSHOT_MOUNT_ATTRS);
+                if (tree < 0)
+                        return -errno;
+        }
+
+        /* A detached mount keeps its id when attached: read it while nobody else can reach it. */
+        if (ret) {
+                r = mount_ref_read(tree, NULL, ret);
+                if (r < 0)
+                        return r;
+        }
         if (move_mount(tree, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
                 return -errno;
+        /* Closing tree now matters: an open descriptor of the mount would keep it busy. */
         return 0;
 }
 
@@ -203,7 +405,7 @@ vss_hr provider_expose_bind(const ProviderSnapshot *s, int target_fd, const char
 
         if (!s || isempty(s->device) || target_fd < 0)
                 return E_INVALIDARG;
-        r = bind_mount_readonly(s->device, target_fd);
+        r = provider_mount_ro(s->device, NULL, NULL, target_fd, NULL);
         if (r < 0)
                 return vss_hr_from_errno(r);
         return S_OK;
@@ -220,6 +422,135 @@ vss_hr provider_unexpose_umount(const ProviderSnapshot *s, const char *target) {
                 return vss_hr_from_errno(errno);
         }
         return S_OK;
+}
+
+void mount_handle_done(MountHandle *h) {
+        if (!h)
+                return;
+        if (h->parent_fd >= 0)
+                (void) close(h->parent_fd);
+        free(h->name);
+        free(h->path);
+        free(h->target);
+        *h = MOUNT_HANDLE_NULL;
+}
+
+/* Is the mount at path (resolved without symlinks) the one ref names? 1 with *ret filled,
+ * 0 when another mount or none is there, -ESTALE when a mount there has ref's id but another
+ * unique id (the id was reused: ref's mount is gone), -errno when path cannot be resolved. */
+static int handle_try(const char *path, const MountRef *ref, bool moved, MountHandle *ret) {
+        MountHandle h = MOUNT_HANDLE_NULL;
+        MountRef cur;
+        int r;
+
+        r = path_open_parent_nofollow(path, &h.parent_fd, &h.name);
+        if (r < 0)
+                return r;
+        r = mount_ref_read(h.parent_fd, h.name, &cur);
+        if (r == -EMEDIUMTYPE || r == -ENOENT || (r >= 0 && cur.id != ref->id))
+                r = 0;
+        else if (r >= 0 && ref->unique_id != 0 && cur.unique_id != 0 && cur.unique_id != ref->unique_id)
+                r = -ESTALE;
+        else if (r >= 0) {
+                h.path = strdup(path);
+                if (!h.path || asprintf(&h.target, "/proc/self/fd/%d/%s", h.parent_fd, h.name) < 0) {
+                        h.target = NULL;
+                        r = -ENOMEM;
+                } else
+                        r = 1;
+        }
+        if (r <= 0) {
+                mount_handle_done(&h);
+                return r;
+        }
+        h.moved = moved;
+        *ret = h;
+        return 1;
+}
+
+int mount_locate(const char *path, const MountRef *ref, MountHandle *ret) {
+        if (!mount_ref_is_set(ref) || !ret)
+                return -EINVAL;
+        /* Mount ids are per boot; a reboot took every mount of the old one with it. */
+        if (ref->boot_id[0] && !streq(ref->boot_id, boot_id()))
+                return 0;
+
+        for (unsigned attempt = 0; attempt < MOUNT_LOCATE_TRIES; attempt++) {
+                _cleanup_free_ char *where = NULL;
+                int r;
+
+                if (!isempty(path)) {
+                        r = handle_try(path, ref, false, ret);
+                        if (r == 1)
+                                return 1;
+                        if (r == -ESTALE)
+                                return 0;
+                        if (r == -ENOMEM)
+                                return r;
+                }
+
+                r = mountinfo_mount_point(ref->id, &where);
+                if (r <= 0)
+                        return r; /* not listed: gone */
+                r = handle_try(where, ref, isempty(path) || !streq(where, path), ret);
+                if (r == 1)
+                        return 1;
+                if (r == -ESTALE)
+                        return 0;
+                if (r == -ENOMEM)
+                        return r;
+                /* A symlink on the way, another mount on top, or a rename between reading
+                 * mountinfo and opening: look again, then give up without guessing. */
+        }
+        return -EUCLEAN;
+}
+
+int mount_adopt(const char *path, const char *device, MountRef *ret) {
+        _cleanup_close_ int parent = -EBADF;
+        _cleanup_free_ char *name = NULL;
+        struct statx root, dev;
+        MountRef cur;
+        int r;
+
+        if (isempty(path) || isempty(device) || !ret)
+                return -EINVAL;
+        r = path_open_parent_nofollow(path, &parent, &name);
+        if (r < 0)
+                return r;
+        r = mount_ref_read(parent, name, &cur);
+        if (r == -EMEDIUMTYPE || r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        if (statx(parent, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_INO, &root) < 0 ||
+            statx(AT_FDCWD, device, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_INO, &dev) < 0)
+                return -errno;
+        if (root.stx_ino != dev.stx_ino || root.stx_dev_major != dev.stx_dev_major ||
+            root.stx_dev_minor != dev.stx_dev_minor)
+                return -EPERM;
+        *ret = cur;
+        return 1;
+}
+
+const char *mount_handle_target(const MountHandle *h) {
+        return h ? h->target : NULL;
+}
+
+int mount_handle_unmount(const MountHandle *h, bool lazy) {
+        if (!h || !h->target)
+                return -EINVAL;
+        if (umount2(h->target, UMOUNT_NOFOLLOW | (lazy ? MNT_DETACH : 0)) < 0) {
+                if (errno == EINVAL) /* no longer a mount point */
+                        return 0;
+                return -errno;
+        }
+        return 0;
+}
+
+int mount_handle_remove_dir(const MountHandle *h) {
+        if (!h || h->parent_fd < 0 || isempty(h->name))
+                return -EINVAL;
+        return unlinkat(h->parent_fd, h->name, AT_REMOVEDIR) < 0 ? -errno : 0;
 }
 
 vss_hr provider_flush_volumes(const char *provider_name, ProviderSnapshot *const *snaps, size_t n) {

@@ -9,7 +9,9 @@
  */
 #pragma once
 
+#include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "vss/sys/provider.h"
 
@@ -51,18 +53,140 @@ int mount_list(MountEntry **ret, size_t *ret_n);
 void mount_entries_free(MountEntry *entries, size_t n);
 
 /*
+ * Mounting snapshots: the ONE way vssd and its providers mount a snapshot read-only and take
+ * such a mount away again. Every provider's expose op, and any tool-facing mount of a
+ * snapshot, goes through provider_mount_ro(); every unmount of such a mount goes through
+ * mount_locate() + mount_handle_unmount() (or the provider's unexpose op called with
+ * mount_handle_target()). The contract, whoever calls:
+ *
+ *   - Targets are resolved without following a symlink or a magic link anywhere in the path
+ *     (safe_path_open_*: openat2 RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, or a walk with
+ *     O_NOFOLLOW) and mounted on through the descriptor (move_mount to the fd), so the
+ *     directory checked is the directory mounted on, whatever is renamed meanwhile.
+ *   - The mount is made detached with all its flags (read-only, nosuid, nodev, noexec,
+ *     noatime) set before it is attached: it is never writable or set-id capable for an
+ *     instant.
+ *   - What is mounted is remembered by its kernel mount id (MountRef), not by its path. A path
+ *     is where a mount was, not where it is: an unprivileged owner of any ancestor directory
+ *     can rename it away and put something else, or a symlink, in its place.
+ *   - An unmount first finds the mount by that id: at the recorded path if the mount there
+ *     has the id, else wherever /proc/self/mountinfo says the id is now, and checks the id
+ *     again on the descriptor of the directory holding it. It then unmounts
+ *     "/proc/self/fd/<parent>/<name>", a path that cannot be redirected: the parent is pinned
+ *     by the descriptor, and a mount point cannot be renamed or removed while mounted on, so
+ *     <name> stays the mount that was checked. A mount that exists but cannot be reached that
+ *     way is reported, never treated as gone.
+ */
+
+/* MountRef: the mount vssd made, as the kernel names it. */
+typedef struct MountRef {
+        uint64_t id;            /* mountinfo's id (statx STATX_MNT_ID): reused after an unmount; 0 unknown */
+        uint64_t unique_id;     /* statx STATX_MNT_ID_UNIQUE (Linux >= 6.8), never reused in a boot; 0 unknown */
+        char boot_id[40];       /* the boot both ids belong to (/proc/sys/kernel/random/boot_id); "" unknown */
+} MountRef;
+
+/* mount_ref_is_set: whether ref names a mount (its id is known). */
+bool mount_ref_is_set(const MountRef *ref);
+
+/*
+ * mount_ref_read: the ids of the mount whose root is name in directory dirfd (name NULL or
+ * "": dirfd itself), looked up without following a symlink, with the current boot id.
+ * Returns 0, -EMEDIUMTYPE when name is not the root of a mount, or -errno.
+ */
+int mount_ref_read(int dirfd, const char *name, MountRef *ret);
+
+/*
+ * path_open_nofollow: open the absolute path (flags for the last component: O_PATH or
+ * O_RDONLY, with O_DIRECTORY when wanted) without following a symlink or magic link anywhere
+ * in it, and without "." or ".." components. Returns the fd or -ELOOP (a symlink on the way),
+ * -EINVAL (not an absolute clean path), -ENOENT, -ENOTDIR, -errno.
+ */
+int path_open_nofollow(const char *path, int flags);
+
+/*
+ * path_open_parent_nofollow: the directory holding the absolute path (resolved as above) in
+ * *ret_fd (O_PATH) and a copy of its last component in *ret_name. Errors as
+ * path_open_nofollow; "/" itself has no parent (-EINVAL).
+ */
+int path_open_parent_nofollow(const char *path, int *ret_fd, char **ret_name);
+
+/*
+ * provider_mount_ro: mount source read-only, nosuid, nodev, noexec, noatime on the directory
+ * target_fd (any descriptor of it, normally one from path_open_nofollow). fstype NULL: source
+ * is a directory, bind-mounted (not recursively; its final component is not followed);
+ * otherwise a new mount of fstype with source as its "source" parameter and options, a
+ * comma-separated list of fsconfig flags and key=value pairs (NULL: none). The mount is built
+ * detached with its flags set before it is attached (new mount API, Linux >= 5.12); with
+ * ret non-NULL its ids are read on the detached mount and written to *ret before it is
+ * attached. Returns 0 or -errno (-ENOSYS where the kernel lacks the API: never falls back to
+ * mount(2) on a path).
+ */
+int provider_mount_ro(const char *source, const char *fstype, const char *options, int target_fd, MountRef *ret);
+
+/*
  * provider_expose_bind: the expose op for providers whose snapshot (s->device) is a
- * directory: bind-mounts it read-only, nosuid, nodev, noexec, noatime on the directory
- * target_fd pins. The mount is built detached with its flags set before it is attached, so it
- * is never writable for an instant (new mount API, Linux >= 5.12).
+ * directory: provider_mount_ro(s->device, NULL, NULL, target_fd).
  */
 vss_hr provider_expose_bind(const ProviderSnapshot *s, int target_fd, const char *target_path);
 
 /*
  * provider_unexpose_umount: the unexpose op matching provider_expose_bind (and any plain
- * mount): VSS_E_VOLUME_IN_USE when busy, S_OK when target is not (or no longer) a mount point.
+ * mount): target is what vssd passes, mount_handle_target() of a located mount, and is
+ * unmounted as it is (its last component not followed). VSS_E_VOLUME_IN_USE when busy, S_OK
+ * when target is not (or no longer) a mount point.
  */
 vss_hr provider_unexpose_umount(const ProviderSnapshot *s, const char *target);
+
+/* A mount found by mount_locate(): held through the directory it is mounted in. */
+typedef struct MountHandle {
+        int parent_fd;          /* O_PATH descriptor of the directory holding the mount point */
+        char *name;             /* the mount point's name in it */
+        char *path;             /* where the mount is now, absolute (for messages) */
+        char *target;           /* "/proc/self/fd/<parent_fd>/<name>" (mount_handle_target) */
+        bool moved;             /* not at the path it was looked for at */
+} MountHandle;
+
+#define MOUNT_HANDLE_NULL ((MountHandle) { .parent_fd = -EBADF })
+
+/* mount_handle_done: closes and frees; the handle can be reused. Cannot fail. */
+void mount_handle_done(MountHandle *h);
+
+/*
+ * mount_locate: find the mount ref names: first at path (absolute, resolved without
+ * following symlinks), else wherever /proc/self/mountinfo lists its id, checking the ids on
+ * the descriptor each time (a mount that reused the id is not it). Returns 1 with *ret filled
+ * (ret->moved when not at path), 0 when the mount no longer exists (not in this namespace,
+ * or ref is of an earlier boot), -EUCLEAN when it exists but could not be reached without
+ * following a symlink or is covered by another mount (tried a few times against renames),
+ * -EINVAL when ref is not set, or -errno.
+ */
+int mount_locate(const char *path, const MountRef *ref, MountHandle *ret);
+
+/*
+ * mount_adopt: for a mount recorded without ids (by an older vssd, or a crash between mount
+ * and record): is the mount at path (resolved without symlinks) provably the bind mount of
+ * the directory device, its root the same inode? Returns 1 with its ids in *ret, 0 when
+ * nothing is mounted at path, -EPERM when something is but it cannot be shown to be
+ * device's, -errno when path cannot be resolved.
+ */
+int mount_adopt(const char *path, const char *device, MountRef *ret);
+
+/*
+ * mount_handle_target: "/proc/self/fd/<parent>/<name>": the located mount's path for
+ * umount2() or a provider's unexpose op, valid while h is. Not redirectable (see above).
+ */
+const char *mount_handle_target(const MountHandle *h);
+
+/*
+ * mount_handle_unmount: unmount the located mount (lazily: MNT_DETACH). Returns 0 (also when
+ * it is already gone), -EBUSY when busy and not lazy, or -errno.
+ */
+int mount_handle_unmount(const MountHandle *h, bool lazy);
+
+/*
+ * mount_handle_remove_dir: remove the (now empty) mount point directory itself. 0 or -errno.
+ */
+int mount_handle_remove_dir(const MountHandle *h);
 
 /*
  * provider_flush_volumes: syncfs every volume of snaps, for end_prepare: dirty data is written

@@ -258,6 +258,7 @@ static int method_delete_shadows(sd_bus_message *m, void *userdata, sd_bus_error
 static int method_expose_shadow(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Client *c = userdata;
         const char *id_string, *path, *exposed = NULL, *detail = NULL;
+        ExposeCaller caller;
         SnapshotRecord *rec;
         vss_id id;
         vss_hr hr;
@@ -279,7 +280,8 @@ static int method_expose_shadow(sd_bus_message *m, void *userdata, sd_bus_error 
         if (!rec)
                 return vss_hr_to_bus_error(error, VSS_E_OBJECT_NOT_FOUND, "no shadow copy %s", id_string);
 
-        hr = catalog_expose(&c->manager->catalog, rec, path, c->ucred.uid, &exposed, &detail);
+        caller = (ExposeCaller) { c->ucred.uid, c->ucred.gid, c->groups, c->n_groups };
+        hr = catalog_expose(&c->manager->catalog, rec, path, &caller, &exposed, &detail);
         if (VSS_FAILED(hr))
                 return vss_hr_to_bus_error(error, hr, "%s%s%s", path, isempty(path) ? "" : ": ",
                                            detail ?: vss_hr_message(hr));

@@ -812,7 +812,12 @@ static int method_expose_snapshot(sd_bus_message *m, void *userdata, sd_bus_erro
         if (!rec || !context_sees(b->context, rec))
                 return vss_hr_to_bus_error(error, VSS_E_OBJECT_NOT_FOUND, "no snapshot %s in this context", id_string);
 
-        hr = catalog_expose(&b->manager->catalog, rec, path, ((Client *) userdata)->ucred.uid, &exposed, &detail);
+        {
+                const Client *cl = userdata;
+                ExposeCaller caller = { cl->ucred.uid, cl->ucred.gid, cl->groups, cl->n_groups };
+
+                hr = catalog_expose(&b->manager->catalog, rec, path, &caller, &exposed, &detail);
+        }
         if (VSS_FAILED(hr))
                 return vss_hr_to_bus_error(error, hr, "%s%s%s", isempty(path) ? "" : path, isempty(path) ? "" : ": ",
                                            detail ?: vss_hr_message(hr));

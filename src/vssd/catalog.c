@@ -20,7 +20,7 @@
 #include "vssd/catalog.h"
 #include "vssd/log.h"
 
-#define CATALOG_SCHEMA_VERSION 1
+#define CATALOG_SCHEMA_VERSION 2
 #define CATALOG_BUSY_TIMEOUT_MS 5000
 
 struct CatalogDb {
@@ -69,6 +69,15 @@ static const char schema_sql[] =
         "  exposed_path TEXT"
         ");"
         "CREATE INDEX IF NOT EXISTS snapshots_by_set ON snapshots(set_id);";
+
+/* Version 1 -> 2: exposures carry their mount's ids and their caller (catalog.h). Rows of an
+ * older vssd keep NULLs there: mount not provable, caller unknown (snapshot-catalog.c). */
+static const char schema_v2_sql[] =
+        "ALTER TABLE snapshots ADD COLUMN exposed_mount_id INTEGER;"
+        "ALTER TABLE snapshots ADD COLUMN exposed_mount_unique_id INTEGER;"
+        "ALTER TABLE snapshots ADD COLUMN exposed_boot_id TEXT;"
+        "ALTER TABLE snapshots ADD COLUMN exposed_uid INTEGER;"
+        "ALTER TABLE snapshots ADD COLUMN exposed_gids TEXT;";
 
 /* Additive, run on every open: the volumes table (catalog.h), filled from the snapshot rows of
  * a catalog written before it existed. */
@@ -168,9 +177,15 @@ static int check_schema(CatalogDb *c) {
         r = begin(c);
         if (r < 0)
                 return r;
-        r = exec(c, schema_sql);
+        if (version < 1)
+                r = exec(c, schema_sql);
+        if (r >= 0 && version < 2) {
+                if (version == 1)
+                        log_info("Catalog: upgrading schema version 1 to 2 (exposures record their mount ids).");
+                r = exec(c, schema_v2_sql);
+        }
         if (r >= 0)
-                r = exec(c, "PRAGMA user_version = 1");
+                r = exec(c, "PRAGMA user_version = 2");
         return commit_or_rollback(c, r);
 }
 
@@ -316,7 +331,7 @@ int catalog_db_insert(CatalogDb *c, const CatalogRow *row) {
                 bind_text_or_null(s, 5, row->device);
                 sqlite3_bind_int64(s, 6, row->attributes);
                 sqlite3_bind_text(s, 7, catalog_state_to_string(row->state), -1, SQLITE_STATIC);
-                bind_text_or_null(s, 8, row->exposed_path);
+                bind_text_or_null(s, 8, row->exposure.path);
                 r = step_done(c, s, "inserting a snapshot");
         }
         if (r >= 0)
@@ -404,18 +419,35 @@ int catalog_db_mark_created(CatalogDb *c, const vss_id *set_id, const vss_id *id
         return commit_or_rollback(c, r);
 }
 
-int catalog_db_set_exposed(CatalogDb *c, const vss_id *snapshot_id, const char *path) {
+int catalog_db_set_exposed(CatalogDb *c, const vss_id *snapshot_id, const CatalogExposure *e) {
         _cleanup_(finalizep) sqlite3_stmt *s = NULL;
+        bool set = e && e->path;
         int r;
 
         assert(c);
         assert(snapshot_id);
 
-        r = prepare(c, "UPDATE snapshots SET exposed_path = ? WHERE snapshot_id = ?", &s);
+        r = prepare(c, "UPDATE snapshots SET exposed_path = ?1, exposed_mount_id = ?2, exposed_mount_unique_id = ?3, "
+                       "exposed_boot_id = ?4, exposed_uid = ?5, exposed_gids = ?6 WHERE snapshot_id = ?7", &s);
         if (r < 0)
                 return r;
-        bind_text_or_null(s, 1, path);
-        bind_id(s, 2, snapshot_id);
+        bind_text_or_null(s, 1, set ? e->path : NULL);
+        /* Ids are stored as SQLite's signed 64 bits; the unique id may use the top bit. */
+        if (set && e->mount_id != 0)
+                sqlite3_bind_int64(s, 2, (sqlite3_int64) e->mount_id);
+        else
+                sqlite3_bind_null(s, 2);
+        if (set && e->mount_unique_id != 0)
+                sqlite3_bind_int64(s, 3, (sqlite3_int64) e->mount_unique_id);
+        else
+                sqlite3_bind_null(s, 3);
+        bind_text_or_null(s, 4, set ? e->boot_id : NULL);
+        if (set && e->uid >= 0)
+                sqlite3_bind_int64(s, 5, e->uid);
+        else
+                sqlite3_bind_null(s, 5);
+        bind_text_or_null(s, 6, set ? e->gids : NULL);
+        bind_id(s, 7, snapshot_id);
         r = step_done(c, s, "recording an exposure");
         if (r < 0)
                 return r;
@@ -500,9 +532,13 @@ static int row_read(sqlite3_stmt *s, CatalogRow *row) {
         if (r >= 0)
                 r = column_strdup(s, 4, &row->device);
         if (r >= 0)
-                r = column_strdup(s, 7, &row->exposed_path);
+                r = column_strdup(s, 7, &row->exposure.path);
         if (r >= 0)
                 r = column_id(s, 9, &row->owner);
+        if (r >= 0)
+                r = column_strdup(s, 14, &row->exposure.boot_id);
+        if (r >= 0)
+                r = column_strdup(s, 16, &row->exposure.gids);
         if (r < 0 || !row->volume) {
                 catalog_row_done(row);
                 return r < 0 ? r : -EINVAL;
@@ -514,6 +550,9 @@ static int row_read(sqlite3_stmt *s, CatalogRow *row) {
         row->context = (uint32_t) sqlite3_column_int64(s, 8);
         row->created = sqlite3_column_int64(s, 10);
         row->set_count = (int32_t) sqlite3_column_int64(s, 11);
+        row->exposure.mount_id = (uint64_t) sqlite3_column_int64(s, 12);
+        row->exposure.mount_unique_id = (uint64_t) sqlite3_column_int64(s, 13);
+        row->exposure.uid = sqlite3_column_type(s, 15) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 15);
         return 0;
 }
 
@@ -528,7 +567,8 @@ int catalog_db_list(CatalogDb *c, CatalogRow **ret, size_t *ret_n) {
         assert(ret_n);
 
         r = prepare(c, "SELECT s.snapshot_id, s.set_id, s.provider_id, s.volume, s.device, s.attributes, s.state, "
-                       "s.exposed_path, t.context, t.owner, t.created, t.snapshot_count "
+                       "s.exposed_path, t.context, t.owner, t.created, t.snapshot_count, s.exposed_mount_id, "
+                       "s.exposed_mount_unique_id, s.exposed_boot_id, s.exposed_uid, s.exposed_gids "
                        "FROM snapshots s JOIN snapshot_sets t ON s.set_id = t.set_id "
                        "ORDER BY t.created, s.seq", &s);
         if (r < 0)
@@ -642,8 +682,11 @@ void catalog_row_done(CatalogRow *r) {
                 return;
         free(r->volume);
         free(r->device);
-        free(r->exposed_path);
-        r->volume = r->device = r->exposed_path = NULL;
+        free(r->exposure.path);
+        free(r->exposure.boot_id);
+        free(r->exposure.gids);
+        r->volume = r->device = NULL;
+        r->exposure = (CatalogExposure) { .uid = -1 };
 }
 
 void catalog_rows_free(CatalogRow *rows, size_t n) {

@@ -5,7 +5,11 @@
  * speaks SQL; snapshot-catalog.c decides what to write and when.
  *
  * Two tables: snapshot sets (context, owner, creation time, snapshot count) and snapshots
- * (provider, original volume, device path, attributes, state, exposure). A snapshot row moves
+ * (provider, original volume, device path, attributes, state, exposure). An exposure is
+ * recorded with the kernel's ids of its mount (the path only says where it was made) and the
+ * credentials of the caller it was made for, so a restart can find the mount wherever it is
+ * and re-apply that caller's rights (schema version 2; a version-1 catalog gains the columns
+ * on open, its exposures with the ids and caller unknown). A snapshot row moves
  * PREPARING (AddToSnapshotSet; the device path is the one the provider WILL use) →
  * COMMITTING (DoSnapshotSet, before any writer freezes) → CREATED → DELETING → gone, and every
  * step is written (WAL, synchronous=FULL) before the provider acts on it. Whatever a crash
@@ -28,6 +32,19 @@ typedef enum CatalogState {
         _CATALOG_STATE_MAX,
 } CatalogState;
 
+/*
+ * An exposure as recorded. In CatalogRow the strings are owned; passed to
+ * catalog_db_set_exposed they are borrowed.
+ */
+typedef struct CatalogExposure {
+        char *path;                /* where the mount was made; NULL when not exposed */
+        uint64_t mount_id;         /* mountinfo's id of the mount; 0 not known (being made, or older vssd) */
+        uint64_t mount_unique_id;  /* statx STATX_MNT_ID_UNIQUE; 0 not known */
+        char *boot_id;             /* the boot the ids belong to; NULL not known */
+        int64_t uid;               /* the caller it was made for; -1 not known (older vssd) */
+        char *gids;                /* that caller's gid and supplementary groups, "gid,gid,..."; NULL not known */
+} CatalogExposure;
+
 /* One snapshot row joined with its set. Strings owned (catalog_row_done). */
 typedef struct CatalogRow {
         vss_id snapshot_id;
@@ -35,7 +52,7 @@ typedef struct CatalogRow {
         vss_id provider_id;
         char *volume;              /* canonical original volume */
         char *device;              /* where the snapshot is (or will be); NULL if unknown */
-        char *exposed_path;        /* NULL when not exposed */
+        CatalogExposure exposure;  /* .path NULL when not exposed */
         uint32_t context;          /* of the set */
         uint32_t attributes;       /* VSS_VOLSNAP_ATTR_* */
         int64_t created;           /* VSS_TIMESTAMP; 0 until created */
@@ -94,8 +111,11 @@ int catalog_db_set_state_of_set(CatalogDb *db, const vss_id *set_id, CatalogStat
 int catalog_db_mark_created(CatalogDb *db, const vss_id *set_id, const vss_id *ids, char *const *devices,
                             size_t n, uint32_t attributes, int64_t created);
 
-/* catalog_db_set_exposed: record (path) or clear (NULL) the exposure of a snapshot. */
-int catalog_db_set_exposed(CatalogDb *db, const vss_id *snapshot_id, const char *path);
+/*
+ * catalog_db_set_exposed: record the exposure e of a snapshot (every field of it, unknown
+ * ones as NULL), or clear it (e NULL or e->path NULL). -ENOENT when the snapshot is unknown.
+ */
+int catalog_db_set_exposed(CatalogDb *db, const vss_id *snapshot_id, const CatalogExposure *e);
 
 /* catalog_db_remove: forget a snapshot (and its set once empty). -ENOENT when unknown. */
 int catalog_db_remove(CatalogDb *db, const vss_id *snapshot_id);

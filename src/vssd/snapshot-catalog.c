@@ -12,13 +12,18 @@
  * After recovery, reconciliation compares the catalog with the providers' own storage
  * (query, get_properties) and removes what only one side has; see snapshot-catalog.h.
  *
- * Exposure targets named by a caller are pinned with an O_PATH descriptor that the provider
- * mounts on, so the directory checked (empty, not a symlink, the caller's) is the one mounted
- * on even if the path is swapped meanwhile.
+ * Exposures follow provider-util.h's mount contract: a target is resolved without following a
+ * symlink anywhere in its path and pinned by a descriptor that the provider mounts on, so the
+ * directory checked (empty, the caller's) is the one mounted on even if the path is swapped
+ * meanwhile; the mount is then recorded by its kernel ids with the caller's credentials, and
+ * every unmount (unexpose, delete, release, recovery) finds it by those ids wherever it is
+ * now. A path alone never decides what is unmounted: an owner of an ancestor directory can
+ * rename it away and put a symlink to anywhere in its place.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +34,7 @@
 #include <unistd.h>
 
 #include "providers/provider-registry.h"
+#include "providers/provider-util.h"
 #include "vss-bus.h"
 #include "vssd/log.h"
 #include "vssd/snapshot-catalog.h"
@@ -72,43 +78,90 @@ static bool path_is_below(const char *path, const char *dir) {
         return dir && strncmp(path, dir, n) == 0 && path[n] == '/' && path[n + 1] && !strchr(path + n + 1, '/');
 }
 
-static bool is_mount_point(const char *path) {
-        struct statx sx;
+/* Removes vssd's own exposure directory <expose_dir>/<id> at path, if that is what path is. */
+static void own_dir_remove(SnapshotCatalog *c, const char *path) {
+        _cleanup_close_ int parent = -EBADF;
+        _cleanup_free_ char *name = NULL;
 
-        if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_BASIC_STATS, &sx) < 0)
-                return false;
-        return (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) && (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+        if (!path_is_below(path, c->expose_dir) || path_open_parent_nofollow(path, &parent, &name) < 0)
+                return;
+        if (unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+                log_warning_errno(-errno, "Could not remove exposure directory %s: %m", path);
 }
 
-/* Unmount without a provider (recovery of stale exposures, providers without unexpose). */
-static vss_hr unmount_path(const char *path, bool lazy) {
-        if (umount2(path, UMOUNT_NOFOLLOW | (lazy ? MNT_DETACH : 0)) >= 0)
-                return S_OK;
-        if (errno == EINVAL || errno == ENOENT)
-                return S_OK;       /* not mounted (any more) */
-        if (errno == EBUSY)
-                return VSS_E_VOLUME_IN_USE;
-        return vss_hr_from_errno(errno);
+static MountRef mount_ref_from_row(const CatalogExposure *e) {
+        MountRef ref = {
+                .id = e->mount_id,
+                .unique_id = e->mount_unique_id,
+        };
+
+        snprintf(ref.boot_id, sizeof(ref.boot_id), "%s", strempty(e->boot_id));
+        return ref;
 }
 
-/* Undo an exposure on disk: unmount (lazily when asked), remove the directory if vssd made it. */
-static vss_hr exposure_remove(SnapshotCatalog *c, const SnapshotRecord *r, const char *path, bool lazy) {
+/*
+ * Undo an exposure on disk: find its mount by id wherever it is now (provider-util.h), unmount
+ * it there (lazily when asked: release and recovery), and remove the directory if vssd made
+ * it and the mount was still in it. A mount recorded without ids is unmounted only when it is
+ * provably snap's bind mount. S_OK when the mount is gone (also when it already was);
+ * otherwise the exposure stays recorded and *detail says why.
+ */
+static vss_hr exposure_remove(SnapshotCatalog *c, VssProvider *ops, const ProviderSnapshot *snap,
+                              const char *path, const MountRef *recorded, bool lazy, const char **detail) {
+        MountHandle h = MOUNT_HANDLE_NULL;
+        MountRef ref = *recorded;
         vss_hr hr;
+        int k;
 
-        if (r && r->ops && r->ops->unexpose) {
-                hr = r->ops->unexpose(r->ops, r->snap, path);
+        if (!mount_ref_is_set(&ref)) {
+                k = mount_adopt(path, snap ? snap->device : NULL, &ref);
+                if (k == 0 || k == -ENOENT) {
+                        own_dir_remove(c, path);
+                        return S_OK;
+                }
+                if (k < 0) {
+                        log_warning_errno(k, "The exposure at %s was recorded without its mount id, and what is mounted "
+                                          "there cannot be shown to be it; leaving it alone: %m", path);
+                        *detail = "the exposure was recorded without its mount id and what is mounted there cannot be "
+                                  "shown to be it; unmount it by hand";
+                        return VSS_E_BAD_STATE;
+                }
+        }
+
+        k = mount_locate(path, &ref, &h);
+        if (k == 0) {
+                own_dir_remove(c, path);
+                return S_OK;
+        }
+        if (k < 0) {
+                log_warning_errno(k, "The mount of the exposure made at %s (mount id %" PRIu64 ") cannot be reached "
+                                  "without following a symlink, or is covered; it stays recorded: %m", path, ref.id);
+                *detail = "the exposure's mount was moved where it cannot be reached safely (or is covered); "
+                          "it stays recorded";
+                return VSS_E_BAD_STATE;
+        }
+        if (h.moved)
+                log_warning("The exposure made at %s was moved to %s; unmounting it there.", path, h.path);
+
+        if (ops && ops->unexpose) {
+                hr = ops->unexpose(ops, snap, mount_handle_target(&h));
                 if (hr != VSS_E_VOLUME_IN_USE)
                         hr = provider_hr_sanitize(hr);
                 if (hr == VSS_E_VOLUME_IN_USE && lazy)
-                        hr = unmount_path(path, true);
-        } else
-                hr = unmount_path(path, lazy);
-        if (VSS_FAILED(hr))
-                return hr;
-
-        if (path_is_below(path, c->expose_dir) && rmdir(path) < 0 && errno != ENOENT)
-                log_warning_errno(-errno, "Could not remove exposure directory %s: %m", path);
-        return S_OK;
+                        hr = mount_handle_unmount(&h, true) < 0 ? VSS_E_VOLUME_IN_USE : S_OK;
+        } else {
+                k = mount_handle_unmount(&h, lazy);
+                hr = k == -EBUSY ? VSS_E_VOLUME_IN_USE : k < 0 ? vss_hr_from_errno(k) : S_OK;
+        }
+        if (hr == VSS_E_VOLUME_IN_USE)
+                *detail = "the exposure is in use";
+        else if (VSS_FAILED(hr))
+                *detail = "the exposure could not be unmounted";
+        else if (!h.moved && path_is_below(h.path, c->expose_dir) && (k = mount_handle_remove_dir(&h)) < 0 &&
+                 k != -ENOENT)
+                log_warning_errno(k, "Could not remove exposure directory %s: %m", h.path);
+        mount_handle_done(&h);
+        return hr;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -391,10 +444,12 @@ vss_hr catalog_delete(SnapshotCatalog *c, SnapshotRecord *r, bool releasing) {
         }
 
         if (r->exposed_path) {
-                hr = exposure_remove(c, r, r->exposed_path, releasing);
+                const char *detail = NULL;
+
+                hr = exposure_remove(c, r->ops, r->snap, r->exposed_path, &r->exposed_mount, releasing, &detail);
                 if (VSS_FAILED(hr)) {
-                        log_warning("Snapshot %s: could not remove its exposure at %s: %s", vss_id_to_str(&id).s,
-                                    r->exposed_path, vss_hr_name(hr));
+                        log_warning("Snapshot %s: could not remove its exposure at %s: %s (%s)", vss_id_to_str(&id).s,
+                                    r->exposed_path, vss_hr_name(hr), strempty(detail));
                         return hr;
                 }
                 if (c->db) {
@@ -403,6 +458,7 @@ vss_hr catalog_delete(SnapshotCatalog *c, SnapshotRecord *r, bool releasing) {
                                 log_warning_errno(k, "Could not record the end of an exposure: %m");
                 }
                 r->exposed_path = mfree_str(r->exposed_path);
+                r->exposed_mount = (MountRef) {};
         }
 
         if (c->db) {
@@ -530,29 +586,36 @@ static bool dir_is_empty(int fd) {
         return empty;
 }
 
-/* Opens and checks the target directory; *ret_fd is an O_PATH descriptor pinning it. */
-static vss_hr open_target(const char *path, uid_t caller_uid, int *ret_fd, char **ret_canonical,
-                          const char **detail) {
+/* Opens and checks the target directory: no symlink anywhere in its path, a directory, empty,
+ * owned by uid unless uid is 0 (root, or vssd's own directory). *ret_fd pins it (O_PATH). */
+static vss_hr open_target(const char *path, int64_t uid, int *ret_fd, const char **detail) {
         _cleanup_close_ int fd = -EBADF;
-        char proc[64], buf[PATH_MAX];
         struct stat st;
-        ssize_t n;
 
-        fd = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        fd = path_open_nofollow(path, O_PATH | O_DIRECTORY);
         if (fd < 0) {
-                if (errno == ENOTDIR || errno == ELOOP) {
+                switch (fd) {
+                case -ELOOP:
+                        *detail = "the exposure target's path must not contain a symlink (give the resolved path)";
+                        return E_INVALIDARG;
+                case -ENOTDIR:
                         *detail = "the exposure target must be a directory, not a symlink or a file";
                         return E_INVALIDARG;
-                }
-                if (errno == ENOENT) {
+                case -ENOENT:
                         *detail = "the exposure target does not exist";
                         return E_INVALIDARG;
+                case -EINVAL:
+                        *detail = "the exposure target must be an absolute path without \".\", \"..\" or empty "
+                                  "components";
+                        return E_INVALIDARG;
+                default:
+                        return vss_hr_from_errno(fd);
                 }
-                return vss_hr_from_errno(errno);
         }
+        /* The descriptor's directory, not the path's: the path may name another one by now. */
         if (fstat(fd, &st) < 0)
                 return vss_hr_from_errno(errno);
-        if (caller_uid != 0 && st.st_uid != caller_uid) {
+        if (uid != 0 && (uid < 0 || st.st_uid != (uid_t) uid)) {
                 *detail = "the exposure target must be a directory the caller owns";
                 return E_ACCESSDENIED;
         }
@@ -560,32 +623,87 @@ static vss_hr open_target(const char *path, uid_t caller_uid, int *ret_fd, char 
                 *detail = "the exposure target must be an empty directory";
                 return E_INVALIDARG;
         }
-
-        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-        n = readlink(proc, buf, sizeof(buf) - 1);
-        if (n <= 0)
-                return vss_hr_from_errno(n < 0 ? errno : EIO);
-        buf[n] = 0;
-
-        *ret_canonical = strdup(buf);
-        if (!*ret_canonical)
-                return E_OUTOFMEMORY;
         *ret_fd = TAKE_FD(fd);
         return S_OK;
 }
 
-vss_hr catalog_expose(SnapshotCatalog *c, SnapshotRecord *r, const char *path, uid_t caller_uid,
-                      const char **ret_path, const char **detail) {
+/* The current path of fd (readlink of /proc/self/fd/N; malloc'd) or NULL. */
+static char *fd_path(int fd) {
+        char proc[64], buf[PATH_MAX];
+        ssize_t n;
+
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+        n = readlink(proc, buf, sizeof(buf) - 1);
+        if (n <= 0)
+                return NULL;
+        buf[n] = 0;
+        return strdup(buf);
+}
+
+/*
+ * After the provider mounted on target_fd: the mount's ids, where it is (*ret_path), and a
+ * handle on it. The mount point cannot be renamed or removed while mounted on, so its parent
+ * ("..") and name, read now, name exactly the mount just made (nobody but root can stack
+ * another on it).
+ */
+static int exposure_identify(int target_fd, MountRef *ret_ref, MountHandle *ret) {
+        _cleanup_free_ char *where = NULL, *parent_path = NULL;
+        MountHandle h = MOUNT_HANDLE_NULL;
+        const char *slash;
+        int r;
+
+        where = fd_path(target_fd);
+        if (!where || where[0] != '/' || !(slash = strrchr(where, '/')) || !slash[1])
+                return -EIO;
+        h.parent_fd = openat(target_fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (h.parent_fd < 0)
+                return -errno;
+        h.name = strdup(slash + 1);
+        parent_path = fd_path(h.parent_fd);
+        if (!h.name || !parent_path) {
+                mount_handle_done(&h);
+                return -ENOMEM;
+        }
+        if (asprintf(&h.target, "/proc/self/fd/%d/%s", h.parent_fd, h.name) < 0 ||
+            asprintf(&h.path, "%s/%s", streq(parent_path, "/") ? "" : parent_path, h.name) < 0) {
+                h.target = h.path = NULL;
+                mount_handle_done(&h);
+                return -ENOMEM;
+        }
+        r = mount_ref_read(h.parent_fd, h.name, ret_ref);
+        *ret = h;
+        return r;
+}
+
+/* "gid,group,group..." of caller, malloc'd, or NULL on allocation failure. */
+static char *gids_format(const ExposeCaller *caller) {
+        size_t n = 16 * (caller->n_groups + 1) + 1, len = 0;
+        char *s = malloc(n);
+
+        if (!s)
+                return NULL;
+        len += (size_t) snprintf(s, n, "%u", (unsigned) caller->gid);
+        for (size_t i = 0; i < caller->n_groups && len < n; i++)
+                len += (size_t) snprintf(s + len, n - len, ",%u", (unsigned) caller->groups[i]);
+        return s;
+}
+
+/*
+ * The body of catalog_expose and of recovery's re-exposure: path "" is vssd's own directory
+ * (no owner check); otherwise the directory must be uid's unless uid is 0. uid and gids are
+ * recorded as the caller's (uid -1, gids NULL: unknown).
+ */
+static vss_hr expose_as(SnapshotCatalog *c, SnapshotRecord *r, const char *path, int64_t uid, const char *gids,
+                        const char **ret_path, const char **detail) {
         _cleanup_free_ char *canonical = NULL, *picked = NULL;
         _cleanup_close_ int fd = -EBADF;
+        MountHandle h = MOUNT_HANDLE_NULL;
+        CatalogExposure e;
+        MountRef ref = {};
         bool made_dir = false;
+        int64_t check_uid = uid;
         vss_hr hr;
         int k;
-
-        assert(c);
-        assert(r);
-        assert(ret_path);
-        assert(detail);
 
         if (r->exposed_path) {
                 *detail = "the snapshot is already exposed";
@@ -613,19 +731,26 @@ vss_hr catalog_expose(SnapshotCatalog *c, SnapshotRecord *r, const char *path, u
                 else if (errno != EEXIST)
                         return vss_hr_from_errno(errno);
                 path = picked;
-                caller_uid = 0; /* vssd's own directory */
+                check_uid = 0; /* vssd's own directory */
         } else if (path[0] != '/' || strnlen(path, VSS_MAX_STRING + 1) > VSS_MAX_STRING) {
                 *detail = "the exposure target must be an absolute path";
                 return E_INVALIDARG;
         }
 
-        hr = open_target(path, caller_uid, &fd, &canonical, detail);
+        hr = open_target(path, check_uid, &fd, detail);
         if (VSS_FAILED(hr))
                 goto fail;
+        canonical = fd_path(fd);
+        if (!canonical) {
+                hr = E_OUTOFMEMORY;
+                goto fail;
+        }
 
-        /* Intent first: a crash after the mount leaves a row naming it. */
+        /* Intent first: a crash after the mount leaves a row naming it (without ids, so the
+         * next start unmounts it only if it is provably this snapshot's). */
+        e = (CatalogExposure) { .path = canonical, .uid = uid, .gids = (char *) gids };
         if (c->db) {
-                k = catalog_db_set_exposed(c->db, &r->snap->snapshot_id, canonical);
+                k = catalog_db_set_exposed(c->db, &r->snap->snapshot_id, &e);
                 if (k < 0) {
                         hr = hr_from_db(k);
                         goto fail;
@@ -640,8 +765,43 @@ vss_hr catalog_expose(SnapshotCatalog *c, SnapshotRecord *r, const char *path, u
                 goto fail;
         }
 
-        log_info("Snapshot %s exposed at %s.", vss_id_to_str(&r->snap->snapshot_id).s, canonical);
+        k = exposure_identify(fd, &ref, &h);
+        if (k >= 0 && c->db) {
+                free(canonical);
+                canonical = strdup(h.path);
+                e = (CatalogExposure) {
+                        .path = canonical,
+                        .mount_id = ref.id,
+                        .mount_unique_id = ref.unique_id,
+                        .boot_id = ref.boot_id,
+                        .uid = uid,
+                        .gids = (char *) gids,
+                };
+                k = canonical ? catalog_db_set_exposed(c->db, &r->snap->snapshot_id, &e) : -ENOMEM;
+        } else if (k >= 0) {
+                free(canonical);
+                canonical = strdup(h.path);
+                k = canonical ? 0 : -ENOMEM;
+        }
+        if (k < 0) {
+                /* Unrecorded, it must not stay: take it away through the handle if there is one. */
+                log_error_errno(k, "Snapshot %s: could not record the mount just made at %s, taking it away: %m",
+                                vss_id_to_str(&r->snap->snapshot_id).s, path);
+                if (mount_handle_target(&h))
+                        (void) mount_handle_unmount(&h, true);
+                mount_handle_done(&h);
+                if (c->db)
+                        (void) catalog_db_set_exposed(c->db, &r->snap->snapshot_id, NULL);
+                hr = k == -ENOMEM ? E_OUTOFMEMORY : VSS_E_UNEXPECTED;
+                *detail = "the mount could not be recorded";
+                goto fail;
+        }
+        mount_handle_done(&h);
+
+        log_info("Snapshot %s exposed at %s (mount id %" PRIu64 ", for uid %" PRIi64 ").",
+                 vss_id_to_str(&r->snap->snapshot_id).s, canonical, ref.id, uid);
         r->exposed_path = TAKE_PTR(canonical);
+        r->exposed_mount = ref;
         *ret_path = r->exposed_path;
         return S_OK;
 
@@ -649,6 +809,22 @@ fail:
         if (made_dir)
                 (void) rmdir(picked);
         return hr;
+}
+
+vss_hr catalog_expose(SnapshotCatalog *c, SnapshotRecord *r, const char *path, const ExposeCaller *caller,
+                      const char **ret_path, const char **detail) {
+        _cleanup_free_ char *gids = NULL;
+
+        assert(c);
+        assert(r);
+        assert(caller);
+        assert(ret_path);
+        assert(detail);
+
+        gids = gids_format(caller);
+        if (!gids)
+                return E_OUTOFMEMORY;
+        return expose_as(c, r, path, (int64_t) caller->uid, gids, ret_path, detail);
 }
 
 vss_hr catalog_unexpose(SnapshotCatalog *c, SnapshotRecord *r, const char **detail) {
@@ -664,21 +840,17 @@ vss_hr catalog_unexpose(SnapshotCatalog *c, SnapshotRecord *r, const char **deta
                 return VSS_E_BAD_STATE;
         }
 
-        hr = exposure_remove(c, r, r->exposed_path, false);
-        if (hr == VSS_E_VOLUME_IN_USE) {
-                *detail = "the exposure is in use";
+        hr = exposure_remove(c, r->ops, r->snap, r->exposed_path, &r->exposed_mount, false, detail);
+        if (VSS_FAILED(hr))
                 return hr;
-        }
-        if (VSS_FAILED(hr)) {
-                *detail = "the exposure could not be unmounted";
-                return hr;
-        }
 
         if (c->db && (k = catalog_db_set_exposed(c->db, &r->snap->snapshot_id, NULL)) < 0)
                 log_warning_errno(k, "Could not record the end of the exposure of %s: %m",
                                   vss_id_to_str(&r->snap->snapshot_id).s);
-        log_info("Snapshot %s no longer exposed at %s.", vss_id_to_str(&r->snap->snapshot_id).s, r->exposed_path);
+        log_info("Snapshot %s no longer exposed (made at %s).", vss_id_to_str(&r->snap->snapshot_id).s,
+                 r->exposed_path);
         r->exposed_path = mfree_str(r->exposed_path);
+        r->exposed_mount = (MountRef) {};
         return S_OK;
 }
 
@@ -717,12 +889,16 @@ static void recover_leftover(SnapshotCatalog *c, const CatalogRow *row) {
                  vss_id_is_null(&row->owner) ? "unfinished" : "auto-release", id, row->volume,
                  catalog_state_to_string(row->state));
 
-        if (row->exposed_path) {
-                hr = unmount_path(row->exposed_path, true);
+        if (row->exposure.path) {
+                MountRef ref = mount_ref_from_row(&row->exposure);
+                const char *detail = NULL;
+
+                s = snapshot_from_row(row);
+                hr = exposure_remove(c, s ? ops : NULL, s, row->exposure.path, &ref, true, &detail);
+                provider_snapshot_free(s);
                 if (VSS_FAILED(hr))
-                        log_warning("Recovery: could not unmount %s: %s", row->exposed_path, vss_hr_name(hr));
-                else if (path_is_below(row->exposed_path, c->expose_dir))
-                        (void) rmdir(row->exposed_path);
+                        log_warning("Recovery: could not remove the exposure made at %s: %s (%s)", row->exposure.path,
+                                    vss_hr_name(hr), strempty(detail));
         }
 
         (void) catalog_db_set_state(c->db, &row->snapshot_id, CATALOG_DELETING);
@@ -753,10 +929,103 @@ static void recover_leftover(SnapshotCatalog *c, const CatalogRow *row) {
                 log_warning_errno(k, "Recovery: could not remove the row of snapshot %s: %m", id);
 }
 
+/* Forget the exposure of row (logged on failure). */
+static void exposure_forget(SnapshotCatalog *c, const vss_id *id) {
+        int k = catalog_db_set_exposed(c->db, id, NULL);
+
+        if (k < 0)
+                log_warning_errno(k, "Recovery: could not clear a stale exposure: %m");
+}
+
+/*
+ * The exposure of a persistent snapshot at start-up: kept when its mount is still where it
+ * was made; otherwise (a reboot, an unmount by hand, or a mount moved elsewhere, which is
+ * taken away) made again with the rights of the caller it was made for: resolved without
+ * symlinks, the directory owned by that caller. What cannot be kept or made again that way is
+ * dropped with a log line. Never unmounts what it cannot prove is the snapshot's own mount.
+ */
+static void recover_exposure(SnapshotCatalog *c, SnapshotRecord *rec, const CatalogRow *row) {
+        const CatalogExposure *e = &row->exposure;
+        const char *id = vss_id_to_str(&row->snapshot_id).s;
+        MountHandle h = MOUNT_HANDLE_NULL;
+        const char *path = NULL, *detail = NULL;
+        MountRef ref = mount_ref_from_row(e);
+        bool own = path_is_below(e->path, c->expose_dir);
+        vss_hr hr;
+        int k;
+
+        if (mount_ref_is_set(&ref)) {
+                k = mount_locate(e->path, &ref, &h);
+                if (k > 0 && !h.moved) {
+                        mount_handle_done(&h);
+                        goto keep;
+                }
+                if (k > 0) {
+                        log_warning("Recovery: the exposure of snapshot %s made at %s was moved to %s; unmounting it "
+                                    "there.", id, e->path, h.path);
+                        k = mount_handle_unmount(&h, true);
+                        mount_handle_done(&h);
+                        if (k < 0) {
+                                log_warning_errno(k, "Recovery: could not unmount it; it stays recorded: %m");
+                                goto keep;
+                        }
+                } else if (k < 0) {
+                        log_warning_errno(k, "Recovery: the mount of the exposure of snapshot %s made at %s cannot be "
+                                          "reached safely; it stays recorded: %m", id, e->path);
+                        goto keep;
+                }
+        } else {
+                /* Recorded without ids: an older vssd, or a crash between mount and record. */
+                k = mount_adopt(e->path, rec->snap->device, &ref);
+                if (k > 0) {
+                        CatalogExposure adopted = *e;
+
+                        adopted.mount_id = ref.id;
+                        adopted.mount_unique_id = ref.unique_id;
+                        adopted.boot_id = ref.boot_id;
+                        (void) catalog_db_set_exposed(c->db, &row->snapshot_id, &adopted);
+                        goto keep;
+                }
+                if (k < 0) {
+                        log_warning_errno(k, "Recovery: the exposure of snapshot %s at %s was recorded without its "
+                                          "mount id and what is there cannot be shown to be it; dropping the "
+                                          "exposure, leaving the directory alone: %m", id, e->path);
+                        exposure_forget(c, &row->snapshot_id);
+                        return;
+                }
+        }
+
+        /* Not mounted any more (a reboot): persistent exposures are made again (§10), as the
+         * caller they were made for. */
+        exposure_forget(c, &row->snapshot_id);
+        if (!own && e->uid < 0) {
+                log_warning("Recovery: the exposure of snapshot %s at %s was recorded without its caller (an older "
+                            "vssd); not making it again.", id, e->path);
+                return;
+        }
+        if (!rec->ops || !rec->ops->expose || !rec->snap->device) {
+                log_warning("Recovery: snapshot %s cannot be exposed again at %s: its provider is not available.", id,
+                            e->path);
+                return;
+        }
+        hr = expose_as(c, rec, own ? "" : e->path, e->uid, e->gids, &path, &detail);
+        if (VSS_FAILED(hr))
+                log_warning("Recovery: dropping the exposure of snapshot %s at %s (made for uid %" PRIi64 "): %s%s%s",
+                            id, e->path, e->uid, vss_hr_name(hr), detail ? ": " : "", strempty(detail));
+        return;
+
+keep:
+        rec->exposed_path = strdup(e->path);
+        if (!rec->exposed_path) {
+                log_oom();
+                return;
+        }
+        rec->exposed_mount = ref;
+}
+
 /* A persistent snapshot: served again, its exposure kept or made again. */
 static int recover_persistent(SnapshotCatalog *c, const CatalogRow *row) {
         SnapshotRecord *rec;
-        int k;
 
         rec = calloc(1, sizeof(*rec));
         if (!rec)
@@ -775,32 +1044,8 @@ static int recover_persistent(SnapshotCatalog *c, const CatalogRow *row) {
         rec->owner = VSS_ID_NULL;
         record_link(c, rec);
 
-        if (!row->exposed_path)
-                return 0;
-        if (is_mount_point(row->exposed_path)) {
-                rec->exposed_path = strdup(row->exposed_path);
-                if (!rec->exposed_path)
-                        return log_oom();
-                return 0;
-        }
-
-        /* The mount went away (a reboot): persistent exposures are made again (§10). */
-        if (rec->ops && rec->ops->expose && rec->snap->device) {
-                const char *path = NULL, *detail = NULL;
-                const char *target = path_is_below(row->exposed_path, c->expose_dir) ? "" : row->exposed_path;
-                vss_hr hr;
-
-                (void) catalog_db_set_exposed(c->db, &row->snapshot_id, NULL);
-                hr = catalog_expose(c, rec, target, 0, &path, &detail);
-                if (VSS_SUCCEEDED(hr))
-                        return 0;
-                log_warning("Recovery: could not expose snapshot %s at %s again: %s%s%s",
-                            vss_id_to_str(&row->snapshot_id).s, row->exposed_path, vss_hr_name(hr),
-                            detail ? ": " : "", strempty(detail));
-        }
-        k = catalog_db_set_exposed(c->db, &row->snapshot_id, NULL);
-        if (k < 0)
-                log_warning_errno(k, "Recovery: could not clear a stale exposure: %m");
+        if (row->exposure.path)
+                recover_exposure(c, rec, row);
         return 0;
 }
 
@@ -823,13 +1068,13 @@ static size_t reconcile_missing(SnapshotCatalog *c) {
                             "dropping it from the catalog.", vss_id_to_str(&id).s, r->snap->volume,
                             strempty(r->snap->device));
                 if (r->exposed_path) {
-                        vss_hr hr = unmount_path(r->exposed_path, true);
+                        const char *detail = NULL;
+                        vss_hr hr = exposure_remove(c, r->ops, r->snap, r->exposed_path, &r->exposed_mount, true,
+                                                    &detail);
 
                         if (VSS_FAILED(hr))
-                                log_warning("Reconciliation: could not unmount %s: %s", r->exposed_path,
-                                            vss_hr_name(hr));
-                        else if (path_is_below(r->exposed_path, c->expose_dir))
-                                (void) rmdir(r->exposed_path);
+                                log_warning("Reconciliation: could not unmount the exposure made at %s: %s (%s)",
+                                            r->exposed_path, vss_hr_name(hr), strempty(detail));
                 }
                 k = catalog_db_remove(c->db, &id);
                 if (k < 0 && k != -ENOENT) {

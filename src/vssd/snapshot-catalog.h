@@ -33,6 +33,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "providers/provider-util.h"
 #include "vss/sys/provider.h"
 #include "vssd/catalog.h"
 #include "vssd/list.h"
@@ -55,7 +56,8 @@ struct SnapshotRecord {
         int64_t created;            /* vss_timestamp */
         int32_t set_count;          /* snapshots in its set */
         vss_id owner;               /* backup id for auto-release snapshots, else null */
-        char *exposed_path;         /* mount point while exposed, else NULL */
+        char *exposed_path;         /* where the exposure was made while exposed, else NULL */
+        MountRef exposed_mount;     /* its mount's ids (id 0: recorded by an older vssd) */
         LIST_FIELDS(SnapshotRecord, records);
 };
 
@@ -180,21 +182,34 @@ vss_hr catalog_delete_matching(SnapshotCatalog *c, const vss_id *id, bool by_set
  */
 size_t catalog_delete_owned(SnapshotCatalog *c, const vss_id *owner);
 
+/* Who an exposure is made for: the peer's credentials (SO_PEERCRED, SO_PEERGROUPS). */
+typedef struct ExposeCaller {
+        uid_t uid;
+        gid_t gid;
+        const gid_t *groups;        /* supplementary groups (borrowed) */
+        size_t n_groups;
+} ExposeCaller;
+
 /*
  * catalog_expose: mount snapshot r read-only (nosuid, nodev, noexec, noatime) at path, an
- * existing empty directory that is not a symlink and, unless caller_uid is 0, is owned by
- * caller_uid; path NULL or "": a directory vssd makes, <expose_dir>/<snapshot id>. The
- * exposure is recorded before the mount is made. Returns S_OK with *ret_path (borrowed from
- * the record), or E_INVALIDARG (bad target, *detail says why), E_ACCESSDENIED (not the
- * caller's directory), VSS_E_OBJECT_ALREADY_EXISTS (already exposed),
- * VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER (the provider cannot expose), or a provider code.
+ * existing empty directory reached without following a symlink anywhere in the path and,
+ * unless caller->uid is 0, owned by the caller (checked on the opened directory, not on the
+ * path); path NULL or "": a directory vssd makes, <expose_dir>/<snapshot id>. The exposure is
+ * recorded with the caller's credentials before the mount is made, and with the mount's ids
+ * once it is; recovery re-applies that caller's rights (catalog_open). Returns S_OK with
+ * *ret_path (borrowed from the record), or E_INVALIDARG (bad target, a symlink in its path;
+ * *detail says why), E_ACCESSDENIED (not the caller's directory), VSS_E_OBJECT_ALREADY_EXISTS
+ * (already exposed), VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER (the provider cannot expose), or a
+ * provider code.
  */
-vss_hr catalog_expose(SnapshotCatalog *c, SnapshotRecord *r, const char *path, uid_t caller_uid,
+vss_hr catalog_expose(SnapshotCatalog *c, SnapshotRecord *r, const char *path, const ExposeCaller *caller,
                       const char **ret_path, const char **detail);
 
 /*
- * catalog_unexpose: unmount the exposure of r (a directory vssd made is removed too).
- * S_OK, VSS_E_BAD_STATE (not exposed), VSS_E_VOLUME_IN_USE (busy), or a provider code.
+ * catalog_unexpose: unmount the exposure of r, found by its mount id wherever it is now (a
+ * directory vssd made is removed too). S_OK, VSS_E_BAD_STATE (not exposed; or its mount
+ * exists but cannot be reached safely, or cannot be shown to be the snapshot's: it stays
+ * recorded, *detail says which), VSS_E_VOLUME_IN_USE (busy), or a provider code.
  */
 vss_hr catalog_unexpose(SnapshotCatalog *c, SnapshotRecord *r, const char **detail);
 

@@ -112,7 +112,7 @@ static void test_schema(void **state) {
         reset_db();
         assert_int_equal(catalog_db_open(db_path, &db), 0);
 
-        assert_int_equal(sql_int("PRAGMA user_version"), 1);
+        assert_int_equal(sql_int("PRAGMA user_version"), 2);
         assert_int_equal(sql_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                                  "name IN ('snapshot_sets', 'snapshots')"), 2);
         /* WAL is a property of the file: any connection sees it. */
@@ -136,6 +136,51 @@ static void test_schema(void **state) {
 
         /* Opening again keeps the schema (and does not fail on it). */
         assert_int_equal(catalog_db_open(db_path, &db), 0);
+        catalog_db_close(db);
+}
+
+/* A catalog written by a vssd of schema version 1 (exposures recorded by path only) is
+ * upgraded in place on open: rows kept, exposure ids and caller unknown. */
+static void test_schema_upgrade_from_v1(void **state) {
+        CatalogDb *db = NULL;
+        CatalogRow *rows = NULL;
+        size_t n = 0;
+
+        reset_db();
+        assert_int_equal(sql_exec("CREATE TABLE snapshot_sets (set_id TEXT PRIMARY KEY NOT NULL, context INTEGER NOT "
+                                  "NULL, owner TEXT, created INTEGER NOT NULL DEFAULT 0, snapshot_count INTEGER NOT "
+                                  "NULL DEFAULT 0);"
+                                  "CREATE TABLE snapshots (seq INTEGER PRIMARY KEY AUTOINCREMENT, snapshot_id TEXT "
+                                  "UNIQUE NOT NULL, set_id TEXT NOT NULL REFERENCES snapshot_sets(set_id), provider_id "
+                                  "TEXT NOT NULL, volume TEXT NOT NULL, device TEXT, attributes INTEGER NOT NULL, state "
+                                  "TEXT NOT NULL CHECK (state IN ('preparing', 'committing', 'created', 'deleting')), "
+                                  "exposed_path TEXT);"
+                                  "INSERT INTO snapshot_sets VALUES ('6f1c1a52-0d7e-4f51-9b1a-3c2d4e5f6a7b', 8, NULL, "
+                                  "5, 1);"
+                                  "INSERT INTO snapshots (snapshot_id, set_id, provider_id, volume, device, attributes, "
+                                  "state, exposed_path) VALUES ('1a2b3c4d-5e6f-4a1b-8c2d-3e4f5a6b7c8d', "
+                                  "'6f1c1a52-0d7e-4f51-9b1a-3c2d4e5f6a7b', '" TEST_COPY_ID "', '/vol', '/area/x', 8, "
+                                  "'created', '/srv/exposed');"
+                                  "PRAGMA user_version = 1;"),
+                         SQLITE_OK);
+
+        assert_int_equal(catalog_db_open(db_path, &db), 0);
+        assert_int_equal(sql_int("PRAGMA user_version"), 2);
+        assert_int_equal(catalog_db_list(db, &rows, &n), 0);
+        assert_int_equal(n, 1);
+        assert_string_equal(rows[0].exposure.path, "/srv/exposed");
+        assert_true(rows[0].exposure.mount_id == 0);
+        assert_true(rows[0].exposure.mount_unique_id == 0);
+        assert_null(rows[0].exposure.boot_id);
+        assert_int_equal(rows[0].exposure.uid, -1);
+        assert_null(rows[0].exposure.gids);
+        assert_string_equal(rows[0].device, "/area/x");
+        catalog_rows_free(rows, n);
+        catalog_db_close(db);
+
+        /* Opening the upgraded file again changes nothing. */
+        assert_int_equal(catalog_db_open(db_path, &db), 0);
+        assert_int_equal(sql_int("PRAGMA user_version"), 2);
         catalog_db_close(db);
 }
 
@@ -173,7 +218,7 @@ static void test_transitions(void **state) {
         assert_true(vss_id_equal(&rows[0].owner, &owner));
         assert_true(vss_id_equal(&rows[0].set_id, &set_id));
         assert_int_equal(rows[0].set_count, 0);
-        assert_null(rows[0].exposed_path);
+        assert_null(rows[0].exposure.path);
         catalog_rows_free(rows, n);
 
         /* Before the writers freeze: COMMITTING. */
@@ -192,12 +237,36 @@ static void test_transitions(void **state) {
         assert_string_equal(rows[0].device, "/area/one-final");
         catalog_rows_free(rows, n);
 
-        /* Exposure recorded and cleared. */
-        assert_int_equal(catalog_db_set_exposed(db, &row.snapshot_id, "/run/x"), 0);
+        /* Exposure recorded with its mount's ids and caller (a unique id with the top bit set
+         * survives SQLite's signed integers), and cleared. */
+        {
+                CatalogExposure e = {
+                        .path = (char *) "/run/x",
+                        .mount_id = 4711,
+                        .mount_unique_id = UINT64_C(0x8000000000000123),
+                        .boot_id = (char *) "0e5f6f6e-4b7a-4c39-9d55-0a1b2c3d4e5f",
+                        .uid = 1234,
+                        .gids = (char *) "34,100",
+                };
+
+                assert_int_equal(catalog_db_set_exposed(db, &row.snapshot_id, &e), 0);
+        }
         assert_int_equal(catalog_db_list(db, &rows, &n), 0);
-        assert_string_equal(rows[0].exposed_path, "/run/x");
+        assert_string_equal(rows[0].exposure.path, "/run/x");
+        assert_true(rows[0].exposure.mount_id == 4711);
+        assert_true(rows[0].exposure.mount_unique_id == UINT64_C(0x8000000000000123));
+        assert_string_equal(rows[0].exposure.boot_id, "0e5f6f6e-4b7a-4c39-9d55-0a1b2c3d4e5f");
+        assert_int_equal(rows[0].exposure.uid, 1234);
+        assert_string_equal(rows[0].exposure.gids, "34,100");
         catalog_rows_free(rows, n);
         assert_int_equal(catalog_db_set_exposed(db, &row.snapshot_id, NULL), 0);
+        assert_int_equal(catalog_db_list(db, &rows, &n), 0);
+        assert_null(rows[0].exposure.path);
+        assert_null(rows[0].exposure.boot_id);
+        assert_null(rows[0].exposure.gids);
+        assert_true(rows[0].exposure.mount_id == 0);
+        assert_int_equal(rows[0].exposure.uid, -1);
+        catalog_rows_free(rows, n);
 
         /* Deletion: DELETING, then gone, and the empty set with it. */
         assert_int_equal(catalog_db_set_state(db, &row.snapshot_id, CATALOG_DELETING), 0);
@@ -234,7 +303,7 @@ static void test_refusals(void **state) {
         assert_int_equal(catalog_db_insert(db, &b), 0);
 
         assert_int_equal(catalog_db_set_state(db, &unknown, CATALOG_CREATED), -ENOENT);
-        assert_int_equal(catalog_db_set_exposed(db, &unknown, "/x"), -ENOENT);
+        assert_int_equal(catalog_db_set_exposed(db, &unknown, &(CatalogExposure) { .path = (char *) "/x" }), -ENOENT);
         assert_int_equal(catalog_db_remove(db, &unknown), -ENOENT);
 
         /* mark_created is all or nothing: one unknown id and nothing changes. */
@@ -363,6 +432,7 @@ static void test_recovery(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_schema),
+                cmocka_unit_test(test_schema_upgrade_from_v1),
                 cmocka_unit_test(test_newer_schema_refused),
                 cmocka_unit_test(test_transitions),
                 cmocka_unit_test(test_refusals),
