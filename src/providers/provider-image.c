@@ -898,43 +898,10 @@ static const struct {
 };
 
 /* Applies "ro" and the comma-separated options to an fsopen() context. */
-static int fs_context_configure(int fs_fd, const char *dev, const char *options) {
-        char buf[64], *save = NULL;
-
-        if (strlen(options) >= sizeof(buf))
-                return -E2BIG;
-        strcpy(buf, options);
-
-        if (fsconfig(fs_fd, FSCONFIG_SET_STRING, "source", dev, 0) < 0 ||
-            fsconfig(fs_fd, FSCONFIG_SET_FLAG, "ro", NULL, 0) < 0)
-                return -errno;
-        for (char *opt = strtok_r(buf, ",", &save); opt; opt = strtok_r(NULL, ",", &save)) {
-                char *eq = strchr(opt, '=');
-                int k;
-
-                if (eq) {
-                        *eq = 0;
-                        k = fsconfig(fs_fd, FSCONFIG_SET_STRING, opt, eq + 1, 0);
-                } else
-                        k = fsconfig(fs_fd, FSCONFIG_SET_FLAG, opt, NULL, 0);
-                if (k < 0)
-                        return -errno;
-        }
-        return fsconfig(fs_fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0 ? -errno : 0;
-}
-
-/*
- * Mounts dev (fstype) read-only, nosuid, nodev, noexec, noatime on target_fd (an O_PATH
- * directory; the mount goes exactly there even if its path is swapped meanwhile), or at
- * where when target_fd < 0 or the kernel lacks the mount API.
- */
-static int mount_clone(const char *dev, const char *fstype, int target_fd, const char *where) {
-        const unsigned long flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME;
-        const unsigned attrs = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC |
-                               MOUNT_ATTR_NOATIME;
-        _cleanup_close_ int fs_fd = -EBADF, mnt_fd = -EBADF;
+/* Mounts dev as fstype with the clone's options, through provider_mount_ro (read-only,
+ * nosuid, nodev, noexec, noatime, attached exactly on target_fd). */
+static int mount_clone(const char *dev, const char *fstype, int target_fd) {
         const char *driver = NULL, *options = NULL;
-        int r;
 
         for (size_t i = 0; i < ELEMENTSOF(clone_mount_table); i++)
                 if (streq(fstype, clone_mount_table[i].fstype)) {
@@ -943,34 +910,16 @@ static int mount_clone(const char *dev, const char *fstype, int target_fd, const
                 }
         if (!driver)
                 return -EOPNOTSUPP;
-
-        if (target_fd >= 0) {
-                fs_fd = fsopen(driver, FSOPEN_CLOEXEC);
-                if (fs_fd >= 0) {
-                        r = fs_context_configure(fs_fd, dev, options);
-                        if (r < 0)
-                                return r;
-                        mnt_fd = fsmount(fs_fd, FSMOUNT_CLOEXEC, attrs);
-                        if (mnt_fd < 0)
-                                return -errno;
-                        if (move_mount(mnt_fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
-                                return -errno;
-                        return 0;
-                }
-                if (errno != ENOSYS)
-                        return -errno;
-        }
-
-        return mount(dev, where, driver, flags, options) < 0 ? -errno : 0;
+        return provider_mount_ro(dev, driver, options, target_fd, NULL);
 }
 
-static int clone_mount_at(const char *clone, const char *fstype, int target_fd, const char *where) {
+static int clone_mount_at(const char *clone, const char *fstype, int target_fd) {
         static const char *const guesses[] = { "ext4", "xfs", "btrfs" };
         _cleanup_free_ char *dev = NULL;
         _cleanup_close_ int loop_fd = -EBADF;
         int r;
 
-        if (isempty(clone) || isempty(where))
+        if (isempty(clone) || target_fd < 0)
                 return -EINVAL;
 
         r = loop_attach_ro(clone, &dev, &loop_fd);
@@ -979,9 +928,9 @@ static int clone_mount_at(const char *clone, const char *fstype, int target_fd, 
 
         /* Closing loop_fd on return detaches the device, unless the mount now holds it. */
         if (fstype)
-                return mount_clone(dev, fstype, target_fd, where);
+                return mount_clone(dev, fstype, target_fd);
         for (size_t i = 0; i < ELEMENTSOF(guesses); i++) {
-                r = mount_clone(dev, guesses[i], target_fd, where);
+                r = mount_clone(dev, guesses[i], target_fd);
                 if (r == 0)
                         return 0;
         }
@@ -989,15 +938,16 @@ static int clone_mount_at(const char *clone, const char *fstype, int target_fd, 
 }
 
 int image_clone_mount_ro(const char *clone, const char *fstype, const char *where) {
-        return clone_mount_at(clone, fstype, -EBADF, where);
+        _cleanup_close_ int fd = -EBADF;
+
+        fd = path_open_nofollow(where, O_PATH | O_DIRECTORY);
+        if (fd < 0)
+                return fd;
+        return clone_mount_at(clone, fstype, fd);
 }
 
 int image_clone_umount(const char *where) {
-        if (isempty(where))
-                return -EINVAL;
-        if (umount2(where, UMOUNT_NOFOLLOW) < 0)
-                return errno == EINVAL ? 0 : -errno; /* EINVAL: not (any more) a mount point */
-        return 0;
+        return provider_umount_path(where, false);
 }
 
 static vss_hr image_expose(VssProvider *self, const ProviderSnapshot *s, int target_fd, const char *target_path) {
@@ -1008,17 +958,13 @@ static vss_hr image_expose(VssProvider *self, const ProviderSnapshot *s, int tar
                 return E_INVALIDARG;
         d = s->data;
 
-        r = clone_mount_at(s->device, d ? d->fstype : NULL, target_fd, target_path);
+        r = clone_mount_at(s->device, d ? d->fstype : NULL, target_fd);
         return r < 0 ? vss_hr_from_errno(r) : S_OK;
 }
 
+/* target is the located mount vssd passes (provider-util.h); the loop device detaches itself. */
 static vss_hr image_unexpose(VssProvider *self, const ProviderSnapshot *s, const char *target) {
-        int r;
-
-        r = image_clone_umount(target);
-        if (r == -EBUSY)
-                return VSS_E_VOLUME_IN_USE;
-        return r < 0 ? vss_hr_from_errno(r) : S_OK;
+        return provider_unexpose_umount(s, target);
 }
 
 static void image_free(VssProvider *self) {

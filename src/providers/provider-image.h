@@ -12,7 +12,8 @@
 
 /*
  * image_clone_mount_ro: attach the image file clone to a read-only loop device (autoclear:
- * it goes away with the mount) and mount it at where (an existing directory) read-only,
+ * it goes away with the mount) and mount it at where (an existing directory, an absolute path
+ * resolved without following a symlink: provider_mount_ro) read-only,
  * nosuid, nodev, noexec, noatime, without journal or log replay (a clone of a frozen
  * filesystem is clean, and a read-only device could not take a replay anyway): ext2/3/4 with
  * "noload", XFS with "norecovery,nouuid" (the original with the same UUID is mounted),
@@ -21,8 +22,9 @@
  */
 int image_clone_mount_ro(const char *clone, const char *fstype, const char *where);
 
-/* image_clone_umount: unmount where (the loop device detaches itself). -EBUSY when in use;
- * 0 when where is not a mount point any more. */
+/* image_clone_umount: unmount where, resolved without following a symlink (the loop device
+ * detaches itself): provider_umount_path. -EBUSY when in use; 0 when where is not a mount
+ * point any more. */
 int image_clone_umount(const char *where);
 
 /* provider_image_last_hold_usec: how long the last commit of the image provider instance

@@ -424,6 +424,21 @@ vss_hr provider_unexpose_umount(const ProviderSnapshot *s, const char *target) {
         return S_OK;
 }
 
+int provider_umount_path(const char *path, bool lazy) {
+        _cleanup_close_ int parent = -EBADF;
+        _cleanup_free_ char *name = NULL;
+        char target[64 + NAME_MAX];
+        int r;
+
+        r = path_open_parent_nofollow(path, &parent, &name);
+        if (r < 0)
+                return r;
+        snprintf(target, sizeof(target), "/proc/self/fd/%d/%s", parent, name);
+        if (umount2(target, UMOUNT_NOFOLLOW | (lazy ? MNT_DETACH : 0)) < 0)
+                return errno == EINVAL ? 0 : -errno; /* EINVAL: not (any more) a mount point */
+        return 0;
+}
+
 void mount_handle_done(MountHandle *h) {
         if (!h)
                 return;

@@ -137,6 +137,15 @@ vss_hr provider_expose_bind(const ProviderSnapshot *s, int target_fd, const char
  */
 vss_hr provider_unexpose_umount(const ProviderSnapshot *s, const char *target);
 
+/*
+ * provider_umount_path: for a mount made with provider_mount_ro at a path a tool chose, with
+ * no id recorded: unmount what is mounted at path, resolved without following a symlink
+ * anywhere (nor in its last component), through its parent's descriptor. Returns 0 (also when
+ * nothing is mounted there), -EBUSY when busy and not lazy, -ELOOP, or -errno. vssd's own
+ * exposures never use this: they are found by id (mount_locate).
+ */
+int provider_umount_path(const char *path, bool lazy);
+
 /* A mount found by mount_locate(): held through the directory it is mounted in. */
 typedef struct MountHandle {
         int parent_fd;          /* O_PATH descriptor of the directory holding the mount point */
