@@ -88,8 +88,11 @@ typedef struct CatalogIntent {
 
 /*
  * catalog_open: open <state_dir>/catalog.db and recover (see above): leftovers of a previous
- * vssd deleted with their exposures, persistent snapshots loaded, their exposures kept or
- * mounted again. Only what the catalog names is touched (several vssd instances, each with
+ * vssd deleted with their exposures (each mount found by its recorded ids, wherever it is),
+ * persistent snapshots loaded, their exposures kept where their mount still is, or mounted
+ * again with the rights of the caller they were made for, or dropped with a log line (never
+ * through a symlink, never onto a directory that caller does not own). Only what the catalog
+ * names is touched (several vssd instances, each with
  * its own state directory, may share an exposure directory). expose_dir NULL:
  * VSSD_DEFAULT_EXPOSE_DIR. A second vssd on the same state directory is refused (-EBUSY):
  * two daemons recovering each other's live snapshots would delete them. After recovery, the
@@ -156,8 +159,9 @@ vss_hr catalog_add_set(SnapshotCatalog *c, SnapshotEntry *entries, size_t n, con
                        int64_t created);
 
 /*
- * catalog_delete: delete one snapshot: its exposure is removed (a busy mount fails with
- * VSS_E_VOLUME_IN_USE, unless releasing, which detaches it lazily), the row marked DELETING,
+ * catalog_delete: delete one snapshot: its exposure is removed, its mount found by id wherever
+ * it is now (a busy mount fails with VSS_E_VOLUME_IN_USE, unless releasing, which detaches it
+ * lazily; one that cannot be reached safely fails with VSS_E_BAD_STATE), the row marked DELETING,
  * the provider deletes (a snapshot already gone counts as deleted), the row and record go.
  * On a provider failure the record stays (releasing: the record goes, the DELETING row stays
  * for the next start's recovery). Returns S_OK or the failure's HRESULT.

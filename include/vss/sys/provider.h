@@ -165,8 +165,10 @@ struct VssProvider {
          */
         vss_hr (*expose)(VssProvider *self, const ProviderSnapshot *s, int target_fd, const char *target_path);
         /*
-         * unexpose: remove the exposure at target. May return VSS_E_VOLUME_IN_USE (the mount is
-         * busy), which vssd passes through unsanitized; anything else as for other ops.
+         * unexpose: remove the exposure at target, a path vssd resolved and checked to be this
+         * exposure's mount ("/proc/self/fd/<dir>/<name>", provider-util.h): unmount exactly it
+         * (UMOUNT_NOFOLLOW), never a path of one's own. May return VSS_E_VOLUME_IN_USE (the
+         * mount is busy), which vssd passes through unsanitized; anything else as for other ops.
          */
         vss_hr (*unexpose)(VssProvider *self, const ProviderSnapshot *s, const char *target);
 

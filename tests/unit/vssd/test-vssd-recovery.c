@@ -15,6 +15,11 @@
  * vssd's back (`btrfs subvolume delete`) shows as "missing" in vssadmin while vssd runs, and
  * is gone from catalog and list after the restart.
  *
+ * Exposures recorded without mount ids (an older vssd's catalog, or a crash between mount and
+ * record): the mount at the path is kept only when it is provably the snapshot's bind mount
+ * (and its ids recorded then); something else mounted there is left alone and the exposure
+ * dropped.
+ *
  * Needs root (loop device, mount): exits 77 (skipped) otherwise. Environment: VSSD, VSSADMIN.
  */
 #include <stdarg.h>
@@ -27,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -371,11 +377,95 @@ static void test_reconcile_with_provider(void **state) {
         assert_int_equal(btrfs_util_delete_subvolume(sibling, 0), BTRFS_UTIL_OK);
 }
 
+static int64_t sql_int(const char *sql) {
+        char db_path[4096];
+        sqlite3 *db = NULL;
+        sqlite3_stmt *s = NULL;
+        int64_t n = -1;
+
+        snprintf(db_path, sizeof(db_path), "%s/catalog.db", vssd.state_dir);
+        assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+        if (sqlite3_step(s) == SQLITE_ROW)
+                n = sqlite3_column_int64(s, 0);
+        sqlite3_finalize(s);
+        sqlite3_close(db);
+        return n;
+}
+
+/* What an older vssd wrote: the exposure's path only. */
+static void forget_mount_ids(void) {
+        char db_path[4096];
+        sqlite3 *db = NULL;
+
+        snprintf(db_path, sizeof(db_path), "%s/catalog.db", vssd.state_dir);
+        assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db,
+                                      "UPDATE snapshots SET exposed_mount_id = NULL, exposed_mount_unique_id = NULL, "
+                                      "exposed_boot_id = NULL, exposed_uid = NULL, exposed_gids = NULL",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+}
+
+static void test_exposure_without_mount_ids(void **state) {
+        char other[4096], opts[1024];
+        vss_requester *r = NULL;
+        vss_id set_id, mine, theirs, nondeleted;
+        char *exp_mine = NULL, *exp_theirs = NULL;
+        int32_t deleted = 0;
+
+        snprintf(other, sizeof(other), "%s/other", vssd.dir);
+        assert_int_equal(mkdir(other, 0755), 0);
+
+        assert_int_equal(vssd_fixture_start(&vssd), 0);
+        assert_int_equal(vss_requester_new(&r, NULL), S_OK);
+        assert_int_equal(make_snapshot(r, VSS_CTX_NAS_ROLLBACK, vol, &set_id, &mine), S_OK);
+        assert_int_equal(vss_requester_expose_snapshot(r, &mine, NULL, &exp_mine), S_OK);
+        vss_requester_release(r);
+        assert_int_equal(vss_requester_new(&r, NULL), S_OK);
+        assert_int_equal(make_snapshot(r, VSS_CTX_NAS_ROLLBACK, vol, &set_id, &theirs), S_OK);
+        assert_int_equal(vss_requester_expose_snapshot(r, &theirs, other, &exp_theirs), S_OK);
+        vss_requester_release(r);
+        assert_int_equal(sql_int("SELECT count(*) FROM snapshots WHERE exposed_mount_id > 0 AND exposed_uid = 0"), 2);
+        assert_int_equal(vssd_fixture_stop(&vssd), 0);
+
+        /* The second mount is replaced by something that is not vssd's. */
+        forget_mount_ids();
+        assert_int_equal(umount2(other, 0), 0);
+        assert_int_equal(mount("other", other, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m"), 0);
+
+        assert_int_equal(vssd_fixture_start(&vssd), 0);
+        /* Provably the snapshot's: kept, and its ids recorded now. */
+        assert_int_equal(mountinfo_options(exp_mine, opts, sizeof(opts)), 1);
+        assert_int_equal(sql_int("SELECT count(*) FROM snapshots WHERE exposed_mount_id > 0"), 1);
+        /* Not provably it: left mounted, and the exposure dropped. */
+        assert_int_equal(mountinfo_options(other, opts, sizeof(opts)), 1);
+        assert_int_equal(sql_int("SELECT count(*) FROM snapshots WHERE exposed_path IS NOT NULL"), 1);
+
+        /* Both deletable; the tmpfs survives. */
+        assert_int_equal(vss_requester_new(&r, NULL), S_OK);
+        assert_int_equal(vss_requester_initialize_for_backup(r, NULL), S_OK);
+        assert_int_equal(vss_requester_set_context(r, VSS_CTX_ALL), S_OK);
+        assert_int_equal(vss_requester_delete_snapshots(r, &mine, VSS_OBJECT_SNAPSHOT, false, &deleted, &nondeleted),
+                         S_OK);
+        assert_int_equal(vss_requester_delete_snapshots(r, &theirs, VSS_OBJECT_SNAPSHOT, false, &deleted, &nondeleted),
+                         S_OK);
+        vss_requester_release(r);
+        assert_int_equal(mountinfo_options(exp_mine, opts, sizeof(opts)), 0);
+        assert_int_equal(mountinfo_options(other, opts, sizeof(opts)), 1);
+        assert_int_equal(umount2(other, 0), 0);
+        assert_int_equal(vssd_fixture_stop(&vssd), 0);
+        free(exp_mine);
+        free(exp_theirs);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_recovery_after_sigkill),
                 cmocka_unit_test(test_clean_restart_keeps_persistent),
                 cmocka_unit_test(test_reconcile_with_provider),
+                cmocka_unit_test(test_exposure_without_mount_ids),
         };
 
         if (geteuid() != 0) {
