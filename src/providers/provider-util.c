@@ -287,8 +287,10 @@ static bool path_is_clean(const char *path) {
 }
 
 int path_open_nofollow(const char *path, int flags) {
+        /* Not O_NOFOLLOW: with O_PATH it would open a trailing symlink itself; without it,
+         * RESOLVE_NO_SYMLINKS refuses a symlink in every component alike, with ELOOP. */
         struct open_how how = {
-                .flags = (uint64_t) (flags | O_CLOEXEC | O_NOFOLLOW),
+                .flags = (uint64_t) (flags | O_CLOEXEC),
                 .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
         };
         long fd;
