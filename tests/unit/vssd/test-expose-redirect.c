@@ -16,9 +16,11 @@
  * gone from wherever it was moved; an exposure through a symlink is refused with
  * E_INVALIDARG; recovery re-exposes only with the original caller's rights (never through a
  * symlink, never onto a directory that is no longer the caller's) and otherwise drops the
- * exposure, while root's own exposure is made again after a "reboot".
+ * exposure, while root's own exposure is made again after a "reboot". The image provider's
+ * exposures (a mount of a clone on a loop device) are found and unmounted the same way.
  *
- * Needs root (loop device, mount): exits 77 (skipped) otherwise. Environment: VSSD, VSSADMIN.
+ * Needs root (loop device, mount): exits 77 (skipped) otherwise. Environment: VSSD, VSSADMIN,
+ * VSS_GUARDIAN_PATH (the image provider's case).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,6 +30,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +44,7 @@
 
 #include <btrfsutil.h>
 
+#include "loop-fs.h"
 #include "macro.h"
 #include "root-harness.h"
 #include "vss-bus.h"
@@ -483,6 +487,54 @@ static void test_recovery_of_leftover_after_swap(void **state) {
         assert_victim_intact();
 }
 
+/* The image provider's exposure (a new read-only mount of the clone on a loop device, not a
+ * bind mount) is found and unmounted the same way: an ext4 volume image inside an XFS host. */
+static void test_image_exposure_after_swap(void **state) {
+        char tmp[] = "/var/tmp/vss-redirect-img-XXXXXX";
+        char host_img[256], host_mnt[256], vol_img[256], vol_mnt[256], moved[1100], p[1200];
+        LoopFs host = {}, volfs = {};
+        vss_requester *r = NULL;
+        vss_id set_id, snap, nondeleted;
+        int32_t deleted = 0;
+
+        if (!getenv("VSS_GUARDIAN_PATH")) {
+                print_message("no $VSS_GUARDIAN_PATH: the image provider is not available\n");
+                if (getenv("CI") && streq(getenv("CI"), "true"))
+                        fail_msg("this case must run under CI=true");
+                skip();
+        }
+        assert_non_null(mkdtemp(tmp));
+        snprintf(host_img, sizeof(host_img), "%s/host.img", tmp);
+        snprintf(host_mnt, sizeof(host_mnt), "%s/host", tmp);
+        snprintf(vol_img, sizeof(vol_img), "%s/host/vol.img", tmp);
+        snprintf(vol_mnt, sizeof(vol_mnt), "%s/vol", tmp);
+        assert_int_equal(loop_fs_make(host_img, 512 << 20, "xfs", NULL, host_mnt, &host), 0);
+        assert_int_equal(loop_fs_make(vol_img, 64 << 20, "ext4", NULL, vol_mnt, &volfs), 0);
+        snprintf(p, sizeof(p), "%s/data.txt", vol_mnt);
+        assert_int_equal(write_file_sync(p, "image content\n"), 0);
+
+        assert_int_equal(vss_requester_new(&r, NULL), S_OK);
+        assert_int_equal(make_snapshot(r, VSS_CTX_NAS_ROLLBACK, vol_mnt, &set_id, &snap), S_OK);
+        vss_requester_release(r);
+
+        expose_and_swap(&snap, "i", victim, moved, sizeof(moved));
+        snprintf(p, sizeof(p), "%s/data.txt", moved);
+        assert_true(path_exists(p));
+        assert_int_equal(vssadmin_as_user(NULL, "unexpose", "--shadow", vss_id_to_str(&snap).s, NULL, NULL, NULL), 0);
+        assert_victim_intact();
+        assert_false(is_mounted(moved));
+
+        assert_int_equal(vss_requester_new(&r, NULL), S_OK);
+        assert_int_equal(vss_requester_initialize_for_backup(r, NULL), S_OK);
+        assert_int_equal(vss_requester_set_context(r, VSS_CTX_ALL), S_OK);
+        assert_int_equal(vss_requester_delete_snapshots(r, &snap, VSS_OBJECT_SNAPSHOT, false, &deleted, &nondeleted),
+                         S_OK);
+        vss_requester_release(r);
+        assert_int_equal(loop_fs_destroy(&volfs), 0);
+        assert_int_equal(loop_fs_destroy(&host), 0);
+        assert_int_equal(rmdir(tmp), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_user_may_expose_in_own_directory),
@@ -494,6 +546,7 @@ int main(void) {
                 cmocka_unit_test(test_recovery_after_reboot_and_swap),
                 cmocka_unit_test(test_recovery_applies_caller_rights),
                 cmocka_unit_test(test_recovery_of_leftover_after_swap),
+                cmocka_unit_test(test_image_exposure_after_swap),
         };
 
         if (geteuid() != 0) {

@@ -42,9 +42,9 @@ int vssd_fixture_init(VssdFixture *f, const char *dir_template, bool test_provid
 }
 
 int vssd_fixture_start(VssdFixture *f) {
-        const char *vssd = getenv("VSSD");
+        const char *vssd = getenv("VSSD"), *guardian = getenv("VSS_GUARDIAN_PATH");
         char limit[64];
-        char *argv[12] = {
+        char *argv[16] = {
                 (char *) vssd, (char *) "--socket", f->socket_path, (char *) "--state-dir", f->state_dir,
                 (char *) "--expose-dir", f->expose_dir, (char *) "--event-timeout", (char *) "5000",
         };
@@ -56,6 +56,10 @@ int vssd_fixture_start(VssdFixture *f) {
         if (f->max_per_volume > 0) {
                 snprintf(limit, sizeof(limit), "--max-snapshots-per-volume=%u", f->max_per_volume);
                 argv[n++] = limit;
+        }
+        if (guardian) { /* the image provider needs it */
+                argv[n++] = (char *) "--guardian";
+                argv[n++] = (char *) guardian;
         }
         argv[n] = NULL;
 

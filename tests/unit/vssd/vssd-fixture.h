@@ -32,7 +32,8 @@ typedef struct VssdFixture {
  */
 int vssd_fixture_init(VssdFixture *f, const char *dir_template, bool test_provider);
 
-/* vssd_fixture_start: start $VSSD on the fixture's paths and wait until it accepts. */
+/* vssd_fixture_start: start $VSSD on the fixture's paths (with --guardian $VSS_GUARDIAN_PATH when set,
+ * which the image provider needs) and wait until it accepts. */
 int vssd_fixture_start(VssdFixture *f);
 
 /* vssd_fixture_kill: SIGKILL and reap (a crash). */
