@@ -72,6 +72,30 @@ static int mkdir_parents_and_self(const char *path, mode_t mode) {
         return 0;
 }
 
+/* path with symlinks resolved in its longest existing prefix (the rest kept as written);
+ * malloc'd, NULL only when out of memory. For vssd's own configured directories only. */
+static char *path_resolve_existing(const char *path) {
+        _cleanup_free_ char *head = strdup(path);
+        char *slash;
+
+        if (!head)
+                return NULL;
+        for (;;) {
+                _cleanup_free_ char *real = realpath(head, NULL);
+                char *r = NULL;
+
+                if (real) {
+                        if (asprintf(&r, "%s%s", streq(real, "/") ? "" : real, path + strlen(head)) < 0)
+                                return NULL;
+                        return r;
+                }
+                slash = strrchr(head, '/');
+                if (!slash || slash == head)
+                        return strdup(path);
+                *slash = 0;
+        }
+}
+
 static bool path_is_below(const char *path, const char *dir) {
         size_t n = strlen(dir);
 
@@ -1239,6 +1263,17 @@ int catalog_open(SnapshotCatalog *c, const char *state_dir, const char *expose_d
         c->expose_dir = strdup(expose_dir ?: VSSD_DEFAULT_EXPOSE_DIR);
         if (!c->expose_dir)
                 return log_oom();
+        /* vssd's own directory, from its configuration: resolved once, here, so that exposures
+         * in it (which are opened without following symlinks, and recognised by prefix) work
+         * when it is configured through a symlink such as /var/run. */
+        {
+                char *real = path_resolve_existing(c->expose_dir);
+
+                if (!real)
+                        return log_oom();
+                free(c->expose_dir);
+                c->expose_dir = real;
+        }
 
         if (asprintf(&path, "%s/catalog.lock", state_dir) < 0)
                 return log_oom();

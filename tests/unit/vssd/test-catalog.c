@@ -429,6 +429,27 @@ static void test_recovery(void **state) {
         catalog_done(&catalog);
 }
 
+/* vssd's own exposure directory is resolved once at start (it may be configured through a
+ * symlink, /var/run for instance): exposures in it are opened without following symlinks. */
+static void test_expose_dir_resolved(void **state) {
+        _cleanup_free_ char *real = NULL, *link = NULL, *configured = NULL, *expected = NULL, *base = NULL;
+        SnapshotCatalog catalog = {};
+
+        reset_db();
+        base = realpath(dir, NULL);
+        assert_non_null(base);
+        assert_true(asprintf(&real, "%s/real-run", base) > 0);
+        assert_true(asprintf(&link, "%s/var-run", dir) > 0);
+        assert_int_equal(mkdir(real, 0755), 0);
+        assert_int_equal(symlink(real, link), 0);
+        assert_true(asprintf(&configured, "%s/vss/exposed", link) > 0);
+        assert_true(asprintf(&expected, "%s/vss/exposed", real) > 0);
+
+        assert_int_equal(catalog_open(&catalog, dir, configured, 0), 0);
+        assert_string_equal(catalog.expose_dir, expected);
+        catalog_done(&catalog);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_schema),
@@ -437,6 +458,7 @@ int main(void) {
                 cmocka_unit_test(test_transitions),
                 cmocka_unit_test(test_refusals),
                 cmocka_unit_test(test_recovery),
+                cmocka_unit_test(test_expose_dir_resolved),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
