@@ -664,34 +664,72 @@ static char *fd_path(int fd) {
         return strdup(buf);
 }
 
+/* The name in directory dir_fd of the entry whose own inode is ino: readdir reports the
+ * directory entry's inode, not that of a mount on it. */
+static int dir_entry_name(int dir_fd, ino_t ino, char **ret) {
+        _cleanup_close_ int fd = -EBADF;
+        struct dirent *de;
+        int r = -ENOENT;
+        DIR *d;
+
+        fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fd);
+        if (!d)
+                return -errno;
+        TAKE_FD(fd);
+        while ((de = readdir(d)))
+                if (de->d_ino == ino && !streq(de->d_name, ".") && !streq(de->d_name, "..")) {
+                        *ret = strdup(de->d_name);
+                        r = *ret ? 0 : -ENOMEM;
+                        break;
+                }
+        closedir(d);
+        return r;
+}
+
 /*
- * After the provider mounted on target_fd: the mount's ids, where it is (*ret_path), and a
- * handle on it. The mount point cannot be renamed or removed while mounted on, so its parent
- * ("..") and name, read now, name exactly the mount just made (nobody but root can stack
- * another on it).
+ * After the provider mounted on target_fd: the mount's ids, a handle on it, and where it is
+ * (ret->path; fallback the path it was made at, if the current one is too long to name). The
+ * mount point cannot be renamed or removed while mounted on, so its parent ("..") and its
+ * name there, read now, name exactly the mount just made (nobody but root can stack another
+ * on it). The name is found by inode, not from a path, so no path length limits it.
  */
-static int exposure_identify(int target_fd, MountRef *ret_ref, MountHandle *ret) {
-        _cleanup_free_ char *where = NULL, *parent_path = NULL;
+static int exposure_identify(int target_fd, const char *fallback_path, MountRef *ret_ref, MountHandle *ret) {
+        _cleanup_free_ char *parent_path = NULL;
         MountHandle h = MOUNT_HANDLE_NULL;
-        const char *slash;
+        struct stat st;
         int r;
 
-        where = fd_path(target_fd);
-        if (!where || where[0] != '/' || !(slash = strrchr(where, '/')) || !slash[1])
-                return -EIO;
+        if (fstat(target_fd, &st) < 0)
+                return -errno;
         h.parent_fd = openat(target_fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (h.parent_fd < 0)
                 return -errno;
-        h.name = strdup(slash + 1);
-        parent_path = fd_path(h.parent_fd);
-        if (!h.name || !parent_path) {
-                mount_handle_done(&h);
-                return -ENOMEM;
+        r = dir_entry_name(h.parent_fd, st.st_ino, &h.name);
+        if (r == -ENOENT) {
+                /* A filesystem whose readdir inodes differ from stat's (overlayfs without
+                 * xino): the name from the descriptor's path. */
+                _cleanup_free_ char *where = fd_path(target_fd);
+                const char *slash = where ? strrchr(where, '/') : NULL;
+
+                h.name = slash && slash[1] ? strdup(slash + 1) : NULL;
+                r = h.name ? 0 : -EIO;
         }
-        if (asprintf(&h.target, "/proc/self/fd/%d/%s", h.parent_fd, h.name) < 0 ||
-            asprintf(&h.path, "%s/%s", streq(parent_path, "/") ? "" : parent_path, h.name) < 0) {
-                h.target = h.path = NULL;
+        if (r < 0) {
                 mount_handle_done(&h);
+                return r;
+        }
+        parent_path = fd_path(h.parent_fd);
+        if (asprintf(&h.target, "/proc/self/fd/%d/%s", h.parent_fd, h.name) < 0)
+                h.target = NULL;
+        if (parent_path && asprintf(&h.path, "%s/%s", streq(parent_path, "/") ? "" : parent_path, h.name) < 0)
+                h.path = NULL;
+        else if (!parent_path)
+                h.path = strdup(fallback_path);
+        if (!h.target || !h.path) {
+                *ret = h; /* the caller can still take the mount away through the target, if any */
                 return -ENOMEM;
         }
         r = mount_ref_read(h.parent_fd, h.name, ret_ref);
@@ -789,7 +827,7 @@ static vss_hr expose_as(SnapshotCatalog *c, SnapshotRecord *r, const char *path,
                 goto fail;
         }
 
-        k = exposure_identify(fd, &ref, &h);
+        k = exposure_identify(fd, canonical, &ref, &h);
         if (k >= 0 && c->db) {
                 free(canonical);
                 canonical = strdup(h.path);
