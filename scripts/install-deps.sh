@@ -13,6 +13,7 @@ packages=(
         btrfs-progs xfsprogs e2fsprogs util-linux mount tar restic diffutils
         qemu-guest-agent
         qemu-system-x86 busybox-static cpio kmod lvm2 thin-provisioning-tools
+        libcap2-bin patchelf passwd
 )
 
 missing=()

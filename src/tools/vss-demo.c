@@ -165,6 +165,7 @@ static bool check_snapshot(const char *volume, const char *device) {
 }
 
 static int backup(const char *volume, const char *socket_path) {
+        _cleanup_free_ char *dir = NULL;
         vss_requester *r = NULL;
         vss_snapshot_prop prop = {};
         vss_id set_id, snap_id;
@@ -204,9 +205,11 @@ static int backup(const char *volume, const char *socket_path) {
                 goto finish;
         printf("  snapshot set %s\n", vss_id_format(&set_id, idbuf));
         printf("  snapshot     %s of %s\n", vss_id_format(&prop.snapshot_id, idbuf), prop.original_volume_name);
-        printf("  readable at  %s\n", prop.snapshot_device_object);
+        if (tool_snapshot_dir(r, &prop, &dir) < 0)
+                goto finish;
+        printf("  readable at  %s\n", dir);
 
-        balanced = check_snapshot(volume, prop.snapshot_device_object);
+        balanced = check_snapshot(volume, dir);
 
         if (!mark_components_succeeded(r) ||
             !step("BackupComplete", TOOL_RUN_ASYNC(vss_requester_backup_complete, r), r))

@@ -6,6 +6,9 @@
  * release".
  */
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include "tool.h"
 #include "vss-bus.h"
@@ -41,4 +44,26 @@ int tool_requester_new(const char *socket_path, vss_requester **ret) {
         if (hr != VSS_E_WRITER_INFRASTRUCTURE)
                 return -tool_vss_error(hr, "connecting to vssd at %s", vss_socket_path(socket_path));
         return -tool_vssd_unreachable_probe(socket_path);
+}
+
+int tool_snapshot_dir(vss_requester *r, const vss_snapshot_prop *p, char **ret) {
+        char *dir = NULL;
+        struct stat st;
+        vss_hr hr;
+
+        if (!isempty(p->snapshot_device_object) && stat(p->snapshot_device_object, &st) >= 0 &&
+            S_ISDIR(st.st_mode))
+                dir = strdup(p->snapshot_device_object);
+        else if (!isempty(p->exposed_path))
+                dir = strdup(p->exposed_path);
+        else {
+                /* Not a directory, or not one we may look into: vssd mounts it read-only. */
+                hr = vss_requester_expose_snapshot(r, &p->snapshot_id, NULL, &dir);
+                if (VSS_FAILED(hr))
+                        return -tool_step_failed(r, "ExposeSnapshot", hr);
+        }
+        if (!dir)
+                return -tool_vss_error(E_OUTOFMEMORY, NULL);
+        *ret = dir;
+        return 0;
 }

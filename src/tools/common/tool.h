@@ -86,3 +86,27 @@ int tool_vssd_unreachable(const char *socket_path, int err);
  * tool_vssd_unreachable() prints. Returns its exit status.
  */
 int tool_vssd_unreachable_probe(const char *socket_path);
+
+/*
+ * tool_backup_privilege_init: call first thing in main of a program installed with the backup
+ * privilege (vshadow, vssbackup; tool-privilege.c). Keeps CAP_DAC_READ_SEARCH for a member of
+ * group "backup", drops every capability for anyone else. Returns 1 when the privilege is
+ * held, 0 when not (root, or not installed with it), or a negative errno from capset.
+ */
+int tool_backup_privilege_init(void);
+
+/*
+ * tool_backup_privilege_pass_on: in a child about to exec a backup command (vshadow -exec),
+ * raises CAP_DAC_READ_SEARCH into the ambient set, so the command reads the snapshot as
+ * vshadow can. Returns 1 when passed on, 0 when there is nothing to pass, or a negative errno.
+ */
+int tool_backup_privilege_pass_on(void);
+
+/*
+ * tool_snapshot_dir: where a tool reads the finished snapshot p, as a directory: the
+ * snapshot's device object when it is one (btrfs), else a read-only mount of it that vssd
+ * makes (ExposeSnapshot with no path: /run/vss/exposed/<id>) and removes when the snapshot is
+ * released. Every provider's snapshots are thus directories to the tools (an image provider's
+ * is an image file). Returns 0 and *ret (malloc'd), or minus the exit status, printed.
+ */
+int tool_snapshot_dir(vss_requester *r, const vss_snapshot_prop *p, char **ret);

@@ -60,6 +60,7 @@ static void creation_done(Creation *c) {
                 if (c->snaps[i].list)
                         fclose(c->snaps[i].list);
                 free(c->snaps[i].list_path);
+                free(c->snaps[i].dir);
                 vss_snapshot_prop_free(&c->snaps[i].prop);
         }
         free(c->snaps);
@@ -155,8 +156,11 @@ static int creation_snapshot(Creation *c, vss_snapshot_context ctx, bool writers
                 hr = vss_requester_get_snapshot_properties(c->req, &c->snaps[i].id, &c->snaps[i].prop);
                 if (VSS_FAILED(hr))
                         return -tool_step_failed(c->req, "GetSnapshotProperties", hr);
+                r = tool_snapshot_dir(c->req, &c->snaps[i].prop, &c->snaps[i].dir);
+                if (r < 0)
+                        return r;
                 tool_note("snapshot {%s} of %s at %s", vss_id_to_str(&c->snaps[i].id).s,
-                          c->snaps[i].prop.original_volume_name, c->snaps[i].prop.snapshot_device_object);
+                          c->snaps[i].prop.original_volume_name, c->snaps[i].dir);
         }
         tool_note("snapshot set {%s} created (%s%s)", vss_id_to_str(&c->set_id).s,
                   arg.persistent ? "persistent" : "auto-release",

@@ -74,7 +74,9 @@ int env_build(Env *e, const vss_id *set_id, const Snapshot *snaps, size_t n_snap
         for (size_t i = 0; r >= 0 && i < n_snaps; i++) {
                 r = env_add(e, snaps[i].prop.original_volume_name, "VSHADOW_VOLUME_%zu", i);
                 if (r >= 0)
-                        r = env_add(e, snaps[i].prop.snapshot_device_object, "VSHADOW_SNAPSHOT_%zu", i);
+                        r = env_add(e, snaps[i].dir, "VSHADOW_SNAPSHOT_%zu", i);
+                if (r >= 0)
+                        r = env_add(e, snaps[i].prop.snapshot_device_object, "VSHADOW_SNAPSHOT_DEVICE_%zu", i);
                 if (r >= 0)
                         r = env_add(e, vss_id_to_str(&snaps[i].id).s, "VSHADOW_SNAPSHOT_ID_%zu", i);
                 if (r >= 0 && with_lists)
@@ -144,6 +146,9 @@ int command_run(const Env *e) {
         if (pid == 0) {
                 (void) sigaction(SIGINT, &old_int, NULL);
                 (void) sigaction(SIGQUIT, &old_quit, NULL);
+                /* A member of group backup: the command reads the snapshot with vshadow's privilege. */
+                if (tool_backup_privilege_pass_on() < 0)
+                        _exit(127);
                 for (size_t i = 0; i < e->n; i++)
                         if (setenv(e->names[i], e->values[i], 1) < 0)
                                 _exit(127);

@@ -36,7 +36,7 @@ static int list_file(const FileSelectFile *f, void *userdata) {
 
         if (f->from_snapshot)
                 for (size_t i = 0; i < ctx->n; i++) {
-                        const char *top = ctx->snapshots[i].prop.snapshot_device_object;
+                        const char *top = ctx->snapshots[i].dir;
                         size_t n = strlen(top);
 
                         if (n > best_len && strncmp(f->source_path, top, n) == 0 && f->source_path[n] == '/') {
@@ -121,7 +121,7 @@ int file_lists_write(vss_requester *req, Selection *sel, Snapshot *snaps, size_t
                 }
         for (size_t i = 0; i < n_snaps; i++) {
                 volumes[i].original = snaps[i].prop.original_volume_name;
-                volumes[i].snapshot = snaps[i].prop.snapshot_device_object;
+                volumes[i].snapshot = snaps[i].dir;
         }
 
         in = (FileSelectInput) {

@@ -369,6 +369,8 @@ static int run(void) {
 int main(int argc, char *argv[]) {
         int r;
 
+        if (tool_backup_privilege_init() < 0)
+                return tool_vss_error(E_ACCESSDENIED, "cannot drop the backup privilege");
         r = parse_argv(argc, argv);
         if (r > 0)
                 r = run();

@@ -190,6 +190,7 @@ int check_writer_status(vss_requester *req, const Selection *sel, const char *af
 typedef struct Snapshot {
         vss_id id;
         vss_snapshot_prop prop;
+        char *dir;              /* VSHADOW_SNAPSHOT_i: the snapshot as a directory (tool_snapshot_dir) */
         char *list_path;        /* VSHADOW_FILE_LIST_i */
         FILE *list;
 } Snapshot;

@@ -520,6 +520,7 @@ static int gather_writers(Run *run) {
 static int snapshot_volumes(Run *run) {
         vss_id set_id;
         vss_hr hr;
+        int r;
 
         hr = vss_requester_start_snapshot_set(run->r, &set_id);
         if (!hr_check(run, "StartSnapshotSet", hr))
@@ -553,7 +554,11 @@ static int snapshot_volumes(Run *run) {
                 hr = vss_requester_get_snapshot_properties(run->r, &v->snapshot_id, &prop);
                 if (!hr_check(run, "GetSnapshotProperties", hr))
                         return -EIO;
-                v->snapshot = prop.snapshot_device_object ? strdup(prop.snapshot_device_object) : NULL;
+                r = tool_snapshot_dir(run->r, &prop, &v->snapshot);
+                if (r < 0) {
+                        vss_snapshot_prop_free(&prop);
+                        return -EIO;
+                }
                 if (!isempty(prop.original_volume_name) && !streq(prop.original_volume_name, v->path)) {
                         char *canonical = strdup(prop.original_volume_name);
 

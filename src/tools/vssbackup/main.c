@@ -215,6 +215,9 @@ static int cmd_restore(const Args *a) {
 int main(int argc, char **argv) {
         Args a = {};
 
+        if (tool_backup_privilege_init() < 0)
+                return tool_vss_error(E_ACCESSDENIED, "cannot drop the backup privilege");
+
         if (argc < 2 || streq(argv[1], "--help") || streq(argv[1], "-h")) {
                 usage(argc < 2 ? stderr : stdout);
                 return argc < 2 ? VB_EXIT_USAGE : VB_EXIT_OK;
