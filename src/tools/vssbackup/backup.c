@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <dirent.h>
 #include <time.h>
 #include <unistd.h>
@@ -74,8 +75,13 @@ typedef struct SelectedList {
         PathSet *paths;                 /* relpaths in items */
 } SelectedList;
 
+/* The snapshot area of the btrfs and image providers at a volume's top: never backed up. */
+#define SNAPSHOT_AREA ".vss-snapshots"
+
 typedef struct VolumeWork {
-        char *path;                     /* canonical original path */
+        char *path;                     /* canonical original path of the volume */
+        char **scopes;                  /* the named paths on it, relative to path; "" the whole volume */
+        size_t n_scopes;
         vss_id snapshot_id;
         char *snapshot;                 /* where the snapshot can be read */
         uint64_t generation;            /* of this snapshot (btrfs), 0 unknown */
@@ -89,6 +95,8 @@ typedef struct VolumeWork {
 
 typedef struct Run {
         const BackupOptions *o;
+        char **named;                   /* the paths named, canonical */
+        size_t n_named;
         vss_requester *r;
         int dirfd;                      /* DIR */
         int tmpfd;                      /* DIR/.tmp-<id> */
@@ -110,7 +118,10 @@ typedef struct Run {
         PathSet *failed_instances;      /* writers that reported a failure: their components failed */
         PathSet *failed_components;     /* "instance/logical path/name" of components missing a file */
         unsigned file_errors;
+        bool prepared;                  /* PrepareForBackup was sent: AbortBackup is legal */
         bool snapshot_done;
+        char *stored_name;              /* the backup's final name, once renamed (before BackupComplete) */
+        uint64_t total_bytes;           /* of the selection: what a destination must hold at most */
         Progress progress;
 } Run;
 
@@ -128,6 +139,28 @@ static bool hr_check(Run *run, const char *what, vss_hr hr) {
                 isempty(detail) ? "" : " ", strempty(detail));
         return false;
 }
+
+/* Waits for an async call and gives its effective result (S_OK when it finished). */
+static vss_hr async_result(vss_hr hr, vss_async *a) {
+        vss_hr result = hr;
+
+        /* Interruptible: a signal cancels the operation (interrupt.c). */
+        if (VSS_SUCCEEDED(hr))
+                result = interrupt_async_wait(a);
+        vss_async_release(a);
+        return result;
+}
+
+#define RUN_ASYNC(call, r)                              \
+        ({                                              \
+                vss_async *_a = NULL;                   \
+                vss_hr _hr = call(r, &_a);              \
+                async_result(_hr, _a);                  \
+        })
+
+/* A failed VSS call because of a signal is the interrupt, not the call's failure. */
+#define HR_CHECK_OR_INTERRUPTED(run, what, hr) \
+        (interrupt_signal() ? -EINTR : hr_check(run, what, hr) ? 0 : -EIO)
 
 static char *component_key(const vss_id *instance, const char *logical_path, const char *name) {
         char buf[VSS_ID_STRING_MAX], *key = NULL;
@@ -154,28 +187,6 @@ static int write_file_at(int dirfd, const char *name, const void *data, size_t l
                 done += (size_t) n;
         }
         if (fsync(fd) < 0)
-                return -errno;
-        return 0;
-}
-
-/* Removes a flat directory we made (archives, listings, documents; no subdirectories). */
-static int remove_flat_dir(int parentfd, const char *name) {
-        _cleanup_close_ int fd = -EBADF;
-        struct dirent *de;
-        DIR *d;
-
-        fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        d = fdopendir(fd);
-        if (!d)
-                return -errno;
-        while ((de = readdir(d)))
-                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
-                        (void) unlinkat(fd, de->d_name, 0);
-        closedir(d);
-        TAKE_FD(fd);
-        if (unlinkat(parentfd, name, AT_REMOVEDIR) < 0)
                 return -errno;
         return 0;
 }
@@ -240,6 +251,7 @@ static void run_done(Run *run) {
                 VolumeWork *v = &run->volumes[i];
 
                 free(v->path);
+                patterns_free(v->scopes, v->n_scopes);
                 free(v->snapshot);
                 pathset_free(v->previous_listing);
                 pathset_free(v->listed);
@@ -248,6 +260,8 @@ static void run_done(Run *run) {
                 selected_list_done(&v->files);
         }
         free(run->volumes);
+        patterns_free(run->named, run->n_named);
+        free(run->stored_name);
         selected_list_done(&run->other);
         for (size_t i = 0; i < run->n_writers + 1; i++) {
                 if (run->writers)
@@ -283,10 +297,9 @@ static int fail_errno(const char *what, const char *what2, int err) {
 }
 
 static int open_backup_dir(Run *run) {
-        _cleanup_close_ int lockfd = -EBADF;
         struct dirent *de;
         DIR *d;
-        int fd;
+        int fd, lockfd;
 
         if (mkdir(run->o->to, 0700) < 0 && errno != EEXIST)
                 return fail_errno(run->o->to, NULL, errno);
@@ -295,14 +308,9 @@ static int open_backup_dir(Run *run) {
                 return fail_errno(run->o->to, NULL, errno);
 
         /* Held until exit: the lock goes with the process. */
-        lockfd = openat(run->dirfd, VB_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        lockfd = lock_backup_dir(run->dirfd, run->o->to, run->o->wait_s);
         if (lockfd < 0)
-                return fail_errno(run->o->to, "/" VB_LOCK_NAME, errno);
-        if (flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
-                fprintf(stderr, "vssbackup: another vssbackup is writing to %s\n", run->o->to);
-                return -EBUSY;
-        }
-        TAKE_FD(lockfd);
+                return lockfd;
 
         /* Under the lock, a temporary directory is what an interrupted run left: remove it. */
         fd = fcntl(run->dirfd, F_DUPFD_CLOEXEC, 3);
@@ -365,14 +373,15 @@ static int find_parent(Run *run) {
         return 0;
 }
 
-static int prepare_volumes(Run *run) {
+/* The named paths, canonical; the volumes they lie on are known once the snapshot set names them. */
+static int prepare_named(Run *run) {
         const BackupOptions *o = run->o;
 
+        run->named = calloc(o->n_volumes, sizeof(char *));
         run->volumes = calloc(o->n_volumes, sizeof(VolumeWork));
-        if (!run->volumes)
+        if (!run->named || !run->volumes)
                 return -ENOMEM;
         for (size_t i = 0; i < o->n_volumes; i++) {
-                VolumeWork *v = &run->volumes[run->n_volumes];
                 struct stat st;
                 char *path;
 
@@ -383,14 +392,109 @@ static int prepare_volumes(Run *run) {
                         free(path);
                         return -EINVAL;
                 }
-                for (size_t j = 0; j < run->n_volumes; j++)
-                        if (streq(run->volumes[j].path, path)) {
+                for (size_t j = 0; j < run->n_named; j++)
+                        if (streq(run->named[j], path)) {
                                 fprintf(stderr, "vssbackup: %s is given twice\n", path);
                                 free(path);
                                 return -EINVAL;
                         }
-                v->path = path;
-                run->n_volumes++;
+                run->named[run->n_named++] = path;
+        }
+        return 0;
+}
+
+static int strv_push(char ***l, size_t *n, const char *s) {
+        char **grown, *copy = strdup(s);
+
+        if (!copy)
+                return -ENOMEM;
+        grown = realloc(*l, (*n + 1) * sizeof(char *));
+        if (!grown) {
+                free(copy);
+                return -ENOMEM;
+        }
+        grown[(*n)++] = copy;
+        *l = grown;
+        return 0;
+}
+
+/* The absolute original path of scope k of v (malloc'd), NULL on OOM. */
+static char *scope_path(const VolumeWork *v, size_t k) {
+        char *p = NULL;
+
+        if (isempty(v->scopes[k]))
+                return strdup(v->path);
+        if (asprintf(&p, "%s/%s", streq(v->path, "/") ? "" : v->path, v->scopes[k]) < 0)
+                return NULL;
+        return p;
+}
+
+/* Does another scope of v hold scope a (a strictly smaller part of the same tree)? */
+static bool scope_covered(const VolumeWork *v, size_t a) {
+        const char *x = v->scopes[a];
+
+        for (size_t b = 0; b < v->n_scopes; b++) {
+                const char *y = v->scopes[b];
+                size_t ly = strlen(y);
+
+                if (b != a && x[0] && (y[0] == 0 || (strncmp(x, y, ly) == 0 && x[ly] == '/')))
+                        return true;
+        }
+        return false;
+}
+
+/* path relative to dir when it is dir or below it ("" for dir itself), else NULL. */
+static const char *path_below(const char *path, const char *dir) {
+        size_t l = streq(dir, "/") ? 0 : strlen(dir);
+
+        if (strncmp(path, dir, l) != 0)
+                return NULL;
+        if (path[l] == 0)
+                return "";
+        if (path[l] != '/')
+                return NULL;
+        return path + l + 1;
+}
+
+/*
+ * Gives every named path to the deepest snapshotted volume holding it, as a scope of that
+ * volume. A scope inside another scope of the same volume adds nothing and is dropped; ""
+ * (the volume itself was named) covers all.
+ */
+static int assign_scopes(Run *run) {
+        for (size_t i = 0; i < run->n_named; i++) {
+                VolumeWork *best = NULL;
+                const char *rel = NULL;
+
+                for (size_t k = 0; k < run->n_volumes; k++) {
+                        const char *r = path_below(run->named[i], run->volumes[k].path);
+
+                        if (r && (!best || strlen(run->volumes[k].path) > strlen(best->path))) {
+                                best = &run->volumes[k];
+                                rel = r;
+                        }
+                }
+                if (!best) {
+                        fprintf(stderr, "vssbackup: %s is on no volume of the snapshot set\n", run->named[i]);
+                        return -EINVAL;
+                }
+                if (strv_push(&best->scopes, &best->n_scopes, rel) < 0)
+                        return -ENOMEM;
+                if (!run->o->quiet && !isempty(rel))
+                        fprintf(stderr, "vssbackup: %s lies on volume %s: backing up %s of it\n", run->named[i],
+                                best->path, rel);
+        }
+        for (size_t k = 0; k < run->n_volumes; k++) {
+                VolumeWork *v = &run->volumes[k];
+
+                for (size_t a = 0; a < v->n_scopes;) {
+                        if (scope_covered(v, a)) {
+                                free(v->scopes[a]);
+                                v->scopes[a] = v->scopes[--v->n_scopes];
+                                continue;
+                        }
+                        a++;
+                }
         }
         return 0;
 }
@@ -496,9 +600,10 @@ static int gather_writers(Run *run) {
         vss_hr hr;
         int r;
 
-        hr = TOOL_RUN_ASYNC(vss_requester_gather_writer_metadata, run->r);
-        if (!hr_check(run, "GatherWriterMetadata", hr))
-                return -EIO;
+        hr = RUN_ASYNC(vss_requester_gather_writer_metadata, run->r);
+        r = HR_CHECK_OR_INTERRUPTED(run, "GatherWriterMetadata", hr);
+        if (r < 0)
+                return r;
         hr = vss_requester_get_writer_metadata_count(run->r, &n);
         if (!hr_check(run, "GetWriterMetadataCount", hr))
                 return -EIO;
@@ -517,34 +622,83 @@ static int gather_writers(Run *run) {
         return 0;
 }
 
+/*
+ * StartSnapshotSet, waiting its turn: vssd creates one snapshot set at a time, and a
+ * scheduled backup that meets another one's set in creation retries with a growing pause
+ * (0.25 s doubling to 8 s) for up to --wait seconds instead of failing.
+ */
+static vss_hr start_set_waiting(Run *run, vss_id *ret_set_id) {
+        int64_t deadline = now_ns() + (int64_t) run->o->wait_s * 1000000000LL;
+        unsigned pause_ms = 250;
+        bool said = false;
+        vss_hr hr;
+
+        for (;;) {
+                hr = vss_requester_start_snapshot_set(run->r, ret_set_id);
+                if (hr != VSS_E_SNAPSHOT_SET_IN_PROGRESS || now_ns() >= deadline)
+                        return hr;
+                if (!said && !run->o->quiet)
+                        fprintf(stderr, "vssbackup: another snapshot set is being created: waiting up to %us for "
+                                "it\n", run->o->wait_s);
+                said = true;
+                if (interrupt_sleep_ms(pause_ms) < 0)
+                        return hr;
+                pause_ms = MIN(pause_ms * 2, 8000U);
+        }
+}
+
 static int snapshot_volumes(Run *run) {
         vss_id set_id;
         vss_hr hr;
         int r;
 
-        hr = vss_requester_start_snapshot_set(run->r, &set_id);
-        if (!hr_check(run, "StartSnapshotSet", hr))
+        hr = start_set_waiting(run, &set_id);
+        if (hr == VSS_E_SNAPSHOT_SET_IN_PROGRESS && !interrupt_signal()) {
+                fprintf(stderr, "vssbackup: another snapshot set was still being created after %us: try again later "
+                        "or give a longer --wait\n", run->o->wait_s);
                 return -EIO;
-        for (size_t i = 0; i < run->n_volumes; i++) {
-                hr = vss_requester_add_to_snapshot_set(run->r, run->volumes[i].path, NULL,
-                                                       &run->volumes[i].snapshot_id);
+        }
+        r = HR_CHECK_OR_INTERRUPTED(run, "StartSnapshotSet", hr);
+        if (r < 0)
+                return r;
+        /* One snapshot per volume: a second path on a volume already in the set adds nothing. */
+        for (size_t i = 0; i < run->n_named; i++) {
+                vss_id snapshot_id;
+
+                hr = vss_requester_add_to_snapshot_set(run->r, run->named[i], NULL, &snapshot_id);
+                if (hr == VSS_E_OBJECT_ALREADY_EXISTS)
+                        continue;
                 if (!hr_check(run, "AddToSnapshotSet", hr)) {
-                        fprintf(stderr, "vssbackup: (volume %s)\n", run->volumes[i].path);
+                        fprintf(stderr, "vssbackup: (path %s)\n", run->named[i]);
                         return -EIO;
                 }
+                /* The path named until vssd says which volume it lies on. */
+                run->volumes[run->n_volumes] = (VolumeWork) { .snapshot_id = snapshot_id, .path = strdup(run->named[i]) };
+                if (!run->volumes[run->n_volumes++].path)
+                        return -ENOMEM;
         }
+        r = interrupt_point("added");
+        if (r < 0)
+                return r;
         if (!run->o->no_writers) {
-                hr = TOOL_RUN_ASYNC(vss_requester_prepare_for_backup, run->r);
-                if (!hr_check(run, "PrepareForBackup", hr))
-                        return -EIO;
+                hr = RUN_ASYNC(vss_requester_prepare_for_backup, run->r);
+                run->prepared = true;
+                r = HR_CHECK_OR_INTERRUPTED(run, "PrepareForBackup", hr);
+                if (r < 0)
+                        return r;
         }
+        r = interrupt_point("prepared");
+        if (r < 0)
+                return r;
 
         /* The next backup's "changed since": taken just before the snapshot, so nothing written
          * between this moment and the snapshot can be missed (docs/file-selection.md). */
         run->m->snapshot_time = vss_timestamp_from_unix_ns(now_ns());
-        hr = TOOL_RUN_ASYNC(vss_requester_do_snapshot_set, run->r);
-        if (!hr_check(run, "DoSnapshotSet", hr))
-                return -EIO;
+        hr = RUN_ASYNC(vss_requester_do_snapshot_set, run->r);
+        run->prepared = true;
+        r = HR_CHECK_OR_INTERRUPTED(run, "DoSnapshotSet", hr);
+        if (r < 0)
+                return r;
         run->snapshot_done = true;
 
         for (size_t i = 0; i < run->n_volumes; i++) {
@@ -559,27 +713,18 @@ static int snapshot_volumes(Run *run) {
                         vss_snapshot_prop_free(&prop);
                         return -EIO;
                 }
-                if (!isempty(prop.original_volume_name) && !streq(prop.original_volume_name, v->path)) {
-                        char *canonical = strdup(prop.original_volume_name);
-
-                        if (!canonical) {
-                                vss_snapshot_prop_free(&prop);
-                                return -ENOMEM;
-                        }
-                        if (!run->o->quiet)
-                                fprintf(stderr, "vssbackup: %s lies on volume %s: backing up the whole volume\n",
-                                        v->path, canonical);
+                if (!isempty(prop.original_volume_name) && prop.original_volume_name[0] == '/') {
                         free(v->path);
-                        v->path = canonical;
+                        v->path = strdup(prop.original_volume_name);
                 }
                 vss_snapshot_prop_free(&prop);
-                if (!v->snapshot)
+                if (!v->snapshot || !v->path)
                         return -ENOMEM;
                 /* Not btrfs (or not a subvolume): 0, and the next incremental walks by times. */
                 if (change_scan_btrfs_generation(v->snapshot, &v->generation) < 0)
                         v->generation = 0;
         }
-        return 0;
+        return assign_scopes(run);
 }
 
 /* Writers that failed (without vetoing) up to PostSnapshot: their components did not succeed. */
@@ -587,7 +732,9 @@ static int check_writer_status(Run *run, bool final) {
         unsigned n = 0;
         vss_hr hr;
 
-        hr = TOOL_RUN_ASYNC(vss_requester_gather_writer_status, run->r);
+        hr = RUN_ASYNC(vss_requester_gather_writer_status, run->r);
+        if (interrupt_signal())
+                return -EINTR;
         if (!hr_check(run, "GatherWriterStatus", hr))
                 return -EIO;
         hr = vss_requester_get_writer_status_count(run->r, &n);
@@ -605,7 +752,7 @@ static int check_writer_status(Run *run, bool final) {
                 if (!hr_check(run, "GetWriterStatus", hr))
                         return -EIO;
                 if (final && !run->o->quiet)
-                        printf("writer \"%s\": %s%s%s\n", strempty(name), vss_writer_state_to_string(state),
+                        fprintf(run->o->json ? stderr : stdout, "writer \"%s\": %s%s%s\n", strempty(name), vss_writer_state_to_string(state),
                                failure == S_OK ? "" : ", ", failure == S_OK ? "" : vss_hr_name(failure));
                 if (failure == S_OK && state != VSS_WS_UNKNOWN && state < VSS_WS_FAILED_AT_IDENTIFY)
                         continue;
@@ -648,12 +795,16 @@ static int add_own_component(Run *run) {
                 hr = writer_metadata_add_component(own, VSS_CT_FILEGROUP, NULL, name, run->volumes[i].path, false,
                                                    false, true, true, 0);
                 /* Whole in full and copy backups, changed files in incrementals and differentials,
-                 * nothing in log backups (those are the writers' business). */
-                if (hr == S_OK)
-                        hr = writer_metadata_add_fileset(own, FILESET_FILE_GROUP, NULL, name, run->volumes[i].path,
-                                                         "*", true, NULL,
-                                                         VSS_FSBT_FULL_BACKUP_REQUIRED |
-                                                         VSS_FSBT_ALL_SNAPSHOT_REQUIRED);
+                 * nothing in log backups (those are the writers' business). One file set per
+                 * path named on the volume. */
+                for (size_t k = 0; hr == S_OK && k < run->volumes[i].n_scopes; k++) {
+                        _cleanup_free_ char *path = scope_path(&run->volumes[i], k);
+
+                        hr = path ? writer_metadata_add_fileset(own, FILESET_FILE_GROUP, NULL, name, path, "*", true,
+                                                                NULL, VSS_FSBT_FULL_BACKUP_REQUIRED |
+                                                                VSS_FSBT_ALL_SNAPSHOT_REQUIRED)
+                                  : E_OUTOFMEMORY;
+                }
                 if (hr == S_OK)
                         hr = backup_components_add_component(run->bcd, &own_instance_id, &own_writer_id,
                                                              VSS_CT_FILEGROUP, NULL, name, NULL);
@@ -717,7 +868,14 @@ static int on_selected(const FileSelectFile *f, void *userdata) {
                 if (lstat(f->source_path, &st) == 0)
                         size = (uint64_t) st.st_size;
         }
+        if (interrupt_signal())
+                return -EINTR;
         v = volume_of(run, f->original_path, &rel);
+        /* The volumes' own component takes only what the walk listed: the named paths, less
+         * the excludes and the snapshot area. A writer's files are its components' business. */
+        if (f->writer_instance_id && vss_id_equal(f->writer_instance_id, &own_instance_id) &&
+            (v < 0 || !pathset_get(run->volumes[v].listed, rel, NULL)))
+                return 0;
         if (v >= 0 && f->from_snapshot)
                 r = selected_list_add(&run->volumes[v].files, f->source_path, rel, type, size,
                                       f->writer_instance_id, f->explicit_component);
@@ -731,6 +889,7 @@ static int on_selected(const FileSelectFile *f, void *userdata) {
 typedef struct WalkState {
         Run *run;
         VolumeWork *v;
+        const char *scope;              /* the walk's start, relative to the volume; "" its top */
 } WalkState;
 
 /*
@@ -768,13 +927,51 @@ static bool excluded_by_writers(const Run *run, const VolumeWork *v, const char 
 }
 
 /* The listing walk: every directory (stored as metadata), every path listed, new paths selected. */
+/* Whether the user excluded relpath of volume v (--exclude, --exclude-file), by its absolute path. */
+static bool excluded_by_user(const Run *run, const VolumeWork *v, const char *relpath) {
+        _cleanup_free_ char *full = NULL;
+
+        if (run->o->n_excludes == 0)
+                return false;
+        if (asprintf(&full, "%s/%s", streq(v->path, "/") ? "" : v->path, relpath) < 0)
+                return false;
+        return path_patterns_match(run->o->excludes, run->o->n_excludes, full);
+}
+
+/* One path into the listing (and, for a directory, the archive's metadata entries), once. */
+static int list_path(VolumeWork *v, const char *relpath, char type) {
+        _cleanup_free_ char *source = NULL;
+        int r;
+
+        r = pathset_put(v->listed, relpath, type);
+        if (r <= 0)
+                return r;
+        r = listing_writer_add(v->listing, type, relpath);
+        if (r < 0)
+                return r;
+        if (type != LISTING_DIR)
+                return 1;
+        if (asprintf(&source, "%s/%s", v->snapshot, relpath) < 0)
+                return -ENOMEM;
+        r = selected_list_add(&v->dirs, source, relpath, type, 0, NULL, NULL);
+        return r < 0 ? r : 1;
+}
+
 static int on_walk(const ChangeScanEntry *e, void *userdata) {
         WalkState *ws = userdata;
         VolumeWork *v = ws->v;
-        _cleanup_free_ char *source = NULL;
+        _cleanup_free_ char *source = NULL, *joined = NULL;
+        const char *relpath = e->path;
         char type, prev_type;
         int r;
 
+        if (interrupt_signal())
+                return -EINTR;
+        if (!isempty(ws->scope)) {
+                if (asprintf(&joined, "%s/%s", ws->scope, e->path) < 0)
+                        return -ENOMEM;
+                relpath = joined;
+        }
         if (e->type == DT_DIR)
                 type = LISTING_DIR;
         else if (e->type == DT_REG)
@@ -783,30 +980,27 @@ static int on_walk(const ChangeScanEntry *e, void *userdata) {
                 type = LISTING_SYMLINK;
         else
                 return 0;       /* devices, FIFOs, sockets: not backed up (docs/vssbackup.md) */
-        if (type != LISTING_DIR && excluded_by_writers(ws->run, v, e->path))
+        /* The providers' snapshot area holds other snapshots, never data of this one. */
+        if (type == LISTING_DIR && streq(relpath, SNAPSHOT_AREA))
+                return CHANGE_SCAN_SKIP;
+        if (excluded_by_user(ws->run, v, relpath))
+                return type == LISTING_DIR ? CHANGE_SCAN_SKIP : 0;
+        if (type != LISTING_DIR && excluded_by_writers(ws->run, v, relpath))
                 return 0;
 
-        r = pathset_put(v->listed, e->path, type);
-        if (r < 0)
-                return r;
-        r = listing_writer_add(v->listing, type, e->path);
-        if (r < 0)
-                return r;
-        if (type == LISTING_DIR) {
-                if (asprintf(&source, "%s/%s", v->snapshot, e->path) < 0)
-                        return -ENOMEM;
-                return selected_list_add(&v->dirs, source, e->path, type, 0, NULL, NULL) < 0 ? -ENOMEM : 0;
-        }
+        r = list_path(v, relpath, type);
+        if (r <= 0 || type == LISTING_DIR)
+                return r < 0 ? r : 0;
 
         /* New since the previous backup of the chain, whatever its times say. */
         if (ws->run->parent) {
-                prev_type = v->previous_listing ? pathset_get(v->previous_listing, e->path, NULL) : 0;
+                prev_type = v->previous_listing ? pathset_get(v->previous_listing, relpath, NULL) : 0;
                 if (prev_type != type) {
                         struct stat st;
 
-                        if (asprintf(&source, "%s/%s", v->snapshot, e->path) < 0)
+                        if (asprintf(&source, "%s/%s", v->snapshot, relpath) < 0)
                                 return -ENOMEM;
-                        r = selected_list_add(&v->files, source, e->path, type,
+                        r = selected_list_add(&v->files, source, relpath, type,
                                               type == LISTING_FILE && lstat(source, &st) == 0 ?
                                               (uint64_t) st.st_size : 0, NULL, NULL);
                         if (r < 0)
@@ -814,6 +1008,27 @@ static int on_walk(const ChangeScanEntry *e, void *userdata) {
                 }
         }
         return 0;
+}
+
+/* A scope's directory and every directory above it, top first: a restore recreates them with their modes. */
+static int list_scope_dirs(VolumeWork *v, const char *scope) {
+        _cleanup_free_ char *copy = strdup(scope);
+        int r;
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *p = copy;; p++)
+                if (*p == '/' || *p == 0) {
+                        char c = *p;
+
+                        *p = 0;
+                        r = list_path(v, copy, LISTING_DIR);
+                        if (r < 0)
+                                return r;
+                        if (c == 0)
+                                return 0;
+                        *p = c;
+                }
 }
 
 static int walk_volumes(Run *run) {
@@ -833,11 +1048,25 @@ static int walk_volumes(Run *run) {
                 /* A log backup holds the writers' logs only: no listing of the volume. */
                 if (run->o->type == VSS_BT_LOG)
                         continue;
-                r = change_scan_walk(AT_FDCWD, v->snapshot, NULL, CHANGE_SCAN_RECURSIVE | CHANGE_SCAN_DIRS, 0,
-                                     on_walk, &ws);
-                if (r < 0) {
-                        fprintf(stderr, "vssbackup: walking the snapshot of %s: %s\n", v->path, strerror(-r));
-                        return r;
+                for (size_t k = 0; k < v->n_scopes; k++) {
+                        _cleanup_free_ char *start = NULL;
+
+                        ws.scope = v->scopes[k];
+                        if (!isempty(ws.scope)) {
+                                r = list_scope_dirs(v, ws.scope);
+                                if (r < 0)
+                                        return r;
+                        }
+                        if (asprintf(&start, "%s%s%s", v->snapshot, isempty(ws.scope) ? "" : "/", ws.scope) < 0)
+                                return -ENOMEM;
+                        r = change_scan_walk(AT_FDCWD, start, NULL, CHANGE_SCAN_RECURSIVE | CHANGE_SCAN_DIRS, 0,
+                                             on_walk, &ws);
+                        if (r < 0) {
+                                if (r != -EINTR)
+                                        fprintf(stderr, "vssbackup: walking the snapshot of %s%s%s: %s\n", v->path,
+                                                isempty(ws.scope) ? "" : "/", ws.scope, strerror(-r));
+                                return r;
+                        }
                 }
         }
         return 0;
@@ -959,6 +1188,8 @@ static int copy_archive(Run *run, const char *name, const SelectedList *dirs, co
 
         r = archive_writer_open_full(run->tmpfd, name, &opts, &w);
         if (r < 0) {
+                if (r == -ENOSPC || r == -EDQUOT)
+                        return r;
                 fprintf(stderr, "vssbackup: cannot create %s: %s\n", name, strerror(-r));
                 return r;
         }
@@ -968,7 +1199,13 @@ static int copy_archive(Run *run, const char *name, const SelectedList *dirs, co
                 for (size_t i = 0; i < lists[l]->n_items; i++) {
                         const Selected *s = &lists[l]->items[i];
 
+                        r = interrupt_point(l == 1 && i == 1 ? "copying" : "copy");
+                        if (r < 0)
+                                return r;
                         r = archive_writer_add_file(w, AT_FDCWD, s->source, s->relpath, NULL);
+                        /* A full destination fails every later file too: stop at the first. */
+                        if (r == -ENOSPC || r == -EDQUOT)
+                                return r;
                         if (r < 0) {
                                 failed++;
                                 r = file_failed(run, s, r);
@@ -979,7 +1216,8 @@ static int copy_archive(Run *run, const char *name, const SelectedList *dirs, co
         }
         r = archive_writer_close(w);
         if (r < 0) {
-                fprintf(stderr, "vssbackup: cannot finish %s: %s\n", name, strerror(-r));
+                if (r != -ENOSPC && r != -EDQUOT)
+                        fprintf(stderr, "vssbackup: cannot finish %s: %s\n", name, strerror(-r));
                 return r;
         }
         archive_writer_get_totals(w, ret_bytes, ret_files);
@@ -1000,6 +1238,7 @@ static int copy_all(Run *run) {
         total_files += run->other.n_items;
         for (size_t k = 0; k < run->other.n_items; k++)
                 total_bytes += run->other.items[k].size;
+        run->total_bytes = total_bytes;
 
         progress_init(&run->progress, "backup", run->o->quiet, total_bytes, total_files);
 
@@ -1208,22 +1447,25 @@ static int finish_directory(Run *run, char **ret_name) {
 /* The command                                                                                */
 /* ------------------------------------------------------------------------------------------ */
 
-static int run_backup(Run *run, char **ret_name) {
+static int run_backup(Run *run) {
         const BackupOptions *o = run->o;
         char idbuf[VSS_ID_STRING_MAX];
         vss_hr hr;
         int r;
 
+        r = prepare_named(run);
+        if (r < 0)
+                return r;
         r = open_backup_dir(run);
+        if (r < 0)
+                return r;
+        r = interrupt_point("locked");
         if (r < 0)
                 return r;
         r = catalog_load(run->dirfd, &run->catalog);
         if (r < 0)
                 return r;
         r = find_parent(run);
-        if (r < 0)
-                return r;
-        r = prepare_volumes(run);
         if (r < 0)
                 return r;
 
@@ -1248,6 +1490,9 @@ static int run_backup(Run *run, char **ret_name) {
         hr = vss_requester_set_backup_state(run->r, !o->no_writers, false, o->type, false);
         if (!hr_check(run, "SetBackupState", hr))
                 return -EIO;
+        r = interrupt_point("connected");
+        if (r < 0)
+                return r;
 
         if (o->no_writers) {
                 run->writers = calloc(1, sizeof(*run->writers));
@@ -1260,6 +1505,9 @@ static int run_backup(Run *run, char **ret_name) {
                 if (r < 0)
                         return r;
         }
+        r = interrupt_point("gathered");
+        if (r < 0)
+                return r;
 
         r = snapshot_volumes(run);
         if (r < 0)
@@ -1276,14 +1524,26 @@ static int run_backup(Run *run, char **ret_name) {
                 for (size_t i = 0; i < run->n_volumes; i++)
                         fprintf(stderr, "vssbackup: snapshot of %s at %s\n", run->volumes[i].path,
                                 run->volumes[i].snapshot);
+        r = interrupt_point("snapshot");
+        if (r < 0)
+                return r;
 
         r = walk_volumes(run);
+        if (r < 0)
+                return r;
+        r = interrupt_point("walked");
         if (r < 0)
                 return r;
         r = select_files(run);
         if (r < 0)
                 return r;
+        r = interrupt_point("selected");
+        if (r < 0)
+                return r;
         r = copy_all(run);
+        if (r < 0)
+                return r;
+        r = interrupt_point("copied");
         if (r < 0)
                 return r;
 
@@ -1296,13 +1556,19 @@ static int run_backup(Run *run, char **ret_name) {
         if (r < 0)
                 return r;
         /* Durable before BackupComplete: a writer may drop its logs once it hears "succeeded". */
-        r = finish_directory(run, ret_name);
+        r = finish_directory(run, &run->stored_name);
+        if (r < 0)
+                return r;
+        /* Until BackupComplete the writers have been promised nothing: an interrupt here still
+         * aborts, and the stored backup goes with it. */
+        r = interrupt_point("stored");
         if (r < 0)
                 return r;
         if (!o->no_writers) {
-                hr = TOOL_RUN_ASYNC(vss_requester_backup_complete, run->r);
-                if (!hr_check(run, "BackupComplete", hr))
-                        return -EIO;
+                hr = RUN_ASYNC(vss_requester_backup_complete, run->r);
+                r = HR_CHECK_OR_INTERRUPTED(run, "BackupComplete", hr);
+                if (r < 0)
+                        return r;
                 r = check_writer_status(run, /* final= */ true);
                 if (r < 0)
                         return r;
@@ -1310,11 +1576,122 @@ static int run_backup(Run *run, char **ret_name) {
         return 0;
 }
 
+static uint64_t free_bytes(int dirfd) {
+        struct statvfs sv;
+
+        if (fstatvfs(dirfd, &sv) < 0)
+                return 0;
+        return (uint64_t) sv.f_bavail * sv.f_frsize;
+}
+
+/* The result as one JSON object (--json): what a scheduler or a monitoring script reads. */
+static void print_json_result(const Run *run, const char *result, int exit_status) {
+        const Manifest *m = run->m;
+        uint64_t files = 0, bytes = 0;
+        char idbuf[VSS_ID_STRING_MAX];
+
+        printf("{\"result\": \"%s\", \"exit_status\": %d, \"type\": \"%s\", \"id\": \"%s\", \"backup\": ", result,
+               exit_status, backup_type_name(run->o->type), vss_id_format(&m->id, idbuf));
+        if (run->stored_name && (streq(result, "ok") || streq(result, "incomplete"))) {
+                _cleanup_free_ char *path = NULL;
+
+                if (asprintf(&path, "%s/%s", run->o->to, run->stored_name) >= 0)
+                        json_print_string(stdout, path);
+                else
+                        printf("null");
+        } else
+                printf("null");
+        printf(", \"parent\": ");
+        if (m->parent)
+                json_print_string(stdout, m->parent);
+        else
+                printf("null");
+        printf(", \"volumes\": [");
+        for (size_t i = 0; i < m->n_volumes; i++) {
+                const ManifestVolume *v = &m->volumes[i];
+
+                files += v->files;
+                bytes += v->bytes;
+                printf("%s{\"path\": ", i ? ", " : "");
+                json_print_string(stdout, v->path);
+                printf(", \"scopes\": [");
+                for (size_t k = 0; k < v->n_scopes; k++) {
+                        printf("%s", k ? ", " : "");
+                        json_print_string(stdout, v->scopes[k]);
+                }
+                printf("], \"files\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"failed\": %" PRIu64 "}", v->files,
+                       v->bytes, v->failed);
+        }
+        printf("], \"files\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"components\": [", files + m->other_files, bytes);
+        for (size_t i = 0; i < m->n_components; i++) {
+                const ManifestComponent *c = &m->components[i];
+
+                printf("%s{\"writer\": ", i ? ", " : "");
+                json_print_string(stdout, strempty(c->writer_name));
+                printf(", \"logical_path\": ");
+                json_print_string(stdout, c->logical_path);
+                printf(", \"name\": ");
+                json_print_string(stdout, c->name);
+                printf(", \"succeeded\": %s}", c->succeeded ? "true" : "false");
+        }
+        printf("]}\n");
+}
+
+/* Everything a failed or interrupted run leaves is undone; the line saying what happened. */
+static int backup_failed(Run *run, int r) {
+        const BackupOptions *o = run->o;
+        int sig = interrupt_signal();
+        int status = sig ? VB_EXIT_SIGNAL_BASE + sig : r == -ENOTCONN ? VB_EXIT_UNREACHABLE : VB_EXIT_FAILED;
+        bool stored_kept = false;
+
+        if (!sig && r != -EIO && r != -EBUSY && r != -ENOENT && r != -EINVAL && r != -EBADMSG && r != -ENOSPC &&
+            r != -EDQUOT && r != -ENOTCONN)
+                fprintf(stderr, "vssbackup: backup failed: %s\n", strerror(-r));
+        /* Writers hear Abort (seed 004) rather than a BackupComplete for a backup that did not happen. */
+        if (run->r && (run->prepared || run->snapshot_done))
+                (void) vss_requester_abort_backup(run->r);
+        if (run->tmp_name && run->dirfd >= 0)
+                (void) remove_flat_dir(run->dirfd, run->tmp_name);
+        /* Stored but BackupComplete not sent: an interrupt or a full disk takes it away again;
+         * a failure of BackupComplete itself leaves it (the writers may have heard it). */
+        if (run->stored_name && run->dirfd >= 0) {
+                if (sig || r == -ENOSPC || r == -EDQUOT) {
+                        _cleanup_free_ char *tmp = NULL;
+
+                        if (asprintf(&tmp, VB_TMP_PREFIX "undo-%s", run->stored_name) >= 0 &&
+                            renameat(run->dirfd, run->stored_name, run->dirfd, tmp) == 0)
+                                (void) remove_flat_dir(run->dirfd, tmp);
+                } else
+                        stored_kept = true;
+        }
+        vss_requester_release(run->r);
+        run->r = NULL;
+
+        if (sig)
+                fprintf(stderr, "vssbackup: interrupted by %s: the backup was aborted (the writers were told), "
+                        "nothing was stored\n", strsignal(sig));
+        else if (r == -ENOSPC || r == -EDQUOT) {
+                char need[32], have[32];
+
+                fprintf(stderr, "vssbackup: destination full: %" PRIu64 " bytes needed, %" PRIu64 " free "
+                        "(%s needed at most, uncompressed; %s free in %s); nothing was stored: free space or "
+                        "remove old backups (vssbackup prune)\n", run->total_bytes,
+                        run->dirfd >= 0 ? free_bytes(run->dirfd) : 0, format_bytes(run->total_bytes, need),
+                        format_bytes(run->dirfd >= 0 ? free_bytes(run->dirfd) : 0, have), o->to);
+        } else if (stored_kept)
+                fprintf(stderr, "vssbackup: the backup %s/%s is stored, but the writers were not told "
+                        "it completed\n", o->to, run->stored_name);
+        else
+                fprintf(stderr, "vssbackup: no backup was stored\n");
+        if (o->json)
+                print_json_result(run, sig ? "interrupted" : stored_kept ? "incomplete" : "failed", status);
+        return status;
+}
+
 int vb_backup(const BackupOptions *o) {
-        _cleanup_free_ char *name = NULL;
         Run run = { .o = o, .dirfd = -EBADF, .tmpfd = -EBADF };
         bool complete;
-        int r;
+        int r, status;
 
         run.m = calloc(1, sizeof(Manifest));
         run.failed_instances = pathset_new();
@@ -1329,24 +1706,11 @@ int vb_backup(const BackupOptions *o) {
         run.m->with_writers = !o->no_writers;
         run.m->complete = true;
 
-        r = run_backup(&run, &name);
+        r = run_backup(&run);
         if (r < 0) {
-                if (r != -EIO && r != -EBUSY && r != -ENOENT && r != -EINVAL && r != -EBADMSG && r != -ENOTCONN)
-                        fprintf(stderr, "vssbackup: backup failed: %s\n", strerror(-r));
-                /* Writers hear Abort (seed 004) rather than a BackupComplete for a backup that did not happen. */
-                if (run.r && run.snapshot_done)
-                        (void) vss_requester_abort_backup(run.r);
-                if (run.tmp_name && run.dirfd >= 0)
-                        (void) remove_flat_dir(run.dirfd, run.tmp_name);
-                vss_requester_release(run.r);
-                run.r = NULL;
+                status = backup_failed(&run, r);
                 run_done(&run);
-                if (name)
-                        fprintf(stderr, "vssbackup: the backup %s/%s is stored, but the writers were not told "
-                                "it completed\n", o->to, name);
-                else
-                        fprintf(stderr, "vssbackup: no backup was stored\n");
-                return r == -ENOTCONN ? VB_EXIT_UNREACHABLE : VB_EXIT_FAILED;
+                return status;
         }
 
         /* Releasing: BackupShutdown to the writers, the auto-release snapshots go. */
@@ -1355,9 +1719,12 @@ int vb_backup(const BackupOptions *o) {
         complete = run.m->complete;
         for (size_t i = 0; i < run.m->n_components; i++)
                 complete = complete && run.m->components[i].succeeded;
-        if (!o->quiet || !complete)
-                printf("%s backup %s/%s%s\n", backup_type_name(o->type), o->to, name,
+        status = complete ? VB_EXIT_OK : VB_EXIT_PARTIAL;
+        if (o->json)
+                print_json_result(&run, complete ? "ok" : "incomplete", status);
+        else if (!o->quiet || !complete)
+                printf("%s backup %s/%s%s\n", backup_type_name(o->type), o->to, run.stored_name,
                        complete ? "" : " stored, but INCOMPLETE: see the messages above");
         run_done(&run);
-        return complete ? VB_EXIT_OK : VB_EXIT_PARTIAL;
+        return status;
 }

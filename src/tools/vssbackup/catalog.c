@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -194,6 +195,57 @@ int split_backup_path(const char *path, int *ret_dirfd, char **ret_name) {
         *ret_dirfd = TAKE_FD(fd);
         *ret_name = TAKE_PTR(name);
         return 0;
+}
+
+int remove_flat_dir(int parentfd, const char *name) {
+        _cleanup_close_ int fd = -EBADF;
+        struct dirent *de;
+        DIR *d;
+
+        fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fd);
+        if (!d)
+                return -errno;
+        while ((de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        (void) unlinkat(fd, de->d_name, 0);
+        closedir(d);
+        TAKE_FD(fd);
+        if (unlinkat(parentfd, name, AT_REMOVEDIR) < 0)
+                return -errno;
+        return 0;
+}
+
+int lock_backup_dir(int dirfd, const char *dir, unsigned wait_s) {
+        _cleanup_close_ int fd = -EBADF;
+        int64_t deadline = now_ns() + (int64_t) wait_s * 1000000000LL;
+        bool said = false;
+
+        fd = openat(dirfd, VB_LOCK_NAME, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) {
+                fprintf(stderr, "vssbackup: %s/%s: %s\n", dir, VB_LOCK_NAME, strerror(errno));
+                return -errno;
+        }
+        /* A scheduled backup waits its turn behind another one rather than fail. */
+        while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                if (errno != EWOULDBLOCK)
+                        return -errno;
+                if (now_ns() >= deadline) {
+                        fprintf(stderr, "vssbackup: another vssbackup is writing to %s%s; try again when it is "
+                                "done%s\n", dir, wait_s ? " and did not finish in time" : "",
+                                wait_s ? " or give a longer --wait" : " or give --wait SECONDS");
+                        return -EBUSY;
+                }
+                if (!said)
+                        fprintf(stderr, "vssbackup: another vssbackup is writing to %s: waiting up to %us\n", dir,
+                                wait_s);
+                said = true;
+                if (interrupt_sleep_ms(200) < 0)
+                        return -EINTR;
+        }
+        return TAKE_FD(fd);
 }
 
 void json_print_string(FILE *f, const char *s) {
@@ -373,55 +425,230 @@ static const char *verify_result_string(ArchiveVerifyResult v) {
         return "?";
 }
 
-static void verify_entry_cb(const char *path, ArchiveVerifyResult result, void *userdata) {
-        const char *archive = userdata;
+typedef struct VerifyOut {
+        FILE *f;                /* where the lines go: stdout, or stderr under --json */
+        const char *archive;
+} VerifyOut;
 
-        printf("%s: %s: %s\n", archive, path, verify_result_string(result));
+static void verify_entry_cb(const char *path, ArchiveVerifyResult result, void *userdata) {
+        const VerifyOut *vo = userdata;
+
+        fprintf(vo->f, "%s: %s: %s\n", vo->archive, path, verify_result_string(result));
 }
 
-static bool verify_checksum(int bfd, const char *name, const char *expected) {
+static bool verify_checksum(FILE *out, const char *bname, int bfd, const char *name, const char *expected) {
         char hex[33];
         int r;
 
         r = file_xxh128(bfd, name, hex);
         if (r < 0) {
-                printf("%s: cannot read: %s\n", name, strerror(-r));
+                fprintf(out, "%s/%s: cannot read: %s\n", bname, name, strerror(-r));
                 return false;
         }
         if (!streq(hex, expected)) {
-                printf("%s: checksum MISMATCH (manifest %s, file %s)\n", name, expected, hex);
+                fprintf(out, "%s/%s: checksum MISMATCH (manifest %s, file %s)\n", bname, name, expected, hex);
                 return false;
         }
         return true;
 }
 
-static bool verify_archive(int bfd, const char *name, bool quiet) {
+static bool verify_archive(FILE *out, const char *bname, int bfd, const char *name, bool quiet) {
+        _cleanup_free_ char *label = NULL;
         ArchiveVerifyStats stats = {};
+        VerifyOut vo = { .f = out };
         char size[32];
         int r;
 
-        r = archive_verify(bfd, name, verify_entry_cb, (void *) name, &stats);
+        if (asprintf(&label, "%s/%s", bname, name) < 0)
+                return false;
+        vo.archive = label;
+        r = archive_verify(bfd, name, verify_entry_cb, &vo, &stats);
         if (r < 0 && r != -EBADMSG) {
-                printf("%s: cannot read: %s\n", name, strerror(-r));
+                fprintf(out, "%s: cannot read: %s\n", label, strerror(-r));
                 return false;
         }
         /* Failed without naming an entry: the stream itself does not decode (from the start). */
         if (r == -EBADMSG && stats.mismatched == 0)
                 stats.corrupt = true;
         if (!quiet || r < 0)
-                printf("%s: %" PRIu64 " entries, %s%s%s\n", name, stats.entries, format_bytes(stats.bytes, size),
-                       stats.mismatched > 0 ? ", checksum mismatches" : "",
-                       stats.corrupt ? ", CORRUPT (cannot be read past this point)" : "");
+                fprintf(out, "%s: %" PRIu64 " entries, %s%s%s\n", label, stats.entries,
+                        format_bytes(stats.bytes, size), stats.mismatched > 0 ? ", checksum mismatches" : "",
+                        stats.corrupt ? ", CORRUPT (cannot be read past this point)" : "");
         return r == 0;
 }
 
-int vb_verify(const char *backup, bool quiet) {
+/* Every checksum of the backup dirfd/name: its manifest, archives, listings and documents. */
+static bool verify_one(FILE *out, int dirfd, const char *name, bool quiet) {
         _cleanup_(manifest_freep) Manifest *m = NULL;
-        _cleanup_free_ char *name = NULL, *reason = NULL;
-        _cleanup_close_ int dirfd = -EBADF, bfd = -EBADF;
+        _cleanup_free_ char *reason = NULL;
+        _cleanup_close_ int bfd = -EBADF;
         bool ok = true;
-        Catalog c = {};
         int r;
+
+        bfd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (bfd < 0) {
+                fprintf(out, "%s: %s\n", name, strerror(errno));
+                return false;
+        }
+        r = manifest_read(bfd, &m, &reason);
+        if (r < 0) {
+                fprintf(out, "%s: manifest: %s\n", name, reason ?: strerror(-r));
+                return false;
+        }
+        if (!quiet)
+                fprintf(out, "%s: manifest: %s backup, %zu volume(s), %zu component(s)%s\n", name,
+                        backup_type_name(m->type), m->n_volumes, m->n_components,
+                        m->complete ? "" : ", INCOMPLETE (some files were not copied)");
+
+        /* Each archive twice: as a file against the manifest (any byte, headers included), and
+         * entry by entry against the checksums inside (which also says which file is hit). */
+        for (size_t i = 0; i < m->n_volumes; i++) {
+                if (m->volumes[i].archive_xxh128)
+                        ok = verify_checksum(out, name, bfd, m->volumes[i].archive, m->volumes[i].archive_xxh128) && ok;
+                ok = verify_archive(out, name, bfd, m->volumes[i].archive, quiet) && ok;
+                ok = verify_checksum(out, name, bfd, m->volumes[i].listing, m->volumes[i].listing_xxh128) && ok;
+        }
+        if (m->other_archive) {
+                if (m->other_archive_xxh128)
+                        ok = verify_checksum(out, name, bfd, m->other_archive, m->other_archive_xxh128) && ok;
+                ok = verify_archive(out, name, bfd, m->other_archive, quiet) && ok;
+        }
+        for (size_t i = 0; i < m->n_documents; i++)
+                ok = verify_checksum(out, name, bfd, m->documents[i].name, m->documents[i].xxh128) && ok;
+        return ok;
+}
+
+/*
+ * verify: BACKUP, and (unless only) every backup a restore of it reads: an incremental whose
+ * full is damaged cannot be restored, so it does not verify either.
+ */
+int vb_verify(const char *backup, bool only, bool quiet, bool json) {
+        _cleanup_free_ const Manifest **chain = NULL;
+        _cleanup_free_ char *name = NULL, *why = NULL;
+        _cleanup_close_ int dirfd = -EBADF;
+        _cleanup_free_ bool *results = NULL;
+        FILE *out = json ? stderr : stdout;
+        const char *chain_problem = NULL;
+        Catalog c = {};
+        bool ok;
+        int n = 0, r;
+
+        r = split_backup_path(backup, &dirfd, &name);
+        if (r < 0) {
+                fprintf(stderr, "vssbackup: %s: not a backup directory path: %s\n", backup, strerror(-r));
+                return VB_EXIT_USAGE;
+        }
+        ok = verify_one(out, dirfd, name, quiet);
+
+        if (!only) {
+                Manifest *self;
+
+                r = catalog_load(dirfd, &c);
+                self = r < 0 ? NULL : catalog_find(&c, name);
+                if (r < 0) {
+                        fprintf(out, "cannot read the backup directory: %s\n", strerror(-r));
+                        chain_problem = "the backup directory cannot be read";
+                } else if (self) {
+                        n = catalog_chain(&c, self, &chain, &why);
+                        if (n < 0) {
+                                fprintf(out, "chain: %s\n", why ?: strerror(-n));
+                                chain_problem = why ?: "broken chain";
+                                n = 0;
+                        } else if (!quiet && n > 1)
+                                fprintf(out, "chain: %d backup(s) back to the full %s\n", n, chain[n - 1]->dir_name);
+                }
+                /* A backup the catalog does not know (its manifest failed above) has no chain to check. */
+                results = calloc(MAX(n, 1), sizeof(bool));
+                if (!results) {
+                        catalog_done(&c);
+                        return VB_EXIT_FAILED;
+                }
+                for (int i = 1; i < n; i++) {
+                        results[i] = verify_one(out, dirfd, chain[i]->dir_name, quiet);
+                        if (!results[i])
+                                fprintf(out, "%s: DAMAGED, and %s builds on it: it cannot be restored\n",
+                                        chain[i]->dir_name, name);
+                }
+                for (int i = 1; i < n; i++)
+                        ok = ok && results[i];
+                ok = ok && !chain_problem;
+        }
+
+        if (json) {
+                printf("{\"backup\": ");
+                json_print_string(stdout, backup);
+                printf(", \"ok\": %s, \"only\": %s, \"chain_problem\": ", ok ? "true" : "false", only ? "true" : "false");
+                if (chain_problem)
+                        json_print_string(stdout, chain_problem);
+                else
+                        printf("null");
+                printf(", \"chain\": [");
+                for (int i = 1; i < n; i++) {
+                        printf("%s{\"name\": ", i > 1 ? ", " : "");
+                        json_print_string(stdout, chain[i]->dir_name);
+                        printf(", \"ok\": %s}", results[i] ? "true" : "false");
+                }
+                printf("]}\n");
+        } else
+                printf("Verify: %s\n", ok ? "OK" : "FAILED");
+        catalog_done(&c);
+        return ok ? VB_EXIT_OK : VB_EXIT_FAILED;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* ls                                                                                         */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct LsEntry {
+        char *path;             /* absolute original path */
+        char type;
+} LsEntry;
+
+typedef struct LsState {
+        const char *volume;     /* the volume's path */
+        const char *under;      /* absolute: only this path and what is below it; NULL all */
+        LsEntry *items;
+        size_t n_items;
+        int error;
+} LsState;
+
+static int ls_collect(const char *path, char type, uint8_t mark, void *userdata) {
+        LsState *st = userdata;
+        _cleanup_free_ char *full = NULL;
+        LsEntry *grown;
+        size_t l;
+
+        (void) mark;
+        if (asprintf(&full, "%s/%s", streq(st->volume, "/") ? "" : st->volume, path) < 0)
+                return (st->error = -ENOMEM);
+        if (st->under) {
+                l = strlen(st->under);
+                if (strncmp(full, st->under, l) != 0 || (full[l] != 0 && full[l] != '/' && !streq(st->under, "/")))
+                        return 0;
+        }
+        grown = realloc(st->items, (st->n_items + 1) * sizeof(LsEntry));
+        if (!grown)
+                return (st->error = -ENOMEM);
+        st->items = grown;
+        st->items[st->n_items++] = (LsEntry) { .path = TAKE_PTR(full), .type = type };
+        return 0;
+}
+
+static int ls_compare(const void *a, const void *b) {
+        return strcmp(((const LsEntry *) a)->path, ((const LsEntry *) b)->path);
+}
+
+/*
+ * ls: the paths a restore of BACKUP writes (its listings: what its snapshot held of the named
+ * paths), as absolute original paths, sorted; with PATH only that path and what is below it.
+ * A relative PATH is taken below the backup's only volume.
+ */
+int vb_ls(const char *backup, const char *path, bool json) {
+        _cleanup_(manifest_freep) Manifest *m = NULL;
+        _cleanup_free_ char *name = NULL, *reason = NULL, *under = NULL;
+        _cleanup_close_ int dirfd = -EBADF, bfd = -EBADF;
+        LsState st = {};
+        int r, ret = VB_EXIT_OK;
 
         r = split_backup_path(backup, &dirfd, &name);
         if (r < 0) {
@@ -435,51 +662,75 @@ int vb_verify(const char *backup, bool quiet) {
         }
         r = manifest_read(bfd, &m, &reason);
         if (r < 0) {
-                printf("%s: manifest: %s\n", backup, reason ?: strerror(-r));
-                printf("Verify: FAILED\n");
+                fprintf(stderr, "vssbackup: %s: %s\n", backup,
+                        r == -ENOENT ? "no manifest (not a backup, or an unfinished one)" : reason ?: strerror(-r));
                 return VB_EXIT_FAILED;
         }
-        if (!quiet)
-                printf("manifest: %s backup, %zu volume(s), %zu component(s)%s\n", backup_type_name(m->type),
-                       m->n_volumes, m->n_components, m->complete ? "" : ", INCOMPLETE (some files were not copied)");
+        if (path) {
+                size_t l;
 
-        /* Each archive twice: as a file against the manifest (any byte, headers included), and
-         * entry by entry against the checksums inside (which also says which file is hit). */
-        for (size_t i = 0; i < m->n_volumes; i++) {
-                if (m->volumes[i].archive_xxh128)
-                        ok = verify_checksum(bfd, m->volumes[i].archive, m->volumes[i].archive_xxh128) && ok;
-                ok = verify_archive(bfd, m->volumes[i].archive, quiet) && ok;
-                ok = verify_checksum(bfd, m->volumes[i].listing, m->volumes[i].listing_xxh128) && ok;
-        }
-        if (m->other_archive) {
-                if (m->other_archive_xxh128)
-                        ok = verify_checksum(bfd, m->other_archive, m->other_archive_xxh128) && ok;
-                ok = verify_archive(bfd, m->other_archive, quiet) && ok;
-        }
-        for (size_t i = 0; i < m->n_documents; i++)
-                ok = verify_checksum(bfd, m->documents[i].name, m->documents[i].xxh128) && ok;
-
-        /* The backups a restore of this one needs must be there too (their contents are theirs to verify). */
-        if (m->parent) {
-                r = catalog_load(dirfd, &c);
-                if (r < 0) {
-                        printf("cannot read the backup directory: %s\n", strerror(-r));
-                        ok = false;
-                } else {
-                        _cleanup_free_ const Manifest **chain = NULL;
-                        Manifest *self = catalog_find(&c, name);
-                        _cleanup_free_ char *why = NULL;
-
-                        r = self ? catalog_chain(&c, self, &chain, &why) : -ENOENT;
-                        if (r < 0) {
-                                printf("chain: %s\n", why ?: strerror(-r));
-                                ok = false;
-                        } else if (!quiet)
-                                printf("chain: %d backup(s) back to the full %s\n", r, chain[r - 1]->dir_name);
+                if (path[0] != '/' && m->n_volumes != 1) {
+                        fprintf(stderr, "vssbackup ls: %s holds %zu volumes: give PATH as an absolute path\n", backup,
+                                m->n_volumes);
+                        return VB_EXIT_USAGE;
                 }
-                catalog_done(&c);
+                if (path[0] == '/')
+                        under = strdup(path);
+                else if (asprintf(&under, "%s/%s", streq(m->volumes[0].path, "/") ? "" : m->volumes[0].path,
+                                  path) < 0)
+                        under = NULL;
+                if (!under)
+                        return VB_EXIT_FAILED;
+                l = strlen(under);
+                while (l > 1 && under[l - 1] == '/')
+                        under[--l] = 0;
         }
 
-        printf("Verify: %s\n", ok ? "OK" : "FAILED");
-        return ok ? VB_EXIT_OK : VB_EXIT_FAILED;
+        for (size_t i = 0; i < m->n_volumes; i++) {
+                _cleanup_(pathset_freep) PathSet *set = NULL;
+
+                r = listing_load(bfd, m->volumes[i].listing, m->volumes[i].listing_xxh128, &set);
+                if (r < 0) {
+                        fprintf(stderr, "vssbackup: the listing of %s in %s is %s\n", m->volumes[i].path, backup,
+                                r == -EBADMSG ? "damaged (checksum or format)" : strerror(-r));
+                        ret = VB_EXIT_FAILED;
+                        continue;
+                }
+                st.volume = m->volumes[i].path;
+                st.under = under;
+                (void) pathset_foreach(set, ls_collect, &st);
+                if (st.error < 0)
+                        break;
+        }
+        if (st.n_items > 1)
+                qsort(st.items, st.n_items, sizeof(LsEntry), ls_compare);
+
+        if (json)
+                printf("[");
+        for (size_t i = 0; i < st.n_items && st.error == 0; i++) {
+                const char *t = st.items[i].type == LISTING_DIR ? "dir" : st.items[i].type == LISTING_SYMLINK ?
+                                "symlink" : "file";
+
+                if (json) {
+                        printf("%s\n  {\"path\": ", i ? "," : "");
+                        json_print_string(stdout, st.items[i].path);
+                        printf(", \"type\": \"%s\"}", t);
+                } else
+                        printf("%c %s%s\n", st.items[i].type, st.items[i].path,
+                               st.items[i].type == LISTING_DIR && !streq(st.items[i].path, "/") ? "/" : "");
+        }
+        if (json)
+                printf("%s]\n", st.n_items ? "\n" : "");
+        for (size_t i = 0; i < st.n_items; i++)
+                free(st.items[i].path);
+        free(st.items);
+        if (st.error < 0) {
+                fprintf(stderr, "vssbackup: %s\n", strerror(-st.error));
+                return VB_EXIT_FAILED;
+        }
+        if (path && st.n_items == 0) {
+                fprintf(stderr, "vssbackup: %s holds nothing at or below %s\n", backup, under);
+                return VB_EXIT_FAILED;
+        }
+        return ret;
 }

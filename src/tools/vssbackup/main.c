@@ -15,12 +15,16 @@
 
 static void usage(FILE *f) {
         fputs("Usage:\n"
-              "  vssbackup backup --type full|incremental|differential|copy|log VOLUME... --to DIR\n"
-              "                   [--no-writers] [--socket PATH] [--level N] [--threads N] [--quiet]\n"
+              "  vssbackup backup --type full|incremental|differential|copy|log PATH... --to DIR\n"
+              "                   [--exclude PATTERN]... [--exclude-file FILE]... [--wait SECONDS]\n"
+              "                   [--no-writers] [--socket PATH] [--level N] [--threads N] [--quiet] [--json]\n"
               "  vssbackup list --to DIR [--json]\n"
-              "  vssbackup verify BACKUP [--quiet]\n"
-              "  vssbackup restore BACKUP --to TARGET [--overwrite] [--no-writers] [--socket PATH]\n"
-              "                    [--report FILE|-] [--verbose] [--quiet]\n"
+              "  vssbackup ls BACKUP [PATH] [--json]\n"
+              "  vssbackup verify BACKUP [--only] [--quiet] [--json]\n"
+              "  vssbackup restore BACKUP --to TARGET [--include PATTERN]... [--overwrite] [--no-writers]\n"
+              "                    [--socket PATH] [--report FILE|-] [--verbose] [--quiet] [--json]\n"
+              "  vssbackup prune --to DIR [--keep-last N] [--keep-hourly N] [--keep-daily N]\n"
+              "                  [--keep-weekly N] [--keep-monthly N] [--dry-run] [--wait SECONDS] [--json]\n"
               "\n"
               "A backup is a directory DIR/<time>-<type>-<id>; BACKUP names one. See docs/vssbackup.md.\n",
               f);
@@ -51,6 +55,17 @@ enum {
         OPT_REPORT,
         OPT_VERBOSE,
         OPT_HELP,
+        OPT_EXCLUDE,
+        OPT_EXCLUDE_FILE,
+        OPT_INCLUDE,
+        OPT_ONLY,
+        OPT_WAIT,
+        OPT_KEEP_LAST,
+        OPT_KEEP_HOURLY,
+        OPT_KEEP_DAILY,
+        OPT_KEEP_WEEKLY,
+        OPT_KEEP_MONTHLY,
+        OPT_DRY_RUN,
 };
 
 static const struct option options[] = {
@@ -66,6 +81,17 @@ static const struct option options[] = {
         { "report", required_argument, NULL, OPT_REPORT },
         { "verbose", no_argument, NULL, OPT_VERBOSE },
         { "help", no_argument, NULL, OPT_HELP },
+        { "exclude", required_argument, NULL, OPT_EXCLUDE },
+        { "exclude-file", required_argument, NULL, OPT_EXCLUDE_FILE },
+        { "include", required_argument, NULL, OPT_INCLUDE },
+        { "only", no_argument, NULL, OPT_ONLY },
+        { "wait", required_argument, NULL, OPT_WAIT },
+        { "keep-last", required_argument, NULL, OPT_KEEP_LAST },
+        { "keep-hourly", required_argument, NULL, OPT_KEEP_HOURLY },
+        { "keep-daily", required_argument, NULL, OPT_KEEP_DAILY },
+        { "keep-weekly", required_argument, NULL, OPT_KEEP_WEEKLY },
+        { "keep-monthly", required_argument, NULL, OPT_KEEP_MONTHLY },
+        { "dry-run", no_argument, NULL, OPT_DRY_RUN },
         {}
 };
 
@@ -77,25 +103,36 @@ typedef struct Args {
         const char *report;
         unsigned level;
         unsigned threads;
-        bool no_writers, quiet, json, overwrite, verbose;
+        unsigned wait_s;
+        unsigned keep[5];       /* last, hourly, daily, weekly, monthly */
+        bool no_writers, quiet, json, overwrite, verbose, only, dry_run;
+        char **excludes;
+        size_t n_excludes;
+        char **includes;
+        size_t n_includes;
         char **positional;
         size_t n_positional;
 } Args;
 
 /* Which options each command takes: anything else is a usage error, not silently ignored. */
 static bool option_allowed(const char *command, int opt) {
-        if (opt == OPT_HELP || opt == OPT_TO)
+        if (opt == OPT_HELP || opt == OPT_JSON)
                 return true;
         if (streq(command, "backup"))
-                return opt == OPT_TYPE || opt == OPT_NO_WRITERS || opt == OPT_SOCKET || opt == OPT_LEVEL ||
-                       opt == OPT_THREADS || opt == OPT_QUIET;
+                return opt == OPT_TO || opt == OPT_TYPE || opt == OPT_NO_WRITERS || opt == OPT_SOCKET ||
+                       opt == OPT_LEVEL || opt == OPT_THREADS || opt == OPT_QUIET || opt == OPT_EXCLUDE ||
+                       opt == OPT_EXCLUDE_FILE || opt == OPT_WAIT;
         if (streq(command, "list"))
-                return opt == OPT_JSON;
+                return opt == OPT_TO;
+        if (streq(command, "ls"))
+                return false;
         if (streq(command, "verify"))
-                return opt == OPT_QUIET;
+                return opt == OPT_QUIET || opt == OPT_ONLY;
         if (streq(command, "restore"))
-                return opt == OPT_OVERWRITE || opt == OPT_REPORT || opt == OPT_VERBOSE || opt == OPT_QUIET ||
-                       opt == OPT_NO_WRITERS || opt == OPT_SOCKET;
+                return opt == OPT_TO || opt == OPT_OVERWRITE || opt == OPT_REPORT || opt == OPT_VERBOSE ||
+                       opt == OPT_QUIET || opt == OPT_NO_WRITERS || opt == OPT_SOCKET || opt == OPT_INCLUDE;
+        if (streq(command, "prune"))
+                return opt == OPT_TO || opt == OPT_WAIT || opt == OPT_DRY_RUN || (opt >= OPT_KEEP_LAST && opt <= OPT_KEEP_MONTHLY);
         return false;
 }
 
@@ -104,6 +141,7 @@ static int parse_args(int argc, char **argv, Args *a) {
 
         a->command = argv[1];
         a->level = 1;
+        a->wait_s = VB_DEFAULT_WAIT_S;
         optind = 2;
         while ((c = getopt_long(argc, argv, "hv", options, NULL)) >= 0) {
                 if (c == 'h')
@@ -156,6 +194,52 @@ static int parse_args(int argc, char **argv, Args *a) {
                 case OPT_VERBOSE:
                         a->verbose = true;
                         break;
+                case OPT_ONLY:
+                        a->only = true;
+                        break;
+                case OPT_DRY_RUN:
+                        a->dry_run = true;
+                        break;
+                case OPT_WAIT:
+                        if (parse_unsigned(optarg, 7 * 24 * 3600, &a->wait_s) < 0) {
+                                fprintf(stderr, "vssbackup: --wait takes 0..604800 seconds\n");
+                                return -EINVAL;
+                        }
+                        break;
+                case OPT_KEEP_LAST ... OPT_KEEP_MONTHLY:
+                        if (parse_unsigned(optarg, 1000000, &a->keep[c - OPT_KEEP_LAST]) < 0) {
+                                fprintf(stderr, "vssbackup: --keep-... takes a count 0..1000000, not \"%s\"\n", optarg);
+                                return -EINVAL;
+                        }
+                        break;
+                case OPT_EXCLUDE:
+                case OPT_INCLUDE: {
+                        int r = c == OPT_EXCLUDE ? patterns_add(&a->excludes, &a->n_excludes, optarg) :
+                                                   patterns_add(&a->includes, &a->n_includes, optarg);
+
+                        if (r < 0) {
+                                fprintf(stderr, "vssbackup: %s \"%s\": %s\n", c == OPT_EXCLUDE ? "--exclude" : "--include",
+                                        optarg, r == -E2BIG ? "too many patterns" :
+                                        r == -EINVAL ? "not a usable pattern (empty, control bytes or too long)" :
+                                                       strerror(-r));
+                                return -EINVAL;
+                        }
+                        break;
+                }
+                case OPT_EXCLUDE_FILE: {
+                        unsigned line = 0;
+                        int r = patterns_read_file(optarg, &a->excludes, &a->n_excludes, &line);
+
+                        if (r < 0) {
+                                if (line > 0)
+                                        fprintf(stderr, "vssbackup: %s:%u: %s\n", optarg, line,
+                                                r == -E2BIG ? "too many patterns" : "not a usable pattern");
+                                else
+                                        fprintf(stderr, "vssbackup: --exclude-file %s: %s\n", optarg, strerror(-r));
+                                return -EINVAL;
+                        }
+                        break;
+                }
                 case OPT_HELP:
                         usage(stdout);
                         exit(VB_EXIT_OK);
@@ -174,8 +258,12 @@ static int cmd_backup(const Args *a) {
                 .socket_path = a->socket_path,
                 .no_writers = a->no_writers,
                 .quiet = a->quiet,
+                .json = a->json,
                 .compression_level = (int) a->level,
                 .threads = a->threads,
+                .excludes = a->excludes,
+                .n_excludes = a->n_excludes,
+                .wait_s = a->wait_s,
         };
 
         if (!a->type || backup_type_from_string(a->type, &o.type) < 0) {
@@ -183,13 +271,14 @@ static int cmd_backup(const Args *a) {
                 return VB_EXIT_USAGE;
         }
         if (!a->to || a->n_positional == 0) {
-                fprintf(stderr, "vssbackup backup: give at least one VOLUME and --to DIR\n");
+                fprintf(stderr, "vssbackup backup: give at least one PATH and --to DIR\n");
                 return VB_EXIT_USAGE;
         }
         if (a->n_positional > VB_MAX_VOLUMES) {
-                fprintf(stderr, "vssbackup backup: at most %u volumes\n", VB_MAX_VOLUMES);
+                fprintf(stderr, "vssbackup backup: at most %u paths\n", VB_MAX_VOLUMES);
                 return VB_EXIT_USAGE;
         }
+        interrupt_install();
         return vb_backup(&o);
 }
 
@@ -202,6 +291,9 @@ static int cmd_restore(const Args *a) {
                 .report = a->report,
                 .socket_path = a->socket_path,
                 .no_writers = a->no_writers,
+                .json = a->json,
+                .includes = a->includes,
+                .n_includes = a->n_includes,
         };
 
         if (a->n_positional != 1 || !a->to) {
@@ -212,8 +304,60 @@ static int cmd_restore(const Args *a) {
         return vb_restore(&o);
 }
 
+static int cmd_prune(const Args *a) {
+        PruneOptions o = {
+                .dir = a->to,
+                .keep_last = a->keep[0],
+                .keep_hourly = a->keep[1],
+                .keep_daily = a->keep[2],
+                .keep_weekly = a->keep[3],
+                .keep_monthly = a->keep[4],
+                .dry_run = a->dry_run,
+                .json = a->json,
+                .wait_s = a->wait_s,
+        };
+
+        if (!a->to || a->n_positional > 0) {
+                fprintf(stderr, "vssbackup prune: give --to DIR and --keep-... options\n");
+                return VB_EXIT_USAGE;
+        }
+        interrupt_install();
+        return vb_prune(&o);
+}
+
+static int dispatch(const Args *a) {
+        if (streq(a->command, "backup"))
+                return cmd_backup(a);
+        if (streq(a->command, "restore"))
+                return cmd_restore(a);
+        if (streq(a->command, "prune"))
+                return cmd_prune(a);
+        if (streq(a->command, "list")) {
+                const char *dir = a->to ?: (a->n_positional == 1 ? a->positional[0] : NULL);
+
+                if (!dir || a->n_positional > (a->to ? 0U : 1U)) {
+                        fprintf(stderr, "vssbackup list: give --to DIR\n");
+                        return VB_EXIT_USAGE;
+                }
+                return vb_list(dir, a->json);
+        }
+        if (streq(a->command, "ls")) {
+                if (a->n_positional < 1 || a->n_positional > 2) {
+                        fprintf(stderr, "vssbackup ls: give one BACKUP and at most one PATH\n");
+                        return VB_EXIT_USAGE;
+                }
+                return vb_ls(a->positional[0], a->n_positional == 2 ? a->positional[1] : NULL, a->json);
+        }
+        if (a->n_positional != 1) {
+                fprintf(stderr, "vssbackup verify: give one BACKUP\n");
+                return VB_EXIT_USAGE;
+        }
+        return vb_verify(a->positional[0], a->only, a->quiet, a->json);
+}
+
 int main(int argc, char **argv) {
         Args a = {};
+        int r;
 
         if (tool_backup_privilege_init() < 0)
                 return tool_vss_error(E_ACCESSDENIED, "cannot drop the backup privilege");
@@ -227,30 +371,16 @@ int main(int argc, char **argv) {
                 return VB_EXIT_OK;
         }
         if (!streq(argv[1], "backup") && !streq(argv[1], "list") && !streq(argv[1], "verify") &&
-            !streq(argv[1], "restore")) {
+            !streq(argv[1], "restore") && !streq(argv[1], "ls") && !streq(argv[1], "prune")) {
                 fprintf(stderr, "vssbackup: unknown command \"%s\"\n", argv[1]);
                 usage(stderr);
                 return VB_EXIT_USAGE;
         }
         if (parse_args(argc, argv, &a) < 0)
-                return VB_EXIT_USAGE;
-
-        if (streq(a.command, "backup"))
-                return cmd_backup(&a);
-        if (streq(a.command, "restore"))
-                return cmd_restore(&a);
-        if (streq(a.command, "list")) {
-                const char *dir = a.to ?: (a.n_positional == 1 ? a.positional[0] : NULL);
-
-                if (!dir || a.n_positional > (a.to ? 0U : 1U)) {
-                        fprintf(stderr, "vssbackup list: give --to DIR\n");
-                        return VB_EXIT_USAGE;
-                }
-                return vb_list(dir, a.json);
-        }
-        if (a.n_positional != 1 || a.to) {
-                fprintf(stderr, "vssbackup verify: give one BACKUP\n");
-                return VB_EXIT_USAGE;
-        }
-        return vb_verify(a.positional[0], a.quiet);
+                r = VB_EXIT_USAGE;
+        else
+                r = dispatch(&a);
+        patterns_free(a.excludes, a.n_excludes);
+        patterns_free(a.includes, a.n_includes);
+        return r;
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "safe-path.h"
 #include "vss-bus.h"
 #include "vssbackup.h"
 
@@ -57,6 +58,9 @@ static void manifest_volume_done(ManifestVolume *v) {
         free(v->archive_xxh128);
         free(v->listing);
         free(v->listing_xxh128);
+        for (size_t i = 0; i < v->n_scopes; i++)
+                free(v->scopes[i]);
+        free(v->scopes);
 }
 
 static void manifest_component_done(ManifestComponent *c) {
@@ -188,6 +192,12 @@ static void manifest_format(FILE *f, const Manifest *m) {
                 put_indexed_u64(f, "volume", i, "files", v->files);
                 put_indexed_u64(f, "volume", i, "bytes", v->bytes);
                 put_indexed_u64(f, "volume", i, "failed", v->failed);
+                for (size_t k = 0; k < v->n_scopes; k++) {
+                        char field[32];
+
+                        snprintf(field, sizeof(field), "scope.%zu", k);
+                        put_indexed(f, "volume", i, field, v->scopes[k]);
+                }
         }
         for (size_t i = 0; i < m->n_components; i++) {
                 const ManifestComponent *c = &m->components[i];
@@ -435,6 +445,21 @@ static int parse_volume_field(ParseState *p, size_t i, const char *field, const 
                 return parse_u64(value, &v->bytes) < 0 ? parse_fail(p, "bad number", field) : 0;
         if (streq(field, "failed"))
                 return parse_u64(value, &v->failed) < 0 ? parse_fail(p, "bad number", field) : 0;
+        if (strncmp(field, "scope.", 6) == 0) {
+                uint64_t k;
+
+                /* Dense, in order (a scope index is only ever one past the last). */
+                if (parse_u64(field + 6, &k) < 0 || k != v->n_scopes || (field[6] == '0' && field[7]))
+                        return parse_fail(p, "scope out of order", field);
+                if (v->n_scopes >= VB_MAX_SCOPES)
+                        return parse_fail(p, "too many scopes", NULL);
+                if (safe_path_check(value, false, NULL) < 0)
+                        return parse_fail(p, "a scope is not a clean relative path", value);
+                r = grow_to((void **) &v->scopes, &v->n_scopes, sizeof(char *), (size_t) k, VB_MAX_SCOPES);
+                if (r < 0)
+                        return r;
+                return set_string(&v->scopes[k], value);
+        }
         return parse_fail(p, "unknown volume field", field);
 }
 

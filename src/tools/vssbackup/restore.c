@@ -110,6 +110,7 @@ typedef struct RestoreRun {
         Progress progress;
         int targetfd;                   /* TARGET while the files are restored (borrowed), else -EBADF */
         int stagefd;                    /* STAGE_DIR_NAME in TARGET once created, else -EBADF */
+        const char *volume;             /* the volume being restored (--include matching); NULL: outside-volumes */
 } RestoreRun;
 
 /* Where entries bound for an alternate location are extracted before they are renamed there. */
@@ -822,10 +823,12 @@ static int writers_begin(RestoreRun *run, int dirfd, const Manifest *m) {
         vss_hr hr;
         int r;
 
-        if (run->o->no_writers || !m->with_writers || m->n_components == 0) {
+        /* A part of a component is not a component restore: --include restores files only. */
+        if (run->o->no_writers || run->o->n_includes > 0 || !m->with_writers || m->n_components == 0) {
                 if (!run->o->quiet)
                         fprintf(stderr, "vssbackup: files only: no writer takes part%s\n",
-                                run->o->no_writers ? " (--no-writers)" : " (the backup names no writer component)");
+                                run->o->no_writers ? " (--no-writers)" : run->o->n_includes > 0 ? " (--include)" :
+                                " (the backup names no writer component)");
                 return 0;
         }
         r = read_saved_bcd(dirfd, m, &xml);
@@ -952,7 +955,7 @@ static void writers_end(RestoreRun *run, bool damaged) {
                         continue;
                 }
                 /* Outcomes go with the summary when stdout carries the report. */
-                fprintf(run->report_is_stdout ? stderr : stdout, "writer \"%s\": %s%s%s\n", strempty(name),
+                fprintf(run->report_is_stdout || run->o->json ? stderr : stdout, "writer \"%s\": %s%s%s\n", strempty(name),
                         vss_writer_state_to_string(state),
                         failure == S_OK ? "" : ", ", failure == S_OK ? "" : vss_hr_name(failure));
                 if (failure != S_OK || state == VSS_WS_UNKNOWN || state >= VSS_WS_FAILED_AT_IDENTIFY)
@@ -988,11 +991,11 @@ static void report(RestoreRun *run, const char *status, const char *prefix, cons
 
         if (run->report)
                 report_line(run->report, status, prefix, path, reason);
-        /* On stdout (unless the report goes there): what did not go as asked, or everything with -v. */
+        /* On stdout (unless the report or --json goes there): what did not go as asked, or everything with -v. */
         if (!run->report_is_stdout && (!restored || run->o->verbose)) {
                 if (run->progress.tty && run->progress.drawn)
                         fputc('\n', stderr);
-                report_line(stdout, status, prefix, path, reason);
+                report_line(run->o->json ? stderr : stdout, status, prefix, path, reason);
         }
         if (run->wr.active) {
                 RestoreComponent *c = component_of(run, prefix, path);
@@ -1189,6 +1192,16 @@ static int restore_alternate(RestoreRun *run, ArchiveReader *reader, const Archi
  * keep_reader: hand the reader back instead of finishing it (the newest archive's directory
  * metadata must be applied last). Returns 0, or < 0 when the archive could not be opened or read.
  */
+/* --include: the absolute original path of an entry (relative to run->volume, or to / outside them). */
+static bool entry_included(const RestoreRun *run, const char *path) {
+        _cleanup_free_ char *full = NULL;
+        const char *v = run->volume && !streq(run->volume, "/") ? run->volume : "";
+
+        if (asprintf(&full, "%s/%s", v, path) < 0)
+                return false;
+        return path_patterns_match(run->o->includes, run->o->n_includes, full);
+}
+
 static int restore_archive(RestoreRun *run, int bfd, const char *archive, int destfd, const char *prefix,
                            PathSet *want, bool listing, ArchiveReader **keep_reader) {
         _cleanup_(archive_reader_freep) ArchiveReader *reader = NULL;
@@ -1216,7 +1229,11 @@ static int restore_archive(RestoreRun *run, int bfd, const char *archive, int de
                         if (t == 0 || pathset_get(want, e.path, &mark) != t || *mark)
                                 continue;
                 } else {
-                        int k = pathset_put(want, e.path, t ?: 'o');
+                        int k;
+
+                        if (run->o->n_includes > 0 && !entry_included(run, e.path))
+                                continue;
+                        k = pathset_put(want, e.path, t ?: 'o');
 
                         if (k < 0)
                                 return k;
@@ -1276,6 +1293,51 @@ static int restore_archive(RestoreRun *run, int bfd, const char *archive, int de
         return archive_extract_finish(reader, destfd);
 }
 
+typedef struct IncludeState {
+        const RestoreRun *run;
+        PathSet *out;
+        int error;
+} IncludeState;
+
+/* Keeps a listed path the patterns match, and the directories above it (created with their modes). */
+static int include_one(const char *path, char type, uint8_t mark, void *userdata) {
+        IncludeState *st = userdata;
+        _cleanup_free_ char *copy = NULL;
+        int r;
+
+        (void) mark;
+        if (!entry_included(st->run, path))
+                return 0;
+        r = pathset_put(st->out, path, type);
+        if (r < 0)
+                return (st->error = r);
+        copy = strdup(path);
+        if (!copy)
+                return (st->error = -ENOMEM);
+        for (char *slash = strrchr(copy, '/'); slash; slash = strrchr(copy, '/')) {
+                *slash = 0;
+                r = pathset_put(st->out, copy, LISTING_DIR);
+                if (r < 0)
+                        return (st->error = r);
+        }
+        return 0;
+}
+
+static int filter_included(const RestoreRun *run, PathSet **want) {
+        IncludeState st = { .run = run, .out = pathset_new() };
+
+        if (!st.out)
+                return -ENOMEM;
+        (void) pathset_foreach(*want, include_one, &st);
+        if (st.error < 0) {
+                pathset_free(st.out);
+                return st.error;
+        }
+        pathset_free(*want);
+        *want = st.out;
+        return 0;
+}
+
 typedef struct MissingState {
         RestoreRun *run;
         const char *prefix;
@@ -1318,6 +1380,7 @@ static int restore_volume(RestoreRun *run, int dirfd, const Manifest *const *cha
         bool damaged = false;
         int r;
 
+        run->volume = v->path;
         r = open_dest(targetfd, prefix, m->n_volumes == 1, &destfd);
         if (r < 0) {
                 fprintf(stderr, "vssbackup: cannot open %s/%s: %s\n", run->o->to, prefix, strerror(-r));
@@ -1334,6 +1397,12 @@ static int restore_volume(RestoreRun *run, int dirfd, const Manifest *const *cha
                         fprintf(stderr, "vssbackup: the listing of %s in %s is %s\n", v->path, m->dir_name,
                                 r == -EBADMSG ? "damaged (checksum or format)" : strerror(-r));
                         return r;
+                }
+                run->volume = v->path;
+                if (run->o->n_includes > 0) {
+                        r = filter_included(run, &want);
+                        if (r < 0)
+                                return r;
                 }
         } else {
                 want = pathset_new();
@@ -1388,6 +1457,7 @@ static int restore_other(RestoreRun *run, int dirfd, const Manifest *const *chai
         done = pathset_new();
         if (!done)
                 return -ENOMEM;
+        run->volume = NULL;
         r = safe_path_open_dir(targetfd, OTHER_DIR_NAME, /* create= */ true, 0700, &destfd);
         if (r < 0)
                 return r;
@@ -1547,6 +1617,8 @@ int vb_restore(const RestoreOptions *o) {
         fprintf(stderr, "vssbackup: %" PRIu64 " restored, %" PRIu64 " skipped, %" PRIu64 " refused, %" PRIu64
                 " failed%s\n", run.restored, run.skipped, run.refused, run.failed,
                 damaged ? "; a backup of the chain is damaged" : "");
+        if (o->n_includes > 0 && run.restored + run.skipped + run.refused + run.failed == 0)
+                fprintf(stderr, "vssbackup: no path of the backup matches --include\n");
 
         if (run.writer_failed)
                 fprintf(stderr, "vssbackup: a writer did not restore its components successfully (see above)\n");
@@ -1558,6 +1630,16 @@ int vb_restore(const RestoreOptions *o) {
                 ret = VB_EXIT_SKIPPED;
         else
                 ret = VB_EXIT_OK;
+        if (o->json) {
+                printf("{\"backup\": ");
+                json_print_string(stdout, o->backup);
+                printf(", \"target\": ");
+                json_print_string(stdout, o->to);
+                printf(", \"exit_status\": %d, \"restored\": %" PRIu64 ", \"skipped\": %" PRIu64 ", \"refused\": %" PRIu64
+                       ", \"failed\": %" PRIu64 ", \"damaged\": %s, \"writer_failed\": %s}\n", ret, run.restored,
+                       run.skipped, run.refused, run.failed, damaged ? "true" : "false",
+                       run.writer_failed ? "true" : "false");
+        }
         run_done(&run);
         catalog_done(&catalog);
         return ret;

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "macro.h"
@@ -27,6 +28,7 @@
 #define VB_EXIT_UNREACHABLE TOOL_EXIT_UNREACHABLE /* vssd could not be reached; nothing done */
 #define VB_EXIT_PARTIAL TOOL_EXIT_PARTIAL       /* backup stored but incomplete: some files or components failed */
 #define VB_EXIT_SKIPPED TOOL_EXIT_PARTIAL       /* restore: everything else restored, some files existed and were kept */
+#define VB_EXIT_SIGNAL_BASE 128                /* interrupted: 128 + the signal (130 SIGINT, 143 SIGTERM), nothing stored */
 
 /* Names inside a backup directory. */
 #define VB_MANIFEST_NAME "manifest"
@@ -41,6 +43,9 @@
 #define VB_MAX_MANIFEST_BYTES (16U * 1024U * 1024U)
 #define VB_MAX_CHAIN 100000U            /* backups in one restore chain */
 #define VB_MAX_BACKUPS 1000000U         /* backups in one catalog */
+#define VB_MAX_SCOPES 64U               /* named paths on one volume */
+#define VB_MAX_PATTERNS 4096U           /* --exclude / --exclude-file / --include patterns */
+#define VB_DEFAULT_WAIT_S 900U          /* --wait: how long a backup waits its turn by default */
 
 typedef struct ManifestVolume {
         char *path;             /* the volume as snapshotted: absolute, canonical */
@@ -52,6 +57,8 @@ typedef struct ManifestVolume {
         uint64_t files;         /* entries stored */
         uint64_t bytes;         /* content bytes stored */
         uint64_t failed;        /* selected files that could not be stored */
+        char **scopes;          /* the named paths below path that were backed up ("" the whole volume) */
+        size_t n_scopes;
 } ManifestVolume;
 
 typedef struct ManifestComponent {
@@ -245,14 +252,18 @@ const char *format_bytes(uint64_t bytes, char buf[static 32]);
 
 typedef struct BackupOptions {
         vss_backup_type type;
-        char **volumes;
+        char **volumes;         /* the paths named: each backed up with the volume it lies on */
         size_t n_volumes;
         const char *to;
         const char *socket_path;
         bool no_writers;
         bool quiet;
+        bool json;              /* the result as one JSON object on stdout */
         int compression_level;
         unsigned threads;
+        char **excludes;        /* path patterns (pattern.c) left out of the named paths */
+        size_t n_excludes;
+        unsigned wait_s;        /* how long to wait for the backup directory and the snapshot slot */
 } BackupOptions;
 
 typedef struct RestoreOptions {
@@ -261,22 +272,118 @@ typedef struct RestoreOptions {
         bool overwrite;
         bool quiet;
         bool verbose;
+        bool json;              /* the summary as one JSON object on stdout */
         const char *report;     /* file for every file's status; "-" is stdout; NULL none */
         const char *socket_path; /* vssd's socket; NULL: $VSS_SOCKET or the default */
         bool no_writers;        /* files only: no InitializeForRestore, PreRestore, PostRestore */
+        char **includes;        /* restore only the paths these patterns match (and what is below) */
+        size_t n_includes;
 } RestoreOptions;
+
+typedef struct PruneOptions {
+        const char *dir;
+        unsigned keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly;
+        bool dry_run;
+        bool json;
+        unsigned wait_s;
+} PruneOptions;
 
 /*
  * The commands. Each prints its own messages and returns a VB_EXIT_* status:
  *   vb_backup   one backup of o->volumes into o->to (backup.c);
  *   vb_restore  o->backup and its chain into o->to (restore.c);
  *   vb_list     the backups of dir, oldest first, as a table or JSON (catalog.c);
- *   vb_verify   every checksum of one backup, and its chain (catalog.c).
+ *   vb_ls       the paths one backup restores, below path (NULL: all) (catalog.c);
+ *   vb_verify   every checksum of one backup and, unless only, of every backup it builds on (catalog.c);
+ *   vb_prune    the retention policy applied to a backup directory (prune.c).
  */
 int vb_backup(const BackupOptions *o);
 int vb_restore(const RestoreOptions *o);
 int vb_list(const char *dir, bool json);
-int vb_verify(const char *backup, bool quiet);
+int vb_ls(const char *backup, const char *path, bool json);
+int vb_verify(const char *backup, bool only, bool quiet, bool json);
+int vb_prune(const PruneOptions *o);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Path patterns (pattern.c)                                                                  */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * path_pattern_match: does the glob pattern match path or one of its ancestors? A pattern
+ * starting with '/' is anchored at the root; any other matches runs of whole components at
+ * any depth. docs/vssbackup.md "Patterns".
+ */
+bool path_pattern_match(const char *pattern, const char *path);
+/* path_patterns_match: does any of them match? */
+bool path_patterns_match(char *const *patterns, size_t n_patterns, const char *path);
+/* path_pattern_check: 0 for a usable pattern; -EINVAL (empty, control bytes, longer than PATH_MAX). */
+int path_pattern_check(const char *pattern);
+/* patterns_add: append a copy of pattern. -EINVAL (path_pattern_check), -E2BIG past VB_MAX_PATTERNS, -ENOMEM. */
+int patterns_add(char ***patterns, size_t *n_patterns, const char *pattern);
+/*
+ * patterns_read_file: append every pattern of an exclude file (one per line; blank lines and
+ * '#' comments skipped). On a bad line, its number in *ret_line (may be NULL). 0 or a negative errno.
+ */
+int patterns_read_file(const char *path, char ***patterns, size_t *n_patterns, unsigned *ret_line);
+/* patterns_free: the array and its strings. */
+void patterns_free(char **patterns, size_t n_patterns);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Interrupts (interrupt.c)                                                                   */
+/* ------------------------------------------------------------------------------------------ */
+
+/* interrupt_install: SIGINT and SIGTERM set a flag (with SA_RESTART) instead of killing us. */
+void interrupt_install(void);
+/* interrupt_signal: the first signal received, 0 when none. */
+int interrupt_signal(void);
+/*
+ * interrupt_point: a named point of a long command. With $VSSBACKUP_TEST_PAUSE_AT equal to
+ * name, prints "vssbackup: paused at NAME" on stderr and waits (at most 60 s) for a signal, so
+ * a test can interrupt at that exact point. Returns -EINTR when a signal has arrived, else 0.
+ */
+int interrupt_point(const char *name);
+/*
+ * interrupt_async_wait: wait for a libvss operation to end, checking for a signal every 100 ms;
+ * on one, cancel the operation and wait for vssd to wind it down. Does not release a.
+ * Returns the operation's result (S_OK when it finished).
+ */
+vss_hr interrupt_async_wait(vss_async *a);
+/* interrupt_sleep_ms: sleep, cut short by a signal. -EINTR when one arrived, else 0. */
+int interrupt_sleep_ms(unsigned ms);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Retention (retention.c): which backups a prune keeps, as a pure function                   */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef enum KeepReason {
+        KEEP_LAST = 1u << 0,
+        KEEP_HOURLY = 1u << 1,
+        KEEP_DAILY = 1u << 2,
+        KEEP_WEEKLY = 1u << 3,
+        KEEP_MONTHLY = 1u << 4,
+        KEEP_CHAIN = 1u << 5,   /* a kept backup builds on it */
+} KeepReason;
+
+typedef struct RetentionItem {
+        int64_t created_ns;
+        bool complete;          /* incomplete backups are never what a rule keeps */
+        ssize_t parent;         /* index of the backup it builds on, -1 for none (or missing) */
+} RetentionItem;
+
+typedef struct RetentionPolicy {
+        unsigned keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly;
+} RetentionPolicy;
+
+/*
+ * retention_plan: for n items sorted oldest first, ret_reasons[i] = the KeepReason bits that
+ * keep item i (0: prune it). Buckets are UTC hours, days, ISO weeks and months; each rule
+ * keeps the newest complete backup of each of its N newest buckets that have one (restic's
+ * rule); then every backup a kept one builds on is kept (KEEP_CHAIN), so no chain is broken.
+ * Pure: no I/O. Returns 0, or -EINVAL for a parent index out of range or not older than its child.
+ */
+int retention_plan(const RetentionItem *items, size_t n, const RetentionPolicy *p, unsigned *ret_reasons);
+/* retention_any_rule: does p keep anything at all? */
+bool retention_any_rule(const RetentionPolicy *p);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Small helpers                                                                              */
@@ -288,3 +395,11 @@ int64_t now_ns(void);
 void json_print_string(FILE *f, const char *s);
 /* split_backup_path: "DIR/NAME" into an fd of DIR (caller closes) and NAME (malloc'd). */
 int split_backup_path(const char *path, int *ret_dirfd, char **ret_name);
+/* remove_flat_dir: remove parentfd/name, a directory of plain files (a backup). 0 or a negative errno. */
+int remove_flat_dir(int parentfd, const char *name);
+/*
+ * lock_backup_dir: take DIR/.lock (flock, exclusive) on dirfd, waiting up to wait_s seconds
+ * (cut short by a signal) while another vssbackup holds it. Returns the lock's fd (held until
+ * closed or exit), -EBUSY when the wait ran out, -EINTR, or a negative errno.
+ */
+int lock_backup_dir(int dirfd, const char *dir, unsigned wait_s);
