@@ -100,6 +100,7 @@ typedef struct Run {
         vss_requester *r;
         int dirfd;                      /* DIR */
         int tmpfd;                      /* DIR/.tmp-<id> */
+        int lockfd;                     /* DIR/.lock, held (flock) until the run is done */
         char *tmp_name;
         Catalog catalog;
         const Manifest *parent;
@@ -284,6 +285,8 @@ static void run_done(Run *run) {
                 close(run->tmpfd);
         if (run->dirfd >= 0)
                 close(run->dirfd);
+        if (run->lockfd >= 0)
+                close(run->lockfd);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -299,7 +302,7 @@ static int fail_errno(const char *what, const char *what2, int err) {
 static int open_backup_dir(Run *run) {
         struct dirent *de;
         DIR *d;
-        int fd, lockfd;
+        int fd;
 
         if (mkdir(run->o->to, 0700) < 0 && errno != EEXIST)
                 return fail_errno(run->o->to, NULL, errno);
@@ -307,10 +310,10 @@ static int open_backup_dir(Run *run) {
         if (run->dirfd < 0)
                 return fail_errno(run->o->to, NULL, errno);
 
-        /* Held until exit: the lock goes with the process. */
-        lockfd = lock_backup_dir(run->dirfd, run->o->to, run->o->wait_s);
-        if (lockfd < 0)
-                return lockfd;
+        /* Held until run_done (or the process's end). */
+        run->lockfd = lock_backup_dir(run->dirfd, run->o->to, run->o->wait_s);
+        if (run->lockfd < 0)
+                return run->lockfd;
 
         /* Under the lock, a temporary directory is what an interrupted run left: remove it. */
         fd = fcntl(run->dirfd, F_DUPFD_CLOEXEC, 3);
@@ -378,7 +381,7 @@ static int prepare_named(Run *run) {
         const BackupOptions *o = run->o;
 
         run->named = calloc(o->n_volumes, sizeof(char *));
-        run->volumes = calloc(o->n_volumes, sizeof(VolumeWork));
+        run->volumes = calloc(VB_MAX_VOLUMES, sizeof(VolumeWork));
         if (!run->named || !run->volumes)
                 return -ENOMEM;
         for (size_t i = 0; i < o->n_volumes; i++) {
@@ -647,6 +650,40 @@ static vss_hr start_set_waiting(Run *run, vss_id *ret_set_id) {
         }
 }
 
+/* Is path a named path or below one (so the snapshot taken for that one holds it)? */
+static bool below_named(const Run *run, const char *path) {
+        for (size_t i = 0; i < run->n_named; i++)
+                if (path_below(path, run->named[i]))
+                        return true;
+        return false;
+}
+
+/*
+ * The volumes the writers' components lie on join the set (a requester's duty, vss-semantics
+ * §2): one snapshot set holds the named paths and every component the backup copies. Such a
+ * volume is not walked; only its writers' files are copied from it. A file set no provider can
+ * snapshot is left to the selection (read live when its writer allows it, an error otherwise).
+ */
+static int add_writer_volumes(Run *run) {
+        for (size_t w = 0; w < run->n_writers; w++)
+                for (size_t k = 0; k < run->writers[w]->n_filesets; k++) {
+                        const char *path = run->writers[w]->filesets[k].path;
+                        vss_id snapshot_id;
+                        vss_hr hr;
+
+                        if (isempty(path) || path[0] != '/' || run->n_volumes >= VB_MAX_VOLUMES ||
+                            below_named(run, path))
+                                continue;
+                        hr = vss_requester_add_to_snapshot_set(run->r, path, NULL, &snapshot_id);
+                        if (VSS_FAILED(hr))
+                                continue;       /* already in the set, or not a volume we can snapshot */
+                        run->volumes[run->n_volumes] = (VolumeWork) { .snapshot_id = snapshot_id, .path = strdup(path) };
+                        if (!run->volumes[run->n_volumes++].path)
+                                return -ENOMEM;
+                }
+        return 0;
+}
+
 static int snapshot_volumes(Run *run) {
         vss_id set_id;
         vss_hr hr;
@@ -677,6 +714,9 @@ static int snapshot_volumes(Run *run) {
                 if (!run->volumes[run->n_volumes++].path)
                         return -ENOMEM;
         }
+        r = add_writer_volumes(run);
+        if (r < 0)
+                return r;
         r = interrupt_point("added");
         if (r < 0)
                 return r;
@@ -1259,6 +1299,9 @@ static int copy_all(Run *run) {
                 mv->generation = v->generation;
                 if (!mv->path || !mv->archive || !mv->listing)
                         return -ENOMEM;
+                for (size_t k = 0; k < v->n_scopes; k++)
+                        if (strv_push(&mv->scopes, &mv->n_scopes, v->scopes[k]) < 0)
+                                return -ENOMEM;
 
                 r = copy_archive(run, archive, &v->dirs, &v->files, &mv->files, &mv->bytes, &mv->failed);
                 if (r < 0)
@@ -1689,7 +1732,7 @@ static int backup_failed(Run *run, int r) {
 }
 
 int vb_backup(const BackupOptions *o) {
-        Run run = { .o = o, .dirfd = -EBADF, .tmpfd = -EBADF };
+        Run run = { .o = o, .dirfd = -EBADF, .tmpfd = -EBADF, .lockfd = -EBADF };
         bool complete;
         int r, status;
 

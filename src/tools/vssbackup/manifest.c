@@ -453,7 +453,7 @@ static int parse_volume_field(ParseState *p, size_t i, const char *field, const 
                         return parse_fail(p, "scope out of order", field);
                 if (v->n_scopes >= VB_MAX_SCOPES)
                         return parse_fail(p, "too many scopes", NULL);
-                if (safe_path_check(value, false, NULL) < 0)
+                if (value[0] && safe_path_check(value, false, NULL) < 0)
                         return parse_fail(p, "a scope is not a clean relative path", value);
                 r = grow_to((void **) &v->scopes, &v->n_scopes, sizeof(char *), (size_t) k, VB_MAX_SCOPES);
                 if (r < 0)
