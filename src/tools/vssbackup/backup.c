@@ -1712,7 +1712,7 @@ static int backup_failed(Run *run, int r) {
 
         if (sig)
                 fprintf(stderr, "vssbackup: interrupted by %s: the backup was aborted (the writers were told), "
-                        "nothing was stored\n", strsignal(sig));
+                        "nothing was stored\n", interrupt_name());
         else if (r == -ENOSPC || r == -EDQUOT) {
                 char need[32], have[32];
 

@@ -45,6 +45,10 @@ int interrupt_signal(void) {
         return received;
 }
 
+const char *interrupt_name(void) {
+        return received == SIGINT ? "SIGINT" : received == SIGTERM ? "SIGTERM" : "a signal";
+}
+
 int interrupt_sleep_ms(unsigned ms) {
         while (ms > 0 && !received) {
                 unsigned step = MIN(ms, 20U);

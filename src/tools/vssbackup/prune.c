@@ -70,7 +70,7 @@ int vb_prune(const PruneOptions *o) {
                 lockfd = lock_backup_dir(dirfd, o->dir, o->wait_s);
                 if (lockfd == -EINTR) {
                         fprintf(stderr, "vssbackup: interrupted by %s: nothing was removed\n",
-                                strsignal(interrupt_signal()));
+                                interrupt_name());
                         return VB_EXIT_SIGNAL_BASE + interrupt_signal();
                 }
                 if (lockfd < 0)
@@ -161,7 +161,7 @@ int vb_prune(const PruneOptions *o) {
         catalog_done(&c);
         if (interrupt_signal()) {
                 fprintf(stderr, "vssbackup: interrupted by %s: the prune stopped; every backup left is whole\n",
-                        strsignal(interrupt_signal()));
+                        interrupt_name());
                 return VB_EXIT_SIGNAL_BASE + interrupt_signal();
         }
         return n_failed ? VB_EXIT_FAILED : VB_EXIT_OK;

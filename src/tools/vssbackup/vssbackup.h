@@ -334,8 +334,9 @@ void patterns_free(char **patterns, size_t n_patterns);
 
 /* interrupt_install: SIGINT and SIGTERM set a flag (with SA_RESTART) instead of killing us. */
 void interrupt_install(void);
-/* interrupt_signal: the first signal received, 0 when none. */
+/* interrupt_signal: the first signal received, 0 when none; interrupt_name: "SIGINT", "SIGTERM". */
 int interrupt_signal(void);
+const char *interrupt_name(void);
 /*
  * interrupt_point: a named point of a long command. With $VSSBACKUP_TEST_PAUSE_AT equal to
  * name, prints "vssbackup: paused at NAME" on stderr and waits (at most 60 s) for a signal, so
