@@ -38,6 +38,8 @@
 #include "vb-harness.h"
 
 #define VB_TMP_PREFIX_TEST ".tmp-"
+#define VB_EXIT_FAILED_TEST 2   /* docs/exit-codes.md: a step failed */
+#define VB_EXIT_USAGE_TEST 1
 
 typedef struct Fixture {
         Harness *h;
@@ -374,7 +376,7 @@ static void test_wait_zero(void **state) {
         assert_int_equal(writer_log_wait(f->w, "begin=PrepareForSnapshot", 1), 0);
         run(f, (const char *const[]) { "backup", "--type", "full", f->volume2, "--to", other, "--wait", "0",
                                        "--no-writers", NULL }, &rb);
-        assert_int_equal(rb.exit_status, 1);
+        assert_int_equal(rb.exit_status, VB_EXIT_FAILED_TEST);
         assert_non_null(strstr(rb.err, "--wait"));
         assert_int_equal(vb_finish(pa, f->h->dir, sa, &ra), 0);
         assert_int_equal(ra.exit_status, 0);
@@ -418,12 +420,12 @@ static void test_verify_chain(void **state) {
 
         /* The incremental itself is sound, but it cannot be restored: verify says so. */
         run(f, (const char *const[]) { "verify", inc, NULL }, &r);
-        assert_int_equal(r.exit_status, 1);
+        assert_int_equal(r.exit_status, VB_EXIT_FAILED_TEST);
         assert_non_null(strstr(r.out, "Verify: FAILED"));
         assert_non_null(strstr(r.out, "DAMAGED, and"));
         vb_run_done(&r);
         run(f, (const char *const[]) { "verify", inc, "--json", NULL }, &r);
-        assert_int_equal(r.exit_status, 1);
+        assert_int_equal(r.exit_status, VB_EXIT_FAILED_TEST);
         assert_non_null(strstr(r.out, "\"ok\": false"));
         assert_non_null(strstr(r.out, "\"chain\": [{\"name\": "));
         vb_run_done(&r);
@@ -432,7 +434,7 @@ static void test_verify_chain(void **state) {
         assert_int_equal(r.exit_status, 0);
         vb_run_done(&r);
         run(f, (const char *const[]) { "verify", full, NULL }, &r);
-        assert_int_equal(r.exit_status, 1);
+        assert_int_equal(r.exit_status, VB_EXIT_FAILED_TEST);
         vb_run_done(&r);
 }
 
@@ -452,7 +454,7 @@ static void test_prune(void **state) {
 
         /* No rule: refused, nothing removed. */
         run(f, (const char *const[]) { "prune", "--to", f->backups, NULL }, &r);
-        assert_int_not_equal(r.exit_status, 0);
+        assert_int_equal(r.exit_status, VB_EXIT_USAGE_TEST);
         vb_run_done(&r);
         assert_int_equal(count_backups(f->backups), 5);
 
@@ -528,7 +530,7 @@ static void test_exclude_ls_include(void **state) {
         assert_null(strstr(r.out, "one.txt"));
         vb_run_done(&r);
         run(f, (const char *const[]) { "ls", b, "nothing-here", NULL }, &r);
-        assert_int_equal(r.exit_status, 1);
+        assert_int_equal(r.exit_status, VB_EXIT_FAILED_TEST);
         vb_run_done(&r);
 
         /* A partial restore: a/ only, files only (no writer takes part). */
@@ -636,7 +638,7 @@ static void test_scheduled_service(void **state) {
 
                 run_command_line(f, cmd, &r);
         }
-        assert_int_not_equal(r.exit_status, 0);
+        assert_int_equal(r.exit_status, VB_EXIT_USAGE_TEST);
         assert_non_null(strstr(r.err, "test.conf:3: unknown key \"colour\""));
         vb_run_done(&r);
 }

@@ -256,7 +256,7 @@ static void test_destination_full(void **state) {
         snprintf(big, sizeof(big), "%s/big", f->fs.mnt);
         snprintf(dest, sizeof(dest), "%s/backups", f->dest.mnt);
         run(f, (const char *const[]) { "backup", "--type", "full", big, "--to", dest, "--quiet", NULL }, &r);
-        assert_int_equal(r.exit_status, 1);
+        assert_int_equal(r.exit_status, 2);     /* docs/exit-codes.md: a step failed */
         /* One line, with both numbers, and no cascade. */
         {
                 const char *p = strstr(r.err, "destination full: ");
