@@ -78,39 +78,6 @@ static void help(void) {
 /* Output helpers                                                                              */
 /* ------------------------------------------------------------------------------------------ */
 
-static void json_string(const char *s) {
-        putchar('"');
-        for (const unsigned char *p = (const unsigned char *) strempty(s); *p; p++) {
-                switch (*p) {
-                case '"':
-                        fputs("\\\"", stdout);
-                        break;
-                case '\\':
-                        fputs("\\\\", stdout);
-                        break;
-                case '\n':
-                        fputs("\\n", stdout);
-                        break;
-                case '\t':
-                        fputs("\\t", stdout);
-                        break;
-                default:
-                        if (*p < 0x20)
-                                printf("\\u%04x", *p);
-                        else
-                                putchar(*p);
-                }
-        }
-        putchar('"');
-}
-
-static void json_field_string(const char *name, const char *value, bool last) {
-        printf("\"%s\":", name);
-        json_string(value);
-        if (!last)
-                putchar(',');
-}
-
 static void format_time(vss_timestamp ts, bool iso, char *buf, size_t size) {
         int64_t ns = vss_timestamp_to_unix_ns(ts);
         time_t t = (time_t) (ns / 1000000000LL);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "json-check.h"
 #include "macro.h"
 
 #define W1_CLASS "5e7a0c1e-0000-4000-8000-00000000a001"
@@ -428,6 +429,7 @@ static void test_persistent(void **state) {
         Fixture *f = *state;
         _cleanup_free_ char *script = path_in(f, "p.sh"), *script_arg = NULL, *set = NULL, *snap = NULL,
                             *dir = NULL, *qx = NULL, *s = NULL, *ds = NULL, *dx = NULL;
+        char buf[256];
         struct stat st;
         Run run = {};
 
@@ -445,6 +447,18 @@ static void test_persistent(void **state) {
         assert_non_null(strstr(run.out, snap));
         assert_non_null(strstr(run.out, set));
         assert_non_null(strstr(run.out, "Persistent"));
+        run_done(&run);
+
+        /* The same listing as JSON, with vssadmin's field names (docs/exit-codes.md). */
+        vshadow_run(f, (const char *[]) { "-q", "-json", NULL }, &run);
+        assert_exit(run, 0);
+        assert_true(json_valid(run.out));
+        assert_int_equal(json_array_length(run.out), 1);
+        assert_true(json_get(run.out, 0, "shadow_id", buf, sizeof(buf)));
+        assert_string_equal(buf, snap);
+        assert_true(json_get(run.out, 0, "set_id", buf, sizeof(buf)));
+        assert_string_equal(buf, set);
+        assert_non_null(strstr(run.out, "\"Persistent\""));
         run_done(&run);
 
         assert_true(asprintf(&qx, "-qx=%s", set) > 0);
@@ -822,6 +836,35 @@ static void test_usage(void **state) {
         run_done(&run);
 }
 
+/* -ws and -wm as JSON: one array, one object per writer, the fields vssadmin uses. */
+static void test_listings_json(void **state) {
+        Fixture *f = *state;
+        char buf[256];
+        Run run = {};
+
+        vshadow_run(f, (const char *[]) { "-ws", "-json", NULL }, &run);
+        assert_exit(run, 0);
+        assert_true(json_valid(run.out));
+        assert_int_equal(json_array_length(run.out), 2);
+        assert_true(json_get(run.out, 0, "state_name", buf, sizeof(buf)));
+        assert_true(json_get(run.out, 1, "last_error_name", buf, sizeof(buf)));
+        assert_string_equal(buf, "S_OK");
+        run_done(&run);
+
+        vshadow_run(f, (const char *[]) { "-wm", "-json", NULL }, &run);
+        assert_exit(run, 0);
+        assert_true(json_valid(run.out));
+        assert_non_null(strstr(run.out, "\"components\":[{"));
+        assert_non_null(strstr(run.out, "\"files\":[{"));
+        assert_true(json_get(run.out, 0, "writer_id", buf, sizeof(buf)));
+        run_done(&run);
+
+        /* -json belongs to listings only. */
+        vshadow_run(f, (const char *[]) { "-json", "-nw", f->volume, NULL }, &run);
+        assert_exit(run, 1);
+        run_done(&run);
+}
+
 /* vssd gone: exit 3. */
 static void test_unreachable(void **state) {
         Fixture *f = *state;
@@ -850,6 +893,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_restore, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_restore_veto, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_listings_json, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unreachable, setup, teardown),
         };
 

@@ -110,3 +110,12 @@ int tool_backup_privilege_pass_on(void);
  * is an image file). Returns 0 and *ret (malloc'd), or minus the exit status, printed.
  */
 int tool_snapshot_dir(vss_requester *r, const vss_snapshot_prop *p, char **ret);
+
+/*
+ * JSON on stdout, for the --json form of every listing (tool-json.c): json_string writes s
+ * (NULL: "") quoted and escaped; json_field_string writes "name":"value" and a comma unless
+ * last. The tools use the same field names for the same things (vssadmin list shadows and
+ * vshadow -q -json both say shadow_id, set_id, original_volume, ...).
+ */
+void json_string(const char *s);
+void json_field_string(const char *name, const char *value, bool last);

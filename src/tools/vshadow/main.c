@@ -59,6 +59,7 @@ static void help(void) {
                "  -el=SNAPID,DIR  Expose a snapshot read-only at DIR (empty DIR: vssd chooses)\n"
                "  -ws             Writer status (after a metadata gathering)\n"
                "  -wm             Writer metadata\n"
+               "  -json           With -q, -qx, -s, -ws, -wm: the listing as JSON on stdout\n"
                "  -r=FILE.xml     Restore with writers from a saved -bc document: PreRestore, the\n"
                "                  -exec command (it copies the files back), PostRestore\n"
                "  -rs=FILE.xml    Simulated restore: PreRestore and PostRestore, nothing restored\n"
@@ -143,6 +144,7 @@ typedef enum OptionId {
         OPT_EXEC,
         OPT_SCRIPT,
         OPT_WAIT,
+        OPT_JSON,
         OPT_SOCKET,
         OPT_HELP,
         OPT_VERSION,
@@ -171,6 +173,8 @@ static const struct {
         { "exec", OPT_EXEC, VALUE_REQUIRED, 0, true, true },
         { "script", OPT_SCRIPT, VALUE_REQUIRED, 0, true },
         { "wait", OPT_WAIT, VALUE_NONE, 0, true },
+        { "json", OPT_JSON, VALUE_NONE, 0, false },
+        { "-json", OPT_JSON, VALUE_NONE, 0, false },
         { "socket", OPT_SOCKET, VALUE_REQUIRED, 0, false },
         { "h", OPT_HELP, VALUE_NONE, 0, false },
         { "?", OPT_HELP, VALUE_NONE, 0, false },
@@ -280,6 +284,9 @@ static int parse_argv(int argc, char *argv[]) {
                 case OPT_WAIT:
                         arg.wait = true;
                         break;
+                case OPT_JSON:
+                        arg.json = true;
+                        break;
                 case OPT_SOCKET:
                         if (isempty(value))
                                 return -tool_usage_error("-socket needs a path");
@@ -303,6 +310,10 @@ static int parse_argv(int argc, char *argv[]) {
                 }
         }
 
+        if (arg.json && arg.command != COMMAND_QUERY && arg.command != COMMAND_QUERY_SET &&
+            arg.command != COMMAND_QUERY_SNAPSHOT && arg.command != COMMAND_WRITER_STATUS &&
+            arg.command != COMMAND_WRITER_METADATA)
+                return -tool_usage_error("-json is for the listings: -q, -qx, -s, -ws, -wm");
         if (arg.command == COMMAND_RESTORE || arg.command == COMMAND_SIMULATE_RESTORE) {
                 if (arg.n_volumes > 0)
                         return -tool_usage_error("-%s takes no volumes", arg.command_option);

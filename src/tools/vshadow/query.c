@@ -65,6 +65,38 @@ static void print_snapshot(const vss_snapshot_prop *p) {
         printf("\n\n");
 }
 
+/* The same fields as vssadmin list shadows --json (docs/vssadmin.md). */
+static void print_snapshot_json(const vss_snapshot_prop *p, bool first) {
+        char iso[64] = "";
+        int64_t ns = vss_timestamp_to_unix_ns(p->creation_timestamp);
+        time_t t = (time_t) (ns / 1000000000LL);
+        struct tm tm;
+        bool any = false;
+
+        if (p->creation_timestamp != 0 && gmtime_r(&t, &tm))
+                (void) strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        printf("%s{", first ? "" : ",");
+        json_field_string("shadow_id", vss_id_to_str(&p->snapshot_id).s, false);
+        json_field_string("set_id", vss_id_to_str(&p->snapshot_set_id).s, false);
+        printf("\"set_count\":%" PRId32 ",", p->snapshots_count);
+        json_field_string("device", p->snapshot_device_object, false);
+        json_field_string("original_volume", p->original_volume_name, false);
+        json_field_string("originating_machine", p->originating_machine, false);
+        json_field_string("service_machine", p->service_machine, false);
+        json_field_string("exposed_path", p->exposed_path, false);
+        json_field_string("provider_id", vss_id_to_str(&p->provider_id).s, false);
+        printf("\"attributes\":%" PRIu32 ",\"attribute_names\":[", (uint32_t) p->snapshot_attributes);
+        for (size_t i = 0; i < ELEMENTSOF(attribute_names); i++)
+                if (p->snapshot_attributes & attribute_names[i].bit) {
+                        printf("%s", any ? "," : "");
+                        json_string(attribute_names[i].name);
+                        any = true;
+                }
+        printf("],\"created\":%" PRId64 ",", (int64_t) p->creation_timestamp);
+        json_field_string("created_utc", iso, true);
+        putchar('}');
+}
+
 typedef bool (*SnapshotFilter)(const vss_snapshot_prop *p, const void *userdata);
 
 static bool filter_set(const vss_snapshot_prop *p, const void *userdata) {
@@ -99,12 +131,21 @@ static int for_each_snapshot(vss_requester *req, SnapshotFilter filter, const vo
 }
 
 static void print_snapshot_cb(const vss_snapshot_prop *p, void *userdata) {
-        print_snapshot(p);
+        unsigned *n = userdata;
+
+        if (arg.json) {
+                if (*n == 0)
+                        putchar('[');
+                print_snapshot_json(p, (*n)++ == 0);
+        }
+        else
+                print_snapshot(p);
 }
 
 int query(void) {
         _cleanup_(requester_releasep) vss_requester *req = NULL;
         SnapshotFilter filter = filter_set;
+        unsigned n = 0;
         vss_id id;
         int r;
 
@@ -119,7 +160,11 @@ int query(void) {
         r = requester_open(VSS_CTX_ALL, &req);
         if (r < 0)
                 return r;
-        r = for_each_snapshot(req, filter, arg.command == COMMAND_QUERY ? NULL : &id, print_snapshot_cb, NULL);
+        r = for_each_snapshot(req, filter, arg.command == COMMAND_QUERY ? NULL : &id, print_snapshot_cb, &n);
+        if (arg.json && r >= 0 && (r > 0 || arg.command == COMMAND_QUERY)) {
+                printf("%s]\n", r == 0 ? "[" : "");
+                return 0;
+        }
         if (r < 0)
                 return r;
         if (r == 0) {

@@ -77,6 +77,7 @@ typedef struct Args {
         bool persistent;
         bool no_writers;
         bool wait;
+        bool json;                      /* -json: listings as one JSON value on stdout */
         vss_backup_type backup_type;
         const char *bc_file;
         const char *exec_cmd;
