@@ -130,14 +130,11 @@ typedef struct Run {
 /* Small helpers                                                                              */
 /* ------------------------------------------------------------------------------------------ */
 
+/* A VSS step's result: false after the tools' one error line for it (tool.h). */
 static bool hr_check(Run *run, const char *what, vss_hr hr) {
-        const char *detail;
-
         if (VSS_SUCCEEDED(hr))
                 return true;
-        detail = run->r ? vss_requester_get_error_message(run->r) : "";
-        fprintf(stderr, "vssbackup: %s failed: %s: %s%s%s\n", what, vss_hr_name(hr), vss_hr_message(hr),
-                isempty(detail) ? "" : " ", strempty(detail));
+        (void) tool_step_failed(run->r, what, hr);
         return false;
 }
 

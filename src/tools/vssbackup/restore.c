@@ -123,14 +123,11 @@ typedef struct RestoreRun {
 /* The saved BCD can be at most this big (vssd's own limit on a document is lower). */
 #define BCD_MAX_BYTES (64U * 1024U * 1024U)
 
+/* A VSS step's result: false after the tools' one error line for it (tool.h). */
 static bool wr_check(RestoreRun *run, const char *what, vss_hr hr) {
-        const char *detail;
-
         if (VSS_SUCCEEDED(hr))
                 return true;
-        detail = run->wr.r ? vss_requester_get_error_message(run->wr.r) : "";
-        fprintf(stderr, "vssbackup: %s failed: %s: %s%s%s\n", what, vss_hr_name(hr), vss_hr_message(hr),
-                isempty(detail) ? "" : " ", strempty(detail));
+        (void) tool_step_failed(run->wr.r, what, hr);
         return false;
 }
 
@@ -818,7 +815,6 @@ static void restart_services_after(RestoreRun *run) {
  * the files are restored as files. Returns < 0 only on OOM.
  */
 static int writers_begin(RestoreRun *run, int dirfd, const Manifest *m) {
-        vss_requester_options ropts = VSS_REQUESTER_OPTIONS_INIT;
         _cleanup_free_ char *xml = NULL;
         vss_hr hr;
         int r;
@@ -837,11 +833,9 @@ static int writers_begin(RestoreRun *run, int dirfd, const Manifest *m) {
                         "no writer takes part\n", m->dir_name, r == -EBADMSG ? "damaged" : strerror(-r));
                 return 0;
         }
-        ropts.socket_path = run->o->socket_path;
-        hr = vss_requester_new(&run->wr.r, &ropts);
-        if (VSS_FAILED(hr)) {
-                fprintf(stderr, "vssbackup: vssd is not reachable (%s): files only, no writer takes part\n",
-                        vss_hr_name(hr));
+        /* The tools' line for an unreachable vssd, then what it means here. */
+        if (tool_requester_new(run->o->socket_path, &run->wr.r) < 0) {
+                fprintf(stderr, "vssbackup: files only, no writer takes part\n");
                 run->wr.r = NULL;
                 return 0;
         }
