@@ -7,7 +7,8 @@
  *              whose image lies on XFS (the image provider, whose snapshot is an image file)
  *              backs up with vssbackup and restores byte for byte; vshadow -exec gets
  *              $VSHADOW_SNAPSHOT_0 as a directory that tar archives, and the read-only mount
- *              behind it is gone once vshadow released the set.
+ *              behind it is gone once vshadow released the set (with -p: once vshadow exits,
+ *              the snapshot staying).
  *   privilege  the backup privilege (docs/security.md): a user of group backup (made here, not
  *              root) running vssbackup installed as the build installs it (root:backup 0750,
  *              CAP_DAC_READ_SEARCH) backs up and restores a root-owned 0600 file of a btrfs
@@ -375,6 +376,33 @@ static void test_image_vshadow_tar(void **state) {
         assert_string_equal(got, "archived from the snapshot\n");
 }
 
+/* -p: the snapshot stays, the mount made for the command does not. */
+static void test_image_persistent(void **state) {
+        char seen[PATH_MAX], script[2 * PATH_MAX], sock[PATH_MAX + 16];
+        _cleanup_free_ char *where = NULL;
+        Run r;
+
+        pathf(seen, "%s/image-persistent-path", fx.dir);
+        snprintf(sock, sizeof(sock), "-socket=%s", fx.socket);
+        snprintf(script, sizeof(script), "-exec=test -d \"$VSHADOW_SNAPSHOT_0\" && printf %%s \"$VSHADOW_SNAPSHOT_0\" > '%s'",
+                 seen);
+        r = run_user(NULL, (char *[]) { getenv("VSHADOW"), sock, (char *) "-p", (char *) "-nw", script, fx.vol_mnt,
+                                        NULL });
+        assert_status(&r, 0, "vshadow -p -exec on the image volume");
+        run_done(&r);
+        where = slurp(seen);
+        assert_true(strlen(where) > 0);
+        assert_false(is_mounted(where));
+
+        r = run_user(NULL, (char *[]) { getenv("VSHADOW"), sock, (char *) "-q", NULL });
+        assert_status(&r, 0, "vshadow -q");
+        assert_non_null(strstr(r.out, "Persistent"));
+        run_done(&r);
+        r = run_user(NULL, (char *[]) { getenv("VSHADOW"), sock, (char *) "-da", NULL });
+        assert_status(&r, 0, "vshadow -da");
+        run_done(&r);
+}
+
 /* -- the backup privilege -------------------------------------------------------------------- */
 
 /* A root-only file (0600 in a 0700 directory) and a group-backup user's directories. */
@@ -525,6 +553,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_image_vssbackup),
                 cmocka_unit_test(test_image_vshadow_tar),
+                cmocka_unit_test(test_image_persistent),
                 cmocka_unit_test(test_member_backs_up_and_restores),
                 cmocka_unit_test(test_member_vshadow_passes_privilege),
                 cmocka_unit_test(test_without_privilege),

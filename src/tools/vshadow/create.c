@@ -54,9 +54,18 @@ typedef struct Creation {
         bool prepared;          /* PrepareForBackup went out: failures need AbortBackup */
 } Creation;
 
+/* Did tool_snapshot_dir() mount snapshot s for us (it was neither a directory nor exposed)? */
+static bool exposed_for_us(const Snapshot *s) {
+        return s->dir && isempty(s->prop.exposed_path) && !streq(s->dir, strempty(s->prop.snapshot_device_object));
+}
+
 static void creation_done(Creation *c) {
         temp_dir_remove(&c->temp_dir, c->snaps, c->n_snaps);
         for (size_t i = 0; i < c->n_snaps; i++) {
+                /* An auto-release set takes its mounts with it; a persistent one (-p) stays, but
+                 * the mount made for the command does not: expose it with -el when wanted. */
+                if (arg.persistent && c->req && exposed_for_us(&c->snaps[i]))
+                        (void) vss_requester_unexpose_snapshot(c->req, &c->snaps[i].id);
                 if (c->snaps[i].list)
                         fclose(c->snaps[i].list);
                 free(c->snaps[i].list_path);
