@@ -802,7 +802,8 @@ static vss_hr expose_as(SnapshotCatalog *c, SnapshotRecord *r, const char *path,
         hr = open_target(path, check_uid, &fd, detail);
         if (VSS_FAILED(hr))
                 goto fail;
-        canonical = fd_path(fd);
+        /* Absolute, without symlinks, "." or "..": the path is already canonical. */
+        canonical = strdup(path);
         if (!canonical) {
                 hr = E_OUTOFMEMORY;
                 goto fail;
@@ -827,10 +828,15 @@ static vss_hr expose_as(SnapshotCatalog *c, SnapshotRecord *r, const char *path,
                 goto fail;
         }
 
+        /* Where it is now (a rename before it was attached may have moved the directory). */
         k = exposure_identify(fd, canonical, &ref, &h);
-        if (k >= 0 && c->db) {
+        if (k >= 0) {
                 free(canonical);
                 canonical = strdup(h.path);
+                if (!canonical)
+                        k = -ENOMEM;
+        }
+        if (k >= 0 && c->db) {
                 e = (CatalogExposure) {
                         .path = canonical,
                         .mount_id = ref.id,
@@ -839,11 +845,7 @@ static vss_hr expose_as(SnapshotCatalog *c, SnapshotRecord *r, const char *path,
                         .uid = uid,
                         .gids = (char *) gids,
                 };
-                k = canonical ? catalog_db_set_exposed(c->db, &r->snap->snapshot_id, &e) : -ENOMEM;
-        } else if (k >= 0) {
-                free(canonical);
-                canonical = strdup(h.path);
-                k = canonical ? 0 : -ENOMEM;
+                k = catalog_db_set_exposed(c->db, &r->snap->snapshot_id, &e);
         }
         if (k < 0) {
                 /* Unrecorded, it must not stay: take it away through the handle if there is one. */
