@@ -60,9 +60,10 @@ void mount_entries_free(MountEntry *entries, size_t n);
  * mount_handle_target()). The contract, whoever calls:
  *
  *   - Targets are resolved without following a symlink or a magic link anywhere in the path
- *     (safe_path_open_*: openat2 RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, or a walk with
- *     O_NOFOLLOW) and mounted on through the descriptor (move_mount to the fd), so the
- *     directory checked is the directory mounted on, whatever is renamed meanwhile.
+ *     (path_open_nofollow: openat2 RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS, Linux >= 5.6,
+ *     older than the mount API this needs anyway) and mounted on through the descriptor
+ *     (move_mount to the fd), so the directory checked is the directory mounted on, whatever
+ *     is renamed meanwhile.
  *   - The mount is made detached with all its flags (read-only, nosuid, nodev, noexec,
  *     noatime) set before it is attached: it is never writable or set-id capable for an
  *     instant.
