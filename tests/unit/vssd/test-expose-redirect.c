@@ -59,6 +59,10 @@ static VssdFixture vssd;
 static char vol[1024], home[1024], victim[1024], victim_boot[1024], victim2[1024], victim2_boot[1024];
 static gid_t backup_gid;
 static bool made_backup_group;
+/* The image provider's case: an XFS host holding the ext4 volume image (teardown undoes them,
+ * whatever state a failed case left). */
+static LoopFs img_host, img_vol;
+static char img_dir[64];
 
 /* ------------------------------------------------------------------------------------------ */
 /* The unprivileged caller                                                                     */
@@ -248,6 +252,10 @@ static int setup(void **state) {
 }
 
 static int teardown(void **state) {
+        (void) loop_fs_destroy(&img_vol);
+        (void) loop_fs_destroy(&img_host);
+        if (img_dir[0])
+                (void) rmdir(img_dir);
         (void) umount2(victim_boot, MNT_DETACH);
         vssd_fixture_done(&vssd);
         if (made_backup_group)
@@ -490,9 +498,7 @@ static void test_recovery_of_leftover_after_swap(void **state) {
 /* The image provider's exposure (a new read-only mount of the clone on a loop device, not a
  * bind mount) is found and unmounted the same way: an ext4 volume image inside an XFS host. */
 static void test_image_exposure_after_swap(void **state) {
-        char tmp[] = "/var/tmp/vss-redirect-img-XXXXXX";
         char host_img[256], host_mnt[256], vol_img[256], vol_mnt[256], moved[1100], p[1200];
-        LoopFs host = {}, volfs = {};
         vss_requester *r = NULL;
         vss_id set_id, snap, nondeleted;
         int32_t deleted = 0;
@@ -503,13 +509,14 @@ static void test_image_exposure_after_swap(void **state) {
                         fail_msg("this case must run under CI=true");
                 skip();
         }
-        assert_non_null(mkdtemp(tmp));
-        snprintf(host_img, sizeof(host_img), "%s/host.img", tmp);
-        snprintf(host_mnt, sizeof(host_mnt), "%s/host", tmp);
-        snprintf(vol_img, sizeof(vol_img), "%s/host/vol.img", tmp);
-        snprintf(vol_mnt, sizeof(vol_mnt), "%s/vol", tmp);
-        assert_int_equal(loop_fs_make(host_img, 512 << 20, "xfs", NULL, host_mnt, &host), 0);
-        assert_int_equal(loop_fs_make(vol_img, 64 << 20, "ext4", NULL, vol_mnt, &volfs), 0);
+        snprintf(img_dir, sizeof(img_dir), "/var/tmp/vss-redirect-img-XXXXXX");
+        assert_non_null(mkdtemp(img_dir));
+        snprintf(host_img, sizeof(host_img), "%s/host.img", img_dir);
+        snprintf(host_mnt, sizeof(host_mnt), "%s/host", img_dir);
+        snprintf(vol_img, sizeof(vol_img), "%s/host/vol.img", img_dir);
+        snprintf(vol_mnt, sizeof(vol_mnt), "%s/vol", img_dir);
+        assert_int_equal(loop_fs_make(host_img, 512 << 20, "xfs", NULL, host_mnt, &img_host), 0);
+        assert_int_equal(loop_fs_make(vol_img, 64 << 20, "ext4", NULL, vol_mnt, &img_vol), 0);
         snprintf(p, sizeof(p), "%s/data.txt", vol_mnt);
         assert_int_equal(write_file_sync(p, "image content\n"), 0);
 
@@ -530,9 +537,6 @@ static void test_image_exposure_after_swap(void **state) {
         assert_int_equal(vss_requester_delete_snapshots(r, &snap, VSS_OBJECT_SNAPSHOT, false, &deleted, &nondeleted),
                          S_OK);
         vss_requester_release(r);
-        assert_int_equal(loop_fs_destroy(&volfs), 0);
-        assert_int_equal(loop_fs_destroy(&host), 0);
-        assert_int_equal(rmdir(tmp), 0);
 }
 
 int main(void) {
