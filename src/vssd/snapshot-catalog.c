@@ -158,8 +158,13 @@ static vss_hr exposure_remove(SnapshotCatalog *c, VssProvider *ops, const Provid
                 return S_OK;
         }
         if (k < 0) {
-                log_warning_errno(k, "The mount of the exposure made at %s (mount id %" PRIu64 ") cannot be reached "
-                                  "without following a symlink, or is covered; it stays recorded: %m", path, ref.id);
+                if (k == -EUCLEAN)
+                        log_warning("The mount of the exposure made at %s (mount id %" PRIu64 ") cannot be reached "
+                                    "without following a symlink, or is covered by another mount; it stays recorded.",
+                                    path, ref.id);
+                else
+                        log_warning_errno(k, "Could not look for the mount of the exposure made at %s (mount id %" PRIu64
+                                          "); it stays recorded: %m", path, ref.id);
                 *detail = "the exposure's mount was moved where it cannot be reached safely (or is covered); "
                           "it stays recorded";
                 return VSS_E_BAD_STATE;
@@ -1034,8 +1039,13 @@ static void recover_exposure(SnapshotCatalog *c, SnapshotRecord *rec, const Cata
                                 goto keep;
                         }
                 } else if (k < 0) {
-                        log_warning_errno(k, "Recovery: the mount of the exposure of snapshot %s made at %s cannot be "
-                                          "reached safely; it stays recorded: %m", id, e->path);
+                        if (k == -EUCLEAN)
+                                log_warning("Recovery: the mount of the exposure of snapshot %s made at %s cannot be "
+                                            "reached without following a symlink, or is covered; it stays recorded.",
+                                            id, e->path);
+                        else
+                                log_warning_errno(k, "Recovery: could not look for the mount of the exposure of snapshot "
+                                                  "%s made at %s; it stays recorded: %m", id, e->path);
                         goto keep;
                 }
         } else {

@@ -495,6 +495,33 @@ static void test_recovery_of_leftover_after_swap(void **state) {
         assert_victim_intact();
 }
 
+/* A mount vssd cannot reach (here: covered by another mount) is reported and stays recorded:
+ * never "gone" while it exists, and never the cover unmounted in its place. */
+static void test_unreachable_stays_recorded(void **state) {
+        char dir[4096], boot[4096], buf[4096];
+        _cleanup_free_ char *err = NULL;
+        vss_id snap;
+
+        persistent_snapshot(&snap);
+        user_dirs("k", dir, boot, sizeof(dir));
+        assert_int_equal(user_expose(&snap, boot, NULL), 0);
+        assert_int_equal(mount("cover", boot, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m"), 0);
+
+        assert_int_not_equal(vssadmin_as_user(&err, "unexpose", "--shadow", vss_id_to_str(&snap).s, NULL, NULL, NULL), 0);
+        assert_non_null(strstr(err, "VSS_E_BAD_STATE"));
+        assert_true(exposed_path_of(&snap, buf, sizeof(buf)));
+        assert_string_equal(buf, boot);
+        assert_true(is_mounted(boot)); /* the cover is still there */
+
+        /* Once uncovered, the exposure goes as usual. */
+        assert_int_equal(umount2(boot, 0), 0);
+        assert_true(is_mounted(boot));
+        assert_int_equal(vssadmin_as_user(NULL, "unexpose", "--shadow", vss_id_to_str(&snap).s, NULL, NULL, NULL), 0);
+        assert_false(is_mounted(boot));
+        assert_true(exposed_path_of(&snap, buf, sizeof(buf)));
+        assert_string_equal(buf, "");
+}
+
 /* The image provider's exposure (a new read-only mount of the clone on a loop device, not a
  * bind mount) is found and unmounted the same way: an ext4 volume image inside an XFS host. */
 static void test_image_exposure_after_swap(void **state) {
@@ -550,6 +577,7 @@ int main(void) {
                 cmocka_unit_test(test_recovery_after_reboot_and_swap),
                 cmocka_unit_test(test_recovery_applies_caller_rights),
                 cmocka_unit_test(test_recovery_of_leftover_after_swap),
+                cmocka_unit_test(test_unreachable_stays_recorded),
                 cmocka_unit_test(test_image_exposure_after_swap),
         };
 
