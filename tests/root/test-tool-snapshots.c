@@ -384,8 +384,8 @@ static void test_image_persistent(void **state) {
 
         pathf(seen, "%s/image-persistent-path", fx.dir);
         snprintf(sock, sizeof(sock), "-socket=%s", fx.socket);
-        snprintf(script, sizeof(script), "-exec=test -d \"$VSHADOW_SNAPSHOT_0\" && printf %%s \"$VSHADOW_SNAPSHOT_0\" > '%s'",
-                 seen);
+        snprintf(script, sizeof(script),
+                 "-exec=test -d \"$VSHADOW_SNAPSHOT_0\" && printf %%s \"$VSHADOW_SNAPSHOT_0\" > '%s'", seen);
         r = run_user(NULL, (char *[]) { getenv("VSHADOW"), sock, (char *) "-p", (char *) "-nw", script, fx.vol_mnt,
                                         NULL });
         assert_status(&r, 0, "vshadow -p -exec on the image volume");

@@ -234,7 +234,8 @@ int create_set(void) {
                         return command_status;
                 }
                 if (command_status != 0)
-                        tool_note("the command failed with exit status %d; the backup is marked as failed", command_status);
+                        tool_note("the command failed with exit status %d; the backup is marked as failed",
+                                  command_status);
                 succeeded = command_status == 0;
         } else
                 /* Without a command, the data outlives vshadow only in a persistent snapshot, or

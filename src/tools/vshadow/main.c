@@ -323,7 +323,8 @@ static int parse_argv(int argc, char *argv[]) {
                 if (not_restore_option)
                         return -tool_usage_error("-%s does not apply to -%s", not_restore_option, arg.command_option);
                 if (arg.command == COMMAND_SIMULATE_RESTORE && arg.exec_cmd)
-                        return -tool_usage_error("-rs is a simulated restore and runs no command; use -r=FILE -exec=...");
+                        return -tool_usage_error("-rs is a simulated restore and runs no command; "
+                                                 "use -r=FILE -exec=...");
                 return 1;
         }
         if (arg.command != COMMAND_CREATE) {

@@ -173,7 +173,8 @@ int query(void) {
                         return 0;
                 }
                 return -tool_vss_error(VSS_E_OBJECT_NOT_FOUND, "no %s {%s}",
-                                       arg.command == COMMAND_QUERY_SET ? "snapshot set" : "snapshot", vss_id_to_str(&id).s);
+                                       arg.command == COMMAND_QUERY_SET ? "snapshot set" : "snapshot",
+                                       vss_id_to_str(&id).s);
         }
         printf("%d shadow cop%s listed.\n", r, r == 1 ? "y" : "ies");
         return 0;

@@ -69,7 +69,8 @@ static int document_read(const char *path, char **ret) {
 
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0 || fstat(fd, &st) < 0)
-                return -tool_vss_error(vss_hr_from_errno(errno), "-%s=%s: %s", arg.command_option, path, strerror(errno));
+                return -tool_vss_error(vss_hr_from_errno(errno), "-%s=%s: %s", arg.command_option, path,
+                                       strerror(errno));
         if (!S_ISREG(st.st_mode) || (uint64_t) st.st_size > XML_MAX_DOCUMENT_SIZE)
                 return -tool_vss_error(VSS_E_INVALID_XML_DOCUMENT, "-%s=%s: not a regular file of at most %u bytes",
                                        arg.command_option, path, XML_MAX_DOCUMENT_SIZE);
@@ -233,7 +234,8 @@ static int restore_collect(Restore *x) {
                                                arg.include[i]);
         for (size_t i = 0; i < arg.n_exclude; i++)
                 if (!x->sel.exclude_matched[i])
-                        tool_note("-wx=%s matches no component of the document; nothing excluded for it", arg.exclude[i]);
+                        tool_note("-wx=%s matches no component of the document; nothing excluded for it",
+                                  arg.exclude[i]);
         return 0;
 }
 

@@ -172,7 +172,8 @@ static int writer_list_get(WriterList *ret) {
         }
         if (r < 0) {
                 writer_list_done(&l);
-                return -tool_vss_error(r == -ENOMEM ? E_OUTOFMEMORY : VSS_E_UNEXPECTED, "reading vssd's writer list: %s",
+                return -tool_vss_error(r == -ENOMEM ? E_OUTOFMEMORY : VSS_E_UNEXPECTED,
+                                       "reading vssd's writer list: %s",
                                        r == -E2BIG ? "more writers than -wi/-wx can filter" : strerror(-r));
         }
         *ret = l;
@@ -461,8 +462,8 @@ int selection_decide(Selection *sel, char *const *volumes, size_t n_volumes) {
                         if (!comp->wanted || covered)
                                 continue;
                         if (!whole && comp->info.selectable) {
-                                tool_note("writer \"%s\": component set \"%s\" is not added as a whole because some of its "
-                                          "subcomponents are excluded; its own files are left out",
+                                tool_note("writer \"%s\": component set \"%s\" is not added as a whole because "
+                                          "some of its subcomponents are excluded; its own files are left out",
                                           w->id.name, comp->full_path);
                                 continue;
                         }
@@ -509,8 +510,8 @@ int selection_verify_includes(Selection *sel) {
                         }
                 if (!selected)
                         return -tool_vss_error(VSS_E_OBJECT_NOT_FOUND,
-                                               "-wi=%s: nothing it names is included in the backup (excluded by -wx, no "
-                                               "components, or files outside the volumes)", arg.include[x]);
+                                               "-wi=%s: nothing it names is included in the backup (excluded by "
+                                               "-wx, no components, or files outside the volumes)", arg.include[x]);
         }
         return 0;
 }
