@@ -95,19 +95,10 @@ static void check_hr(const char *what, vss_hr got, vss_hr expected, vss_requeste
 
 /* Runs an async operation to its end; the operation's result, S_OK for "finished". */
 static vss_hr async_finish(vss_hr hr, vss_async *a) {
-        vss_hr result = hr;
-
-        if (VSS_SUCCEEDED(hr)) {
-                hr = vss_async_wait(a, VSS_INFINITE);
-                if (hr == S_OK)
-                        hr = vss_async_query_status(a, &result);
-                if (VSS_FAILED(hr))
-                        result = hr;
-                else if (result == VSS_S_ASYNC_FINISHED)
-                        result = S_OK;
-        }
+        if (VSS_SUCCEEDED(hr))
+                hr = vss_async_wait_result(a);
         vss_async_release(a);
-        return result;
+        return hr;
 }
 /* The call must be sequenced before _a is read: function arguments have no order in C. */
 #define ASYNC(call, r) ({ vss_async *_a = NULL; vss_hr _hr = call((r), &_a); async_finish(_hr, _a); })

@@ -323,19 +323,10 @@ static int prober_wait_write_after(uint64_t since, unsigned timeout_ms, uint64_t
 /* -- the requester --------------------------------------------------------------------------- */
 
 static vss_hr async_finish(vss_hr hr, vss_async *a) {
-        vss_hr result = hr;
-
-        if (VSS_SUCCEEDED(hr)) {
-                hr = vss_async_wait(a, VSS_INFINITE);
-                if (hr == S_OK)
-                        hr = vss_async_query_status(a, &result);
-                if (VSS_FAILED(hr))
-                        result = hr;
-                else if (result == VSS_S_ASYNC_FINISHED)
-                        result = S_OK;
-        }
+        if (VSS_SUCCEEDED(hr))
+                hr = vss_async_wait_result(a);
         vss_async_release(a);
-        return result;
+        return hr;
 }
 
 static void report_send(int fd, uint32_t step, vss_hr hr, const vss_id *id) {

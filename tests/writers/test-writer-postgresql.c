@@ -514,19 +514,10 @@ static void test_backup_under_load_restores(void **state) {
 
 /* Waits for an asynchronous requester call; its result. */
 static vss_hr async_result(vss_hr hr, vss_async *a) {
-        vss_hr result = hr;
-
-        if (VSS_SUCCEEDED(hr)) {
-                hr = vss_async_wait(a, VSS_INFINITE);
-                if (hr == S_OK)
-                        hr = vss_async_query_status(a, &result);
-                if (VSS_FAILED(hr))
-                        result = hr;
-                else if (result == VSS_S_ASYNC_FINISHED)
-                        result = S_OK;
-        }
+        if (VSS_SUCCEEDED(hr))
+                hr = vss_async_wait_result(a);
         vss_async_release(a);
-        return result;
+        return hr;
 }
 
 /* A whole-writer (not component-mode) backup of two volumes; *ret_second: the second's

@@ -255,18 +255,12 @@ bool mount_option_has(const char *options, const char *option) {
 
 static vss_hr wait_async(vss_hr hr, vss_async **ap) {
         vss_async *a = *ap;
-        vss_hr status = hr;
 
         *ap = NULL;
-        if (VSS_SUCCEEDED(hr) && a) {
-                (void) vss_async_wait(a, VSS_INFINITE);
-                if (vss_async_query_status(a, &status) != S_OK)
-                        status = VSS_E_UNEXPECTED;
-                if (status == VSS_S_ASYNC_FINISHED)
-                        status = S_OK;
-        }
+        if (VSS_SUCCEEDED(hr))
+                hr = a ? vss_async_wait_result(a) : VSS_E_UNEXPECTED;
         vss_async_release(a);
-        return status;
+        return hr;
 }
 
 vss_hr make_snapshot(vss_requester *r, vss_snapshot_context context, const char *volume, vss_id *ret_set_id,
