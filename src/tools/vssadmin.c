@@ -70,7 +70,7 @@ static void help(void) {
                "  --persistent               VSS_CTX_APP_ROLLBACK (diskshadow's \"persistent\")\n"
                "  --persistent --no-writers  VSS_CTX_NAS_ROLLBACK\n\n"
                "Exit status: 0 success, 1 usage error, 2 VSS error (the code is printed),\n"
-               "3 vssd is not reachable.\n",
+               "3 vssd is not running (docs/exit-codes.md).\n",
                VSS_DEFAULT_SOCKET);
 }
 

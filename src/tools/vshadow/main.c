@@ -73,8 +73,8 @@ static void help(void) {
                "VSHADOW_FILE_LIST_i and VSHADOW_FILE_LIST (i from 0). With -r: VSHADOW_RESTORE=1,\n"
                "VSHADOW_BCD, VSHADOW_COMPONENT_COUNT, VSHADOW_COMPONENT_i (LOGICAL_PATH_i, NAME_i,\n"
                "WRITER_i, WRITER_ID_i).\n\n"
-               "Exit status: 0 success, 1 usage error, 2 VSS error, 3 vssd not reachable,\n"
-               "else the failing exit status of the -exec command.\n",
+               "Exit status: 0 success, 1 usage error, 2 VSS error, 3 vssd is not running,\n"
+               "else the failing exit status of the -exec command (docs/exit-codes.md).\n",
                VSS_DEFAULT_SOCKET);
 }
 

@@ -29,7 +29,11 @@ static void usage(FILE *f) {
               "                  [--keep-weekly N] [--keep-monthly N] [--dry-run] [--wait SECONDS] [--json]\n"
               "  vssbackup scheduled --config FILE     (what vssbackup@.service runs)\n"
               "\n"
-              "A backup is a directory DIR/<time>-<type>-<id>; BACKUP names one. See docs/vssbackup.md.\n",
+              "A backup is a directory DIR/<time>-<type>-<id>; BACKUP names one. See docs/vssbackup.md.\n"
+              "\n"
+              "Exit status: 0 success, 1 usage error, 2 failure (the output says what), 3 vssd is not\n"
+              "running, 4 partial (a backup stored incomplete, files kept by a restore), 130/143\n"
+              "interrupted (docs/exit-codes.md).\n",
               f);
 }
 
