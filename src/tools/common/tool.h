@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * tool.h: what every command-line program of the project shares, so they speak with one
- * voice: the exit statuses, the error lines and the way an asynchronous VSS step is run.
+ * voice (docs/exit-codes.md): the exit statuses and error lines, --version (tool-output.c);
+ * connecting to vssd, running an asynchronous VSS step, reading a snapshot as a directory
+ * (tool-requester.c); the backup privilege (tool-privilege.c); JSON (tool-json.c). The client
+ * of vssd's Admin interface is admin-client.h.
  *
  * Error lines go to stderr and start with the program's name:
  *   "PROG: <VSS_E_NAME>: <message>: <detail>"   a VSS error (exit TOOL_EXIT_VSS)
  *   "PROG: <detail>" + "Try 'PROG --help'."      a usage error (exit TOOL_EXIT_USAGE)
+ *   "PROG: vssd is not running: start it ..."   vssd unreachable (exit TOOL_EXIT_UNREACHABLE)
  * The program's name is program_invocation_short_name, so nothing has to be set up.
  */
 #pragma once
