@@ -4,7 +4,7 @@
  * provider) and a writer process:
  *
  *   - an interrupt (SIGINT or SIGTERM, alternately) at each of eleven named points of a backup
- *     ($VSSBACKUP_TEST_PAUSE_AT stops it there) and one inside DoSnapshotSet (the writer hangs
+ *     ($VSS_TEST_PAUSE_AT stops it there) and one inside DoSnapshotSet (the writer hangs
  *     in PrepareForSnapshot): exit 130/143, one line saying so, no temporary directory, no
  *     backup, no snapshot left in vssd's catalog, the writer told Abort once it was involved;
  *     then a backup succeeds and the writer ends STABLE;
@@ -264,11 +264,11 @@ static void test_interrupt_points(void **state) {
                 unsigned serial = f->serial++;
                 pid_t pid;
 
-                assert_int_equal(setenv("VSSBACKUP_TEST_PAUSE_AT", points[i], 1), 0);
+                assert_int_equal(setenv("VSS_TEST_PAUSE_AT", points[i], 1), 0);
                 assert_int_equal(vb_start(f->h->socket_path, f->h->dir, serial,
                                           (const char *const[]) { "backup", "--type", "full", f->volume, "--to",
                                                                   f->backups, NULL }, &pid), 0);
-                assert_int_equal(unsetenv("VSSBACKUP_TEST_PAUSE_AT"), 0);
+                assert_int_equal(unsetenv("VSS_TEST_PAUSE_AT"), 0);
                 snprintf(err, sizeof(err), "%s/vssbackup-%u.err", f->h->dir, serial);
                 snprintf(needle, sizeof(needle), "paused at %s\n", points[i]);
                 wait_for_text(err, needle);

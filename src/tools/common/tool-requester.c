@@ -10,14 +10,16 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "tool-interrupt.h"
 #include "tool.h"
 #include "vss-bus.h"
 
 vss_hr tool_async_result(vss_hr call_hr, vss_async *a) {
         vss_hr hr = call_hr;
 
+        /* Cut short by SIGINT/SIGTERM once tool_interrupt_install() ran (tool-interrupt.c). */
         if (VSS_SUCCEEDED(call_hr))
-                hr = a ? vss_async_wait_result(a) : VSS_E_UNEXPECTED;
+                hr = a ? tool_interrupt_async_wait(a) : VSS_E_UNEXPECTED;
         vss_async_release(a);
         return hr;
 }

@@ -138,27 +138,9 @@ static bool hr_check(Run *run, const char *what, vss_hr hr) {
         return false;
 }
 
-/* Waits for an async call and gives its effective result (S_OK when it finished). */
-static vss_hr async_result(vss_hr hr, vss_async *a) {
-        vss_hr result = hr;
-
-        /* Interruptible: a signal cancels the operation (interrupt.c). */
-        if (VSS_SUCCEEDED(hr))
-                result = interrupt_async_wait(a);
-        vss_async_release(a);
-        return result;
-}
-
-#define RUN_ASYNC(call, r)                              \
-        ({                                              \
-                vss_async *_a = NULL;                   \
-                vss_hr _hr = call(r, &_a);              \
-                async_result(_hr, _a);                  \
-        })
-
 /* A failed VSS call because of a signal is the interrupt, not the call's failure. */
 #define HR_CHECK_OR_INTERRUPTED(run, what, hr) \
-        (interrupt_signal() ? -EINTR : hr_check(run, what, hr) ? 0 : -EIO)
+        (tool_interrupt_signal() ? -EINTR : hr_check(run, what, hr) ? 0 : -EIO)
 
 static char *component_key(const vss_id *instance, const char *logical_path, const char *name) {
         char buf[VSS_ID_STRING_MAX], *key = NULL;
@@ -600,7 +582,7 @@ static int gather_writers(Run *run) {
         vss_hr hr;
         int r;
 
-        hr = RUN_ASYNC(vss_requester_gather_writer_metadata, run->r);
+        hr = TOOL_RUN_ASYNC(vss_requester_gather_writer_metadata, run->r);
         r = HR_CHECK_OR_INTERRUPTED(run, "GatherWriterMetadata", hr);
         if (r < 0)
                 return r;
@@ -620,31 +602,6 @@ static int gather_writers(Run *run) {
                         return r;
         }
         return 0;
-}
-
-/*
- * StartSnapshotSet, waiting its turn: vssd creates one snapshot set at a time, and a
- * scheduled backup that meets another one's set in creation retries with a growing pause
- * (0.25 s doubling to 8 s) for up to --wait seconds instead of failing.
- */
-static vss_hr start_set_waiting(Run *run, vss_id *ret_set_id) {
-        int64_t deadline = now_ns() + (int64_t) run->o->wait_s * 1000000000LL;
-        unsigned pause_ms = 250;
-        bool said = false;
-        vss_hr hr;
-
-        for (;;) {
-                hr = vss_requester_start_snapshot_set(run->r, ret_set_id);
-                if (hr != VSS_E_SNAPSHOT_SET_IN_PROGRESS || now_ns() >= deadline)
-                        return hr;
-                if (!said && !run->o->quiet)
-                        fprintf(stderr, "vssbackup: another snapshot set is being created: waiting up to %us for "
-                                "it\n", run->o->wait_s);
-                said = true;
-                if (interrupt_sleep_ms(pause_ms) < 0)
-                        return hr;
-                pause_ms = MIN(pause_ms * 2, 8000U);
-        }
 }
 
 /* Is path a named path or below one (so the snapshot taken for that one holds it)? */
@@ -686,8 +643,8 @@ static int snapshot_volumes(Run *run) {
         vss_hr hr;
         int r;
 
-        hr = start_set_waiting(run, &set_id);
-        if (hr == VSS_E_SNAPSHOT_SET_IN_PROGRESS && !interrupt_signal()) {
+        hr = tool_start_snapshot_set(run->r, run->o->wait_s, run->o->quiet, &set_id);
+        if (hr == VSS_E_SNAPSHOT_SET_IN_PROGRESS && !tool_interrupt_signal()) {
                 fprintf(stderr, "vssbackup: another snapshot set was still being created after %us: try again later "
                         "or give a longer --wait\n", run->o->wait_s);
                 return -EIO;
@@ -714,24 +671,24 @@ static int snapshot_volumes(Run *run) {
         r = add_writer_volumes(run);
         if (r < 0)
                 return r;
-        r = interrupt_point("added");
+        r = tool_interrupt_point("added");
         if (r < 0)
                 return r;
         if (!run->o->no_writers) {
-                hr = RUN_ASYNC(vss_requester_prepare_for_backup, run->r);
+                hr = TOOL_RUN_ASYNC(vss_requester_prepare_for_backup, run->r);
                 run->prepared = true;
                 r = HR_CHECK_OR_INTERRUPTED(run, "PrepareForBackup", hr);
                 if (r < 0)
                         return r;
         }
-        r = interrupt_point("prepared");
+        r = tool_interrupt_point("prepared");
         if (r < 0)
                 return r;
 
         /* The next backup's "changed since": taken just before the snapshot, so nothing written
          * between this moment and the snapshot can be missed (docs/file-selection.md). */
         run->m->snapshot_time = vss_timestamp_from_unix_ns(now_ns());
-        hr = RUN_ASYNC(vss_requester_do_snapshot_set, run->r);
+        hr = TOOL_RUN_ASYNC(vss_requester_do_snapshot_set, run->r);
         run->prepared = true;
         r = HR_CHECK_OR_INTERRUPTED(run, "DoSnapshotSet", hr);
         if (r < 0)
@@ -769,8 +726,8 @@ static int check_writer_status(Run *run, bool final) {
         unsigned n = 0;
         vss_hr hr;
 
-        hr = RUN_ASYNC(vss_requester_gather_writer_status, run->r);
-        if (interrupt_signal())
+        hr = TOOL_RUN_ASYNC(vss_requester_gather_writer_status, run->r);
+        if (tool_interrupt_signal())
                 return -EINTR;
         if (!hr_check(run, "GatherWriterStatus", hr))
                 return -EIO;
@@ -905,7 +862,7 @@ static int on_selected(const FileSelectFile *f, void *userdata) {
                 if (lstat(f->source_path, &st) == 0)
                         size = (uint64_t) st.st_size;
         }
-        if (interrupt_signal())
+        if (tool_interrupt_signal())
                 return -EINTR;
         v = volume_of(run, f->original_path, &rel);
         /* The volumes' own component takes only what the walk listed: the named paths, less
@@ -1002,7 +959,7 @@ static int on_walk(const ChangeScanEntry *e, void *userdata) {
         char type, prev_type;
         int r;
 
-        if (interrupt_signal())
+        if (tool_interrupt_signal())
                 return -EINTR;
         if (!isempty(ws->scope)) {
                 if (asprintf(&joined, "%s/%s", ws->scope, e->path) < 0)
@@ -1236,7 +1193,7 @@ static int copy_archive(Run *run, const char *name, const SelectedList *dirs, co
                 for (size_t i = 0; i < lists[l]->n_items; i++) {
                         const Selected *s = &lists[l]->items[i];
 
-                        r = interrupt_point(l == 1 && i == 1 ? "copying" : "copy");
+                        r = tool_interrupt_point(l == 1 && i == 1 ? "copying" : "copy");
                         if (r < 0)
                                 return r;
                         r = archive_writer_add_file(w, AT_FDCWD, s->source, s->relpath, NULL);
@@ -1499,7 +1456,7 @@ static int run_backup(Run *run) {
         r = open_backup_dir(run);
         if (r < 0)
                 return r;
-        r = interrupt_point("locked");
+        r = tool_interrupt_point("locked");
         if (r < 0)
                 return r;
         r = catalog_load(run->dirfd, &run->catalog);
@@ -1530,7 +1487,7 @@ static int run_backup(Run *run) {
         hr = vss_requester_set_backup_state(run->r, !o->no_writers, false, o->type, false);
         if (!hr_check(run, "SetBackupState", hr))
                 return -EIO;
-        r = interrupt_point("connected");
+        r = tool_interrupt_point("connected");
         if (r < 0)
                 return r;
 
@@ -1545,7 +1502,7 @@ static int run_backup(Run *run) {
                 if (r < 0)
                         return r;
         }
-        r = interrupt_point("gathered");
+        r = tool_interrupt_point("gathered");
         if (r < 0)
                 return r;
 
@@ -1564,26 +1521,26 @@ static int run_backup(Run *run) {
                 for (size_t i = 0; i < run->n_volumes; i++)
                         fprintf(stderr, "vssbackup: snapshot of %s at %s\n", run->volumes[i].path,
                                 run->volumes[i].snapshot);
-        r = interrupt_point("snapshot");
+        r = tool_interrupt_point("snapshot");
         if (r < 0)
                 return r;
 
         r = walk_volumes(run);
         if (r < 0)
                 return r;
-        r = interrupt_point("walked");
+        r = tool_interrupt_point("walked");
         if (r < 0)
                 return r;
         r = select_files(run);
         if (r < 0)
                 return r;
-        r = interrupt_point("selected");
+        r = tool_interrupt_point("selected");
         if (r < 0)
                 return r;
         r = copy_all(run);
         if (r < 0)
                 return r;
-        r = interrupt_point("copied");
+        r = tool_interrupt_point("copied");
         if (r < 0)
                 return r;
 
@@ -1601,11 +1558,11 @@ static int run_backup(Run *run) {
                 return r;
         /* Until BackupComplete the writers have been promised nothing: an interrupt here still
          * aborts, and the stored backup goes with it. */
-        r = interrupt_point("stored");
+        r = tool_interrupt_point("stored");
         if (r < 0)
                 return r;
         if (!o->no_writers) {
-                hr = RUN_ASYNC(vss_requester_backup_complete, run->r);
+                hr = TOOL_RUN_ASYNC(vss_requester_backup_complete, run->r);
                 r = HR_CHECK_OR_INTERRUPTED(run, "BackupComplete", hr);
                 if (r < 0)
                         return r;
@@ -1680,7 +1637,7 @@ static void print_json_result(const Run *run, const char *result, int exit_statu
 /* Everything a failed or interrupted run leaves is undone; the line saying what happened. */
 static int backup_failed(Run *run, int r) {
         const BackupOptions *o = run->o;
-        int sig = interrupt_signal();
+        int sig = tool_interrupt_signal();
         int status = sig ? VB_EXIT_SIGNAL_BASE + sig : r == -ENOTCONN ? VB_EXIT_UNREACHABLE : VB_EXIT_FAILED;
         bool stored_kept = false;
 
@@ -1709,7 +1666,7 @@ static int backup_failed(Run *run, int r) {
 
         if (sig)
                 fprintf(stderr, "vssbackup: interrupted by %s: the backup was aborted (the writers were told), "
-                        "nothing was stored\n", interrupt_name());
+                        "nothing was stored\n", tool_interrupt_name());
         else if (r == -ENOSPC || r == -EDQUOT) {
                 char need[32], have[32];
 

@@ -242,7 +242,7 @@ int lock_backup_dir(int dirfd, const char *dir, unsigned wait_s) {
                         fprintf(stderr, "vssbackup: another vssbackup is writing to %s: waiting up to %us\n", dir,
                                 wait_s);
                 said = true;
-                if (interrupt_sleep_ms(200) < 0)
+                if (tool_interrupt_sleep_ms(200) < 0)
                         return -EINTR;
         }
         return TAKE_FD(fd);

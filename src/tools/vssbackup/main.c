@@ -323,7 +323,7 @@ static int cmd_backup(const Args *a) {
                 fprintf(stderr, "vssbackup backup: at most %u paths\n", VB_MAX_VOLUMES);
                 return VB_EXIT_USAGE;
         }
-        interrupt_install();
+        tool_interrupt_install();
         return vb_backup(&o);
 }
 
@@ -366,7 +366,7 @@ static int cmd_prune(const Args *a) {
                 fprintf(stderr, "vssbackup prune: give --to DIR and --keep-... options\n");
                 return VB_EXIT_USAGE;
         }
-        interrupt_install();
+        tool_interrupt_install();
         return vb_prune(&o);
 }
 
@@ -526,7 +526,7 @@ static int cmd_scheduled(Args *a) {
                 fprintf(stderr, "vssbackup: %s: type takes auto, full, incremental, differential or copy\n", a->config);
                 return VB_EXIT_USAGE;
         }
-        interrupt_install();
+        tool_interrupt_install();
         r = vb_backup(&o);
         if (r != VB_EXIT_OK || !(a->keep[0] || a->keep[1] || a->keep[2] || a->keep[3] || a->keep[4]))
                 return r;

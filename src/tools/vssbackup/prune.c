@@ -70,8 +70,8 @@ int vb_prune(const PruneOptions *o) {
                 lockfd = lock_backup_dir(dirfd, o->dir, o->wait_s);
                 if (lockfd == -EINTR) {
                         fprintf(stderr, "vssbackup: interrupted by %s: nothing was removed\n",
-                                interrupt_name());
-                        return VB_EXIT_SIGNAL_BASE + interrupt_signal();
+                                tool_interrupt_name());
+                        return VB_EXIT_SIGNAL_BASE + tool_interrupt_signal();
                 }
                 if (lockfd < 0)
                         return VB_EXIT_FAILED;
@@ -114,7 +114,7 @@ int vb_prune(const PruneOptions *o) {
                         n_keep++;
                         continue;
                 }
-                if (o->dry_run || interrupt_signal())
+                if (o->dry_run || tool_interrupt_signal())
                         continue;
                 if (asprintf(&tmp, VB_TMP_PREFIX "prune-%s", m->dir_name) < 0) {
                         n_failed++;
@@ -145,7 +145,7 @@ int vb_prune(const PruneOptions *o) {
                         printf("]}");
                 }
                 printf("%s], \"kept\": %zu, \"removed\": %zu, \"failed\": %zu, \"interrupted\": %s}\n",
-                       c.n_backups > 0 ? "\n" : "", n_keep, n_removed, n_failed, interrupt_signal() ? "true" : "false");
+                       c.n_backups > 0 ? "\n" : "", n_keep, n_removed, n_failed, tool_interrupt_signal() ? "true" : "false");
         } else {
                 for (size_t i = 0; i < c.n_backups; i++) {
                         printf("%-6s %-44s ", reasons[i] ? "keep" : o->dry_run ? "remove" : removed[i] ? "removed" :
@@ -159,10 +159,10 @@ int vb_prune(const PruneOptions *o) {
                        n_failed ? ", some could not be removed (see above)" : "");
         }
         catalog_done(&c);
-        if (interrupt_signal()) {
+        if (tool_interrupt_signal()) {
                 fprintf(stderr, "vssbackup: interrupted by %s: the prune stopped; every backup left is whole\n",
-                        interrupt_name());
-                return VB_EXIT_SIGNAL_BASE + interrupt_signal();
+                        tool_interrupt_name());
+                return VB_EXIT_SIGNAL_BASE + tool_interrupt_signal();
         }
         return n_failed ? VB_EXIT_FAILED : VB_EXIT_OK;
 }

@@ -18,6 +18,8 @@
 #include <time.h>
 
 #include "macro.h"
+#include "tool-interrupt.h"
+#include "tool-interrupt.h"
 #include "tool.h"
 #include "vss/vss.h"
 
@@ -45,7 +47,7 @@
 #define VB_MAX_BACKUPS 1000000U         /* backups in one catalog */
 #define VB_MAX_SCOPES 64U               /* named paths on one volume */
 #define VB_MAX_PATTERNS 4096U           /* --exclude / --exclude-file / --include patterns */
-#define VB_DEFAULT_WAIT_S 900U          /* --wait: how long a backup waits its turn by default */
+#define VB_DEFAULT_WAIT_S TOOL_DEFAULT_WAIT_S /* --wait: how long a backup waits its turn by default */
 
 typedef struct ManifestVolume {
         char *path;             /* the volume as snapshotted: absolute, canonical */
@@ -327,30 +329,6 @@ int patterns_add(char ***patterns, size_t *n_patterns, const char *pattern);
 int patterns_read_file(const char *path, char ***patterns, size_t *n_patterns, unsigned *ret_line);
 /* patterns_free: the array and its strings. */
 void patterns_free(char **patterns, size_t n_patterns);
-
-/* ------------------------------------------------------------------------------------------ */
-/* Interrupts (interrupt.c)                                                                   */
-/* ------------------------------------------------------------------------------------------ */
-
-/* interrupt_install: SIGINT and SIGTERM set a flag (with SA_RESTART) instead of killing us. */
-void interrupt_install(void);
-/* interrupt_signal: the first signal received, 0 when none; interrupt_name: "SIGINT", "SIGTERM". */
-int interrupt_signal(void);
-const char *interrupt_name(void);
-/*
- * interrupt_point: a named point of a long command. With $VSSBACKUP_TEST_PAUSE_AT equal to
- * name, prints "vssbackup: paused at NAME" on stderr and waits (at most 60 s) for a signal, so
- * a test can interrupt at that exact point. Returns -EINTR when a signal has arrived, else 0.
- */
-int interrupt_point(const char *name);
-/*
- * interrupt_async_wait: wait for a libvss operation to end, checking for a signal every 100 ms;
- * on one, cancel the operation and wait for vssd to wind it down. Does not release a.
- * Returns the operation's result (S_OK when it finished).
- */
-vss_hr interrupt_async_wait(vss_async *a);
-/* interrupt_sleep_ms: sleep, cut short by a signal. -EINTR when one arrived, else 0. */
-int interrupt_sleep_ms(unsigned ms);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Retention (retention.c): which backups a prune keeps, as a pure function                   */
