@@ -8,6 +8,8 @@
  *     restores a alone;
  *   - a backup of the whole volume never stores the providers' snapshot area (.vss-snapshots,
  *     which the volume's own snapshot holds as empty directories);
+ *   - vshadow <mnt>/a gives the -exec command VSHADOW_PATH_0, the named directory inside the
+ *     snapshot (a tar of it holds no file of b), beside VSHADOW_SNAPSHOT_0, the volume's root;
  *   - a destination that fills up (a 128 MiB loop-mounted btrfs, 160 MiB of incompressible
  *     data to back up) stops the copy at the first ENOSPC with one "destination full: N bytes
  *     needed, M free" line and no cascade of I/O errors; nothing is left in the destination.
@@ -27,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "macro.h"
@@ -289,10 +292,48 @@ static void test_destination_full(void **state) {
         }
 }
 
+static void test_vshadow_named_path(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *listing = NULL;
+        char named[8192], out[8192], cmd[16384];
+
+        snprintf(named, sizeof(named), "%s/a", f->fs.mnt);
+        snprintf(out, sizeof(out), "%s/vshadow-tar.txt", f->fs.dir);
+        /* The command archives the named path only, and checks the volume root is there too. */
+        snprintf(cmd, sizeof(cmd),
+                 "-exec=tar -C \"$VSHADOW_PATH_0\" -cf - . | tar -tf - > %s && "
+                 "test -f \"$VSHADOW_SNAPSHOT_0/b/secret.txt\" && test \"$VSHADOW_PATH_0\" = \"$VSHADOW_SNAPSHOT_0/a\"",
+                 out);
+        {
+                const char *args[] = { "-nw", cmd, named, NULL };
+                pid_t pid;
+                int status;
+
+                pid = fork();
+                assert_true(pid >= 0);
+                if (pid == 0) {
+                        const char *argv[] = { getenv("VSHADOW"), args[0], args[1], args[2], NULL };
+
+                        setenv("VSS_SOCKET", f->socket, 1);
+                        execv(argv[0], (char *const *) argv);
+                        _exit(127);
+                }
+                assert_int_equal(waitpid(pid, &status, 0), pid);
+                assert_true(WIFEXITED(status));
+                assert_int_equal(WEXITSTATUS(status), 0);
+        }
+        assert_int_equal(read_file_full(out, &listing, NULL), 0);
+        assert_non_null(strstr(listing, "./one.txt\n"));
+        assert_non_null(strstr(listing, "./sub/two.txt\n"));
+        assert_null(strstr(listing, "secret"));
+        assert_null(strstr(listing, "top.txt"));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_named_path_only, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_whole_volume_no_snapshot_area, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_vshadow_named_path, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_destination_full, fixture_setup, fixture_teardown),
         };
 

@@ -3,6 +3,13 @@
  * create.c: VOLUME...: the backup sequence up to a committed snapshot set whose writers are
  * well, the -exec command against it, SetBackupSucceeded from its status, BackupComplete and
  * the release (or -p keeps the set).
+ *
+ * SIGINT and SIGTERM (tool-interrupt.c) abort the backup the VSS way at any point before
+ * BackupComplete: the step in progress is cancelled, AbortBackup tells the writers (once
+ * PrepareForBackup went out), a persistent set is deleted, the temporary files go with the
+ * release, one line says so, and the exit status is 130 or 143. During -exec the command gets
+ * the signal (a terminal's ^C reaches it directly, a SIGTERM to vshadow is passed on); a
+ * command that dies of SIGINT or SIGTERM aborts the backup the same way.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -51,12 +58,21 @@ typedef struct Creation {
         char *temp_dir;
         Env env;
         vss_id set_id;
+        bool set_started;       /* StartSnapshotSet succeeded: a persistent set may need deleting */
         bool prepared;          /* PrepareForBackup went out: failures need AbortBackup */
 } Creation;
 
 /* Did tool_snapshot_dir() mount snapshot s for us (it was neither a directory nor exposed)? */
 static bool exposed_for_us(const Snapshot *s) {
         return s->dir && isempty(s->prop.exposed_path) && !streq(s->dir, strempty(s->prop.snapshot_device_object));
+}
+
+/* A step's result when a signal arrived meanwhile: the interrupt wins over the step's outcome. */
+#define INTERRUPTED (-1000)
+
+/* Returns INTERRUPTED when a signal has arrived (at the named point, for the tests), else 0. */
+static int checkpoint(const char *name) {
+        return tool_interrupt_point(name) < 0 ? INTERRUPTED : 0;
 }
 
 static void creation_done(Creation *c) {
@@ -97,6 +113,8 @@ static int creation_snapshot(Creation *c, vss_snapshot_context ctx, bool writers
                 if (r < 0)
                         return r;
                 hr = TOOL_RUN_ASYNC(vss_requester_gather_writer_metadata, c->req);
+                if (tool_interrupt_signal())
+                        return INTERRUPTED;
                 if (VSS_FAILED(hr))
                         return -tool_step_failed(c->req, "GatherWriterMetadata", hr);
                 r = selection_load(c->req, &c->sel);
@@ -104,9 +122,18 @@ static int creation_snapshot(Creation *c, vss_snapshot_context ctx, bool writers
                         return r;
         }
 
-        hr = vss_requester_start_snapshot_set(c->req, &c->set_id);
+        r = checkpoint("gathered");
+        if (r < 0)
+                return r;
+        hr = tool_start_snapshot_set(c->req, arg.wait_turn_s, false, &c->set_id);
+        if (tool_interrupt_signal())
+                return INTERRUPTED;
+        if (hr == VSS_E_SNAPSHOT_SET_IN_PROGRESS)
+                return -tool_vss_error(hr, "another snapshot set was still being created after %us: try again later "
+                                       "or give a longer -waitset=SECONDS", arg.wait_turn_s);
         if (VSS_FAILED(hr))
                 return -tool_step_failed(c->req, "StartSnapshotSet", hr);
+        c->set_started = true;
         c->snaps = calloc(arg.n_volumes, sizeof(*c->snaps));
         if (!c->snaps)
                 return -tool_vss_error(E_OUTOFMEMORY, NULL);
@@ -144,14 +171,24 @@ static int creation_snapshot(Creation *c, vss_snapshot_context ctx, bool writers
                 if (r < 0)
                         return r;
 
-                /* A failed PrepareForBackup needs no AbortBackup, only the release (§13). */
+                /* A failed PrepareForBackup needs no AbortBackup, only the release (§13); an
+                 * interrupted one does: the writers may have prepared. */
                 hr = TOOL_RUN_ASYNC(vss_requester_prepare_for_backup, c->req);
+                if (tool_interrupt_signal()) {
+                        c->prepared = true;
+                        return INTERRUPTED;
+                }
                 if (VSS_FAILED(hr))
                         return -tool_step_failed(c->req, "PrepareForBackup", hr);
                 c->prepared = true;
         }
+        r = checkpoint("prepared");
+        if (r < 0)
+                return r;
 
         hr = TOOL_RUN_ASYNC(vss_requester_do_snapshot_set, c->req);
+        if (tool_interrupt_signal())
+                return INTERRUPTED;
         if (VSS_FAILED(hr))
                 return -tool_step_failed(c->req, "DoSnapshotSet", hr);
 
@@ -174,7 +211,30 @@ static int creation_snapshot(Creation *c, vss_snapshot_context ctx, bool writers
         tool_note("snapshot set {%s} created (%s%s)", vss_id_to_str(&c->set_id).s,
                   arg.persistent ? "persistent" : "auto-release",
                   writers ? "" : ", no writers");
-        return 0;
+        return checkpoint("snapshot");
+}
+
+/*
+ * The backup was interrupted: AbortBackup (the writers hear Abort), a persistent set deleted
+ * (an auto-release one goes with the release), one line. Returns minus 128 + the signal.
+ */
+static int interrupted(Creation *c, int signal_status) {
+        int sig = tool_interrupt_signal();
+        const char *name = sig ? tool_interrupt_name() : signal_status == 128 + 15 ? "SIGTERM" : "SIGINT";
+        int status = sig ? 128 + sig : signal_status;
+
+        if (c->req && c->prepared)
+                (void) vss_requester_abort_backup(c->req);
+        if (c->req && c->set_started && arg.persistent) {
+                int32_t deleted = 0;
+                vss_id nondeleted;
+
+                (void) vss_requester_delete_snapshots(c->req, &c->set_id, VSS_OBJECT_SNAPSHOT_SET, true, &deleted,
+                                                      &nondeleted);
+        }
+        tool_note("interrupted by %s%s: the backup was aborted (the writers were told), no snapshot was kept", name,
+                  sig ? "" : " (the -exec command died of it)");
+        return -status;
 }
 
 int create_set(void) {
@@ -189,7 +249,10 @@ int create_set(void) {
         else
                 ctx = writers ? VSS_CTX_BACKUP : VSS_CTX_FILE_SHARE_BACKUP;
 
+        tool_interrupt_install();
         r = creation_snapshot(&c, ctx, writers);
+        if (r == INTERRUPTED || (r < 0 && tool_interrupt_signal()))
+                return interrupted(&c, 0);
         if (r < 0) {
                 /* After PrepareForBackup (and whenever DoSnapshotSet failed, §13) the writers must
                  * hear Abort; release then sends BackupShutdown and drops the set. */
@@ -225,9 +288,14 @@ int create_set(void) {
                 return r;
         }
 
+        if (checkpoint("exec") < 0)
+                return interrupted(&c, 0);
         if (arg.exec_cmd) {
                 tool_note("running: %s", arg.exec_cmd);
                 command_status = command_run(&c.env);
+                /* A signal to vshadow (passed on), or a ^C that killed the command: abort. */
+                if (tool_interrupt_signal() || command_status == 128 + 2 || command_status == 128 + 15)
+                        return interrupted(&c, command_status);
                 if (command_status < 0) {
                         if (writers)
                                 (void) vss_requester_abort_backup(c.req);
@@ -249,6 +317,8 @@ int create_set(void) {
                         r = bcd_save(c.req, arg.bc_file);
                 if (r < 0)
                         return command_status != 0 ? -command_status : r;
+                if (checkpoint("complete") < 0)
+                        return interrupted(&c, 0);
                 hr = TOOL_RUN_ASYNC(vss_requester_backup_complete, c.req);
                 if (VSS_FAILED(hr)) {
                         r = -tool_step_failed(c.req, "BackupComplete", hr);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -59,6 +60,32 @@ int env_add(Env *e, const char *value, const char *name_fmt, ...) {
         return 0;
 }
 
+/*
+ * VSHADOW_PATH_i: VOLUME i as it was named, inside its snapshot. A directory named below a
+ * volume's top (vshadow /srv/www on the volume /srv) is snapshotted with its volume; the
+ * command backs up this path, not the whole VSHADOW_SNAPSHOT_i.
+ */
+static int env_add_named_path(Env *e, const Snapshot *s, size_t i) {
+        _cleanup_free_ char *named = realpath(arg.volumes[i], NULL), *inside = NULL;
+        const char *vol = s->prop.original_volume_name, *rel;
+        size_t l;
+
+        if (!named)
+                named = strdup(arg.volumes[i]);
+        if (!named)
+                return -ENOMEM;
+        l = isempty(vol) || streq(vol, "/") ? 0 : strlen(vol);
+        if (!isempty(vol) && strncmp(named, vol, l) == 0 && (named[l] == '/' || named[l] == 0))
+                rel = named + l;
+        else
+                rel = "";       /* not below its volume as vssd names it: the volume's root */
+        while (*rel == '/')
+                rel++;
+        if (asprintf(&inside, "%s%s%s", s->dir, *rel ? "/" : "", rel) < 0)
+                return -ENOMEM;
+        return env_add(e, inside, "VSHADOW_PATH_%zu", i);
+}
+
 int env_build(Env *e, const vss_id *set_id, const Snapshot *snaps, size_t n_snaps, bool with_lists) {
         char count[32];
         int r;
@@ -75,6 +102,8 @@ int env_build(Env *e, const vss_id *set_id, const Snapshot *snaps, size_t n_snap
                 r = env_add(e, snaps[i].prop.original_volume_name, "VSHADOW_VOLUME_%zu", i);
                 if (r >= 0)
                         r = env_add(e, snaps[i].dir, "VSHADOW_SNAPSHOT_%zu", i);
+                if (r >= 0)
+                        r = env_add_named_path(e, &snaps[i], i);
                 if (r >= 0)
                         r = env_add(e, snaps[i].prop.snapshot_device_object, "VSHADOW_SNAPSHOT_DEVICE_%zu", i);
                 if (r >= 0)
@@ -156,11 +185,23 @@ int command_run(const Env *e) {
                 _exit(127);
         }
 
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR) {
+        /* A SIGTERM to vshadow (systemctl stop) goes on to the command; the backup is then
+         * aborted (create.c). SIGINT from a terminal reaches the command by itself. */
+        for (bool forwarded = false;;) {
+                pid_t k = waitpid(pid, &status, WNOHANG);
+
+                if (k == pid)
+                        break;
+                if (k < 0 && errno != EINTR) {
                         status = W_EXITCODE(127, 0);
                         break;
                 }
+                if (tool_interrupt_signal() && !forwarded) {
+                        (void) kill(pid, tool_interrupt_signal());
+                        forwarded = true;
+                }
+                (void) nanosleep(&(struct timespec) { .tv_nsec = 20 * 1000 * 1000 }, NULL);
+        }
         (void) sigaction(SIGINT, &old_int, NULL);
         (void) sigaction(SIGQUIT, &old_quit, NULL);
         if (WIFSIGNALED(status))

@@ -19,6 +19,7 @@
 Args arg = {
         .command = COMMAND_CREATE,
         .backup_type = VSS_BT_FULL,
+        .wait_turn_s = TOOL_DEFAULT_WAIT_S,
 };
 
 static void args_done(void) {
@@ -47,7 +48,9 @@ static void help(void) {
                "  -exec=COMMAND   Run COMMAND with /bin/sh -c while the snapshots exist; its exit\n"
                "                  status decides SetBackupSucceeded and vshadow's own\n"
                "  -script=FILE    Write the VSHADOW_* variables to FILE as a sourceable shell file\n"
-               "  -wait           Wait for Enter before releasing the snapshots\n\n"
+               "  -wait           Wait for Enter before releasing the snapshots\n"
+               "  -waitset=SECONDS  Wait up to SECONDS (default 900, 0: not at all) while another\n"
+               "                  snapshot set is being created, instead of failing\n\n"
                "Commands:\n"
                "  -q              List every snapshot\n"
                "  -qx=SETID       List the snapshots of a set\n"
@@ -69,11 +72,13 @@ static void help(void) {
                "  -h, -?, --help  Show this help\n"
                "  --version       Show the version\n\n"
                "Environment of -exec: VSHADOW_SET_ID, VSHADOW_SNAPSHOT_COUNT, VSHADOW_VOLUME_i,\n"
-               "VSHADOW_SNAPSHOT_i, VSHADOW_SNAPSHOT_ID_i, VSHADOW_BACKUP_TYPE, VSHADOW_BCD,\n"
+               "VSHADOW_SNAPSHOT_i (the volume's root), VSHADOW_PATH_i (VOLUME i as named, inside\n"
+               "the snapshot), VSHADOW_SNAPSHOT_ID_i, VSHADOW_BACKUP_TYPE, VSHADOW_BCD,\n"
                "VSHADOW_FILE_LIST_i and VSHADOW_FILE_LIST (i from 0). With -r: VSHADOW_RESTORE=1,\n"
                "VSHADOW_BCD, VSHADOW_COMPONENT_COUNT, VSHADOW_COMPONENT_i (LOGICAL_PATH_i, NAME_i,\n"
                "WRITER_i, WRITER_ID_i).\n\n"
                "Exit status: 0 success, 1 usage error, 2 VSS error, 3 vssd is not running,\n"
+               "130/143 interrupted by SIGINT/SIGTERM (the backup aborted, the writers told),\n"
                "else the failing exit status of the -exec command (docs/exit-codes.md).\n",
                VSS_DEFAULT_SOCKET);
 }
@@ -145,6 +150,7 @@ typedef enum OptionId {
         OPT_SCRIPT,
         OPT_WAIT,
         OPT_JSON,
+        OPT_WAIT_TURN,
         OPT_SOCKET,
         OPT_HELP,
         OPT_VERSION,
@@ -175,6 +181,7 @@ static const struct {
         { "wait", OPT_WAIT, VALUE_NONE, 0, true },
         { "json", OPT_JSON, VALUE_NONE, 0, false },
         { "-json", OPT_JSON, VALUE_NONE, 0, false },
+        { "waitset", OPT_WAIT_TURN, VALUE_REQUIRED, 0, true },
         { "socket", OPT_SOCKET, VALUE_REQUIRED, 0, false },
         { "h", OPT_HELP, VALUE_NONE, 0, false },
         { "?", OPT_HELP, VALUE_NONE, 0, false },
@@ -287,6 +294,17 @@ static int parse_argv(int argc, char *argv[]) {
                 case OPT_JSON:
                         arg.json = true;
                         break;
+                case OPT_WAIT_TURN: {
+                        char *end;
+                        unsigned long v;
+
+                        errno = 0;
+                        v = strtoul(value, &end, 10);
+                        if (errno != 0 || end == value || *end || value[0] == '-' || v > 7 * 24 * 3600)
+                                return -tool_usage_error("-waitset takes 0..604800 seconds");
+                        arg.wait_turn_s = (unsigned) v;
+                        break;
+                }
                 case OPT_SOCKET:
                         if (isempty(value))
                                 return -tool_usage_error("-socket needs a path");

@@ -41,6 +41,7 @@
 
 #include "backup-components.h"
 #include "macro.h"
+#include "tool-interrupt.h"
 #include "tool.h"
 #include "vss-bus.h"
 #include "writer-metadata.h"
@@ -78,6 +79,7 @@ typedef struct Args {
         bool no_writers;
         bool wait;
         bool json;                      /* -json: listings as one JSON value on stdout */
+        unsigned wait_turn_s;           /* -waitset: how long StartSnapshotSet waits for another set */
         vss_backup_type backup_type;
         const char *bc_file;
         const char *exec_cmd;

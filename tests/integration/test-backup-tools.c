@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * test-vssbackup-ops.c: vssbackup as an operator runs it, against a private vssd (test-copy
- * provider) and a writer process:
+ * test-backup-tools.c: vssbackup and vshadow as an operator runs them, against a private vssd
+ * (test-copy provider) and a writer process:
  *
  *   - an interrupt (SIGINT or SIGTERM, alternately) at each of eleven named points of a backup
  *     ($VSS_TEST_PAUSE_AT stops it there) and one inside DoSnapshotSet (the writer hangs
@@ -16,9 +16,13 @@
  *   - --exclude / --exclude-file, ls BACKUP [PATH], restore --include;
  *   - the scheduled service's command line (from the generated vssbackup@.service) with a
  *     sample instance file, twice (a full then an incremental, by "type = auto"), and
- *     systemd-analyze verify of the units when it is installed.
+ *     systemd-analyze verify of the units when it is installed;
+ *   - vshadow: SIGINT at a named point, SIGINT with -p after the set was made (the persistent
+ *     set is deleted), SIGTERM while the -exec command runs (passed on to it): exit 130/143,
+ *     one line, no snapshot left, the writer told Abort; -waitset waits its turn behind
+ *     another snapshot set.
  *
- * $VSSBACKUP is the program; the runs' output is kept in the harness directory.
+ * $VSSBACKUP and $VSHADOW are the programs; the runs' output is kept in the harness directory.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -684,6 +688,143 @@ static void test_units_verify(void **state) {
         assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* vshadow                                                                                    */
+/* ------------------------------------------------------------------------------------------ */
+
+/* Starts $VSHADOW with args; its output goes to <dir>/vshadow-<serial>.{out,err}. */
+static pid_t vshadow_start(Fixture *f, unsigned serial, const char *const *args) {
+        char out[4096], err[4096];
+        const char *argv[24];
+        size_t n = 0;
+        pid_t pid;
+
+        snprintf(out, sizeof(out), "%s/vshadow-%u.out", f->h->dir, serial);
+        snprintf(err, sizeof(err), "%s/vshadow-%u.err", f->h->dir, serial);
+        argv[n++] = getenv("VSHADOW");
+        assert_non_null(argv[0]);
+        for (size_t i = 0; args[i]; i++) {
+                assert_true(n < ELEMENTSOF(argv) - 1);
+                argv[n++] = args[i];
+        }
+        argv[n] = NULL;
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                int o = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                int e = open(err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+                if (o < 0 || e < 0 || dup2(o, STDOUT_FILENO) < 0 || dup2(e, STDERR_FILENO) < 0 ||
+                    setenv("VSS_SOCKET", f->h->socket_path, 1) < 0)
+                        _exit(127);
+                execv(argv[0], (char *const *) argv);
+                _exit(127);
+        }
+        return pid;
+}
+
+/* Reaps it: its exit status, its stderr in *ret_err (malloc'd). */
+static int vshadow_finish(Fixture *f, unsigned serial, pid_t pid, char **ret_err) {
+        char err[4096];
+        int status;
+
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        snprintf(err, sizeof(err), "%s/vshadow-%u.err", f->h->dir, serial);
+        assert_int_equal(read_file_full(err, ret_err, NULL), 0);
+        return WEXITSTATUS(status);
+}
+
+static void vshadow_assert_interrupted(Fixture *f, int status, const char *err, int sig) {
+        if (status != 128 + sig)
+                fail_msg("vshadow exited %d, expected %d:\n%s", status, 128 + sig, err);
+        assert_int_equal(count_lines_with(err, "interrupted by"), 1);
+        assert_non_null(strstr(err, "no snapshot was kept"));
+        wait_no_snapshots();
+        (void) f;
+}
+
+static void test_vshadow_interrupts(void **state) {
+        Fixture *f = *state;
+        unsigned aborts = 0, serial;
+        char err_path[4096];
+        char *err = NULL;
+        pid_t pid;
+        int st;
+
+        /* SIGINT at a named point after PrepareForBackup. */
+        serial = f->serial++;
+        assert_int_equal(setenv("VSS_TEST_PAUSE_AT", "prepared", 1), 0);
+        pid = vshadow_start(f, serial, (const char *const[]) { f->volume, NULL });
+        assert_int_equal(unsetenv("VSS_TEST_PAUSE_AT"), 0);
+        snprintf(err_path, sizeof(err_path), "%s/vshadow-%u.err", f->h->dir, serial);
+        wait_for_text(err_path, "paused at prepared\n");
+        assert_int_equal(kill(pid, SIGINT), 0);
+        st = vshadow_finish(f, serial, pid, &err);
+        vshadow_assert_interrupted(f, st, err, SIGINT);
+        free(err);
+        assert_int_equal(writer_log_wait(f->w, "event=Abort", ++aborts), 0);
+
+        /* -p: the set is made and persistent; an interrupt before BackupComplete deletes it. */
+        serial = f->serial++;
+        assert_int_equal(setenv("VSS_TEST_PAUSE_AT", "snapshot", 1), 0);
+        pid = vshadow_start(f, serial, (const char *const[]) { "-p", f->volume, NULL });
+        assert_int_equal(unsetenv("VSS_TEST_PAUSE_AT"), 0);
+        snprintf(err_path, sizeof(err_path), "%s/vshadow-%u.err", f->h->dir, serial);
+        wait_for_text(err_path, "paused at snapshot\n");
+        assert_true(count_snapshots() >= 1);
+        assert_int_equal(kill(pid, SIGINT), 0);
+        st = vshadow_finish(f, serial, pid, &err);
+        vshadow_assert_interrupted(f, st, err, SIGINT);
+        free(err);
+        assert_int_equal(writer_log_wait(f->w, "event=Abort", ++aborts), 0);
+
+        /* SIGTERM while the command runs: passed on to it, then the backup is aborted. */
+        serial = f->serial++;
+        pid = vshadow_start(f, serial, (const char *const[]) { "-exec=echo started; exec sleep 30", f->volume, NULL });
+        snprintf(err_path, sizeof(err_path), "%s/vshadow-%u.out", f->h->dir, serial);
+        wait_for_text(err_path, "started\n");
+        assert_int_equal(kill(pid, SIGTERM), 0);
+        st = vshadow_finish(f, serial, pid, &err);
+        vshadow_assert_interrupted(f, st, err, SIGTERM);
+        free(err);
+        assert_int_equal(writer_log_wait(f->w, "event=Abort", ++aborts), 0);
+        assert_int_equal(writer_log_count(f->w, "event=BackupComplete"), 0);
+
+        /* And the next run is fine. */
+        serial = f->serial++;
+        pid = vshadow_start(f, serial, (const char *const[]) { "-exec=test -d \"$VSHADOW_PATH_0\"", f->volume, NULL });
+        st = vshadow_finish(f, serial, pid, &err);
+        if (st != 0)
+                fail_msg("vshadow exited %d:\n%s", st, err);
+        free(err);
+        assert_int_equal(writer_log_wait(f->w, "event=BackupComplete", 1), 0);
+}
+
+/* vshadow waits its turn behind a backup whose set is in creation, then succeeds. */
+static void test_vshadow_waits_its_turn(void **state) {
+        Fixture *f = *state;
+        unsigned sa = f->serial++, sb = f->serial++;
+        char *err = NULL;
+        VbRun ra = {};
+        pid_t pa, pb;
+        int st;
+
+        assert_int_equal(vb_start(f->h->socket_path, f->h->dir, sa,
+                                  (const char *const[]) { "backup", "--type", "full", f->volume, "--to", f->backups,
+                                                          NULL }, &pa), 0);
+        assert_int_equal(writer_log_wait(f->w, "begin=PrepareForSnapshot", 1), 0);
+        pb = vshadow_start(f, sb, (const char *const[]) { "-nw", "-waitset=60", f->volume2, NULL });
+        st = vshadow_finish(f, sb, pb, &err);
+        if (st != 0)
+                fail_msg("vshadow exited %d:\n%s", st, err);
+        assert_non_null(strstr(err, "another snapshot set is being created"));
+        free(err);
+        assert_int_equal(vb_finish(pa, f->h->dir, sa, &ra), 0);
+        assert_int_equal(ra.exit_status, 0);
+        vb_run_done(&ra);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_interrupt_points, setup, teardown),
@@ -695,6 +836,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_exclude_ls_include, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_scheduled_service, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_units_verify, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_vshadow_interrupts, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_vshadow_waits_its_turn, setup_slow, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
