@@ -19,16 +19,22 @@
 
 #include "config.h"
 #include "guardian-client.h"
+#include "vssd/config-file.h"
 #include "vssd/log.h"
 #include "vssd/manager.h"
 #include "vssd/snapshot-catalog.h"
 #include "vssd/writer-registry.h"
 
+#define VSSD_CONFIG_FILE VSS_SYSCONFDIR "/vss/vssd.conf"
+
 static void help(void) {
         printf("vssd [OPTIONS...]\n\n"
-               "The Volume Shadow Copy Service coordinator.\n\n"
+               "The Volume Shadow Copy Service coordinator. Settings come from %s and\n"
+               "its drop-ins (%s.d/NAME.conf) first, then from the command line (vssd.conf(5)).\n\n"
                "  -h --help                 Show this help\n"
                "     --version              Show the version\n"
+               "     --config=PATH          Read this configuration file instead\n"
+               "     --no-config            Read no configuration file\n"
                "     --socket=PATH          Listen on PATH (default: $VSS_SOCKET, else %s)\n"
                "     --state-dir=DIR        State directory (default: %s)\n"
                "     --event-timeout=MS     Per-event writer timeout (default: %u)\n"
@@ -46,7 +52,7 @@ static void help(void) {
                "                            Test only, needs --test-provider: keep each hold MS\n"
                "                            longer, so tests can act inside it (default: 0)\n"
                "     --log-level=LEVEL      debug, info, warning or error (default: info)\n",
-               VSS_DEFAULT_SOCKET, VSSD_DEFAULT_STATE_DIR, VSSD_DEFAULT_EVENT_TIMEOUT_MS,
+               VSSD_CONFIG_FILE, VSSD_CONFIG_FILE, VSS_DEFAULT_SOCKET, VSSD_DEFAULT_STATE_DIR, VSSD_DEFAULT_EVENT_TIMEOUT_MS,
                VSSD_DEFAULT_MAX_CONNECTIONS, VSSD_DEFAULT_MAX_SNAPSHOTS_PER_VOLUME, VSSD_DEFAULT_EXPOSE_DIR,
                GUARDIAN_MAX_DEADLINE_MS, GUARDIAN_DEFAULT_DEADLINE_MS);
 }
@@ -65,40 +71,79 @@ static int parse_uint(const char *s, uint64_t max, uint64_t *ret) {
         return 0;
 }
 
+/* The command line; a configuration file's settings arrive as the same options. */
+enum {
+        ARG_VERSION = 0x100,
+        ARG_SOCKET,
+        ARG_STATE_DIR,
+        ARG_EVENT_TIMEOUT,
+        ARG_ALLOW_WRITER_UID,
+        ARG_TEST_PROVIDER,
+        ARG_MAX_CONNECTIONS,
+        ARG_MAX_SNAPSHOTS_PER_VOLUME,
+        ARG_EXPOSE_DIR,
+        ARG_GUARDIAN,
+        ARG_HOLD_TIMEOUT,
+        ARG_TEST_HOLD_DELAY,
+        ARG_LOG_LEVEL,
+        ARG_CONFIG,
+        ARG_NO_CONFIG,
+};
+static const struct option options[] = {
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, ARG_VERSION },
+        { "socket", required_argument, NULL, ARG_SOCKET },
+        { "state-dir", required_argument, NULL, ARG_STATE_DIR },
+        { "event-timeout", required_argument, NULL, ARG_EVENT_TIMEOUT },
+        { "allow-writer-uid", required_argument, NULL, ARG_ALLOW_WRITER_UID },
+        { "test-provider", no_argument, NULL, ARG_TEST_PROVIDER },
+        { "max-connections", required_argument, NULL, ARG_MAX_CONNECTIONS },
+        { "max-snapshots-per-volume", required_argument, NULL, ARG_MAX_SNAPSHOTS_PER_VOLUME },
+        { "expose-dir", required_argument, NULL, ARG_EXPOSE_DIR },
+        { "guardian", required_argument, NULL, ARG_GUARDIAN },
+        { "hold-timeout-ms", required_argument, NULL, ARG_HOLD_TIMEOUT },
+        { "test-hold-delay-ms", required_argument, NULL, ARG_TEST_HOLD_DELAY },
+        { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+        { "config", required_argument, NULL, ARG_CONFIG },
+        { "no-config", no_argument, NULL, ARG_NO_CONFIG },
+        {}
+};
+
+/* What a configuration file may set: every option that takes a value, except the one that
+ * names the file and the test-only ones. Derived from options[], so a new flag is a new
+ * setting without a second list to keep. ret has room for every option and the NULL. */
+static void file_settings(const char *ret[static ELEMENTSOF(options)]) {
+        size_t n = 0;
+
+        for (const struct option *o = options; o->name; o++)
+                if (o->has_arg == required_argument && !streq(o->name, "config") &&
+                    strncmp(o->name, "test-", 5) != 0)
+                        ret[n++] = o->name;
+        ret[n] = NULL;
+}
+
+/*
+ * The guardian vssd runs when neither --guardian nor $VSS_GUARDIAN names one: the installed
+ * one, or, for a vssd started from its build tree (the demo, a developer), the guardian
+ * built beside it, so the build tree works without `meson install`.
+ */
+static int guardian_default(ManagerConfig *c) {
+        char self[4096];
+        ssize_t n;
+
+        if (c->guardian_path || secure_getenv("VSS_GUARDIAN"))
+                return 0;
+        n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+        if (n <= 0)
+                return 0;
+        self[n] = '\0';
+        if (!streq(self, VSSD_BUILD_PATH) || access(VSS_BUILD_GUARDIAN_PATH, X_OK) < 0)
+                return 0;
+        c->guardian_path = strdup(VSS_BUILD_GUARDIAN_PATH);
+        return c->guardian_path ? 0 : log_oom();
+}
 /* Returns 1 to run, 0 to exit successfully (help, version), negative errno on bad usage. */
 static int parse_argv(int argc, char *argv[], ManagerConfig *c) {
-        enum {
-                ARG_VERSION = 0x100,
-                ARG_SOCKET,
-                ARG_STATE_DIR,
-                ARG_EVENT_TIMEOUT,
-                ARG_ALLOW_WRITER_UID,
-                ARG_TEST_PROVIDER,
-                ARG_MAX_CONNECTIONS,
-                ARG_MAX_SNAPSHOTS_PER_VOLUME,
-                ARG_EXPOSE_DIR,
-                ARG_GUARDIAN,
-                ARG_HOLD_TIMEOUT,
-                ARG_TEST_HOLD_DELAY,
-                ARG_LOG_LEVEL,
-        };
-        static const struct option options[] = {
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
-                { "socket", required_argument, NULL, ARG_SOCKET },
-                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
-                { "event-timeout", required_argument, NULL, ARG_EVENT_TIMEOUT },
-                { "allow-writer-uid", required_argument, NULL, ARG_ALLOW_WRITER_UID },
-                { "test-provider", no_argument, NULL, ARG_TEST_PROVIDER },
-                { "max-connections", required_argument, NULL, ARG_MAX_CONNECTIONS },
-                { "max-snapshots-per-volume", required_argument, NULL, ARG_MAX_SNAPSHOTS_PER_VOLUME },
-                { "expose-dir", required_argument, NULL, ARG_EXPOSE_DIR },
-                { "guardian", required_argument, NULL, ARG_GUARDIAN },
-                { "hold-timeout-ms", required_argument, NULL, ARG_HOLD_TIMEOUT },
-                { "test-hold-delay-ms", required_argument, NULL, ARG_TEST_HOLD_DELAY },
-                { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
-                {}
-        };
         uint64_t v;
         int opt, r;
 
@@ -183,6 +228,9 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *c) {
                                                        GUARDIAN_MAX_DEADLINE_MS, optarg);
                         c->test_hold_delay_ms = (uint32_t) v;
                         break;
+                case ARG_CONFIG:
+                case ARG_NO_CONFIG:
+                        break; /* read before parsing (config_argv_build) */
                 case ARG_LOG_LEVEL:
                         r = log_level_from_string(optarg);
                         if (r < 0)
@@ -231,7 +279,18 @@ static int run(int argc, char *argv[]) {
         sigset_t mask;
         int r;
 
-        r = parse_argv(argc, argv, &config);
+        const char *settings[ELEMENTSOF(options)];
+        char **args = NULL;
+        int n_args = 0;
+
+        file_settings(settings);
+        r = config_argv_build(argc, argv, VSSD_CONFIG_FILE, settings, &n_args, &args);
+        if (r < 0)
+                return r == -ENOMEM ? r : -EINVAL;
+        r = parse_argv(n_args, args, &config);
+        config_argv_free(args);
+        if (r > 0 && guardian_default(&config) < 0)
+                r = -ENOMEM;
         if (r <= 0) {
                 manager_config_done(&config);
                 return r < 0 ? -EINVAL : 0;

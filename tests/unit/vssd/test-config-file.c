@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * test-config-file: vssd's configuration file (src/vssd/config-file.c, vssd.conf(5)) turned
+ * into arguments, and the real vssd started with one.
+ *
+ * What it proves:
+ *   - settings become "--name=value" before the command line's arguments, the file's before
+ *     its drop-ins', drop-ins in lexical order, only *.conf; comments, blank lines and
+ *     spaces around '=' are fine; values keep inner spaces;
+ *   - a missing default file is no error, a missing --config file is; --no-config reads
+ *     nothing; --config PATH and --config=PATH both work;
+ *   - an unknown setting, a line without '=', a setting not on the allowed list (a test-only
+ *     flag) refuse with an error;
+ *   - the real vssd listens on the socket its file names, and the command line overrides
+ *     the file.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "vssd/config-file.h"
+
+static const char *const allowed[] = { "socket", "state-dir", "event-timeout", "allow-writer-uid", NULL };
+
+static char dir[] = "/tmp/vss-config-test-XXXXXX";
+
+static void put(const char *name, const char *text) {
+        _cleanup_free_ char *path = NULL;
+        FILE *f;
+
+        assert_true(asprintf(&path, "%s/%s", dir, name) > 0);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        fputs(text, f);
+        assert_int_equal(fclose(f), 0);
+}
+
+static char *at(const char *name) {
+        char *path;
+
+        assert_true(asprintf(&path, "%s/%s", dir, name) > 0);
+        return path;
+}
+
+/* Builds the arguments for argv (NULL-terminated) and returns them joined by '|'. */
+static int build(char **argv, const char *default_name, char **ret_joined) {
+        _cleanup_free_ char *def = at(default_name);
+        char **out = NULL, *joined;
+        int argc = 0, n = 0, r;
+        size_t len = 1;
+
+        while (argv[argc])
+                argc++;
+        r = config_argv_build(argc, argv, def, allowed, &n, &out);
+        if (r < 0)
+                return r;
+        for (int i = 0; i < n; i++)
+                len += strlen(out[i]) + 1;
+        joined = calloc(1, len);
+        assert_non_null(joined);
+        for (int i = 0; i < n; i++) {
+                if (i > 0)
+                        strcat(joined, "|");
+                strcat(joined, out[i]);
+        }
+        assert_null(out[n]);
+        config_argv_free(out);
+        *ret_joined = joined;
+        return 0;
+}
+
+static int setup(void **state) {
+        return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+        char *argv[] = { (char *) "rm", (char *) "-rf", dir, NULL };
+        pid_t pid = fork();
+
+        if (pid == 0) {
+                execvp(argv[0], argv);
+                _exit(127);
+        }
+        (void) waitpid(pid, NULL, 0);
+        return 0;
+}
+
+static void test_order_and_format(void **state) {
+        _cleanup_free_ char *got = NULL, *sub = at("main.conf.d");
+        char *argv[] = { (char *) "vssd", (char *) "--event-timeout=7", NULL };
+
+        put("main.conf", "# a comment\n\n; another\n  socket =  /run/x y.sock  \nevent-timeout=5\n"
+                         "allow-writer-uid = 1000\n");
+        assert_int_equal(mkdir(sub, 0755), 0);
+        put("main.conf.d/20-b.conf", "allow-writer-uid = 1002\n");
+        put("main.conf.d/10-a.conf", "allow-writer-uid = 1001\n");
+        put("main.conf.d/30-ignored.txt", "this is not read\n");
+        put("main.conf.d/.40-hidden.conf", "bogus\n");
+
+        assert_int_equal(build(argv, "main.conf", &got), 0);
+        assert_string_equal(got, "vssd|--socket=/run/x y.sock|--event-timeout=5|--allow-writer-uid=1000|"
+                                 "--allow-writer-uid=1001|--allow-writer-uid=1002|--event-timeout=7");
+}
+
+static void test_which_file(void **state) {
+        _cleanup_free_ char *got = NULL, *other = at("other.conf"), *opt = NULL, *missing = at("missing.conf"),
+                            *expected = NULL;
+        char *argv_default[] = { (char *) "vssd", NULL };
+        char *argv_none[] = { (char *) "vssd", (char *) "--no-config", NULL };
+        char *argv_other[] = { (char *) "vssd", (char *) "--config", other, NULL };
+        char *argv_missing[] = { (char *) "vssd", NULL, NULL };
+
+        /* No default file: nothing but argv. */
+        assert_int_equal(build(argv_default, "nothing-here.conf", &got), 0);
+        assert_string_equal(got, "vssd");
+        free(got);
+
+        put("other.conf", "state-dir = /var/lib/other\n");
+        put("default.conf", "state-dir = /var/lib/default\n");
+        assert_int_equal(build(argv_none, "default.conf", &got), 0);
+        assert_string_equal(got, "vssd|--no-config");
+        free(got);
+
+        assert_int_equal(build(argv_other, "default.conf", &got), 0);
+        assert_true(asprintf(&expected, "vssd|--state-dir=/var/lib/other|--config|%s", other) > 0);
+        assert_string_equal(got, expected);
+        free(got);
+        got = NULL;
+
+        assert_true(asprintf(&opt, "--config=%s", missing) > 0);
+        argv_missing[1] = opt;
+        assert_int_equal(build(argv_missing, "default.conf", &got), -ENOENT);
+}
+
+static void test_refused(void **state) {
+        static const struct {
+                const char *text;
+                int error;
+        } cases[] = {
+                { "bogus = 1\n", -EINVAL },            /* unknown */
+                { "socket /x\n", -EINVAL },            /* no '=' */
+                { "test-provider = yes\n", -EINVAL },  /* not on the allowed list */
+                { "= 3\n", -EINVAL },                  /* no name */
+        };
+        char *argv[] = { (char *) "vssd", NULL };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char *got = NULL;
+
+                put("bad.conf", cases[i].text);
+                assert_int_equal(build(argv, "bad.conf", &got), cases[i].error);
+                assert_null(got);
+        }
+}
+
+/* Waits up to 10 s for path to exist. */
+static bool appears(const char *path) {
+        for (int i = 0; i < 1000; i++) {
+                if (access(path, F_OK) == 0)
+                        return true;
+                usleep(10000);
+        }
+        return false;
+}
+
+static void test_real_vssd(void **state) {
+        _cleanup_free_ char *conf = at("vssd.conf"), *text = NULL, *from_file = at("from-file.sock"),
+                            *from_cli = at("from-cli.sock"), *state_dir = at("state");
+        const char *vssd = getenv("VSSD");
+        pid_t pid;
+        int status;
+
+        assert_non_null(vssd);
+        if (geteuid() != 0) {
+                /* vssd refuses to run unprivileged; the parser cases above still ran. */
+                skip();
+        }
+        assert_int_equal(mkdir(state_dir, 0700), 0);
+        assert_true(asprintf(&text, "socket = %s\nstate-dir = %s\n", from_file, state_dir) > 0);
+        put("vssd.conf", text);
+
+        /* The file alone. */
+        pid = fork();
+        if (pid == 0) {
+                execl(vssd, vssd, "--config", conf, (char *) NULL);
+                _exit(127);
+        }
+        assert_true(appears(from_file));
+        assert_int_equal(kill(pid, SIGTERM), 0);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+        /* The command line wins. */
+        pid = fork();
+        if (pid == 0) {
+                execl(vssd, vssd, "--config", conf, "--socket", from_cli, (char *) NULL);
+                _exit(127);
+        }
+        assert_true(appears(from_cli));
+        assert_int_equal(kill(pid, SIGTERM), 0);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+        /* A typo keeps vssd from starting at all. */
+        put("vssd.conf", "max-conections = 3\n");
+        pid = fork();
+        if (pid == 0) {
+                execl(vssd, vssd, "--config", conf, (char *) NULL);
+                _exit(127);
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_order_and_format),
+                cmocka_unit_test(test_which_file),
+                cmocka_unit_test(test_refused),
+                cmocka_unit_test(test_real_vssd),
+        };
+
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
