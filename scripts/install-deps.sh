@@ -14,6 +14,7 @@ packages=(
         qemu-guest-agent
         qemu-system-x86 busybox-static cpio kmod lvm2 thin-provisioning-tools
         libcap2-bin patchelf passwd
+        systemd libglib2.0-bin dbus-bin
 )
 
 missing=()

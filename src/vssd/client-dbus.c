@@ -48,6 +48,31 @@ static int on_disconnected(sd_bus_message *message, void *userdata, sd_bus_error
         return 0;
 }
 
+/*
+ * Runs after every event loop iteration while c is authenticating. Why: a libdbus peer
+ * (dbus-send --peer, gdbus) sends BEGIN and its first method call in one write; sd-bus reads
+ * both while finishing authentication, keeps the call in its input buffer, and only asks the
+ * loop for more input, so the call would wait until the peer gave up (25 s) or hung up. Once
+ * authentication is done, process what is buffered, then stop watching.
+ */
+static int on_auth_post(sd_event_source *s, void *userdata) {
+        Client *c = userdata;
+        sd_bus *bus;
+        int r;
+
+        if (sd_bus_is_ready(c->bus) <= 0)
+                return 0;
+        c->auth_watch = sd_event_source_disable_unref(c->auth_watch);
+
+        /* A call may end the connection, and with it c: hold the bus, not c. */
+        bus = sd_bus_ref(c->bus);
+        do
+                r = sd_bus_process(bus, NULL);
+        while (r > 0);
+        sd_bus_unref(bus);
+        return 0;
+}
+
 int client_new(Manager *m, int fd, Client **ret) {
         _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
         _cleanup_close_ int nfd = fd;
@@ -105,6 +130,9 @@ int client_new(Manager *m, int fd, Client **ret) {
         r = sd_bus_add_object_vtable(bus, NULL, VSS_BUS_PATH, VSS_BUS_IFACE_ADMIN, admin_vtable, c);
         if (r < 0)
                 goto fail;
+        r = sd_bus_add_object_vtable(bus, NULL, "/org/freedesktop/DBus", "org.freedesktop.DBus", bus_compat_vtable, c);
+        if (r < 0)
+                goto fail;
 
         r = sd_bus_match_signal_async(bus, NULL, "org.freedesktop.DBus.Local", "/org/freedesktop/DBus/Local",
                                       "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, NULL, c);
@@ -118,6 +146,9 @@ int client_new(Manager *m, int fd, Client **ret) {
         r = sd_bus_attach_event(bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 goto fail;
+        r = sd_event_add_post(m->event, &c->auth_watch, on_auth_post, c);
+        if (r < 0)
+                goto fail;
 
         c->bus = TAKE_PTR(bus);
         LIST_PREPEND(clients, m->clients, c);
@@ -126,6 +157,7 @@ int client_new(Manager *m, int fd, Client **ret) {
         return 0;
 
 fail:
+        c->auth_watch = sd_event_source_disable_unref(c->auth_watch);
         free(c->groups);
         return r;
 }

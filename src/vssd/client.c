@@ -34,6 +34,7 @@ Client *client_free(Client *c) {
         LIST_REMOVE(clients, m->clients, c);
         m->n_clients--;
 
+        c->auth_watch = sd_event_source_disable_unref(c->auth_watch);
         c->bus = sd_bus_close_unref(c->bus);
         free(c->groups);
         free(c);

@@ -29,6 +29,7 @@ typedef enum ClientRole {
 struct Client {
         Manager *manager;
         sd_bus *bus;
+        sd_event_source *auth_watch;    /* until authentication is done (client-dbus.c) */
         struct ucred ucred;
         gid_t *groups;                  /* supplementary groups (SO_PEERGROUPS) */
         size_t n_groups;
@@ -74,6 +75,7 @@ int client_check_requester(Client *c, sd_bus_error *error, Backup **ret_backup);
 extern const sd_bus_vtable backup_vtable[];
 extern const sd_bus_vtable writer_vtable[];
 extern const sd_bus_vtable admin_vtable[];
+extern const sd_bus_vtable bus_compat_vtable[];   /* bus-compat-dbus.c */
 
 typedef struct SnapshotRecord SnapshotRecord;
 /* snapshot_record_append: append rec as one SNAPPROP (docs/dbus-api.md) to m. backup-dbus.c. */
