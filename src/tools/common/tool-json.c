@@ -9,27 +9,42 @@
 #include "tool.h"
 
 void json_string(const char *s) {
+        const unsigned char *p = (const unsigned char *) strempty(s);
+
+        /* Valid JSON for any bytes: a file name need not be UTF-8, and a sequence that is not
+         * well-formed UTF-8 becomes U+FFFD rather than an invalid document. */
         putchar('"');
-        for (const unsigned char *p = (const unsigned char *) strempty(s); *p; p++) {
-                switch (*p) {
-                case '"':
-                        fputs("\\\"", stdout);
-                        break;
-                case '\\':
-                        fputs("\\\\", stdout);
-                        break;
-                case '\n':
-                        fputs("\\n", stdout);
-                        break;
-                case '\t':
-                        fputs("\\t", stdout);
-                        break;
-                default:
-                        if (*p < 0x20)
-                                printf("\\u%04x", *p);
-                        else
-                                putchar(*p);
+        while (*p) {
+                size_t n = 0;
+
+                if (*p == '"' || *p == '\\') {
+                        printf("\\%c", *p++);
+                        continue;
                 }
+                if (*p < 0x20 || *p == 0x7f) {
+                        printf("\\u%04x", *p++);
+                        continue;
+                }
+                if (*p < 0x80) {
+                        putchar(*p++);
+                        continue;
+                }
+                if ((*p & 0xe0) == 0xc0 && *p >= 0xc2)
+                        n = 2;
+                else if ((*p & 0xf0) == 0xe0)
+                        n = 3;
+                else if ((*p & 0xf8) == 0xf0 && *p <= 0xf4)
+                        n = 4;
+                for (size_t i = 1; i < n; i++)
+                        if ((p[i] & 0xc0) != 0x80)
+                                n = 0;
+                if (n == 0) {
+                        fputs("\\ufffd", stdout);
+                        p++;
+                        continue;
+                }
+                fwrite(p, 1, n, stdout);
+                p += n;
         }
         putchar('"');
 }

@@ -116,8 +116,9 @@ int tool_backup_privilege_pass_on(void);
 int tool_snapshot_dir(vss_requester *r, const vss_snapshot_prop *p, char **ret);
 
 /*
- * JSON on stdout, for the --json form of every listing (tool-json.c): json_string writes s
- * (NULL: "") quoted and escaped; json_field_string writes "name":"value" and a comma unless
+ * JSON on stdout, for the --json form of every listing and result (tool-json.c): json_string
+ * writes s (NULL: "") quoted and escaped, bytes that are not UTF-8 as U+FFFD (file names need
+ * not be UTF-8; the output is always valid JSON); json_field_string writes "name":"value" and a comma unless
  * last. The tools use the same field names for the same things (vssadmin list shadows and
  * vshadow -q -json both say shadow_id, set_id, original_volume, ...).
  */

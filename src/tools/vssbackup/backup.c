@@ -1593,14 +1593,14 @@ static void print_json_result(const Run *run, const char *result, int exit_statu
                 _cleanup_free_ char *path = NULL;
 
                 if (asprintf(&path, "%s/%s", run->o->to, run->stored_name) >= 0)
-                        json_print_string(stdout, path);
+                        json_string(path);
                 else
                         printf("null");
         } else
                 printf("null");
         printf(", \"parent\": ");
         if (m->parent)
-                json_print_string(stdout, m->parent);
+                json_string(m->parent);
         else
                 printf("null");
         printf(", \"volumes\": [");
@@ -1610,11 +1610,11 @@ static void print_json_result(const Run *run, const char *result, int exit_statu
                 files += v->files;
                 bytes += v->bytes;
                 printf("%s{\"path\": ", i ? ", " : "");
-                json_print_string(stdout, v->path);
+                json_string(v->path);
                 printf(", \"scopes\": [");
                 for (size_t k = 0; k < v->n_scopes; k++) {
                         printf("%s", k ? ", " : "");
-                        json_print_string(stdout, v->scopes[k]);
+                        json_string(v->scopes[k]);
                 }
                 printf("], \"files\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"failed\": %" PRIu64 "}", v->files,
                        v->bytes, v->failed);
@@ -1624,11 +1624,11 @@ static void print_json_result(const Run *run, const char *result, int exit_statu
                 const ManifestComponent *c = &m->components[i];
 
                 printf("%s{\"writer\": ", i ? ", " : "");
-                json_print_string(stdout, strempty(c->writer_name));
+                json_string(strempty(c->writer_name));
                 printf(", \"logical_path\": ");
-                json_print_string(stdout, c->logical_path);
+                json_string(c->logical_path);
                 printf(", \"name\": ");
-                json_print_string(stdout, c->name);
+                json_string(c->name);
                 printf(", \"succeeded\": %s}", c->succeeded ? "true" : "false");
         }
         printf("]}\n");

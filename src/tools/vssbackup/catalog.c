@@ -248,46 +248,6 @@ int lock_backup_dir(int dirfd, const char *dir, unsigned wait_s) {
         return TAKE_FD(fd);
 }
 
-void json_print_string(FILE *f, const char *s) {
-        const unsigned char *p = (const unsigned char *) s;
-
-        fputc('"', f);
-        while (*p) {
-                size_t n = 0;
-
-                if (*p == '"' || *p == '\\') {
-                        fprintf(f, "\\%c", *p++);
-                        continue;
-                }
-                if (*p < 0x20 || *p == 0x7f) {
-                        fprintf(f, "\\u%04x", *p++);
-                        continue;
-                }
-                if (*p < 0x80) {
-                        fputc(*p++, f);
-                        continue;
-                }
-                /* Copy a well-formed UTF-8 sequence; anything else becomes U+FFFD. */
-                if ((*p & 0xe0) == 0xc0 && *p >= 0xc2)
-                        n = 2;
-                else if ((*p & 0xf0) == 0xe0)
-                        n = 3;
-                else if ((*p & 0xf8) == 0xf0 && *p <= 0xf4)
-                        n = 4;
-                for (size_t i = 1; i < n; i++)
-                        if ((p[i] & 0xc0) != 0x80)
-                                n = 0;
-                if (n == 0) {
-                        fputs("\\ufffd", f);
-                        p++;
-                        continue;
-                }
-                fwrite(p, 1, n, f);
-                p += n;
-        }
-        fputc('"', f);
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* list                                                                                       */
 /* ------------------------------------------------------------------------------------------ */
@@ -323,16 +283,16 @@ static void list_json(const Catalog *c) {
                 char idbuf[VSS_ID_STRING_MAX];
 
                 printf("%s\n  {\"name\": ", i > 0 ? "," : "");
-                json_print_string(stdout, m->dir_name);
+                json_string(m->dir_name);
                 printf(", \"id\": \"%s\", \"type\": \"%s\", \"created_ns\": %" PRIi64 ", \"parent\": ",
                        vss_id_format(&m->id, idbuf), backup_type_name(m->type), m->created_ns);
                 if (m->parent)
-                        json_print_string(stdout, m->parent);
+                        json_string(m->parent);
                 else
                         printf("null");
                 printf(", \"base\": ");
                 if (m->base)
-                        json_print_string(stdout, m->base);
+                        json_string(m->base);
                 else
                         printf("null");
                 printf(", \"complete\": %s, \"with_writers\": %s, \"files\": %" PRIu64 ", \"bytes\": %" PRIu64
@@ -341,7 +301,7 @@ static void list_json(const Catalog *c) {
                        manifest_bytes(m));
                 for (size_t v = 0; v < m->n_volumes; v++) {
                         printf("%s{\"path\": ", v > 0 ? ", " : "");
-                        json_print_string(stdout, m->volumes[v].path);
+                        json_string(m->volumes[v].path);
                         printf(", \"generation\": %" PRIu64 ", \"files\": %" PRIu64 ", \"bytes\": %" PRIu64 "}",
                                m->volumes[v].generation, m->volumes[v].files, m->volumes[v].bytes);
                 }
@@ -350,14 +310,14 @@ static void list_json(const Catalog *c) {
                         const ManifestComponent *comp = &m->components[k];
 
                         printf("%s{\"writer\": ", k > 0 ? ", " : "");
-                        json_print_string(stdout, strempty(comp->writer_name));
+                        json_string(strempty(comp->writer_name));
                         printf(", \"logical_path\": ");
-                        json_print_string(stdout, comp->logical_path);
+                        json_string(comp->logical_path);
                         printf(", \"name\": ");
-                        json_print_string(stdout, comp->name);
+                        json_string(comp->name);
                         printf(", \"succeeded\": %s, \"backup_stamp\": ", comp->succeeded ? "true" : "false");
                         if (comp->backup_stamp)
-                                json_print_string(stdout, comp->backup_stamp);
+                                json_string(comp->backup_stamp);
                         else
                                 printf("null");
                         printf("}");
@@ -576,16 +536,16 @@ int vb_verify(const char *backup, bool only, bool quiet, bool json) {
 
         if (json) {
                 printf("{\"backup\": ");
-                json_print_string(stdout, backup);
+                json_string(backup);
                 printf(", \"ok\": %s, \"only\": %s, \"chain_problem\": ", ok ? "true" : "false", only ? "true" : "false");
                 if (chain_problem)
-                        json_print_string(stdout, chain_problem);
+                        json_string(chain_problem);
                 else
                         printf("null");
                 printf(", \"chain\": [");
                 for (int i = 1; i < n; i++) {
                         printf("%s{\"name\": ", i > 1 ? ", " : "");
-                        json_print_string(stdout, chain[i]->dir_name);
+                        json_string(chain[i]->dir_name);
                         printf(", \"ok\": %s}", results[i] ? "true" : "false");
                 }
                 printf("]}\n");
@@ -713,7 +673,7 @@ int vb_ls(const char *backup, const char *path, bool json) {
 
                 if (json) {
                         printf("%s\n  {\"path\": ", i ? "," : "");
-                        json_print_string(stdout, st.items[i].path);
+                        json_string(st.items[i].path);
                         printf(", \"type\": \"%s\"}", t);
                 } else
                         printf("%c %s%s\n", st.items[i].type, st.items[i].path,

@@ -133,11 +133,11 @@ int vb_prune(const PruneOptions *o) {
 
         if (o->json) {
                 printf("{\"dir\": ");
-                json_print_string(stdout, o->dir);
+                json_string(o->dir);
                 printf(", \"dry_run\": %s, \"backups\": [", o->dry_run ? "true" : "false");
                 for (size_t i = 0; i < c.n_backups; i++) {
                         printf("%s\n  {\"name\": ", i > 0 ? "," : "");
-                        json_print_string(stdout, c.backups[i]->dir_name);
+                        json_string(c.backups[i]->dir_name);
                         printf(", \"type\": \"%s\", \"keep\": %s, \"removed\": %s, \"reasons\": [",
                                backup_type_name(c.backups[i]->type), reasons[i] ? "true" : "false",
                                removed[i] ? "true" : "false");

@@ -1626,9 +1626,9 @@ int vb_restore(const RestoreOptions *o) {
                 ret = VB_EXIT_OK;
         if (o->json) {
                 printf("{\"backup\": ");
-                json_print_string(stdout, o->backup);
+                json_string(o->backup);
                 printf(", \"target\": ");
-                json_print_string(stdout, o->to);
+                json_string(o->to);
                 printf(", \"exit_status\": %d, \"restored\": %" PRIu64 ", \"skipped\": %" PRIu64 ", \"refused\": %" PRIu64
                        ", \"failed\": %" PRIu64 ", \"damaged\": %s, \"writer_failed\": %s}\n", ret, run.restored,
                        run.skipped, run.refused, run.failed, damaged ? "true" : "false",

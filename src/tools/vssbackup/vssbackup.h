@@ -370,8 +370,6 @@ bool retention_any_rule(const RetentionPolicy *p);
 
 /* now_ns: CLOCK_REALTIME in nanoseconds. */
 int64_t now_ns(void);
-/* json_print_string: s as a JSON string literal (bytes that are not UTF-8 become U+FFFD). */
-void json_print_string(FILE *f, const char *s);
 /* split_backup_path: "DIR/NAME" into an fd of DIR (caller closes) and NAME (malloc'd). */
 int split_backup_path(const char *path, int *ret_dirfd, char **ret_name);
 /* remove_flat_dir: remove parentfd/name, a directory of plain files (a backup). 0 or a negative errno. */
