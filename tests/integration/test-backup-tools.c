@@ -825,6 +825,29 @@ static void test_vshadow_waits_its_turn(void **state) {
         vb_run_done(&ra);
 }
 
+/* The new options' usage errors: status 1, nothing done. */
+static void test_usage(void **state) {
+        Fixture *f = *state;
+        const char *const *const cases[] = {
+                (const char *const[]) { "restore", "x", "--to", "y", "--json", "--report", "-", NULL },
+                (const char *const[]) { "scheduled", "--config", "x", "--json", NULL },
+                (const char *const[]) { "backup", "--type", "full", "/", "--to", "/tmp/x", "--exclude", "", NULL },
+                (const char *const[]) { "backup", "--type", "full", "/", "--to", "/tmp/x", "--wait", "-1", NULL },
+                (const char *const[]) { "prune", "--to", "/tmp", "--keep-daily", "x", NULL },
+                (const char *const[]) { "ls", NULL },
+                (const char *const[]) { "verify", "a", "b", NULL },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                VbRun r = {};
+
+                run(f, cases[i], &r);
+                if (r.exit_status != VB_EXIT_USAGE_TEST)
+                        fail_msg("case %zu (%s): exit %d\n%s", i, cases[i][0], r.exit_status, r.err);
+                vb_run_done(&r);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_interrupt_points, setup, teardown),
@@ -836,6 +859,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_exclude_ls_include, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_scheduled_service, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_units_verify, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_usage, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_vshadow_interrupts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_vshadow_waits_its_turn, setup_slow, teardown),
         };

@@ -133,8 +133,11 @@ typedef struct Args {
 
 /* Which options each command takes: anything else is a usage error, not silently ignored. */
 static bool option_allowed(const char *command, int opt) {
-        if (opt == OPT_HELP || opt == OPT_JSON)
+        if (opt == OPT_HELP)
                 return true;
+        /* Every command's result or listing has a JSON form but scheduled's (a backup and a prune). */
+        if (opt == OPT_JSON)
+                return !streq(command, "scheduled");
         if (streq(command, "backup"))
                 return opt == OPT_TO || opt == OPT_TYPE || opt == OPT_NO_WRITERS || opt == OPT_SOCKET ||
                        opt == OPT_LEVEL || opt == OPT_THREADS || opt == OPT_QUIET || opt == OPT_EXCLUDE ||
@@ -343,6 +346,10 @@ static int cmd_restore(const Args *a) {
 
         if (a->n_positional != 1 || !a->to) {
                 fprintf(stderr, "vssbackup restore: give one BACKUP and --to TARGET\n");
+                return VB_EXIT_USAGE;
+        }
+        if (a->json && a->report && streq(a->report, "-")) {
+                fprintf(stderr, "vssbackup restore: --json and --report - both want stdout; give --report FILE\n");
                 return VB_EXIT_USAGE;
         }
         o.backup = a->positional[0];
