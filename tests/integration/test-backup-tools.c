@@ -239,6 +239,20 @@ static int teardown(void **state) {
 /* Interrupts                                                                                 */
 /* ------------------------------------------------------------------------------------------ */
 
+/* The state vssd reports for the writer's most recent backup (vssadmin list writers --json). */
+static void assert_writer_stable(Fixture *f, const char *where) {
+        char out[4096], cmd[8192];
+        _cleanup_free_ char *text = NULL;
+
+        snprintf(out, sizeof(out), "%s/writers.json", f->h->dir);
+        snprintf(cmd, sizeof(cmd), "VSS_SOCKET='%s' '%s' list writers --json > '%s'", f->h->socket_path,
+                 getenv("VSSADMIN"), out);
+        assert_int_equal(system(cmd), 0);
+        assert_int_equal(read_file_full(out, &text, NULL), 0);
+        if (!strstr(text, "\"state_name\":\"stable\"") && !strstr(text, "\"state_name\": \"stable\""))
+                fail_msg("after an interrupt at %s the writer is not stable:\n%s", where, text);
+}
+
 /* The run was interrupted cleanly: status, one line, nothing left behind. */
 static void assert_interrupted_cleanly(Fixture *f, const VbRun *r, int sig, const char *where) {
         if (r->exit_status != 128 + sig)
@@ -280,6 +294,7 @@ static void test_interrupt_points(void **state) {
                 assert_int_equal(vb_finish(pid, f->h->dir, serial, &r), 0);
                 assert_interrupted_cleanly(f, &r, sig, points[i]);
                 vb_run_done(&r);
+                assert_writer_stable(f, points[i]);
 
                 /* Once PrepareForBackup was sent the writer hears Abort (seed 004). */
                 if (i >= 4) {
