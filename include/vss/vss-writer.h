@@ -67,12 +67,17 @@ typedef struct vss_writer_callbacks {
         bool (*on_identify)(vss_writer *w, vss_create_writer_metadata *md, void *userdata);
         /* OnPrepareBackup: c is NULL when the requester is not in component mode. */
         bool (*on_prepare_backup)(vss_writer *w, vss_writer_components *c, void *userdata);
+        /* OnPrepareSnapshot: get ready to freeze (flush, checkpoint); nothing is frozen yet. */
         bool (*on_prepare_snapshot)(vss_writer *w, void *userdata);
+        /* OnFreeze: stop writes; held until on_thaw or on_abort, at most the freeze timeout. */
         bool (*on_freeze)(vss_writer *w, void *userdata);
+        /* OnThaw: the snapshot is committed; resume writes. */
         bool (*on_thaw)(vss_writer *w, void *userdata);
+        /* OnPostSnapshot (with VSS_SM_POST_SNAPSHOT_FLAG): the snapshot exists; c may be edited. */
         bool (*on_post_snapshot)(vss_writer *w, vss_writer_components *c, void *userdata);
         /* OnAbort: may arrive more than once; must return the application to normal. */
         bool (*on_abort)(vss_writer *w, void *userdata);
+        /* OnBackupComplete: c says, per component, whether the requester backed it up. */
         bool (*on_backup_complete)(vss_writer *w, vss_writer_components *c, void *userdata);
         /* OnBackupShutdown: snapshot_set_id is VSS_ID_NULL when no set was created. */
         bool (*on_backup_shutdown)(vss_writer *w, const vss_id *snapshot_set_id, void *userdata);
