@@ -15,6 +15,7 @@ packages=(
         qemu-system-x86 busybox-static cpio kmod lvm2 thin-provisioning-tools
         libcap2-bin patchelf passwd
         systemd libglib2.0-bin dbus-bin
+        lowdown man-db
 )
 
 missing=()
