@@ -11,6 +11,7 @@
  *     nothing; --config PATH and --config=PATH both work;
  *   - an unknown setting, a line without '=', a setting not on the allowed list (a test-only
  *     flag) refuse with an error;
+ *   - the shipped example (data/vssd.conf), uncommented, names only real settings;
  *   - the real vssd listens on the socket its file names, and the command line overrides
  *     the file.
  */
@@ -31,7 +32,9 @@
 #include "macro.h"
 #include "vssd/config-file.h"
 
-static const char *const allowed[] = { "socket", "state-dir", "event-timeout", "allow-writer-uid", NULL };
+static const char *const allowed[] = { "socket",          "state-dir",  "event-timeout",   "allow-writer-uid",
+                                       "max-connections", "max-snapshots-per-volume", "expose-dir",
+                                       "hold-timeout-ms", "log-level", "guardian", NULL };
 
 static char dir[] = "/tmp/vss-config-test-XXXXXX";
 
@@ -223,11 +226,62 @@ static void test_real_vssd(void **state) {
         assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
 }
 
+/* The shipped data/vssd.conf, every setting uncommented, is a configuration vssd accepts. */
+static void test_shipped_example(void **state) {
+        _cleanup_free_ char *example = NULL, *text = NULL, *got = NULL;
+        const char *srcdir = getenv("VSS_TEST_SRCDIR");
+        char *argv[] = { (char *) "vssd", NULL };
+        char *line = NULL, *save = NULL;
+        unsigned settings = 0;
+        size_t size = 0;
+        FILE *in;
+
+        assert_non_null(srcdir);
+        assert_true(asprintf(&example, "%s/data/vssd.conf", srcdir) > 0);
+        in = fopen(example, "re");
+        assert_non_null(in);
+        text = calloc(1, 65536);
+        assert_non_null(text);
+        while (getline(&line, &size, in) > 0)
+                /* "#name = value" lines are settings; "# words" lines are prose. */
+                if (line[0] == '#' && line[1] >= 'a' && line[1] <= 'z' && strstr(line, " = ")) {
+                        strcat(text, line + 1);
+                        settings++;
+                }
+        free(line);
+        fclose(in);
+        assert_true(settings >= 8);
+        put("example.conf", text);
+        assert_int_equal(build(argv, "example.conf", &got), 0);
+        for (char *tok = strtok_r(got, "|", &save); tok; tok = strtok_r(NULL, "|", &save))
+                settings -= strncmp(tok, "--", 2) == 0;
+        assert_int_equal(settings, 0);
+
+        /* And the real vssd takes every name and value: --version comes after the file's
+         * settings, so it exits 0 only when all of them parsed. */
+        {
+                _cleanup_free_ char *path = at("example.conf");
+                const char *vssd = getenv("VSSD");
+                int status;
+                pid_t pid;
+
+                assert_non_null(vssd);
+                pid = fork();
+                if (pid == 0) {
+                        execl(vssd, vssd, "--config", path, "--version", (char *) NULL);
+                        _exit(127);
+                }
+                assert_int_equal(waitpid(pid, &status, 0), pid);
+                assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_order_and_format),
                 cmocka_unit_test(test_which_file),
                 cmocka_unit_test(test_refused),
+                cmocka_unit_test(test_shipped_example),
                 cmocka_unit_test(test_real_vssd),
         };
 
