@@ -12,9 +12,10 @@
  * collects from both. Why not a richer format: every setting vssd has is a flag already;
  * one way to set a thing keeps docs, tests and behaviour from drifting apart.
  *
- * Lines that are empty or start with '#' or ';' are ignored. Everything else must be a known
- * setting; an unknown name, a missing '=', or a line over CONFIG_LINE_MAX refuses to start
- * with the file and line named (a typo in a limit must not silently leave the default).
+ * Lines are split by conf-text.c, the reader the writers' configuration files use too. Every
+ * setting must be a known name; an unknown name, a line without '=', or a file over
+ * CONF_FILE_SIZE_MAX refuses to start with the file and line named (a typo in a limit must not
+ * silently leave the default).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -22,11 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conf-text.h"
 #include "macro.h"
 #include "vssd/config-file.h"
 #include "vssd/log.h"
 
-#define CONFIG_LINE_MAX 4096U
 #define CONFIG_SETTINGS_MAX 1024U
 #define CONFIG_DROPINS_MAX 256U
 
@@ -58,17 +59,6 @@ static int strv_push(Strv *s, char *item) {
         return 0;
 }
 
-static char *strip(char *s) {
-        char *end;
-
-        s += strspn(s, " \t");
-        end = s + strlen(s);
-        while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
-                end--;
-        *end = '\0';
-        return s;
-}
-
 static bool name_allowed(const char *name, const char *const *allowed) {
         for (size_t i = 0; allowed[i]; i++)
                 if (streq(allowed[i], name))
@@ -76,57 +66,50 @@ static bool name_allowed(const char *name, const char *const *allowed) {
         return false;
 }
 
+typedef struct FileParse {
+        const char *path;
+        const char *const *allowed;
+        Strv *out;
+        bool refused;   /* on_setting said why it stopped */
+} FileParse;
+
+/* One setting of a file: a known name becomes "--name=value" in the arguments. */
+static int on_setting(unsigned line, const char *name, const char *value, void *userdata) {
+        FileParse *p = userdata;
+        char *arg;
+
+        p->refused = true;
+        if (!name_allowed(name, p->allowed))
+                return log_error_errno(-EINVAL, "%s:%u: unknown setting \"%s\" (see vssd.conf(5)).", p->path, line,
+                                       name);
+        if (p->out->n >= CONFIG_SETTINGS_MAX)
+                return log_error_errno(-E2BIG, "%s: more than %u settings.", p->path, CONFIG_SETTINGS_MAX);
+        if (asprintf(&arg, "--%s=%s", name, value) < 0)
+                return log_oom();
+        if (strv_push(p->out, arg) < 0)  /* frees arg */
+                return log_oom();
+        p->refused = false;
+        return 0;
+}
+
 /* Appends "--name=value" for each setting of path to out. -ENOENT, unlogged, when path is
  * missing; every other failure is logged. */
 static int file_read(const char *path, const char *const *allowed, Strv *out) {
-        _cleanup_free_ char *line = NULL;
-        size_t size = 0;
-        unsigned lineno = 0;
-        ssize_t n;
-        FILE *f;
-        int r = 0;
+        _cleanup_free_ char *text = NULL;
+        FileParse p = { .path = path, .allowed = allowed, .out = out };
+        unsigned line = 0;
+        int r;
 
-        f = fopen(path, "re");
-        if (!f)
-                return errno == ENOENT ? -ENOENT : log_error_errno(-errno, "Cannot read %s: %m", path);
-
-        while ((n = getline(&line, &size, f)) >= 0) {
-                char *p, *eq, *name, *value, *arg;
-
-                lineno++;
-                if ((size_t) n > CONFIG_LINE_MAX) {
-                        r = log_error_errno(-E2BIG, "%s:%u: line longer than %u bytes.", path, lineno, CONFIG_LINE_MAX);
-                        break;
-                }
-                p = strip(line);
-                if (*p == '\0' || *p == '#' || *p == ';')
-                        continue;
-                eq = strchr(p, '=');
-                if (!eq) {
-                        r = log_error_errno(-EINVAL, "%s:%u: expected \"name = value\".", path, lineno);
-                        break;
-                }
-                *eq = '\0';
-                name = strip(p);
-                value = strip(eq + 1);
-                if (!name_allowed(name, allowed)) {
-                        r = log_error_errno(-EINVAL, "%s:%u: unknown setting \"%s\" (see vssd.conf(5)).", path,
-                                            lineno, name);
-                        break;
-                }
-                if (out->n >= CONFIG_SETTINGS_MAX) {
-                        r = log_error_errno(-E2BIG, "%s: more than %u settings.", path, CONFIG_SETTINGS_MAX);
-                        break;
-                }
-                if (asprintf(&arg, "--%s=%s", name, value) < 0) {
-                        r = log_oom();
-                        break;
-                }
-                r = strv_push(out, arg);
-                if (r < 0)
-                        break;
-        }
-        fclose(f);
+        r = conf_file_read(path, CONF_FILE_SIZE_MAX, &text);
+        if (r == -ENOENT)
+                return r;
+        if (r == -E2BIG)
+                return log_error_errno(r, "%s: larger than %u bytes.", path, CONF_FILE_SIZE_MAX);
+        if (r < 0)
+                return log_error_errno(r, "Cannot read %s: %m", path);
+        r = conf_text_parse(text, on_setting, &p, &line);
+        if (r < 0 && !p.refused)
+                return log_error_errno(r, "%s:%u: expected \"name = value\".", path, line);
         return r;
 }
 

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conf-text.h"
 #include "config.h"
 #include "writers/common/writer-util.h"
 
@@ -254,75 +255,57 @@ int writer_parse_argv(int argc, char **argv, const char *shortopts, const struct
         return 1;
 }
 
-#define WRITER_CONFIG_SIZE_MAX (64U * 1024U)
+typedef struct ConfigParse {
+        const char *file;
+        const struct option *options;
+        bool (*accept)(int val);
+        writer_option_fn apply;
+        void *userdata;
+        bool refused;   /* on_setting said why it stopped */
+} ConfigParse;
 
-/* Trims blanks (and a CR) from both ends of s, in place. */
-static char *strip(char *s) {
-        char *end;
+/* One "key = value" line of a writer's configuration: a long option the file may set. */
+static int on_setting(unsigned line, const char *key, const char *value, void *userdata) {
+        ConfigParse *p = userdata;
+        const struct option *o = NULL;
+        int r;
 
-        s += strspn(s, " \t");
-        for (end = s + strlen(s); end > s && strchr(" \t\r", end[-1]); end--)
-                ;
-        *end = '\0';
-        return s;
+        for (const struct option *c = p->options; c->name && !o; c++)
+                if (streq(c->name, key) && p->accept(c->val))
+                        o = c;
+        p->refused = true;
+        if (!o) {
+                wlog(LOG_ERR, "%s:%u: unknown key \"%s\"", p->file, line, key);
+                return -EINVAL;
+        }
+        r = p->apply(o->val, o->name, value, p->userdata);
+        if (r < 0) {
+                wlog(LOG_ERR, "%s:%u: rejected", p->file, line);
+                return r;
+        }
+        p->refused = false;
+        return 0;
 }
 
 int writer_config_load(const char *file, const struct option *options, bool (*accept)(int val),
                        writer_option_fn apply, void *userdata) {
-        char *text, *line, *save = NULL;
-        unsigned lineno = 0;
-        size_t n;
-        FILE *f;
+        ConfigParse p = { .file = file, .options = options, .accept = accept, .apply = apply, .userdata = userdata };
+        unsigned line = 0;
+        char *text = NULL;
+        int r;
 
-        f = fopen(file, "re");
-        if (!f) {
-                wlog(LOG_ERR, "cannot open %s: %m", file);
-                return -errno;
+        r = conf_file_read(file, CONF_FILE_SIZE_MAX, &text);
+        if (r < 0) {
+                if (r == -E2BIG)
+                        wlog(LOG_ERR, "%s: larger than %u bytes", file, CONF_FILE_SIZE_MAX);
+                else
+                        wlog(LOG_ERR, "cannot open %s: %s", file, strerror(-r));
+                return r;
         }
-        text = calloc(1, WRITER_CONFIG_SIZE_MAX + 1);
-        if (!text) {
-                fclose(f);
-                return -ENOMEM;
-        }
-        n = fread(text, 1, WRITER_CONFIG_SIZE_MAX + 1, f);
-        fclose(f);
-        if (n > WRITER_CONFIG_SIZE_MAX) {
-                wlog(LOG_ERR, "%s: larger than %u bytes", file, WRITER_CONFIG_SIZE_MAX);
-                free(text);
-                return -E2BIG;
-        }
-
-        for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                const struct option *o = NULL;
-                char *key, *value, *eq;
-                int r;
-
-                lineno++;
-                key = line + strspn(line, " \t");
-                if (*key == '\0' || *key == '#')
-                        continue;
-                eq = strchr(key, '=');
-                if (!eq) {
-                        wlog(LOG_ERR, "%s:%u: expected key = value", file, lineno);
-                        return -EINVAL;
-                }
-                *eq = '\0';
-                key = strip(key);
-                value = strip(eq + 1);
-
-                for (const struct option *c = options; c->name && !o; c++)
-                        if (streq(c->name, key) && accept(c->val))
-                                o = c;
-                if (!o) {
-                        wlog(LOG_ERR, "%s:%u: unknown key \"%s\"", file, lineno, key);
-                        return -EINVAL;
-                }
-                r = apply(o->val, o->name, value, userdata);
-                if (r < 0) {
-                        wlog(LOG_ERR, "%s:%u: rejected", file, lineno);
-                        return r;
-                }
-        }
-        /* text stays allocated: applied values point into it (see the header). */
-        return 0;
+        r = conf_text_parse(text, on_setting, &p, &line);
+        if (r < 0 && !p.refused)
+                wlog(LOG_ERR, "%s:%u: expected key = value", file, line);
+        /* text stays allocated, after a failure too: applied values point into it (see the
+         * header). */
+        return r;
 }
