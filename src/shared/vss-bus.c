@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 
 #include "config.h"
 #include "macro.h"
@@ -185,9 +186,62 @@ static int socket_connect_path(int fd, const char *path) {
         return 0;
 }
 
+/*
+ * vssd refuses a peer that may neither request nor subscribe at accept: it answers sd-bus's
+ * pipelined handshake (AUTH EXTERNAL, DATA, NEGOTIATE_UNIX_FD, BEGIN) as the D-Bus spec has a
+ * refusing server do, "DATA", "REJECTED EXTERNAL", "ERROR", and closes. sd-bus then fails the
+ * handshake with -EPERM. Waiting for the handshake here, instead of at the first call, is what
+ * lets the caller tell "refused" (E_ACCESSDENIED) from "not there".
+ */
+static uint64_t monotonic_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000U;
+}
+
+static int bus_wait_running(sd_bus *bus) {
+        uint64_t deadline = monotonic_usec() + VSS_BUS_CONNECT_USEC;
+
+        for (;;) {
+                uint64_t n;
+                int r;
+
+                r = sd_bus_is_ready(bus);
+                if (r != 0)
+                        return r < 0 ? r : 0;
+                r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                if (sd_bus_is_open(bus) <= 0)
+                        return -ECONNRESET;
+                n = monotonic_usec();
+                if (n >= deadline)
+                        return -ETIMEDOUT;
+                r = sd_bus_wait(bus, deadline - n);
+                if (r < 0)
+                        return r;
+        }
+}
+
+/* The refusal may arrive after vssd's close made our own handshake write fail (EPIPE), before
+ * sd-bus read anything: it is still in the socket. */
+static bool refused_at_door(int fd) {
+        char buf[64];
+        ssize_t n;
+
+        n = recv(fd, buf, sizeof(buf) - 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n <= 0)
+                return false;
+        buf[n] = 0;
+        return strstr(buf, "\r\nREJECTED") != NULL;
+}
+
 int vss_bus_connect(const char *path, sd_bus **ret) {
         _cleanup_(sd_bus_unrefp) sd_bus *bus = NULL;
-        _cleanup_close_ int fd = -EBADF;
+        _cleanup_close_ int fd = -EBADF, peek_fd = -EBADF;
         int r;
 
         if (isempty(path) || !ret)
@@ -207,6 +261,11 @@ int vss_bus_connect(const char *path, sd_bus **ret) {
 
         (void) sd_bus_set_description(bus, "vssd");
 
+        /* Kept to read vssd's answer should sd-bus fail before it could (see below). */
+        peek_fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (peek_fd < 0)
+                return -errno;
+
         /* Peer to peer: no Hello, no bus daemon; EXTERNAL auth over AF_UNIX identifies us. */
         r = sd_bus_set_fd(bus, fd, fd);
         if (r < 0)
@@ -214,8 +273,10 @@ int vss_bus_connect(const char *path, sd_bus **ret) {
         TAKE_FD(fd);
 
         r = sd_bus_start(bus);
+        if (r >= 0)
+                r = bus_wait_running(bus);
         if (r < 0)
-                return r;
+                return refused_at_door(peek_fd) ? -EPERM : r;
 
         *ret = TAKE_PTR(bus);
         return 0;

@@ -71,9 +71,15 @@ vss_hr vss_id_from_bus(const char *s, vss_id *ret);
 /* Socket path: explicit, else $VSS_SOCKET (secure_getenv), else the built-in default. */
 const char *vss_socket_path(const char *explicit_path);
 
+/* How long vss_bus_connect waits for vssd to finish the handshake (the D-Bus call default). */
+#define VSS_BUS_CONNECT_USEC (25ULL * 1000000ULL)
+
 /*
- * vss_bus_connect: a client connection to vssd at path (blocking connect, then started).
- * Returns 0 or negative errno (-ENOENT/-ECONNREFUSED: not running; -EACCES: refused).
+ * vss_bus_connect: a client connection to vssd at path (blocking connect, then the
+ * authentication handshake, waited for up to VSS_BUS_CONNECT_USEC).
+ * Returns 0 or negative errno (-ENOENT/-ECONNREFUSED: not running; -EACCES: the socket's
+ * permissions refused us; -EPERM: vssd refused us at the door, docs/security.md;
+ * -ECONNRESET: vssd closed the connection, e.g. at a connection limit).
  */
 int vss_bus_connect(const char *path, sd_bus **ret);
 

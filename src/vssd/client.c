@@ -3,6 +3,7 @@
  * client.c: a connection's identity, role and end (client.h). The accept handler and the
  * sd-bus setup are in client-dbus.c.
  */
+#include <malloc.h>
 #include <stdlib.h>
 
 #include "vss-bus.h"
@@ -32,10 +33,14 @@ Client *client_free(Client *c) {
         }
 
         LIST_REMOVE(clients, m->clients, c);
-        m->n_clients--;
 
-        c->auth_watch = sd_event_source_disable_unref(c->auth_watch);
+        client_input_stop(c);
         c->bus = sd_bus_close_unref(c->bus);
+        client_usage_release(c);
+        /* sd-bus freed the large buffers with its messages: give the pages back to the system
+         * now, not whenever glibc next trims. */
+        if (c->largest_message >= CLIENT_TRIM_THRESHOLD)
+                (void) malloc_trim(0);
         free(c->groups);
         free(c);
         return NULL;

@@ -7,6 +7,13 @@
  * the one path that releases all of it (docs/dbus-api.md "Disconnect").
  *
  * A connection is either a requester or a writer, decided by its first role-specific call.
+ *
+ * Admission (docs/security.md "Admission and resource limits"): a peer that may neither
+ * request nor subscribe is refused at accept, before anything is allocated for it; the others
+ * are counted per uid (UidUsage), root in a budget of its own so that no other uid can lock it
+ * out. sd-bus does not read the socket itself: the input gate (client-input.c) does, checks
+ * the authentication lines and the size of every message before a byte of it reaches sd-bus,
+ * and hands sd-bus whole, bounded messages through a pipe.
  */
 #pragma once
 
@@ -26,11 +33,58 @@ typedef enum ClientRole {
 
 #define VSSD_MAX_PEER_GROUPS 65536U
 
+/* The authentication lines a client may send before BEGIN, in bytes (a real one sends ~60). */
+#define CLIENT_AUTH_MAX 256U
+/* The fixed part of a D-Bus message header: endianness, type, flags, version, body length,
+ * serial, header-fields array length. */
+#define CLIENT_HEADER_SIZE 16U
+/* A client that sent messages this large gives the memory back to the system when it ends. */
+#define CLIENT_TRIM_THRESHOLD (1U << 20)
+
+/*
+ * UidUsage: what the connections of one uid hold together: how many there are and the
+ * declared size of the messages they are sending in this moment. Listed on the Manager while
+ * the uid has a connection.
+ */
+typedef struct UidUsage {
+        uid_t uid;
+        unsigned n_connections;
+        uint64_t pending;               /* bytes reserved by messages still arriving */
+        LIST_FIELDS(struct UidUsage, usage);
+} UidUsage;
+
+typedef enum ClientInputPhase {
+        CLIENT_INPUT_AUTH,              /* the SASL lines, up to BEGIN */
+        CLIENT_INPUT_MESSAGES,
+        CLIENT_INPUT_EOF,               /* the peer closed its side; sd-bus drains the pipe */
+} ClientInputPhase;
+
 struct Client {
         Manager *manager;
         sd_bus *bus;
-        sd_event_source *auth_watch;    /* until authentication is done (client-dbus.c) */
         struct ucred ucred;
+        UidUsage *usage;
+
+        /* The input gate (client-input.c). sd-bus writes to the connection itself and reads
+         * from pipe_fd's other end; input_fd is our own descriptor of the connection, for
+         * reading (one fd cannot be watched twice in one epoll set). */
+        int input_fd;
+        int pipe_fd;
+        sd_event_source *input_source;  /* EPOLLIN on input_fd */
+        sd_event_source *pipe_source;   /* EPOLLOUT on pipe_fd, while the pipe is full */
+        sd_event_source *deadline;      /* a started handshake or message must end by then */
+        ClientInputPhase phase;
+        unsigned auth_state;
+        char auth[CLIENT_AUTH_MAX];
+        size_t auth_len;
+        uint8_t header[CLIENT_HEADER_SIZE];
+        size_t header_len;              /* bytes of header[] read */
+        size_t header_unsent;           /* bytes of header[] still to write to the pipe */
+        uint64_t message_left;          /* bytes of the current message still to forward */
+        uint64_t reserved;              /* its declared size, held against the budgets */
+        uint64_t largest_message;       /* for malloc_trim() at the end */
+        bool paused;                    /* too many replies unread: input stopped */
+
         gid_t *groups;                  /* supplementary groups (SO_PEERGROUPS) */
         size_t n_groups;
         ClientRole role;
@@ -80,6 +134,22 @@ extern const sd_bus_vtable bus_compat_vtable[];   /* bus-compat-dbus.c */
 typedef struct SnapshotRecord SnapshotRecord;
 /* snapshot_record_append: append rec as one SNAPPROP (docs/dbus-api.md) to m. backup-dbus.c. */
 int snapshot_record_append(sd_bus_message *m, const SnapshotRecord *rec);
+
+/*
+ * client_input_start: the input gate's state for a new connection whose sd-bus reads from the
+ * pipe whose write end is pipe_fd (taken), reading from input_fd (taken). 0 or negative errno.
+ */
+int client_input_start(Client *c, int input_fd, int pipe_fd);
+
+/* client_usage_release: the connection stops counting against its uid. */
+void client_usage_release(Client *c);
+
+/* client_input_stop: release the gate's sources, descriptors and reserved bytes. */
+void client_input_stop(Client *c);
+
+/* client_input_on_post: the Manager's post source, enabled while a client is paused: resumes
+ * the input of each paused client whose peer has read its replies. */
+int client_input_on_post(sd_event_source *s, void *userdata);
 
 /*
  * client_on_connection: the listening socket's sd-event handler (userdata: Manager). Accepts

@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <grp.h>
+#include <inttypes.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -30,6 +32,36 @@ void manager_config_done(ManagerConfig *c) {
         free(c->expose_dir);
         free(c->guardian_path);
         c->socket_path = c->state_dir = c->expose_dir = c->guardian_path = NULL;
+}
+
+void manager_config_defaults(ManagerConfig *c) {
+        *c = (ManagerConfig) {
+                .event_timeout_usec = VSSD_DEFAULT_EVENT_TIMEOUT_MS * USEC_PER_MSEC,
+                .max_connections = VSSD_DEFAULT_MAX_CONNECTIONS,
+                .max_connections_per_uid = VSSD_DEFAULT_MAX_CONNECTIONS_PER_UID,
+                .max_root_connections = VSSD_DEFAULT_MAX_ROOT_CONNECTIONS,
+                .max_message_size = VSSD_DEFAULT_MAX_MESSAGE_SIZE,
+                .max_pending_per_uid = VSSD_DEFAULT_MAX_PENDING_PER_UID,
+                .max_pending = VSSD_DEFAULT_MAX_PENDING,
+                .max_queued = VSSD_DEFAULT_MAX_QUEUED,
+                .read_timeout_usec = VSSD_DEFAULT_READ_TIMEOUT_MS * USEC_PER_MSEC,
+                .max_writers = VSSD_MAX_WRITERS,
+        };
+}
+
+int manager_config_check(const ManagerConfig *c) {
+        /* A message that fits no budget could never be received: say so at start-up rather
+         * than closing every connection that sends one. */
+        if (c->max_message_size > c->max_pending_per_uid)
+                return log_error_errno(-EINVAL, "--max-message-size (%" PRIu64 ") exceeds --max-pending-per-uid (%" PRIu64 ").",
+                                       c->max_message_size, c->max_pending_per_uid);
+        if (c->max_pending_per_uid > c->max_pending)
+                return log_error_errno(-EINVAL, "--max-pending-per-uid (%" PRIu64 ") exceeds --max-pending (%" PRIu64 ").",
+                                       c->max_pending_per_uid, c->max_pending);
+        if (c->max_connections_per_uid > c->max_connections)
+                return log_error_errno(-EINVAL, "--max-connections-per-uid (%u) exceeds --max-connections (%u).",
+                                       c->max_connections_per_uid, c->max_connections);
+        return 0;
 }
 
 uint64_t manager_event_timeout(const Manager *m) {
@@ -74,6 +106,21 @@ static int make_absolute(const char *path, char **ret) {
         return 0;
 }
 
+/* Each connection takes four descriptors (client-input.c); make room for every connection the
+ * limits admit, within the hard limit. */
+static void raise_fd_limit(const ManagerConfig *c) {
+        uint64_t want = 4ULL * ((uint64_t) c->max_connections + c->max_root_connections) + 256;
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+                return;
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < want)
+                log_warning("Only %llu file descriptors for %" PRIu64 " needed by the connection limits; "
+                            "connections past that fail at accept.",
+                            (unsigned long long) rl.rlim_cur, want);
+}
+
 int manager_new(ManagerConfig *config, Manager **ret) {
         _cleanup_(manager_freep) Manager *m = NULL;
         ProviderConfig pc;
@@ -90,6 +137,11 @@ int manager_new(ManagerConfig *config, Manager **ret) {
         m->listen_fd = -EBADF;
         m->config = *config;
         *config = (ManagerConfig) {};
+
+        r = manager_config_check(&m->config);
+        if (r < 0)
+                return r;
+        raise_fd_limit(&m->config);
 
         if (!m->config.state_dir) {
                 m->config.state_dir = strdup(VSSD_DEFAULT_STATE_DIR);
@@ -159,6 +211,7 @@ Manager *manager_free(Manager *m) {
 
         m->listen_source = sd_event_source_disable_unref(m->listen_source);
         m->exit_timer = sd_event_source_disable_unref(m->exit_timer);
+        m->resume_source = sd_event_source_disable_unref(m->resume_source);
         if (m->listen_fd >= 0)
                 (void) close(m->listen_fd);
         if (m->unlink_socket && m->socket_path)

@@ -21,10 +21,20 @@ typedef struct Manager Manager;
 typedef struct Client Client;
 typedef struct Writer Writer;
 typedef struct Backup Backup;
+typedef struct UidUsage UidUsage;
 
 #define VSSD_DEFAULT_STATE_DIR "/var/lib/vss"
 #define VSSD_DEFAULT_EVENT_TIMEOUT_MS 60000U
-#define VSSD_DEFAULT_MAX_CONNECTIONS 256U
+/* Admission and resource limits (docs/security.md "Admission and resource limits"). */
+#define VSSD_DEFAULT_MAX_CONNECTIONS 256U              /* every uid but root, together */
+#define VSSD_DEFAULT_MAX_CONNECTIONS_PER_UID 32U       /* one uid but root */
+#define VSSD_DEFAULT_MAX_ROOT_CONNECTIONS 320U         /* root's own, counted apart: every writer and more */
+#define VSSD_DEFAULT_MAX_MESSAGE_SIZE (17U << 20)      /* a 16 MiB document and its envelope */
+#define VSSD_DEFAULT_MAX_PENDING_PER_UID (48U << 20)   /* arriving bytes of one uid (root too) */
+#define VSSD_DEFAULT_MAX_PENDING (128U << 20)          /* arriving bytes of every uid but root */
+#define VSSD_DEFAULT_MAX_QUEUED 64U                    /* unread messages to one connection */
+#define VSSD_DEFAULT_READ_TIMEOUT_MS 10000U            /* to finish a started message */
+#define VSSD_MAX_MESSAGE_SIZE_LIMIT (120U << 20)       /* below sd-bus's own 128 MiB */
 #define VSSD_MAX_WRITERS 256U
 #define VSSD_MAX_ALLOWED_UIDS 64U
 
@@ -35,7 +45,14 @@ typedef struct ManagerConfig {
         uid_t allow_writer_uids[VSSD_MAX_ALLOWED_UIDS];
         size_t n_allow_writer_uids;
         bool test_provider;            /* register VSS_PROVIDER_TEST_ONLY providers */
-        unsigned max_connections;
+        unsigned max_connections;      /* non-root connections, all uids together */
+        unsigned max_connections_per_uid;
+        unsigned max_root_connections;
+        uint64_t max_message_size;
+        uint64_t max_pending_per_uid;
+        uint64_t max_pending;          /* non-root uids together */
+        unsigned max_queued;
+        uint64_t read_timeout_usec;
         unsigned max_writers;
         char *expose_dir;              /* NULL: VSSD_DEFAULT_EXPOSE_DIR */
         char *guardian_path;           /* NULL: the providers' default (ProviderConfig) */
@@ -59,6 +76,13 @@ struct Manager {
 
         Client *clients;
         unsigned n_clients;
+        unsigned n_root_clients;
+        UidUsage *usage;               /* one per uid with a connection */
+        uint64_t pending;              /* UidUsage.pending of every uid but root, summed */
+        unsigned n_paused;             /* clients whose input waits for their replies to be read */
+        sd_event_source *resume_source;
+        uint64_t refused_since;        /* the refusal log's rate limit */
+        unsigned n_refused;
         Writer *writers;
         unsigned n_writers;
         Backup *backups;
@@ -69,6 +93,13 @@ struct Manager {
         bool exiting;
         sd_event_source *exit_timer;
 };
+
+/* manager_config_defaults: a config with every limit at its default. */
+void manager_config_defaults(ManagerConfig *c);
+
+/* manager_config_check: the limits are consistent (a message fits every budget). Negative
+ * errno (logged) when not. */
+int manager_config_check(const ManagerConfig *c);
 
 /* manager_config_done: frees the strings of a config. */
 void manager_config_done(ManagerConfig *c);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +41,20 @@ static void help(void) {
                "     --event-timeout=MS     Per-event writer timeout (default: %u)\n"
                "     --allow-writer-uid=UID Let UID register writers (repeatable)\n"
                "     --test-provider        Enable the test-only providers\n"
-               "     --max-connections=N    Connection limit (default: %u)\n"
+               "     --max-connections=N    Connections of all uids but root together (default: %u)\n"
+               "     --max-connections-per-uid=N\n"
+               "                            Connections of one uid but root (default: %u)\n"
+               "     --max-root-connections=N\n"
+               "                            Root's connections, counted apart (default: %u)\n"
+               "     --max-message-size=BYTES\n"
+               "                            Largest message a peer may send (default: %u)\n"
+               "     --max-pending-per-uid=BYTES\n"
+               "                            Bytes of messages still arriving, per uid (default: %u)\n"
+               "     --max-pending=BYTES    The same, all uids but root together (default: %u)\n"
+               "     --max-queued=N         Messages to a peer waiting in vssd before it stops\n"
+               "                            reading the peer (default: %u)\n"
+               "     --read-timeout-ms=MS   A started message or handshake must arrive within MS\n"
+               "                            (default: %u)\n"
                "     --max-snapshots-per-volume=N\n"
                "                            Snapshots kept per volume (default: %u)\n"
                "     --expose-dir=DIR       Where exposures go without a path (default: %s)\n"
@@ -53,7 +67,10 @@ static void help(void) {
                "                            longer, so tests can act inside it (default: 0)\n"
                "     --log-level=LEVEL      debug, info, warning or error (default: info)\n",
                VSSD_CONFIG_FILE, VSSD_CONFIG_FILE, VSS_DEFAULT_SOCKET, VSSD_DEFAULT_STATE_DIR, VSSD_DEFAULT_EVENT_TIMEOUT_MS,
-               VSSD_DEFAULT_MAX_CONNECTIONS, VSSD_DEFAULT_MAX_SNAPSHOTS_PER_VOLUME, VSSD_DEFAULT_EXPOSE_DIR,
+               VSSD_DEFAULT_MAX_CONNECTIONS, VSSD_DEFAULT_MAX_CONNECTIONS_PER_UID, VSSD_DEFAULT_MAX_ROOT_CONNECTIONS,
+               VSSD_DEFAULT_MAX_MESSAGE_SIZE, VSSD_DEFAULT_MAX_PENDING_PER_UID, VSSD_DEFAULT_MAX_PENDING,
+               VSSD_DEFAULT_MAX_QUEUED, VSSD_DEFAULT_READ_TIMEOUT_MS, VSSD_DEFAULT_MAX_SNAPSHOTS_PER_VOLUME,
+               VSSD_DEFAULT_EXPOSE_DIR,
                GUARDIAN_MAX_DEADLINE_MS, GUARDIAN_DEFAULT_DEADLINE_MS);
 }
 
@@ -80,6 +97,13 @@ enum {
         ARG_ALLOW_WRITER_UID,
         ARG_TEST_PROVIDER,
         ARG_MAX_CONNECTIONS,
+        ARG_MAX_CONNECTIONS_PER_UID,
+        ARG_MAX_ROOT_CONNECTIONS,
+        ARG_MAX_MESSAGE_SIZE,
+        ARG_MAX_PENDING_PER_UID,
+        ARG_MAX_PENDING,
+        ARG_MAX_QUEUED,
+        ARG_READ_TIMEOUT,
         ARG_MAX_SNAPSHOTS_PER_VOLUME,
         ARG_EXPOSE_DIR,
         ARG_GUARDIAN,
@@ -98,6 +122,13 @@ static const struct option options[] = {
         { "allow-writer-uid", required_argument, NULL, ARG_ALLOW_WRITER_UID },
         { "test-provider", no_argument, NULL, ARG_TEST_PROVIDER },
         { "max-connections", required_argument, NULL, ARG_MAX_CONNECTIONS },
+        { "max-connections-per-uid", required_argument, NULL, ARG_MAX_CONNECTIONS_PER_UID },
+        { "max-root-connections", required_argument, NULL, ARG_MAX_ROOT_CONNECTIONS },
+        { "max-message-size", required_argument, NULL, ARG_MAX_MESSAGE_SIZE },
+        { "max-pending-per-uid", required_argument, NULL, ARG_MAX_PENDING_PER_UID },
+        { "max-pending", required_argument, NULL, ARG_MAX_PENDING },
+        { "max-queued", required_argument, NULL, ARG_MAX_QUEUED },
+        { "read-timeout-ms", required_argument, NULL, ARG_READ_TIMEOUT },
         { "max-snapshots-per-volume", required_argument, NULL, ARG_MAX_SNAPSHOTS_PER_VOLUME },
         { "expose-dir", required_argument, NULL, ARG_EXPOSE_DIR },
         { "guardian", required_argument, NULL, ARG_GUARDIAN },
@@ -191,6 +222,48 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *c) {
                                 return log_error_errno(-EINVAL, "Invalid --max-connections: %s", optarg);
                         c->max_connections = (unsigned) v;
                         break;
+                case ARG_MAX_CONNECTIONS_PER_UID:
+                        r = parse_uint(optarg, 65536, &v);
+                        if (r < 0 || v == 0)
+                                return log_error_errno(-EINVAL, "Invalid --max-connections-per-uid (1-65536): %s", optarg);
+                        c->max_connections_per_uid = (unsigned) v;
+                        break;
+                case ARG_MAX_ROOT_CONNECTIONS:
+                        r = parse_uint(optarg, 65536, &v);
+                        if (r < 0 || v == 0)
+                                return log_error_errno(-EINVAL, "Invalid --max-root-connections (1-65536): %s", optarg);
+                        c->max_root_connections = (unsigned) v;
+                        break;
+                case ARG_MAX_MESSAGE_SIZE:
+                        r = parse_uint(optarg, VSSD_MAX_MESSAGE_SIZE_LIMIT, &v);
+                        if (r < 0 || v < 4096)
+                                return log_error_errno(-EINVAL, "Invalid --max-message-size (4096-%u): %s",
+                                                       VSSD_MAX_MESSAGE_SIZE_LIMIT, optarg);
+                        c->max_message_size = v;
+                        break;
+                case ARG_MAX_PENDING_PER_UID:
+                case ARG_MAX_PENDING:
+                        r = parse_uint(optarg, UINT64_MAX / 4, &v);
+                        if (r < 0 || v < 4096)
+                                return log_error_errno(-EINVAL, "Invalid --%s (at least 4096): %s",
+                                                       opt == ARG_MAX_PENDING ? "max-pending" : "max-pending-per-uid", optarg);
+                        if (opt == ARG_MAX_PENDING)
+                                c->max_pending = v;
+                        else
+                                c->max_pending_per_uid = v;
+                        break;
+                case ARG_MAX_QUEUED:
+                        r = parse_uint(optarg, 65536, &v);
+                        if (r < 0 || v == 0)
+                                return log_error_errno(-EINVAL, "Invalid --max-queued (1-65536): %s", optarg);
+                        c->max_queued = (unsigned) v;
+                        break;
+                case ARG_READ_TIMEOUT:
+                        r = parse_uint(optarg, 3600ULL * 1000, &v);
+                        if (r < 0 || v == 0)
+                                return log_error_errno(-EINVAL, "Invalid --read-timeout-ms (1-3600000): %s", optarg);
+                        c->read_timeout_usec = v * USEC_PER_MSEC;
+                        break;
                 case ARG_MAX_SNAPSHOTS_PER_VOLUME:
                         r = parse_uint(optarg, VSSD_MAX_SNAPSHOTS, &v);
                         if (r < 0 || v == 0)
@@ -271,11 +344,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 static int run(int argc, char *argv[]) {
         _cleanup_(manager_freep) Manager *m = NULL;
-        ManagerConfig config = {
-                .event_timeout_usec = VSSD_DEFAULT_EVENT_TIMEOUT_MS * USEC_PER_MSEC,
-                .max_connections = VSSD_DEFAULT_MAX_CONNECTIONS,
-                .max_writers = VSSD_MAX_WRITERS,
-        };
+        ManagerConfig config;
         sigset_t mask;
         int r;
 
@@ -283,6 +352,7 @@ static int run(int argc, char *argv[]) {
         char **args = NULL;
         int n_args = 0;
 
+        manager_config_defaults(&config);
         file_settings(settings);
         r = config_argv_build(argc, argv, VSSD_CONFIG_FILE, settings, &n_args, &args);
         if (r < 0)
@@ -304,6 +374,11 @@ static int run(int argc, char *argv[]) {
                           "with `systemctl start vssd.socket`, or as root.");
                 return -EPERM;
         }
+
+        /* A fixed mmap threshold: glibc would otherwise raise it to the size of the largest
+         * buffer freed so far, and after one large message every later one would come from
+         * the heap and stay there after it is freed (docs/security.md). */
+        (void) mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 
         /* Writers or requesters vanishing must not kill us through SIGPIPE. */
         (void) signal(SIGPIPE, SIG_IGN);

@@ -198,7 +198,7 @@ int harness_new(const HarnessOptions *opts, Harness **ret) {
         char tmpl[] = "/tmp/vss-it-......";
         char timeout[32], uid_buf[32], conn_buf[32];
         const char *vssd = getenv("VSSD");
-        char *argv[16];
+        char *argv[48];
         Harness *h;
         size_t n = 0;
         int r;
@@ -256,6 +256,13 @@ int harness_new(const HarnessOptions *opts, Harness **ret) {
                 snprintf(conn_buf, sizeof conn_buf, "%u", opts->max_connections);
                 argv[n++] = (char *) "--max-connections";
                 argv[n++] = conn_buf;
+        }
+        for (size_t i = 0; opts && opts->extra_args && opts->extra_args[i]; i++) {
+                if (n + 1 >= ELEMENTSOF(argv)) {
+                        harness_free(h);
+                        return -E2BIG;
+                }
+                argv[n++] = (char *) opts->extra_args[i];
         }
         argv[n] = NULL;
 

@@ -40,6 +40,7 @@ typedef struct HarnessOptions {
         unsigned event_timeout_ms;     /* vssd --event-timeout; 0: 3000 */
         long allow_writer_uid;         /* vssd --allow-writer-uid; < 0: none */
         unsigned max_connections;      /* vssd --max-connections; 0: vssd's default */
+        const char *const *extra_args; /* more vssd options, NULL-terminated; may be NULL */
 } HarnessOptions;
 
 typedef struct Harness {

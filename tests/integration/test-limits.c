@@ -3,8 +3,9 @@
  * test-limits: every resource a peer can make vssd hold has a limit with its own error, and
  * one process may host several writers.
  *
- *  - connections: past --max-connections a new client is turned away, the ones already in
- *    keep working, and a slot frees when a client leaves;
+ *  - connections: past its connection limit (root's own, --max-root-connections, here) a new
+ *    client is turned away, the ones already in keep working, and a slot frees when a client
+ *    leaves (the limits of other uids: test-admission);
  *  - writers: past vssd's writer limit Subscribe fails with VSS_E_WRITER_STATUS_NOT_AVAILABLE;
  *  - components: past VSS_MAX_COMPONENTS in one backup AddComponent fails with
  *    E_OUTOFMEMORY ("out of memory or other system resources");
@@ -139,7 +140,8 @@ static vss_hr requester_try(vss_requester **ret) {
 }
 
 static void test_connection_limit(void **state) {
-        HarnessOptions opts = { .allow_writer_uid = -1, .max_connections = 3 };
+        HarnessOptions opts = { .allow_writer_uid = -1,
+                                .extra_args = (const char *const[]) { "--max-root-connections=3", NULL } };
         vss_requester *r[3] = {}, *extra = NULL;
         Harness *h = NULL;
         vss_hr hr = S_OK;
@@ -174,7 +176,7 @@ static void test_connection_limit(void **state) {
 }
 
 static void test_writer_limit(void **state) {
-        HarnessOptions opts = { .allow_writer_uid = -1, .max_connections = VSSD_WRITER_LIMIT + 8 };
+        HarnessOptions opts = { .allow_writer_uid = -1 };
         InProcWriter *writers;
         InProcWriter extra = {};
         Harness *h = NULL;
