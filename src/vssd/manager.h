@@ -32,7 +32,7 @@ typedef struct UidUsage UidUsage;
 #define VSSD_DEFAULT_MAX_MESSAGE_SIZE (17U << 20)      /* a 16 MiB document and its envelope */
 #define VSSD_DEFAULT_MAX_PENDING_PER_UID (48U << 20)   /* arriving bytes of one uid (root too) */
 #define VSSD_DEFAULT_MAX_PENDING (128U << 20)          /* arriving bytes of every uid but root */
-#define VSSD_DEFAULT_MAX_QUEUED 64U                    /* unread messages to one connection */
+#define VSSD_DEFAULT_MAX_QUEUED 4U                     /* messages to one peer waiting in vssd */
 #define VSSD_DEFAULT_READ_TIMEOUT_MS 10000U            /* to finish a started message */
 #define VSSD_MAX_MESSAGE_SIZE_LIMIT (120U << 20)       /* below sd-bus's own 128 MiB */
 #define VSSD_MAX_WRITERS 256U
