@@ -39,6 +39,7 @@
 
 #include "vssd/client.h"
 #include "vssd/log.h"
+#include "vssd/writer-registry.h"
 
 #define FORWARD_CHUNK (256U * 1024U)
 /* A D-Bus message is at least its fixed header plus one 8-byte header field (sd-bus reads
@@ -409,7 +410,10 @@ static int message_step(Client *c) {
                                 return budget > 0 ? 0 : 1;
                 }
 
-                /* The message is all in the pipe: sd-bus takes over its memory. */
+                /* The message is all in the pipe: sd-bus takes over its memory. A reply, even
+                 * one sd-bus will drop as late, shows a writer is answering again. */
+                if (c->writer && (c->header[1] == 2 || c->header[1] == 3))
+                        writer_note_answer(c->writer);
                 reservation_release(c);
                 c->header_len = 0;
                 deadline_arm(c, false);

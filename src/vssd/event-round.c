@@ -6,6 +6,11 @@
  * completes before start() returns from the writers' point of view, and a writer leaving
  * completes its slot from inside client_free(); in neither case may the caller's state machine
  * run re-entrantly. The defer source makes "done" a fresh event-loop iteration every time.
+ *
+ * A round never waits for a writer that is unresponsive (writer-registry.h): one whose last
+ * event timed out and that has not answered anything since. It is sent the event, and its
+ * entry ends at once as timed out; so a writer that stopped reading costs each later round
+ * nothing, while one that was only slow is waited for again from its first late answer on.
  */
 #include <stdlib.h>
 
@@ -139,6 +144,13 @@ int event_round_start(EventRound *r, const EventContext *ctx) {
                                 log_warning_errno(k, "Failed to send %s to writer \"%s\": %m", r->method,
                                                   e->writer->name);
                         entry_finish(e, &o);
+                } else if (writer_is_unresponsive(e->writer)) {
+                        /* It has not answered anything since an event timed out (stopped, hung,
+                         * not reading): it still gets the event, but nobody waits for it. */
+                        EventOutcome o = { .status = EVENT_TIMED_OUT, .failure = S_OK };
+
+                        event_call_cancel(e->call);
+                        entry_finish(e, &o);
                 }
         }
 
@@ -155,6 +167,8 @@ void event_round_expire(EventRound *r, EventStatus status) {
 
                 if (e->outcome.status != EVENT_PENDING || !e->call)
                         continue;
+                if (status == EVENT_TIMED_OUT)
+                        writer_note_timeout(e->writer);
                 event_call_cancel(e->call);
                 entry_finish(e, &o);
         }

@@ -295,6 +295,8 @@ static void parse_reply(EventCall *call, sd_bus_message *reply, EventOutcome *o)
                                 (e->message && !strstr(e->message, "timed out"));
 
                         o->status = closed ? EVENT_GONE : EVENT_TIMED_OUT;
+                        if (!closed)
+                                writer_note_timeout(w);
                         return;
                 }
                 if (sd_bus_error_has_name(e, SD_BUS_ERROR_DISCONNECTED)) {
@@ -366,6 +368,7 @@ int writer_send_event(Writer *w, const char *method, const EventContext *ctx, ui
                       writer_event_handler_t handler, void *userdata, EventCall **ret_call) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_free_ EventCall *call = NULL;
+        uint64_t queued = 0;
         int r;
 
         assert(w);
@@ -376,6 +379,12 @@ int writer_send_event(Writer *w, const char *method, const EventContext *ctx, ui
 
         if (writer_is_gone(w))
                 return -ENOTCONN;
+
+        /* A writer that stopped reading does not make vssd hold ever more for it: past
+         * --max-queued messages waiting in vssd it misses this event, which counts as gone
+         * (sd-bus itself never blocks on its socket, it queues). */
+        if (sd_bus_get_n_queued_write(w->client->bus, &queued) >= 0 && queued >= w->manager->config.max_queued)
+                return -ENOBUFS;
 
         call = calloc(1, sizeof(*call));
         if (!call)

@@ -152,6 +152,22 @@ void event_call_cancel(EventCall *c) {
         free(c);
 }
 
+void writer_note_timeout(Writer *w) {
+        if (!w || w->unresponsive)
+                return;
+        w->unresponsive = true;
+        log_info("Writer \"%s\" did not answer in time; until it answers again, no round waits for it.", w->name);
+}
+
+void writer_note_answer(Writer *w) {
+        if (w)
+                w->unresponsive = false;
+}
+
+bool writer_is_unresponsive(const Writer *w) {
+        return w && w->unresponsive;
+}
+
 bool writer_is_gone(const Writer *w) {
         return !w || !w->client;
 }

@@ -42,6 +42,10 @@ struct Writer {
 
         EventCall *calls;               /* event calls in flight */
 
+        /* An event call to it timed out and no answer of any kind came from it since: rounds
+         * still send it their events but do not wait for it (event-round.c). */
+        bool unresponsive;
+
         /* The state of its most recent finished backup session (VSS_WS_STABLE if none), for
          * the Admin interface's ListWriters. */
         vss_writer_state last_state;
@@ -84,6 +88,15 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Writer *, writer_unref);
 
 /* writer_note_session: remember state/failure as the writer's latest session outcome. */
 void writer_note_session(Writer *w, vss_writer_state state, vss_hr failure);
+
+/* writer_note_timeout: an event call to w went unanswered past its deadline. */
+void writer_note_timeout(Writer *w);
+
+/* writer_note_answer: a method reply or error arrived on w's connection (client-input.c). */
+void writer_note_answer(Writer *w);
+
+/* writer_is_unresponsive: see Writer.unresponsive. */
+bool writer_is_unresponsive(const Writer *w);
 
 /* writer_is_gone: true once the writer left (no more events can reach it). */
 bool writer_is_gone(const Writer *w);
