@@ -15,7 +15,8 @@
  *    header; messages under it are held against --max-pending-per-uid, the one that would go
  *    past is closed, and --read-timeout-ms closes the ones that never finish, after which the
  *    memory goes back; pipelined calls whose answers it never reads stop being read after
- *    --max-queued answers.
+ *    --max-queued answers; a handshake that claims another uid is closed, and one that never
+ *    comes is closed at --read-timeout-ms.
  *
  * Latency is measured as the slowest of several root calls (a new connection and
  * InitializeForBackup, the call root makes first) and printed; the assertion is a generous
@@ -596,6 +597,68 @@ static void test_member_pipeline(void **state) {
         attacker_stop(&run);
 }
 
+/* Child: as a backup member, claim root's uid in the handshake on one connection and say
+ * nothing on another; report how each ended. */
+static int handshake_main(int report_fd, void *userdata) {
+        static const char forged[] = "\0AUTH EXTERNAL 30\r\nNEGOTIATE_UNIX_FD\r\nBEGIN\r\n";   /* "0" */
+        const Attacker *a = userdata;
+        struct pollfd p;
+        char buf[256];
+        double t0;
+        int fd, silent;
+        ssize_t k;
+
+        if (drop_to_nobody(a) < 0) {
+                report(report_fd, "done error=setuid");
+                return 2;
+        }
+        fd = raw_connect(a->socket_path);
+        silent = raw_connect(a->socket_path);
+        if (fd < 0 || silent < 0) {
+                report(report_fd, "done error=connect");
+                return 2;
+        }
+
+        (void) send(fd, forged, sizeof forged - 1, MSG_NOSIGNAL);
+        p = (struct pollfd) { .fd = fd, .events = POLLIN };
+        k = poll(&p, 1, 5000) > 0 ? recv(fd, buf, sizeof buf, 0) : -1;
+        report(report_fd, "forged answer=%zd", k);
+
+        t0 = now_ms();
+        p = (struct pollfd) { .fd = silent, .events = POLLIN };
+        k = poll(&p, 1, 10000) > 0 ? recv(silent, buf, sizeof buf, 0) : -1;
+        report(report_fd, "done silent=%zd after_ms=%.0f", k, now_ms() - t0);
+        for (;;)
+                pause();
+}
+
+static void test_member_handshake(void **state) {
+        Fixture *f = *state;
+        Attacker a = { .member = true, .backup_gid = f->backup_gid, .socket_path = f->h->socket_path };
+        char line[256], buf[32];
+        pid_t pid;
+        int fd;
+
+        assert_ok0(child_start(handshake_main, &a, &pid, &fd));
+        /* Claiming another uid is closed without an answer (0 bytes: end of stream). */
+        assert_ok0(child_wait_report(fd, "forged ", line, sizeof line, HARNESS_WAIT_MS));
+        assert_ok0(line_field(line, "answer", buf, sizeof buf));
+        assert_string_equal(buf, "0");
+        /* Saying nothing is closed at --read-timeout-ms (2000 here). */
+        assert_ok0(child_wait_report(fd, "done ", line, sizeof line, HARNESS_WAIT_MS));
+        print_message("silent connection: %s\n", line);
+        assert_ok0(line_field(line, "silent", buf, sizeof buf));
+        assert_string_equal(buf, "0");
+        assert_ok0(line_field(line, "after_ms", buf, sizeof buf));
+        assert_true(strtol(buf, NULL, 10) >= 1000 && strtol(buf, NULL, 10) < 8000);
+        assert_int_equal(log_count(f->h->vssd_log, "a handshake other than AUTH EXTERNAL with its own uid"), 1);
+        assert_int_equal(log_count(f->h->vssd_log, "its handshake did not arrive within --read-timeout-ms"), 1);
+        kill(pid, SIGKILL);
+        (void) child_reap(pid);
+        close(fd);
+        assert_root_answers("a backup user's bad handshakes");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_outsider_connections, setup, teardown),
@@ -604,6 +667,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_member_oversized, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_member_pending, setup_short_timeout, teardown),
                 cmocka_unit_test_setup_teardown(test_member_pipeline, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_member_handshake, setup_short_timeout, teardown),
         };
 
         if (geteuid() != 0) {
