@@ -10,7 +10,8 @@
  * a pipe, and vssd moves bytes from the socket into that pipe only after checking them:
  *
  *  - the authentication lines up to BEGIN, against the one exchange D-Bus clients use
- *    (AUTH EXTERNAL with the peer's own uid or none, DATA, NEGOTIATE_UNIX_FD, BEGIN), at most
+ *    (AUTH EXTERNAL with the peer's own uid or none, DATA, NEGOTIATE_UNIX_FD, BEGIN; a bare
+ *    AUTH first asks for the mechanisms), at most CLIENT_AUTH_LINES_MAX lines of at most
  *    CLIENT_AUTH_MAX bytes. That the lines are this exact exchange is what guarantees that
  *    sd-bus's messages begin right after BEGIN, where ours do;
  *  - every message's fixed header (CLIENT_HEADER_SIZE bytes): its declared size must fit
@@ -109,8 +110,15 @@ static int auth_line(Client *c, const char *line, size_t len) {
         static const char auth_ext[] = "AUTH EXTERNAL";
         static const char data[] = "DATA";
 
+        /* The exchange takes four lines, five with GDBus's question; more is not a client. */
+        if (++c->auth_lines > CLIENT_AUTH_LINES_MAX)
+                return -EBADMSG;
+
         switch (c->auth_state) {
         case AUTH_WANT_AUTH:
+                /* A bare AUTH asks for the mechanisms (GDBus does); sd-bus answers it. */
+                if (line_is(line, len, "AUTH"))
+                        return 0;
                 if (len < strlen(auth_ext) || memcmp(line, auth_ext, strlen(auth_ext)) != 0 ||
                     !auth_token_ok(c, line + strlen(auth_ext), len - strlen(auth_ext)))
                         return -EBADMSG;

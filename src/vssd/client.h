@@ -35,6 +35,7 @@ typedef enum ClientRole {
 
 /* The authentication lines a client may send before BEGIN, in bytes (a real one sends ~60). */
 #define CLIENT_AUTH_MAX 256U
+#define CLIENT_AUTH_LINES_MAX 8U
 /* The fixed part of a D-Bus message header: endianness, type, flags, version, body length,
  * serial, header-fields array length. */
 #define CLIENT_HEADER_SIZE 16U
@@ -75,6 +76,7 @@ struct Client {
         sd_event_source *deadline;      /* a started handshake or message must end by then */
         ClientInputPhase phase;
         unsigned auth_state;
+        unsigned auth_lines;
         char auth[CLIENT_AUTH_MAX];
         size_t auth_len;
         uint8_t header[CLIENT_HEADER_SIZE];
