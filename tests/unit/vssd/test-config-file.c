@@ -34,7 +34,10 @@
 
 static const char *const allowed[] = { "socket",          "state-dir",  "event-timeout",   "allow-writer-uid",
                                        "max-connections", "max-snapshots-per-volume", "expose-dir",
-                                       "hold-timeout-ms", "log-level", "guardian", NULL };
+                                       "hold-timeout-ms", "log-level", "guardian",
+                                       "max-connections-per-uid", "max-root-connections", "max-message-size",
+                                       "max-pending-per-uid", "max-pending", "max-queued", "read-timeout-ms",
+                                       NULL };
 
 static char dir[] = "/tmp/vss-config-test-XXXXXX";
 
