@@ -18,8 +18,10 @@
  * symbols are bound at load time (-z now), so no page of it is read from disk while it
  * holds; the mount points are opened before the first FIFREEZE and kept open until the thaw;
  * it writes no files, never forks or execs, and logs (to stderr, the journal) only when it
- * holds nothing, because stderr may itself lead to a frozen filesystem. The one end it cannot
- * handle is SIGKILL, so it opts out of the OOM killer at start.
+ * holds nothing, because stderr may itself lead to a frozen filesystem. The ends it cannot
+ * handle are SIGKILL and SIGSTOP, so it opts out of the OOM killer at start (a failure to lock
+ * its memory or to opt out is logged as a warning), and vssd stands by to thaw in its place
+ * should it die, stop or hang mid-hold (guardian-client.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +38,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,13 +66,34 @@ typedef struct Keeper {
         bool expired;               /* the deadline thawed; the next Thaw reports it */
 } Keeper;
 
-/* Logs only while nothing is frozen: stderr may be a file on a filesystem we froze. */
-_printf_(1, 2) static void log_msg(const char *fmt, ...) {
+static bool log_to_journal; /* stderr is the journal's stream: "<N>" priority prefixes */
+
+/* systemd names the stream it connected in $JOURNAL_STREAM ("<dev>:<inode>"). */
+static void log_setup(void) {
+        const char *e = getenv("JOURNAL_STREAM");
+        unsigned long long dev, ino;
+        struct stat st;
+
+        log_to_journal = e && sscanf(e, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+                         (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
+}
+
+/*
+ * One line at priority (LOG_ERR, LOG_WARNING, LOG_INFO), to stderr: with the journal's
+ * priority prefix under systemd, else "vss-guardian: warning: ...". Logs only while nothing
+ * is frozen: stderr may be a file on a filesystem we froze.
+ */
+_printf_(2, 3) static void log_msg(int priority, const char *fmt, ...) {
         va_list ap;
 
         if (n_frozen > 0)
                 return;
-        fputs("vss-guardian: ", stderr);
+        if (log_to_journal)
+                fprintf(stderr, "<%d>", priority);
+        else
+                fprintf(stderr, "vss-guardian: %s", priority == LOG_ERR       ? "error: "
+                                                    : priority == LOG_WARNING ? "warning: "
+                                                                              : "");
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);
         va_end(ap);
@@ -118,7 +142,7 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         failed = thaw_all(k);
         k->expired = true;
         (void) sd_bus_emit_signal(k->bus, GUARDIAN_BUS_PATH, GUARDIAN_BUS_IFACE, "HoldExpired", NULL);
-        log_msg("hold deadline of %u ms reached: thawed %zu filesystem(s)%s", k->deadline_ms, held,
+        log_msg(LOG_WARNING, "hold deadline of %u ms reached: thawed %zu filesystem(s)%s", k->deadline_ms, held,
                 failed > 0 ? ", some had already been thawed by someone else" : "");
         return 0;
 }
@@ -428,6 +452,7 @@ int main(int argc, char *argv[]) {
         size_t held, failed;
         int fd = -1, r;
 
+        log_setup();
         r = parse_argv(argc, argv, &fd);
         if (r <= 0)
                 return r < 0 ? 1 : 0; /* usage error, or help/version (docs/exit-codes.md) */
@@ -437,22 +462,28 @@ int main(int argc, char *argv[]) {
                 return EXIT_FAILED;
         }
 
-        /* No page of ours may need reading from a disk we froze. Without CAP_IPC_LOCK this
-         * fails, but then FIFREEZE (CAP_SYS_ADMIN) fails too, so nothing can be held. */
+        /* No page of ours may need reading from a disk we froze. Beyond RLIMIT_MEMLOCK this
+         * needs CAP_IPC_LOCK, which vssd's unit grants; without it we carry on, warned. */
         if (mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
-                log_msg("cannot lock memory (%s); carrying on, as freezing needs privileges too", strerror(errno));
+                log_msg(LOG_WARNING,
+                        "cannot lock memory (%s): a hold may stall on paging; vssd's unit grants CAP_IPC_LOCK",
+                        strerror(errno));
 
-        /* The OOM killer's SIGKILL is the one end that cannot thaw: opt out of it. A kernel
-         * knob, not a file on any disk, and set before anything is ever frozen. */
+        /* The OOM killer's SIGKILL is the one end we cannot thaw at (vssd then thaws in our
+         * place): opt out of it. A kernel knob, not a file on any disk, and set before
+         * anything is ever frozen. -1000 needs CAP_SYS_RESOURCE, which vssd's unit grants. */
         r = oom_protect();
         if (r < 0)
-                log_msg("cannot opt out of the OOM killer (%s); carrying on", strerror(-r));
+                log_msg(LOG_WARNING,
+                        "cannot opt out of the OOM killer (%s): vssd thaws should it be killed mid-hold; "
+                        "vssd's unit grants CAP_SYS_RESOURCE",
+                        strerror(-r));
 
         r = sd_event_new(&event);
         if (r >= 0)
                 r = setup_signals(event);
         if (r < 0) {
-                log_msg("cannot set up the event loop: %s", strerror(-r));
+                log_msg(LOG_ERR, "cannot set up the event loop: %s", strerror(-r));
                 return EXIT_FAILED;
         }
         k.event = event;
@@ -460,7 +491,7 @@ int main(int argc, char *argv[]) {
         r = setup_bus(&k, fd);
         bus = k.bus;
         if (r < 0) {
-                log_msg("cannot serve fd %d: %s", fd, strerror(-r));
+                log_msg(LOG_ERR, "cannot serve fd %d: %s", fd, strerror(-r));
                 return EXIT_FAILED;
         }
 
@@ -469,7 +500,7 @@ int main(int argc, char *argv[]) {
         held = n_frozen;
         failed = thaw_all(&k);
         if (held > 0)
-                log_msg("exiting while holding: thawed %zu filesystem(s)%s", held,
+                log_msg(LOG_WARNING, "exiting while holding: thawed %zu filesystem(s)%s", held,
                         failed > 0 ? ", some had already been thawed by someone else" : "");
         return r < 0 ? EXIT_FAILED : EXIT_SUCCESS;
 }

@@ -6,12 +6,21 @@
  * Thaw synchronously (the provider phases run synchronously in vssd's loop), noticing that it
  * died and starting a new one for the next hold, and reaping it.
  *
- * The one rule everything here follows: never SIGKILL the guardian. A guardian killed while
- * it holds a freeze leaves the filesystem frozen for good, which is the very failure it exists
- * to prevent. Letting it go means closing our end of the socket; it then thaws and exits on
- * its own, even when it is stuck in a FIFREEZE that takes too long (it sees the hang-up as
- * soon as the ioctl returns). SIGTERM, which it handles by thawing, is the only signal sent,
- * and only to one that does not exit after its socket closed.
+ * The one rule everything here follows: never SIGKILL a guardian that may still thaw. Letting
+ * it go means closing our end of the socket; it then thaws and exits on its own, even when it
+ * is stuck in a FIFREEZE that takes too long (it sees the hang-up as soon as the ioctl
+ * returns). SIGTERM, which it handles by thawing, is sent only to one that does not exit after
+ * its socket closed. The one exception is a stopped guardian (SIGSTOP, a tracer), which can
+ * thaw nothing: it is SIGKILLed, and vssd thaws in its place.
+ *
+ * A guardian can still end a hold without thawing: SIGKILL (the OOM killer, an admin), a stop,
+ * a hang. So from the Freeze call to the end of Thaw a watchdog thread of vssd's stands by
+ * (the hold's watch, below). It has its own descriptors of the mount points, opened before the
+ * freeze, and FITHAWs them itself the moment the guardian exits, is seen stopped, or vssd's
+ * own deadline (the hold deadline plus HOLD_GRACE_USEC) passes. It does nothing else: no
+ * logging, no allocation, no file I/O but reading the guardian's /proc/<pid>/stat (procfs is
+ * never frozen). The provider phases run on vssd's main thread, which is busy in FICLONE or in
+ * a bus call during a hold, so the watch must be a thread of its own.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,8 +30,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/pidfd.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,13 +54,233 @@
 #define GUARDIAN_THAW_USEC      (5 * USEC_PER_SEC)  /* FITHAW takes well under a millisecond */
 #define GUARDIAN_FREEZE_SLACK   (5 * USEC_PER_SEC)  /* added to the deadline for a Freeze call */
 #define GUARDIAN_REAP_MS        3000                /* after the socket closed, then SIGTERM */
+#define HOLD_GRACE_USEC         (250 * USEC_PER_MSEC) /* vssd's deadline trails the guardian's */
+#define HOLD_POLL_MSEC          20                  /* how often the watch looks for a stop */
+#define HOLD_KILL_WAIT_MSEC     1000                /* a SIGKILLed stopped guardian dies at once */
+
+/* How a hold ended, when it was not by an answered Thaw. */
+typedef enum HoldEnd {
+        HOLD_RUNNING = 0,
+        HOLD_END_GONE,      /* the guardian exited or was killed */
+        HOLD_END_STOPPED,   /* the guardian was stopped; the watch SIGKILLed it */
+        HOLD_END_DEADLINE,  /* vssd's own deadline passed, the guardian had not thawed */
+} HoldEnd;
+
+/*
+ * One hold, from the Freeze call to the end of Thaw: vssd's own way to thaw, and the watch
+ * thread that uses it. The thread reads only the fields set before it starts; end and
+ * n_thawed are written by it and read by the main thread after pthread_join.
+ */
+typedef struct Hold {
+        int fds[GUARDIAN_MAX_PATHS];   /* the mount points asked to be frozen, opened by us */
+        size_t n;
+        pid_t pid;                     /* the guardian holding them (for messages) */
+        int pidfd;                     /* readable when it exits */
+        int stat_fd;                   /* its /proc/<pid>/stat, to see it stopped */
+        int quit_fd;                   /* eventfd: the hold ended by Thaw, the watch returns */
+        uint64_t deadline_usec;        /* CLOCK_MONOTONIC; vssd's own end of the hold */
+        pthread_t thread;
+        atomic_int end;                /* HoldEnd */
+        size_t n_thawed;               /* filesystems vssd thawed itself */
+} Hold;
 
 struct Guardian {
         char *exe_path;
         pid_t pid;       /* 0: none running */
         sd_bus *bus;
         bool holding;    /* a Freeze succeeded and no Thaw has answered yet */
+        Hold *hold;      /* from the Freeze call to the end of Thaw */
 };
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
+}
+
+/*
+ * Is the process whose /proc/<pid>/stat fd is open stopped (T) or stopped by a tracer (t)?
+ * Such a guardian can thaw nothing until someone continues it. pread at 0 makes procfs
+ * produce the line afresh; no allocation, so the watch thread may call it.
+ */
+static bool stat_fd_stopped(int fd) {
+        char buf[512], *paren;
+        ssize_t k;
+
+        k = pread(fd, buf, sizeof(buf) - 1, 0);
+        if (k <= 0)
+                return false;
+        buf[k] = 0;
+        /* "pid (comm) state ...": comm may hold anything, so read from the last ')'. */
+        paren = strrchr(buf, ')');
+        return paren && paren[1] == ' ' && (paren[2] == 'T' || paren[2] == 't');
+}
+
+static bool process_stopped(pid_t pid) {
+        _cleanup_close_ int fd = -EBADF;
+        char path[64];
+
+        (void) snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        return fd >= 0 && stat_fd_stopped(fd);
+}
+
+/* FITHAW of every mount point, last first; how many were frozen (and are thawed now). */
+static size_t hold_thaw(Hold *h) {
+        size_t thawed = 0;
+
+        for (size_t i = h->n; i > 0; i--)
+                if (ioctl(h->fds[i - 1], FITHAW, 0) == 0)
+                        thawed++;
+        return thawed;
+}
+
+/*
+ * The watch: waits for the hold to end by Thaw (quit_fd), and thaws by itself first if the
+ * guardian exits, stops, or vssd's deadline passes. Async-signal-safe calls only, in effect:
+ * poll, pread, ioctl, pidfd_send_signal.
+ */
+static void *hold_watch(void *userdata) {
+        Hold *h = userdata;
+
+        for (;;) {
+                struct pollfd p[2] = {
+                        { .fd = h->quit_fd, .events = POLLIN },
+                        { .fd = h->pidfd, .events = POLLIN },
+                };
+                uint64_t now = now_usec();
+                int timeout = HOLD_POLL_MSEC;
+                HoldEnd end = HOLD_RUNNING;
+
+                if (now >= h->deadline_usec)
+                        end = HOLD_END_DEADLINE;
+                else {
+                        timeout = (int) MIN((uint64_t) HOLD_POLL_MSEC, (h->deadline_usec - now + 999) / 1000);
+                        if (poll(p, 2, timeout) < 0 && errno != EINTR)
+                                end = HOLD_END_GONE; /* cannot watch: thaw now rather than never */
+                        else if (p[0].revents)
+                                return NULL;
+                        else if (p[1].revents)
+                                end = HOLD_END_GONE;
+                        else if (stat_fd_stopped(h->stat_fd)) {
+                                /* It can run no thaw of its own; make sure it never runs
+                                 * again either (a later SIGCONT would have it thaw whatever
+                                 * a newer hold froze), wait for it to be gone, then thaw. */
+                                struct pollfd dead = { .fd = h->pidfd, .events = POLLIN };
+
+                                (void) pidfd_send_signal(h->pidfd, SIGKILL, NULL, 0);
+                                (void) poll(&dead, 1, HOLD_KILL_WAIT_MSEC);
+                                end = HOLD_END_STOPPED;
+                        }
+                }
+
+                if (end != HOLD_RUNNING) {
+                        h->n_thawed = hold_thaw(h);
+                        atomic_store(&h->end, end);
+                        return NULL;
+                }
+        }
+}
+
+static Hold *hold_free(Hold *h) {
+        if (!h)
+                return NULL;
+        for (size_t i = 0; i < h->n; i++)
+                (void) close(h->fds[i]);
+        if (h->pidfd >= 0)
+                (void) close(h->pidfd);
+        if (h->stat_fd >= 0)
+                (void) close(h->stat_fd);
+        if (h->quit_fd >= 0)
+                (void) close(h->quit_fd);
+        free(h);
+        return NULL;
+}
+
+/*
+ * Before Freeze is sent: opens the mount points (nothing is frozen yet, so opening cannot
+ * block) and the guardian's pidfd, and starts the watch. Returns 0 or a negative errno (a
+ * path that cannot be opened: the guardian could not freeze it either).
+ */
+static int hold_begin(Guardian *g, char *const *paths, size_t n, uint32_t deadline_ms) {
+        Hold *h;
+        char stat_path[64];
+        int r;
+
+        h = calloc(1, sizeof(*h));
+        if (!h)
+                return -ENOMEM;
+        h->pidfd = h->stat_fd = h->quit_fd = -EBADF;
+        h->pid = g->pid;
+
+        for (size_t i = 0; i < n; i++) {
+                int fd = open(paths[i], O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+                if (fd < 0) {
+                        r = -errno;
+                        hold_free(h);
+                        return r;
+                }
+                h->fds[h->n++] = fd;
+        }
+
+        (void) snprintf(stat_path, sizeof(stat_path), "/proc/%d/stat", (int) g->pid);
+        h->pidfd = pidfd_open(g->pid, 0);
+        h->stat_fd = open(stat_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        h->quit_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (h->pidfd < 0 || h->stat_fd < 0 || h->quit_fd < 0) {
+                r = -errno;
+                hold_free(h);
+                return r;
+        }
+        h->deadline_usec = now_usec() + (uint64_t) deadline_ms * USEC_PER_MSEC + HOLD_GRACE_USEC;
+
+        r = -pthread_create(&h->thread, NULL, hold_watch, h);
+        if (r < 0) {
+                hold_free(h);
+                return r;
+        }
+        g->hold = h;
+        return 0;
+}
+
+/*
+ * Ends the hold: stops the watch and, when thaw is set (the guardian may not have thawed:
+ * it is gone, hung, or did not answer), FITHAWs every mount point itself. Logs what vssd had
+ * to do, now that nothing it froze is frozen. Returns how the hold ended (HOLD_RUNNING: by
+ * the guardian, vssd thawed nothing). No-op without a hold.
+ */
+static HoldEnd hold_finish(Guardian *g, bool thaw) {
+        static const char *const why[] = {
+                [HOLD_END_GONE] = "exited",
+                [HOLD_END_STOPPED] = "was stopped (it is killed now)",
+                [HOLD_END_DEADLINE] = "had not thawed by vssd's own deadline",
+        };
+        Hold *h = g->hold;
+        HoldEnd end;
+
+        if (!h)
+                return HOLD_RUNNING;
+        (void) eventfd_write(h->quit_fd, 1);
+        (void) pthread_join(h->thread, NULL);
+
+        end = atomic_load(&h->end);
+        if (end != HOLD_RUNNING)
+                fprintf(stderr, "vss-guardian[%d] %s during a hold: vssd thawed %zu of %zu filesystem(s) itself\n",
+                        (int) h->pid, why[end], h->n_thawed, h->n);
+        else if (thaw) {
+                h->n_thawed = hold_thaw(h);
+                if (h->n_thawed > 0) {
+                        fprintf(stderr, "vss-guardian[%d] left %zu of %zu filesystem(s) frozen: vssd thawed them\n",
+                                (int) h->pid, h->n_thawed, h->n);
+                        end = HOLD_END_GONE;
+                }
+        }
+
+        g->hold = hold_free(h);
+        return end;
+}
 
 /* Waits up to timeout_ms for pid to exit and reaps it. true when it is gone. */
 static bool child_reap(pid_t pid, int timeout_ms) {
@@ -67,18 +303,25 @@ static bool child_reap(pid_t pid, int timeout_ms) {
         return w == pid || (w < 0 && errno == ECHILD);
 }
 
-/* Forgets the running guardian: closes the socket (it thaws and exits) and reaps it. */
+/*
+ * Forgets the running guardian: closes the socket (it thaws and exits) and reaps it; a
+ * stopped one, which cannot thaw, is SIGKILLed. A hold still open is then thawed by vssd:
+ * whatever the guardian did or did not do, nothing it was asked to freeze stays frozen.
+ */
 static void guardian_drop(Guardian *g, int reap_ms) {
         if (g->bus) {
                 sd_bus_close(g->bus);
                 g->bus = sd_bus_unref(g->bus);
         }
+        if (g->pid > 0 && process_stopped(g->pid))
+                (void) kill(g->pid, SIGKILL);
         if (g->pid > 0 && !child_reap(g->pid, reap_ms) && reap_ms > 0) {
                 (void) kill(g->pid, SIGTERM);
                 if (!child_reap(g->pid, reap_ms))
                         fprintf(stderr, "vss-guardian[%d] did not exit after its socket closed and SIGTERM\n",
                                 (int) g->pid);
         }
+        (void) hold_finish(g, true);
         g->pid = 0;
         g->holding = false;
 }
@@ -216,8 +459,9 @@ static bool guardian_alive(Guardian *g) {
          * ECHILD: SIGCHLD is ignored, children reap themselves; then ask whether it exists. */
         w = waitpid(g->pid, NULL, WNOHANG);
         if (w < 0 && errno == ECHILD)
-                return kill(g->pid, 0) == 0;
-        return w == 0;
+                return kill(g->pid, 0) == 0 && !process_stopped(g->pid);
+        /* A stopped guardian would take a Freeze and never answer: as good as dead. */
+        return w == 0 && !process_stopped(g->pid);
 }
 
 static int guardian_respawn(Guardian *g) {
@@ -252,7 +496,7 @@ vss_hr guardian_freeze(Guardian *g, char *const *paths, size_t n, uint32_t deadl
         if (!g || !paths || n == 0 || n > GUARDIAN_MAX_PATHS || deadline_ms > GUARDIAN_MAX_DEADLINE_MS)
                 return E_INVALIDARG;
         for (size_t i = 0; i < n; i++)
-                if (isempty(paths[i]))
+                if (isempty(paths[i]) || paths[i][0] != '/')
                         return E_INVALIDARG;
         if (g->holding)
                 return VSS_E_BAD_STATE;
@@ -278,15 +522,27 @@ vss_hr guardian_freeze(Guardian *g, char *const *paths, size_t n, uint32_t deadl
                 return r == -ENOMEM ? E_OUTOFMEMORY : E_INVALIDARG;
 
         effective = deadline_ms ?: GUARDIAN_DEFAULT_DEADLINE_MS;
+        r = hold_begin(g, paths, n, effective);
+        if (r < 0) {
+                fprintf(stderr, "vss-guardian: cannot watch the hold: %s\n", strerror(-r));
+                return r == -ENOMEM ? E_OUTOFMEMORY : vss_hr_from_errno(r);
+        }
+
         r = sd_bus_call(g->bus, m, effective * USEC_PER_MSEC + GUARDIAN_FREEZE_SLACK, &error, &reply);
         if (r >= 0) {
+                /* Holding; the watch stands by until guardian_thaw. */
                 g->holding = true;
                 return S_OK;
         }
-        if (is_guardian_error(&error))
+        if (is_guardian_error(&error)) {
+                /* It refused or failed, and thawed whatever it had frozen before answering. */
+                (void) hold_finish(g, false);
                 return vss_hr_from_bus_error(&error, r);
+        }
 
-        /* No answer: stuck in a FIFREEZE, or gone. Let it go; it thaws when it gets out. */
+        /* No answer: stuck in a FIFREEZE, stopped, or gone. Thaw what it froze so far, and
+         * let it go; it thaws what it still freezes when it gets out, seeing us gone. */
+        (void) hold_finish(g, true);
         guardian_drop(g, 0);
         return r == -ETIMEDOUT ? VSS_E_FLUSH_WRITES_TIMEOUT : VSS_E_UNEXPECTED;
 }
@@ -295,6 +551,7 @@ vss_hr guardian_thaw(Guardian *g) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         _cleanup_(sd_bus_error_freep) sd_bus_error error = SD_BUS_ERROR_NULL;
         bool was_holding;
+        HoldEnd end;
         int in_time = 0, r;
 
         if (!g)
@@ -303,29 +560,37 @@ vss_hr guardian_thaw(Guardian *g) {
         was_holding = g->holding;
         g->holding = false;
 
-        if (!guardian_alive(g)) {
-                /* It died: whatever it held it thawed at exit (or a SIGKILL left it frozen,
-                 * which nothing here can undo), so the hold is broken either way. */
+        end = g->hold ? (HoldEnd) atomic_load(&g->hold->end) : HOLD_RUNNING;
+        if (end == HOLD_END_GONE || end == HOLD_END_STOPPED || !guardian_alive(g)) {
+                /* It died or was stopped: the watch (or guardian_drop, now) thawed in its
+                 * place. The hold is broken either way. */
                 guardian_drop(g, GUARDIAN_REAP_MS);
                 return was_holding ? VSS_E_HOLD_WRITES_TIMEOUT : S_OK;
         }
 
         r = sd_bus_message_new_method_call(g->bus, &m, NULL, GUARDIAN_BUS_PATH, GUARDIAN_BUS_IFACE, "Thaw");
-        if (r < 0)
+        if (r < 0) {
+                guardian_drop(g, GUARDIAN_REAP_MS);
                 return r == -ENOMEM ? E_OUTOFMEMORY : VSS_E_UNEXPECTED;
+        }
 
         r = sd_bus_call(g->bus, m, GUARDIAN_THAW_USEC, &error, &reply);
         if (r < 0) {
-                if (is_guardian_error(&error))
+                if (is_guardian_error(&error)) {
+                        /* Its deadline fired first: it thawed by itself. */
+                        (void) hold_finish(g, false);
                         return vss_hr_from_bus_error(&error, r);
+                }
                 guardian_drop(g, GUARDIAN_REAP_MS);
                 return was_holding ? VSS_E_HOLD_WRITES_TIMEOUT : VSS_E_UNEXPECTED;
         }
 
+        /* It thawed. Had vssd's own deadline passed first, the hold was too long anyway. */
+        end = hold_finish(g, false);
         r = sd_bus_message_read(reply, "b", &in_time);
         if (r < 0)
                 return VSS_E_UNEXPECTED;
-        return in_time ? S_OK : VSS_E_HOLD_WRITES_TIMEOUT;
+        return in_time && end == HOLD_RUNNING ? S_OK : VSS_E_HOLD_WRITES_TIMEOUT;
 }
 
 pid_t guardian_pid(const Guardian *g) {

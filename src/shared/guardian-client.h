@@ -5,7 +5,8 @@
  * Filesystem freezes (FIFREEZE) belong to no file descriptor: a freezer that dies leaves the
  * filesystem frozen. So vssd never freezes anything itself; a small dedicated process,
  * vss-guardian (src/guardian), holds the freezes and thaws them at its deadline, when vssd's
- * end of their socketpair closes (vssd died), on SIGTERM/SIGINT/SIGHUP and at exit.
+ * end of their socketpair closes (vssd died), on SIGTERM/SIGINT/SIGHUP and at exit. Should the
+ * guardian itself die, stop or hang mid-hold, vssd thaws (guardian_freeze).
  *
  * The two talk D-Bus peer to peer over a socketpair (the guardian is the server):
  *
@@ -56,19 +57,27 @@ int guardian_spawn(const char *exe_path, Guardian **ret);
 
 /*
  * guardian_freeze: Freeze(paths[0..n), deadline_ms) through the guardian, respawning it first
- * when it died since the last call. Returns S_OK (the hold is active until guardian_thaw or
- * the deadline), the guardian's error (see above), E_INVALIDARG for bad arguments,
- * VSS_E_FLUSH_WRITES_TIMEOUT when the guardian did not answer in time (it is then let go: it
- * thaws whatever it froze as soon as its FIFREEZE returns), or VSS_E_UNEXPECTED when it
+ * when it died or is stopped since the last call. Returns S_OK (the hold is active until
+ * guardian_thaw or the deadline), the guardian's error (see above), E_INVALIDARG for bad
+ * arguments (an empty or relative path among them), the errno's code when a path cannot be
+ * opened, VSS_E_FLUSH_WRITES_TIMEOUT when the guardian did not answer in time (it is then let
+ * go: it thaws whatever it froze as soon as its FIFREEZE returns), or VSS_E_UNEXPECTED when it
  * could not be (re)started or died during the call.
+ *
+ * Every hold is watched from this call to the end of guardian_thaw by a thread of the
+ * caller's, which holds its own descriptors of paths: when the guardian exits or is stopped
+ * (it is then SIGKILLed), or when deadline_ms plus a grace of 250 ms has passed without a
+ * thaw, that thread FITHAWs every path itself, at once. Whoever of the two is alive thaws.
  */
 vss_hr guardian_freeze(Guardian *g, char *const *paths, size_t n, uint32_t deadline_ms);
 
 /*
- * guardian_thaw: Thaw() through the guardian. S_OK when every filesystem was held until now;
- * VSS_E_HOLD_WRITES_TIMEOUT when the deadline fired first, someone else thawed a filesystem
- * meanwhile, or the guardian died while holding (it thawed at exit). S_OK when nothing was
- * held and the guardian is gone. VSS_E_UNEXPECTED on other bus failures.
+ * guardian_thaw: Thaw() through the guardian, and the end of the hold's watch. S_OK when
+ * every filesystem was held until now; VSS_E_HOLD_WRITES_TIMEOUT when the deadline (the
+ * guardian's or the caller's own) fired first, someone else thawed a filesystem meanwhile, or
+ * the guardian died, was stopped or did not answer while holding (then the caller thawed
+ * every path itself). S_OK when nothing was held and the guardian is gone.
+ * VSS_E_UNEXPECTED on other bus failures. Every path is thawed when this returns.
  */
 vss_hr guardian_thaw(Guardian *g);
 
@@ -77,6 +86,7 @@ pid_t guardian_pid(const Guardian *g);
 
 /*
  * guardian_free: closes the socket (the guardian thaws anything still held and exits), then
- * reaps the child, waiting up to a few seconds (SIGTERM after the first). Returns NULL. NULL ok.
+ * reaps the child, waiting up to a few seconds (SIGTERM after the first; SIGKILL at once for
+ * a stopped one), and thaws a hold still open itself. Returns NULL. NULL ok.
  */
 Guardian *guardian_free(Guardian *g);

@@ -99,7 +99,7 @@ static void test_arguments(void **state) {
         assert_int_equal(guardian_freeze(NULL, paths, 1, 0), E_INVALIDARG);
         assert_int_equal(guardian_thaw(NULL), E_INVALIDARG);
 
-        /* The guardian itself refuses relative paths (the client passes them on). */
+        /* Relative paths are refused before anything is opened. */
         assert_int_equal(guardian_freeze(g, one, 1, 0), E_INVALIDARG);
 
         /* Opening fails before anything is frozen: the errno's code. */
