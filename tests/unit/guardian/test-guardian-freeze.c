@@ -4,6 +4,8 @@
  * filesystems on loop devices; every test checks the one promise the guardian exists for:
  * whatever happens (deadline, its client closing the socket or being SIGKILLed, SIGTERM, a
  * failing second freeze), what it froze is thawed, and what it did not freeze is left alone.
+ * And the other way round: the guardian SIGKILLed or SIGSTOPped while holding, the client's
+ * watch thaws (and replaces the guardian for the next hold).
  *
  * "Frozen" is probed with a FIFREEZE of our own (EBUSY when frozen; see loop-fs.c), which
  * never blocks. "Thawed within 1 s" is the issue's requirement for the guardian's reaction;
@@ -22,6 +24,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "guardian-client.h"
@@ -77,6 +80,13 @@ static int test_teardown(void **state) {
         (void) fs_thaw(fx.a_mnt);
         (void) fs_thaw(fx.b_mnt);
         return 0;
+}
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
 static void assert_writable(const char *mnt) {
@@ -264,6 +274,70 @@ static void test_foreign_thaw_breaks_hold(void **state) {
         g = guardian_free(g);
 }
 
+/* The guardian is lost while holding (sig: SIGKILL or SIGSTOP) and the client calls nothing:
+ * its watch thaws both filesystems within THAW_WAIT_MS. */
+static void guardian_lost_while_holding(int sig) {
+        char *paths[] = { fx.a_mnt, fx.b_mnt };
+        Guardian *g = NULL;
+        pid_t first;
+        uint64_t t0;
+
+        assert_int_equal(guardian_spawn(guardian_exe(), &g), 0);
+        assert_int_equal(guardian_freeze(g, paths, 2, 0), S_OK);
+        first = guardian_pid(g);
+        assert_int_equal(fs_is_frozen(fx.a_mnt), 1);
+
+        t0 = now_usec();
+        assert_int_equal(kill(first, sig), 0);
+        assert_int_equal(fs_wait_thawed(fx.a_mnt, THAW_WAIT_MS), 0);
+        assert_int_equal(fs_wait_thawed(fx.b_mnt, THAW_WAIT_MS), 0);
+        fprintf(stderr, "guardian %s while holding: both thawed after %.3f ms\n", sig == SIGKILL ? "SIGKILLed" : "SIGSTOPped",
+                (double) (now_usec() - t0) / 1000.0);
+        assert_writable(fx.a_mnt);
+        assert_writable(fx.b_mnt);
+
+        /* The hold was broken: the set must fail. The lost guardian is reaped (a stopped one
+         * killed: it must never wake up to thaw a later hold). */
+        assert_int_equal(guardian_thaw(g), VSS_E_HOLD_WRITES_TIMEOUT);
+        assert_true(kill(first, 0) < 0 && errno == ESRCH);
+
+        /* A new guardian serves the next hold. */
+        assert_int_equal(guardian_freeze(g, paths, 2, 0), S_OK);
+        assert_int_not_equal(guardian_pid(g), first);
+        assert_int_equal(guardian_thaw(g), S_OK);
+        assert_writable(fx.a_mnt);
+        assert_writable(fx.b_mnt);
+
+        g = guardian_free(g);
+}
+
+static void test_guardian_sigkill_client_thaws(void **state) {
+        guardian_lost_while_holding(SIGKILL);
+}
+
+static void test_guardian_sigstop_client_thaws(void **state) {
+        guardian_lost_while_holding(SIGSTOP);
+}
+
+static void test_guardian_stopped_idle_replaced(void **state) {
+        char *paths[] = { fx.a_mnt };
+        Guardian *g = NULL;
+        pid_t first;
+
+        assert_int_equal(guardian_spawn(guardian_exe(), &g), 0);
+        first = guardian_pid(g);
+        assert_int_equal(kill(first, SIGSTOP), 0);
+
+        /* A stopped guardian would take the Freeze and never answer: replaced first. */
+        assert_int_equal(guardian_freeze(g, paths, 1, 0), S_OK);
+        assert_int_not_equal(guardian_pid(g), first);
+        assert_true(kill(first, 0) < 0 && errno == ESRCH);
+        assert_int_equal(guardian_thaw(g), S_OK);
+        assert_writable(fx.a_mnt);
+
+        g = guardian_free(g);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_teardown(test_freeze_and_thaw, test_teardown),
@@ -274,6 +348,9 @@ int main(void) {
                 cmocka_unit_test_teardown(test_failed_second_freeze_thaws_first, test_teardown),
                 cmocka_unit_test_teardown(test_thaws_only_its_own, test_teardown),
                 cmocka_unit_test_teardown(test_foreign_thaw_breaks_hold, test_teardown),
+                cmocka_unit_test_teardown(test_guardian_sigkill_client_thaws, test_teardown),
+                cmocka_unit_test_teardown(test_guardian_sigstop_client_thaws, test_teardown),
+                cmocka_unit_test_teardown(test_guardian_stopped_idle_replaced, test_teardown),
         };
 
         if (geteuid() != 0) {

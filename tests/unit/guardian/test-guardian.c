@@ -2,7 +2,9 @@
 /*
  * test-guardian.c: vss-guardian and its client without freezing anything (suite unit):
  * command line, start-up failures, argument checks on both ends, the error codes of paths
- * that cannot be frozen, and the client noticing a dead guardian and starting a new one.
+ * that cannot be frozen, and the client noticing a dead guardian and starting a new one; the
+ * guardian's warnings when it cannot lock its memory or opt out of the OOM killer, and that
+ * vssd's unit grants what it needs for both.
  * The real freezes are in test-guardian-freeze.c (suite root).
  */
 #include <stdarg.h>
@@ -13,9 +15,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -161,6 +169,183 @@ static void test_free_reaps(void **state) {
         assert_null(guardian_free(NULL));
 }
 
+/* The whole (small) file, NUL-terminated, malloc'd. 0 or -errno. */
+static int read_all(const char *path, char **ret) {
+        char *buf = calloc(1, 65536);
+        ssize_t n;
+        int fd;
+
+        if (!buf)
+                return -ENOMEM;
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+                free(buf);
+                return -errno;
+        }
+        n = read(fd, buf, 65535);
+        close(fd);
+        if (n < 0) {
+                free(buf);
+                return -EIO;
+        }
+        *ret = buf;
+        return 0;
+}
+
+/*
+ * Starts the guardian on a socketpair with the capability bounding set cut down to keep (a
+ * bit mask; ~0: untouched) and RLIMIT_MEMLOCK at memlock (RLIM_INFINITY: untouched), as a
+ * unit's CapabilityBoundingSet= and LimitMEMLOCK= would. Waits until it is serving (it
+ * answers nothing, but it closes nothing either), reads its oom_score_adj and VmLck, closes
+ * the socket, and returns what it wrote to stderr (malloc'd).
+ */
+static char *guardian_under(uint64_t keep, rlim_t memlock, int *ret_oom, long *ret_locked_kb) {
+        char buf[4096] = {}, path[64];
+        char *status = NULL;
+        int sv[2], err[2], wstatus;
+        size_t n = 0;
+        pid_t pid;
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        assert_int_equal(pipe2(err, O_CLOEXEC), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                char fd_arg[16];
+
+                for (int c = 0; c <= CAP_LAST_CAP && keep != ~(uint64_t) 0; c++)
+                        if (!(keep & (UINT64_C(1) << c)))
+                                (void) prctl(PR_CAPBSET_DROP, c, 0, 0, 0);
+                if (memlock != RLIM_INFINITY)
+                        (void) setrlimit(RLIMIT_MEMLOCK, &(struct rlimit) { memlock, memlock });
+                if (dup2(err[1], STDERR_FILENO) < 0 || fcntl(sv[1], F_SETFD, 0) < 0)
+                        _exit(127);
+                snprintf(fd_arg, sizeof(fd_arg), "%d", sv[1]);
+                execv(guardian_exe(), (char *[]) { (char *) guardian_exe(), (char *) "--fd", fd_arg, NULL });
+                _exit(127);
+        }
+        close(sv[1]);
+        close(err[1]);
+
+        /* Started and set up: its mlockall shows in VmLck, or it has given up on it. */
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        for (int i = 0; i < 200; i++) {
+                struct timespec ts = { 0, 10 * 1000 * 1000 };
+                char *p;
+
+                free(status);
+                status = NULL;
+                if (read_all(path, &status) < 0)
+                        break;
+                p = strstr(status, "VmLck:");
+                if (p && strtol(p + 6, NULL, 10) > 0)
+                        break;
+                (void) nanosleep(&ts, NULL);
+        }
+        *ret_locked_kb = 0;
+        if (status && strstr(status, "VmLck:"))
+                *ret_locked_kb = strtol(strstr(status, "VmLck:") + 6, NULL, 10);
+        free(status);
+        status = NULL;
+        snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", (int) pid);
+        assert_int_equal(read_all(path, &status), 0);
+        *ret_oom = atoi(status);
+        free(status);
+
+        close(sv[0]); /* it exits */
+        for (ssize_t k; n < sizeof(buf) - 1 && (k = read(err[0], buf + n, sizeof(buf) - 1 - n)) > 0;)
+                n += (size_t) k;
+        close(err[0]);
+        assert_int_equal(waitpid(pid, &wstatus, 0), pid);
+        assert_true(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
+        return strdup(buf);
+}
+
+/* Without CAP_SYS_RESOURCE and CAP_IPC_LOCK (and no memlock allowance), the guardian still
+ * serves, and says what it could not do, as warnings. */
+static void test_warns_without_privileges(void **state) {
+        uint64_t all_but = ~((UINT64_C(1) << CAP_SYS_RESOURCE) | (UINT64_C(1) << CAP_IPC_LOCK));
+        _cleanup_free_ char *err = NULL;
+        long locked_kb;
+        int oom;
+
+        err = guardian_under(all_but, 0, &oom, &locked_kb);
+        fprintf(stderr, "%s", err);
+        assert_non_null(strstr(err, "vss-guardian: warning: cannot lock memory"));
+        assert_non_null(strstr(err, "vss-guardian: warning: cannot opt out of the OOM killer"));
+        assert_int_not_equal(oom, -1000);
+        assert_int_equal(locked_kb, 0);
+}
+
+/* The capabilities vssd's unit grants (CapabilityBoundingSet= of data/vssd.service.in). */
+static uint64_t unit_capabilities(void) {
+        static const struct { const char *name; int cap; } known[] = {
+                { "CAP_SYS_ADMIN", CAP_SYS_ADMIN },       { "CAP_DAC_OVERRIDE", CAP_DAC_OVERRIDE },
+                { "CAP_DAC_READ_SEARCH", CAP_DAC_READ_SEARCH }, { "CAP_FOWNER", CAP_FOWNER },
+                { "CAP_SYS_RESOURCE", CAP_SYS_RESOURCE }, { "CAP_IPC_LOCK", CAP_IPC_LOCK },
+        };
+        _cleanup_free_ char *unit = NULL;
+        const char *path = getenv("VSSD_SERVICE_IN");
+        uint64_t caps = 0;
+        char *line, *save = NULL;
+
+        assert_non_null(path);
+        assert_int_equal(read_all(path, &unit), 0);
+        for (line = strtok_r(unit, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                char *tok, *save2 = NULL;
+
+                if (strncmp(line, "CapabilityBoundingSet=", strlen("CapabilityBoundingSet=")) != 0)
+                        continue;
+                for (tok = strtok_r(line + strlen("CapabilityBoundingSet="), " ", &save2); tok;
+                     tok = strtok_r(NULL, " ", &save2)) {
+                        bool found = false;
+
+                        for (size_t i = 0; i < ELEMENTSOF(known); i++)
+                                if (streq(tok, known[i].name)) {
+                                        caps |= UINT64_C(1) << known[i].cap;
+                                        found = true;
+                                }
+                        if (!found)
+                                fail_msg("the unit names %s, which this test does not know", tok);
+                }
+        }
+        return caps;
+}
+
+/* Under the unit's bounding set the guardian opts out of the OOM killer and locks its memory,
+ * without a warning. */
+static void test_unit_grants_guardian(void **state) {
+        uint64_t caps = unit_capabilities(), ours = 0;
+        _cleanup_free_ char *err = NULL, *status = NULL;
+        long locked_kb;
+        int oom;
+
+        assert_true(caps & (UINT64_C(1) << CAP_SYS_RESOURCE));
+        assert_true(caps & (UINT64_C(1) << CAP_IPC_LOCK));
+
+        /* Only root, itself holding them all, can show the unit's set is enough. */
+        assert_int_equal(read_all("/proc/self/status", &status), 0);
+        if (strstr(status, "CapBnd:"))
+                ours = strtoull(strstr(status, "CapBnd:") + 7, NULL, 16);
+        if (geteuid() != 0 || !(ours & (UINT64_C(1) << CAP_IPC_LOCK))) {
+                fprintf(stderr, "not root with the unit's capabilities (bounding set %" PRIx64 "): skipped\n", ours);
+                skip();
+        }
+
+        err = guardian_under(caps & ours, 64 * 1024, &oom, &locked_kb);
+        fprintf(stderr, "%s", err);
+        assert_null(strstr(err, "warning: cannot lock memory"));
+        assert_true(locked_kb > 64);
+        if (!(ours & (UINT64_C(1) << CAP_SYS_RESOURCE))) {
+                /* A container without it: the memory lock is shown, the OOM opt-out cannot be. */
+                fprintf(stderr, "no CAP_SYS_RESOURCE here (bounding set %" PRIx64 "): OOM opt-out not checked\n", ours);
+                assert_non_null(strstr(err, "warning: cannot opt out of the OOM killer"));
+                return;
+        }
+        assert_null(strstr(err, "warning"));
+        assert_int_equal(oom, -1000);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_command_line),
@@ -168,6 +353,8 @@ int main(void) {
                 cmocka_unit_test(test_arguments),
                 cmocka_unit_test(test_respawn_after_death),
                 cmocka_unit_test(test_free_reaps),
+                cmocka_unit_test(test_warns_without_privileges),
+                cmocka_unit_test(test_unit_grants_guardian),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
