@@ -70,6 +70,11 @@ static BtrfsSnapshot *btrfs_snapshot_free(BtrfsSnapshot *b) {
         return NULL;
 }
 
+/* ProviderSnapshot.data_free: whoever frees the snapshot frees this provider's data too. */
+static void btrfs_snapshot_data_free(void *data) {
+        btrfs_snapshot_free(data);
+}
+
 /* libbtrfsutil keeps errno from the failing call; "not btrfs" has no errno of its own. */
 static vss_hr hr_from_btrfs(enum btrfs_util_error err) {
         if (err == BTRFS_UTIL_ERROR_NOT_BTRFS || err == BTRFS_UTIL_ERROR_NOT_SUBVOLUME)
@@ -286,6 +291,7 @@ static vss_hr btrfs_begin_prepare(VssProvider *self, ProviderSnapshot *s) {
                 return E_OUTOFMEMORY;
         b->path = TAKE_PTR(path);
         s->data = b;
+        s->data_free = btrfs_snapshot_data_free;
         return S_OK;
 }
 

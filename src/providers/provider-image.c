@@ -103,6 +103,11 @@ static ImageSnapshot *image_snapshot_free(ImageSnapshot *d) {
         return NULL;
 }
 
+/* ProviderSnapshot.data_free: whoever frees the snapshot frees this provider's data too. */
+static void image_snapshot_data_free(void *data) {
+        image_snapshot_free(data);
+}
+
 static uint64_t now_usec(void) {
         struct timespec ts;
 
@@ -423,6 +428,7 @@ static vss_hr image_begin_prepare(VssProvider *self, ProviderSnapshot *s) {
         d->source = TAKE_PTR(e.source);
         d->host_source = TAKE_PTR(host.source);
         s->data = d;
+        s->data_free = image_snapshot_data_free;
         return S_OK;
 }
 

@@ -62,6 +62,8 @@ vss_hr provider_hr_sanitize(vss_hr hr) {
 void provider_snapshot_free(ProviderSnapshot *s) {
         if (!s)
                 return;
+        if (s->data && s->data_free)
+                s->data_free(s->data);
         free(s->volume);
         free(s->device);
         free(s);

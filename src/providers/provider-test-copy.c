@@ -95,6 +95,11 @@ static TestCopySnapshot *test_copy_snapshot_free(TestCopySnapshot *t) {
         return NULL;
 }
 
+/* ProviderSnapshot.data_free: whoever frees the snapshot frees this provider's data too. */
+static void test_copy_snapshot_data_free(void *data) {
+        test_copy_snapshot_free(data);
+}
+
 /* The injected code for phase on volume, S_OK if none. Read errors mean "no fault". */
 static vss_hr fault_for(const char *volume, const char *phase) {
         _cleanup_free_ char *path = NULL, *line = NULL;
@@ -419,6 +424,7 @@ static vss_hr test_copy_begin_prepare(VssProvider *self, ProviderSnapshot *s) {
         }
         t->dest = dest;
         s->data = t;
+        s->data_free = test_copy_snapshot_data_free;
         return S_OK;
 }
 

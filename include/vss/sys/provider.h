@@ -14,9 +14,11 @@
  * and vssd's, or two configurations) cannot see each other's state. vssd frees it with
  * ->free at exit.
  *
- * Ownership: vssd owns every ProviderSnapshot and its strings; a provider owns only ->data,
- * which it frees in abort or delete_snapshot. Strings a provider returns through ret_*
- * parameters are malloc'd and become vssd's.
+ * Ownership: vssd owns every ProviderSnapshot and its strings; a provider owns only ->data.
+ * The one rule for ->data: a provider that sets it sets ->data_free with it, and
+ * provider_snapshot_free (whoever frees the snapshot, whenever) frees ->data through it. A
+ * provider may free ->data earlier itself (abort, delete_snapshot) and then sets it to NULL.
+ * Strings a provider returns through ret_* parameters are malloc'd and become vssd's.
  *
  * vssd drives every snapshot through these phases (vss-semantics.md §11):
  *
@@ -88,7 +90,8 @@ typedef struct ProviderSnapshot {
         char *volume;            /* canonical original volume path (from is_volume_supported) */
         char *device;            /* set by commit: path of the read-only point-in-time copy */
         vss_snapshot_state state;
-        void *data;              /* provider-private; freed by the provider in abort/delete */
+        void *data;              /* provider-private (see Ownership above) */
+        void (*data_free)(void *data); /* set with ->data; provider_snapshot_free calls it */
 } ProviderSnapshot;
 
 /*
@@ -229,7 +232,8 @@ typedef vss_hr (*VssProviderNewFunc)(const ProviderConfig *config, VssProvider *
  */
 vss_hr provider_hr_sanitize(vss_hr hr);
 
-/* provider_snapshot_free: frees volume/device strings and the struct (not ->data). NULL ok. */
+/* provider_snapshot_free: frees ->data through ->data_free (when both are set), the
+ * volume/device strings and the struct. NULL ok. */
 void provider_snapshot_free(ProviderSnapshot *s);
 
 #endif /* VSS_SYS_PROVIDER_H */
