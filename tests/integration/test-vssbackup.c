@@ -22,7 +22,10 @@
  *     selected with its new target and a file restore status of "all"; --no-writers sends none;
  *     a writer asking for an alternate location without a mapping gets its files refused, with
  *     one its files land at the mapping's destination; RESTORE_IF_NOT_THERE with the files
- *     present sends them to a matching mapping and leaves the present ones untouched.
+ *     present sends them to a matching mapping and leaves the present ones untouched;
+ *   - set-uid/set-gid bits (as root) come back from root's own backup, are dropped (and
+ *     reported) from one whose directory or archive another user owns, and come back from it
+ *     with --restore-setid.
  *
  * vssbackup's path comes from $VSSBACKUP.
  */
@@ -1096,6 +1099,79 @@ static void test_copy_and_log(void **state) {
         tree_done(&got);
 }
 
+/* Gives every file directly in dir (and dir itself, when with_dir) to uid. */
+static void chown_backup(const char *dir, uid_t uid, bool with_dir) {
+        DIR *d = opendir(dir);
+        struct dirent *de;
+
+        assert_non_null(d);
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.')
+                        assert_int_equal(fchownat(dirfd(d), de->d_name, uid, (gid_t) -1, AT_SYMLINK_NOFOLLOW), 0);
+        closedir(d);
+        if (with_dir)
+                assert_int_equal(chown(dir, uid, (gid_t) -1), 0);
+}
+
+/* The restored file's permission bits, with its set-id bits. */
+static mode_t restored_mode(const char *target, const char *rel) {
+        struct stat st;
+
+        assert_int_equal(stat(pathf("%s/%s", target, rel), &st), 0);
+        return st.st_mode & 07777;
+}
+
+static void test_restore_setid(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *full = NULL, *report = NULL;
+        const uid_t other = 65534; /* nobody: anyone but root */
+        char *t;
+
+        if (geteuid() != 0) {
+                print_message("set-id bits are restored only by root: skipped\n");
+                skip();
+        }
+
+        assert_int_equal(chmod(pathf("%s/a.txt", f->volume), 04755), 0);
+        assert_int_equal(chmod(pathf("%s/docs", f->volume), 02755), 0);
+        full = backup(f, "full");
+
+        /* root's own backup: the bits come back. */
+        t = pathf("%s/setid-own", f->h->dir);
+        assert_int_equal(restore(f, full, t, false, NULL), 0);
+        assert_int_equal(restored_mode(t, "a.txt"), 04755);
+        assert_int_equal(restored_mode(t, "docs"), 02755);
+
+        /* Its archive belongs to someone else, who could have written it: dropped, and said. */
+        chown_backup(full, other, false);
+        t = pathf("%s/setid-foreign-archive", f->h->dir);
+        assert_int_equal(restore(f, full, t, false, &report), 0);
+        assert_int_equal(restored_mode(t, "a.txt"), 0755);
+        assert_int_equal(restored_mode(t, "docs"), 0755);
+        assert_non_null(strstr(report, "restored\ta.txt\tsetuid/setgid bits dropped"));
+        free(report);
+        report = NULL;
+
+        /* The directory too. */
+        chown_backup(full, other, true);
+        t = pathf("%s/setid-foreign-dir", f->h->dir);
+        assert_int_equal(restore(f, full, t, false, NULL), 0);
+        assert_int_equal(restored_mode(t, "a.txt"), 0755);
+        assert_int_equal(restored_mode(t, "docs"), 0755);
+
+        /* --restore-setid: asked for, restored. */
+        t = pathf("%s/setid-asked", f->h->dir);
+        assert_int_equal(run_vssbackup(f, NULL, (const char *const[]) { "restore", full, "--to", t, "--restore-setid",
+                                                                          NULL }),
+                         0);
+        assert_int_equal(restored_mode(t, "a.txt"), 04755);
+        assert_int_equal(restored_mode(t, "docs"), 02755);
+
+        /* The option is restore's alone. */
+        assert_int_equal(run_vssbackup(f, NULL, (const char *const[]) { "verify", full, "--restore-setid", NULL }), 2);
+        chown_backup(full, 0, true);
+}
+
 static void test_usage_errors(void **state) {
         Fixture *f = *state;
 
@@ -1130,6 +1206,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_restore_custom_refused, setup_custom, teardown),
                 cmocka_unit_test_setup_teardown(test_no_writers, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_copy_and_log, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_restore_setid, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_usage_errors, setup, teardown),
         };
 

@@ -25,6 +25,7 @@ static void usage(FILE *f) {
               "  vssbackup verify BACKUP [--only] [--quiet] [--json]\n"
               "  vssbackup restore BACKUP --to TARGET [--include PATTERN]... [--overwrite] [--no-writers]\n"
               "                    [--socket PATH] [--report FILE|-] [--verbose] [--quiet] [--json]\n"
+              "                    [--restore-setid]\n"
               "  vssbackup prune --to DIR [--keep-last N] [--keep-hourly N] [--keep-daily N]\n"
               "                  [--keep-weekly N] [--keep-monthly N] [--dry-run] [--wait SECONDS] [--json]\n"
               "  vssbackup scheduled --config FILE     (what vssbackup@.service runs)\n"
@@ -76,6 +77,7 @@ enum {
         OPT_FULL_EVERY,
         OPT_CONFIG,
         OPT_PATH,               /* config files only: one PATH to back up */
+        OPT_RESTORE_SETID,
 };
 
 static const struct option options[] = {
@@ -104,6 +106,7 @@ static const struct option options[] = {
         { "dry-run", no_argument, NULL, OPT_DRY_RUN },
         { "full-every", required_argument, NULL, OPT_FULL_EVERY },
         { "config", required_argument, NULL, OPT_CONFIG },
+        { "restore-setid", no_argument, NULL, OPT_RESTORE_SETID },
         {}
 };
 
@@ -122,7 +125,7 @@ typedef struct Args {
         char *config_text;              /* the config file's text: values point into it */
         char **config_paths;            /* its "path =" lines */
         size_t n_config_paths;
-        bool no_writers, quiet, json, overwrite, verbose, only, dry_run;
+        bool no_writers, quiet, json, overwrite, verbose, only, dry_run, restore_setid;
         char **excludes;
         size_t n_excludes;
         char **includes;
@@ -150,7 +153,8 @@ static bool option_allowed(const char *command, int opt) {
                 return opt == OPT_QUIET || opt == OPT_ONLY;
         if (streq(command, "restore"))
                 return opt == OPT_TO || opt == OPT_OVERWRITE || opt == OPT_REPORT || opt == OPT_VERBOSE ||
-                       opt == OPT_QUIET || opt == OPT_NO_WRITERS || opt == OPT_SOCKET || opt == OPT_INCLUDE;
+                       opt == OPT_QUIET || opt == OPT_NO_WRITERS || opt == OPT_SOCKET || opt == OPT_INCLUDE ||
+                       opt == OPT_RESTORE_SETID;
         if (streq(command, "prune"))
                 return opt == OPT_TO || opt == OPT_WAIT || opt == OPT_DRY_RUN ||
                        (opt >= OPT_KEEP_LAST && opt <= OPT_KEEP_MONTHLY);
@@ -202,6 +206,9 @@ static int apply_option(Args *a, int c, const char *value) {
                 break;
         case OPT_OVERWRITE:
                 a->overwrite = true;
+                break;
+        case OPT_RESTORE_SETID:
+                a->restore_setid = true;
                 break;
         case OPT_REPORT:
                 a->report = value;
@@ -339,6 +346,7 @@ static int cmd_restore(const Args *a) {
                 .report = a->report,
                 .socket_path = a->socket_path,
                 .no_writers = a->no_writers,
+                .restore_setid = a->restore_setid,
                 .json = a->json,
                 .includes = a->includes,
                 .n_includes = a->n_includes,

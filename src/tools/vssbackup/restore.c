@@ -1182,6 +1182,25 @@ static int restore_alternate(RestoreRun *run, ArchiveReader *reader, const Archi
 }
 
 /*
+ * May this archive restore set-uid/set-gid bits? Only root's restores keep them at all (the
+ * files become root's own, or their recorded owner's), and by default only from a backup
+ * directory and archive that root owns: whoever else could write them could have put a
+ * set-uid-root program there. --restore-setid (o->restore_setid) lifts the ownership
+ * condition, for backups copied in by another account on purpose.
+ */
+static bool setid_allowed(const RestoreRun *run, int bfd, const char *archive) {
+        struct stat dir, file;
+
+        if (geteuid() != 0)
+                return false;
+        if (run->o->restore_setid)
+                return true;
+        if (fstat(bfd, &dir) < 0 || fstatat(bfd, archive, &file, AT_SYMLINK_NOFOLLOW) < 0)
+                return false;
+        return dir.st_uid == geteuid() && file.st_uid == geteuid();
+}
+
+/*
  * Restores from one archive the entries wanted (listed in want, not yet marked), marking them.
  * keep_reader: hand the reader back instead of finishing it (the newest archive's directory
  * metadata must be applied last). Returns 0, or < 0 when the archive could not be opened or read.
@@ -1202,7 +1221,7 @@ static int restore_archive(RestoreRun *run, int bfd, const char *archive, int de
         ArchiveExtractOptions opts = {
                 .overwrite = run->o->overwrite,
                 .restore_owner = geteuid() == 0,
-                .keep_setid = geteuid() == 0,   /* root restoring root's files: setuid programs stay so */
+                .keep_setid = setid_allowed(run, bfd, archive),
                 .restore_xattrs = true,
         };
         ArchiveEntry e;

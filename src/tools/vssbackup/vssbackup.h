@@ -278,6 +278,7 @@ typedef struct RestoreOptions {
         const char *report;     /* file for every file's status; "-" is stdout; NULL none */
         const char *socket_path; /* vssd's socket; NULL: $VSS_SOCKET or the default */
         bool no_writers;        /* files only: no InitializeForRestore, PreRestore, PostRestore */
+        bool restore_setid;     /* keep set-id bits from a backup root does not own (restore.c) */
         char **includes;        /* restore only the paths these patterns match (and what is below) */
         size_t n_includes;
 } RestoreOptions;
