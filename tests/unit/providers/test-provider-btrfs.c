@@ -7,7 +7,8 @@
  * delete and abort removing it; query listing exactly a volume's snapshots (not a sibling
  * subvolume's from the same snapshot area, not a writable or plain entry named like one) and
  * get_properties seeing one present, then absent after a delete (ours or `btrfs subvolume
- * delete`'s). Everything is unmounted and removed even when a check fails.
+ * delete`'s); provider_snapshot_free alone freeing the provider's data (run it in an ASan
+ * build for LeakSanitizer's word). Everything is unmounted and removed even when a check fails.
  * Exits 77 (skip) when not root.
  */
 #include <stdarg.h>
@@ -385,6 +386,34 @@ static void test_query_and_properties(void **state) {
         assert_int_equal(btrfs_util_delete_subvolume(sibling, 0), BTRFS_UTIL_OK);
 }
 
+/*
+ * vssd frees a finished snapshot it keeps (a persistent one, at exit) and one only prepared
+ * (a set that never got to commit) with provider_snapshot_free alone: the provider's data goes
+ * with it (ProviderSnapshot.data_free; LeakSanitizer sees any leak in an ASan build), and the
+ * snapshot itself stays where it is.
+ */
+static void test_free_takes_provider_data(void **state) {
+        VssProvider *p = btrfs;
+        ProviderSnapshot *kept, *prepared, *rec;
+
+        kept = prepare(vol);
+        assert_int_equal(run_set_phases(p, &kept, 1, NULL), S_OK);
+        assert_non_null(kept->data);
+        assert_non_null(kept->data_free);
+        rec = snapshot_from_record(kept);
+        assert_non_null(rec);
+        provider_snapshot_free(kept);
+        assert_int_equal(btrfs_util_is_subvolume(rec->device), BTRFS_UTIL_OK);
+
+        prepared = prepare(vol);
+        assert_non_null(prepared->data);
+        provider_snapshot_free(prepared);
+
+        /* The next vssd deletes it from its record. */
+        assert_int_equal(p->delete_snapshot(p, rec), S_OK);
+        provider_snapshot_free(rec);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_resolve),
@@ -394,6 +423,7 @@ int main(void) {
                 cmocka_unit_test(test_sequence_rules),
                 cmocka_unit_test(test_registry_picks_btrfs),
                 cmocka_unit_test(test_query_and_properties),
+                cmocka_unit_test(test_free_takes_provider_data),
         };
 
         if (geteuid() != 0) {
