@@ -40,14 +40,15 @@
  *              (ext4 + XFS), with vssd's --test-hold-delay-ms of HOLD_DELAY_MS:
  *                start   as soon as the guardian has opened the volumes for its FIFREEZE
  *                        (read from /proc/<pid>/fd): vssd is waiting for Freeze's answer;
- *                middle  half-way through the hold, the volumes seen frozen;
+ *                middle  half-way through the hold, the volumes seen frozen (and vssd
+ *                        holding nothing open on them but the mount points);
  *                end     END_LEAD_MS before vssd's delay is over and it asks for the thaw.
  *              A write to every volume, started right after the signal, completes within
  *              1 s (the issue's correctness bound; the figures are printed); DoSnapshotSet
  *              fails and leaves no clone; a stopped guardian is killed (it must never thaw
  *              a later hold); and the next DoSnapshotSet, with a new guardian, succeeds.
  *   guardian_hung
- *              the guardian's cgroup (v1 freezer) is frozen mid-hold: it is neither dead
+ *              the guardian's cgroup (v1 freezer, or v2) is frozen mid-hold: it is neither dead
  *              nor stopped, only vssd's own deadline (--hold-timeout-ms + 250 ms) can end
  *              the hold, and does, within 1 s of it. Skipped without a freezer cgroup.
  *
@@ -637,6 +638,37 @@ static bool process_has_open(pid_t pid, const char *path) {
         return found;
 }
 
+/*
+ * Does pid hold a descriptor of anything inside path (below it, not path itself)? vssd's own
+ * descriptors of the mount points are its way to thaw; a file below one would be vssd doing
+ * file I/O on a frozen filesystem.
+ */
+static bool process_has_open_below(pid_t pid, const char *path) {
+        char dir[64];
+        struct dirent *de;
+        size_t len = strlen(path);
+        bool found = false;
+        DIR *d;
+
+        snprintf(dir, sizeof(dir), "/proc/%d/fd", (int) pid);
+        d = opendir(dir);
+        if (!d)
+                return false;
+        while (!found && (de = readdir(d))) {
+                char link[PATH_MAX + 1];
+                ssize_t k = readlinkat(dirfd(d), de->d_name, link, sizeof(link) - 1);
+
+                if (k > 0) {
+                        link[k] = 0;
+                        found = strncmp(link, path, len) == 0 && link[len] == '/';
+                        if (found)
+                                fprintf(stderr, "pid %d holds %s open\n", (int) pid, link);
+                }
+        }
+        (void) closedir(d);
+        return found;
+}
+
 /* The process's state letter from /proc/<pid>/stat; 0 when it is gone. */
 static char process_state(pid_t pid) {
         char path[64], *buf = NULL, *paren, state = 0;
@@ -776,6 +808,12 @@ static void guardian_lost(int sig, Point point, size_t n_volumes) {
                 break;
         case POINT_MIDDLE:
                 (void) hold_wait(clone);
+                /* Inside the hold vssd has nothing open on the frozen volumes but the mount
+                 * points themselves (its watch's, to thaw with). */
+                for (size_t i = 0; i < n_volumes; i++) {
+                        assert_true(process_has_open(fx.vssd, volume_mnt(i)));
+                        assert_false(process_has_open_below(fx.vssd, volume_mnt(i)));
+                }
                 sleep_until(clone_seen + HOLD_DELAY_MS * USEC_PER_MSEC / 2);
                 break;
         case POINT_END:
@@ -840,14 +878,46 @@ GUARDIAN_CASE(stopped_start_two, SIGSTOP, POINT_START, 2)
 GUARDIAN_CASE(stopped_middle_two, SIGSTOP, POINT_MIDDLE, 2)
 GUARDIAN_CASE(stopped_end_two, SIGSTOP, POINT_END, 2)
 
-/* A v1 freezer cgroup of our own, for a guardian that hangs without being stopped. */
+/*
+ * A freezer cgroup of our own, for a guardian that hangs without being stopped: the v1
+ * freezer hierarchy where there is one, else cgroup v2 (its root, or the hybrid "unified"
+ * mount). Its files: where a pid goes, and how to freeze and thaw.
+ */
+static struct {
+        const char *procs, *freeze, *frozen, *thawed;
+} cg;
+
 static int cgroup_make(void) {
-        snprintf(fx.cgroup, sizeof(fx.cgroup), "/sys/fs/cgroup/freezer/vss-killhold-%d", (int) getpid());
-        if (mkdir(fx.cgroup, 0755) < 0) {
-                fx.cgroup[0] = 0;
-                return -errno;
+        static const struct {
+                const char *parent, *probe, *procs, *freeze, *frozen, *thawed;
+        } kinds[] = {
+                { "/sys/fs/cgroup/freezer", "freezer.state", "tasks", "freezer.state", "FROZEN\n", "THAWED\n" },
+                { "/sys/fs/cgroup", "cgroup.controllers", "cgroup.procs", "cgroup.freeze", "1\n", "0\n" },
+                { "/sys/fs/cgroup/unified", "cgroup.controllers", "cgroup.procs", "cgroup.freeze", "1\n", "0\n" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(kinds); i++) {
+                char probe[PATH_MAX], freeze[PATH_MAX];
+
+                path_join(probe, kinds[i].parent, kinds[i].probe);
+                if (!file_exists(probe))
+                        continue;
+                snprintf(fx.cgroup, sizeof(fx.cgroup), "%s/vss-killhold-%d", kinds[i].parent, (int) getpid());
+                if (mkdir(fx.cgroup, 0755) < 0)
+                        continue;
+                path_join(freeze, fx.cgroup, kinds[i].freeze);
+                if (!file_exists(freeze)) { /* a v2 kernel before 5.2 */
+                        (void) rmdir(fx.cgroup);
+                        continue;
+                }
+                cg.procs = kinds[i].procs;
+                cg.freeze = kinds[i].freeze;
+                cg.frozen = kinds[i].frozen;
+                cg.thawed = kinds[i].thawed;
+                return 0;
         }
-        return 0;
+        fx.cgroup[0] = 0;
+        return -EOPNOTSUPP;
 }
 
 static int cgroup_write(const char *file, const char *value) {
@@ -864,7 +934,7 @@ static void test_guardian_hung(void **state) {
         vss_hr hr;
 
         if (cgroup_make() < 0) {
-                fprintf(stderr, "no v1 freezer cgroup to hang the guardian in: skipped\n");
+                fprintf(stderr, "no freezer cgroup to hang the guardian in: skipped\n");
                 skip();
         }
 
@@ -880,8 +950,8 @@ static void test_guardian_hung(void **state) {
         (void) hold_wait(clone);
 
         snprintf(pid, sizeof(pid), "%d\n", (int) guardian);
-        assert_int_equal(cgroup_write("tasks", pid), 0);
-        assert_int_equal(cgroup_write("freezer.state", "FROZEN\n"), 0);
+        assert_int_equal(cgroup_write(cg.procs, pid), 0);
+        assert_int_equal(cgroup_write(cg.freeze, cg.frozen), 0);
         /* Hung, but not stopped: what vssd's watch would notice first otherwise. */
         assert_true(process_state(guardian) != 'T' && process_state(guardian) != 't');
 
@@ -894,7 +964,7 @@ static void test_guardian_hung(void **state) {
         for (size_t i = 0; i < fx.n_volumes; i++)
                 assert_int_equal(fs_is_frozen(volume_mnt(i)), 0);
 
-        assert_int_equal(cgroup_write("freezer.state", "THAWED\n"), 0);
+        assert_int_equal(cgroup_write(cg.freeze, cg.thawed), 0);
         hr = requester_result();
         assert_int_equal(hr, VSS_E_HOLD_WRITES_TIMEOUT);
         assert_false(file_exists(clone));
@@ -929,7 +999,7 @@ static int test_setup(void **state) {
 /* Whatever a failed case left: nothing frozen, no process, no mount, no state. */
 static int test_teardown(void **state) {
         if (fx.cgroup[0]) {
-                (void) cgroup_write("freezer.state", "THAWED\n");
+                (void) cgroup_write(cg.freeze, cg.thawed);
                 if (fx.guardian > 0)
                         (void) kill(fx.guardian, SIGKILL);
         }
