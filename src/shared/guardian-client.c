@@ -10,13 +10,13 @@
  * it go means closing our end of the socket; it then thaws and exits on its own, even when it
  * is stuck in a FIFREEZE that takes too long (it sees the hang-up as soon as the ioctl
  * returns). SIGTERM, which it handles by thawing, is sent only to one that does not exit after
- * its socket closed. The one exception is a stopped guardian (SIGSTOP, a tracer), which can
+ * its socket closed. The one exception is a stopped guardian (SIGSTOP, SIGTSTP), which can
  * thaw nothing: it is SIGKILLed, and vssd thaws in its place.
  *
  * A guardian can still end a hold without thawing: SIGKILL (the OOM killer, an admin), a stop,
  * a hang. So from the Freeze call to the end of Thaw a watchdog thread of vssd's stands by
  * (the hold's watch, below). It has its own descriptors of the mount points, opened before the
- * freeze, and FITHAWs them itself the moment the guardian exits, is seen stopped, or vssd's
+ * freeze, and FITHAWs them itself the moment the guardian is killed, is seen stopped, or vssd's
  * own deadline (the hold deadline plus HOLD_GRACE_USEC) passes. It does nothing else: no
  * logging, no allocation, no file I/O but reading the guardian's /proc/<pid>/stat (procfs is
  * never frozen). The provider phases run on vssd's main thread, which is busy in FICLONE or in
@@ -49,6 +49,10 @@
 #include "macro.h"
 #include "vss-bus.h"
 
+#ifndef P_PIDFD
+#define P_PIDFD 3               /* waitid on a pidfd: Linux 5.4, glibc 2.36 */
+#endif
+
 #define GUARDIAN_FD             3
 #define GUARDIAN_START_USEC     (5 * USEC_PER_SEC)  /* exec + mlockall + bus start + Ping */
 #define GUARDIAN_THAW_USEC      (5 * USEC_PER_SEC)  /* FITHAW takes well under a millisecond */
@@ -61,7 +65,8 @@
 /* How a hold ended, when it was not by an answered Thaw. */
 typedef enum HoldEnd {
         HOLD_RUNNING = 0,
-        HOLD_END_GONE,      /* the guardian exited or was killed */
+        HOLD_END_EXITED,    /* the guardian exited by itself, which it does only after thawing */
+        HOLD_END_GONE,      /* the guardian was killed (or cannot be watched) */
         HOLD_END_STOPPED,   /* the guardian was stopped; the watch SIGKILLed it */
         HOLD_END_DEADLINE,  /* vssd's own deadline passed, the guardian had not thawed */
 } HoldEnd;
@@ -100,9 +105,11 @@ static uint64_t now_usec(void) {
 }
 
 /*
- * Is the process whose /proc/<pid>/stat fd is open stopped (T) or stopped by a tracer (t)?
- * Such a guardian can thaw nothing until someone continues it. pread at 0 makes procfs
- * produce the line afresh; no allocation, so the watch thread may call it.
+ * Is the process whose /proc/<pid>/stat fd is open stopped by a signal (state T)? Such a
+ * guardian can thaw nothing until someone continues it. A tracing stop (t) is not counted: a
+ * tracer stops its tracee briefly and often (LeakSanitizer's exit check does, after the
+ * guardian thawed), and a debugger holding it stopped meets vssd's deadline instead. pread
+ * at 0 makes procfs produce the line afresh; no allocation, so the watch thread may call it.
  */
 static bool stat_fd_stopped(int fd) {
         char buf[512], *paren;
@@ -114,7 +121,7 @@ static bool stat_fd_stopped(int fd) {
         buf[k] = 0;
         /* "pid (comm) state ...": comm may hold anything, so read from the last ')'. */
         paren = strrchr(buf, ')');
-        return paren && paren[1] == ' ' && (paren[2] == 'T' || paren[2] == 't');
+        return paren && paren[1] == ' ' && paren[2] == 'T';
 }
 
 static bool process_stopped(pid_t pid) {
@@ -137,9 +144,23 @@ static size_t hold_thaw(Hold *h) {
 }
 
 /*
+ * Did the guardian exit by itself (exit status, not a signal)? Every such exit of a guardian
+ * that held something comes after its own thaw; a signal that killed it (SIGKILL, or a crash
+ * whose handler re-raised) may not have let it thaw. The child is not reaped (WNOWAIT).
+ */
+static bool guardian_exited_by_itself(int pidfd) {
+        siginfo_t si = {};
+
+        return waitid((idtype_t) P_PIDFD, (id_t) pidfd, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+               si.si_pid > 0 && si.si_code == CLD_EXITED;
+}
+
+/*
  * The watch: waits for the hold to end by Thaw (quit_fd), and thaws by itself first if the
- * guardian exits, stops, or vssd's deadline passes. Async-signal-safe calls only, in effect:
- * poll, pread, ioctl, pidfd_send_signal.
+ * guardian is killed or stops, or vssd's deadline passes. A guardian that exits by itself
+ * thawed first, so then the watch does not thaw: a FITHAW after that could only end someone
+ * else's freeze made since. Async-signal-safe calls only, in effect: poll, waitid, pread,
+ * ioctl, pidfd_send_signal.
  */
 static void *hold_watch(void *userdata) {
         Hold *h = userdata;
@@ -162,7 +183,7 @@ static void *hold_watch(void *userdata) {
                         else if (p[0].revents)
                                 return NULL;
                         else if (p[1].revents)
-                                end = HOLD_END_GONE;
+                                end = guardian_exited_by_itself(h->pidfd) ? HOLD_END_EXITED : HOLD_END_GONE;
                         else if (stat_fd_stopped(h->stat_fd)) {
                                 /* It can run no thaw of its own; make sure it never runs
                                  * again either (a later SIGCONT would have it thaw whatever
@@ -176,7 +197,8 @@ static void *hold_watch(void *userdata) {
                 }
 
                 if (end != HOLD_RUNNING) {
-                        h->n_thawed = hold_thaw(h);
+                        if (end != HOLD_END_EXITED)
+                                h->n_thawed = hold_thaw(h);
                         atomic_store(&h->end, end);
                         return NULL;
                 }
@@ -253,7 +275,8 @@ static int hold_begin(Guardian *g, char *const *paths, size_t n, uint32_t deadli
  */
 static HoldEnd hold_finish(Guardian *g, bool thaw) {
         static const char *const why[] = {
-                [HOLD_END_GONE] = "exited",
+                [HOLD_END_EXITED] = "exited by itself, having thawed,",
+                [HOLD_END_GONE] = "was killed",
                 [HOLD_END_STOPPED] = "was stopped (it is killed now)",
                 [HOLD_END_DEADLINE] = "had not thawed by vssd's own deadline",
         };
@@ -282,9 +305,11 @@ static HoldEnd hold_finish(Guardian *g, bool thaw) {
         return end;
 }
 
-/* Waits up to timeout_ms for pid to exit and reaps it. true when it is gone. */
-static bool child_reap(pid_t pid, int timeout_ms) {
+/* Waits up to timeout_ms for pid to exit and reaps it. true when it is gone; *ret_clean
+ * (if given) true when we reaped it and it had exited by itself (exit status, not a signal). */
+static bool child_reap(pid_t pid, int timeout_ms, bool *ret_clean) {
         _cleanup_close_ int pidfd = -EBADF;
+        int status = 0;
         pid_t w;
 
         pidfd = pidfd_open(pid, 0);
@@ -296,32 +321,37 @@ static bool child_reap(pid_t pid, int timeout_ms) {
         }
 
         do
-                w = waitpid(pid, NULL, WNOHANG);
+                w = waitpid(pid, &status, WNOHANG);
         while (w < 0 && errno == EINTR);
 
+        if (ret_clean)
+                *ret_clean = w == pid && WIFEXITED(status);
         /* ECHILD: someone else reaped it, or it is not our child; either way it is gone for us. */
         return w == pid || (w < 0 && errno == ECHILD);
 }
 
 /*
  * Forgets the running guardian: closes the socket (it thaws and exits) and reaps it; a
- * stopped one, which cannot thaw, is SIGKILLed. A hold still open is then thawed by vssd:
- * whatever the guardian did or did not do, nothing it was asked to freeze stays frozen.
+ * stopped one, which cannot thaw, is SIGKILLed. A hold still open is then thawed by vssd,
+ * unless the guardian was seen to exit by itself (after its own thaw): nothing it was asked to
+ * freeze stays frozen.
  */
 static void guardian_drop(Guardian *g, int reap_ms) {
+        bool clean = false;
+
         if (g->bus) {
                 sd_bus_close(g->bus);
                 g->bus = sd_bus_unref(g->bus);
         }
         if (g->pid > 0 && process_stopped(g->pid))
                 (void) kill(g->pid, SIGKILL);
-        if (g->pid > 0 && !child_reap(g->pid, reap_ms) && reap_ms > 0) {
+        if (g->pid > 0 && !child_reap(g->pid, reap_ms, &clean) && reap_ms > 0) {
                 (void) kill(g->pid, SIGTERM);
-                if (!child_reap(g->pid, reap_ms))
+                if (!child_reap(g->pid, reap_ms, &clean))
                         fprintf(stderr, "vss-guardian[%d] did not exit after its socket closed and SIGTERM\n",
                                 (int) g->pid);
         }
-        (void) hold_finish(g, true);
+        (void) hold_finish(g, !clean);
         g->pid = 0;
         g->holding = false;
 }
@@ -561,9 +591,9 @@ vss_hr guardian_thaw(Guardian *g) {
         g->holding = false;
 
         end = g->hold ? (HoldEnd) atomic_load(&g->hold->end) : HOLD_RUNNING;
-        if (end == HOLD_END_GONE || end == HOLD_END_STOPPED || !guardian_alive(g)) {
-                /* It died or was stopped: the watch (or guardian_drop, now) thawed in its
-                 * place. The hold is broken either way. */
+        if (end == HOLD_END_EXITED || end == HOLD_END_GONE || end == HOLD_END_STOPPED || !guardian_alive(g)) {
+                /* It exited (thawing first), was killed or was stopped: the watch (or
+                 * guardian_drop, now) thawed in its place. The hold is broken either way. */
                 guardian_drop(g, GUARDIAN_REAP_MS);
                 return was_holding ? VSS_E_HOLD_WRITES_TIMEOUT : S_OK;
         }

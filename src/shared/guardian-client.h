@@ -65,9 +65,10 @@ int guardian_spawn(const char *exe_path, Guardian **ret);
  * could not be (re)started or died during the call.
  *
  * Every hold is watched from this call to the end of guardian_thaw by a thread of the
- * caller's, which holds its own descriptors of paths: when the guardian exits or is stopped
- * (it is then SIGKILLed), or when deadline_ms plus a grace of 250 ms has passed without a
- * thaw, that thread FITHAWs every path itself, at once. Whoever of the two is alive thaws.
+ * caller's, which holds its own descriptors of paths: when the guardian is killed by a signal
+ * or is stopped (it is then SIGKILLed), or when deadline_ms plus a grace of 250 ms has passed
+ * without a thaw, that thread FITHAWs every path itself, at once. (A guardian that exits by
+ * itself has thawed first.) Whoever of the two is alive thaws.
  */
 vss_hr guardian_freeze(Guardian *g, char *const *paths, size_t n, uint32_t deadline_ms);
 

@@ -323,10 +323,14 @@ static void test_guardian_stopped_idle_replaced(void **state) {
         char *paths[] = { fx.a_mnt };
         Guardian *g = NULL;
         pid_t first;
+        int status;
 
         assert_int_equal(guardian_spawn(guardian_exe(), &g), 0);
         first = guardian_pid(g);
         assert_int_equal(kill(first, SIGSTOP), 0);
+        /* Stopped for real (the signal is delivered asynchronously), as WUNTRACED reports. */
+        assert_int_equal(waitpid(first, &status, WUNTRACED), first);
+        assert_true(WIFSTOPPED(status));
 
         /* A stopped guardian would take the Freeze and never answer: replaced first. */
         assert_int_equal(guardian_freeze(g, paths, 1, 0), S_OK);
