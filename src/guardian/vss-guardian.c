@@ -298,7 +298,7 @@ static int method_freeze(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
 static int method_thaw(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Keeper *k = userdata;
-        size_t failed;
+        size_t held, failed;
 
         if (k->expired) {
                 k->expired = false;
@@ -306,7 +306,11 @@ static int method_thaw(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                                            "the hold deadline of %u ms fired before the thaw", k->deadline_ms);
         }
 
+        held = n_frozen;
         failed = thaw_all(k);
+        if (failed > 0)
+                log_msg(LOG_WARNING, "%zu of %zu filesystem(s) were no longer frozen at the thaw: someone else thawed them",
+                        failed, held);
         return sd_bus_reply_method_return(m, "b", failed == 0);
 }
 
