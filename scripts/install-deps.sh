@@ -16,7 +16,26 @@ packages=(
         libcap2-bin patchelf passwd
         systemd libglib2.0-bin dbus-bin
         lowdown man-db
+        # ZFS (contrib): the provider's library and, for the lab, the tools; the kernel module
+        # is built for the lab's kernel by tests/lab/lab-zfs-modules (zfs-dkms is not installed).
+        zfsutils-linux libzfslinux-dev make fdisk
 )
+
+# ZFS lives in Debian's contrib component: add it to the deb822 sources (bookworm's default
+# /etc/apt/sources.list.d/debian.sources) or to a one-line sources.list, once.
+enable_contrib() {
+        local f=/etc/apt/sources.list.d/debian.sources changed=
+        if [ -f "$f" ] && grep -q '^Components:' "$f" && grep '^Components:' "$f" | grep -qvw contrib; then
+                sed -i -E '/^Components:/{/(^|[[:space:]])contrib([[:space:]]|$)/!s/$/ contrib/}' "$f"
+                changed=1
+        fi
+        f=/etc/apt/sources.list
+        if [ -f "$f" ] && grep -Eq '^deb .*debian.* main' "$f" && grep -E '^deb .*debian.* main' "$f" | grep -qvw contrib; then
+                sed -i -E '/^deb .*debian.* main/{/[[:space:]]contrib([[:space:]]|$)/!s/$/ contrib/}' "$f"
+                changed=1
+        fi
+        [ -z "$changed" ] || echo "install-deps: added the contrib component to apt's sources"
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -34,6 +53,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 echo "install-deps: installing ${missing[*]}"
+enable_contrib
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -18,8 +18,9 @@
 
 /*
  * The built-in providers. Automatic selection walks this table in order, most specific first:
- * a btrfs subvolume is btrfs's even when it sits on an image; test-copy (which takes any
- * directory) comes last.
+ * a btrfs subvolume is btrfs's even when it sits on an image, a ZFS dataset is ZFS's; the
+ * image provider takes what is left on loop devices; test-copy (which takes any directory)
+ * comes last.
  */
 static const struct {
         const char *name;     /* for the log line when its constructor fails */
@@ -27,6 +28,9 @@ static const struct {
         VssProviderNewFunc new;
 } builtin_providers[] = {
         { "btrfs",     false, provider_btrfs_new },
+#if HAVE_ZFS
+        { "zfs",       false, provider_zfs_new },
+#endif
         { "image",     false, provider_image_new },
         { "test-copy", true,  provider_test_copy_new },
 };

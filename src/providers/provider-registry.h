@@ -22,6 +22,9 @@
 vss_hr provider_btrfs_new(const ProviderConfig *config, VssProvider **ret);
 vss_hr provider_image_new(const ProviderConfig *config, VssProvider **ret);
 vss_hr provider_test_copy_new(const ProviderConfig *config, VssProvider **ret);
+#if HAVE_ZFS
+vss_hr provider_zfs_new(const ProviderConfig *config, VssProvider **ret); /* built with libzfs_core */
+#endif
 
 /* provider_unref-style destructor for _cleanup_: frees p (NULL ok), returns NULL. */
 VssProvider *provider_free(VssProvider *p);

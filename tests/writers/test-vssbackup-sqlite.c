@@ -22,7 +22,9 @@
  *     commits, and another connection commits at once without any busy wait.
  *
  * Needs root (loop devices, mount): exits 77 otherwise. VSSD, VSSBACKUP, VSS_WRITER_SQLITE
- * and SQLITE_LOAD name the programs (meson sets them).
+ * and SQLITE_LOAD name the programs (meson sets them). VSS_TEST_VOLUME, when set, names an
+ * existing volume to use instead of the loop-mounted btrfs (the VM lab runs the same proof on
+ * a ZFS dataset this way; logs and backups then go to a temporary directory in /tmp).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -113,14 +115,27 @@ static int group_setup(void **state) {
         f->fs.loop_fd = -EBADF;
         *state = f;
 
-        r = loop_btrfs_setup("/var/tmp/vss-vb-sqlite-XXXXXX", IMAGE_SIZE, &f->fs);
-        if (r < 0) {
-                fprintf(stderr, "cannot set up a loop-mounted btrfs: %s\n", strerror(-r));
-                goto fail;
+        if (getenv("VSS_TEST_VOLUME")) {
+                char tmpl[] = "/tmp/vss-vb-sqlite-XXXXXX";
+
+                if (!mkdtemp(tmpl))
+                        goto fail;
+                f->fs.dir = strdup(tmpl);
+                f->subvol = strdup(getenv("VSS_TEST_VOLUME"));
+                if (!f->fs.dir || !f->subvol)
+                        goto fail;
+        } else {
+                r = loop_btrfs_setup("/var/tmp/vss-vb-sqlite-XXXXXX", IMAGE_SIZE, &f->fs);
+                if (r < 0) {
+                        fprintf(stderr, "cannot set up a loop-mounted btrfs: %s\n", strerror(-r));
+                        goto fail;
+                }
+                f->subvol = path_join(f->fs.mnt, "vol");
+                if (btrfs_util_create_subvolume(f->subvol, 0, NULL, NULL) != BTRFS_UTIL_OK)
+                        goto fail;
         }
-        f->subvol = path_join(f->fs.mnt, "vol");
         f->data = path_join(f->subvol, "data");
-        if (btrfs_util_create_subvolume(f->subvol, 0, NULL, NULL) != BTRFS_UTIL_OK || mkdir(f->data, 0755) < 0) {
+        if (mkdir(f->data, 0755) < 0) {
                 fprintf(stderr, "cannot prepare the volume: %m\n");
                 goto fail;
         }
