@@ -4,7 +4,10 @@
  * speaks SQL.
  *
  * Durability choices: WAL journal with synchronous=FULL, so a row is on disk when the call
- * returns (the point of an intent row is that it survives the crash that follows). A busy
+ * returns (the point of an intent row is that it survives the crash that follows). The two
+ * writes inside DoSnapshotSet may be CATALOG_LAZY (catalog.h): committed with
+ * synchronous=NORMAL, which in WAL mode appends without fsync; the WAL keeps commit order, so
+ * a lazy change is never on disk without the durable ones before it. A busy
  * timeout covers an administrator reading the file with the sqlite3 shell. Ids are stored as
  * their 36-character strings so the file is readable by hand. Every multi-row change runs in
  * one transaction. Statements are prepared per call: the catalog is touched a handful of times
@@ -153,6 +156,22 @@ static int commit_or_rollback(CatalogDb *c, int r) {
                 return r;
         }
         return exec(c, "COMMIT");
+}
+
+/* Outside a transaction only: the setting applies to the commits that follow. */
+static int sync_set(CatalogDb *c, CatalogSync sync) {
+        return exec(c, sync == CATALOG_LAZY ? "PRAGMA synchronous = NORMAL" : "PRAGMA synchronous = FULL");
+}
+
+/* Back to durable after a lazy change, whatever its result; a failure to restore is the
+ * result then, as later writes must not silently lose their durability. */
+static int sync_restore(CatalogDb *c, CatalogSync sync, int r) {
+        int k;
+
+        if (sync != CATALOG_LAZY)
+                return r;
+        k = sync_set(c, CATALOG_DURABLE);
+        return r < 0 ? r : k < 0 ? k : r;
 }
 
 static int check_schema(CatalogDb *c) {
@@ -359,7 +378,7 @@ int catalog_db_set_state(CatalogDb *c, const vss_id *snapshot_id, CatalogState s
         return r == 0 ? -ENOENT : 0;
 }
 
-int catalog_db_set_state_of_set(CatalogDb *c, const vss_id *set_id, CatalogState state) {
+int catalog_db_set_state_of_set(CatalogDb *c, const vss_id *set_id, CatalogState state, CatalogSync sync) {
         _cleanup_(finalizep) sqlite3_stmt *s = NULL;
         int r;
 
@@ -373,20 +392,25 @@ int catalog_db_set_state_of_set(CatalogDb *c, const vss_id *set_id, CatalogState
                 return r;
         sqlite3_bind_text(s, 1, catalog_state_to_string(state), -1, SQLITE_STATIC);
         bind_id(s, 2, set_id);
-        return step_done(c, s, "updating a snapshot set's state");
+        r = sync_set(c, sync);
+        if (r >= 0)
+                r = step_done(c, s, "updating a snapshot set's state");
+        return sync_restore(c, sync, r);
 }
 
 int catalog_db_mark_created(CatalogDb *c, const vss_id *set_id, const vss_id *ids, char *const *devices,
-                            size_t n, uint32_t attributes, int64_t created) {
+                            size_t n, uint32_t attributes, int64_t created, CatalogSync sync) {
         int r;
 
         assert(c);
         assert(set_id);
         assert(ids || n == 0);
 
-        r = begin(c);
+        r = sync_set(c, sync);
+        if (r >= 0)
+                r = begin(c);
         if (r < 0)
-                return r;
+                return sync_restore(c, sync, r);
 
         for (size_t i = 0; r >= 0 && i < n; i++) {
                 _cleanup_(finalizep) sqlite3_stmt *s = NULL;
@@ -416,7 +440,7 @@ int catalog_db_mark_created(CatalogDb *c, const vss_id *set_id, const vss_id *id
                                 r = -ENOENT;
                 }
         }
-        return commit_or_rollback(c, r);
+        return sync_restore(c, sync, commit_or_rollback(c, r));
 }
 
 int catalog_db_set_exposed(CatalogDb *c, const vss_id *snapshot_id, const CatalogExposure *e) {

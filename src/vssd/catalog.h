@@ -99,9 +99,21 @@ int catalog_db_insert(CatalogDb *db, const CatalogRow *row);
 /* catalog_db_set_state: move one snapshot to state. -ENOENT when unknown. */
 int catalog_db_set_state(CatalogDb *db, const vss_id *snapshot_id, CatalogState state);
 
+/*
+ * Whether a change must be on disk when the call returns. CATALOG_LAZY is for a change whose
+ * loss in a power failure recovery handles exactly as if it had been written (the rows'
+ * earlier durable state leads to the same deletions): it is committed without fsync, and
+ * the next durable commit (or checkpoint) carries it to disk, in order. It spares the
+ * DoSnapshotSet critical path an fsync per write.
+ */
+typedef enum CatalogSync {
+        CATALOG_DURABLE,
+        CATALOG_LAZY,
+} CatalogSync;
+
 /* catalog_db_set_state_of_set: move every snapshot of set_id to state (one transaction).
  * Returns the number of rows changed or negative errno. */
-int catalog_db_set_state_of_set(CatalogDb *db, const vss_id *set_id, CatalogState state);
+int catalog_db_set_state_of_set(CatalogDb *db, const vss_id *set_id, CatalogState state, CatalogSync sync);
 
 /*
  * catalog_db_mark_created: the set is finished: its snapshots become CREATED with the
@@ -109,7 +121,7 @@ int catalog_db_set_state_of_set(CatalogDb *db, const vss_id *set_id, CatalogStat
  * the set gets its creation time and snapshot count. One transaction: all or nothing.
  */
 int catalog_db_mark_created(CatalogDb *db, const vss_id *set_id, const vss_id *ids, char *const *devices,
-                            size_t n, uint32_t attributes, int64_t created);
+                            size_t n, uint32_t attributes, int64_t created, CatalogSync sync);
 
 /*
  * catalog_db_set_exposed: record the exposure e of a snapshot (every field of it, unknown

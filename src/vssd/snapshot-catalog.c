@@ -355,7 +355,8 @@ void catalog_mark_committing(SnapshotCatalog *c, const vss_id *set_id) {
 
         if (!c->db)
                 return;
-        r = catalog_db_set_state_of_set(c->db, set_id, CATALOG_COMMITTING);
+        /* Lazy: recovery deletes a COMMITTING row exactly as the PREPARING one it replaces. */
+        r = catalog_db_set_state_of_set(c->db, set_id, CATALOG_COMMITTING, CATALOG_LAZY);
         if (r < 0)
                 log_warning_errno(r, "Could not mark snapshot set %s committing, continuing: %m",
                                   vss_id_to_str(set_id).s);
@@ -372,6 +373,19 @@ void catalog_forget_intent(SnapshotCatalog *c, const vss_id *snapshot_id) {
         if (r < 0 && r != -ENOENT)
                 log_warning_errno(r, "Could not remove the catalog row of aborted snapshot %s; "
                                   "the next start cleans it up: %m", vss_id_to_str(snapshot_id).s);
+}
+
+/*
+ * Whether the CREATED mark of a set must be durable: only persistent snapshots survive a
+ * restart (catalog_open keeps a CREATED row with no owner and NO_AUTO_RELEASE). Every other
+ * row is deleted by recovery whatever its state, so for an auto-release set the mark needs no
+ * fsync, and DoSnapshotSet of a backup makes no durable write at all: its one durable write
+ * is the intent row, written by AddToSnapshotSet before the provider acts.
+ */
+static CatalogSync intent_sync(const CatalogIntent *intent) {
+        if (vss_id_is_null(&intent->owner) && (intent->context & VSS_VOLSNAP_ATTR_NO_AUTO_RELEASE))
+                return CATALOG_DURABLE;
+        return CATALOG_LAZY;
 }
 
 vss_hr catalog_add_set(SnapshotCatalog *c, SnapshotEntry *entries, size_t n, const CatalogIntent *intent,
@@ -400,7 +414,8 @@ vss_hr catalog_add_set(SnapshotCatalog *c, SnapshotEntry *entries, size_t n, con
         }
 
         if (hr == S_OK && c->db) {
-                r = catalog_db_mark_created(c->db, &intent->set_id, ids, devices, n, intent->context, created);
+                r = catalog_db_mark_created(c->db, &intent->set_id, ids, devices, n, intent->context, created,
+                                            intent_sync(intent));
                 if (r < 0) {
                         log_error_errno(r, "Could not record snapshot set %s as created: %m",
                                         vss_id_to_str(&intent->set_id).s);

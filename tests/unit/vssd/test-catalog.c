@@ -222,14 +222,14 @@ static void test_transitions(void **state) {
         catalog_rows_free(rows, n);
 
         /* Before the writers freeze: COMMITTING. */
-        assert_int_equal(catalog_db_set_state_of_set(db, &set_id, CATALOG_COMMITTING), 1);
+        assert_int_equal(catalog_db_set_state_of_set(db, &set_id, CATALOG_COMMITTING, CATALOG_LAZY), 1);
         assert_int_equal(catalog_db_list(db, &rows, &n), 0);
         assert_int_equal(rows[0].state, CATALOG_COMMITTING);
         catalog_rows_free(rows, n);
 
         /* DoSnapshotSet succeeded: CREATED, with the device the provider reported. */
         devices[0] = (char *) "/area/one-final";
-        assert_int_equal(catalog_db_mark_created(db, &set_id, &row.snapshot_id, devices, 1, VSS_CTX_BACKUP, 4242), 0);
+        assert_int_equal(catalog_db_mark_created(db, &set_id, &row.snapshot_id, devices, 1, VSS_CTX_BACKUP, 4242, CATALOG_LAZY), 0);
         assert_int_equal(catalog_db_list(db, &rows, &n), 0);
         assert_int_equal(rows[0].state, CATALOG_CREATED);
         assert_int_equal(rows[0].set_count, 1);
@@ -309,7 +309,7 @@ static void test_refusals(void **state) {
         /* mark_created is all or nothing: one unknown id and nothing changes. */
         ids[0] = a.snapshot_id;
         ids[1] = unknown;
-        assert_int_equal(catalog_db_mark_created(db, &set_id, ids, NULL, 2, VSS_CTX_NAS_ROLLBACK, 1), -ENOENT);
+        assert_int_equal(catalog_db_mark_created(db, &set_id, ids, NULL, 2, VSS_CTX_NAS_ROLLBACK, 1, CATALOG_DURABLE), -ENOENT);
         assert_int_equal(catalog_db_list(db, &rows, &n), 0);
         assert_int_equal(n, 2);
         assert_int_equal(find_row(rows, n, &a.snapshot_id)->state, CATALOG_PREPARING);
@@ -360,10 +360,10 @@ static void test_recovery(void **state) {
         assert_int_equal(catalog_db_open(db_path, &db), 0);
         p = row_new(&set_p, TEST_COPY_ID, vol, dev_p, VSS_CTX_NAS_ROLLBACK, NULL, CATALOG_PREPARING);
         assert_int_equal(catalog_db_insert(db, &p), 0);
-        assert_int_equal(catalog_db_mark_created(db, &set_p, &p.snapshot_id, NULL, 1, VSS_CTX_NAS_ROLLBACK, 100), 0);
+        assert_int_equal(catalog_db_mark_created(db, &set_p, &p.snapshot_id, NULL, 1, VSS_CTX_NAS_ROLLBACK, 100, CATALOG_DURABLE), 0);
         a = row_new(&set_a, TEST_COPY_ID, vol, dev_a, VSS_CTX_BACKUP, &owner, CATALOG_PREPARING);
         assert_int_equal(catalog_db_insert(db, &a), 0);
-        assert_int_equal(catalog_db_mark_created(db, &set_a, &a.snapshot_id, NULL, 1, VSS_CTX_BACKUP, 200), 0);
+        assert_int_equal(catalog_db_mark_created(db, &set_a, &a.snapshot_id, NULL, 1, VSS_CTX_BACKUP, 200, CATALOG_LAZY), 0);
         /* A crash after the provider's commit, before the record: the copy exists. */
         r = row_new(&set_r, TEST_COPY_ID, vol, dev_r, VSS_CTX_NAS_ROLLBACK, NULL, CATALOG_PREPARING);
         assert_int_equal(catalog_db_insert(db, &r), 0);
