@@ -64,7 +64,8 @@ void bus_conn_close(BusConn *c);
 sd_bus *bus_conn_get_bus(BusConn *c);
 
 void bus_conn_lock(BusConn *c);
-/* bus_conn_unlock: unlock and wake the I/O thread, which re-reads what to poll for. */
+/* bus_conn_unlock: unlock, and wake the I/O thread if what it polls for changed under the
+ * lock (output queued, a nearer timeout, a failure); it then re-reads what to poll for. */
 void bus_conn_unlock(BusConn *c);
 
 /* bus_conn_is_dead: the connection is closed or lost. Call with the lock held. */
