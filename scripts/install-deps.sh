@@ -19,6 +19,7 @@ packages=(
         # ZFS (contrib): the provider's library and, for the lab, the tools; the kernel module
         # is built for the lab's kernel by tests/lab/lab-zfs-modules (zfs-dkms is not installed).
         zfsutils-linux libzfslinux-dev make fdisk
+        git build-essential dpkg-dev debhelper lintian
 )
 
 # ZFS lives in Debian's contrib component: add it to the deb822 sources (bookworm's default

@@ -32,3 +32,13 @@ if [ "${CI:-}" = "true" ] && [ "${skipped:-0}" -ne 0 ]; then
         echo "test.sh: $skipped test(s) skipped under CI=true; root tests must run in CI" >&2
         exit 1
 fi
+
+# The Debian packages, built from a clean clone, installed, used and purged. A whole run only:
+# it installs packages system-wide, so it runs under CI=true (elsewhere: VSS_TEST_PACKAGES=1).
+if [ "$#" -eq 0 ]; then
+        pkg_rc=0
+        tests/package/test-package.sh || pkg_rc=$?
+        if [ "$pkg_rc" -ne 0 ] && { [ "$pkg_rc" -ne 77 ] || [ "${CI:-}" = "true" ]; }; then
+                exit "$pkg_rc"
+        fi
+fi

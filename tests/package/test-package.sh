@@ -73,13 +73,15 @@ cleanup() {
         [ -n "$loop" ] && losetup -d "$loop"
         rm -f "/etc/vss/sqlite/$INSTANCE.conf"
         rmdir /etc/vss/sqlite 2>/dev/null
-        [ "$installed" = 1 ] || rmdir /etc/vss 2>/dev/null
         if [ "$installed" = 1 ]; then
                 apt-get purge -y -qq "${PACKAGES[@]}" >/dev/null 2>&1 || dpkg --purge "${PACKAGES[@]}"
         fi
-        rm -rf "$work"
+        rmdir /etc/vss 2>/dev/null      # there was none before the test
         if [ "$rc" -ne 0 ]; then
-                say "failed (exit $rc); logs were in $work"
+                rm -rf "$work/src" "$work/btrfs.img" "$work/mnt" "$work/restore"
+                say "failed (exit $rc); logs are in $work"
+        else
+                rm -rf "$work"
         fi
 }
 trap cleanup EXIT
@@ -172,7 +174,9 @@ done
 unit_dir=$(dirname "$(grep '/vssd\.socket$' "$work/files")")
 socket=$(sed -n 's/^ListenStream=//p' "$unit_dir/vssd.socket")
 exec_start=$(sed -n 's/^ExecStart=//p' "$unit_dir/vssd.service")
-[ -n "$socket" ] && [ -n "$exec_start" ] || fail "no ListenStream= in vssd.socket or no ExecStart= in vssd.service"
+if [ -z "$socket" ] || [ -z "$exec_start" ]; then
+        fail "no ListenStream= in vssd.socket or no ExecStart= in vssd.service"
+fi
 if command -v systemd-tmpfiles >/dev/null; then
         systemd-tmpfiles --create /usr/lib/tmpfiles.d/vss.conf
 else
