@@ -132,14 +132,13 @@ done | sort -u >"$work/files"
 # The installed programs must use the installed libvss, not one a `meson install` left in
 # /usr/local (ld.so.cache lists /usr/local/lib first).
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
-for exe in /usr/sbin/vssd /usr/bin/vssadmin /usr/bin/vssbackup /usr/bin/vss-writer-sqlite; do
+package_lib=$(readlink -f "$(grep '/libvss\.so\.0$' "$work/files")")
+for exe in /usr/bin/vssadmin /usr/bin/vssbackup /usr/bin/vss-writer-sqlite; do
         lib=$(ldd "$exe" | awk '$1 == "libvss.so.0" {print $3}')
-        case "$exe:$lib" in
-        /usr/sbin/vssd:) ;;     # vssd links the shared internals statically
-        *:/usr/lib/"$multiarch"/libvss.so.0) ;;
-        *) fail "$exe loads libvss from '$lib', not the package's /usr/lib/$multiarch/libvss.so.0" \
-                "(a previous meson install? remove it and run ldconfig)" ;;
-        esac
+        if [ -z "$lib" ] || [ "$(readlink -f "$lib")" != "$package_lib" ]; then
+                fail "$exe loads libvss from '$lib', not the package's $package_lib" \
+                     "(a previous meson install? remove it and run ldconfig)"
+        fi
 done
 
 # libvss-dev: a program builds against the installed headers and pkg-config file (pinned to
