@@ -60,16 +60,18 @@ writer_pid=
 loop=
 mnt=
 
+# Unmounts $mnt and whatever is mounted below it (exposures vssd may have left), deepest first.
+unmount_volume() {
+        awk -v m="$mnt" '$5 == m || index($5, m "/") == 1 { print $5 }' /proc/self/mountinfo |
+                sort -r | while read -r target; do umount "$target"; done
+}
+
 cleanup() {
         local rc=$?
         set +e
         [ -n "$writer_pid" ] && kill "$writer_pid" 2>/dev/null && wait "$writer_pid" 2>/dev/null
         [ -n "$vssd_pid" ] && kill "$vssd_pid" 2>/dev/null && wait "$vssd_pid" 2>/dev/null
-        if [ -n "$mnt" ]; then
-                # Exposures vssd may have left below the volume go first.
-                grep -F " $mnt" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l
-                mountpoint -q "$mnt" && umount "$mnt"
-        fi
+        [ -n "$mnt" ] && unmount_volume
         [ -n "$loop" ] && losetup -d "$loop"
         rm -f "/etc/vss/sqlite/$INSTANCE.conf"
         rmdir /etc/vss/sqlite 2>/dev/null
@@ -200,7 +202,7 @@ wait_for 20 "vssd to answer" /usr/bin/vssadmin list providers
 # 6. A SQLite database on a loop-mounted btrfs subvolume, and the installed writer run as
 # vss-writer-sqlite@.service's ExecStart, its config where the template looks for it.
 truncate -s 512M "$work/btrfs.img"
-mkfs.btrfs -q "$work/btrfs.img"
+mkfs.btrfs -q "$work/btrfs.img" >"$work/mkfs.log" 2>&1
 loop=$(losetup --find --show "$work/btrfs.img")
 mnt="$work/mnt"
 mkdir "$mnt"
@@ -257,8 +259,7 @@ writer_pid=
 kill "$vssd_pid"
 wait "$vssd_pid" || true
 vssd_pid=
-grep -F " $mnt" /proc/self/mountinfo | awk '{print $5}' | sort -r | grep -vx "$mnt" | xargs -r -n1 umount
-umount "$mnt"
+unmount_volume
 mnt=
 losetup -d "$loop"
 loop=
