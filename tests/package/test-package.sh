@@ -80,7 +80,7 @@ cleanup() {
         fi
         rmdir /etc/vss 2>/dev/null      # there was none before the test
         if [ "$rc" -ne 0 ]; then
-                rm -rf "$work/src" "$work/btrfs.img" "$work/mnt" "$work/restore"
+                rm -rf "${work:?}/src" "${work:?}/btrfs.img" "${work:?}/mnt" "${work:?}/restore"
                 say "failed (exit $rc); logs are in $work"
         else
                 rm -rf "$work"
@@ -129,7 +129,7 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$
         >"$work/install.log" 2>&1 || { cat "$work/install.log" >&2; fail "apt-get install failed"; }
 for p in "${PACKAGES[@]}"; do
         dpkg -L "$p"
-done | sort -u >"$work/files"
+done | grep -vx '/\.' | sort -u >"$work/files"
 
 # The installed programs must use the installed libvss, not one a `meson install` left in
 # /usr/local (ld.so.cache lists /usr/local/lib first).
