@@ -495,7 +495,7 @@ static void test_outsider_memory(void **state) {
 
         during = vssd_rss_kb(f->h);
         print_message("vssd VmRSS: %lu kB before, %lu kB during the outsider's memory attacks\n", before, during);
-        assert_true(during <= before + OUTSIDER_RSS_BOUND_KB);
+        assert_rss_bound(during <= before + OUTSIDER_RSS_BOUND_KB);
         assert_root_answers("the outsider's memory attacks");
 
         attacker_stop(&r1);
@@ -536,7 +536,7 @@ static void test_member_oversized(void **state) {
         assert_int_equal(run.closed, a.n);
         during = vssd_rss_kb(f->h);
         print_message("vssd VmRSS: %lu kB before, %lu kB after six 120 MiB calls\n", before, during);
-        assert_true(during <= before + OUTSIDER_RSS_BOUND_KB);
+        assert_rss_bound(during <= before + OUTSIDER_RSS_BOUND_KB);
         assert_root_answers("a backup user's oversized calls");
         attacker_stop(&run);
         assert_int_equal(log_count(f->h->vssd_log, "above --max-message-size"), a.n);
@@ -561,7 +561,7 @@ static void test_member_pending(void **state) {
         print_message("vssd VmRSS: %lu kB before, %lu kB while a backup user holds %u partial %u MiB calls\n",
                       before, during, fits, (unsigned) (body / MiB));
         /* The bound docs/security.md states: --max-pending-per-uid, plus noise. */
-        assert_true(during <= before + DEFAULT_MAX_PENDING_PER_UID / 1024 + OUTSIDER_RSS_BOUND_KB);
+        assert_rss_bound(during <= before + DEFAULT_MAX_PENDING_PER_UID / 1024 + OUTSIDER_RSS_BOUND_KB);
         assert_int_equal(log_count(f->h->vssd_log, "above --max-pending-per-uid"), a.n - fits);
         assert_root_answers("a backup user's partial calls at its budget");
 
@@ -574,7 +574,7 @@ static void test_member_pending(void **state) {
                 (void) usleep(100 * 1000);
         }
         print_message("vssd VmRSS: %lu kB after the read deadline closed them\n", after);
-        assert_true(after <= before + OUTSIDER_RSS_BOUND_KB);
+        assert_rss_bound(after <= before + OUTSIDER_RSS_BOUND_KB);
         attacker_stop(&run);
 }
 
@@ -592,7 +592,7 @@ static void test_member_pipeline(void **state) {
         print_message("vssd VmRSS: %lu kB before, %lu kB with %u connections pipelining unread calls\n", before,
                       during, a.n);
         /* --max-queued answers of ~10 kB each per connection, for every connection of the uid. */
-        assert_true(during <= before + OUTSIDER_RSS_BOUND_KB);
+        assert_rss_bound(during <= before + OUTSIDER_RSS_BOUND_KB);
         assert_root_answers("a backup user's connections pipelining unread calls");
         attacker_stop(&run);
 }

@@ -277,7 +277,7 @@ static void test_floods_while_subscribed(void **state) {
 
         during = vssd_rss_kb(h);
         print_message("vssd VmRSS: %lu kB before, %lu kB during the flood\n", before, during);
-        assert_true(during <= before + RSS_BOUND_KB);
+        assert_rss_bound(during <= before + RSS_BOUND_KB);
 
         kill(pid, SIGKILL);
         (void) child_reap(pid);

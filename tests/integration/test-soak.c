@@ -140,7 +140,7 @@ static void test_soak(void **state) {
 
         for (size_t i = 1; i < n_samples; i++) {
                 assert_true(samples[i].fds <= samples[0].fds + FD_SLACK);
-                assert_true(samples[i].rss_kb <= samples[0].rss_kb + RSS_SLACK_KB);
+                assert_rss_bound(samples[i].rss_kb <= samples[0].rss_kb + RSS_SLACK_KB);
                 assert_true(samples[i].catalog_bytes <= samples[0].catalog_bytes + CATALOG_SLACK_BYTES);
         }
         assert_true(harness_vssd_alive(h));
