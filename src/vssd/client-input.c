@@ -42,7 +42,9 @@
 #include "vssd/log.h"
 #include "vssd/writer-registry.h"
 
-#define FORWARD_CHUNK (256U * 1024U)
+/* Bytes moved per dispatch, and the pipe's size: sd-bus reallocates its buffer to the whole
+ * message at every read, so a large message should take few reads. */
+#define FORWARD_CHUNK (1024U * 1024U)
 /* A D-Bus message is at least its fixed header plus one 8-byte header field (sd-bus reads
  * this much before it looks at the announced size). */
 #define MESSAGE_MIN_SIZE (CLIENT_HEADER_SIZE + 8U)
@@ -511,6 +513,7 @@ int client_input_start(Client *c, int input_fd, int pipe_fd) {
 
         c->input_fd = input_fd;
         c->pipe_fd = pipe_fd;
+        (void) fcntl(c->pipe_fd, F_SETPIPE_SZ, (int) FORWARD_CHUNK);   /* default 64 KiB otherwise */
         c->phase = CLIENT_INPUT_AUTH;
         c->auth_state = AUTH_WANT_NUL;
 
