@@ -142,18 +142,20 @@ int catalog_chain(const Catalog *c, const Manifest *m, const Manifest ***ret, ch
                         break;
                 parent = catalog_find(c, cur->parent);
                 if (!parent) {
-                        if (reterr_message)
-                                (void) asprintf(reterr_message, "%s builds on %s, which is not in the backup directory",
-                                                strempty(cur->dir_name), cur->parent);
+                        if (reterr_message &&
+                            asprintf(reterr_message, "%s builds on %s, which is not in the backup directory",
+                                     strempty(cur->dir_name), cur->parent) < 0)
+                                *reterr_message = NULL; /* no message rather than an undefined one */
                         return -ENOENT;
                 }
                 /* What may precede what; and time must go backwards, which also rules out cycles. */
                 if (parent->created_ns >= cur->created_ns ||
                     (cur->type == VSS_BT_DIFFERENTIAL && parent->type != VSS_BT_FULL) ||
                     (parent->type != VSS_BT_FULL && parent->type != VSS_BT_INCREMENTAL)) {
-                        if (reterr_message)
-                                (void) asprintf(reterr_message, "%s cannot build on %s (%s)", strempty(cur->dir_name),
-                                                parent->dir_name, backup_type_name(parent->type));
+                        if (reterr_message &&
+                            asprintf(reterr_message, "%s cannot build on %s (%s)", strempty(cur->dir_name),
+                                     parent->dir_name, backup_type_name(parent->type)) < 0)
+                                *reterr_message = NULL; /* no message rather than an undefined one */
                         return -ELOOP;
                 }
                 cur = parent;

@@ -270,9 +270,9 @@ typedef struct ParseState {
 } ParseState;
 
 static int parse_fail(ParseState *p, const char *what, const char *key) {
-        if (p->reterr_message && !*p->reterr_message)
-                (void) asprintf(p->reterr_message, "line %u: %s%s%s", p->line, what, key ? ": " : "",
-                                strempty(key));
+        if (p->reterr_message && !*p->reterr_message &&
+            asprintf(p->reterr_message, "line %u: %s%s%s", p->line, what, key ? ": " : "", strempty(key)) < 0)
+                *p->reterr_message = NULL; /* no message rather than an undefined one */
         return -EBADMSG;
 }
 
