@@ -135,6 +135,7 @@ static void start_script_writer(Fixture *f) {
 
         assert_int_not_equal(asprintf(&text,
                                       "#!/bin/sh\n"
+                                      "# vss-events: prepare-snapshot\n"
                                       "case \"$1\" in\n"
                                       "prepare-snapshot) if [ -e '%s' ]; then echo stalling; sleep " STALL_SECONDS
                                       "; fi ;;\n"
