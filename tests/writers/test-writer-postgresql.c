@@ -138,6 +138,7 @@ static int start_script_writer(Fixture *f) {
 
         if (asprintf(&text,
                      "#!/bin/sh\n"
+                     "# vss-events: prepare-snapshot\n"
                      "case \"$1\" in\n"
                      "prepare-snapshot) if [ -e '%s' ]; then echo stalling; sleep " STALL_SECONDS "; fi ;;\n"
                      "freeze) if [ -e '%s' ]; then echo stalling; sleep " STALL_SECONDS "; fi ;;\n"
