@@ -7,10 +7,12 @@
  * completes its slot from inside client_free(); in neither case may the caller's state machine
  * run re-entrantly. The defer source makes "done" a fresh event-loop iteration every time.
  *
- * A round never waits for a writer that is unresponsive (writer-registry.h): one whose last
- * event timed out and that has not answered anything since. It is sent the event, and its
- * entry ends at once as timed out; so a writer that stopped reading costs each later round
- * nothing, while one that was only slow is waited for again from its first late answer on.
+ * An Abort or BackupShutdown round does not wait for a writer that is unresponsive
+ * (writer-registry.h): one whose last event timed out and that has not answered anything
+ * since. It is sent the event, and its entry ends at once as timed out: so after a writer
+ * stopped reading in Freeze, the requester learns of the failure at the Freeze deadline, not
+ * an event timeout later. Rounds whose answers matter (Identify, Freeze, ...) wait for it up
+ * to their deadline as for anyone: it may only have been slow.
  */
 #include <stdlib.h>
 
@@ -122,6 +124,11 @@ static void on_writer_answer(Writer *w, EventOutcome *o, void *userdata) {
         entry_finish(userdata, o);
 }
 
+/* Abort and BackupShutdown: what a writer answers changes no outcome, it only says it heard. */
+static bool round_is_cleanup(const EventRound *r) {
+        return streq(r->method, "Abort") || streq(r->method, "BackupShutdown");
+}
+
 int event_round_start(EventRound *r, const EventContext *ctx) {
         assert(r);
         assert(ctx);
@@ -144,7 +151,7 @@ int event_round_start(EventRound *r, const EventContext *ctx) {
                                 log_warning_errno(k, "Failed to send %s to writer \"%s\": %m", r->method,
                                                   e->writer->name);
                         entry_finish(e, &o);
-                } else if (writer_is_unresponsive(e->writer)) {
+                } else if (writer_is_unresponsive(e->writer) && round_is_cleanup(r)) {
                         /* It has not answered anything since an event timed out (stopped, hung,
                          * not reading): it still gets the event, but nobody waits for it. */
                         EventOutcome o = { .status = EVENT_TIMED_OUT, .failure = S_OK };

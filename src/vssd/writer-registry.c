@@ -156,7 +156,7 @@ void writer_note_timeout(Writer *w) {
         if (!w || w->unresponsive)
                 return;
         w->unresponsive = true;
-        log_info("Writer \"%s\" did not answer in time; until it answers again, no round waits for it.", w->name);
+        log_info("Writer \"%s\" did not answer in time; until it answers again, no Abort or BackupShutdown waits for it.", w->name);
 }
 
 void writer_note_answer(Writer *w) {

@@ -42,8 +42,9 @@ struct Writer {
 
         EventCall *calls;               /* event calls in flight */
 
-        /* An event call to it timed out and no answer of any kind came from it since: rounds
-         * still send it their events but do not wait for it (event-round.c). */
+        /* An event call to it timed out and no answer of any kind came from it since: Abort
+         * and BackupShutdown rounds still send it their events but do not wait for it
+         * (event-round.c). */
         bool unresponsive;
 
         /* The state of its most recent finished backup session (VSS_WS_STABLE if none), for
