@@ -39,7 +39,7 @@
 
 /* Defines funcp(type *p) calling func(*p) when *p is not NULL, for use with _cleanup_. */
 #define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)          \
-        static inline void func##p(type *p) {            \
+        _unused_ static inline void func##p(type *p) {   \
                 if (*p)                                  \
                         func(*p);                        \
         }

@@ -391,7 +391,7 @@ vss_hr xml_parse(const char *data, size_t size, const char *root_name, xmlDoc **
                 return parse_fail(&reason, ret_reason, "the document uses markup that is not allowed");
 
         {
-                _cleanup_(error_scope_leave) XmlErrorScope scope = error_scope_enter(&reason);
+                _cleanup_(error_scope_leave) _unused_ XmlErrorScope scope = error_scope_enter(&reason);
 
                 ctxt = xmlCreateMemoryParserCtxt(data, (int) size);
                 if (!ctxt)
@@ -750,7 +750,7 @@ static void writer_error(XmlWriter *w, vss_hr hr, const char *fmt, ...) {
 /* Runs one libxml2 writer call with its error channels silenced; a failure is OOM. */
 #define WRITER_CALL(w, call)                                                                  \
         do {                                                                                  \
-                _cleanup_(error_scope_leave) XmlErrorScope _scope_ = error_scope_enter(NULL); \
+                _cleanup_(error_scope_leave) _unused_ XmlErrorScope _scope_ = error_scope_enter(NULL); \
                 if ((call) < 0)                                                               \
                         writer_error((w), E_OUTOFMEMORY, "libxml2 could not write the document"); \
         } while (0)
