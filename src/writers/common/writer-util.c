@@ -287,10 +287,22 @@ static int on_setting(unsigned line, const char *key, const char *value, void *u
         return 0;
 }
 
+/*
+ * Every configuration text read, kept for the program's lifetime because applied values point
+ * into it. Held from here, not only through those values, so it is never a leak.
+ */
+typedef struct KeptConfig {
+        struct KeptConfig *next;
+        char *text;
+} KeptConfig;
+
+static KeptConfig *kept_configs;
+
 int writer_config_load(const char *file, const struct option *options, bool (*accept)(int val),
                        writer_option_fn apply, void *userdata) {
         ConfigParse p = { .file = file, .options = options, .accept = accept, .apply = apply, .userdata = userdata };
         unsigned line = 0;
+        KeptConfig *kept;
         char *text = NULL;
         int r;
 
@@ -302,6 +314,14 @@ int writer_config_load(const char *file, const struct option *options, bool (*ac
                         wlog(LOG_ERR, "cannot open %s: %s", file, strerror(-r));
                 return r;
         }
+        kept = malloc(sizeof(*kept));
+        if (!kept) {
+                free(text);
+                return -ENOMEM;
+        }
+        *kept = (KeptConfig) { .next = kept_configs, .text = text };
+        kept_configs = kept;
+
         r = conf_text_parse(text, on_setting, &p, &line);
         if (r < 0 && !p.refused)
                 wlog(LOG_ERR, "%s:%u: expected key = value", file, line);
