@@ -55,7 +55,19 @@
 typedef struct BtrfsSnapshot {
         char *path;     /* <area>/<snapshot id> */
         bool created;
+        /* On the instance's list of live snapshot data (BtrfsProvider.live). */
+        struct BtrfsSnapshot **prev_next, *next;
 } BtrfsSnapshot;
+
+/*
+ * The instance: the ops table and every snapshot's ->data still held. A persistent snapshot
+ * outlives the process, so its ->data is never handed back through abort or delete; the
+ * instance frees what is left when vssd frees it.
+ */
+typedef struct BtrfsProvider {
+        VssProvider ops;
+        BtrfsSnapshot *live;
+} BtrfsProvider;
 
 static char *mfree_str(char *s) {
         free(s);
@@ -65,6 +77,11 @@ static char *mfree_str(char *s) {
 static BtrfsSnapshot *btrfs_snapshot_free(BtrfsSnapshot *b) {
         if (!b)
                 return NULL;
+        if (b->prev_next) {
+                *b->prev_next = b->next;
+                if (b->next)
+                        b->next->prev_next = b->prev_next;
+        }
         free(b->path);
         free(b);
         return NULL;
@@ -290,6 +307,11 @@ static vss_hr btrfs_begin_prepare(VssProvider *self, ProviderSnapshot *s) {
         if (!b)
                 return E_OUTOFMEMORY;
         b->path = TAKE_PTR(path);
+        b->next = ((BtrfsProvider *) self)->live;
+        if (b->next)
+                b->next->prev_next = &b->next;
+        b->prev_next = &((BtrfsProvider *) self)->live;
+        *b->prev_next = b;
         s->data = b;
         s->data_free = btrfs_snapshot_data_free;
         return S_OK;
@@ -544,10 +566,14 @@ static vss_hr btrfs_unexpose(VssProvider *self, const ProviderSnapshot *s, const
 }
 
 static void btrfs_free(VssProvider *self) {
-        free(self);
+        BtrfsProvider *p = (BtrfsProvider *) self;
+
+        while (p->live)
+                (void) btrfs_snapshot_free(p->live);
+        free(p);
 }
 
-/* The provider keeps nothing between calls: an instance is its ops table. */
+/* Besides the ops table, an instance keeps only the list of its snapshots' ->data. */
 static const VssProvider btrfs_provider = {
         .version = VSS_PROVIDER_OPS_VERSION,
         .name = BTRFS_PROVIDER_NAME,
@@ -575,14 +601,14 @@ static const VssProvider btrfs_provider = {
 };
 
 vss_hr provider_btrfs_new(const ProviderConfig *config, VssProvider **ret) {
-        VssProvider *p;
+        BtrfsProvider *p;
 
         if (!ret)
                 return E_INVALIDARG;
-        p = malloc(sizeof(*p));
+        p = calloc(1, sizeof(*p));
         if (!p)
                 return E_OUTOFMEMORY;
-        *p = btrfs_provider;
-        *ret = p;
+        p->ops = btrfs_provider;
+        *ret = &p->ops;
         return S_OK;
 }
