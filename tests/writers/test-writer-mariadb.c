@@ -225,6 +225,7 @@ static int group_teardown(void **state) {
         free(f->hooks);
         free(f->stall_prepare);
         free(f->stall_freeze);
+        free(f->writer_log);
         free(f);
         *state = NULL;
         return 0;
