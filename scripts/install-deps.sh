@@ -12,6 +12,7 @@ packages=(
         postgresql postgresql-contrib libpq-dev mariadb-server mariadb-client libmariadb-dev
         btrfs-progs xfsprogs e2fsprogs util-linux mount tar restic diffutils
         qemu-guest-agent
+        clang-14 libclang-rt-14-dev
         qemu-system-x86 busybox-static cpio kmod lvm2 thin-provisioning-tools
         libcap2-bin patchelf passwd
         systemd libglib2.0-bin dbus-bin

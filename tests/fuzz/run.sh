@@ -24,7 +24,7 @@ per=$(( total / ${#harnesses[@]} ))
 if [ -d build-fuzz ]; then
         meson setup --reconfigure build-fuzz >/dev/null
 else
-        CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
+        CC=clang-14 meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false \
                 -Dbuildtype=debugoptimized >/dev/null
 fi
 ninja -C build-fuzz $(printf 'tests/fuzz/fuzz-%s ' "${harnesses[@]}")
