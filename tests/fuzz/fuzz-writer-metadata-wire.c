@@ -4,8 +4,8 @@
  * vssd runs on every writer's Identify reply and libvss on vssd's GatherWriterMetadata reply.
  * The input is the body of a message whose signature is VSS_BUS_SIG_WMD. It is written raw
  * onto a socket whose other end is a real sd-bus server connection, so the decoder gets the
- * message exactly as sd-bus would hand over a hostile peer's. A body sd-bus itself refuses
- * ends the connection; the harness then opens a new one.
+ * message exactly as sd-bus would hand over a hostile peer's. A message sd-bus itself refuses
+ * is dropped or ends the connection; the harness then opens a new one.
  * Oracle: an accepted document is encoded again (writer_metadata_append), and that message
  * decodes to a document that encodes to the same XML as the first whenever XML can carry it.
  */
@@ -93,23 +93,33 @@ static int write_all(const uint8_t *p, size_t len) {
         return 0;
 }
 
-/* Sends the body and returns the message the server received, or NULL when sd-bus refused it. */
-static sd_bus_message *deliver(const uint8_t *data, size_t size) {
+static int send_call(const char *member, const char *signature, const uint8_t *body, size_t size) {
         _cleanup_free_ uint8_t *msg = NULL;
         size_t len;
 
-        if (!server && connect_pair() < 0)
-                return NULL;
         if (++serial == 0)
                 serial = 1;
-        msg = wire_method_call(serial, VSS_BUS_SIG_WMD, data, size, &len);
+        msg = wire_method_call(serial, member, signature, body, size, &len);
         FUZZ_CHECK(msg);
-        if (write_all(msg, len) < 0) {
+        return write_all(msg, len);
+}
+
+/*
+ * Sends the body as call "M", then an empty call "S" as a marker, and returns the "M" message
+ * as the server received it once the marker arrived too, or NULL when sd-bus dropped it (only
+ * the marker came) or closed the connection.
+ */
+static sd_bus_message *deliver(const uint8_t *data, size_t size) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *got = NULL;
+
+        if (!server && connect_pair() < 0)
+                return NULL;
+        if (send_call("M", VSS_BUS_SIG_WMD, data, size) < 0 || send_call("S", NULL, NULL, 0) < 0) {
                 disconnect();
                 return NULL;
         }
         for (int i = 0; i < 1000; i++) {
-                sd_bus_message *m = NULL;
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
                 int r;
 
                 drain();
@@ -119,18 +129,16 @@ static sd_bus_message *deliver(const uint8_t *data, size_t size) {
                         disconnect();
                         return NULL;
                 }
-                if (m) {
-                        if (sd_bus_message_is_method_call(m, NULL, "M"))
-                                return m;
-                        sd_bus_message_unref(m);
-                        continue;
-                }
-                if (r == 0 && sd_bus_wait(server, 100 * 1000) < 0) {
+                if (m && sd_bus_message_is_method_call(m, NULL, "M"))
+                        got = TAKE_PTR(m);
+                else if (m && sd_bus_message_is_method_call(m, NULL, "S"))
+                        return TAKE_PTR(got);
+                else if (r == 0 && sd_bus_wait(server, 100 * 1000) < 0) {
                         disconnect();
                         return NULL;
                 }
         }
-        /* Never arrived in 1000 rounds: sd-bus is waiting for bytes we did not send. */
+        /* The marker did not arrive in 1000 rounds: sd-bus is waiting for bytes we did not send. */
         FUZZ_CHECK(!"message not delivered");
         return NULL;
 }

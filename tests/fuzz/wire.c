@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "macro.h"
 #include "wire.h"
 
 #define ALIGN8(n) (((n) + 7) & ~(size_t) 7)
@@ -48,10 +49,10 @@ static void put_field(Buf *b, uint8_t code, char type, const char *value) {
         put(b, value, len + 1);
 }
 
-uint8_t *wire_method_call(uint32_t serial, const char *signature, const uint8_t *body, size_t body_len,
-                          size_t *ret_len) {
-        /* Fields: path "/", member "M", signature: well under 64 bytes of fixed cost. */
-        size_t max = 16 + 3 * 16 + strlen(signature) + 16 + body_len;
+uint8_t *wire_method_call(uint32_t serial, const char *member, const char *signature, const uint8_t *body,
+                          size_t body_len, size_t *ret_len) {
+        /* Fields: path "/", member, signature: each padded to 8, with 8 bytes of field header. */
+        size_t max = 16 + 3 * 24 + strlen(member) + strlen(signature ?: "") + 16 + body_len;
         Buf b = { .p = malloc(max) };
         size_t fields_start;
 
@@ -63,8 +64,9 @@ uint8_t *wire_method_call(uint32_t serial, const char *signature, const uint8_t 
         put_u32(&b, 0);                 /* fields array length, set below */
         fields_start = b.n;
         put_field(&b, 1, 'o', "/");
-        put_field(&b, 3, 's', "M");
-        put_field(&b, 8, 'g', signature);
+        put_field(&b, 3, 's', member);
+        if (!isempty(signature))
+                put_field(&b, 8, 'g', signature);
         {
                 uint32_t fl = (uint32_t) (b.n - fields_start);
                 uint8_t le[4] = { (uint8_t) fl, (uint8_t) (fl >> 8), (uint8_t) (fl >> 16), (uint8_t) (fl >> 24) };
