@@ -29,6 +29,7 @@ phase_start() {
 
 phase_end() {
         timings+=("$1: $(( $(date +%s) - phase_t0 )) s")
+        echo "test.sh: ${timings[-1]}"
 }
 
 setup() {

@@ -282,6 +282,7 @@ int main(int argc, char **argv) {
                 .on_backup_shutdown = on_backup_shutdown,
         };
         App a = { .fd = -EBADF, .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+        _cleanup_free_ char *ledger_path = NULL; /* a.path, freed on every return */
         vss_writer *w = NULL;
         pthread_t loop;
         vss_hr hr;
@@ -291,8 +292,9 @@ int main(int argc, char **argv) {
         if (r <= 0)
                 return -r;
 
-        if (asprintf(&a.path, "%s/%s", dir, LEDGER_FILE_NAME) < 0)
+        if (asprintf(&ledger_path, "%s/%s", dir, LEDGER_FILE_NAME) < 0)
                 return TOOL_EXIT_VSS;
+        a.path = ledger_path;
         a.fd = open(a.path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (a.fd < 0) {
                 fprintf(stderr, "vss-sample-writer: cannot open %s: %m\n", a.path);
@@ -344,6 +346,5 @@ int main(int argc, char **argv) {
         vss_writer_free(w);
         printf("stopped after %" PRIu64 " transfers\n", a.ledger.transfers);
         close(a.fd);
-        free(a.path);
         return EXIT_SUCCESS;
 }
