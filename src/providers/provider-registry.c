@@ -18,7 +18,8 @@
 
 /*
  * The built-in providers. Automatic selection walks this table in order, most specific first:
- * a btrfs subvolume is btrfs's even when it sits on an image, a ZFS dataset is ZFS's; the
+ * a btrfs subvolume is btrfs's even when it sits on an image, a ZFS dataset is ZFS's, a
+ * filesystem on an LVM LV is LVM's; the
  * image provider takes what is left on loop devices; test-copy (which takes any directory)
  * comes last.
  */
@@ -31,6 +32,7 @@ static const struct {
 #if HAVE_ZFS
         { "zfs",       false, provider_zfs_new },
 #endif
+        { "lvm",       false, provider_lvm_new },
         { "image",     false, provider_image_new },
         { "test-copy", true,  provider_test_copy_new },
 };

@@ -20,6 +20,7 @@
 /* The built-in providers' constructors (VssProviderNewFunc, provider.h). Tests may make their
  * own instances with them, independent of the registry's. */
 vss_hr provider_btrfs_new(const ProviderConfig *config, VssProvider **ret);
+vss_hr provider_lvm_new(const ProviderConfig *config, VssProvider **ret);
 vss_hr provider_image_new(const ProviderConfig *config, VssProvider **ret);
 vss_hr provider_test_copy_new(const ProviderConfig *config, VssProvider **ret);
 #if HAVE_ZFS

@@ -24,7 +24,8 @@
  * Needs root (loop devices, mount): exits 77 otherwise. VSSD, VSSBACKUP, VSS_WRITER_SQLITE
  * and SQLITE_LOAD name the programs (meson sets them). VSS_TEST_VOLUME, when set, names an
  * existing volume to use instead of the loop-mounted btrfs (the VM lab runs the same proof on
- * a ZFS dataset this way; logs and backups then go to a temporary directory in /tmp).
+ * a ZFS dataset and on an LVM LV this way; logs and backups then go to a temporary directory
+ * in /tmp).
  */
 #include <errno.h>
 #include <inttypes.h>
