@@ -613,6 +613,7 @@ static bool vss_once(Bench *b, char *const *volumes, unsigned n, Row *row, bool 
 
 static void measure_vss(Bench *b, const char *tag, char *const *volumes, unsigned n, unsigned writers, Row *row) {
         Writers w = {};
+        double freeze_ms;
         int r;
 
         r = writers_start(b, tag, writers, &w);
@@ -627,7 +628,9 @@ static void measure_vss(Bench *b, const char *tag, char *const *volumes, unsigne
                 if (!vss_once(b, volumes, n, row, i >= WARMUP_RUNS))
                         break;
 
-        row->max_freeze_ms = writers > 0 ? writers_stop(&w) : -1;
+        /* Stopped with no writers too: writers_start allocated the log prefix all the same. */
+        freeze_ms = writers_stop(&w);
+        row->max_freeze_ms = writers > 0 ? freeze_ms : -1;
 }
 
 /* ------------------------------------------------------------------------------------------ */
