@@ -21,6 +21,9 @@ packages=(
         # is built for the lab's kernel by tests/lab/lab-zfs-modules (zfs-dkms is not installed).
         zfsutils-linux libzfslinux-dev make fdisk
         git build-essential dpkg-dev debhelper lintian
+        # Bacula (suite bacula): the tests run their own daemons with private configurations
+        # and ports, so the packages' system services are never needed (see below).
+        bacula-director bacula-director-sqlite3 bacula-sd bacula-fd bacula-console
 )
 
 # ZFS lives in Debian's contrib component: add it to the deb822 sources (bookworm's default
@@ -59,3 +62,13 @@ enable_contrib
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# Bacula's packages start their daemons on ports 9101-9103 where an init system runs; the
+# tests need none of them (they start their own), so they are stopped and left disabled.
+for unit in bacula-director bacula-sd bacula-fd; do
+        if [ -d /run/systemd/system ]; then
+                systemctl disable --now "$unit.service" >/dev/null 2>&1 || true
+        elif [ -x "/etc/init.d/$unit" ]; then
+                "/etc/init.d/$unit" stop >/dev/null 2>&1 || true
+        fi
+done
