@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # The whole test suite, from a clean checkout: installs dependencies, then
-#   1. builds into ./build and runs `meson test` (suites unit, integration, root, writers, lab),
+#   1. builds into ./build and runs `meson test` (suites unit, integration, root, writers, bacula, lab),
 #      then, on a whole run, builds, installs, uses and purges the Debian packages;
 #   2. compiles the release configuration into ./build-release (compile only: GCC raises
 #      extra warnings at -O3, and they are errors);
