@@ -301,7 +301,7 @@ int job_take_set(Job *j, char **ret_error) {
                 return r;
 
         /* Another job of this host may be taking its set: wait our turn, bounded. */
-        hr = tool_start_snapshot_set(j->req, opt.wait_set_s, true, &j->set_id);
+        hr = tool_start_snapshot_set(j->req, opt.wait_set_s, false, &j->set_id);
         if (hr == VSS_E_SNAPSHOT_SET_IN_PROGRESS) {
                 if (asprintf(ret_error, "%s: another snapshot set was still being created after %us: "
                              "give the agent a longer --wait-set", vss_hr_name(hr), opt.wait_set_s) < 0)
