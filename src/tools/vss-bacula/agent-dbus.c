@@ -11,7 +11,8 @@
  *   Mount(s device) -> (s snapmountpoint, s snapdirectory)   the first one takes the set
  *   Unmount(s device)
  *   Delete(s device)                    the File Daemon is done with this volume
- *   JobEnd(b succeeded)                 the outcome: the writers hear it, the agent ends
+ *   JobEnd(b succeeded)                 the outcome: the writers hear it, the agent ends; an
+ *                                       error when the set had failed (files read live)
  *
  * Every string is checked for length (BACULA_MAX_VALUE); a device the agent was not told
  * about is an error, as is any call after the set failed (the same error again).
@@ -246,6 +247,16 @@ static int method_job_end(sd_bus_message *m, void *userdata, sd_bus_error *error
         if (r < 0)
                 return r;
         agent_end(a, succeeded, succeeded ? "job-end: the job succeeded" : "job-end: the job failed");
+        if (a->job.set_error) {
+                /* The File Daemon read live files after the failed mount: say so, so that the
+                 * RunScript (FailJobOnError) fails a job that only looks successful. */
+                _cleanup_(sd_bus_error_freep) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+                (void) fail(&e, "the job's files were read without a snapshot: %s", a->job.set_error);
+                r = sd_bus_reply_method_error(m, &e);
+                (void) sd_bus_flush(sd_bus_message_get_bus(m));
+                return r;
+        }
         return reply_and_flush(m);
 }
 

@@ -71,6 +71,7 @@ static int parse_job_args(int argc, char **argv, const char *second, const char 
         int c;
 
         optind = 1;
+        opterr = 0;
         while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
                 switch (c) {
                 case 'j':
@@ -83,9 +84,12 @@ static int parse_job_args(int argc, char **argv, const char *second, const char 
                         *ret_second = optarg;
                         break;
                 default:
-                        return TOOL_EXIT_USAGE;
+                        return tool_usage_error("unknown option or missing value: '%s'", argv[optind - 1]);
                 }
-        if (optind < argc)
+        /* %e is several words ("OK -- with warnings", "Fatal Error") and the File Daemon splits
+         * the command at spaces: without quotes around %e, the rest arrives as arguments (and
+         * getopt takes the "--"). The first word decides; the rest is accepted. */
+        if (optind < argc && !streq(second, "status"))
                 return tool_usage_error("unexpected argument '%s'", argv[optind]);
         if (!job_name_valid(*ret_job))
                 return tool_usage_error("--job must be a Bacula job name (%%j) of 1 to %d bytes", BACULA_MAX_JOB_NAME);
@@ -161,6 +165,7 @@ int main(int argc, char **argv) {
         int c;
 
         /* '+': options end at the subcommand, whose own options follow it. */
+        opterr = 0;
         while ((c = getopt_long(argc, argv, "+hd:o:", options, NULL)) >= 0) {
                 unsigned *secs = NULL;
 
@@ -198,7 +203,7 @@ int main(int argc, char **argv) {
                                 puts("status=0 error=\"E_INVALIDARG: bad Snapshot Command options; see vss-bacula --help\"");
                                 return 1;
                         }
-                        return TOOL_EXIT_USAGE;
+                        return tool_usage_error("unknown option or missing value: '%s'", argv[optind - 1]);
                 }
                 if (secs && parse_seconds(optarg, secs) < 0) {
                         if (protocol) {
