@@ -18,6 +18,9 @@
  *   - two jobs at once while the first set is slow (the writer hangs in Freeze): both sets
  *     are taken; a job whose set is due while another requester holds the set in creation
  *     waits for it (StartSnapshotSet retried) instead of failing;
+ *   - a restore in place: restore-begin gives the writer PreRestore from the kept document,
+ *     restore-end PostRestore with file restore status ALL; the File Daemon killed mid-restore
+ *     still gives PostRestore, with FAILED;
  *   - hostile input: every bad variable, value or action answers status=0 with a reason and
  *     exit status 1; a session whose volumes were all refused ends after --idle.
  */
@@ -134,7 +137,7 @@ static void ok(Fixture *f, const char *act, const char *job, int v, char *out) {
                 fail_msg("%s of volume %d in %s: exit %d: %s", act, v, job, r, out);
 }
 
-/* A subcommand (job-begin, job-end); returns its exit status. */
+/* A subcommand (job-begin, job-end, restore-begin, restore-end); returns its exit status. */
 static int subcommand(Fixture *f, const char *cmd, const char *job, const char *opt, const char *val) {
         char *argv[] = { getenv("VSS_BACULA"), (char *) "--socket", f->socket, (char *) "--run-dir", f->run_dir,
                          (char *) "--state-dir", f->state_dir, (char *) cmd, (char *) "--job", (char *) job,
@@ -588,6 +591,97 @@ static void test_waits_for_set_in_creation(void **state) {
         assert_nothing_left(f, f->run_dir);
 }
 
+static void test_restore_in_place(void **state) {
+        Fixture *f = *state;
+        const char *job = "Nightly.2026-12-06_06.00.00_14";
+        _cleanup_free_ char *log = NULL;
+        char out[OUT_MAX];
+        int sync_pipe[2], status;
+        pid_t fd;
+        char c;
+
+        /* 150 documents of older jobs of this name, and one of another name: after the backup,
+         * the newest 100 of this name are kept (--keep-documents' default), the other stays. */
+        assert_int_equal(mkdir(f->state_dir, 0700) < 0 && errno != EEXIST, 0);
+        for (int i = 0; i < 151; i++) {
+                _cleanup_free_ char *old = i < 150 ? pathf("%s/Nightly.2026-11-01_00.00.%02d_%03d.xml", f->state_dir, i % 60, i)
+                                                   : pathf("%s/Weekly.2026-11-01_00.00.00_001.xml", f->state_dir);
+                struct timespec times[2] = { { .tv_sec = 1700000000 + i }, { .tv_sec = 1700000000 + i } };
+                int doc = open(old, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+
+                assert_true(doc >= 0);
+                assert_int_equal(futimens(doc, times), 0);
+                close(doc);
+        }
+
+        /* A backup whose document is kept. */
+        assert_int_equal(subcommand(f, "job-begin", job, "--level", "Full"), 0);
+        ok(f, "support", job, 0, out);
+        ok(f, "create", job, 0, out);
+        ok(f, "mount", job, 0, out);
+        ok(f, "unmount", job, 0, out);
+        ok(f, "delete", job, 0, out);
+        assert_int_equal(subcommand(f, "job-end", job, "--status", "OK"), 0);
+        wait_log(f, "event=BackupShutdown", 1);
+        {
+                _cleanup_free_ char *cmd = pathf("ls '%s' | grep -c '^Nightly\\.'", f->state_dir);
+                _cleanup_free_ char *mine = pathf("%s/%s.xml", f->state_dir, job);
+                _cleanup_free_ char *other = pathf("%s/Weekly.2026-11-01_00.00.00_001.xml", f->state_dir);
+                _cleanup_free_ char *oldest = pathf("%s/Nightly.2026-11-01_00.00.00_000.xml", f->state_dir);
+                FILE *p = popen(cmd, "r");
+                unsigned long kept = 0;
+                struct stat st;
+
+                assert_non_null(p);
+                assert_int_equal(fscanf(p, "%lu", &kept), 1);
+                pclose(p);
+                assert_int_equal(kept, 100);
+                assert_int_equal(stat(mine, &st), 0);
+                assert_int_equal(stat(other, &st), 0);
+                assert_int_equal(stat(oldest, &st), -1);
+        }
+
+        /* A restore in place that succeeds: PreRestore, then PostRestore with status ALL (2). */
+        assert_int_equal(subcommand(f, "restore-begin", "RestoreFiles.2026-12-06_07.00.00_15", "--backup-job", job), 0);
+        wait_log(f, "event=PreRestore", 1);
+        log = writer_log(f);
+        assert_non_null(strstr(log, "event=PreRestore set=- getsetid=VSS_E_BAD_STATE backup_type=VSS_E_BAD_STATE "
+                                    "volumes=VSS_E_BAD_STATE components=db1:-"));
+        assert_int_equal(count_lines(log, "event=PostRestore"), 0);
+        assert_int_equal(subcommand(f, "restore-end", "RestoreFiles.2026-12-06_07.00.00_15", "--status", "OK"), 0);
+        wait_log(f, "event=PostRestore", 1);
+        free(log);
+        log = writer_log(f);
+        assert_non_null(strstr(log, "restore in=PostRestore selected=1 options=- additional=0 status=2"));
+
+        /* The File Daemon killed mid-restore: PostRestore all the same, status FAILED (3). */
+        assert_int_equal(pipe2(sync_pipe, O_CLOEXEC), 0);
+        fd = fork();
+        assert_true(fd >= 0);
+        if (fd == 0) {
+                close(sync_pipe[0]);
+                if (subcommand(f, "restore-begin", "RestoreFiles.2026-12-06_07.30.00_16", "--backup-job", job) != 0)
+                        _exit(1);
+                (void) write(sync_pipe[1], "b", 1);
+                pause();
+                _exit(0);
+        }
+        close(sync_pipe[1]);
+        assert_int_equal(read(sync_pipe[0], &c, 1), 1);
+        close(sync_pipe[0]);
+        assert_int_equal(kill(fd, SIGKILL), 0);
+        assert_int_equal(waitpid(fd, &status, 0), fd);
+        wait_log(f, "event=PostRestore", 2);
+        free(log);
+        log = writer_log(f);
+        assert_non_null(strstr(log, "restore in=PostRestore selected=1 options=- additional=0 status=3"));
+
+        /* No document: a VSS error, and no session left. */
+        assert_int_equal(subcommand(f, "restore-begin", "RestoreFiles.2026-12-06_08.00.00_17", "--backup-job",
+                                     "NoSuchJob.2026-01-01_00.00.00_01"), 2);
+        assert_nothing_left(f, f->run_dir);
+}
+
 static void test_hostile_input(void **state) {
         Fixture *f = *state;
         char out[OUT_MAX];
@@ -659,6 +753,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_fd_killed, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_two_jobs_at_once, fixture_setup_slow_freeze, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_waits_for_set_in_creation, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_restore_in_place, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_hostile_input, fixture_setup, fixture_teardown),
         };
 

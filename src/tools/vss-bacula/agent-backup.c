@@ -13,11 +13,13 @@
  * The document: saved beside the jobs, STATE_DIR/<job>.xml (0600), after DoSnapshotSet and
  * again after SetBackupSucceeded, so a restore hands the writers what they wrote.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -268,6 +270,74 @@ static int bcd_save(Job *j) {
         return 0;
 }
 
+/* Bacula's job name within the first len bytes of its unique name "NAME.YYYY-MM-DD_HH.MM.SS_NN"
+ * (what %n gives). */
+static size_t job_base_len(const char *job, size_t len) {
+        size_t n = len;
+
+        for (int dots = 0; n > 0 && dots < 3; n--)
+                if (job[n - 1] == '.' && ++dots == 3)
+                        return n - 1;
+        return len;
+}
+
+typedef struct Doc {
+        char *name;
+        struct timespec mtime;
+} Doc;
+
+static int doc_newer_first(const void *a, const void *b) {
+        const Doc *x = a, *y = b;
+
+        if (x->mtime.tv_sec != y->mtime.tv_sec)
+                return x->mtime.tv_sec < y->mtime.tv_sec ? 1 : -1;
+        return x->mtime.tv_nsec < y->mtime.tv_nsec ? 1 : x->mtime.tv_nsec > y->mtime.tv_nsec ? -1 : 0;
+}
+
+/*
+ * The documents of this job's name beyond the newest opt.keep_documents are removed: one is
+ * written per job, and the state directory must not grow without end.
+ */
+static void prune_documents(const Job *j) {
+        DIR *d = opendir(opt.state_dir);
+        size_t base = job_base_len(j->name, strlen(j->name)), n = 0, cap = 0;
+        Doc *docs = NULL;
+        struct dirent *de;
+
+        if (!d)
+                return;
+        while ((de = readdir(d))) {
+                size_t len = strlen(de->d_name);
+                struct stat st;
+
+                if (len < 5 || !streq(de->d_name + len - 4, ".xml") || strncmp(de->d_name, j->name, base) != 0 ||
+                    de->d_name[base] != '.' || job_base_len(de->d_name, len - 4) != base ||
+                    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                        continue;
+                if (n == cap) {
+                        Doc *grown = reallocarray(docs, cap ? cap * 2 : 16, sizeof(*docs));
+
+                        if (!grown)
+                                break;
+                        docs = grown;
+                        cap = cap ? cap * 2 : 16;
+                }
+                docs[n].name = strdup(de->d_name);
+                docs[n].mtime = st.st_mtim;
+                if (docs[n].name)
+                        n++;
+        }
+        if (docs)
+                qsort(docs, n, sizeof(*docs), doc_newer_first);
+        for (size_t i = 0; i < n; i++) {
+                if (i >= opt.keep_documents)
+                        (void) unlinkat(dirfd(d), docs[i].name, 0);
+                free(docs[i].name);
+        }
+        free(docs);
+        closedir(d);
+}
+
 static char *job_bcd_path(const char *job) {
         char *p = NULL;
 
@@ -390,6 +460,7 @@ void job_finish(Job *j, bool succeeded) {
                 }
                 if (bcd_save(j) < 0)
                         tool_note("job %s: the Backup Components Document could not be saved again", j->name);
+                prune_documents(j);
                 hr = run_async(vss_requester_backup_complete, j->req);
                 if (VSS_FAILED(hr))
                         tool_note("job %s: BackupComplete failed: %s", j->name, vss_hr_name(hr));

@@ -13,6 +13,8 @@
  *   Delete(s device)                    the File Daemon is done with this volume
  *   JobEnd(b succeeded)                 the outcome: the writers hear it, the agent ends; an
  *                                       error when the set had failed (files read live)
+ *   RestoreBegin(s bcd) -> u            a restore in place: PreRestore; the components selected
+ *   RestoreEnd(b succeeded)             PostRestore with the file restore status, the end
  *
  * Every string is checked for length (BACULA_MAX_VALUE); a device the agent was not told
  * about is an error, as is any call after the set failed (the same error again).
@@ -76,6 +78,8 @@ static int method_job_begin(sd_bus_message *m, void *userdata, sd_bus_error *err
                 return r;
         if (!value_ok(level))
                 return fail(error, "E_INVALIDARG: the job level is empty or too long");
+        if (a->job.restore)
+                return fail(error, "VSS_E_BAD_STATE: job %s is a restore", a->job.name);
         if (a->job.set_taken)
                 return fail(error, "VSS_E_BAD_STATE: job-begin after the snapshot set of job %s was taken",
                             a->job.name);
@@ -100,6 +104,8 @@ static int method_support(sd_bus_message *m, void *userdata, sd_bus_error *error
                 return r;
         if (!value_ok(device) || !value_ok(mountpoint) || mountpoint[0] != '/')
                 return fail(error, "E_INVALIDARG: the device or mount point is empty, relative or too long");
+        if (j->restore)
+                return fail(error, "VSS_E_BAD_STATE: job %s is a restore", j->name);
         agent_touch(a);
         if (volume_find(j, device))
                 return sd_bus_reply_method_return(m, NULL);
@@ -239,6 +245,50 @@ static int method_delete(sd_bus_message *m, void *userdata, sd_bus_error *error)
         return reply_and_flush(m);
 }
 
+static int method_restore_begin(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Agent *a = userdata;
+        Job *j = &a->job;
+        _cleanup_free_ char *why = NULL;
+        const char *bcd;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &bcd);
+        if (r < 0)
+                return r;
+        if (!value_ok(bcd) || bcd[0] != '/')
+                return fail(error, "E_INVALIDARG: the document's path is empty, relative or too long");
+        if (j->restore || j->n_volumes > 0 || j->type_known)
+                return fail(error, "VSS_E_BAD_STATE: job %s already has a session", j->name);
+        j->restore = true;
+        r = job_restore_begin(j, bcd, &why);
+        agent_touch(a);
+        if (r < 0) {
+                _cleanup_(sd_bus_error_freep) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+                /* Nothing may be restored now: the writers that prepared hear PostRestore at once. */
+                j->pre_restore_failed = j->restore_begun;
+                (void) fail(&e, "%s", why ?: strerror(-r));
+                agent_end(a, false, "restore-begin failed");
+                r = sd_bus_reply_method_error(m, &e);
+                (void) sd_bus_flush(sd_bus_message_get_bus(m));
+                return r;
+        }
+        return sd_bus_reply_method_return(m, "u", (uint32_t) j->n_components);
+}
+
+static int method_restore_end(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Agent *a = userdata;
+        int succeeded, r;
+
+        r = sd_bus_message_read(m, "b", &succeeded);
+        if (r < 0)
+                return r;
+        if (!a->job.restore)
+                return fail(error, "VSS_E_BAD_STATE: job %s is not a restore", a->job.name);
+        agent_end(a, succeeded, succeeded ? "restore-end: the restore succeeded" : "restore-end: the restore failed");
+        return reply_and_flush(m);
+}
+
 static int method_job_end(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Agent *a = userdata;
         int succeeded, r;
@@ -246,6 +296,8 @@ static int method_job_end(sd_bus_message *m, void *userdata, sd_bus_error *error
         r = sd_bus_message_read(m, "b", &succeeded);
         if (r < 0)
                 return r;
+        if (a->job.restore)
+                return fail(error, "VSS_E_BAD_STATE: job %s is a restore: end it with restore-end", a->job.name);
         agent_end(a, succeeded, succeeded ? "job-end: the job succeeded" : "job-end: the job failed");
         if (a->job.set_error) {
                 /* The File Daemon read live files after the failed mount: say so, so that the
@@ -270,6 +322,8 @@ static const sd_bus_vtable vtable[] = {
         SD_BUS_METHOD("Unmount", "s", "", method_unmount, 0),
         SD_BUS_METHOD("Delete", "s", "", method_delete, 0),
         SD_BUS_METHOD("JobEnd", "b", "", method_job_end, 0),
+        SD_BUS_METHOD("RestoreBegin", "s", "u", method_restore_begin, 0),
+        SD_BUS_METHOD("RestoreEnd", "b", "", method_restore_end, 0),
         SD_BUS_VTABLE_END
 };
 

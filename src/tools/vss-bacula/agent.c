@@ -5,7 +5,10 @@
  * connection from the first step to BackupComplete (a closed connection is a release), so the
  * job's first call starts this agent and every later one talks to it (client.c).
  *
- * What ends it, each with the outcome the writers hear:
+ * A restore job's agent (agent-restore.c) holds PreRestore to PostRestore the same way, ended
+ * by restore-end or by the same watches, the writers then hearing a failed file restore.
+ *
+ * What ends a backup's agent, each with the outcome the writers hear:
  *   - job-end (the RunScript after the job, once the Storage Daemon has the data): its status;
  *   - the last delete when no job-begin announced a job-end: failed, as nothing says the data
  *     is safe; after a job-begin, the last delete arms the linger clock, and job-end not
@@ -38,13 +41,21 @@ static int pidfd_open_(pid_t pid) {
         return (int) syscall(SYS_pidfd_open, pid, 0);
 }
 
+/* What the writers hear at the end: the backup's outcome, or the restore's file status. */
+static void job_end_vss(Job *j, bool succeeded) {
+        if (!j->restore)
+                job_finish(j, succeeded);
+        else
+                job_restore_end(j, j->pre_restore_failed ? VSS_RS_NONE : succeeded ? VSS_RS_ALL : VSS_RS_FAILED);
+}
+
 void agent_end(Agent *a, bool succeeded, const char *why) {
         if (a->over)
                 return;
         a->over = true;
         tool_note("job %s: ending (%s)", strempty(a->job.name), why);
         a->succeeded = succeeded;
-        job_finish(&a->job, succeeded);
+        job_end_vss(&a->job, succeeded);
         (void) sd_event_exit(a->event, 0);
 }
 
@@ -54,7 +65,7 @@ static int on_idle(sd_event_source *s, uint64_t usec, void *userdata) {
 }
 
 void agent_touch(Agent *a) {
-        if (a->job.set_taken || a->job.set_error) {
+        if (a->job.set_taken || a->job.set_error || a->job.restore_begun) {
                 if (a->idle_timer)
                         (void) sd_event_source_set_enabled(a->idle_timer, SD_EVENT_OFF);
                 return;
@@ -204,7 +215,7 @@ out:
                 tool_note("job %s: the agent failed: %s", job, strerror(-r));
         /* Whatever ended the loop, nothing may stay held. */
         if (!a.over)
-                job_finish(&a.job, false);
+                job_end_vss(&a.job, false);
         (void) unlink(a.socket_path);
         /* The log stays for a job that failed (RUN_DIR is a tmpfs, emptied at boot). */
         if (a.succeeded) {

@@ -3,7 +3,7 @@
  * main.c: vss-bacula's command line. With SNAPSHOT_ACTION in the environment it is the File
  * Daemon's snapshot backend (backend.c); otherwise it runs a subcommand for the job's
  * RunScripts: job-begin (the level, and the promise of a job-end), job-end (the outcome), and
- * the restore pair (restore.c). docs/bacula.md is its manual page.
+ * the restore pair around a restore in place (restore.c). docs/bacula.md is its manual page.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,12 +25,15 @@ Options opt = {
         .idle_s = BACULA_IDLE_DEFAULT_S,
         .linger_s = BACULA_LINGER_DEFAULT_S,
         .deadline_s = BACULA_DEADLINE_DEFAULT_S,
+        .keep_documents = BACULA_KEEP_DOCUMENTS_DEFAULT,
 };
 
 static int help(void) {
         printf("%s [OPTIONS]                      (Bacula's Snapshot Command: SNAPSHOT_ACTION set)\n"
                "%s [OPTIONS] job-begin --job NAME --level LEVEL\n"
                "%s [OPTIONS] job-end --job NAME --status STATUS\n"
+               "%s [OPTIONS] restore-begin --job NAME [--backup-job NAME | --bcd FILE]\n"
+               "%s [OPTIONS] restore-end --job NAME --status STATUS\n"
                "\n"
                "Application-consistent snapshots for Bacula's File Daemon through vss-linux.\n"
                "\n"
@@ -44,19 +47,20 @@ static int help(void) {
                "     --idle=SEC        give up a job whose File Daemon is silent before the set (default %u)\n"
                "     --linger=SEC      after the last delete, wait for job-end (default %u)\n"
                "     --deadline=SEC    the longest a job may hold its snapshots (default %u)\n"
+               "     --keep-documents=N  documents kept per job name in the state directory (default %u)\n"
                "  -d LEVEL, -o FILE    accepted for the File Daemon's debug options\n"
                "\n"
                "See vss-bacula(8) and docs/bacula.md.\n",
                program_invocation_short_name, program_invocation_short_name, program_invocation_short_name,
-               BACULA_RUN_DIR_DEFAULT,
+               program_invocation_short_name, program_invocation_short_name, BACULA_RUN_DIR_DEFAULT,
                BACULA_STATE_DIR_DEFAULT, BACULA_WAIT_SET_DEFAULT_S, BACULA_IDLE_DEFAULT_S,
-               BACULA_LINGER_DEFAULT_S, BACULA_DEADLINE_DEFAULT_S);
+               BACULA_LINGER_DEFAULT_S, BACULA_DEADLINE_DEFAULT_S, BACULA_KEEP_DOCUMENTS_DEFAULT);
         return TOOL_EXIT_OK;
 }
 
 /* Bacula's job status as %e gives it ("OK", "OK -- with warnings", "Error", "Fatal Error",
  * "Canceled", "Differences", ...) or its letter: did the data reach the Storage Daemon? */
-static bool status_succeeded(const char *s) {
+bool status_succeeded(const char *s) {
         return strncasecmp(s, "OK", 2) == 0 || streq(s, "T") || streq(s, "W");
 }
 
@@ -148,7 +152,7 @@ static int job_end(int argc, char **argv) {
 
 int main(int argc, char **argv) {
         enum { ARG_VERSION = 0x100, ARG_SOCKET, ARG_RUN_DIR, ARG_STATE_DIR, ARG_WAIT_SET, ARG_IDLE, ARG_LINGER,
-               ARG_DEADLINE };
+               ARG_DEADLINE, ARG_KEEP_DOCUMENTS };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -159,6 +163,7 @@ int main(int argc, char **argv) {
                 { "idle", required_argument, NULL, ARG_IDLE },
                 { "linger", required_argument, NULL, ARG_LINGER },
                 { "deadline", required_argument, NULL, ARG_DEADLINE },
+                { "keep-documents", required_argument, NULL, ARG_KEEP_DOCUMENTS },
                 {}
         };
         bool protocol = getenv("SNAPSHOT_ACTION") != NULL;
@@ -195,6 +200,22 @@ int main(int argc, char **argv) {
                 case ARG_DEADLINE:
                         secs = &opt.deadline_s;
                         break;
+                case ARG_KEEP_DOCUMENTS: {
+                        char *end;
+                        unsigned long v;
+
+                        errno = 0;
+                        v = strtoul(optarg, &end, 10);
+                        if (errno || end == optarg || *end || optarg[0] == '-' || v == 0 || v > 100000) {
+                                if (protocol) {
+                                        puts("status=0 error=\"E_INVALIDARG: --keep-documents needs 1 to 100000\"");
+                                        return 1;
+                                }
+                                return tool_usage_error("--keep-documents needs a number from 1 to 100000");
+                        }
+                        opt.keep_documents = (unsigned) v;
+                        break;
+                }
                 case 'd':
                 case 'o':
                         break;  /* the File Daemon's debug options: its own log says enough */
@@ -232,5 +253,9 @@ int main(int argc, char **argv) {
                 return job_begin(argc, argv);
         if (streq(argv[0], "job-end"))
                 return job_end(argc, argv);
+        if (streq(argv[0], "restore-begin"))
+                return restore_begin(argc, argv);
+        if (streq(argv[0], "restore-end"))
+                return restore_end(argc, argv);
         return tool_usage_error("unknown subcommand '%s'", argv[0]);
 }

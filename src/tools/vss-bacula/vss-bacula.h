@@ -16,8 +16,9 @@
  * The parts, one file per concept: main.c (command line, subcommands), backend.c (the
  * SNAPSHOT_ACTION protocol), client.c (finding or starting a job's agent, calling it),
  * agent.c (the daemon: socket, event loop, File Daemon watch, deadlines), agent-dbus.c (its
- * bus methods), agent-backup.c (the VSS backup sequence the agent runs), restore.c (the
- * restore pair run around a Bacula restore job).
+ * bus methods), agent-backup.c (the VSS backup sequence the agent runs), agent-restore.c
+ * (PreRestore/PostRestore around a restore in place), restore.c (the restore pair's
+ * subcommands).
  *
  * Internal style: functions return 0 or a negative errno unless they say otherwise.
  */
@@ -51,6 +52,7 @@
 #define BACULA_IDLE_DEFAULT_S 300        /* no call before the set was taken: give up */
 #define BACULA_LINGER_DEFAULT_S 600      /* after the last delete, wait for job-end this long */
 #define BACULA_DEADLINE_DEFAULT_S (24 * 3600) /* the whole job */
+#define BACULA_KEEP_DOCUMENTS_DEFAULT 100
 
 /* The options every form of the program takes (main.c parses them, everything reads them). */
 typedef struct Options {
@@ -61,6 +63,7 @@ typedef struct Options {
         unsigned idle_s;
         unsigned linger_s;
         unsigned deadline_s;
+        unsigned keep_documents;        /* per job name, the newest kept in state_dir */
 } Options;
 
 extern Options opt;
@@ -140,9 +143,12 @@ typedef struct Job {
         vss_id set_id;
         bool set_taken;                 /* DoSnapshotSet succeeded */
         char *set_error;                /* the set failed: every create answers this */
-        AddedComponent *components;
+        AddedComponent *components;     /* backup: added; restore: selected for restore */
         size_t n_components;
         char *bcd_path;
+        bool restore;                   /* a restore job's session (agent-restore.c) */
+        bool restore_begun;             /* PreRestore went out: PostRestore is owed */
+        bool pre_restore_failed;
 } Job;
 
 /* job_type_from_level: Bacula's level ("Full", "Incremental", "Differential", or the letter)
@@ -166,6 +172,18 @@ int job_take_set(Job *j, char **ret_error);
 void job_finish(Job *j, bool succeeded);
 
 void job_done(Job *j);
+
+/* ---- agent-restore.c: the VSS side of a restore in place ---------------------------------- */
+
+/*
+ * job_restore_begin: InitializeForRestore from the document at bcd_path, every component of it
+ * whose writer runs selected, PreRestore. On failure *ret_error says why; once PreRestore went
+ * out (j->restore_begun) job_restore_end is owed even then.
+ */
+int job_restore_begin(Job *j, const char *bcd_path, char **ret_error);
+
+/* job_restore_end: SetFileRestoreStatus(status) for each component, PostRestore, the release. */
+void job_restore_end(Job *j, vss_file_restore_status status);
 
 /* ---- agent-dbus.c: the agent's methods ----------------------------------------------------- */
 
@@ -201,11 +219,14 @@ int agent_arm_linger(Agent *a);
 /* agent_add_to_bus: serve the agent's object on bus. */
 int agent_add_to_bus(Agent *a, sd_bus *bus);
 
-/* ---- restore.c: the restore pair ---------------------------------------------------------- */
+/* ---- restore.c: the restore pair's subcommands -------------------------------------------- */
 
-/* restore_begin / restore_end: subcommands (main.c passes their arguments). */
+/* restore_begin / restore_end: argv[0] is the subcommand; returns the exit status. */
 int restore_begin(int argc, char **argv);
 int restore_end(int argc, char **argv);
+
+/* status_succeeded: Bacula's %e (or its letter): did the job end well? (main.c) */
+bool status_succeeded(const char *s);
 
 /* ---- small helpers (client.c) ------------------------------------------------------------- */
 
