@@ -48,7 +48,7 @@
 #define BACULA_MAX_JOB_NAME 127         /* Bacula's MAX_NAME_LENGTH - 1 */
 
 /* Defaults of the agent's clocks (seconds); each has an option. */
-#define BACULA_WAIT_SET_DEFAULT_S 600    /* wait for another job's snapshot set in creation */
+#define BACULA_WAIT_SET_DEFAULT_S 300    /* wait for another set in creation; the File Daemon gives each action 600 s */
 #define BACULA_IDLE_DEFAULT_S 300        /* no call before the set was taken: give up */
 #define BACULA_LINGER_DEFAULT_S 600      /* after the last delete, wait for job-end this long */
 #define BACULA_DEADLINE_DEFAULT_S (24 * 3600) /* the whole job */
