@@ -12,7 +12,8 @@
  *   - one snapshot set of exactly the created volumes, the writer frozen once; the snapshots
  *     read as directories holding the files; job-end OK gives the writer BackupComplete with
  *     backup_succeeded=1 and the job's backup type; the document kept; nothing left after;
- *   - the last delete without job-begin/job-end: backup_succeeded=0, backup type COPY;
+ *   - the last delete without job-begin/job-end: backup_succeeded=0, backup type COPY; with
+ *     job-begin but no job-end: the same after --linger, with the job's backup type;
  *   - the "File Daemon" SIGKILLed mid-job: the agent ends, the writer thawed and shut down,
  *     no snapshot left;
  *   - two jobs at once while the first set is slow (the writer hangs in Freeze): both sets
@@ -140,7 +141,8 @@ static void ok(Fixture *f, const char *act, const char *job, int v, char *out) {
 /* A subcommand (job-begin, job-end, restore-begin, restore-end); returns its exit status. */
 static int subcommand(Fixture *f, const char *cmd, const char *job, const char *opt, const char *val) {
         char *argv[] = { getenv("VSS_BACULA"), (char *) "--socket", f->socket, (char *) "--run-dir", f->run_dir,
-                         (char *) "--state-dir", f->state_dir, (char *) cmd, (char *) "--job", (char *) job,
+                         (char *) "--state-dir", f->state_dir, (char *) "--linger", (char *) "3", (char *) cmd,
+                         (char *) "--job", (char *) job,
                          (char *) opt, (char *) val, NULL };
         int status;
         pid_t pid = fork();
@@ -431,6 +433,30 @@ static void test_delete_without_outcome(void **state) {
         assert_nothing_left(f, f->run_dir);
         /* job-end for a session that is over: nothing to do, and no error for the job. */
         assert_int_equal(subcommand(f, "job-end", job, "--status", "OK"), 0);
+}
+
+static void test_job_end_never_comes(void **state) {
+        Fixture *f = *state;
+        const char *job = "Lost.2026-12-06_02.30.00_18";
+        char out[OUT_MAX];
+        _cleanup_free_ char *log = NULL;
+
+        /* job-begin promised a job-end that never comes (the After RunScript missing, say): after
+         * the last delete the agent waits --linger (3 s here), then the writers hear "failed". */
+        assert_int_equal(subcommand(f, "job-begin", job, "--level", "Differential"), 0);
+        ok(f, "support", job, 0, out);
+        ok(f, "create", job, 0, out);
+        ok(f, "mount", job, 0, out);
+        ok(f, "unmount", job, 0, out);
+        ok(f, "delete", job, 0, out);
+        log = writer_log(f);
+        assert_int_equal(count_lines(log, "event=BackupComplete"), 0);
+        wait_log(f, "event=BackupShutdown", 1);
+        free(log);
+        log = writer_log(f);
+        assert_non_null(strstr(log, "backup_type=3"));
+        assert_non_null(strstr(log, "components=db1:0"));
+        assert_nothing_left(f, f->run_dir);
 }
 
 static void test_fd_killed(void **state) {
@@ -750,6 +776,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_one_set_success, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_delete_without_outcome, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_job_end_never_comes, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_fd_killed, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_two_jobs_at_once, fixture_setup_slow_freeze, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_waits_for_set_in_creation, fixture_setup, fixture_teardown),
