@@ -702,6 +702,15 @@ static void test_restore_in_place(void **state) {
         log = writer_log(f);
         assert_non_null(strstr(log, "restore in=PostRestore selected=1 options=- additional=0 status=3"));
 
+        /* Into another directory: nothing from the writers; "%w" (no such File Daemon code) refused. */
+        assert_int_equal(subcommand(f, "restore-begin", "Elsewhere.2026-12-06_07.45.00_18", "--where", "/srv/restores"),
+                         0);
+        assert_int_equal(subcommand(f, "restore-begin", "Elsewhere.2026-12-06_07.45.00_19", "--where", "%w"), 1);
+        assert_int_equal(subcommand(f, "restore-end", "Elsewhere.2026-12-06_07.45.00_18", "--status", "OK"), 0);
+        free(log);
+        log = writer_log(f);
+        assert_int_equal(count_lines(log, "event=PreRestore"), 2);
+
         /* No document: a VSS error, and no session left. */
         assert_int_equal(subcommand(f, "restore-begin", "RestoreFiles.2026-12-06_08.00.00_17", "--backup-job",
                                      "NoSuchJob.2026-01-01_00.00.00_01"), 2);

@@ -32,7 +32,7 @@ static int help(void) {
         printf("%s [OPTIONS]                      (Bacula's Snapshot Command: SNAPSHOT_ACTION set)\n"
                "%s [OPTIONS] job-begin --job NAME --level LEVEL\n"
                "%s [OPTIONS] job-end --job NAME --status STATUS\n"
-               "%s [OPTIONS] restore-begin --job NAME [--backup-job NAME | --bcd FILE]\n"
+               "%s [OPTIONS] restore-begin --job NAME [--backup-job NAME | --bcd FILE] [--where DIR]\n"
                "%s [OPTIONS] restore-end --job NAME --status STATUS\n"
                "\n"
                "Application-consistent snapshots for Bacula's File Daemon through vss-linux.\n"

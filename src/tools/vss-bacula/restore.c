@@ -2,14 +2,17 @@
 /*
  * restore.c: the restore pair, RunScripts of a Bacula restore job that writes back into place:
  *
- *   restore-begin --job %j [--backup-job NAME | --bcd FILE]   before the job: PreRestore
+ *   restore-begin --job %j [--backup-job NAME | --bcd FILE] [--where DIR]
+ *                                                             before the job: PreRestore
  *   restore-end --job %j --status '%e'                        after it: PostRestore
  *
  * The document is the backup job's, kept beside it (STATE_DIR/<backup job>.xml): named with
  * --backup-job (the Job name `list jobs` shows), given as a file with --bcd, or by default the
  * newest one kept, the last backup of this client. restore-begin starts the restore's agent,
  * which holds the requester until restore-end (agent-restore.c). A restore into another
- * directory needs nothing from the writers: its job carries no RunScript pair.
+ * directory needs nothing from the writers: its job carries no RunScript pair, or says where
+ * it writes with --where (the job's Where: the File Daemon has no %-code for it), and then
+ * restore-begin does nothing.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -64,11 +67,12 @@ int restore_begin(int argc, char **argv) {
                 { "job", required_argument, NULL, 'j' },
                 { "backup-job", required_argument, NULL, 'b' },
                 { "bcd", required_argument, NULL, 'f' },
+                { "where", required_argument, NULL, 'w' },
                 {}
         };
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_free_ char *err = NULL, *path = NULL;
-        const char *job = NULL, *backup_job = NULL, *bcd = NULL;
+        const char *job = NULL, *backup_job = NULL, *bcd = NULL, *where = NULL;
         sd_bus_message *reply = NULL;
         uint32_t count = 0;
         int c, r;
@@ -86,6 +90,9 @@ int restore_begin(int argc, char **argv) {
                 case 'f':
                         bcd = optarg;
                         break;
+                case 'w':
+                        where = optarg;
+                        break;
                 default:
                         return tool_usage_error("unknown option or missing value: '%s'", argv[optind - 1]);
                 }
@@ -93,6 +100,15 @@ int restore_begin(int argc, char **argv) {
                 return tool_usage_error("unexpected argument '%s'", argv[optind]);
         if (!job_name_valid(job))
                 return tool_usage_error("--job must be a Bacula job name (%%j) of 1 to %d bytes", BACULA_MAX_JOB_NAME);
+        /* The File Daemon expands no code for the restore's Where: a "%w" arrives as it is. */
+        if (where && where[0] == '%')
+                return tool_usage_error("--where %s: the File Daemon has no such code; give the restore job's Where "
+                                        "itself", where);
+        if (!isempty(where) && !streq(where, "/")) {
+                /* Into another directory: the writers' files are not touched, they take no part. */
+                tool_note("job %s: restore into %s: the writers take no part", job, where);
+                return TOOL_EXIT_OK;
+        }
         if (backup_job && bcd)
                 return tool_usage_error("--backup-job and --bcd name the document twice: give one");
         if (backup_job && !job_name_valid(backup_job))
