@@ -14,6 +14,7 @@
  *     backup_succeeded=1 and the job's backup type; the document kept; nothing left after;
  *   - the last delete without job-begin/job-end: backup_succeeded=0, backup type COPY; with
  *     job-begin but no job-end: the same after --linger, with the job's backup type;
+ *   - vssd unreachable: support answers why, and job-end fails (the files were read live);
  *   - the "File Daemon" SIGKILLed mid-job: the agent ends, the writer thawed and shut down,
  *     no snapshot left;
  *   - two jobs at once while the first set is slow (the writer hangs in Freeze): both sets
@@ -459,6 +460,23 @@ static void test_job_end_never_comes(void **state) {
         assert_nothing_left(f, f->run_dir);
 }
 
+static void test_vssd_unreachable(void **state) {
+        Fixture *f = *state;
+        const char *job = "NoVssd.2026-12-06_02.45.00_20";
+        char *saved = f->socket, out[OUT_MAX];
+
+        /* vssd is not there: support says so, the File Daemon reads the files live, and job-end
+         * fails (status 2) so that FailJobOnError turns the job into a failure. */
+        f->socket = (char *) "/nonexistent/vssd.sock";
+        assert_int_equal(subcommand(f, "job-begin", job, "--level", "Full"), 0);
+        assert_int_equal(action(f, "support", job, 0, out), 1);
+        if (!strstr(out, "status=0 error=\"") || !strstr(out, "vssd cannot be reached"))
+                fail_msg("support without vssd: %s", out);
+        assert_int_equal(subcommand(f, "job-end", job, "--status", "OK"), 2);
+        f->socket = saved;
+        assert_nothing_left(f, f->run_dir);
+}
+
 static void test_fd_killed(void **state) {
         Fixture *f = *state;
         const char *job = "Killed.2026-12-06_03.00.00_09";
@@ -786,6 +804,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_one_set_success, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_delete_without_outcome, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_job_end_never_comes, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_vssd_unreachable, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_fd_killed, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_two_jobs_at_once, fixture_setup_slow_freeze, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_waits_for_set_in_creation, fixture_setup, fixture_teardown),

@@ -90,7 +90,7 @@ int job_supports(Job *j, const char *mountpoint, char **ret_reason) {
 
         r = requester_ensure(j, ret_reason);
         if (r < 0)
-                return r;
+                return -ENOTCONN;
         hr = vss_requester_is_volume_supported(j->req, NULL, mountpoint, &supported);
         if (VSS_FAILED(hr) || !supported) {
                 const char *detail = vss_requester_get_error_message(j->req);

@@ -116,6 +116,9 @@ static int method_support(sd_bus_message *m, void *userdata, sd_bus_error *error
                 return fail(error, "VSS_E_MAXIMUM_NUMBER_OF_VOLUMES_REACHED: job %s has %d volumes already",
                             j->name, BACULA_MAX_VOLUMES);
         r = job_supports(j, mountpoint, &reason);
+        if (r == -ENOTCONN && !j->set_error)
+                /* vssd is not there: the files will be read live; job-end will say so. */
+                j->set_error = strdup(reason ?: "vssd cannot be reached");
         if (r < 0)
                 return fail(error, "%s", reason ?: strerror(-r));
         v = &j->volumes[j->n_volumes];

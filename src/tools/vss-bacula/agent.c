@@ -64,8 +64,22 @@ static int on_idle(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/*
+ * The idle clock guards only an agent nobody may call again: it stops once the File Daemon has
+ * created a volume (unmount/delete or job-end will come), once a restore began, and once a
+ * failure that job-end must report is recorded.
+ */
+static bool idle_applies(const Job *j) {
+        if (j->set_taken || j->restore_begun || (j->set_error && j->outcome_expected))
+                return false;
+        for (size_t i = 0; i < j->n_volumes; i++)
+                if (j->volumes[i].created)
+                        return false;
+        return true;
+}
+
 void agent_touch(Agent *a) {
-        if (a->job.set_taken || a->job.set_error || a->job.restore_begun) {
+        if (!idle_applies(&a->job)) {
                 if (a->idle_timer)
                         (void) sd_event_source_set_enabled(a->idle_timer, SD_EVENT_OFF);
                 return;

@@ -155,7 +155,8 @@ typedef struct Job {
  * as a VSS backup type; anything else is a copy (no writer history changes). */
 vss_backup_type job_type_from_level(const char *level);
 
-/* job_supports: does vssd snapshot the volume mounted at mountpoint? On no, *ret_reason. */
+/* job_supports: does vssd snapshot the volume mounted at mountpoint? On no, *ret_reason;
+ * -ENOTCONN when vssd could not be asked at all. */
 int job_supports(Job *j, const char *mountpoint, char **ret_reason);
 
 /*
