@@ -355,9 +355,16 @@ static void resume_input(Client *c) {
 }
 
 /*
- * Move message bytes: 1 after a complete message or a full chunk (yield to the loop), 0 to
- * wait for the socket or for sd-bus, -ESHUTDOWN at the peer's end of stream, negative errno to
- * close.
+ * Move message bytes: 2 after a complete message, 1 after a full chunk of a longer one (yield
+ * to the loop), 0 to wait for the socket or for sd-bus, -ESHUTDOWN at the peer's end of
+ * stream, negative errno to close.
+ *
+ * The one-message-in-the-pipe rule is checked where a message begins: once its header is
+ * accepted, header and body go on in the same dispatch (the pipe holds FORWARD_CHUNK, so a
+ * message that fits goes whole). Pausing between header and body cost a round through the
+ * loop and a dozen system calls per message, for no bound: the reservation already covers
+ * the body. The read deadline is armed only when a started message has to wait for the
+ * socket, which is rare for small calls that arrive in one piece.
  */
 static int message_step(Client *c) {
         size_t budget = FORWARD_CHUNK;
@@ -365,7 +372,7 @@ static int message_step(Client *c) {
         int r;
 
         for (;;) {
-                if (!may_forward(c)) {
+                if (c->header_len == 0 && !may_forward(c)) {
                         pause_input(c);
                         return 0;
                 }
@@ -373,12 +380,14 @@ static int message_step(Client *c) {
                 if (c->header_len < CLIENT_HEADER_SIZE) {
                         k = recv(c->input_fd, c->header + c->header_len, CLIENT_HEADER_SIZE - c->header_len,
                                  MSG_DONTWAIT);
-                        if (k < 0)
-                                return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+                        if (k < 0) {
+                                if (errno != EAGAIN && errno != EINTR)
+                                        return -errno;
+                                deadline_arm(c, c->header_len > 0);
+                                return 0;
+                        }
                         if (k == 0)
                                 return c->header_len == 0 ? -ESHUTDOWN : -ECONNRESET;
-                        if (c->header_len == 0)
-                                deadline_arm(c, true);
                         c->header_len += (size_t) k;
                         if (c->header_len < CLIENT_HEADER_SIZE)
                                 continue;
@@ -388,10 +397,15 @@ static int message_step(Client *c) {
                 }
 
                 if (c->header_unsent > 0) {
-                        /* 16 bytes into an empty pipe: whole or EAGAIN (PIPE_BUF). */
+                        /* 16 bytes into a pipe sd-bus has emptied: whole or EAGAIN (PIPE_BUF). */
                         k = write(c->pipe_fd, c->header + CLIENT_HEADER_SIZE - c->header_unsent, c->header_unsent);
-                        if (k < 0)
-                                return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+                        if (k < 0) {
+                                if (errno != EAGAIN && errno != EINTR)
+                                        return -errno;
+                                deadline_arm(c, true);
+                                pause_input(c);
+                                return 0;
+                        }
                         c->header_unsent -= (size_t) k;
                         c->message_left -= (uint64_t) k;
                         continue;
@@ -406,6 +420,7 @@ static int message_step(Client *c) {
 
                                 if (errno != EAGAIN && errno != EINTR)
                                         return -errno;
+                                deadline_arm(c, true);
                                 /* Either the socket is empty or the pipe is full; in the second
                                  * case wait for sd-bus to empty it. */
                                 if (ioctl(c->input_fd, FIONREAD, &avail) >= 0 && avail > 0)
@@ -416,8 +431,10 @@ static int message_step(Client *c) {
                                 return -ECONNRESET;
                         c->message_left -= (uint64_t) k;
                         budget -= (size_t) k;
-                        if (c->message_left > 0)
+                        if (c->message_left > 0) {
+                                deadline_arm(c, true);
                                 return budget > 0 ? 0 : 1;
+                        }
                 }
 
                 /* The message is all in the pipe: sd-bus takes over its memory. A reply, even
@@ -427,8 +444,30 @@ static int message_step(Client *c) {
                 reservation_release(c);
                 c->header_len = 0;
                 deadline_arm(c, false);
-                return 1;
+                return 2;
         }
+}
+
+/*
+ * A whole message is in the pipe: let sd-bus read and dispatch it now rather than on a later
+ * turn of the loop. Each turn costs vssd a pass over every connection (sd-bus's prepare
+ * callbacks) and an epoll_wait, so with many writers the turn saved per message was most of
+ * what a message cost. Whatever the handler does may end the connection (a malformed message
+ * makes sd-bus close it and report Disconnected); client_free() then only marks the Client,
+ * and it is freed here, after sd-bus has returned. Returns false when c is gone.
+ */
+static bool dispatch_now(Client *c) {
+        /* One call reads and dispatches the message; a second would only find the pipe empty
+         * (anything else sd-bus has to do, it does on its own turn). */
+        c->dispatching = true;
+        (void) sd_bus_process(c->bus, NULL);
+        c->dispatching = false;
+
+        if (c->free_requested) {
+                client_free(c);
+                return false;
+        }
+        return true;
 }
 
 /* The peer closed its side: sd-bus still reads what is in the pipe, then sees the end, and
@@ -454,6 +493,8 @@ static int on_input(sd_event_source *s, int fd, uint32_t revents, void *userdata
                         goto done;
         }
         r = message_step(c);
+        if (r == 2 && !dispatch_now(c))
+                return 0;
 
 done:
         if (r == -ESHUTDOWN)
@@ -483,15 +524,22 @@ static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+/* Arms the deadline of what has started unless it runs already (a message's deadline counts
+ * from its first wait, not from each wait), or disarms it. */
 static void deadline_arm(Client *c, bool on) {
+        int enabled = SD_EVENT_OFF;
         uint64_t now;
 
         if (!c->deadline)
                 return;
+        (void) sd_event_source_get_enabled(c->deadline, &enabled);
         if (!on) {
-                (void) sd_event_source_set_enabled(c->deadline, SD_EVENT_OFF);
+                if (enabled != SD_EVENT_OFF)
+                        (void) sd_event_source_set_enabled(c->deadline, SD_EVENT_OFF);
                 return;
         }
+        if (enabled != SD_EVENT_OFF)
+                return;
         if (sd_event_now(c->manager->event, CLOCK_MONOTONIC, &now) < 0 ||
             sd_event_source_set_time(c->deadline, now + c->manager->config.read_timeout_usec) < 0 ||
             sd_event_source_set_enabled(c->deadline, SD_EVENT_ONESHOT) < 0)
@@ -530,6 +578,8 @@ int client_input_start(Client *c, int input_fd, int pipe_fd) {
         r = sd_event_add_time(m->event, &c->deadline, CLOCK_MONOTONIC, UINT64_MAX, 0, on_deadline, c);
         if (r < 0)
                 goto fail;
+        /* Born enabled; off until armed, which is how deadline_arm() tells a running one. */
+        (void) sd_event_source_set_enabled(c->deadline, SD_EVENT_OFF);
         deadline_arm(c, true);          /* the handshake's */
         return 0;
 

@@ -17,6 +17,11 @@ Client *client_free(Client *c) {
 
         if (!c)
                 return NULL;
+        if (c->dispatching) {
+                /* Inside the input gate's sd_bus_process(): it frees c when sd-bus returns. */
+                c->free_requested = true;
+                return NULL;
+        }
         m = c->manager;
 
         log_debug("Connection of pid %d (uid %u) closed.", (int) c->ucred.pid, (unsigned) c->ucred.uid);

@@ -86,6 +86,8 @@ struct Client {
         uint64_t reserved;              /* its declared size, held against the budgets */
         uint64_t largest_message;       /* for malloc_trim() at the end */
         bool paused;                    /* too many replies unread: input stopped */
+        bool dispatching;               /* the gate runs sd_bus_process() on this connection */
+        bool free_requested;            /* client_free() came meanwhile: the gate frees it */
 
         gid_t *groups;                  /* supplementary groups (SO_PEERGROUPS) */
         size_t n_groups;
@@ -105,7 +107,8 @@ int client_new(Manager *m, int fd, Client **ret);
 /*
  * client_free: release everything the peer owned (its Backup is released: Abort where due,
  * BackupShutdown, auto-release snapshots; its writer leaves the registry), unlist it and close
- * the connection. NULL ok; returns NULL.
+ * the connection. NULL ok; returns NULL. Called while the input gate dispatches c's message
+ * (client-input.c), it only marks c, and the gate frees it once sd-bus has returned.
  */
 Client *client_free(Client *c);
 
