@@ -16,7 +16,12 @@
  *      counts; then both volumes (ext4 + XFS) in one set against raw freeze both + clone both +
  *      thaw both; with the longest writer freeze and the guardian hold vssd logs per commit;
  *   C. btrfs snapshot latency, raw and DoSnapshotSet with 0 writers, on the subvolume with
- *      the small tree against one with many more files (created once per run by a C loop).
+ *      the small tree against one with many more files (created once per run by a C loop);
+ *   D. whole processes, as an administrator runs them: `btrfs subvolume snapshot -r` (the CLI,
+ *      fork + exec to exit) against `vshadow -nw` of the same subvolume (create, then the
+ *      auto-release delete as the tool exits), round robin.
+ * Rows with writers also give the providers' commit time vssd logs for each set and how much
+ * longer than that commit the longest writer freeze of the same run lasted.
  * DoSnapshotSet is timed from the call to the async finishing (PrepareForSnapshot, provider
  * end-prepare, Freeze, commit, Thaw, PostSnapshot); every run is a fresh requester doing the
  * whole good path, and the program waits until the auto-release snapshot is gone after each
@@ -26,8 +31,8 @@
  * Each row: median, p10–p90, min–max over the runs and its ratio to the baseline row it names.
  *
  * Usage: bench_snapshot_set [--runs N] [--writers N,N,...] [--files N] [--big-files N] [--idle-ms N]
- *                           [--vssd PATH] [--writer PATH] [--guardian PATH] [--tables ABC]
- *                           [--verbose]
+ *                           [--vssd PATH] [--writer PATH] [--guardian PATH] [--vshadow PATH]
+ *                           [--tables ABCD] [--verbose]
  * (--tables picks tables, --big-files 0 leaves C out; --verbose copies vssd's log to stderr
  * at the end.)
  * Needs root (exits 77 otherwise).
@@ -46,6 +51,8 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -67,6 +74,7 @@
 #define WARMUP_RUNS 3
 #define WAIT_MS 30000u
 #define HOLD_MARKER "volume(s) frozen for "  /* provider-image.c logs "held N volume(s) frozen for X ms" */
+#define COMMIT_MARKER "committed the snapshot set in "  /* backup.c, after post-commit */
 
 typedef struct Options {
         unsigned runs;
@@ -78,7 +86,8 @@ typedef struct Options {
         const char *vssd;
         const char *writer;
         const char *guardian;
-        const char *tables;  /* which tables to make: letters of "ABC" */
+        const char *vshadow;
+        const char *tables;  /* which tables to make: letters of "ABCD" */
         bool verbose;
 } Options;
 
@@ -94,7 +103,8 @@ typedef struct Bench {
         char *socket;
         char *state_dir;
         char *vssd_log;
-        size_t log_offset;   /* how far the vssd log has been read */
+        size_t log_offset;   /* how far the vssd log has been read for holds */
+        size_t commit_offset; /* ... and for commit times */
         pid_t vssd;
 } Bench;
 
@@ -107,6 +117,10 @@ typedef struct Row {
         double hold_ms[MAX_RUNS];  /* the guardian hold vssd logged for each measured run */
         unsigned n_hold;
         double max_freeze_ms;      /* < 0: not applicable */
+        double commit_ms[MAX_RUNS]; /* the providers' commit vssd logged for each measured run */
+        unsigned n_commit;
+        double excess_ms[MAX_RUNS]; /* per measured run: longest writer freeze minus that commit */
+        unsigned n_excess;
         bool hold_is_time;         /* raw freeze+clone+thaw: the time is the hold */
         int base[2];               /* rows of the same table the ratios are against; -1: none */
         char error[160];           /* non-empty when the case could not be measured */
@@ -117,11 +131,12 @@ typedef struct Table {
         const char *title;
         char caption[1024];
         bool show_hold;
+        bool show_commit;
         Row rows[MAX_ROWS];
         unsigned n;
 } Table;
 
-static Table tables[3];
+static Table tables[4];
 
 static double elapsed_ms(uint64_t t0, uint64_t t1) {
         return (double) (t1 - t0) / 1e3;
@@ -295,8 +310,12 @@ static int writers_start(const Bench *b, const char *tag, unsigned n, Writers *w
         return 0;
 }
 
-/* Stops the writers; returns the longest Freeze→Thaw any of them logged, in ms. */
-static double writers_stop(Writers *w) {
+/*
+ * Stops the writers; returns the longest Freeze→Thaw any of them logged, in ms. When run_max
+ * is non-NULL, run_max[i] (i < n_runs, zeroed by the caller) becomes the longest freeze of the
+ * i-th set: every writer logs one line per freeze, in order.
+ */
+static double writers_stop(Writers *w, double *run_max, unsigned n_runs) {
         uint64_t max_us = 0;
 
         for (unsigned i = 0; i < w->n; i++) {
@@ -307,13 +326,17 @@ static double writers_stop(Writers *w) {
                 (void) snprintf(log, sizeof(log), "%s-%u.log", w->log_prefix, i);
                 if (read_file_full(log, &text, NULL) < 0)
                         continue;
-                for (char *p = text; *p; ) {
+                unsigned line = 0;
+
+                for (char *p = text; *p; line++) {
                         char *end;
                         uint64_t v = strtoull(p, &end, 10);
 
                         if (end == p)
                                 break;
                         max_us = MAX(max_us, v);
+                        if (run_max && line < n_runs)
+                                run_max[line] = MAX(run_max[line], (double) v / 1e3);
                         p = end + (*end == '\n');
                 }
         }
@@ -592,14 +615,27 @@ static void hold_collect(Bench *b, Row *row, bool want) {
                 row->hold_ms[row->n_hold++] = ms;
 }
 
-/* One whole backup; its DoSnapshotSet time (and hold, if logged) go into row when record. */
-static bool vss_once(Bench *b, char *const *volumes, unsigned n, Row *row, bool record) {
+/* The providers' commit time vssd logged for the run just done, or -1. */
+static double commit_collect(Bench *b) {
+        double ms;
+
+        if (log_find_last_ms(b->vssd_log, COMMIT_MARKER, &b->commit_offset, &ms) > 0)
+                return ms;
+        return -1;
+}
+
+/*
+ * One whole backup; its DoSnapshotSet time (and hold, if logged) go into row when record.
+ * *ret_commit_ms (may be NULL): the commit time vssd logged for it, or -1.
+ */
+static bool vss_once(Bench *b, char *const *volumes, unsigned n, Row *row, bool record, double *ret_commit_ms) {
         const char *step = "?";
-        double ms = 0;
+        double ms = 0, commit;
         vss_hr hr;
 
         /* Skip whatever the daemon logged before this run. */
         hold_collect(b, row, false);
+        (void) commit_collect(b);
         hr = backup_once(b, volumes, n, &ms, &step);
         if (VSS_FAILED(hr)) {
                 (void) snprintf(row->error, sizeof(row->error), "%s failed: %s", step, vss_hr_name(hr));
@@ -608,29 +644,41 @@ static bool vss_once(Bench *b, char *const *volumes, unsigned n, Row *row, bool 
         if (record)
                 row->samples_ms[row->n++] = ms;
         hold_collect(b, row, record);
+        commit = commit_collect(b);
+        if (record && commit >= 0)
+                row->commit_ms[row->n_commit++] = commit;
+        if (ret_commit_ms)
+                *ret_commit_ms = commit;
         return true;
 }
 
 static void measure_vss(Bench *b, const char *tag, char *const *volumes, unsigned n, unsigned writers, Row *row) {
+        static double commit[MAX_RUNS], run_max[MAX_RUNS];
         Writers w = {};
         double freeze_ms;
+        unsigned done;
         int r;
+
+        memset(run_max, 0, sizeof(run_max));
 
         r = writers_start(b, tag, writers, &w);
         if (r < 0) {
                 (void) snprintf(row->error, sizeof(row->error), "starting writer %u failed: %s", w.n,
                                 strerror(-r));
-                (void) writers_stop(&w);
+                (void) writers_stop(&w, NULL, 0);
                 return;
         }
 
-        for (unsigned i = 0; i < WARMUP_RUNS + b->opts->runs; i++)
-                if (!vss_once(b, volumes, n, row, i >= WARMUP_RUNS))
+        for (done = 0; done < WARMUP_RUNS + b->opts->runs; done++)
+                if (!vss_once(b, volumes, n, row, done >= WARMUP_RUNS, &commit[done]))
                         break;
 
         /* Stopped with no writers too: writers_start allocated the log prefix all the same. */
-        freeze_ms = writers_stop(&w);
+        freeze_ms = writers_stop(&w, run_max, done);
         row->max_freeze_ms = writers > 0 ? freeze_ms : -1;
+        for (unsigned i = WARMUP_RUNS; writers > 0 && i < done; i++)
+                if (commit[i] >= 0 && run_max[i] > 0)
+                        row->excess_ms[row->n_excess++] = run_max[i] - commit[i];
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -647,6 +695,7 @@ static void table_btrfs(Bench *b) {
 
         t->letter = 'A';
         t->title = "btrfs provider: DoSnapshotSet against the raw snapshot ioctl";
+        t->show_commit = true;
         (void) snprintf(t->caption, sizeof(t->caption),
                         "Volume: a subvolume with %u small files on a loop-mounted btrfs (%" PRIu64
                         " MiB sparse image).",
@@ -669,6 +718,7 @@ static void table_image(Bench *b) {
         t->letter = 'B';
         t->title = "image provider: DoSnapshotSet against raw FIFREEZE + FICLONE + FITHAW";
         t->show_hold = true;
+        t->show_commit = true;
         (void) snprintf(t->caption, sizeof(t->caption),
                         "Volumes: an ext4 and an XFS filesystem, %" PRIu64 " MiB sparse images with %u small files each, "
                         "loop-mounted from a loop-mounted XFS host (reflink=1, %" PRIu64 " MiB sparse image). "
@@ -751,9 +801,108 @@ static void table_files(Bench *b) {
                 if (!rows[1]->error[0])
                         (void) btrfs_raw_once(b, b->big_subvol, rows[1], record);
                 if (!rows[2]->error[0])
-                        (void) vss_once(b, small, 1, rows[2], record);
+                        (void) vss_once(b, small, 1, rows[2], record, NULL);
                 if (!rows[3]->error[0])
-                        (void) vss_once(b, big, 1, rows[3], record);
+                        (void) vss_once(b, big, 1, rows[3], record, NULL);
+        }
+}
+
+/* Waits until the btrfs provider's snapshot directory holds nothing (the auto-release delete). */
+static int snapshots_wait_gone(const Bench *b) {
+        char dir[4096];
+        uint64_t deadline = now_usec() + (uint64_t) WAIT_MS * 1000;
+
+        (void) snprintf(dir, sizeof(dir), "%s/.vss-snapshots", b->fs.mnt);
+        for (;;) {
+                DIR *d = opendir(dir);
+                struct dirent *de;
+                bool empty = true;
+
+                if (!d)
+                        return errno == ENOENT ? 0 : -errno;
+                while ((de = readdir(d)))
+                        if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                                empty = false;
+                (void) closedir(d);
+                if (empty)
+                        return 0;
+                if (now_usec() >= deadline)
+                        return -ETIMEDOUT;
+                (void) nanosleep(&(struct timespec) { .tv_nsec = 2 * 1000 * 1000 }, NULL);
+        }
+}
+
+/* Runs argv (argv[0] searched in PATH) to its end, output discarded; 0 when it exited 0. */
+static int run_to_exit(char *const argv[], double *ret_ms) {
+        uint64_t t0, t1;
+        int status, r;
+        pid_t pid;
+
+        t0 = now_usec();
+        r = process_spawn_flags(argv, SPAWN_NULL_STDOUT | SPAWN_NULL_STDERR, &pid);
+        if (r < 0)
+                return r;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        t1 = now_usec();
+        *ret_ms = elapsed_ms(t0, t1);
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EPROTO;
+}
+
+/*
+ * Table D: what an administrator waits for. The btrfs CLI makes a read-only snapshot (deleted
+ * untimed afterwards); `vshadow -nw` makes a non-persistent snapshot set of the same subvolume
+ * and, as it exits, releases it, so vssd deletes the snapshot (waited for, untimed, before the
+ * next call). Round robin, each call after bench_settle.
+ */
+static void table_tools(Bench *b) {
+        Table *t = &tables[3];
+        char dest[4096], sock[4200];
+        Row *cli, *vsh;
+
+        t->letter = 'D';
+        t->title = "whole processes: `vshadow -nw` against the btrfs CLI";
+        (void) snprintf(t->caption, sizeof(t->caption),
+                        "Volume: the subvolume of table A. Each row times one process from fork to its exit; "
+                        "`vshadow -nw` includes connecting to vssd, the whole good path without writers, "
+                        "DoSnapshotSet and the release that deletes the snapshot, as the tool exits. "
+                        "`snapper create` is not run here (snapperd needs the system bus); see docs/benchmarks.md.");
+        (void) snprintf(dest, sizeof(dest), "%s/cli-snapshot", b->fs.mnt);
+        (void) snprintf(sock, sizeof(sock), "-socket=%s", b->socket);
+
+        cli = row_add(t, -1, -1, "`btrfs subvolume snapshot -r` (CLI)");
+        vsh = row_add(t, 0, -1, "`vshadow -nw` (create + auto-release delete)");
+        for (unsigned i = 0; i < WARMUP_RUNS + b->opts->runs; i++) {
+                bool record = i >= WARMUP_RUNS;
+                double ms;
+                int r;
+
+                if (!cli->error[0]) {
+                        bench_settle(b);
+                        r = run_to_exit((char *const[]) { (char *) "btrfs", (char *) "subvolume", (char *) "snapshot",
+                                                          (char *) "-r", b->subvol, dest, NULL },
+                                        &ms);
+                        if (r < 0)
+                                (void) snprintf(cli->error, sizeof(cli->error), "btrfs subvolume snapshot: %s",
+                                                strerror(-r));
+                        else if (record)
+                                cli->samples_ms[cli->n++] = ms;
+                        if (btrfs_util_delete_subvolume(dest, 0) != BTRFS_UTIL_OK && !cli->error[0])
+                                (void) snprintf(cli->error, sizeof(cli->error), "delete snapshot failed");
+                }
+                if (!vsh->error[0]) {
+                        bench_settle(b);
+                        r = run_to_exit((char *const[]) { (char *) b->opts->vshadow, (char *) "-nw", sock, b->subvol,
+                                                          NULL },
+                                        &ms);
+                        if (r >= 0)
+                                r = snapshots_wait_gone(b);
+                        if (r < 0)
+                                (void) snprintf(vsh->error, sizeof(vsh->error), "vshadow -nw: %s", strerror(-r));
+                        else if (record)
+                                vsh->samples_ms[vsh->n++] = ms;
+                }
         }
 }
 
@@ -814,11 +963,25 @@ static void hold_cell(const Row *row, char *buf, size_t size) {
                                 sorted[row->n_hold - 1], row->n_hold, row->n);
 }
 
+/* "median (max)" of v[0..n), or "–". */
+static void median_max_cell(const double *v, unsigned n, char *buf, size_t size) {
+        double sorted[MAX_RUNS];
+
+        if (n == 0) {
+                (void) snprintf(buf, size, "–");
+                return;
+        }
+        memcpy(sorted, v, n * sizeof(double));
+        stats_sort(sorted, n);
+        (void) snprintf(buf, size, "%.1f (%.1f)", stats_median(sorted, n), sorted[n - 1]);
+}
+
 static void table_print(const Table *t) {
         printf("### %c. %s\n\n%s\n\n", t->letter, t->title, t->caption);
-        printf("| id | case | runs | median ms | p10–p90 ms | min–max ms | ratio | longest writer freeze ms |%s\n",
-               t->show_hold ? " guardian hold ms |" : "");
-        printf("|---|---|---|---|---|---|---|---|%s\n", t->show_hold ? "---|" : "");
+        printf("| id | case | runs | median ms | p10–p90 ms | min–max ms | ratio | longest writer freeze ms |%s%s\n",
+               t->show_hold ? " guardian hold ms |" : "",
+               t->show_commit ? " commit ms, median (max) | freeze beyond commit ms, median (max) |" : "");
+        printf("|---|---|---|---|---|---|---|---|%s%s\n", t->show_hold ? "---|" : "", t->show_commit ? "---|---|" : "");
 
         for (unsigned i = 0; i < t->n; i++) {
                 const Row *row = &t->rows[i];
@@ -826,8 +989,9 @@ static void table_print(const Table *t) {
                 char freeze[32] = "–", ratio[64], hold[48];
 
                 if (!row_median(row, &med)) {
-                        printf("| %s | %s | 0 | – | – | – | – | %s |%s\n", row->id, row->label,
-                               row->error[0] ? row->error : "no samples", t->show_hold ? " – |" : "");
+                        printf("| %s | %s | 0 | – | – | – | – | %s |%s%s\n", row->id, row->label,
+                               row->error[0] ? row->error : "no samples", t->show_hold ? " – |" : "",
+                               t->show_commit ? " – | – |" : "");
                         continue;
                 }
                 memcpy(sorted, row->samples_ms, row->n * sizeof(double));
@@ -841,6 +1005,13 @@ static void table_print(const Table *t) {
                 if (t->show_hold) {
                         hold_cell(row, hold, sizeof(hold));
                         printf(" %s |", hold);
+                }
+                if (t->show_commit) {
+                        char commit[48], excess[48];
+
+                        median_max_cell(row->commit_ms, row->n_commit, commit, sizeof(commit));
+                        median_max_cell(row->excess_ms, row->n_excess, excess, sizeof(excess));
+                        printf(" %s | %s |", commit, excess);
                 }
                 printf("\n");
         }
@@ -893,6 +1064,7 @@ static int parse_args(int argc, char **argv, Options *o) {
                 { "vssd", required_argument, NULL, 'V' },
                 { "writer", required_argument, NULL, 'W' },
                 { "guardian", required_argument, NULL, 'G' },
+                { "vshadow", required_argument, NULL, 'S' },
                 { "tables", required_argument, NULL, 'T' },
                 { "verbose", no_argument, NULL, 'v' },
                 {}
@@ -930,8 +1102,11 @@ static int parse_args(int argc, char **argv, Options *o) {
                 case 'G':
                         o->guardian = optarg;
                         break;
+                case 'S':
+                        o->vshadow = optarg;
+                        break;
                 case 'T':
-                        if (isempty(optarg) || optarg[strspn(optarg, "ABC")] != 0)
+                        if (isempty(optarg) || optarg[strspn(optarg, "ABCD")] != 0)
                                 return -EINVAL;
                         o->tables = optarg;
                         break;
@@ -955,7 +1130,8 @@ int main(int argc, char **argv) {
                 .vssd = getenv("VSSD") ?: BENCH_VSSD_PATH,
                 .writer = getenv("CONSISTENCY_WRITER") ?: BENCH_WRITER_PATH,
                 .guardian = getenv("VSS_GUARDIAN") ?: BENCH_GUARDIAN_PATH,
-                .tables = "ABC",
+                .vshadow = getenv("VSHADOW") ?: BENCH_VSHADOW_PATH,
+                .tables = "ABCD",
         };
         Bench b = { .opts = &o, .fs.loop_fd = -EBADF };
         char load_start[64] = "?", load_end[64] = "?";
@@ -968,7 +1144,7 @@ int main(int argc, char **argv) {
         if (parse_args(argc, argv, &o) < 0) {
                 fprintf(stderr,
                         "Usage: %s [--runs N] [--writers N,N,...] [--files N] [--big-files N] [--idle-ms N] [--vssd PATH] "
-                        "[--writer PATH] [--guardian PATH] [--tables ABC] [--verbose]\n",
+                        "[--writer PATH] [--guardian PATH] [--vshadow PATH] [--tables ABCD] [--verbose]\n",
                         argv[0]);
                 return EXIT_FAILURE;
         }
@@ -992,6 +1168,8 @@ int main(int argc, char **argv) {
                 table_image(&b);
         if (strchr(o.tables, 'C') && o.big_files > 0)
                 table_files(&b);
+        if (strchr(o.tables, 'D'))
+                table_tools(&b);
 
         bench_teardown(&b);
         loadavg_read(load_end, sizeof(load_end));
