@@ -27,13 +27,19 @@
  * socket buffer then stops it). A paused connection waits on the Manager's post source, which
  * runs after every event-loop iteration that dispatched something.
  *
- * Fairness: one dispatch moves at most one message or FORWARD_CHUNK bytes, then returns to
- * the loop, so a flooding peer takes turns with everyone else.
+ * Fairness: one dispatch moves at most one message or FORWARD_CHUNK bytes, then the next
+ * ready connection has its turn (on_gate), so a flooding peer takes turns with everyone else.
+ *
+ * Cost: a message goes header and body in one dispatch, and sd-bus reads and dispatches it
+ * at once (dispatch_now); every connection's input is watched through one epoll set of the
+ * gate's own, served in batches, so many writers answering at once share one turn of the
+ * loop (on_gate).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -48,6 +54,8 @@
 /* A D-Bus message is at least its fixed header plus one 8-byte header field (sd-bus reads
  * this much before it looks at the announced size). */
 #define MESSAGE_MIN_SIZE (CLIENT_HEADER_SIZE + 8U)
+/* Ready connections served per turn of vssd's loop (on_gate). */
+#define GATE_BATCH 64U
 
 enum {
         AUTH_WANT_NUL,                  /* the credentials byte that opens the stream */
@@ -331,6 +339,20 @@ static bool may_forward(const Client *c) {
         return true;
 }
 
+/* Puts input_fd in the gate's epoll set or takes it out. */
+static void watch_input(Client *c, bool on) {
+        struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+
+        if (c->input_watched == on || c->input_fd < 0)
+                return;
+        if (epoll_ctl(c->manager->gate_fd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, c->input_fd, &ev) < 0) {
+                log_warning_errno(-errno, "Cannot %s the input of pid %d: %m", on ? "watch" : "unwatch",
+                                  (int) c->ucred.pid);
+                return;
+        }
+        c->input_watched = on;
+}
+
 static void pause_input(Client *c) {
         Manager *m = c->manager;
 
@@ -338,7 +360,7 @@ static void pause_input(Client *c) {
                 return;
         c->paused = true;
         m->n_paused++;
-        (void) sd_event_source_set_enabled(c->input_source, SD_EVENT_OFF);
+        watch_input(c, false);
         (void) sd_event_source_set_enabled(m->resume_source, SD_EVENT_ON);
 }
 
@@ -351,7 +373,7 @@ static void resume_input(Client *c) {
         assert(m->n_paused > 0);
         if (--m->n_paused == 0)
                 (void) sd_event_source_set_enabled(m->resume_source, SD_EVENT_OFF);
-        (void) sd_event_source_set_enabled(c->input_source, SD_EVENT_ON);
+        watch_input(c, true);
 }
 
 /*
@@ -478,13 +500,12 @@ static void input_eof(Client *c) {
         deadline_arm(c, false);
         if (c->paused)
                 resume_input(c);
-        c->input_source = sd_event_source_disable_unref(c->input_source);
+        watch_input(c, false);
         c->input_fd = close_fd(c->input_fd);
         c->pipe_fd = close_fd(c->pipe_fd);
 }
 
-static int on_input(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Client *c = userdata;
+static void on_input(Client *c) {
         int r;
 
         if (c->phase == CLIENT_INPUT_AUTH) {
@@ -494,7 +515,7 @@ static int on_input(sd_event_source *s, int fd, uint32_t revents, void *userdata
         }
         r = message_step(c);
         if (r == 2 && !dispatch_now(c))
-                return 0;
+                return;
 
 done:
         if (r == -ESHUTDOWN)
@@ -509,6 +530,27 @@ done:
                         log_warning("Closing the connection of pid %d (uid %u): a handshake other than AUTH EXTERNAL with its own uid.",
                                     (int) c->ucred.pid, (unsigned) c->ucred.uid);
                 client_free(c);
+        }
+}
+
+/*
+ * The gate's one source in vssd's loop: every connection's input is in one epoll set of the
+ * gate's own, and one turn of the loop serves up to GATE_BATCH ready connections, each one
+ * message (or chunk) in turn. A turn of vssd's loop costs a pass over every connection
+ * (sd-bus's prepare callbacks) and an epoll_wait; when a hundred writers answer an event at
+ * once, a source per connection paid that turn a hundred times. One event is taken at a
+ * time, so a connection that a handler closed is never looked at again; level triggering
+ * puts a connection with more to send behind the others (fairness as before).
+ */
+static int on_gate(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        for (unsigned i = 0; i < GATE_BATCH; i++) {
+                struct epoll_event ev;
+                int n;
+
+                n = epoll_wait(fd, &ev, 1, 0);
+                if (n <= 0)
+                        break;
+                on_input(ev.data.ptr);
         }
         return 0;
 }
@@ -555,6 +597,22 @@ int client_input_on_post(sd_event_source *s, void *userdata) {
         return 0;
 }
 
+static int gate_setup(Manager *m) {
+        int r;
+
+        if (m->gate_fd >= 0)
+                return 0;
+        m->gate_fd = epoll_create1(EPOLL_CLOEXEC);
+        if (m->gate_fd < 0)
+                return -errno;
+        r = sd_event_add_io(m->event, &m->gate_source, m->gate_fd, EPOLLIN, on_gate, m);
+        if (r < 0) {
+                m->gate_fd = close_fd(m->gate_fd);
+                return r;
+        }
+        return 0;
+}
+
 int client_input_start(Client *c, int input_fd, int pipe_fd) {
         Manager *m = c->manager;
         int r;
@@ -572,9 +630,14 @@ int client_input_start(Client *c, int input_fd, int pipe_fd) {
                 (void) sd_event_source_set_enabled(m->resume_source, SD_EVENT_OFF);
         }
 
-        r = sd_event_add_io(m->event, &c->input_source, c->input_fd, EPOLLIN, on_input, c);
+        r = gate_setup(m);
         if (r < 0)
                 goto fail;
+        watch_input(c, true);
+        if (!c->input_watched) {
+                r = -EIO;
+                goto fail;
+        }
         r = sd_event_add_time(m->event, &c->deadline, CLOCK_MONOTONIC, UINT64_MAX, 0, on_deadline, c);
         if (r < 0)
                 goto fail;
@@ -592,7 +655,7 @@ void client_input_stop(Client *c) {
         if (c->paused)
                 resume_input(c);
         reservation_release(c);
-        c->input_source = sd_event_source_disable_unref(c->input_source);
+        watch_input(c, false);
         c->deadline = sd_event_source_disable_unref(c->deadline);
         c->input_fd = close_fd(c->input_fd);
         c->pipe_fd = close_fd(c->pipe_fd);

@@ -71,7 +71,7 @@ struct Client {
          * reading (one fd cannot be watched twice in one epoll set). */
         int input_fd;
         int pipe_fd;
-        sd_event_source *input_source;  /* EPOLLIN on input_fd */
+        bool input_watched;             /* input_fd is in the Manager's gate_fd (EPOLLIN) */
         sd_event_source *pipe_source;   /* EPOLLOUT on pipe_fd, while the pipe is full */
         sd_event_source *deadline;      /* a started handshake or message must end by then */
         ClientInputPhase phase;

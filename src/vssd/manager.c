@@ -135,6 +135,7 @@ int manager_new(ManagerConfig *config, Manager **ret) {
         if (!m)
                 return log_oom();
         m->listen_fd = -EBADF;
+        m->gate_fd = -EBADF;
         m->config = *config;
         *config = (ManagerConfig) {};
 
@@ -212,6 +213,9 @@ Manager *manager_free(Manager *m) {
         m->listen_source = sd_event_source_disable_unref(m->listen_source);
         m->exit_timer = sd_event_source_disable_unref(m->exit_timer);
         m->resume_source = sd_event_source_disable_unref(m->resume_source);
+        m->gate_source = sd_event_source_disable_unref(m->gate_source);
+        if (m->gate_fd >= 0)
+                (void) close(m->gate_fd);
         if (m->listen_fd >= 0)
                 (void) close(m->listen_fd);
         if (m->unlink_socket && m->socket_path)

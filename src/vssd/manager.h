@@ -81,6 +81,8 @@ struct Manager {
         uint64_t pending;              /* UidUsage.pending of every uid but root, summed */
         unsigned n_paused;             /* clients whose input waits for their replies to be read */
         sd_event_source *resume_source;
+        int gate_fd;                   /* epoll set of every client's input (client-input.c) */
+        sd_event_source *gate_source;  /* EPOLLIN on gate_fd */
         uint64_t refused_since;        /* the refusal log's rate limit */
         unsigned n_refused;
         Writer *writers;
