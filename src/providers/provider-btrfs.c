@@ -329,6 +329,13 @@ static vss_hr check_prepared(ProviderSnapshot *const *snaps, size_t n, bool want
         return S_OK;
 }
 
+static bool all_flagged(ProviderSnapshot *const *snaps, size_t n, uint32_t flag) {
+        for (size_t i = 0; i < n; i++)
+                if (!(snaps[i]->flags & flag))
+                        return false;
+        return true;
+}
+
 static vss_hr btrfs_end_prepare(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
         vss_hr hr;
 
@@ -337,7 +344,12 @@ static vss_hr btrfs_end_prepare(VssProvider *self, ProviderSnapshot *const *snap
                 return hr;
 
         /* Write dirty data out now, while writers still run, so the commit inside the freeze
-         * window has almost nothing to flush. */
+         * window has almost nothing to flush. With no writer to freeze there is no window:
+         * the snapshot ioctl flushes the subvolume's dirty data itself, and a syncfs first
+         * only added a transaction commit of its own (2-3 ms measured even on a synced
+         * volume). */
+        if (all_flagged(snaps, n, VSS_PROVIDER_SNAPSHOT_NO_FREEZE))
+                return S_OK;
         return provider_flush_volumes(BTRFS_PROVIDER_NAME, snaps, n);
 }
 

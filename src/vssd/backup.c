@@ -870,6 +870,7 @@ static void dss_freeze(Backup *b, unsigned group) {
 
 static void on_prepare_snapshot_done(EventRound *r, void *userdata) {
         _cleanup_(backup_unrefp) Backup *b = backup_ref(userdata);
+        size_t n_writers = event_round_count(r);       /* r goes with b->round below */
         vss_hr hr;
 
         hr = record_round(b, VSS_WS_WAITING_FOR_FREEZE, VSS_WS_FAILED_AT_PREPARE_SNAPSHOT, false);
@@ -886,6 +887,10 @@ static void on_prepare_snapshot_done(EventRound *r, void *userdata) {
 
         /* Recorded now, while nothing is frozen: the catalog may live on a volume of the set. */
         snapshot_set_mark_committing(b->set);
+        /* The writers of this round are the ones Freeze goes to; with none, nobody waits out
+         * the commit, and a provider need not flush first to make it short. */
+        if (n_writers == 0)
+                snapshot_set_add_flags(b->set, VSS_PROVIDER_SNAPSHOT_NO_FREEZE);
 
         /* vss-semantics §11/§13: a provider failure after PrepareForSnapshot aborts the writers
          * too (only a writer's own PrepareForSnapshot failure raises no Abort, seed 004). */

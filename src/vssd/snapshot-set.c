@@ -73,6 +73,13 @@ void snapshot_set_mark_committing(SnapshotSet *s) {
                 catalog_mark_committing(s->catalog, &s->id);
 }
 
+void snapshot_set_add_flags(SnapshotSet *s, uint32_t flags) {
+        assert(s);
+
+        for (size_t i = 0; i < s->n_entries; i++)
+                s->entries[i].snap->flags |= flags;
+}
+
 SnapshotSet *snapshot_set_free(SnapshotSet *s) {
         if (!s)
                 return NULL;

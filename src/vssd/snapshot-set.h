@@ -56,6 +56,9 @@ void snapshot_set_attach_catalog(SnapshotSet *s, SnapshotCatalog *catalog, uint3
 /* snapshot_set_mark_committing: the rows of the set move to COMMITTING (logged on failure). */
 void snapshot_set_mark_committing(SnapshotSet *s);
 
+/* snapshot_set_add_flags: or flags (VSS_PROVIDER_SNAPSHOT_*) into every snapshot of the set. */
+void snapshot_set_add_flags(SnapshotSet *s, uint32_t flags);
+
 /*
  * snapshot_set_free: aborts whatever the providers still hold for this set (prepared or
  * committed but not taken out with snapshot_set_take), then frees. NULL ok; returns NULL.

@@ -69,6 +69,10 @@
 #define VSS_PROVIDER_NEEDS_HOLD  0x2u /* the coordinator must hold writes around commit */
 #define VSS_PROVIDER_TEST_ONLY   0x4u /* registered only when vssd runs with --test-provider */
 
+/* ProviderSnapshot.flags, set by vssd before end_prepare. */
+#define VSS_PROVIDER_SNAPSHOT_NO_FREEZE 0x1u /* no writer freezes around this set's commit, so
+                                              * a flush in end_prepare shortens no freeze */
+
 typedef struct ProviderConfig {
         const char *state_dir;   /* vssd's state directory (absolute), for provider-owned files */
         /* The vss-guardian executable, for providers that freeze (image). NULL: $VSS_GUARDIAN,
@@ -92,6 +96,7 @@ typedef struct ProviderSnapshot {
         vss_snapshot_state state;
         void *data;              /* provider-private (see Ownership above) */
         void (*data_free)(void *data); /* set with ->data; provider_snapshot_free calls it */
+        uint32_t flags;          /* VSS_PROVIDER_SNAPSHOT_*; read-only for the provider */
 } ProviderSnapshot;
 
 /*

@@ -414,6 +414,51 @@ static void test_free_takes_provider_data(void **state) {
         provider_snapshot_free(rec);
 }
 
+/*
+ * Without a writer to freeze (VSS_PROVIDER_SNAPSHOT_NO_FREEZE) end_prepare does not flush:
+ * the snapshot must still hold what was written just before and is not on disk yet (the
+ * snapshot ioctl flushes the subvolume's dirty data itself). 8 MiB written without fsync stay
+ * dirty in the page cache for the ~30 s writeback delay, far longer than this takes.
+ */
+static void test_no_freeze_keeps_unflushed_data(void **state) {
+        static char block[1 << 20];
+        VssProvider *p = btrfs;
+        ProviderSnapshot *s;
+        char path[4096];
+        struct stat st;
+        int fd;
+
+        memset(block, 'v', sizeof(block));
+        snprintf(path, sizeof(path), "%s/dirty.bin", vol);
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        assert_true(fd >= 0);
+        for (unsigned i = 0; i < 8; i++)
+                assert_int_equal(write(fd, block, sizeof(block)), (ssize_t) sizeof(block));
+        assert_int_equal(close(fd), 0);
+
+        s = prepare(vol);
+        s->flags |= VSS_PROVIDER_SNAPSHOT_NO_FREEZE;
+        assert_int_equal(run_set_phases(p, &s, 1, NULL), S_OK);
+
+        snprintf(path, sizeof(path), "%s/dirty.bin", s->device);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_size, 8 << 20);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        for (unsigned i = 0; i < 8; i++) {
+                static char got[1 << 20];
+
+                assert_int_equal(read(fd, got, sizeof(got)), (ssize_t) sizeof(got));
+                assert_memory_equal(got, block, sizeof(got));
+        }
+        assert_int_equal(close(fd), 0);
+
+        assert_int_equal(p->delete_snapshot(p, s), S_OK);
+        provider_snapshot_free(s);
+        snprintf(path, sizeof(path), "%s/dirty.bin", vol);
+        assert_int_equal(unlink(path), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_resolve),
@@ -424,6 +469,7 @@ int main(void) {
                 cmocka_unit_test(test_registry_picks_btrfs),
                 cmocka_unit_test(test_query_and_properties),
                 cmocka_unit_test(test_free_takes_provider_data),
+                cmocka_unit_test(test_no_freeze_keeps_unflushed_data),
         };
 
         if (geteuid() != 0) {
