@@ -75,6 +75,8 @@ typedef struct SqliteWriter {
         uint32_t freeze_timeout_ms;
         uint32_t lock_budget_ms;       /* min(--lock-timeout, --freeze-timeout) */
         bool component_mode;           /* the current backup selects components */
+        vss_id set_id;                 /* the snapshot set PrepareForSnapshot prepared for */
+        bool have_set;
 } SqliteWriter;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -532,6 +534,7 @@ static bool on_prepare_snapshot(vss_writer *w, void *userdata) {
                 d->wal = true;
                 (void) database_read_mode(d);
         }
+        s->have_set = vss_writer_get_current_snapshot_set_id(w, &s->set_id) == S_OK;
         return true;
 }
 
@@ -584,11 +587,16 @@ static bool on_abort(vss_writer *w, void *userdata) {
 static bool on_backup_shutdown(vss_writer *w, const vss_id *set_id, void *userdata) {
         SqliteWriter *s = userdata;
 
+        /* Every writer hears every backup's end, including while it prepares another set
+         * (backups of other volumes run at the same time): only the end of the set it
+         * prepared for may release what that set holds. The selection is left alone: the
+         * next PrepareForBackup makes it again. */
+        if (s->have_set && set_id && !vss_id_is_null(set_id) && !vss_id_equal(set_id, &s->set_id))
+                return true;
         /* Normally nothing is left by now; a requester that died mid-way may leave a
          * connection from PrepareForSnapshot. */
         release_all(s, "backup-shutdown");
-        for (size_t i = 0; i < s->n_dbs; i++)
-                s->dbs[i].selected = false;
+        s->have_set = false;
         return true;
 }
 
