@@ -410,7 +410,14 @@ static int daemon_start(const char *program, const char *conf, const char *log, 
         pid_t pid;
         int r;
 
-        r = spawn_logged((char *const[]) { exe, (char *) "-f", (char *) "-c", (char *) conf, NULL }, log, &pid);
+        /* BACULA_DEBUG=N: the daemons' debug output (level N, with timestamps) in their logs. */
+        if (getenv("BACULA_DEBUG"))
+                r = spawn_logged((char *const[]) { exe, (char *) "-f", (char *) "-c", (char *) conf, (char *) "-dt",
+                                                   (char *) "-d", getenv("BACULA_DEBUG"), NULL },
+                                 log, &pid);
+        else
+                r = spawn_logged((char *const[]) { exe, (char *) "-f", (char *) "-c", (char *) conf, NULL }, log,
+                                 &pid);
         if (r < 0)
                 return r;
         r = port_wait(port, pid, DAEMON_UP_MS);
@@ -629,6 +636,28 @@ int bacula_wait(BaculaSite *s, unsigned jobid, char *ret_status) {
         return 0;
 }
 
+int bacula_wait_end(BaculaSite *s, unsigned jobid, unsigned interval_ms, char *ret_status) {
+        uint64_t deadline = now_usec() + (uint64_t) BACULA_CONSOLE_TIMEOUT_MS * USEC_PER_MSEC;
+
+        for (;;) {
+                _cleanup_free_ char *status = NULL;
+                int r;
+
+                r = bacula_llist(s, jobid, "JobStatus", &status);
+                if (r < 0 && r != -ENOENT)
+                        return r;
+                /* The letters of a job that ended (src/jobstatus.h): OK, OK with warnings,
+                 * errors, non-fatal errors, fatal, cancelled, differences. */
+                if (r >= 0 && strlen(status) == 1 && strchr("TWEefAD", status[0])) {
+                        *ret_status = status[0];
+                        return 0;
+                }
+                if (now_usec() > deadline)
+                        return -ETIMEDOUT;
+                sleep_ms(interval_ms);
+        }
+}
+
 int bacula_llist(BaculaSite *s, unsigned jobid, const char *field, char **ret) {
         _cleanup_free_ char *out = NULL, *key = xasprintf(" %s: ", field);
         const char *p;
@@ -707,12 +736,14 @@ int bacula_job_log(BaculaSite *s, unsigned jobid, char **ret) {
         return bacula_consolef(s, ret, "list joblog jobid=%u\n", jobid);
 }
 
-int bacula_restore(BaculaSite *s, const char *client, const char *jobids, const char *where, unsigned *ret_jobid) {
+int bacula_restore(BaculaSite *s, const char *client, const char *jobids, const char *where,
+                   const char *restore_job, unsigned *ret_jobid) {
         _cleanup_free_ char *out = NULL;
         int r;
 
-        r = bacula_consolef(s, &out, "restore client=%s restoreclient=%s jobid=%s where=\"%s\" all done yes\n",
-                            client, client, jobids, where);
+        r = bacula_consolef(s, &out,
+                            "restore client=%s restoreclient=%s restorejob=%s jobid=%s where=\"%s\" all done yes\n",
+                            client, client, restore_job ? restore_job : "restore", jobids, where);
         if (r < 0)
                 return r;
         r = number_after(out, "Job queued. JobId=", ret_jobid);

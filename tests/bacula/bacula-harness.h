@@ -97,6 +97,12 @@ int bacula_run(BaculaSite *s, const char *job, const char *level, unsigned *ret_
  */
 int bacula_wait(BaculaSite *s, unsigned jobid, char *ret_status);
 
+/*
+ * bacula_wait_end: the same, found by asking the catalog for the job's status every
+ * interval_ms: `wait` itself looks once a second, too coarse for timing a job.
+ */
+int bacula_wait_end(BaculaSite *s, unsigned jobid, unsigned interval_ms, char *ret_status);
+
 /* bacula_llist: one field of "llist jobid=N" (e.g. "JobFiles", "Level"), malloc'd. */
 int bacula_llist(BaculaSite *s, unsigned jobid, const char *field, char **ret);
 
@@ -109,9 +115,11 @@ int bacula_job_log(BaculaSite *s, unsigned jobid, char **ret);
 /*
  * bacula_restore: restore client's files as of jobids (a comma-separated list, as
  * `restore jobid=` takes it: usually a Full and the Incrementals after it) into where
- * ("/" for in place), every file; the restore job's JobId.
+ * ("/" for in place), every file, with the Restore job restore_job (NULL: the site's own,
+ * "restore"); the restore job's JobId.
  */
-int bacula_restore(BaculaSite *s, const char *client, const char *jobids, const char *where, unsigned *ret_jobid);
+int bacula_restore(BaculaSite *s, const char *client, const char *jobids, const char *where,
+                   const char *restore_job, unsigned *ret_jobid);
 
 /* bacula_cancel: "cancel jobid=N yes". */
 int bacula_cancel(BaculaSite *s, unsigned jobid);
