@@ -79,11 +79,7 @@ typedef struct ImageSnapshot {
 /* One instance (provider.h): its configuration and the guardian it holds freezes through. */
 typedef struct ImageProvider {
         VssProvider parent;
-        char *guardian_exe;          /* from the configuration, checked executable */
-        uint32_t hold_deadline_ms;   /* from the configuration */
-        uint32_t hold_test_delay_ms; /* test only, 0 in production */
-        Guardian *guardian;          /* started on first use, kept for the instance's lifetime */
-        uint64_t last_hold_usec;
+        ProviderHold hold;           /* the guardian, its path and the hold's deadline */
 } ImageProvider;
 
 static ImageProvider *image_of(VssProvider *self) {
@@ -108,15 +104,8 @@ static void image_snapshot_data_free(void *data) {
         image_snapshot_free(data);
 }
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-}
-
 uint64_t provider_image_last_hold_usec(VssProvider *self) {
-        return self ? image_of(self)->last_hold_usec : 0;
+        return self ? image_of(self)->hold.last_usec : 0;
 }
 
 /* Reads a small sysfs attribute, without its trailing newline. */
@@ -259,32 +248,6 @@ static vss_hr image_volume_resolve(const char *volume, MountEntry *ret, char **r
         e = (MountEntry) {};
         *ret_image = TAKE_PTR(image);
         return S_OK;
-}
-
-static vss_hr image_configure(ImageProvider *ip, const ProviderConfig *config) {
-        const char *p = config ? config->guardian_path : NULL;
-
-        if (isempty(p))
-                p = secure_getenv("VSS_GUARDIAN");
-        if (isempty(p))
-                p = VSS_LIBEXECDIR "/vss-guardian";
-
-        if (access(p, X_OK) < 0) {
-                provider_log(IMAGE_PROVIDER_NAME, "guardian %s is not executable: %s", p, strerror(errno));
-                return VSS_E_PROVIDER_NOT_REGISTERED;
-        }
-
-        if (config && config->hold_timeout_ms > GUARDIAN_MAX_DEADLINE_MS) {
-                provider_log(IMAGE_PROVIDER_NAME, "hold timeout of %u ms is over the guardian's %u ms",
-                             config->hold_timeout_ms, GUARDIAN_MAX_DEADLINE_MS);
-                return E_INVALIDARG;
-        }
-        ip->hold_deadline_ms = config && config->hold_timeout_ms > 0 ? config->hold_timeout_ms
-                                                                     : GUARDIAN_DEFAULT_DEADLINE_MS;
-        ip->hold_test_delay_ms = config ? config->test_hold_delay_ms : 0;
-
-        ip->guardian_exe = strdup(p);
-        return ip->guardian_exe ? S_OK : E_OUTOFMEMORY;
 }
 
 static vss_hr image_is_volume_supported(VssProvider *self, const char *volume, char **ret_canonical) {
@@ -446,46 +409,6 @@ static vss_hr check_prepared(ProviderSnapshot *const *snaps, size_t n, bool want
         return S_OK;
 }
 
-static vss_hr guardian_ensure(ImageProvider *ip) {
-        const char *exe = ip->guardian_exe;
-        int r;
-
-        if (ip->guardian)
-                return S_OK;
-
-        r = guardian_spawn(exe, &ip->guardian);
-        if (r < 0) {
-                provider_log(IMAGE_PROVIDER_NAME, "cannot start the freeze guardian %s: %s", exe, strerror(-r));
-                return VSS_E_PROVIDER_VETO;
-        }
-        return S_OK;
-}
-
-/*
- * One freeze and immediate thaw of every volume, before the writers freeze. syncfs writes
- * data out but leaves the journal (ext4) or the log's metadata (XFS) to be checkpointed by
- * the first FIFREEZE, which then takes tens of milliseconds even on an idle volume (3 ms for
- * the next one, measured on nested loop images). Doing that work here keeps it out of the
- * hold, which then only flushes what changed since. It also finds a volume that cannot be
- * frozen (someone else froze it, no permission) before any writer is asked to freeze.
- * Writer-less applications see one more short pause, outside VSS's 10 s window.
- */
-static vss_hr prefreeze(ImageProvider *ip, ProviderSnapshot *const *snaps, size_t n) {
-        char *volumes[GUARDIAN_MAX_PATHS];
-        vss_hr hr;
-
-        for (size_t i = 0; i < n; i++)
-                volumes[i] = snaps[i]->volume;
-
-        hr = guardian_freeze(ip->guardian, volumes, n, ip->hold_deadline_ms);
-        if (VSS_SUCCEEDED(hr))
-                hr = guardian_thaw(ip->guardian);
-        if (VSS_FAILED(hr))
-                provider_log(IMAGE_PROVIDER_NAME, "freezing %zu volume(s) before the writers failed: %s", n,
-                             vss_hr_name(hr));
-        return hr;
-}
-
 static vss_hr image_end_prepare(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
         vss_hr hr;
 
@@ -510,10 +433,13 @@ static vss_hr image_end_prepare(VssProvider *self, ProviderSnapshot *const *snap
         if (VSS_FAILED(hr))
                 return hr;
 
-        hr = guardian_ensure(image_of(self));
-        if (VSS_FAILED(hr))
-                return hr;
-        return prefreeze(image_of(self), snaps, n);
+        {
+                char *volumes[GUARDIAN_MAX_PATHS];
+
+                for (size_t i = 0; i < n; i++)
+                        volumes[i] = snaps[i]->volume;
+                return provider_hold_prepare(&image_of(self)->hold, volumes, n);
+        }
 }
 
 static vss_hr image_pre_commit(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
@@ -579,22 +505,9 @@ static void commit_undo(ProviderSnapshot *const *snaps, size_t n, CommitFiles *f
                 clone_remove(snaps[i]->data);
 }
 
-/* Test only (ProviderConfig.test_hold_delay_ms): keeps the hold so a test can act inside it.
- * A bare nanosleep: it touches no filesystem. */
-static void hold_test_delay(uint32_t ms) {
-        struct timespec ts = {
-                .tv_sec = ms / 1000,
-                .tv_nsec = (long) (ms % 1000) * 1000000L,
-        };
-
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-                ;
-}
-
 static vss_hr image_commit(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
         ImageProvider *ip = image_of(self);
         CommitFiles f = {};
-        uint64_t start;
         vss_hr hr, thaw_hr;
         int clone_errno = 0;
         size_t failed_at = 0;
@@ -604,9 +517,6 @@ static vss_hr image_commit(VssProvider *self, ProviderSnapshot *const *snaps, si
                 return hr;
         if (n == 0)
                 return S_OK;
-        hr = guardian_ensure(ip);
-        if (VSS_FAILED(hr))
-                return hr;
 
         hr = commit_files_open(snaps, n, &f);
         if (VSS_FAILED(hr)) {
@@ -616,8 +526,7 @@ static vss_hr image_commit(VssProvider *self, ProviderSnapshot *const *snaps, si
 
         /* The hold: freeze all, clone all, thaw. Nothing else in between (but the test-only
          * delay, 0 in production). */
-        start = now_usec();
-        hr = guardian_freeze(ip->guardian, f.volumes, n, ip->hold_deadline_ms);
+        hr = provider_hold_begin(&ip->hold, f.volumes, n);
         if (VSS_FAILED(hr)) {
                 commit_undo(snaps, n, &f);
                 provider_log(IMAGE_PROVIDER_NAME, "freezing %zu volume(s) failed: %s", n, vss_hr_name(hr));
@@ -628,10 +537,7 @@ static vss_hr image_commit(VssProvider *self, ProviderSnapshot *const *snaps, si
                         clone_errno = errno;
                         failed_at = i;
                 }
-        if (clone_errno == 0 && ip->hold_test_delay_ms > 0)
-                hold_test_delay(ip->hold_test_delay_ms);
-        thaw_hr = guardian_thaw(ip->guardian);
-        ip->last_hold_usec = now_usec() - start;
+        thaw_hr = provider_hold_end(&ip->hold, clone_errno == 0);
 
         if (clone_errno != 0 || VSS_FAILED(thaw_hr)) {
                 hr = clone_errno != 0 ? hr_from_clone_errno(clone_errno) : thaw_hr;
@@ -675,7 +581,7 @@ static vss_hr image_commit(VssProvider *self, ProviderSnapshot *const *snaps, si
         commit_files_close(&f);
 
         provider_log(IMAGE_PROVIDER_NAME, "held %zu volume(s) frozen for %.3f ms", n,
-                     (double) ip->last_hold_usec / (double) USEC_PER_MSEC);
+                     (double) ip->hold.last_usec / (double) USEC_PER_MSEC);
         return S_OK;
 }
 
@@ -978,8 +884,7 @@ static void image_free(VssProvider *self) {
 
         if (!ip)
                 return;
-        ip->guardian = guardian_free(ip->guardian);
-        free(ip->guardian_exe);
+        provider_hold_done(&ip->hold);
         free(ip);
 }
 
@@ -1019,7 +924,7 @@ vss_hr provider_image_new(const ProviderConfig *config, VssProvider **ret) {
         if (!ip)
                 return E_OUTOFMEMORY;
         ip->parent = image_provider;
-        hr = image_configure(ip, config);
+        hr = provider_hold_init(&ip->hold, IMAGE_PROVIDER_NAME, config);
         if (VSS_FAILED(hr)) {
                 image_free(&ip->parent);
                 return hr;

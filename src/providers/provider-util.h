@@ -207,6 +207,75 @@ int mount_handle_remove_dir(const MountHandle *h);
 vss_hr provider_flush_volumes(const char *provider_name, ProviderSnapshot *const *snaps, size_t n);
 
 /*
+ * The flush-and-hold of providers whose commit needs the set's filesystems frozen (image: the
+ * FICLONEs; ZFS: the lzc_snapshot of a zvol, which does not freeze the filesystem on it). One
+ * copy, so every such provider starts, configures and drives vss-guardian the same way:
+ *
+ *   provider_hold_init      at construction: the guardian's path (ProviderConfig, else
+ *                           $VSS_GUARDIAN, else the installed one) and the hold's deadline
+ *   provider_hold_prepare   in end_prepare: starts the guardian (its fork+exec stays out of
+ *                           the writers' freeze window) and freezes and thaws the volumes once
+ *                           (prefreeze), so the journal checkpoint a first FIFREEZE does is not
+ *                           paid inside the hold, and a volume that cannot be frozen is found
+ *                           before any writer is asked to freeze
+ *   provider_hold_begin     in commit: every volume of the set frozen, one deadline
+ *   provider_hold_end       right after the point-in-time copies: thaw, and how long it held
+ *
+ * Between begin and end the caller makes its copies and nothing else: no logging, no file I/O,
+ * no fork, no path allocation on the frozen filesystems (guardian-client.h says who thaws when
+ * anyone dies).
+ */
+typedef struct Guardian Guardian;
+
+typedef struct ProviderHold {
+        const char *provider_name;   /* for log lines (static string) */
+        char *guardian_exe;          /* checked executable at init */
+        uint32_t deadline_ms;        /* the hold's deadline (ProviderConfig.hold_timeout_ms) */
+        uint32_t test_delay_ms;      /* test only (ProviderConfig.test_hold_delay_ms), 0 in production */
+        Guardian *guardian;          /* started on first use, kept until provider_hold_done */
+        uint64_t begin_usec;         /* CLOCK_MONOTONIC at the last provider_hold_begin */
+        uint64_t last_usec;          /* freeze to thaw of the last hold */
+} ProviderHold;
+
+/*
+ * provider_hold_init: *h configured for provider_name from config (NULL: defaults). Returns
+ * S_OK, VSS_E_PROVIDER_NOT_REGISTERED when the guardian is not executable (logged; *h is then
+ * unusable, provider_hold_usable false), E_INVALIDARG when config's hold timeout is over
+ * GUARDIAN_MAX_DEADLINE_MS, E_OUTOFMEMORY. *h is zeroed first in every case.
+ */
+vss_hr provider_hold_init(ProviderHold *h, const char *provider_name, const ProviderConfig *config);
+
+/* provider_hold_usable: whether provider_hold_init succeeded on h. */
+bool provider_hold_usable(const ProviderHold *h);
+
+/*
+ * provider_hold_prepare: the guardian started if it is not, and paths[0..n) frozen and thawed
+ * once (see above). S_OK, VSS_E_PROVIDER_VETO when the guardian cannot start, or the freeze's
+ * failure (guardian_freeze's codes), logged.
+ */
+vss_hr provider_hold_prepare(ProviderHold *h, char *const *paths, size_t n);
+
+/*
+ * provider_hold_begin: freezes paths[0..n) (mount points, n <= GUARDIAN_MAX_PATHS) through the
+ * guardian, starting it first if needed, with h's deadline. S_OK: the hold is on until
+ * provider_hold_end (or the deadline); otherwise guardian_freeze's failure, nothing frozen.
+ * Logs nothing on success.
+ */
+vss_hr provider_hold_begin(ProviderHold *h, char *const *paths, size_t n);
+
+/*
+ * provider_hold_end: thaws what provider_hold_begin froze, after the test-only delay when
+ * copies_made (a test acts inside the hold), and sets h->last_usec. S_OK when the hold lasted
+ * to here; VSS_E_HOLD_WRITES_TIMEOUT when it broke first (guardian_thaw): the copies made
+ * inside are then not a point in time and must be discarded. Every path is thawed on return.
+ */
+vss_hr provider_hold_end(ProviderHold *h, bool copies_made);
+
+/* provider_hold_done: stops the guardian (thawing anything still held) and frees h's strings.
+ * NULL-safe, idempotent. */
+void provider_hold_done(ProviderHold *h);
+
+/*
  * provider_area_visible: whether the directory holding device (a snapshot's absolute path) is
  * there to look into, on a filesystem of type fs_magic (statfs f_type; 0: any). get_properties
  * may call a copy "gone" only then: an unmounted filesystem hides its snapshots, it does not
