@@ -33,16 +33,42 @@
  * lists a dataset's snapshots named vss-<id>, so vssd's start-up reconciliation removes what
  * a crash left behind.
  *
- * Zvols are not volumes of this provider yet (a filesystem on a zvol needs a freeze to be
- * consistent, which ZFS's snapshot alone does not give).
+ * Zvols: a volume is also an ext2/3/4 or XFS filesystem mounted (its root) from a whole zvol,
+ * /dev/zdN (/dev/zvol/POOL/VOL is udev's link to it). Which zvol a device is, the kernel says
+ * through the BLKZNAME ioctl on the device (what udev's zvol_id asks), so nothing depends on
+ * udev having run. Its snapshot is "<pool/vol>@vss-<id>" like a dataset's, taken by the same
+ * one lzc_snapshot per pool (a set with datasets and zvol filesystems of one pool is still one
+ * atomic call). A ZFS snapshot of a zvol does not freeze the filesystem on top, so the
+ * guardian (provider_hold_*, provider-util.h) holds FIFREEZE of every zvol filesystem of the
+ * set, one deadline, around the lzc_snapshot calls, as the image provider holds its FICLONEs;
+ * inside the hold nothing here logs, allocates a path or touches a filesystem: only the
+ * ioctls on /dev/zfs. end_prepare starts the guardian and freezes and thaws them once, out of
+ * the writers' window. A set of datasets only holds no freeze (none is possible on ZFS).
+ *
+ * The snapshot of a zvol becomes a read-only block device of its own when the zvol's snapdev
+ * property is "visible": begin_prepare sets it when it is not (`zfs set`, the one property
+ * libzfs_core cannot set; it stays set, and every snapshot of that zvol then has a device),
+ * and pre_final_commit finds the snapshot's zdN device (by BLKZNAME again, over /sys/block)
+ * and mounts it read-only at "<state dir>/zfs/<snapshot id>", the snapshot's device path
+ * (ext4 "noload", XFS "norecovery,nouuid": the copy of a frozen filesystem is clean, and the
+ * origin with the same UUID is mounted), through provider_mount_ro. delete_snapshot unmounts
+ * it (lazily when a reader still has it open) before destroying the snapshot, which takes the
+ * device away; expose mounts it again where a reboot left it unmounted. A snapshot known only
+ * from the catalog is named from the zvol its volume is mounted from and the id in its path.
  */
 #include <errno.h>
 #include <pthread.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,20 +91,42 @@
 /* Channel program limits: far above a listing of thousands of snapshots. */
 #define CP_INSTR_LIMIT UINT64_C(10000000)
 #define CP_MEM_LIMIT UINT64_C(10485760)
+/* How long pre_final_commit waits for a zvol snapshot's device (ZFS makes it on a task queue
+ * right after the snapshot: milliseconds; the bound is for a stuck queue). */
+#define ZVOL_DEVICE_WAIT_MS 10000u
 
 typedef struct ZfsProvider {
         VssProvider parent;
+        char *mount_root;          /* <state dir>/zfs: where zvol snapshots are mounted */
+        ProviderHold hold;         /* freezes zvol filesystems; unusable without the guardian */
         uint64_t last_skew_usec;   /* last multi-pool commit: spread of the calls' starts */
         uint64_t last_window_usec; /* and from the first start to the last return */
 } ZfsProvider;
 
 typedef struct ZfsSnapshot {
-        char *dataset;  /* pool/fs */
-        char *name;     /* pool/fs@vss-<id> */
-        char *path;     /* <mount point>/.zfs/snapshot/vss-<id> */
+        char *dataset;  /* pool/fs, or pool/vol for a zvol */
+        char *name;     /* <dataset>@vss-<id> */
+        char *path;     /* dataset: <mount point>/.zfs/snapshot/vss-<id>; zvol: <mount root>/<id> */
+        char *fstype;   /* zvol only: the filesystem on it (NULL for a dataset) */
         bool created;
         bool held;
+        bool mounted;   /* zvol only: the snapshot is mounted at path */
 } ZfsSnapshot;
+
+/* The volume a path is in, as this provider sees it. */
+typedef struct ZfsVolume {
+        char *mnt;      /* the canonical volume: the mount point */
+        char *dataset;  /* pool/fs, or the zvol pool/vol the filesystem is mounted from */
+        char *fstype;   /* "zfs", or the filesystem on the zvol */
+        bool zvol;
+} ZfsVolume;
+
+static void zfs_volume_done(ZfsVolume *v) {
+        free(v->mnt);
+        free(v->dataset);
+        free(v->fstype);
+        *v = (ZfsVolume) {};
+}
 
 static char *mfree_str(char *s) {
         free(s);
@@ -91,6 +139,7 @@ static ZfsSnapshot *zfs_snapshot_free(ZfsSnapshot *z) {
         free(z->dataset);
         free(z->name);
         free(z->path);
+        free(z->fstype);
         free(z);
         return NULL;
 }
@@ -128,14 +177,101 @@ static size_t pool_len(const char *name) {
         return strcspn(name, "/@");
 }
 
+/* The filesystems a zvol volume may carry: those FIFREEZE holds and that mount cleanly
+ * read-only from the copy of a frozen one. */
+static bool zvol_fstype_supported(const char *fstype) {
+        return streq(fstype, "ext4") || streq(fstype, "ext3") || streq(fstype, "ext2") || streq(fstype, "xfs");
+}
+
 /*
- * The mounted ZFS filesystem path is in: its mount point (ret_mnt) and dataset (ret_dataset).
- * VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER, with a phrase in *ret_why when wanted, when it is not
- * one: not ZFS, a bind mount of a subdirectory, a mounted snapshot.
+ * The ZFS name of the zvol or zvol snapshot whose device is /dev/<devname>: BLKZNAME, what
+ * udev's zvol_id asks. expect_rdev non-zero: the device must be that one (a node swapped under
+ * /dev is not believed). 0 with the name in ret (ZFS_MAX_DATASET_NAME_LEN), or -errno.
  */
-static vss_hr zfs_volume_resolve(const char *volume, char **ret_mnt, char **ret_dataset, const char **ret_why) {
+static int zvol_name_of(const char *devname, dev_t expect_rdev, char ret[static ZFS_MAX_DATASET_NAME_LEN]) {
+        _cleanup_close_ int fd = -EBADF;
+        char path[64];
+        struct stat st;
+
+        if (snprintf(path, sizeof(path), "/dev/%s", devname) >= (int) sizeof(path))
+                return -ENAMETOOLONG;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISBLK(st.st_mode) || (expect_rdev != 0 && st.st_rdev != expect_rdev))
+                return -ENODEV;
+        memset(ret, 0, ZFS_MAX_DATASET_NAME_LEN);
+        if (ioctl(fd, BLKZNAME, ret) < 0)
+                return -errno;
+        ret[ZFS_MAX_DATASET_NAME_LEN - 1] = 0;
+        return isempty(ret) ? -ENODEV : 0;
+}
+
+/* The whole zvol the filesystem of mount e lives on: its name into ret. VSS_E_VOLUME_NOT_-
+ * SUPPORTED_BY_PROVIDER with *ret_why when it is not on one. */
+static vss_hr zvol_of_mount(const MountEntry *e, char ret[static ZFS_MAX_DATASET_NAME_LEN], const char **ret_why) {
+        char sys[96], link[PATH_MAX];
+        const char *base;
+        struct stat st;
+        ssize_t k;
+        int r;
+
+        if (stat(e->mnt, &st) < 0)
+                return vss_hr_from_errno(errno);
+        snprintf(sys, sizeof(sys), "/sys/dev/block/%u:%u", major(st.st_dev), minor(st.st_dev));
+        k = readlink(sys, link, sizeof(link) - 1);
+        if (k < 0) {
+                *ret_why = "not a ZFS dataset or zvol";
+                return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
+        }
+        link[k] = 0;
+        base = strrchr(link, '/');
+        base = base ? base + 1 : link;
+        if (strncmp(base, "zd", 2) != 0) {
+                *ret_why = "not a ZFS dataset or zvol";
+                return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
+        }
+        strncat(sys, "/partition", sizeof(sys) - strlen(sys) - 1);
+        if (access(sys, F_OK) == 0) {
+                *ret_why = "on a partition of a zvol (only a filesystem on a whole zvol is supported)";
+                return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
+        }
+        if (!zvol_fstype_supported(e->fstype)) {
+                *ret_why = "on a zvol, but neither ext2/3/4 nor XFS (which can be frozen)";
+                return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
+        }
+        if (!streq(e->root, "/")) {
+                *ret_why = "a bind mount of part of a filesystem on a zvol";
+                return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
+        }
+        r = zvol_name_of(base, st.st_dev, ret);
+        if (r < 0) {
+                provider_log(ZFS_PROVIDER_NAME, "cannot tell which zvol /dev/%s is: %s", base, strerror(-r));
+                *ret_why = "on a zvol ZFS does not name";
+                return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
+        }
+        if (strchr(ret, '@')) {
+                *ret_why = "a mounted zvol snapshot, already read-only";
+                return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
+        }
+        return S_OK;
+}
+
+/*
+ * The volume path is in: a mounted ZFS filesystem dataset, or an ext2/3/4 or XFS filesystem
+ * mounted from a whole zvol (*ret filled when ret is non-NULL; end it with zfs_volume_done).
+ * VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER, with a phrase in *ret_why when wanted, when it is
+ * neither: not ZFS, a bind mount of a subdirectory, a mounted snapshot, a zvol partition.
+ */
+static vss_hr zfs_volume_resolve(const char *volume, ZfsVolume *ret, const char **ret_why) {
         _cleanup_(mount_entry_done) MountEntry e = {};
         _cleanup_free_ char *real = NULL;
+        char zvol[ZFS_MAX_DATASET_NAME_LEN];
+        const char *why = NULL;
+        bool is_zvol = false;
+        vss_hr hr;
         int r;
 
         if (isempty(volume) || volume[0] != '/')
@@ -147,54 +283,97 @@ static vss_hr zfs_volume_resolve(const char *volume, char **ret_mnt, char **ret_
         r = mount_find(real, NULL, &e);
         if (r < 0 && r != -ENOENT)
                 return vss_hr_from_errno(r);
-        if (r == -ENOENT || !streq(e.fstype, "zfs")) {
-                if (ret_why)
-                        *ret_why = "not a ZFS dataset";
-                return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
+        if (r == -ENOENT)
+                why = "not a ZFS dataset or zvol";
+        else if (streq(e.fstype, "zfs")) {
+                if (strchr(e.source, '@'))
+                        why = "a mounted ZFS snapshot, already read-only";
+                else if (!streq(e.root, "/"))
+                        why = "a bind mount of part of a ZFS dataset";
+        } else {
+                hr = zvol_of_mount(&e, zvol, &why);
+                if (VSS_FAILED(hr) && hr != VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER)
+                        return hr;
+                is_zvol = VSS_SUCCEEDED(hr);
         }
-        if (strchr(e.source, '@')) {
+        if (why) {
                 if (ret_why)
-                        *ret_why = "a mounted ZFS snapshot, already read-only";
-                return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
-        }
-        if (!streq(e.root, "/")) {
-                if (ret_why)
-                        *ret_why = "a bind mount of part of a ZFS dataset";
+                        *ret_why = why;
                 return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
         }
 
-        if (ret_mnt)
-                *ret_mnt = TAKE_PTR(e.mnt);
-        if (ret_dataset)
-                *ret_dataset = TAKE_PTR(e.source);
+        if (ret) {
+                *ret = (ZfsVolume) { .zvol = is_zvol };
+                ret->mnt = TAKE_PTR(e.mnt);
+                ret->fstype = TAKE_PTR(e.fstype);
+                ret->dataset = is_zvol ? strdup(zvol) : TAKE_PTR(e.source);
+                if (!ret->dataset) {
+                        zfs_volume_done(ret);
+                        return E_OUTOFMEMORY;
+                }
+        }
+        return S_OK;
+}
+
+/* Zvol filesystems need the guardian's freeze: without one they are not this provider's. */
+static vss_hr zfs_volume_check(ZfsProvider *zp, const char *volume, ZfsVolume *ret, const char **ret_why) {
+        ZfsVolume v = {};
+        vss_hr hr;
+
+        hr = zfs_volume_resolve(volume, &v, ret_why);
+        if (VSS_FAILED(hr))
+                return hr;
+        if (v.zvol && !provider_hold_usable(&zp->hold)) {
+                zfs_volume_done(&v);
+                if (ret_why)
+                        *ret_why = "a filesystem on a zvol, which needs the freeze guardian (vss-guardian is missing)";
+                return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
+        }
+        if (ret)
+                *ret = v;
+        else
+                zfs_volume_done(&v);
         return S_OK;
 }
 
 static vss_hr zfs_is_volume_supported(VssProvider *self, const char *volume, char **ret_canonical) {
+        ZfsVolume v = {};
+        vss_hr hr;
+
         if (!ret_canonical)
                 return E_INVALIDARG;
-        return zfs_volume_resolve(volume, ret_canonical, NULL, NULL);
+        hr = zfs_volume_check((ZfsProvider *) self, volume, &v, NULL);
+        if (VSS_FAILED(hr))
+                return hr;
+        *ret_canonical = TAKE_PTR(v.mnt);
+        zfs_volume_done(&v);
+        return S_OK;
 }
 
 static char *zfs_why_unsupported(VssProvider *self, const char *volume) {
         const char *why = NULL;
         vss_hr hr;
 
-        hr = zfs_volume_resolve(volume, NULL, NULL, &why);
+        hr = zfs_volume_check((ZfsProvider *) self, volume, NULL, &why);
         if (hr == VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER && why)
                 return strdup(why);
         return strdup(VSS_SUCCEEDED(hr) ? "supported" : vss_hr_message(hr));
 }
 
-/* "<mnt>/.zfs/snapshot/vss-<id>" and "<dataset>@vss-<id>". */
-static vss_hr snapshot_names(const char *mnt, const char *dataset, const vss_id *id, char **ret_path,
+/* A dataset's snapshot path "<mnt>/.zfs/snapshot/vss-<id>", or a zvol's "<mount root>/<id>";
+ * and the name "<dataset>@vss-<id>". */
+static vss_hr snapshot_names(const ZfsProvider *zp, const ZfsVolume *v, const vss_id *id, char **ret_path,
                              char **ret_name) {
         char obj[PROVIDER_OBJECT_NAME_MAX];
         _cleanup_free_ char *path = NULL, *name = NULL;
+        int k;
 
         provider_object_name(id, obj);
-        if (asprintf(&path, "%s" SNAPSHOT_DIR "%s", streq(mnt, "/") ? "" : mnt, obj) < 0 ||
-            asprintf(&name, "%s@%s", dataset, obj) < 0)
+        if (v->zvol)
+                k = asprintf(&path, "%s/%s", zp->mount_root, vss_id_to_str(id).s);
+        else
+                k = asprintf(&path, "%s" SNAPSHOT_DIR "%s", streq(v->mnt, "/") ? "" : v->mnt, obj);
+        if (k < 0 || asprintf(&name, "%s@%s", v->dataset, obj) < 0)
                 return E_OUTOFMEMORY;
         if (strlen(name) >= ZFS_MAX_DATASET_NAME_LEN)
                 return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
@@ -203,8 +382,115 @@ static vss_hr snapshot_names(const char *mnt, const char *dataset, const vss_id 
         return S_OK;
 }
 
+/* Whether path is a zvol snapshot's mount directory: exactly "<mount root>/<id>" (its id in *ret). */
+static bool zvol_snapshot_path(const ZfsProvider *zp, const char *path, vss_id *ret) {
+        size_t n = strlen(zp->mount_root);
+
+        return path && strncmp(path, zp->mount_root, n) == 0 && path[n] == '/' &&
+               provider_snapshot_name_parse(path + n + 1, NULL, ret);
+}
+
+/*
+ * The zvol's snapdev property (read by a read-only channel program, no fork): whether its
+ * snapshots get block devices. 1 visible, 0 hidden, or -errno.
+ */
+static int zvol_snapdev_visible(const char *zvol) {
+        static const char program[] =
+                "local args = ...\n"
+                "local value = zfs.get_prop(args[\"dataset\"], \"snapdev\")\n"
+                "return value\n";
+        nvlist_t *args = NULL, *out = NULL;
+        char pool[ZFS_MAX_DATASET_NAME_LEN];
+        size_t pn = pool_len(zvol);
+        char *value = NULL;
+        uint64_t number = 0;
+        int r;
+
+        if (pn >= sizeof(pool))
+                return -ENAMETOOLONG;
+        memcpy(pool, zvol, pn);
+        pool[pn] = 0;
+        if (nvlist_alloc(&args, NV_UNIQUE_NAME, 0) != 0 || nvlist_add_string(args, "dataset", zvol) != 0) {
+                nvlist_free(args);
+                return -ENOMEM;
+        }
+        r = lzc_channel_program_nosync(pool, program, CP_INSTR_LIMIT, CP_MEM_LIMIT, args, &out);
+        nvlist_free(args);
+        if (r == 0 && nvlist_lookup_string(out, ZCP_RET_RETURN, &value) == 0)
+                r = streq(value, "visible") ? 1 : 0;
+        else if (r == 0 && nvlist_lookup_uint64(out, ZCP_RET_RETURN, &number) == 0)
+                r = number == 1 ? 1 : 0; /* ZFS_SNAPDEV_VISIBLE */
+        else if (r == 0)
+                r = -EPROTO;
+        else
+                r = -r;
+        nvlist_free(out);
+        return r;
+}
+
+/*
+ * `zfs set snapdev=visible <zvol>`: libzfs_core has no call that sets a native property (a
+ * channel program sets user properties only), and libzfs would bring the whole of ZFS's
+ * administration library into vssd for this one line. Run once per zvol, in begin_prepare,
+ * far from any freeze. 0, or -errno / -EIO when it failed.
+ */
+static int zvol_snapdev_set_visible(const char *zvol) {
+        static const char *const exes[] = { "/usr/sbin/zfs", "/sbin/zfs" };
+        char *argv[] = { (char *) "zfs", (char *) "set", (char *) "snapdev=visible", (char *) zvol, NULL };
+        char *envp[] = { (char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin", (char *) "LC_ALL=C", NULL };
+        posix_spawn_file_actions_t fa;
+        const char *exe = NULL;
+        int r, status;
+        pid_t pid;
+
+        for (size_t i = 0; i < ELEMENTSOF(exes) && !exe; i++)
+                if (access(exes[i], X_OK) == 0)
+                        exe = exes[i];
+        if (!exe)
+                return -ENOENT;
+        if (posix_spawn_file_actions_init(&fa) != 0)
+                return -ENOMEM;
+        r = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+        if (r == 0)
+                r = posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+        if (r == 0)
+                r = posix_spawn(&pid, exe, &fa, NULL, argv, envp);
+        posix_spawn_file_actions_destroy(&fa);
+        if (r != 0)
+                return -r;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+}
+
+static vss_hr zvol_make_snapshots_visible(const char *zvol) {
+        int r;
+
+        r = zvol_snapdev_visible(zvol);
+        if (r > 0)
+                return S_OK;
+        if (r < 0)
+                provider_log(ZFS_PROVIDER_NAME, "cannot read the snapdev property of %s: %s; setting it", zvol,
+                             strerror(-r));
+        r = zvol_snapdev_set_visible(zvol);
+        if (r < 0) {
+                provider_log(ZFS_PROVIDER_NAME, "cannot set snapdev=visible on %s (its snapshots need a device "
+                             "to be read): %s", zvol, strerror(-r));
+                return VSS_E_PROVIDER_VETO;
+        }
+        provider_log(ZFS_PROVIDER_NAME, "set snapdev=visible on %s: its snapshots have block devices now", zvol);
+        return S_OK;
+}
+
+static void zfs_snapshot_data_free(void *data) {
+        zfs_snapshot_free(data);
+}
+
 static vss_hr zfs_begin_prepare(VssProvider *self, ProviderSnapshot *s) {
-        _cleanup_free_ char *mnt = NULL, *dataset = NULL, *path = NULL, *name = NULL;
+        ZfsProvider *zp = (ZfsProvider *) self;
+        _cleanup_free_ char *path = NULL, *name = NULL;
+        _cleanup_(zfs_volume_done) ZfsVolume v = {};
         ZfsSnapshot *z;
         vss_hr hr;
 
@@ -213,24 +499,31 @@ static vss_hr zfs_begin_prepare(VssProvider *self, ProviderSnapshot *s) {
         if (s->data)
                 return VSS_E_BAD_STATE;
 
-        hr = zfs_volume_resolve(s->volume, &mnt, &dataset, NULL);
+        hr = zfs_volume_check(zp, s->volume, &v, NULL);
         if (VSS_FAILED(hr))
                 return hr;
-        hr = snapshot_names(mnt, dataset, &s->snapshot_id, &path, &name);
+        hr = snapshot_names(zp, &v, &s->snapshot_id, &path, &name);
         if (VSS_FAILED(hr))
                 return hr;
         if (lzc_exists(name)) {
                 provider_log(ZFS_PROVIDER_NAME, "%s already exists, refusing to reuse it", name);
                 return VSS_E_PROVIDER_VETO;
         }
+        if (v.zvol) {
+                hr = zvol_make_snapshots_visible(v.dataset);
+                if (VSS_FAILED(hr))
+                        return hr;
+        }
 
         z = calloc(1, sizeof(*z));
         if (!z)
                 return E_OUTOFMEMORY;
-        z->dataset = TAKE_PTR(dataset);
+        z->dataset = TAKE_PTR(v.dataset);
+        z->fstype = v.zvol ? TAKE_PTR(v.fstype) : NULL;
         z->name = TAKE_PTR(name);
         z->path = TAKE_PTR(path);
         s->data = z;
+        s->data_free = zfs_snapshot_data_free;
         return S_OK;
 }
 
@@ -246,14 +539,34 @@ static vss_hr check_prepared(ProviderSnapshot *const *snaps, size_t n, bool want
         return S_OK;
 }
 
+/* The mount points of the set's zvol filesystems, the ones the hold freezes; how many. */
+static size_t zvol_volumes(ProviderSnapshot *const *snaps, size_t n, char **ret) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < n; i++)
+                if (((ZfsSnapshot *) snaps[i]->data)->fstype)
+                        ret[k++] = snaps[i]->volume;
+        return k;
+}
+
 static vss_hr zfs_end_prepare(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
+        char *frozen[VSS_MAX_VOLUMES_PER_SET];
+        size_t nz;
         vss_hr hr;
 
         hr = check_prepared(snaps, n, false);
         if (VSS_FAILED(hr))
                 return hr;
+        if (n > ELEMENTSOF(frozen))
+                return E_INVALIDARG;
         /* Dirty data written now, while writers run, leaves little for the snapshot's sync. */
-        return provider_flush_volumes(ZFS_PROVIDER_NAME, snaps, n);
+        hr = provider_flush_volumes(ZFS_PROVIDER_NAME, snaps, n);
+        if (VSS_FAILED(hr))
+                return hr;
+        /* The guardian started, and the zvol filesystems' first-freeze work done, out of the
+         * writers' window. */
+        nz = zvol_volumes(snaps, n, frozen);
+        return nz > 0 ? provider_hold_prepare(&((ZfsProvider *) self)->hold, frozen, nz) : S_OK;
 }
 
 static vss_hr zfs_pre_commit(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
@@ -451,9 +764,10 @@ static void set_created(ProviderSnapshot *const *snaps, size_t n, bool created) 
 
 static vss_hr zfs_commit(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
         ZfsProvider *zp = (ZfsProvider *) self;
-        char *names[VSS_MAX_VOLUMES_PER_SET] = {};
+        char *names[VSS_MAX_VOLUMES_PER_SET] = {}, *frozen[VSS_MAX_VOLUMES_PER_SET];
         _cleanup_free_ CommitJobs *jobs = NULL;
-        vss_hr hr;
+        vss_hr hr, thaw_hr = S_OK;
+        size_t nz;
         int r;
 
         hr = check_prepared(snaps, n, false);
@@ -463,12 +777,25 @@ static vss_hr zfs_commit(VssProvider *self, ProviderSnapshot *const *snaps, size
                 return E_INVALIDARG;
         set_names(snaps, n, names);
 
-        /* One call per pool, all at once: nothing else happens meanwhile. */
+        /* One call per pool, all at once: nothing else happens meanwhile. With zvol
+         * filesystems in the set, inside the guardian's freeze of them: between begin and end
+         * only the snapshot ioctls run (no log, no allocation of a path, no file I/O). */
         jobs = calloc(1, sizeof(*jobs));
         if (!jobs)
                 return E_OUTOFMEMORY;
         (void) for_each_pool(names, n, collect_pool, jobs);
+        nz = zvol_volumes(snaps, n, frozen);
+        if (nz > 0) {
+                hr = provider_hold_begin(&zp->hold, frozen, nz);
+                if (VSS_FAILED(hr)) {
+                        provider_log(ZFS_PROVIDER_NAME, "freezing %zu zvol filesystem(s) failed: %s", nz,
+                                     vss_hr_name(hr));
+                        return hr;
+                }
+        }
         r = commit_jobs_run(jobs);
+        if (nz > 0)
+                thaw_hr = provider_hold_end(&zp->hold, r == 0);
         zp->last_skew_usec = 0;
         zp->last_window_usec = 0;
         if (jobs->n > 1) {
@@ -490,6 +817,13 @@ static vss_hr zfs_commit(VssProvider *self, ProviderSnapshot *const *snaps, size
                 provider_log(ZFS_PROVIDER_NAME, "snapshot failed: %s", strerror(r));
                 return hr_from_zfs(r);
         }
+        if (VSS_FAILED(thaw_hr)) {
+                /* The zvol filesystems were not held to the end: not a point in time. */
+                (void) destroy_snapshots(names, n);
+                provider_log(ZFS_PROVIDER_NAME, "the hold of %zu zvol filesystem(s) broke: %s", nz,
+                             vss_hr_name(thaw_hr));
+                return thaw_hr;
+        }
         set_created(snaps, n, true);
 
         for (size_t i = 0; i < n; i++) {
@@ -505,6 +839,9 @@ static vss_hr zfs_commit(VssProvider *self, ProviderSnapshot *const *snaps, size
                 free(snaps[i]->device);
                 snaps[i]->device = device;
         }
+        if (nz > 0)
+                provider_log(ZFS_PROVIDER_NAME, "held %zu zvol filesystem(s) frozen for %.3f ms", nz,
+                             (double) zp->hold.last_usec / (double) USEC_PER_MSEC);
         if (jobs->n > 1)
                 provider_log(ZFS_PROVIDER_NAME,
                              "%zu pools snapshotted in parallel: calls started within %.3f ms, all done %.3f ms "
@@ -516,6 +853,98 @@ static vss_hr zfs_commit(VssProvider *self, ProviderSnapshot *const *snaps, size
 
 static vss_hr zfs_post_commit(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
         return check_prepared(snaps, n, true);
+}
+
+/*
+ * The /dev/zdN device of the zvol snapshot name, into ret (PATH_MAX): udev's /dev/zvol link
+ * when there is one, else every zd device of /sys/block asked its name (BLKZNAME), so that no
+ * udev is needed. 0, -ENOENT when there is none (yet), or -errno.
+ */
+static int zvol_device_find(const char *name, char ret[static PATH_MAX]) {
+        _cleanup_free_ char *link = NULL, *real = NULL;
+        char found[ZFS_MAX_DATASET_NAME_LEN];
+        struct dirent *de;
+        DIR *d;
+
+        if (asprintf(&link, "/dev/zvol/%s", name) < 0)
+                return -ENOMEM;
+        real = realpath(link, NULL);
+        if (real && strncmp(real, "/dev/zd", 7) == 0 && zvol_name_of(real + 5, 0, found) == 0 && streq(found, name)) {
+                snprintf(ret, PATH_MAX, "%s", real);
+                return 0;
+        }
+
+        d = opendir("/sys/block");
+        if (!d)
+                return -errno;
+        while ((de = readdir(d)))
+                if (strncmp(de->d_name, "zd", 2) == 0 && zvol_name_of(de->d_name, 0, found) == 0 &&
+                    streq(found, name)) {
+                        snprintf(ret, PATH_MAX, "/dev/%s", de->d_name);
+                        closedir(d);
+                        return 0;
+                }
+        closedir(d);
+        return -ENOENT;
+}
+
+/* As zvol_device_find, waiting up to ZVOL_DEVICE_WAIT_MS for ZFS to make the device. */
+static int zvol_device_wait(const char *name, char ret[static PATH_MAX]) {
+        for (unsigned waited = 0;; waited += 10) {
+                int r = zvol_device_find(name, ret);
+
+                if (r != -ENOENT || waited >= ZVOL_DEVICE_WAIT_MS)
+                        return r;
+                (void) usleep(10000);
+        }
+}
+
+/* How a zvol snapshot's filesystem mounts: the copy of a frozen filesystem is clean, never
+ * replay a journal; XFS also refuses a second mount of the same UUID without nouuid. */
+static const char *zvol_mount_options(const char *fstype) {
+        return streq(fstype, "xfs") ? "norecovery,nouuid" : "noload";
+}
+
+/* Mounts the zvol snapshot name (its filesystem fstype) read-only at dir (made if absent,
+ * under the mount root) through provider_mount_ro. 0 or -errno; dir is removed on failure. */
+static int zvol_snapshot_mount(const ZfsProvider *zp, const char *name, const char *fstype, const char *dir) {
+        char dev[PATH_MAX];
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        r = zvol_device_wait(name, dev);
+        if (r < 0)
+                return r;
+        if (mkdir(zp->mount_root, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                return -errno;
+        fd = path_open_nofollow(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        r = fd < 0 ? fd : provider_mount_ro(dev, streq(fstype, "xfs") ? "xfs" : "ext4", zvol_mount_options(fstype), fd, NULL);
+        if (r < 0)
+                (void) rmdir(dir);
+        return r;
+}
+
+/* Takes the read-only mount at dir away (lazily when a reader still has it open: the snapshot
+ * then stays busy until they go) and removes the directory. 0 or -errno. */
+static int zvol_snapshot_umount(const char *dir) {
+        int r;
+
+        r = provider_umount_path(dir, false);
+        if (r == -EBUSY)
+                r = provider_umount_path(dir, true);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (rmdir(dir) < 0 && errno != ENOENT)
+                return -errno;
+        return 0;
+}
+
+static bool is_mount_point(const char *path) {
+        _cleanup_(mount_entry_done) MountEntry e = {};
+
+        return mount_find(path, NULL, &e) >= 0 && streq(e.mnt, path);
 }
 
 /* One pool's snapshots held; cleanup_fd -1: the hold outlives vssd, as the persistent
@@ -555,6 +984,20 @@ static vss_hr zfs_pre_final_commit(VssProvider *self, ProviderSnapshot *const *s
         }
         for (size_t i = 0; i < n; i++)
                 ((ZfsSnapshot *) snaps[i]->data)->held = true;
+
+        /* Each zvol snapshot readable at its device path. */
+        for (size_t i = 0; i < n; i++) {
+                ZfsSnapshot *z = snaps[i]->data;
+
+                if (!z->fstype || z->mounted)
+                        continue;
+                r = zvol_snapshot_mount((ZfsProvider *) self, z->name, z->fstype, z->path);
+                if (r < 0) {
+                        provider_log(ZFS_PROVIDER_NAME, "cannot mount %s at %s: %s", z->name, z->path, strerror(-r));
+                        return VSS_E_PROVIDER_VETO;
+                }
+                z->mounted = true;
+        }
         return S_OK;
 }
 
@@ -566,6 +1009,8 @@ static vss_hr zfs_abort(VssProvider *self, ProviderSnapshot *const *snaps, size_
                 if (!s || !s->data)
                         continue;
                 z = s->data;
+                if (z->mounted)
+                        (void) zvol_snapshot_umount(z->path);
                 if (z->created)
                         (void) destroy_snapshots(&z->name, 1);
                 s->data = zfs_snapshot_free(z);
@@ -576,13 +1021,16 @@ static vss_hr zfs_abort(VssProvider *self, ProviderSnapshot *const *snaps, size_
 
 /*
  * The snapshot name for s: from its data, or, for one known only from the catalog, from its
- * device path "<mnt>/.zfs/snapshot/vss-<id>" and the dataset mounted at <mnt>. Only names of
- * that exact form are ever produced: a damaged record must not name another snapshot.
+ * device path and volume: a dataset's "<mnt>/.zfs/snapshot/vss-<id>" with the dataset mounted
+ * at <mnt>, a zvol's "<mount root>/<id>" with the zvol s->volume is mounted from. Only names
+ * of that exact form are ever produced: a damaged record must not name another snapshot.
  */
-static vss_hr snapshot_name_of(const ProviderSnapshot *s, char **ret) {
-        _cleanup_free_ char *mnt = NULL, *dataset = NULL;
+static vss_hr snapshot_name_of(const ZfsProvider *zp, const ProviderSnapshot *s, char **ret) {
+        _cleanup_(zfs_volume_done) ZfsVolume v = {};
+        _cleanup_free_ char *mnt = NULL;
         const ZfsSnapshot *z = s->data;
-        const char *dir, *obj;
+        char obj[PROVIDER_OBJECT_NAME_MAX];
+        const char *dir;
         vss_id id;
         vss_hr hr;
 
@@ -592,37 +1040,66 @@ static vss_hr snapshot_name_of(const ProviderSnapshot *s, char **ret) {
         }
         if (isempty(s->device) || s->device[0] != '/')
                 return E_INVALIDARG;
-        dir = strstr(s->device, SNAPSHOT_DIR);
-        if (!dir || strstr(dir + 1, SNAPSHOT_DIR))
-                return E_INVALIDARG;
-        obj = dir + strlen(SNAPSHOT_DIR);
-        if (!provider_object_name_parse(obj, &id))
-                return E_INVALIDARG;
-        mnt = dir == s->device ? strdup("/") : strndup(s->device, (size_t) (dir - s->device));
-        if (!mnt)
-                return E_OUTOFMEMORY;
 
-        hr = zfs_volume_resolve(mnt, NULL, &dataset, NULL);
-        if (VSS_FAILED(hr))
-                return hr;
-        if (asprintf(ret, "%s@%s", dataset, obj) < 0)
+        if (zvol_snapshot_path(zp, s->device, &id)) {
+                if (isempty(s->volume))
+                        return E_INVALIDARG;
+                hr = zfs_volume_resolve(s->volume, &v, NULL);
+                if (VSS_FAILED(hr))
+                        return hr;
+                if (!v.zvol)
+                        return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
+                provider_object_name(&id, obj);
+        } else {
+                dir = strstr(s->device, SNAPSHOT_DIR);
+                if (!dir || strstr(dir + 1, SNAPSHOT_DIR))
+                        return E_INVALIDARG;
+                if (!provider_object_name_parse(dir + strlen(SNAPSHOT_DIR), &id))
+                        return E_INVALIDARG;
+                snprintf(obj, sizeof(obj), "%s", dir + strlen(SNAPSHOT_DIR));
+                mnt = dir == s->device ? strdup("/") : strndup(s->device, (size_t) (dir - s->device));
+                if (!mnt)
+                        return E_OUTOFMEMORY;
+                hr = zfs_volume_resolve(mnt, &v, NULL);
+                if (VSS_FAILED(hr))
+                        return hr;
+                if (v.zvol)
+                        return VSS_E_VOLUME_NOT_SUPPORTED_BY_PROVIDER;
+        }
+        if (asprintf(ret, "%s@%s", v.dataset, obj) < 0)
                 return E_OUTOFMEMORY;
         return S_OK;
 }
 
 static vss_hr zfs_delete_snapshot(VssProvider *self, ProviderSnapshot *s) {
+        ZfsProvider *zp = (ZfsProvider *) self;
         _cleanup_free_ char *name = NULL;
+        ZfsSnapshot *z;
         vss_hr hr;
+        vss_id id;
         int r;
 
         if (!s)
                 return E_INVALIDARG;
-        if (s->data && !((ZfsSnapshot *) s->data)->created)
+        z = s->data;
+        if (z && !z->created)
                 return VSS_E_OBJECT_NOT_FOUND;
 
-        hr = snapshot_name_of(s, &name);
+        hr = snapshot_name_of(zp, s, &name);
         if (VSS_FAILED(hr))
                 return hr;
+        /* A zvol snapshot's mount goes first: a mounted device keeps the snapshot busy. */
+        if ((z && z->mounted) || (!z && zvol_snapshot_path(zp, s->device, &id))) {
+                const char *dir = z ? z->path : s->device;
+
+                r = zvol_snapshot_umount(dir);
+                if (r < 0) {
+                        provider_log(ZFS_PROVIDER_NAME, "cannot unmount %s: %s", dir, strerror(-r));
+                        return vss_hr_from_errno(r);
+                }
+                if (z)
+                        z->mounted = false;
+        }
         if (!lzc_exists(name)) {
                 /* Destroyed behind our back: done with it all the same. */
                 s->data = zfs_snapshot_free(s->data);
@@ -648,12 +1125,52 @@ static vss_hr zfs_device_path(VssProvider *self, const ProviderSnapshot *s, char
         return S_OK;
 }
 
-/* The snapshot directory mounts itself on first access; the bind mount then copies that mount. */
+/* A zvol snapshot mounted at its device path, mounting it when it is not (after a reboot). */
+static vss_hr zvol_snapshot_ensure_mounted(const ZfsProvider *zp, const ProviderSnapshot *s) {
+        _cleanup_(zfs_volume_done) ZfsVolume v = {};
+        _cleanup_free_ char *name = NULL;
+        const ZfsSnapshot *z = s->data;
+        const char *fstype;
+        vss_hr hr;
+        int r;
+
+        if (is_mount_point(s->device))
+                return S_OK;
+        hr = snapshot_name_of(zp, s, &name);
+        if (VSS_FAILED(hr))
+                return hr;
+        if (!lzc_exists(name))
+                return VSS_E_OBJECT_NOT_FOUND;
+        fstype = z ? z->fstype : NULL;
+        if (!fstype) {
+                /* Known from the catalog only: the origin's filesystem is the copy's. */
+                hr = zfs_volume_resolve(s->volume, &v, NULL);
+                if (VSS_FAILED(hr))
+                        return hr;
+                fstype = v.fstype;
+        }
+        r = zvol_snapshot_mount(zp, name, fstype, s->device);
+        if (r < 0) {
+                provider_log(ZFS_PROVIDER_NAME, "cannot mount %s at %s: %s", name, s->device, strerror(-r));
+                return vss_hr_from_errno(r);
+        }
+        return S_OK;
+}
+
+/* A dataset's snapshot directory mounts itself on first access, a zvol's snapshot is mounted
+ * at its device path; the bind mount then copies that mount. */
 static vss_hr zfs_expose(VssProvider *self, const ProviderSnapshot *s, int target_fd, const char *target_path) {
+        const ZfsProvider *zp = (const ZfsProvider *) self;
         _cleanup_close_ int fd = -EBADF;
+        vss_id id;
 
         if (!s || isempty(s->device))
                 return E_INVALIDARG;
+        if (zvol_snapshot_path(zp, s->device, &id)) {
+                vss_hr hr = zvol_snapshot_ensure_mounted(zp, s);
+
+                return VSS_FAILED(hr) ? hr : provider_expose_bind(s, target_fd, target_path);
+        }
         /* Opening it mounts it (stat would not: it never triggers an automount). */
         fd = open(s->device, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
@@ -706,7 +1223,9 @@ static vss_timestamp timestamp_from_seconds(int64_t seconds) {
 }
 
 static vss_hr zfs_query(VssProvider *self, const char *volume, ProviderQueryCallback cb, void *userdata) {
-        _cleanup_free_ char *mnt = NULL, *dataset = NULL;
+        ZfsProvider *zp = (ZfsProvider *) self;
+        _cleanup_(zfs_volume_done) ZfsVolume v = {};
+        const char *dataset;
         nvlist_t *list = NULL;
         vss_hr hr = S_OK;
         size_t dn;
@@ -714,9 +1233,10 @@ static vss_hr zfs_query(VssProvider *self, const char *volume, ProviderQueryCall
 
         if (!cb)
                 return E_INVALIDARG;
-        hr = zfs_volume_resolve(volume, &mnt, &dataset, NULL);
+        hr = zfs_volume_resolve(volume, &v, NULL);
         if (VSS_FAILED(hr))
                 return hr;
+        dataset = v.dataset;
         r = list_snapshots(dataset, &list);
         if (r != 0) {
                 provider_log(ZFS_PROVIDER_NAME, "cannot list the snapshots of %s: %s", dataset, strerror(r));
@@ -734,7 +1254,7 @@ static vss_hr zfs_query(VssProvider *self, const char *volume, ProviderQueryCall
                 if (strncmp(snap, dataset, dn) != 0 || snap[dn] != '@' || !provider_object_name_parse(snap + dn + 1, &id))
                         continue;
                 (void) nvpair_value_int64(p, &created);
-                hr = snapshot_names(mnt, dataset, &id, &path, &name);
+                hr = snapshot_names(zp, &v, &id, &path, &name);
                 if (VSS_SUCCEEDED(hr))
                         hr = cb(&id, path, timestamp_from_seconds(created), userdata);
         }
@@ -755,8 +1275,8 @@ static vss_hr zfs_get_properties(VssProvider *self, const ProviderSnapshot *s, P
                 *ret = (ProviderSnapshotProperties) {};
                 return S_OK;
         }
-        /* Fails (unknown, not missing) when the dataset is not mounted where it was. */
-        hr = snapshot_name_of(s, &name);
+        /* Fails (unknown, not missing) when the volume is not mounted where it was. */
+        hr = snapshot_name_of((ZfsProvider *) self, s, &name);
         if (VSS_FAILED(hr))
                 return hr;
         if (!lzc_exists(name)) {
@@ -781,10 +1301,14 @@ static vss_hr zfs_get_properties(VssProvider *self, const ProviderSnapshot *s, P
 }
 
 static void zfs_free(VssProvider *self) {
-        if (!self)
+        ZfsProvider *zp = (ZfsProvider *) self;
+
+        if (!zp)
                 return;
+        provider_hold_done(&zp->hold);
+        free(zp->mount_root);
         libzfs_core_fini();
-        free(self);
+        free(zp);
 }
 
 static const VssProvider zfs_provider = {
@@ -793,7 +1317,7 @@ static const VssProvider zfs_provider = {
         .id = ZFS_PROVIDER_ID,
         .type = VSS_PROV_SOFTWARE,
         .version_string = "1.0",
-        .flags = VSS_PROVIDER_ATOMIC_SET,
+        .flags = VSS_PROVIDER_NEEDS_HOLD | VSS_PROVIDER_ATOMIC_SET, /* the hold: zvol filesystems only */
         .free = zfs_free,
         .is_volume_supported = zfs_is_volume_supported,
         .begin_prepare = zfs_begin_prepare,
@@ -815,6 +1339,7 @@ static const VssProvider zfs_provider = {
 
 vss_hr provider_zfs_new(const ProviderConfig *config, VssProvider **ret) {
         ZfsProvider *zp;
+        vss_hr hr;
         int r;
 
         if (!ret)
@@ -831,6 +1356,19 @@ vss_hr provider_zfs_new(const ProviderConfig *config, VssProvider **ret) {
                 return E_OUTOFMEMORY;
         }
         zp->parent = zfs_provider;
+        if (asprintf(&zp->mount_root, "%s/zfs", config && config->state_dir ? config->state_dir : "/var/lib/vss") < 0) {
+                zp->mount_root = NULL;
+                zfs_free(&zp->parent);
+                return E_OUTOFMEMORY;
+        }
+        /* Without the guardian, datasets still work; zvol filesystems are then refused. */
+        hr = provider_hold_init(&zp->hold, ZFS_PROVIDER_NAME, config);
+        if (hr == VSS_E_PROVIDER_NOT_REGISTERED)
+                provider_log(ZFS_PROVIDER_NAME, "filesystems on zvols are not supported without the guardian");
+        else if (VSS_FAILED(hr)) {
+                zfs_free(&zp->parent);
+                return hr;
+        }
         *ret = &zp->parent;
         return S_OK;
 }
