@@ -19,8 +19,9 @@
  *
  * commit groups the set's snapshots by pool: one lzc_snapshot per pool. A set spanning pools
  * is taken by one call per pool, all started at once on threads of their own, inside the
- * writers' freeze. ZFS (2.1) refuses FIFREEZE (EOPNOTSUPP, checked in the lab), so the
- * guardian has nothing it could hold across the calls; the writers' freeze is what holds the
+ * writers' freeze. ZFS (2.1) refuses FIFREEZE (EOPNOTSUPP, checked in the lab), so for
+ * datasets the guardian has nothing it could hold across the calls (zvols: below); the
+ * writers' freeze is what holds the
  * applications still, and the skew between the pools' points in time is measured and logged
  * instead (provider_zfs_last_skew_usec: how far apart the calls started; each pool's point
  * in time is the start of the transaction-group sync its call waits for). One pool's
