@@ -389,8 +389,8 @@ static void check_served_zvol(const Volume *v, const vss_id *id, const char *dev
 }
 
 static void release_and_check_gone(Backup *b) {
-        char devices[2][512];
-        size_t n = b->n;
+        char devices[ELEMENTSOF(b->prop)][512];
+        size_t n = MIN(b->n, ELEMENTSOF(devices));
 
         for (size_t i = 0; i < n; i++)
                 snprintf(devices[i], sizeof(devices[i]), "%s", b->prop[i].snapshot_device_object);
