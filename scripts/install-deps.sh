@@ -8,9 +8,9 @@ set -euo pipefail
 packages=(
         gcc meson ninja-build pkg-config
         libsystemd-dev libbtrfsutil-dev uuid-dev libxml2-dev libsqlite3-dev
-        libcmocka-dev sqlite3 libarchive-dev libxxhash-dev
+        libcmocka-dev sqlite3 libarchive-dev libxxhash-dev libzstd-dev
         postgresql postgresql-contrib libpq-dev mariadb-server mariadb-client libmariadb-dev
-        btrfs-progs xfsprogs e2fsprogs util-linux mount tar restic diffutils
+        btrfs-progs xfsprogs e2fsprogs util-linux mount tar zstd restic diffutils
         qemu-guest-agent
         clang-14 libclang-rt-14-dev
         qemu-system-x86 busybox-static cpio kmod lvm2 thin-provisioning-tools

@@ -4,11 +4,13 @@
  *
  * Writing copies from a snapshot, so it must not disturb it: files are opened O_NOATIME and
  * O_NOFOLLOW (an atime update on a snapshotted btrfs subvolume unshares metadata and has filled
- * filesystems here) and read in bounded chunks. Each regular file carries a checksum of its
- * stored bytes in its own header, so a restore can check a file before renaming it into place;
- * as tar headers precede the data, a file bigger than one chunk is read twice (hash, then
- * store), and the second pass re-hashes to catch a source that changed in between. The archive
- * is written to a hidden temporary file and only linked under its name when complete.
+ * filesystems here) and read once, in bounded chunks, hashed while read. Each regular file
+ * carries a checksum of its stored bytes in its own header, so a restore can check a file
+ * before renaming it into place. Tar headers precede the data, so a file bigger than one chunk
+ * gets its headers afterwards: libarchive makes the tar bytes, we compress them (zstd, on
+ * worker threads) into a sequence of frames, and such a file's headers go into a raw frame
+ * whose room was left in front of its content (writer_store_streaming). The archive is
+ * written to a hidden temporary file and only linked under its name when complete.
  *
  * libarchive has no API for pax keywords of our own, so our metadata (checksum, partial file
  * ranges) travels as extended attributes named "vss-linux.*", which libarchive writes as pax
@@ -36,12 +38,19 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 #include <xxhash.h>
+#include <zstd.h>
+#include <zstd_errors.h>
 
 #include "backup-archive.h"
 #include "macro.h"
 #include "safe-path.h"
 
 #define CHUNK_SIZE (1024U * 1024U)
+#define OUT_SIZE (1024U * 1024U)             /* compressed bytes gathered per write(2) */
+#define READ_AHEAD (8U * 1024U * 1024U)      /* how far ahead of the hashing a large file is requested */
+#define HEADER_MAX (4U * 1024U * 1024U)      /* one entry's tar headers: paths, xattrs (twice, base64) */
+#define ZSTD_MAGIC 0xFD2FB528U
+#define ZSTD_RAW_BLOCK_MAX (128U * 1024U)
 #define HARDLINKS_MAX (1024U * 1024U)
 #define TMP_PREFIX ".vss-tmp-"
 #define TMP_NAME_SIZE (sizeof(TMP_PREFIX) + 16)
@@ -316,7 +325,7 @@ typedef struct LinkKey {
 } LinkKey;
 
 struct ArchiveWriter {
-        struct archive *a;
+        struct archive *a;      /* pax, unfiltered and unblocked: every byte it makes comes to writer_sink */
         struct archive_entry *e;
         int dirfd;
         int fd;
@@ -329,6 +338,23 @@ struct ArchiveWriter {
         size_t n_links;
         uint64_t bytes;
         uint64_t files;
+
+        /* The compressed stream: zstd frames, written with pwrite at out_pos so that a hole
+         * reserved for a header can be filled in once its checksum is known. */
+        ZSTD_CCtx *zc;
+        uint8_t *out;
+        size_t out_len;
+        uint64_t out_pos;
+        int sink_error;         /* the sink's first error; libarchive then fails the call */
+        bool in_frame;          /* bytes went into the current zstd frame since it began */
+
+        /* While capture is set, the headers libarchive makes are held here instead. */
+        bool capture;
+        uint8_t *hdr;
+        size_t hdr_len;
+        size_t hdr_alloc;
+        char placeholder[ARCHIVE_CHECKSUM_SIZE * 2 + 1];
+
         bool broken;
         bool closed;
 };
@@ -348,14 +374,189 @@ static int archive_result_to_errno(struct archive *a) {
         return e > 0 ? -e : -EIO;
 }
 
+/* Write out the compressed bytes gathered so far. */
+static int out_flush(ArchiveWriter *w) {
+        int r;
+
+        if (w->out_len == 0)
+                return 0;
+        r = pwrite_full(w->fd, w->out, w->out_len, w->out_pos);
+        if (r < 0)
+                return r;
+        w->out_pos += w->out_len;
+        w->out_len = 0;
+        return 0;
+}
+
+/*
+ * Give n bytes to zstd (ZSTD_e_continue), or end the current frame and write everything out
+ * (ZSTD_e_end, n = 0). With worker threads zstd copies the input into a fixed table of jobs
+ * and blocks here when all are busy: that table is the bounded queue between this thread
+ * (reading, hashing) and the compressing ones.
+ */
+static int zstd_feed(ArchiveWriter *w, const void *data, size_t n, ZSTD_EndDirective mode) {
+        ZSTD_inBuffer in = { data, n, 0 };
+
+        if (mode == ZSTD_e_end && !w->in_frame)
+                return out_flush(w);
+        w->in_frame = mode != ZSTD_e_end;
+        for (;;) {
+                ZSTD_outBuffer out = { w->out, OUT_SIZE, w->out_len };
+                size_t left;
+                int r;
+
+                left = ZSTD_compressStream2(w->zc, &out, &in, mode);
+                if (ZSTD_isError(left))
+                        return ZSTD_getErrorCode(left) == ZSTD_error_memory_allocation ? -ENOMEM : -EIO;
+                w->out_len = out.pos;
+                if (w->out_len == OUT_SIZE) {
+                        r = out_flush(w);
+                        if (r < 0)
+                                return r;
+                }
+                if (mode == ZSTD_e_end ? left == 0 : in.pos == in.size)
+                        break;
+        }
+        return mode == ZSTD_e_end ? out_flush(w) : 0;
+}
+
+/* libarchive's write callback: headers are held while capturing, everything else compressed. */
+static la_ssize_t writer_sink(struct archive *a, void *userdata, const void *buf, size_t n) {
+        ArchiveWriter *w = userdata;
+        int r;
+
+        if (w->sink_error)
+                r = w->sink_error;
+        else if (w->capture) {
+                if (n > HEADER_MAX - w->hdr_len)
+                        r = -EFBIG;
+                else {
+                        if (w->hdr_len + n > w->hdr_alloc) {
+                                size_t na = MAX(w->hdr_alloc * 2, w->hdr_len + n);
+                                uint8_t *nh = realloc(w->hdr, na);
+
+                                if (!nh) {
+                                        r = -ENOMEM;
+                                        goto fail;
+                                }
+                                w->hdr = nh;
+                                w->hdr_alloc = na;
+                        }
+                        memcpy(w->hdr + w->hdr_len, buf, n);
+                        w->hdr_len += n;
+                        return (la_ssize_t) n;
+                }
+        } else {
+                r = zstd_feed(w, buf, n, ZSTD_e_continue);
+                if (r == 0)
+                        return (la_ssize_t) n;
+        }
+fail:
+        w->sink_error = r;
+        archive_set_error(a, -r, "%s", strerror(-r));
+        return -1;
+}
+
+static void put_le32(uint8_t *p, uint32_t v) {
+        p[0] = (uint8_t) v;
+        p[1] = (uint8_t) (v >> 8);
+        p[2] = (uint8_t) (v >> 16);
+        p[3] = (uint8_t) (v >> 24);
+}
+
+/* Size of a zstd frame that stores n bytes as raw blocks: magic, descriptor, 4-byte content
+ * size, a 3-byte header per block of at most 128 KiB. */
+static size_t raw_frame_size(size_t n) {
+        size_t blocks = MAX((n + ZSTD_RAW_BLOCK_MAX - 1) / ZSTD_RAW_BLOCK_MAX, (size_t) 1);
+
+        return 4 + 1 + 4 + blocks * 3 + n;
+}
+
+/* Such a frame (RFC 8878): single segment, so the window is the content size; no checksum. */
+static void raw_frame_build(const uint8_t *data, size_t n, uint8_t *ret) {
+        uint8_t *p = ret;
+        size_t done = 0;
+
+        put_le32(p, ZSTD_MAGIC);
+        p[4] = 2U << 6 | 1U << 5;       /* Frame_Header_Descriptor: FCS 4 bytes, Single_Segment */
+        put_le32(p + 5, (uint32_t) n);
+        p += 9;
+        do {
+                size_t k = MIN(n - done, (size_t) ZSTD_RAW_BLOCK_MAX);
+                uint32_t bh = (uint32_t) k << 3 | (done + k == n ? 1U : 0U);   /* Raw_Block, Last_Block */
+
+                p[0] = (uint8_t) bh;
+                p[1] = (uint8_t) (bh >> 8);
+                p[2] = (uint8_t) (bh >> 16);
+                memcpy(p + 3, data + done, k);
+                p += 3 + k;
+                done += k;
+        } while (done < n);
+}
+
+/* Standard base64 of n bytes without padding, as libarchive writes LIBARCHIVE.xattr values. */
+static size_t base64_plain(const uint8_t *s, size_t n, char *ret) {
+        static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        size_t o = 0, i = 0;
+
+        for (; i + 3 <= n; i += 3) {
+                uint32_t v = (uint32_t) s[i] << 16 | (uint32_t) s[i + 1] << 8 | s[i + 2];
+
+                ret[o++] = digits[v >> 18 & 63];
+                ret[o++] = digits[v >> 12 & 63];
+                ret[o++] = digits[v >> 6 & 63];
+                ret[o++] = digits[v & 63];
+        }
+        if (n - i == 1) {
+                ret[o++] = digits[s[i] >> 2];
+                ret[o++] = digits[(s[i] & 3) << 4];
+        } else if (n - i == 2) {
+                ret[o++] = digits[s[i] >> 2];
+                ret[o++] = digits[(s[i] & 3) << 4 | s[i + 1] >> 4];
+                ret[o++] = digits[(s[i + 1] & 15) << 2];
+        }
+        return o;
+}
+
+/* Replace every occurrence of what (n bytes) in buf with with; returns how many. */
+static size_t replace_all(uint8_t *buf, size_t len, const char *what, const char *with, size_t n) {
+        size_t count = 0;
+
+        for (uint8_t *p = buf; (p = memmem(p, len - (size_t) (p - buf), what, n)); p += n) {
+                memcpy(p, with, n);
+                count++;
+        }
+        return count;
+}
+
+/*
+ * Put the real checksum (hex) where the placeholder is in the held headers, in both records
+ * libarchive writes (SCHILY.xattr: the text; LIBARCHIVE.xattr: its base64). The lengths do
+ * not change, and tar's header checksum covers only the 512-byte ustar blocks, which hold the
+ * records' length, never their text. The placeholder is random per archive, so a path or
+ * attribute that happens to contain it is a 2^-128 chance.
+ */
+static int header_patch_checksum(ArchiveWriter *w, const char hex[static ARCHIVE_CHECKSUM_SIZE * 2 + 1]) {
+        char ph64[64], hex64[64];
+        size_t n64, found;
+
+        found = replace_all(w->hdr, w->hdr_len, w->placeholder, hex, ARCHIVE_CHECKSUM_SIZE * 2);
+        n64 = base64_plain((const uint8_t *) w->placeholder, ARCHIVE_CHECKSUM_SIZE * 2, ph64);
+        (void) base64_plain((const uint8_t *) hex, ARCHIVE_CHECKSUM_SIZE * 2, hex64);
+        /* Unpadded: a writer that pads has the same '=' after both. */
+        found += replace_all(w->hdr, w->hdr_len, ph64, hex64, n64);
+        return found > 0 ? 0 : -EIO;
+}
+
 int archive_writer_open(int dirfd, const char *name, ArchiveWriter **ret) {
         return archive_writer_open_full(dirfd, name, NULL, ret);
 }
 
 int archive_writer_open_full(int dirfd, const char *name, const ArchiveWriterOptions *opts, ArchiveWriter **ret) {
         _cleanup_(archive_writer_freep) ArchiveWriter *w = NULL;
-        char level[16];
+        uint8_t rnd[ARCHIVE_CHECKSUM_SIZE];
         struct stat st;
+        size_t z;
         int fd;
 
         assert(ret);
@@ -378,11 +579,25 @@ int archive_writer_open_full(int dirfd, const char *name, const ArchiveWriterOpt
         else
                 w->opts.xattrs = true;
 
+        if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+                return negative_errno();
+        checksum_to_hex(rnd, w->placeholder);
+
         w->name = strdup(name);
         w->buf = malloc(CHUNK_SIZE);
+        w->out = malloc(OUT_SIZE);
         w->xxh = XXH3_createState();
-        if (!w->name || !w->buf || !w->xxh)
+        w->zc = ZSTD_createCCtx();
+        if (!w->name || !w->buf || !w->out || !w->xxh || !w->zc)
                 return -ENOMEM;
+
+        z = ZSTD_CCtx_setParameter(w->zc, ZSTD_c_compressionLevel,
+                                   w->opts.compression_level > 0 ? w->opts.compression_level : 3);
+        if (ZSTD_isError(z))
+                return -EINVAL;
+        /* A libzstd built without threads refuses: single-threaded is still correct. */
+        if (w->opts.threads > 0)
+                (void) ZSTD_CCtx_setParameter(w->zc, ZSTD_c_nbWorkers, (int) MIN(w->opts.threads, 256U));
 
         w->dirfd = dirfd == AT_FDCWD ? open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC) : fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
         if (w->dirfd < 0)
@@ -398,26 +613,16 @@ int archive_writer_open_full(int dirfd, const char *name, const ArchiveWriterOpt
         if (!w->a || !w->e)
                 return -ENOMEM;
 
-        /* Full pax (nanosecond times, xattrs); names as raw bytes, the way Linux stores them. */
+        /* Full pax (nanosecond times, xattrs); names as raw bytes, the way Linux stores them.
+         * No filter and no blocking: libarchive makes the tar bytes, we compress them. */
         if (archive_write_set_format_pax(w->a) != ARCHIVE_OK ||
             archive_write_set_format_option(w->a, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
-            archive_write_add_filter_zstd(w->a) != ARCHIVE_OK)
+            archive_write_set_bytes_per_block(w->a, 0) != ARCHIVE_OK)
                 return archive_result_to_errno(w->a);
-
-        snprintf(level, sizeof(level), "%d", w->opts.compression_level > 0 ? w->opts.compression_level : 3);
-        if (archive_write_set_filter_option(w->a, "zstd", "compression-level", level) != ARCHIVE_OK)
-                return -EINVAL;
-        if (w->opts.threads > 0) {
-                char threads[16];
-
-                /* Older libarchive lacks the option: single-threaded is still correct. */
-                snprintf(threads, sizeof(threads), "%u", w->opts.threads);
-                (void) archive_write_set_filter_option(w->a, "zstd", "threads", threads);
-        }
         /* No padding of the last block: the file ends where the compressed stream ends. */
         (void) archive_write_set_bytes_in_last_block(w->a, 1);
 
-        if (archive_write_open_fd(w->a, w->fd) != ARCHIVE_OK)
+        if (archive_write_open2(w->a, w, NULL, writer_sink, NULL, NULL) != ARCHIVE_OK)
                 return archive_result_to_errno(w->a);
 
         *ret = TAKE_PTR(w);
@@ -524,18 +729,30 @@ typedef struct Segment {
 } Segment;
 
 /*
- * Read the segments in chunks, hashing; with store, also write them to the archive. With
- * store, a short source still writes nothing more (libarchive pads the entry on finish) and
- * reports -ESTALE, so the stream stays well-formed.
+ * Read the segments once, in chunks, hashing; with store, also write them to the archive. A
+ * segment larger than a chunk is asked of the kernel READ_AHEAD ahead of the chunk being
+ * hashed (POSIX_FADV_WILLNEED starts the reads and returns), so the disk keeps working while
+ * this thread hashes and hands data to zstd. A short source returns -ESTALE; with store,
+ * nothing more is written then (libarchive pads the entry on finish), so the stream stays
+ * well-formed.
  */
 static int writer_pass(ArchiveWriter *w, int fd, const Segment *segs, size_t n_segs, bool store) {
         XXH3_128bits_reset(w->xxh);
 
-        for (size_t i = 0; i < n_segs; i++)
+        for (size_t i = 0; i < n_segs; i++) {
+                bool ahead = segs[i].length > CHUNK_SIZE;
+
+                if (ahead)
+                        (void) posix_fadvise(fd, (off_t) segs[i].offset, (off_t) MIN(segs[i].length, (uint64_t) READ_AHEAD),
+                                             POSIX_FADV_WILLNEED);
                 for (uint64_t done = 0; done < segs[i].length;) {
                         size_t n = (size_t) MIN((uint64_t) CHUNK_SIZE, segs[i].length - done);
                         int r;
 
+                        if (ahead && done + READ_AHEAD < segs[i].length)
+                                (void) posix_fadvise(fd, (off_t) (segs[i].offset + done + READ_AHEAD),
+                                                     (off_t) MIN((uint64_t) CHUNK_SIZE, segs[i].length - done - READ_AHEAD),
+                                                     POSIX_FADV_WILLNEED);
                         r = pread_full(fd, w->buf, n, segs[i].offset + done);
                         if (r < 0)
                                 return r;
@@ -547,7 +764,66 @@ static int writer_pass(ArchiveWriter *w, int fd, const Segment *segs, size_t n_s
                         }
                         done += n;
                 }
+        }
         return 0;
+}
+
+/*
+ * Store a file larger than one chunk (or a partial one) reading it once. Its headers are made
+ * with a placeholder checksum and held back; the current zstd frame is ended and room for
+ * one raw (uncompressed) zstd frame of exactly the headers' size is left in the file; the
+ * content streams into the frames after it while being hashed; then the headers get the real
+ * checksum and go into their room. Decompressed, the stream is the same tar as if the
+ * headers had come first, and any zstd reader reads concatenated frames.
+ */
+static int writer_store_streaming(ArchiveWriter *w, int fd, const Segment *segs, size_t n_segs, uint64_t stored) {
+        _cleanup_free_ uint8_t *frame = NULL;
+        uint8_t sum[ARCHIVE_CHECKSUM_SIZE];
+        char hex[ARCHIVE_CHECKSUM_SIZE * 2 + 1];
+        uint64_t hole;
+        size_t hole_len;
+        int r, k;
+
+        archive_entry_xattr_add_entry(w->e, ARCHIVE_META_CHECKSUM, w->placeholder, strlen(w->placeholder));
+        archive_entry_set_size(w->e, (la_int64_t) stored);
+
+        r = zstd_feed(w, NULL, 0, ZSTD_e_end);
+        if (r < 0) {
+                w->broken = true;
+                return r;
+        }
+        w->capture = true;
+        w->hdr_len = 0;
+        r = writer_header(w);
+        w->capture = false;
+        if (r < 0)
+                return r;
+        hole = w->out_pos;
+        hole_len = raw_frame_size(w->hdr_len);
+        w->out_pos += hole_len;
+
+        r = writer_pass(w, fd, segs, n_segs, /* store= */ true);
+        if (r < 0 && w->broken)
+                return r;
+        /* On a source error, libarchive pads the entry here and the checksum of what was read
+         * will not match the stored bytes: verify and restore report it. */
+        k = writer_finish_entry(w);
+        if (k < 0)
+                return k;
+
+        checksum_digest(w->xxh, sum);
+        checksum_to_hex(sum, hex);
+        frame = malloc(hole_len);
+        k = frame ? header_patch_checksum(w, hex) : -ENOMEM;
+        if (k >= 0) {
+                raw_frame_build(w->hdr, w->hdr_len, frame);
+                k = pwrite_full(w->fd, frame, hole_len, hole);
+        }
+        if (k < 0) {
+                w->broken = true;
+                return k;
+        }
+        return r;
 }
 
 static int open_noatime(int dirfd, const char *path, int flags) {
@@ -610,7 +886,7 @@ static int writer_add_regular(ArchiveWriter *w, int src_dirfd, const char *relpa
                               const ArchiveRanges *ranges) {
         _cleanup_free_ Segment *segs = NULL;
         _cleanup_close_ int fd = -EBADF;
-        uint8_t first[ARCHIVE_CHECKSUM_SIZE], second[ARCHIVE_CHECKSUM_SIZE];
+        uint8_t sum[ARCHIVE_CHECKSUM_SIZE];
         char hex[ARCHIVE_CHECKSUM_SIZE * 2 + 1];
         uint64_t stored = 0;
         size_t n_segs;
@@ -625,7 +901,9 @@ static int writer_add_regular(ArchiveWriter *w, int src_dirfd, const char *relpa
                 return -errno;
         if (!S_ISREG(st.st_mode))
                 return -ESTALE;         /* replaced between stat and open */
-        (void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        /* A larger read-ahead window; a file read in one pread has no use for it. */
+        if ((uint64_t) st.st_size > CHUNK_SIZE)
+                (void) posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
         entry_fill_stat(w->e, &st);
 
@@ -670,43 +948,32 @@ static int writer_add_regular(ArchiveWriter *w, int src_dirfd, const char *relpa
                         return r;
         }
 
-        /* Pass one: the checksum for the header. A file that fits one chunk stays in the
-         * buffer and is stored from there; anything larger is read again below. */
+        /* A file that fits one chunk is read into the buffer, hashed, and stored from there
+         * behind a header that carries its checksum. Anything larger is read once while it
+         * is stored, its header filled in afterwards (writer_store_streaming). */
         single = n_segs == 1 && stored <= CHUNK_SIZE;
+        if (!single) {
+                r = writer_store_streaming(w, fd, segs, n_segs, stored);
+                if (r < 0)
+                        return r;
+                return link ? writer_remember_link(w, &st, archive_path) : 0;
+        }
+
         r = writer_pass(w, fd, segs, n_segs, /* store= */ false);
         if (r < 0)
                 return r;
-        checksum_digest(w->xxh, first);
-        checksum_to_hex(first, hex);
+        checksum_digest(w->xxh, sum);
+        checksum_to_hex(sum, hex);
         archive_entry_xattr_add_entry(w->e, ARCHIVE_META_CHECKSUM, hex, strlen(hex));
         archive_entry_set_size(w->e, (la_int64_t) stored);
 
         r = writer_header(w);
         if (r < 0)
                 return r;
-
-        if (single) {
-                if (stored > 0) {
-                        r = writer_data(w, w->buf, (size_t) stored);
-                        if (r < 0)
-                                return r;
-                }
-        } else {
-                r = writer_pass(w, fd, segs, n_segs, /* store= */ true);
-                if (r < 0 && w->broken)
+        if (stored > 0) {
+                r = writer_data(w, w->buf, (size_t) stored);
+                if (r < 0)
                         return r;
-                if (r == 0) {
-                        checksum_digest(w->xxh, second);
-                        if (memcmp(first, second, sizeof(first)) != 0)
-                                r = -ESTALE;
-                }
-                if (r < 0) {
-                        /* The source failed or changed under us after the header went out:
-                         * libarchive pads the entry, so the stream stays sound and the stored
-                         * checksum will flag the content. */
-                        int k = writer_finish_entry(w);
-                        return k < 0 ? k : r;
-                }
         }
 
         r = writer_finish_entry(w);
@@ -779,6 +1046,23 @@ int archive_writer_add_file(ArchiveWriter *w, int src_dirfd, const char *relpath
         return writer_add_metadata_only(w, src_dirfd, relpath, &st);
 }
 
+int archive_writer_prefetch(int src_dirfd, const char *relpath) {
+        _cleanup_close_ int fd = -EBADF;
+        struct stat st;
+
+        if (isempty(relpath))
+                return -EINVAL;
+        /* stat first: opening a device node or FIFO can have effects of its own. */
+        if (fstatat(src_dirfd, relpath, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode) || st.st_size == 0)
+                return 0;
+        fd = open_noatime(src_dirfd, relpath, O_RDONLY | O_NONBLOCK);
+        if (fd < 0)
+                return fd;
+        return -posix_fadvise(fd, 0, (off_t) MIN((uint64_t) st.st_size, (uint64_t) READ_AHEAD), POSIX_FADV_WILLNEED);
+}
+
 int archive_writer_add_blob(ArchiveWriter *w, const char *archive_path, const void *data, size_t len) {
         uint8_t sum[ARCHIVE_CHECKSUM_SIZE];
         char hex[ARCHIVE_CHECKSUM_SIZE * 2 + 1];
@@ -837,6 +1121,9 @@ int archive_writer_close(ArchiveWriter *w) {
         r = archive_write_close(w->a);
         if (r != ARCHIVE_OK)
                 return archive_result_to_errno(w->a);
+        r = zstd_feed(w, NULL, 0, ZSTD_e_end);
+        if (r < 0)
+                return r;
         if (fsync(w->fd) < 0)
                 return -errno;
 
@@ -866,9 +1153,16 @@ ArchiveWriter *archive_writer_free(ArchiveWriter *w) {
         /* Even when abandoned, let libarchive close the stream: after archive_write_fail()
          * archive_write_free() skips the close callbacks that release the filters' buffers, and
          * leaks them. The few bytes it writes go to the temporary file, unlinked below. */
+        /* Whatever libarchive still writes while closing goes nowhere. */
+        w->capture = false;
+        if (w->sink_error == 0)
+                w->sink_error = -ECANCELED;
         if (w->a)
                 (void) archive_write_free(w->a);
         archive_entry_free(w->e);
+        ZSTD_freeCCtx(w->zc);
+        free(w->out);
+        free(w->hdr);
         if (w->tmpname[0] && w->dirfd >= 0)
                 (void) unlinkat(w->dirfd, w->tmpname, 0);
         closep(&w->fd);

@@ -64,7 +64,7 @@ typedef struct ArchiveWriter ArchiveWriter;
 
 typedef struct ArchiveWriterOptions {
         int compression_level;       /* zstd level; 0 = library default (3) */
-        unsigned threads;            /* zstd worker threads; 0 = single-threaded */
+        unsigned threads;            /* zstd worker threads (at most 256); 0 = compress in the caller's thread */
         bool hardlinks;              /* store further names of a multiply linked file as hard links */
         bool xattrs;                 /* record extended attributes of files and directories */
         ArchiveProgressFn progress;
@@ -85,22 +85,31 @@ int archive_writer_open_full(int dirfd, const char *name, const ArchiveWriterOpt
 /*
  * archive_writer_add_file: copy relpath (beneath src_dirfd, no symlink followed anywhere: the
  * last component is stored as what it is) into the archive as archive_path. Regular files
- * are read with O_NOATIME (without it where the kernel says EPERM) in bounded chunks; the
- * content is read twice for files larger than one chunk, once to checksum for the header and
- * once to store, and a difference between the two passes is reported. ranges (NULL = whole
- * file) stores only those byte ranges of a regular file plus where they go.
+ * are read once, with O_NOATIME (without it where the kernel says EPERM), in bounded chunks
+ * and hashed while they are read; the header of a file larger than one chunk gets its
+ * checksum after the content went out (docs/archive-format.md). ranges (NULL = whole file)
+ * stores only those byte ranges of a regular file plus where they go.
  * Directories, symlinks, FIFOs and device nodes are stored as metadata; sockets are not.
  * Returns 0 when stored. Errors that leave the archive as it was (the caller may go on):
  * source errors from open/stat/read before anything was written (-ENOENT, -EACCES, ...),
  * -EINVAL (archive_path not clean, ranges with a regular file only, ranges past the end of the
  * file), -EOPNOTSUPP (socket), -EFBIG (a symlink target or xattr set over the limits).
- * After the header went out, a source that fails or changes (-ESTALE: shrank, or differs
- * between the two passes; not a snapshot?) still leaves a sound archive: the entry is padded
- * and its checksum will not match, so verify and restore report it. An error of the archive
+ * After the header went out, a source that fails or shrinks (-ESTALE; not a snapshot?) still
+ * leaves a sound archive: the entry is padded and its checksum will not match, so verify and
+ * restore report it. An error of the archive
  * stream itself leaves the writer unusable: every later call returns -EIO.
  */
 int archive_writer_add_file(ArchiveWriter *w, int src_dirfd, const char *relpath, const char *archive_path,
                             const ArchiveRanges *ranges);
+
+/*
+ * archive_writer_prefetch: ask the kernel to start reading the first bytes (up to 8 MiB) of the
+ * regular file relpath beneath src_dirfd, which the caller is about to add, so that the reads of
+ * many small files overlap instead of waiting one after the other. Best effort and read-only:
+ * anything but a regular file is left alone (never opened), no symlink is followed, O_NOATIME
+ * as in archive_writer_add_file. Returns 0, or a negative errno the caller may ignore.
+ */
+int archive_writer_prefetch(int src_dirfd, const char *relpath);
 
 /*
  * archive_writer_add_blob: store len bytes at data as a regular file archive_path (mode 0600,

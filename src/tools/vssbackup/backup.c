@@ -78,6 +78,9 @@ typedef struct SelectedList {
 /* The snapshot area of the btrfs and image providers at a volume's top: never backed up. */
 #define SNAPSHOT_AREA ".vss-snapshots"
 
+/* Files whose reading is started ahead of the one being copied (archive_writer_prefetch). */
+#define PREFETCH_FILES 32U
+
 typedef struct VolumeWork {
         char *path;                     /* canonical original path of the volume */
         char **scopes;                  /* the named paths on it, relative to path; "" the whole volume */
@@ -1192,6 +1195,12 @@ static int copy_archive(Run *run, const char *name, const SelectedList *dirs, co
                         continue;
                 for (size_t i = 0; i < lists[l]->n_items; i++) {
                         const Selected *s = &lists[l]->items[i];
+
+                        /* Keep PREFETCH_FILES reads in flight ahead of the copy: one small file
+                         * after another would leave the disk idle between them. */
+                        for (size_t k = i == 0 ? 0 : i + PREFETCH_FILES - 1; k < MIN(i + PREFETCH_FILES, lists[l]->n_items); k++)
+                                if (lists[l]->items[k].type == LISTING_FILE)
+                                        (void) archive_writer_prefetch(AT_FDCWD, lists[l]->items[k].source);
 
                         r = tool_interrupt_point(l == 1 && i == 1 ? "copying" : "copy");
                         if (r < 0)

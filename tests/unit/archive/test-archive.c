@@ -18,11 +18,14 @@
 #include <sys/un.h>
 #include <sys/xattr.h>
 
+#include <xxhash.h>
+#include <zstd.h>
+
 #include "archive-test.h"
 #include "backup-archive.h"
 #include "safe-path.h"
 
-#define BIG_SIZE (3U * 1024U * 1024U + 12345U)   /* more than one 1 MiB chunk: the two-pass path */
+#define BIG_SIZE (3U * 1024U * 1024U + 12345U)   /* more than one 1 MiB chunk: read once, header filled in after */
 #define DB_SIZE (3U * 1024U * 1024U)
 
 static void set_times(int dirfd, const char *path, time_t sec, long nsec) {
@@ -390,6 +393,108 @@ static void test_noatime(void **state) {
         scratch_done(&s);
 }
 
+/* The whole archive file decompressed with plain libzstd (as `tar --zstd` would). */
+static char *decompress_archive(int dirfd, const char *name, size_t *ret_len) {
+        size_t len, cap, out_len = 0;
+        char *in = read_file_at(dirfd, name, &len), *out;
+        ZSTD_DStream *ds = ZSTD_createDStream();
+        ZSTD_inBuffer ib = { in, len, 0 };
+
+        assert_non_null(ds);
+        cap = 16U * 1024U * 1024U;
+        out = malloc(cap);
+        assert_non_null(out);
+        while (ib.pos < ib.size) {
+                ZSTD_outBuffer ob = { out, cap, out_len };
+                size_t k = ZSTD_decompressStream(ds, &ob, &ib);
+
+                assert_false(ZSTD_isError(k));
+                out_len = ob.pos;
+                assert_true(out_len < cap);
+        }
+        ZSTD_freeDStream(ds);
+        free(in);
+        *ret_len = out_len;
+        return out;
+}
+
+/*
+ * A file larger than one chunk is read once: its header goes out after its content, in a raw
+ * zstd frame of its own. The stream must still decompress to the tar a plain reader expects,
+ * with the content's real checksum (never the placeholder) in both records libarchive writes.
+ */
+static void test_large_file_header(void **state) {
+        static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        _cleanup_(archive_writer_freep) ArchiveWriter *w = NULL;
+        ArchiveWriterOptions wo = { .xattrs = true, .threads = 2, .compression_level = 1 };
+        XXH128_canonical_t canon;
+        char *big = malloc(BIG_SIZE), *tar, hex[33], rec[128], enc[64];
+        size_t len, e = 0;
+        ArchiveVerifyStats vs;
+        Scratch s;
+
+        scratch_init(&s);
+        fill_pattern(big, BIG_SIZE, 9);
+        write_file_at(s.srcfd, "big", big, BIG_SIZE, 0644);
+        write_file_at(s.srcfd, "big2", big, 2U * 1024U * 1024U, 0644);   /* two streamed entries in a row */
+        write_file_at(s.srcfd, "small", "x", 1, 0644);
+
+        assert_int_equal(archive_writer_open_full(s.basefd, "a.tar.zst", &wo, &w), 0);
+        assert_int_equal(archive_writer_add_file(w, s.srcfd, "small", "small", NULL), 0);
+        assert_int_equal(archive_writer_add_file(w, s.srcfd, "big", "big", NULL), 0);
+        assert_int_equal(archive_writer_add_file(w, s.srcfd, "big2", "big2", NULL), 0);
+        assert_int_equal(archive_writer_close(w), 0);
+        assert_int_equal(archive_verify(s.basefd, "a.tar.zst", NULL, NULL, &vs), 0);
+        assert_int_equal(vs.entries, 3);
+
+        XXH128_canonicalFromHash(&canon, XXH3_128bits(big, BIG_SIZE));
+        for (size_t i = 0; i < 16; i++)
+                sprintf(hex + 2 * i, "%02x", canon.digest[i]);
+
+        tar = decompress_archive(s.basefd, "a.tar.zst", &len);
+        /* 3 headers, the contents padded to 512, two zero blocks at the end. */
+        assert_true(len > BIG_SIZE + 2U * 1024U * 1024U + 1024U);
+        assert_int_equal(len % 512, 0);
+        snprintf(rec, sizeof(rec), "SCHILY.xattr.vss-linux.xxh128=%s\n", hex);
+        assert_non_null(memmem(tar, len, rec, strlen(rec)));
+        for (size_t i = 0; i + 3 <= 32; i += 3) {
+                uint32_t v = (uint32_t) (uint8_t) hex[i] << 16 | (uint32_t) (uint8_t) hex[i + 1] << 8 | (uint8_t) hex[i + 2];
+
+                enc[e++] = b64[v >> 18 & 63];
+                enc[e++] = b64[v >> 12 & 63];
+                enc[e++] = b64[v >> 6 & 63];
+                enc[e++] = b64[v & 63];
+        }
+        enc[e++] = b64[(uint8_t) hex[30] >> 2];
+        enc[e++] = b64[((uint8_t) hex[30] & 3) << 4 | (uint8_t) hex[31] >> 4];
+        enc[e++] = b64[((uint8_t) hex[31] & 15) << 2];
+        enc[e] = 0;
+        snprintf(rec, sizeof(rec), "LIBARCHIVE.xattr.vss-linux.xxh128=%s", enc);
+        assert_non_null(memmem(tar, len, rec, strlen(rec)));
+        /* The content follows its header, as in any tar. */
+        assert_non_null(memmem(tar, len, big, 4096));
+        assert_true((char *) memmem(tar, len, big, 4096) > (char *) memmem(tar, len, rec, strlen(rec)));
+
+        free(tar);
+        free(big);
+        scratch_done(&s);
+}
+
+static void test_prefetch(void **state) {
+        Scratch s;
+
+        scratch_init(&s);
+        write_file_at(s.srcfd, "f", "data", 4, 0644);
+        assert_int_equal(mkfifoat(s.srcfd, "fifo", 0600), 0);
+        assert_int_equal(symlinkat("f", s.srcfd, "link"), 0);
+        assert_int_equal(archive_writer_prefetch(s.srcfd, "f"), 0);
+        assert_int_equal(archive_writer_prefetch(s.srcfd, "fifo"), 0);   /* left alone */
+        assert_int_equal(archive_writer_prefetch(s.srcfd, "link"), 0);   /* not followed */
+        assert_int_equal(archive_writer_prefetch(s.srcfd, "missing"), -ENOENT);
+        assert_int_equal(archive_writer_prefetch(s.srcfd, ""), -EINVAL);
+        scratch_done(&s);
+}
+
 static void test_ranges_parse(void **state) {
         ArchiveRanges r = {};
         char *text;
@@ -476,6 +581,8 @@ int main(void) {
                 cmocka_unit_test(test_overwrite),
                 cmocka_unit_test(test_writer_refusals),
                 cmocka_unit_test(test_noatime),
+                cmocka_unit_test(test_large_file_header),
+                cmocka_unit_test(test_prefetch),
                 cmocka_unit_test(test_ranges_parse),
                 cmocka_unit_test(test_safe_path_check),
                 cmocka_unit_test(test_safe_path_open),
