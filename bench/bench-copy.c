@@ -1,20 +1,30 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * bench-copy.c: how fast `vssbackup backup --type full` copies a volume, against the plain
- * sequential read of the same data (issue 4's "backup copy throughput" benchmark). It owns the
- * whole comparison: a loop-mounted btrfs with two subvolumes (two 1 GiB incompressible files;
- * 20 000 small files, half of them compressible text), a read-only snapshot of each for the
- * baseline, a private vssd with the real btrfs provider, and the markdown table.
+ * bench-copy.c: how fast vssbackup backs up and restores a volume, against the floors and the
+ * tools people would otherwise use, all in one run on the same data (issues 4 and 11). It
+ * owns the whole comparison: a loop-mounted btrfs with three subvolumes (two large
+ * incompressible files; 20 000 small files, half of them compressible text; 200 000 tiny
+ * files for the incremental), a read-only snapshot of each for the baselines, a private vssd
+ * with the real btrfs provider, and the markdown tables.
  *
- * The baseline is what any backup must at least do: open every file of the snapshot
- * O_NOATIME and read it through a 1 MiB buffer. Both sides run cold (page cache dropped right
- * before) and warm (right after a read of the same data), round robin, so background noise
- * falls on all rows alike. vssbackup is timed as a whole command (snapshot with vssd, listing,
- * selection, zstd archive, fsync, documents) and, from its last progress line, its copy phase.
+ * For the large and the small data set, per run and round robin, every row cold (sync +
+ * drop_caches right before):
+ *   - plain read: every file of the snapshot opened O_NOATIME, read through a 1 MiB buffer
+ *     (what any backup must at least do; the baseline of the backup rows);
+ *   - `tar -C SNAP -I 'zstd -T0' -cf OUT .` and `sync OUT`;
+ *   - `restic backup SNAP` into a fresh local repository (made untimed before);
+ *   - `vssbackup backup --type full` (whole command: VSS, snapshot, listing, archive, fsyncs),
+ *     and its copy phase from its last progress line;
+ *   - plain copy: `cp -a SNAP/. DEST` and `sync -f DEST` (the baseline of the restore row);
+ *   - `vssbackup restore` of that backup to an empty directory (ends with syncfs).
+ * For the incremental: the tiny-file subvolume gets a full backup (untimed); then per run
+ * `--changed` files are rewritten with 4–52 KiB each, and, cold, copying just those files out
+ * of a snapshot (plus syncfs) is timed against `vssbackup backup --type incremental`.
  *
- *   bench_copy [--runs N] [--small-files N] [--big-mib N] [--keep-log]
+ *   bench_copy [--runs N] [--small-files N] [--big-mib N] [--inc-files N] [--changed N]
  *
- * Needs root (loop devices, mount, drop_caches); exits 77 otherwise.
+ * Needs root (loop devices, mount, drop_caches); exits 77 otherwise. tar, zstd and restic are
+ * taken from PATH; a tool that is missing gets a row saying so.
  */
 #include <btrfsutil.h>
 #include <dirent.h>
@@ -44,6 +54,7 @@
 #define IMAGE_SIZE (16ULL << 30)
 #define READ_BUF (1U << 20)
 #define MAX_RUNS 50
+#define MAX_CHANGED 10000
 #define WAIT_MS 10000
 #define MIB (1024.0 * 1024.0)
 
@@ -54,22 +65,35 @@ typedef struct Options {
         unsigned runs;
         unsigned small_files;
         unsigned big_mib;
+        unsigned inc_files;
+        unsigned changed;
         const char *vssd;
         const char *vssbackup;
 } Options;
 
-/* One data set: its subvolume, the baseline's snapshot of it, and its samples (MiB/s). */
+typedef struct Samples {
+        double v[MAX_RUNS];
+        unsigned n;
+} Samples;
+
+/* One data set: its subvolume, the baselines' snapshot of it, and its samples (MiB/s). */
 typedef struct DataSet {
         const char *name;
         char *subvol;
         char *snap;
         uint64_t bytes;
         uint64_t files;
-        double read_cold[MAX_RUNS], read_warm[MAX_RUNS];
-        double vb_cold[MAX_RUNS], vb_warm[MAX_RUNS];
-        double copy_cold[MAX_RUNS], copy_warm[MAX_RUNS];
-        unsigned n_copy_cold, n_copy_warm;
+        Samples read, tar, restic, vb, vb_copy, copy, restore;
 } DataSet;
+
+/* The incremental: its subvolume, its own backup directory, and its samples (ms). */
+typedef struct IncSet {
+        char *subvol;
+        char *snap;
+        char *backups;
+        uint64_t changed_bytes;
+        Samples copy, inc, inc_copy;
+} IncSet;
 
 typedef struct Bench {
         const Options *opts;
@@ -77,10 +101,14 @@ typedef struct Bench {
         char *socket;
         char *state_dir;
         char *vssd_log;
-        char *vb_log;
+        char *log;
         char *archive;
+        char *out;              /* scratch on the host filesystem: tar's file, copies, restores */
+        char *restic_repo;
+        char *restic_cache;
         pid_t vssd;
         uint8_t *buf;
+        bool have_tar, have_restic;
         uint64_t rng;
 } Bench;
 
@@ -309,48 +337,179 @@ static int parse_copy_rate(const char *log, double *ret_mibs) {
         return 1;
 }
 
-/* One `vssbackup backup --type full SUBVOL --to ARCHIVE`, timed as a whole; the backup it made
- * is removed afterwards (untimed). *ret_copy is set (and 1 returned) when it printed its rate. */
-static int measure_vssbackup(Bench *b, DataSet *d, double *ret_mibs, double *ret_copy) {
-        char *argv[] = { (char *) b->opts->vssbackup, (char *) "backup", (char *) "--type", (char *) "full",
-                         d->subvol, (char *) "--to", b->archive, (char *) "--socket", b->socket, NULL };
-        uint64_t start;
-        double secs;
-        pid_t pid;
-        int status, r, found;
 
-        if (truncate(b->vb_log, 0) < 0 && errno != ENOENT)
+static void samples_add(Samples *s, double v) {
+        if (s->n < MAX_RUNS)
+                s->v[s->n++] = v;
+}
+
+/* Runs argv to completion with its output in the bench log; its exit status must be 0. */
+static int run_command(Bench *b, char *const argv[]) {
+        pid_t pid;
+        int status, r;
+
+        if (truncate(b->log, 0) < 0 && errno != ENOENT)
                 return -errno;
-        start = now_usec();
-        r = spawn_logged(argv, b->vb_log, &pid);
+        r = spawn_logged(argv, b->log, &pid);
         if (r < 0)
                 return r;
         while (waitpid(pid, &status, 0) < 0)
                 if (errno != EINTR)
                         return -errno;
-        secs = (double) (now_usec() - start) / 1e6;
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
                 _cleanup_free_ char *text = NULL;
 
-                if (read_file_full(b->vb_log, &text, NULL) >= 0)
-                        fprintf(stderr, "vssbackup failed:\n%s", text);
+                if (read_file_full(b->log, &text, NULL) >= 0)
+                        fprintf(stderr, "%s failed:\n%s", argv[0], text);
                 return -EPROTO;
         }
-        found = parse_copy_rate(b->vb_log, ret_copy);
-        if (found < 0)
-                return found;
+        return 0;
+}
 
-        /* Start the next run from an empty backup directory: a full builds on nothing anyway. */
-        r = rm_rf_physical(b->archive);
+/* An empty directory at path (whatever was there removed first), and the removal on disk. */
+static int fresh_dir(const char *path) {
+        int r = rm_rf_physical(path);
+
         if (r < 0)
                 return r;
-        if (mkdir(b->archive, 0700) < 0)
+        if (mkdir(path, 0700) < 0)
                 return -errno;
-        r = syncfs_path(b->archive);
+        return syncfs_path(path);
+}
+
+/* The one backup in dir (vssbackup names it after the time): *ret is its path. */
+static int only_backup(const char *dir, char **ret) {
+        _cleanup_closedir_ DIR *d = opendir(dir);
+        struct dirent *de;
+
+        if (!d)
+                return -errno;
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.' && de->d_type == DT_DIR)
+                        return asprintf(ret, "%s/%s", dir, de->d_name) < 0 ? -ENOMEM : 0;
+        return -ENOENT;
+}
+
+static double mibs(const DataSet *d, uint64_t start) {
+        return (double) d->bytes / MIB / ((double) (now_usec() - start) / 1e6);
+}
+
+static int measure_tar(Bench *b, DataSet *d) {
+        _cleanup_free_ char *out = NULL;
+        uint64_t start;
+        int r;
+
+        if (asprintf(&out, "%s/tar.tar.zst", b->out) < 0)
+                return -ENOMEM;
+        r = drop_caches();
         if (r < 0)
                 return r;
-        *ret_mibs = (double) d->bytes / MIB / secs;
-        return found;
+        start = now_usec();
+        r = run_command(b, (char *const[]) { (char *) "tar", (char *) "-C", d->snap, (char *) "-I", (char *) "zstd -T0",
+                                             (char *) "-cf", out, (char *) ".", NULL });
+        if (r >= 0)
+                r = run_command(b, (char *const[]) { (char *) "sync", out, NULL });
+        if (r < 0)
+                return r;
+        samples_add(&d->tar, mibs(d, start));
+        return fresh_dir(b->out);
+}
+
+static int measure_restic(Bench *b, DataSet *d) {
+        uint64_t start;
+        int r;
+
+        r = rm_rf_physical(b->restic_repo);
+        if (r < 0)
+                return r;
+        r = run_command(b, (char *const[]) { (char *) "restic", (char *) "-r", b->restic_repo, (char *) "--cache-dir",
+                                             b->restic_cache, (char *) "-q", (char *) "init", NULL });
+        if (r < 0)
+                return r;
+        r = drop_caches();
+        if (r < 0)
+                return r;
+        start = now_usec();
+        r = run_command(b, (char *const[]) { (char *) "restic", (char *) "-r", b->restic_repo, (char *) "--cache-dir",
+                                             b->restic_cache, (char *) "-q", (char *) "backup", d->snap, NULL });
+        if (r < 0)
+                return r;
+        samples_add(&d->restic, mibs(d, start));
+        r = rm_rf_physical(b->restic_repo);
+        return r < 0 ? r : syncfs_path(b->fs.dir);
+}
+
+/* `vssbackup backup --type full SUBVOL --to ARCHIVE`, timed as a whole; the backup stays
+ * for the restore row. */
+static int measure_vssbackup(Bench *b, DataSet *d) {
+        uint64_t start;
+        double copy;
+        int r;
+
+        r = fresh_dir(b->archive);
+        if (r >= 0)
+                r = drop_caches();
+        if (r < 0)
+                return r;
+        start = now_usec();
+        r = run_command(b, (char *const[]) { (char *) b->opts->vssbackup, (char *) "backup", (char *) "--type",
+                                             (char *) "full", d->subvol, (char *) "--to", b->archive, (char *) "--socket",
+                                             b->socket, NULL });
+        if (r < 0)
+                return r;
+        samples_add(&d->vb, mibs(d, start));
+        r = parse_copy_rate(b->log, &copy);
+        if (r > 0)
+                samples_add(&d->vb_copy, copy);
+        return r < 0 ? r : 0;
+}
+
+static int measure_copy(Bench *b, DataSet *d) {
+        _cleanup_free_ char *src = NULL, *dst = NULL;
+        uint64_t start;
+        int r;
+
+        if (asprintf(&src, "%s/.", d->snap) < 0 || asprintf(&dst, "%s/copy", b->out) < 0)
+                return -ENOMEM;
+        if (mkdir(dst, 0700) < 0)
+                return -errno;
+        r = drop_caches();
+        if (r < 0)
+                return r;
+        start = now_usec();
+        r = run_command(b, (char *const[]) { (char *) "cp", (char *) "-a", src, dst, NULL });
+        if (r >= 0)
+                r = run_command(b, (char *const[]) { (char *) "sync", (char *) "-f", dst, NULL });
+        if (r < 0)
+                return r;
+        samples_add(&d->copy, mibs(d, start));
+        return fresh_dir(b->out);
+}
+
+/* Restores the backup measure_vssbackup left, then removes both (untimed). */
+static int measure_restore(Bench *b, DataSet *d) {
+        _cleanup_free_ char *backup = NULL, *dst = NULL;
+        uint64_t start;
+        int r;
+
+        if (asprintf(&dst, "%s/restore", b->out) < 0)
+                return -ENOMEM;
+        r = only_backup(b->archive, &backup);
+        if (r < 0)
+                return r;
+        if (mkdir(dst, 0700) < 0)
+                return -errno;
+        r = drop_caches();
+        if (r < 0)
+                return r;
+        start = now_usec();
+        r = run_command(b, (char *const[]) { (char *) b->opts->vssbackup, (char *) "restore", backup, (char *) "--to", dst,
+                                             (char *) "--no-writers", (char *) "--quiet", NULL });
+        if (r < 0)
+                return r;
+        samples_add(&d->restore, mibs(d, start));
+        r = fresh_dir(b->out);
+        return r < 0 ? r : fresh_dir(b->archive);
 }
 
 static int dataset_setup(Bench *b, DataSet *d, const char *name, bool big) {
@@ -371,75 +530,213 @@ static int dataset_setup(Bench *b, DataSet *d, const char *name, bool big) {
         return 0;
 }
 
-/* Round robin per run: read cold, vssbackup cold, (untimed read) read warm, vssbackup warm. */
+/* One run of every row, in a fixed order; each row starts cold. */
 static int dataset_measure(Bench *b, DataSet *d) {
-        double ignored;
-        int r;
-
         for (unsigned i = 0; i < b->opts->runs; i++) {
-                double copy;
+                double read = 0;
+                int r;
 
                 r = drop_caches();
+                if (r >= 0)
+                        r = measure_read(b, d, &read);
+                if (r >= 0)
+                        samples_add(&d->read, read);
+                if (r >= 0 && b->have_tar)
+                        r = measure_tar(b, d);
+                if (r >= 0 && b->have_restic)
+                        r = measure_restic(b, d);
+                if (r >= 0)
+                        r = measure_vssbackup(b, d);
+                if (r >= 0)
+                        r = measure_copy(b, d);
+                if (r >= 0)
+                        r = measure_restore(b, d);
                 if (r < 0)
                         return r;
-                r = measure_read(b, d, &d->read_cold[i]);
-                if (r < 0)
-                        return r;
-
-                r = drop_caches();
-                if (r < 0)
-                        return r;
-                r = measure_vssbackup(b, d, &d->vb_cold[i], &copy);
-                if (r < 0)
-                        return r;
-                if (r > 0)
-                        d->copy_cold[d->n_copy_cold++] = copy;
-
-                r = measure_read(b, d, &ignored);
-                if (r < 0)
-                        return r;
-                r = measure_read(b, d, &d->read_warm[i]);
-                if (r < 0)
-                        return r;
-
-                r = measure_vssbackup(b, d, &d->vb_warm[i], &copy);
-                if (r < 0)
-                        return r;
-                if (r > 0)
-                        d->copy_warm[d->n_copy_warm++] = copy;
-                fprintf(stderr, "%s run %u: read %.0f/%.0f MiB/s, vssbackup %.0f/%.0f MiB/s (cold/warm)\n", d->name,
-                        i + 1, d->read_cold[i], d->read_warm[i], d->vb_cold[i], d->vb_warm[i]);
+                fprintf(stderr, "%s run %u: read %.0f, tar %.0f, restic %.0f, vssbackup %.0f, copy %.0f, restore %.0f MiB/s\n",
+                        d->name, i + 1, read, d->tar.n ? d->tar.v[d->tar.n - 1] : 0,
+                        d->restic.n ? d->restic.v[d->restic.n - 1] : 0, d->vb.v[d->vb.n - 1], d->copy.v[d->copy.n - 1],
+                        d->restore.v[d->restore.n - 1]);
         }
         return 0;
 }
 
-static void print_row(const char *what, double *v, unsigned n, double base) {
-        if (n == 0) {
+/* The tiny-file subvolume, its snapshot path, and a full backup of it (untimed). */
+static int inc_setup(Bench *b, IncSet *s) {
+        int r;
+
+        if (asprintf(&s->subvol, "%s/inc", b->fs.mnt) < 0 || asprintf(&s->snap, "%s/inc-snap", b->fs.mnt) < 0 ||
+            asprintf(&s->backups, "%s/inc-backups", b->fs.dir) < 0)
+                return -ENOMEM;
+        if (btrfs_util_create_subvolume(s->subvol, 0, NULL, NULL) != BTRFS_UTIL_OK)
+                return -EIO;
+        r = populate_tree(s->subvol, b->opts->inc_files);
+        if (r < 0)
+                return r;
+        r = fresh_dir(s->backups);
+        if (r < 0)
+                return r;
+        return run_command(b, (char *const[]) { (char *) b->opts->vssbackup, (char *) "backup", (char *) "--type",
+                                                (char *) "full", s->subvol, (char *) "--to", s->backups, (char *) "--socket",
+                                                b->socket, NULL });
+}
+
+/* File number k of populate_tree's layout, relative to its top. */
+static void inc_path(unsigned k, char buf[static 32]) {
+        (void) snprintf(buf, 32, "d%04u/f%06u", k / 100, k);
+}
+
+static int inc_measure(Bench *b, IncSet *s) {
+        unsigned n = MIN(b->opts->changed, b->opts->inc_files);
+        _cleanup_free_ char *dst = NULL;
+
+        if (asprintf(&dst, "%s/inc-copy", b->out) < 0)
+                return -ENOMEM;
+
+        for (unsigned run = 0; run < b->opts->runs; run++) {
+                _cleanup_close_ int top = -EBADF, snap = -EBADF, out = -EBADF;
+                uint64_t start, bytes = 0;
+                double rate;
+                char path[32];
+                int r;
+
+                /* Rewrite n files spread over the tree, different ones each run. */
+                top = open(s->subvol, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (top < 0)
+                        return -errno;
+                for (unsigned i = 0; i < n; i++) {
+                        unsigned k = (unsigned) (((uint64_t) i * b->opts->inc_files / n + run * 7 + 3) % b->opts->inc_files);
+                        size_t size = 4096 + (size_t) (rng_next(b) % (48 * 1024 + 1));
+                        _cleanup_close_ int fd = -EBADF;
+
+                        inc_path(k, path);
+                        fd = openat(top, path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+                        if (fd < 0)
+                                return -errno;
+                        if (i % 2 == 0)
+                                fill_text(b, b->buf, size);
+                        else
+                                fill_random(b, b->buf, size);
+                        r = write_all(fd, b->buf, size);
+                        if (r < 0)
+                                return r;
+                        bytes += size;
+                }
+                if (syncfs(top) < 0)
+                        return -errno;
+                s->changed_bytes = bytes;
+
+                /* Baseline: the changed files copied out of a snapshot, cold, made durable. */
+                if (btrfs_util_create_snapshot(s->subvol, s->snap, BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY, NULL, NULL) !=
+                    BTRFS_UTIL_OK)
+                        return -EIO;
+                r = fresh_dir(dst);
+                if (r >= 0)
+                        r = drop_caches();
+                if (r < 0)
+                        return r;
+                start = now_usec();
+                snap = open(s->snap, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                out = open(dst, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (snap < 0 || out < 0)
+                        return -errno;
+                for (unsigned i = 0; i < n; i++) {
+                        unsigned k = (unsigned) (((uint64_t) i * b->opts->inc_files / n + run * 7 + 3) % b->opts->inc_files);
+                        _cleanup_close_ int from = -EBADF, to = -EBADF;
+                        char name[16];
+                        ssize_t got;
+
+                        inc_path(k, path);
+                        (void) snprintf(name, sizeof(name), "f%06u", k);
+                        from = openat(snap, path, O_RDONLY | O_NOATIME | O_CLOEXEC);
+                        to = openat(out, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+                        if (from < 0 || to < 0)
+                                return -errno;
+                        while ((got = read(from, b->buf, READ_BUF)) > 0) {
+                                r = write_all(to, b->buf, (size_t) got);
+                                if (r < 0)
+                                        return r;
+                        }
+                        if (got < 0)
+                                return -errno;
+                }
+                if (syncfs(out) < 0)
+                        return -errno;
+                samples_add(&s->copy, (double) (now_usec() - start) / 1e3);
+                if (btrfs_util_delete_subvolume(s->snap, 0) != BTRFS_UTIL_OK)
+                        return -EIO;
+
+                r = drop_caches();
+                if (r < 0)
+                        return r;
+                start = now_usec();
+                r = run_command(b, (char *const[]) { (char *) b->opts->vssbackup, (char *) "backup", (char *) "--type",
+                                                     (char *) "incremental", s->subvol, (char *) "--to", s->backups,
+                                                     (char *) "--socket", b->socket, NULL });
+                if (r < 0)
+                        return r;
+                samples_add(&s->inc, (double) (now_usec() - start) / 1e3);
+                /* Its copy phase: the bytes it stored (the changed files, at least) over its rate. */
+                r = parse_copy_rate(b->log, &rate);
+                if (r < 0)
+                        return r;
+                if (r > 0 && rate > 0)
+                        samples_add(&s->inc_copy, (double) bytes / MIB / rate * 1e3);
+                fprintf(stderr, "incremental run %u: copy %.1f ms, vssbackup %.1f ms\n", run + 1, s->copy.v[s->copy.n - 1],
+                        s->inc.v[s->inc.n - 1]);
+        }
+        return fresh_dir(b->out);
+}
+
+/* One row; ratio = median / base's median (higher is faster for rates), "baseline" without. */
+static void print_row(const char *what, Samples *s, Samples *base, const char *base_name) {
+        if (s->n == 0) {
                 printf("| %s | 0 | – | – | – |\n", what);
                 return;
         }
-        stats_sort(v, n);
-        if (base > 0)
-                printf("| %s | %u | %.0f | %.0f–%.0f | %.2f× |\n", what, n, stats_median(v, n), v[0], v[n - 1],
-                       stats_median(v, n) / base);
+        stats_sort(s->v, s->n);
+        if (!base) {
+                printf("| %s | %u | %.0f | %.0f–%.0f | baseline |\n", what, s->n, stats_median(s->v, s->n), s->v[0],
+                       s->v[s->n - 1]);
+                return;
+        }
+        stats_sort(base->v, base->n);
+        if (base->n == 0)
+                printf("| %s | %u | %.0f | %.0f–%.0f | – |\n", what, s->n, stats_median(s->v, s->n), s->v[0], s->v[s->n - 1]);
         else
-                printf("| %s | %u | %.0f | %.0f–%.0f | baseline |\n", what, n, stats_median(v, n), v[0], v[n - 1]);
+                printf("| %s | %u | %.0f | %.0f–%.0f | %.2f× %s |\n", what, s->n, stats_median(s->v, s->n), s->v[0],
+                       s->v[s->n - 1], stats_median(s->v, s->n) / stats_median(base->v, base->n), base_name);
 }
 
 static void print_table(const Bench *b, DataSet *d) {
-        unsigned n = b->opts->runs;
-        double cold, warm;
-
         printf("\n### %s: %" PRIu64 " files, %.1f MiB\n\n", d->name, d->files, (double) d->bytes / MIB);
-        printf("| case | runs | median MiB/s | min–max MiB/s | ratio to read |\n|---|---|---|---|---|\n");
-        print_row("plain read, cold (baseline)", d->read_cold, n, 0);
-        cold = stats_median(d->read_cold, n);
-        print_row("vssbackup backup --type full, whole command, cold", d->vb_cold, n, cold);
-        print_row("vssbackup copy phase (its progress line), cold", d->copy_cold, d->n_copy_cold, cold);
-        print_row("plain read, warm (baseline)", d->read_warm, n, 0);
-        warm = stats_median(d->read_warm, n);
-        print_row("vssbackup backup --type full, whole command, warm", d->vb_warm, n, warm);
-        print_row("vssbackup copy phase (its progress line), warm", d->copy_warm, d->n_copy_warm, warm);
+        printf("| case (all cold) | runs | median MiB/s | min–max MiB/s | ratio |\n|---|---|---|---|---|\n");
+        print_row("plain read (baseline of the backups)", &d->read, NULL, NULL);
+        if (b->have_tar)
+                print_row("`tar -I 'zstd -T0' -cf` + `sync`", &d->tar, &d->read, "of read");
+        else
+                printf("| `tar -I 'zstd -T0'` | 0 | tar or zstd not installed | – | – |\n");
+        if (b->have_restic)
+                print_row("`restic backup` (fresh local repository)", &d->restic, &d->read, "of read");
+        else
+                printf("| `restic backup` | 0 | restic not installed | – | – |\n");
+        print_row("`vssbackup backup --type full`, whole command", &d->vb, &d->read, "of read");
+        print_row("vssbackup full against tar zstd -T0", &d->vb, &d->tar, "of tar");
+        print_row("vssbackup full against restic", &d->vb, &d->restic, "of restic");
+        print_row("vssbackup copy phase (its progress line)", &d->vb_copy, &d->read, "of read");
+        print_row("plain copy, `cp -a` + `sync -f` (baseline of the restore)", &d->copy, NULL, NULL);
+        print_row("`vssbackup restore --no-writers` (ends with syncfs)", &d->restore, &d->copy, "of copy");
+}
+
+static void print_inc_table(const Bench *b, IncSet *s) {
+        unsigned n = MIN(b->opts->changed, b->opts->inc_files);
+
+        printf("\n### incremental: %u changed files (%.1f MiB in the last run) among %u\n\n", n,
+               (double) s->changed_bytes / MIB, b->opts->inc_files);
+        printf("| case (all cold) | runs | median ms | min–max ms | ratio (time) |\n|---|---|---|---|---|\n");
+        print_row("copy of the changed files out of a snapshot + syncfs (baseline)", &s->copy, NULL, NULL);
+        print_row("`vssbackup backup --type incremental`, whole command", &s->inc, &s->copy, "of copy");
+        print_row("vssbackup incremental copy phase (changed bytes / its rate)", &s->inc_copy, &s->copy, "of copy");
 }
 
 static void print_loadavg(const char *when) {
@@ -448,6 +745,11 @@ static void print_loadavg(const char *when) {
 
         if (read_file_full("/proc/loadavg", &text, NULL) >= 0 && sscanf(text, "%f %f %f", &a, &b, &c) == 3)
                 printf("Load average (1, 5, 15 min) %s: %.2f %.2f %.2f\n", when, a, b, c);
+}
+
+/* Whether argv runs and exits 0 (a tool's --version). */
+static bool tool_works(Bench *b, char *const argv[]) {
+        return run_command(b, argv) >= 0;
 }
 
 static int bench_setup(Bench *b) {
@@ -462,11 +764,20 @@ static int bench_setup(Bench *b) {
         if (asprintf(&b->socket, "%s/vssd.sock", b->fs.dir) < 0 ||
             asprintf(&b->state_dir, "%s/state", b->fs.dir) < 0 ||
             asprintf(&b->vssd_log, "%s/vssd.log", b->fs.dir) < 0 ||
-            asprintf(&b->vb_log, "%s/vssbackup.log", b->fs.dir) < 0 ||
-            asprintf(&b->archive, "%s/archive", b->fs.dir) < 0)
+            asprintf(&b->log, "%s/command.log", b->fs.dir) < 0 ||
+            asprintf(&b->archive, "%s/archive", b->fs.dir) < 0 ||
+            asprintf(&b->out, "%s/out", b->fs.dir) < 0 ||
+            asprintf(&b->restic_repo, "%s/restic-repo", b->fs.dir) < 0 ||
+            asprintf(&b->restic_cache, "%s/restic-cache", b->fs.dir) < 0)
                 return -ENOMEM;
-        if (mkdir(b->state_dir, 0700) < 0 || mkdir(b->archive, 0700) < 0)
+        if (mkdir(b->state_dir, 0700) < 0 || mkdir(b->archive, 0700) < 0 || mkdir(b->out, 0700) < 0)
                 return -errno;
+        /* restic reads its password from the environment; the repository is a throwaway. */
+        if (setenv("RESTIC_PASSWORD", "bench-copy", 1) < 0)
+                return -errno;
+        b->have_tar = tool_works(b, (char *const[]) { (char *) "tar", (char *) "--version", NULL }) &&
+                      tool_works(b, (char *const[]) { (char *) "zstd", (char *) "--version", NULL });
+        b->have_restic = tool_works(b, (char *const[]) { (char *) "restic", (char *) "version", NULL });
         r = spawn_logged((char *const[]) { (char *) b->opts->vssd, (char *) "--socket", b->socket,
                                            (char *) "--state-dir", b->state_dir, NULL },
                          b->vssd_log, &b->vssd);
@@ -478,7 +789,7 @@ static int bench_setup(Bench *b) {
         return r;
 }
 
-static void bench_teardown(Bench *b, DataSet *sets, size_t n) {
+static void bench_teardown(Bench *b, DataSet *sets, size_t n, IncSet *inc) {
         (void) process_stop(b->vssd, 5000);
         for (size_t i = 0; i < n; i++) {
                 if (sets[i].snap)
@@ -486,12 +797,20 @@ static void bench_teardown(Bench *b, DataSet *sets, size_t n) {
                 free(sets[i].subvol);
                 free(sets[i].snap);
         }
+        if (inc->snap)
+                (void) btrfs_util_delete_subvolume(inc->snap, 0);
+        free(inc->subvol);
+        free(inc->snap);
+        free(inc->backups);
         (void) loop_btrfs_teardown(&b->fs);
         free(b->socket);
         free(b->state_dir);
         free(b->vssd_log);
-        free(b->vb_log);
+        free(b->log);
         free(b->archive);
+        free(b->out);
+        free(b->restic_repo);
+        free(b->restic_cache);
         free(b->buf);
 }
 
@@ -500,6 +819,8 @@ static int parse_options(int argc, char *argv[], Options *o) {
                 { "runs", required_argument, NULL, 'r' },
                 { "small-files", required_argument, NULL, 's' },
                 { "big-mib", required_argument, NULL, 'm' },
+                { "inc-files", required_argument, NULL, 'i' },
+                { "changed", required_argument, NULL, 'c' },
                 { "vssd", required_argument, NULL, 'd' },
                 { "vssbackup", required_argument, NULL, 'b' },
                 {}
@@ -509,7 +830,7 @@ static int parse_options(int argc, char *argv[], Options *o) {
         while ((c = getopt_long(argc, argv, "", longopts, NULL)) >= 0) {
                 unsigned long v = 0;
 
-                if (c == 'r' || c == 's' || c == 'm') {
+                if (c == 'r' || c == 's' || c == 'm' || c == 'i' || c == 'c') {
                         char *end;
 
                         errno = 0;
@@ -529,6 +850,14 @@ static int parse_options(int argc, char *argv[], Options *o) {
                 case 'm':
                         o->big_mib = (unsigned) v;
                         break;
+                case 'i':
+                        o->inc_files = (unsigned) v;
+                        break;
+                case 'c':
+                        if (v > MAX_CHANGED)
+                                return -EINVAL;
+                        o->changed = (unsigned) v;
+                        break;
                 case 'd':
                         o->vssd = optarg;
                         break;
@@ -544,20 +873,25 @@ static int parse_options(int argc, char *argv[], Options *o) {
 
 int main(int argc, char *argv[]) {
         Options o = {
-                .runs = 5,
+                .runs = 3,
                 .small_files = 20000,
                 .big_mib = 1024,
+                .inc_files = 200000,
+                .changed = 100,
                 .vssd = BENCH_VSSD_PATH,
                 .vssbackup = BENCH_VSSBACKUP_PATH,
         };
         Bench b = { .opts = &o, .rng = 0x9E3779B97F4A7C15ULL };
         DataSet sets[2] = {};
+        IncSet inc = {};
         struct utsname u;
         uint64_t start = now_usec();
         int r;
 
         if (parse_options(argc, argv, &o) < 0) {
-                fprintf(stderr, "usage: %s [--runs N] [--small-files N] [--big-mib N] [--vssd PATH] [--vssbackup PATH]\n",
+                fprintf(stderr,
+                        "usage: %s [--runs N] [--small-files N] [--big-mib N] [--inc-files N] [--changed N] [--vssd PATH] "
+                        "[--vssbackup PATH]\n",
                         argv[0]);
                 return 2;
         }
@@ -567,8 +901,10 @@ int main(int argc, char *argv[]) {
         }
 
         (void) uname(&u);
-        printf("Command: %s\nKernel: %s %s %s, %ld CPUs\n", argv[0], u.sysname, u.release, u.machine,
-               sysconf(_SC_NPROCESSORS_ONLN));
+        printf("Command: %s", argv[0]);
+        for (int i = 1; i < argc; i++)
+                printf(" %s", argv[i]);
+        printf("\nKernel: %s %s %s, %ld CPUs\n", u.sysname, u.release, u.machine, sysconf(_SC_NPROCESSORS_ONLN));
         print_loadavg("at start");
 
         r = bench_setup(&b);
@@ -578,22 +914,27 @@ int main(int argc, char *argv[]) {
                 r = dataset_setup(&b, &sets[1], "small", false);
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(sets); i++)
                 r = dataset_measure(&b, &sets[i]);
+        if (r >= 0)
+                r = inc_setup(&b, &inc);
+        if (r >= 0)
+                r = inc_measure(&b, &inc);
         if (r < 0) {
                 fprintf(stderr, "bench_copy: %s\n", strerror(-r));
-                bench_teardown(&b, sets, ELEMENTSOF(sets));
+                bench_teardown(&b, sets, ELEMENTSOF(sets), &inc);
                 return 1;
         }
 
-        printf("Volume: loop-mounted btrfs (%llu GiB sparse image), one subvolume per data set; baseline reads a "
-               "read-only snapshot of it, O_NOATIME, 1 MiB buffer; vssbackup backs up the subvolume (its own snapshot "
-               "through vssd, btrfs provider) to a directory on the host filesystem; cold = sync + drop_caches=3 just "
-               "before; %u runs per row, round robin\n",
+        printf("Volume: loop-mounted btrfs (%llu GiB sparse image), one subvolume per data set; the baselines, tar and "
+               "restic read a read-only snapshot of it; vssbackup backs up the subvolume (its own snapshot through vssd, "
+               "btrfs provider); archives, repositories, copies and restores go to a directory on the host filesystem; "
+               "cold = sync + drop_caches=3 just before; %u runs per row, round robin\n",
                IMAGE_SIZE >> 30, o.runs);
         for (size_t i = 0; i < ELEMENTSOF(sets); i++)
                 print_table(&b, &sets[i]);
+        print_inc_table(&b, &inc);
         printf("\nWhole run %.0f s\n", (double) (now_usec() - start) / 1e6);
         print_loadavg("at end");
 
-        bench_teardown(&b, sets, ELEMENTSOF(sets));
+        bench_teardown(&b, sets, ELEMENTSOF(sets), &inc);
         return 0;
 }
