@@ -85,10 +85,7 @@ void agent_touch(Agent *a) {
                 return;
         }
         if (a->idle_timer) {
-                uint64_t now = 0;
-
-                (void) sd_event_now(a->event, CLOCK_MONOTONIC, &now);
-                (void) sd_event_source_set_time(a->idle_timer, now + opt.idle_s * USEC_PER_SEC);
+                (void) sd_event_source_set_time_relative(a->idle_timer, opt.idle_s * USEC_PER_SEC);
                 (void) sd_event_source_set_enabled(a->idle_timer, SD_EVENT_ONESHOT);
         }
 }
@@ -115,6 +112,17 @@ static int on_fd_gone(sd_event_source *s, int fd, uint32_t revents, void *userda
         return 0;
 }
 
+static int on_fd_poll(sd_event_source *s, uint64_t usec, void *userdata) {
+        Agent *a = userdata;
+
+        if (kill(a->fd_pid, 0) < 0 && errno == ESRCH) {
+                agent_end(a, false, "the File Daemon went away");
+                return 0;
+        }
+        (void) sd_event_source_set_time_relative(s, USEC_PER_SEC);
+        return sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+}
+
 static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
         agent_end(userdata, false, "stopped by a signal");
         return 0;
@@ -124,10 +132,13 @@ static int on_disconnect(sd_bus_message *m, void *userdata, sd_bus_error *error)
         Agent *a = userdata;
         sd_bus *bus = sd_bus_message_get_bus(m);
 
-        if (a->n_connections > 0)
-                a->n_connections--;
-        (void) sd_bus_detach_event(bus);
-        sd_bus_unref(bus);      /* the reference taken at accept */
+        for (unsigned i = 0; i < a->n_connections; i++)
+                if (a->connections[i] == bus) {
+                        a->connections[i] = a->connections[--a->n_connections];
+                        (void) sd_bus_detach_event(bus);
+                        sd_bus_unref(bus);      /* the reference taken at accept */
+                        break;
+                }
         return 0;
 }
 
@@ -171,7 +182,7 @@ static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 sd_bus_flush_close_unref(bus);
                 return 0;
         }
-        a->n_connections++;
+        a->connections[a->n_connections++] = bus;
         return 0;
 }
 
@@ -203,14 +214,18 @@ int agent_main(const char *job, int listen_fd, int ready_fd, pid_t fd_pid) {
         if (r < 0)
                 goto out;
 
-        /* The File Daemon: its death is the job's end. A pidfd cannot be fooled by pid reuse. */
+        /* The File Daemon: its death is the job's end. A pidfd cannot be fooled by pid reuse; a
+         * kernel (or valgrind) without pidfd_open gets a once-a-second kill(pid, 0). */
         a.pidfd = pidfd_open_(fd_pid);
-        if (a.pidfd < 0) {
+        if (a.pidfd >= 0)
+                r = sd_event_add_io(a.event, NULL, a.pidfd, EPOLLIN, on_fd_gone, &a);
+        else if (errno == ENOSYS)
+                r = sd_event_add_time_relative(a.event, NULL, CLOCK_MONOTONIC, USEC_PER_SEC, 0, on_fd_poll, &a);
+        else {
                 r = -errno;
                 tool_note("job %s: the File Daemon (pid %d) cannot be watched: %s", job, (int) fd_pid, strerror(errno));
                 goto out;
         }
-        r = sd_event_add_io(a.event, NULL, a.pidfd, EPOLLIN, on_fd_gone, &a);
         if (r >= 0)
                 r = sd_event_add_time_relative(a.event, NULL, CLOCK_MONOTONIC, opt.deadline_s * USEC_PER_SEC, 0,
                                                on_deadline, &a);
@@ -243,6 +258,13 @@ out:
                 close(a.pidfd);
         job_done(&a.job);
         free(a.socket_path);
+        /* The connections still open (the caller of the last method) go before the loop. */
+        for (unsigned i = 0; i < a.n_connections; i++) {
+                (void) sd_bus_detach_event(a.connections[i]);
+                sd_bus_flush_close_unref(a.connections[i]);
+        }
+        sd_event_source_unref(a.idle_timer);
+        sd_event_source_unref(a.linger_timer);
         sd_event_unref(a.event);
         return r < 0 ? TOOL_EXIT_VSS : TOOL_EXIT_OK;
 }

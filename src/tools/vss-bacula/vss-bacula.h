@@ -203,6 +203,7 @@ typedef struct Agent {
         int pidfd;
         sd_event_source *idle_timer;    /* before the set: no call for opt.idle_s */
         sd_event_source *linger_timer;  /* after the last delete: job-end due within opt.linger_s */
+        sd_bus *connections[AGENT_MAX_CONNECTIONS];
         unsigned n_connections;
         bool over;                      /* the outcome was given: the loop ends */
         bool succeeded;                 /* ... and it was a success */
