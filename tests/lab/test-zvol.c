@@ -21,7 +21,8 @@
  *     write to the zvol filesystem, blocked by the freeze, completes within 1 s; the next vssd
  *     removes the snapshot the dead one left;
  *   - a vssd restart removes a vss-named zvol snapshot no catalog row knows, keeps a persistent
- *     one (still mounted, readable and held; exposable), and leaves a user's snapshot alone.
+ *     one (still mounted, readable and held; exposable), and leaves a user's snapshot alone;
+ *     a persistent snapshot whose mount is gone (as after a reboot) is mounted again by expose.
  *
  * Runs only inside the lab (VSS_LAB=1, as root): exits 77 elsewhere. Environment (meson):
  * VSSD, VSS_GUARDIAN, CONSISTENCY_WRITER, VSS_TEST_WRITER, VSSADMIN.
@@ -728,6 +729,20 @@ static void test_restart_recovery(void **state) {
                             "%s --socket %s unexpose --shadow %s >/dev/null",
                             env_or("VSSADMIN", "src/tools/vssadmin"), socket_path, ids, device,
                             env_or("VSSADMIN", "src/tools/vssadmin"), socket_path, ids), 0);
+
+        /* As a reboot leaves it: the snapshot's mount gone. vssd still knows it present, and
+         * expose mounts it again at its device path first. */
+        stop_vssd();
+        assert_int_equal(sh("umount %s && rmdir %s", device, device), 0);
+        assert_int_equal(start_vssd(NULL), 0);
+        assert_int_equal(vss_snapshot_count(), 1);
+        assert_int_equal(sh("%s --socket %s expose --shadow %s --path " TOP "/exposed >/dev/null && "
+                            "cmp %s/records.log " TOP "/exposed/records.log && "
+                            "%s --socket %s unexpose --shadow %s >/dev/null",
+                            env_or("VSSADMIN", "src/tools/vssadmin"), socket_path, ids, device,
+                            env_or("VSSADMIN", "src/tools/vssadmin"), socket_path, ids), 0);
+        check_served_zvol(&ext, &keep, device);
+        check_consistent(&ext, device);
 
         assert_int_equal(sh("%s --socket %s delete shadows --all >/dev/null", env_or("VSSADMIN", "src/tools/vssadmin"),
                             socket_path), 0);
