@@ -13,8 +13,10 @@
  *     against "zfs destroy" by someone else while vssd serves it, and is unmounted and
  *     destroyed when the requester releases it; vssd's log says the zvol filesystem was held
  *     frozen around the snapshot;
- *   - a set of the dataset and the ext4 zvol of the same pool is one atomic lzc_snapshot: both
- *     snapshots have the same creation transaction group, and both are consistent;
+ *   - a set of the dataset and both zvol filesystems of the same pool is one atomic
+ *     lzc_snapshot inside one hold of the two filesystems: every snapshot has the same
+ *     creation transaction group, and each is consistent;
+ *   - a Freeze veto leaves nothing frozen and no snapshot or mount;
  *   - a requester SIGKILLed while a writer is inside Freeze leaves nothing frozen (the zvol
  *     filesystem takes writes, the writers go on) and no snapshot;
  *   - vssd SIGKILLed inside the hold (vssd runs with --test-hold-delay-ms for that case): a
@@ -283,8 +285,8 @@ fail:
 typedef struct Backup {
         vss_requester *r;
         vss_id set_id;
-        vss_id snap[2];
-        vss_snapshot_prop prop[2];
+        vss_id snap[3];
+        vss_snapshot_prop prop[3];
         size_t n;
 } Backup;
 
@@ -455,24 +457,31 @@ static void test_xfs_zvol_consistent(void **state) {
         backups_of(&xfs, XFS_BACKUPS);
 }
 
+/* A set of the dataset and both zvol filesystems of the pool: one hold of the two zvol
+ * filesystems around one lzc_snapshot of all three. */
 static void test_dataset_and_zvol_one_call(void **state) {
-        const Volume *vols[] = { &ds, &ext };
-        char name_ds[512], name_ext[512], txg_ds[64], txg_ext[64];
+        const Volume *vols[] = { &ds, &ext, &xfs };
+        char name[ELEMENTSOF(vols)][512], txg[ELEMENTSOF(vols)][64];
+        _cleanup_free_ char *log = NULL;
         Backup b = {};
 
         wait_records(&ds);
-        backup_run(&b, vols, 2, VSS_CTX_BACKUP);
-        check_consistent(&ds, b.prop[0].snapshot_device_object);
-        check_served_zvol(&ext, &b.snap[1], b.prop[1].snapshot_device_object);
-        check_consistent(&ext, b.prop[1].snapshot_device_object);
-        /* One lzc_snapshot: both snapshots are of the same transaction group. */
-        snapshot_name(&ds, &b.snap[0], name_ds, sizeof(name_ds));
-        snapshot_name(&ext, &b.snap[1], name_ext, sizeof(name_ext));
-        sh_line(txg_ds, sizeof(txg_ds), "zfs get -Hp -o value createtxg '%s'", name_ds);
-        sh_line(txg_ext, sizeof(txg_ext), "zfs get -Hp -o value createtxg '%s'", name_ext);
-        fprintf(stderr, "test-zvol: dataset and zvol snapshots of createtxg %s and %s\n", txg_ds, txg_ext);
-        assert_true(txg_ds[0] != 0);
-        assert_string_equal(txg_ds, txg_ext);
+        backup_run(&b, vols, ELEMENTSOF(vols), VSS_CTX_BACKUP);
+        for (size_t i = 0; i < ELEMENTSOF(vols); i++) {
+                if (vols[i] != &ds)
+                        check_served_zvol(vols[i], &b.snap[i], b.prop[i].snapshot_device_object);
+                check_consistent(vols[i], b.prop[i].snapshot_device_object);
+                snapshot_name(vols[i], &b.snap[i], name[i], sizeof(name[i]));
+                sh_line(txg[i], sizeof(txg[i]), "zfs get -Hp -o value createtxg '%s'", name[i]);
+        }
+        /* One lzc_snapshot: every snapshot is of the same transaction group. */
+        fprintf(stderr, "test-zvol: dataset, ext4 and XFS zvol snapshots of createtxg %s, %s and %s\n", txg[0],
+                txg[1], txg[2]);
+        assert_true(txg[0][0] != 0);
+        assert_string_equal(txg[0], txg[1]);
+        assert_string_equal(txg[0], txg[2]);
+        assert_int_equal(read_file_full(vssd_log, &log, NULL), 0);
+        assert_non_null(strstr(log, "held 2 zvol filesystem(s) frozen for"));
         release_and_check_gone(&b);
 }
 
@@ -538,7 +547,8 @@ static bool wait_file_grows(const char *path) {
 }
 
 /* A requester of one writer-less or writer-ful backup of v, in a child that does not look
- * back (no cmocka there): exits with DoSnapshotSet's outcome. */
+ * back (no cmocka there): exits 0 when DoSnapshotSet succeeded, 7 when it failed, 2-6 when a
+ * step before it did. */
 static pid_t requester_child(const Volume *v, bool writers) {
         pid_t child = fork();
 
@@ -570,10 +580,29 @@ static pid_t requester_child(const Volume *v, bool writers) {
                 }
                 if (vss_requester_do_snapshot_set(r, &a) != S_OK)
                         _exit(6);
-                (void) vss_async_wait(a, VSS_INFINITE);
-                _exit(0);
+                _exit(async_finish(S_OK, a) == S_OK ? 0 : 7);
         }
         return child;
+}
+
+/* A writer vetoes Freeze: the set fails, after the end-prepare prefreeze, leaving nothing frozen
+ * and no snapshot or mount. */
+static void test_freeze_veto_leaves_nothing(void **state) {
+        pid_t veto, child;
+        int status;
+
+        veto = start_test_writer("vetoer", TOP "/veto.log", (char *const[]) { (char *) "--veto", (char *) "freeze", NULL });
+        child = requester_child(&ext, true);
+        assert_int_equal(waitpid(child, &status, 0), child);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 7);
+        assert_true(log_has_line(TOP "/veto.log", "event=Freeze"));
+        (void) process_stop(veto, 10000);
+
+        probe_write(ext.mnt);
+        assert_true(wait_file_grows(ext.data));
+        assert_int_equal(vss_snapshot_count(), 0);
+        assert_int_equal(sh("! grep ' " TOP "/state/zfs/' /proc/mounts"), 0);
 }
 
 /* The requester dies (SIGKILL) while a writer is inside Freeze. */
@@ -757,6 +786,7 @@ int main(void) {
                 cmocka_unit_test(test_ext4_zvol_consistent),
                 cmocka_unit_test(test_xfs_zvol_consistent),
                 cmocka_unit_test(test_dataset_and_zvol_one_call),
+                cmocka_unit_test(test_freeze_veto_leaves_nothing),
                 cmocka_unit_test(test_requester_killed_in_freeze),
                 cmocka_unit_test(test_restart_recovery),
                 cmocka_unit_test(test_vssd_killed_in_hold),
