@@ -6,13 +6,13 @@
  * provider logs how long each hold lasted, and that is the only place it can be seen from
  * outside), and the statistics of the tables.
  *
- * Loop devices are attached with LO_FLAGS_AUTOCLEAR and the fd closed once mounted, so the
- * device disappears with the mount even if the benchmark dies; children die with us.
+ * Loop devices are attached by loop_attach_file() (tests/common/loop-fs.c, LO_FLAGS_AUTOCLEAR)
+ * and the fd closed once mounted, so the device disappears with the mount even if the
+ * benchmark dies; children die with us.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
-#include <linux/loop.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "bench-util.h"
+#include "loop-fs.h"
 #include "root-harness.h"
 #include "macro.h"
 
@@ -50,53 +51,6 @@ static int run_quiet(char *const argv[]) {
                 if (errno != EINTR)
                         return -errno;
         return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EPROTO;
-}
-
-/* Attaches image to a free autoclear loop device; retries when another process takes ours. */
-static int loop_attach_autoclear(const char *image, char **ret_path, int *ret_fd) {
-        _cleanup_close_ int control = -EBADF, image_fd = -EBADF;
-
-        control = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
-        if (control < 0)
-                return -errno;
-        image_fd = open(image, O_RDWR | O_CLOEXEC);
-        if (image_fd < 0)
-                return -errno;
-
-        for (unsigned attempt = 0; attempt < 64; attempt++) {
-                struct loop_config config = {
-                        .fd = (uint32_t) image_fd,
-                        .info.lo_flags = LO_FLAGS_AUTOCLEAR,
-                };
-                _cleanup_free_ char *path = NULL;
-                _cleanup_close_ int fd = -EBADF;
-                int nr;
-
-                nr = ioctl(control, LOOP_CTL_GET_FREE);
-                if (nr < 0)
-                        return -errno;
-                if (asprintf(&path, "/dev/loop%d", nr) < 0)
-                        return -ENOMEM;
-                fd = open(path, O_RDWR | O_CLOEXEC);
-                if (fd < 0) {
-                        /* devtmpfs adds a freshly allocated node a moment later. */
-                        if (errno == ENOENT) {
-                                (void) nanosleep(&(struct timespec) { .tv_nsec = 10000000L }, NULL);
-                                continue;
-                        }
-                        return -errno;
-                }
-                strncpy((char *) config.info.lo_file_name, image, LO_NAME_SIZE - 1);
-                if (ioctl(fd, LOOP_CONFIGURE, &config) < 0) {
-                        if (errno == EBUSY)
-                                continue;
-                        return -errno;
-                }
-                *ret_path = TAKE_PTR(path);
-                *ret_fd = TAKE_FD(fd);
-                return 0;
-        }
-        return -EBUSY;
 }
 
 int bench_fs_make(const char *image, uint64_t size, const char *fstype, const char *const *mkfs_args,
@@ -152,7 +106,7 @@ int bench_fs_make(const char *image, uint64_t size, const char *fstype, const ch
                 goto fail;
         }
 
-        r = loop_attach_autoclear(image, &loop, &loop_fd);
+        r = loop_attach_file(image, /* read_only= */ false, &loop, &loop_fd);
         if (r < 0)
                 goto fail;
         if (mount(loop, mnt, fstype, 0, NULL) < 0) {

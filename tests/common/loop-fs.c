@@ -98,6 +98,8 @@ int loop_attach_file(const char *file, bool read_only, char **ret_path, int *ret
                         }
                         return -errno;
                 }
+                /* The name losetup and LOOP_GET_STATUS show, so a leftover device says whose it is. */
+                strncpy((char *) config.info.lo_file_name, file, LO_NAME_SIZE - 1);
                 if (ioctl(fd, LOOP_CONFIGURE, &config) < 0) {
                         if (errno == EBUSY) /* someone took it between GET_FREE and here */
                                 continue;

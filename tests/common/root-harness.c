@@ -2,9 +2,9 @@
 /*
  * root-harness.c: the machinery under the root test and the benchmark. It owns the life of
  * a throw-away btrfs (sparse image, loop device, mount) and of the child processes run on
- * it. The loop device is attached with LOOP_CONFIGURE and LO_FLAGS_AUTOCLEAR, so even if we
- * die between mount and teardown the kernel detaches it once the last user goes; children
- * get PR_SET_PDEATHSIG for the same reason. Teardown carries on past each failure, because
+ * it. The loop device is attached by loop-fs.c's loop_attach_file() (LOOP_CONFIGURE,
+ * LO_FLAGS_AUTOCLEAR), so even if we die between mount and teardown the kernel detaches it
+ * once the last user goes; children get PR_SET_PDEATHSIG for the same reason. Teardown carries on past each failure, because
  * a test that failed half-way must still leave the machine as it found it.
  */
 #include <errno.h>
@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loop-fs.h"
 #include "macro.h"
 #include "root-harness.h"
 
@@ -285,53 +286,6 @@ int rm_rf_physical(const char *path) {
         return lstat(path, &st) < 0 ? 0 : -ENOTEMPTY;
 }
 
-/* Attaches image to a free loop device; retries when another process takes ours first. */
-static int loop_attach(const char *image, char **ret_path, int *ret_fd) {
-        _cleanup_close_ int control = -EBADF, image_fd = -EBADF;
-
-        control = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
-        if (control < 0)
-                return -errno;
-        image_fd = open(image, O_RDWR | O_CLOEXEC);
-        if (image_fd < 0)
-                return -errno;
-
-        for (unsigned attempt = 0; attempt < 32; attempt++) {
-                struct loop_config config = {
-                        .fd = (uint32_t) image_fd,
-                        .info.lo_flags = LO_FLAGS_AUTOCLEAR,
-                };
-                _cleanup_free_ char *path = NULL;
-                _cleanup_close_ int fd = -EBADF;
-                int nr;
-
-                nr = ioctl(control, LOOP_CTL_GET_FREE);
-                if (nr < 0)
-                        return -errno;
-                if (asprintf(&path, "/dev/loop%d", nr) < 0)
-                        return -ENOMEM;
-                fd = open(path, O_RDWR | O_CLOEXEC);
-                if (fd < 0) {
-                        /* A freshly allocated node can take a moment to appear. */
-                        if (errno == ENOENT) {
-                                sleep_ms(10);
-                                continue;
-                        }
-                        return -errno;
-                }
-                strncpy((char *) config.info.lo_file_name, image, LO_NAME_SIZE - 1);
-                if (ioctl(fd, LOOP_CONFIGURE, &config) < 0) {
-                        if (errno == EBUSY)
-                                continue;
-                        return -errno;
-                }
-                *ret_path = TAKE_PTR(path);
-                *ret_fd = TAKE_FD(fd);
-                return 0;
-        }
-        return -EBUSY;
-}
-
 int loop_btrfs_setup(const char *dir_template, uint64_t size, LoopBtrfs *ret) {
         LoopBtrfs l = { .loop_fd = -EBADF };
         _cleanup_close_ int fd = -EBADF;
@@ -367,7 +321,7 @@ int loop_btrfs_setup(const char *dir_template, uint64_t size, LoopBtrfs *ret) {
         if (r < 0)
                 goto fail;
 
-        r = loop_attach(l.image, &l.loop_path, &l.loop_fd);
+        r = loop_attach_file(l.image, /* read_only= */ false, &l.loop_path, &l.loop_fd);
         if (r < 0)
                 goto fail;
 
