@@ -146,9 +146,7 @@ static const struct {
 
 static int list_writers(sd_bus *bus) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        const char *class_id, *instance_id, *name, *instance_name;
-        uint32_t state;
-        int32_t failure;
+        ToolWriterStatus w = {};
         unsigned n = 0;
         int r;
 
@@ -161,28 +159,9 @@ static int list_writers(sd_bus *bus) {
 
         if (arg_json)
                 putchar('[');
-        while ((r = sd_bus_message_read(reply, VSS_BUS_SIG_WRITER_INFO, &class_id, &instance_id, &name, &state,
-                                        &failure, &instance_name)) > 0) {
-                if (arg_json) {
-                        printf("%s{", n > 0 ? "," : "");
-                        json_field_string("writer_id", class_id, false);
-                        json_field_string("instance_id", instance_id, false);
-                        json_field_string("name", name, false);
-                        json_field_string("instance_name", instance_name, false);
-                        printf("\"state\":%" PRIu32 ",", state);
-                        json_field_string("state_name", vss_writer_state_to_string(state), false);
-                        printf("\"last_error\":%" PRId32 ",", failure);
-                        json_field_string("last_error_name", vss_hr_name(failure), true);
-                        putchar('}');
-                } else {
-                        printf("Writer name: '%s'\n", name);
-                        printf("   Writer Id: {%s}\n", class_id);
-                        printf("   Writer Instance Id: {%s}\n", instance_id);
-                        if (!isempty(instance_name))
-                                printf("   Writer Instance Name: '%s'\n", instance_name);
-                        printf("   State: [%" PRIu32 "] %s\n", state, vss_writer_state_to_string(state));
-                        printf("   Last error: %s\n\n", failure == S_OK ? "No error" : vss_hr_name(failure));
-                }
+        while ((r = sd_bus_message_read(reply, VSS_BUS_SIG_WRITER_INFO, &w.writer_id, &w.instance_id, &w.name,
+                                        &w.state, &w.last_error, &w.instance_name)) > 0) {
+                tool_writer_status_print(&w, arg_json ? TOOL_WRITER_JSON : TOOL_WRITER_VSSADMIN, n == 0);
                 n++;
         }
         if (r < 0)

@@ -3,8 +3,8 @@
  * tool.h: what every command-line program of the project shares, so they speak with one
  * voice (docs/exit-codes.md): the exit statuses and error lines, --version (tool-output.c);
  * connecting to vssd, running an asynchronous VSS step, reading a snapshot as a directory
- * (tool-requester.c); the backup privilege (tool-privilege.c); JSON (tool-json.c). The client
- * of vssd's Admin interface is admin-client.h.
+ * (tool-requester.c); the backup privilege (tool-privilege.c); JSON (tool-json.c); a writer's
+ * status (tool-writer.c). The client of vssd's Admin interface is admin-client.h.
  *
  * Error lines go to stderr and start with the program's name:
  *   "PROG: <VSS_E_NAME>: <message>: <detail>"   a VSS error (exit TOOL_EXIT_VSS)
@@ -15,6 +15,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "macro.h"
 #include "vss/vss.h"
@@ -124,3 +125,29 @@ int tool_snapshot_dir(vss_requester *r, const vss_snapshot_prop *p, char **ret);
  */
 void json_string(const char *s);
 void json_field_string(const char *name, const char *value, bool last);
+
+/*
+ * One writer's identity and status, as vssadmin list writers (Admin.ListWriters) and vshadow
+ * -ws (GetWriterStatus) have it. The strings are borrowed; instance_name is NULL where the
+ * source does not give one (GetWriterStatus), and is then left out of the JSON.
+ */
+typedef struct ToolWriterStatus {
+        const char *writer_id;          /* class id, without braces */
+        const char *instance_id;
+        const char *name;
+        const char *instance_name;
+        uint32_t state;                 /* vss_writer_state */
+        vss_hr last_error;
+} ToolWriterStatus;
+
+typedef enum ToolWriterForm {
+        TOOL_WRITER_JSON,               /* one object of a --json array, the same for every tool */
+        TOOL_WRITER_VSSADMIN,           /* the block of Windows' vssadmin list writers */
+        TOOL_WRITER_VSHADOW,            /* the block of Windows' vshadow -ws */
+} ToolWriterForm;
+
+/*
+ * tool_writer_status_print: prints w on stdout in form (tool-writer.c). In JSON, the object is
+ * preceded by a comma unless first; the text forms end with a blank line.
+ */
+void tool_writer_status_print(const ToolWriterStatus *w, ToolWriterForm form, bool first);

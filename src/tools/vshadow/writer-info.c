@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * writer-info.c: -ws (the writers' status after a metadata gathering) and -wm (their
- * metadata: components, file sets, restore method).
+ * metadata: components, file sets, restore method). A writer's status is printed by the tools'
+ * common tool_writer_status_print(), so -ws says what vssadmin list writers says; -wm reads
+ * each writer's metadata once (WriterView) for its text and its JSON form.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,60 +55,115 @@ static void print_filedesc_json(const char *kind, const vss_wm_filedesc *f, bool
         printf("\"backup_type_mask\":%" PRIu32 "}", f->backup_type_mask);
 }
 
-/* -wm -json: one writer's metadata as a JSON object. */
-static int print_writer_metadata_json(vss_requester *req, unsigned index) {
+/* One writer's metadata as -wm shows it, read once for either form; strings borrowed from m. */
+typedef struct WriterView {
         vss_examine_writer_metadata *m;
         const char *name, *instance_name, *service, *procedure;
         vss_id instance_id, writer_id;
         vss_usage_type usage;
         vss_source_type source;
         vss_restore_method method;
-        uint32_t schema = 0;
+        uint32_t schema;
         unsigned n_exclude, n_components;
+} WriterView;
+
+static int writer_view_read(vss_requester *req, unsigned index, WriterView *ret) {
+        WriterView v = {};
         vss_hr hr;
 
-        hr = vss_requester_get_writer_metadata(req, index, &instance_id, &m);
+        hr = vss_requester_get_writer_metadata(req, index, &v.instance_id, &v.m);
         if (VSS_SUCCEEDED(hr))
-                hr = vss_examine_writer_metadata_get_identity(m, &instance_id, &writer_id, &name, &instance_name,
-                                                              &usage, &source);
+                hr = vss_examine_writer_metadata_get_identity(v.m, &v.instance_id, &v.writer_id, &v.name,
+                                                              &v.instance_name, &v.usage, &v.source);
         if (VSS_SUCCEEDED(hr))
-                hr = vss_examine_writer_metadata_get_file_counts(m, NULL, &n_exclude, &n_components);
+                hr = vss_examine_writer_metadata_get_file_counts(v.m, NULL, &v.n_exclude, &v.n_components);
         if (VSS_SUCCEEDED(hr))
-                hr = vss_examine_writer_metadata_get_backup_schema(m, &schema);
+                hr = vss_examine_writer_metadata_get_backup_schema(v.m, &v.schema);
         if (VSS_SUCCEEDED(hr))
-                hr = vss_examine_writer_metadata_get_restore_method(m, &method, &service, &procedure, NULL, NULL);
+                hr = vss_examine_writer_metadata_get_restore_method(v.m, &v.method, &v.service, &v.procedure, NULL,
+                                                                    NULL);
         if (VSS_FAILED(hr))
                 return -tool_step_failed(req, "GetWriterMetadata", hr);
+        *ret = v;
+        return 0;
+}
+
+/* A component's file descriptions, of the three kinds in turn: as JSON array elements or as
+ * -wm's text lines. */
+static void component_files_print(vss_wm_component *comp, const vss_component_info *info, bool json) {
+        const struct {
+                const char *label, *kind;
+                unsigned count;
+                vss_hr (*get)(vss_wm_component *c, unsigned index, vss_wm_filedesc *ret);
+        } kinds[] = {
+                { "Files", "files", info->file_count, vss_wm_component_get_file },
+                { "Database files", "database", info->database_count, vss_wm_component_get_database_file },
+                { "Database log files", "database_log", info->log_file_count,
+                  vss_wm_component_get_database_log_file },
+        };
+        unsigned k = 0;
+
+        for (size_t j = 0; j < ELEMENTSOF(kinds); j++)
+                for (unsigned i = 0; i < kinds[j].count; i++) {
+                        vss_wm_filedesc f;
+
+                        if (kinds[j].get(comp, i, &f) != S_OK)
+                                continue;
+                        if (json)
+                                print_filedesc_json(kinds[j].kind, &f, k++ == 0);
+                        else
+                                print_filedesc(kinds[j].label, &f);
+                }
+}
+
+/* A writer's component index c, or minus the exit status, printed. */
+static int component_get(vss_requester *req, const WriterView *v, unsigned c, vss_wm_component **ret_comp,
+                         vss_component_info *ret_info) {
+        vss_hr hr;
+
+        hr = vss_examine_writer_metadata_get_component(v->m, c, ret_comp);
+        if (VSS_SUCCEEDED(hr))
+                hr = vss_wm_component_get_info(*ret_comp, ret_info);
+        if (VSS_FAILED(hr))
+                return -tool_step_failed(req, "GetComponent", hr);
+        return 0;
+}
+
+/* -wm -json: one writer's metadata as a JSON object. */
+static int print_writer_metadata_json(vss_requester *req, unsigned index) {
+        WriterView v;
+        int r;
+
+        r = writer_view_read(req, index, &v);
+        if (r < 0)
+                return r;
 
         printf("%s{", index == 0 ? "" : ",");
-        json_field_string("writer_id", vss_id_to_str(&writer_id).s, false);
-        json_field_string("instance_id", vss_id_to_str(&instance_id).s, false);
-        json_field_string("name", name, false);
-        json_field_string("instance_name", instance_name, false);
-        json_field_string("usage_type", usage_type_name(usage), false);
-        json_field_string("source_type", source_type_name(source), false);
-        printf("\"backup_schema\":%" PRIu32 ",", schema);
-        json_field_string("restore_method", restore_method_name(method), false);
-        json_field_string("restore_service", service, false);
+        json_field_string("writer_id", vss_id_to_str(&v.writer_id).s, false);
+        json_field_string("instance_id", vss_id_to_str(&v.instance_id).s, false);
+        json_field_string("name", v.name, false);
+        json_field_string("instance_name", v.instance_name, false);
+        json_field_string("usage_type", usage_type_name(v.usage), false);
+        json_field_string("source_type", source_type_name(v.source), false);
+        printf("\"backup_schema\":%" PRIu32 ",", v.schema);
+        json_field_string("restore_method", restore_method_name(v.method), false);
+        json_field_string("restore_service", v.service, false);
         printf("\"excluded_files\":[");
-        for (unsigned i = 0, k = 0; i < n_exclude; i++) {
+        for (unsigned i = 0, k = 0; i < v.n_exclude; i++) {
                 vss_wm_filedesc f;
 
-                if (vss_examine_writer_metadata_get_exclude_file(m, i, &f) == S_OK)
+                if (vss_examine_writer_metadata_get_exclude_file(v.m, i, &f) == S_OK)
                         print_filedesc_json("excluded", &f, k++ == 0);
         }
         printf("],\"components\":[");
-        for (unsigned c = 0; c < n_components; c++) {
+        for (unsigned c = 0; c < v.n_components; c++) {
                 vss_wm_component *comp;
                 vss_component_info info;
-                unsigned k = 0;
 
-                hr = vss_examine_writer_metadata_get_component(m, c, &comp);
-                if (VSS_SUCCEEDED(hr))
-                        hr = vss_wm_component_get_info(comp, &info);
-                if (VSS_FAILED(hr)) {
+                r = component_get(req, &v, c, &comp, &info);
+                if (r < 0) {
                         printf("]}]\n"); /* keep stdout valid JSON up to the error */
-                        return -tool_step_failed(req, "GetComponent", hr);
+                        return r;
                 }
                 printf("%s{", c == 0 ? "" : ",");
                 json_field_string("logical_path", info.logical_path, false);
@@ -115,24 +172,7 @@ static int print_writer_metadata_json(vss_requester *req, unsigned index) {
                 json_field_string("caption", info.caption, false);
                 printf("\"selectable\":%s,\"selectable_for_restore\":%s,\"files\":[",
                        info.selectable ? "true" : "false", info.selectable_for_restore ? "true" : "false");
-                for (unsigned i = 0; i < info.file_count; i++) {
-                        vss_wm_filedesc f;
-
-                        if (vss_wm_component_get_file(comp, i, &f) == S_OK)
-                                print_filedesc_json("files", &f, k++ == 0);
-                }
-                for (unsigned i = 0; i < info.database_count; i++) {
-                        vss_wm_filedesc f;
-
-                        if (vss_wm_component_get_database_file(comp, i, &f) == S_OK)
-                                print_filedesc_json("database", &f, k++ == 0);
-                }
-                for (unsigned i = 0; i < info.log_file_count; i++) {
-                        vss_wm_filedesc f;
-
-                        if (vss_wm_component_get_database_log_file(comp, i, &f) == S_OK)
-                                print_filedesc_json("database_log", &f, k++ == 0);
-                }
+                component_files_print(comp, &info, true);
                 printf("]}");
         }
         printf("]}");
@@ -140,56 +180,38 @@ static int print_writer_metadata_json(vss_requester *req, unsigned index) {
 }
 
 static int print_writer_metadata(vss_requester *req, unsigned index) {
-        vss_examine_writer_metadata *m;
-        const char *name, *instance_name, *service, *procedure;
-        vss_id instance_id, writer_id;
-        vss_usage_type usage;
-        vss_source_type source;
-        vss_restore_method method;
-        uint32_t schema = 0;
-        unsigned n_exclude, n_components;
-        vss_hr hr;
+        WriterView v;
+        int r;
 
-        hr = vss_requester_get_writer_metadata(req, index, &instance_id, &m);
-        if (VSS_SUCCEEDED(hr))
-                hr = vss_examine_writer_metadata_get_identity(m, &instance_id, &writer_id, &name, &instance_name,
-                                                              &usage, &source);
-        if (VSS_SUCCEEDED(hr))
-                hr = vss_examine_writer_metadata_get_file_counts(m, NULL, &n_exclude, &n_components);
-        if (VSS_SUCCEEDED(hr))
-                hr = vss_examine_writer_metadata_get_backup_schema(m, &schema);
-        if (VSS_SUCCEEDED(hr))
-                hr = vss_examine_writer_metadata_get_restore_method(m, &method, &service, &procedure, NULL, NULL);
-        if (VSS_FAILED(hr))
-                return -tool_step_failed(req, "GetWriterMetadata", hr);
+        r = writer_view_read(req, index, &v);
+        if (r < 0)
+                return r;
 
-        printf("* WRITER \"%s\"\n", name);
-        printf("    - WriterId   = {%s}\n", vss_id_to_str(&writer_id).s);
-        printf("    - InstanceId = {%s}\n", vss_id_to_str(&instance_id).s);
-        if (!isempty(instance_name))
-                printf("    - Instance name: %s\n", instance_name);
-        printf("    - Usage type: %s\n", usage_type_name(usage));
-        printf("    - Source type: %s\n", source_type_name(source));
-        printf("    - Backup schema: 0x%04" PRIx32 "\n", schema);
-        printf("    - Restore method: %s%s%s\n", restore_method_name(method), isempty(service) ? "" : ", service ",
-               strempty(service));
-        for (unsigned i = 0; i < n_exclude; i++) {
+        printf("* WRITER \"%s\"\n", v.name);
+        printf("    - WriterId   = {%s}\n", vss_id_to_str(&v.writer_id).s);
+        printf("    - InstanceId = {%s}\n", vss_id_to_str(&v.instance_id).s);
+        if (!isempty(v.instance_name))
+                printf("    - Instance name: %s\n", v.instance_name);
+        printf("    - Usage type: %s\n", usage_type_name(v.usage));
+        printf("    - Source type: %s\n", source_type_name(v.source));
+        printf("    - Backup schema: 0x%04" PRIx32 "\n", v.schema);
+        printf("    - Restore method: %s%s%s\n", restore_method_name(v.method), isempty(v.service) ? "" : ", service ",
+               strempty(v.service));
+        for (unsigned i = 0; i < v.n_exclude; i++) {
                 vss_wm_filedesc f;
 
-                if (vss_examine_writer_metadata_get_exclude_file(m, i, &f) == S_OK)
+                if (vss_examine_writer_metadata_get_exclude_file(v.m, i, &f) == S_OK)
                         printf("    - Excluded files: path %s, filespec %s%s\n", f.path, f.filespec,
                                f.recursive ? ", recursive" : "");
         }
-        printf("    - Components: %u\n", n_components);
-        for (unsigned c = 0; c < n_components; c++) {
+        printf("    - Components: %u\n", v.n_components);
+        for (unsigned c = 0; c < v.n_components; c++) {
                 vss_wm_component *comp;
                 vss_component_info info;
 
-                hr = vss_examine_writer_metadata_get_component(m, c, &comp);
-                if (VSS_SUCCEEDED(hr))
-                        hr = vss_wm_component_get_info(comp, &info);
-                if (VSS_FAILED(hr))
-                        return -tool_step_failed(req, "GetComponent", hr);
+                r = component_get(req, &v, c, &comp, &info);
+                if (r < 0)
+                        return r;
                 printf("        * Component \"%s%s%s\"\n", info.logical_path, isempty(info.logical_path) ? "" : "\\",
                        info.component_name);
                 printf("            - Type: %s\n", vss_component_type_to_string(info.type));
@@ -197,24 +219,7 @@ static int print_writer_metadata(vss_requester *req, unsigned index) {
                         printf("            - Caption: %s\n", info.caption);
                 printf("            - Selectable: %s, selectable for restore: %s\n", info.selectable ? "yes" : "no",
                        info.selectable_for_restore ? "yes" : "no");
-                for (unsigned i = 0; i < info.file_count; i++) {
-                        vss_wm_filedesc f;
-
-                        if (vss_wm_component_get_file(comp, i, &f) == S_OK)
-                                print_filedesc("Files", &f);
-                }
-                for (unsigned i = 0; i < info.database_count; i++) {
-                        vss_wm_filedesc f;
-
-                        if (vss_wm_component_get_database_file(comp, i, &f) == S_OK)
-                                print_filedesc("Database files", &f);
-                }
-                for (unsigned i = 0; i < info.log_file_count; i++) {
-                        vss_wm_filedesc f;
-
-                        if (vss_wm_component_get_database_log_file(comp, i, &f) == S_OK)
-                                print_filedesc("Database log files", &f);
-                }
+                component_files_print(comp, &info, false);
         }
         printf("\n");
         return 0;
@@ -262,32 +267,21 @@ int writer_listing(void) {
         if (arg.json)
                 putchar('[');
         for (unsigned i = 0; i < n; i++) {
-                const char *name;
                 vss_id instance_id, writer_id;
                 vss_writer_state state;
-                vss_hr failure;
+                vss_id_str writer_str, instance_str;
+                ToolWriterStatus w = {};
 
-                hr = vss_requester_get_writer_status(req, i, &instance_id, &writer_id, &name, &state, &failure);
+                hr = vss_requester_get_writer_status(req, i, &instance_id, &writer_id, &w.name, &state,
+                                                     &w.last_error);
                 if (VSS_FAILED(hr))
                         return -tool_step_failed(req, "GetWriterStatus", hr);
-                if (arg.json) {
-                        /* The fields of vssadmin list writers --json. */
-                        printf("%s{", i == 0 ? "" : ",");
-                        json_field_string("writer_id", vss_id_to_str(&writer_id).s, false);
-                        json_field_string("instance_id", vss_id_to_str(&instance_id).s, false);
-                        json_field_string("name", name, false);
-                        printf("\"state\":%d,", (int) state);
-                        json_field_string("state_name", vss_writer_state_to_string(state), false);
-                        printf("\"last_error\":%" PRId32 ",", (int32_t) failure);
-                        json_field_string("last_error_name", vss_hr_name(failure), true);
-                        putchar('}');
-                        continue;
-                }
-                printf("* WRITER \"%s\"\n", name);
-                printf("   - Status: %d (%s)\n", (int) state, vss_writer_state_to_string(state));
-                printf("   - Writer failure code: 0x%08" PRIx32 " (%s)\n", (uint32_t) failure, vss_hr_name(failure));
-                printf("   - Writer ID: {%s}\n", vss_id_to_str(&writer_id).s);
-                printf("   - Instance ID: {%s}\n\n", vss_id_to_str(&instance_id).s);
+                writer_str = vss_id_to_str(&writer_id);
+                instance_str = vss_id_to_str(&instance_id);
+                w.writer_id = writer_str.s;
+                w.instance_id = instance_str.s;
+                w.state = (uint32_t) state;
+                tool_writer_status_print(&w, arg.json ? TOOL_WRITER_JSON : TOOL_WRITER_VSHADOW, i == 0);
         }
         if (arg.json)
                 printf("]\n");
