@@ -6,8 +6,12 @@
  * frozen, and every guest agent that froze from its main process has had to fix "the machine
  * hung" after the fact. So vssd never freezes anything. It starts this small process on a
  * socketpair (src/shared/guardian-client.c) and asks it, over D-Bus peer to peer, to Freeze a
- * list of filesystems and later to Thaw them (protocol: guardian-client.h). This process
- * thaws everything it froze, in reverse order:
+ * list of filesystems and later to Thaw them (protocol: guardian-client.h). A hold of the
+ * second kind, Suspend, suspends the device-mapper devices under the filesystems instead
+ * (the kernel freezes each filesystem as part of the suspend): the LVM provider's classic
+ * snapshots are made of suspended origins, which a FIFREEZE'd filesystem would refuse
+ * (dm-control.h, docs/providers.md). Such a hold is a freeze in all but name and ends the
+ * same way. This process thaws (resumes) everything it froze, in reverse order:
  *   - at its deadline (default 10 s, VSS's flush-and-hold limit), after which Thaw fails with
  *     VSS_E_HOLD_WRITES_TIMEOUT so the snapshot set fails;
  *   - at once when the socket to vssd closes (vssd died or let it go);
@@ -38,6 +42,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,16 +52,25 @@
 #include <systemd/sd-id128.h>
 
 #include "config.h"
+#include "dm-control.h"
 #include "guardian-client.h"
 #include "macro.h"
 #include "vss-bus.h"
 
 /*
- * What is frozen, at file scope because the crash handler must reach it. Only the event
- * loop's thread writes it; the handler only reads it, after the loop stopped dead.
+ * What is frozen (FIFREEZE) or suspended (dm), at file scope because the crash handler must
+ * reach it. Only the event loop's thread writes it; the handler only reads it, after the loop
+ * stopped dead. One hold at a time, of one kind.
  */
 static int frozen_fds[GUARDIAN_MAX_PATHS];
 static volatile sig_atomic_t n_frozen;
+static dev_t suspended_devs[GUARDIAN_MAX_PATHS];
+static volatile sig_atomic_t n_suspended;
+static int dm_control = -EBADF;      /* /dev/mapper/control, open while a dm hold is */
+
+static bool holding(void) {
+        return n_frozen > 0 || n_suspended > 0;
+}
 
 typedef struct Keeper {
         sd_event *event;
@@ -86,7 +100,7 @@ static void log_setup(void) {
 _printf_(2, 3) static void log_msg(int priority, const char *fmt, ...) {
         va_list ap;
 
-        if (n_frozen > 0)
+        if (holding())
                 return;
         if (log_to_journal)
                 fprintf(stderr, "<%d>", priority);
@@ -109,11 +123,23 @@ static uint64_t now_usec(void) {
 
 /*
  * Thaws everything held, last frozen first, and closes the descriptors. Returns how many
- * FITHAW calls failed: EINVAL means someone else thawed that filesystem meanwhile.
+ * FITHAW calls failed: EINVAL means someone else thawed that filesystem meanwhile. A dm hold
+ * is resumed likewise; a device found no longer suspended is no failure there, for the
+ * lvcreate run inside the hold resumes its own origin (docs/providers.md): only a failed
+ * resume counts.
  */
 static size_t thaw_all(Keeper *k) {
         size_t failed = 0;
 
+        while (n_suspended > 0) {
+                if (dm_device_resume(dm_control, suspended_devs[n_suspended - 1]) < 0)
+                        failed++;
+                n_suspended--;
+        }
+        if (dm_control >= 0) {
+                (void) close(dm_control);
+                dm_control = -EBADF;
+        }
         while (n_frozen > 0) {
                 int fd = frozen_fds[n_frozen - 1];
 
@@ -129,6 +155,9 @@ static size_t thaw_all(Keeper *k) {
 
 /* A crash must not leave anything frozen: thaw with bare syscalls, then die as we would have. */
 static void fatal_signal_handler(int sig) {
+        for (int i = n_suspended; i > 0; i--)
+                (void) dm_device_resume(dm_control, suspended_devs[i - 1]);
+        n_suspended = 0;
         for (int i = n_frozen; i > 0; i--)
                 (void) ioctl(frozen_fds[i - 1], FITHAW, 0);
         n_frozen = 0;
@@ -137,7 +166,7 @@ static void fatal_signal_handler(int sig) {
 
 static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
         Keeper *k = userdata;
-        size_t held = n_frozen, failed;
+        size_t held = n_frozen + n_suspended, failed;
 
         failed = thaw_all(k);
         k->expired = true;
@@ -228,6 +257,19 @@ static int open_targets(const char *const *paths, size_t n, int *fds, size_t *re
         return 0;
 }
 
+/* The hold is taken (start: when the first freeze began): arm its deadline and answer. */
+static int hold_arm(Keeper *k, sd_bus_message *m, uint64_t start, sd_bus_error *error) {
+        int r;
+
+        r = sd_event_add_time(k->event, &k->deadline, CLOCK_MONOTONIC, start + k->deadline_ms * USEC_PER_MSEC, 0,
+                              on_deadline, k);
+        if (r < 0) {
+                (void) thaw_all(k);
+                return vss_hr_to_bus_error(error, E_OUTOFMEMORY, "cannot arm the hold deadline");
+        }
+        return sd_bus_reply_method_return(m, NULL);
+}
+
 static int method_freeze(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Keeper *k = userdata;
         const char *paths[GUARDIAN_MAX_PATHS];
@@ -247,7 +289,7 @@ static int method_freeze(sd_bus_message *m, void *userdata, sd_bus_error *error)
                 return vss_hr_to_bus_error(error, E_INVALIDARG, "deadline over %u ms", GUARDIAN_MAX_DEADLINE_MS);
         if (deadline_ms == 0)
                 deadline_ms = GUARDIAN_DEFAULT_DEADLINE_MS;
-        if (n_frozen > 0)
+        if (holding())
                 return vss_hr_to_bus_error(error, VSS_E_BAD_STATE, "a hold is already active");
 
         r = open_targets(paths, n, fds, &nfd, error);
@@ -286,14 +328,98 @@ static int method_freeze(sd_bus_message *m, void *userdata, sd_bus_error *error)
                 }
         }
 
-        r = sd_event_add_time(k->event, &k->deadline, CLOCK_MONOTONIC, start + deadline_ms * USEC_PER_MSEC, 0,
-                              on_deadline, k);
-        if (r < 0) {
-                (void) thaw_all(k);
-                return vss_hr_to_bus_error(error, E_OUTOFMEMORY, "cannot arm the hold deadline");
+        return hold_arm(k, m, start, error);
+}
+
+/*
+ * Suspend: like Freeze, with a dm suspend (lockfs) of the device under each filesystem
+ * instead of FIFREEZE. Every device is checked before the first is suspended: a path not on
+ * a device-mapper device, or a device someone else suspended (we would resume it at our
+ * thaw), refuses the whole call.
+ */
+static int method_suspend(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Keeper *k = userdata;
+        const char *paths[GUARDIAN_MAX_PATHS];
+        int fds[GUARDIAN_MAX_PATHS];
+        dev_t devs[GUARDIAN_MAX_PATHS];
+        _cleanup_close_ int control = -EBADF;
+        uint64_t start;
+        uint32_t deadline_ms;
+        size_t n = 0, nfd = 0;
+        int r;
+
+        r = read_paths(m, paths, &n, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(m, "u", &deadline_ms);
+        if (r < 0)
+                return r;
+        if (deadline_ms > GUARDIAN_MAX_DEADLINE_MS)
+                return vss_hr_to_bus_error(error, E_INVALIDARG, "deadline over %u ms", GUARDIAN_MAX_DEADLINE_MS);
+        if (deadline_ms == 0)
+                deadline_ms = GUARDIAN_DEFAULT_DEADLINE_MS;
+        if (holding())
+                return vss_hr_to_bus_error(error, VSS_E_BAD_STATE, "a hold is already active");
+
+        /* One device per filesystem (open_targets merges paths on one), by its number. */
+        r = open_targets(paths, n, fds, &nfd, error);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < nfd; i++) {
+                struct stat st;
+
+                devs[i] = fstat(fds[i], &st) == 0 ? st.st_dev : 0;
+                (void) close(fds[i]);
         }
 
-        return sd_bus_reply_method_return(m, NULL);
+        control = dm_control_open();
+        if (control < 0)
+                return vss_hr_to_bus_error(error, vss_hr_from_errno(control), "cannot open %s: %s", DM_CONTROL_PATH,
+                                           strerror(-control));
+        for (size_t i = 0; i < nfd; i++) {
+                r = dm_device_suspended(control, devs[i]);
+                if (r == -ENXIO)
+                        return vss_hr_to_bus_error(error, VSS_E_VOLUME_NOT_SUPPORTED,
+                                                   "volume %zu of %zu is not on a device-mapper device", i + 1, nfd);
+                if (r < 0)
+                        return vss_hr_to_bus_error(error, vss_hr_from_errno(r), "cannot query device %u:%u: %s",
+                                                   major(devs[i]), minor(devs[i]), strerror(-r));
+                if (r > 0)
+                        return vss_hr_to_bus_error(error, VSS_E_FLUSH_WRITES_TIMEOUT,
+                                                   "device %u:%u is suspended by someone else", major(devs[i]),
+                                                   minor(devs[i]));
+        }
+
+        k->expired = false;
+        k->deadline_ms = deadline_ms;
+        dm_control = TAKE_FD(control);
+        start = now_usec();
+        for (size_t i = 0; i < nfd; i++) {
+                vss_hr hr = S_OK;
+
+                r = dm_device_suspend(dm_control, devs[i]);
+                if (r < 0)
+                        hr = hr_from_freeze_errno(-r);
+                else {
+                        suspended_devs[n_suspended] = devs[i];
+                        n_suspended = n_suspended + 1;
+                        if (now_usec() - start > deadline_ms * USEC_PER_MSEC)
+                                hr = VSS_E_FLUSH_WRITES_TIMEOUT;
+                        else if (peer_gone(k))
+                                hr = VSS_E_UNEXPECTED;
+                }
+
+                if (VSS_FAILED(hr)) {
+                        (void) thaw_all(k);
+                        if (r < 0)
+                                return vss_hr_to_bus_error(error, hr, "cannot suspend device %u:%u: %s",
+                                                           major(devs[i]), minor(devs[i]), strerror(-r));
+                        return vss_hr_to_bus_error(error, hr, "suspending took longer than %u ms or the peer left",
+                                                   deadline_ms);
+                }
+        }
+
+        return hold_arm(k, m, start, error);
 }
 
 static int method_thaw(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -306,7 +432,7 @@ static int method_thaw(sd_bus_message *m, void *userdata, sd_bus_error *error) {
                                            "the hold deadline of %u ms fired before the thaw", k->deadline_ms);
         }
 
-        held = n_frozen;
+        held = n_frozen + n_suspended;
         failed = thaw_all(k);
         if (failed > 0)
                 log_msg(LOG_WARNING, "%zu of %zu filesystem(s) were no longer frozen at the thaw: someone else thawed them",
@@ -318,6 +444,8 @@ static const sd_bus_vtable guardian_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD_WITH_ARGS("Freeze", SD_BUS_ARGS("as", mount_paths, "u", deadline_ms), SD_BUS_NO_RESULT,
                                 method_freeze, 0),
+        SD_BUS_METHOD_WITH_ARGS("Suspend", SD_BUS_ARGS("as", mount_paths, "u", deadline_ms), SD_BUS_NO_RESULT,
+                                method_suspend, 0),
         SD_BUS_METHOD_WITH_ARGS("Thaw", SD_BUS_NO_ARGS, SD_BUS_RESULT("b", all_thawed_in_time), method_thaw, 0),
         SD_BUS_SIGNAL("HoldExpired", NULL, 0),
         SD_BUS_VTABLE_END,
@@ -394,8 +522,9 @@ static int oom_protect(void) {
 static void help(void) {
         printf("Usage: vss-guardian --fd N\n"
                "\n"
-               "Holds filesystem freezes for vssd and thaws them at their deadline, when the\n"
-               "socket on fd N closes, on SIGTERM/SIGINT/SIGHUP and at exit. Speaks D-Bus peer to\n"
+               "Holds filesystem freezes (FIFREEZE, or a device-mapper suspend) for vssd and\n"
+               "thaws them at their deadline, when the socket on fd N closes, on\n"
+               "SIGTERM/SIGINT/SIGHUP and at exit. Speaks D-Bus peer to\n"
                "peer on fd N (interface " GUARDIAN_BUS_IFACE " at " GUARDIAN_BUS_PATH ").\n"
                "Started by vssd; runnable by hand for tests.\n"
                "\n"
@@ -501,7 +630,7 @@ int main(int argc, char *argv[]) {
 
         r = sd_event_loop(event);
 
-        held = n_frozen;
+        held = n_frozen + n_suspended;
         failed = thaw_all(&k);
         if (held > 0)
                 log_msg(LOG_WARNING, "exiting while holding: thawed %zu filesystem(s)%s", held,

@@ -24,24 +24,27 @@
  * then resumes (thaws) it. On Debian 12's kernel (6.1) that suspend FAILS with EBUSY when the
  * filesystem is already frozen (FIFREEZE): freeze_bdev calls freeze_super, which refuses a
  * frozen superblock, and dm aborts the suspend ("Unable to suspend"). So the guardian's
- * FIFREEZE cannot be held around lvcreate. Suspending the origins first ourselves (dmsetup
- * suspend, which freezes through freeze_bdev so that lvcreate's nested suspend is a no-op)
- * works for classic snapshots but silently breaks thin ones: LVM then records the thin
- * snapshot in its metadata without ever sending the pool its create_snap message, and the
- * snapshot cannot be activated (measured in the VM lab, docs/providers.md). This provider
- * therefore lets each lvcreate freeze its own volume and holds no freeze of its own: vssd
- * holds none either, so running lvm from vssd cannot deadlock on a frozen filesystem, and
- * LVM is built to snapshot the LV holding its own /etc. A set over several LVs is consistent
- * for every application whose writer froze it (the writers stay frozen across all the
- * lvcreates); for data no writer covers, each LV is crash-consistent at its own instant, the
- * instants a few lvcreate durations apart (measured and logged as the set's skew).
+ * FIFREEZE cannot be held around lvcreate. Suspending the origins first (a dm suspend with
+ * lockfs, which freezes through freeze_bdev, so that lvcreate's nested suspend is a no-op and
+ * its resume ends ours) works for classic snapshots: the snapshot holds the origin as it was
+ * when we suspended it. So the classic LVs of a set are held at one instant: the guardian
+ * suspends every origin (its Suspend hold: one deadline, resumed when vssd or the guardian
+ * dies, guardian-client.h), the lvcreates run, the guardian resumes whatever they left
+ * suspended. The same breaks thin snapshots silently (LVM records the snapshot but never
+ * sends the pool its create_snap message; measured in the VM lab, docs/providers.md), so thin
+ * LVs, and a classic LV whose filesystem lvm itself needs while it runs (/, /usr, /etc/lvm,
+ * /run, vssd's state directory: lvm would wait on it and the hold would only end at its
+ * deadline), are each frozen by their own lvcreate, one after the other. A set is consistent
+ * for every application whose writer froze it either way (the writers stay frozen across all
+ * the lvcreates); for data no writer covers, the held LVs share one instant and every other
+ * LV has its own, a few lvcreate durations apart (logged as the set's skew).
  *
  * Ownership and recovery: only LVs named "vss-<id>" AND carrying a "vss:" tag are ever
  * touched; query lists them by their origin, delete finds them by name and tag.
  *
- * Policy (vssd's environment): VSS_LVM_COW_PERCENT, the size of a classic snapshot's COW
- * area as a percentage of its origin (default 20, at least 8 MiB); VSS_LVM_THIN_POOL_LIMIT,
- * the data or metadata fill (percent) of a thin pool at or above which a thin snapshot is
+ * Policy (vssd.conf, ProviderConfig): lvm-cow-percent, the size of a classic snapshot's COW
+ * area as a percentage of its origin (default 20, at least 8 MiB); lvm-thin-pool-limit, the
+ * data or metadata fill (percent) of a thin pool at or above which a thin snapshot is
  * refused with VSS_E_INSUFFICIENT_STORAGE before the pool can fill (default 90). A classic
  * snapshot that overflows is invalidated by the kernel: get_properties reports it not present
  * and unmounts it, and expose refuses it, so nobody reads a broken copy.
@@ -62,6 +65,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
+#include "guardian-client.h"
 #include "macro.h"
 #include "providers/provider-registry.h"
 #include "providers/provider-util.h"
@@ -72,12 +77,18 @@
 #define LVM_TAG_PREFIX "vss:"
 #define LVM_OUTPUT_MAX (1024 * 1024)
 #define COW_MIN_BYTES (UINT64_C(8) << 20)
+#define COW_PERCENT_DEFAULT 20U
+#define THIN_POOL_LIMIT_DEFAULT 90U
 
 typedef struct LvmProvider {
         VssProvider base;
         char *mount_root;            /* <state dir>/lvm */
+        char *state_dir;
         unsigned cow_percent;
         unsigned thin_pool_limit;
+        char *guardian_exe;
+        uint32_t hold_deadline_ms;
+        Guardian *guardian;          /* started when a set first has classic LVs to hold */
 } LvmProvider;
 
 typedef struct LvmSnapshot {
@@ -87,6 +98,8 @@ typedef struct LvmSnapshot {
         char *mnt;                   /* <mount root>/<snapshot id> */
         bool thin;
         uint64_t cow_bytes;          /* classic only */
+        dev_t dev;                   /* the origin's filesystem (st_dev) */
+        bool held;                   /* snapshotted inside the set's dm hold (end_prepare) */
         bool created;
         bool mounted;
 } LvmSnapshot;
@@ -488,7 +501,7 @@ static vss_hr thin_pool_check(LvmProvider *p, const char *vg, const char *pool) 
         if (d >= p->thin_pool_limit || m >= p->thin_pool_limit) {
                 provider_log(LVM_PROVIDER_NAME,
                              "thin pool %s is %.1f%% full (metadata %.1f%%), at or above the %u%% limit "
-                             "(VSS_LVM_THIN_POOL_LIMIT): refusing a snapshot that could fill it; extend the pool",
+                             "(lvm-thin-pool-limit): refusing a snapshot that could fill it; extend the pool",
                              what, d, m, p->thin_pool_limit);
                 return VSS_E_INSUFFICIENT_STORAGE;
         }
@@ -540,6 +553,12 @@ static vss_hr lvm_begin_prepare(VssProvider *self, ProviderSnapshot *s) {
         l->vg = strdup(vg);
         l->origin = strdup(lv);
         l->fstype = strdup(e.fstype);
+        {
+                struct stat st;
+
+                if (stat(e.mnt, &st) == 0)
+                        l->dev = st.st_dev;
+        }
         mount_entry_done(&e);
         if (!l->vg || !l->origin || !l->fstype ||
             asprintf(&l->mnt, "%s/%s", p->mount_root, vss_id_to_str(&s->snapshot_id).s) < 0) {
@@ -559,7 +578,7 @@ static vss_hr lvm_begin_prepare(VssProvider *self, ProviderSnapshot *s) {
                 if (parse_u64(vg_free) < l->cow_bytes) {
                         provider_log(LVM_PROVIDER_NAME,
                                      "volume group %s has %s bytes free, a snapshot of %s needs %" PRIu64
-                                     " (VSS_LVM_COW_PERCENT=%u%% of the origin): extend the VG",
+                                     " (lvm-cow-percent = %u of the origin): extend the VG",
                                      vg, vg_free, lv, l->cow_bytes, p->cow_percent);
                         hr = VSS_E_INSUFFICIENT_STORAGE;
                 }
@@ -586,11 +605,72 @@ static vss_hr check_prepared(ProviderSnapshot *const *snaps, size_t n, bool want
         return S_OK;
 }
 
+/*
+ * Whether lvm, run while the origin on dev is suspended, would need that filesystem: its
+ * program and libraries (/, /usr), its metadata archive and backup (/etc/lvm), its locks
+ * (/run, /run/lock), or vssd's state directory. Such an origin is left out of the hold.
+ */
+static bool lvm_needs_filesystem(const LvmProvider *p, dev_t dev) {
+        const char *const paths[] = { "/", "/usr", "/etc/lvm", "/run", "/run/lock", p->state_dir };
+
+        for (size_t i = 0; i < ELEMENTSOF(paths); i++) {
+                struct stat st;
+
+                if (paths[i] && stat(paths[i], &st) == 0 && st.st_dev == dev)
+                        return true;
+        }
+        return false;
+}
+
+/*
+ * Marks the snapshots that commit takes inside one dm hold: the classic ones whose origin lvm
+ * does not need, when there are two or more of them (one alone gains nothing from a hold; its
+ * lvcreate freezes it as long as needed). Returns how many.
+ */
+static size_t hold_plan(const LvmProvider *p, ProviderSnapshot *const *snaps, size_t n) {
+        size_t held = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                LvmSnapshot *l = snaps[i]->data;
+
+                l->held = !l->thin && l->dev != 0 && !lvm_needs_filesystem(p, l->dev);
+                held += l->held;
+        }
+        if (held < 2)
+                for (size_t i = 0; i < n; i++)
+                        ((LvmSnapshot *) snaps[i]->data)->held = false;
+        return held < 2 ? 0 : held;
+}
+
+static vss_hr guardian_ensure(LvmProvider *p) {
+        int r;
+
+        if (p->guardian)
+                return S_OK;
+        if (!p->guardian_exe) {
+                provider_log(LVM_PROVIDER_NAME, "no vss-guardian is configured: cannot hold classic LVs together");
+                return VSS_E_PROVIDER_VETO;
+        }
+        r = guardian_spawn(p->guardian_exe, &p->guardian);
+        if (r < 0) {
+                provider_log(LVM_PROVIDER_NAME, "cannot start the freeze guardian %s: %s", p->guardian_exe,
+                             strerror(-r));
+                return VSS_E_PROVIDER_VETO;
+        }
+        return S_OK;
+}
+
 static vss_hr lvm_end_prepare(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
         vss_hr hr = check_prepared(snaps, n, false);
 
         if (VSS_FAILED(hr))
                 return hr;
+        /* The guardian is started now, before the writers freeze, should the set need it. */
+        if (hold_plan(lvm_of(self), snaps, n) > 0) {
+                hr = guardian_ensure(lvm_of(self));
+                if (VSS_FAILED(hr))
+                        return hr;
+        }
         /* Dirty data goes out now, while writers run: the dm suspend inside lvcreate then has
          * little to flush while the filesystem is frozen. */
         return provider_flush_volumes(LVM_PROVIDER_NAME, snaps, n);
@@ -686,9 +766,14 @@ static vss_hr snapshot_lv_create(ProviderSnapshot *s, uint64_t *ret_start_usec) 
         if (r < 0)
                 return vss_hr_from_errno(r);
         if (r != 0) {
+                LvInfo left;
+
                 provider_log(LVM_PROVIDER_NAME, "lvcreate -s %s failed: %s", origin, strempty(err));
-                /* It may have got as far as the metadata: remove whatever it left. */
-                (void) snapshot_lv_remove(l->vg, &s->snapshot_id);
+                /* It may have got as far as the metadata: remove whatever it left, if that is
+                 * ours (named and tagged): the name may be someone else's LV, which is why it
+                 * failed. */
+                if (vss_lv_find(&s->snapshot_id, &left) > 0 && streq(left.vg, l->vg))
+                        (void) snapshot_lv_remove(l->vg, &s->snapshot_id);
                 if (strstr(strempty(err), "nsufficient") || strstr(strempty(err), "free space") ||
                     strstr(strempty(err), "out of space"))
                         return VSS_E_INSUFFICIENT_STORAGE;
@@ -698,39 +783,107 @@ static vss_hr snapshot_lv_create(ProviderSnapshot *s, uint64_t *ret_start_usec) 
         return S_OK;
 }
 
+/* Undoes the snapshots of a commit that fails: no partial commit. */
+static void commit_undo(ProviderSnapshot *const *snaps, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                LvmSnapshot *l = snaps[i]->data;
+
+                if (l->created)
+                        snapshot_discard(snaps[i]);
+                snaps[i]->device = mfree(snaps[i]->device);
+        }
+}
+
+/* lvcreate of each snapshot whose held flag is held; ret_first and ret_last: when the first and
+ * the last lvcreate started (unchanged when none ran). */
+static vss_hr create_each(ProviderSnapshot *const *snaps, size_t n, bool held, uint64_t *ret_first,
+                          uint64_t *ret_last) {
+        for (size_t i = 0; i < n; i++) {
+                LvmSnapshot *l = snaps[i]->data;
+                char *device;
+                uint64_t start;
+                vss_hr hr;
+
+                if (l->held != held)
+                        continue;
+                device = strdup(l->mnt);
+                hr = device ? snapshot_lv_create(snaps[i], &start) : E_OUTOFMEMORY;
+                if (VSS_FAILED(hr)) {
+                        free(device);
+                        return hr;
+                }
+                if (*ret_first == 0)
+                        *ret_first = start;
+                *ret_last = start;
+                free(snaps[i]->device);
+                snaps[i]->device = device;
+        }
+        return S_OK;
+}
+
+/*
+ * The held snapshots: the guardian suspends every origin (one instant: each filesystem is
+ * frozen by its suspend and stays so until all are), the lvcreates run (each resumes its own
+ * origin when its snapshot is in place), and the guardian resumes whatever is left. Should
+ * the guardian or vssd die meanwhile, the origins are resumed by whoever survives.
+ */
+static vss_hr commit_held(LvmProvider *p, ProviderSnapshot *const *snaps, size_t n, size_t n_held) {
+        char *volumes[GUARDIAN_MAX_PATHS];
+        uint64_t start, suspended, first = 0, last = 0;
+        size_t k = 0;
+        vss_hr hr, thaw_hr;
+
+        for (size_t i = 0; i < n && k < GUARDIAN_MAX_PATHS; i++)
+                if (((LvmSnapshot *) snaps[i]->data)->held)
+                        volumes[k++] = snaps[i]->volume;
+
+        hr = guardian_ensure(p);
+        if (VSS_FAILED(hr))
+                return hr;
+        start = now_usec();
+        hr = guardian_suspend(p->guardian, volumes, k, p->hold_deadline_ms);
+        if (VSS_FAILED(hr)) {
+                provider_log(LVM_PROVIDER_NAME, "suspending the %zu classic LV(s) of the set failed: %s", k,
+                             vss_hr_name(hr));
+                return hr;
+        }
+        suspended = now_usec();
+        hr = create_each(snaps, n, true, &first, &last);
+        thaw_hr = guardian_thaw(p->guardian);
+        if (VSS_SUCCEEDED(hr) && VSS_FAILED(thaw_hr)) {
+                provider_log(LVM_PROVIDER_NAME, "the hold of %zu classic LV(s) broke (%s): their snapshots are not "
+                             "of one instant", k, vss_hr_name(thaw_hr));
+                hr = thaw_hr;
+        }
+        if (VSS_SUCCEEDED(hr))
+                provider_log(LVM_PROVIDER_NAME, "%zu classic LVs held at one instant: suspending them took %.1f ms, "
+                             "the hold with their lvcreates %.1f ms", n_held, (double) (suspended - start) / 1000.0,
+                             (double) (now_usec() - start) / 1000.0);
+        return hr;
+}
+
 static vss_hr lvm_commit(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
+        LvmProvider *p = lvm_of(self);
         uint64_t first = 0, last = 0;
+        size_t n_held;
         vss_hr hr;
 
         hr = check_prepared(snaps, n, false);
         if (VSS_FAILED(hr))
                 return hr;
 
-        for (size_t i = 0; i < n; i++) {
-                LvmSnapshot *l = snaps[i]->data;
-                char *device;
-                uint64_t start;
-
-                device = strdup(l->mnt);
-                hr = device ? snapshot_lv_create(snaps[i], &start) : E_OUTOFMEMORY;
-                if (VSS_FAILED(hr)) {
-                        free(device);
-                        /* No partial commit. */
-                        for (size_t j = 0; j < i; j++) {
-                                snapshot_discard(snaps[j]);
-                                snaps[j]->device = mfree(snaps[j]->device);
-                        }
-                        return hr;
-                }
-                if (i == 0)
-                        first = start;
-                last = start;
-                free(snaps[i]->device);
-                snaps[i]->device = device;
+        n_held = hold_plan(p, snaps, n);
+        hr = n_held > 0 ? commit_held(p, snaps, n, n_held) : S_OK;
+        if (VSS_SUCCEEDED(hr))
+                hr = create_each(snaps, n, false, &first, &last);
+        if (VSS_FAILED(hr)) {
+                commit_undo(snaps, n);
+                return hr;
         }
-        if (n > 1)
-                provider_log(LVM_PROVIDER_NAME, "%zu LVs snapshotted one after the other; their points in time "
-                             "lie within %.1f ms", n, (double) (last - first) / 1000.0);
+        if (n - n_held > 1 || (n_held > 0 && n > n_held))
+                provider_log(LVM_PROVIDER_NAME, "%zu LV(s) snapshotted one after the other%s; their points in time "
+                             "lie within %.1f ms", n - n_held, n_held > 0 ? ", after the held ones" : "",
+                             (double) (last - first) / 1000.0);
         return S_OK;
 }
 
@@ -1008,20 +1161,36 @@ static vss_hr lvm_get_properties(VssProvider *self, const ProviderSnapshot *s, P
         return S_OK;
 }
 
-static unsigned env_percent(const char *name, unsigned def) {
-        const char *v = getenv(name);
-        char *end;
-        unsigned long k;
+/* The policy and the guardian from vssd's configuration; vssd checked the ranges already. */
+static vss_hr lvm_configure(LvmProvider *p, const ProviderConfig *config) {
+        const char *state_dir = config && config->state_dir ? config->state_dir : "/var/lib/vss";
+        const char *exe = config ? config->guardian_path : NULL;
 
-        if (isempty(v))
-                return def;
-        errno = 0;
-        k = strtoul(v, &end, 10);
-        if (errno || *end || k == 0 || k > 100) {
-                provider_log(LVM_PROVIDER_NAME, "ignoring %s=%s (want 1..100), using %u", name, v, def);
-                return def;
+        if (config && (config->lvm_cow_percent > 100 || config->lvm_thin_pool_limit > 100 ||
+                       config->hold_timeout_ms > GUARDIAN_MAX_DEADLINE_MS)) {
+                provider_log(LVM_PROVIDER_NAME, "lvm-cow-percent and lvm-thin-pool-limit take 1-100, the hold "
+                             "timeout at most %u ms", GUARDIAN_MAX_DEADLINE_MS);
+                return E_INVALIDARG;
         }
-        return (unsigned) k;
+        p->cow_percent = config && config->lvm_cow_percent ? config->lvm_cow_percent : COW_PERCENT_DEFAULT;
+        p->thin_pool_limit = config && config->lvm_thin_pool_limit ? config->lvm_thin_pool_limit
+                                                                   : THIN_POOL_LIMIT_DEFAULT;
+        p->hold_deadline_ms = config && config->hold_timeout_ms ? config->hold_timeout_ms
+                                                                : GUARDIAN_DEFAULT_DEADLINE_MS;
+        if (isempty(exe))
+                exe = secure_getenv("VSS_GUARDIAN");
+        if (isempty(exe))
+                exe = VSS_LIBEXECDIR "/vss-guardian";
+        /* Without a guardian, classic LVs are snapshotted one by one: the provider still works. */
+        if (access(exe, X_OK) == 0) {
+                p->guardian_exe = strdup(exe);
+                if (!p->guardian_exe)
+                        return E_OUTOFMEMORY;
+        }
+        p->state_dir = strdup(state_dir);
+        if (!p->state_dir || asprintf(&p->mount_root, "%s/lvm", state_dir) < 0)
+                return E_OUTOFMEMORY;
+        return S_OK;
 }
 
 static void lvm_free(VssProvider *self) {
@@ -1029,6 +1198,9 @@ static void lvm_free(VssProvider *self) {
 
         if (!p)
                 return;
+        p->guardian = guardian_free(p->guardian);
+        free(p->guardian_exe);
+        free(p->state_dir);
         free(p->mount_root);
         free(p);
 }
@@ -1060,6 +1232,7 @@ static const VssProvider lvm_provider = {
 
 vss_hr provider_lvm_new(const ProviderConfig *config, VssProvider **ret) {
         LvmProvider *p;
+        vss_hr hr;
 
         if (!ret)
                 return E_INVALIDARG;
@@ -1070,12 +1243,11 @@ vss_hr provider_lvm_new(const ProviderConfig *config, VssProvider **ret) {
         if (!p)
                 return E_OUTOFMEMORY;
         p->base = lvm_provider;
-        if (asprintf(&p->mount_root, "%s/lvm", config && config->state_dir ? config->state_dir : "/var/lib/vss") < 0) {
-                free(p);
-                return E_OUTOFMEMORY;
+        hr = lvm_configure(p, config);
+        if (VSS_FAILED(hr)) {
+                lvm_free(&p->base);
+                return hr;
         }
-        p->cow_percent = env_percent("VSS_LVM_COW_PERCENT", 20);
-        p->thin_pool_limit = env_percent("VSS_LVM_THIN_POOL_LIMIT", 90);
         *ret = &p->base;
         return S_OK;
 }

@@ -17,7 +17,9 @@
  * a hang. So from the Freeze call to the end of Thaw a watchdog thread of vssd's stands by
  * (the hold's watch, below). It has its own descriptors of the mount points, opened before the
  * freeze, and FITHAWs them itself the moment the guardian is killed, is seen stopped, or vssd's
- * own deadline (the hold deadline plus HOLD_GRACE_USEC) passes. It does nothing else: no
+ * own deadline (the hold deadline plus HOLD_GRACE_USEC) passes. A dm hold (Suspend) is
+ * watched the same way; the watch then resumes, through its own /dev/mapper/control, each
+ * device of the hold that is still suspended (dm-control.h). It does nothing else: no
  * logging, no allocation, no file I/O but reading the guardian's /proc/<pid>/stat (procfs is
  * never frozen). The provider phases run on vssd's main thread, which is busy in FICLONE or in
  * a bus call during a hold, so the watch must be a thread of its own.
@@ -45,6 +47,7 @@
 
 #include <systemd/sd-bus.h>
 
+#include "dm-control.h"
 #include "guardian-client.h"
 #include "macro.h"
 #include "vss-bus.h"
@@ -79,6 +82,9 @@ typedef enum HoldEnd {
 typedef struct Hold {
         int fds[GUARDIAN_MAX_PATHS];   /* the mount points asked to be frozen, opened by us */
         size_t n;
+        bool dm;                       /* a Suspend: resume devs through control, not FITHAW */
+        dev_t devs[GUARDIAN_MAX_PATHS];/* dm: the device under each mount point */
+        int control;                   /* dm: our own /dev/mapper/control */
         pid_t pid;                     /* the guardian holding them (for messages) */
         int pidfd;                     /* readable when it exits */
         int stat_fd;                   /* its /proc/<pid>/stat, to see it stopped */
@@ -133,12 +139,13 @@ static bool process_stopped(pid_t pid) {
         return fd >= 0 && stat_fd_stopped(fd);
 }
 
-/* FITHAW of every mount point, last first; how many were frozen (and are thawed now). */
+/* FITHAW of every mount point (a dm hold: resume of every device still suspended), last
+ * first; how many were frozen (and are thawed now). */
 static size_t hold_thaw(Hold *h) {
         size_t thawed = 0;
 
         for (size_t i = h->n; i > 0; i--)
-                if (ioctl(h->fds[i - 1], FITHAW, 0) == 0)
+                if (h->dm ? dm_device_resume(h->control, h->devs[i - 1]) > 0 : ioctl(h->fds[i - 1], FITHAW, 0) == 0)
                         thawed++;
         return thawed;
 }
@@ -216,6 +223,8 @@ static Hold *hold_free(Hold *h) {
                 (void) close(h->stat_fd);
         if (h->quit_fd >= 0)
                 (void) close(h->quit_fd);
+        if (h->control >= 0)
+                (void) close(h->control);
         free(h);
         return NULL;
 }
@@ -225,7 +234,7 @@ static Hold *hold_free(Hold *h) {
  * block) and the guardian's pidfd, and starts the watch. Returns 0 or a negative errno (a
  * path that cannot be opened: the guardian could not freeze it either).
  */
-static int hold_begin(Guardian *g, char *const *paths, size_t n, uint32_t deadline_ms) {
+static int hold_begin(Guardian *g, char *const *paths, size_t n, uint32_t deadline_ms, bool dm) {
         Hold *h;
         char stat_path[64];
         int r;
@@ -233,18 +242,32 @@ static int hold_begin(Guardian *g, char *const *paths, size_t n, uint32_t deadli
         h = calloc(1, sizeof(*h));
         if (!h)
                 return -ENOMEM;
-        h->pidfd = h->stat_fd = h->quit_fd = -EBADF;
+        h->pidfd = h->stat_fd = h->quit_fd = h->control = -EBADF;
         h->pid = g->pid;
+        h->dm = dm;
 
         for (size_t i = 0; i < n; i++) {
                 int fd = open(paths[i], O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+                struct stat st;
 
-                if (fd < 0) {
+                if (fd < 0 || (dm && fstat(fd, &st) < 0)) {
                         r = -errno;
+                        if (fd >= 0)
+                                (void) close(fd);
                         hold_free(h);
                         return r;
                 }
+                if (dm)
+                        h->devs[h->n] = st.st_dev;
                 h->fds[h->n++] = fd;
+        }
+        if (dm) {
+                h->control = dm_control_open();
+                if (h->control < 0) {
+                        r = h->control;
+                        hold_free(h);
+                        return r;
+                }
         }
 
         (void) snprintf(stat_path, sizeof(stat_path), "/proc/%d/stat", (int) g->pid);
@@ -290,13 +313,15 @@ static HoldEnd hold_finish(Guardian *g, bool thaw) {
 
         end = atomic_load(&h->end);
         if (end != HOLD_RUNNING)
-                fprintf(stderr, "vss-guardian[%d] %s during a hold: vssd thawed %zu of %zu filesystem(s) itself\n",
-                        (int) h->pid, why[end], h->n_thawed, h->n);
+                fprintf(stderr, "vss-guardian[%d] %s during a hold: vssd %s %zu of %zu %s itself\n",
+                        (int) h->pid, why[end], h->dm ? "resumed" : "thawed", h->n_thawed, h->n,
+                        h->dm ? "device(s)" : "filesystem(s)");
         else if (thaw) {
                 h->n_thawed = hold_thaw(h);
                 if (h->n_thawed > 0) {
-                        fprintf(stderr, "vss-guardian[%d] left %zu of %zu filesystem(s) frozen: vssd thawed them\n",
-                                (int) h->pid, h->n_thawed, h->n);
+                        fprintf(stderr, "vss-guardian[%d] left %zu of %zu %s: vssd %s them\n", (int) h->pid,
+                                h->n_thawed, h->n, h->dm ? "device(s) suspended" : "filesystem(s) frozen",
+                                h->dm ? "resumed" : "thawed");
                         end = HOLD_END_GONE;
                 }
         }
@@ -517,7 +542,8 @@ static bool is_guardian_error(const sd_bus_error *error) {
         return error && error->name && strncmp(error->name, VSS_BUS_ERROR_PREFIX, strlen(VSS_BUS_ERROR_PREFIX)) == 0;
 }
 
-vss_hr guardian_freeze(Guardian *g, char *const *paths, size_t n, uint32_t deadline_ms) {
+/* Freeze or Suspend (dm), as guardian_freeze and guardian_suspend describe. */
+static vss_hr guardian_hold(Guardian *g, bool dm, char *const *paths, size_t n, uint32_t deadline_ms) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
         _cleanup_(sd_bus_error_freep) sd_bus_error error = SD_BUS_ERROR_NULL;
         uint32_t effective;
@@ -539,7 +565,8 @@ vss_hr guardian_freeze(Guardian *g, char *const *paths, size_t n, uint32_t deadl
                 }
         }
 
-        r = sd_bus_message_new_method_call(g->bus, &m, NULL, GUARDIAN_BUS_PATH, GUARDIAN_BUS_IFACE, "Freeze");
+        r = sd_bus_message_new_method_call(g->bus, &m, NULL, GUARDIAN_BUS_PATH, GUARDIAN_BUS_IFACE,
+                                           dm ? "Suspend" : "Freeze");
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "s");
         for (size_t i = 0; r >= 0 && i < n; i++)
@@ -552,7 +579,7 @@ vss_hr guardian_freeze(Guardian *g, char *const *paths, size_t n, uint32_t deadl
                 return r == -ENOMEM ? E_OUTOFMEMORY : E_INVALIDARG;
 
         effective = deadline_ms ?: GUARDIAN_DEFAULT_DEADLINE_MS;
-        r = hold_begin(g, paths, n, effective);
+        r = hold_begin(g, paths, n, effective, dm);
         if (r < 0) {
                 fprintf(stderr, "vss-guardian: cannot watch the hold: %s\n", strerror(-r));
                 return r == -ENOMEM ? E_OUTOFMEMORY : vss_hr_from_errno(r);
@@ -575,6 +602,14 @@ vss_hr guardian_freeze(Guardian *g, char *const *paths, size_t n, uint32_t deadl
         (void) hold_finish(g, true);
         guardian_drop(g, 0);
         return r == -ETIMEDOUT ? VSS_E_FLUSH_WRITES_TIMEOUT : VSS_E_UNEXPECTED;
+}
+
+vss_hr guardian_freeze(Guardian *g, char *const *paths, size_t n, uint32_t deadline_ms) {
+        return guardian_hold(g, false, paths, n, deadline_ms);
+}
+
+vss_hr guardian_suspend(Guardian *g, char *const *paths, size_t n, uint32_t deadline_ms) {
+        return guardian_hold(g, true, paths, n, deadline_ms);
 }
 
 vss_hr guardian_thaw(Guardian *g) {

@@ -21,11 +21,20 @@
  *         VSS_E_FLUSH_WRITES_TIMEOUT (FIFREEZE failed or freezing outran the deadline),
  *         otherwise the errno of opening a path or of FIFREEZE via vss_hr_from_errno
  *         (E_ACCESSDENIED, VSS_E_OBJECT_NOT_FOUND, VSS_E_VOLUME_NOT_SUPPORTED).
+ *     Suspend(as mount_paths, u deadline_ms) -> ()
+ *         the same hold made with device-mapper: suspends the dm device under each filesystem
+ *         (lockfs: the kernel freezes the filesystem through freeze_bdev) instead of
+ *         FIFREEZE, for the LVM provider, whose lvcreate refuses a FIFREEZE'd origin on Linux
+ *         6.1 (docs/providers.md). Errors as Freeze's, and VSS_E_VOLUME_NOT_SUPPORTED (a path
+ *         not on a dm device), VSS_E_FLUSH_WRITES_TIMEOUT (a device someone else suspended:
+ *         it is never ours to resume, or the suspend failed).
  *     Thaw() -> (b all_thawed_in_time)
  *         thaws everything this guardian froze, in reverse order. true: every filesystem was
  *         still frozen by us and is thawed now (or nothing was held); false: someone else
  *         thawed one meanwhile, so the hold was broken. Fails with VSS_E_HOLD_WRITES_TIMEOUT
- *         when the deadline fired first (the guardian had thawed by itself).
+ *         when the deadline fired first (the guardian had thawed by itself). A dm hold is
+ *         resumed device by device where still suspended: an lvcreate of the hold resumes
+ *         its own origin, which is no broken hold, so only a failed resume answers false.
  *     signal HoldExpired()
  *         sent when the deadline fires and the guardian thaws by itself.
  */
@@ -71,6 +80,15 @@ int guardian_spawn(const char *exe_path, Guardian **ret);
  * itself has thawed first.) Whoever of the two is alive thaws.
  */
 vss_hr guardian_freeze(Guardian *g, char *const *paths, size_t n, uint32_t deadline_ms);
+
+/*
+ * guardian_suspend: the same as guardian_freeze with Suspend: the dm devices under paths are
+ * suspended (their filesystems frozen by the kernel) until guardian_thaw. The hold's watch
+ * resumes each device still suspended, through its own /dev/mapper/control, when the
+ * guardian is killed, stopped, or misses vssd's deadline. Returns what guardian_freeze does,
+ * and VSS_E_VOLUME_NOT_SUPPORTED for a path on no dm device.
+ */
+vss_hr guardian_suspend(Guardian *g, char *const *paths, size_t n, uint32_t deadline_ms);
 
 /*
  * guardian_thaw: Thaw() through the guardian, and the end of the hold's watch. S_OK when

@@ -180,6 +180,8 @@ int manager_new(ManagerConfig *config, Manager **ret) {
                 .guardian_path = m->config.guardian_path,
                 .test_hold_delay_ms = m->config.test_provider ? m->config.test_hold_delay_ms : 0,
                 .hold_timeout_ms = m->config.hold_timeout_ms,
+                .lvm_cow_percent = m->config.lvm_cow_percent,
+                .lvm_thin_pool_limit = m->config.lvm_thin_pool_limit,
         };
         hr = provider_registry_init(&pc, m->config.test_provider);
         if (VSS_FAILED(hr))

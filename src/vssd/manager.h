@@ -60,6 +60,8 @@ typedef struct ManagerConfig {
         uint32_t test_hold_delay_ms;   /* test only (needs test_provider): providers keep the hold
                                         * this much longer; 0 in production (ProviderConfig) */
         uint32_t hold_timeout_ms;      /* the flush-and-hold deadline; 0: 10 s (ProviderConfig) */
+        unsigned lvm_cow_percent;      /* 1-100; 0: the LVM provider's default (ProviderConfig) */
+        unsigned lvm_thin_pool_limit;  /* 1-100; 0: the LVM provider's default (ProviderConfig) */
 } ManagerConfig;
 
 struct Manager {

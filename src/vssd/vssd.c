@@ -62,6 +62,11 @@ static void help(void) {
                "                            the installed one)\n"
                "     --hold-timeout-ms=MS   Longest a provider may hold writes frozen (flush-and-hold;\n"
                "                            1-%u, default: %u); past it the set fails\n"
+               "     --lvm-cow-percent=N    A classic LVM snapshot's COW area, percent of its origin\n"
+               "                            (1-100, default: 20)\n"
+               "     --lvm-thin-pool-limit=N\n"
+               "                            Refuse thin LVM snapshots in a pool this full, percent\n"
+               "                            of data or metadata (1-100, default: 90)\n"
                "     --test-hold-delay-ms=MS\n"
                "                            Test only, needs --test-provider: keep each hold MS\n"
                "                            longer, so tests can act inside it (default: 0)\n"
@@ -108,6 +113,8 @@ enum {
         ARG_EXPOSE_DIR,
         ARG_GUARDIAN,
         ARG_HOLD_TIMEOUT,
+        ARG_LVM_COW_PERCENT,
+        ARG_LVM_THIN_POOL_LIMIT,
         ARG_TEST_HOLD_DELAY,
         ARG_LOG_LEVEL,
         ARG_CONFIG,
@@ -133,6 +140,8 @@ static const struct option options[] = {
         { "expose-dir", required_argument, NULL, ARG_EXPOSE_DIR },
         { "guardian", required_argument, NULL, ARG_GUARDIAN },
         { "hold-timeout-ms", required_argument, NULL, ARG_HOLD_TIMEOUT },
+        { "lvm-cow-percent", required_argument, NULL, ARG_LVM_COW_PERCENT },
+        { "lvm-thin-pool-limit", required_argument, NULL, ARG_LVM_THIN_POOL_LIMIT },
         { "test-hold-delay-ms", required_argument, NULL, ARG_TEST_HOLD_DELAY },
         { "log-level", required_argument, NULL, ARG_LOG_LEVEL },
         { "config", required_argument, NULL, ARG_CONFIG },
@@ -293,6 +302,18 @@ static int parse_argv(int argc, char *argv[], ManagerConfig *c) {
                                 return log_error_errno(-EINVAL, "Invalid --hold-timeout-ms (1-%u): %s",
                                                        GUARDIAN_MAX_DEADLINE_MS, optarg);
                         c->hold_timeout_ms = (uint32_t) v;
+                        break;
+                case ARG_LVM_COW_PERCENT:
+                case ARG_LVM_THIN_POOL_LIMIT:
+                        r = parse_uint(optarg, 100, &v);
+                        if (r < 0 || v == 0)
+                                return log_error_errno(-EINVAL, "Invalid --%s (a percentage, 1-100): %s",
+                                                       opt == ARG_LVM_COW_PERCENT ? "lvm-cow-percent"
+                                                                                  : "lvm-thin-pool-limit", optarg);
+                        if (opt == ARG_LVM_COW_PERCENT)
+                                c->lvm_cow_percent = (unsigned) v;
+                        else
+                                c->lvm_thin_pool_limit = (unsigned) v;
                         break;
                 case ARG_TEST_HOLD_DELAY:
                         r = parse_uint(optarg, GUARDIAN_MAX_DEADLINE_MS, &v);

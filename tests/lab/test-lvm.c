@@ -12,6 +12,14 @@
  *     LV and several of the XFS one, read from the snapshot mounted read-only at its device
  *     path; released snapshots leave no LV and no mount behind;
  *   - one set over two LVs (thin + classic) is consistent for both writers;
+ *   - one set over two classic LVs is one point in time even for an application without a
+ *     writer (a counter appended to both volumes in lockstep: the two snapshots end at one
+ *     step of it), over several backups: the guardian's dm hold (docs/providers.md); vssd
+ *     or the guardian SIGKILLed inside that hold leaves both devices resumed (the time until
+ *     they are, and until a write is accepted, is printed), and an lvcreate failing inside
+ *     it resumes both and leaves no LV of ours (and someone else's LV of that name alone);
+ *   - the vssd.conf settings lvm-cow-percent and lvm-thin-pool-limit take effect (the COW
+ *     area's size, the pool refusal below);
  *   - a thin pool at or above the limit refuses with VSS_E_INSUFFICIENT_STORAGE before the
  *     pool can fill, and a VG without room for a classic snapshot's COW area does too;
  *   - a classic snapshot that overflows is reported "missing" by vssd (ListShadows), and its
@@ -24,7 +32,8 @@
  *     persistent snapshot, which stays readable.
  *
  * Runs only inside the lab (VSS_LAB=1, as root): exits 77 elsewhere. Environment: VSSD,
- * CONSISTENCY_WRITER, VSS_TEST_WRITER, VSSADMIN name the programs (meson sets them).
+ * VSS_GUARDIAN, CONSISTENCY_WRITER, VSS_TEST_WRITER, VSSADMIN name the programs (meson sets
+ * them).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +49,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -56,6 +66,11 @@
 #define TOP "/run/vss-lvm-test"
 #define THIN_BACKUPS 20
 #define XFS_BACKUPS 3
+#define ONE_INSTANT_BACKUPS 4
+/* vssd's configuration file in the lab: the policy under test. A thin pool half full is
+ * refused (the small pool reaches it); a classic snapshot's COW area is 30 % of its origin. */
+#define CONF_PATH TOP "/vssd.conf"
+#define CONF_TEXT "lvm-thin-pool-limit = 50\nlvm-cow-percent = 30\n"
 
 typedef struct Volume {
         const char *lv;        /* LV name in VG */
@@ -158,9 +173,13 @@ static int start_vssd(void) {
         uint64_t t0;
         int r;
 
+        /* The hold deadline at its most: an lvcreate takes seconds under TCG. */
         r = process_spawn((char *const[]) { (char *) env_or("VSSD", "src/vssd/vssd"),
+                                            (char *) "--config", (char *) CONF_PATH,
                                             (char *) "--socket", (char *) socket_path,
                                             (char *) "--state-dir", (char *) state_dir,
+                                            (char *) "--guardian", (char *) env_or("VSS_GUARDIAN", "src/guardian/vss-guardian"),
+                                            (char *) "--hold-timeout-ms", (char *) "60000",
                                             (char *) "--event-timeout", (char *) "60000", NULL },
                           &vssd_pid, NULL);
         if (r < 0)
@@ -228,6 +247,8 @@ static int group_setup(void **state) {
                                   disks, disks) < 0)
                 goto fail;
         if (isempty(disks))
+                goto fail;
+        if (sh("printf '" CONF_TEXT "' >" CONF_PATH) < 0)
                 goto fail;
         if (start_vssd() < 0 || start_writer(&thin) < 0 || start_writer(&xfs) < 0 || start_writer(&ext) < 0)
                 goto fail;
@@ -470,7 +491,8 @@ static void test_classic_overflow(void **state) {
         (void) vols;
         assert_true(shadow_state_is(&b.snap[0], "present"));
 
-        /* 40 MiB of new data through a 12.8 MiB COW area (20 % of 64 MiB): it overflows. */
+        /* 40 MiB of new data through a 20 MiB COW area (lvm-cow-percent = 30 of 64 MiB): it
+         * overflows. */
         assert_int_equal(sh("dd if=/dev/urandom of=" TOP "/small/big bs=1M count=40 status=none conv=fsync"), 0);
         assert_int_equal(sh("lvm lvs --noheadings -o lv_attr " VG " | grep -q '^  s.*I'"), 0);
         assert_true(shadow_state_is(&b.snap[0], "missing"));
@@ -694,6 +716,287 @@ static void test_vssd_killed_in_commit(void **state) {
         assert_int_equal(sh("lvm lvs " VG "/thin >/dev/null && ! grep -q ' /run/vss-lvm-test/state/lvm/' /proc/mounts"), 0);
 }
 
+/* ---- One instant for the classic LVs of a set (the guardian's dm hold) --------------------- */
+
+/* The dm device under the filesystem mounted at mnt: its sysfs "suspended" file. */
+static void dm_suspended_path(const char *mnt, char *buf, size_t size) {
+        struct stat st;
+
+        assert_int_equal(stat(mnt, &st), 0);
+        (void) snprintf(buf, size, "/sys/dev/block/%u:%u/dm/suspended", major(st.st_dev), minor(st.st_dev));
+}
+
+/* Whether that device is suspended now (sysfs: never the suspended filesystem itself). */
+static bool dm_is_suspended(const char *path) {
+        char c = '0';
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return false;
+        if (read(fd, &c, 1) != 1)
+                c = '0';
+        close(fd);
+        return c == '1';
+}
+
+/* Waits until both classic origins (xfs, ext) are suspended at once; false after timeout_ms. */
+static bool wait_both_suspended(unsigned timeout_ms) {
+        char a[128], b[128];
+        uint64_t deadline = now_usec() + (uint64_t) timeout_ms * USEC_PER_MSEC;
+
+        dm_suspended_path(xfs.mnt, a, sizeof(a));
+        dm_suspended_path(ext.mnt, b, sizeof(b));
+        while (now_usec() < deadline) {
+                if (dm_is_suspended(a) && dm_is_suspended(b))
+                        return true;
+                (void) usleep(1000);
+        }
+        return false;
+}
+
+/* Microseconds since since until neither origin is suspended (fails after WAIT_MS). */
+static uint64_t wait_both_resumed(uint64_t since) {
+        char a[128], b[128];
+        uint64_t deadline = now_usec() + WAIT_MS * USEC_PER_MSEC;
+
+        dm_suspended_path(xfs.mnt, a, sizeof(a));
+        dm_suspended_path(ext.mnt, b, sizeof(b));
+        while (dm_is_suspended(a) || dm_is_suspended(b)) {
+                if (now_usec() >= deadline)
+                        fail_msg("a classic origin stayed suspended");
+                (void) usleep(1000);
+        }
+        return now_usec() - since;
+}
+
+/*
+ * The application without a writer: appends record k to <xfs>/counter.log and then to
+ * <ext>/counter.log, k = 1, 2, ..., each write waiting for the one before. Every state of the
+ * two files it ever leaves is (k, k) or (k, k-1): a set of both volumes taken at one instant
+ * holds one of those.
+ */
+static pid_t start_counter(void) {
+        pid_t pid = fork();
+
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                int a = open(TOP "/plain/counter.log", O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+                int b = open(TOP "/plain2/counter.log", O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+                char rec[RECORD_SIZE + 1];
+
+                if (a < 0 || b < 0)
+                        _exit(2);
+                for (uint64_t k = 1;; k++) {
+                        (void) snprintf(rec, sizeof(rec), "seq=%010" PRIu64 "\n", k);
+                        if (write(a, rec, RECORD_SIZE) != RECORD_SIZE || write(b, rec, RECORD_SIZE) != RECORD_SIZE)
+                                _exit(3);
+                        (void) usleep(500);
+                }
+        }
+        return pid;
+}
+
+/* The counter's records in the snapshot mounted at device, checked one by one. */
+static uint64_t counter_records(const char *device) {
+        _cleanup_free_ char *path = NULL, *buf = NULL;
+        char expected[32];
+        size_t size = 0;
+        uint64_t n;
+
+        assert_int_not_equal(asprintf(&path, "%s/counter.log", device), -1);
+        assert_int_equal(read_file_full(path, &buf, &size), 0);
+        assert_int_equal(size % RECORD_SIZE, 0);
+        n = size / RECORD_SIZE;
+        for (uint64_t i = 0; i < n; i++) {
+                (void) snprintf(expected, sizeof(expected), "seq=%010" PRIu64 "\n", i + 1);
+                assert_memory_equal(buf + i * RECORD_SIZE, expected, RECORD_SIZE);
+        }
+        return n;
+}
+
+static void wait_counter(void) {
+        struct stat st;
+        uint64_t deadline = now_usec() + WAIT_MS * USEC_PER_MSEC;
+
+        while (now_usec() < deadline) {
+                if (stat(TOP "/plain2/counter.log", &st) == 0 && st.st_size > 100 * RECORD_SIZE)
+                        return;
+                (void) usleep(10000);
+        }
+        fail_msg("the counter wrote nothing");
+}
+
+/* Two classic LVs, several backups: both snapshots end at one step of the counter, and each
+ * writer's snapshot at its Freeze. Before the dm hold they lay one lvcreate apart (hundreds
+ * of steps under TCG). */
+static void test_one_instant_classic(void **state) {
+        const Volume *vols[] = { &xfs, &ext };
+        pid_t counter = start_counter();
+
+        wait_counter();
+        wait_records(&xfs);
+        wait_records(&ext);
+        for (unsigned i = 0; i < ONE_INSTANT_BACKUPS; i++) {
+                Backup b = {};
+                uint64_t first, second;
+
+                backup_run(&b, vols, 2, VSS_CTX_BACKUP);
+                first = counter_records(b.prop[0].snapshot_device_object);
+                second = counter_records(b.prop[1].snapshot_device_object);
+                fprintf(stderr, "test-lvm: backup %u of two classic LVs: the counter at %" PRIu64 " and %" PRIu64
+                        " (skew %" PRId64 " steps)\n", i + 1, first, second, (int64_t) first - (int64_t) second);
+                assert_true(first > 0);
+                assert_true(first == second || first == second + 1);
+                check_consistent(&xfs, b.prop[0].snapshot_device_object);
+                check_consistent(&ext, b.prop[1].snapshot_device_object);
+                release_and_check_gone(&b);
+        }
+        assert_int_equal(process_stop(counter, 5000), 0);
+}
+
+/* The second lvcreate of the hold fails (its name is taken by an LV that is not ours): both
+ * origins are resumed, the first snapshot is removed, the other LV is left alone. */
+static void test_one_instant_lvcreate_fails(void **state) {
+        char name[64], idbuf[VSS_ID_STRING_MAX], a[128], b_path[128];
+        Backup b = {};
+        uint64_t write_us;
+
+        backup_begin(&b, VSS_CTX_BACKUP);
+        assert_hr(vss_requester_add_to_snapshot_set(b.r, xfs.mnt, NULL, &b.snap[0]), S_OK, b.r);
+        assert_hr(vss_requester_add_to_snapshot_set(b.r, ext.mnt, NULL, &b.snap[1]), S_OK, b.r);
+        (void) snprintf(name, sizeof(name), "vss-%s", vss_id_format(&b.snap[1], idbuf));
+        assert_int_equal(sh("lvcreate -q -L 8M -n %s " VG, name), 0);
+        assert_hr(ASYNC(vss_requester_prepare_for_backup, b.r), S_OK, b.r);
+        assert_true(VSS_FAILED(ASYNC(vss_requester_do_snapshot_set, b.r)));
+
+        dm_suspended_path(xfs.mnt, a, sizeof(a));
+        dm_suspended_path(ext.mnt, b_path, sizeof(b_path));
+        assert_false(dm_is_suspended(a));
+        assert_false(dm_is_suspended(b_path));
+        write_us = timed_write(xfs.mnt) + timed_write(ext.mnt);
+        fprintf(stderr, "test-lvm: after an lvcreate failed inside the hold, a write on each volume took %.1f ms\n",
+                (double) write_us / 1000.0);
+        backup_done(&b);
+        /* Only the stranger's LV: ours is gone, theirs untouched. */
+        assert_int_equal(wait_lv_count(1), 1);
+        assert_int_equal(sh("lvm lvs " VG "/%s >/dev/null", name), 0);
+        assert_int_equal(sh("lvremove -q -f " VG "/%s", name), 0);
+        assert_int_equal(vss_lv_count(), 0);
+}
+
+/* The pid of vssd's guardian (a child of vssd named vss-guardian), or 0. */
+static pid_t guardian_of_vssd(void) {
+        _cleanup_free_ char *cmd = NULL;
+        FILE *p;
+        int pid = 0;
+
+        assert_int_not_equal(asprintf(&cmd, "for f in /proc/[0-9]*/stat; do read -r l <$f 2>/dev/null || continue; "
+                                            "case \"$l\" in *'(vss-guardian) '[A-Z]' %d '*) echo ${l%%%% *};; esac; done",
+                                      (int) vssd_pid), -1);
+        p = popen(cmd, "r");
+        assert_non_null(p);
+        if (fscanf(p, "%d", &pid) != 1)
+                pid = 0;
+        pclose(p);
+        return pid;
+}
+
+/* Starts a backup of both classic LVs and returns once both origins are suspended (inside
+ * the hold); *ret_async runs on. */
+static void backup_into_hold(Backup *b, vss_async **ret_async) {
+        backup_begin(b, VSS_CTX_BACKUP);
+        assert_hr(vss_requester_add_to_snapshot_set(b->r, xfs.mnt, NULL, &b->snap[0]), S_OK, b->r);
+        assert_hr(vss_requester_add_to_snapshot_set(b->r, ext.mnt, NULL, &b->snap[1]), S_OK, b->r);
+        assert_hr(ASYNC(vss_requester_prepare_for_backup, b->r), S_OK, b->r);
+        assert_hr(vss_requester_do_snapshot_set(b->r, ret_async), S_OK, b->r);
+        assert_true(wait_both_suspended(60000));
+}
+
+/* The guardian is SIGKILLed inside the hold: vssd's watch resumes both origins, the set
+ * fails and leaves no LV. */
+static void test_one_instant_guardian_killed(void **state) {
+        Backup b = {};
+        vss_async *a = NULL;
+        vss_hr result = S_OK;
+        uint64_t killed_at, resumed_us, write_us;
+        pid_t guardian;
+
+        backup_into_hold(&b, &a);
+        guardian = guardian_of_vssd();
+        assert_true(guardian > 0);
+        assert_int_equal(kill(guardian, SIGKILL), 0);
+        killed_at = now_usec();
+        resumed_us = wait_both_resumed(killed_at);
+        write_us = timed_write(xfs.mnt);
+        write_us += timed_write(ext.mnt);
+        fprintf(stderr, "test-lvm: guardian killed inside the dm hold: both origins resumed %.1f ms after, writes "
+                "accepted %.1f ms after (the two writes took %.1f ms)\n", (double) resumed_us / 1000.0,
+                (double) (now_usec() - killed_at) / 1000.0, (double) write_us / 1000.0);
+        assert_true(resumed_us < USEC_PER_SEC);
+
+        assert_hr(vss_async_wait(a, VSS_INFINITE), S_OK, b.r);
+        assert_hr(vss_async_query_status(a, &result), S_OK, b.r);
+        vss_async_release(a);
+        assert_true(VSS_FAILED(result));
+        backup_done(&b);
+        assert_int_equal(wait_lv_count(0), 0);
+}
+
+/* vssd is SIGKILLed inside the hold: the guardian resumes both origins; the next vssd
+ * removes whatever LV the orphaned lvcreate made. */
+static void test_one_instant_vssd_killed(void **state) {
+        Backup b = {};
+        vss_async *a = NULL;
+        uint64_t killed_at, resumed_us, write_us, deadline;
+        int status;
+
+        backup_into_hold(&b, &a);
+        assert_int_equal(kill(vssd_pid, SIGKILL), 0);
+        killed_at = now_usec();
+        resumed_us = wait_both_resumed(killed_at);
+        write_us = timed_write(xfs.mnt);
+        write_us += timed_write(ext.mnt);
+        fprintf(stderr, "test-lvm: vssd killed inside the dm hold: both origins resumed %.1f ms after, writes "
+                "accepted %.1f ms after (the two writes took %.1f ms)\n", (double) resumed_us / 1000.0,
+                (double) (now_usec() - killed_at) / 1000.0, (double) write_us / 1000.0);
+        assert_true(resumed_us < USEC_PER_SEC);
+        assert_int_equal(waitpid(vssd_pid, &status, 0), vssd_pid);
+        vssd_pid = 0;
+        (void) vss_async_wait(a, VSS_INFINITE);
+        vss_async_release(a);
+        backup_done(&b);
+
+        deadline = now_usec() + WAIT_MS * USEC_PER_MSEC;
+        while (sh("grep -qs lvcreate /proc/[0-9]*/cmdline") == 0 && now_usec() < deadline)
+                (void) usleep(50000);
+        assert_int_equal(start_vssd(), 0);
+        assert_int_equal(wait_lv_count(0), 0);
+}
+
+/* lvm-cow-percent = 30 (the lab's vssd.conf): the snapshot of the 128 MiB classic LV has a
+ * COW area of 30 % of it, 38.4 MiB, whole MiB, then LVM's 4 MiB extents: 40 MiB, where the
+ * default 20 % would give 28 MiB. */
+static void test_conf_cow_percent(void **state) {
+        const Volume *vols[] = { &ext };
+        Backup b = {};
+        _cleanup_free_ char *cmd = NULL;
+        char idbuf[VSS_ID_STRING_MAX];
+        unsigned long long size = 0;
+        FILE *p;
+
+        wait_records(&ext);
+        backup_run(&b, vols, 1, VSS_CTX_BACKUP);
+        assert_int_not_equal(asprintf(&cmd, "lvm lvs --noheadings --units b --nosuffix -o lv_size " VG "/vss-%s",
+                                      vss_id_format(&b.snap[0], idbuf)), -1);
+        p = popen(cmd, "r");
+        assert_non_null(p);
+        assert_int_equal(fscanf(p, "%llu", &size), 1);
+        pclose(p);
+        fprintf(stderr, "test-lvm: COW area of the 128 MiB LV's snapshot at lvm-cow-percent = 30: %llu bytes\n", size);
+        assert_int_equal(size, 40ULL << 20);
+        release_and_check_gone(&b);
+}
+
 static void test_restart_recovery(void **state) {
         const Volume *vols[] = { &thin };
         Backup b = {};
@@ -734,12 +1037,17 @@ int main(void) {
                 cmocka_unit_test(test_thin_consistent),
                 cmocka_unit_test(test_classic_xfs_consistent),
                 cmocka_unit_test(test_two_lv_set),
+                cmocka_unit_test(test_one_instant_classic),
+                cmocka_unit_test(test_one_instant_lvcreate_fails),
+                cmocka_unit_test(test_one_instant_guardian_killed),
+                cmocka_unit_test(test_conf_cow_percent),
                 cmocka_unit_test(test_freeze_veto_leaves_nothing),
                 cmocka_unit_test(test_thin_pool_near_full),
                 cmocka_unit_test(test_classic_overflow),
                 cmocka_unit_test(test_vg_without_room),
                 cmocka_unit_test(test_requester_killed_in_freeze),
                 cmocka_unit_test(test_restart_recovery),
+                cmocka_unit_test(test_one_instant_vssd_killed),
                 cmocka_unit_test(test_vssd_killed_in_commit),
         };
 
@@ -750,8 +1058,6 @@ int main(void) {
         setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", 1);
         /* For vss-test-writer, which takes vssd's socket from the environment. */
         setenv("VSS_SOCKET", socket_path, 1);
-        /* The policy under test: a thin pool half full is refused (the small pool reaches it). */
-        setenv("VSS_LVM_THIN_POOL_LIMIT", "50", 1);
         /* TEST_LVM_FILTER: run only the tests matching this pattern (while working on one). */
         if (getenv("TEST_LVM_FILTER"))
                 cmocka_set_test_filter(getenv("TEST_LVM_FILTER"));

@@ -85,6 +85,11 @@ typedef struct ProviderConfig {
          * thawed by the guardian and the set fails with VSS_E_HOLD_WRITES_TIMEOUT.
          * 0: the default, 10 s (GUARDIAN_DEFAULT_DEADLINE_MS). */
         uint32_t hold_timeout_ms;
+        /* The LVM provider's policy (vssd.conf lvm-cow-percent, lvm-thin-pool-limit): a classic
+         * snapshot's COW area in percent of its origin, and the fill (percent) of a thin pool
+         * at which thin snapshots are refused. 0: the provider's default (20, 90). */
+        unsigned lvm_cow_percent;
+        unsigned lvm_thin_pool_limit;
 } ProviderConfig;
 
 /* One snapshot of one volume, from begin_prepare until deletion. Owned by vssd. */

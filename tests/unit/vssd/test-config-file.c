@@ -13,9 +13,12 @@
  *     flag) refuse with an error;
  *   - the shipped example (data/vssd.conf), uncommented, names only real settings;
  *   - the real vssd listens on the socket its file names, and the command line overrides
- *     the file.
+ *     the file;
+ *   - the LVM provider's policy settings (lvm-cow-percent, lvm-thin-pool-limit) take a
+ *     percentage, 1-100; anything else keeps vssd from starting, with the setting named.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -37,6 +40,7 @@ static const char *const allowed[] = { "socket",          "state-dir",  "event-t
                                        "hold-timeout-ms", "log-level", "guardian",
                                        "max-connections-per-uid", "max-root-connections", "max-message-size",
                                        "max-pending-per-uid", "max-pending", "max-queued", "read-timeout-ms",
+                                       "lvm-cow-percent", "lvm-thin-pool-limit",
                                        NULL };
 
 static char dir[] = "/tmp/vss-config-test-XXXXXX";
@@ -229,6 +233,66 @@ static void test_real_vssd(void **state) {
         assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
 }
 
+/* vssd --config <file with text> --version: its exit status, and its stderr in *ret_err. */
+static int vssd_with_file(const char *text, char **ret_err) {
+        _cleanup_free_ char *conf = at("lvm.conf");
+        const char *vssd = getenv("VSSD");
+        char buf[4096];
+        size_t len = 0;
+        ssize_t k;
+        int pipefd[2], status;
+        pid_t pid;
+
+        assert_non_null(vssd);
+        put("lvm.conf", text);
+        assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+        pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                if (dup2(pipefd[1], STDERR_FILENO) < 0)
+                        _exit(127);
+                execl(vssd, vssd, "--config", conf, "--version", (char *) NULL);
+                _exit(127);
+        }
+        close(pipefd[1]);
+        while (len < sizeof(buf) - 1 && (k = read(pipefd[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+                len += (size_t) k;
+        buf[len] = 0;
+        close(pipefd[0]);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        *ret_err = strdup(buf);
+        assert_non_null(*ret_err);
+        return WEXITSTATUS(status);
+}
+
+static void test_lvm_settings(void **state) {
+        static const char *const bad[] = {
+                "lvm-cow-percent = 0\n",         "lvm-cow-percent = 101\n",   "lvm-cow-percent = 20%\n",
+                "lvm-cow-percent = -5\n",        "lvm-thin-pool-limit = 0\n", "lvm-thin-pool-limit = 1000\n",
+                "lvm-thin-pool-limit = ninety\n", "lvm-cow-percent =\n",
+        };
+
+        /* In range: accepted (--version after the file exits 0 once every setting parsed). */
+        {
+                _cleanup_free_ char *err = NULL;
+
+                assert_int_equal(vssd_with_file("lvm-cow-percent = 1\nlvm-thin-pool-limit = 100\n", &err), 0);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                _cleanup_free_ char *err = NULL;
+                char name[32];
+
+                (void) sscanf(bad[i], "%31[a-z-]", name);
+                assert_int_equal(vssd_with_file(bad[i], &err), 1);
+                /* The message names the setting and the range. */
+                if (!strstr(err, name) || !strstr(err, "1-100")) {
+                        print_error("%s -> %s\n", bad[i], err);
+                        fail();
+                }
+        }
+}
+
 /* The shipped data/vssd.conf, every setting uncommented, is a configuration vssd accepts. */
 static void test_shipped_example(void **state) {
         _cleanup_free_ char *example = NULL, *text = NULL, *got = NULL;
@@ -286,6 +350,7 @@ int main(void) {
                 cmocka_unit_test(test_refused),
                 cmocka_unit_test(test_shipped_example),
                 cmocka_unit_test(test_real_vssd),
+                cmocka_unit_test(test_lvm_settings),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
