@@ -741,8 +741,13 @@ static uint64_t now_usec(void) {
         return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
-/* lvcreate -s of one prepared snapshot. The dm suspend inside freezes the origin's filesystem. */
-static vss_hr snapshot_lv_create(ProviderSnapshot *s, uint64_t *ret_start_usec) {
+/*
+ * lvcreate -s of one prepared snapshot. The dm suspend inside freezes the origin's filesystem
+ * (or, inside the set's dm hold, finds it suspended and resumes it when done). Logs nothing
+ * and cleans nothing up, for it may run inside a hold: on failure *ret_err (when not NULL) is
+ * lvcreate's message for snapshot_lv_create_failed, which does both once nothing is held.
+ */
+static vss_hr snapshot_lv_create(ProviderSnapshot *s, uint64_t *ret_start_usec, char **ret_err) {
         LvmSnapshot *l = s->data;
         char name[PROVIDER_OBJECT_NAME_MAX], tag[sizeof(LVM_TAG_PREFIX) + 36], cow[32];
         _cleanup_free_ char *origin = NULL, *err = NULL;
@@ -766,21 +771,29 @@ static vss_hr snapshot_lv_create(ProviderSnapshot *s, uint64_t *ret_start_usec) 
         if (r < 0)
                 return vss_hr_from_errno(r);
         if (r != 0) {
-                LvInfo left;
+                vss_hr hr = VSS_E_PROVIDER_VETO;
 
-                provider_log(LVM_PROVIDER_NAME, "lvcreate -s %s failed: %s", origin, strempty(err));
-                /* It may have got as far as the metadata: remove whatever it left, if that is
-                 * ours (named and tagged): the name may be someone else's LV, which is why it
-                 * failed. */
-                if (vss_lv_find(&s->snapshot_id, &left) > 0 && streq(left.vg, l->vg))
-                        (void) snapshot_lv_remove(l->vg, &s->snapshot_id);
                 if (strstr(strempty(err), "nsufficient") || strstr(strempty(err), "free space") ||
                     strstr(strempty(err), "out of space"))
-                        return VSS_E_INSUFFICIENT_STORAGE;
-                return VSS_E_PROVIDER_VETO;
+                        hr = VSS_E_INSUFFICIENT_STORAGE;
+                if (ret_err)
+                        *ret_err = TAKE_PTR(err);
+                return hr;
         }
         l->created = true;
         return S_OK;
+}
+
+/* After snapshot_lv_create failed with err: says so, and removes what lvcreate may have left
+ * in the metadata if that is ours (named and tagged): the name may be someone else's LV, which
+ * is why it failed. */
+static void snapshot_lv_create_failed(ProviderSnapshot *s, const char *err) {
+        LvmSnapshot *l = s->data;
+        LvInfo left;
+
+        provider_log(LVM_PROVIDER_NAME, "lvcreate -s %s/%s failed: %s", l->vg, l->origin, strempty(err));
+        if (vss_lv_find(&s->snapshot_id, &left) > 0 && streq(left.vg, l->vg))
+                (void) snapshot_lv_remove(l->vg, &s->snapshot_id);
 }
 
 /* Undoes the snapshots of a commit that fails: no partial commit. */
@@ -794,10 +807,13 @@ static void commit_undo(ProviderSnapshot *const *snaps, size_t n) {
         }
 }
 
-/* lvcreate of each snapshot whose held flag is held; ret_first and ret_last: when the first and
- * the last lvcreate started (unchanged when none ran). */
+/*
+ * lvcreate of each snapshot whose held flag is held; ret_first and ret_last: when the first
+ * and the last lvcreate started (unchanged when none ran). Stops at the first failure, which
+ * *ret_failed and *ret_err describe for snapshot_lv_create_failed (NULL: it never ran).
+ */
 static vss_hr create_each(ProviderSnapshot *const *snaps, size_t n, bool held, uint64_t *ret_first,
-                          uint64_t *ret_last) {
+                          uint64_t *ret_last, ProviderSnapshot **ret_failed, char **ret_err) {
         for (size_t i = 0; i < n; i++) {
                 LvmSnapshot *l = snaps[i]->data;
                 char *device;
@@ -807,9 +823,10 @@ static vss_hr create_each(ProviderSnapshot *const *snaps, size_t n, bool held, u
                 if (l->held != held)
                         continue;
                 device = strdup(l->mnt);
-                hr = device ? snapshot_lv_create(snaps[i], &start) : E_OUTOFMEMORY;
+                hr = device ? snapshot_lv_create(snaps[i], &start, ret_err) : E_OUTOFMEMORY;
                 if (VSS_FAILED(hr)) {
                         free(device);
+                        *ret_failed = device ? snaps[i] : NULL;
                         return hr;
                 }
                 if (*ret_first == 0)
@@ -830,6 +847,8 @@ static vss_hr create_each(ProviderSnapshot *const *snaps, size_t n, bool held, u
 static vss_hr commit_held(LvmProvider *p, ProviderSnapshot *const *snaps, size_t n, size_t n_held) {
         char *volumes[GUARDIAN_MAX_PATHS];
         uint64_t start, suspended, first = 0, last = 0;
+        ProviderSnapshot *failed = NULL;
+        _cleanup_free_ char *err = NULL;
         size_t k = 0;
         vss_hr hr, thaw_hr;
 
@@ -848,8 +867,11 @@ static vss_hr commit_held(LvmProvider *p, ProviderSnapshot *const *snaps, size_t
                 return hr;
         }
         suspended = now_usec();
-        hr = create_each(snaps, n, true, &first, &last);
+        hr = create_each(snaps, n, true, &first, &last, &failed, &err);
         thaw_hr = guardian_thaw(p->guardian);
+        /* Nothing is held any more: now it may log, and run lvm for the clean-up. */
+        if (failed)
+                snapshot_lv_create_failed(failed, err);
         if (VSS_SUCCEEDED(hr) && VSS_FAILED(thaw_hr)) {
                 provider_log(LVM_PROVIDER_NAME, "the hold of %zu classic LV(s) broke (%s): their snapshots are not "
                              "of one instant", k, vss_hr_name(thaw_hr));
@@ -865,6 +887,8 @@ static vss_hr commit_held(LvmProvider *p, ProviderSnapshot *const *snaps, size_t
 static vss_hr lvm_commit(VssProvider *self, ProviderSnapshot *const *snaps, size_t n) {
         LvmProvider *p = lvm_of(self);
         uint64_t first = 0, last = 0;
+        ProviderSnapshot *failed = NULL;
+        _cleanup_free_ char *err = NULL;
         size_t n_held;
         vss_hr hr;
 
@@ -874,8 +898,11 @@ static vss_hr lvm_commit(VssProvider *self, ProviderSnapshot *const *snaps, size
 
         n_held = hold_plan(p, snaps, n);
         hr = n_held > 0 ? commit_held(p, snaps, n, n_held) : S_OK;
-        if (VSS_SUCCEEDED(hr))
-                hr = create_each(snaps, n, false, &first, &last);
+        if (VSS_SUCCEEDED(hr)) {
+                hr = create_each(snaps, n, false, &first, &last, &failed, &err);
+                if (failed)
+                        snapshot_lv_create_failed(failed, err);
+        }
         if (VSS_FAILED(hr)) {
                 commit_undo(snaps, n);
                 return hr;
