@@ -99,6 +99,7 @@ typedef struct LvmSnapshot {
         bool thin;
         uint64_t cow_bytes;          /* classic only */
         dev_t dev;                   /* the origin's filesystem (st_dev) */
+        bool holdable;               /* a plain LV (linear/striped, maybe an origin already) */
         bool held;                   /* snapshotted inside the set's dm hold (end_prepare) */
         bool created;
         bool mounted;
@@ -550,6 +551,9 @@ static vss_hr lvm_begin_prepare(VssProvider *self, ProviderSnapshot *s) {
                 return E_OUTOFMEMORY;
         }
         l->thin = attr[0] == 'V';
+        /* Only what the lab proved: a thin origin suspended first breaks its snapshot and the
+         * pool's transaction id (docs/providers.md); RAID, mirror or cache LVs were not tried. */
+        l->holdable = attr[0] == '-' || attr[0] == 'o';
         l->vg = strdup(vg);
         l->origin = strdup(lv);
         l->fstype = strdup(e.fstype);
@@ -623,8 +627,8 @@ static bool lvm_needs_filesystem(const LvmProvider *p, dev_t dev) {
 }
 
 /*
- * Marks the snapshots that commit takes inside one dm hold: the classic ones whose origin lvm
- * does not need, when there are two or more of them (one alone gains nothing from a hold; its
+ * Marks the snapshots that commit takes inside one dm hold: the classic ones of plain LVs
+ * whose filesystem lvm does not need, when there are two or more of them (one alone gains nothing from a hold; its
  * lvcreate freezes it as long as needed). Returns how many.
  */
 static size_t hold_plan(const LvmProvider *p, ProviderSnapshot *const *snaps, size_t n) {
@@ -633,7 +637,7 @@ static size_t hold_plan(const LvmProvider *p, ProviderSnapshot *const *snaps, si
         for (size_t i = 0; i < n; i++) {
                 LvmSnapshot *l = snaps[i]->data;
 
-                l->held = !l->thin && l->dev != 0 && !lvm_needs_filesystem(p, l->dev);
+                l->held = l->holdable && l->dev != 0 && !lvm_needs_filesystem(p, l->dev);
                 held += l->held;
         }
         if (held < 2)
