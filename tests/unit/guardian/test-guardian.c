@@ -2,7 +2,7 @@
 /*
  * test-guardian.c: vss-guardian and its client without freezing anything (suite unit):
  * command line, start-up failures, argument checks on both ends, the error codes of paths
- * that cannot be frozen, and the client noticing a dead guardian and starting a new one; the
+ * that cannot be frozen (or suspended: Suspend of what is on no dm device), and the client noticing a dead guardian and starting a new one; the
  * guardian's warnings when it cannot lock its memory or opt out of the OOM killer, and that
  * vssd's unit grants what it needs for both.
  * The real freezes are in test-guardian-freeze.c (suite root).
@@ -134,6 +134,35 @@ static void test_arguments(void **state) {
         assert_int_equal(guardian_thaw(g), S_OK);
         g = guardian_free(g);
         assert_null(g);
+}
+
+/* Suspend (the dm hold) checks its arguments like Freeze and refuses what is not on a
+ * device-mapper device before suspending anything (the real dm holds: tests/lab/test-lvm.c). */
+static void test_suspend_refusals(void **state) {
+        char *paths[] = { (char *) "/nonexistent" };
+        char *rel[] = { (char *) "relative/path" };
+        Guardian *g = NULL;
+        vss_hr hr;
+
+        assert_int_equal(guardian_spawn(guardian_exe(), &g), 0);
+        assert_int_equal(guardian_suspend(g, paths, 0, 0), E_INVALIDARG);
+        assert_int_equal(guardian_suspend(g, paths, 1, GUARDIAN_MAX_DEADLINE_MS + 1), E_INVALIDARG);
+        assert_int_equal(guardian_suspend(g, rel, 1, 0), E_INVALIDARG);
+        assert_int_equal(guardian_suspend(NULL, paths, 1, 0), E_INVALIDARG);
+        assert_int_equal(guardian_suspend(g, paths, 1, 0), VSS_E_OBJECT_NOT_FOUND);
+
+        /* procfs is on no dm device: refused as unsupported, or earlier for want of a dm
+         * control node (no device-mapper here) or of the privilege to open it. */
+        paths[0] = (char *) "/proc";
+        hr = guardian_suspend(g, paths, 1, 100);
+        if (hr != VSS_E_VOLUME_NOT_SUPPORTED && hr != VSS_E_OBJECT_NOT_FOUND && hr != E_ACCESSDENIED)
+                fail_msg("Suspend of /proc: %s", vss_hr_name(hr));
+
+        /* Nothing held, still serving: a Thaw is a no-op, and a Freeze goes on as before. */
+        assert_int_equal(guardian_thaw(g), S_OK);
+        paths[0] = (char *) "/nonexistent";
+        assert_int_equal(guardian_freeze(g, paths, 1, 0), VSS_E_OBJECT_NOT_FOUND);
+        g = guardian_free(g);
 }
 
 static void test_respawn_after_death(void **state) {
@@ -370,6 +399,7 @@ int main(void) {
                 cmocka_unit_test(test_command_line),
                 cmocka_unit_test(test_spawn_failures),
                 cmocka_unit_test(test_arguments),
+                cmocka_unit_test(test_suspend_refusals),
                 cmocka_unit_test(test_respawn_after_death),
                 cmocka_unit_test(test_free_reaps),
                 cmocka_unit_test(test_warns_without_privileges),
