@@ -802,9 +802,17 @@ static bool on_abort(vss_writer *w, void *userdata) {
 }
 
 static bool on_backup_shutdown(vss_writer *w, const vss_id *set_id, void *userdata) {
+        PgWriter *p = userdata;
+        char id[VSS_ID_STRING_MAX];
+
+        /* Every writer hears every backup's end, including while it takes part in another
+         * (backups of other volumes run at the same time): once PrepareForSnapshot named
+         * this backup's set, the end of any other set leaves its session alone. */
+        if (p->set_id[0] && set_id && !vss_id_is_null(set_id) && !streq(vss_id_format(set_id, id), p->set_id))
+                return true;
         /* Normally nothing is left by now; a requester that gave up mid-way may leave the
          * session of PrepareForBackup. */
-        backup_forget(userdata, "backup-shutdown");
+        backup_forget(p, "backup-shutdown");
         return true;
 }
 
