@@ -80,6 +80,9 @@
 
 #include "bacula-harness.h"
 #include "json-check.h"
+#ifdef TEST_BACULA_PG
+#include "pg-cluster.h"
+#endif
 #include "macro.h"
 #include "root-harness.h"
 #include "vb-harness.h"
@@ -95,6 +98,7 @@
 /* The slow jobs' rate (bytes/s): the copy of a host's volume then takes seconds. */
 #define SLOW_RATE "2 mb/s"
 #define CLEANUP_WAIT_MS 60000U
+#define WRITE_BOUND_MS 10000U
 
 typedef struct Host {
         const char *name;      /* "host1": its File Daemon is "host1-fd" */
@@ -112,6 +116,14 @@ typedef struct Host {
         pid_t observer;        /* vss-test-writer: its component is files/; it logs every event */
         char *observer_log;
         unsigned changes;      /* files added since the last backup (files/changed-N) */
+#ifdef TEST_BACULA_PG
+        /* host1 also runs PostgreSQL: its data directory on the volume (<vol>/pg) */
+        PgCluster pg;
+        char *pg_acks;         /* outside the volume: pg-load's acknowledged commits */
+        pid_t pg_load;
+        pid_t pg_writer;
+        char *pg_writer_log;
+#endif
 } Host;
 
 typedef struct Timing {
@@ -132,6 +144,7 @@ typedef struct Fixture {
         unsigned vss_full[N_HOSTS], vss_incr[N_HOSTS];
         unsigned vss_incr_lock[N_HOSTS]; /* the Incremental's "lock held" line in the SQLite writer's log */
         char *vss_where[N_HOSTS];        /* where the Incremental was restored (another directory) */
+        unsigned vss_incr_pg_freeze;     /* host1's Incremental: its PostgreSQL writer's freeze line */
         Timing timings[MAX_TIMINGS];
         size_t n_timings;
         unsigned serial;
@@ -251,6 +264,94 @@ static int host_start_observer(Fixture *f, Host *h) {
         return log_wait(h->observer_log, "subscribed", 1, WH_WAIT_MS);
 }
 
+#ifdef TEST_BACULA_PG
+#define PG_PORT 5432U
+#define PG_RESTORED_PORT 5433U
+
+/* Whether the host runs PostgreSQL too (host1, when the server and the writer are built). */
+static bool host_has_pg(const Host *h) {
+        return h->index == 0 && getenv("PG_BINDIR") && getenv("PG_LOAD") && getenv("VSS_WRITER_POSTGRESQL");
+}
+
+static char *pg_sock_dir(const Fixture *f) {
+        return path_join(f->dir, "pg-sock");
+}
+
+/*
+ * A PostgreSQL cluster on the host's volume (it runs as postgres, so the directories on the
+ * way are opened to it), its witness client pg-load committing one row at a time, and
+ * vss-writer-postgresql, whose label sets live off the volume.
+ */
+static int host_start_pg(Fixture *f, Host *h) {
+        _cleanup_free_ char *sock = pg_sock_dir(f), *data = path_join(h->vol, "pg");
+        _cleanup_free_ char *log = xasprintf("%s/%s-postgres.log", f->dir, h->name);
+        _cleanup_free_ char *labels = xasprintf("%s/%s-pg-labels", f->dir, h->name);
+        char line[64];
+        int out = -EBADF, r;
+
+        if (chmod(f->dir, 0755) < 0 || chmod(h->fs.dir, 0755) < 0 || chmod(h->fs.mnt, 0755) < 0 ||
+            chmod(h->vol, 0755) < 0 || mkdir(sock, 0755) < 0 || mkdir(labels, 0700) < 0)
+                return -errno;
+        r = pg_chown_postgres(sock, 0755);
+        if (r < 0)
+                return r;
+        r = pg_cluster_describe(data, sock, PG_PORT, log, &h->pg);
+        if (r >= 0)
+                r = pg_cluster_init(&h->pg);
+        if (r >= 0)
+                r = pg_cluster_start(&h->pg);
+        if (r < 0) {
+                fprintf(stderr, "cannot start PostgreSQL on %s (log %s)\n", data, log);
+                return r;
+        }
+
+        h->pg_acks = xasprintf("%s/%s-pg-acks.txt", f->dir, h->name);
+        r = process_spawn((char *const[]) { getenv("PG_LOAD"), (char *) "--conninfo", h->pg.conninfo,
+                                            (char *) "--acks", h->pg_acks, (char *) "--seconds", (char *) "900",
+                                            NULL },
+                          &h->pg_load, &out);
+        if (r < 0)
+                return r;
+        r = read_line_timeout(out, line, sizeof(line), WH_WAIT_MS);
+        (void) close(out);
+        if (r < 0 || strcmp(line, "READY") != 0)
+                return r < 0 ? r : -EPROTO;
+
+        h->pg_writer_log = xasprintf("%s/%s-writer-postgresql.log", f->dir, h->name);
+        r = spawn_logged((char *const[]) { getenv("VSS_WRITER_POSTGRESQL"), (char *) "--conninfo", h->pg.conninfo,
+                                           (char *) "--label-dir", labels, (char *) "--socket", f->vssd.socket,
+                                           (char *) "--lock-timeout", (char *) "5000", (char *) "--freeze-timeout",
+                                           (char *) "20000", NULL },
+                         h->pg_writer_log, &h->pg_writer);
+        if (r < 0)
+                return r;
+        return log_wait(h->pg_writer_log, "subscribed", 1, WH_WAIT_MS);
+}
+
+static void host_stop_pg(Host *h) {
+        if (h->pg_load > 0)
+                (void) process_stop(h->pg_load, 5000);
+        if (h->pg_writer > 0)
+                (void) process_stop(h->pg_writer, 5000);
+        pg_cluster_done(&h->pg);
+        free(h->pg_acks);
+        free(h->pg_writer_log);
+}
+
+/* The PostgreSQL writer's freezes so far. */
+static unsigned pg_freezes(const Host *h) {
+        return host_has_pg(h) ? log_count(h->pg_writer_log, "freeze: backup active") : 0;
+}
+#else
+static bool host_has_pg(const Host *h) {
+        return false;
+}
+
+static unsigned pg_freezes(const Host *h) {
+        return 0;
+}
+#endif
+
 static int host_setup(Fixture *f, Host *h, size_t index, const char *name) {
         _cleanup_free_ char *app = NULL;
         int r;
@@ -288,13 +389,26 @@ static int host_setup(Fixture *f, Host *h, size_t index, const char *name) {
                         return r;
         }
         r = host_start_app(f, h);
-        if (r < 0 || !have_vss())
+        if (r < 0)
                 return r;
+#ifdef TEST_BACULA_PG
+        if (host_has_pg(h)) {
+                r = host_start_pg(f, h);
+                if (r < 0)
+                        return r;
+        }
+#endif
+        if (!have_vss())
+                return 0;
         h->observer_log = xasprintf("%s/%s-observer.log", f->dir, name);
         return host_start_observer(f, h);
 }
 
 static void host_teardown(Host *h) {
+#ifdef TEST_BACULA_PG
+        if (host_has_pg(h))
+                host_stop_pg(h);
+#endif
         if (h->load > 0)
                 (void) process_stop(h->load, 5000);
         if (h->sqlite_writer > 0)
@@ -733,13 +847,15 @@ static void test_plain_full_incremental(void **state) {
         run_on_all(f, "plain", "Incremental", f->plain_incr);
         for (size_t i = 0; i < N_HOSTS; i++) {
                 _cleanup_free_ char *list = NULL, *bulk = xasprintf("%s/bulk-00", f->hosts[i].files);
+                _cleanup_free_ char *wal = xasprintf("%s-wal", f->hosts[i].db);
 
                 assert_job_ends(f, f->plain_incr[i], 'T');
                 assert_int_equal(job_level(f, f->plain_incr[i]), 'I');
                 assert_ok(bacula_list_files(&f->site, f->plain_incr[i], &list));
-                /* What changed (the new file, the database under load), not what did not. */
+                /* What changed (the new file, the database's WAL under load), not what did
+                 * not. */
                 assert_true(bacula_list_has(list, changed[i]));
-                assert_true(bacula_list_has(list, f->hosts[i].db));
+                assert_true(bacula_list_has(list, wal));
                 assert_false(bacula_list_has(list, bulk));
         }
 }
@@ -820,24 +936,30 @@ static unsigned sqlite_freezes(const Host *h) {
         return log_count(h->sqlite_writer_log, "lock held");
 }
 
-/* Runs fn(arg) in a child and waits at most ms for it: true when it returned 0 in time. A
- * child stuck on a frozen filesystem is left behind (SIGKILL waits for the thaw). */
-static bool within(unsigned ms, int (*fn)(const void *arg), const void *arg) {
-        uint64_t deadline = now_usec() + (uint64_t) ms * USEC_PER_MSEC;
+/*
+ * Runs fn(arg) in a child and waits at most ms for it: 0 when it returned 0 in time, -EIO
+ * when it failed, -ETIMEDOUT when it did not finish (a child stuck on a frozen filesystem is
+ * left behind: SIGKILL waits for the thaw). *ret_ms: how long it took.
+ */
+static int within(unsigned ms, int (*fn)(const void *arg), const void *arg, double *ret_ms) {
+        uint64_t t0 = now_usec(), deadline = t0 + (uint64_t) ms * USEC_PER_MSEC;
         pid_t pid = fork();
         int status;
 
         if (pid < 0)
-                return false;
+                return -errno;
         if (pid == 0)
                 _exit(fn(arg) == 0 ? 0 : 1);
         while (now_usec() < deadline) {
-                if (waitpid(pid, &status, WNOHANG) == pid)
-                        return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+                if (waitpid(pid, &status, WNOHANG) == pid) {
+                        *ret_ms = (double) (now_usec() - t0) / 1e3;
+                        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+                }
                 (void) usleep(5000);
         }
         (void) kill(pid, SIGKILL);
-        return false;
+        *ret_ms = (double) ms;
+        return -ETIMEDOUT;
 }
 
 /* A new file on the volume, written and synced. */
@@ -860,7 +982,7 @@ static int commit_db(const void *arg) {
 
         if (sqlite3_open(h->db, &db) != SQLITE_OK)
                 return -1;
-        (void) sqlite3_busy_timeout(db, 1000);
+        (void) sqlite3_busy_timeout(db, 5000);
         rc = sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS probe (x INTEGER); INSERT INTO probe VALUES (1)", NULL, NULL,
                           NULL);
         sqlite3_close(db);
@@ -955,12 +1077,21 @@ static void assert_nothing_left(Fixture *f, const Host *h) {
         uint64_t deadline = now_usec() + (uint64_t) CLEANUP_WAIT_MS * USEC_PER_MSEC;
         unsigned left = UINT_MAX;
 
-        if (!within(3000, write_volume, h)) {
-                print_error("%s: a write to the volume did not finish within 3 s\n", h->name);
+        double ms = 0;
+        int r;
+
+        /* A hold left behind lasts until a freeze timeout (20 s here); a write under this
+         * machine's load takes well under the bound. */
+        r = within(WRITE_BOUND_MS, write_volume, h, &ms);
+        if (r < 0) {
+                print_error("%s: a write to the volume %s after %.0f ms\n", h->name,
+                            r == -ETIMEDOUT ? "did not finish" : "failed", ms);
                 fail();
         }
-        if (!within(3000, commit_db, h)) {
-                print_error("%s: a commit into %s did not finish within 3 s\n", h->name, h->db);
+        r = within(WRITE_BOUND_MS, commit_db, h, &ms);
+        if (r < 0) {
+                print_error("%s: a commit into %s %s after %.0f ms\n", h->name, h->db,
+                            r == -ETIMEDOUT ? "did not finish" : "failed", ms);
                 fail();
         }
         assert_int_equal(mounts_below(h), 0);
@@ -1076,7 +1207,7 @@ static uint64_t sqlite_marker(const Host *h, const char *needle, unsigned index)
  * and the backup type, the catalog under the original paths.
  */
 static void check_vss_job(Fixture *f, size_t i, unsigned jobid, const char *level, unsigned freezes_before,
-                          unsigned sqlite_before, const char *changed) {
+                          unsigned sqlite_before, unsigned pg_before, const char *changed) {
         const Host *h = &f->hosts[i];
         _cleanup_free_ char *bulk = xasprintf("%s/bulk-00", h->files), *freeze = NULL, *complete = NULL;
         _cleanup_free_ char *type = xasprintf("backup_type=%d", strcmp(level, "Full") == 0 ? 1 : 2);
@@ -1087,6 +1218,7 @@ static void check_vss_job(Fixture *f, size_t i, unsigned jobid, const char *leve
         assert_observed(h, "BackupComplete", freezes_before + 1);
         assert_int_equal(observed(h, "Freeze"), freezes_before + 1);
         assert_int_equal(sqlite_freezes(h), sqlite_before + 1);
+        assert_int_equal(pg_freezes(h), pg_before + host_has_pg(h));
         freeze = observed_line(h, "Freeze", freezes_before);
         complete = observed_line(h, "BackupComplete", freezes_before);
         if (!strstr(freeze, type) || !strstr(complete, type) || !strstr(complete, "observer/files:1")) {
@@ -1099,29 +1231,32 @@ static void check_vss_job(Fixture *f, size_t i, unsigned jobid, const char *leve
 
 static void test_vss_full_incremental(void **state) {
         Fixture *f = *state;
-        unsigned freezes[N_HOSTS], sqlite[N_HOSTS];
+        unsigned freezes[N_HOSTS], sqlite[N_HOSTS], pg[N_HOSTS];
         _cleanup_free_ char *changed[N_HOSTS] = {};
 
         for (size_t i = 0; i < N_HOSTS; i++) {
                 freezes[i] = observed(&f->hosts[i], "Freeze");
                 sqlite[i] = sqlite_freezes(&f->hosts[i]);
+                pg[i] = pg_freezes(&f->hosts[i]);
         }
         /* Both hosts at once: neither waits for the other (different volumes, one vssd). */
         run_on_all(f, "vss", "Full", f->vss_full);
         for (size_t i = 0; i < N_HOSTS; i++)
-                check_vss_job(f, i, f->vss_full[i], "Full", freezes[i], sqlite[i], NULL);
+                check_vss_job(f, i, f->vss_full[i], "Full", freezes[i], sqlite[i], pg[i], NULL);
 
         for (size_t i = 0; i < N_HOSTS; i++) {
                 changed[i] = host_change(&f->hosts[i]);
                 assert_non_null(changed[i]);
                 freezes[i] = observed(&f->hosts[i], "Freeze");
                 sqlite[i] = sqlite_freezes(&f->hosts[i]);
+                pg[i] = pg_freezes(&f->hosts[i]);
         }
+        f->vss_incr_pg_freeze = pg[0];
         run_on_all(f, "vss", "Incremental", f->vss_incr);
         for (size_t i = 0; i < N_HOSTS; i++) {
                 _cleanup_free_ char *list = NULL, *bulk = xasprintf("%s/bulk-00", f->hosts[i].files);
 
-                check_vss_job(f, i, f->vss_incr[i], "Incremental", freezes[i], sqlite[i], changed[i]);
+                check_vss_job(f, i, f->vss_incr[i], "Incremental", freezes[i], sqlite[i], pg[i], changed[i]);
                 /* Only what changed since the Full. */
                 assert_ok(bacula_list_files(&f->site, f->vss_incr[i], &list));
                 assert_false(bacula_list_has(list, bulk));
@@ -1129,6 +1264,76 @@ static void test_vss_full_incremental(void **state) {
                 assert_nothing_left(f, &f->hosts[i]);
         }
 }
+
+#ifdef TEST_BACULA_PG
+static long long pg_i64(const char *conninfo, const char *sql) {
+        long long v = -1;
+
+        assert_ok(pg_sql_i64(conninfo, sql, &v));
+        return v;
+}
+
+/*
+ * host1's PostgreSQL data directory as restored under where: the server starts on it (crash
+ * recovery from the snapshot, as from any atomic snapshot of a running cluster), pg_amcheck
+ * finds every table and index sound, and the witness holds a gapless prefix with every
+ * transaction acknowledged before the Incremental's Freeze.
+ */
+static void check_restored_pg(Fixture *f, const Host *h, const char *where) {
+        _cleanup_free_ char *data = xasprintf("%s%s/pg", where, h->vol), *pid_file = NULL, *sock = pg_sock_dir(f);
+        _cleanup_free_ char *log = xasprintf("%s/%s-postgres-restored.log", f->dir, h->name);
+        _cleanup_free_ char *amcheck = pg_program("pg_amcheck"), *port = xasprintf("%u", PG_RESTORED_PORT);
+        _cleanup_free_ char *amcheck_log = xasprintf("%s/%s-amcheck.log", f->dir, h->name);
+        _cleanup_free_ char *line = log_line(h->pg_writer_log, "freeze: backup active", f->vss_incr_pg_freeze);
+        _cleanup_free_ VbAck *acks = NULL;
+        PgCluster restored = {};
+        uint64_t t_freeze = 0;
+        pid_t checker = 0;
+        int status = 0;
+        long long present, max_k;
+        size_t n = 0, before = 0;
+
+        assert_non_null(line);
+        assert_int_equal(line_u64_after(line, "(monotonic ", &t_freeze), 0);
+        /* The live server's lock file came with the snapshot; its pid is alive here. */
+        pid_file = path_join(data, "postmaster.pid");
+        (void) unlink(pid_file);
+
+        assert_ok(pg_cluster_describe(data, sock, PG_RESTORED_PORT, log, &restored));
+        if (pg_cluster_start(&restored) < 0) {
+                print_error("%s: PostgreSQL does not start on the restored %s (log %s)\n", h->name, data, log);
+                pg_cluster_done(&restored);
+                fail();
+        }
+        assert_non_null(amcheck);
+        if (spawn_logged((char *const[]) { amcheck, (char *) "-h", sock, (char *) "-p", port, (char *) "-U",
+                                           (char *) "postgres", (char *) "--install-missing", (char *) "--heapallindexed",
+                                           (char *) "postgres", NULL },
+                         amcheck_log, &checker) < 0 ||
+            waitpid(checker, &status, 0) != checker || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                print_error("%s: pg_amcheck finds the restored cluster damaged (log %s)\n", h->name, amcheck_log);
+                pg_cluster_done(&restored);
+                fail();
+        }
+        present = pg_i64(restored.conninfo, "SELECT count(*) FROM acks_t");
+        max_k = pg_i64(restored.conninfo, "SELECT coalesce(max(k), 0) FROM acks_t");
+        pg_cluster_done(&restored);
+        assert_int_equal(present, max_k);
+
+        assert_ok(vb_acks_read(h->pg_acks, &acks, &n));
+        for (size_t k = 0; k < n; k++) {
+                if (acks[k].ack < t_freeze && acks[k].k > max_k) {
+                        print_error("%s: PostgreSQL txn %" PRId64 " acknowledged before Freeze is missing (max %lld)\n",
+                                    h->name, acks[k].k, max_k);
+                        fail();
+                }
+                before += acks[k].ack < t_freeze;
+        }
+        assert_true(before >= 20);
+        print_message("%s: PostgreSQL restore holds witness txns 1..%lld (%zu acknowledged before Freeze)\n",
+                      h->name, max_k, before);
+}
+#endif
 
 static void test_vss_restore_elsewhere(void **state) {
         Fixture *f = *state;
@@ -1189,6 +1394,10 @@ static void test_vss_restore_elsewhere(void **state) {
                 assert_true(before >= 50);
                 print_message("%s: restore holds txns 1..%" PRId64 " (%zu acknowledged before Freeze)\n", h->name,
                               restored, before);
+#ifdef TEST_BACULA_PG
+                if (host_has_pg(h))
+                        check_restored_pg(f, h, f->vss_where[i]);
+#endif
         }
 }
 
