@@ -52,6 +52,16 @@ int tool_step_failed(vss_requester *r, const char *step, vss_hr hr) {
         return tool_vss_error(hr, "%s failed%s%s", step, isempty(detail) ? "" : ": ", strempty(detail));
 }
 
+char *tool_step_message(vss_requester *r, const char *step, vss_hr hr) {
+        const char *detail = r ? vss_requester_get_error_message(r) : NULL;
+        char *s = NULL;
+
+        if (asprintf(&s, "%s: %s failed%s%s", vss_hr_name(hr), step, isempty(detail) ? "" : ": ",
+                     strempty(detail)) < 0)
+                return NULL;
+        return s;
+}
+
 void tool_note(const char *fmt, ...) {
         va_list ap;
 

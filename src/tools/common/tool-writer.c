@@ -5,6 +5,9 @@
  * they are printed here once. The JSON object is the same for both programs (a script reads
  * `vssadmin list writers --json` and `vshadow -ws -json` alike, docs/vshadow.md); the text
  * keeps the block of the Windows program each one follows, which is what its users compare.
+ * Also the walk over a component's three kinds of file description, which -wm prints and the
+ * requesters check against their volumes, and a component's identity in a Backup Components
+ * Document, which the restores select it by.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -48,4 +51,52 @@ void tool_writer_status_print(const ToolWriterStatus *w, ToolWriterForm form, bo
                 printf("   - Instance ID: {%s}\n\n", w->instance_id);
                 break;
         }
+}
+
+unsigned tool_component_file_count(const vss_component_info *info, ToolFileKind kind) {
+        switch (kind) {
+        case TOOL_FILE_KIND_FILES:
+                return info->file_count;
+        case TOOL_FILE_KIND_DATABASE:
+                return info->database_count;
+        case TOOL_FILE_KIND_DATABASE_LOG:
+                return info->log_file_count;
+        default:
+                return 0;
+        }
+}
+
+vss_hr tool_component_get_file(vss_wm_component *comp, ToolFileKind kind, unsigned index, vss_wm_filedesc *ret) {
+        switch (kind) {
+        case TOOL_FILE_KIND_FILES:
+                return vss_wm_component_get_file(comp, index, ret);
+        case TOOL_FILE_KIND_DATABASE:
+                return vss_wm_component_get_database_file(comp, index, ret);
+        case TOOL_FILE_KIND_DATABASE_LOG:
+                return vss_wm_component_get_database_log_file(comp, index, ret);
+        default:
+                return E_INVALIDARG;
+        }
+}
+
+vss_hr tool_component_identity(vss_writer_components_ext *ext, unsigned index, const char **ret_logical_path,
+                               const char **ret_name, vss_component_type *ret_type) {
+        const char *lp = NULL, *name = NULL;
+        vss_component_type type;
+        vss_component *comp;
+        vss_hr hr;
+
+        hr = vss_writer_components_ext_get_component(ext, index, &comp);
+        if (VSS_SUCCEEDED(hr))
+                hr = vss_component_get_logical_path(comp, &lp);
+        if (VSS_SUCCEEDED(hr))
+                hr = vss_component_get_component_name(comp, &name);
+        if (VSS_SUCCEEDED(hr))
+                hr = vss_component_get_component_type(comp, &type);
+        if (VSS_FAILED(hr))
+                return hr;
+        *ret_logical_path = lp;
+        *ret_name = name;
+        *ret_type = type;
+        return S_OK;
 }

@@ -52,6 +52,13 @@ int tool_vss_error(vss_hr hr, const char *fmt, ...) _printf_(2, 3);
  */
 int tool_step_failed(vss_requester *r, const char *step, vss_hr hr);
 
+/*
+ * tool_step_message: the same failure as text for a program that hands it on rather than
+ * printing it (vss-bacula's agent answers it to the File Daemon's call): "<VSS_E_NAME>: STEP
+ * failed[: <vssd's detail>]". Returns a malloc'd string, or NULL when out of memory.
+ */
+char *tool_step_message(vss_requester *r, const char *step, vss_hr hr);
+
 /* tool_note: "PROG: <fmt...>" on stderr, for progress and warnings. */
 void tool_note(const char *fmt, ...) _printf_(1, 2);
 
@@ -151,3 +158,29 @@ typedef enum ToolWriterForm {
  * preceded by a comma unless first; the text forms end with a blank line.
  */
 void tool_writer_status_print(const ToolWriterStatus *w, ToolWriterForm form, bool first);
+
+/* The kinds of file description a writer's component lists, in the order VSS lists them. */
+typedef enum ToolFileKind {
+        TOOL_FILE_KIND_FILES,           /* AddFiles */
+        TOOL_FILE_KIND_DATABASE,        /* AddDatabaseFiles */
+        TOOL_FILE_KIND_DATABASE_LOG,    /* AddDatabaseLogFiles */
+        _TOOL_FILE_KIND_MAX,
+} ToolFileKind;
+
+/* tool_component_file_count: how many file descriptions of kind info says its component has. */
+unsigned tool_component_file_count(const vss_component_info *info, ToolFileKind kind);
+
+/*
+ * tool_component_get_file: file description index of kind (vss_wm_component_get_file,
+ * _get_database_file or _get_database_log_file), so a walk over all of a component's files
+ * is two loops. Strings borrowed from comp.
+ */
+vss_hr tool_component_get_file(vss_wm_component *comp, ToolFileKind kind, unsigned index, vss_wm_filedesc *ret);
+
+/*
+ * tool_component_identity: the logical path, name and type of component index of a writer's
+ * part of a Backup Components Document (vss_requester_get_writer_components), the three
+ * things a restore selects it by. Strings borrowed from ext; outputs written only on success.
+ */
+vss_hr tool_component_identity(vss_writer_components_ext *ext, unsigned index, const char **ret_logical_path,
+                               const char **ret_name, vss_component_type *ret_type);

@@ -178,16 +178,9 @@ static int restore_collect_writer(Restore *x, vss_writer_components_ext *ext) {
         for (unsigned c = 0; c < n; c++) {
                 const char *lp = NULL, *name = NULL;
                 vss_component_type type;
-                vss_component *comp;
                 char *full;
 
-                hr = vss_writer_components_ext_get_component(ext, c, &comp);
-                if (VSS_SUCCEEDED(hr))
-                        hr = vss_component_get_logical_path(comp, &lp);
-                if (VSS_SUCCEEDED(hr))
-                        hr = vss_component_get_component_name(comp, &name);
-                if (VSS_SUCCEEDED(hr))
-                        hr = vss_component_get_component_type(comp, &type);
+                hr = tool_component_identity(ext, c, &lp, &name, &type);
                 if (VSS_FAILED(hr))
                         return -tool_step_failed(x->req, "GetComponent", hr);
                 if (asprintf(&full, "%s%s%s", strempty(lp), isempty(lp) ? "" : "\\", name) < 0)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "admin-client.h"
+#include "path-util.h"
 #include "vss-bus.h"
 #include "wmd-xml.h"
 #include "xml-util.h"
@@ -250,22 +251,11 @@ int filter_writers_early(vss_requester *req, Selection *sel) {
         return 0;
 }
 
-/* Is path the directory dir or below it? */
-static bool path_is_under(const char *path, const char *dir) {
-        size_t n = strlen(dir);
-
-        if (streq(dir, "/"))
-                return true;
-        return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
-}
-
 /* Does every file set of the component lie on one of the volumes (canonical paths)? */
 static bool component_on_volumes(vss_wm_component *comp, const vss_component_info *info, char *const *volumes,
                                  size_t n_volumes, const char **ret_outside) {
-        static const unsigned kinds = 3;
-
-        for (unsigned k = 0; k < kinds; k++) {
-                unsigned count = k == 0 ? info->file_count : k == 1 ? info->database_count : info->log_file_count;
+        for (ToolFileKind k = 0; k < _TOOL_FILE_KIND_MAX; k++) {
+                unsigned count = tool_component_file_count(info, k);
 
                 for (unsigned i = 0; i < count; i++) {
                         _cleanup_free_ char *path = NULL;
@@ -273,9 +263,7 @@ static bool component_on_volumes(vss_wm_component *comp, const vss_component_inf
                         vss_hr hr;
                         bool inside = false;
 
-                        hr = k == 0 ? vss_wm_component_get_file(comp, i, &f) :
-                             k == 1 ? vss_wm_component_get_database_file(comp, i, &f) :
-                                      vss_wm_component_get_database_log_file(comp, i, &f);
+                        hr = tool_component_get_file(comp, k, i, &f);
                         if (hr != S_OK || bcd_path_expand(f.path, &path) != S_OK) {
                                 *ret_outside = hr == S_OK ? f.path : "?";
                                 return false;

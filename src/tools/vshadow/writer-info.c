@@ -91,28 +91,20 @@ static int writer_view_read(vss_requester *req, unsigned index, WriterView *ret)
 /* A component's file descriptions, of the three kinds in turn: as JSON array elements or as
  * -wm's text lines. */
 static void component_files_print(vss_wm_component *comp, const vss_component_info *info, bool json) {
-        const struct {
-                const char *label, *kind;
-                unsigned count;
-                vss_hr (*get)(vss_wm_component *c, unsigned index, vss_wm_filedesc *ret);
-        } kinds[] = {
-                { "Files", "files", info->file_count, vss_wm_component_get_file },
-                { "Database files", "database", info->database_count, vss_wm_component_get_database_file },
-                { "Database log files", "database_log", info->log_file_count,
-                  vss_wm_component_get_database_log_file },
-        };
+        static const char *const labels[_TOOL_FILE_KIND_MAX] = { "Files", "Database files", "Database log files" };
+        static const char *const kinds[_TOOL_FILE_KIND_MAX] = { "files", "database", "database_log" };
         unsigned k = 0;
 
-        for (size_t j = 0; j < ELEMENTSOF(kinds); j++)
-                for (unsigned i = 0; i < kinds[j].count; i++) {
+        for (ToolFileKind kind = 0; kind < _TOOL_FILE_KIND_MAX; kind++)
+                for (unsigned i = 0; i < tool_component_file_count(info, kind); i++) {
                         vss_wm_filedesc f;
 
-                        if (kinds[j].get(comp, i, &f) != S_OK)
+                        if (tool_component_get_file(comp, kind, i, &f) != S_OK)
                                 continue;
                         if (json)
-                                print_filedesc_json(kinds[j].kind, &f, k++ == 0);
+                                print_filedesc_json(kinds[kind], &f, k++ == 0);
                         else
-                                print_filedesc(kinds[j].label, &f);
+                                print_filedesc(labels[kind], &f);
                 }
 }
 

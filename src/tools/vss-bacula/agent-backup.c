@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "backup-components.h"
+#include "path-util.h"
 #include "tool-interrupt.h"
 #include "vss-bacula.h"
 #include "vss-bus.h"
@@ -39,26 +40,6 @@ vss_backup_type job_type_from_level(const char *level) {
                 return VSS_BT_DIFFERENTIAL;
         /* Base, Virtual Full, ...: nothing a writer may count as its own backup history. */
         return VSS_BT_COPY;
-}
-
-static char *hr_text(vss_requester *r, const char *step, vss_hr hr) {
-        const char *detail = r ? vss_requester_get_error_message(r) : NULL;
-        char *s = NULL;
-
-        if (asprintf(&s, "%s: %s failed%s%s", vss_hr_name(hr), step, isempty(detail) ? "" : ": ",
-                     strempty(detail)) < 0)
-                return NULL;
-        return s;
-}
-
-static vss_hr run_async(vss_hr (*call)(vss_requester *, vss_async **), vss_requester *r) {
-        vss_async *a = NULL;
-        vss_hr hr = call(r, &a);
-
-        if (VSS_SUCCEEDED(hr))
-                hr = a ? vss_async_wait_result(a) : VSS_E_UNEXPECTED;
-        vss_async_release(a);
-        return hr;
 }
 
 static int requester_ensure(Job *j, char **ret_error) {
@@ -77,7 +58,7 @@ static int requester_ensure(Job *j, char **ret_error) {
         }
         hr = vss_requester_initialize_for_backup(j->req, NULL);
         if (VSS_FAILED(hr)) {
-                *ret_error = hr_text(j->req, "InitializeForBackup", hr);
+                *ret_error = tool_step_message(j->req, "InitializeForBackup", hr);
                 return -EIO;
         }
         return 0;
@@ -104,23 +85,14 @@ int job_supports(Job *j, const char *mountpoint, char **ret_reason) {
         return 0;
 }
 
-/* Is path the directory dir or below it? */
-static bool path_is_under(const char *path, const char *dir) {
-        size_t n = strlen(dir);
-
-        if (streq(dir, "/"))
-                return true;
-        return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
-}
-
 /* Does every file of the component lie on one of the job's volumes (and has it any)? */
 static bool component_on_volumes(const Job *j, vss_wm_component *comp, const vss_component_info *info) {
         unsigned total = info->file_count + info->database_count + info->log_file_count;
 
         if (total == 0)
                 return false;
-        for (unsigned k = 0; k < 3; k++) {
-                unsigned count = k == 0 ? info->file_count : k == 1 ? info->database_count : info->log_file_count;
+        for (ToolFileKind k = 0; k < _TOOL_FILE_KIND_MAX; k++) {
+                unsigned count = tool_component_file_count(info, k);
 
                 for (unsigned i = 0; i < count; i++) {
                         _cleanup_free_ char *path = NULL, *real = NULL;
@@ -128,9 +100,7 @@ static bool component_on_volumes(const Job *j, vss_wm_component *comp, const vss
                         bool inside = false;
                         vss_hr hr;
 
-                        hr = k == 0 ? vss_wm_component_get_file(comp, i, &f) :
-                             k == 1 ? vss_wm_component_get_database_file(comp, i, &f) :
-                                      vss_wm_component_get_database_log_file(comp, i, &f);
+                        hr = tool_component_get_file(comp, k, i, &f);
                         if (hr != S_OK || bcd_path_expand(f.path, &path) != S_OK)
                                 return false;
                         real = realpath(path, NULL);
@@ -181,7 +151,7 @@ static int select_components(Job *j, char **ret_error) {
 
         hr = vss_requester_get_writer_metadata_count(j->req, &n_writers);
         if (VSS_FAILED(hr)) {
-                *ret_error = hr_text(j->req, "GetWriterMetadataCount", hr);
+                *ret_error = tool_step_message(j->req, "GetWriterMetadataCount", hr);
                 return -EIO;
         }
         for (unsigned w = 0; w < n_writers; w++) {
@@ -195,7 +165,7 @@ static int select_components(Job *j, char **ret_error) {
                 if (VSS_SUCCEEDED(hr))
                         hr = vss_examine_writer_metadata_get_file_counts(m, &n_include, &n_exclude, &n_comp);
                 if (VSS_FAILED(hr)) {
-                        *ret_error = hr_text(j->req, "GetWriterMetadata", hr);
+                        *ret_error = tool_step_message(j->req, "GetWriterMetadata", hr);
                         return -EIO;
                 }
                 for (unsigned c = 0; c < n_comp; c++) {
@@ -212,7 +182,7 @@ static int select_components(Job *j, char **ret_error) {
                         hr = vss_requester_add_component(j->req, &instance_id, &writer_id, info.type,
                                                          info.logical_path, info.component_name);
                         if (VSS_FAILED(hr)) {
-                                *ret_error = hr_text(j->req, "AddComponent", hr);
+                                *ret_error = tool_step_message(j->req, "AddComponent", hr);
                                 return -EIO;
                         }
                         a = reallocarray(j->components, j->n_components + 1, sizeof(*a));
@@ -358,12 +328,12 @@ int job_take_set(Job *j, char **ret_error) {
                 return r;
         hr = vss_requester_set_backup_state(j->req, true, false, j->backup_type, false);
         if (VSS_FAILED(hr)) {
-                *ret_error = hr_text(j->req, "SetBackupState", hr);
+                *ret_error = tool_step_message(j->req, "SetBackupState", hr);
                 return -EIO;
         }
-        hr = run_async(vss_requester_gather_writer_metadata, j->req);
+        hr = TOOL_RUN_ASYNC(vss_requester_gather_writer_metadata, j->req);
         if (VSS_FAILED(hr)) {
-                *ret_error = hr_text(j->req, "GatherWriterMetadata", hr);
+                *ret_error = tool_step_message(j->req, "GatherWriterMetadata", hr);
                 return -EIO;
         }
         r = select_components(j, ret_error);
@@ -379,7 +349,7 @@ int job_take_set(Job *j, char **ret_error) {
                 return -EBUSY;
         }
         if (VSS_FAILED(hr)) {
-                *ret_error = hr_text(j->req, "StartSnapshotSet", hr);
+                *ret_error = tool_step_message(j->req, "StartSnapshotSet", hr);
                 return -EIO;
         }
         for (size_t i = 0; i < j->n_volumes; i++) {
@@ -391,19 +361,19 @@ int job_take_set(Job *j, char **ret_error) {
                         _cleanup_free_ char *step = NULL;
 
                         if (asprintf(&step, "AddToSnapshotSet(%s)", j->volumes[i].mountpoint) >= 0)
-                                *ret_error = hr_text(j->req, step, hr);
+                                *ret_error = tool_step_message(j->req, step, hr);
                         return -EIO;
                 }
         }
 
-        hr = run_async(vss_requester_prepare_for_backup, j->req);
+        hr = TOOL_RUN_ASYNC(vss_requester_prepare_for_backup, j->req);
         if (VSS_SUCCEEDED(hr)) {
                 prepared = true;
-                hr = run_async(vss_requester_do_snapshot_set, j->req);
+                hr = TOOL_RUN_ASYNC(vss_requester_do_snapshot_set, j->req);
                 if (VSS_FAILED(hr))
-                        *ret_error = hr_text(j->req, "DoSnapshotSet", hr);
+                        *ret_error = tool_step_message(j->req, "DoSnapshotSet", hr);
         } else
-                *ret_error = hr_text(j->req, "PrepareForBackup", hr);
+                *ret_error = tool_step_message(j->req, "PrepareForBackup", hr);
         if (VSS_FAILED(hr)) {
                 /* After PrepareForBackup the writers must hear Abort (vss-semantics §13). */
                 if (prepared)
@@ -426,7 +396,7 @@ int job_take_set(Job *j, char **ret_error) {
                 }
                 vss_snapshot_prop_free(&p);
                 if (VSS_FAILED(hr)) {
-                        *ret_error = hr_text(j->req, "GetSnapshotProperties", hr);
+                        *ret_error = tool_step_message(j->req, "GetSnapshotProperties", hr);
                         (void) vss_requester_abort_backup(j->req);
                         j->set_taken = false;
                         return -EIO;
@@ -461,7 +431,7 @@ void job_finish(Job *j, bool succeeded) {
                 if (bcd_save(j) < 0)
                         tool_note("job %s: the Backup Components Document could not be saved again", j->name);
                 prune_documents(j);
-                hr = run_async(vss_requester_backup_complete, j->req);
+                hr = TOOL_RUN_ASYNC(vss_requester_backup_complete, j->req);
                 if (VSS_FAILED(hr))
                         tool_note("job %s: BackupComplete failed: %s", j->name, vss_hr_name(hr));
                 tool_note("job %s: the writers heard the outcome: %s", j->name, succeeded ? "succeeded" : "failed");

@@ -26,6 +26,7 @@
 
 #include <systemd/sd-bus.h>
 
+#include "path-util.h"
 #include "vss-bacula.h"
 #include "vss-bus.h"
 
@@ -168,7 +169,6 @@ static int method_mount(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         const char *device;
         Volume *v;
         char *slash;
-        size_t n;
         bool inside;
         int r;
 
@@ -197,9 +197,7 @@ static int method_mount(sd_bus_message *m, void *userdata, sd_bus_error *error) 
         slash = strrchr(snapdir, '/');
         if (slash && slash != snapdir)
                 *slash = '\0';
-        n = strlen(v->mountpoint);
-        inside = streq(v->mountpoint, "/") ||
-                 (strncmp(snapdir, v->mountpoint, n) == 0 && (snapdir[n] == '/' || snapdir[n] == '\0'));
+        inside = path_is_under(snapdir, v->mountpoint);
         return sd_bus_reply_method_return(m, "ss", v->snapshot_dir, inside ? snapdir : "");
 }
 

@@ -60,25 +60,6 @@ static int read_document(const char *path, char **ret, char **ret_error) {
         return 0;
 }
 
-static char *step_error(vss_requester *r, const char *step, vss_hr hr) {
-        const char *detail = vss_requester_get_error_message(r);
-        char *s = NULL;
-
-        if (asprintf(&s, "%s: %s failed%s%s", vss_hr_name(hr), step, isempty(detail) ? "" : ": ", strempty(detail)) < 0)
-                return NULL;
-        return s;
-}
-
-static vss_hr run_async(vss_hr (*call)(vss_requester *, vss_async **), vss_requester *r) {
-        vss_async *a = NULL;
-        vss_hr hr = call(r, &a);
-
-        if (VSS_SUCCEEDED(hr))
-                hr = a ? vss_async_wait_result(a) : VSS_E_UNEXPECTED;
-        vss_async_release(a);
-        return hr;
-}
-
 /* Every component of the document whose writer runs: selected, and remembered for the status. */
 static int select_all(Job *j, char **ret_error) {
         unsigned n = 0;
@@ -86,7 +67,7 @@ static int select_all(Job *j, char **ret_error) {
 
         hr = vss_requester_get_writer_components_count(j->req, &n);
         if (VSS_FAILED(hr)) {
-                *ret_error = step_error(j->req, "GetWriterComponentsCount", hr);
+                *ret_error = tool_step_message(j->req, "GetWriterComponentsCount", hr);
                 return -EIO;
         }
         for (unsigned i = 0; i < n; i++) {
@@ -102,16 +83,9 @@ static int select_all(Job *j, char **ret_error) {
                 for (unsigned c = 0; VSS_SUCCEEDED(hr) && c < count; c++) {
                         const char *lp = NULL, *name = NULL;
                         vss_component_type type;
-                        vss_component *comp = NULL;
                         AddedComponent *a;
 
-                        hr = vss_writer_components_ext_get_component(ext, c, &comp);
-                        if (VSS_SUCCEEDED(hr))
-                                hr = vss_component_get_logical_path(comp, &lp);
-                        if (VSS_SUCCEEDED(hr))
-                                hr = vss_component_get_component_name(comp, &name);
-                        if (VSS_SUCCEEDED(hr))
-                                hr = vss_component_get_component_type(comp, &type);
+                        hr = tool_component_identity(ext, c, &lp, &name, &type);
                         if (VSS_FAILED(hr))
                                 break;
                         /* No instance: the document's writer of this class, bound to the one running now. */
@@ -139,7 +113,7 @@ static int select_all(Job *j, char **ret_error) {
                 }
                 vss_writer_components_ext_free(ext);
                 if (VSS_FAILED(hr)) {
-                        *ret_error = step_error(j->req, "GetWriterComponents", hr);
+                        *ret_error = tool_step_message(j->req, "GetWriterComponents", hr);
                         return -EIO;
                 }
         }
@@ -167,12 +141,12 @@ int job_restore_begin(Job *j, const char *bcd_path, char **ret_error) {
         if (VSS_SUCCEEDED(hr))
                 hr = vss_requester_set_restore_state(j->req, VSS_RTYPE_BY_COPY);
         if (VSS_FAILED(hr)) {
-                *ret_error = step_error(j->req, "InitializeForRestore", hr);
+                *ret_error = tool_step_message(j->req, "InitializeForRestore", hr);
                 return -EIO;
         }
-        hr = run_async(vss_requester_gather_writer_metadata, j->req);
+        hr = TOOL_RUN_ASYNC(vss_requester_gather_writer_metadata, j->req);
         if (VSS_FAILED(hr)) {
-                *ret_error = step_error(j->req, "GatherWriterMetadata", hr);
+                *ret_error = tool_step_message(j->req, "GatherWriterMetadata", hr);
                 return -EIO;
         }
         r = select_all(j, ret_error);
@@ -180,10 +154,10 @@ int job_restore_begin(Job *j, const char *bcd_path, char **ret_error) {
                 return r;
 
         j->restore_begun = true;
-        hr = run_async(vss_requester_pre_restore, j->req);
+        hr = TOOL_RUN_ASYNC(vss_requester_pre_restore, j->req);
         if (VSS_FAILED(hr)) {
                 /* The writers are not ready for their files: the job must not write them. */
-                *ret_error = step_error(j->req, "PreRestore", hr);
+                *ret_error = tool_step_message(j->req, "PreRestore", hr);
                 return -EIO;
         }
         tool_note("job %s: PreRestore done for %zu component(s) of %s", j->name, j->n_components, bcd_path);
@@ -206,7 +180,7 @@ void job_restore_end(Job *j, vss_file_restore_status status) {
                                 tool_note("job %s: SetFileRestoreStatus(%s) failed: %s", j->name, c->name,
                                           vss_hr_name(hr));
                 }
-                hr = run_async(vss_requester_post_restore, j->req);
+                hr = TOOL_RUN_ASYNC(vss_requester_post_restore, j->req);
                 tool_note("job %s: PostRestore (file restore status %d): %s", j->name, (int) status, vss_hr_name(hr));
         }
         vss_requester_release(j->req);
