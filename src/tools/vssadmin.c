@@ -144,6 +144,31 @@ static const struct {
 /* The Admin interface                                                                         */
 /* ------------------------------------------------------------------------------------------ */
 
+/* Every list verb reads one array of sig elements from its reply: enters it and, with --json,
+ * opens the array printed. */
+static int list_enter(sd_bus_message *reply, const char *sig) {
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'a', sig);
+        if (r < 0)
+                return admin_bad_reply(r);
+        if (arg_json)
+                putchar('[');
+        return 0;
+}
+
+/* Ends a list verb after its last read (r: that read's result) of n elements: closes the JSON
+ * array, or says none_text when there were none. */
+static int list_end(int r, unsigned n, const char *none_text) {
+        if (r < 0)
+                return admin_bad_reply(r);
+        if (arg_json)
+                puts("]");
+        else if (n == 0)
+                puts(none_text);
+        return 0;
+}
+
 static int list_writers(sd_bus *bus) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         ToolWriterStatus w = {};
@@ -153,24 +178,15 @@ static int list_writers(sd_bus *bus) {
         r = admin_call(bus, "ListWriters", &reply, NULL);
         if (r < 0)
                 return r;
-        r = sd_bus_message_enter_container(reply, 'a', VSS_BUS_SIG_WRITER_INFO);
+        r = list_enter(reply, VSS_BUS_SIG_WRITER_INFO);
         if (r < 0)
-                return admin_bad_reply(r);
-
-        if (arg_json)
-                putchar('[');
+                return r;
         while ((r = sd_bus_message_read(reply, VSS_BUS_SIG_WRITER_INFO, &w.writer_id, &w.instance_id, &w.name,
                                         &w.state, &w.last_error, &w.instance_name)) > 0) {
                 tool_writer_status_print(&w, arg_json ? TOOL_WRITER_JSON : TOOL_WRITER_VSSADMIN, n == 0);
                 n++;
         }
-        if (r < 0)
-                return admin_bad_reply(r);
-        if (arg_json)
-                puts("]");
-        else if (n == 0)
-                puts("No writers are subscribed.");
-        return 0;
+        return list_end(r, n, "No writers are subscribed.");
 }
 
 static int list_providers(sd_bus *bus) {
@@ -183,12 +199,9 @@ static int list_providers(sd_bus *bus) {
         r = admin_call(bus, "ListProviders", &reply, NULL);
         if (r < 0)
                 return r;
-        r = sd_bus_message_enter_container(reply, 'a', VSS_BUS_SIG_PROVIDER);
+        r = list_enter(reply, VSS_BUS_SIG_PROVIDER);
         if (r < 0)
-                return admin_bad_reply(r);
-
-        if (arg_json)
-                putchar('[');
+                return r;
         while ((r = sd_bus_message_read(reply, VSS_BUS_SIG_PROVIDER, &id, &name, &type, &version)) > 0) {
                 if (arg_json) {
                         printf("%s{", n > 0 ? "," : "");
@@ -206,13 +219,7 @@ static int list_providers(sd_bus *bus) {
                 }
                 n++;
         }
-        if (r < 0)
-                return admin_bad_reply(r);
-        if (arg_json)
-                puts("]");
-        else if (n == 0)
-                puts("No providers are registered.");
-        return 0;
+        return list_end(r, n, "No providers are registered.");
 }
 
 /* One ListVolumes element (docs/dbus-api.md): mount point, fstype, source, provider id,
@@ -228,12 +235,9 @@ static int list_volumes(sd_bus *bus) {
         r = admin_call(bus, "ListVolumes", &reply, NULL);
         if (r < 0)
                 return r;
-        r = sd_bus_message_enter_container(reply, 'a', ADMIN_SIG_VOLUME);
+        r = list_enter(reply, ADMIN_SIG_VOLUME);
         if (r < 0)
-                return admin_bad_reply(r);
-
-        if (arg_json)
-                putchar('[');
+                return r;
         while ((r = sd_bus_message_read(reply, ADMIN_SIG_VOLUME, &mnt, &fstype, &source, &id, &name, &volume,
                                         &why)) > 0) {
                 if (arg_json) {
@@ -265,13 +269,7 @@ static int list_volumes(sd_bus *bus) {
                 }
                 n++;
         }
-        if (r < 0)
-                return admin_bad_reply(r);
-        if (arg_json)
-                puts("]");
-        else if (n == 0)
-                puts("No filesystems are mounted.");
-        return 0;
+        return list_end(r, n, "No filesystems are mounted.");
 }
 
 /* One ListShadows element: SNAPPROP and the presence word (docs/dbus-api.md). */
@@ -383,12 +381,9 @@ static int list_shadows(sd_bus *bus) {
         r = admin_call(bus, "ListShadows", &reply, "s", strempty(arg_set));
         if (r < 0)
                 return r;
-        r = sd_bus_message_enter_container(reply, 'a', ADMIN_SIG_SHADOW);
+        r = list_enter(reply, ADMIN_SIG_SHADOW);
         if (r < 0)
-                return admin_bad_reply(r);
-
-        if (arg_json)
-                putchar('[');
+                return r;
         while ((r = shadow_read(reply, &s)) > 0) {
                 if (arg_json)
                         shadow_print_json(&s, n == 0);
@@ -399,13 +394,7 @@ static int list_shadows(sd_bus *bus) {
                 }
                 n++;
         }
-        if (r < 0)
-                return admin_bad_reply(r);
-        if (arg_json)
-                puts("]");
-        else if (n == 0)
-                puts("No items found that satisfy the query.");
-        return 0;
+        return list_end(r, n, "No items found that satisfy the query.");
 }
 
 static int delete_shadows(sd_bus *bus) {
