@@ -518,65 +518,59 @@ static void help(void) {
                TIMEOUT_DEFAULT_MS, FREEZE_TIMEOUT_DEFAULT_MS);
 }
 
-/* Returns 1 to run, 0 to exit successfully (help), negative errno on bad usage. */
-static int parse_argv(int argc, char **argv, Args *a) {
-        enum { ARG_FREEZE_TIMEOUT = 0x100, ARG_LEVEL, ARG_INSTANCE };
-        static const struct option options[] = {
-                { "dir", required_argument, NULL, 'd' },
-                { "timeout", required_argument, NULL, 't' },
-                { "socket", required_argument, NULL, 's' },
-                { "freeze-timeout", required_argument, NULL, ARG_FREEZE_TIMEOUT },
-                { "level", required_argument, NULL, ARG_LEVEL },
-                { "instance", required_argument, NULL, ARG_INSTANCE },
-                { "help", no_argument, NULL, 'h' },
-                WRITER_OPTION_VERSION,
-                {}
-        };
-        int c;
+enum { ARG_FREEZE_TIMEOUT = 0x100, ARG_LEVEL, ARG_INSTANCE };
 
-        while ((c = getopt_long(argc, argv, "d:t:s:h", options, NULL)) >= 0) {
-                switch (c) {
-                case 'd':
-                        a->dir = optarg;
-                        break;
-                case 't':
-                        if (parse_ms(optarg, 1, TIMEOUT_MAX_MS, &a->timeout_ms) < 0) {
-                                wlog(LOG_ERR, "invalid --timeout: %s", optarg);
-                                return -EINVAL;
-                        }
-                        break;
-                case 's':
-                        a->socket_path = optarg;
-                        break;
-                case ARG_FREEZE_TIMEOUT:
-                        if (parse_ms(optarg, 1, TIMEOUT_MAX_MS, &a->freeze_timeout_ms) < 0) {
-                                wlog(LOG_ERR, "invalid --freeze-timeout: %s", optarg);
-                                return -EINVAL;
-                        }
-                        break;
-                case ARG_LEVEL:
-                        if (parse_level(optarg, &a->level) < 0) {
-                                wlog(LOG_ERR, "invalid --level: %s", optarg);
-                                return -EINVAL;
-                        }
-                        break;
-                case ARG_INSTANCE:
-                        a->instance = optarg;
-                        break;
-                case WRITER_OPT_VERSION:
-                        writer_version();
-                        return 0;
-                case 'h':
-                        help();
-                        return 0;
-                default:
-                        return -EINVAL;
-                }
-        }
-        if (optind < argc) {
-                wlog(LOG_ERR, "unexpected argument: %s", argv[optind]);
+static const struct option options[] = {
+        { "dir", required_argument, NULL, 'd' },
+        { "timeout", required_argument, NULL, 't' },
+        { "socket", required_argument, NULL, 's' },
+        { "freeze-timeout", required_argument, NULL, ARG_FREEZE_TIMEOUT },
+        { "level", required_argument, NULL, ARG_LEVEL },
+        { "instance", required_argument, NULL, ARG_INSTANCE },
+        { "help", no_argument, NULL, 'h' },
+        WRITER_OPTION_VERSION,
+        {}
+};
+
+/* One option of the command line (writer_parse_argv). */
+static int option_apply(int val, const char *name, const char *value, void *userdata) {
+        Args *a = userdata;
+        int r;
+
+        switch (val) {
+        case 'd':
+                a->dir = value;
+                return 0;
+        case 's':
+                a->socket_path = value;
+                return 0;
+        case ARG_INSTANCE:
+                a->instance = value;
+                return 0;
+        case 't':
+        case ARG_FREEZE_TIMEOUT:
+                r = parse_ms(value, 1, TIMEOUT_MAX_MS, val == 't' ? &a->timeout_ms : &a->freeze_timeout_ms);
+                break;
+        case ARG_LEVEL:
+                r = parse_level(value, &a->level);
+                break;
+        default:
                 return -EINVAL;
         }
+        if (r < 0) {
+                wlog(LOG_ERR, "invalid --%s: %s", name, value);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+/* Returns 1 to run, 0 to exit successfully (help), negative errno on bad usage. */
+static int parse_argv(int argc, char **argv, Args *a) {
+        int r;
+
+        r = writer_parse_argv(argc, argv, "d:t:s:h", options, help, option_apply, a);
+        if (r <= 0)
+                return r;
         if (!a->dir) {
                 wlog(LOG_ERR, "--dir is required");
                 return -EINVAL;

@@ -628,75 +628,75 @@ static void help(void) {
                FREEZE_TIMEOUT_DEFAULT_MS, LOCK_TIMEOUT_DEFAULT_MS);
 }
 
-/* Returns 1 to run, 0 to exit successfully (help), negative errno on bad usage. */
-static int parse_argv(int argc, char **argv, SqliteWriter *s, Args *a) {
-        enum { ARG_FREEZE_TIMEOUT = 0x100, ARG_LOCK_TIMEOUT, ARG_LEVEL, ARG_INSTANCE };
-        static const struct option options[] = {
-                { "db", required_argument, NULL, 'd' },
-                { "config", required_argument, NULL, 'c' },
-                { "socket", required_argument, NULL, 's' },
-                { "freeze-timeout", required_argument, NULL, ARG_FREEZE_TIMEOUT },
-                { "lock-timeout", required_argument, NULL, ARG_LOCK_TIMEOUT },
-                { "level", required_argument, NULL, ARG_LEVEL },
-                { "instance", required_argument, NULL, ARG_INSTANCE },
-                { "help", no_argument, NULL, 'h' },
-                WRITER_OPTION_VERSION,
-                {}
-        };
-        int c, r;
+enum { ARG_FREEZE_TIMEOUT = 0x100, ARG_LOCK_TIMEOUT, ARG_LEVEL, ARG_INSTANCE };
 
-        while ((c = getopt_long(argc, argv, "d:c:s:h", options, NULL)) >= 0) {
-                switch (c) {
-                case 'd':
-                        r = database_add(s, optarg);
-                        if (r < 0)
-                                return r;
-                        break;
-                case 'c':
-                        if (a->config) {
-                                wlog(LOG_ERR, "--config given twice");
-                                return -EINVAL;
-                        }
-                        a->config = optarg;
-                        r = config_load(s, optarg);
-                        if (r < 0)
-                                return r;
-                        break;
-                case 's':
-                        a->socket_path = optarg;
-                        break;
-                case ARG_FREEZE_TIMEOUT:
-                case ARG_LOCK_TIMEOUT:
-                        r = parse_ms(optarg, 1, TIMEOUT_MAX_MS,
-                                     c == ARG_FREEZE_TIMEOUT ? &a->freeze_timeout_ms : &a->lock_timeout_ms);
-                        if (r < 0) {
-                                wlog(LOG_ERR, "invalid %s: %s", options[c == ARG_FREEZE_TIMEOUT ? 3 : 4].name, optarg);
-                                return r;
-                        }
-                        break;
-                case ARG_LEVEL:
-                        if (parse_level(optarg, &a->level) < 0) {
-                                wlog(LOG_ERR, "invalid --level: %s", optarg);
-                                return -EINVAL;
-                        }
-                        break;
-                case ARG_INSTANCE:
-                        a->instance = optarg;
-                        break;
-                case WRITER_OPT_VERSION:
-                        writer_version();
-                        return 0;
-                case 'h':
-                        help();
-                        return 0;
-                default:
+static const struct option options[] = {
+        { "db", required_argument, NULL, 'd' },
+        { "config", required_argument, NULL, 'c' },
+        { "socket", required_argument, NULL, 's' },
+        { "freeze-timeout", required_argument, NULL, ARG_FREEZE_TIMEOUT },
+        { "lock-timeout", required_argument, NULL, ARG_LOCK_TIMEOUT },
+        { "level", required_argument, NULL, ARG_LEVEL },
+        { "instance", required_argument, NULL, ARG_INSTANCE },
+        { "help", no_argument, NULL, 'h' },
+        WRITER_OPTION_VERSION,
+        {}
+};
+
+/* What the options set: the writer's databases, and the rest of the arguments. */
+typedef struct OptionTarget {
+        SqliteWriter *s;
+        Args *a;
+} OptionTarget;
+
+/* One option of the command line (writer_parse_argv). */
+static int option_apply(int val, const char *name, const char *value, void *userdata) {
+        OptionTarget *t = userdata;
+        Args *a = t->a;
+        int r;
+
+        switch (val) {
+        case 'd':
+                return database_add(t->s, value);
+        case 'c':
+                if (a->config) {
+                        wlog(LOG_ERR, "--config given twice");
                         return -EINVAL;
                 }
-        }
-        if (optind < argc) {
-                wlog(LOG_ERR, "unexpected argument: %s", argv[optind]);
+                a->config = value;
+                return config_load(t->s, value);
+        case 's':
+                a->socket_path = value;
+                return 0;
+        case ARG_FREEZE_TIMEOUT:
+        case ARG_LOCK_TIMEOUT:
+                r = parse_ms(value, 1, TIMEOUT_MAX_MS,
+                             val == ARG_FREEZE_TIMEOUT ? &a->freeze_timeout_ms : &a->lock_timeout_ms);
+                if (r < 0)
+                        wlog(LOG_ERR, "invalid %s: %s", name, value);
+                return r;
+        case ARG_LEVEL:
+                if (parse_level(value, &a->level) < 0) {
+                        wlog(LOG_ERR, "invalid --level: %s", value);
+                        return -EINVAL;
+                }
+                return 0;
+        case ARG_INSTANCE:
+                a->instance = value;
+                return 0;
+        default:
                 return -EINVAL;
         }
+}
+
+/* Returns 1 to run, 0 to exit successfully (help), negative errno on bad usage. */
+static int parse_argv(int argc, char **argv, SqliteWriter *s, Args *a) {
+        OptionTarget target = { s, a };
+        int r;
+
+        r = writer_parse_argv(argc, argv, "d:c:s:h", options, help, option_apply, &target);
+        if (r <= 0)
+                return r;
         if (s->n_dbs == 0) {
                 wlog(LOG_ERR, "no database given (--db or --config)");
                 return -EINVAL;
