@@ -349,6 +349,7 @@ int bus_conn_call(BusConn *c, sd_bus_message *m, uint64_t timeout_usec, sd_bus_e
                   sd_bus_message **ret_reply) {
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
         PendingCall p = { .conn = c };
+        uint64_t deadline;
         int r;
 
         assert(c);
@@ -361,10 +362,26 @@ int bus_conn_call(BusConn *c, sd_bus_message *m, uint64_t timeout_usec, sd_bus_e
         r = sd_bus_call_async(c->bus, &slot, m, pending_call_reply, &p, timeout_usec);
         if (r < 0)
                 return sd_bus_error_set_errno(ret_error, r);
-        bus_conn_wake(c);
+
+        /*
+         * The call is written out whole as a rule, and the reply wakes the I/O thread by
+         * itself; only the reply's deadline is news to the I/O thread's poll. Rather than wake
+         * it for every call (a context switch and a poll round per call), this thread waits
+         * until that deadline and only then wakes the I/O thread, whose sd_bus_process() fails
+         * the call as timed out. A call sd-bus had to queue changes what the I/O thread polls
+         * for (POLLOUT), and wakes it at once, as does a thread that is not running yet.
+         */
+        if (!c->thread_started || c->dead || (short) sd_bus_get_events(c->bus) != c->polled_events ||
+            sd_bus_get_timeout(c->bus, &deadline) < 0 || deadline <= now_usec()) {
+                bus_conn_wake(c);
+                deadline = UINT64_MAX;
+        }
 
         while (!p.done && !c->dead)
-                (void) bus_conn_wait(c, UINT64_MAX);
+                if (!bus_conn_wait(c, deadline) && deadline != UINT64_MAX && now_usec() >= deadline) {
+                        bus_conn_wake(c);
+                        deadline = UINT64_MAX;
+                }
 
         if (!p.done)
                 return sd_bus_error_set(ret_error, SD_BUS_ERROR_DISCONNECTED, "The connection to vssd was lost.");
