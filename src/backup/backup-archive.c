@@ -49,6 +49,7 @@
 #define CHUNK_SIZE (1024U * 1024U)
 #define OUT_SIZE (1024U * 1024U)             /* compressed bytes gathered per write(2) */
 #define READ_AHEAD (8U * 1024U * 1024U)      /* how far ahead of the hashing a large file is requested */
+#define WRITE_BEHIND (8U * 1024U * 1024U)    /* written bytes after which their writeback is started */
 #define HEADER_MAX (4U * 1024U * 1024U)      /* one entry's tar headers: paths, xattrs (twice, base64) */
 #define ZSTD_MAGIC 0xFD2FB528U
 #define ZSTD_RAW_BLOCK_MAX (128U * 1024U)
@@ -267,6 +268,19 @@ static int pwrite_full(int fd, const void *buf, size_t size, uint64_t off) {
 }
 
 /*
+ * Start the writeback of what was written to fd since *synced, once that is WRITE_BEHIND or
+ * more (sync_file_range without waiting). Otherwise a large file's pages stay dirty until the
+ * final fsync or syncfs, and the disk writes them only after all the reading is done, instead
+ * of while it goes on. Durability still comes from that fsync or syncfs alone.
+ */
+static void write_behind(int fd, uint64_t *synced, uint64_t written) {
+        if (written < *synced + WRITE_BEHIND)
+                return;
+        (void) sync_file_range(fd, (off_t) *synced, (off_t) (written - *synced), SYNC_FILE_RANGE_WRITE);
+        *synced = written;
+}
+
+/*
  * Create something under a fresh hidden name in dirfd: make() gets the name and returns an
  * fd (>= 0), 0 for "made, no fd", or a negative errno; -EEXIST makes us try another name.
  */
@@ -346,6 +360,7 @@ struct ArchiveWriter {
         uint8_t *out;
         size_t out_len;
         uint64_t out_pos;
+        uint64_t out_synced;    /* writeback started up to here (write_behind) */
         int sink_error;         /* the sink's first error; libarchive then fails the call */
         bool in_frame;          /* bytes went into the current zstd frame since it began */
 
@@ -386,6 +401,7 @@ static int out_flush(ArchiveWriter *w) {
                 return r;
         w->out_pos += w->out_len;
         w->out_len = 0;
+        write_behind(w->fd, &w->out_synced, w->out_pos);
         return 0;
 }
 
@@ -1536,13 +1552,19 @@ typedef struct FileSink {
         const ArchiveRanges *ranges;   /* NULL: sequential */
         size_t range_idx;
         uint64_t range_done;
+        uint64_t synced;               /* writeback started up to here (write_behind) */
 } FileSink;
 
 static int file_sink(const uint8_t *buf, size_t n, uint64_t pos, void *userdata) {
         FileSink *s = userdata;
 
-        if (!s->ranges)
-                return pwrite_full(s->fd, buf, n, pos);
+        if (!s->ranges) {
+                int r = pwrite_full(s->fd, buf, n, pos);
+
+                if (r >= 0)
+                        write_behind(s->fd, &s->synced, pos + n);
+                return r;
+        }
 
         /* Partial file: the stored bytes are the ranges one after the other. */
         while (n > 0) {
