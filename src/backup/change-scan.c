@@ -27,6 +27,10 @@
 #include <linux/btrfs_tree.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,13 +139,79 @@ bool change_scan_filespec_match(const char *filespec, const char *name) {
 /* Directory walk                                                                              */
 /* ------------------------------------------------------------------------------------------ */
 
-typedef struct WalkLevel {
+/*
+ * How the walk runs on several cores and still reports exactly what a one-thread depth-first
+ * walk reports, in the same order.
+ *
+ * The calling thread lists: it reads directories with getdents64 depth first, opens the
+ * subdirectories it descends into, and turns every entry it will report into a record of a
+ * fixed ring, in the order a serial walk would meet them (a directory's record, then its
+ * subtree's records, then an end record). The statx calls, 90 % of a walk by times, are
+ * claimed from the ring in batches, by helper threads and by the calling thread alike. The
+ * calling thread runs every callback, in ring order, once a record's statx is done. So the
+ * callbacks see one thread and one order; only the statx calls run in parallel.
+ *
+ * What a serial walk decides on the way stays decided in order: an error met while listing
+ * (a directory that cannot be opened or read) becomes a record and stops the walk only when
+ * the callbacks reach it; a directory a callback skips (CHANGE_SCAN_SKIP) may already be
+ * partly listed, and its records are dropped unseen while the listing abandons it.
+ *
+ * Memory is bounded: WALK_RING records, the getdents buffers of the listing's stack (one per
+ * level, CHANGE_SCAN_MAX_DEPTH at most) plus WALK_CHUNKS_AHEAD more whose records wait in the
+ * ring, and one fd per open directory among those. Helper threads start only once a walk has
+ * queued WALK_PARALLEL_AFTER statx calls, so small walks cost no thread.
+ */
+#define WALK_RING 4096U
+#define WALK_CHUNKS_AHEAD 64U
+#define WALK_BATCH 32U
+#define WALK_LOW_WATER 512U
+#define WALK_PARALLEL_AFTER 256U
+#define WALK_MAX_THREADS 8U
+
+#define WALK_STATX_FLAGS (AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_DONT_SYNC)
+#define WALK_STATX_MASK (STATX_TYPE | STATX_MODE | STATX_INO | STATX_SIZE | STATX_MTIME | STATX_CTIME)
+
+/* An open directory: held by its listing level, by each of its getdents buffers, and by its
+ * own directory record while that waits in the ring. */
+typedef struct WalkNode {
         int fd;
-        size_t path_len;        /* this directory's relative path is Walk.path[0..path_len) */
-        uint8_t *buf;           /* getdents64 buffer, kept for reuse at this depth */
-        size_t buf_len;
-        size_t buf_pos;
-} WalkLevel;
+        unsigned refs;
+        unsigned level;         /* its level on the listing stack, or UINT_MAX once listed */
+        bool skipped;           /* a callback skipped it: the listing abandons it */
+} WalkNode;
+
+/* One getdents64 buffer; its records point at the names in it. */
+typedef struct WalkChunk {
+        struct WalkChunk *next_free;
+        WalkNode *dir;
+        unsigned refs;
+        uint8_t buf[CHANGE_SCAN_DIRENT_BUFFER];
+} WalkChunk;
+
+typedef enum WalkRecordKind {
+        RECORD_FILE,            /* a non-directory entry to report (after its statx, when needed) */
+        RECORD_DIR,             /* a subdirectory: reported with CHANGE_SCAN_DIRS, entered when child is set */
+        RECORD_END,             /* the end of the innermost entered directory */
+        RECORD_ERROR,           /* the walk fails here */
+} WalkRecordKind;
+
+typedef struct WalkRecord {
+        WalkChunk *chunk;       /* FILE, DIR: holds the name and the directory */
+        const char *name;
+        WalkNode *child;        /* DIR: the directory entered (a reference), NULL when not entered */
+        ChangeScanEntry e;      /* type, ino, and the stat fields once have_stat */
+        int err;                /* DIR, ERROR: the error of entering or reading; FILE: of its statx */
+        WalkRecordKind kind;
+        bool need_stat;
+        atomic_bool done;       /* its batch is finished: the fields above are final */
+} WalkRecord;
+
+typedef struct ListLevel {
+        WalkNode *node;
+        WalkChunk *chunk;       /* the buffer being listed (a reference), NULL between reads */
+        size_t len, pos;
+        bool eof;
+} ListLevel;
 
 typedef struct Walk {
         const char *filespec;
@@ -149,27 +219,120 @@ typedef struct Walk {
         vss_timestamp since;
         ChangeScanCallback callback;
         void *userdata;
-
         uint32_t dev_major, dev_minor;
         uint64_t mnt_id;
         bool have_mnt_id;
-        bool noatime;
 
+        /* Listing (calling thread only). */
+        bool noatime;
+        bool abandon;           /* a node on the listing stack was skipped */
+        ListLevel levels[CHANGE_SCAN_MAX_DEPTH];
+        unsigned depth;
+        unsigned chunks_alive;
+        WalkChunk *free_chunks;
+        uint64_t stat_listed;   /* records listed that need a statx */
+
+        /* Callbacks (calling thread only). */
         char *path;
         size_t path_size;
+        size_t path_lens[CHANGE_SCAN_MAX_DEPTH + 1];
+        unsigned cdepth;
+        unsigned skip_nest;     /* > 0: inside a skipped directory's records */
+        uint64_t head;          /* the next record to report */
 
-        WalkLevel levels[CHANGE_SCAN_MAX_DEPTH];
-        unsigned depth;
+        /* Shared with the helpers. tail moves under lock; claim is written under lock and
+         * read without it only as a hint. */
+        pthread_mutex_t lock;
+        pthread_cond_t work_cond;       /* helpers: records to claim, or stop */
+        pthread_cond_t done_cond;       /* calling thread: a batch is finished */
+        uint64_t tail;
+        _Atomic uint64_t claim;
+        unsigned idle_helpers;
+        bool caller_waiting;
+        bool stop;
+        pthread_t helpers[WALK_MAX_THREADS];
+        unsigned n_helpers;
+        bool helpers_tried;
+
+        WalkRecord ring[WALK_RING];
 } Walk;
+
+static void node_unref(Walk *w, WalkNode *n) {
+        if (!n || --n->refs > 0)
+                return;
+        (void) close(n->fd);
+        free(n);
+}
+
+static WalkChunk *chunk_new(Walk *w, WalkNode *dir) {
+        WalkChunk *c = w->free_chunks;
+
+        if (c)
+                w->free_chunks = c->next_free;
+        else {
+                c = malloc(sizeof(*c));
+                if (!c)
+                        return NULL;
+        }
+        c->next_free = NULL;
+        c->dir = dir;
+        dir->refs++;
+        c->refs = 1;
+        w->chunks_alive++;
+        return c;
+}
+
+static void chunk_unref(Walk *w, WalkChunk *c) {
+        if (!c || --c->refs > 0)
+                return;
+        node_unref(w, c->dir);
+        c->next_free = w->free_chunks;
+        w->free_chunks = c;
+        w->chunks_alive--;
+}
+
+/* Drop what a record holds once reported (or dropped). */
+static void record_release(Walk *w, WalkRecord *rec) {
+        chunk_unref(w, rec->chunk);
+        node_unref(w, rec->child);
+        rec->chunk = NULL;
+        rec->child = NULL;
+}
+
+static void walk_stop_helpers(Walk *w) {
+        if (w->n_helpers == 0)
+                return;
+        pthread_mutex_lock(&w->lock);
+        w->stop = true;
+        pthread_cond_broadcast(&w->work_cond);
+        pthread_mutex_unlock(&w->lock);
+        for (unsigned i = 0; i < w->n_helpers; i++)
+                (void) pthread_join(w->helpers[i], NULL);
+        w->n_helpers = 0;
+}
 
 static void walk_free(Walk *w) {
         if (!w)
                 return;
-        for (unsigned i = 0; i < CHANGE_SCAN_MAX_DEPTH; i++) {
-                if (i < w->depth && w->levels[i].fd >= 0)
-                        (void) close(w->levels[i].fd);
-                free(w->levels[i].buf);
+        /* Helpers first: they statx relative to directories the records hold open. */
+        walk_stop_helpers(w);
+        for (uint64_t i = w->head; i < w->tail; i++)
+                record_release(w, &w->ring[i % WALK_RING]);
+        while (w->depth > 0) {
+                ListLevel *l = &w->levels[--w->depth];
+
+                chunk_unref(w, l->chunk);
+                node_unref(w, l->node);
         }
+        while (w->free_chunks) {
+                WalkChunk *c = w->free_chunks;
+
+                w->free_chunks = c->next_free;
+                free(c);
+        }
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->work_cond);
+        pthread_cond_destroy(&w->done_cond);
         free(w->path);
         free(w);
 }
@@ -246,146 +409,489 @@ static int walk_same_filesystem(Walk *w, int fd, bool *ret_same) {
         return 0;
 }
 
-static int walk_push(Walk *w, int fd, size_t path_len) {
-        WalkLevel *l;
-
-        if (w->depth >= CHANGE_SCAN_MAX_DEPTH) {
-                (void) close(fd);
-                return -ELOOP;
-        }
-        l = &w->levels[w->depth];
-        if (!l->buf) {
-                l->buf = malloc(CHANGE_SCAN_DIRENT_BUFFER);
-                if (!l->buf) {
-                        (void) close(fd);
-                        return -ENOMEM;
-                }
-        }
-        l->fd = fd;
-        l->path_len = path_len;
-        l->buf_len = l->buf_pos = 0;
-        w->depth++;
-        return 0;
-}
-
-static void walk_pop(Walk *w) {
-        WalkLevel *l = &w->levels[--w->depth];
-
-        (void) close(l->fd);
-        l->fd = -EBADF;
-}
-
-/* Put "<level path>/<name>" into w->path; returns the offset of name in it. */
-static int walk_set_path(Walk *w, const WalkLevel *l, const char *name, size_t *ret_name_off) {
-        size_t name_len = strlen(name), off = l->path_len ? l->path_len + 1 : 0;
-        int r;
-
-        r = buffer_reserve(&w->path, &w->path_size, off + name_len + 1);
-        if (r < 0)
-                return r;
-        if (l->path_len)
-                w->path[l->path_len] = '/';
-        memcpy(w->path + off, name, name_len + 1);
-        *ret_name_off = off;
-        return 0;
-}
-
 static void entry_fill_stat(ChangeScanEntry *e, const struct statx *sx) {
         e->have_stat = true;
+        e->type = dtype_from_mode(sx->stx_mode);
         e->ino = sx->stx_ino;
         e->size = sx->stx_size;
         e->mtime = timestamp_from_statx(sx->stx_mtime.tv_sec, sx->stx_mtime.tv_nsec);
         e->ctime = timestamp_from_statx(sx->stx_ctime.tv_sec, sx->stx_ctime.tv_nsec);
 }
 
-/* Handle one directory entry of level l. */
-static int walk_entry(Walk *w, WalkLevel *l, const struct dirent64 *d) {
-        const unsigned sx_mask = STATX_TYPE | STATX_MODE | STATX_INO | STATX_SIZE | STATX_MTIME | STATX_CTIME;
-        const int sx_flags = AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_DONT_SYNC;
-        ChangeScanEntry e = {
-                .type = d->d_type,
-                .ino = d->d_ino,
-                .dir_fd = l->fd,
-        };
+/* ---- the statx batches, run by helpers and by the calling thread ---- */
+
+static bool walk_claim(Walk *w, uint64_t *ret_from, uint64_t *ret_to) {
+        uint64_t from = atomic_load_explicit(&w->claim, memory_order_relaxed);
+
+        if (from == w->tail)
+                return false;
+        *ret_from = from;
+        *ret_to = MIN(from + WALK_BATCH, w->tail);
+        atomic_store_explicit(&w->claim, *ret_to, memory_order_relaxed);
+        return true;
+}
+
+/* statx every record of [from, to) that needs it and mark each done, in order. A record is
+ * not touched after it is marked: the calling thread may report it and reuse its slot. */
+static void walk_stat_batch(Walk *w, uint64_t from, uint64_t to) {
+        for (uint64_t i = from; i < to; i++) {
+                WalkRecord *rec = &w->ring[i % WALK_RING];
+
+                if (rec->need_stat) {
+                        struct statx sx;
+
+                        if (statx(rec->chunk->dir->fd, rec->name, WALK_STATX_FLAGS, WALK_STATX_MASK, &sx) < 0)
+                                rec->err = -errno;
+                        else
+                                entry_fill_stat(&rec->e, &sx);
+                }
+                atomic_store_explicit(&rec->done, true, memory_order_release);
+        }
+}
+
+static void *walk_helper(void *userdata) {
+        Walk *w = userdata;
+        uint64_t from, to;
+
+        pthread_mutex_lock(&w->lock);
+        for (;;) {
+                if (w->stop)
+                        break;
+                if (!walk_claim(w, &from, &to)) {
+                        w->idle_helpers++;
+                        pthread_cond_wait(&w->work_cond, &w->lock);
+                        w->idle_helpers--;
+                        continue;
+                }
+                pthread_mutex_unlock(&w->lock);
+                walk_stat_batch(w, from, to);
+                pthread_mutex_lock(&w->lock);
+                if (w->caller_waiting)
+                        pthread_cond_signal(&w->done_cond);
+        }
+        pthread_mutex_unlock(&w->lock);
+        return NULL;
+}
+
+static unsigned walk_cpus(void) {
+        cpu_set_t set;
+        int n;
+
+        if (sched_getaffinity(0, sizeof(set), &set) == 0)
+                n = CPU_COUNT(&set);
+        else
+                n = (int) sysconf(_SC_NPROCESSORS_ONLN);
+        return n < 1 ? 1 : MIN((unsigned) n, WALK_MAX_THREADS);
+}
+
+/* One helper per further CPU, started once the walk has enough statx calls queued to pay for
+ * them. Helpers block every signal: signals stay with the calling thread. Failing to start
+ * one only makes the walk slower. */
+static void walk_start_helpers(Walk *w) {
+        unsigned n = walk_cpus() - 1;
+        sigset_t all, old;
+
+        w->helpers_tried = true;
+        if ((w->flags & CHANGE_SCAN_SERIAL) || n == 0)
+                return;
+        sigfillset(&all);
+        if (pthread_sigmask(SIG_SETMASK, &all, &old) != 0)
+                return;
+        for (unsigned i = 0; i < n; i++) {
+                if (pthread_create(&w->helpers[w->n_helpers], NULL, walk_helper, w) != 0)
+                        break;
+                w->n_helpers++;
+        }
+        (void) pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+/* ---- listing ---- */
+
+static bool walk_ring_full(const Walk *w) {
+        return w->tail - w->head >= WALK_RING;
+}
+
+static uint64_t walk_unclaimed(const Walk *w) {
+        return w->tail - atomic_load_explicit(&w->claim, memory_order_relaxed);
+}
+
+/* The next free record, zeroed; the caller fills it and walk_publish makes it visible. */
+static WalkRecord *walk_record_new(Walk *w, uint64_t *pending, WalkRecordKind kind) {
+        WalkRecord *rec = &w->ring[(w->tail + *pending) % WALK_RING];
+
+        rec->chunk = NULL;
+        rec->name = NULL;
+        rec->child = NULL;
+        rec->e = (ChangeScanEntry) { .dir_fd = -1 };
+        rec->err = 0;
+        rec->kind = kind;
+        rec->need_stat = false;
+        atomic_store_explicit(&rec->done, false, memory_order_relaxed);
+        (*pending)++;
+        return rec;
+}
+
+static void walk_publish(Walk *w, uint64_t pending) {
+        if (pending == 0)
+                return;
+        if (!w->helpers_tried && w->stat_listed >= WALK_PARALLEL_AFTER)
+                walk_start_helpers(w);
+        pthread_mutex_lock(&w->lock);
+        w->tail += pending;
+        if (w->idle_helpers > 1 && walk_unclaimed(w) > WALK_BATCH)
+                pthread_cond_broadcast(&w->work_cond);
+        else if (w->idle_helpers > 0)
+                pthread_cond_signal(&w->work_cond);
+        pthread_mutex_unlock(&w->lock);
+}
+
+static int walk_push(Walk *w, int fd, WalkNode **ret_node) {
+        WalkNode *n;
+
+        n = malloc(sizeof(*n));
+        if (!n) {
+                (void) close(fd);
+                return -ENOMEM;
+        }
+        *n = (WalkNode) { .fd = fd, .refs = 1, .level = w->depth };
+        w->levels[w->depth++] = (ListLevel) { .node = n };
+        *ret_node = n;
+        return 0;
+}
+
+static void walk_pop(Walk *w, uint64_t *pending) {
+        ListLevel *l = &w->levels[--w->depth];
+
+        (void) walk_record_new(w, pending, RECORD_END);
+        chunk_unref(w, l->chunk);
+        l->node->level = UINT_MAX;
+        node_unref(w, l->node);
+        *l = (ListLevel) {};
+}
+
+/* Turn one directory entry of level l into a record (or none). Returns 1 when it entered a
+ * subdirectory, so the listing continues there, depth first. */
+static int list_entry(Walk *w, ListLevel *l, const struct dirent64 *d, uint64_t *pending) {
+        WalkRecord *rec;
         struct statx sx;
-        size_t name_off;
         bool stated = false;
+        unsigned type = d->d_type;
         int r;
 
         if (streq(d->d_name, ".") || streq(d->d_name, ".."))
                 return 0;
 
-        if (e.type == DT_UNKNOWN) {
-                if (statx(l->fd, d->d_name, sx_flags, sx_mask, &sx) < 0)
-                        return errno == ENOENT ? 0 : -errno;
-                e.type = dtype_from_mode(sx.stx_mode);
+        if (type == DT_UNKNOWN) {
+                /* The type decides whether to descend: this statx cannot wait for a batch. */
+                if (statx(l->node->fd, d->d_name, WALK_STATX_FLAGS, WALK_STATX_MASK, &sx) < 0) {
+                        if (errno == ENOENT)
+                                return 0;
+                        rec = walk_record_new(w, pending, RECORD_ERROR);
+                        rec->err = -errno;
+                        return 0;
+                }
+                type = dtype_from_mode(sx.stx_mode);
                 stated = true;
         }
 
-        if (e.type == DT_DIR) {
+        if (type == DT_DIR) {
                 _cleanup_close_ int fd = -EBADF;
                 bool same = false;
 
                 if (!(w->flags & CHANGE_SCAN_RECURSIVE))
                         return 0;
-                r = walk_set_path(w, l, d->d_name, &name_off);
-                if (r < 0)
-                        return r;
-                if (w->flags & CHANGE_SCAN_DIRS) {
-                        e.path = w->path;
-                        e.name = w->path + name_off;
-                        if (stated)
-                                entry_fill_stat(&e, &sx);
-                        r = w->callback(&e, w->userdata);
-                        if (r < 0)
-                                return r;
-                        if (r == CHANGE_SCAN_SKIP)
-                                return 0;
-                }
-                fd = open_dir_at(w, l->fd, d->d_name);
+                rec = walk_record_new(w, pending, RECORD_DIR);
+                rec->chunk = l->chunk;
+                l->chunk->refs++;
+                rec->name = d->d_name;
+                rec->e.type = DT_DIR;
+                rec->e.ino = d->d_ino;
+                if (stated)
+                        entry_fill_stat(&rec->e, &sx);
+
+                fd = open_dir_at(w, l->node->fd, d->d_name);
                 /* Gone, or replaced by a symlink or file since getdents: not ours to follow. */
                 if (fd == -ENOENT || fd == -ELOOP || fd == -ENOTDIR)
                         return 0;
-                if (fd < 0)
-                        return fd;
+                if (fd < 0) {
+                        rec->err = fd;
+                        return 0;
+                }
                 r = walk_same_filesystem(w, fd, &same);
-                if (r < 0)
-                        return r;
+                if (r < 0) {
+                        rec->err = r;
+                        return 0;
+                }
                 if (!same)
                         return 0;
-                return walk_push(w, TAKE_FD(fd), strlen(w->path));
+                if (w->depth >= CHANGE_SCAN_MAX_DEPTH) {
+                        rec->err = -ELOOP;
+                        return 0;
+                }
+                r = walk_push(w, TAKE_FD(fd), &rec->child);
+                if (r < 0)
+                        return r;
+                rec->child->refs++;
+                return 1;
         }
 
         if (!change_scan_filespec_match(w->filespec, d->d_name))
                 return 0;
-
-        if (!stated && ((w->flags & CHANGE_SCAN_STAT) || w->since != 0)) {
-                if (statx(l->fd, d->d_name, sx_flags, sx_mask, &sx) < 0)
-                        return errno == ENOENT ? 0 : -errno;
-                e.type = dtype_from_mode(sx.stx_mode);
-                stated = true;
+        rec = walk_record_new(w, pending, RECORD_FILE);
+        rec->chunk = l->chunk;
+        l->chunk->refs++;
+        rec->name = d->d_name;
+        rec->e.type = type;
+        rec->e.ino = d->d_ino;
+        if (stated)
+                entry_fill_stat(&rec->e, &sx);
+        else if ((w->flags & CHANGE_SCAN_STAT) || w->since != 0) {
+                rec->need_stat = true;
+                w->stat_listed++;
         }
-        if (stated) {
-                if (e.type == DT_DIR)   /* became a directory meanwhile */
-                        return 0;
-                entry_fill_stat(&e, &sx);
-                if (w->since != 0 && e.mtime < w->since && e.ctime < w->since)
-                        return 0;
+        return 0;
+}
+
+/* Leave every level from the lowest skipped one up, each with its end record. */
+static void list_abandon(Walk *w, uint64_t *pending) {
+        unsigned lowest = w->depth;
+
+        for (unsigned i = w->depth; i > 0; i--)
+                if (w->levels[i - 1].node->skipped)
+                        lowest = i - 1;
+        while (w->depth > lowest && w->tail + *pending - w->head < WALK_RING)
+                walk_pop(w, pending);
+        if (w->depth <= lowest)
+                w->abandon = false;
+}
+
+/* May the listing read more now? Only with room in the ring and for another buffer. */
+static bool walk_can_list(const Walk *w) {
+        return w->depth > 0 && !walk_ring_full(w) && w->chunks_alive <= w->depth + WALK_CHUNKS_AHEAD;
+}
+
+/*
+ * One step of the depth-first listing: entries of the innermost directory until its buffer
+ * ends, the ring fills, or it enters a subdirectory; a new buffer when the last one is done;
+ * leaving the directory at its end. Errors of the file system become records; only running
+ * out of memory stops the walk here.
+ */
+static int list_step(Walk *w) {
+        ListLevel *l = &w->levels[w->depth - 1];
+        uint64_t pending = 0;
+        int r = 0;
+
+        if (w->abandon) {
+                list_abandon(w, &pending);
+                walk_publish(w, pending);
+                return 0;
         }
 
-        r = walk_set_path(w, l, d->d_name, &name_off);
+        if (l->pos >= l->len) {
+                ssize_t n;
+
+                chunk_unref(w, l->chunk);
+                l->chunk = NULL;
+                if (l->eof) {
+                        walk_pop(w, &pending);
+                        walk_publish(w, pending);
+                        return 0;
+                }
+                l->chunk = chunk_new(w, l->node);
+                if (!l->chunk)
+                        return -ENOMEM;
+                n = getdents64(l->node->fd, l->chunk->buf, CHANGE_SCAN_DIRENT_BUFFER);
+                if (n <= 0) {
+                        if (n < 0) {
+                                WalkRecord *rec = walk_record_new(w, &pending, RECORD_ERROR);
+
+                                rec->err = -errno;
+                        }
+                        l->eof = true;
+                        l->len = l->pos = 0;
+                        walk_publish(w, pending);
+                        return 0;
+                }
+                l->len = (size_t) n;
+                l->pos = 0;
+        }
+
+        while (l->pos < l->len && w->tail + pending - w->head < WALK_RING) {
+                const struct dirent64 *d = (const struct dirent64 *) (l->chunk->buf + l->pos);
+
+                l->pos += d->d_reclen;
+                r = list_entry(w, l, d, &pending);
+                if (r != 0)
+                        break;
+        }
+        walk_publish(w, pending);
+        return r < 0 ? r : 0;
+}
+
+/* ---- reporting ---- */
+
+/* Put "<path of the current directory>/<name>" into w->path; returns the offset of name. */
+static int walk_set_path(Walk *w, const char *name, size_t *ret_name_off) {
+        size_t base = w->path_lens[w->cdepth - 1];
+        size_t name_len = strlen(name), off = base ? base + 1 : 0;
+        int r;
+
+        r = buffer_reserve(&w->path, &w->path_size, off + name_len + 1);
         if (r < 0)
                 return r;
-        e.path = w->path;
-        e.name = w->path + name_off;
-        r = w->callback(&e, w->userdata);
+        if (base)
+                w->path[base] = '/';
+        memcpy(w->path + off, name, name_len + 1);
+        *ret_name_off = off;
+        return 0;
+}
+
+static int report_dir(Walk *w, WalkRecord *rec) {
+        size_t name_off;
+        int r;
+
+        r = walk_set_path(w, rec->name, &name_off);
+        if (r < 0)
+                return r;
+        if (w->flags & CHANGE_SCAN_DIRS) {
+                rec->e.path = w->path;
+                rec->e.name = w->path + name_off;
+                rec->e.dir_fd = rec->chunk->dir->fd;
+                r = w->callback(&rec->e, w->userdata);
+                if (r < 0)
+                        return r;
+                if (r == CHANGE_SCAN_SKIP) {
+                        if (rec->child) {
+                                rec->child->skipped = true;
+                                if (rec->child->level != UINT_MAX)
+                                        w->abandon = true;
+                                w->skip_nest = 1;
+                        }
+                        return 0;
+                }
+        }
+        if (rec->err < 0)
+                return rec->err;
+        if (rec->child)
+                w->path_lens[w->cdepth++] = strlen(w->path);
+        return 0;
+}
+
+static int report_file(Walk *w, WalkRecord *rec) {
+        size_t name_off;
+        int r;
+
+        if (rec->err == -ENOENT)        /* gone since getdents */
+                return 0;
+        if (rec->err < 0)
+                return rec->err;
+        if (rec->e.have_stat) {
+                if (rec->e.type == DT_DIR)      /* became a directory meanwhile */
+                        return 0;
+                if (w->since != 0 && rec->e.mtime < w->since && rec->e.ctime < w->since)
+                        return 0;
+        }
+        r = walk_set_path(w, rec->name, &name_off);
+        if (r < 0)
+                return r;
+        rec->e.path = w->path;
+        rec->e.name = w->path + name_off;
+        rec->e.dir_fd = rec->chunk->dir->fd;
+        r = w->callback(&rec->e, w->userdata);
         return r < 0 ? r : 0;
+}
+
+static int report_record(Walk *w, WalkRecord *rec) {
+        if (w->skip_nest > 0) {
+                if (rec->kind == RECORD_DIR && rec->child)
+                        w->skip_nest++;
+                else if (rec->kind == RECORD_END)
+                        w->skip_nest--;
+                return 0;
+        }
+        switch (rec->kind) {
+        case RECORD_FILE:
+                return report_file(w, rec);
+        case RECORD_DIR:
+                return report_dir(w, rec);
+        case RECORD_END:
+                w->cdepth--;
+                return 0;
+        case RECORD_ERROR:
+                return rec->err;
+        }
+        return -EINVAL;
+}
+
+/* Report every finished record at the head of the ring, in order. */
+static int walk_report_done(Walk *w) {
+        while (w->head < w->tail) {
+                WalkRecord *rec = &w->ring[w->head % WALK_RING];
+                int r;
+
+                if (!atomic_load_explicit(&rec->done, memory_order_acquire))
+                        return 0;
+                r = report_record(w, rec);
+                record_release(w, rec);
+                w->head++;
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* The calling thread: list ahead, report in order, and statx whatever nobody claimed yet. */
+static int walk_run(Walk *w) {
+        int r;
+
+        for (;;) {
+                uint64_t from, to;
+                bool claimed;
+
+                r = walk_report_done(w);
+                if (r < 0)
+                        return r;
+                if (w->depth == 0 && w->head == w->tail)
+                        return 0;
+
+                /* Keep the helpers fed first, then help them, then list further ahead. */
+                if (walk_can_list(w) && (w->abandon || walk_unclaimed(w) < WALK_LOW_WATER)) {
+                        r = list_step(w);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                pthread_mutex_lock(&w->lock);
+                claimed = walk_claim(w, &from, &to);
+                pthread_mutex_unlock(&w->lock);
+                if (claimed) {
+                        walk_stat_batch(w, from, to);
+                        continue;
+                }
+                if (walk_can_list(w)) {
+                        r = list_step(w);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                /* Everything is claimed and the head's batch is a helper's: wait for it. (With
+                 * nothing listed, the listing can always go on: no wait without a record.) */
+                if (w->head == w->tail)
+                        return -EDEADLK;
+                pthread_mutex_lock(&w->lock);
+                w->caller_waiting = true;
+                while (!atomic_load_explicit(&w->ring[w->head % WALK_RING].done, memory_order_acquire))
+                        pthread_cond_wait(&w->done_cond, &w->lock);
+                w->caller_waiting = false;
+                pthread_mutex_unlock(&w->lock);
+        }
 }
 
 int change_scan_walk(int root_fd, const char *path, const char *filespec, ChangeScanFlags flags,
                      vss_timestamp since, ChangeScanCallback callback, void *userdata) {
         _cleanup_(walk_freep) Walk *w = NULL;
         _cleanup_close_ int fd = -EBADF;
+        WalkNode *top;
         struct statx sx;
         int r;
 
@@ -397,14 +903,15 @@ int change_scan_walk(int root_fd, const char *path, const char *filespec, Change
         w = calloc(1, sizeof(*w));
         if (!w)
                 return -ENOMEM;
+        pthread_mutex_init(&w->lock, NULL);
+        pthread_cond_init(&w->work_cond, NULL);
+        pthread_cond_init(&w->done_cond, NULL);
         w->filespec = filespec;
         w->flags = flags;
         w->since = since;
         w->callback = callback;
         w->userdata = userdata;
         w->noatime = true;
-        for (unsigned i = 0; i < CHANGE_SCAN_MAX_DEPTH; i++)
-                w->levels[i].fd = -EBADF;
 
         fd = open_start_dir(w, root_fd, path);
         if (fd < 0)
@@ -416,34 +923,12 @@ int change_scan_walk(int root_fd, const char *path, const char *filespec, Change
         w->have_mnt_id = sx.stx_mask & STATX_MNT_ID;
         w->mnt_id = sx.stx_mnt_id;
 
-        r = walk_push(w, TAKE_FD(fd), 0);
+        r = walk_push(w, TAKE_FD(fd), &top);
         if (r < 0)
                 return r;
-
-        while (w->depth > 0) {
-                WalkLevel *l = &w->levels[w->depth - 1];
-                const struct dirent64 *d;
-
-                if (l->buf_pos >= l->buf_len) {
-                        ssize_t n = getdents64(l->fd, l->buf, CHANGE_SCAN_DIRENT_BUFFER);
-
-                        if (n < 0)
-                                return -errno;
-                        if (n == 0) {
-                                walk_pop(w);
-                                continue;
-                        }
-                        l->buf_len = (size_t) n;
-                        l->buf_pos = 0;
-                }
-                d = (const struct dirent64 *) (l->buf + l->buf_pos);
-                l->buf_pos += d->d_reclen;
-
-                r = walk_entry(w, l, d);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        w->path_lens[0] = 0;
+        w->cdepth = 1;
+        return walk_run(w);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -28,6 +28,7 @@ typedef enum ChangeScanFlags {
         CHANGE_SCAN_STAT              = 1u << 1, /* fill times and size of every entry reported */
         CHANGE_SCAN_DIRS              = 1u << 2, /* report directories before descending (see CHANGE_SCAN_SKIP) */
         CHANGE_SCAN_CROSS_SUBVOLUMES  = 1u << 3, /* descend into other btrfs subvolumes of the same mount */
+        CHANGE_SCAN_SERIAL            = 1u << 4, /* one thread only (same result, same order; for tests and comparisons) */
 } ChangeScanFlags;
 
 /* A callback's return for a directory entry: do not descend into it. */

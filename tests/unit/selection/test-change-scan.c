@@ -3,11 +3,21 @@
  * test-change-scan: the directory walk under file selection: file specs (and that they mean
  * what the writer side's bcd_filespec_match means), recursion, the time filter, directory
  * pruning, symlinks never followed (in the start path or below), trees deeper than PATH_MAX
- * and deeper than the limit, callback errors, and directory atimes left alone.
+ * and deeper than the limit, callback errors, and directory atimes left alone. Then the
+ * parallel walk against CHANGE_SCAN_SERIAL: the same callbacks in the same order (hostile
+ * names, symlinks, skipped directories, callback errors, an unreadable directory, a mount
+ * point), on more than one thread, and every stable file exactly once while another thread
+ * changes the tree.
  */
 #include "selection-test.h"
 
 #include <dirent.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
 
 #include "backup-components.h"
 #include "change-scan.h"
@@ -276,6 +286,353 @@ static void test_walk_noatime(void **state) {
         remove_tree(d);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* The parallel walk reports what the serial one reports, in the same order                    */
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct Trace {
+        StrList l;
+        unsigned stop_after;    /* > 0: fail with -ECANCELED at that entry */
+        bool skip_dirs;         /* CHANGE_SCAN_SKIP for directories named "skip*" */
+        bool saw_threads;       /* more than one thread in the process during a callback */
+} Trace;
+
+static unsigned thread_count(void) {
+        DIR *d = opendir("/proc/self/task");
+        struct dirent *de;
+        unsigned n = 0;
+
+        if (!d)
+                return 0;
+        while ((de = readdir(d)))
+                if (de->d_name[0] != '.')
+                        n++;
+        closedir(d);
+        return n;
+}
+
+/* Everything a callback can see of an entry, one line per call, in call order. */
+static int trace(const ChangeScanEntry *e, void *userdata) {
+        Trace *t = userdata;
+
+        assert_true(e->dir_fd >= 0);
+        if (e->have_stat) {
+                struct stat st;
+
+                /* dir_fd is the entry's own directory. */
+                assert_int_equal(fstatat(e->dir_fd, e->name, &st, AT_SYMLINK_NOFOLLOW), 0);
+                assert_int_equal(e->ino, st.st_ino);
+        }
+        strlist_addf(&t->l, "%s|%u|%d|%" PRIu64 "|%" PRId64 "|%" PRId64 "|%" PRIu64, e->path, e->type, e->have_stat,
+                     e->ino, e->have_stat ? e->mtime : 0, e->have_stat ? e->ctime : 0, e->have_stat ? e->size : 0);
+        if (t->l.n % 256 == 0 && thread_count() > 1)
+                t->saw_threads = true;
+        if (t->stop_after && t->l.n == t->stop_after)
+                return -ECANCELED;
+        if (e->type == DT_DIR && t->skip_dirs && strncmp(e->name, "skip", 4) == 0)
+                return CHANGE_SCAN_SKIP;
+        return 0;
+}
+
+static void expect_same_order(const StrList *serial, const StrList *parallel, const char *what) {
+        size_t n = MIN(serial->n, parallel->n);
+
+        for (size_t i = 0; i < n; i++)
+                if (!streq(serial->v[i], parallel->v[i]))
+                        fail_msg("%s: entry %zu differs: serial \"%s\", parallel \"%s\"", what, i, serial->v[i],
+                                 parallel->v[i]);
+        if (serial->n != parallel->n)
+                fail_msg("%s: serial reported %zu entries, parallel %zu", what, serial->n, parallel->n);
+}
+
+/* Walk d serially and in parallel with the same arguments; same calls, same order, same result. */
+static int walk_both(const char *d, const char *filespec, ChangeScanFlags flags, vss_timestamp since, Trace *proto,
+                     const char *what, bool *ret_threads) {
+        Trace s = *proto, p = *proto;
+        int rs, rp;
+
+        rs = change_scan_walk(AT_FDCWD, d, filespec, flags | CHANGE_SCAN_SERIAL, since, trace, &s);
+        rp = change_scan_walk(AT_FDCWD, d, filespec, flags, since, trace, &p);
+        if (rs != rp)
+                fail_msg("%s: serial returned %d, parallel %d", what, rs, rp);
+        expect_same_order(&s.l, &p.l, what);
+        assert_false(s.saw_threads);
+        if (ret_threads)
+                *ret_threads = p.saw_threads;
+        strlist_clear(&s.l);
+        strlist_clear(&p.l);
+        return rs;
+}
+
+static const char *const hostile[] = {
+        "new\nline", " lead", "trail ", "-dash", "\xff\xfe latin1 \xe9", "*?[glob]", "back\\slash", "...",
+        ".hidden", "tab\there", "é unicode",
+};
+
+/*
+ * A tree big enough for the helpers to start: 40 directories of 100 files below "t", some of
+ * them nested five deep, "skip*" directories with subtrees, an empty directory, hostile
+ * names, symlinks (to "..", dangling, absolute), a FIFO and a hard link; one file in three
+ * with an old mtime.
+ */
+static void make_wide_tree(const char *d) {
+        char rel[512], longname[256];
+        vss_timestamp old = now_filetime() - 3650 * 24 * 3600 * FT_SECOND;
+        unsigned k = 0;
+
+        memset(longname, 'L', 255);
+        longname[255] = 0;
+        for (unsigned i = 0; i < 40; i++) {
+                const char *top = i % 10 == 3 ? "skip" : "dir";
+
+                for (unsigned f = 0; f < 100; f++, k++) {
+                        if (i % 8 == 5)
+                                snprintf(rel, sizeof(rel), "t/%s%02u/a/b/c/d/f%03u.%s", top, i, f, f % 2 ? "db" : "log");
+                        else if (f % 25 == 7)
+                                snprintf(rel, sizeof(rel), "t/%s%02u/sub%u/f%03u.db", top, i, f, f);
+                        else
+                                snprintf(rel, sizeof(rel), "t/%s%02u/f%03u.%s", top, i, f, f % 2 ? "db" : "log");
+                        make_file(d, rel, k % 3 == 0 ? old : 0);
+                }
+        }
+        for (size_t i = 0; i < ELEMENTSOF(hostile); i++) {
+                snprintf(rel, sizeof(rel), "t/dir0%zu/%s.db", i % 3, hostile[i]);
+                make_file(d, rel, 0);
+                snprintf(rel, sizeof(rel), "t/%s/f.db", hostile[i]);
+                make_file(d, rel, 0);
+        }
+        snprintf(rel, sizeof(rel), "t/dir01/%s", longname);
+        make_file(d, rel, 0);
+        snprintf(rel, sizeof(rel), "%s/t/empty", d);
+        assert_int_equal(mkdir(rel, 0755), 0);
+        snprintf(rel, sizeof(rel), "%s/t/dir02/up", d);
+        assert_int_equal(symlink("..", rel), 0);
+        snprintf(rel, sizeof(rel), "%s/t/dir02/dangling.db", d);
+        assert_int_equal(symlink("nowhere", rel), 0);
+        snprintf(rel, sizeof(rel), "%s/t/dir04/etc", d);
+        assert_int_equal(symlink("/etc", rel), 0);
+        snprintf(rel, sizeof(rel), "%s/t/dir04/fifo", d);
+        assert_int_equal(mkfifo(rel, 0644), 0);
+        {
+                _cleanup_free_ char *from = NULL, *to = NULL;
+
+                assert_true(asprintf(&from, "%s/t/dir00/f000.log", d) > 0);
+                assert_true(asprintf(&to, "%s/t/dir06/hardlink.db", d) > 0);
+                assert_int_equal(link(from, to), 0);
+        }
+}
+
+static void test_parallel_same_as_serial(void **state) {
+        _cleanup_free_ char *d = make_scratch(), *t = NULL;
+        vss_timestamp mid = now_filetime() - 365 * 24 * 3600 * FT_SECOND;
+        Trace plain = {}, skipping = { .skip_dirs = true };
+        bool threads = false, any_threads = false;
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        Trace stop;
+
+        make_wide_tree(d);
+        assert_true(asprintf(&t, "%s/t", d) > 0);
+
+        assert_int_equal(walk_both(t, NULL, CHANGE_SCAN_RECURSIVE, 0, &plain, "all, no stat", NULL), 0);
+        assert_int_equal(walk_both(t, NULL, CHANGE_SCAN_RECURSIVE | CHANGE_SCAN_STAT, 0, &plain, "stat", &threads), 0);
+        any_threads |= threads;
+        assert_int_equal(walk_both(t, NULL, CHANGE_SCAN_RECURSIVE, mid, &plain, "since", &threads), 0);
+        any_threads |= threads;
+        assert_int_equal(walk_both(t, "*.db", CHANGE_SCAN_RECURSIVE, mid, &plain, "filespec + since", NULL), 0);
+        {
+                _cleanup_free_ char *one = NULL;
+
+                assert_true(asprintf(&one, "%s/dir01", t) > 0);
+                assert_int_equal(walk_both(one, "*.db", 0, mid, &plain, "one level", NULL), 0);
+        }
+        assert_int_equal(walk_both(t, NULL, CHANGE_SCAN_RECURSIVE | CHANGE_SCAN_DIRS | CHANGE_SCAN_STAT, 0, &skipping,
+                                   "dirs, skipping", &threads),
+                         0);
+        any_threads |= threads;
+        assert_int_equal(walk_both(t, NULL, CHANGE_SCAN_RECURSIVE | CHANGE_SCAN_DIRS, mid, &skipping,
+                                   "dirs, skipping, since", NULL),
+                         0);
+        /* A callback's error stops both at the same entry. */
+        for (unsigned n = 1; n < 4000; n = n * 3 + 1) {
+                stop = (Trace) { .stop_after = n };
+                assert_int_equal(walk_both(t, NULL, CHANGE_SCAN_RECURSIVE | CHANGE_SCAN_STAT, 0, &stop, "stopped", NULL),
+                                 -ECANCELED);
+        }
+        /* The parallel walk did run on more than one thread (it is meant to use every core). */
+        if (cpus > 1)
+                assert_true(any_threads);
+        remove_tree(d);
+}
+
+/* Run fn in a child without CAP_DAC_OVERRIDE (as nobody when root); its exit code is the result. */
+static int run_unprivileged(int (*fn)(const char *), const char *arg) {
+        pid_t pid = fork();
+        int status;
+
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                if (geteuid() == 0 && (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+                                       setresuid(65534, 65534, 65534) < 0))
+                        _exit(90);
+                _exit(fn(arg));
+        }
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        return WEXITSTATUS(status);
+}
+
+static int count_all(const ChangeScanEntry *e, void *userdata) {
+        (*(unsigned *) userdata)++;
+        return 0;
+}
+
+/* In the child: both walks end alike after the same number of calls; 2 when they succeed,
+ * 3 when both stop with EACCES. */
+static int unreadable_child(const char *t) {
+        unsigned serial = 0, parallel = 0;
+        int rs, rp;
+
+        rs = change_scan_walk(AT_FDCWD, t, NULL, CHANGE_SCAN_RECURSIVE | CHANGE_SCAN_STAT | CHANGE_SCAN_SERIAL, 0,
+                              count_all, &serial);
+        rp = change_scan_walk(AT_FDCWD, t, NULL, CHANGE_SCAN_RECURSIVE | CHANGE_SCAN_STAT, 0, count_all, &parallel);
+        if (rs != rp || serial != parallel || serial == 0)
+                return 1;
+        return rs == 0 ? 2 : rs == -EACCES ? 3 : 4;
+}
+
+static void test_parallel_unreadable_dir(void **state) {
+        _cleanup_free_ char *d = make_scratch(), *t = NULL, *locked = NULL;
+
+        make_wide_tree(d);
+        assert_int_equal(chmod(d, 0755), 0);
+        assert_true(asprintf(&t, "%s/t", d) > 0);
+        assert_true(asprintf(&locked, "%s/t/dir07", d) > 0);
+        /* The child reads the whole tree; then one directory in the middle is unreadable. */
+        assert_int_equal(run_unprivileged(unreadable_child, t), 2);
+        assert_int_equal(chmod(locked, 0), 0);
+        assert_int_equal(run_unprivileged(unreadable_child, t), 3);
+        assert_int_equal(chmod(locked, 0755), 0);
+        remove_tree(d);
+}
+
+static void test_parallel_mount_boundary(void **state) {
+        _cleanup_free_ char *d = make_scratch(), *t = NULL, *mnt = NULL;
+        Trace all = {};
+
+        if (geteuid() != 0)
+                skip();
+        make_wide_tree(d);
+        assert_true(asprintf(&t, "%s/t", d) > 0);
+        assert_true(asprintf(&mnt, "%s/t/dir04/mnt", d) > 0);
+        assert_int_equal(mkdir(mnt, 0755), 0);
+        assert_int_equal(mount("tmpfs", mnt, "tmpfs", 0, "size=1m"), 0);
+        make_file(mnt, "inside.db", 0);
+        make_file(mnt, "deeper/inside.db", 0);
+
+        assert_int_equal(walk_both(t, NULL, CHANGE_SCAN_RECURSIVE | CHANGE_SCAN_DIRS | CHANGE_SCAN_STAT, 0, &all,
+                                   "mount boundary", NULL),
+                         0);
+        /* The mount point is reported as a directory, nothing below it. */
+        all = (Trace) {};
+        assert_int_equal(change_scan_walk(AT_FDCWD, t, NULL, CHANGE_SCAN_RECURSIVE | CHANGE_SCAN_DIRS | CHANGE_SCAN_STAT,
+                                          0, trace, &all),
+                         0);
+        {
+                bool mount_point = false;
+
+                for (size_t i = 0; i < all.l.n; i++) {
+                        assert_true(strncmp(all.l.v[i], "dir04/mnt/", 10) != 0);
+                        mount_point |= strncmp(all.l.v[i], "dir04/mnt|", 10) == 0;
+                }
+                assert_true(mount_point);
+        }
+        strlist_clear(&all.l);
+        assert_int_equal(umount2(mnt, MNT_DETACH), 0);
+        remove_tree(d);
+}
+
+typedef struct Churn {
+        const char *dir;
+        atomic_bool stop;
+} Churn;
+
+/* Create, rename, delete and replace entries of one directory until told to stop. */
+static void *churn(void *userdata) {
+        Churn *c = userdata;
+        char a[4096], b[4096];
+
+        for (unsigned i = 0; !atomic_load(&c->stop); i++) {
+                snprintf(a, sizeof(a), "%s/c%u", c->dir, i % 50);
+                snprintf(b, sizeof(b), "%s/r%u", c->dir, i % 50);
+                switch (i % 4) {
+                case 0:
+                        (void) close(open(a, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+                        break;
+                case 1:
+                        (void) rename(a, b);
+                        break;
+                case 2:
+                        (void) unlink(b);
+                        (void) mkdir(a, 0755);
+                        break;
+                default:
+                        (void) rmdir(a);
+                        (void) unlink(a);
+                        break;
+                }
+        }
+        return NULL;
+}
+
+static int trace_paths(const ChangeScanEntry *e, void *userdata) {
+        strlist_add(userdata, e->path);
+        return 0;
+}
+
+static void test_parallel_concurrent_changes(void **state) {
+        _cleanup_free_ char *d = make_scratch(), *t = NULL, *churn_dir = NULL;
+        StrList stable = {};
+        pthread_t th;
+        Churn c;
+
+        make_wide_tree(d);
+        assert_true(asprintf(&t, "%s/t", d) > 0);
+        assert_int_equal(change_scan_walk(AT_FDCWD, t, NULL, CHANGE_SCAN_RECURSIVE | CHANGE_SCAN_SERIAL, 0, trace_paths,
+                                          &stable),
+                         0);
+        qsort(stable.v, stable.n, sizeof(char *), strlist_cmp);
+        assert_true(asprintf(&churn_dir, "%s/t/dir05/a/b", d) > 0);
+        c = (Churn) { .dir = churn_dir };
+        assert_int_equal(pthread_create(&th, NULL, churn, &c), 0);
+
+        /* Whatever comes and goes meanwhile, every file that stays is reported exactly once. */
+        for (unsigned run = 0; run < 20; run++) {
+                StrList got = {};
+                size_t j = 0;
+
+                assert_int_equal(change_scan_walk(AT_FDCWD, t, NULL,
+                                                  CHANGE_SCAN_RECURSIVE | CHANGE_SCAN_STAT |
+                                                  (run % 2 ? CHANGE_SCAN_SERIAL : 0),
+                                                  0, trace_paths, &got),
+                                 0);
+                qsort(got.v, got.n, sizeof(char *), strlist_cmp);
+                for (size_t i = 1; i < got.n; i++)
+                        if (streq(got.v[i - 1], got.v[i]))
+                                fail_msg("run %u: \"%s\" reported twice", run, got.v[i]);
+                for (size_t i = 0; i < stable.n; i++) {
+                        while (j < got.n && strcmp(got.v[j], stable.v[i]) < 0)
+                                j++;
+                        if (j == got.n || !streq(got.v[j], stable.v[i]))
+                                fail_msg("run %u: \"%s\" missing", run, stable.v[i]);
+                }
+                strlist_clear(&got);
+        }
+        atomic_store(&c.stop, true);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        strlist_clear(&stable);
+        remove_tree(d);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_filespec),
@@ -284,6 +641,10 @@ int main(void) {
                 cmocka_unit_test(test_walk_stat_prune_stop),
                 cmocka_unit_test(test_walk_deep),
                 cmocka_unit_test(test_walk_noatime),
+                cmocka_unit_test(test_parallel_same_as_serial),
+                cmocka_unit_test(test_parallel_unreadable_dir),
+                cmocka_unit_test(test_parallel_mount_boundary),
+                cmocka_unit_test(test_parallel_concurrent_changes),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
