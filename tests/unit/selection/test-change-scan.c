@@ -294,7 +294,8 @@ typedef struct Trace {
         StrList l;
         unsigned stop_after;    /* > 0: fail with -ECANCELED at that entry */
         bool skip_dirs;         /* CHANGE_SCAN_SKIP for directories named "skip*" */
-        bool saw_threads;       /* more than one thread in the process during a callback */
+        unsigned threads_before;        /* threads in the process before the walk */
+        bool saw_threads;       /* more threads than that during a callback */
 } Trace;
 
 static unsigned thread_count(void) {
@@ -325,7 +326,7 @@ static int trace(const ChangeScanEntry *e, void *userdata) {
         }
         strlist_addf(&t->l, "%s|%u|%d|%" PRIu64 "|%" PRId64 "|%" PRId64 "|%" PRIu64, e->path, e->type, e->have_stat,
                      e->ino, e->have_stat ? e->mtime : 0, e->have_stat ? e->ctime : 0, e->have_stat ? e->size : 0);
-        if (t->l.n % 256 == 0 && thread_count() > 1)
+        if (t->l.n % 256 == 0 && thread_count() > t->threads_before)
                 t->saw_threads = true;
         if (t->stop_after && t->l.n == t->stop_after)
                 return -ECANCELED;
@@ -350,6 +351,8 @@ static int walk_both(const char *d, const char *filespec, ChangeScanFlags flags,
                      const char *what, bool *ret_threads) {
         Trace s = *proto, p = *proto;
         int rs, rp;
+
+        s.threads_before = p.threads_before = thread_count();
 
         rs = change_scan_walk(AT_FDCWD, d, filespec, flags | CHANGE_SCAN_SERIAL, since, trace, &s);
         rp = change_scan_walk(AT_FDCWD, d, filespec, flags, since, trace, &p);
@@ -515,15 +518,28 @@ static void test_parallel_unreadable_dir(void **state) {
         remove_tree(d);
 }
 
+/* Unmounts the tmpfs of test_parallel_mount_boundary, whether it passed or not. */
+static int mount_teardown(void **state) {
+        char *mnt = *state;
+
+        if (mnt) {
+                (void) umount2(mnt, MNT_DETACH);
+                free(mnt);
+        }
+        return 0;
+}
+
 static void test_parallel_mount_boundary(void **state) {
-        _cleanup_free_ char *d = make_scratch(), *t = NULL, *mnt = NULL;
+        _cleanup_free_ char *d = make_scratch(), *t = NULL;
         Trace all = {};
+        char *mnt = NULL;
 
         if (geteuid() != 0)
                 skip();
         make_wide_tree(d);
         assert_true(asprintf(&t, "%s/t", d) > 0);
         assert_true(asprintf(&mnt, "%s/t/dir04/mnt", d) > 0);
+        *state = mnt;
         assert_int_equal(mkdir(mnt, 0755), 0);
         assert_int_equal(mount("tmpfs", mnt, "tmpfs", 0, "size=1m"), 0);
         make_file(mnt, "inside.db", 0);
@@ -548,6 +564,8 @@ static void test_parallel_mount_boundary(void **state) {
         }
         strlist_clear(&all.l);
         assert_int_equal(umount2(mnt, MNT_DETACH), 0);
+        *state = NULL;
+        free(mnt);
         remove_tree(d);
 }
 
@@ -643,7 +661,7 @@ int main(void) {
                 cmocka_unit_test(test_walk_noatime),
                 cmocka_unit_test(test_parallel_same_as_serial),
                 cmocka_unit_test(test_parallel_unreadable_dir),
-                cmocka_unit_test(test_parallel_mount_boundary),
+                cmocka_unit_test_teardown(test_parallel_mount_boundary, mount_teardown),
                 cmocka_unit_test(test_parallel_concurrent_changes),
         };
 
