@@ -185,7 +185,7 @@ typedef struct WalkChunk {
         struct WalkChunk *next_free;
         WalkNode *dir;
         unsigned refs;
-        uint8_t buf[CHANGE_SCAN_DIRENT_BUFFER];
+        _Alignas(struct dirent64) uint8_t buf[CHANGE_SCAN_DIRENT_BUFFER];
 } WalkChunk;
 
 typedef enum WalkRecordKind {
