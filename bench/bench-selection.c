@@ -1,26 +1,33 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * bench-selection: what selecting the files of an incremental backup costs, against the tools
- * a backup script would use instead, on the same tree in the same run.
+ * a backup script would use instead, on the same trees in the same run.
  *
  * Setup (once): a loop-mounted btrfs (noatime) with a subvolume of --files small files (100
  * per directory), read-only snapshot A, its generation (change_scan_btrfs_generation), a GNU
  * tar level-0 snapshot file of A, a reference file and time, then --changed files rewritten
- * spread over the tree, and read-only snapshot B. Every contender then finds the files of B
- * changed since A:
- *   - file_select, incremental, own records by times: change_scan_walk (getdents64 + statx)
- *     under the §9 selection;
+ * spread over the tree, and read-only snapshot B. With --fs also naming ext4 and/or xfs, a
+ * loop-mounted volume of that type (image beside the btrfs one) gets the same tree, its own
+ * reference file and time, and the same changes: what LVM volumes without btrfs generations
+ * offer a backup. Every contender then finds the changed files:
+ *   btrfs (table A), in snapshot B:
+ *   - file_select, incremental, own records by times: change_scan_walk (getdents64 + statx on
+ *     every core) under the §9 selection;
  *   - file_select, incremental, own records by btrfs generation: change_scan_btrfs_changed;
- *   - the two scans alone, without the selection on top;
+ *   - the scans alone, without the selection on top, the walk also on one thread
+ *     (CHANGE_SCAN_SERIAL: the walk as it was before it used every core);
  *   - `find B -newer REF -type f` (stdout to /dev/null);
  *   - `tar --listed-incremental=COPY --no-check-device -C B -cf /dev/null .` with a fresh copy
  *     of the level-0 snapshot file each run (GNU tar does not read file data for /dev/null;
  *     --no-check-device because every btrfs snapshot has its own st_dev).
+ *   ext4, XFS (table B), in the volume's tree: file_select by times, the walk alone on every
+ *   core and on one thread, and `find TREE -newer REF -type f`.
  * Each contender's result is checked once (exactly --changed files), then all run round robin,
- * warm cache, --runs times after one warm-up round. Prints a markdown table: median, p10–p90,
- * files found, and the ratio to find.
+ * warm cache (nothing is dropped; every tree was just read) or, with --cold, each timed run
+ * after sync + drop_caches=3, --runs times after one warm-up round. Prints markdown tables: median, p10–p90, files found, the ratio to find on the same
+ * volume and, for the generation rows, their time as a share of the full scan by times.
  *
- * Usage: bench_selection [--files N] [--changed N] [--runs N]
+ * Usage: bench_selection [--files N] [--changed N] [--runs N] [--fs btrfs[,ext4][,xfs]] [--cold]
  * Needs root (exits 77 otherwise).
  * Build and run: ninja -C build bench/bench_selection && sudo ./build/bench/bench_selection
  */
@@ -33,6 +40,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysinfo.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -41,6 +49,7 @@
 #include <btrfsutil.h>
 
 #include "backup-components.h"
+#include "bench-util.h"
 #include "change-scan.h"
 #include "file-select.h"
 #include "macro.h"
@@ -48,28 +57,59 @@
 #include "writer-metadata.h"
 
 #define IMAGE_SIZE (UINT64_C(4) << 30) /* sparse; room for the metadata of 200k files */
+#define TIMES_IMAGE_SIZE (UINT64_C(2) << 30)
 #define FILES_PER_DIR 100U
 #define ORIGINAL "/srv/data"
 #define MAX_RUNS 101U
+#define MAX_TIMES_FS 2U
+
+/* An ext4 or XFS volume with the same tree, scanned by times only. */
+typedef struct TimesFs {
+        const char *type;
+        BenchFs fs;
+        char *tree, *ref;
+        vss_timestamp since;
+} TimesFs;
 
 typedef struct Bench {
         unsigned files, changed, runs;
+        bool cold;
         LoopBtrfs fs;
         char *vol, *snap_a, *snap_b, *ref, *snar0, *snar;
         uint64_t gen_a;
         vss_timestamp time_a;
         WriterMetadata *wmd;
         BackupComponents *bcd;
+        TimesFs times[MAX_TIMES_FS];
+        unsigned n_times;
 } Bench;
 
-typedef int (*ContenderFn)(Bench *b, unsigned *ret_found);
+/* What a contender scans: a tree (snapshot B or a volume's tree) and the reference of it. */
+typedef struct Target {
+        const char *tree, *ref;
+        vss_timestamp since;
+} Target;
+
+typedef int (*ContenderFn)(Bench *b, const Target *t, unsigned *ret_found);
+
+typedef enum Role {
+        ROLE_OTHER,
+        ROLE_FULL_SCAN, /* the full scan by times the generation rows are a share of */
+        ROLE_GENERATION,
+        ROLE_FIND,      /* the baseline of its table */
+} Role;
 
 typedef struct Contender {
-        const char *name;
+        char name[96];
         ContenderFn run;
+        Target target;
+        unsigned table;         /* 0: btrfs, 1 + i: times[i] */
+        Role role;
         double ms[MAX_RUNS];
         unsigned found;
 } Contender;
+
+#define MAX_CONTENDERS (8U + 4U * MAX_TIMES_FS)
 
 static vss_timestamp now_filetime(void) {
         struct timespec ts;
@@ -222,15 +262,15 @@ static int count_entry(const ChangeScanEntry *e, void *userdata) {
         return 0;
 }
 
-static int select_with(Bench *b, uint64_t generation, unsigned *ret_found) {
+static int select_with(Bench *b, const Target *t, uint64_t generation, unsigned *ret_found) {
         const WriterMetadata *writers[] = { b->wmd };
-        FileSelectVolume vol = { .original = ORIGINAL, .snapshot = b->snap_b, .previous_generation = generation };
+        FileSelectVolume vol = { .original = ORIGINAL, .snapshot = t->tree, .previous_generation = generation };
         FileSelectInput in = {
                 .backup_type = VSS_BT_INCREMENTAL,
                 .bcd = b->bcd,
                 .writers = writers,
                 .n_writers = 1,
-                .previous_backup_time = b->time_a,
+                .previous_backup_time = t->since,
                 .volumes = &vol,
                 .n_volumes = 1,
         };
@@ -239,33 +279,40 @@ static int select_with(Bench *b, uint64_t generation, unsigned *ret_found) {
         return file_select(&in, count_selected, ret_found, NULL);
 }
 
-static int run_select_walk(Bench *b, unsigned *ret_found) {
-        return select_with(b, 0, ret_found);
+static int run_select_walk(Bench *b, const Target *t, unsigned *ret_found) {
+        return select_with(b, t, 0, ret_found);
 }
 
-static int run_select_generation(Bench *b, unsigned *ret_found) {
-        return select_with(b, b->gen_a, ret_found);
+static int run_select_generation(Bench *b, const Target *t, unsigned *ret_found) {
+        return select_with(b, t, b->gen_a, ret_found);
 }
 
-static int run_walk(Bench *b, unsigned *ret_found) {
+static int run_walk(Bench *b, const Target *t, unsigned *ret_found) {
         *ret_found = 0;
-        return change_scan_walk(AT_FDCWD, b->snap_b, NULL, CHANGE_SCAN_RECURSIVE, b->time_a, count_entry, ret_found);
+        return change_scan_walk(AT_FDCWD, t->tree, NULL, CHANGE_SCAN_RECURSIVE, t->since, count_entry, ret_found);
 }
 
-static int run_generation(Bench *b, unsigned *ret_found) {
+static int run_walk_serial(Bench *b, const Target *t, unsigned *ret_found) {
         *ret_found = 0;
-        return change_scan_btrfs_changed(b->snap_b, b->gen_a, count_entry, ret_found);
+        return change_scan_walk(AT_FDCWD, t->tree, NULL, CHANGE_SCAN_RECURSIVE | CHANGE_SCAN_SERIAL, t->since,
+                                count_entry, ret_found);
 }
 
-static int run_find(Bench *b, unsigned *ret_found) {
-        char *argv[] = { (char *) "find", b->snap_b, (char *) "-newer", b->ref, (char *) "-type", (char *) "f", NULL };
+static int run_generation(Bench *b, const Target *t, unsigned *ret_found) {
+        *ret_found = 0;
+        return change_scan_btrfs_changed(t->tree, b->gen_a, count_entry, ret_found);
+}
+
+static int run_find(Bench *b, const Target *t, unsigned *ret_found) {
+        char *argv[] = { (char *) "find", (char *) t->tree, (char *) "-newer", (char *) t->ref, (char *) "-type",
+                         (char *) "f", NULL };
 
         return run_tool(argv, any_line, ret_found);
 }
 
-static int run_tar(Bench *b, unsigned *ret_found) {
+static int run_tar(Bench *b, const Target *t, unsigned *ret_found) {
         _cleanup_free_ char *listed = NULL;
-        char *argv[] = { (char *) "tar", NULL, (char *) "--no-check-device", (char *) "-C", b->snap_b,
+        char *argv[] = { (char *) "tar", NULL, (char *) "--no-check-device", (char *) "-C", (char *) t->tree,
                          (char *) "-cf", (char *) "/dev/null", (char *) ".", NULL, NULL };
         int r;
 
@@ -279,6 +326,22 @@ static int run_tar(Bench *b, unsigned *ret_found) {
         if (ret_found)
                 argv[8] = (char *) "-v";
         return run_tool(argv, file_line, ret_found);
+}
+
+/* --cold: what a scan costs when nothing of the tree is cached (all filesystems' caches, as
+ * bench_copy's cold rows do): write back, then drop page cache, dentries and inodes. */
+static int drop_caches(void) {
+        _cleanup_close_ int fd = -EBADF;
+
+        sync();
+        fd = open("/proc/sys/vm/drop_caches", O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        return write(fd, "3\n", 2) == 2 ? 0 : -errno;
+}
+
+static bool is_tool(ContenderFn fn) {
+        return fn == run_find || fn == run_tar;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -308,11 +371,57 @@ static int make_documents(Bench *b) {
         return 0;
 }
 
+/* The reference point: a file whose mtime is now and the time itself, a second clear of the
+ * files written before and of the changes after. */
+static int make_reference(const char *ref, vss_timestamp *ret_time) {
+        _cleanup_close_ int fd = -EBADF;
+
+        sleep_ms(1100);
+        fd = open(ref, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return -errno;
+        *ret_time = now_filetime();
+        sleep_ms(1100);
+        return 0;
+}
+
+static int setup_times_fs(Bench *b, TimesFs *t) {
+        _cleanup_free_ char *image = NULL, *mnt = NULL, *inodes = NULL;
+        const char *ext4_args[] = { "-q", "-N", NULL, "-E", "lazy_itable_init=0,lazy_journal_init=0", NULL };
+        const char *xfs_args[] = { "-q", NULL };
+        int r;
+
+        if (asprintf(&image, "%s/%s.img", b->fs.dir, t->type) < 0 || asprintf(&mnt, "%s/%s", b->fs.dir, t->type) < 0 ||
+            asprintf(&inodes, "%u", b->files + b->files / FILES_PER_DIR + 1024) < 0)
+                return -ENOMEM;
+        ext4_args[2] = inodes;
+        r = bench_fs_make(image, TIMES_IMAGE_SIZE, t->type, streq(t->type, "ext4") ? ext4_args : xfs_args, mnt,
+                          &t->fs);
+        if (r < 0)
+                return r;
+        if (mount(NULL, mnt, NULL, MS_REMOUNT | MS_NOATIME, NULL) < 0)
+                return -errno;
+        if (asprintf(&t->tree, "%s/tree", mnt) < 0 || asprintf(&t->ref, "%s/%s.reference", b->fs.dir, t->type) < 0)
+                return -ENOMEM;
+        if (mkdir(t->tree, 0755) < 0)
+                return -errno;
+        fprintf(stderr, "populating %u files on %s...\n", b->files, t->type);
+        r = populate(t->tree, b->files);
+        if (r < 0)
+                return r;
+        r = make_reference(t->ref, &t->since);
+        if (r < 0)
+                return r;
+        r = change_files(t->tree, b->files, b->changed);
+        if (r < 0)
+                return r;
+        return syncfs_path(t->tree);
+}
+
 static int setup(Bench *b) {
         char *tar_argv[] = { (char *) "tar", NULL, (char *) "-C", NULL, (char *) "-cf", (char *) "/dev/null",
                              (char *) ".", NULL };
         _cleanup_free_ char *listed = NULL;
-        _cleanup_close_ int fd = -EBADF;
         int r;
 
         r = loop_btrfs_setup("/var/tmp/vss-bench-sel-XXXXXX", IMAGE_SIZE, &b->fs);
@@ -328,7 +437,7 @@ static int setup(Bench *b) {
 
         if (btrfs_util_create_subvolume(b->vol, 0, NULL, NULL) != BTRFS_UTIL_OK)
                 return -EIO;
-        fprintf(stderr, "populating %u files...\n", b->files);
+        fprintf(stderr, "populating %u files on btrfs...\n", b->files);
         r = populate(b->vol, b->files);
         if (r < 0)
                 return r;
@@ -347,12 +456,9 @@ static int setup(Bench *b) {
         r = run_tool(tar_argv, NULL, NULL);
         if (r < 0)
                 return r;
-        sleep_ms(1100);
-        fd = open(b->ref, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0)
-                return -errno;
-        b->time_a = now_filetime();
-        sleep_ms(1100);
+        r = make_reference(b->ref, &b->time_a);
+        if (r < 0)
+                return r;
 
         r = change_files(b->vol, b->files, b->changed);
         if (r < 0)
@@ -360,10 +466,23 @@ static int setup(Bench *b) {
         if (btrfs_util_create_snapshot(b->vol, b->snap_b, BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY, NULL, NULL) !=
             BTRFS_UTIL_OK)
                 return -EIO;
+
+        for (unsigned i = 0; i < b->n_times; i++) {
+                r = setup_times_fs(b, &b->times[i]);
+                if (r < 0) {
+                        fprintf(stderr, "setup of %s: %s\n", b->times[i].type, strerror(-r));
+                        return r;
+                }
+        }
         return make_documents(b);
 }
 
 static void bench_done(Bench *b) {
+        for (unsigned i = 0; i < b->n_times; i++) {
+                (void) bench_fs_destroy(&b->times[i].fs);
+                free(b->times[i].tree);
+                free(b->times[i].ref);
+        }
         if (b->snap_b)
                 (void) btrfs_util_delete_subvolume(b->snap_b, 0);
         if (b->snap_a)
@@ -381,18 +500,6 @@ static void bench_done(Bench *b) {
         backup_components_free(b->bcd);
 }
 
-static int double_cmp(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-
-        return x < y ? -1 : x > y;
-}
-
-static double percentile(const double *sorted, unsigned n, unsigned pct) {
-        unsigned rank = (pct * n + 99) / 100;
-
-        return sorted[rank == 0 ? 0 : rank - 1];
-}
-
 static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *ret) {
         char *end;
         unsigned long v;
@@ -405,24 +512,85 @@ static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *r
         return 0;
 }
 
+/* --fs: btrfs always (table A), then ext4 and xfs in the order named. */
+static int parse_fs(const char *s, Bench *b) {
+        _cleanup_free_ char *copy = strdup(s);
+        char *save = NULL;
+
+        if (!copy)
+                return -ENOMEM;
+        b->n_times = 0;
+        for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+                if (streq(tok, "btrfs"))
+                        continue;
+                if ((!streq(tok, "ext4") && !streq(tok, "xfs")) || b->n_times >= MAX_TIMES_FS)
+                        return -EINVAL;
+                b->times[b->n_times++].type = streq(tok, "ext4") ? "ext4" : "xfs";
+        }
+        return 0;
+}
+
+static void add(Contender *c, unsigned *n, unsigned table, Role role, ContenderFn run, const Target *t,
+                const char *name) {
+        Contender *ct = &c[(*n)++];
+
+        *ct = (Contender) { .run = run, .target = *t, .table = table, .role = role };
+        snprintf(ct->name, sizeof(ct->name), "%s", name);
+}
+
+static double median_of(Contender *c, unsigned n, unsigned table, Role role, unsigned runs) {
+        for (unsigned i = 0; i < n; i++)
+                if (c[i].table == table && c[i].role == role)
+                        return stats_median(c[i].ms, runs);
+        return 0;
+}
+
+static void print_table(Contender *c, unsigned n, unsigned table, unsigned runs) {
+        double find = median_of(c, n, table, ROLE_FIND, runs), full = median_of(c, n, table, ROLE_FULL_SCAN, runs);
+
+        printf("| contender | median | p10–p90 | files found | vs find |%s\n", table == 0 ? " share of full scan |" : "");
+        printf("|---|---|---|---|---|%s\n", table == 0 ? "---|" : "");
+        for (unsigned i = 0; i < n; i++) {
+                Contender *ct = &c[i];
+                double med;
+
+                if (ct->table != table)
+                        continue;
+                med = stats_median(ct->ms, runs);
+                printf("| %s | %.1f ms | %.1f–%.1f ms | %u | %.2fx |", ct->name, med, stats_percentile(ct->ms, runs, 10),
+                       stats_percentile(ct->ms, runs, 90), ct->found, find / med);
+                if (table == 0) {
+                        if (ct->role == ROLE_GENERATION)
+                                printf(" %.1f %% |", 100.0 * med / full);
+                        else
+                                printf(" %s |", ct->role == ROLE_FULL_SCAN ? "100 % (full scan)" : "–");
+                }
+                printf("\n");
+        }
+}
+
+static void print_loadavg(const char *when) {
+        double l[3];
+
+        if (getloadavg(l, 3) == 3)
+                printf("Load average (1, 5, 15 min) %s: %.2f %.2f %.2f\n", when, l[0], l[1], l[2]);
+}
+
 int main(int argc, char **argv) {
         static const struct option options[] = {
                 { "files", required_argument, NULL, 'f' },
                 { "changed", required_argument, NULL, 'c' },
                 { "runs", required_argument, NULL, 'r' },
+                { "fs", required_argument, NULL, 's' },
+                { "cold", no_argument, NULL, 'C' },
                 {},
         };
-        Contender contenders[] = {
-                { "file_select, incremental, by times (change_scan_walk)", run_select_walk },
-                { "file_select, incremental, by btrfs generation", run_select_generation },
-                { "change_scan_walk alone (getdents64 + statx, since)", run_walk },
-                { "change_scan_btrfs_changed alone", run_generation },
-                { "`find SNAP -newer REF -type f`", run_find },
-                { "GNU tar `--listed-incremental` (level 1, -cf /dev/null)", run_tar },
-        };
-        const unsigned baseline = 4;
-        Bench b = { .files = 200000, .changed = 100, .runs = 9 };
+        Contender contenders[MAX_CONTENDERS];
+        Bench b = { .files = 200000, .changed = 100, .runs = 9, .n_times = 2, .times = { { .type = "ext4" }, { .type = "xfs" } } };
+        const char *cache_state;
+        unsigned n = 0;
         struct utsname u;
+        Target bt;
         int c, r;
 
         while ((c = getopt_long(argc, argv, "", options, NULL)) >= 0)
@@ -439,8 +607,16 @@ int main(int argc, char **argv) {
                         if (parse_unsigned(optarg, 3, MAX_RUNS, &b.runs) < 0)
                                 return 2;
                         break;
+                case 's':
+                        if (parse_fs(optarg, &b) < 0)
+                                return 2;
+                        break;
+                case 'C':
+                        b.cold = true;
+                        break;
                 default:
-                        fprintf(stderr, "usage: %s [--files N] [--changed N] [--runs N]\n", argv[0]);
+                        fprintf(stderr, "usage: %s [--files N] [--changed N] [--runs N] [--fs btrfs[,ext4][,xfs]] [--cold]\n",
+                                argv[0]);
                         return 2;
                 }
         if (b.changed > b.files / 2)
@@ -457,9 +633,31 @@ int main(int argc, char **argv) {
                 return 1;
         }
 
+        bt = (Target) { .tree = b.snap_b, .ref = b.ref, .since = b.time_a };
+        add(contenders, &n, 0, ROLE_FULL_SCAN, run_select_walk, &bt, "file_select, incremental, by times (change_scan_walk)");
+        add(contenders, &n, 0, ROLE_GENERATION, run_select_generation, &bt, "file_select, incremental, by btrfs generation");
+        add(contenders, &n, 0, ROLE_OTHER, run_walk, &bt, "change_scan_walk alone (getdents64 + statx, since)");
+        add(contenders, &n, 0, ROLE_OTHER, run_walk_serial, &bt, "change_scan_walk alone, one thread (CHANGE_SCAN_SERIAL)");
+        add(contenders, &n, 0, ROLE_GENERATION, run_generation, &bt, "change_scan_btrfs_changed alone");
+        add(contenders, &n, 0, ROLE_FIND, run_find, &bt, "`find SNAP -newer REF -type f`");
+        add(contenders, &n, 0, ROLE_OTHER, run_tar, &bt, "GNU tar `--listed-incremental` (level 1, -cf /dev/null)");
+        for (unsigned i = 0; i < b.n_times; i++) {
+                Target t = { .tree = b.times[i].tree, .ref = b.times[i].ref, .since = b.times[i].since };
+                char name[96];
+
+                snprintf(name, sizeof(name), "%s: file_select, incremental, by times", b.times[i].type);
+                add(contenders, &n, 1 + i, ROLE_FULL_SCAN, run_select_walk, &t, name);
+                snprintf(name, sizeof(name), "%s: change_scan_walk alone", b.times[i].type);
+                add(contenders, &n, 1 + i, ROLE_OTHER, run_walk, &t, name);
+                snprintf(name, sizeof(name), "%s: change_scan_walk alone, one thread", b.times[i].type);
+                add(contenders, &n, 1 + i, ROLE_OTHER, run_walk_serial, &t, name);
+                snprintf(name, sizeof(name), "%s: `find TREE -newer REF -type f`", b.times[i].type);
+                add(contenders, &n, 1 + i, ROLE_FIND, run_find, &t, name);
+        }
+
         /* Every contender must find exactly the changed files before it is timed. */
-        for (size_t i = 0; i < ELEMENTSOF(contenders); i++) {
-                r = contenders[i].run(&b, &contenders[i].found);
+        for (unsigned i = 0; i < n; i++) {
+                r = contenders[i].run(&b, &contenders[i].target, &contenders[i].found);
                 if (r < 0 || contenders[i].found != b.changed) {
                         fprintf(stderr, "%s: %s, found %u files, expected %u\n", contenders[i].name,
                                 r < 0 ? strerror(-r) : "ok", contenders[i].found, b.changed);
@@ -468,14 +666,30 @@ int main(int argc, char **argv) {
                 }
         }
 
+        (void) uname(&u);
+        printf("Command:");
+        for (int i = 0; i < argc; i++)
+                printf(" %s", argv[i]);
+        printf("\nKernel: %s, %d CPUs (%d online)\n", u.release, get_nprocs_conf(), get_nprocs());
+        print_loadavg("at start");
+
         /* One warm-up round, then round robin. */
         for (unsigned run = 0; run <= b.runs; run++)
-                for (size_t i = 0; i < ELEMENTSOF(contenders); i++) {
+                for (unsigned i = 0; i < n; i++) {
                         Contender *ct = &contenders[i];
                         unsigned found = 0;
-                        uint64_t t0 = now_usec();
+                        uint64_t t0;
 
-                        r = ct->run(&b, ct->run == run_find || ct->run == run_tar ? NULL : &found);
+                        if (b.cold) {
+                                r = drop_caches();
+                                if (r < 0) {
+                                        fprintf(stderr, "drop_caches: %s\n", strerror(-r));
+                                        bench_done(&b);
+                                        return 1;
+                                }
+                        }
+                        t0 = now_usec();
+                        r = ct->run(&b, &ct->target, is_tool(ct->run) ? NULL : &found);
                         if (r < 0) {
                                 fprintf(stderr, "%s: %s\n", ct->name, strerror(-r));
                                 bench_done(&b);
@@ -484,26 +698,24 @@ int main(int argc, char **argv) {
                         if (run > 0)
                                 ct->ms[run - 1] = (double) (now_usec() - t0) / 1000.0;
                 }
+        print_loadavg("at end");
+        cache_state = b.cold ? "cold cache (sync + drop_caches=3 before every timed run)"
+                             : "warm cache (nothing dropped by the benchmark)";
+        for (unsigned i = 0; i < n; i++)
+                stats_sort(contenders[i].ms, b.runs);
 
-        (void) uname(&u);
-        printf("Incremental selection, %u files (%u per directory) with %u changed after the reference, "
-               "btrfs on loop (noatime), warm cache, %u runs round robin after one warm-up; kernel %s, %ld CPUs.\n\n",
-               b.files, FILES_PER_DIR, b.changed, b.runs, u.release, sysconf(_SC_NPROCESSORS_ONLN));
-        printf("| contender | median | p10–p90 | files found | vs find |\n");
-        printf("|---|---|---|---|---|\n");
-        qsort(contenders[baseline].ms, b.runs, sizeof(double), double_cmp);
-        for (size_t i = 0; i < ELEMENTSOF(contenders); i++) {
-                Contender *ct = &contenders[i];
-                double med;
-
-                if (i != baseline)
-                        qsort(ct->ms, b.runs, sizeof(double), double_cmp);
-                med = percentile(ct->ms, b.runs, 50);
-                printf("| %s | %.1f ms | %.1f–%.1f ms | %u | %.2fx |\n", ct->name, med, percentile(ct->ms, b.runs, 10),
-                       percentile(ct->ms, b.runs, 90), ct->found,
-                       percentile(contenders[baseline].ms, b.runs, 50) / med);
+        printf("\nA. Incremental selection, %u files (%u per directory) with %u changed after the reference, "
+               "btrfs on loop (noatime), snapshot B; %s, %u runs round robin after one warm-up.\n\n",
+               b.files, FILES_PER_DIR, b.changed, cache_state, b.runs);
+        print_table(contenders, n, 0, b.runs);
+        printf("\n\"vs find\" is find's median divided by the row's (above 1: faster than find); \"share of full "
+               "scan\" is the row's median over the full scan by times (file_select by times).\n");
+        for (unsigned i = 0; i < b.n_times; i++) {
+                printf("\nB%u. The same tree and changes on %s (loop, noatime, no snapshot): change detection by times "
+                       "only; %s, same rounds.\n\n",
+                       i + 1, b.times[i].type, cache_state);
+                print_table(contenders, n, 1 + i, b.runs);
         }
-        printf("\n\"vs find\" is find's median divided by the row's (above 1: faster than find).\n");
         bench_done(&b);
         return 0;
 }
