@@ -22,10 +22,12 @@
  *     --no-check-device because every btrfs snapshot has its own st_dev).
  *   ext4, XFS (table B), in the volume's tree: file_select by times, the walk alone on every
  *   core and on one thread, and `find TREE -newer REF -type f`.
- * Each contender's result is checked once (exactly --changed files), then all run round robin,
- * warm cache (nothing is dropped; every tree was just read) or, with --cold, each timed run
- * after sync + drop_caches=3, --runs times after one warm-up round. Prints markdown tables: median, p10–p90, files found, the ratio to find on the same
- * volume and, for the generation rows, their time as a share of the full scan by times.
+ * Each contender's result is checked once (exactly --changed files), then all run round robin
+ * (each round starting one contender later), warm cache (nothing is dropped; every tree was
+ * just read) or, with --cold, each timed run after sync + drop_caches=3, --runs times after
+ * one warm-up round. Prints markdown tables: median, p10–p90, files found, the ratio to find
+ * on the same volume and, for the generation rows, their time as a share of the full scan by
+ * times.
  *
  * Usage: bench_selection [--files N] [--changed N] [--runs N] [--fs btrfs[,ext4][,xfs]] [--cold]
  * Needs root (exits 77 otherwise).
@@ -673,10 +675,12 @@ int main(int argc, char **argv) {
         printf("\nKernel: %s, %d CPUs (%d online)\n", u.release, get_nprocs_conf(), get_nprocs());
         print_loadavg("at start");
 
-        /* One warm-up round, then round robin. */
+        /* One warm-up round, then round robin, each round starting one contender later: what
+         * happens to the machine between rounds (another program dropping caches) falls on
+         * every contender alike, not always on the first. */
         for (unsigned run = 0; run <= b.runs; run++)
-                for (unsigned i = 0; i < n; i++) {
-                        Contender *ct = &contenders[i];
+                for (unsigned k = 0; k < n; k++) {
+                        Contender *ct = &contenders[(run + k) % n];
                         unsigned found = 0;
                         uint64_t t0;
 

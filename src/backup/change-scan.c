@@ -203,8 +203,16 @@ typedef struct WalkRecord {
         int err;                /* DIR, ERROR: the error of entering or reading; FILE: of its statx */
         WalkRecordKind kind;
         bool need_stat;
-        atomic_bool done;       /* its batch is finished: the fields above are final */
+        /* Its ring index << 2 | RECORD_PENDING, _BUSY (one thread is on it) or _DONE (the
+         * fields above are final). With the index in it, a thread that claimed this slot long
+         * ago can never take the record a later lap of the ring put there. */
+        _Atomic uint64_t state;
 } WalkRecord;
+
+#define RECORD_PENDING 0U
+#define RECORD_BUSY 1U
+#define RECORD_DONE 2U
+#define RECORD_STATE(index, s) ((index) << 2 | (s))
 
 typedef struct ListLevel {
         WalkNode *node;
@@ -431,12 +439,21 @@ static bool walk_claim(Walk *w, uint64_t *ret_from, uint64_t *ret_to) {
         return true;
 }
 
-/* statx every record of [from, to) that needs it and mark each done, in order. A record is
- * not touched after it is marked: the calling thread may report it and reuse its slot. */
+/*
+ * statx every record of [from, to) that is still pending and mark each done, in order. Each
+ * record is taken on its own (pending → busy), so the calling thread can take over the rest of
+ * a batch whose helper was preempted: a descheduled helper then delays the walk by at most the
+ * one statx it is in. A record is not touched after it is marked done: the calling thread may
+ * report it and reuse its slot.
+ */
 static void walk_stat_batch(Walk *w, uint64_t from, uint64_t to) {
         for (uint64_t i = from; i < to; i++) {
                 WalkRecord *rec = &w->ring[i % WALK_RING];
+                uint64_t expected = RECORD_STATE(i, RECORD_PENDING);
 
+                if (!atomic_compare_exchange_strong_explicit(&rec->state, &expected, RECORD_STATE(i, RECORD_BUSY),
+                                                             memory_order_acquire, memory_order_relaxed))
+                        continue;
                 if (rec->need_stat) {
                         struct statx sx;
 
@@ -445,8 +462,13 @@ static void walk_stat_batch(Walk *w, uint64_t from, uint64_t to) {
                         else
                                 entry_fill_stat(&rec->e, &sx);
                 }
-                atomic_store_explicit(&rec->done, true, memory_order_release);
+                atomic_store_explicit(&rec->state, RECORD_STATE(i, RECORD_DONE), memory_order_release);
         }
+}
+
+static bool walk_record_done(Walk *w, uint64_t index) {
+        return atomic_load_explicit(&w->ring[index % WALK_RING].state, memory_order_acquire) ==
+               RECORD_STATE(index, RECORD_DONE);
 }
 
 static void *walk_helper(void *userdata) {
@@ -517,7 +539,8 @@ static uint64_t walk_unclaimed(const Walk *w) {
 
 /* The next free record, zeroed; the caller fills it and walk_publish makes it visible. */
 static WalkRecord *walk_record_new(Walk *w, uint64_t *pending, WalkRecordKind kind) {
-        WalkRecord *rec = &w->ring[(w->tail + *pending) % WALK_RING];
+        uint64_t index = w->tail + *pending;
+        WalkRecord *rec = &w->ring[index % WALK_RING];
 
         rec->chunk = NULL;
         rec->name = NULL;
@@ -526,7 +549,9 @@ static WalkRecord *walk_record_new(Walk *w, uint64_t *pending, WalkRecordKind ki
         rec->err = 0;
         rec->kind = kind;
         rec->need_stat = false;
-        atomic_store_explicit(&rec->done, false, memory_order_relaxed);
+        /* Helpers see the fields through the lock walk_publish takes; a stale helper's
+         * compare-and-swap for an older lap fails on the index. */
+        atomic_store_explicit(&rec->state, RECORD_STATE(index, RECORD_PENDING), memory_order_relaxed);
         (*pending)++;
         return rec;
 }
@@ -829,7 +854,7 @@ static int walk_report_done(Walk *w) {
                 WalkRecord *rec = &w->ring[w->head % WALK_RING];
                 int r;
 
-                if (!atomic_load_explicit(&rec->done, memory_order_acquire))
+                if (!walk_record_done(w, w->head))
                         return 0;
                 r = report_record(w, rec);
                 record_release(w, rec);
@@ -874,13 +899,17 @@ static int walk_run(Walk *w) {
                                 return r;
                         continue;
                 }
-                /* Everything is claimed and the head's batch is a helper's: wait for it. (With
+                /* Everything is claimed and the head's batch is a helper's. Take over what the
+                 * helpers have not started yet, then wait for the one statx in progress. (With
                  * nothing listed, the listing can always go on: no wait without a record.) */
                 if (w->head == w->tail)
                         return -EDEADLK;
+                walk_stat_batch(w, w->head, atomic_load_explicit(&w->claim, memory_order_relaxed));
+                if (walk_record_done(w, w->head))
+                        continue;
                 pthread_mutex_lock(&w->lock);
                 w->caller_waiting = true;
-                while (!atomic_load_explicit(&w->ring[w->head % WALK_RING].done, memory_order_acquire))
+                while (!walk_record_done(w, w->head))
                         pthread_cond_wait(&w->done_cond, &w->lock);
                 w->caller_waiting = false;
                 pthread_mutex_unlock(&w->lock);
