@@ -110,15 +110,12 @@ int process_spawn_flags(char *const argv[], unsigned flags, pid_t *ret_pid) {
 /* Runs argv to its end, its stdout discarded; 0 only when it exited with status 0. */
 static int process_run(char *const argv[]) {
         pid_t pid = -1;
-        int status, r;
+        int r;
 
         r = spawn_full(argv, SPAWN_NULL_STDOUT, &pid, NULL);
         if (r < 0)
                 return r;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EPROTO;
+        return process_wait_success(pid);
 }
 
 int process_stop(pid_t pid, unsigned timeout_ms) {
@@ -374,6 +371,15 @@ int loop_btrfs_teardown(LoopBtrfs *l) {
         return r;
 }
 
+int process_wait_success(pid_t pid) {
+        int status;
+
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return -errno;
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EPROTO;
+}
+
 int spawn_logged(char *const argv[], const char *log_path, pid_t *ret_pid) {
         pid_t parent = getpid(), pid;
 
@@ -401,4 +407,14 @@ int spawn_logged(char *const argv[], const char *log_path, pid_t *ret_pid) {
         }
         *ret_pid = pid;
         return 0;
+}
+
+int process_run_logged(char *const argv[], const char *log_path) {
+        pid_t pid;
+        int r;
+
+        r = spawn_logged(argv, log_path, &pid);
+        if (r < 0)
+                return r;
+        return process_wait_success(pid);
 }

@@ -90,3 +90,12 @@ uint64_t now_usec(void);
  * *ret_pid is the child; stop it with process_stop().
  */
 int spawn_logged(char *const argv[], const char *log_path, pid_t *ret_pid);
+
+/*
+ * process_wait_success: reap pid (retrying on EINTR). 0 when it exited with status 0,
+ * -EPROTO when it failed or was killed, a negative errno when it cannot be waited for.
+ */
+int process_wait_success(pid_t pid);
+
+/* process_run_logged: spawn_logged() argv and wait for it: process_wait_success()'s answer. */
+int process_run_logged(char *const argv[], const char *log_path);

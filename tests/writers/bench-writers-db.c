@@ -334,20 +334,6 @@ static void report(const char *name, const Sample *s, size_t n) {
                median(ratio, k), median(tpb, k), median(ratio_b, k));
 }
 
-/* Runs argv to its end with its output in log; 0 when it exited 0. */
-static int run_to_end(char *const argv[], const char *log) {
-        pid_t pid;
-        int status, r;
-
-        r = spawn_logged(argv, log, &pid);
-        if (r < 0)
-                return r;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EPROTO;
-}
-
 static int start_logged(char *const argv[], const char *log, pid_t *ret) {
         int r = spawn_logged(argv, log, ret);
 
@@ -545,9 +531,10 @@ static int bench_pg(Bench *b) {
         if (asprintf(&text, PG_HOOK, psql, pg.conninfo) < 0 || write_file(hook, text, 0755) < 0)
                 goto finish;
 
-        if (!pgbench || run_to_end((char *const[]) { pgbench, (char *) "-i", (char *) "-s", (char *) "2", (char *) "-q",
-                                                     pg.conninfo, NULL },
-                                   init_log) < 0) {
+        if (!pgbench ||
+            process_run_logged((char *const[]) { pgbench, (char *) "-i", (char *) "-s", (char *) "2", (char *) "-q",
+                                                 pg.conninfo, NULL },
+                               init_log) < 0) {
                 fprintf(stderr, "cannot initialise pgbench (log %s)\n", init_log);
                 goto finish;
         }

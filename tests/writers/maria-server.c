@@ -49,19 +49,6 @@ int maria_server_describe(const char *datadir, const char *run_dir, const char *
         return 0;
 }
 
-static int run_to_end(char *const argv[], const char *log) {
-        pid_t pid;
-        int status, r;
-
-        r = spawn_logged(argv, log, &pid);
-        if (r < 0)
-                return r;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EPROTO;
-}
-
 int maria_server_init(MariaServer *s) {
         _cleanup_free_ char *datadir_opt = NULL, *log = NULL;
         const char *install = getenv("MARIADB_INSTALL_DB");
@@ -71,10 +58,10 @@ int maria_server_init(MariaServer *s) {
         /* Not s->log: that one mariadbd opens as mysql, so it must not exist as root's. */
         if (asprintf(&datadir_opt, "--datadir=%s", s->datadir) < 0 || asprintf(&log, "%s.install", s->log) < 0)
                 return -ENOMEM;
-        return run_to_end((char *const[]) { (char *) install, (char *) "--no-defaults", (char *) "--user=mysql",
-                                            datadir_opt, (char *) "--auth-root-authentication-method=normal",
-                                            (char *) "--skip-test-db", NULL },
-                          log);
+        return process_run_logged((char *const[]) { (char *) install, (char *) "--no-defaults", (char *) "--user=mysql",
+                                                    datadir_opt, (char *) "--auth-root-authentication-method=normal",
+                                                    (char *) "--skip-test-db", NULL },
+                                  log);
 }
 
 static int try_connect(const char *socket) {

@@ -112,15 +112,12 @@ static int spawn_postgres(char *const argv[], const char *log, pid_t *ret_pid) {
 
 int pg_run_as_postgres(char *const argv[], const char *log) {
         pid_t pid;
-        int status, r;
+        int r;
 
         r = spawn_postgres(argv, log, &pid);
         if (r < 0)
                 return r;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EPROTO;
+        return process_wait_success(pid);
 }
 
 int pg_cluster_describe(const char *data, const char *sock_dir, unsigned port, const char *log, PgCluster *c) {
