@@ -43,6 +43,7 @@
 #include <btrfsutil.h>
 
 #include "macro.h"
+#include "path-util.h"
 #include "providers/provider-registry.h"
 #include "providers/provider-util.h"
 #include "vss-bus.h"
@@ -242,7 +243,7 @@ static int report_nested_subvolumes(const char *volume) {
                         btrfs_util_destroy_subvolume_iterator(iter);
                         return -(errno > 0 ? errno : EIO);
                 }
-                if (path_has_prefix(rel, SNAPSHOT_AREA))
+                if (path_is_under(rel, SNAPSHOT_AREA))
                         continue;
                 if (n < NESTED_REPORT_NAMES && used < sizeof(names)) {
                         int k = snprintf(names + used, sizeof(names) - used, "%s%s", n ? ", " : "", rel);

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "guardian-client.h"
 #include "macro.h"
+#include "path-util.h"
 #include "providers/provider-registry.h"
 #include "providers/provider-util.h"
 #include "vss-bus.h"
@@ -33,14 +34,6 @@ void mount_entry_done(MountEntry *e) {
         free(e->fstype);
         free(e->source);
         *e = (MountEntry) {};
-}
-
-bool path_has_prefix(const char *path, const char *prefix) {
-        size_t n = strlen(prefix);
-
-        if (streq(prefix, "/"))
-                return path[0] == '/';
-        return strncmp(path, prefix, n) == 0 && (path[n] == '/' || path[n] == 0);
 }
 
 /* mountinfo escapes space, tab, newline and backslash as \ooo; undo it in place. */
@@ -119,7 +112,7 @@ int mount_find(const char *path, const char *fstype_filter, MountEntry *ret) {
                 line[strcspn(line, "\n")] = 0;
                 if (!mountinfo_split(line, &l) || (fstype_filter && !streq(l.fstype, fstype_filter)))
                         continue;
-                if (!path_has_prefix(path, l.mnt) || strlen(l.mnt) < best_len)
+                if (!path_is_under(path, l.mnt) || strlen(l.mnt) < best_len)
                         continue;
 
                 r = mount_entry_set(&best, l.mnt, l.root, l.fstype, l.source);

@@ -26,8 +26,6 @@ typedef struct MountEntry {
 /* mount_entry_done: frees the strings and zeroes the entry. Cannot fail. */
 void mount_entry_done(MountEntry *e);
 
-/* path_has_prefix: whether path is prefix itself or below it, by whole path components. */
-bool path_has_prefix(const char *path, const char *prefix);
 
 /*
  * mount_find: the mount path (absolute) is reached through: the longest mount point that is

@@ -9,8 +9,8 @@
 #include <stdbool.h>
 
 /*
- * path_is_under: true when path is dir itself or lies below it ("/" holds every path). Both
- * absolute and normalised (no "//", ".", ".." or trailing "/" but for "/"). The same test as
- * libvss's vss_writer_is_path_affected() makes of a volume.
+ * path_is_under: true when path is dir itself or lies below it, by whole components ("/"
+ * holds every absolute path). Normalised paths (no "//", ".", ".." or trailing "/" but for
+ * "/"); a relative path is compared with a relative dir the same way.
  */
 bool path_is_under(const char *path, const char *dir);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * test-path-util: path_is_under(), the requesters' "is this file on that volume": whole
- * components only, the directory itself included, "/" holding everything.
+ * test-path-util: path_is_under(), the requesters' "is this file on that volume" and the
+ * providers' "is this path reached through that mount": whole components only, the directory
+ * itself included, "/" holding every absolute path.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +22,10 @@ static void test_path_is_under(void **state) {
         assert_false(path_is_under("/other/srv/db", "/srv/db"));
         assert_true(path_is_under("/", "/"));
         assert_true(path_is_under("/anything/at/all", "/"));
+        assert_false(path_is_under("relative", "/"));
+        /* Relative with relative: how the btrfs provider tells its snapshot area's subvolumes. */
+        assert_true(path_is_under(".vss-snapshots/1234", ".vss-snapshots"));
+        assert_false(path_is_under(".vss-snapshots-old/1234", ".vss-snapshots"));
 }
 
 int main(void) {
