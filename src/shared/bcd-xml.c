@@ -71,6 +71,10 @@ static const char *const string_attrs[_BCD_STRING_MAX] = {
         [BCD_STRING_POST_RESTORE_FAILURE_MSG] = "postRestoreFailureMsg",
 };
 
+const char *bcd_string_attr_name(BcdString which) {
+        return (unsigned) which < _BCD_STRING_MAX ? string_attrs[which] : NULL;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Saving                                                                                      */
 /* ------------------------------------------------------------------------------------------ */

@@ -30,3 +30,10 @@ vss_hr backup_components_to_xml(const BackupComponents *b, char **ret);
  * E_OUTOFMEMORY. Nothing is returned on failure.
  */
 vss_hr backup_components_from_xml(const char *xml, size_t len, BackupComponents **ret, char **ret_reason);
+
+/*
+ * bcd_string_attr_name: the XML attribute a component's free-form string which is saved as
+ * ("backupStamp", ...), the name its field goes by in messages too; NULL when which is out of
+ * range.
+ */
+const char *bcd_string_attr_name(BcdString which);

@@ -226,19 +226,6 @@ static bool writer_string_in_event(BcdString k, BcdEvent event) {
 
 /* The first field the writer changed that it may not change, or NULL. */
 static const char *frozen_field_changed(const BcdComponent *live, const BcdComponent *ed) {
-        static const char *const string_names[_BCD_STRING_MAX] = {
-                [BCD_STRING_BACKUP_OPTIONS] = "backupOptions",
-                [BCD_STRING_BACKUP_STAMP] = "backupStamp",
-                [BCD_STRING_PREVIOUS_BACKUP_STAMP] = "previousBackupStamp",
-                [BCD_STRING_BACKUP_METADATA] = "backupMetadata",
-                [BCD_STRING_RESTORE_METADATA] = "restoreMetadata",
-                [BCD_STRING_RESTORE_OPTIONS] = "restoreOptions",
-                [BCD_STRING_PREPARE_FOR_BACKUP_FAILURE_MSG] = "prepareForBackupFailureMsg",
-                [BCD_STRING_POST_SNAPSHOT_FAILURE_MSG] = "postSnapshotFailureMsg",
-                [BCD_STRING_PRE_RESTORE_FAILURE_MSG] = "preRestoreFailureMsg",
-                [BCD_STRING_POST_RESTORE_FAILURE_MSG] = "postRestoreFailureMsg",
-        };
-
         if (live->backup_succeeded != ed->backup_succeeded)
                 return "backupSucceeded";
         if (live->selected_for_restore != ed->selected_for_restore)
@@ -250,7 +237,7 @@ static const char *frozen_field_changed(const BcdComponent *live, const BcdCompo
                 return "fileRestoreStatus";
         for (BcdString k = 0; k < _BCD_STRING_MAX; k++)
                 if (!writer_string(k) && !str_eq(live->strings[k], ed->strings[k]))
-                        return string_names[k];
+                        return bcd_string_attr_name(k);
         if (live->failure != ed->failure || live->application_failure != ed->application_failure ||
             !str_eq(live->failure_message, ed->failure_message))
                 return "failure";
