@@ -66,40 +66,6 @@ static bool component_name_ok(const char *n) {
         return text_ok(n, false) && n[0] && !strchr(n, '\\');
 }
 
-/* One number of a ranges string: decimal or 0x-hex, 64-bit; advances *p. */
-static bool parse_range_number(const char **p, uint64_t *ret) {
-        const char *s = *p;
-        unsigned base = 10;
-        uint64_t v = 0;
-        bool any = false;
-
-        if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-                base = 16;
-                s += 2;
-        }
-        for (;; s++) {
-                unsigned d;
-
-                if (*s >= '0' && *s <= '9')
-                        d = *s - '0';
-                else if (base == 16 && *s >= 'a' && *s <= 'f')
-                        d = *s - 'a' + 10;
-                else if (base == 16 && *s >= 'A' && *s <= 'F')
-                        d = *s - 'A' + 10;
-                else
-                        break;
-                if (v > (UINT64_MAX - d) / base)
-                        return false;
-                v = v * base + d;
-                any = true;
-        }
-        if (!any)
-                return false;
-        *p = s;
-        *ret = v;
-        return true;
-}
-
 /* "offset:length[,offset:length...]", or the absolute path of a binary ranges file. */
 static bool ranges_ok(const char *r) {
         if (!text_ok(r, false) || !r[0])
@@ -110,7 +76,8 @@ static bool ranges_ok(const char *r) {
         for (const char *p = r;;) {
                 uint64_t offset, length;
 
-                if (!parse_range_number(&p, &offset) || *p++ != ':' || !parse_range_number(&p, &length))
+                if (!xml_number_prefix(&p, UINT64_MAX, &offset) || *p++ != ':' ||
+                    !xml_number_prefix(&p, UINT64_MAX, &length))
                         return false;
                 if (length > UINT64_MAX - offset)
                         return false;

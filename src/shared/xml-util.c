@@ -561,19 +561,17 @@ vss_hr xml_get_bool(xmlNode *n, const char *name, bool required, bool def, bool 
         return S_OK;
 }
 
-/* Whole-string unsigned number, decimal or 0x-hex, no sign, no spaces. */
-static bool parse_u64(const char *s, uint64_t max, uint64_t *ret) {
+bool xml_number_prefix(const char **p, uint64_t max, uint64_t *ret) {
+        const char *s = *p;
         unsigned base = 10;
         uint64_t v = 0;
+        bool any = false;
 
         if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
                 base = 16;
                 s += 2;
         }
-        if (!*s)
-                return false;
-
-        for (; *s; s++) {
+        for (;; s++) {
                 unsigned d;
 
                 if (*s >= '0' && *s <= '9')
@@ -583,12 +581,25 @@ static bool parse_u64(const char *s, uint64_t max, uint64_t *ret) {
                 else if (base == 16 && *s >= 'A' && *s <= 'F')
                         d = *s - 'A' + 10;
                 else
-                        return false;
+                        break;
                 if (v > (max - d) / base)
                         return false;
                 v = v * base + d;
+                any = true;
         }
+        if (!any)
+                return false;
+        *p = s;
+        *ret = v;
+        return true;
+}
 
+/* Whole-string unsigned number, decimal or 0x-hex, no sign, no spaces. */
+static bool parse_u64(const char *s, uint64_t max, uint64_t *ret) {
+        uint64_t v;
+
+        if (!xml_number_prefix(&s, max, &v) || *s != '\0')
+                return false;
         *ret = v;
         return true;
 }

@@ -72,6 +72,12 @@ vss_hr xml_fail(const xmlNode *n, char **reason, const char *fmt, ...) __attribu
 vss_hr xml_get_string(xmlNode *n, const char *name, bool required, char **ret, char **reason);
 /* xml_get_bool: "yes" / "no"; absent gives def when !required. */
 vss_hr xml_get_bool(xmlNode *n, const char *name, bool required, bool def, bool *ret, char **reason);
+/*
+ * xml_number_prefix: the documents' one number syntax, unsigned decimal or 0x-hex, read at *p:
+ * at least one digit, at most max. Advances *p past it and gives the value; false (nothing
+ * moved) otherwise. A whole attribute is a number when *p is then at its end.
+ */
+bool xml_number_prefix(const char **p, uint64_t max, uint64_t *ret);
 /* xml_get_u32: decimal or 0x-hex, whole string, in range; absent gives def when !required. */
 vss_hr xml_get_u32(xmlNode *n, const char *name, bool required, uint32_t def, uint32_t *ret, char **reason);
 /* xml_get_i64: signed decimal, whole string, in range; absent gives def when !required. */
