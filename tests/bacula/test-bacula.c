@@ -828,7 +828,7 @@ static bool same_bytes(const char *a, const char *b) {
 
 static void test_plain_full_incremental(void **state) {
         Fixture *f = *state;
-        _cleanup_free_ char *changed[N_HOSTS] = {};
+        char *changed[N_HOSTS] = {}; /* freed at the end: a cleanup attribute would free [0] only */
 
         run_on_all(f, "plain", "Full", f->plain_full);
         for (size_t i = 0; i < N_HOSTS; i++) {
@@ -858,6 +858,8 @@ static void test_plain_full_incremental(void **state) {
                 assert_true(bacula_list_has(list, wal));
                 assert_false(bacula_list_has(list, bulk));
         }
+        for (size_t i = 0; i < N_HOSTS; i++)
+                free(changed[i]);
 }
 
 static void test_plain_restore(void **state) {
@@ -1232,7 +1234,7 @@ static void check_vss_job(Fixture *f, size_t i, unsigned jobid, const char *leve
 static void test_vss_full_incremental(void **state) {
         Fixture *f = *state;
         unsigned freezes[N_HOSTS], sqlite[N_HOSTS], pg[N_HOSTS];
-        _cleanup_free_ char *changed[N_HOSTS] = {};
+        char *changed[N_HOSTS] = {}; /* freed at the end: a cleanup attribute would free [0] only */
 
         for (size_t i = 0; i < N_HOSTS; i++) {
                 freezes[i] = observed(&f->hosts[i], "Freeze");
@@ -1263,6 +1265,8 @@ static void test_vss_full_incremental(void **state) {
                 f->vss_incr_lock[i] = sqlite[i];
                 assert_nothing_left(f, &f->hosts[i]);
         }
+        for (size_t i = 0; i < N_HOSTS; i++)
+                free(changed[i]);
 }
 
 #ifdef TEST_BACULA_PG
