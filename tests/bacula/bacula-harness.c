@@ -131,20 +131,6 @@ static int port_wait(unsigned port, pid_t pid, unsigned timeout_ms) {
         }
 }
 
-/* Runs argv to its end with stdout+stderr appended to log: 0 when it exited 0, else -EPROTO. */
-static int run_logged(char *const argv[], const char *log) {
-        pid_t pid;
-        int status, r;
-
-        r = spawn_logged(argv, log, &pid);
-        if (r < 0)
-                return r;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return -errno;
-        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EPROTO;
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* Layout and configuration                                                                    */
 /* ------------------------------------------------------------------------------------------ */
@@ -361,7 +347,7 @@ static int config_write_checked(const char *path, const char *text, const char *
         r = write_text(path, text);
         if (r < 0)
                 return r;
-        r = run_logged((char *const[]) { exe, (char *) "-t", (char *) "-c", (char *) path, NULL }, log);
+        r = process_run_logged((char *const[]) { exe, (char *) "-t", (char *) "-c", (char *) path, NULL }, log);
         if (r < 0)
                 fprintf(stderr, "bacula-harness: %s -t rejects %s (see %s)\n", program, path, log);
         return r;

@@ -1292,8 +1292,6 @@ static void check_restored_pg(Fixture *f, const Host *h, const char *where) {
         _cleanup_free_ VbAck *acks = NULL;
         PgCluster restored = {};
         uint64_t t_freeze = 0;
-        pid_t checker = 0;
-        int status = 0;
         long long present, max_k;
         size_t n = 0, before = 0;
 
@@ -1310,11 +1308,10 @@ static void check_restored_pg(Fixture *f, const Host *h, const char *where) {
                 fail();
         }
         assert_non_null(amcheck);
-        if (spawn_logged((char *const[]) { amcheck, (char *) "-h", sock, (char *) "-p", port, (char *) "-U",
-                                           (char *) "postgres", (char *) "--install-missing", (char *) "--heapallindexed",
-                                           (char *) "postgres", NULL },
-                         amcheck_log, &checker) < 0 ||
-            waitpid(checker, &status, 0) != checker || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        if (process_run_logged((char *const[]) { amcheck, (char *) "-h", sock, (char *) "-p", port, (char *) "-U",
+                                                 (char *) "postgres", (char *) "--install-missing",
+                                                 (char *) "--heapallindexed", (char *) "postgres", NULL },
+                               amcheck_log) < 0) {
                 print_error("%s: pg_amcheck finds the restored cluster damaged (log %s)\n", h->name, amcheck_log);
                 pg_cluster_done(&restored);
                 fail();
