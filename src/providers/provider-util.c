@@ -95,40 +95,63 @@ static bool mountinfo_split(char *line, MountInfoLine *ret) {
         return true;
 }
 
-int mount_find(const char *path, const char *fstype_filter, MountEntry *ret) {
+/*
+ * Calls fn for each line of /proc/self/mountinfo that parses, until fn returns non-zero; that
+ * value (or 0 at the end, -errno when the file cannot be opened) is the result. The strings
+ * of *l live only until fn returns.
+ */
+static int mountinfo_foreach(int (*fn)(const MountInfoLine *l, void *userdata), void *userdata) {
         _cleanup_free_ char *line = NULL;
-        MountEntry best = {};
-        size_t size = 0, best_len = 0;
+        size_t size = 0;
         FILE *f;
         int r = 0;
 
         f = fopen("/proc/self/mountinfo", "re");
         if (!f)
                 return -errno;
-
-        while (getline(&line, &size, f) > 0) {
+        while (r == 0 && getline(&line, &size, f) > 0) {
                 MountInfoLine l;
 
                 line[strcspn(line, "\n")] = 0;
-                if (!mountinfo_split(line, &l) || (fstype_filter && !streq(l.fstype, fstype_filter)))
-                        continue;
-                if (!path_is_under(path, l.mnt) || strlen(l.mnt) < best_len)
-                        continue;
-
-                r = mount_entry_set(&best, l.mnt, l.root, l.fstype, l.source);
-                if (r < 0)
-                        break;
-                best_len = strlen(l.mnt);
+                if (mountinfo_split(line, &l))
+                        r = fn(&l, userdata);
         }
         fclose(f);
+        return r;
+}
 
-        if (r == 0 && !best.mnt)
+typedef struct MountFind {
+        const char *path, *fstype_filter;
+        MountEntry best;
+        size_t best_len;
+} MountFind;
+
+static int mount_find_one(const MountInfoLine *l, void *userdata) {
+        MountFind *m = userdata;
+        int r;
+
+        if ((m->fstype_filter && !streq(l->fstype, m->fstype_filter)) || !path_is_under(m->path, l->mnt) ||
+            strlen(l->mnt) < m->best_len)
+                return 0;
+        r = mount_entry_set(&m->best, l->mnt, l->root, l->fstype, l->source);
+        if (r < 0)
+                return r;
+        m->best_len = strlen(l->mnt);
+        return 0;
+}
+
+int mount_find(const char *path, const char *fstype_filter, MountEntry *ret) {
+        MountFind m = { .path = path, .fstype_filter = fstype_filter };
+        int r;
+
+        r = mountinfo_foreach(mount_find_one, &m);
+        if (r == 0 && !m.best.mnt)
                 r = -ENOENT;
         if (r < 0) {
-                mount_entry_done(&best);
+                mount_entry_done(&m.best);
                 return r;
         }
-        *ret = best;
+        *ret = m.best;
         return 0;
 }
 
@@ -138,71 +161,61 @@ void mount_entries_free(MountEntry *entries, size_t n) {
         free(entries);
 }
 
+typedef struct MountList {
+        MountEntry *list;
+        size_t n;
+} MountList;
+
+static int mount_list_one(const MountInfoLine *l, void *userdata) {
+        MountList *m = userdata;
+        MountEntry *grown;
+
+        if (m->n >= MOUNT_LIST_MAX)
+                return -E2BIG;
+        grown = reallocarray(m->list, m->n + 1, sizeof(*m->list));
+        if (!grown)
+                return -ENOMEM;
+        m->list = grown;
+        m->list[m->n] = (MountEntry) {};
+        return mount_entry_set(&m->list[m->n++], l->mnt, l->root, l->fstype, l->source);
+}
+
 int mount_list(MountEntry **ret, size_t *ret_n) {
-        _cleanup_free_ char *line = NULL;
-        MountEntry *list = NULL;
-        size_t size = 0, n = 0;
-        FILE *f;
-        int r = 0;
+        MountList m = {};
+        int r;
 
-        f = fopen("/proc/self/mountinfo", "re");
-        if (!f)
-                return -errno;
-
-        while (getline(&line, &size, f) > 0) {
-                MountEntry *grown;
-                MountInfoLine l;
-
-                line[strcspn(line, "\n")] = 0;
-                if (!mountinfo_split(line, &l))
-                        continue;
-                if (n >= MOUNT_LIST_MAX) {
-                        r = -E2BIG;
-                        break;
-                }
-                grown = reallocarray(list, n + 1, sizeof(*list));
-                if (!grown) {
-                        r = -ENOMEM;
-                        break;
-                }
-                list = grown;
-                list[n] = (MountEntry) {};
-                r = mount_entry_set(&list[n++], l.mnt, l.root, l.fstype, l.source);
-                if (r < 0)
-                        break;
-        }
-        fclose(f);
-
+        r = mountinfo_foreach(mount_list_one, &m);
         if (r < 0) {
-                mount_entries_free(list, n);
+                mount_entries_free(m.list, m.n);
                 return r;
         }
-        *ret = list;
-        *ret_n = n;
+        *ret = m.list;
+        *ret_n = m.n;
         return 0;
+}
+
+typedef struct MountPoint {
+        uint64_t id;
+        char *mnt;
+} MountPoint;
+
+static int mount_point_one(const MountInfoLine *l, void *userdata) {
+        MountPoint *m = userdata;
+
+        if (l->id != m->id)
+                return 0;
+        m->mnt = strdup(l->mnt);
+        return m->mnt ? 1 : -ENOMEM;
 }
 
 /* Where mountinfo lists mount id now: 1 and *ret (malloc'd), 0 when not listed, -errno. */
 static int mountinfo_mount_point(uint64_t id, char **ret) {
-        _cleanup_free_ char *line = NULL;
-        size_t size = 0;
-        FILE *f;
-        int r = 0;
+        MountPoint m = { .id = id };
+        int r;
 
-        f = fopen("/proc/self/mountinfo", "re");
-        if (!f)
-                return -errno;
-        while (getline(&line, &size, f) > 0) {
-                MountInfoLine l;
-
-                line[strcspn(line, "\n")] = 0;
-                if (!mountinfo_split(line, &l) || l.id != id)
-                        continue;
-                *ret = strdup(l.mnt);
-                r = *ret ? 1 : -ENOMEM;
-                break;
-        }
-        fclose(f);
+        r = mountinfo_foreach(mount_point_one, &m);
+        if (r > 0)
+                *ret = m.mnt;
         return r;
 }
 
