@@ -780,6 +780,12 @@ static vss_hr snapshot_lv_create(ProviderSnapshot *s, uint64_t *ret_start_usec, 
                 if (strstr(strempty(err), "nsufficient") || strstr(strempty(err), "free space") ||
                     strstr(strempty(err), "out of space"))
                         hr = VSS_E_INSUFFICIENT_STORAGE;
+                if (isempty(err) && r > 128) {
+                        /* Killed: lvm_run's 128 + signal. */
+                        free(err);
+                        if (asprintf(&err, "killed by signal %d", r - 128) < 0)
+                                err = NULL;
+                }
                 if (ret_err)
                         *ret_err = TAKE_PTR(err);
                 return hr;

@@ -17,7 +17,8 @@
  *     step of it), over several backups: the guardian's dm hold (docs/providers.md); vssd
  *     or the guardian SIGKILLed inside that hold leaves both devices resumed (the time until
  *     they are, and until a write is accepted, is printed), and an lvcreate failing inside
- *     it resumes both and leaves no LV of ours (and someone else's LV of that name alone);
+ *     it, or SIGKILLed there, resumes both and leaves no LV of ours (and someone else's LV
+ *     of that name alone);
  *   - the vssd.conf settings lvm-cow-percent and lvm-thin-pool-limit take effect (the COW
  *     area's size, the pool refusal below);
  *   - a thin pool at or above the limit refuses with VSS_E_INSUFFICIENT_STORAGE before the
@@ -35,6 +36,7 @@
  * VSS_GUARDIAN, CONSISTENCY_WRITER, VSS_TEST_WRITER, VSSADMIN name the programs (meson sets
  * them).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -974,6 +976,72 @@ static void test_one_instant_vssd_killed(void **state) {
         assert_int_equal(wait_lv_count(0), 0);
 }
 
+/* The pid of a running `lvm lvcreate` of ours (its arguments name a vss- LV), or 0. Read in
+ * C, not by a shell loop: an lvcreate lasts about a second under TCG. */
+static pid_t lvcreate_pid(void) {
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        pid_t found = 0;
+
+        assert_non_null(d);
+        while (!found && (de = readdir(d))) {
+                char path[300], buf[4096];
+                ssize_t k;
+                int fd;
+
+                if (de->d_name[0] < '0' || de->d_name[0] > '9')
+                        continue;
+                (void) snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                k = read(fd, buf, sizeof(buf) - 1);
+                close(fd);
+                if (k <= 0)
+                        continue;
+                buf[k] = 0;
+                /* argv is NUL-separated: "lvm", "lvcreate", ..., "-n", "vss-<id>", ... */
+                if (!streq(buf, "lvm") || (size_t) k < sizeof("lvm") + 8 || !streq(buf + 4, "lvcreate"))
+                        continue;
+                for (ssize_t i = 0; i < k; i++)
+                        if (buf[i] == 0 && strncmp(buf + i + 1, "vss-", 4) == 0)
+                                found = (pid_t) atoi(de->d_name);
+        }
+        closedir(d);
+        return found;
+}
+
+/* An lvcreate SIGKILLed inside the hold: the hold is still the guardian's, resumed at once
+ * when vssd sees the lvcreate gone; the set fails and leaves no LV of ours. */
+static void test_one_instant_lvcreate_killed(void **state) {
+        Backup b = {};
+        vss_async *a = NULL;
+        vss_hr result = S_OK;
+        uint64_t deadline, killed_at, resumed_us;
+        pid_t pid = 0;
+
+        backup_into_hold(&b, &a);
+        deadline = now_usec() + 60 * USEC_PER_SEC;
+        while ((pid = lvcreate_pid()) <= 0 && now_usec() < deadline)
+                (void) usleep(1000);
+        assert_true(pid > 0);
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        killed_at = now_usec();
+        resumed_us = wait_both_resumed(killed_at);
+        fprintf(stderr, "test-lvm: an lvcreate killed inside the dm hold: both origins resumed %.1f ms after\n",
+                (double) resumed_us / 1000.0);
+        assert_true(resumed_us < USEC_PER_SEC);
+        (void) timed_write(xfs.mnt);
+        (void) timed_write(ext.mnt);
+
+        assert_hr(vss_async_wait(a, VSS_INFINITE), S_OK, b.r);
+        assert_hr(vss_async_query_status(a, &result), S_OK, b.r);
+        vss_async_release(a);
+        assert_true(VSS_FAILED(result));
+        backup_done(&b);
+        assert_int_equal(wait_lv_count(0), 0);
+}
+
 /* lvm-cow-percent = 30 (the lab's vssd.conf): the snapshot of the 128 MiB classic LV has a
  * COW area of 30 % of it, 38.4 MiB, whole MiB, then LVM's 4 MiB extents: 40 MiB, where the
  * default 20 % would give 28 MiB. */
@@ -1049,6 +1117,7 @@ int main(void) {
                 cmocka_unit_test(test_requester_killed_in_freeze),
                 cmocka_unit_test(test_restart_recovery),
                 cmocka_unit_test(test_one_instant_vssd_killed),
+                cmocka_unit_test(test_one_instant_lvcreate_killed),
                 cmocka_unit_test(test_vssd_killed_in_commit),
         };
 
