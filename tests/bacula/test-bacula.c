@@ -32,11 +32,17 @@
  *                                directory (a restore job without the RunScript pair): no
  *                                writer event; the database passes integrity_check, holds
  *                                whole transactions 1..N, every transaction acknowledged
- *                                before the Incremental's Freeze and none begun after it.
+ *                                before the Incremental's Freeze and none begun after it;
+ *                                host1's PostgreSQL starts on its copy, passes pg_amcheck and
+ *                                holds every commit acknowledged before Freeze.
  *   test_vss_restore_in_place    the application stopped and a file damaged, the sample's
  *                                restore job (where=/) gives the writers PreRestore and
  *                                PostRestore, puts back the file's bytes and the same
  *                                database as the restore elsewhere; the application runs on.
+ *   test_vss_restore_in_place_pg host1 in place with PostgreSQL (server stopped, data
+ *                                directory emptied): the PostgreSQL writer's PostRestore puts
+ *                                the backup label in place, the server recovers from it and
+ *                                holds every commit acknowledged before Freeze.
  *   test_vss_same_host_together  two jobs of one host started together both end OK, one
  *                                Freeze and one successful BackupComplete each.
  *   test_vss_cancel              a job cancelled mid-copy (bandwidth-limited): status A, the
@@ -1278,6 +1284,33 @@ static long long pg_i64(const char *conninfo, const char *sql) {
 }
 
 /*
+ * The witness in a restored cluster (conninfo): a gapless prefix 1..max holding every
+ * transaction acknowledged before t_freeze (the Incremental's Freeze).
+ */
+static void check_pg_witness(const Host *h, const char *conninfo, uint64_t t_freeze, const char *what) {
+        _cleanup_free_ VbAck *acks = NULL;
+        long long present, max_k;
+        size_t n = 0, before = 0;
+
+        present = pg_i64(conninfo, "SELECT count(*) FROM acks_t");
+        max_k = pg_i64(conninfo, "SELECT coalesce(max(k), 0) FROM acks_t");
+        assert_int_equal(present, max_k);
+        assert_int_equal(pg_i64(conninfo, "SELECT count(*) FROM acks_t WHERE payload <> k * 7"), 0);
+        assert_ok(vb_acks_read(h->pg_acks, &acks, &n));
+        for (size_t k = 0; k < n; k++) {
+                if (acks[k].ack < t_freeze && acks[k].k > max_k) {
+                        print_error("%s: PostgreSQL txn %" PRId64 " acknowledged before Freeze is missing (max %lld)\n",
+                                    h->name, acks[k].k, max_k);
+                        fail();
+                }
+                before += acks[k].ack < t_freeze;
+        }
+        assert_true(before >= 20);
+        print_message("%s: PostgreSQL %s holds witness txns 1..%lld (%zu acknowledged before Freeze)\n", h->name,
+                      what, max_k, before);
+}
+
+/*
  * host1's PostgreSQL data directory as restored under where: the server starts on it (crash
  * recovery from the snapshot, as from any atomic snapshot of a running cluster), pg_amcheck
  * finds every table and index sound, and the witness holds a gapless prefix with every
@@ -1289,11 +1322,8 @@ static void check_restored_pg(Fixture *f, const Host *h, const char *where) {
         _cleanup_free_ char *amcheck = pg_program("pg_amcheck"), *port = xasprintf("%u", PG_RESTORED_PORT);
         _cleanup_free_ char *amcheck_log = xasprintf("%s/%s-amcheck.log", f->dir, h->name);
         _cleanup_free_ char *line = log_line(h->pg_writer_log, "freeze: backup active", f->vss_incr_pg_freeze);
-        _cleanup_free_ VbAck *acks = NULL;
         PgCluster restored = {};
         uint64_t t_freeze = 0;
-        long long present, max_k;
-        size_t n = 0, before = 0;
 
         assert_non_null(line);
         assert_int_equal(line_u64_after(line, "(monotonic ", &t_freeze), 0);
@@ -1316,23 +1346,8 @@ static void check_restored_pg(Fixture *f, const Host *h, const char *where) {
                 pg_cluster_done(&restored);
                 fail();
         }
-        present = pg_i64(restored.conninfo, "SELECT count(*) FROM acks_t");
-        max_k = pg_i64(restored.conninfo, "SELECT coalesce(max(k), 0) FROM acks_t");
+        check_pg_witness(h, restored.conninfo, t_freeze, "restored elsewhere");
         pg_cluster_done(&restored);
-        assert_int_equal(present, max_k);
-
-        assert_ok(vb_acks_read(h->pg_acks, &acks, &n));
-        for (size_t k = 0; k < n; k++) {
-                if (acks[k].ack < t_freeze && acks[k].k > max_k) {
-                        print_error("%s: PostgreSQL txn %" PRId64 " acknowledged before Freeze is missing (max %lld)\n",
-                                    h->name, acks[k].k, max_k);
-                        fail();
-                }
-                before += acks[k].ack < t_freeze;
-        }
-        assert_true(before >= 20);
-        print_message("%s: PostgreSQL restore holds witness txns 1..%lld (%zu acknowledged before Freeze)\n",
-                      h->name, max_k, before);
 }
 #endif
 
@@ -1401,6 +1416,67 @@ static void test_vss_restore_elsewhere(void **state) {
 #endif
         }
 }
+
+#ifdef TEST_BACULA_PG
+/*
+ * host1 restored in place, PostgreSQL included: its server and the applications stopped and
+ * the data directory emptied (as before any restore of a cluster), the sample's restore job
+ * runs the writers' PreRestore and PostRestore; the PostgreSQL writer's PostRestore puts the
+ * backup label in place, the server recovers from it ("starting backup recovery") and holds
+ * every commit acknowledged before the Incremental's Freeze.
+ */
+static void test_vss_restore_in_place_pg(void **state) {
+        Fixture *f = *state;
+        Host *h = &f->hosts[0];
+        _cleanup_free_ char *jobids = xasprintf("%u,%u", f->vss_full[0], f->vss_incr[0]);
+        _cleanup_free_ char *data = path_join(h->vol, "pg"), *label = path_join(data, "backup_label");
+        _cleanup_free_ char *freeze_line = log_line(h->pg_writer_log, "freeze: backup active", f->vss_incr_pg_freeze);
+        _cleanup_free_ char *old_acks = NULL, *old_pg_acks = NULL;
+        unsigned pre = observed(h, "PreRestore"), post = observed(h, "PostRestore");
+        unsigned prepared = log_count(h->pg_writer_log, "will recover from the backup label");
+        unsigned recoveries = log_count(h->pg.log, "starting backup recovery"), jobid;
+        uint64_t t_freeze = 0;
+        char line[64];
+        int out = -EBADF;
+
+        if (!host_has_pg(h))
+                skip();
+        assert_non_null(freeze_line);
+        assert_int_equal(line_u64_after(freeze_line, "(monotonic ", &t_freeze), 0);
+        assert_ok(process_stop(h->pg_load, 5000));
+        h->pg_load = 0;
+        assert_ok(process_stop(h->load, 5000));
+        h->load = 0;
+        assert_ok(pg_cluster_stop(&h->pg));
+        assert_ok(rm_rf_physical(data));
+
+        assert_ok(bacula_restore(&f->site, f->site.fds[0].name, jobids, "/", "restore-in-place-host1", &jobid));
+        assert_job_ends(f, jobid, 'T');
+        assert_observed(h, "PreRestore", pre + 1);
+        assert_observed(h, "PostRestore", post + 1);
+        assert_ok(log_wait(h->pg_writer_log, "will recover from the backup label", prepared + 1, WH_WAIT_MS));
+        assert_int_equal(access(label, F_OK), 0);
+
+        assert_ok(pg_cluster_start(&h->pg));
+        assert_true(log_count(h->pg.log, "starting backup recovery") > recoveries);
+        check_pg_witness(h, h->pg.conninfo, t_freeze, "restored in place");
+
+        /* The applications run on (new acknowledgement files: their sequences continue from
+         * the restored transactions). */
+        old_acks = h->acks;
+        h->acks = xasprintf("%s.after-restore", old_acks);
+        assert_ok(host_start_load(h));
+        old_pg_acks = h->pg_acks;
+        h->pg_acks = xasprintf("%s.after-restore", old_pg_acks);
+        assert_ok(process_spawn((char *const[]) { getenv("PG_LOAD"), (char *) "--conninfo", h->pg.conninfo,
+                                                  (char *) "--acks", h->pg_acks, (char *) "--seconds", (char *) "900",
+                                                  NULL },
+                                &h->pg_load, &out));
+        assert_ok(read_line_timeout(out, line, sizeof(line), WH_WAIT_MS));
+        (void) close(out);
+        assert_string_equal(line, "READY");
+}
+#endif
 
 static void test_vss_same_host_together(void **state) {
         Fixture *f = *state;
@@ -1592,6 +1668,9 @@ int main(void) {
                 cmocka_unit_test(test_vss_full_incremental),
                 cmocka_unit_test(test_vss_restore_elsewhere),
                 cmocka_unit_test(test_vss_restore_in_place),
+#ifdef TEST_BACULA_PG
+                cmocka_unit_test(test_vss_restore_in_place_pg),
+#endif
                 cmocka_unit_test(test_vss_same_host_together),
                 cmocka_unit_test(test_vss_cancel),
                 cmocka_unit_test(test_vss_fd_killed),
