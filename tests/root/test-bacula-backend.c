@@ -23,6 +23,9 @@
  *   - a restore in place: restore-begin gives the writer PreRestore from the kept document,
  *     restore-end PostRestore with file restore status ALL; the File Daemon killed mid-restore
  *     still gives PostRestore, with FAILED;
+ *   - previous stamps: after a Full whose writer set a stamp, an Incremental's writer sees that
+ *     stamp as previous; a Differential after the Incremental sees the Full's; a failed job's
+ *     document is never built on (the writer restarted before each job: a new instance id);
  *   - hostile input: every bad variable, value or action answers status=0 with a reason and
  *     exit status 1; a session whose volumes were all refused ends after --idle.
  */
@@ -57,6 +60,7 @@ typedef struct Fixture {
         char *writer_log;
         pid_t vssd;
         pid_t writer;
+        const char *stamp;      /* the writer's --stamp, NULL for none */
 } Fixture;
 
 static char *pathf(const char *fmt, ...) _printf_(1, 2);
@@ -246,13 +250,22 @@ static void assert_nothing_left(Fixture *f, const char *job_sock_glob_dir) {
 
 static int start_writer(Fixture *f, const char *hang) {
         _cleanup_free_ char *files = pathf("%s/db", f->vol[0].mnt);
-        char *argv[] = { getenv("VSS_TEST_WRITER"), (char *) "--name", (char *) "bacula-test-writer",
-                         (char *) "--class", (char *) "6f1c3a52-1d1e-4c2b-9a55-2b7f0d6b1a10",
-                         (char *) "--component", (char *) ":db1", (char *) "--file", files,
-                         (char *) "--log", f->writer_log, hang ? (char *) "--hang" : NULL, (char *) hang, NULL };
+        char *argv[16] = { getenv("VSS_TEST_WRITER"), (char *) "--name", (char *) "bacula-test-writer",
+                           (char *) "--class", (char *) "6f1c3a52-1d1e-4c2b-9a55-2b7f0d6b1a10",
+                           (char *) "--component", (char *) ":db1", (char *) "--file", files,
+                           (char *) "--log", f->writer_log };
+        size_t n = 11;
         uint64_t end = now_usec() + WAIT_MS * 1000ULL;
         int r;
 
+        if (f->stamp) {
+                argv[n++] = (char *) "--stamp";
+                argv[n++] = (char *) f->stamp;
+        }
+        if (hang) {
+                argv[n++] = (char *) "--hang";
+                argv[n++] = (char *) hang;
+        }
         (void) unlink(f->writer_log);
         setenv("VSS_SOCKET", f->socket, 1);
         r = process_spawn_flags(argv, SPAWN_NULL_STDOUT, &f->writer);
@@ -735,6 +748,57 @@ static void test_restore_in_place(void **state) {
         assert_nothing_left(f, f->run_dir);
 }
 
+/* One job on volume A with the writer (restarted) setting stamp; returns the writer's
+ * "prev=" in PrepareForBackup (malloc'd; "-" for none). */
+static char *stamped_job(Fixture *f, const char *job, const char *level, const char *stamp, const char *status) {
+        _cleanup_free_ char *log = NULL;
+        char out[OUT_MAX];
+        const char *p, *end;
+
+        assert_int_equal(process_stop(f->writer, 5000), 0);
+        f->writer = 0;
+        f->stamp = stamp;
+        assert_int_equal(start_writer(f, NULL), 0);
+        assert_int_equal(subcommand(f, "job-begin", job, "--level", level), 0);
+        ok(f, "support", job, 0, out);
+        ok(f, "create", job, 0, out);
+        ok(f, "mount", job, 0, out);
+        ok(f, "unmount", job, 0, out);
+        ok(f, "delete", job, 0, out);
+        assert_int_equal(subcommand(f, "job-end", job, "--status", status), 0);
+        wait_log(f, "event=BackupShutdown", 1);
+        log = writer_log(f);
+        assert_non_null(strstr(log, "op=stamp arg="));
+        p = strstr(log, "doc in=PrepareForBackup prev=");
+        assert_non_null(p);
+        p += strlen("doc in=PrepareForBackup prev=");
+        end = strchr(p, ' ');
+        assert_non_null(end);
+        return strndup(p, (size_t) (end - p));
+}
+
+static void test_previous_stamps(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *p1 = NULL, *p2 = NULL, *p3 = NULL, *p4 = NULL, *p5 = NULL, *p6 = NULL, *p7 = NULL;
+
+        /* No Full kept yet: an Incremental hands no previous stamp. */
+        p1 = stamped_job(f, "Db.2026-12-06_01.00.00_01", "Incremental", "none-before", "OK");
+        assert_string_equal(p1, "-");
+        p2 = stamped_job(f, "Db.2026-12-06_02.00.00_02", "Full", "lsn-100", "OK");
+        assert_string_equal(p2, "-");
+        p3 = stamped_job(f, "Db.2026-12-06_03.00.00_03", "Incremental", "lsn-200", "OK");
+        assert_string_equal(p3, "lsn-100");
+        p4 = stamped_job(f, "Db.2026-12-06_04.00.00_04", "Differential", "lsn-300", "OK");
+        assert_string_equal(p4, "lsn-100");
+        /* A failed Full and a failed Incremental: neither is built on. */
+        p5 = stamped_job(f, "Db.2026-12-06_05.00.00_05", "Full", "lsn-bad-full", "Error");
+        assert_string_equal(p5, "-");
+        p6 = stamped_job(f, "Db.2026-12-06_06.00.00_06", "Incremental", "lsn-bad-incr", "Fatal Error");
+        assert_string_equal(p6, "lsn-300");
+        p7 = stamped_job(f, "Db.2026-12-06_07.00.00_07", "Differential", "lsn-400", "OK");
+        assert_string_equal(p7, "lsn-100");
+}
+
 static void test_hostile_input(void **state) {
         Fixture *f = *state;
         char out[OUT_MAX];
@@ -809,6 +873,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_two_jobs_at_once, fixture_setup_slow_freeze, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_waits_for_set_in_creation, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_restore_in_place, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_previous_stamps, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_hostile_input, fixture_setup, fixture_teardown),
         };
 

@@ -12,6 +12,14 @@
  *
  * The document: saved beside the jobs, STATE_DIR/<job>.xml (0600), after DoSnapshotSet and
  * again after SetBackupSucceeded, so a restore hands the writers what they wrote.
+ *
+ * Previous stamps: an Incremental or Differential hands each writer the stamp it set in the
+ * backup this one builds on (SetPreviousBackupStamp). The kept documents already say what is
+ * needed: their backup type is the job's level, and a job counts as successful when every
+ * component of it was marked succeeded at job-end (a failed job, or one whose job-end never
+ * came, leaves them unmarked). Incremental builds on the newest successful document of the
+ * job name, Differential on the newest successful Full. Components match by writer class, so
+ * a writer restarted since (a new instance id) still gets its stamp.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -24,6 +32,7 @@
 #include <unistd.h>
 
 #include "backup-components.h"
+#include "bcd-xml.h"
 #include "path-util.h"
 #include "tool-interrupt.h"
 #include "vss-bacula.h"
@@ -264,18 +273,18 @@ static int doc_newer_first(const void *a, const void *b) {
         return x->mtime.tv_nsec < y->mtime.tv_nsec ? 1 : x->mtime.tv_nsec > y->mtime.tv_nsec ? -1 : 0;
 }
 
-/*
- * The documents of this job's name beyond the newest opt.keep_documents are removed: one is
- * written per job, and the state directory must not grow without end.
- */
-static void prune_documents(const Job *j) {
-        DIR *d = opendir(opt.state_dir);
+static void docs_free(Doc *docs, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(docs[i].name);
+        free(docs);
+}
+
+/* The kept documents of this job's name in the open state directory d, newest first. */
+static size_t list_documents(const Job *j, DIR *d, Doc **ret) {
         size_t base = job_base_len(j->name, strlen(j->name)), n = 0, cap = 0;
         Doc *docs = NULL;
         struct dirent *de;
 
-        if (!d)
-                return;
         while ((de = readdir(d))) {
                 size_t len = strlen(de->d_name);
                 struct stat st;
@@ -299,13 +308,116 @@ static void prune_documents(const Job *j) {
         }
         if (docs)
                 qsort(docs, n, sizeof(*docs), doc_newer_first);
-        for (size_t i = 0; i < n; i++) {
-                if (i >= opt.keep_documents)
-                        (void) unlinkat(dirfd(d), docs[i].name, 0);
-                free(docs[i].name);
-        }
-        free(docs);
+        *ret = docs;
+        return n;
+}
+
+/*
+ * The documents of this job's name beyond the newest opt.keep_documents are removed: one is
+ * written per job, and the state directory must not grow without end.
+ */
+static void prune_documents(const Job *j) {
+        DIR *d = opendir(opt.state_dir);
+        Doc *docs = NULL;
+        size_t n;
+
+        if (!d)
+                return;
+        n = list_documents(j, d, &docs);
+        for (size_t i = opt.keep_documents; i < n; i++)
+                (void) unlinkat(dirfd(d), docs[i].name, 0);
+        docs_free(docs, n);
         closedir(d);
+}
+
+/* A successful job's document: it has components and every one was marked succeeded. */
+static bool document_succeeded(const BackupComponents *b) {
+        if (b->n_components == 0)
+                return false;
+        for (size_t w = 0; w < b->n_writers; w++)
+                for (size_t c = 0; c < b->writers[w].n_components; c++)
+                        if (!b->writers[w].components[c]->backup_succeeded)
+                                return false;
+        return true;
+}
+
+/* The newest kept, successful document this job builds on (of type want, or of any level
+ * but a copy when want is VSS_BT_UNDEFINED), with its file name; NULL when there is none. */
+static BackupComponents *previous_document(const Job *j, vss_backup_type want, char **ret_name) {
+        DIR *d = opendir(opt.state_dir);
+        BackupComponents *found = NULL;
+        Doc *docs = NULL;
+        size_t n;
+
+        if (!d)
+                return NULL;
+        n = list_documents(j, d, &docs);
+        for (size_t i = 0; i < n && !found; i++) {
+                _cleanup_free_ char *path = NULL, *xml = NULL, *error = NULL, *reason = NULL;
+                BackupComponents *b = NULL;
+
+                if (asprintf(&path, "%s/%s", opt.state_dir, docs[i].name) < 0)
+                        break;
+                if (read_document(path, &xml, &error) < 0 ||
+                    backup_components_from_xml(xml, strlen(xml), &b, &reason) != S_OK)
+                        continue;
+                if ((want == VSS_BT_UNDEFINED ? b->backup_type != VSS_BT_COPY : b->backup_type == want) &&
+                    document_succeeded(b)) {
+                        found = b;
+                        *ret_name = TAKE_PTR(docs[i].name);
+                } else
+                        backup_components_free(b);
+        }
+        docs_free(docs, n);
+        closedir(d);
+        return found;
+}
+
+/* Incremental, Differential: each selected component gets the stamp its writer set in the
+ * backup this one builds on. None found: no previous stamp, as on Windows. */
+static int set_previous_stamps(Job *j, char **ret_error) {
+        _cleanup_free_ char *name = NULL;
+        BackupComponents *b;
+        unsigned n_set = 0;
+
+        if (j->backup_type != VSS_BT_INCREMENTAL && j->backup_type != VSS_BT_DIFFERENTIAL)
+                return 0;
+        b = previous_document(j, j->backup_type == VSS_BT_DIFFERENTIAL ? VSS_BT_FULL : VSS_BT_UNDEFINED, &name);
+        if (!b) {
+                tool_note("job %s: no successful %s of this job is kept in %s: the writers get no previous backup stamp",
+                          j->name, j->backup_type == VSS_BT_DIFFERENTIAL ? "Full" : "job", opt.state_dir);
+                return 0;
+        }
+        for (size_t i = 0; i < j->n_components; i++) {
+                const AddedComponent *a = &j->components[i];
+
+                for (size_t w = 0; w < b->n_writers; w++) {
+                        const BcdWriter *bw = &b->writers[w];
+
+                        if (!vss_id_equal(&bw->writer_id, &a->writer_id))
+                                continue;
+                        for (size_t c = 0; c < bw->n_components; c++) {
+                                const BcdComponent *bc = bw->components[c];
+                                const char *stamp = bcd_component_get_string(bc, BCD_STRING_BACKUP_STAMP);
+                                vss_hr hr;
+
+                                if (!stamp || bc->type != a->type || !streq(bc->logical_path, a->logical_path) ||
+                                    !streq(bc->name, a->name))
+                                        continue;
+                                hr = vss_requester_set_previous_backup_stamp(j->req, &a->instance_id, &a->writer_id,
+                                                                             a->type, a->logical_path, a->name, stamp);
+                                if (VSS_FAILED(hr)) {
+                                        *ret_error = tool_step_message(j->req, "SetPreviousBackupStamp", hr);
+                                        backup_components_free(b);
+                                        return -EIO;
+                                }
+                                n_set++;
+                        }
+                }
+        }
+        tool_note("job %s: builds on %s: %u previous backup stamp(s) handed on", j->name, name, n_set);
+        backup_components_free(b);
+        return 0;
 }
 
 static char *job_bcd_path(const char *job) {
@@ -337,6 +449,9 @@ int job_take_set(Job *j, char **ret_error) {
                 return -EIO;
         }
         r = select_components(j, ret_error);
+        if (r < 0)
+                return r;
+        r = set_previous_stamps(j, ret_error);
         if (r < 0)
                 return r;
 

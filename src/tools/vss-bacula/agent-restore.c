@@ -21,10 +21,7 @@
 #include "vss-bacula.h"
 #include "vss-bus.h"
 
-/* vssd's largest message; a document cannot be longer. */
-#define BCD_MAX_BYTES (16U * 1024 * 1024)
-
-static int read_document(const char *path, char **ret, char **ret_error) {
+int read_document(const char *path, char **ret, char **ret_error) {
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *buf = NULL;
         struct stat st;

@@ -155,6 +155,13 @@ typedef struct Job {
  * as a VSS backup type; anything else is a copy (no writer history changes). */
 vss_backup_type job_type_from_level(const char *level);
 
+/* vssd's largest message; a document cannot be longer. */
+#define BCD_MAX_BYTES (16U * 1024 * 1024)
+
+/* read_document: the saved document at path (a regular file of at most BCD_MAX_BYTES) into *ret
+ * (malloc'd, NUL-terminated); on failure -errno and *ret_error (a sentence; caller frees). */
+int read_document(const char *path, char **ret, char **ret_error);
+
 /* job_supports: does vssd snapshot the volume mounted at mountpoint? On no, *ret_reason;
  * -ENOTCONN when vssd could not be asked at all. */
 int job_supports(Job *j, const char *mountpoint, char **ret_reason);
