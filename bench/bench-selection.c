@@ -9,7 +9,9 @@
  * spread over the tree, and read-only snapshot B. With --fs also naming ext4 and/or xfs, a
  * loop-mounted volume of that type (image beside the btrfs one) gets the same tree, its own
  * reference file and time, and the same changes: what LVM volumes without btrfs generations
- * offer a backup. Every contender then finds the changed files:
+ * offer a backup. --fs tmpfs adds the same tree (empty files) on a tmpfs: nothing there can
+ * be dropped from a cache, so it shows the walk's CPU cost even while other programs on the
+ * machine drop caches. Every contender then finds the changed files:
  *   btrfs (table A), in snapshot B:
  *   - file_select, incremental, own records by times: change_scan_walk (getdents64 + statx on
  *     every core) under the §9 selection;
@@ -29,7 +31,7 @@
  * on the same volume and, for the generation rows, their time as a share of the full scan by
  * times.
  *
- * Usage: bench_selection [--files N] [--changed N] [--runs N] [--fs btrfs[,ext4][,xfs]] [--cold]
+ * Usage: bench_selection [--files N] [--changed N] [--runs N] [--fs btrfs[,ext4][,xfs][,tmpfs]] [--cold]
  * Needs root (exits 77 otherwise).
  * Build and run: ninja -C build bench/bench_selection && sudo ./build/bench/bench_selection
  */
@@ -63,12 +65,13 @@
 #define FILES_PER_DIR 100U
 #define ORIGINAL "/srv/data"
 #define MAX_RUNS 101U
-#define MAX_TIMES_FS 2U
+#define MAX_TIMES_FS 3U
 
-/* An ext4 or XFS volume with the same tree, scanned by times only. */
+/* An ext4, XFS or tmpfs volume with the same tree, scanned by times only. */
 typedef struct TimesFs {
         const char *type;
         BenchFs fs;
+        char *tmpfs;            /* tmpfs: its mount point (mounted while set) */
         char *tree, *ref;
         vss_timestamp since;
 } TimesFs;
@@ -128,7 +131,7 @@ static void sleep_ms(unsigned ms) {
 }
 
 /* --files files, 100 per directory, 64 bytes each, written through directory fds. */
-static int populate(const char *root, unsigned files) {
+static int populate(const char *root, unsigned files, bool with_data) {
         _cleanup_close_ int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         char name[32], data[64];
 
@@ -151,7 +154,7 @@ static int populate(const char *root, unsigned files) {
                         fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
                         if (fd < 0)
                                 return -errno;
-                        if (write(fd, data, sizeof(data)) != (ssize_t) sizeof(data)) {
+                        if (with_data && write(fd, data, sizeof(data)) != (ssize_t) sizeof(data)) {
                                 (void) close(fd);
                                 return -EIO;
                         }
@@ -397,18 +400,32 @@ static int setup_times_fs(Bench *b, TimesFs *t) {
             asprintf(&inodes, "%u", b->files + b->files / FILES_PER_DIR + 1024) < 0)
                 return -ENOMEM;
         ext4_args[2] = inodes;
-        r = bench_fs_make(image, TIMES_IMAGE_SIZE, t->type, streq(t->type, "ext4") ? ext4_args : xfs_args, mnt,
-                          &t->fs);
-        if (r < 0)
-                return r;
-        if (mount(NULL, mnt, NULL, MS_REMOUNT | MS_NOATIME, NULL) < 0)
-                return -errno;
-        if (asprintf(&t->tree, "%s/tree", mnt) < 0 || asprintf(&t->ref, "%s/%s.reference", b->fs.dir, t->type) < 0)
+        if (streq(t->type, "tmpfs")) {
+                /* Nothing on it can be dropped from a cache: the walk's CPU cost alone, immune
+                 * to other programs' drop_caches on a shared machine. */
+                if (mkdir(mnt, 0755) < 0)
+                        return -errno;
+                if (mount("tmpfs", mnt, "tmpfs", MS_NOATIME, "size=512m") < 0) {
+                        r = -errno;
+                        (void) rmdir(mnt);
+                        return r;
+                }
+                t->tmpfs = TAKE_PTR(mnt);
+        } else {
+                r = bench_fs_make(image, TIMES_IMAGE_SIZE, t->type, streq(t->type, "ext4") ? ext4_args : xfs_args,
+                                  mnt, &t->fs);
+                if (r < 0)
+                        return r;
+                if (mount(NULL, mnt, NULL, MS_REMOUNT | MS_NOATIME, NULL) < 0)
+                        return -errno;
+        }
+        if (asprintf(&t->tree, "%s/tree", t->tmpfs ? t->tmpfs : mnt) < 0 || asprintf(&t->ref, "%s/%s.reference", b->fs.dir, t->type) < 0)
                 return -ENOMEM;
         if (mkdir(t->tree, 0755) < 0)
                 return -errno;
         fprintf(stderr, "populating %u files on %s...\n", b->files, t->type);
-        r = populate(t->tree, b->files);
+        /* Empty files on tmpfs: 64 bytes would cost a page of memory each. */
+        r = populate(t->tree, b->files, !t->tmpfs);
         if (r < 0)
                 return r;
         r = make_reference(t->ref, &t->since);
@@ -440,7 +457,7 @@ static int setup(Bench *b) {
         if (btrfs_util_create_subvolume(b->vol, 0, NULL, NULL) != BTRFS_UTIL_OK)
                 return -EIO;
         fprintf(stderr, "populating %u files on btrfs...\n", b->files);
-        r = populate(b->vol, b->files);
+        r = populate(b->vol, b->files, true);
         if (r < 0)
                 return r;
         if (btrfs_util_create_snapshot(b->vol, b->snap_a, BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY, NULL, NULL) !=
@@ -482,6 +499,11 @@ static int setup(Bench *b) {
 static void bench_done(Bench *b) {
         for (unsigned i = 0; i < b->n_times; i++) {
                 (void) bench_fs_destroy(&b->times[i].fs);
+                if (b->times[i].tmpfs) {
+                        (void) umount2(b->times[i].tmpfs, MNT_DETACH);
+                        (void) rmdir(b->times[i].tmpfs);
+                        free(b->times[i].tmpfs);
+                }
                 free(b->times[i].tree);
                 free(b->times[i].ref);
         }
@@ -514,7 +536,7 @@ static int parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *r
         return 0;
 }
 
-/* --fs: btrfs always (table A), then ext4 and xfs in the order named. */
+/* --fs: btrfs always (table A), then ext4, xfs and tmpfs in the order named. */
 static int parse_fs(const char *s, Bench *b) {
         _cleanup_free_ char *copy = strdup(s);
         char *save = NULL;
@@ -525,9 +547,9 @@ static int parse_fs(const char *s, Bench *b) {
         for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
                 if (streq(tok, "btrfs"))
                         continue;
-                if ((!streq(tok, "ext4") && !streq(tok, "xfs")) || b->n_times >= MAX_TIMES_FS)
+                if ((!streq(tok, "ext4") && !streq(tok, "xfs") && !streq(tok, "tmpfs")) || b->n_times >= MAX_TIMES_FS)
                         return -EINVAL;
-                b->times[b->n_times++].type = streq(tok, "ext4") ? "ext4" : "xfs";
+                b->times[b->n_times++].type = streq(tok, "ext4") ? "ext4" : streq(tok, "xfs") ? "xfs" : "tmpfs";
         }
         return 0;
 }
@@ -617,7 +639,7 @@ int main(int argc, char **argv) {
                         b.cold = true;
                         break;
                 default:
-                        fprintf(stderr, "usage: %s [--files N] [--changed N] [--runs N] [--fs btrfs[,ext4][,xfs]] [--cold]\n",
+                        fprintf(stderr, "usage: %s [--files N] [--changed N] [--runs N] [--fs btrfs[,ext4][,xfs][,tmpfs]] [--cold]\n",
                                 argv[0]);
                         return 2;
                 }
@@ -715,9 +737,9 @@ int main(int argc, char **argv) {
         printf("\n\"vs find\" is find's median divided by the row's (above 1: faster than find); \"share of full "
                "scan\" is the row's median over the full scan by times (file_select by times).\n");
         for (unsigned i = 0; i < b.n_times; i++) {
-                printf("\nB%u. The same tree and changes on %s (loop, noatime, no snapshot): change detection by times "
+                printf("\nB%u. The same tree and changes on %s (%s, noatime, no snapshot): change detection by times "
                        "only; %s, same rounds.\n\n",
-                       i + 1, b.times[i].type, cache_state);
+                       i + 1, b.times[i].type, b.times[i].tmpfs ? "in memory, empty files" : "loop", cache_state);
                 print_table(contenders, n, 1 + i, b.runs);
         }
         bench_done(&b);
