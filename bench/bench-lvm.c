@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "async-wait.h"
 #include "bench-util.h"
 #include "macro.h"
 #include "root-harness.h"
@@ -82,25 +83,6 @@ static bool wait_no_vss_lv(void) {
         }
         return false;
 }
-
-static vss_hr async_finish(vss_hr hr, vss_async *a) {
-        vss_hr result = hr;
-
-        if (VSS_SUCCEEDED(hr)) {
-                hr = vss_async_wait(a, VSS_INFINITE);
-                if (hr == S_OK)
-                        hr = vss_async_query_status(a, &result);
-                if (VSS_FAILED(hr))
-                        result = hr;
-                else if (result == VSS_S_ASYNC_FINISHED)
-                        result = S_OK;
-        }
-        vss_async_release(a);
-        return result;
-}
-
-/* The call must be sequenced before _a is read: function arguments have no order in C. */
-#define ASYNC(call, r) ({ vss_async *_a = NULL; vss_hr _hr = call((r), &_a); async_finish(_hr, _a); })
 
 /* One whole good path on volume; *ret_ms is DoSnapshotSet's time. */
 static vss_hr backup_once(const char *volume, double *ret_ms) {

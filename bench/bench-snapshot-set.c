@@ -59,6 +59,7 @@
 
 #include <btrfsutil.h>
 
+#include "async-wait.h"
 #include "bench-util.h"
 #include "macro.h"
 #include "root-harness.h"
@@ -352,15 +353,6 @@ static double writers_stop(Writers *w, double *run_max, unsigned n_runs) {
 /* ------------------------------------------------------------------------------------------ */
 /* One backup                                                                                 */
 /* ------------------------------------------------------------------------------------------ */
-
-static vss_hr async_finish(vss_hr hr, vss_async *a) {
-        if (VSS_SUCCEEDED(hr))
-                hr = vss_async_wait_result(a);
-        vss_async_release(a);
-        return hr;
-}
-/* The call must be sequenced before _a is read: function arguments have no order in C. */
-#define ASYNC(call, r) ({ vss_async *_a = NULL; vss_hr _hr = call((r), &_a); async_finish(_hr, _a); })
 
 /* Selects every component of every writer (select = true) or marks each one backed up. */
 static vss_hr components_walk(vss_requester *r, bool select) {

@@ -418,3 +418,16 @@ int process_run_logged(char *const argv[], const char *log_path) {
                 return r;
         return process_wait_success(pid);
 }
+
+const char *build_program(const char *env_name, const char *build_rel) {
+        const char *v = getenv(env_name), *builddir;
+        static char buf[4][4096];
+        static unsigned slot;
+
+        if (!isempty(v))
+                return v;
+        builddir = getenv("VSS_TEST_BUILDDIR");
+        slot = (slot + 1) % ELEMENTSOF(buf);
+        (void) snprintf(buf[slot], sizeof(buf[slot]), "%s/%s", builddir ?: ".", build_rel);
+        return buf[slot];
+}

@@ -99,3 +99,10 @@ int process_wait_success(pid_t pid);
 
 /* process_run_logged: spawn_logged() argv and wait for it: process_wait_success()'s answer. */
 int process_run_logged(char *const argv[], const char *log_path);
+
+/*
+ * build_program: the path of a built program the test runs: $env_name when set, else
+ * $VSS_TEST_BUILDDIR (or ".") / build_rel. The answer lives in one of four rotating static
+ * buffers (not thread-safe): enough for the program paths of one argv.
+ */
+const char *build_program(const char *env_name, const char *build_rel);

@@ -55,7 +55,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "async-wait.h"
 #include "macro.h"
+#include "requester-assert.h"
 #include "root-harness.h"
 #include "vss/vss.h"
 
@@ -131,56 +133,16 @@ static int wait_lv_count(int expected) {
         return n;
 }
 
-static const char *env_or(const char *name, const char *fallback_rel) {
-        const char *v = getenv(name), *builddir;
-        static char buf[4][4096];
-        static unsigned slot;
-
-        if (!isempty(v))
-                return v;
-        builddir = getenv("VSS_TEST_BUILDDIR");
-        slot = (slot + 1) % ELEMENTSOF(buf);
-        (void) snprintf(buf[slot], sizeof(buf[slot]), "%s/%s", builddir ?: ".", fallback_rel);
-        return buf[slot];
-}
-
-static void check_hr(const char *what, vss_hr got, vss_hr expected, vss_requester *r, const char *file, int line) {
-        if (got == expected)
-                return;
-        print_error("%s:%d: %s returned %s (0x%08" PRIx32 "), expected %s; %s\n", file, line, what,
-                    vss_hr_name(got), (uint32_t) got, vss_hr_name(expected),
-                    r ? vss_requester_get_error_message(r) : "");
-        fail();
-}
-#define assert_hr(call, expected, r) check_hr(#call, (call), (expected), (r), __FILE__, __LINE__)
-
-static vss_hr async_finish(vss_hr hr, vss_async *a) {
-        vss_hr result = hr;
-
-        if (VSS_SUCCEEDED(hr)) {
-                hr = vss_async_wait(a, VSS_INFINITE);
-                if (hr == S_OK)
-                        hr = vss_async_query_status(a, &result);
-                if (VSS_FAILED(hr))
-                        result = hr;
-                else if (result == VSS_S_ASYNC_FINISHED)
-                        result = S_OK;
-        }
-        vss_async_release(a);
-        return result;
-}
-#define ASYNC(call, r) ({ vss_async *_a = NULL; vss_hr _hr = call((r), &_a); async_finish(_hr, _a); })
-
 static int start_vssd(void) {
         uint64_t t0;
         int r;
 
         /* The hold deadline at its most: an lvcreate takes seconds under TCG. */
-        r = process_spawn((char *const[]) { (char *) env_or("VSSD", "src/vssd/vssd"),
+        r = process_spawn((char *const[]) { (char *) build_program("VSSD", "src/vssd/vssd"),
                                             (char *) "--config", (char *) CONF_PATH,
                                             (char *) "--socket", (char *) socket_path,
                                             (char *) "--state-dir", (char *) state_dir,
-                                            (char *) "--guardian", (char *) env_or("VSS_GUARDIAN", "src/guardian/vss-guardian"),
+                                            (char *) "--guardian", (char *) build_program("VSS_GUARDIAN", "src/guardian/vss-guardian"),
                                             (char *) "--hold-timeout-ms", (char *) "60000",
                                             (char *) "--event-timeout", (char *) "60000", NULL },
                           &vssd_pid, NULL);
@@ -202,7 +164,7 @@ static int start_writer(Volume *v) {
 
         snprintf(v->data, sizeof(v->data), "%s/records.log", v->mnt);
         snprintf(v->record, sizeof(v->record), TOP "/%s.freeze-seq", v->lv);
-        r = process_spawn((char *const[]) { (char *) env_or("CONSISTENCY_WRITER", "tests/root/consistency-writer"),
+        r = process_spawn((char *const[]) { (char *) build_program("CONSISTENCY_WRITER", "tests/root/consistency-writer"),
                                             (char *) "--socket", (char *) socket_path,
                                             (char *) "--data", v->data,
                                             (char *) "--freeze-record", v->record,
@@ -444,7 +406,7 @@ static bool shadow_state_is(const vss_id *id, const char *word) {
         bool seen = false, match = false;
         FILE *p;
 
-        assert_int_not_equal(asprintf(&cmd, "%s --socket %s list shadows --json", env_or("VSSADMIN", "src/tools/vssadmin"),
+        assert_int_not_equal(asprintf(&cmd, "%s --socket %s list shadows --json", build_program("VSSADMIN", "src/tools/vssadmin"),
                                       socket_path), -1);
         p = popen(cmd, "r");
         assert_non_null(p);
@@ -510,7 +472,7 @@ static void test_freeze_veto_leaves_nothing(void **state) {
         pid_t veto = 0;
         uint64_t deadline;
 
-        assert_int_equal(process_spawn((char *const[]) { (char *) env_or("VSS_TEST_WRITER", "tests/integration/vss-test-writer"),
+        assert_int_equal(process_spawn((char *const[]) { (char *) build_program("VSS_TEST_WRITER", "tests/integration/vss-test-writer"),
                                                          (char *) "--name", (char *) "vetoer",
                                                          (char *) "--class", (char *) VETO_WRITER_CLASS,
                                                          (char *) "--component", (char *) ":vetoed",
@@ -550,10 +512,9 @@ static void test_freeze_veto_leaves_nothing(void **state) {
         assert_int_equal(wait_lv_count(0), 0);
 }
 
-
 /* Starts vss-test-writer with extra arguments and waits until it has subscribed. */
 static pid_t start_test_writer(const char *name, const char *log, char *const extra[]) {
-        char *argv[32] = { (char *) env_or("VSS_TEST_WRITER", "tests/integration/vss-test-writer"),
+        char *argv[32] = { (char *) build_program("VSS_TEST_WRITER", "tests/integration/vss-test-writer"),
                            (char *) "--name", (char *) name, (char *) "--class", (char *) VETO_WRITER_CLASS,
                            (char *) "--component", (char *) ":vetoed", (char *) "--log", (char *) log };
         size_t k = 9;
@@ -1095,7 +1056,7 @@ static void test_restart_recovery(void **state) {
         assert_int_equal(sh("lvm lvs " VG "/usersnap >/dev/null"), 0);
         check_consistent(&thin, device);
 
-        assert_int_equal(sh("%s --socket %s delete shadows --all >/dev/null", env_or("VSSADMIN", "src/tools/vssadmin"),
+        assert_int_equal(sh("%s --socket %s delete shadows --all >/dev/null", build_program("VSSADMIN", "src/tools/vssadmin"),
                             socket_path), 0);
         assert_int_equal(wait_lv_count(0), 0);
         assert_int_equal(sh("lvremove -q -f " VG "/usersnap"), 0);

@@ -48,7 +48,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "async-wait.h"
 #include "macro.h"
+#include "requester-assert.h"
 #include "root-harness.h"
 #include "vss/vss.h"
 
@@ -146,46 +148,6 @@ static int wait_snapshot_count(int expected) {
         return n;
 }
 
-static const char *env_or(const char *name, const char *fallback_rel) {
-        const char *v = getenv(name), *builddir;
-        static char buf[4][4096];
-        static unsigned slot;
-
-        if (!isempty(v))
-                return v;
-        builddir = getenv("VSS_TEST_BUILDDIR");
-        slot = (slot + 1) % ELEMENTSOF(buf);
-        (void) snprintf(buf[slot], sizeof(buf[slot]), "%s/%s", builddir ?: ".", fallback_rel);
-        return buf[slot];
-}
-
-static void check_hr(const char *what, vss_hr got, vss_hr expected, vss_requester *r, const char *file, int line) {
-        if (got == expected)
-                return;
-        print_error("%s:%d: %s returned %s (0x%08" PRIx32 "), expected %s; %s\n", file, line, what,
-                    vss_hr_name(got), (uint32_t) got, vss_hr_name(expected),
-                    r ? vss_requester_get_error_message(r) : "");
-        fail();
-}
-#define assert_hr(call, expected, r) check_hr(#call, (call), (expected), (r), __FILE__, __LINE__)
-
-static vss_hr async_finish(vss_hr hr, vss_async *a) {
-        vss_hr result = hr;
-
-        if (VSS_SUCCEEDED(hr)) {
-                hr = vss_async_wait(a, VSS_INFINITE);
-                if (hr == S_OK)
-                        hr = vss_async_query_status(a, &result);
-                if (VSS_FAILED(hr))
-                        result = hr;
-                else if (result == VSS_S_ASYNC_FINISHED)
-                        result = S_OK;
-        }
-        vss_async_release(a);
-        return result;
-}
-#define ASYNC(call, r) ({ vss_async *_a = NULL; vss_hr _hr = call((r), &_a); async_finish(_hr, _a); })
-
 /* vssd, its stderr appended to vssd_log; hold_delay_ms non-NULL: the test-only delay inside
  * the hold (which needs --test-provider). */
 static int start_vssd(const char *hold_delay_ms) {
@@ -193,7 +155,7 @@ static int start_vssd(const char *hold_delay_ms) {
         size_t n = 0;
         int r;
 
-        argv[n++] = (char *) env_or("VSSD", "src/vssd/vssd");
+        argv[n++] = (char *) build_program("VSSD", "src/vssd/vssd");
         argv[n++] = (char *) "--socket";
         argv[n++] = (char *) socket_path;
         argv[n++] = (char *) "--state-dir";
@@ -228,7 +190,7 @@ static int start_writer(Volume *v) {
 
         snprintf(v->data, sizeof(v->data), "%s/records.log", v->mnt);
         snprintf(v->record, sizeof(v->record), TOP "/%s.freeze-seq", v->name);
-        r = process_spawn((char *const[]) { (char *) env_or("CONSISTENCY_WRITER", "tests/root/consistency-writer"),
+        r = process_spawn((char *const[]) { (char *) build_program("CONSISTENCY_WRITER", "tests/root/consistency-writer"),
                                             (char *) "--socket", (char *) socket_path,
                                             (char *) "--data", v->data,
                                             (char *) "--freeze-record", v->record,
@@ -437,11 +399,11 @@ static void test_list_volumes(void **state) {
         /* One volume an object: its mount point, then (same object) the provider picked. */
         sh_line(line, sizeof(line), "%s --socket %s list volumes --json | tr -d '\\n ' | "
                 "grep -o '\"mount_point\":\"%s\"[^}]*' | grep -o '\"provider\":\"[a-z]*\"'",
-                env_or("VSSADMIN", "src/tools/vssadmin"), socket_path, ext.mnt);
+                build_program("VSSADMIN", "src/tools/vssadmin"), socket_path, ext.mnt);
         assert_string_equal(line, "\"provider\":\"zfs\"");
         sh_line(line, sizeof(line), "%s --socket %s list volumes --json | tr -d '\\n ' | "
                 "grep -o '\"mount_point\":\"%s\"[^}]*' | grep -o '\"provider\":\"[a-z]*\"'",
-                env_or("VSSADMIN", "src/tools/vssadmin"), socket_path, xfs.mnt);
+                build_program("VSSADMIN", "src/tools/vssadmin"), socket_path, xfs.mnt);
         assert_string_equal(line, "\"provider\":\"zfs\"");
 }
 
@@ -500,7 +462,7 @@ static bool log_has_line(const char *path, const char *prefix) {
 
 /* Starts vss-test-writer with extra arguments and waits until it has subscribed. */
 static pid_t start_test_writer(const char *name, const char *log, char *const extra[]) {
-        char *argv[32] = { (char *) env_or("VSS_TEST_WRITER", "tests/integration/vss-test-writer"),
+        char *argv[32] = { (char *) build_program("VSS_TEST_WRITER", "tests/integration/vss-test-writer"),
                            (char *) "--name", (char *) name, (char *) "--class", (char *) HANG_WRITER_CLASS,
                            (char *) "--component", (char *) ":hung", (char *) "--log", (char *) log };
         size_t k = 9;
@@ -580,7 +542,7 @@ static pid_t requester_child(const Volume *v, bool writers) {
                 }
                 if (vss_requester_do_snapshot_set(r, &a) != S_OK)
                         _exit(6);
-                _exit(async_finish(S_OK, a) == S_OK ? 0 : 7);
+                _exit(async_wait_release(S_OK, a) == S_OK ? 0 : 7);
         }
         return child;
 }
@@ -756,8 +718,8 @@ static void test_restart_recovery(void **state) {
         assert_int_equal(sh("%s --socket %s expose --shadow %s --path " TOP "/exposed >/dev/null && "
                             "cmp %s/records.log " TOP "/exposed/records.log && "
                             "%s --socket %s unexpose --shadow %s >/dev/null",
-                            env_or("VSSADMIN", "src/tools/vssadmin"), socket_path, ids, device,
-                            env_or("VSSADMIN", "src/tools/vssadmin"), socket_path, ids), 0);
+                            build_program("VSSADMIN", "src/tools/vssadmin"), socket_path, ids, device,
+                            build_program("VSSADMIN", "src/tools/vssadmin"), socket_path, ids), 0);
 
         /* As a reboot leaves it: the snapshot's mount gone. vssd still knows it present, and
          * expose mounts it again at its device path first. */
@@ -768,12 +730,12 @@ static void test_restart_recovery(void **state) {
         assert_int_equal(sh("%s --socket %s expose --shadow %s --path " TOP "/exposed >/dev/null && "
                             "cmp %s/records.log " TOP "/exposed/records.log && "
                             "%s --socket %s unexpose --shadow %s >/dev/null",
-                            env_or("VSSADMIN", "src/tools/vssadmin"), socket_path, ids, device,
-                            env_or("VSSADMIN", "src/tools/vssadmin"), socket_path, ids), 0);
+                            build_program("VSSADMIN", "src/tools/vssadmin"), socket_path, ids, device,
+                            build_program("VSSADMIN", "src/tools/vssadmin"), socket_path, ids), 0);
         check_served_zvol(&ext, &keep, device);
         check_consistent(&ext, device);
 
-        assert_int_equal(sh("%s --socket %s delete shadows --all >/dev/null", env_or("VSSADMIN", "src/tools/vssadmin"),
+        assert_int_equal(sh("%s --socket %s delete shadows --all >/dev/null", build_program("VSSADMIN", "src/tools/vssadmin"),
                             socket_path), 0);
         assert_int_equal(wait_snapshot_count(0), 0);
         assert_int_equal(path_wait_gone(device, WAIT_MS), 0);

@@ -35,7 +35,9 @@
 
 #include <btrfsutil.h>
 
+#include "async-wait.h"
 #include "macro.h"
+#include "requester-assert.h"
 #include "root-harness.h"
 #include "vss/vss.h"
 
@@ -83,26 +85,6 @@ static int backup_teardown(void **state) {
         return 0;
 }
 
-static void check_hr(const char *what, vss_hr got, vss_hr expected, vss_requester *r, const char *file, int line) {
-        if (got == expected)
-                return;
-        print_error("%s:%d: %s returned %s (0x%08" PRIx32 "), expected %s; %s\n", file, line, what,
-                    vss_hr_name(got), (uint32_t) got, vss_hr_name(expected),
-                    r ? vss_requester_get_error_message(r) : "");
-        fail();
-}
-#define assert_hr(call, expected, r) check_hr(#call, (call), (expected), (r), __FILE__, __LINE__)
-
-/* Runs an async operation to its end; the operation's result, S_OK for "finished". */
-static vss_hr async_finish(vss_hr hr, vss_async *a) {
-        if (VSS_SUCCEEDED(hr))
-                hr = vss_async_wait_result(a);
-        vss_async_release(a);
-        return hr;
-}
-/* The call must be sequenced before _a is read: function arguments have no order in C. */
-#define ASYNC(call, r) ({ vss_async *_a = NULL; vss_hr _hr = call((r), &_a); async_finish(_hr, _a); })
-
 static char *path_join(const char *a, const char *b) {
         char *p;
 
@@ -132,19 +114,6 @@ static bool wait_file_larger(const char *path, off_t size) {
 
 static bool process_alive(pid_t pid) {
         return pid > 0 && waitpid(pid, NULL, WNOHANG) == 0;
-}
-
-static const char *env_or(const char *name, const char *fallback_rel) {
-        const char *v = getenv(name), *builddir;
-        static char buf[2][4096];
-        static unsigned slot;
-
-        if (!isempty(v))
-                return v;
-        builddir = getenv("VSS_TEST_BUILDDIR");
-        slot = (slot + 1) % ELEMENTSOF(buf);
-        (void) snprintf(buf[slot], sizeof(buf[slot]), "%s/%s", builddir ?: ".", fallback_rel);
-        return buf[slot];
 }
 
 static int fixture_teardown(void **state) {
@@ -184,7 +153,7 @@ static int start_daemons(Fixture *f) {
         char line[64];
         int out = -EBADF, r;
 
-        r = process_spawn((char *const[]) { (char *) env_or("VSSD", "src/vssd/vssd"),
+        r = process_spawn((char *const[]) { (char *) build_program("VSSD", "src/vssd/vssd"),
                                             (char *) "--socket", f->socket,
                                             (char *) "--state-dir", f->state_dir,
                                             (char *) "--event-timeout", (char *) "20000", NULL },
@@ -197,7 +166,7 @@ static int start_daemons(Fixture *f) {
         if (r < 0)
                 return r;
 
-        r = process_spawn((char *const[]) { (char *) env_or("CONSISTENCY_WRITER", "tests/root/consistency-writer"),
+        r = process_spawn((char *const[]) { (char *) build_program("CONSISTENCY_WRITER", "tests/root/consistency-writer"),
                                             (char *) "--socket", f->socket,
                                             (char *) "--data", f->data_file,
                                             (char *) "--freeze-record", f->record_file,

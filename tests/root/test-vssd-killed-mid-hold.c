@@ -77,6 +77,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "async-wait.h"
 #include "loop-fs.h"
 #include "macro.h"
 #include "root-harness.h"
@@ -346,13 +347,6 @@ static int prober_wait_write_after(uint64_t since, unsigned timeout_ms, uint64_t
 
 /* -- the requester --------------------------------------------------------------------------- */
 
-static vss_hr async_finish(vss_hr hr, vss_async *a) {
-        if (VSS_SUCCEEDED(hr))
-                hr = vss_async_wait_result(a);
-        vss_async_release(a);
-        return hr;
-}
-
 static void report_send(int fd, uint32_t step, vss_hr hr, const vss_id *id) {
         Report rep = { .step = step, .hr = hr };
 
@@ -397,7 +391,7 @@ _Noreturn static void requester_run(int out) {
         report_send(out, STEP_ADDED, S_OK, &snap);
 
         hr = vss_requester_do_snapshot_set(r, &a);
-        hr = async_finish(hr, a);
+        hr = async_wait_release(hr, a);
         fprintf(stderr, "requester: DoSnapshotSet: %s %s\n", vss_hr_name(hr), vss_requester_get_error_message(r));
         report_send(out, STEP_DONE, hr, NULL);
         vss_requester_release(r);

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "async-wait.h"
 #include "macro.h"
 #include "root-harness.h"
 #include "writers-harness.h"
@@ -200,14 +201,6 @@ int line_u64_after(const char *line, const char *key, uint64_t *ret) {
 /* Requester                                                                                   */
 /* ------------------------------------------------------------------------------------------ */
 
-static vss_hr async_finish(vss_hr hr, vss_async *a) {
-        if (VSS_SUCCEEDED(hr))
-                hr = vss_async_wait_result(a);
-        vss_async_release(a);
-        return hr;
-}
-#define ASYNC(call, r) ({ vss_async *_a = NULL; vss_hr _hr = call((r), &_a); async_finish(_hr, _a); })
-
 static bool class_wanted(const vss_id *class_id, const char *const *classes, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 vss_id c;
@@ -302,7 +295,7 @@ vss_hr wh_backup_snapshot_finish(WhBackup *b) {
         vss_snapshot_prop prop = {};
         vss_hr hr;
 
-        hr = async_finish(S_OK, b->dss);
+        hr = async_wait_release(S_OK, b->dss);
         b->dss = NULL;
         if (hr != S_OK) {
                 fprintf(stderr, "DoSnapshotSet: %s: %s\n", vss_hr_name(hr), vss_requester_get_error_message(b->r));
