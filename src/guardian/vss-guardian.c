@@ -270,6 +270,29 @@ static int hold_arm(Keeper *k, sd_bus_message *m, uint64_t start, sd_bus_error *
         return sd_bus_reply_method_return(m, NULL);
 }
 
+/*
+ * The arguments Freeze and Suspend share: the paths ("as") and the deadline ("u", 0 for the
+ * default, at most GUARDIAN_MAX_DEADLINE_MS); refused while a hold is active.
+ */
+static int read_hold_request(sd_bus_message *m, const char *paths[static GUARDIAN_MAX_PATHS], size_t *ret_n,
+                             uint32_t *ret_deadline_ms, sd_bus_error *error) {
+        uint32_t deadline_ms;
+        int r;
+
+        r = read_paths(m, paths, ret_n, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(m, "u", &deadline_ms);
+        if (r < 0)
+                return r;
+        if (deadline_ms > GUARDIAN_MAX_DEADLINE_MS)
+                return vss_hr_to_bus_error(error, E_INVALIDARG, "deadline over %u ms", GUARDIAN_MAX_DEADLINE_MS);
+        if (holding())
+                return vss_hr_to_bus_error(error, VSS_E_BAD_STATE, "a hold is already active");
+        *ret_deadline_ms = deadline_ms == 0 ? GUARDIAN_DEFAULT_DEADLINE_MS : deadline_ms;
+        return 0;
+}
+
 static int method_freeze(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Keeper *k = userdata;
         const char *paths[GUARDIAN_MAX_PATHS];
@@ -279,18 +302,9 @@ static int method_freeze(sd_bus_message *m, void *userdata, sd_bus_error *error)
         size_t n = 0, nfd = 0;
         int r;
 
-        r = read_paths(m, paths, &n, error);
+        r = read_hold_request(m, paths, &n, &deadline_ms, error);
         if (r < 0)
                 return r;
-        r = sd_bus_message_read(m, "u", &deadline_ms);
-        if (r < 0)
-                return r;
-        if (deadline_ms > GUARDIAN_MAX_DEADLINE_MS)
-                return vss_hr_to_bus_error(error, E_INVALIDARG, "deadline over %u ms", GUARDIAN_MAX_DEADLINE_MS);
-        if (deadline_ms == 0)
-                deadline_ms = GUARDIAN_DEFAULT_DEADLINE_MS;
-        if (holding())
-                return vss_hr_to_bus_error(error, VSS_E_BAD_STATE, "a hold is already active");
 
         r = open_targets(paths, n, fds, &nfd, error);
         if (r < 0)
@@ -348,18 +362,9 @@ static int method_suspend(sd_bus_message *m, void *userdata, sd_bus_error *error
         size_t n = 0, nfd = 0;
         int r;
 
-        r = read_paths(m, paths, &n, error);
+        r = read_hold_request(m, paths, &n, &deadline_ms, error);
         if (r < 0)
                 return r;
-        r = sd_bus_message_read(m, "u", &deadline_ms);
-        if (r < 0)
-                return r;
-        if (deadline_ms > GUARDIAN_MAX_DEADLINE_MS)
-                return vss_hr_to_bus_error(error, E_INVALIDARG, "deadline over %u ms", GUARDIAN_MAX_DEADLINE_MS);
-        if (deadline_ms == 0)
-                deadline_ms = GUARDIAN_DEFAULT_DEADLINE_MS;
-        if (holding())
-                return vss_hr_to_bus_error(error, VSS_E_BAD_STATE, "a hold is already active");
 
         /* One device per filesystem (open_targets merges paths on one), by its number. */
         r = open_targets(paths, n, fds, &nfd, error);
