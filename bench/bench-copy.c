@@ -69,6 +69,7 @@ typedef struct Options {
         unsigned changed;
         const char *vssd;
         const char *vssbackup;
+        bool only_inc;          /* --only inc: the incremental rows alone */
 } Options;
 
 typedef struct Samples {
@@ -823,6 +824,7 @@ static int parse_options(int argc, char *argv[], Options *o) {
                 { "changed", required_argument, NULL, 'c' },
                 { "vssd", required_argument, NULL, 'd' },
                 { "vssbackup", required_argument, NULL, 'b' },
+                { "only", required_argument, NULL, 'o' },
                 {}
         };
         int c;
@@ -864,6 +866,11 @@ static int parse_options(int argc, char *argv[], Options *o) {
                 case 'b':
                         o->vssbackup = optarg;
                         break;
+                case 'o':
+                        if (strcmp(optarg, "inc") != 0)
+                                return -EINVAL;
+                        o->only_inc = true;
+                        break;
                 default:
                         return -EINVAL;
                 }
@@ -891,7 +898,7 @@ int main(int argc, char *argv[]) {
         if (parse_options(argc, argv, &o) < 0) {
                 fprintf(stderr,
                         "usage: %s [--runs N] [--small-files N] [--big-mib N] [--inc-files N] [--changed N] [--vssd PATH] "
-                        "[--vssbackup PATH]\n",
+                        "[--vssbackup PATH] [--only inc]\n",
                         argv[0]);
                 return 2;
         }
@@ -908,11 +915,11 @@ int main(int argc, char *argv[]) {
         print_loadavg("at start");
 
         r = bench_setup(&b);
-        if (r >= 0)
+        if (r >= 0 && !o.only_inc)
                 r = dataset_setup(&b, &sets[0], "big", true);
-        if (r >= 0)
+        if (r >= 0 && !o.only_inc)
                 r = dataset_setup(&b, &sets[1], "small", false);
-        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(sets); i++)
+        for (size_t i = 0; r >= 0 && !o.only_inc && i < ELEMENTSOF(sets); i++)
                 r = dataset_measure(&b, &sets[i]);
         if (r >= 0)
                 r = inc_setup(&b, &inc);
@@ -929,7 +936,7 @@ int main(int argc, char *argv[]) {
                "btrfs provider); archives, repositories, copies and restores go to a directory on the host filesystem; "
                "cold = sync + drop_caches=3 just before; %u runs per row, round robin\n",
                IMAGE_SIZE >> 30, o.runs);
-        for (size_t i = 0; i < ELEMENTSOF(sets); i++)
+        for (size_t i = 0; !o.only_inc && i < ELEMENTSOF(sets); i++)
                 print_table(&b, &sets[i]);
         print_inc_table(&b, &inc);
         printf("\nWhole run %.0f s\n", (double) (now_usec() - start) / 1e6);

@@ -1955,6 +1955,30 @@ int archive_extract_entry(ArchiveReader *r, int target_dirfd, const ArchiveExtra
         return k < 0 ? k : 0;
 }
 
+int archive_extract_defer_to(ArchiveReader *from, ArchiveReader *into, int target_dirfd) {
+        DeferredDir *nd;
+        size_t n;
+
+        assert(from && into);
+
+        n = from->n_dirs + into->n_dirs;
+        if (from->n_dirs == 0)
+                return 0;
+        if (n > ARCHIVE_DEFERRED_DIRS_MAX)
+                return archive_extract_finish(from, target_dirfd);
+        nd = reallocarray(into->dirs, MAX(n, into->alloc_dirs), sizeof(DeferredDir));
+        if (!nd)
+                return archive_extract_finish(from, target_dirfd);
+        /* In front: archive_extract_finish goes from the back, so these come after into's own. */
+        memmove(nd + from->n_dirs, nd, into->n_dirs * sizeof(DeferredDir));
+        memcpy(nd, from->dirs, from->n_dirs * sizeof(DeferredDir));
+        into->dirs = nd;
+        into->alloc_dirs = MAX(n, into->alloc_dirs);
+        into->n_dirs = n;
+        from->n_dirs = 0;
+        return 0;
+}
+
 int archive_extract_finish(ArchiveReader *r, int target_dirfd) {
         int ret = 0;
 

@@ -237,6 +237,14 @@ int archive_extract_entry(ArchiveReader *r, int target_dirfd, const ArchiveExtra
  */
 int archive_extract_finish(ArchiveReader *r, int target_dirfd);
 
+/*
+ * archive_extract_defer_to: hand the directories from has deferred over to into, so that
+ * into's archive_extract_finish applies them too, after its own (a restore that takes a
+ * directory from an older archive of a chain sets its times once every archive went in).
+ * Applied at once instead when they do not fit. Returns 0 or the first negative errno met.
+ */
+int archive_extract_defer_to(ArchiveReader *from, ArchiveReader *into, int target_dirfd);
+
 /* archive_file_outcome_to_string: "restored", "skipped-exists", "refused-unsafe", "failed". */
 const char *archive_file_outcome_to_string(ArchiveFileOutcome o);
 

@@ -1225,7 +1225,7 @@ static int report_inode(BtrfsScan *s, uint64_t ino, const struct btrfs_inode_ite
         struct btrfs_ioctl_search_key *k = &s->refs->args.key;
         uint32_t mode = le32toh(item->mode);
         ChangeScanEntry e = {
-                .type = S_ISREG(mode) ? DT_REG : DT_LNK,
+                .type = S_ISREG(mode) ? DT_REG : S_ISDIR(mode) ? DT_DIR : DT_LNK,
                 .ino = ino,
                 .have_stat = true,
                 .size = le64toh(item->size),
@@ -1236,6 +1236,11 @@ static int report_inode(BtrfsScan *s, uint64_t ino, const struct btrfs_inode_ite
         bool more = true;
         int r;
 
+        /* The top directory has no name of its own (its one ref is ".." to itself). */
+        if (ino == CHANGE_SCAN_BTRFS_SUBVOL_INO) {
+                e.path = e.name = "";
+                return s->callback(&e, s->userdata);
+        }
         search_key_init(k, ino, BTRFS_INODE_REF_KEY, ino, BTRFS_INODE_EXTREF_KEY, 0);
         while (more) {
                 struct btrfs_ioctl_search_header hdr = {};
@@ -1341,6 +1346,11 @@ int change_scan_btrfs_probe(const char *subvol_path) {
 
 int change_scan_btrfs_changed(const char *subvol_path, uint64_t since_generation, ChangeScanCallback callback,
                               void *userdata) {
+        return change_scan_btrfs_changed_flags(subvol_path, since_generation, 0, callback, userdata);
+}
+
+int change_scan_btrfs_changed_flags(const char *subvol_path, uint64_t since_generation, ChangeScanFlags flags,
+                                    ChangeScanCallback callback, void *userdata) {
         _cleanup_(btrfs_scan_done) BtrfsScan s = { .fd = -EBADF };
         struct btrfs_ioctl_search_key *k;
         int r;
@@ -1395,7 +1405,7 @@ int change_scan_btrfs_changed(const char *subvol_path, uint64_t since_generation
                         mode = le32toh(item.mode);
                         if (le64toh(item.transid) <= since_generation || le32toh(item.nlink) == 0)
                                 continue;
-                        if (!S_ISREG(mode) && !S_ISLNK(mode))
+                        if (!S_ISREG(mode) && !S_ISLNK(mode) && !(S_ISDIR(mode) && (flags & CHANGE_SCAN_DIRS)))
                                 continue;
                         r = report_inode(&s, hdr.objectid, &item);
                         if (r < 0)

@@ -119,3 +119,12 @@ int change_scan_btrfs_probe(const char *subvol_path);
  */
 int change_scan_btrfs_changed(const char *subvol_path, uint64_t since_generation, ChangeScanCallback callback,
                               void *userdata);
+
+/*
+ * change_scan_btrfs_changed_flags: the same; with CHANGE_SCAN_DIRS, directories whose inode
+ * changed after since_generation are reported too (DT_DIR; the subvolume's top as path ""):
+ * on btrfs a directory's inode is rewritten whenever an entry is added, removed or renamed in
+ * it, so these are the only directories whose listing can differ from the generation's.
+ */
+int change_scan_btrfs_changed_flags(const char *subvol_path, uint64_t since_generation, ChangeScanFlags flags,
+                                    ChangeScanCallback callback, void *userdata);

@@ -9,7 +9,14 @@
  *     and a file whose directory was renamed (found through the listing, since its inode did
  *     not change); not the unchanged files, not the deleted one. Selection runs by the btrfs
  *     generation of the previous snapshot, which the manifest records;
- *   - reading for the backup leaves access times alone (the snapshot's and the live files').
+ *   - reading for the backup leaves access times alone (the snapshot's and the live files');
+ *   - an incremental lists by changed directories only: the count of directories it read (its
+ *     --json) is what changed (none for rewritten files; the top, the directories whose
+ *     entries changed and the new ones for renames, deletions and new directories), never the
+ *     tree; a chain of such incrementals restores exactly (content, modes, times, deletions),
+ *     `ls` and `verify` see the whole tree;
+ *   - backups written in the previous format (manifest "vssbackup-1", whole listings) still
+ *     restore, and a format this vssbackup does not know is refused with its name.
  *
  * Needs root (loop devices, mount): exits 77 (skipped) otherwise. Environment: VSSD, VSSBACKUP.
  */
@@ -34,6 +41,7 @@
 #include <unistd.h>
 
 #include <btrfsutil.h>
+#include <xxhash.h>
 
 #include "macro.h"
 #include "root-harness.h"
@@ -472,9 +480,254 @@ static void test_chain_on_btrfs(void **state) {
         tree_done(&at_inc2);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Listing by changed directories                                                             */
+/* ------------------------------------------------------------------------------------------ */
+
+#define WIDE_DIRS 40U
+#define WIDE_FILES 10U
+
+/* One JSON number or string field of the first volume of a `backup --json` result. */
+static const char *json_field(const char *json, const char *key) {
+        const char *p = strstr(json, pathf("\"%s\": ", key));
+
+        assert_non_null(p);
+        return p + strlen(key) + 4;
+}
+
+static char *backup_json(Fixture *f, const char *type, unsigned *ret_dirs_read, char **ret_listing) {
+        char *out = NULL, *path, *end;
+        const char *p;
+
+        assert_int_equal(run_vssbackup(f, &out, (const char *const[]) { "backup", "--type", type, f->volume,
+                                                                         "--to", f->backups, "--quiet", "--json",
+                                                                         NULL }),
+                         0);
+        *ret_dirs_read = (unsigned) strtoul(json_field(out, "directories_read"), NULL, 10);
+        p = json_field(out, "listing");
+        assert_true(*p == '"');
+        *ret_listing = pathf("%.*s", (int) strcspn(p + 1, "\""), p + 1);
+        p = json_field(out, "backup");
+        assert_true(*p == '"');
+        path = pathf("%s", p + 1);
+        end = strchr(path, '"');
+        assert_non_null(end);
+        *end = 0;
+        return path;
+}
+
+static void make_wide_tree(Fixture *f) {
+        for (unsigned d = 0; d < WIDE_DIRS; d++) {
+                assert_int_equal(mkdir(pathf("%s/d%02u", f->volume, d), 0755), 0);
+                for (unsigned i = 0; i < WIDE_FILES; i++)
+                        write_at(f, pathf("d%02u/f%u", d, i), pathf("file %u of directory %u\n", i, d));
+        }
+}
+
+static void test_changed_directories_only(void **state) {
+        Fixture *f = *state;
+        const char *full, *inc1, *inc2, *inc3;
+        char *listing, *out = NULL;
+        unsigned dirs;
+        Tree at_inc1, at_inc2, at_inc3;
+
+        make_wide_tree(f);
+        sync();
+        full = backup_json(f, "full", &dirs, &listing);
+        assert_string_equal(listing, "walk");
+        assert_int_equal(dirs, WIDE_DIRS + 1);       /* the top and every directory */
+
+        /* Files rewritten in place: no directory's entries changed, none is read. */
+        write_at(f, "d03/f1", "rewritten\n");
+        write_at(f, "d17/f9", "rewritten too\n");
+        write_at(f, "d31/f0", "and this one\n");
+        sync();
+        inc1 = backup_json(f, "incremental", &dirs, &listing);
+        at_inc1 = tree_capture(f->volume);
+        assert_string_equal(listing, "changed");
+        assert_int_equal(dirs, 0);
+        assert_string_equal(archive_files(pathf("%s/vol-0.tar.zst", inc1)), "d03/f1,d17/f9,d31/f0");
+
+        /* Renames, deletions, a new directory tree: the top, the two directories whose entries
+         * changed, and the three new directories (the renamed one is new by its path). */
+        assert_int_equal(unlink(pathf("%s/d05/f3", f->volume)), 0);
+        assert_int_equal(rename(pathf("%s/d11/f1", f->volume), pathf("%s/d11/f1b", f->volume)), 0);
+        assert_int_equal(rename(pathf("%s/d07", f->volume), pathf("%s/d07-renamed", f->volume)), 0);
+        for (unsigned i = 0; i < WIDE_FILES; i++)
+                assert_int_equal(unlink(pathf("%s/d09/f%u", f->volume, i)), 0);
+        assert_int_equal(rmdir(pathf("%s/d09", f->volume)), 0);
+        assert_int_equal(mkdir(pathf("%s/new", f->volume), 0750), 0);
+        assert_int_equal(mkdir(pathf("%s/new/sub", f->volume), 0700), 0);
+        write_at(f, "new/sub/deep.txt", "in a new directory\n");
+        make_symlink(f, "../d00/f0", "new/link");
+        set_mtime(f, "d11/f1b", 1000000000);
+        sync();
+        inc2 = backup_json(f, "incremental", &dirs, &listing);
+        at_inc2 = tree_capture(f->volume);
+        assert_string_equal(listing, "changed");
+        assert_int_equal(dirs, 6);
+        /* The renamed file (old times) and everything below new paths, found through the listing. */
+        assert_string_equal(archive_files(pathf("%s/vol-0.tar.zst", inc2)),
+                            pathf("d07-renamed/f0,d07-renamed/f1,d07-renamed/f2,d07-renamed/f3,d07-renamed/f4,"
+                                  "d07-renamed/f5,d07-renamed/f6,d07-renamed/f7,d07-renamed/f8,d07-renamed/f9,"
+                                  "d11/f1b,new/link,new/sub/deep.txt"));
+
+        /* A directory replaced by a file of the same name, and a directory's mode. */
+        assert_int_equal(unlink(pathf("%s/d13/f0", f->volume)), 0);
+        for (unsigned i = 1; i < WIDE_FILES; i++)
+                assert_int_equal(unlink(pathf("%s/d13/f%u", f->volume, i)), 0);
+        assert_int_equal(rmdir(pathf("%s/d13", f->volume)), 0);
+        write_at(f, "d13", "now a file\n");
+        assert_int_equal(chmod(pathf("%s/d20", f->volume), 0700), 0);
+        sync();
+        inc3 = backup_json(f, "incremental", &dirs, &listing);
+        at_inc3 = tree_capture(f->volume);
+        assert_string_equal(listing, "changed");
+        assert_int_equal(dirs, 2);                   /* the top and d20 */
+        assert_string_equal(archive_files(pathf("%s/vol-0.tar.zst", inc3)), "d13");
+
+        /* Each restores to the tree it saw, deletions included, and ls sees the whole tree. */
+        assert_restore_equals(f, inc1, &at_inc1);
+        assert_restore_equals(f, inc2, &at_inc2);
+        assert_restore_equals(f, inc3, &at_inc3);
+        assert_restore_equals(f, inc2, &at_inc2);
+        assert_int_equal(run_vssbackup(f, &out, (const char *const[]) { "ls", inc3, NULL }), 0);
+        assert_non_null(strstr(out, pathf("f %s/d13\n", f->volume)));
+        assert_non_null(strstr(out, pathf("f %s/d39/f9\n", f->volume)));
+        assert_non_null(strstr(out, pathf("l %s/new/link\n", f->volume)));
+        assert_null(strstr(out, pathf("%s/d09/", f->volume)));
+        assert_null(strstr(out, pathf("%s/d07/", f->volume)));
+        assert_null(strstr(out, pathf("%s/d13/", f->volume)));
+        assert_int_equal(run_vssbackup(f, NULL, (const char *const[]) { "verify", inc3, "--quiet", NULL }), 0);
+        (void) full;
+
+        tree_done(&at_inc1);
+        tree_done(&at_inc2);
+        tree_done(&at_inc3);
+}
+
+/* Rewrites one line "key=..." of a manifest (NULL value: drops it). */
+static char *manifest_edit(char *text, const char *key, const char *value) {
+        char *p = strstr(text, pathf("\n%s=", key)), *end;
+
+        assert_non_null(p);
+        end = strchr(p + 1, '\n');
+        assert_non_null(end);
+        return pathf("%.*s%s%s", (int) (p - text), text, value ? pathf("\n%s=%s", key, value) : "", end);
+}
+
+static char *read_text(const char *path) {
+        char buf[65536];
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n;
+
+        assert_true(fd >= 0);
+        n = read(fd, buf, sizeof(buf) - 1);
+        assert_true(n >= 0);
+        buf[n] = 0;
+        close(fd);
+        return pathf("%s", buf);
+}
+
+static void write_bytes(const char *path, const void *data, size_t len) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, data, len), (ssize_t) len);
+        assert_int_equal(close(fd), 0);
+}
+
+/*
+ * Turns a backup into what the previous vssbackup wrote: manifest "vssbackup-1" without the
+ * listing's format-2 keys, and a whole format 1 listing (every path, "<type><path>\0"), made
+ * from what `ls` says the backup holds.
+ */
+static void to_format_1(Fixture *f, const char *backup_path) {
+        char *out = NULL, *text, *list, *w, *line;
+        size_t prefix = strlen(f->volume) + 1, len = 0;
+        XXH128_canonical_t c;
+        char hex[33];
+
+        assert_int_equal(run_vssbackup(f, &out, (const char *const[]) { "ls", backup_path, NULL }), 0);
+        list = w = pathf("%*s", (int) strlen(out), "");
+        for (line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+                size_t l;
+
+                assert_true(strlen(line) > 2 + prefix);
+                l = strlen(line + 2 + prefix);
+                if (line[0] == 'd' && line[2 + prefix + l - 1] == '/')
+                        l--;
+                *w++ = line[0];
+                memcpy(w, line + 2 + prefix, l);
+                w += l;
+                *w++ = 0;
+        }
+        len = (size_t) (w - list);
+        write_bytes(pathf("%s/vol-0.list", backup_path), list, len);
+        XXH128_canonicalFromHash(&c, XXH3_128bits(list, len));
+        for (size_t i = 0; i < sizeof(c.digest); i++)
+                snprintf(hex + 2 * i, 3, "%02x", c.digest[i]);
+
+        text = read_text(pathf("%s/manifest", backup_path));
+        assert_true(strncmp(text, "format=vssbackup-2\n", 19) == 0);
+        text = pathf("format=vssbackup-1\n%s", text + 19);
+        text = manifest_edit(text, "volume.0.listing_delta", NULL);
+        text = manifest_edit(text, "volume.0.listing_filter", NULL);
+        text = manifest_edit(text, "volume.0.listing_xxh128", hex);
+        write_bytes(pathf("%s/manifest", backup_path), text, strlen(text));
+}
+
+static void test_old_format(void **state) {
+        Fixture *f = *state;
+        const char *full, *inc1, *inc2;
+        char *listing, *text, *out = NULL;
+        unsigned dirs;
+        Tree at_inc1, at_inc2;
+
+        make_wide_tree(f);
+        sync();
+        full = backup_json(f, "full", &dirs, &listing);
+        write_at(f, "d01/f1", "changed\n");
+        assert_int_equal(rename(pathf("%s/d02", f->volume), pathf("%s/d02-moved", f->volume)), 0);
+        sync();
+        inc1 = backup_json(f, "incremental", &dirs, &listing);
+        at_inc1 = tree_capture(f->volume);
+        assert_string_equal(listing, "changed");
+
+        /* The chain as the previous format wrote it (whole listings) restores the same tree. */
+        to_format_1(f, inc1);
+        to_format_1(f, full);
+        assert_restore_equals(f, inc1, &at_inc1);
+        assert_int_equal(run_vssbackup(f, NULL, (const char *const[]) { "verify", inc1, "--quiet", NULL }), 0);
+
+        /* An incremental on top of it walks (no listing to compare directories with) and restores too. */
+        write_at(f, "d03/f3", "changed again\n");
+        sync();
+        inc2 = backup_json(f, "incremental", &dirs, &listing);
+        at_inc2 = tree_capture(f->volume);
+        assert_string_equal(listing, "walk");
+        assert_restore_equals(f, inc2, &at_inc2);
+
+        /* A format this vssbackup does not know: refused, naming it. */
+        text = read_text(pathf("%s/manifest", inc2));
+        text = pathf("format=vssbackup-3\n%s", strchr(text, '\n') + 1);
+        write_bytes(pathf("%s/manifest", inc2), text, strlen(text));
+        assert_int_equal(run_vssbackup(f, &out, (const char *const[]) { "restore", inc2, "--to",
+                                                                         pathf("%s/refused", f->fs.dir), NULL }),
+                         2);
+        text = read_text(pathf("%s/vssbackup-%u.err", f->fs.dir, f->n_runs - 1));
+        assert_non_null(strstr(text, "unknown format"));
+        assert_non_null(strstr(text, "vssbackup-3"));
+
+        tree_done(&at_inc1);
+        tree_done(&at_inc2);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_chain_on_btrfs),
+                cmocka_unit_test_setup_teardown(test_chain_on_btrfs, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_changed_directories_only, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_old_format, fixture_setup, fixture_teardown),
         };
 
         if (geteuid() != 0) {
@@ -482,5 +735,5 @@ int main(void) {
                 return 77;
         }
         (void) signal(SIGPIPE, SIG_IGN);
-        return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
+        return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,6 +47,7 @@
 #include "tool.h"
 #include "vssbackup.h"
 #include "wmd-xml.h"
+#include <xxhash.h>
 #include "writer-metadata.h"
 
 /* Our own component's identity: fixed, so the same volume is the same component in every backup. */
@@ -89,11 +90,19 @@ typedef struct VolumeWork {
         char *snapshot;                 /* where the snapshot can be read */
         uint64_t generation;            /* of this snapshot (btrfs), 0 unknown */
         const ManifestVolume *previous; /* the same volume in the parent backup, or NULL */
-        PathSet *previous_listing;      /* its listing, or NULL */
-        PathSet *listed;                /* what the snapshot holds now */
+        PathSet *previous_listing;      /* its listing, or NULL (walk) */
+        PathSet *listed;                /* what this backup lists (all of it after a walk) */
         ListingWriter *listing;
-        SelectedList dirs;              /* every directory, in walk order (parents first) */
+        SelectedList dirs;              /* directories whose metadata is stored, parents first */
         SelectedList files;
+        char *filter;                   /* XXH3-128 of what decides what is listed (listing_filter_of) */
+        /* By changed directories (relist_changed) instead of a walk: */
+        bool delta;
+        Listing **previous_chain;       /* the previous state's listings, newest first, down to a whole one */
+        size_t n_previous_chain;
+        PathSet *groups;                /* directories read whole by this backup */
+        PathSet *walked_new;            /* new directories walked whole (nothing below was there before) */
+        uint64_t dirs_read;             /* directories whose entries this backup read */
 } VolumeWork;
 
 typedef struct Run {
@@ -238,6 +247,12 @@ static void run_done(Run *run) {
                 free(v->snapshot);
                 pathset_free(v->previous_listing);
                 pathset_free(v->listed);
+                pathset_free(v->groups);
+                pathset_free(v->walked_new);
+                free(v->filter);
+                for (size_t k = 0; k < v->n_previous_chain; k++)
+                        listing_free(v->previous_chain[k]);
+                free(v->previous_chain);
                 listing_writer_free(v->listing);
                 selected_list_done(&v->dirs);
                 selected_list_done(&v->files);
@@ -484,29 +499,158 @@ static int assign_scopes(Run *run) {
         return 0;
 }
 
+static int strcmp_ptr(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
 /*
- * The same volume in the parent backup and its listing. Called once the snapshot named the
- * volume: a path inside a btrfs subvolume is snapshotted (and backed up) as the subvolume.
+ * What decides which paths a backup of v lists: its scopes, the user's excludes and every
+ * writer's excludes, as XXH3-128 hex (sorted, so the writers' order does not matter). Two
+ * backups with the same filter list the same paths of the same tree, which is what lets one
+ * be compared with the other directory by directory.
+ */
+static int listing_filter_of(const Run *run, const VolumeWork *v, char **ret) {
+        _cleanup_free_ char **items = NULL;
+        XXH3_state_t *st;
+        XXH128_canonical_t c;
+        size_t n = 0, cap = v->n_scopes + run->o->n_excludes;
+        char hex[33];
+        int r = 0;
+
+        for (size_t w = 0; w < run->n_writers; w++)
+                cap += run->writers[w]->n_excludes;
+        items = calloc(cap + 1, sizeof(char *));
+        if (!items)
+                return -ENOMEM;
+        for (size_t k = 0; r == 0 && k < v->n_scopes; k++)
+                r = asprintf(&items[n++], "s%s", v->scopes[k]) < 0 ? -ENOMEM : 0;
+        for (size_t k = 0; r == 0 && k < run->o->n_excludes; k++)
+                r = asprintf(&items[n++], "u%s", run->o->excludes[k]) < 0 ? -ENOMEM : 0;
+        for (size_t w = 0; r == 0 && w < run->n_writers; w++)
+                for (size_t e = 0; r == 0 && e < run->writers[w]->n_excludes; e++) {
+                        const WmExclude *x = &run->writers[w]->excludes[e];
+
+                        r = asprintf(&items[n++], "w%s\t%s\t%d", x->path, x->filespec, x->recursive) < 0 ? -ENOMEM : 0;
+                }
+        if (r == 0) {
+                qsort(items, n, sizeof(char *), strcmp_ptr);
+                st = XXH3_createState();
+                if (!st)
+                        r = -ENOMEM;
+                else {
+                        XXH3_128bits_reset(st);
+                        for (size_t i = 0; i < n; i++)
+                                XXH3_128bits_update(st, items[i], strlen(items[i]) + 1);
+                        XXH128_canonicalFromHash(&c, XXH3_128bits_digest(st));
+                        XXH3_freeState(st);
+                        for (size_t i = 0; i < sizeof(c.digest); i++)
+                                snprintf(hex + 2 * i, 3, "%02x", c.digest[i]);
+                        *ret = strdup(hex);
+                        if (!*ret)
+                                r = -ENOMEM;
+                }
+        }
+        for (size_t i = 0; i < n; i++)
+                free(items[i]);
+        return r;
+}
+
+/*
+ * Whether v can be listed by its changed directories (relist_changed) rather than walked: an
+ * incremental or differential of the whole volume on btrfs, whose previous backup recorded
+ * its generation and listed the same way (same filter, format 2 down to a whole listing of
+ * the chain), with the tree-search privilege. Opens the previous state's listings on success;
+ * each group read from them is checked on its own, so nothing reads them whole.
+ */
+static int choose_delta(Run *run, VolumeWork *v, const Manifest **chain, size_t n_chain) {
+        _cleanup_free_ Listing **ls = NULL;
+        size_t n = 0;
+        int r = 0;
+
+        if ((run->o->type != VSS_BT_INCREMENTAL && run->o->type != VSS_BT_DIFFERENTIAL) || !v->previous ||
+            v->previous->generation == 0 || !v->previous->listing_filter || !streq(v->previous->listing_filter, v->filter) ||
+            v->n_scopes != 1 || !isempty(v->scopes[0]) || change_scan_btrfs_probe(v->snapshot) < 0)
+                return 0;
+        ls = calloc(n_chain, sizeof(Listing *));
+        if (!ls)
+                return -ENOMEM;
+        for (size_t c = 0; c < n_chain; c++) {
+                const ManifestVolume *cv = manifest_find_volume(chain[c], v->path);
+                _cleanup_close_ int bfd = -EBADF;
+
+                if (!cv || chain[c]->format == 1) {
+                        r = 0;
+                        break;
+                }
+                bfd = openat(run->dirfd, chain[c]->dir_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (bfd < 0) {
+                        r = -errno;
+                        break;
+                }
+                r = listing_open(bfd, cv->listing, NULL, &ls[n]);
+                if (r < 0)
+                        break;
+                n++;
+                if (!cv->listing_delta) {
+                        r = 1;
+                        break;
+                }
+        }
+        if (r <= 0) {
+                for (size_t i = 0; i < n; i++)
+                        listing_free(ls[i]);
+                return r;
+        }
+        v->previous_chain = TAKE_PTR(ls);
+        v->n_previous_chain = n;
+        v->delta = true;
+        v->groups = pathset_new();
+        v->walked_new = pathset_new();
+        return v->groups && v->walked_new ? 0 : -ENOMEM;
+}
+
+/*
+ * The same volume in the parent backup and how this one is listed: by changed directories
+ * against the previous listings (choose_delta), or by a walk against the previous paths,
+ * loaded whole. Called once the snapshot named the volume (a path inside a btrfs subvolume is
+ * snapshotted, and backed up, as the subvolume) and the writers' excludes are known.
  */
 static int load_previous(Run *run) {
-        _cleanup_close_ int pfd = -EBADF;
+        _cleanup_free_ char *why = NULL;
+        _cleanup_free_ const Manifest **chain = NULL;
+        ssize_t n_chain = 0;
 
+        for (size_t i = 0; i < run->n_volumes; i++) {
+                int r = listing_filter_of(run, &run->volumes[i], &run->volumes[i].filter);
+
+                if (r < 0)
+                        return r;
+        }
         if (!run->parent)
                 return 0;
-        pfd = openat(run->dirfd, run->parent->dir_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (pfd < 0)
-                return -errno;
+        n_chain = catalog_chain(&run->catalog, run->parent, &chain, &why);
+        if (n_chain < 0) {
+                fprintf(stderr, "vssbackup: the backups %s builds on: %s\n", run->parent->dir_name,
+                        why ?: strerror((int) -n_chain));
+                return (int) n_chain;
+        }
         for (size_t i = 0; i < run->n_volumes; i++) {
                 VolumeWork *v = &run->volumes[i];
+                const char *bad = NULL;
                 int r;
 
                 v->previous = manifest_find_volume(run->parent, v->path);
                 if (!v->previous)
                         continue;       /* new to the chain: every path of it is new */
-                r = listing_load(pfd, v->previous->listing, v->previous->listing_xxh128, &v->previous_listing);
+                r = choose_delta(run, v, chain, (size_t) n_chain);
+                if (r < 0)
+                        return r;
+                if (v->delta)
+                        continue;
+                r = listing_load_chain(run->dirfd, chain, (size_t) n_chain, v->path, &v->previous_listing, &bad);
                 if (r < 0) {
                         fprintf(stderr, "vssbackup: the listing of %s in %s is unreadable (%s); run a full backup\n",
-                                v->path, run->parent->dir_name, r == -EBADMSG ? "damaged" : strerror(-r));
+                                v->path, bad ?: run->parent->dir_name, r == -EBADMSG ? "damaged" : strerror(-r));
                         return r;
                 }
         }
@@ -848,6 +992,26 @@ static ssize_t volume_of(const Run *run, const char *path, const char **ret_rel)
         return best;
 }
 
+static bool not_listed(const Run *run, const VolumeWork *v, const char *relpath, char type);
+
+/*
+ * Listed by an older backup of the chain and still there: with a listing by changed
+ * directories, a path whose directory was not read again (its entries did not change) and
+ * that the walk would have listed.
+ */
+static bool listed_before(const Run *run, const VolumeWork *v, const char *relpath, char type) {
+        _cleanup_free_ char *dir = NULL;
+        const char *slash;
+
+        if (!v->delta)
+                return false;
+        slash = strrchr(relpath, '/');
+        dir = slash ? strndup(relpath, (size_t) (slash - relpath)) : strdup("");
+        if (!dir || pathset_get(v->groups, dir, NULL))
+                return false;
+        return !not_listed(run, v, relpath, type);
+}
+
 static int on_selected(const FileSelectFile *f, void *userdata) {
         Run *run = userdata;
         const char *rel = NULL;
@@ -871,7 +1035,7 @@ static int on_selected(const FileSelectFile *f, void *userdata) {
         /* The volumes' own component takes only what the walk listed: the named paths, less
          * the excludes and the snapshot area. A writer's files are its components' business. */
         if (f->writer_instance_id && vss_id_equal(f->writer_instance_id, &own_instance_id) &&
-            (v < 0 || !pathset_get(run->volumes[v].listed, rel, NULL)))
+            (v < 0 || !(pathset_get(run->volumes[v].listed, rel, NULL) || listed_before(run, &run->volumes[v], rel, type))))
                 return 0;
         if (v >= 0 && f->from_snapshot)
                 r = selected_list_add(&run->volumes[v].files, f->source_path, rel, type, size,
@@ -935,9 +1099,27 @@ static bool excluded_by_user(const Run *run, const VolumeWork *v, const char *re
         return path_patterns_match(run->o->excludes, run->o->n_excludes, full);
 }
 
-/* One path into the listing (and, for a directory, the archive's metadata entries), once. */
-static int list_path(VolumeWork *v, const char *relpath, char type) {
+/* A directory read whole: its metadata into the archive, its entries a group of the listing. */
+static int store_dir(VolumeWork *v, const char *relpath) {
         _cleanup_free_ char *source = NULL;
+        int r;
+
+        r = listing_writer_group(v->listing, relpath);
+        if (r >= 0 && v->groups)
+                r = pathset_put(v->groups, relpath, LISTING_DIR);
+        if (r < 0)
+                return r;
+        v->dirs_read++;
+        if (isempty(relpath))
+                return 0;       /* the volume's top keeps TARGET's mode and times (docs/vssbackup.md) */
+        if (asprintf(&source, "%s/%s", v->snapshot, relpath) < 0)
+                return -ENOMEM;
+        r = selected_list_add(&v->dirs, source, relpath, LISTING_DIR, 0, NULL, NULL);
+        return r < 0 ? r : 0;
+}
+
+/* One path into the listing, once; a directory is read whole too (store_dir) unless whole is false. */
+static int list_path_as(VolumeWork *v, const char *relpath, char type, bool whole) {
         int r;
 
         r = pathset_put(v->listed, relpath, type);
@@ -946,12 +1128,16 @@ static int list_path(VolumeWork *v, const char *relpath, char type) {
         r = listing_writer_add(v->listing, type, relpath);
         if (r < 0)
                 return r;
-        if (type != LISTING_DIR)
-                return 1;
-        if (asprintf(&source, "%s/%s", v->snapshot, relpath) < 0)
-                return -ENOMEM;
-        r = selected_list_add(&v->dirs, source, relpath, type, 0, NULL, NULL);
-        return r < 0 ? r : 1;
+        if (type == LISTING_DIR && whole) {
+                r = store_dir(v, relpath);
+                if (r < 0)
+                        return r;
+        }
+        return 1;
+}
+
+static int list_path(VolumeWork *v, const char *relpath, char type) {
+        return list_path_as(v, relpath, type, true);
 }
 
 static int on_walk(const ChangeScanEntry *e, void *userdata) {
@@ -1028,6 +1214,225 @@ static int list_scope_dirs(VolumeWork *v, const char *scope) {
                 }
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Listing by changed directories (btrfs): O(changed), not O(files)                           */
+/* ------------------------------------------------------------------------------------------ */
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
+#define _cleanup_closedir_ _cleanup_(closedirp)
+
+typedef struct ChangedDirs {
+        char **items;
+        size_t n, n_alloc;
+} ChangedDirs;
+
+static void changed_dirs_done(ChangedDirs *c) {
+        for (size_t i = 0; i < c->n; i++)
+                free(c->items[i]);
+        free(c->items);
+}
+
+static int on_changed_dir(const ChangeScanEntry *e, void *userdata) {
+        ChangedDirs *c = userdata;
+
+        if (tool_interrupt_signal())
+                return -EINTR;
+        if (e->type != DT_DIR)
+                return 0;
+        if (c->n == c->n_alloc) {
+                size_t n = MAX(c->n_alloc * 2, 64U);
+                char **p = reallocarray(c->items, n, sizeof(char *));
+
+                if (!p)
+                        return -ENOMEM;
+                c->items = p;
+                c->n_alloc = n;
+        }
+        c->items[c->n] = strdup(e->path);
+        return c->items[c->n++] ? 0 : -ENOMEM;
+}
+
+/* Is relpath, or a directory above it, one this backup walked as new? */
+static bool below_walked_new(const VolumeWork *v, const char *relpath) {
+        _cleanup_free_ char *copy = strdup(relpath);
+
+        if (!copy)
+                return false;
+        for (char *p = copy;; p++)
+                if (*p == '/' || *p == 0) {
+                        char c = *p;
+                        bool hit;
+
+                        *p = 0;
+                        hit = pathset_get(v->walked_new, copy, NULL) != 0;
+                        *p = c;
+                        if (hit)
+                                return true;
+                        if (c == 0)
+                                return false;
+                }
+}
+
+/* Whether the walk would leave relpath out: the snapshot area, the user's and the writers' excludes. */
+static bool not_listed(const Run *run, const VolumeWork *v, const char *relpath, char type) {
+        size_t l = strlen(SNAPSHOT_AREA);
+
+        if (strncmp(relpath, SNAPSHOT_AREA, l) == 0 && (relpath[l] == 0 || relpath[l] == '/'))
+                return true;
+        if (excluded_by_user(run, v, relpath))
+                return true;
+        return type != LISTING_DIR && excluded_by_writers(run, v, relpath);
+}
+
+/* A directory that was not there before: listed and walked whole, everything in it new. */
+static int walk_new_dir(Run *run, VolumeWork *v, const char *relpath) {
+        _cleanup_free_ char *start = NULL;
+        WalkState ws = { .run = run, .v = v, .scope = relpath };
+        int r;
+
+        r = pathset_put(v->walked_new, relpath, LISTING_DIR);
+        if (r < 0)
+                return r;
+        r = list_path(v, relpath, LISTING_DIR);
+        if (r < 0)
+                return r;
+        if (asprintf(&start, "%s/%s", v->snapshot, relpath) < 0)
+                return -ENOMEM;
+        r = change_scan_walk(AT_FDCWD, start, NULL, CHANGE_SCAN_RECURSIVE | CHANGE_SCAN_DIRS, 0, on_walk, &ws);
+        if (r < 0 && r != -EINTR)
+                fprintf(stderr, "vssbackup: walking the snapshot of %s/%s: %s\n", v->path, relpath, strerror(-r));
+        return r;
+}
+
+static char dirent_type(int dfd, const struct dirent *de) {
+        unsigned t = de->d_type;
+        struct stat st;
+
+        if (t == DT_UNKNOWN && fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                t = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : S_ISLNK(st.st_mode) ? DT_LNK : DT_UNKNOWN;
+        return t == DT_DIR ? LISTING_DIR : t == DT_REG ? LISTING_FILE : t == DT_LNK ? LISTING_SYMLINK : 0;
+}
+
+/*
+ * Reads directory dir of the snapshot again and compares it with its entries at the previous
+ * backup (prev): every entry is listed (dir becomes a group of this listing), a new name or
+ * a name of another kind is selected whatever its times (a new directory is walked whole),
+ * and a name that is gone is simply not in the group, which is how a restore learns it was
+ * deleted. Entries that stayed are left to the selection, which copies what changed.
+ */
+static int relist_dir(Run *run, VolumeWork *v, const char *dir, const ListingGroup *prev) {
+        _cleanup_free_ char *path = NULL, *source = NULL;
+        _cleanup_closedir_ DIR *d = NULL;
+        struct stat top;
+        struct dirent *de;
+        int fd, r;
+
+        if (asprintf(&path, "%s%s%s", v->snapshot, dir[0] ? "/" : "", dir) < 0)
+                return -ENOMEM;
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+        if (fd < 0 && errno == EPERM)
+                fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &top) < 0) {
+                close(fd);
+                return -errno;
+        }
+        d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return -errno;
+        }
+        r = store_dir(v, dir);
+        if (r < 0)
+                return r;
+        while ((errno = 0, de = readdir(d))) {
+                _cleanup_free_ char *relpath = NULL;
+                char type, prev_type;
+                struct stat st;
+
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                type = dirent_type(dirfd(d), de);
+                if (type == 0)
+                        continue;       /* devices, FIFOs, sockets: not backed up */
+                if (asprintf(&relpath, "%s%s%s", dir, dir[0] ? "/" : "", de->d_name) < 0)
+                        return -ENOMEM;
+                if (not_listed(run, v, relpath, type))
+                        continue;
+                prev_type = prev ? listing_group_find(prev, de->d_name) : 0;
+                if (type == LISTING_DIR && type != prev_type) {
+                        /* Another file system mounted here is listed, not entered, as the walk would. */
+                        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev != top.st_dev)
+                                r = list_path(v, relpath, LISTING_DIR);
+                        else
+                                r = walk_new_dir(run, v, relpath);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                r = list_path_as(v, relpath, type, false);
+                if (r < 0)
+                        return r;
+                if (type == prev_type)
+                        continue;
+                free(source);
+                if (asprintf(&source, "%s/%s", v->snapshot, relpath) < 0)
+                        return -ENOMEM;
+                r = selected_list_add(&v->files, source, relpath, type,
+                                      type == LISTING_FILE && fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 ?
+                                      (uint64_t) st.st_size : 0, NULL, NULL);
+                if (r < 0)
+                        return r;
+        }
+        return errno != 0 ? -errno : 0;
+}
+
+/*
+ * The listing of an incremental or differential by changed directories (choose_delta): the
+ * directories btrfs rewrote since the previous backup's generation are the only ones whose
+ * entries can differ, so only they are read, each compared with its previous entries
+ * (listing_chain_group). Nothing else of the tree is opened; unchanged directories keep their
+ * groups in the older listings and their metadata in the older archives.
+ */
+static int relist_changed(Run *run, VolumeWork *v) {
+        _cleanup_(changed_dirs_done) ChangedDirs c = {};
+        int r;
+
+        r = change_scan_btrfs_changed_flags(v->snapshot, v->previous->generation, CHANGE_SCAN_DIRS, on_changed_dir, &c);
+        if (r < 0) {
+                if (r != -EINTR)
+                        fprintf(stderr, "vssbackup: the changed directories of %s: %s\n", v->path, strerror(-r));
+                return r;
+        }
+        /* Parents first: a directory found new by its parent is walked whole, and what lies below it skipped. */
+        if (c.n > 1)
+                qsort(c.items, c.n, sizeof(char *), strcmp_ptr);
+        for (size_t i = 0; i < c.n; i++) {
+                const char *dir = c.items[i];
+                ListingGroup prev;
+
+                if (tool_interrupt_signal())
+                        return -EINTR;
+                if (below_walked_new(v, dir) || (dir[0] && not_listed(run, v, dir, LISTING_DIR)))
+                        continue;
+                r = listing_chain_group(v->previous_chain, v->n_previous_chain, dir, &prev);
+                if (r < 0) {
+                        fprintf(stderr, "vssbackup: the listing of %s in %s is damaged (directory %s); run a full backup\n",
+                                v->path, run->parent->dir_name, dir[0] ? dir : "/");
+                        return r;
+                }
+                /* Not in the previous state: a directory made since, whose parent did not change? Walk it. */
+                r = r > 0 ? relist_dir(run, v, dir, &prev) : dir[0] ? walk_new_dir(run, v, dir) : relist_dir(run, v, dir, NULL);
+                if (r < 0) {
+                        if (r != -EINTR)
+                                fprintf(stderr, "vssbackup: reading %s/%s of the snapshot: %s\n", v->path, dir, strerror(-r));
+                        return r;
+                }
+        }
+        return 0;
+}
+
 static int walk_volumes(Run *run) {
         for (size_t i = 0; i < run->n_volumes; i++) {
                 VolumeWork *v = &run->volumes[i];
@@ -1045,6 +1450,17 @@ static int walk_volumes(Run *run) {
                 /* A log backup holds the writers' logs only: no listing of the volume. */
                 if (run->o->type == VSS_BT_LOG)
                         continue;
+                if (v->delta) {
+                        r = relist_changed(run, v);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                /* The top's group: the paths at the top that are listed (all of them for the whole volume). */
+                r = listing_writer_group(v->listing, "");
+                if (r < 0)
+                        return r;
+                v->dirs_read++;
                 for (size_t k = 0; k < v->n_scopes; k++) {
                         _cleanup_free_ char *start = NULL;
 
@@ -1126,6 +1542,8 @@ static int select_files(Run *run) {
                 for (size_t k = 0; k < v->files.n_items; k++) {
                         const Selected *s = &v->files.items[k];
 
+                        if (!pathset_get(v->listed, s->relpath, NULL) && listed_before(run, v, s->relpath, s->type))
+                                continue;       /* an older listing of the chain has it */
                         r = pathset_put(v->listed, s->relpath, s->type);
                         if (r < 0)
                                 return r;
@@ -1260,7 +1678,9 @@ static int copy_all(Run *run) {
                 mv->archive = strdup(archive);
                 mv->listing = strdup(listing);
                 mv->generation = v->generation;
-                if (!mv->path || !mv->archive || !mv->listing)
+                mv->listing_delta = v->delta;
+                mv->listing_filter = v->filter ? strdup(v->filter) : NULL;
+                if (!mv->path || !mv->archive || !mv->listing || (v->filter && !mv->listing_filter))
                         return -ENOMEM;
                 for (size_t k = 0; k < v->n_scopes; k++)
                         if (strv_push(&mv->scopes, &mv->n_scopes, v->scopes[k]) < 0)
@@ -1625,8 +2045,14 @@ static void print_json_result(const Run *run, const char *result, int exit_statu
                         printf("%s", k ? ", " : "");
                         json_string(v->scopes[k]);
                 }
-                printf("], \"files\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"failed\": %" PRIu64 "}", v->files,
+                printf("], \"files\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"failed\": %" PRIu64, v->files,
                        v->bytes, v->failed);
+                /* How the listing was made: by a walk of the tree, or by its changed directories only. */
+                if (i < run->n_volumes)
+                        printf(", \"listing\": \"%s\", \"directories_read\": %" PRIu64,
+                               run->o->type == VSS_BT_LOG ? "none" : run->volumes[i].delta ? "changed" : "walk",
+                               run->volumes[i].dirs_read);
+                printf("}");
         }
         printf("], \"files\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"components\": [", files + m->other_files, bytes);
         for (size_t i = 0; i < m->n_components; i++) {

@@ -609,6 +609,10 @@ int vb_ls(const char *backup, const char *path, bool json) {
         _cleanup_(manifest_freep) Manifest *m = NULL;
         _cleanup_free_ char *name = NULL, *reason = NULL, *under = NULL;
         _cleanup_close_ int dirfd = -EBADF, bfd = -EBADF;
+        _cleanup_(catalog_done) Catalog cat = {};
+        _cleanup_free_ const Manifest **chain = NULL;
+        _cleanup_free_ char *chain_err = NULL;
+        size_t n_chain = 0;
         LsState st = {};
         int r, ret = VB_EXIT_OK;
 
@@ -648,13 +652,35 @@ int vb_ls(const char *backup, const char *path, bool json) {
                         under[--l] = 0;
         }
 
+        if (!m->dir_name) {
+                m->dir_name = strdup(name);
+                if (!m->dir_name)
+                        return VB_EXIT_FAILED;
+        }
         for (size_t i = 0; i < m->n_volumes; i++) {
                 _cleanup_(pathset_freep) PathSet *set = NULL;
+                const Manifest *self[1] = { m };
+                const char *bad = NULL;
 
-                r = listing_load(bfd, m->volumes[i].listing, m->volumes[i].listing_xxh128, &set);
+                /* A listing of changes only: the chain it builds on says what the rest holds. */
+                if (m->volumes[i].listing_delta && !chain) {
+                        const Manifest *cm;
+
+                        r = catalog_load(dirfd, &cat);
+                        cm = r < 0 ? NULL : catalog_find(&cat, name);
+                        r = cm ? catalog_chain(&cat, cm, &chain, &chain_err) : -ENOENT;
+                        if (r < 0) {
+                                fprintf(stderr, "vssbackup: %s: the backups it builds on: %s\n", backup,
+                                        chain_err ?: strerror(-r));
+                                return VB_EXIT_FAILED;
+                        }
+                        n_chain = (size_t) r;
+                }
+                r = chain ? listing_load_chain(dirfd, chain, n_chain, m->volumes[i].path, &set, &bad) :
+                            listing_load_chain(dirfd, self, 1, m->volumes[i].path, &set, &bad);
                 if (r < 0) {
-                        fprintf(stderr, "vssbackup: the listing of %s in %s is %s\n", m->volumes[i].path, backup,
-                                r == -EBADMSG ? "damaged (checksum or format)" : strerror(-r));
+                        fprintf(stderr, "vssbackup: the listing of %s in %s is %s\n", m->volumes[i].path,
+                                bad ?: backup, r == -EBADMSG ? "damaged (checksum or format)" : strerror(-r));
                         ret = VB_EXIT_FAILED;
                         continue;
                 }

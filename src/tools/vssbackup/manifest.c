@@ -58,6 +58,7 @@ static void manifest_volume_done(ManifestVolume *v) {
         free(v->archive_xxh128);
         free(v->listing);
         free(v->listing_xxh128);
+        free(v->listing_filter);
         for (size_t i = 0; i < v->n_scopes; i++)
                 free(v->scopes[i]);
         free(v->scopes);
@@ -163,7 +164,8 @@ static void put_indexed_u64(FILE *f, const char *list, size_t i, const char *fie
 }
 
 static void manifest_format(FILE *f, const Manifest *m) {
-        put_str(f, "format", VB_MANIFEST_FORMAT);
+        /* A manifest read in format 1 is written back as it was (its listings are format 1). */
+        put_str(f, "format", m->format == 1 ? VB_MANIFEST_FORMAT_1 : VB_MANIFEST_FORMAT);
         put_id(f, "id", &m->id);
         put_str(f, "type", backup_type_name(m->type));
         fprintf(f, "created_ns=%" PRIi64 "\n", m->created_ns);
@@ -189,6 +191,10 @@ static void manifest_format(FILE *f, const Manifest *m) {
                 put_indexed(f, "volume", i, "archive_xxh128", v->archive_xxh128);
                 put_indexed(f, "volume", i, "listing", v->listing);
                 put_indexed(f, "volume", i, "listing_xxh128", v->listing_xxh128);
+                if (m->format != 1) {
+                        put_indexed_u64(f, "volume", i, "listing_delta", v->listing_delta);
+                        put_indexed(f, "volume", i, "listing_filter", v->listing_filter);
+                }
                 put_indexed_u64(f, "volume", i, "files", v->files);
                 put_indexed_u64(f, "volume", i, "bytes", v->bytes);
                 put_indexed_u64(f, "volume", i, "failed", v->failed);
@@ -439,6 +445,16 @@ static int parse_volume_field(ParseState *p, size_t i, const char *field, const 
                 return set_string(&v->listing_xxh128, value);
         if (streq(field, "generation"))
                 return parse_u64(value, &v->generation) < 0 ? parse_fail(p, "bad number", field) : 0;
+        if (streq(field, "listing_delta") && p->m->format == 2) {
+                uint64_t d;
+
+                if (parse_u64(value, &d) < 0 || d > 1)
+                        return parse_fail(p, "bad flag", field);
+                v->listing_delta = d;
+                return 0;
+        }
+        if (streq(field, "listing_filter") && p->m->format == 2)
+                return set_string(&v->listing_filter, value);
         if (streq(field, "files"))
                 return parse_u64(value, &v->files) < 0 ? parse_fail(p, "bad number", field) : 0;
         if (streq(field, "bytes"))
@@ -541,10 +557,19 @@ static int parse_line(ParseState *p, char *line) {
                 return parse_fail(p, "repeated key", key);
 
         if (streq(key, "format")) {
-                if (!streq(value, VB_MANIFEST_FORMAT))
-                        return parse_fail(p, "unknown format", value);
+                /* First, so every later line is read in its format's terms. */
+                if (p->m->format != 0)
+                        return parse_fail(p, "the format line is not the first", NULL);
+                if (streq(value, VB_MANIFEST_FORMAT))
+                        m->format = 2;
+                else if (streq(value, VB_MANIFEST_FORMAT_1))
+                        m->format = 1;
+                else
+                        return parse_fail(p, "unknown format (written by a newer vssbackup?)", value);
                 return 0;
         }
+        if (m->format == 0)
+                return parse_fail(p, "the format line is not the first", NULL);
         if (streq(key, "id"))
                 return vss_id_parse(value, &m->id) != S_OK ? parse_fail(p, "bad id", NULL) : 0;
         if (streq(key, "type"))
@@ -613,6 +638,10 @@ static int manifest_validate(ParseState *p) {
                         return parse_fail(p, "a volume lacks its path, archive, listing or checksum", NULL);
                 if (v->archive_xxh128 && !valid_hex128(v->archive_xxh128))
                         return parse_fail(p, "bad archive checksum", v->path);
+                if (v->listing_filter && !valid_hex128(v->listing_filter))
+                        return parse_fail(p, "bad listing filter", v->path);
+                if (v->listing_delta && m->type != VSS_BT_INCREMENTAL && m->type != VSS_BT_DIFFERENTIAL)
+                        return parse_fail(p, "a delta listing in a backup that builds on nothing", v->path);
                 for (size_t j = 0; j < i; j++)
                         if (streq(m->volumes[j].path, v->path))
                                 return parse_fail(p, "a volume is listed twice", v->path);

@@ -1200,6 +1200,10 @@ static bool setid_allowed(const RestoreRun *run, int bfd, const char *archive) {
         return dir.st_uid == geteuid() && file.st_uid == geteuid();
 }
 
+/* Marks of the listing's entries during a restore. */
+#define MARK_TAKEN 1U           /* restored from an archive (or refused, or failed): done */
+#define MARK_EXISTED 2U         /* a directory that was in TARGET before the restore began */
+
 /*
  * Restores from one archive the entries wanted (listed in want, not yet marked), marking them.
  * keep_reader: hand the reader back instead of finishing it (the newest archive's directory
@@ -1239,7 +1243,7 @@ static int restore_archive(RestoreRun *run, int bfd, const char *archive, int de
 
                 if (listing) {
                         /* Not in the listing (deleted, or another kind of file then), or already taken. */
-                        if (t == 0 || pathset_get(want, e.path, &mark) != t || *mark)
+                        if (t == 0 || pathset_get(want, e.path, &mark) != t || (*mark & MARK_TAKEN))
                                 continue;
                 } else {
                         int k;
@@ -1254,7 +1258,7 @@ static int restore_archive(RestoreRun *run, int bfd, const char *archive, int de
                                 continue;
                         (void) pathset_get(want, e.path, &mark);
                 }
-                *mark = 1;
+                *mark |= MARK_TAKEN;
 
                 if (run->wr.active) {
                         const RestoreComponent *c = component_of(run, prefix, e.path);
@@ -1284,7 +1288,15 @@ static int restore_archive(RestoreRun *run, int bfd, const char *archive, int de
                                 continue;
                         }
                 }
-                r = archive_extract_entry(reader, destfd, &opts, &st);
+                if (listing && e.type == ARCHIVE_ENTRY_DIRECTORY && !(*mark & MARK_EXISTED)) {
+                        /* Not in TARGET before this restore: made since, as the parent of a
+                         * file of a newer archive; the directory's own entry still applies. */
+                        ArchiveExtractOptions dir_opts = opts;
+
+                        dir_opts.overwrite = true;
+                        r = archive_extract_entry(reader, destfd, &dir_opts, &st);
+                } else
+                        r = archive_extract_entry(reader, destfd, &opts, &st);
                 report_outcome(run, prefix, e.path, &st);
                 if (r < 0) {
                         fprintf(stderr, "vssbackup: %s is damaged: %s\n", archive, strerror(-r));
@@ -1359,7 +1371,7 @@ typedef struct MissingState {
 static int report_missing(const char *path, char type, uint8_t mark, void *userdata) {
         MissingState *ms = userdata;
 
-        if (!mark)
+        if (!(mark & MARK_TAKEN))
                 report(ms->run, "failed", ms->prefix, path,
                        type == LISTING_DIR ? "directory missing from the backup" :
                                              "missing from every backup of the chain");
@@ -1379,6 +1391,25 @@ static int open_dest(int targetfd, const char *rel, bool single, int *ret_fd) {
         if (safe_path_check(rel, false, NULL) < 0)
                 return -EINVAL;
         return safe_path_open_dir(targetfd, rel, /* create= */ true, 0755, ret_fd);
+}
+
+typedef struct MarkState {
+        PathSet *want;
+        int destfd;
+} MarkState;
+
+/* Which listed directories TARGET already holds: only those may be "skipped, it existed". */
+static int mark_existing(const char *path, char type, uint8_t mark, void *userdata) {
+        MarkState *ms = userdata;
+        uint8_t *m = NULL;
+        struct stat st;
+
+        (void) mark;
+        if (type != LISTING_DIR || fstatat(ms->destfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return 0;
+        if (pathset_get(ms->want, path, &m))
+                *m |= MARK_EXISTED;
+        return 0;
 }
 
 static int restore_volume(RestoreRun *run, int dirfd, const Manifest *const *chain, size_t n_chain, size_t vi,
@@ -1401,13 +1432,12 @@ static int restore_volume(RestoreRun *run, int dirfd, const Manifest *const *cha
         }
 
         if (listing) {
-                _cleanup_close_ int bfd = openat(dirfd, m->dir_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                const char *bad = NULL;
 
-                if (bfd < 0)
-                        return -errno;
-                r = listing_load(bfd, v->listing, v->listing_xxh128, &want);
+                /* BACKUP's own listing, or assembled from the chain's when BACKUP's holds only changes. */
+                r = listing_load_chain(dirfd, chain, n_chain, v->path, &want, &bad);
                 if (r < 0) {
-                        fprintf(stderr, "vssbackup: the listing of %s in %s is %s\n", v->path, m->dir_name,
+                        fprintf(stderr, "vssbackup: the listing of %s in %s is %s\n", v->path, bad ?: m->dir_name,
                                 r == -EBADMSG ? "damaged (checksum or format)" : strerror(-r));
                         return r;
                 }
@@ -1417,6 +1447,9 @@ static int restore_volume(RestoreRun *run, int dirfd, const Manifest *const *cha
                         if (r < 0)
                                 return r;
                 }
+                r = pathset_foreach(want, mark_existing, &(MarkState) { .want = want, .destfd = destfd });
+                if (r < 0)
+                        return r;
         } else {
                 want = pathset_new();
                 if (!want)
@@ -1425,6 +1458,7 @@ static int restore_volume(RestoreRun *run, int dirfd, const Manifest *const *cha
 
         for (size_t c = 0; c < n_chain; c++) {
                 const ManifestVolume *cv = manifest_find_volume(chain[c], v->path);
+                _cleanup_(archive_reader_freep) ArchiveReader *older = NULL;
                 _cleanup_close_ int bfd = -EBADF;
 
                 if (!cv)
@@ -1436,9 +1470,18 @@ static int restore_volume(RestoreRun *run, int dirfd, const Manifest *const *cha
                         continue;
                 }
                 r = restore_archive(run, bfd, cv->archive, destfd, prefix, want, listing,
-                                    c == 0 ? &newest : NULL);
+                                    c == 0 ? &newest : &older);
                 if (r < 0)
                         damaged = true;
+                /* A directory of an older archive gets its times after every archive's files. */
+                if (older) {
+                        r = newest ? archive_extract_defer_to(older, newest, destfd) :
+                                     archive_extract_finish(older, destfd);
+                        if (r < 0)
+                                fprintf(stderr, "vssbackup: setting directory modes and times under %s: %s\n",
+                                        run->o->to, strerror(-r));
+                        older = archive_reader_free(older);
+                }
         }
 
         if (listing) {

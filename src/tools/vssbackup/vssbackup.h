@@ -34,7 +34,8 @@
 
 /* Names inside a backup directory. */
 #define VB_MANIFEST_NAME "manifest"
-#define VB_MANIFEST_FORMAT "vssbackup-1"
+#define VB_MANIFEST_FORMAT "vssbackup-2"   /* written; "vssbackup-1" (format 1 listings) still read */
+#define VB_MANIFEST_FORMAT_1 "vssbackup-1"
 #define VB_BCD_NAME "backup-components.xml"
 #define VB_LOCK_NAME ".lock"
 #define VB_TMP_PREFIX ".tmp-"
@@ -61,6 +62,8 @@ typedef struct ManifestVolume {
         uint64_t failed;        /* selected files that could not be stored */
         char **scopes;          /* the named paths below path that were backed up ("" the whole volume) */
         size_t n_scopes;
+        bool listing_delta;     /* format 2: the listing holds only the directories read again (listing.c) */
+        char *listing_filter;   /* format 2: XXH3-128 of what decides what is listed (scopes, excludes) */
 } ManifestVolume;
 
 typedef struct ManifestComponent {
@@ -81,6 +84,7 @@ typedef struct ManifestDocument {
 } ManifestDocument;
 
 typedef struct Manifest {
+        unsigned format;        /* 1 or 2 (VB_MANIFEST_FORMAT): the listings' format */
         char *dir_name;         /* the backup's directory name (set when loaded from a catalog) */
         vss_id id;
         vss_backup_type type;
@@ -199,21 +203,78 @@ int pathset_foreach(const PathSet *s, int (*fn)(const char *path, char type, uin
 
 typedef struct ListingWriter ListingWriter;
 
-/* listing_writer_open: create dirfd/name (must not exist). Returns 0 or a negative errno. */
+/* listing_writer_open: create dirfd/name (must not exist) for a format 2 listing. Returns 0 or a negative errno. */
 int listing_writer_open(int dirfd, const char *name, ListingWriter **ret);
-/* listing_writer_add: one record (type LISTING_*, path non-empty). 0 or -EIO. */
+/* listing_writer_add: one path (type LISTING_*, path non-empty, each once). 0 or -ENOMEM. */
 int listing_writer_add(ListingWriter *w, char type, const char *path);
-/* listing_writer_close: flush, fsync, and give the checksum (33 bytes) of what was written. */
+/*
+ * listing_writer_group: dir ("" the volume's top) was read whole: every path added directly
+ * below it is its group, and a reader takes that group as the directory's complete contents.
+ * Paths whose directory is no group are stored apart (listing_extras). 0 or -ENOMEM.
+ */
+int listing_writer_group(ListingWriter *w, const char *dir);
+/* listing_writer_close: sort, write, fsync, and give the checksum (33 bytes) of the file. */
 int listing_writer_close(ListingWriter *w, char hex[static 33]);
-/* listing_writer_free: closes (without fsync) and frees; NULL ok; returns NULL. */
+/* listing_writer_free: closes (without writing) and frees; NULL ok; returns NULL. */
 ListingWriter *listing_writer_free(ListingWriter *w);
 DEFINE_TRIVIAL_CLEANUP_FUNC(ListingWriter *, listing_writer_free);
 
 /*
- * listing_load: read dirfd/name into a new path set, checking it against expected_xxh128 (may
- * be NULL: no check). Returns 0 and *ret; -EBADMSG when the checksum or a record is wrong.
+ * listing_load: read a format 1 listing (backups of manifest format "vssbackup-1") into a new
+ * path set, checking it against expected_xxh128 (may be NULL: no check). Returns 0 and *ret;
+ * -EBADMSG when the checksum or a record is wrong.
  */
 int listing_load(int dirfd, const char *name, const char *expected_xxh128, PathSet **ret);
+
+/* A format 2 listing, mapped read-only. */
+typedef struct Listing Listing;
+
+/* One directory's entries in a Listing (borrowed from its map). */
+typedef struct ListingGroup {
+        const char *dir;        /* the directory, "" for the top */
+        const char *entries;    /* records "<type><name>\0", sorted by name */
+        size_t len;
+        size_t n;
+} ListingGroup;
+
+/*
+ * listing_open: map dirfd/name; with expected_xxh128 (may be NULL) the whole file is checked
+ * first (-EBADMSG). Without it only the groups read are checked, each by its own checksum.
+ */
+int listing_open(int dirfd, const char *name, const char *expected_xxh128, Listing **ret);
+/* listing_free: unmaps and frees; NULL ok; returns NULL. */
+Listing *listing_free(Listing *l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Listing *, listing_free);
+/* listing_group: dir's group, checked: 1 and *ret, 0 when l has none, -EBADMSG when damaged. O(log size). */
+int listing_group(const Listing *l, const char *dir, ListingGroup *ret);
+/* listing_extras: the paths outside every group (full relative paths): 1 and *ret, 0 none, -EBADMSG. */
+int listing_extras(const Listing *l, ListingGroup *ret);
+/* listing_group_next: the entry after cur (NULL: the first) and its type; NULL at the end. */
+const char *listing_group_next(const ListingGroup *g, const char *cur, char *ret_type);
+/* listing_group_find: the type of entry name in g, 0 when absent. */
+char listing_group_find(const ListingGroup *g, const char *name);
+/*
+ * listing_chain_group: dir's group in the newest of chain[0..n) (newest first) that has one:
+ * a directory's state at chain[0]'s backup. The last of the chain must be a complete listing.
+ * 1, 0 (none), -EBADMSG.
+ */
+int listing_chain_group(Listing *const *chain, size_t n, const char *dir, ListingGroup *ret);
+/*
+ * listing_assemble: every path of the volume at chain[0]'s backup, from the top down, each
+ * directory's entries from listing_chain_group, plus chain[0]'s extras; types as values.
+ * -EBADMSG when a listed directory has no group anywhere in the chain.
+ */
+int listing_assemble(Listing *const *chain, size_t n, PathSet **ret);
+
+/*
+ * listing_load_chain: every path volume_path held at the backup chain[0] (the chain as
+ * catalog_chain gives it, newest first, each a directory below dirfd), from its own
+ * listing (format 1, or a complete format 2 one) or assembled from the delta listings down to
+ * the newest complete one, every file checked against its manifest checksum.
+ * 0 and *ret; -EBADMSG (damaged or missing link, with *reterr_name naming the backup), or a negative errno.
+ */
+int listing_load_chain(int dirfd, const Manifest *const *chain, size_t n_chain, const char *volume_path,
+                       PathSet **ret, const char **reterr_name);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Progress                                                                                   */
