@@ -606,6 +606,60 @@ static void test_changed_directories_only(void **state) {
         tree_done(&at_inc3);
 }
 
+/* A path named inside the volume: only the directories of that path, and the way to it, are read. */
+static void test_named_path_changed_directories(void **state) {
+        Fixture *f = *state;
+        const char *named = pathf("%s/keep/data", f->volume);
+        const char *inc, *target = pathf("%s/restore-named", f->fs.dir);
+        char *out = NULL;
+        unsigned dirs;
+        Tree expected, got;
+        const char *p;
+
+        assert_int_equal(mkdir(pathf("%s/keep", f->volume), 0755), 0);
+        assert_int_equal(mkdir(named, 0755), 0);
+        assert_int_equal(mkdir(pathf("%s/other", f->volume), 0755), 0);
+        for (unsigned i = 0; i < 5; i++) {
+                write_at(f, pathf("keep/data/f%u", i), "kept\n");
+                write_at(f, pathf("other/f%u", i), "not named\n");
+        }
+        sync();
+        assert_int_equal(run_vssbackup(f, &out, (const char *const[]) { "backup", "--type", "full", named, "--to",
+                                                                         f->backups, "--quiet", "--json", NULL }),
+                         0);
+        assert_non_null(strstr(out, "\"listing\": \"walk\""));
+
+        /* Outside the path named (a new sibling at the top, a change in other/), and inside it. */
+        write_at(f, "other/new", "not named either\n");
+        assert_int_equal(mkdir(pathf("%s/newtop", f->volume), 0755), 0);
+        assert_int_equal(rename(pathf("%s/f0", named), pathf("%s/f0-renamed", named)), 0);
+        assert_int_equal(mkdir(pathf("%s/sub", named), 0700), 0);
+        write_at(f, "keep/data/sub/g", "new\n");
+        sync();
+        assert_int_equal(run_vssbackup(f, &out, (const char *const[]) { "backup", "--type", "incremental", named,
+                                                                         "--to", f->backups, "--quiet", "--json",
+                                                                         NULL }),
+                         0);
+        assert_true(strncmp(json_field(out, "listing"), "\"changed\"", 9) == 0);
+        /* The top (a directory above the path named), keep/data and its new sub; never other/. */
+        dirs = (unsigned) strtoul(json_field(out, "directories_read"), NULL, 10);
+        assert_int_equal(dirs, 3);
+        p = json_field(out, "backup");
+        inc = pathf("%.*s", (int) strcspn(p + 1, "\""), p + 1);
+        assert_string_equal(archive_files(pathf("%s/vol-0.tar.zst", inc)), "keep/data/f0-renamed,keep/data/sub/g");
+
+        assert_int_equal(run_vssbackup(f, NULL, (const char *const[]) { "restore", inc, "--to", target, "--quiet",
+                                                                         NULL }),
+                         0);
+        expected = tree_capture(named);
+        got = tree_capture(pathf("%s/keep/data", target));
+        assert_trees_equal(&expected, &got);
+        tree_done(&expected);
+        tree_done(&got);
+        assert_int_equal(access(pathf("%s/other", target), F_OK), -1);
+        assert_int_equal(access(pathf("%s/newtop", target), F_OK), -1);
+}
+
 /* Rewrites one line "key=..." of a manifest (NULL value: drops it). */
 static char *manifest_edit(char *text, const char *key, const char *value) {
         char *p = strstr(text, pathf("\n%s=", key)), *end;
@@ -728,6 +782,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_chain_on_btrfs, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_changed_directories_only, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_old_format, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_named_path_changed_directories, fixture_setup, fixture_teardown),
         };
 
         if (geteuid() != 0) {

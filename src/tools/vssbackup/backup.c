@@ -557,7 +557,7 @@ static int listing_filter_of(const Run *run, const VolumeWork *v, char **ret) {
 
 /*
  * Whether v can be listed by its changed directories (relist_changed) rather than walked: an
- * incremental or differential of the whole volume on btrfs, whose previous backup recorded
+ * incremental or differential on btrfs, whose previous backup recorded
  * its generation and listed the same way (same filter, format 2 down to a whole listing of
  * the chain), with the tree-search privilege. Opens the previous state's listings on success;
  * each group read from them is checked on its own, so nothing reads them whole.
@@ -569,7 +569,7 @@ static int choose_delta(Run *run, VolumeWork *v, const Manifest **chain, size_t 
 
         if ((run->o->type != VSS_BT_INCREMENTAL && run->o->type != VSS_BT_DIFFERENTIAL) || !v->previous ||
             v->previous->generation == 0 || !v->previous->listing_filter || !streq(v->previous->listing_filter, v->filter) ||
-            v->n_scopes != 1 || !isempty(v->scopes[0]) || change_scan_btrfs_probe(v->snapshot) < 0)
+            change_scan_btrfs_probe(v->snapshot) < 0)
                 return 0;
         ls = calloc(n_chain, sizeof(Listing *));
         if (!ls)
@@ -1273,10 +1273,35 @@ static bool below_walked_new(const VolumeWork *v, const char *relpath) {
                 }
 }
 
-/* Whether the walk would leave relpath out: the snapshot area, the user's and the writers' excludes. */
+/* Where relpath lies against v's scopes: SCOPE_IN at or below one, SCOPE_ABOVE a directory above one, else SCOPE_OUT. */
+enum { SCOPE_OUT, SCOPE_ABOVE, SCOPE_IN };
+
+static int scope_relation(const VolumeWork *v, const char *relpath) {
+        size_t l = strlen(relpath);
+        int best = SCOPE_OUT;
+
+        for (size_t k = 0; k < v->n_scopes; k++) {
+                const char *sc = v->scopes[k];
+                size_t ls = strlen(sc);
+
+                if (ls == 0 || (strncmp(relpath, sc, ls) == 0 && (relpath[ls] == 0 || relpath[ls] == '/')))
+                        return SCOPE_IN;
+                if (l == 0 || (ls > l && strncmp(sc, relpath, l) == 0 && sc[l] == '/'))
+                        best = SCOPE_ABOVE;
+        }
+        return best;
+}
+
+/*
+ * Whether the walk would leave relpath out: outside the paths named (a directory above one is
+ * listed, as the way to it), the snapshot area, the user's and the writers' excludes.
+ */
 static bool not_listed(const Run *run, const VolumeWork *v, const char *relpath, char type) {
         size_t l = strlen(SNAPSHOT_AREA);
+        int rel = scope_relation(v, relpath);
 
+        if (rel == SCOPE_OUT || (rel == SCOPE_ABOVE && type != LISTING_DIR))
+                return true;
         if (strncmp(relpath, SNAPSHOT_AREA, l) == 0 && (relpath[l] == 0 || relpath[l] == '/'))
                 return true;
         if (excluded_by_user(run, v, relpath))
@@ -1302,6 +1327,42 @@ static int walk_new_dir(Run *run, VolumeWork *v, const char *relpath) {
         if (r < 0 && r != -EINTR)
                 fprintf(stderr, "vssbackup: walking the snapshot of %s/%s: %s\n", v->path, relpath, strerror(-r));
         return r;
+}
+
+/*
+ * A directory above a path named that was not there before (the whole way was made anew): the
+ * directories down to each path named below it are listed, as list_scope_dirs does, and each
+ * path named is walked whole.
+ */
+static int new_way_to_scopes(Run *run, VolumeWork *v, const char *relpath) {
+        size_t l = strlen(relpath);
+        int r;
+
+        r = list_path(v, relpath, LISTING_DIR);
+        if (r < 0)
+                return r;
+        for (size_t k = 0; k < v->n_scopes; k++) {
+                _cleanup_free_ char *way = NULL;
+                const char *sc = v->scopes[k];
+
+                if (!(strlen(sc) > l && strncmp(sc, relpath, l) == 0 && sc[l] == '/'))
+                        continue;
+                way = strdup(sc);
+                if (!way)
+                        return -ENOMEM;
+                for (char *p = way + l + 1; *p; p++)
+                        if (*p == '/') {
+                                *p = 0;
+                                r = list_path(v, way, LISTING_DIR);
+                                *p = '/';
+                                if (r < 0)
+                                        return r;
+                        }
+                r = walk_new_dir(run, v, sc);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
 }
 
 static char dirent_type(int dfd, const struct dirent *de) {
@@ -1365,6 +1426,8 @@ static int relist_dir(Run *run, VolumeWork *v, const char *dir, const ListingGro
                         /* Another file system mounted here is listed, not entered, as the walk would. */
                         if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev != top.st_dev)
                                 r = list_path(v, relpath, LISTING_DIR);
+                        else if (scope_relation(v, relpath) == SCOPE_ABOVE)
+                                r = new_way_to_scopes(run, v, relpath);
                         else
                                 r = walk_new_dir(run, v, relpath);
                         if (r < 0)
