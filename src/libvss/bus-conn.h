@@ -31,6 +31,14 @@ typedef struct BusConn BusConn;
 typedef void (*bus_conn_disconnect_t)(BusConn *c, void *userdata);
 
 /*
+ * Called on the I/O thread WITHOUT the lock, each time it has dispatched everything and is
+ * about to poll. Returns true when it did something (sent a message, ran a callback): the
+ * I/O thread then dispatches again before it polls. While the hook runs nobody polls the
+ * connection, unless another thread serves it with bus_conn_serve().
+ */
+typedef bool (*bus_conn_idle_t)(BusConn *c, void *userdata);
+
+/*
  * bus_conn_new: wrap a started client bus. Takes ownership of bus (also on failure). The I/O
  * thread is not running yet, so the caller may still add object vtables without locking;
  * bus_conn_start() starts it. Returns 0 or negative errno.
@@ -45,6 +53,21 @@ int bus_conn_new(sd_bus *bus, bus_conn_disconnect_t on_disconnect, void *userdat
  */
 vss_hr bus_conn_open(const char *socket_path, bus_conn_disconnect_t on_disconnect, void *userdata,
                      BusConn **ret);
+
+/* bus_conn_set_idle: install the idle hook; only before bus_conn_start(). */
+void bus_conn_set_idle(BusConn *c, bus_conn_idle_t on_idle, void *userdata);
+
+/* bus_conn_is_io_thread: the calling thread is c's I/O thread. */
+bool bus_conn_is_io_thread(BusConn *c);
+
+/*
+ * bus_conn_serve: poll and dispatch c from the calling thread as its I/O thread does (the
+ * disconnect callback included), until stop_fd is readable (not drained here): returns true;
+ * or until the connection is dead or being closed: returns false. For a thread standing in
+ * while the I/O thread is busy in its idle hook; both may serve for a moment, dispatching
+ * under the lock. Not from the I/O thread, and without the lock held.
+ */
+bool bus_conn_serve(BusConn *c, int stop_fd);
 
 /* bus_conn_start: start the I/O thread. Returns 0 or negative errno. */
 int bus_conn_start(BusConn *c);

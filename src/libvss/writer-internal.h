@@ -8,9 +8,14 @@
  *
  * Threads and locks: the I/O thread of the writer's BusConn runs the method handlers with the
  * bus lock held; they parse the event and queue it under the writer's own lock (lock order:
- * bus lock, then writer lock, never the reverse). The callback thread pops events under the
- * writer lock, runs the application's callback with no lock held, and takes the bus lock only
- * to send the reply.
+ * bus lock, then writer lock, never the reverse). Callbacks run one at a time (`running`),
+ * with no lock held, on one of two threads: as a rule on the I/O thread itself, from its idle
+ * hook once it has dispatched what arrived (no hand-off, no context switch); otherwise on the
+ * callback thread (libvss's own Aborts, events queued before Subscribe was answered, the ones
+ * left when leaving). The callback thread also stands in for the I/O thread: when a callback
+ * there runs longer than LIBVSS_STAND_IN_USEC, it serves the connection until the callback
+ * returns, so Thaw, Abort and a lost connection are still seen on time. The reply is sent by
+ * the thread that ran the callback, with the bus lock.
  */
 #pragma once
 
@@ -32,6 +37,9 @@
 #define LIBVSS_MAX_CONTEXT_KEYS 64U
 /* How long subscribing waits for vssd to answer. */
 #define LIBVSS_SUBSCRIBE_TIMEOUT_USEC (60ULL * USEC_PER_SEC)
+/* How long a callback may keep the I/O thread before the callback thread serves the
+ * connection in its place (writer-events.c). */
+#define LIBVSS_STAND_IN_USEC (5ULL * USEC_PER_MSEC)
 /* How long unsubscribing waits for vssd to acknowledge. */
 #define LIBVSS_UNSUBSCRIBE_TIMEOUT_USEC (10ULL * USEC_PER_SEC)
 
@@ -137,9 +145,17 @@ struct vss_writer {
         bool subscribed;
         vss_id instance_id;
 
+        /* Wakes the callback thread (eventfd); armed while the I/O thread runs a callback
+         * (timerfd, LIBVSS_STAND_IN_USEC). All three from vss_writer_new to free. */
+        int worker_fd;
+        int stand_in_fd;
+        /* Fires at the nearest Freeze guard deadline (timerfd, absolute); set by whoever arms
+         * a nearer guard, so arming one wakes nobody. */
+        int deadline_fd;
+
         /* Everything below is guarded by lock. */
         pthread_mutex_t lock;
-        pthread_cond_t cond;            /* CLOCK_MONOTONIC */
+        pthread_cond_t cond;            /* CLOCK_MONOTONIC; broadcast when a callback ends */
         Event *queue_head, *queue_tail;
         size_t n_queued;
         FreezeGuard guards[LIBVSS_MAX_FREEZE_GUARDS];
@@ -149,15 +165,18 @@ struct vss_writer {
         bool disconnected;              /* the connection to vssd was lost */
         bool closing;                   /* unsubscribing: thaw every frozen set now */
         bool stopping;                  /* the callback thread must end */
+        bool running;                   /* a callback runs (on either thread) */
+        bool standing_in;               /* the callback thread serves the connection */
+        uint64_t armed_deadline;        /* what deadline_fd is set to (UINT64_MAX: disarmed) */
         pthread_t worker;
         bool worker_started;
 
-        /* Callback thread only. */
+        /* Only the thread that set `running`. */
         WriterMetadata *identify_md;            /* what the last on_identify built (seed 003 checks) */
         vss_writer_components *last_components; /* kept until the next view: stale use is refused */
 };
 
-/* What the callback thread is running; set only while a callback runs. */
+/* The callback being run, on the thread running it; set only while a callback runs. */
 typedef struct CallbackFrame {
         vss_writer *writer;
         const Event *event;
@@ -185,6 +204,10 @@ void event_context_done(EventContext *c);
 extern const sd_bus_vtable writer_events_vtable[];
 /* writer_worker_main: the callback thread (pthread start routine, argument the writer). */
 void *writer_worker_main(void *p);
+/* writer_io_idle: the BusConn idle hook of a writer connection (runs a queued event). */
+bool writer_io_idle(BusConn *c, void *userdata);
+/* writer_wake_worker: wake the callback thread to re-check the writer's state. Any lock. */
+void writer_wake_worker(vss_writer *w);
 /* writer_on_disconnect: BusConn disconnect callback of a writer connection. */
 void writer_on_disconnect(BusConn *c, void *userdata);
 /*

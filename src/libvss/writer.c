@@ -11,6 +11,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
 
 #include "macro.h"
 #include "vss-bus.h"
@@ -46,6 +49,12 @@ static void writer_free_fields(vss_writer *w) {
         free(w->writer_name);
         free(w->instance_name);
         free(w->socket_path);
+        if (w->worker_fd >= 0)
+                (void) close(w->worker_fd);
+        if (w->stand_in_fd >= 0)
+                (void) close(w->stand_in_fd);
+        if (w->deadline_fd >= 0)
+                (void) close(w->deadline_fd);
         pthread_cond_destroy(&w->cond);
         pthread_mutex_destroy(&w->lock);
         pthread_mutex_destroy(&w->api_lock);
@@ -74,6 +83,16 @@ vss_hr vss_writer_new(vss_writer **ret, const vss_writer_options *opts, const vs
         pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
         pthread_cond_init(&w->cond, &attr);
         pthread_condattr_destroy(&attr);
+
+        w->worker_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        w->stand_in_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        w->deadline_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+        w->armed_deadline = UINT64_MAX;
+        if (w->worker_fd < 0 || w->stand_in_fd < 0 || w->deadline_fd < 0) {
+                hr = vss_hr_from_errno(-errno);
+                writer_free_fields(w);
+                return hr;
+        }
 
         w->writer_id = opts->writer_id;
         w->writer_name = strdup(opts->writer_name);
@@ -105,8 +124,8 @@ static void writer_disconnect(vss_writer *w) {
         if (w->worker_started) {
                 pthread_mutex_lock(&w->lock);
                 w->stopping = true;
-                pthread_cond_broadcast(&w->cond);
                 pthread_mutex_unlock(&w->lock);
+                writer_wake_worker(w);
                 pthread_join(w->worker, NULL);
                 w->worker_started = false;
         }
@@ -168,6 +187,9 @@ static vss_hr writer_subscribe_locked(vss_writer *w, uint32_t event_flags) {
         if (k < 0)
                 return vss_hr_from_errno(k);
 
+        /* Events run on the I/O thread as they arrive (writer-events.c). */
+        bus_conn_set_idle(w->conn, writer_io_idle, w);
+
         k = pthread_create(&w->worker, NULL, writer_worker_main, w);
         if (k != 0)
                 return vss_hr_from_errno(k);
@@ -188,8 +210,9 @@ static vss_hr writer_subscribe_locked(vss_writer *w, uint32_t event_flags) {
         pthread_mutex_lock(&w->lock);
         w->instance_id = instance_id;
         w->registered = true;
-        pthread_cond_broadcast(&w->cond);
         pthread_mutex_unlock(&w->lock);
+        /* The callback thread runs what waited; the I/O thread runs what comes next. */
+        writer_wake_worker(w);
         w->subscribed = true;
         return S_OK;
 }
@@ -220,7 +243,7 @@ vss_hr vss_writer_subscribe(vss_writer *w, uint32_t event_flags) {
 static void writer_thaw_all(vss_writer *w) {
         pthread_mutex_lock(&w->lock);
         w->closing = true;
-        pthread_cond_broadcast(&w->cond);
+        writer_wake_worker(w);
         while (writer_frozen_count_locked(w) > 0 || w->n_local_pending > 0)
                 pthread_cond_wait(&w->cond, &w->lock);
         pthread_mutex_unlock(&w->lock);

@@ -303,7 +303,7 @@ static void test_freeze_failure_vetoes(void **state) {
 }
 
 /* Whether pid has exited: no longer in /proc, or a zombie waiting for init to reap it. */
-static bool process_gone(pid_t pid) {
+static bool process_gone_now(pid_t pid) {
         _cleanup_free_ char *path = NULL, *text = NULL;
         const char *p;
 
@@ -312,6 +312,17 @@ static bool process_gone(pid_t pid) {
                 return true;
         p = strrchr(text, ')');
         return p && (p[2] == 'Z' || p[2] == 'X');
+}
+
+/* A SIGKILLed process still has to be scheduled to exit: on a busy machine that can come
+ * after the writer's next events, so wait for it (bounded) instead of looking once. */
+static bool process_gone(pid_t pid) {
+        for (unsigned waited = 0; waited < WH_WAIT_MS; waited += 10) {
+                if (process_gone_now(pid))
+                        return true;
+                (void) usleep(10 * 1000);
+        }
+        return process_gone_now(pid);
 }
 
 static void test_hanging_hook_killed(void **state) {

@@ -6,7 +6,8 @@
  * on_abort itself after the freeze timeout, also when on_freeze is stuck past it; losing the
  * connection while frozen does it at once; vssd's late Thaw/Abort are then answered without
  * running callbacks twice), the helper windows (GetCurrentSnapshotSetId in Freeze but not in
- * BackupShutdown, seed 002), the components view, Identify's document, vetoes.
+ * BackupShutdown, seed 002), the components view, Identify's document, vetoes, and a
+ * blocked callback not keeping the connection from being served (a Thaw accepted on time).
  * Requester side: a deferred call vssd never answers, Wait with a timeout, Cancel (honoured
  * and too late), release and server loss with an operation in flight, error mapping, and the
  * Gather caches.
@@ -375,6 +376,59 @@ static void test_stuck_freeze(void **state) {
         fake_vssd_free(f);
 }
 
+/*
+ * A callback runs on the connection's own thread as a rule; one that blocks must still not
+ * stop the connection being served: a Thaw for another set that arrives meanwhile, within
+ * that set's freeze deadline, is accepted on time (on_thaw, not libvss's own Abort), even
+ * though the blocked callback returns only after the deadline.
+ */
+static void test_thaw_during_stuck_callback(void **state) {
+        FakeVssd *f = fake_vssd_new();
+        FakeEventReply reply;
+        TestWriter *t;
+        int h_freeze, h_thaw;
+        vss_id a, b;
+
+        assert_non_null(f);
+        t = tw_new(f, 1000);
+        vss_id_generate(&a);
+        vss_id_generate(&b);
+
+        reply = send_and_wait(f, "Freeze", &a);
+        assert_true(reply.ok);
+
+        t->gate_freeze = true;
+        h_freeze = fake_vssd_send_event(f, "Freeze", &b, NULL, false);
+        assert_true(h_freeze >= 0);
+        pthread_mutex_lock(&t->lock);
+        while (!t->in_freeze)
+                pthread_cond_wait(&t->cond, &t->lock);
+        pthread_mutex_unlock(&t->lock);
+
+        /* Sent at once, well within set a's 1000 ms; on_freeze(b) is released only after it. */
+        h_thaw = fake_vssd_send_event(f, "Thaw", &a, NULL, false);
+        assert_true(h_thaw >= 0);
+        usleep(1500 * 1000);
+        pthread_mutex_lock(&t->lock);
+        t->gate_freeze = false;
+        pthread_cond_broadcast(&t->cond);
+        pthread_mutex_unlock(&t->lock);
+
+        assert_true(fake_vssd_wait_reply(f, h_freeze, &reply));
+        assert_true(reply.ok);
+        assert_true(fake_vssd_wait_reply(f, h_thaw, &reply));
+        assert_false(reply.is_error);
+        assert_true(reply.ok);
+        assert_int_equal(reply.failure, S_OK);
+        assert_int_equal(tw_get(t, &t->n_thaw), 1);
+        /* Set b stayed frozen past its own deadline (its callback was stuck): libvss aborts it. */
+        assert_true(tw_wait(t, &t->n_abort, 1));
+        assert_int_equal(tw_get(t, &t->n_abort), 1);
+
+        tw_free(t);
+        fake_vssd_free(f);
+}
+
 static void test_disconnect_while_frozen(void **state) {
         FakeVssd *f = fake_vssd_new();
         FakeEventReply reply;
@@ -700,6 +754,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_freeze_without_thaw),
                 cmocka_unit_test(test_stuck_freeze),
+                cmocka_unit_test(test_thaw_during_stuck_callback),
                 cmocka_unit_test(test_disconnect_while_frozen),
                 cmocka_unit_test(test_unsubscribe_thaws),
                 cmocka_unit_test(test_backup_sequence),
