@@ -94,18 +94,10 @@ static int poll_timeout_ms(uint64_t until) {
         return ms > INT_MAX ? INT_MAX : (int) ms;
 }
 
-/* Lock held. Dispatch all that is ready and learn what to poll for. */
-static int bus_conn_process(BusConn *c, struct pollfd *ret_pfd, int *ret_timeout_ms) {
+/* Lock held. Learn what to poll for. */
+static int bus_conn_poll_params(BusConn *c, struct pollfd *ret_pfd, int *ret_timeout_ms) {
         uint64_t until;
         int r, fd, events;
-
-        for (;;) {
-                r = sd_bus_process(c->bus, NULL);
-                if (r < 0)
-                        return r;
-                if (r == 0)
-                        break;
-        }
 
         fd = sd_bus_get_fd(c->bus);
         if (fd < 0)
@@ -122,6 +114,20 @@ static int bus_conn_process(BusConn *c, struct pollfd *ret_pfd, int *ret_timeout
         c->polled_events = (short) events;
         c->polled_until = until;
         return 0;
+}
+
+/* Lock held. Dispatch all that is ready and learn what to poll for. */
+static int bus_conn_process(BusConn *c, struct pollfd *ret_pfd, int *ret_timeout_ms) {
+        int r;
+
+        for (;;) {
+                r = sd_bus_process(c->bus, NULL);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        break;
+        }
+        return bus_conn_poll_params(c, ret_pfd, ret_timeout_ms);
 }
 
 /* Lock held. Whether the I/O thread's poll is out of date: sd-bus wants other events (output
@@ -167,11 +173,21 @@ static void *bus_conn_thread(void *p) {
                         break;
                 pthread_mutex_unlock(&c->lock);
 
-                /* What the hook did (a reply sent, an event run) may have changed what to poll
-                 * for: dispatch again before polling. */
+                /*
+                 * What the hook did (a reply sent, an event run) may have changed what to poll
+                 * for: read that again. Nothing needs dispatching first: sd-bus's read queue
+                 * was emptied above and nobody reads while the hook runs but a thread serving
+                 * in our place, which empties it too; what arrived meanwhile makes the poll
+                 * return at once. (Dispatching again would cost a read that fails with EAGAIN
+                 * per event.)
+                 */
                 if (c->on_idle && c->on_idle(c, c->idle_userdata)) {
+                        while (c->on_idle(c, c->idle_userdata))
+                                ;
                         pthread_mutex_lock(&c->lock);
-                        continue;
+                        if (c->stop || c->dead || bus_conn_poll_params(c, &pfd[0], &timeout_ms) < 0)
+                                continue;
+                        pthread_mutex_unlock(&c->lock);
                 }
 
                 pfd[1] = (struct pollfd) { .fd = c->wake_fd, .events = POLLIN };
