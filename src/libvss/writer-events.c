@@ -524,6 +524,37 @@ static void writer_run_identify(vss_writer *w, Event *e) {
         (EVENT_BIT(EVENT_PREPARE_FOR_BACKUP) | EVENT_BIT(EVENT_POST_SNAPSHOT) | EVENT_BIT(EVENT_PRE_RESTORE) | \
          EVENT_BIT(EVENT_POST_RESTORE))
 
+/* Whether the writer has a callback for e's type: without one the event is answered as done
+ * at once, with nothing to build for it (no components view, no slice parsed). */
+static bool writer_has_callback(const vss_writer *w, EventType t) {
+        const vss_writer_callbacks *cb = &w->cb;
+
+        switch (t) {
+        case EVENT_PREPARE_FOR_BACKUP:
+                return cb->on_prepare_backup;
+        case EVENT_PREPARE_FOR_SNAPSHOT:
+                return cb->on_prepare_snapshot;
+        case EVENT_FREEZE:
+                return cb->on_freeze;
+        case EVENT_THAW:
+                return cb->on_thaw;
+        case EVENT_POST_SNAPSHOT:
+                return cb->on_post_snapshot;
+        case EVENT_ABORT:
+                return cb->on_abort;
+        case EVENT_BACKUP_COMPLETE:
+                return cb->on_backup_complete;
+        case EVENT_BACKUP_SHUTDOWN:
+                return cb->on_backup_shutdown;
+        case EVENT_PRE_RESTORE:
+                return cb->on_pre_restore;
+        case EVENT_POST_RESTORE:
+                return cb->on_post_restore;
+        default:
+                return false;
+        }
+}
+
 static bool writer_call_callback(vss_writer *w, const Event *e, vss_writer_components *c) {
         const vss_writer_callbacks *cb = &w->cb;
         const vss_id *set_id = e->ctx.has_snapshot_set_id ? &e->ctx.snapshot_set_id : &VSS_ID_NULL;
@@ -568,6 +599,11 @@ static void writer_run_backup_event(vss_writer *w, Event *e) {
                         writer_reply(w, e, false, VSS_E_WRITERERROR_TIMEOUT, NULL, NULL);
                 else
                         writer_reply(w, e, true, S_OK, NULL, NULL);
+                return;
+        }
+
+        if (!writer_has_callback(w, e->type)) {
+                writer_reply(w, e, true, S_OK, NULL, NULL);
                 return;
         }
 

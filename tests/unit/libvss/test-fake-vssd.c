@@ -429,6 +429,48 @@ static void test_thaw_during_stuck_callback(void **state) {
         fake_vssd_free(f);
 }
 
+static bool on_freeze_only(vss_writer *w, void *userdata) {
+        return true;
+}
+
+/* An event the writer has no callback for is answered as done without building anything
+ * for it: even a components slice that would not load is not parsed. */
+static void test_event_without_callback(void **state) {
+        static const vss_writer_callbacks cb = {
+                .version = VSS_WRITER_CALLBACKS_VERSION,
+                .on_freeze = on_freeze_only,
+        };
+        vss_writer_options opts = VSS_WRITER_OPTIONS_INIT;
+        FakeVssd *f = fake_vssd_new();
+        FakeEventReply reply;
+        vss_writer *w = NULL;
+        vss_id set;
+
+        assert_non_null(f);
+        vss_id_generate(&opts.writer_id);
+        opts.writer_name = "no-callback writer";
+        opts.socket_path = fake_vssd_socket_path(f);
+        assert_int_equal(vss_writer_new(&w, &opts, &cb, NULL), S_OK);
+        assert_int_equal(vss_writer_subscribe(w, VSS_SM_BACKUP_EVENTS_FLAG), S_OK);
+        assert_true(fake_vssd_wait_subscribed(f));
+        vss_id_generate(&set);
+
+        fake_vssd_set_components_xml(f, "<not-a-document");
+        reply = send_and_wait(f, "PostSnapshot", &set);
+        assert_false(reply.is_error);
+        assert_true(reply.ok);
+        assert_int_equal(reply.failure, S_OK);
+        assert_null(reply.components_xml);
+
+        reply = send_and_wait(f, "Freeze", &set);
+        assert_true(reply.ok);
+        reply = send_and_wait(f, "Thaw", &set);
+        assert_true(reply.ok);
+
+        vss_writer_free(w);
+        fake_vssd_free(f);
+}
+
 static void test_disconnect_while_frozen(void **state) {
         FakeVssd *f = fake_vssd_new();
         FakeEventReply reply;
@@ -755,6 +797,7 @@ int main(void) {
                 cmocka_unit_test(test_freeze_without_thaw),
                 cmocka_unit_test(test_stuck_freeze),
                 cmocka_unit_test(test_thaw_during_stuck_callback),
+                cmocka_unit_test(test_event_without_callback),
                 cmocka_unit_test(test_disconnect_while_frozen),
                 cmocka_unit_test(test_unsubscribe_thaws),
                 cmocka_unit_test(test_backup_sequence),
