@@ -487,7 +487,7 @@ vss_hr backup_components_from_xml(const char *xml, size_t len, BackupComponents 
         if (!b)
                 return E_OUTOFMEMORY;
 
-        hr = load_root(xmlDocGetRootElement(doc), b, &reason);
+        hr = load_root(xml_doc_root(doc), b, &reason);
         if (VSS_FAILED(hr)) {
                 if (ret_reason)
                         *ret_reason = TAKE_PTR(reason);

@@ -527,7 +527,7 @@ vss_hr writer_metadata_from_xml(const char *xml, size_t len, WriterMetadata **re
         if (!m)
                 return E_OUTOFMEMORY;
 
-        hr = load_root(xmlDocGetRootElement(doc), m, &reason);
+        hr = load_root(xml_doc_root(doc), m, &reason);
         if (VSS_FAILED(hr)) {
                 if (ret_reason)
                         *ret_reason = TAKE_PTR(reason);

@@ -15,7 +15,16 @@
  *
  * Output goes through xmlTextWriter with fixed indentation and attributes in the order the
  * caller writes them, so the same model always gives the same bytes.
+ *
+ * libxml2 is loaded with dlopen() when the first document is parsed or written, not linked:
+ * it drags in ICU and libstdc++, seven libraries that cost a short-lived tool such as
+ * `vshadow -nw` about 1.3 ms of CPU in the dynamic loader although no document crosses its
+ * path. Every libxml2 function this file calls is in one table (XML_SYMBOLS), resolved at
+ * once; a missing library or symbol is a clear failure of that one call (its reason names
+ * the library), never a crash. Only this file touches libxml2's functions; the other
+ * document files use its types and the helpers below.
  */
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -52,10 +61,113 @@ static char *format_string(const char *fmt, ...) {
         return r < 0 ? NULL : s;
 }
 
-static pthread_once_t xml_init_once = PTHREAD_ONCE_INIT;
+/* ------------------------------------------------------------------------------------------ */
+/* libxml2, loaded on first use                                                                */
+/* ------------------------------------------------------------------------------------------ */
 
-static void xml_init(void) {
-        xmlInitParser();
+/* Its error handlers are per thread only with thread support; error_scope_enter relies on it. */
+#if !defined(LIBXML_THREAD_ENABLED) || defined(LIBXML_THREAD_ALLOC_ENABLED)
+#error "libxml2 must be built with thread support and without per-thread allocators"
+#endif
+
+/* Every libxml2 function called here. The error-handler globals are, with thread support,
+ * functions returning the calling thread's slot (libxml2's own macros expand to them). */
+#define XML_SYMBOLS(X)                                                                        \
+        X(xmlInitParser)                                                                      \
+        X(__xmlGenericError)                                                                  \
+        X(__xmlGenericErrorContext)                                                           \
+        X(__xmlStructuredError)                                                               \
+        X(__xmlStructuredErrorContext)                                                        \
+        X(xmlSetGenericErrorFunc)                                                             \
+        X(xmlSetStructuredErrorFunc)                                                          \
+        X(xmlCreateMemoryParserCtxt)                                                          \
+        X(xmlCtxtUseOptions)                                                                  \
+        X(xmlParseDocument)                                                                   \
+        X(xmlStopParser)                                                                      \
+        X(xmlFreeParserCtxt)                                                                  \
+        X(xmlSAX2GetLineNumber)                                                               \
+        X(xmlSAX2StartElementNs)                                                              \
+        X(xmlSAX2EndElementNs)                                                                \
+        X(xmlFreeDoc)                                                                         \
+        X(xmlDocGetRootElement)                                                               \
+        X(xmlHasNsProp)                                                                       \
+        X(xmlNodeListGetString)                                                               \
+        X(xmlIsBlankNode)                                                                     \
+        X(xmlBufferCreate)                                                                    \
+        X(xmlBufferFree)                                                                      \
+        X(xmlBufferContent)                                                                   \
+        X(xmlBufferLength)                                                                    \
+        X(xmlNewTextWriterMemory)                                                             \
+        X(xmlFreeTextWriter)                                                                  \
+        X(xmlTextWriterSetIndent)                                                             \
+        X(xmlTextWriterSetIndentString)                                                       \
+        X(xmlTextWriterStartDocument)                                                         \
+        X(xmlTextWriterEndDocument)                                                           \
+        X(xmlTextWriterStartElement)                                                          \
+        X(xmlTextWriterEndElement)                                                            \
+        X(xmlTextWriterWriteAttribute)                                                        \
+        X(xmlTextWriterFlush)
+
+#define XML_SYMBOL_POINTER(name) static typeof(name) *sym_##name;
+XML_SYMBOLS(XML_SYMBOL_POINTER)
+#undef XML_SYMBOL_POINTER
+
+/* libxml2's deallocator is a variable (xmlMemSetup may change it): its address. */
+static xmlFreeFunc *sym_xmlFree;
+
+static pthread_once_t xml_load_once = PTHREAD_ONCE_INIT;
+static char *xml_load_error;    /* why libxml2 could not be loaded; NULL once it is */
+
+static void xml_load(void) {
+        static const struct {
+                const char *name;
+                void **slot;
+        } table[] = {
+#define XML_SYMBOL_ENTRY(name) { #name, (void **) &sym_##name },
+                XML_SYMBOLS(XML_SYMBOL_ENTRY)
+#undef XML_SYMBOL_ENTRY
+                { "xmlFree", (void **) &sym_xmlFree },
+        };
+        void *dl;
+
+        /* Never unloaded: documents and handlers point into it for the process's life. */
+        dl = dlopen(LIBXML2_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+        if (!dl) {
+                xml_load_error = format_string("libxml2 (%s) could not be loaded: %s", LIBXML2_SONAME, dlerror());
+                return;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                *table[i].slot = dlsym(dl, table[i].name);
+                if (!*table[i].slot) {
+                        xml_load_error = format_string("libxml2 (%s) has no %s", LIBXML2_SONAME, table[i].name);
+                        return;
+                }
+        }
+        sym_xmlInitParser();
+}
+
+/*
+ * Loads libxml2 on the first call, in any thread. S_OK, or VSS_E_UNEXPECTED with *ret_reason
+ * (malloc'd; ret_reason may be NULL) naming the library and what failed.
+ */
+static vss_hr xml_library_load(char **ret_reason) {
+        (void) pthread_once(&xml_load_once, xml_load);
+        if (!sym_xmlFree || xml_load_error) {
+                if (ret_reason)
+                        *ret_reason = strdup(xml_load_error ?: "libxml2 could not be loaded");
+                return VSS_E_UNEXPECTED;
+        }
+        return S_OK;
+}
+
+void xml_doc_free(xmlDoc *doc) {
+        /* A document exists only once libxml2 is loaded. */
+        if (doc)
+                sym_xmlFreeDoc(doc);
+}
+
+xmlNode *xml_doc_root(xmlDoc *doc) {
+        return doc ? sym_xmlDocGetRootElement(doc) : NULL;
 }
 
 /* Decode one UTF-8 sequence strictly; returns its length, or 0 when malformed. */
@@ -168,20 +280,20 @@ static void capture_structured(void *ctx, XML_ERROR_CONST xmlError *error) {
 
 static XmlErrorScope error_scope_enter(char **reason) {
         XmlErrorScope s = {
-                .generic = xmlGenericError,
-                .generic_ctx = xmlGenericErrorContext,
-                .structured = xmlStructuredError,
-                .structured_ctx = xmlStructuredErrorContext,
+                .generic = *sym___xmlGenericError(),
+                .generic_ctx = *sym___xmlGenericErrorContext(),
+                .structured = *sym___xmlStructuredError(),
+                .structured_ctx = *sym___xmlStructuredErrorContext(),
         };
 
-        xmlSetGenericErrorFunc(NULL, discard_generic);
-        xmlSetStructuredErrorFunc(reason, capture_structured);
+        sym_xmlSetGenericErrorFunc(NULL, discard_generic);
+        sym_xmlSetStructuredErrorFunc(reason, capture_structured);
         return s;
 }
 
 static void error_scope_leave(XmlErrorScope *s) {
-        xmlSetGenericErrorFunc(s->generic_ctx, s->generic);
-        xmlSetStructuredErrorFunc(s->structured_ctx, s->structured);
+        sym_xmlSetGenericErrorFunc(s->generic_ctx, s->generic);
+        sym_xmlSetStructuredErrorFunc(s->structured_ctx, s->structured);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -199,9 +311,9 @@ static void refuse(xmlParserCtxt *ctxt, const char *what) {
         ParseState *s = ctxt->_private;
 
         if (!s->refused && !*s->reason)
-                *s->reason = format_string("line %d: %s", xmlSAX2GetLineNumber(ctxt), what);
+                *s->reason = format_string("line %d: %s", sym_xmlSAX2GetLineNumber(ctxt), what);
         s->refused = true;
-        xmlStopParser(ctxt);
+        sym_xmlStopParser(ctxt);
 }
 
 static void refuse_internal_subset(void *ctx, const xmlChar *name, const xmlChar *external_id,
@@ -242,7 +354,7 @@ static void start_element(void *ctx, const xmlChar *localname, const xmlChar *pr
                 if (attributes[i * 5 + 1])
                         return refuse(ctxt, "namespaced attributes are not used in this document");
 
-        xmlSAX2StartElementNs(ctx, localname, prefix, uri, nb_namespaces, namespaces, nb_attributes, nb_defaulted,
+        sym_xmlSAX2StartElementNs(ctx, localname, prefix, uri, nb_namespaces, namespaces, nb_attributes, nb_defaulted,
                               attributes);
 }
 
@@ -254,15 +366,14 @@ static void end_element(void *ctx, const xmlChar *localname, const xmlChar *pref
                 return;
         if (s->depth > 0)
                 s->depth--;
-        xmlSAX2EndElementNs(ctx, localname, prefix, uri);
+        sym_xmlSAX2EndElementNs(ctx, localname, prefix, uri);
 }
 
 static void free_parser_ctxt(xmlParserCtxt **p) {
         if (*p) {
-                if ((*p)->myDoc)
-                        xmlFreeDoc((*p)->myDoc);
+                xml_doc_free((*p)->myDoc);
                 (*p)->myDoc = NULL;
-                xmlFreeParserCtxt(*p);
+                sym_xmlFreeParserCtxt(*p);
         }
 }
 
@@ -369,11 +480,10 @@ vss_hr xml_parse(const char *data, size_t size, const char *root_name, xmlDoc **
         ParseState state = { .reason = &reason };
         xmlNode *root;
         size_t bad;
+        vss_hr hr;
 
         if (!data || !root_name || !ret_doc)
                 return E_INVALIDARG;
-
-        (void) pthread_once(&xml_init_once, xml_init);
 
         if (size == 0)
                 return parse_fail(&reason, ret_reason, "the document is empty");
@@ -389,15 +499,21 @@ vss_hr xml_parse(const char *data, size_t size, const char *root_name, xmlDoc **
         reason = prescan(data, size);
         if (reason)
                 return parse_fail(&reason, ret_reason, "the document uses markup that is not allowed");
+        hr = xml_library_load(&reason);
+        if (VSS_FAILED(hr)) {
+                if (ret_reason)
+                        *ret_reason = TAKE_PTR(reason);
+                return hr;
+        }
 
         {
                 _cleanup_(error_scope_leave) _unused_ XmlErrorScope scope = error_scope_enter(&reason);
 
-                ctxt = xmlCreateMemoryParserCtxt(data, (int) size);
+                ctxt = sym_xmlCreateMemoryParserCtxt(data, (int) size);
                 if (!ctxt)
                         return E_OUTOFMEMORY;
 
-                (void) xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOCDATA);
+                (void) sym_xmlCtxtUseOptions(ctxt, XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOCDATA);
                 ctxt->_private = &state;
                 ctxt->sax->internalSubset = refuse_internal_subset;
                 ctxt->sax->externalSubset = refuse_external_subset;
@@ -407,7 +523,7 @@ vss_hr xml_parse(const char *data, size_t size, const char *root_name, xmlDoc **
                 ctxt->sax->endElementNs = end_element;
                 ctxt->sax->serror = NULL;
 
-                (void) xmlParseDocument(ctxt);
+                (void) sym_xmlParseDocument(ctxt);
 
                 doc = TAKE_PTR(ctxt->myDoc);
                 if (state.refused || !ctxt->wellFormed || !doc)
@@ -420,7 +536,7 @@ vss_hr xml_parse(const char *data, size_t size, const char *root_name, xmlDoc **
                 return parse_fail(&reason, ret_reason, "the document is not UTF-8");
         }
 
-        root = xmlDocGetRootElement(doc);
+        root = sym_xmlDocGetRootElement(doc);
         if (!root || !xml_is(root, root_name)) {
                 free(reason);
                 reason = format_string("the root element is not <%s>", root_name);
@@ -486,7 +602,7 @@ vss_hr xml_check_element(xmlNode *n, const char *const *allowed, char **reason) 
                 case XML_COMMENT_NODE:
                         break;
                 case XML_TEXT_NODE:
-                        if (!xmlIsBlankNode(c))
+                        if (!sym_xmlIsBlankNode(c))
                                 return xml_fail(n, reason, "unexpected text content");
                         break;
                 default:
@@ -515,7 +631,7 @@ vss_hr xml_get_string(xmlNode *n, const char *name, bool required, char **ret, c
         xmlChar *v;
         char *copy;
 
-        a = xmlHasNsProp(n, BAD_CAST name, NULL);
+        a = sym_xmlHasNsProp(n, BAD_CAST name, NULL);
         if (!a) {
                 if (required)
                         return xml_fail(n, reason, "attribute \"%s\" is missing", name);
@@ -526,15 +642,15 @@ vss_hr xml_get_string(xmlNode *n, const char *name, bool required, char **ret, c
         if (!a->children)
                 copy = strdup("");
         else {
-                v = xmlNodeListGetString(n->doc, a->children, 1);
+                v = sym_xmlNodeListGetString(n->doc, a->children, 1);
                 if (!v)
                         return E_OUTOFMEMORY;
                 if (!xml_string_ok((const char *) v, VSS_MAX_STRING)) {
-                        xmlFree(v);
+                        (*sym_xmlFree)(v);
                         return xml_fail(n, reason, "attribute \"%s\" is longer than %u bytes", name, VSS_MAX_STRING);
                 }
                 copy = strdup((const char *) v);
-                xmlFree(v);
+                (*sym_xmlFree)(v);
         }
         if (!copy)
                 return E_OUTOFMEMORY;
@@ -701,27 +817,30 @@ XmlWriter *xml_writer_new(void) {
         _cleanup_free_ XmlWriter *w = NULL;
         XmlErrorScope scope;
 
-        (void) pthread_once(&xml_init_once, xml_init);
-
         w = calloc(1, sizeof(*w));
         if (!w)
                 return NULL;
 
+        /* Without libxml2 the writer carries the failure, which xml_writer_finish reports. */
+        w->error = xml_library_load(&w->reason);
+        if (VSS_FAILED(w->error))
+                return TAKE_PTR(w);
+
         scope = error_scope_enter(NULL);
-        w->buf = xmlBufferCreate();
+        w->buf = sym_xmlBufferCreate();
         if (w->buf)
-                w->tw = xmlNewTextWriterMemory(w->buf, 0);
-        if (w->tw && (xmlTextWriterSetIndent(w->tw, 1) < 0 ||
-                      xmlTextWriterSetIndentString(w->tw, BAD_CAST "  ") < 0 ||
-                      xmlTextWriterStartDocument(w->tw, "1.0", "UTF-8", NULL) < 0)) {
-                xmlFreeTextWriter(w->tw);
+                w->tw = sym_xmlNewTextWriterMemory(w->buf, 0);
+        if (w->tw && (sym_xmlTextWriterSetIndent(w->tw, 1) < 0 ||
+                      sym_xmlTextWriterSetIndentString(w->tw, BAD_CAST "  ") < 0 ||
+                      sym_xmlTextWriterStartDocument(w->tw, "1.0", "UTF-8", NULL) < 0)) {
+                sym_xmlFreeTextWriter(w->tw);
                 w->tw = NULL;
         }
         error_scope_leave(&scope);
 
         if (!w->tw) {
                 if (w->buf)
-                        xmlBufferFree(w->buf);
+                        sym_xmlBufferFree(w->buf);
                 return NULL;
         }
         return TAKE_PTR(w);
@@ -733,12 +852,14 @@ XmlWriter *xml_writer_free(XmlWriter *w) {
         if (!w)
                 return NULL;
 
-        scope = error_scope_enter(NULL);
-        if (w->tw)
-                xmlFreeTextWriter(w->tw);
-        if (w->buf)
-                xmlBufferFree(w->buf);
-        error_scope_leave(&scope);
+        if (w->tw || w->buf) {
+                scope = error_scope_enter(NULL);
+                if (w->tw)
+                        sym_xmlFreeTextWriter(w->tw);
+                if (w->buf)
+                        sym_xmlBufferFree(w->buf);
+                error_scope_leave(&scope);
+        }
 
         free(w->reason);
         free(w);
@@ -769,13 +890,13 @@ static void writer_error(XmlWriter *w, vss_hr hr, const char *fmt, ...) {
 void xml_writer_start(XmlWriter *w, const char *element) {
         if (!w || VSS_FAILED(w->error))
                 return;
-        WRITER_CALL(w, xmlTextWriterStartElement(w->tw, BAD_CAST element));
+        WRITER_CALL(w, sym_xmlTextWriterStartElement(w->tw, BAD_CAST element));
 }
 
 void xml_writer_end(XmlWriter *w) {
         if (!w || VSS_FAILED(w->error))
                 return;
-        WRITER_CALL(w, xmlTextWriterEndElement(w->tw));
+        WRITER_CALL(w, sym_xmlTextWriterEndElement(w->tw));
 }
 
 void xml_writer_attr(XmlWriter *w, const char *name, const char *value) {
@@ -786,7 +907,7 @@ void xml_writer_attr(XmlWriter *w, const char *name, const char *value) {
                              "the value of \"%s\" is too long or holds characters XML cannot carry", name);
                 return;
         }
-        WRITER_CALL(w, xmlTextWriterWriteAttribute(w->tw, BAD_CAST name, BAD_CAST value));
+        WRITER_CALL(w, sym_xmlTextWriterWriteAttribute(w->tw, BAD_CAST name, BAD_CAST value));
 }
 
 void xml_writer_attr_bool(XmlWriter *w, const char *name, bool value) {
@@ -841,11 +962,11 @@ vss_hr xml_writer_finish(XmlWriter *w, char **ret_xml, char **ret_reason) {
         }
 
         if (VSS_SUCCEEDED(w->error)) {
-                WRITER_CALL(w, xmlTextWriterEndDocument(w->tw));
-                WRITER_CALL(w, xmlTextWriterFlush(w->tw));
+                WRITER_CALL(w, sym_xmlTextWriterEndDocument(w->tw));
+                WRITER_CALL(w, sym_xmlTextWriterFlush(w->tw));
         }
         if (VSS_SUCCEEDED(w->error)) {
-                text = strndup((const char *) xmlBufferContent(w->buf), (size_t) xmlBufferLength(w->buf));
+                text = strndup((const char *) sym_xmlBufferContent(w->buf), (size_t) sym_xmlBufferLength(w->buf));
                 if (!text)
                         writer_error(w, E_OUTOFMEMORY, "out of memory");
         }

@@ -26,10 +26,17 @@
  */
 bool xml_string_ok(const char *s, size_t max_len);
 
-/* xml_doc_freep: _cleanup_ helper for an xmlDoc *; NULL is a no-op. */
+/*
+ * libxml2 is loaded on first use (xml-util.c), so documents are freed and walked into through
+ * these, never through libxml2's functions directly. xml_doc_free: NULL is a no-op.
+ * xml_doc_root: the root element of a document xml_parse returned (NULL: NULL).
+ */
+void xml_doc_free(xmlDoc *doc);
+xmlNode *xml_doc_root(xmlDoc *doc);
+
+/* xml_doc_freep: _cleanup_ helper for an xmlDoc *. */
 static inline void xml_doc_freep(xmlDoc **p) {
-        if (*p)
-                xmlFreeDoc(*p);
+        xml_doc_free(*p);
 }
 
 /*
@@ -40,9 +47,10 @@ static inline void xml_doc_freep(xmlDoc **p) {
  * XML_MAX_ELEMENTS elements or XML_MAX_ATTRIBUTES attributes on one element, a root element
  * not named root_name. Nothing is fetched from the network or the file system, and libxml2
  * prints nothing (its errors become the reason).
- * Returns S_OK with *ret_doc (free with xmlFreeDoc); VSS_E_INVALID_XML_DOCUMENT with
+ * Returns S_OK with *ret_doc (free with xml_doc_free); VSS_E_INVALID_XML_DOCUMENT with
  * *ret_reason (malloc'd sentence, caller frees; ret_reason may be NULL); E_INVALIDARG for
- * NULL arguments; E_OUTOFMEMORY.
+ * NULL arguments; E_OUTOFMEMORY; VSS_E_UNEXPECTED when libxml2 cannot be loaded (the reason
+ * says why).
  */
 vss_hr xml_parse(const char *data, size_t size, const char *root_name, xmlDoc **ret_doc, char **ret_reason);
 
@@ -123,6 +131,7 @@ void xml_writer_attr_enum(XmlWriter *w, const char *name, const char *const *nam
 /*
  * xml_writer_finish: end the document and hand out the text. Returns S_OK with *ret_xml
  * (malloc'd, NUL-terminated; caller frees); VSS_E_INVALID_XML_DOCUMENT with *ret_reason when a
- * value could not be written (ret_reason may be NULL); E_OUTOFMEMORY. w is spent either way.
+ * value could not be written (ret_reason may be NULL); E_OUTOFMEMORY; VSS_E_UNEXPECTED with
+ * *ret_reason when libxml2 could not be loaded. w is spent either way.
  */
 vss_hr xml_writer_finish(XmlWriter *w, char **ret_xml, char **ret_reason);
