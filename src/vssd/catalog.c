@@ -4,8 +4,9 @@
  * speaks SQL.
  *
  * Durability choices: WAL journal with synchronous=FULL, so a row is on disk when the call
- * returns (the point of an intent row is that it survives the crash that follows). The two
- * writes inside DoSnapshotSet may be CATALOG_LAZY (catalog.h): committed with
+ * returns (the point of an intent row is that it survives the crash that follows). An intent
+ * row on a volume the catalog already knows and the writes inside DoSnapshotSet may be
+ * CATALOG_LAZY (catalog.h, snapshot-catalog.c says when): committed with
  * synchronous=NORMAL, which in WAL mode appends without fsync; the WAL keeps commit order, so
  * a lazy change is never on disk without the durable ones before it. A busy
  * timeout covers an administrator reading the file with the sqlite3 shell. Ids are stored as
@@ -324,7 +325,28 @@ static int volume_touch(CatalogDb *c, const char *volume, const vss_id *provider
         return r < 0 ? r : 0;
 }
 
-int catalog_db_insert(CatalogDb *c, const CatalogRow *row) {
+int catalog_db_volume_known(CatalogDb *c, const char *volume, const vss_id *provider_id) {
+        _cleanup_(finalizep) sqlite3_stmt *s = NULL;
+        int r, rc;
+
+        assert(c);
+        assert(volume);
+        assert(provider_id);
+
+        r = prepare(c, "SELECT 1 FROM volumes WHERE volume = ?1 AND provider_id = ?2", &s);
+        if (r < 0)
+                return r;
+        sqlite3_bind_text(s, 1, volume, -1, SQLITE_STATIC);
+        bind_id(s, 2, provider_id);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+                return 1;
+        if (rc != SQLITE_DONE)
+                return sql_error(c, rc, "looking up a volume");
+        return 0;
+}
+
+int catalog_db_insert(CatalogDb *c, const CatalogRow *row, CatalogSync sync) {
         _cleanup_(finalizep) sqlite3_stmt *s = NULL;
         int r;
 
@@ -334,9 +356,12 @@ int catalog_db_insert(CatalogDb *c, const CatalogRow *row) {
         if (!catalog_state_to_string(row->state) || isempty(row->volume))
                 return -EINVAL;
 
+        r = sync_set(c, sync);
+        if (r < 0)
+                return sync_restore(c, sync, r);
         r = begin(c);
         if (r < 0)
-                return r;
+                return sync_restore(c, sync, r);
 
         r = insert_set(c, row);
         if (r >= 0)
@@ -355,7 +380,7 @@ int catalog_db_insert(CatalogDb *c, const CatalogRow *row) {
         }
         if (r >= 0)
                 r = volume_touch(c, row->volume, &row->provider_id);
-        return commit_or_rollback(c, r);
+        return sync_restore(c, sync, commit_or_rollback(c, r));
 }
 
 int catalog_db_set_state(CatalogDb *c, const vss_id *snapshot_id, CatalogState state) {

@@ -88,13 +88,6 @@ int catalog_db_open(const char *path, CatalogDb **ret);
 CatalogDb *catalog_db_close(CatalogDb *db);
 DEFINE_TRIVIAL_CLEANUP_FUNC(CatalogDb *, catalog_db_close);
 
-/*
- * catalog_db_insert: add the snapshot row (and its set row when it is the set's first), in
- * state row->state, and remember (row->volume, row->provider_id) as a volume (most recently
- * used now). For a set already present the set's context and owner must match (-EINVAL
- * otherwise). -EEXIST when the snapshot id is known. 0 or negative errno.
- */
-int catalog_db_insert(CatalogDb *db, const CatalogRow *row);
 
 /* catalog_db_set_state: move one snapshot to state. -ENOENT when unknown. */
 int catalog_db_set_state(CatalogDb *db, const vss_id *snapshot_id, CatalogState state);
@@ -110,6 +103,18 @@ typedef enum CatalogSync {
         CATALOG_DURABLE,
         CATALOG_LAZY,
 } CatalogSync;
+
+/*
+ * catalog_db_insert: add the snapshot row (and its set row when it is the set's first), in
+ * state row->state, and remember (row->volume, row->provider_id) as a volume (most recently
+ * used now), committed with sync. For a set already present the set's context and owner must
+ * match (-EINVAL otherwise). -EEXIST when the snapshot id is known. 0 or negative errno.
+ */
+int catalog_db_insert(CatalogDb *db, const CatalogRow *row, CatalogSync sync);
+
+/* catalog_db_volume_known: 1 when (volume, provider_id) is a remembered volume, 0 when not,
+ * or negative errno. */
+int catalog_db_volume_known(CatalogDb *db, const char *volume, const vss_id *provider_id);
 
 /* catalog_db_set_state_of_set: move every snapshot of set_id to state (one transaction).
  * Returns the number of rows changed or negative errno. */

@@ -302,6 +302,22 @@ uint32_t catalog_record_attributes(const SnapshotRecord *r) {
 /* Creation                                                                                    */
 /* ------------------------------------------------------------------------------------------ */
 
+/*
+ * Whether an intent row must be on disk before its provider acts. Its job is to make the next
+ * start delete whatever a crash left. A crash of vssd alone loses no committed row, lazy or
+ * not (the WAL is in the page cache); only a power failure can lose a lazy one, and then the
+ * snapshot it named is still found: reconciliation (catalog_open) deletes, on every volume
+ * the catalog remembers, each snapshot its provider holds that no row names. So the row needs
+ * fsync only while the volume is not yet remembered durably (its first snapshot here, or
+ * one forgotten since), as it is the row that makes it remembered. Every later snapshot set
+ * of the volume makes no durable write before its commit; that keeps an fsync off
+ * AddToSnapshotSet, which a one-shot tool (`vshadow -nw`) waits for. If the lookup fails,
+ * durable.
+ */
+static CatalogSync intent_row_sync(SnapshotCatalog *c, const ProviderSnapshot *snap, const vss_id *provider_id) {
+        return catalog_db_volume_known(c->db, snap->volume, provider_id) > 0 ? CATALOG_LAZY : CATALOG_DURABLE;
+}
+
 vss_hr catalog_intend(SnapshotCatalog *c, const ProviderSnapshot *snap, VssProvider *ops,
                       const CatalogIntent *intent) {
         _cleanup_free_ char *device = NULL;
@@ -339,7 +355,7 @@ vss_hr catalog_intend(SnapshotCatalog *c, const ProviderSnapshot *snap, VssProvi
                 .owner = intent->owner,
                 .state = CATALOG_PREPARING,
         };
-        r = catalog_db_insert(c->db, &row);
+        r = catalog_db_insert(c->db, &row, intent_row_sync(c, snap, &provider_id));
         if (r < 0) {
                 log_error_errno(r, "Could not record the intent for snapshot %s of %s: %m",
                                 vss_id_to_str(&snap->snapshot_id).s, snap->volume);
@@ -379,8 +395,9 @@ void catalog_forget_intent(SnapshotCatalog *c, const vss_id *snapshot_id) {
  * Whether the CREATED mark of a set must be durable: only persistent snapshots survive a
  * restart (catalog_open keeps a CREATED row with no owner and NO_AUTO_RELEASE). Every other
  * row is deleted by recovery whatever its state, so for an auto-release set the mark needs no
- * fsync, and DoSnapshotSet of a backup makes no durable write at all: its one durable write
- * is the intent row, written by AddToSnapshotSet before the provider acts.
+ * fsync, and DoSnapshotSet of a backup makes no durable write at all: the most it makes is
+ * the intent row, written by AddToSnapshotSet before the provider acts, and durable only on
+ * a volume the catalog does not know yet (intent_row_sync).
  */
 static CatalogSync intent_sync(const CatalogIntent *intent) {
         if (vss_id_is_null(&intent->owner) && (intent->context & VSS_VOLSNAP_ATTR_NO_AUTO_RELEASE))

@@ -9,7 +9,9 @@
  * and every one of them is also a row of the SQLite catalog (catalog.h), written BEFORE the
  * provider acts: an intent row when a volume is added to a set, "committing" before the
  * writers freeze, "created" once DoSnapshotSet succeeded, "deleting" before the provider
- * deletes, removed after. Exposures are recorded before the mount is made. So a crash at any
+ * deletes, removed after. Written is not always fsync'd: a row whose loss in a power failure
+ * the next start handles the same way anyway is committed lazily (catalog.h, CatalogSync;
+ * the intent row on a volume the catalog already knows is one, see catalog_intend). Exposures are recorded before the mount is made. So a crash at any
  * point leaves a row that names what may exist on disk, and catalog_open's recovery deletes
  * it: every snapshot not yet created, every auto-release snapshot (its requester's
  * connection died with the old vssd), every exposure of those. Persistent snapshots (contexts

@@ -207,9 +207,13 @@ static void test_transitions(void **state) {
         vss_id_generate(&set_id);
         vss_id_generate(&owner);
 
-        /* Intent: PREPARING, with the path the provider will use. */
+        /* Intent: PREPARING, with the path the provider will use; the row makes the volume known
+         * (what lets later intent rows on it be lazy, snapshot-catalog.c). */
         row = row_new(&set_id, TEST_COPY_ID, "/vol/a", "/area/one", VSS_CTX_BACKUP, &owner, CATALOG_PREPARING);
-        assert_int_equal(catalog_db_insert(db, &row), 0);
+        assert_int_equal(catalog_db_volume_known(db, "/vol/a", &row.provider_id), 0);
+        assert_int_equal(catalog_db_insert(db, &row, CATALOG_DURABLE), 0);
+        assert_int_equal(catalog_db_volume_known(db, "/vol/a", &row.provider_id), 1);
+        assert_int_equal(catalog_db_volume_known(db, "/vol/b", &row.provider_id), 0);
         assert_int_equal(catalog_db_list(db, &rows, &n), 0);
         assert_int_equal(n, 1);
         assert_int_equal(rows[0].state, CATALOG_PREPARING);
@@ -293,14 +297,14 @@ static void test_refusals(void **state) {
         vss_id_generate(&unknown);
 
         a = row_new(&set_id, TEST_COPY_ID, "/vol/a", "/area/a", VSS_CTX_NAS_ROLLBACK, NULL, CATALOG_PREPARING);
-        assert_int_equal(catalog_db_insert(db, &a), 0);
-        assert_int_equal(catalog_db_insert(db, &a), -EEXIST);
+        assert_int_equal(catalog_db_insert(db, &a, CATALOG_LAZY), 0);
+        assert_int_equal(catalog_db_insert(db, &a, CATALOG_LAZY), -EEXIST);
 
         /* A second snapshot of the same set must agree on the set's context and owner. */
         other = row_new(&set_id, TEST_COPY_ID, "/vol/b", "/area/b", VSS_CTX_BACKUP, NULL, CATALOG_PREPARING);
-        assert_int_equal(catalog_db_insert(db, &other), -EINVAL);
+        assert_int_equal(catalog_db_insert(db, &other, CATALOG_LAZY), -EINVAL);
         b = row_new(&set_id, TEST_COPY_ID, "/vol/b", "/area/b", VSS_CTX_NAS_ROLLBACK, NULL, CATALOG_PREPARING);
-        assert_int_equal(catalog_db_insert(db, &b), 0);
+        assert_int_equal(catalog_db_insert(db, &b, CATALOG_LAZY), 0);
 
         assert_int_equal(catalog_db_set_state(db, &unknown, CATALOG_CREATED), -ENOENT);
         assert_int_equal(catalog_db_set_exposed(db, &unknown, &(CatalogExposure) { .path = (char *) "/x" }), -ENOENT);
@@ -359,24 +363,24 @@ static void test_recovery(void **state) {
 
         assert_int_equal(catalog_db_open(db_path, &db), 0);
         p = row_new(&set_p, TEST_COPY_ID, vol, dev_p, VSS_CTX_NAS_ROLLBACK, NULL, CATALOG_PREPARING);
-        assert_int_equal(catalog_db_insert(db, &p), 0);
+        assert_int_equal(catalog_db_insert(db, &p, CATALOG_LAZY), 0);
         assert_int_equal(catalog_db_mark_created(db, &set_p, &p.snapshot_id, NULL, 1, VSS_CTX_NAS_ROLLBACK, 100, CATALOG_DURABLE), 0);
         a = row_new(&set_a, TEST_COPY_ID, vol, dev_a, VSS_CTX_BACKUP, &owner, CATALOG_PREPARING);
-        assert_int_equal(catalog_db_insert(db, &a), 0);
+        assert_int_equal(catalog_db_insert(db, &a, CATALOG_LAZY), 0);
         assert_int_equal(catalog_db_mark_created(db, &set_a, &a.snapshot_id, NULL, 1, VSS_CTX_BACKUP, 200, CATALOG_LAZY), 0);
         /* A crash after the provider's commit, before the record: the copy exists. */
         r = row_new(&set_r, TEST_COPY_ID, vol, dev_r, VSS_CTX_NAS_ROLLBACK, NULL, CATALOG_PREPARING);
-        assert_int_equal(catalog_db_insert(db, &r), 0);
+        assert_int_equal(catalog_db_insert(db, &r, CATALOG_LAZY), 0);
         /* A crash before the commit: nothing on disk. */
         c = row_new(&set_r, TEST_COPY_ID, "/elsewhere", dev_c, VSS_CTX_NAS_ROLLBACK, NULL, CATALOG_COMMITTING);
-        assert_int_equal(catalog_db_insert(db, &c), 0);
+        assert_int_equal(catalog_db_insert(db, &c, CATALOG_LAZY), 0);
         /* A crash in the middle of a deletion. */
         d = row_new(&set_p, TEST_COPY_ID, vol, dev_d, VSS_CTX_NAS_ROLLBACK, NULL, CATALOG_DELETING);
-        assert_int_equal(catalog_db_insert(db, &d), 0);
+        assert_int_equal(catalog_db_insert(db, &d, CATALOG_LAZY), 0);
         /* A provider this vssd does not have: its row cannot be acted on and stays. */
         u = row_new(&set_r, "0badc0de-0000-4000-8000-000000000001", vol, "/nowhere", VSS_CTX_NAS_ROLLBACK, NULL,
                     CATALOG_PREPARING);
-        assert_int_equal(catalog_db_insert(db, &u), 0);
+        assert_int_equal(catalog_db_insert(db, &u, CATALOG_LAZY), 0);
         catalog_db_close(db);
 
         assert_int_equal(catalog_open(&catalog, dir, NULL, 1), 0);
