@@ -646,6 +646,7 @@ static void dss_thaw(Backup *b, int group);
 
 static void dss_end(Backup *b) {
         Manager *m = b->manager;
+        vss_id recorded_set = VSS_ID_NULL;
 
         b->window_timer = sd_event_source_disable_unref(b->window_timer);
         slot_release(b);
@@ -663,11 +664,18 @@ static void dss_end(Backup *b) {
                          * failed, late, but nothing is left that nobody knows about. */
                         set_detail(b, "the snapshot catalog could not record the set: %s", vss_hr_name(hr));
                         b->op_result = hr;
-                } else
+                } else {
                         b->flags.snapshot_done = true;
+                        recorded_set = intent.set_id;
+                }
         }
         b->set = snapshot_set_free(b->set);
         op_end(b, b->op_result);
+
+        /* The requester has its answer; the catalog rows of a set that is not persistent are
+         * marked now (nothing of this requester's is read before this function returns). */
+        if (!vss_id_is_null(&recorded_set))
+                catalog_mark_created(&m->catalog, &recorded_set);
 }
 
 static void on_dss_abort_done(EventRound *r, void *userdata) {
@@ -885,8 +893,6 @@ static void on_prepare_snapshot_done(EventRound *r, void *userdata) {
                 return;
         }
 
-        /* Recorded now, while nothing is frozen: the catalog may live on a volume of the set. */
-        snapshot_set_mark_committing(b->set);
         /* The writers of this round are the ones Freeze goes to; with none, nobody waits out
          * the commit, and a provider need not flush first to make it short. */
         if (n_writers == 0)

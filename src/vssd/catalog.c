@@ -5,8 +5,8 @@
  *
  * Durability choices: WAL journal with synchronous=FULL, so a row is on disk when the call
  * returns (the point of an intent row is that it survives the crash that follows). An intent
- * row on a volume the catalog already knows and the writes inside DoSnapshotSet may be
- * CATALOG_LAZY (catalog.h, snapshot-catalog.c says when): committed with
+ * row on a volume the catalog already knows and the CREATED mark of a set that is not
+ * persistent may be CATALOG_LAZY (catalog.h, snapshot-catalog.c says when): committed with
  * synchronous=NORMAL, which in WAL mode appends without fsync; the WAL keeps commit order, so
  * a lazy change is never on disk without the durable ones before it. A busy
  * timeout covers an administrator reading the file with the sqlite3 shell. Ids are stored as
@@ -401,26 +401,6 @@ int catalog_db_set_state(CatalogDb *c, const vss_id *snapshot_id, CatalogState s
         if (r < 0)
                 return r;
         return r == 0 ? -ENOENT : 0;
-}
-
-int catalog_db_set_state_of_set(CatalogDb *c, const vss_id *set_id, CatalogState state, CatalogSync sync) {
-        _cleanup_(finalizep) sqlite3_stmt *s = NULL;
-        int r;
-
-        assert(c);
-        assert(set_id);
-
-        if (!catalog_state_to_string(state))
-                return -EINVAL;
-        r = prepare(c, "UPDATE snapshots SET state = ? WHERE set_id = ?", &s);
-        if (r < 0)
-                return r;
-        sqlite3_bind_text(s, 1, catalog_state_to_string(state), -1, SQLITE_STATIC);
-        bind_id(s, 2, set_id);
-        r = sync_set(c, sync);
-        if (r >= 0)
-                r = step_done(c, s, "updating a snapshot set's state");
-        return sync_restore(c, sync, r);
 }
 
 int catalog_db_mark_created(CatalogDb *c, const vss_id *set_id, const vss_id *ids, char *const *devices,

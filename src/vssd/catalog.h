@@ -10,10 +10,12 @@
  * credentials of the caller it was made for, so a restart can find the mount wherever it is
  * and re-apply that caller's rights (schema version 2; a version-1 catalog gains the columns
  * on open, its exposures with the ids and caller unknown). A snapshot row moves
- * PREPARING (AddToSnapshotSet; the device path is the one the provider WILL use) →
- * COMMITTING (DoSnapshotSet, before any writer freezes) → CREATED → DELETING → gone, and every
- * step is written (WAL, synchronous=FULL) before the provider acts on it. Whatever a crash
- * interrupts is therefore named by a row, and recovery can finish or undo it.
+ * PREPARING (AddToSnapshotSet; the device path is the one the provider WILL use) → CREATED →
+ * DELETING → gone, and every step is written (WAL; fsync'd unless CATALOG_LAZY below) before
+ * the provider acts on it. Whatever a crash interrupts is therefore named by a row, and
+ * recovery can finish or undo it. COMMITTING is what an older vssd wrote at the start of
+ * DoSnapshotSet; recovery treats it as PREPARING, and no row is moved to it any more (the
+ * write cost DoSnapshotSet 0.17 ms of CPU for a state recovery does not tell apart).
  */
 #pragma once
 
@@ -116,9 +118,6 @@ int catalog_db_insert(CatalogDb *db, const CatalogRow *row, CatalogSync sync);
  * or negative errno. */
 int catalog_db_volume_known(CatalogDb *db, const char *volume, const vss_id *provider_id);
 
-/* catalog_db_set_state_of_set: move every snapshot of set_id to state (one transaction).
- * Returns the number of rows changed or negative errno. */
-int catalog_db_set_state_of_set(CatalogDb *db, const vss_id *set_id, CatalogState state, CatalogSync sync);
 
 /*
  * catalog_db_mark_created: the set is finished: its snapshots become CREATED with the

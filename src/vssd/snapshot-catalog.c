@@ -364,20 +364,6 @@ vss_hr catalog_intend(SnapshotCatalog *c, const ProviderSnapshot *snap, VssProvi
         return S_OK;
 }
 
-void catalog_mark_committing(SnapshotCatalog *c, const vss_id *set_id) {
-        int r;
-
-        assert(c);
-
-        if (!c->db)
-                return;
-        /* Lazy: recovery deletes a COMMITTING row exactly as the PREPARING one it replaces. */
-        r = catalog_db_set_state_of_set(c->db, set_id, CATALOG_COMMITTING, CATALOG_LAZY);
-        if (r < 0)
-                log_warning_errno(r, "Could not mark snapshot set %s committing, continuing: %m",
-                                  vss_id_to_str(set_id).s);
-}
-
 void catalog_forget_intent(SnapshotCatalog *c, const vss_id *snapshot_id) {
         int r;
 
@@ -395,14 +381,17 @@ void catalog_forget_intent(SnapshotCatalog *c, const vss_id *snapshot_id) {
  * Whether the CREATED mark of a set must be durable: only persistent snapshots survive a
  * restart (catalog_open keeps a CREATED row with no owner and NO_AUTO_RELEASE). Every other
  * row is deleted by recovery whatever its state, so for an auto-release set the mark needs no
- * fsync, and DoSnapshotSet of a backup makes no durable write at all: the most it makes is
- * the intent row, written by AddToSnapshotSet before the provider acts, and durable only on
+ * fsync, nor does it need to be written before DoSnapshotSet answers: catalog_mark_created
+ * writes it after. DoSnapshotSet of a backup makes no durable write at all: the most it makes
+ * is the intent row, written by AddToSnapshotSet before the provider acts, and durable only on
  * a volume the catalog does not know yet (intent_row_sync).
  */
+static bool set_is_persistent(const vss_id *owner, uint32_t context) {
+        return vss_id_is_null(owner) && (context & VSS_VOLSNAP_ATTR_NO_AUTO_RELEASE);
+}
+
 static CatalogSync intent_sync(const CatalogIntent *intent) {
-        if (vss_id_is_null(&intent->owner) && (intent->context & VSS_VOLSNAP_ATTR_NO_AUTO_RELEASE))
-                return CATALOG_DURABLE;
-        return CATALOG_LAZY;
+        return set_is_persistent(&intent->owner, intent->context) ? CATALOG_DURABLE : CATALOG_LAZY;
 }
 
 vss_hr catalog_add_set(SnapshotCatalog *c, SnapshotEntry *entries, size_t n, const CatalogIntent *intent,
@@ -430,7 +419,9 @@ vss_hr catalog_add_set(SnapshotCatalog *c, SnapshotEntry *entries, size_t n, con
                         hr = E_OUTOFMEMORY;
         }
 
-        if (hr == S_OK && c->db) {
+        /* Only a persistent set's mark is written here, before the requester hears of it; any
+         * other set's waits for catalog_mark_created. */
+        if (hr == S_OK && c->db && intent_sync(intent) == CATALOG_DURABLE) {
                 r = catalog_db_mark_created(c->db, &intent->set_id, ids, devices, n, intent->context, created,
                                             intent_sync(intent));
                 if (r < 0) {
@@ -484,6 +475,44 @@ vss_hr catalog_add_set(SnapshotCatalog *c, SnapshotEntry *entries, size_t n, con
         }
         free(recs);
         return hr;
+}
+
+void catalog_mark_created(SnapshotCatalog *c, const vss_id *set_id) {
+        _cleanup_free_ vss_id *ids = NULL;
+        _cleanup_free_ char **devices = NULL;
+        const SnapshotRecord *first = NULL;
+        size_t n = 0, k = 0;
+        int r;
+
+        assert(c);
+        assert(set_id);
+
+        if (!c->db)
+                return;
+        LIST_FOREACH(records, rec, c->records)
+                if (vss_id_equal(&rec->snap->snapshot_set_id, set_id)) {
+                        first = first ?: rec;
+                        n++;
+                }
+        if (n == 0 || set_is_persistent(&first->owner, first->context))
+                return;
+
+        ids = calloc(n, sizeof(*ids));
+        devices = calloc(n, sizeof(*devices));
+        if (!ids || !devices) {
+                log_oom();
+                return;
+        }
+        LIST_FOREACH(records, rec, c->records)
+                if (vss_id_equal(&rec->snap->snapshot_set_id, set_id)) {
+                        ids[k] = rec->snap->snapshot_id;
+                        devices[k++] = rec->snap->device;
+                }
+
+        r = catalog_db_mark_created(c->db, set_id, ids, devices, n, first->context, first->created, CATALOG_LAZY);
+        if (r < 0)
+                log_warning_errno(r, "Could not mark snapshot set %s created in the catalog; its rows stay as "
+                                  "intents, which the next start deletes all the same: %m", vss_id_to_str(set_id).s);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -66,13 +66,6 @@ void snapshot_set_attach_catalog(SnapshotSet *s, SnapshotCatalog *catalog, uint3
         };
 }
 
-void snapshot_set_mark_committing(SnapshotSet *s) {
-        assert(s);
-
-        if (s->catalog && s->n_entries > 0)
-                catalog_mark_committing(s->catalog, &s->id);
-}
-
 void snapshot_set_add_flags(SnapshotSet *s, uint32_t flags) {
         assert(s);
 

@@ -53,9 +53,6 @@ int snapshot_set_new(const vss_id *id, bool test_enabled, SnapshotSet **ret);
  */
 void snapshot_set_attach_catalog(SnapshotSet *s, SnapshotCatalog *catalog, uint32_t context, const vss_id *owner);
 
-/* snapshot_set_mark_committing: the rows of the set move to COMMITTING (logged on failure). */
-void snapshot_set_mark_committing(SnapshotSet *s);
-
 /* snapshot_set_add_flags: or flags (VSS_PROVIDER_SNAPSHOT_*) into every snapshot of the set. */
 void snapshot_set_add_flags(SnapshotSet *s, uint32_t flags);
 
