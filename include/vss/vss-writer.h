@@ -5,8 +5,10 @@
  *
  * An application becomes a writer by filling a vss_writer_options (CVssWriter::Initialize),
  * handing libvss a table of callbacks (the CVssWriter virtual methods) and subscribing. Each
- * vss_writer is one connection to vssd. libvss runs the callbacks on a thread of its own,
- * one event at a time per writer; a process may host several writers.
+ * vss_writer is one connection to vssd. libvss runs the callbacks on threads of its own (as a
+ * rule the connection's I/O thread, as the event arrives), one event at a time per writer; a
+ * callback may block without stopping libvss from serving the connection. A process may host
+ * several writers.
  *
  * Safety net: after a Freeze event arrives, libvss itself calls on_abort if neither Thaw nor
  * Abort has arrived within the writer's freeze timeout, or at once if the connection to vssd
@@ -138,8 +140,8 @@ VSS_EXTERN void vss_writer_free(vss_writer *w);
 VSS_EXTERN vss_hr vss_writer_get_instance_id(vss_writer *w, vss_id *ret);
 
 /* ------------------------------------------------------------------------------------------ */
-/* Helpers for use inside callbacks, on the callback thread. Outside their window they return  */
-/* VSS_E_BAD_STATE (vss-semantics.md §6, "Protected query helpers").                           */
+/* Helpers for use inside callbacks, on the thread running one. Outside their window they     */
+/* return VSS_E_BAD_STATE (vss-semantics.md §6, "Protected query helpers").                    */
 /* ------------------------------------------------------------------------------------------ */
 
 /** SetWriterFailure: any handler except on_identify (restore handlers too). hr: a VSS_E_WRITERERROR_* code. */
