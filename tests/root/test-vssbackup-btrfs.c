@@ -660,16 +660,6 @@ static void test_named_path_changed_directories(void **state) {
         assert_int_equal(access(pathf("%s/newtop", target), F_OK), -1);
 }
 
-/* Rewrites one line "key=..." of a manifest (NULL value: drops it). */
-static char *manifest_edit(char *text, const char *key, const char *value) {
-        char *p = strstr(text, pathf("\n%s=", key)), *end;
-
-        assert_non_null(p);
-        end = strchr(p + 1, '\n');
-        assert_non_null(end);
-        return pathf("%.*s%s%s", (int) (p - text), text, value ? pathf("\n%s=%s", key, value) : "", end);
-}
-
 static char *read_text(const char *path) {
         char buf[65536];
         int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -682,6 +672,46 @@ static char *read_text(const char *path) {
         close(fd);
         return pathf("%s", buf);
 }
+
+/* A damaged group of the previous listing is found by its own checksum: no backup built on it. */
+static void test_damaged_group_refused(void **state) {
+        Fixture *f = *state;
+        const char *full;
+        char *listing, *text, *list;
+        unsigned dirs;
+        int fd;
+
+        make_wide_tree(f);
+        sync();
+        full = backup_json(f, "full", &dirs, &listing);
+        /* The file starts with the top's group ("D", then its entries "dd00", ...): flip a name. */
+        list = pathf("%s/vol-0.list", full);
+        fd = open(list, O_RDWR | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(pwrite(fd, "X", 1, 4), 1);
+        assert_int_equal(close(fd), 0);
+
+        assert_int_equal(mkdir(pathf("%s/added", f->volume), 0755), 0);
+        sync();
+        assert_int_equal(run_vssbackup(f, NULL, (const char *const[]) { "backup", "--type", "incremental", f->volume,
+                                                                         "--to", f->backups, "--quiet", NULL }),
+                         2);
+        text = read_text(pathf("%s/vssbackup-%u.err", f->fs.dir, f->n_runs - 1));
+        assert_non_null(strstr(text, "is damaged (directory /); run a full backup"));
+        /* verify names the listing too. */
+        assert_int_equal(run_vssbackup(f, NULL, (const char *const[]) { "verify", full, NULL }), 2);
+}
+
+/* Rewrites one line "key=..." of a manifest (NULL value: drops it). */
+static char *manifest_edit(char *text, const char *key, const char *value) {
+        char *p = strstr(text, pathf("\n%s=", key)), *end;
+
+        assert_non_null(p);
+        end = strchr(p + 1, '\n');
+        assert_non_null(end);
+        return pathf("%.*s%s%s", (int) (p - text), text, value ? pathf("\n%s=%s", key, value) : "", end);
+}
+
 
 static void write_bytes(const char *path, const void *data, size_t len) {
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -783,6 +813,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_changed_directories_only, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_old_format, fixture_setup, fixture_teardown),
                 cmocka_unit_test_setup_teardown(test_named_path_changed_directories, fixture_setup, fixture_teardown),
+                cmocka_unit_test_setup_teardown(test_damaged_group_refused, fixture_setup, fixture_teardown),
         };
 
         if (geteuid() != 0) {
