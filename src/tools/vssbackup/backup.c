@@ -1383,6 +1383,7 @@ static char dirent_type(int dfd, const struct dirent *de) {
  */
 static int relist_dir(Run *run, VolumeWork *v, const char *dir, const ListingGroup *prev) {
         _cleanup_free_ char *path = NULL, *source = NULL;
+        _cleanup_free_ const char **idx = NULL;
         _cleanup_closedir_ DIR *d = NULL;
         struct stat top;
         struct dirent *de;
@@ -1407,6 +1408,11 @@ static int relist_dir(Run *run, VolumeWork *v, const char *dir, const ListingGro
         r = store_dir(v, dir);
         if (r < 0)
                 return r;
+        if (prev) {
+                r = listing_group_index(prev, &idx);
+                if (r < 0)
+                        return r;
+        }
         while ((errno = 0, de = readdir(d))) {
                 _cleanup_free_ char *relpath = NULL;
                 char type, prev_type;
@@ -1421,7 +1427,7 @@ static int relist_dir(Run *run, VolumeWork *v, const char *dir, const ListingGro
                         return -ENOMEM;
                 if (not_listed(run, v, relpath, type))
                         continue;
-                prev_type = prev ? listing_group_find(prev, de->d_name) : 0;
+                prev_type = prev ? listing_group_find(prev, idx, de->d_name) : 0;
                 if (type == LISTING_DIR && type != prev_type) {
                         /* Another file system mounted here is listed, not entered, as the walk would. */
                         if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev != top.st_dev)

@@ -451,6 +451,7 @@ static size_t first_group_at(const Listing *l, size_t from, size_t to) {
 /* Checks the group whose header is at pos: its entries, its end record, its checksum. */
 static int group_check(const Listing *l, size_t pos, bool extras, ListingGroup *ret) {
         size_t header = pos, first, n = 0;
+        const char *last = NULL;
         char hex[17];
 
         pos = next_record(l, pos);
@@ -459,10 +460,13 @@ static int group_check(const Listing *l, size_t pos, bool extras, ListingGroup *
                 const char *name = l->map + pos + 1;
                 size_t len = strlen(name);
 
+                /* Names strictly ascending: listing_group_find searches them by halves. */
                 if (!listing_type_valid(l->map[pos]) || len == 0 || len > SAFE_PATH_MAX ||
-                    (!extras && (len > NAME_MAX || strchr(name, '/') || streq(name, ".") || streq(name, ".."))) ||
+                    (!extras && (len > NAME_MAX || strchr(name, '/') || streq(name, ".") || streq(name, "..") ||
+                                 (last && strcmp(last, name) >= 0))) ||
                     ++n > LISTING_MAX_ENTRIES)
                         return -EBADMSG;
+                last = name;
                 pos += len + 2;
         }
         if (pos >= l->size || strlen(l->map + pos + 1) != 16)
@@ -517,19 +521,30 @@ const char *listing_group_next(const ListingGroup *g, const char *cur, char *ret
         return p + 1;
 }
 
-char listing_group_find(const ListingGroup *g, const char *name) {
+int listing_group_index(const ListingGroup *g, const char ***ret) {
+        _cleanup_free_ const char **idx = NULL;
+        size_t n = 0;
         char type;
 
-        /* Entries are sorted by name; a directory's group is small next to the file, and read once. */
-        for (const char *e = listing_group_next(g, NULL, &type); e; e = listing_group_next(g, e, &type)) {
-                int c = strcmp(name, e);
-
-                if (c == 0)
-                        return type;
-                if (c < 0)
-                        break;
-        }
+        idx = calloc(g->n + 1, sizeof(char *));
+        if (!idx)
+                return -ENOMEM;
+        for (const char *e = listing_group_next(g, NULL, &type); e && n < g->n; e = listing_group_next(g, e, &type))
+                idx[n++] = e;
+        *ret = TAKE_PTR(idx);
         return 0;
+}
+
+static int name_compare(const void *key, const void *item) {
+        return strcmp(key, *(const char *const *) item);
+}
+
+char listing_group_find(const ListingGroup *g, const char *const *idx, const char *name) {
+        const char *const *hit;
+
+        /* Entries are sorted by name (the writer sorts them; group_check counted them). */
+        hit = bsearch(name, idx, g->n, sizeof(char *), name_compare);
+        return hit ? (*hit)[-1] : 0;
 }
 
 int listing_chain_group(Listing *const *chain, size_t n, const char *dir, ListingGroup *ret) {

@@ -251,8 +251,10 @@ int listing_group(const Listing *l, const char *dir, ListingGroup *ret);
 int listing_extras(const Listing *l, ListingGroup *ret);
 /* listing_group_next: the entry after cur (NULL: the first) and its type; NULL at the end. */
 const char *listing_group_next(const ListingGroup *g, const char *cur, char *ret_type);
-/* listing_group_find: the type of entry name in g, 0 when absent. */
-char listing_group_find(const ListingGroup *g, const char *name);
+/* listing_group_index: an array of g's n entry names, sorted (caller frees the array only). */
+int listing_group_index(const ListingGroup *g, const char ***ret);
+/* listing_group_find: the type of entry name in g, 0 when absent; idx from listing_group_index. O(log n). */
+char listing_group_find(const ListingGroup *g, const char *const *idx, const char *name);
 /*
  * listing_chain_group: dir's group in the newest of chain[0..n) (newest first) that has one:
  * a directory's state at chain[0]'s backup. The last of the chain must be a complete listing.
