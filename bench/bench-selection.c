@@ -22,8 +22,11 @@
  *   - `tar --listed-incremental=COPY --no-check-device -C B -cf /dev/null .` with a fresh copy
  *     of the level-0 snapshot file each run (GNU tar does not read file data for /dev/null;
  *     --no-check-device because every btrfs snapshot has its own st_dev).
- *   ext4, XFS (table B), in the volume's tree: file_select by times, the walk alone on every
- *   core and on one thread, and `find TREE -newer REF -type f`.
+ *   ext4, XFS (table B), in the volume's tree, remounted read-only once the changes are made
+ *   (as a backup reads a snapshot): file_select by times, the walk alone on every core and on
+ *   one thread (where the file system allows, both narrow the files to statx with a bulk
+ *   inode scan: XFS bulkstat, ext4's inode tables), the walk that statx-es every file
+ *   (CHANGE_SCAN_NO_BULK: the walk before the bulk scans), and `find TREE -newer REF -type f`.
  * Each contender's result is checked once (exactly --changed files), then all run round robin
  * (each round starting one contender later), warm cache (nothing is dropped; every tree was
  * just read) or, with --cold, each timed run after sync + drop_caches=3, --runs times after
@@ -114,7 +117,7 @@ typedef struct Contender {
         unsigned found;
 } Contender;
 
-#define MAX_CONTENDERS (8U + 4U * MAX_TIMES_FS)
+#define MAX_CONTENDERS (8U + 5U * MAX_TIMES_FS)
 
 static vss_timestamp now_filetime(void) {
         struct timespec ts;
@@ -303,6 +306,12 @@ static int run_walk_serial(Bench *b, const Target *t, unsigned *ret_found) {
                                 count_entry, ret_found);
 }
 
+static int run_walk_no_bulk(Bench *b, const Target *t, unsigned *ret_found) {
+        *ret_found = 0;
+        return change_scan_walk(AT_FDCWD, t->tree, NULL, CHANGE_SCAN_RECURSIVE | CHANGE_SCAN_NO_BULK, t->since,
+                                count_entry, ret_found);
+}
+
 static int run_generation(Bench *b, const Target *t, unsigned *ret_found) {
         *ret_found = 0;
         return change_scan_btrfs_changed(t->tree, b->gen_a, count_entry, ret_found);
@@ -434,7 +443,13 @@ static int setup_times_fs(Bench *b, TimesFs *t) {
         r = change_files(t->tree, b->files, b->changed);
         if (r < 0)
                 return r;
-        return syncfs_path(t->tree);
+        r = syncfs_path(t->tree);
+        if (r < 0 || t->tmpfs)
+                return r;
+        /* Read as a backup reads it: a snapshot, mounted read-only. */
+        if (mount(NULL, mnt, NULL, MS_REMOUNT | MS_RDONLY | MS_NOATIME, NULL) < 0)
+                return -errno;
+        return 0;
 }
 
 static int setup(Bench *b) {
@@ -675,6 +690,9 @@ int main(int argc, char **argv) {
                 add(contenders, &n, 1 + i, ROLE_OTHER, run_walk, &t, name);
                 snprintf(name, sizeof(name), "%s: change_scan_walk alone, one thread", b.times[i].type);
                 add(contenders, &n, 1 + i, ROLE_OTHER, run_walk_serial, &t, name);
+                snprintf(name, sizeof(name), "%s: change_scan_walk, statx every file (CHANGE_SCAN_NO_BULK)",
+                         b.times[i].type);
+                add(contenders, &n, 1 + i, ROLE_OTHER, run_walk_no_bulk, &t, name);
                 snprintf(name, sizeof(name), "%s: `find TREE -newer REF -type f`", b.times[i].type);
                 add(contenders, &n, 1 + i, ROLE_FIND, run_find, &t, name);
         }

@@ -8,7 +8,7 @@ set -euo pipefail
 packages=(
         gcc meson ninja-build pkg-config
         libsystemd-dev libbtrfsutil-dev uuid-dev libxml2-dev libsqlite3-dev
-        libcmocka-dev sqlite3 libarchive-dev libxxhash-dev libzstd-dev
+        libcmocka-dev sqlite3 libarchive-dev libxxhash-dev libzstd-dev xfslibs-dev libext2fs-dev
         postgresql postgresql-contrib libpq-dev mariadb-server mariadb-client libmariadb-dev
         btrfs-progs xfsprogs e2fsprogs util-linux mount tar zstd restic diffutils
         qemu-guest-agent

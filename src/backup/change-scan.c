@@ -40,6 +40,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "change-scan-bulk.h"
 #include "change-scan.h"
 #include "macro.h"
 
@@ -47,17 +48,8 @@
 /* Small helpers                                                                               */
 /* ------------------------------------------------------------------------------------------ */
 
-/* A statx time as FILETIME; saturates instead of overflowing on absurd values. */
 static vss_timestamp timestamp_from_statx(int64_t sec, uint32_t nsec) {
-        int64_t ns;
-
-        if (sec > INT64_MAX / 1000000000 - 1)
-                ns = INT64_MAX;
-        else if (sec < INT64_MIN / 1000000000 + 1)
-                ns = INT64_MIN;
-        else
-                ns = sec * 1000000000 + (int64_t) nsec;
-        return vss_timestamp_from_unix_ns(ns);
+        return change_scan_timestamp(sec, nsec);
 }
 
 static unsigned dtype_from_mode(mode_t mode) {
@@ -230,6 +222,7 @@ typedef struct Walk {
         uint32_t dev_major, dev_minor;
         uint64_t mnt_id;
         bool have_mnt_id;
+        ChangeSet *changed;     /* a bulk scan's candidates: entries not in it cannot pass since */
 
         /* Listing (calling thread only). */
         bool noatime;
@@ -341,6 +334,7 @@ static void walk_free(Walk *w) {
         pthread_mutex_destroy(&w->lock);
         pthread_cond_destroy(&w->work_cond);
         pthread_cond_destroy(&w->done_cond);
+        change_set_free(w->changed);
         free(w->path);
         free(w);
 }
@@ -662,6 +656,9 @@ static int list_entry(Walk *w, ListLevel *l, const struct dirent64 *d, uint64_t 
 
         if (!change_scan_filespec_match(w->filespec, d->d_name))
                 return 0;
+        /* Not a candidate of the bulk scan: its times are before since, no statx needed. */
+        if (w->changed && !stated && !change_set_contains(w->changed, d->d_ino))
+                return 0;
         rec = walk_record_new(w, pending, RECORD_FILE);
         rec->chunk = l->chunk;
         l->chunk->refs++;
@@ -951,6 +948,14 @@ int change_scan_walk(int root_fd, const char *path, const char *filespec, Change
         w->dev_minor = sx.stx_dev_minor;
         w->have_mnt_id = sx.stx_mask & STATX_MNT_ID;
         w->mnt_id = sx.stx_mnt_id;
+
+        /* Where the file system can list every inode's times faster than a statx per file
+         * can, a bulk scan first narrows the files to statx to its candidates. Without one
+         * (other file systems, no privilege, a writable ext4, a small share of a large file
+         * system), every file is statx-ed as before. */
+        if (since != 0 && (flags & CHANGE_SCAN_RECURSIVE) && !(flags & CHANGE_SCAN_NO_BULK))
+                (void) change_scan_bulk_changed(fd, &sx, since, (flags & CHANGE_SCAN_SERIAL) ? 1 : walk_cpus(),
+                                                &w->changed);
 
         r = walk_push(w, TAKE_FD(fd), &top);
         if (r < 0)

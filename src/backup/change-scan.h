@@ -29,6 +29,7 @@ typedef enum ChangeScanFlags {
         CHANGE_SCAN_DIRS              = 1u << 2, /* report directories before descending (see CHANGE_SCAN_SKIP) */
         CHANGE_SCAN_CROSS_SUBVOLUMES  = 1u << 3, /* descend into other btrfs subvolumes of the same mount */
         CHANGE_SCAN_SERIAL            = 1u << 4, /* one thread only (same result, same order; for tests and comparisons) */
+        CHANGE_SCAN_NO_BULK           = 1u << 5, /* statx every file, no bulk inode scan (same result; for tests and comparisons) */
 } ChangeScanFlags;
 
 /* A callback's return for a directory entry: do not descend into it. */
@@ -60,7 +61,11 @@ typedef int (*ChangeScanCallback)(const ChangeScanEntry *entry, void *userdata);
  * CHANGE_SCAN_RECURSIVE, of the whole tree below it.
  *
  * - since != 0 reports only entries whose mtime or ctime is at or after since (the entry then
- *   carries its times); since == 0 reports all. Times are compared in FILETIME units.
+ *   carries its times); since == 0 reports all. Times are compared in FILETIME units. A
+ *   recursive walk by times on XFS (with CAP_SYS_ADMIN) or on ext4 mounted read-only (with
+ *   read access to its device), over a tree that holds a fair share of the file system,
+ *   first lists the file system's changed inodes in bulk and then statx-es only entries
+ *   whose inode is among them (see change_scan_bulk_probe); what it reports is the same.
  * - Symbolic links are never followed, neither in path (-ELOOP) nor below it; they are
  *   reported as DT_LNK entries. Directories are opened O_NOFOLLOW|O_NOATIME (without
  *   O_NOATIME where the kernel refuses it with EPERM), so a backup scan does not dirty
@@ -74,6 +79,19 @@ typedef int (*ChangeScanCallback)(const ChangeScanEntry *entry, void *userdata);
  */
 int change_scan_walk(int root_fd, const char *path, const char *filespec, ChangeScanFlags flags,
                      vss_timestamp since, ChangeScanCallback callback, void *userdata);
+
+/*
+ * change_scan_bulk_probe: would a recursive walk by times (since != 0) of path use a bulk
+ * inode scan, and how many candidates would it statx? Runs that scan: 0 and
+ * *ret_candidates (inodes, not names: a hard link counts once), or a negative errno saying
+ * why the walk statx-es every file instead: -EOPNOTSUPP (not XFS or ext4), -EPERM or -EACCES
+ * (no CAP_SYS_ADMIN for XFS bulkstat; no read access to the ext4 device), -EROFS (an ext4
+ * superblock mounted writable: its inode tables may change under the scan), -EXDEV
+ * (something is mounted on a file of that mount), -EFBIG (the tree holds too small a share
+ * of the file system's inodes for a scan of all of them to pay), -E2BIG (more than
+ * CHANGE_SET_MAX candidates), or another negative errno.
+ */
+int change_scan_bulk_probe(int root_fd, const char *path, vss_timestamp since, size_t *ret_candidates);
 
 /*
  * change_scan_filespec_match: does name match filespec? '*' matches any run of characters
