@@ -18,6 +18,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/stat.h>
 
@@ -64,8 +65,10 @@ static inline bool change_set_wants(vss_timestamp mtime, vss_timestamp ctime, vs
 int change_scan_bulk_changed(int dir_fd, const struct statx *sx, vss_timestamp since, unsigned threads,
                              ChangeSet **ret);
 
-/* The file-system scans behind it; each adds the inodes change_set_wants of its file system. */
 /* change_scan_xfs_probe: may this process bulkstat the XFS holding dir_fd? 0, -EPERM, ... */
 int change_scan_xfs_probe(int dir_fd);
-int change_scan_xfs_changed(int dir_fd, vss_timestamp since, unsigned threads, ChangeSet *set);
-int change_scan_ext4_changed(const char *device, vss_timestamp since, ChangeSet *set);
+/* The file-system scans behind it; each adds the inodes change_set_wants of its file system,
+ * and stops with -ECANCELED soon after *cancel turns true. */
+int change_scan_xfs_changed(int dir_fd, vss_timestamp since, unsigned threads, ChangeSet *set,
+                            const _Atomic bool *cancel);
+int change_scan_ext4_changed(const char *device, vss_timestamp since, ChangeSet *set, const _Atomic bool *cancel);

@@ -56,7 +56,7 @@ static int errcode_to_errno(errcode_t e) {
         return -EIO;
 }
 
-int change_scan_ext4_changed(const char *device, vss_timestamp since, ChangeSet *set) {
+int change_scan_ext4_changed(const char *device, vss_timestamp since, ChangeSet *set, const _Atomic bool *cancel) {
         __attribute__((cleanup(fs_closep))) ext2_filsys fs = NULL;
         __attribute__((cleanup(scan_closep))) ext2_inode_scan scan = NULL;
         struct ext2_inode_large inode;
@@ -74,11 +74,13 @@ int change_scan_ext4_changed(const char *device, vss_timestamp since, ChangeSet 
                 return errcode_to_errno(e);
         ext2fs_inode_scan_flags(scan, EXT2_SF_SKIP_MISSING_ITABLE, 0);
 
-        for (;;) {
+        for (unsigned k = 0;; k++) {
                 ext2_ino_t ino;
                 bool have_ctime, have_mtime;
                 int r;
 
+                if (k % 4096 == 0 && atomic_load_explicit(cancel, memory_order_relaxed))
+                        return -ECANCELED;
                 memset(&inode, 0, sizeof(inode));
                 e = ext2fs_get_next_inode_full(scan, &ino, (struct ext2_inode *) &inode, sizeof(inode));
                 if (e)

@@ -32,6 +32,7 @@ typedef struct XfsScan {
         vss_timestamp since;
         uint32_t agcount;
         ChangeSet *set;
+        const _Atomic bool *cancel;
         _Atomic uint32_t next_ag;
         _Atomic int error;
 } XfsScan;
@@ -44,6 +45,8 @@ static struct xfs_bulkstat_req *bulk_req_new(uint32_t count) {
 static int scan_ag(XfsScan *s, struct xfs_bulkstat_req *req, uint32_t ag) {
         req->hdr = (struct xfs_bulk_ireq) { .ino = 0, .flags = XFS_BULK_IREQ_AGNO, .agno = ag };
         for (;;) {
+                if (atomic_load_explicit(s->cancel, memory_order_relaxed))
+                        return -ECANCELED;
                 req->hdr.icount = XFS_BULK_COUNT;
                 if (ioctl(s->fd, XFS_IOC_BULKSTAT, req) < 0)
                         return -errno;
@@ -97,9 +100,10 @@ int change_scan_xfs_probe(int dir_fd) {
         return ioctl(dir_fd, XFS_IOC_BULKSTAT, req) < 0 ? -errno : 0;
 }
 
-int change_scan_xfs_changed(int dir_fd, vss_timestamp since, unsigned threads, ChangeSet *set) {
+int change_scan_xfs_changed(int dir_fd, vss_timestamp since, unsigned threads, ChangeSet *set,
+                            const _Atomic bool *cancel) {
         struct xfs_fsop_geom geo = {};
-        XfsScan s = { .fd = dir_fd, .since = since, .set = set };
+        XfsScan s = { .fd = dir_fd, .since = since, .set = set, .cancel = cancel };
         pthread_t helpers[XFS_MAX_THREADS];
         unsigned n_helpers = 0, want;
         sigset_t all, old;
