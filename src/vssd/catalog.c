@@ -383,7 +383,7 @@ int catalog_db_insert(CatalogDb *c, const CatalogRow *row, CatalogSync sync) {
         return sync_restore(c, sync, commit_or_rollback(c, r));
 }
 
-int catalog_db_set_state(CatalogDb *c, const vss_id *snapshot_id, CatalogState state) {
+int catalog_db_set_state(CatalogDb *c, const vss_id *snapshot_id, CatalogState state, CatalogSync sync) {
         _cleanup_(finalizep) sqlite3_stmt *s = NULL;
         int r;
 
@@ -397,7 +397,10 @@ int catalog_db_set_state(CatalogDb *c, const vss_id *snapshot_id, CatalogState s
                 return r;
         sqlite3_bind_text(s, 1, catalog_state_to_string(state), -1, SQLITE_STATIC);
         bind_id(s, 2, snapshot_id);
-        r = step_done(c, s, "updating a snapshot's state");
+        r = sync_set(c, sync);
+        if (r >= 0)
+                r = step_done(c, s, "updating a snapshot's state");
+        r = sync_restore(c, sync, r);
         if (r < 0)
                 return r;
         return r == 0 ? -ENOENT : 0;
@@ -483,7 +486,7 @@ int catalog_db_set_exposed(CatalogDb *c, const vss_id *snapshot_id, const Catalo
         return r == 0 ? -ENOENT : 0;
 }
 
-int catalog_db_remove(CatalogDb *c, const vss_id *snapshot_id) {
+int catalog_db_remove(CatalogDb *c, const vss_id *snapshot_id, CatalogSync sync) {
         _cleanup_(finalizep) sqlite3_stmt *q = NULL, *d = NULL, *e = NULL;
         const char *set;
         vss_id set_id;
@@ -492,9 +495,12 @@ int catalog_db_remove(CatalogDb *c, const vss_id *snapshot_id) {
         assert(c);
         assert(snapshot_id);
 
+        r = sync_set(c, sync);
+        if (r < 0)
+                return sync_restore(c, sync, r);
         r = begin(c);
         if (r < 0)
-                return r;
+                return sync_restore(c, sync, r);
 
         r = prepare(c, "SELECT set_id FROM snapshots WHERE snapshot_id = ?", &q);
         if (r >= 0) {
@@ -523,7 +529,7 @@ int catalog_db_remove(CatalogDb *c, const vss_id *snapshot_id) {
                 bind_id(e, 1, &set_id);
                 r = step_done(c, e, "removing an empty snapshot set");
         }
-        return commit_or_rollback(c, r);
+        return sync_restore(c, sync, commit_or_rollback(c, r));
 }
 
 static int column_strdup(sqlite3_stmt *s, int i, char **ret) {

@@ -91,8 +91,6 @@ CatalogDb *catalog_db_close(CatalogDb *db);
 DEFINE_TRIVIAL_CLEANUP_FUNC(CatalogDb *, catalog_db_close);
 
 
-/* catalog_db_set_state: move one snapshot to state. -ENOENT when unknown. */
-int catalog_db_set_state(CatalogDb *db, const vss_id *snapshot_id, CatalogState state);
 
 /*
  * Whether a change must be on disk when the call returns. CATALOG_LAZY is for a change whose
@@ -114,6 +112,9 @@ typedef enum CatalogSync {
  */
 int catalog_db_insert(CatalogDb *db, const CatalogRow *row, CatalogSync sync);
 
+/* catalog_db_set_state: move one snapshot to state, committed with sync. -ENOENT when unknown. */
+int catalog_db_set_state(CatalogDb *db, const vss_id *snapshot_id, CatalogState state, CatalogSync sync);
+
 /* catalog_db_volume_known: 1 when (volume, provider_id) is a remembered volume, 0 when not,
  * or negative errno. */
 int catalog_db_volume_known(CatalogDb *db, const char *volume, const vss_id *provider_id);
@@ -133,8 +134,9 @@ int catalog_db_mark_created(CatalogDb *db, const vss_id *set_id, const vss_id *i
  */
 int catalog_db_set_exposed(CatalogDb *db, const vss_id *snapshot_id, const CatalogExposure *e);
 
-/* catalog_db_remove: forget a snapshot (and its set once empty). -ENOENT when unknown. */
-int catalog_db_remove(CatalogDb *db, const vss_id *snapshot_id);
+/* catalog_db_remove: forget a snapshot (and its set once empty), committed with sync.
+ * -ENOENT when unknown. */
+int catalog_db_remove(CatalogDb *db, const vss_id *snapshot_id, CatalogSync sync);
 
 /*
  * catalog_db_list: every snapshot row, oldest first (creation time, then insertion order).

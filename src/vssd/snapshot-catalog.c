@@ -371,7 +371,7 @@ void catalog_forget_intent(SnapshotCatalog *c, const vss_id *snapshot_id) {
 
         if (!c->db)
                 return;
-        r = catalog_db_remove(c->db, snapshot_id);
+        r = catalog_db_remove(c->db, snapshot_id, CATALOG_DURABLE);
         if (r < 0 && r != -ENOENT)
                 log_warning_errno(r, "Could not remove the catalog row of aborted snapshot %s; "
                                   "the next start cleans it up: %m", vss_id_to_str(snapshot_id).s);
@@ -520,6 +520,7 @@ void catalog_mark_created(SnapshotCatalog *c, const vss_id *set_id) {
 /* ------------------------------------------------------------------------------------------ */
 
 vss_hr catalog_delete(SnapshotCatalog *c, SnapshotRecord *r, bool releasing) {
+        CatalogSync sync;
         vss_id id;
         vss_hr hr;
         int k;
@@ -528,6 +529,10 @@ vss_hr catalog_delete(SnapshotCatalog *c, SnapshotRecord *r, bool releasing) {
         assert(r);
 
         id = r->snap->snapshot_id;
+        /* Only a persistent snapshot's rows outlive a restart as they are; any other row is
+         * deleted by recovery in whatever state a power failure leaves it (and a snapshot
+         * already gone counts as deleted), so its deletion marks need no fsync. */
+        sync = set_is_persistent(&r->owner, r->context) ? CATALOG_DURABLE : CATALOG_LAZY;
         if (!r->ops || !r->ops->delete_snapshot) {
                 log_warning("Snapshot %s: its provider is not available; it cannot be deleted.", vss_id_to_str(&id).s);
                 return VSS_E_PROVIDER_NOT_REGISTERED;
@@ -552,7 +557,7 @@ vss_hr catalog_delete(SnapshotCatalog *c, SnapshotRecord *r, bool releasing) {
         }
 
         if (c->db) {
-                k = catalog_db_set_state(c->db, &id, CATALOG_DELETING);
+                k = catalog_db_set_state(c->db, &id, CATALOG_DELETING, sync);
                 if (k < 0) {
                         log_error_errno(k, "Snapshot %s: could not record the deletion, not deleting: %m",
                                         vss_id_to_str(&id).s);
@@ -574,12 +579,12 @@ vss_hr catalog_delete(SnapshotCatalog *c, SnapshotRecord *r, bool releasing) {
                         record_drop(c, r);
                         return hr;
                 }
-                if (c->db && (k = catalog_db_set_state(c->db, &id, CATALOG_CREATED)) < 0)
+                if (c->db && (k = catalog_db_set_state(c->db, &id, CATALOG_CREATED, sync)) < 0)
                         log_warning_errno(k, "Could not restore the state of snapshot %s: %m", vss_id_to_str(&id).s);
                 return hr;
         }
 
-        if (c->db && (k = catalog_db_remove(c->db, &id)) < 0)
+        if (c->db && (k = catalog_db_remove(c->db, &id, sync)) < 0)
                 log_warning_errno(k, "Snapshot %s deleted, but its row stays until the next start: %m",
                                   vss_id_to_str(&id).s);
         log_info("Deleted snapshot %s of %s.", vss_id_to_str(&id).s, r->snap->volume);
@@ -1031,7 +1036,7 @@ static void recover_leftover(SnapshotCatalog *c, const CatalogRow *row) {
                                     vss_hr_name(hr), strempty(detail));
         }
 
-        (void) catalog_db_set_state(c->db, &row->snapshot_id, CATALOG_DELETING);
+        (void) catalog_db_set_state(c->db, &row->snapshot_id, CATALOG_DELETING, CATALOG_DURABLE);
 
         if (!row->device)
                 log_warning("Recovery: snapshot %s has no recorded path; if its provider made it, it must be "
@@ -1054,7 +1059,7 @@ static void recover_leftover(SnapshotCatalog *c, const CatalogRow *row) {
                 }
         }
 
-        k = catalog_db_remove(c->db, &row->snapshot_id);
+        k = catalog_db_remove(c->db, &row->snapshot_id, CATALOG_DURABLE);
         if (k < 0)
                 log_warning_errno(k, "Recovery: could not remove the row of snapshot %s: %m", id);
 }
@@ -1211,7 +1216,7 @@ static size_t reconcile_missing(SnapshotCatalog *c) {
                                 log_warning("Reconciliation: could not unmount the exposure made at %s: %s (%s)",
                                             r->exposed_path, vss_hr_name(hr), strempty(detail));
                 }
-                k = catalog_db_remove(c->db, &id);
+                k = catalog_db_remove(c->db, &id, CATALOG_DURABLE);
                 if (k < 0 && k != -ENOENT) {
                         log_warning_errno(k, "Reconciliation: could not remove the row of snapshot %s: %m",
                                           vss_id_to_str(&id).s);

@@ -226,7 +226,7 @@ static void test_transitions(void **state) {
         catalog_rows_free(rows, n);
 
         /* COMMITTING, as an older vssd wrote it before the writers froze: still read. */
-        assert_int_equal(catalog_db_set_state(db, &row.snapshot_id, CATALOG_COMMITTING), 0);
+        assert_int_equal(catalog_db_set_state(db, &row.snapshot_id, CATALOG_COMMITTING, CATALOG_LAZY), 0);
         assert_int_equal(catalog_db_list(db, &rows, &n), 0);
         assert_int_equal(rows[0].state, CATALOG_COMMITTING);
         catalog_rows_free(rows, n);
@@ -273,11 +273,11 @@ static void test_transitions(void **state) {
         catalog_rows_free(rows, n);
 
         /* Deletion: DELETING, then gone, and the empty set with it. */
-        assert_int_equal(catalog_db_set_state(db, &row.snapshot_id, CATALOG_DELETING), 0);
+        assert_int_equal(catalog_db_set_state(db, &row.snapshot_id, CATALOG_DELETING, CATALOG_LAZY), 0);
         assert_int_equal(catalog_db_list(db, &rows, &n), 0);
         assert_int_equal(rows[0].state, CATALOG_DELETING);
         catalog_rows_free(rows, n);
-        assert_int_equal(catalog_db_remove(db, &row.snapshot_id), 0);
+        assert_int_equal(catalog_db_remove(db, &row.snapshot_id, CATALOG_DURABLE), 0);
         assert_int_equal(catalog_db_list(db, &rows, &n), 0);
         assert_int_equal(n, 0);
         catalog_rows_free(rows, n);
@@ -306,9 +306,9 @@ static void test_refusals(void **state) {
         b = row_new(&set_id, TEST_COPY_ID, "/vol/b", "/area/b", VSS_CTX_NAS_ROLLBACK, NULL, CATALOG_PREPARING);
         assert_int_equal(catalog_db_insert(db, &b, CATALOG_LAZY), 0);
 
-        assert_int_equal(catalog_db_set_state(db, &unknown, CATALOG_CREATED), -ENOENT);
+        assert_int_equal(catalog_db_set_state(db, &unknown, CATALOG_CREATED, CATALOG_LAZY), -ENOENT);
         assert_int_equal(catalog_db_set_exposed(db, &unknown, &(CatalogExposure) { .path = (char *) "/x" }), -ENOENT);
-        assert_int_equal(catalog_db_remove(db, &unknown), -ENOENT);
+        assert_int_equal(catalog_db_remove(db, &unknown, CATALOG_DURABLE), -ENOENT);
 
         /* mark_created is all or nothing: one unknown id and nothing changes. */
         ids[0] = a.snapshot_id;
@@ -321,7 +321,7 @@ static void test_refusals(void **state) {
         catalog_rows_free(rows, n);
 
         /* Removing one snapshot keeps the set while another one is in it. */
-        assert_int_equal(catalog_db_remove(db, &a.snapshot_id), 0);
+        assert_int_equal(catalog_db_remove(db, &a.snapshot_id, CATALOG_DURABLE), 0);
         catalog_db_close(db);
         assert_int_equal(sql_int("SELECT count(*) FROM snapshot_sets"), 1);
 }
