@@ -112,6 +112,7 @@ typedef struct Volume {
         char *snapshot;
         uint64_t previous_generation;
         bool use_generation;
+        const FileSelectVolume *in;     /* the caller's description (its changed entries) */
 } Volume;
 
 typedef struct WriterState {
@@ -501,6 +502,7 @@ static int load_volumes(Selector *s) {
                 while (n > 1 && o->snapshot[n - 1] == '/')
                         o->snapshot[--n] = 0;
                 o->previous_generation = v->previous_generation;
+                o->in = v;
         }
         return 0;
 }
@@ -1277,8 +1279,17 @@ static int run(Selector *s) {
                         continue;
                 s->scan_volume = v;
                 s->from_generation = true;
-                r = change_scan_btrfs_changed(s->volumes[v].snapshot, s->volumes[v].previous_generation,
-                                              btrfs_callback, s);
+                if (s->volumes[v].in->have_changed) {
+                        r = 0;
+                        for (size_t k = 0; r >= 0 && k < s->volumes[v].in->n_changed; k++) {
+                                const ChangeScanEntry *e = &s->volumes[v].in->changed[k];
+
+                                if (e->type == DT_REG || e->type == DT_LNK)
+                                        r = btrfs_callback(e, s);
+                        }
+                } else
+                        r = change_scan_btrfs_changed(s->volumes[v].snapshot, s->volumes[v].previous_generation,
+                                                      btrfs_callback, s);
                 s->from_generation = false;
                 if (r < 0) {
                         if (!s->error)

@@ -27,6 +27,16 @@ typedef struct FileSelectVolume {
          * with a non-zero previous_backup_time (which the walks of other sets still need).
          */
         uint64_t previous_generation;
+        /*
+         * Optional (have_changed): what change_scan_btrfs_changed(snapshot, previous_generation)
+         * reports, gathered by the caller already (vssbackup's listing searches the same
+         * generation for the directories that changed), so the file system is not searched
+         * twice. Entries that are not regular files or symlinks are ignored. Used only where
+         * the generation is; borrowed for the call.
+         */
+        const ChangeScanEntry *changed;
+        size_t n_changed;
+        bool have_changed;
 } FileSelectVolume;
 
 typedef struct FileSelectInput {

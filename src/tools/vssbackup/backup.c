@@ -103,6 +103,8 @@ typedef struct VolumeWork {
         PathSet *groups;                /* directories read whole by this backup */
         PathSet *walked_new;            /* new directories walked whole (nothing below was there before) */
         uint64_t dirs_read;             /* directories whose entries this backup read */
+        ChangeScanEntry *changed;       /* the files the same search found changed, for file_select */
+        size_t n_changed, n_changed_alloc;
 } VolumeWork;
 
 typedef struct Run {
@@ -253,6 +255,9 @@ static void run_done(Run *run) {
                 for (size_t k = 0; k < v->n_previous_chain; k++)
                         listing_free(v->previous_chain[k]);
                 free(v->previous_chain);
+                for (size_t k = 0; k < v->n_changed; k++)
+                        free((char *) v->changed[k].path);
+                free(v->changed);
                 listing_writer_free(v->listing);
                 selected_list_done(&v->dirs);
                 selected_list_done(&v->files);
@@ -1224,6 +1229,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
 typedef struct ChangedDirs {
         char **items;
         size_t n, n_alloc;
+        VolumeWork *v;                  /* keeps the changed files the search reports on the way */
 } ChangedDirs;
 
 static void changed_dirs_done(ChangedDirs *c) {
@@ -1237,8 +1243,30 @@ static int on_changed_dir(const ChangeScanEntry *e, void *userdata) {
 
         if (tool_interrupt_signal())
                 return -EINTR;
-        if (e->type != DT_DIR)
+        if (e->type != DT_DIR) {
+                VolumeWork *v = c->v;
+                ChangeScanEntry *k;
+                char *path;
+
+                if (v->n_changed == v->n_changed_alloc) {
+                        size_t n = MAX(v->n_changed_alloc * 2, 64U);
+                        ChangeScanEntry *p = reallocarray(v->changed, n, sizeof(ChangeScanEntry));
+
+                        if (!p)
+                                return -ENOMEM;
+                        v->changed = p;
+                        v->n_changed_alloc = n;
+                }
+                path = strdup(e->path);
+                if (!path)
+                        return -ENOMEM;
+                k = &v->changed[v->n_changed++];
+                *k = *e;
+                k->path = path;
+                k->name = path + (e->name - e->path);
+                k->dir_fd = -1;
                 return 0;
+        }
         if (c->n == c->n_alloc) {
                 size_t n = MAX(c->n_alloc * 2, 64U);
                 char **p = reallocarray(c->items, n, sizeof(char *));
@@ -1465,7 +1493,7 @@ static int relist_dir(Run *run, VolumeWork *v, const char *dir, const ListingGro
  * groups in the older listings and their metadata in the older archives.
  */
 static int relist_changed(Run *run, VolumeWork *v) {
-        _cleanup_(changed_dirs_done) ChangedDirs c = {};
+        _cleanup_(changed_dirs_done) ChangedDirs c = { .v = v };
         int r;
 
         r = change_scan_btrfs_changed_flags(v->snapshot, v->previous->generation, CHANGE_SCAN_DIRS, on_changed_dir, &c);
@@ -1585,6 +1613,10 @@ static int select_files(Run *run) {
                         .original = run->volumes[i].path,
                         .snapshot = run->volumes[i].snapshot,
                         .previous_generation = run->volumes[i].previous ? run->volumes[i].previous->generation : 0,
+                        /* The listing's search of the same generation already found the changed files. */
+                        .changed = run->volumes[i].changed,
+                        .n_changed = run->volumes[i].n_changed,
+                        .have_changed = run->volumes[i].delta,
                 };
 
         in = (FileSelectInput) {
