@@ -16,7 +16,9 @@
  *
  * Callback return convention (as in VSS): return true unless the failure is fatal for the
  * backup. To veto, call vss_writer_set_writer_failure() and return false. A NULL callback
- * behaves like a handler that returns true.
+ * behaves like a handler that returns true; for PrepareForBackup, PrepareForSnapshot,
+ * PostSnapshot, BackupComplete, PreRestore and PostRestore libvss then asks vssd not to send
+ * the event at all.
  */
 #ifndef VSS_WRITER_H
 #define VSS_WRITER_H

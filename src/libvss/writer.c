@@ -146,6 +146,30 @@ static void writer_disconnect(vss_writer *w) {
         pthread_mutex_unlock(&w->lock);
 }
 
+/*
+ * The event_flags Subscribe sends: the application's VSS_SM_* bits, and the events it has no
+ * callback for, which vssd then does not send (vss-bus.h): each would cost a round trip that
+ * only answers "ok". The events the Freeze safety net needs are always sent.
+ */
+static uint32_t writer_subscribe_flags(const vss_writer *w, uint32_t event_flags) {
+        const vss_writer_callbacks *cb = &w->cb;
+        uint32_t f = event_flags & VSS_BUS_SM_PUBLIC_MASK;
+
+        if (!cb->on_prepare_backup)
+                f |= VSS_BUS_SM_NO_PREPARE_BACKUP;
+        if (!cb->on_prepare_snapshot)
+                f |= VSS_BUS_SM_NO_PREPARE_SNAPSHOT;
+        if (!cb->on_post_snapshot)
+                f |= VSS_BUS_SM_NO_POST_SNAPSHOT;
+        if (!cb->on_backup_complete)
+                f |= VSS_BUS_SM_NO_BACKUP_COMPLETE;
+        if (!cb->on_pre_restore)
+                f |= VSS_BUS_SM_NO_PRE_RESTORE;
+        if (!cb->on_post_restore)
+                f |= VSS_BUS_SM_NO_POST_RESTORE;
+        return f;
+}
+
 /* Lock held on the bus. Call Subscribe and read the instance id. */
 static vss_hr writer_call_subscribe_locked(vss_writer *w, uint32_t event_flags, vss_id *ret_instance_id) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL, *reply = NULL;
@@ -158,7 +182,8 @@ static vss_hr writer_call_subscribe_locked(vss_writer *w, uint32_t event_flags, 
         if (k >= 0)
                 k = sd_bus_message_append(m, "sssiiiuu", vss_id_to_str(&w->writer_id).s, w->writer_name,
                                           w->instance_name, (int32_t) w->usage_type, (int32_t) w->source_type,
-                                          (int32_t) w->level, w->freeze_timeout_ms, event_flags);
+                                          (int32_t) w->level, w->freeze_timeout_ms,
+                                          writer_subscribe_flags(w, event_flags));
         if (k < 0)
                 return vss_hr_from_errno(k);
 

@@ -27,6 +27,22 @@
 #define VSS_BUS_SIG_WRITER_INFO   "(sssuis)"
 #define VSS_BUS_SIG_EVENT_COMP    "(usssb)"
 
+/*
+ * Subscribe's event_flags: the VSS_SM_* bits of the VSS API in the low 16 bits; above them,
+ * set by libvss, the events the writer has no callback for. vssd counts such an event as
+ * answered "ok" without sending it (docs/dbus-api.md): with 100 writers on 2 cores a round
+ * trip per writer and per event is the cost of a DoSnapshotSet. The events that arm or disarm
+ * libvss's own Freeze safety net (Freeze, Thaw, Abort, BackupShutdown) and Identify are
+ * always sent. VSS_SM_ALL_FLAGS (every bit set) means every event.
+ */
+#define VSS_BUS_SM_PUBLIC_MASK          0x0000FFFFu
+#define VSS_BUS_SM_NO_PREPARE_BACKUP    0x00010000u
+#define VSS_BUS_SM_NO_PREPARE_SNAPSHOT  0x00020000u
+#define VSS_BUS_SM_NO_POST_SNAPSHOT     0x00040000u
+#define VSS_BUS_SM_NO_BACKUP_COMPLETE   0x00080000u
+#define VSS_BUS_SM_NO_PRE_RESTORE       0x00100000u
+#define VSS_BUS_SM_NO_POST_RESTORE      0x00200000u
+
 /* Hard limits a peer cannot exceed; each refusal names the limit in its message. */
 #define VSS_MAX_STRING            4096U   /* any path, name or caption */
 #define VSS_MAX_COMPONENTS        1024U   /* per writer's metadata, and per backup */

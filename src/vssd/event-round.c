@@ -13,6 +13,9 @@
  * stopped reading in Freeze, the requester learns of the failure at the Freeze deadline, not
  * an event timeout later. Rounds whose answers matter (Identify, Freeze, ...) wait for it up
  * to their deadline as for anyone: it may only have been slow.
+ *
+ * A writer that said it has no callback for the event (writer_skips_event) is not sent it:
+ * its entry ends at once as "ok", which is what its library would have answered.
  */
 #include <stdlib.h>
 
@@ -143,6 +146,12 @@ int event_round_start(EventRound *r, const EventContext *ctx) {
                 int k;
 
                 e->round = r;
+                if (!writer_is_gone(e->writer) && writer_skips_event(e->writer, r->method)) {
+                        EventOutcome o = { .status = EVENT_OK, .failure = S_OK };
+
+                        entry_finish(e, &o);
+                        continue;
+                }
                 k = writer_send_event(e->writer, r->method, ctx, timeout, on_writer_answer, e, &e->call);
                 if (k < 0) {
                         EventOutcome o = { .status = EVENT_GONE, .failure = S_OK };

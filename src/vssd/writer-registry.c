@@ -81,7 +81,13 @@ int writer_register(Manager *m, Client *c, const WriterRegistration *reg, Writer
         w->source = reg->source;
         w->level = reg->level;
         w->freeze_timeout_ms = reg->freeze_timeout_ms ?: VSSD_DEFAULT_FREEZE_TIMEOUT_MS;
-        w->event_flags = reg->event_flags;
+        /* VSS_SM_ALL_FLAGS from a client that knows no VSS_BUS_SM_NO_* bits: every event. */
+        if (reg->event_flags == UINT32_MAX)
+                w->event_flags = reg->event_flags;
+        else {
+                w->event_flags = reg->event_flags & VSS_BUS_SM_PUBLIC_MASK;
+                w->skip_events = reg->event_flags & ~VSS_BUS_SM_PUBLIC_MASK;
+        }
         w->last_state = VSS_WS_STABLE;
         w->last_failure = S_OK;
 
@@ -166,6 +172,30 @@ void writer_note_answer(Writer *w) {
 
 bool writer_is_unresponsive(const Writer *w) {
         return w && w->unresponsive;
+}
+
+bool writer_skips_event(const Writer *w, const char *method) {
+        static const struct {
+                const char *method;
+                uint32_t bit;
+        } table[] = {
+                { "PrepareForBackup", VSS_BUS_SM_NO_PREPARE_BACKUP },
+                { "PrepareForSnapshot", VSS_BUS_SM_NO_PREPARE_SNAPSHOT },
+                { "PostSnapshot", VSS_BUS_SM_NO_POST_SNAPSHOT },
+                { "BackupComplete", VSS_BUS_SM_NO_BACKUP_COMPLETE },
+                { "PreRestore", VSS_BUS_SM_NO_PRE_RESTORE },
+                { "PostRestore", VSS_BUS_SM_NO_POST_RESTORE },
+        };
+
+        assert(w);
+        assert(method);
+
+        if (w->skip_events == 0)
+                return false;
+        for (size_t i = 0; i < ELEMENTSOF(table); i++)
+                if (streq(table[i].method, method))
+                        return w->skip_events & table[i].bit;
+        return false;
 }
 
 bool writer_is_gone(const Writer *w) {

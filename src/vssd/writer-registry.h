@@ -38,7 +38,8 @@ struct Writer {
         vss_source_type source;
         vss_application_level level;
         uint32_t freeze_timeout_ms;
-        uint32_t event_flags;
+        uint32_t event_flags;           /* the VSS_SM_* bits it subscribed with */
+        uint32_t skip_events;           /* VSS_BUS_SM_NO_*: events it has no callback for */
 
         EventCall *calls;               /* event calls in flight */
 
@@ -63,7 +64,7 @@ typedef struct WriterRegistration {
         vss_source_type source;
         vss_application_level level;
         uint32_t freeze_timeout_ms;     /* 0: the VSS default, 60000 */
-        uint32_t event_flags;
+        uint32_t event_flags;           /* as sent: VSS_SM_* and VSS_BUS_SM_NO_* bits */
 } WriterRegistration;
 
 #define VSSD_DEFAULT_FREEZE_TIMEOUT_MS 60000U
@@ -98,6 +99,12 @@ void writer_note_answer(Writer *w);
 
 /* writer_is_unresponsive: see Writer.unresponsive. */
 bool writer_is_unresponsive(const Writer *w);
+
+/*
+ * writer_skips_event: w said it has no callback for method (a WriterEvents member): an event
+ * round counts it as answered "ok" without sending it (vss-bus.h).
+ */
+bool writer_skips_event(const Writer *w, const char *method);
 
 /* writer_is_gone: true once the writer left (no more events can reach it). */
 bool writer_is_gone(const Writer *w);

@@ -5,7 +5,7 @@
  * requester gets back at each step, and what each writer saw, in which order, with which
  * snapshot set id, and which protected helpers libvss allowed it to call (seed 002), plus
  * the per-component BackupSucceeded flags of seed 000 and the release of the auto-release
- * snapshot at the end.
+ * snapshot at the end. And a writer without some callbacks, which is not sent those events.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -311,9 +311,80 @@ static void test_good_path(void **state) {
         assert_true(harness_vssd_alive(f->h));
 }
 
+/*
+ * A writer without callbacks for PrepareForBackup, PrepareForSnapshot, PostSnapshot and
+ * BackupComplete is not sent those events at all (libvss tells vssd at Subscribe), next to a
+ * writer that has them all: both end the backup stable, each saw what it handles.
+ */
+static int setup_no_callbacks(void **state) {
+        const char *lean[] = { "--component", ":lean-data", "--file", NULL, "--no-callback", "prepare-backup",
+                               "--no-callback", "prepare-snapshot", "--no-callback", "post-snapshot",
+                               "--no-callback", "backup-complete", NULL };
+        /* vssd logs each event it sends at debug level: what was not sent is seen there. */
+        const HarnessOptions opts = { .extra_args = (const char *const[]) { "--log-level", "debug", NULL } };
+        Fixture *f = calloc(1, sizeof *f);
+
+        assert_non_null(f);
+        assert_ok0(harness_new(&opts, &f->h));
+        assert_ok0(harness_make_volume(f->h, "vol", &f->volume));
+        lean[3] = f->volume;
+        assert_ok0(harness_add_writer(f->h, "lean", lean, &f->w[0]));
+        assert_ok0(harness_add_writer(f->h, "full", (const char *[]) { "--component", ":full-data", "--file",
+                                                                        f->volume, NULL },
+                                      &f->w[1]));
+        *state = f;
+        return 0;
+}
+
+static void test_events_without_callbacks(void **state) {
+        Fixture *f = *state;
+        BackupRun run = {};
+        vss_requester *r;
+        vss_async *a = NULL;
+        unsigned count = 0;
+
+        r = requester_new_checked();
+        assert_non_null(r);
+        assert_hr(backup_run_steps(r, f->volume, STEP_INITIALIZE, STEP_BACKUP_COMPLETE, &run), S_OK);
+
+        assert_hr(async_finish(vss_requester_gather_writer_status(r, &a), &a), VSS_S_ASYNC_FINISHED);
+        assert_hr(vss_requester_get_writer_status_count(r, &count), S_OK);
+        assert_int_equal(count, 2);
+        for (unsigned i = 0; i < count; i++) {
+                vss_writer_state ws = VSS_WS_UNKNOWN;
+                vss_hr failure = E_FAIL;
+                vss_id instance_id, writer_id;
+                const char *name = NULL;
+
+                assert_hr(vss_requester_get_writer_status(r, i, &instance_id, &writer_id, &name, &ws, &failure), S_OK);
+                assert_int_equal(ws, VSS_WS_STABLE);
+                assert_hr(failure, S_OK);
+        }
+        vss_requester_release(r);
+
+        assert_ok0(writer_log_wait(f->w[0], "event=BackupShutdown", 1));
+        assert_ok0(writer_log_wait(f->w[1], "event=BackupShutdown", 1));
+        assert_events(f->w[0], "Identify", "Freeze", "Thaw", "BackupShutdown");
+        assert_events(f->w[1], "Identify", "PrepareForBackup", "PrepareForSnapshot", "Freeze", "Thaw",
+                      "PostSnapshot", "BackupComplete", "BackupShutdown");
+        for (size_t i = 0; i < 4; i++) {
+                static const char *const skipped[] = { "PrepareForBackup", "PrepareForSnapshot", "PostSnapshot",
+                                                       "BackupComplete" };
+                char lean[128], full[128];
+
+                (void) snprintf(lean, sizeof(lean), "Sent %s to writer \"lean\"", skipped[i]);
+                (void) snprintf(full, sizeof(full), "Sent %s to writer \"full\"", skipped[i]);
+                assert_int_equal(log_count(f->h->vssd_log, lean), 0);
+                assert_int_equal(log_count(f->h->vssd_log, full), 1);
+        }
+        assert_int_equal(log_count(f->h->vssd_log, "Sent Freeze to writer \"lean\""), 1);
+        assert_true(harness_vssd_alive(f->h));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_good_path, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_events_without_callbacks, setup_no_callbacks, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -46,6 +46,10 @@
  *   edit in=<Event> op=<restore-target|restore-metadata|pre-restore-msg|post-restore-msg>
  *       arg=<argument> hr=<NAME>
  *
+ * --no-callback EVENT leaves that event's callback NULL, as an application without the handler
+ * (prepare-backup, prepare-snapshot, post-snapshot, backup-complete, pre-restore, post-restore);
+ * nothing is logged for it then.
+ *
  * --writer-restore never|if-replace-fails|always declares the writer's restore method
  * (VSS_RME_RESTORE_IF_CAN_REPLACE with that VSS_WRITERRESTORE_ENUM) in Identify.
  * --restore-method N[:SERVICE] declares restore method N (VSS_RME_*) instead, with SERVICE for
@@ -79,6 +83,7 @@
 #define OPT_RESTORE_METHOD 0x100
 #define OPT_ALTERNATE_LOCATION 0x101
 #define OPT_DEPENDENCY 0x102
+#define OPT_NO_CALLBACK 0x103
 
 typedef enum Event {
         EVENT_IDENTIFY,
@@ -176,6 +181,7 @@ typedef struct Config {
         PartialSpec partial[MAX_EDITS];
         unsigned n_partial;
         unsigned edit_events;           /* bit per Event; 0: post-snapshot */
+        unsigned no_callback_events;    /* bit per Event: the callback left NULL */
         int restore_target;             /* -1: none */
         const char *restore_metadata;
         const char *pre_restore_msg;
@@ -803,6 +809,15 @@ static int parse_partial(const char *arg) {
         return 0;
 }
 
+static int parse_no_callback(const char *arg) {
+        Event e;
+
+        if (parse_event(arg, strlen(arg), &e) < 0)
+                return -EINVAL;
+        config.no_callback_events |= 1U << e;
+        return 0;
+}
+
 static int parse_edit_in(const char *arg) {
         Event e;
 
@@ -868,6 +883,7 @@ static void usage(FILE *f) {
                 "         [--veto EVENT[:CODE]]... [--fail EVENT[:CODE]]... [--hang EVENT:MS]...\n"
                 "         [--restore-method N[:SERVICE]]\n"
                 "         [--alternate-location DEST] [--dependency CLASS:LP:NAME]\n"
+                "         [--no-callback EVENT]...\n"
                 "         [--log FILE] [--shared-log FILE]\n"
                 "EVENT: identify prepare-backup prepare-snapshot freeze thaw post-snapshot\n"
                 "       abort backup-complete backup-shutdown pre-restore post-restore\n");
@@ -896,6 +912,7 @@ static int parse_argv(int argc, char **argv) {
                 { "restore-method", required_argument, NULL, OPT_RESTORE_METHOD },
                 { "alternate-location", required_argument, NULL, OPT_ALTERNATE_LOCATION },
                 { "dependency", required_argument, NULL, OPT_DEPENDENCY },
+                { "no-callback", required_argument, NULL, OPT_NO_CALLBACK },
                 { "veto", required_argument, NULL, 'v' },
                 { "fail", required_argument, NULL, 'F' },
                 { "hang", required_argument, NULL, 'H' },
@@ -996,6 +1013,9 @@ static int parse_argv(int argc, char **argv) {
                 case OPT_ALTERNATE_LOCATION:
                         config.alternate_location = optarg;
                         break;
+                case OPT_NO_CALLBACK:
+                        r = parse_no_callback(optarg);
+                        break;
                 case OPT_DEPENDENCY:
                         r = parse_dependency(optarg);
                         break;
@@ -1040,7 +1060,7 @@ static int parse_argv(int argc, char **argv) {
 }
 
 int main(int argc, char **argv) {
-        static const vss_writer_callbacks callbacks = {
+        vss_writer_callbacks callbacks = {
                 .version = VSS_WRITER_CALLBACKS_VERSION,
                 .on_identify = on_identify,
                 .on_prepare_backup = on_prepare_backup,
@@ -1064,6 +1084,25 @@ int main(int argc, char **argv) {
 
         if (parse_argv(argc, argv) < 0)
                 return EXIT_FAILURE;
+
+        /* --no-callback: as an application without that handler (libvss then asks vssd not to
+         * send the event at all). */
+        {
+                const unsigned n = config.no_callback_events;
+
+                if (n & (1U << EVENT_PREPARE_BACKUP))
+                        callbacks.on_prepare_backup = NULL;
+                if (n & (1U << EVENT_PREPARE_SNAPSHOT))
+                        callbacks.on_prepare_snapshot = NULL;
+                if (n & (1U << EVENT_POST_SNAPSHOT))
+                        callbacks.on_post_snapshot = NULL;
+                if (n & (1U << EVENT_BACKUP_COMPLETE))
+                        callbacks.on_backup_complete = NULL;
+                if (n & (1U << EVENT_PRE_RESTORE))
+                        callbacks.on_pre_restore = NULL;
+                if (n & (1U << EVENT_POST_RESTORE))
+                        callbacks.on_post_restore = NULL;
+        }
 
         /* Block the stop signals before libvss starts its threads, so they inherit the mask
          * and only sigwait() below ever sees them. */
