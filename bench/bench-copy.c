@@ -21,7 +21,13 @@
  * `--changed` files are rewritten with 4–52 KiB each, and, cold, copying just those files out
  * of a snapshot (plus syncfs) is timed against `vssbackup backup --type incremental`.
  *
+ * Backups go to two places, each with its own rows (--targets): "host", a directory on the host
+ * filesystem that also holds the volume's image (backup and source on one disk), and "dev", an
+ * ext4 of its own on a loop device backed by /dev/shm (a backup normally goes to another
+ * device than the one it reads).
+ *
  *   bench_copy [--runs N] [--small-files N] [--big-mib N] [--inc-files N] [--changed N]
+ *              [--sets big,small,inc] [--targets host,dev]
  *
  * Needs root (loop devices, mount, drop_caches); exits 77 otherwise. tar, zstd and restic are
  * taken from PATH; a tool that is missing gets a row saying so.
@@ -35,6 +41,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -52,6 +60,7 @@
 #endif
 
 #define IMAGE_SIZE (16ULL << 30)
+#define DEV_IMAGE_SIZE (8ULL << 30)   /* the backup device in /dev/shm: RAM only as far as used */
 #define READ_BUF (1U << 20)
 #define MAX_RUNS 50
 #define MAX_CHANGED 10000
@@ -67,10 +76,24 @@ typedef struct Options {
         unsigned big_mib;
         unsigned inc_files;
         unsigned changed;
+        unsigned sets;          /* SET_* bits: which data sets run */
+        unsigned targets;       /* bits of Target: where backups and the copy baselines' sources go */
         const char *vssd;
         const char *vssbackup;
-        bool only_inc;          /* --only inc: the incremental rows alone */
 } Options;
+
+/* Which data sets run (--sets). */
+enum { SET_BIG = 1U << 0, SET_SMALL = 1U << 1, SET_INC = 1U << 2 };
+
+/*
+ * Where the archive, tar's file and restic's repository go (--targets). TARGET_HOST is the
+ * directory on the host filesystem that also holds the volume's image: backup and source share
+ * one disk. TARGET_DEV is an ext4 of its own on a loop device backed by /dev/shm, the way a
+ * backup normally goes to another device than the one it reads. Restores and copies always
+ * write to the host filesystem; with TARGET_DEV they read from the backup device (the copy
+ * baseline from a plain copy of the tree placed there untimed).
+ */
+typedef enum Target { TARGET_HOST, TARGET_DEV, _TARGET_MAX } Target;
 
 typedef struct Samples {
         double v[MAX_RUNS];
@@ -84,7 +107,9 @@ typedef struct DataSet {
         char *snap;
         uint64_t bytes;
         uint64_t files;
-        Samples read, tar, restic, vb, vb_copy, copy, restore;
+        Samples read;
+        Samples tar[_TARGET_MAX], restic[_TARGET_MAX], vb[_TARGET_MAX], vb_copy[_TARGET_MAX], copy[_TARGET_MAX],
+                restore[_TARGET_MAX];
 } DataSet;
 
 /* The incremental: its subvolume, its own backup directory, and its samples (ms). */
@@ -106,6 +131,8 @@ typedef struct Bench {
         char *archive;
         char *out;              /* scratch on the host filesystem: tar's file, copies, restores */
         char *restic_repo;
+        BenchFs dev;            /* TARGET_DEV */
+        char *t_archive[_TARGET_MAX], *t_scratch[_TARGET_MAX], *t_restic[_TARGET_MAX];
         char *restic_cache;
         pid_t vssd;
         uint8_t *buf;
@@ -395,12 +422,26 @@ static double mibs(const DataSet *d, uint64_t start) {
         return (double) d->bytes / MIB / ((double) (now_usec() - start) / 1e6);
 }
 
-static int measure_tar(Bench *b, DataSet *d) {
+/* After a row on the backup device: hand its freed blocks back, so that the image in
+ * /dev/shm holds only what is in use (a no-op on the host target). */
+static int target_trim(Bench *b, Target t) {
+        struct fstrim_range range = { .len = UINT64_MAX };
+        _cleanup_close_ int fd = -EBADF;
+
+        if (t != TARGET_DEV)
+                return 0;
+        fd = open(b->dev.mnt, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        return ioctl(fd, FITRIM, &range) < 0 ? -errno : 0;
+}
+
+static int measure_tar(Bench *b, DataSet *d, Target t) {
         _cleanup_free_ char *out = NULL;
         uint64_t start;
         int r;
 
-        if (asprintf(&out, "%s/tar.tar.zst", b->out) < 0)
+        if (asprintf(&out, "%s/tar.tar.zst", b->t_scratch[t]) < 0)
                 return -ENOMEM;
         r = drop_caches();
         if (r < 0)
@@ -412,18 +453,19 @@ static int measure_tar(Bench *b, DataSet *d) {
                 r = run_command(b, (char *const[]) { (char *) "sync", out, NULL });
         if (r < 0)
                 return r;
-        samples_add(&d->tar, mibs(d, start));
-        return fresh_dir(b->out);
+        samples_add(&d->tar[t], mibs(d, start));
+        r = fresh_dir(b->t_scratch[t]);
+        return r < 0 ? r : target_trim(b, t);
 }
 
-static int measure_restic(Bench *b, DataSet *d) {
+static int measure_restic(Bench *b, DataSet *d, Target t) {
         uint64_t start;
         int r;
 
-        r = rm_rf_physical(b->restic_repo);
+        r = rm_rf_physical(b->t_restic[t]);
         if (r < 0)
                 return r;
-        r = run_command(b, (char *const[]) { (char *) "restic", (char *) "-r", b->restic_repo, (char *) "--cache-dir",
+        r = run_command(b, (char *const[]) { (char *) "restic", (char *) "-r", b->t_restic[t], (char *) "--cache-dir",
                                              b->restic_cache, (char *) "-q", (char *) "init", NULL });
         if (r < 0)
                 return r;
@@ -431,46 +473,68 @@ static int measure_restic(Bench *b, DataSet *d) {
         if (r < 0)
                 return r;
         start = now_usec();
-        r = run_command(b, (char *const[]) { (char *) "restic", (char *) "-r", b->restic_repo, (char *) "--cache-dir",
+        r = run_command(b, (char *const[]) { (char *) "restic", (char *) "-r", b->t_restic[t], (char *) "--cache-dir",
                                              b->restic_cache, (char *) "-q", (char *) "backup", d->snap, NULL });
         if (r < 0)
                 return r;
-        samples_add(&d->restic, mibs(d, start));
-        r = rm_rf_physical(b->restic_repo);
-        return r < 0 ? r : syncfs_path(b->fs.dir);
+        samples_add(&d->restic[t], mibs(d, start));
+        r = rm_rf_physical(b->t_restic[t]);
+        if (r >= 0)
+                r = syncfs_path(b->fs.dir);
+        if (r >= 0)
+                r = syncfs_path(b->t_scratch[t]);
+        return r < 0 ? r : target_trim(b, t);
 }
 
 /* `vssbackup backup --type full SUBVOL --to ARCHIVE`, timed as a whole; the backup stays
  * for the restore row. */
-static int measure_vssbackup(Bench *b, DataSet *d) {
+static int measure_vssbackup(Bench *b, DataSet *d, Target t) {
         uint64_t start;
         double copy;
         int r;
 
-        r = fresh_dir(b->archive);
+        r = fresh_dir(b->t_archive[t]);
+        if (r >= 0)
+                r = target_trim(b, t);
         if (r >= 0)
                 r = drop_caches();
         if (r < 0)
                 return r;
         start = now_usec();
         r = run_command(b, (char *const[]) { (char *) b->opts->vssbackup, (char *) "backup", (char *) "--type",
-                                             (char *) "full", d->subvol, (char *) "--to", b->archive, (char *) "--socket",
+                                             (char *) "full", d->subvol, (char *) "--to", b->t_archive[t], (char *) "--socket",
                                              b->socket, NULL });
         if (r < 0)
                 return r;
-        samples_add(&d->vb, mibs(d, start));
+        samples_add(&d->vb[t], mibs(d, start));
         r = parse_copy_rate(b->log, &copy);
         if (r > 0)
-                samples_add(&d->vb_copy, copy);
+                samples_add(&d->vb_copy[t], copy);
         return r < 0 ? r : 0;
 }
 
-static int measure_copy(Bench *b, DataSet *d) {
-        _cleanup_free_ char *src = NULL, *dst = NULL;
+/* `cp -a` + `sync -f` into the host filesystem: from the snapshot (host target), or from a
+ * plain copy of it put on the backup device untimed (dev target), so that the copy reads
+ * where the restore reads. */
+static int measure_copy(Bench *b, DataSet *d, Target t) {
+        _cleanup_free_ char *src = NULL, *dst = NULL, *tree = NULL;
         uint64_t start;
         int r;
 
-        if (asprintf(&src, "%s/.", d->snap) < 0 || asprintf(&dst, "%s/copy", b->out) < 0)
+        if (asprintf(&dst, "%s/copy", b->out) < 0)
+                return -ENOMEM;
+        if (t == TARGET_DEV) {
+                _cleanup_free_ char *snap = NULL;
+
+                if (asprintf(&snap, "%s/.", d->snap) < 0 || asprintf(&tree, "%s/tree", b->t_scratch[t]) < 0)
+                        return -ENOMEM;
+                if (mkdir(tree, 0700) < 0)
+                        return -errno;
+                r = run_command(b, (char *const[]) { (char *) "cp", (char *) "-a", snap, tree, NULL });
+                if (r < 0)
+                        return r;
+        }
+        if (asprintf(&src, "%s/.", tree ?: d->snap) < 0)
                 return -ENOMEM;
         if (mkdir(dst, 0700) < 0)
                 return -errno;
@@ -483,19 +547,23 @@ static int measure_copy(Bench *b, DataSet *d) {
                 r = run_command(b, (char *const[]) { (char *) "sync", (char *) "-f", dst, NULL });
         if (r < 0)
                 return r;
-        samples_add(&d->copy, mibs(d, start));
-        return fresh_dir(b->out);
+        samples_add(&d->copy[t], mibs(d, start));
+        r = fresh_dir(b->out);
+        if (r >= 0 && t == TARGET_DEV)
+                r = fresh_dir(b->t_scratch[t]);
+        return r < 0 ? r : target_trim(b, t);
 }
 
-/* Restores the backup measure_vssbackup left, then removes both (untimed). */
-static int measure_restore(Bench *b, DataSet *d) {
+/* Restores the backup measure_vssbackup left into the host filesystem, then removes both
+ * (untimed). */
+static int measure_restore(Bench *b, DataSet *d, Target t) {
         _cleanup_free_ char *backup = NULL, *dst = NULL;
         uint64_t start;
         int r;
 
         if (asprintf(&dst, "%s/restore", b->out) < 0)
                 return -ENOMEM;
-        r = only_backup(b->archive, &backup);
+        r = only_backup(b->t_archive[t], &backup);
         if (r < 0)
                 return r;
         if (mkdir(dst, 0700) < 0)
@@ -508,9 +576,11 @@ static int measure_restore(Bench *b, DataSet *d) {
                                              (char *) "--no-writers", (char *) "--quiet", NULL });
         if (r < 0)
                 return r;
-        samples_add(&d->restore, mibs(d, start));
+        samples_add(&d->restore[t], mibs(d, start));
         r = fresh_dir(b->out);
-        return r < 0 ? r : fresh_dir(b->archive);
+        if (r >= 0)
+                r = fresh_dir(b->t_archive[t]);
+        return r < 0 ? r : target_trim(b, t);
 }
 
 static int dataset_setup(Bench *b, DataSet *d, const char *name, bool big) {
@@ -531,6 +601,10 @@ static int dataset_setup(Bench *b, DataSet *d, const char *name, bool big) {
         return 0;
 }
 
+static const char *target_name(Target t) {
+        return t == TARGET_DEV ? "backup device" : "same disk";
+}
+
 /* One run of every row, in a fixed order; each row starts cold. */
 static int dataset_measure(Bench *b, DataSet *d) {
         for (unsigned i = 0; i < b->opts->runs; i++) {
@@ -540,24 +614,30 @@ static int dataset_measure(Bench *b, DataSet *d) {
                 r = drop_caches();
                 if (r >= 0)
                         r = measure_read(b, d, &read);
-                if (r >= 0)
-                        samples_add(&d->read, read);
-                if (r >= 0 && b->have_tar)
-                        r = measure_tar(b, d);
-                if (r >= 0 && b->have_restic)
-                        r = measure_restic(b, d);
-                if (r >= 0)
-                        r = measure_vssbackup(b, d);
-                if (r >= 0)
-                        r = measure_copy(b, d);
-                if (r >= 0)
-                        r = measure_restore(b, d);
                 if (r < 0)
                         return r;
-                fprintf(stderr, "%s run %u: read %.0f, tar %.0f, restic %.0f, vssbackup %.0f, copy %.0f, restore %.0f MiB/s\n",
-                        d->name, i + 1, read, d->tar.n ? d->tar.v[d->tar.n - 1] : 0,
-                        d->restic.n ? d->restic.v[d->restic.n - 1] : 0, d->vb.v[d->vb.n - 1], d->copy.v[d->copy.n - 1],
-                        d->restore.v[d->restore.n - 1]);
+                samples_add(&d->read, read);
+                for (Target t = 0; t < _TARGET_MAX; t++) {
+                        if (!(b->opts->targets & (1U << t)))
+                                continue;
+                        if (r >= 0 && b->have_tar)
+                                r = measure_tar(b, d, t);
+                        if (r >= 0 && b->have_restic)
+                                r = measure_restic(b, d, t);
+                        if (r >= 0)
+                                r = measure_vssbackup(b, d, t);
+                        if (r >= 0)
+                                r = measure_copy(b, d, t);
+                        if (r >= 0)
+                                r = measure_restore(b, d, t);
+                        if (r < 0)
+                                return r;
+                        fprintf(stderr,
+                                "%s run %u, %s: read %.0f, tar %.0f, restic %.0f, vssbackup %.0f, copy %.0f, restore %.0f MiB/s\n",
+                                d->name, i + 1, target_name(t), read, d->tar[t].n ? d->tar[t].v[d->tar[t].n - 1] : 0,
+                                d->restic[t].n ? d->restic[t].v[d->restic[t].n - 1] : 0, d->vb[t].v[d->vb[t].n - 1],
+                                d->copy[t].v[d->copy[t].n - 1], d->restore[t].v[d->restore[t].n - 1]);
+                }
         }
         return 0;
 }
@@ -713,20 +793,37 @@ static void print_table(const Bench *b, DataSet *d) {
         printf("\n### %s: %" PRIu64 " files, %.1f MiB\n\n", d->name, d->files, (double) d->bytes / MIB);
         printf("| case (all cold) | runs | median MiB/s | min–max MiB/s | ratio |\n|---|---|---|---|---|\n");
         print_row("plain read (baseline of the backups)", &d->read, NULL, NULL);
-        if (b->have_tar)
-                print_row("`tar -I 'zstd -T0' -cf` + `sync`", &d->tar, &d->read, "of read");
-        else
-                printf("| `tar -I 'zstd -T0'` | 0 | tar or zstd not installed | – | – |\n");
-        if (b->have_restic)
-                print_row("`restic backup` (fresh local repository)", &d->restic, &d->read, "of read");
-        else
-                printf("| `restic backup` | 0 | restic not installed | – | – |\n");
-        print_row("`vssbackup backup --type full`, whole command", &d->vb, &d->read, "of read");
-        print_row("vssbackup full against tar zstd -T0", &d->vb, &d->tar, "of tar");
-        print_row("vssbackup full against restic", &d->vb, &d->restic, "of restic");
-        print_row("vssbackup copy phase (its progress line)", &d->vb_copy, &d->read, "of read");
-        print_row("plain copy, `cp -a` + `sync -f` (baseline of the restore)", &d->copy, NULL, NULL);
-        print_row("`vssbackup restore --no-writers` (ends with syncfs)", &d->restore, &d->copy, "of copy");
+        for (Target t = 0; t < _TARGET_MAX; t++) {
+                const char *where = t == TARGET_DEV ? "to the backup device" : "to the same disk";
+                char what[160];
+
+                if (!(b->opts->targets & (1U << t)))
+                        continue;
+                if (b->have_tar) {
+                        (void) snprintf(what, sizeof(what), "`tar -I 'zstd -T0' -cf` + `sync`, %s", where);
+                        print_row(what, &d->tar[t], &d->read, "of read");
+                } else
+                        printf("| `tar -I 'zstd -T0'` | 0 | tar or zstd not installed | – | – |\n");
+                if (b->have_restic) {
+                        (void) snprintf(what, sizeof(what), "`restic backup` (fresh local repository), %s", where);
+                        print_row(what, &d->restic[t], &d->read, "of read");
+                } else
+                        printf("| `restic backup` | 0 | restic not installed | – | – |\n");
+                (void) snprintf(what, sizeof(what), "`vssbackup backup --type full`, whole command, %s", where);
+                print_row(what, &d->vb[t], &d->read, "of read");
+                (void) snprintf(what, sizeof(what), "vssbackup full against tar zstd -T0, %s", where);
+                print_row(what, &d->vb[t], &d->tar[t], "of tar");
+                (void) snprintf(what, sizeof(what), "vssbackup full against restic, %s", where);
+                print_row(what, &d->vb[t], &d->restic[t], "of restic");
+                (void) snprintf(what, sizeof(what), "vssbackup copy phase (its progress line), %s", where);
+                print_row(what, &d->vb_copy[t], &d->read, "of read");
+                (void) snprintf(what, sizeof(what), "plain copy, `cp -a` + `sync -f` from %s (baseline of the restore)",
+                                t == TARGET_DEV ? "the backup device" : "the snapshot");
+                print_row(what, &d->copy[t], NULL, NULL);
+                (void) snprintf(what, sizeof(what), "`vssbackup restore --no-writers` (ends with syncfs), from %s",
+                                t == TARGET_DEV ? "the backup device" : "the same disk");
+                print_row(what, &d->restore[t], &d->copy[t], "of copy");
+        }
 }
 
 static void print_inc_table(const Bench *b, IncSet *s) {
@@ -753,6 +850,32 @@ static bool tool_works(Bench *b, char *const argv[]) {
         return run_command(b, argv) >= 0;
 }
 
+/* The backup device (TARGET_DEV: ext4 on a loop device backed by /dev/shm) and each target's
+ * directories. */
+static int targets_setup(Bench *b) {
+        _cleanup_free_ char *image = NULL, *mnt = NULL;
+        int r;
+
+        b->t_archive[TARGET_HOST] = b->archive;
+        b->t_scratch[TARGET_HOST] = b->out;
+        b->t_restic[TARGET_HOST] = b->restic_repo;
+        if (!(b->opts->targets & (1U << TARGET_DEV)))
+                return 0;
+        if (asprintf(&image, "/dev/shm/%s.img", strrchr(b->fs.dir, '/') + 1) < 0 ||
+            asprintf(&mnt, "%s/backup-dev", b->fs.dir) < 0)
+                return -ENOMEM;
+        r = bench_fs_make(image, DEV_IMAGE_SIZE, "ext4", (const char *const[]) { "-q", "-E", "nodiscard", NULL }, mnt, &b->dev);
+        if (r < 0)
+                return r;
+        if (asprintf(&b->t_archive[TARGET_DEV], "%s/archive", b->dev.mnt) < 0 ||
+            asprintf(&b->t_scratch[TARGET_DEV], "%s/out", b->dev.mnt) < 0 ||
+            asprintf(&b->t_restic[TARGET_DEV], "%s/restic-repo", b->dev.mnt) < 0)
+                return -ENOMEM;
+        if (mkdir(b->t_archive[TARGET_DEV], 0700) < 0 || mkdir(b->t_scratch[TARGET_DEV], 0700) < 0)
+                return -errno;
+        return 0;
+}
+
 static int bench_setup(Bench *b) {
         int r;
 
@@ -773,6 +896,9 @@ static int bench_setup(Bench *b) {
                 return -ENOMEM;
         if (mkdir(b->state_dir, 0700) < 0 || mkdir(b->archive, 0700) < 0 || mkdir(b->out, 0700) < 0)
                 return -errno;
+        r = targets_setup(b);
+        if (r < 0)
+                return r;
         /* restic reads its password from the environment; the repository is a throwaway. */
         if (setenv("RESTIC_PASSWORD", "bench-copy", 1) < 0)
                 return -errno;
@@ -803,6 +929,10 @@ static void bench_teardown(Bench *b, DataSet *sets, size_t n, IncSet *inc) {
         free(inc->subvol);
         free(inc->snap);
         free(inc->backups);
+        (void) bench_fs_destroy(&b->dev);
+        free(b->t_archive[TARGET_DEV]);
+        free(b->t_scratch[TARGET_DEV]);
+        free(b->t_restic[TARGET_DEV]);
         (void) loop_btrfs_teardown(&b->fs);
         free(b->socket);
         free(b->state_dir);
@@ -815,6 +945,25 @@ static void bench_teardown(Bench *b, DataSet *sets, size_t n, IncSet *inc) {
         free(b->buf);
 }
 
+/* A comma-separated list of words: bit i for words[i]; 0 when a word is unknown. */
+static unsigned parse_words(const char *s, const char *const words[]) {
+        unsigned bits = 0;
+
+        for (const char *p = s; *p;) {
+                size_t l = strcspn(p, ",");
+                unsigned i;
+
+                for (i = 0; words[i]; i++)
+                        if (strlen(words[i]) == l && strncmp(p, words[i], l) == 0)
+                                break;
+                if (!words[i])
+                        return 0;
+                bits |= 1U << i;
+                p += l + (p[l] == ',');
+        }
+        return bits;
+}
+
 static int parse_options(int argc, char *argv[], Options *o) {
         static const struct option longopts[] = {
                 { "runs", required_argument, NULL, 'r' },
@@ -822,6 +971,8 @@ static int parse_options(int argc, char *argv[], Options *o) {
                 { "big-mib", required_argument, NULL, 'm' },
                 { "inc-files", required_argument, NULL, 'i' },
                 { "changed", required_argument, NULL, 'c' },
+                { "sets", required_argument, NULL, 'S' },
+                { "targets", required_argument, NULL, 'T' },
                 { "vssd", required_argument, NULL, 'd' },
                 { "vssbackup", required_argument, NULL, 'b' },
                 { "only", required_argument, NULL, 'o' },
@@ -860,6 +1011,16 @@ static int parse_options(int argc, char *argv[], Options *o) {
                                 return -EINVAL;
                         o->changed = (unsigned) v;
                         break;
+                case 'S':
+                        o->sets = parse_words(optarg, (const char *const[]) { "big", "small", "inc", NULL });
+                        if (o->sets == 0)
+                                return -EINVAL;
+                        break;
+                case 'T':
+                        o->targets = parse_words(optarg, (const char *const[]) { "host", "dev", NULL });
+                        if (o->targets == 0)
+                                return -EINVAL;
+                        break;
                 case 'd':
                         o->vssd = optarg;
                         break;
@@ -869,7 +1030,7 @@ static int parse_options(int argc, char *argv[], Options *o) {
                 case 'o':
                         if (strcmp(optarg, "inc") != 0)
                                 return -EINVAL;
-                        o->only_inc = true;
+                        o->sets = SET_INC;      /* the same as --sets inc */
                         break;
                 default:
                         return -EINVAL;
@@ -885,6 +1046,8 @@ int main(int argc, char *argv[]) {
                 .big_mib = 1024,
                 .inc_files = 200000,
                 .changed = 100,
+                .sets = SET_BIG | SET_SMALL | SET_INC,
+                .targets = 1U << TARGET_HOST | 1U << TARGET_DEV,
                 .vssd = BENCH_VSSD_PATH,
                 .vssbackup = BENCH_VSSBACKUP_PATH,
         };
@@ -897,8 +1060,8 @@ int main(int argc, char *argv[]) {
 
         if (parse_options(argc, argv, &o) < 0) {
                 fprintf(stderr,
-                        "usage: %s [--runs N] [--small-files N] [--big-mib N] [--inc-files N] [--changed N] [--vssd PATH] "
-                        "[--vssbackup PATH] [--only inc]\n",
+                        "usage: %s [--runs N] [--small-files N] [--big-mib N] [--inc-files N] [--changed N] "
+                        "[--sets big,small,inc] [--targets host,dev] [--vssd PATH] [--vssbackup PATH] [--only inc]\n",
                         argv[0]);
                 return 2;
         }
@@ -915,15 +1078,16 @@ int main(int argc, char *argv[]) {
         print_loadavg("at start");
 
         r = bench_setup(&b);
-        if (r >= 0 && !o.only_inc)
+        if (r >= 0 && (o.sets & SET_BIG))
                 r = dataset_setup(&b, &sets[0], "big", true);
-        if (r >= 0 && !o.only_inc)
+        if (r >= 0 && (o.sets & SET_SMALL))
                 r = dataset_setup(&b, &sets[1], "small", false);
-        for (size_t i = 0; r >= 0 && !o.only_inc && i < ELEMENTSOF(sets); i++)
-                r = dataset_measure(&b, &sets[i]);
-        if (r >= 0)
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(sets); i++)
+                if (sets[i].name)
+                        r = dataset_measure(&b, &sets[i]);
+        if (r >= 0 && (o.sets & SET_INC))
                 r = inc_setup(&b, &inc);
-        if (r >= 0)
+        if (r >= 0 && (o.sets & SET_INC))
                 r = inc_measure(&b, &inc);
         if (r < 0) {
                 fprintf(stderr, "bench_copy: %s\n", strerror(-r));
@@ -933,12 +1097,16 @@ int main(int argc, char *argv[]) {
 
         printf("Volume: loop-mounted btrfs (%llu GiB sparse image), one subvolume per data set; the baselines, tar and "
                "restic read a read-only snapshot of it; vssbackup backs up the subvolume (its own snapshot through vssd, "
-               "btrfs provider); archives, repositories, copies and restores go to a directory on the host filesystem; "
+               "btrfs provider); \"same disk\": archives, tar's file and repositories go to a directory on the host "
+               "filesystem that also holds the image; \"backup device\": to an ext4 of its own on a loop device backed by "
+               "/dev/shm (%llu GiB); copies and restores always write to the host filesystem; "
                "cold = sync + drop_caches=3 just before; %u runs per row, round robin\n",
-               IMAGE_SIZE >> 30, o.runs);
-        for (size_t i = 0; !o.only_inc && i < ELEMENTSOF(sets); i++)
-                print_table(&b, &sets[i]);
-        print_inc_table(&b, &inc);
+               IMAGE_SIZE >> 30, DEV_IMAGE_SIZE >> 30, o.runs);
+        for (size_t i = 0; i < ELEMENTSOF(sets); i++)
+                if (sets[i].name)
+                        print_table(&b, &sets[i]);
+        if (o.sets & SET_INC)
+                print_inc_table(&b, &inc);
         printf("\nWhole run %.0f s\n", (double) (now_usec() - start) / 1e6);
         print_loadavg("at end");
 

@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/uio.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -48,11 +50,13 @@
 
 #define CHUNK_SIZE (1024U * 1024U)
 #define OUT_SIZE (1024U * 1024U)             /* compressed bytes gathered per write(2) */
+#define PROBE_SIZE (32U * 1024U)             /* bytes of a chunk compressed to judge the chunk */
 #define READ_AHEAD (8U * 1024U * 1024U)      /* how far ahead of the hashing a large file is requested */
 #define WRITE_BEHIND (8U * 1024U * 1024U)    /* written bytes after which their writeback is started */
 #define HEADER_MAX (4U * 1024U * 1024U)      /* one entry's tar headers: paths, xattrs (twice, base64) */
 #define ZSTD_MAGIC 0xFD2FB528U
 #define ZSTD_RAW_BLOCK_MAX (128U * 1024U)
+#define RAW_FRAME_BLOCKS_MAX (HEADER_MAX / ZSTD_RAW_BLOCK_MAX + 1U)  /* the largest raw frame we make: headers */
 #define HARDLINKS_MAX (1024U * 1024U)
 #define TMP_PREFIX ".vss-tmp-"
 #define TMP_NAME_SIZE (sizeof(TMP_PREFIX) + 16)
@@ -267,6 +271,32 @@ static int pwrite_full(int fd, const void *buf, size_t size, uint64_t off) {
         return 0;
 }
 
+/* pwritev until all of iov[0..n) is written; iov is used up on the way. */
+static int pwritev_full(int fd, struct iovec *iov, int n, uint64_t off) {
+        while (n > 0) {
+                ssize_t k = pwritev(fd, iov, MIN(n, IOV_MAX), (off_t) off);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        return -EIO;
+                off += (uint64_t) k;
+                while (n > 0 && (size_t) k >= iov->iov_len) {
+                        k -= (ssize_t) iov->iov_len;
+                        iov++;
+                        n--;
+                }
+                if (n > 0) {
+                        iov->iov_base = (uint8_t *) iov->iov_base + k;
+                        iov->iov_len -= (size_t) k;
+                }
+        }
+        return 0;
+}
+
 /*
  * Start the writeback of what was written to fd since *synced, once that is WRITE_BEHIND or
  * more (sync_file_range without waiting). Otherwise a large file's pages stay dirty until the
@@ -364,6 +394,12 @@ struct ArchiveWriter {
         int sink_error;         /* the sink's first error; libarchive then fails the call */
         bool in_frame;          /* bytes went into the current zstd frame since it began */
 
+        /* Content of a large file that does not compress is stored in raw frames of our own
+         * instead (chunk_store_raw): no CPU spent on a compression that cannot win. */
+        bool raw;               /* the sink writes raw frames while set */
+        ZSTD_CCtx *probe;       /* level 1, single thread: compresses a chunk's first bytes */
+        uint8_t *probe_out;
+
         /* While capture is set, the headers libarchive makes are held here instead. */
         bool capture;
         uint8_t *hdr;
@@ -388,6 +424,70 @@ static int link_key_compare(const void *a, const void *b) {
 static int archive_result_to_errno(struct archive *a) {
         int e = archive_errno(a);
         return e > 0 ? -e : -EIO;
+}
+
+static void put_le32(uint8_t *p, uint32_t v) {
+        p[0] = (uint8_t) v;
+        p[1] = (uint8_t) (v >> 8);
+        p[2] = (uint8_t) (v >> 16);
+        p[3] = (uint8_t) (v >> 24);
+}
+
+/* Size of a zstd frame that stores n bytes as raw blocks: magic, descriptor, 4-byte content
+ * size, a 3-byte header per block of at most 128 KiB. */
+static size_t raw_frame_size(size_t n) {
+        size_t blocks = MAX((n + ZSTD_RAW_BLOCK_MAX - 1) / ZSTD_RAW_BLOCK_MAX, (size_t) 1);
+
+        return 4 + 1 + 4 + blocks * 3 + n;
+}
+
+/* The bytes of a raw frame's headers, and where they go between the data's pieces. */
+typedef struct RawFrame {
+        uint8_t head[9 + 3 * RAW_FRAME_BLOCKS_MAX];
+        struct iovec iov[1 + 2 * RAW_FRAME_BLOCKS_MAX];
+        int n_iov;
+} RawFrame;
+
+/*
+ * Lay out a zstd frame (RFC 8878) that stores n bytes (at most HEADER_MAX) as raw blocks:
+ * single segment, so the window is the content size; no checksum. The iovecs point into f's
+ * headers and into data, so the frame is written without copying the data.
+ */
+static void raw_frame_layout(const uint8_t *data, size_t n, RawFrame *f) {
+        uint8_t *p = f->head;
+        size_t done = 0;
+
+        assert(n <= HEADER_MAX);
+        put_le32(p, ZSTD_MAGIC);
+        p[4] = 2U << 6 | 1U << 5;       /* Frame_Header_Descriptor: FCS 4 bytes, Single_Segment */
+        put_le32(p + 5, (uint32_t) n);
+        f->iov[0] = (struct iovec) { p, 9 };
+        f->n_iov = 1;
+        p += 9;
+        do {
+                size_t k = MIN(n - done, (size_t) ZSTD_RAW_BLOCK_MAX);
+                uint32_t bh = (uint32_t) k << 3 | (done + k == n ? 1U : 0U);   /* Raw_Block, Last_Block */
+
+                p[0] = (uint8_t) bh;
+                p[1] = (uint8_t) (bh >> 8);
+                p[2] = (uint8_t) (bh >> 16);
+                f->iov[f->n_iov++] = (struct iovec) { p, 3 };
+                if (k > 0)
+                        f->iov[f->n_iov++] = (struct iovec) { (uint8_t *) data + done, k };
+                p += 3;
+                done += k;
+        } while (done < n);
+}
+
+/* Such a frame, gathered into ret (raw_frame_size(n) bytes). */
+static void raw_frame_build(const uint8_t *data, size_t n, uint8_t *ret) {
+        RawFrame f;
+
+        raw_frame_layout(data, n, &f);
+        for (int i = 0; i < f.n_iov; i++) {
+                memcpy(ret, f.iov[i].iov_base, f.iov[i].iov_len);
+                ret += f.iov[i].iov_len;
+        }
 }
 
 /* Write out the compressed bytes gathered so far. */
@@ -437,7 +537,33 @@ static int zstd_feed(ArchiveWriter *w, const void *data, size_t n, ZSTD_EndDirec
         return mode == ZSTD_e_end ? out_flush(w) : 0;
 }
 
-/* libarchive's write callback: headers are held while capturing, everything else compressed. */
+/* Store n bytes as raw frames (raw_frame_layout), at most one chunk per frame, written
+ * straight from data behind what was gathered: zstd does not see them and nothing copies
+ * them in user space; any zstd reader reads them. */
+static int raw_feed(ArchiveWriter *w, const uint8_t *data, size_t n) {
+        int r;
+
+        r = out_flush(w);
+        if (r < 0)
+                return r;
+        while (n > 0) {
+                size_t k = MIN(n, (size_t) CHUNK_SIZE);
+                RawFrame f;
+
+                raw_frame_layout(data, k, &f);
+                r = pwritev_full(w->fd, f.iov, f.n_iov, w->out_pos);
+                if (r < 0)
+                        return r;
+                w->out_pos += raw_frame_size(k);
+                write_behind(w->fd, &w->out_synced, w->out_pos);
+                data += k;
+                n -= k;
+        }
+        return 0;
+}
+
+/* libarchive's write callback: headers are held while capturing, everything else compressed
+ * (or stored raw while w->raw). */
 static la_ssize_t writer_sink(struct archive *a, void *userdata, const void *buf, size_t n) {
         ArchiveWriter *w = userdata;
         int r;
@@ -464,7 +590,7 @@ static la_ssize_t writer_sink(struct archive *a, void *userdata, const void *buf
                         return (la_ssize_t) n;
                 }
         } else {
-                r = zstd_feed(w, buf, n, ZSTD_e_continue);
+                r = w->raw ? raw_feed(w, buf, n) : zstd_feed(w, buf, n, ZSTD_e_continue);
                 if (r == 0)
                         return (la_ssize_t) n;
         }
@@ -472,43 +598,6 @@ fail:
         w->sink_error = r;
         archive_set_error(a, -r, "%s", strerror(-r));
         return -1;
-}
-
-static void put_le32(uint8_t *p, uint32_t v) {
-        p[0] = (uint8_t) v;
-        p[1] = (uint8_t) (v >> 8);
-        p[2] = (uint8_t) (v >> 16);
-        p[3] = (uint8_t) (v >> 24);
-}
-
-/* Size of a zstd frame that stores n bytes as raw blocks: magic, descriptor, 4-byte content
- * size, a 3-byte header per block of at most 128 KiB. */
-static size_t raw_frame_size(size_t n) {
-        size_t blocks = MAX((n + ZSTD_RAW_BLOCK_MAX - 1) / ZSTD_RAW_BLOCK_MAX, (size_t) 1);
-
-        return 4 + 1 + 4 + blocks * 3 + n;
-}
-
-/* Such a frame (RFC 8878): single segment, so the window is the content size; no checksum. */
-static void raw_frame_build(const uint8_t *data, size_t n, uint8_t *ret) {
-        uint8_t *p = ret;
-        size_t done = 0;
-
-        put_le32(p, ZSTD_MAGIC);
-        p[4] = 2U << 6 | 1U << 5;       /* Frame_Header_Descriptor: FCS 4 bytes, Single_Segment */
-        put_le32(p + 5, (uint32_t) n);
-        p += 9;
-        do {
-                size_t k = MIN(n - done, (size_t) ZSTD_RAW_BLOCK_MAX);
-                uint32_t bh = (uint32_t) k << 3 | (done + k == n ? 1U : 0U);   /* Raw_Block, Last_Block */
-
-                p[0] = (uint8_t) bh;
-                p[1] = (uint8_t) (bh >> 8);
-                p[2] = (uint8_t) (bh >> 16);
-                memcpy(p + 3, data + done, k);
-                p += 3 + k;
-                done += k;
-        } while (done < n);
 }
 
 /* Standard base64 of n bytes without padding, as libarchive writes LIBARCHIVE.xattr values. */
@@ -605,7 +694,9 @@ int archive_writer_open_full(int dirfd, const char *name, const ArchiveWriterOpt
         w->out = malloc(OUT_SIZE);
         w->xxh = XXH3_createState();
         w->zc = ZSTD_createCCtx();
-        if (!w->name || !w->buf || !w->out || !w->xxh || !w->zc)
+        w->probe = ZSTD_createCCtx();
+        w->probe_out = malloc(PROBE_SIZE);
+        if (!w->name || !w->buf || !w->out || !w->xxh || !w->zc || !w->probe || !w->probe_out)
                 return -ENOMEM;
 
         z = ZSTD_CCtx_setParameter(w->zc, ZSTD_c_compressionLevel,
@@ -746,6 +837,43 @@ typedef struct Segment {
 } Segment;
 
 /*
+ * Whether a chunk of content is better stored raw: its first PROBE_SIZE bytes, compressed at
+ * level 1 into a buffer 1/32 smaller than they are, do not fit (zstd gives up at the first
+ * block that does not). Random, encrypted and already compressed data fail this after about
+ * 10 µs, where compressing the whole chunk would cost milliseconds for nothing: zstd's own
+ * level 1 runs at a few hundred MB/s on such data and stores it raw anyway. A chunk that
+ * compresses elsewhere than its start is misjudged; it is then stored raw, as zstd stores
+ * what it cannot squeeze, and the archive is merely larger than it might be.
+ */
+static bool chunk_store_raw(ArchiveWriter *w, const uint8_t *buf, size_t n) {
+        size_t k = MIN(n, (size_t) PROBE_SIZE), z;
+
+        if (k < PROBE_SIZE)
+                return false;   /* too short to judge, and cheap to compress */
+        z = ZSTD_compressCCtx(w->probe, w->probe_out, k - k / 32, buf, k, 1);
+        return ZSTD_isError(z);
+}
+
+/* Switch the content stream between compressed and raw frames. Raw frames cannot go inside a
+ * zstd frame, so going raw ends the current one first; going back needs nothing (the next
+ * compressed bytes open a new frame). */
+static int writer_set_raw(ArchiveWriter *w, bool raw) {
+        int r;
+
+        if (raw == w->raw)
+                return 0;
+        if (raw) {
+                r = zstd_feed(w, NULL, 0, ZSTD_e_end);
+                if (r < 0) {
+                        w->broken = true;
+                        return r;
+                }
+        }
+        w->raw = raw;
+        return 0;
+}
+
+/*
  * Read the segments once, in chunks, hashing; with store, also write them to the archive. A
  * segment larger than a chunk is asked of the kernel READ_AHEAD ahead of the chunk being
  * hashed (POSIX_FADV_WILLNEED starts the reads and returns), so the disk keeps working while
@@ -775,6 +903,9 @@ static int writer_pass(ArchiveWriter *w, int fd, const Segment *segs, size_t n_s
                                 return r;
                         XXH3_128bits_update(w->xxh, w->buf, n);
                         if (store) {
+                                r = writer_set_raw(w, chunk_store_raw(w, w->buf, n));
+                                if (r < 0)
+                                        return r;
                                 r = writer_data(w, w->buf, n);
                                 if (r < 0)
                                         return r;
@@ -825,6 +956,7 @@ static int writer_store_streaming(ArchiveWriter *w, int fd, const Segment *segs,
         /* On a source error, libarchive pads the entry here and the checksum of what was read
          * will not match the stored bytes: verify and restore report it. */
         k = writer_finish_entry(w);
+        w->raw = false;         /* the padding went as the content did; headers compress again */
         if (k < 0)
                 return k;
 
@@ -1178,6 +1310,8 @@ ArchiveWriter *archive_writer_free(ArchiveWriter *w) {
                 (void) archive_write_free(w->a);
         archive_entry_free(w->e);
         ZSTD_freeCCtx(w->zc);
+        ZSTD_freeCCtx(w->probe);
+        free(w->probe_out);
         free(w->out);
         free(w->hdr);
         if (w->tmpname[0] && w->dirfd >= 0)
@@ -1468,30 +1602,64 @@ ArchiveReader *archive_reader_free(ArchiveReader *r) {
  */
 typedef int (*DataSinkFn)(const uint8_t *buf, size_t n, uint64_t pos, void *userdata);
 
+/* Hash and hand on n bytes of content at pos (the piece reader_read_content got). */
+static int reader_take(ArchiveReader *r, const uint8_t *buf, size_t n, uint64_t pos, DataSinkFn sink, void *userdata) {
+        int k;
+
+        XXH3_128bits_update(r->xxh, buf, n);
+        if (sink) {
+                k = sink(buf, n, pos, userdata);
+                if (k < 0)
+                        return k;
+        }
+        r->bytes += (uint64_t) n;
+        if (r->progress)
+                r->progress(r->bytes, r->files, r->userdata);
+        return 0;
+}
+
+/*
+ * The content comes as libarchive's blocks, pointing into the decompressed stream: no copy
+ * into a buffer of ours. A block that starts past where the last one ended, or an end past
+ * it, leaves a hole (only a sparse entry, which we never write, has them): its zeros are
+ * taken like content, as archive_read_data would fill them in.
+ */
 static int reader_read_content(ArchiveReader *r, DataSinkFn sink, void *userdata, uint8_t ret_sum[ARCHIVE_CHECKSUM_SIZE]) {
         uint64_t pos = 0;
 
         XXH3_128bits_reset(r->xxh);
         for (;;) {
-                la_ssize_t n = archive_read_data(r->a, r->buf, CHUNK_SIZE);
+                const void *block;
+                size_t n;
+                la_int64_t off;
+                bool eof;
                 int k;
 
-                if (n < 0)
+                k = archive_read_data_block(r->a, &block, &n, &off);
+                eof = k == ARCHIVE_EOF;
+                if (eof)
+                        n = 0;          /* off is the entry's end: a trailing hole is filled below */
+                else if (k != ARCHIVE_OK && k != ARCHIVE_WARN)
                         return reader_fail(r);
-                if (n == 0)
-                        break;
-                if (pos + (uint64_t) n > r->cur.size)
+                if (off < 0 || (uint64_t) off < pos || (uint64_t) off > r->cur.size || n > r->cur.size - (uint64_t) off)
                         return reader_fail(r);
-                XXH3_128bits_update(r->xxh, r->buf, (size_t) n);
-                if (sink) {
-                        k = sink(r->buf, (size_t) n, pos, userdata);
+                while (pos < (uint64_t) off) {
+                        size_t z = (size_t) MIN((uint64_t) CHUNK_SIZE, (uint64_t) off - pos);
+
+                        memset(r->buf, 0, z);
+                        k = reader_take(r, r->buf, z, pos, sink, userdata);
                         if (k < 0)
                                 return k;
+                        pos += z;
                 }
-                pos += (uint64_t) n;
-                r->bytes += (uint64_t) n;
-                if (r->progress)
-                        r->progress(r->bytes, r->files, r->userdata);
+                if (eof)
+                        break;
+                if (n > 0) {
+                        k = reader_take(r, block, n, pos, sink, userdata);
+                        if (k < 0)
+                                return k;
+                        pos += n;
+                }
         }
         if (pos != r->cur.size)
                 return reader_fail(r);
