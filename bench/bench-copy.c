@@ -21,13 +21,17 @@
  * `--changed` files are rewritten with 4–52 KiB each, and, cold, copying just those files out
  * of a snapshot (plus syncfs) is timed against `vssbackup backup --type incremental`.
  *
- * Backups go to two places, each with its own rows (--targets): "host", a directory on the host
- * filesystem that also holds the volume's image (backup and source on one disk), and "dev", an
- * ext4 of its own on a loop device backed by /dev/shm (a backup normally goes to another
- * device than the one it reads).
+ * Backups go to up to three places, each with its own rows (--targets; default host,dev):
+ * "host", a directory on the host filesystem that also holds the volume's image (backup and
+ * source on one disk); "dev", an ext4 of its own on a loop device backed by /dev/shm (a backup
+ * normally goes to another device than the one it reads); "tmpfs", a target that costs only
+ * the copy into memory, so that what is left is the reading side.
  *
  *   bench_copy [--runs N] [--small-files N] [--big-mib N] [--inc-files N] [--changed N]
- *              [--sets big,small,inc] [--targets host,dev]
+ *              [--sets big,small,inc] [--targets host,dev,tmpfs] [--compare OTHER-VSSBACKUP]
+ *
+ * --compare runs another vssbackup (an older build) in the same runs, interleaved (it goes
+ * first on every other run), with rows of its own: a before/after under the same load.
  *
  * Needs root (loop devices, mount, drop_caches); exits 77 otherwise. tar, zstd and restic are
  * taken from PATH; a tool that is missing gets a row saying so.
@@ -43,6 +47,7 @@
 #include <string.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -80,6 +85,7 @@ typedef struct Options {
         unsigned targets;       /* bits of Target: where backups and the copy baselines' sources go */
         const char *vssd;
         const char *vssbackup;
+        const char *compare;    /* another vssbackup (an older build): its rows in the same runs */
 } Options;
 
 /* Which data sets run (--sets). */
@@ -89,11 +95,13 @@ enum { SET_BIG = 1U << 0, SET_SMALL = 1U << 1, SET_INC = 1U << 2 };
  * Where the archive, tar's file and restic's repository go (--targets). TARGET_HOST is the
  * directory on the host filesystem that also holds the volume's image: backup and source share
  * one disk. TARGET_DEV is an ext4 of its own on a loop device backed by /dev/shm, the way a
- * backup normally goes to another device than the one it reads. Restores and copies always
- * write to the host filesystem; with TARGET_DEV they read from the backup device (the copy
- * baseline from a plain copy of the tree placed there untimed).
+ * backup normally goes to another device than the one it reads; TARGET_TMPFS is a tmpfs, a
+ * target that costs nothing but the copy into memory (no block layer, no loop thread, fsync
+ * free), so that what remains is the reading side. Restores and copies always write to the
+ * host filesystem; with another target they read from it (the copy baseline from a plain
+ * copy of the tree placed there untimed).
  */
-typedef enum Target { TARGET_HOST, TARGET_DEV, _TARGET_MAX } Target;
+typedef enum Target { TARGET_HOST, TARGET_DEV, TARGET_TMPFS, _TARGET_MAX } Target;
 
 typedef struct Samples {
         double v[MAX_RUNS];
@@ -110,6 +118,7 @@ typedef struct DataSet {
         Samples read;
         Samples tar[_TARGET_MAX], restic[_TARGET_MAX], vb[_TARGET_MAX], vb_copy[_TARGET_MAX], copy[_TARGET_MAX],
                 restore[_TARGET_MAX];
+        Samples cmp_vb[_TARGET_MAX], cmp_restore[_TARGET_MAX];   /* --compare */
 } DataSet;
 
 /* The incremental: its subvolume, its own backup directory, and its samples (ms). */
@@ -132,6 +141,7 @@ typedef struct Bench {
         char *out;              /* scratch on the host filesystem: tar's file, copies, restores */
         char *restic_repo;
         BenchFs dev;            /* TARGET_DEV */
+        char *tmpfs;            /* TARGET_TMPFS: its mount point, NULL when not mounted */
         char *t_archive[_TARGET_MAX], *t_scratch[_TARGET_MAX], *t_restic[_TARGET_MAX];
         char *restic_cache;
         pid_t vssd;
@@ -488,7 +498,7 @@ static int measure_restic(Bench *b, DataSet *d, Target t) {
 
 /* `vssbackup backup --type full SUBVOL --to ARCHIVE`, timed as a whole; the backup stays
  * for the restore row. */
-static int measure_vssbackup(Bench *b, DataSet *d, Target t) {
+static int measure_vssbackup(Bench *b, DataSet *d, Target t, const char *vssbackup, Samples *vb, Samples *vb_copy) {
         uint64_t start;
         double copy;
         int r;
@@ -501,15 +511,15 @@ static int measure_vssbackup(Bench *b, DataSet *d, Target t) {
         if (r < 0)
                 return r;
         start = now_usec();
-        r = run_command(b, (char *const[]) { (char *) b->opts->vssbackup, (char *) "backup", (char *) "--type",
+        r = run_command(b, (char *const[]) { (char *) vssbackup, (char *) "backup", (char *) "--type",
                                              (char *) "full", d->subvol, (char *) "--to", b->t_archive[t], (char *) "--socket",
                                              b->socket, NULL });
         if (r < 0)
                 return r;
-        samples_add(&d->vb[t], mibs(d, start));
+        samples_add(vb, mibs(d, start));
         r = parse_copy_rate(b->log, &copy);
-        if (r > 0)
-                samples_add(&d->vb_copy[t], copy);
+        if (r > 0 && vb_copy)
+                samples_add(vb_copy, copy);
         return r < 0 ? r : 0;
 }
 
@@ -523,7 +533,7 @@ static int measure_copy(Bench *b, DataSet *d, Target t) {
 
         if (asprintf(&dst, "%s/copy", b->out) < 0)
                 return -ENOMEM;
-        if (t == TARGET_DEV) {
+        if (t != TARGET_HOST) {
                 _cleanup_free_ char *snap = NULL;
 
                 if (asprintf(&snap, "%s/.", d->snap) < 0 || asprintf(&tree, "%s/tree", b->t_scratch[t]) < 0)
@@ -549,14 +559,14 @@ static int measure_copy(Bench *b, DataSet *d, Target t) {
                 return r;
         samples_add(&d->copy[t], mibs(d, start));
         r = fresh_dir(b->out);
-        if (r >= 0 && t == TARGET_DEV)
+        if (r >= 0 && t != TARGET_HOST)
                 r = fresh_dir(b->t_scratch[t]);
         return r < 0 ? r : target_trim(b, t);
 }
 
 /* Restores the backup measure_vssbackup left into the host filesystem, then removes both
  * (untimed). */
-static int measure_restore(Bench *b, DataSet *d, Target t) {
+static int measure_restore(Bench *b, DataSet *d, Target t, const char *vssbackup, Samples *restore) {
         _cleanup_free_ char *backup = NULL, *dst = NULL;
         uint64_t start;
         int r;
@@ -572,11 +582,11 @@ static int measure_restore(Bench *b, DataSet *d, Target t) {
         if (r < 0)
                 return r;
         start = now_usec();
-        r = run_command(b, (char *const[]) { (char *) b->opts->vssbackup, (char *) "restore", backup, (char *) "--to", dst,
+        r = run_command(b, (char *const[]) { (char *) vssbackup, (char *) "restore", backup, (char *) "--to", dst,
                                              (char *) "--no-writers", (char *) "--quiet", NULL });
         if (r < 0)
                 return r;
-        samples_add(&d->restore[t], mibs(d, start));
+        samples_add(restore, mibs(d, start));
         r = fresh_dir(b->out);
         if (r >= 0)
                 r = fresh_dir(b->t_archive[t]);
@@ -602,7 +612,7 @@ static int dataset_setup(Bench *b, DataSet *d, const char *name, bool big) {
 }
 
 static const char *target_name(Target t) {
-        return t == TARGET_DEV ? "backup device" : "same disk";
+        return t == TARGET_DEV ? "backup device" : t == TARGET_TMPFS ? "tmpfs" : "same disk";
 }
 
 /* One run of every row, in a fixed order; each row starts cold. */
@@ -624,12 +634,21 @@ static int dataset_measure(Bench *b, DataSet *d) {
                                 r = measure_tar(b, d, t);
                         if (r >= 0 && b->have_restic)
                                 r = measure_restic(b, d, t);
+                        /* --compare: the other build's backup and restore, first on every other run. */
+                        if (r >= 0 && b->opts->compare && i % 2 == 1)
+                                r = measure_vssbackup(b, d, t, b->opts->compare, &d->cmp_vb[t], NULL);
+                        if (r >= 0 && b->opts->compare && i % 2 == 1)
+                                r = measure_restore(b, d, t, b->opts->compare, &d->cmp_restore[t]);
                         if (r >= 0)
-                                r = measure_vssbackup(b, d, t);
+                                r = measure_vssbackup(b, d, t, b->opts->vssbackup, &d->vb[t], &d->vb_copy[t]);
                         if (r >= 0)
                                 r = measure_copy(b, d, t);
                         if (r >= 0)
-                                r = measure_restore(b, d, t);
+                                r = measure_restore(b, d, t, b->opts->vssbackup, &d->restore[t]);
+                        if (r >= 0 && b->opts->compare && i % 2 == 0)
+                                r = measure_vssbackup(b, d, t, b->opts->compare, &d->cmp_vb[t], NULL);
+                        if (r >= 0 && b->opts->compare && i % 2 == 0)
+                                r = measure_restore(b, d, t, b->opts->compare, &d->cmp_restore[t]);
                         if (r < 0)
                                 return r;
                         fprintf(stderr,
@@ -794,7 +813,8 @@ static void print_table(const Bench *b, DataSet *d) {
         printf("| case (all cold) | runs | median MiB/s | min–max MiB/s | ratio |\n|---|---|---|---|---|\n");
         print_row("plain read (baseline of the backups)", &d->read, NULL, NULL);
         for (Target t = 0; t < _TARGET_MAX; t++) {
-                const char *where = t == TARGET_DEV ? "to the backup device" : "to the same disk";
+                const char *where = t == TARGET_DEV ? "to the backup device" : t == TARGET_TMPFS ? "to tmpfs" : "to the same disk";
+                const char *from = t == TARGET_DEV ? "the backup device" : t == TARGET_TMPFS ? "tmpfs" : "the same disk";
                 char what[160];
 
                 if (!(b->opts->targets & (1U << t)))
@@ -818,11 +838,18 @@ static void print_table(const Bench *b, DataSet *d) {
                 (void) snprintf(what, sizeof(what), "vssbackup copy phase (its progress line), %s", where);
                 print_row(what, &d->vb_copy[t], &d->read, "of read");
                 (void) snprintf(what, sizeof(what), "plain copy, `cp -a` + `sync -f` from %s (baseline of the restore)",
-                                t == TARGET_DEV ? "the backup device" : "the snapshot");
+                                t == TARGET_HOST ? "the snapshot" : from);
                 print_row(what, &d->copy[t], NULL, NULL);
-                (void) snprintf(what, sizeof(what), "`vssbackup restore --no-writers` (ends with syncfs), from %s",
-                                t == TARGET_DEV ? "the backup device" : "the same disk");
+                (void) snprintf(what, sizeof(what), "`vssbackup restore --no-writers` (ends with syncfs), from %s", from);
                 print_row(what, &d->restore[t], &d->copy[t], "of copy");
+                if (b->opts->compare) {
+                        (void) snprintf(what, sizeof(what), "`--compare` build: full, whole command, %s", where);
+                        print_row(what, &d->cmp_vb[t], &d->read, "of read");
+                        (void) snprintf(what, sizeof(what), "`--compare` build: full against tar zstd -T0, %s", where);
+                        print_row(what, &d->cmp_vb[t], &d->tar[t], "of tar");
+                        (void) snprintf(what, sizeof(what), "`--compare` build: restore, from %s", from);
+                        print_row(what, &d->cmp_restore[t], &d->copy[t], "of copy");
+                }
         }
 }
 
@@ -859,6 +886,25 @@ static int targets_setup(Bench *b) {
         b->t_archive[TARGET_HOST] = b->archive;
         b->t_scratch[TARGET_HOST] = b->out;
         b->t_restic[TARGET_HOST] = b->restic_repo;
+        if (b->opts->targets & (1U << TARGET_TMPFS)) {
+                if (asprintf(&b->tmpfs, "%s/backup-tmpfs", b->fs.dir) < 0)
+                        return -ENOMEM;
+                if (mkdir(b->tmpfs, 0700) < 0)
+                        return -errno;
+                if (mount("tmpfs", b->tmpfs, "tmpfs", MS_NOSUID | MS_NODEV, "size=8g,mode=0700") < 0) {
+                        r = -errno;
+                        (void) rmdir(b->tmpfs);
+                        free(b->tmpfs);
+                        b->tmpfs = NULL;
+                        return r;
+                }
+                if (asprintf(&b->t_archive[TARGET_TMPFS], "%s/archive", b->tmpfs) < 0 ||
+                    asprintf(&b->t_scratch[TARGET_TMPFS], "%s/out", b->tmpfs) < 0 ||
+                    asprintf(&b->t_restic[TARGET_TMPFS], "%s/restic-repo", b->tmpfs) < 0)
+                        return -ENOMEM;
+                if (mkdir(b->t_archive[TARGET_TMPFS], 0700) < 0 || mkdir(b->t_scratch[TARGET_TMPFS], 0700) < 0)
+                        return -errno;
+        }
         if (!(b->opts->targets & (1U << TARGET_DEV)))
                 return 0;
         if (asprintf(&image, "/dev/shm/%s.img", strrchr(b->fs.dir, '/') + 1) < 0 ||
@@ -930,9 +976,16 @@ static void bench_teardown(Bench *b, DataSet *sets, size_t n, IncSet *inc) {
         free(inc->snap);
         free(inc->backups);
         (void) bench_fs_destroy(&b->dev);
-        free(b->t_archive[TARGET_DEV]);
-        free(b->t_scratch[TARGET_DEV]);
-        free(b->t_restic[TARGET_DEV]);
+        if (b->tmpfs) {
+                (void) umount2(b->tmpfs, MNT_DETACH);
+                (void) rmdir(b->tmpfs);
+                free(b->tmpfs);
+        }
+        for (Target t = TARGET_DEV; t < _TARGET_MAX; t++) {
+                free(b->t_archive[t]);
+                free(b->t_scratch[t]);
+                free(b->t_restic[t]);
+        }
         (void) loop_btrfs_teardown(&b->fs);
         free(b->socket);
         free(b->state_dir);
@@ -976,6 +1029,7 @@ static int parse_options(int argc, char *argv[], Options *o) {
                 { "vssd", required_argument, NULL, 'd' },
                 { "vssbackup", required_argument, NULL, 'b' },
                 { "only", required_argument, NULL, 'o' },
+                { "compare", required_argument, NULL, 'C' },
                 {}
         };
         int c;
@@ -1017,7 +1071,7 @@ static int parse_options(int argc, char *argv[], Options *o) {
                                 return -EINVAL;
                         break;
                 case 'T':
-                        o->targets = parse_words(optarg, (const char *const[]) { "host", "dev", NULL });
+                        o->targets = parse_words(optarg, (const char *const[]) { "host", "dev", "tmpfs", NULL });
                         if (o->targets == 0)
                                 return -EINVAL;
                         break;
@@ -1031,6 +1085,9 @@ static int parse_options(int argc, char *argv[], Options *o) {
                         if (strcmp(optarg, "inc") != 0)
                                 return -EINVAL;
                         o->sets = SET_INC;      /* the same as --sets inc */
+                        break;
+                case 'C':
+                        o->compare = optarg;
                         break;
                 default:
                         return -EINVAL;
@@ -1061,7 +1118,8 @@ int main(int argc, char *argv[]) {
         if (parse_options(argc, argv, &o) < 0) {
                 fprintf(stderr,
                         "usage: %s [--runs N] [--small-files N] [--big-mib N] [--inc-files N] [--changed N] "
-                        "[--sets big,small,inc] [--targets host,dev] [--vssd PATH] [--vssbackup PATH] [--only inc]\n",
+                        "[--sets big,small,inc] [--targets host,dev,tmpfs] [--vssd PATH] [--vssbackup PATH] [--compare PATH] "
+                        "[--only inc]\n",
                         argv[0]);
                 return 2;
         }
