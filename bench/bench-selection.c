@@ -757,7 +757,9 @@ int main(int argc, char **argv) {
         for (unsigned i = 0; i < b.n_times; i++) {
                 printf("\nB%u. The same tree and changes on %s (%s, noatime, no snapshot): change detection by times "
                        "only; %s, same rounds.\n\n",
-                       i + 1, b.times[i].type, b.times[i].tmpfs ? "in memory, empty files" : "loop", cache_state);
+                       i + 1, b.times[i].type,
+                       b.times[i].tmpfs ? "in memory, empty files" : "loop, remounted read-only as a snapshot is",
+                       cache_state);
                 print_table(contenders, n, 1 + i, b.runs);
         }
         bench_done(&b);

@@ -258,23 +258,32 @@ static int device_path(dev_t dev, char **ret) {
 
 typedef struct ShareCount {
         uint64_t n, enough;
+        const _Atomic bool *scan_done;
 } ShareCount;
 
+/* Enough once the share is reached; while the scan still runs, the count goes on listing,
+ * so that on a cold cache the directories the walk reads next are read while the scan
+ * waits for its own reads. */
 static int share_count(const ChangeScanEntry *e, void *userdata) {
         ShareCount *c = userdata;
 
-        return ++c->n >= c->enough ? -ECANCELED : 0;
+        if (++c->n < c->enough)
+                return 0;
+        return !c->scan_done || atomic_load_explicit(c->scan_done, memory_order_relaxed) ? -ECANCELED : 0;
 }
 
-/* Does the tree below dir_fd hold at least 1/share of the file system's inodes in use? */
-static int tree_share_enough(int dir_fd, const struct statfs *sfs, unsigned share) {
-        ShareCount c = { .enough = 1 };
+/* Does the tree below dir_fd hold at least 1/share of the file system's inodes in use?
+ * scan_done: the running scan's end, or NULL when none runs meanwhile. */
+static int tree_share_enough(int dir_fd, const struct statfs *sfs, unsigned share, const _Atomic bool *scan_done) {
+        ShareCount c = { .enough = 1, .scan_done = scan_done };
         int r;
 
         if (sfs->f_files > sfs->f_ffree)
                 c.enough = MAX((uint64_t) (sfs->f_files - sfs->f_ffree) / share, (uint64_t) 1);
         r = change_scan_walk(dir_fd, ".", NULL, CHANGE_SCAN_RECURSIVE | CHANGE_SCAN_SERIAL | CHANGE_SCAN_NO_BULK, 0,
                              share_count, &c);
+        if (r == 0 && c.n >= c.enough)  /* listed all of it while the scan ran */
+                return 0;
         /* A count that fails (a directory it may not read) says nothing about the share: the
          * walk meets the same error at the same entry with or without the scan, so go on. */
         if (r < 0)
@@ -291,6 +300,7 @@ typedef struct BulkRun {
         unsigned threads;
         ChangeSet *set;
         _Atomic bool cancel;
+        _Atomic bool done;
         int result;
 } BulkRun;
 
@@ -301,6 +311,7 @@ static void *bulk_run_thread(void *userdata) {
                 run->result = change_scan_xfs_changed(run->fd, run->since, run->threads, run->set, &run->cancel);
         else
                 run->result = change_scan_ext4_changed(run->device, run->since, run->set, &run->cancel);
+        atomic_store(&run->done, true);
         return NULL;
 }
 
@@ -361,7 +372,7 @@ int change_scan_bulk_changed(int dir_fd, const struct statx *sx, vss_timestamp s
                 started = pthread_create(&thread, NULL, bulk_run_thread, &run) == 0;
                 (void) pthread_sigmask(SIG_SETMASK, &old, NULL);
         }
-        r = tree_share_enough(dir_fd, &sfs, xfs ? BULK_SHARE_XFS : BULK_SHARE_EXT4);
+        r = tree_share_enough(dir_fd, &sfs, xfs ? BULK_SHARE_XFS : BULK_SHARE_EXT4, started ? &run.done : NULL);
         if (started) {
                 if (r < 0)
                         atomic_store(&run.cancel, true);
