@@ -886,6 +886,8 @@ static int targets_setup(Bench *b) {
         b->t_archive[TARGET_HOST] = b->archive;
         b->t_scratch[TARGET_HOST] = b->out;
         b->t_restic[TARGET_HOST] = b->restic_repo;
+        if (!(b->opts->sets & (SET_BIG | SET_SMALL)))
+                return 0;       /* the incremental rows use the host filesystem only */
         if (b->opts->targets & (1U << TARGET_TMPFS)) {
                 if (asprintf(&b->tmpfs, "%s/backup-tmpfs", b->fs.dir) < 0)
                         return -ENOMEM;
