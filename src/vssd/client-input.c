@@ -17,8 +17,9 @@
  *  - every message's fixed header (CLIENT_HEADER_SIZE bytes): its declared size must fit
  *    --max-message-size, and it is reserved against the uid's --max-pending-per-uid and,
  *    but for root, everyone's --max-pending before a byte of the body moves. The header is
- *    read into the Client; the body goes from the socket to the pipe with splice(), exactly
- *    as many bytes as the header announced, so both sides always agree where messages end;
+ *    peeked into the Client (read, when it arrives in pieces); the message goes from the
+ *    socket to the pipe with splice(), exactly as many bytes as the header announced, so
+ *    both sides always agree where messages end;
  *  - time: a handshake or message that has started must end within --read-timeout-ms.
  *
  * Output is bounded the same way: the next message is passed on only once sd-bus has taken
@@ -32,8 +33,10 @@
  *
  * Cost: a message goes header and body in one dispatch, and sd-bus reads and dispatches it
  * at once (dispatch_now); every connection's input is watched through one epoll set of the
- * gate's own, served in batches, so many writers answering at once share one turn of the
- * loop (on_gate).
+ * gate's own, served in batches from one epoll_wait, so many writers answering at once share
+ * one turn of the loop (on_gate). A small message costs the gate two system calls (the peek
+ * of its header, one splice); that sd-bus has emptied the pipe is known from seeing it
+ * dispatch the message (pipe_empty), not asked of the kernel.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -314,6 +317,12 @@ static int header_accept(Client *c) {
         return 0;
 }
 
+static uint32_t header_serial(const uint8_t *h) {
+        if (h[0] == 'l')
+                return (uint32_t) h[8] | (uint32_t) h[9] << 8 | (uint32_t) h[10] << 16 | (uint32_t) h[11] << 24;
+        return (uint32_t) h[11] | (uint32_t) h[10] << 8 | (uint32_t) h[9] << 16 | (uint32_t) h[8] << 24;
+}
+
 static size_t pipe_unread(const Client *c) {
         int n = 0;
 
@@ -329,10 +338,40 @@ static bool replies_backed_up(const Client *c) {
         return sd_bus_get_n_queued_write(c->bus, &q) >= 0 && q >= c->manager->config.max_queued;
 }
 
+/* Is every byte put in the pipe read by sd-bus? Between messages, when sd-bus has dispatched
+ * the last message the gate forwarded, yes, without a system call: sd-bus reads a message
+ * exactly to its end and dispatches it in the same sd_bus_process(), and the gate forwards a
+ * message only into an empty pipe. Otherwise (before the first message, whose handshake lines
+ * are not seen dispatched; a message sd-bus took but nobody saw, such as a reply it dropped)
+ * the kernel is asked. Seeing the serial dispatched twice changes nothing. */
+static bool pipe_empty(const Client *c) {
+        if (c->header_len == 0 && c->taken)
+                return true;
+        return pipe_unread(c) == 0;
+}
+
+/* sd-bus seals the messages it makes up itself (timeouts, a closed connection) with this
+ * serial; a peer's message with it is never taken as seen. */
+#define SERIAL_SYNTHETIC UINT32_MAX
+
+void client_input_note_taken(Client *c, sd_bus_message *m) {
+        uint64_t cookie = 0;
+
+        if (!c || c->serial == SERIAL_SYNTHETIC || sd_bus_message_get_cookie(m, &cookie) < 0)
+                return;
+        if (cookie == c->serial)
+                c->taken = true;
+}
+
+static int on_bus_filter(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        client_input_note_taken(userdata, m);
+        return 0;
+}
+
 /* May the gate move bytes now? Not while sd-bus still has some in the pipe (it holds at most
  * one message besides), nor, between messages, while the peer leaves our replies unread. */
 static bool may_forward(const Client *c) {
-        if (pipe_unread(c) > 0)
+        if (!pipe_empty(c))
                 return false;
         if (c->message_left == 0 && c->header_len == 0 && replies_backed_up(c))
                 return false;
@@ -397,6 +436,30 @@ static int message_step(Client *c) {
                 if (c->header_len == 0 && !may_forward(c)) {
                         pause_input(c);
                         return 0;
+                }
+
+                if (c->header_len == 0) {
+                        /* Peeked whole, the header stays in the socket and goes to the pipe
+                         * with the body in one splice (a write of it cost a system call per
+                         * message). A header that has not all arrived is consumed as it comes,
+                         * below: left in the socket it would keep the socket ready. */
+                        k = recv(c->input_fd, c->header, CLIENT_HEADER_SIZE, MSG_DONTWAIT | MSG_PEEK);
+                        if (k < 0) {
+                                if (errno != EAGAIN && errno != EINTR)
+                                        return -errno;
+                                deadline_arm(c, false);
+                                return 0;
+                        }
+                        if (k == 0)
+                                return -ESHUTDOWN;
+                        if (k == CLIENT_HEADER_SIZE) {
+                                c->header_len = CLIENT_HEADER_SIZE;
+                                r = header_accept(c);
+                                if (r < 0)
+                                        return r;
+                                c->header_unsent = 0;   /* it is still in the socket: message_left holds it */
+                                continue;
+                        }
                 }
 
                 if (c->header_len < CLIENT_HEADER_SIZE) {
@@ -465,6 +528,8 @@ static int message_step(Client *c) {
                         writer_note_answer(c->writer);
                 reservation_release(c);
                 c->header_len = 0;
+                c->serial = header_serial(c->header);
+                c->taken = false;
                 deadline_arm(c, false);
                 return 2;
         }
@@ -508,6 +573,9 @@ static void input_eof(Client *c) {
 static void on_input(Client *c) {
         int r;
 
+        if (c->input_fd < 0)
+                return;         /* its end of stream came earlier in this batch */
+
         if (c->phase == CLIENT_INPUT_AUTH) {
                 r = auth_step(c);
                 if (r <= 0)
@@ -538,21 +606,37 @@ done:
  * gate's own, and one turn of the loop serves up to GATE_BATCH ready connections, each one
  * message (or chunk) in turn. A turn of vssd's loop costs a pass over every connection
  * (sd-bus's prepare callbacks) and an epoll_wait; when a hundred writers answer an event at
- * once, a source per connection paid that turn a hundred times. One event is taken at a
- * time, so a connection that a handler closed is never looked at again; level triggering
- * puts a connection with more to send behind the others (fairness as before).
+ * once, a source per connection paid that turn a hundred times. The batch comes from one
+ * epoll_wait (taking one event per call cost a system call per message); a connection that
+ * a handler frees meanwhile is struck from it (gate_forget), so it is never looked at again.
+ * Level triggering puts a connection with more to send behind the others (fairness as before).
  */
 static int on_gate(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        for (unsigned i = 0; i < GATE_BATCH; i++) {
-                struct epoll_event ev;
-                int n;
+        Manager *m = userdata;
+        struct epoll_event evs[GATE_BATCH];
+        int n;
 
-                n = epoll_wait(fd, &ev, 1, 0);
-                if (n <= 0)
-                        break;
-                on_input(ev.data.ptr);
-        }
+        n = epoll_wait(fd, evs, GATE_BATCH, 0);
+        if (n <= 0)
+                return 0;
+
+        m->gate_batch = evs;
+        m->gate_batch_n = (unsigned) n;
+        for (int i = 0; i < n; i++)
+                if (evs[i].data.ptr)
+                        on_input(evs[i].data.ptr);
+        m->gate_batch = NULL;
+        m->gate_batch_n = 0;
         return 0;
+}
+
+/* c is going away: the rest of a batch being served must not reach it. */
+static void gate_forget(Client *c) {
+        Manager *m = c->manager;
+
+        for (unsigned i = 0; i < m->gate_batch_n; i++)
+                if (m->gate_batch[i].data.ptr == c)
+                        m->gate_batch[i].data.ptr = NULL;
 }
 
 static int on_deadline(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -633,6 +717,9 @@ int client_input_start(Client *c, int input_fd, int pipe_fd) {
         r = gate_setup(m);
         if (r < 0)
                 goto fail;
+        r = sd_bus_add_filter(c->bus, NULL, on_bus_filter, c);
+        if (r < 0)
+                goto fail;
         watch_input(c, true);
         if (!c->input_watched) {
                 r = -EIO;
@@ -652,6 +739,7 @@ fail:
 }
 
 void client_input_stop(Client *c) {
+        gate_forget(c);
         if (c->paused)
                 resume_input(c);
         reservation_release(c);

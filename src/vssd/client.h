@@ -85,6 +85,8 @@ struct Client {
         uint64_t message_left;          /* bytes of the current message still to forward */
         uint64_t reserved;              /* its declared size, held against the budgets */
         uint64_t largest_message;       /* for malloc_trim() at the end */
+        uint32_t serial;                /* the serial of the last message put whole into the pipe */
+        bool taken;                     /* sd-bus has dispatched that one (client_input_note_taken) */
         bool paused;                    /* too many replies unread: input stopped */
         bool dispatching;               /* the gate runs sd_bus_process() on this connection */
         bool free_requested;            /* client_free() came meanwhile: the gate frees it */
@@ -148,6 +150,12 @@ int client_input_start(Client *c, int input_fd, int pipe_fd);
 
 /* client_usage_release: the connection stops counting against its uid. */
 void client_usage_release(Client *c);
+
+/* client_input_note_taken: sd-bus has dispatched m, read from c's pipe, to a reply callback
+ * (its filter sees every other message). When m is the last message the gate put into the
+ * pipe, the gate then knows the pipe empty without asking the kernel. A synthetic message (a
+ * timeout, a closed connection) came from no pipe and is ignored. c may be NULL. */
+void client_input_note_taken(Client *c, sd_bus_message *m);
 
 /* client_input_stop: release the gate's sources, descriptors and reserved bytes. */
 void client_input_stop(Client *c);

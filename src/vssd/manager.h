@@ -85,6 +85,8 @@ struct Manager {
         sd_event_source *resume_source;
         int gate_fd;                   /* epoll set of every client's input (client-input.c) */
         sd_event_source *gate_source;  /* EPOLLIN on gate_fd */
+        struct epoll_event *gate_batch; /* while on_gate() serves a batch: the connections in it */
+        unsigned gate_batch_n;
         uint64_t refused_since;        /* the refusal log's rate limit */
         unsigned n_refused;
         Writer *writers;

@@ -359,6 +359,8 @@ static int on_event_reply(sd_bus_message *reply, void *userdata, sd_bus_error *r
         EventCall *call = userdata;
         EventOutcome o = { .status = EVENT_BAD_REPLY, .failure = S_OK };
 
+        /* The reply callback, not the connection's filter, sees a reply: the gate learns it was read. */
+        client_input_note_taken(call->writer->client, reply);
         parse_reply(call, reply, &o);
         event_call_complete(call, &o);
         return 0;

@@ -16,7 +16,9 @@
  *    past is closed, and --read-timeout-ms closes the ones that never finish, after which the
  *    memory goes back; pipelined calls whose answers it never reads stop being read after
  *    --max-queued answers; a handshake that claims another uid is closed, and one that never
- *    comes is closed at --read-timeout-ms.
+ *    comes is closed at --read-timeout-ms;
+ *  - a message header in pieces: answered once whole, costing no CPU meanwhile; closed at
+ *    --read-timeout-ms when the rest never comes.
  *
  * Latency is measured as the slowest of several root calls (a new connection and
  * InitializeForBackup, the call root makes first) and printed; the assertion is a generous
@@ -669,6 +671,72 @@ static void test_member_handshake(void **state) {
         assert_root_answers("a backup user's bad handshakes");
 }
 
+/* vssd's CPU time so far, in ms (utime + stime of /proc/PID/stat). */
+static double vssd_cpu_ms(const Harness *h) {
+        char path[64], buf[1024], *p;
+        unsigned long long ut = 0, st = 0;
+        FILE *f;
+
+        snprintf(path, sizeof path, "/proc/%d/stat", (int) h->vssd_pid);
+        f = fopen(path, "re");
+        assert_non_null(f);
+        assert_non_null(fgets(buf, sizeof buf, f));
+        fclose(f);
+        p = strrchr(buf, ')');
+        assert_non_null(p);
+        /* After "(comm)": state, then fields 4..13, then utime and stime (fields 14 and 15). */
+        assert_int_equal(sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st), 2);
+        return (double) (ut + st) * 1000.0 / (double) sysconf(_SC_CLK_TCK);
+}
+
+/* A message header that arrives in pieces: the gate looks at a whole header before it moves a
+ * byte, and a part of one must neither keep vssd busy while the rest is on its way (left
+ * unread in the socket, it would keep the socket ready) nor be held past --read-timeout-ms. */
+static void test_split_header(void **state) {
+        Fixture *f = *state;
+        uint8_t msg[256];
+        size_t len = build_call(msg, 2, "/org/vsslinux/VSS1", "org.freedesktop.DBus.Introspectable", "Introspect",
+                                NULL, 0);
+        struct pollfd p;
+        char buf[64];
+        double cpu0, cpu, t0;
+        ssize_t k;
+        int fd;
+
+        /* Half a header, a pause, the rest: answered, and the pause cost vssd no CPU to speak of. */
+        fd = raw_connect(f->h->socket_path);
+        assert_true(fd >= 0);
+        assert_int_equal(raw_handshake(fd), 1);
+        assert_int_equal(send(fd, msg, 8, MSG_NOSIGNAL), 8);
+        cpu0 = vssd_cpu_ms(f->h);
+        (void) usleep(500 * 1000);
+        cpu = vssd_cpu_ms(f->h) - cpu0;
+        print_message("vssd CPU while half a header waited 500 ms: %.0f ms\n", cpu);
+        assert_true(cpu < 100.0);
+        assert_int_equal(send(fd, msg + 8, len - 8, MSG_NOSIGNAL), (ssize_t) (len - 8));
+        p = (struct pollfd) { .fd = fd, .events = POLLIN };
+        assert_int_equal(poll(&p, 1, HARNESS_WAIT_MS), 1);
+        k = recv(fd, buf, sizeof buf, 0);
+        assert_true(k > 0);
+        assert_int_equal(buf[1], 2);    /* METHOD_RETURN */
+        close(fd);
+
+        /* Half a header and silence: closed at --read-timeout-ms. */
+        fd = raw_connect(f->h->socket_path);
+        assert_true(fd >= 0);
+        assert_int_equal(raw_handshake(fd), 1);
+        assert_int_equal(send(fd, msg, 8, MSG_NOSIGNAL), 8);
+        t0 = now_ms();
+        p = (struct pollfd) { .fd = fd, .events = POLLIN };
+        assert_int_equal(poll(&p, 1, 8 * SHORT_READ_TIMEOUT_MS), 1);
+        assert_int_equal(recv(fd, buf, sizeof buf, 0), 0);
+        print_message("half a header closed after %.0f ms\n", now_ms() - t0);
+        assert_true(now_ms() - t0 >= SHORT_READ_TIMEOUT_MS / 2);
+        assert_int_equal(log_count(f->h->vssd_log, "its message did not arrive within --read-timeout-ms"), 1);
+        close(fd);
+        assert_root_answers("a header in pieces");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_outsider_connections, setup, teardown),
@@ -678,6 +746,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_member_pending, setup_short_timeout, teardown),
                 cmocka_unit_test_setup_teardown(test_member_pipeline, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_member_handshake, setup_short_timeout, teardown),
+                cmocka_unit_test_setup_teardown(test_split_header, setup_short_timeout, teardown),
         };
 
         if (geteuid() != 0) {
