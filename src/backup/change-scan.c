@@ -15,9 +15,13 @@
  * metadata: every tree block records the transaction that last wrote it, and the tree-search
  * ioctl with min_transid skips whole subtrees older than G. Within the blocks it returns, an
  * inode item's transid says whether that inode itself changed (a block is rewritten whenever
- * any item in it changes). Names are resolved from the inode's back references (INODE_REF and
- * INODE_EXTREF items) and the directories' own references up to the subvolume top, with a
- * small cache of directory paths, so the cost stays proportional to the changed inodes.
+ * any item in it changes). Names come from the inode's back references (INODE_REF and
+ * INODE_EXTREF items, keyed right after the inode item), which the same search returns from
+ * the same leaf, so a changed inode costs no search of its own; only when its names do not
+ * all sit in rewritten leaves (fewer seen than its link count) are they searched for. The
+ * directories' own references up to the subvolume top come from the same pass when the
+ * directory's inode lives in a returned leaf, else from one search each, with a cache of
+ * directory paths, so the cost stays proportional to the changed leaves.
  */
 #include <dirent.h>
 #include <endian.h>
@@ -970,11 +974,16 @@ int change_scan_walk(int root_fd, const char *path, const char *filespec, Change
 /* ------------------------------------------------------------------------------------------ */
 
 #define SEARCH_BUFFER_SIZE (64U * 1024U)
+/* The changed-leaf pass: about 64 leaves' worth of items per ioctl, instead of 4. */
+#define ITEMS_BUFFER_SIZE (1024U * 1024U)
 #define DIR_CACHE_SLOTS 1024U
+#define DIR_REF_SLOTS 4096U
+#define PENDING_NAMES_MAX (1024U * 1024U)
 
 typedef struct SearchArgs {
+        size_t size;    /* of buf */
         struct btrfs_ioctl_search_args_v2 args;
-        uint8_t buf[SEARCH_BUFFER_SIZE];
+        uint8_t buf[];
 } SearchArgs;
 
 typedef struct DirCacheSlot {
@@ -982,15 +991,39 @@ typedef struct DirCacheSlot {
         char *path;     /* relative to the subvolume top, "" for the top itself */
 } DirCacheSlot;
 
+/* A directory's one back reference, seen in the changed-leaf pass (lossy: a miss costs a search). */
+typedef struct DirRefSlot {
+        uint64_t ino;
+        uint64_t parent;
+        char *name;
+} DirRefSlot;
+
+/*
+ * The inode of the changed-leaf pass whose names are being gathered: its item, and its names
+ * packed as (u64 parent, u16 length, bytes) records until an item of another inode ends it.
+ */
+typedef struct PendingInode {
+        uint64_t ino;           /* 0: none */
+        struct btrfs_inode_item item;
+        bool is_dir;
+        bool report;
+        uint32_t n_names;
+        char *names;
+        size_t names_len, names_size;
+        bool overflow;          /* names beyond PENDING_NAMES_MAX: searched for instead */
+} PendingInode;
+
 typedef struct BtrfsScan {
         int fd;
         uint64_t since;
         ChangeScanCallback callback;
         void *userdata;
-        SearchArgs *items;      /* the changed-inode search */
-        SearchArgs *refs;       /* the names of one changed inode */
+        SearchArgs *items;      /* the changed-leaf search */
+        SearchArgs *refs;       /* the names of one changed inode, when not all in the changed leaves */
         SearchArgs *dirs;       /* the name of one directory */
         DirCacheSlot cache[DIR_CACHE_SLOTS];
+        DirRefSlot *dir_refs;   /* DIR_REF_SLOTS */
+        PendingInode pending;
         char *path;
         size_t path_size;
 } BtrfsScan;
@@ -998,6 +1031,11 @@ typedef struct BtrfsScan {
 static void btrfs_scan_done(BtrfsScan *s) {
         for (unsigned i = 0; i < DIR_CACHE_SLOTS; i++)
                 free(s->cache[i].path);
+        if (s->dir_refs)
+                for (unsigned i = 0; i < DIR_REF_SLOTS; i++)
+                        free(s->dir_refs[i].name);
+        free(s->dir_refs);
+        free(s->pending.names);
         free(s->items);
         free(s->refs);
         free(s->dirs);
@@ -1072,8 +1110,16 @@ static void search_key_init(struct btrfs_ioctl_search_key *k, uint64_t min_objec
         };
 }
 
+static SearchArgs *search_args_new(size_t size) {
+        SearchArgs *a = calloc(1, sizeof(SearchArgs) + size);
+
+        if (a)
+                a->size = size;
+        return a;
+}
+
 static int search_run(int fd, SearchArgs *a) {
-        a->args.buf_size = SEARCH_BUFFER_SIZE;
+        a->args.buf_size = a->size;
         a->args.key.nr_items = UINT32_MAX;
         if (ioctl(fd, BTRFS_IOC_TREE_SEARCH_V2, &a->args) < 0)
                 return -errno;
@@ -1107,16 +1153,58 @@ static bool search_key_advance(struct btrfs_ioctl_search_key *k, uint64_t object
 /* Iterate the items of a finished search; sets *hdr and *data, false at the end. */
 static bool search_next(const SearchArgs *a, size_t *pos, unsigned *index, struct btrfs_ioctl_search_header *hdr,
                         const uint8_t **data) {
-        if (*index >= a->args.key.nr_items || *pos + sizeof(*hdr) > SEARCH_BUFFER_SIZE)
+        if (*index >= a->args.key.nr_items || *pos + sizeof(*hdr) > a->size)
                 return false;
         memcpy(hdr, a->buf + *pos, sizeof(*hdr));
         *pos += sizeof(*hdr);
-        if (*pos + hdr->len > SEARCH_BUFFER_SIZE)
+        if (*pos + hdr->len > a->size)
                 return false;
         *data = a->buf + *pos;
         *pos += hdr->len;
         (*index)++;
         return true;
+}
+
+/*
+ * One name of an INODE_REF or INODE_EXTREF item at *off (an item packs every name the inode
+ * has in one directory, or hash bucket): sets the parent directory, the name and its length,
+ * and moves *off past it. -EUCLEAN when the item is malformed.
+ */
+static int ref_next(const struct btrfs_ioctl_search_header *hdr, const uint8_t *data, size_t *off,
+                    uint64_t *ret_parent, const uint8_t **ret_name, uint16_t *ret_len) {
+        uint64_t parent;
+        uint16_t len;
+
+        if (hdr->type == BTRFS_INODE_REF_KEY) {
+                struct btrfs_inode_ref ref;
+
+                if (*off + sizeof(ref) > hdr->len)
+                        return -EUCLEAN;
+                memcpy(&ref, data + *off, sizeof(ref));
+                parent = hdr->offset;
+                len = le16toh(ref.name_len);
+                *off += sizeof(ref);
+        } else {
+                struct btrfs_inode_extref ref;
+
+                if (*off + sizeof(ref) > hdr->len)
+                        return -EUCLEAN;
+                memcpy(&ref, data + *off, sizeof(ref));
+                parent = le64toh(ref.parent_objectid);
+                len = le16toh(ref.name_len);
+                *off += sizeof(ref);
+        }
+        if (len == 0 || len > NAME_MAX || *off + len > hdr->len)
+                return -EUCLEAN;
+        *ret_parent = parent;
+        *ret_name = data + *off;
+        *ret_len = len;
+        *off += len;
+        return 0;
+}
+
+static bool is_ref_type(uint32_t type) {
+        return type == BTRFS_INODE_REF_KEY || type == BTRFS_INODE_EXTREF_KEY;
 }
 
 /* The first back reference of a directory: its parent and its name. -ENOENT when none (deleted). */
@@ -1125,44 +1213,30 @@ static int dir_parent(BtrfsScan *s, uint64_t ino, uint64_t *ret_parent, char nam
         const uint8_t *data;
         size_t pos = 0;
         unsigned index = 0;
+        DirRefSlot *slot = &s->dir_refs[ino % DIR_REF_SLOTS];
         int r;
 
+        if (slot->name && slot->ino == ino) {
+                strcpy(name, slot->name);
+                *ret_parent = slot->parent;
+                return 0;
+        }
         search_key_init(&s->dirs->args.key, ino, BTRFS_INODE_REF_KEY, ino, BTRFS_INODE_EXTREF_KEY, 0);
         r = search_run(s->fd, s->dirs);
         if (r < 0)
                 return r;
         while (search_next(s->dirs, &pos, &index, &hdr, &data)) {
-                uint64_t parent;
+                const uint8_t *n;
+                size_t off = 0;
                 uint16_t len;
-                size_t off;
 
-                if (hdr.objectid != ino)
+                if (hdr.objectid != ino || !is_ref_type(hdr.type))
                         continue;
-                if (hdr.type == BTRFS_INODE_REF_KEY) {
-                        struct btrfs_inode_ref ref;
-
-                        if (hdr.len < sizeof(ref))
-                                continue;
-                        memcpy(&ref, data, sizeof(ref));
-                        parent = hdr.offset;
-                        len = le16toh(ref.name_len);
-                        off = sizeof(ref);
-                } else if (hdr.type == BTRFS_INODE_EXTREF_KEY) {
-                        struct btrfs_inode_extref ref;
-
-                        if (hdr.len < sizeof(ref))
-                                continue;
-                        memcpy(&ref, data, sizeof(ref));
-                        parent = le64toh(ref.parent_objectid);
-                        len = le16toh(ref.name_len);
-                        off = sizeof(ref);
-                } else
-                        continue;
-                if (len == 0 || len > NAME_MAX || off + len > hdr.len)
-                        return -EUCLEAN;
-                memcpy(name, data + off, len);
+                r = ref_next(&hdr, data, &off, ret_parent, &n, &len);
+                if (r < 0)
+                        return r;
+                memcpy(name, n, len);
                 name[len] = 0;
-                *ret_parent = parent;
                 return 0;
         }
         return -ENOENT;
@@ -1225,11 +1299,11 @@ static int dir_path(BtrfsScan *s, uint64_t ino, const char **ret) {
         return 0;
 }
 
-/* Report every name of one changed inode. */
-static int report_inode(BtrfsScan *s, uint64_t ino, const struct btrfs_inode_item *item) {
-        struct btrfs_ioctl_search_key *k = &s->refs->args.key;
+/* The entry of a changed inode, from its inode item; path and name are set per name. */
+static ChangeScanEntry entry_from_item(uint64_t ino, const struct btrfs_inode_item *item) {
         uint32_t mode = le32toh(item->mode);
-        ChangeScanEntry e = {
+
+        return (ChangeScanEntry) {
                 .type = S_ISREG(mode) ? DT_REG : S_ISDIR(mode) ? DT_DIR : DT_LNK,
                 .ino = ino,
                 .have_stat = true,
@@ -1238,6 +1312,37 @@ static int report_inode(BtrfsScan *s, uint64_t ino, const struct btrfs_inode_ite
                 .ctime = timestamp_from_statx((int64_t) le64toh(item->ctime.sec), le32toh(item->ctime.nsec)),
                 .dir_fd = -1,
         };
+}
+
+/* Report one name (in directory parent) of a changed inode; a directory deleted meanwhile is skipped. */
+static int report_name(BtrfsScan *s, ChangeScanEntry *e, uint64_t parent, const uint8_t *name, uint16_t len) {
+        const char *dir;
+        size_t dlen;
+        int r;
+
+        r = dir_path(s, parent, &dir);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        dlen = strlen(dir);
+        r = buffer_reserve(&s->path, &s->path_size, dlen + 1 + len + 1);
+        if (r < 0)
+                return r;
+        memcpy(s->path, dir, dlen);
+        if (dlen)
+                s->path[dlen++] = '/';
+        memcpy(s->path + dlen, name, len);
+        s->path[dlen + len] = 0;
+        e->path = s->path;
+        e->name = s->path + dlen;
+        return s->callback(e, s->userdata);
+}
+
+/* Report every name of one changed inode, searching for its back references. */
+static int report_inode(BtrfsScan *s, uint64_t ino, const struct btrfs_inode_item *item) {
+        struct btrfs_ioctl_search_key *k = &s->refs->args.key;
+        ChangeScanEntry e = entry_from_item(ino, item);
         bool more = true;
         int r;
 
@@ -1263,59 +1368,17 @@ static int report_inode(BtrfsScan *s, uint64_t ino, const struct btrfs_inode_ite
                 while (search_next(s->refs, &pos, &index, &hdr, &data)) {
                         size_t off = 0;
 
-                        if (hdr.objectid != ino ||
-                            (hdr.type != BTRFS_INODE_REF_KEY && hdr.type != BTRFS_INODE_EXTREF_KEY))
+                        if (hdr.objectid != ino || !is_ref_type(hdr.type))
                                 continue;
-                        /* One item packs every name the inode has in one directory (or hash bucket). */
                         while (off < hdr.len) {
+                                const uint8_t *name;
                                 uint64_t parent;
                                 uint16_t len;
-                                const char *dir;
-                                size_t dlen;
 
-                                if (hdr.type == BTRFS_INODE_REF_KEY) {
-                                        struct btrfs_inode_ref ref;
-
-                                        if (off + sizeof(ref) > hdr.len)
-                                                return -EUCLEAN;
-                                        memcpy(&ref, data + off, sizeof(ref));
-                                        parent = hdr.offset;
-                                        len = le16toh(ref.name_len);
-                                        off += sizeof(ref);
-                                } else {
-                                        struct btrfs_inode_extref ref;
-
-                                        if (off + sizeof(ref) > hdr.len)
-                                                return -EUCLEAN;
-                                        memcpy(&ref, data + off, sizeof(ref));
-                                        parent = le64toh(ref.parent_objectid);
-                                        len = le16toh(ref.name_len);
-                                        off += sizeof(ref);
-                                }
-                                if (len == 0 || len > NAME_MAX || off + len > hdr.len)
-                                        return -EUCLEAN;
-
-                                r = dir_path(s, parent, &dir);
-                                if (r == -ENOENT) {     /* directory deleted meanwhile */
-                                        off += len;
-                                        continue;
-                                }
+                                r = ref_next(&hdr, data, &off, &parent, &name, &len);
                                 if (r < 0)
                                         return r;
-                                dlen = strlen(dir);
-                                r = buffer_reserve(&s->path, &s->path_size, dlen + 1 + len + 1);
-                                if (r < 0)
-                                        return r;
-                                memcpy(s->path, dir, dlen);
-                                if (dlen)
-                                        s->path[dlen++] = '/';
-                                memcpy(s->path + dlen, data + off, len);
-                                s->path[dlen + len] = 0;
-                                off += len;
-
-                                e.path = s->path;
-                                e.name = s->path + dlen;
-                                r = s->callback(&e, s->userdata);
+                                r = report_name(s, &e, parent, name, len);
                                 if (r < 0)
                                         return r;
                         }
@@ -1324,6 +1387,114 @@ static int report_inode(BtrfsScan *s, uint64_t ino, const struct btrfs_inode_ite
                        next.min_objectid == ino && next.min_type <= BTRFS_INODE_EXTREF_KEY;
                 *k = next;
         }
+        return 0;
+}
+
+/* Remember a directory's name seen in the changed-leaf pass, so resolving paths under it needs no search. */
+static int dir_ref_remember(BtrfsScan *s, uint64_t ino, uint64_t parent, const uint8_t *name, uint16_t len) {
+        DirRefSlot *slot = &s->dir_refs[ino % DIR_REF_SLOTS];
+        char *copy;
+
+        if (slot->name && slot->ino == ino)
+                return 0;
+        copy = strndup((const char *) name, len);
+        if (!copy)
+                return -ENOMEM;
+        free(slot->name);
+        *slot = (DirRefSlot) { .ino = ino, .parent = parent, .name = copy };
+        return 0;
+}
+
+/* Start gathering the names of the inode whose item the changed-leaf pass just returned. */
+static void pending_start(BtrfsScan *s, uint64_t ino, const struct btrfs_inode_item *item, bool report) {
+        PendingInode *p = &s->pending;
+
+        p->ino = ino;
+        p->item = *item;
+        p->is_dir = S_ISDIR(le32toh(item->mode));
+        p->report = report;
+        p->n_names = 0;
+        p->names_len = 0;
+        p->overflow = false;
+}
+
+/* One back reference item of the pending inode: every name in it. */
+static int pending_add(BtrfsScan *s, const struct btrfs_ioctl_search_header *hdr, const uint8_t *data) {
+        PendingInode *p = &s->pending;
+        size_t off = 0;
+        int r;
+
+        while (off < hdr->len) {
+                const uint8_t *name;
+                uint64_t parent;
+                uint16_t len;
+                size_t need;
+
+                r = ref_next(hdr, data, &off, &parent, &name, &len);
+                if (r < 0)
+                        return r;
+                if (p->is_dir && p->n_names == 0) {
+                        r = dir_ref_remember(s, p->ino, parent, name, len);
+                        if (r < 0)
+                                return r;
+                }
+                p->n_names++;
+                if (!p->report || p->overflow)
+                        continue;
+                need = sizeof(parent) + sizeof(len) + len;
+                if (p->names_len + need > PENDING_NAMES_MAX) {
+                        p->overflow = true;
+                        continue;
+                }
+                r = buffer_reserve(&p->names, &p->names_size, p->names_len + need);
+                if (r < 0)
+                        return r;
+                memcpy(p->names + p->names_len, &parent, sizeof(parent));
+                memcpy(p->names + p->names_len + sizeof(parent), &len, sizeof(len));
+                memcpy(p->names + p->names_len + sizeof(parent) + sizeof(len), name, len);
+                p->names_len += need;
+        }
+        return 0;
+}
+
+/*
+ * The pending inode's items are all behind us: report it. Its names are complete when there
+ * are as many as its link count (a directory has one); fewer means some sit in leaves the
+ * search skipped as unchanged, and then the names are searched for.
+ */
+static int pending_finish(BtrfsScan *s) {
+        PendingInode *p = &s->pending;
+        uint32_t want;
+        ChangeScanEntry e;
+        size_t off = 0;
+        int r;
+
+        if (p->ino == 0)
+                return 0;
+        if (!p->report) {
+                p->ino = 0;
+                return 0;
+        }
+        want = p->is_dir ? 1 : le32toh(p->item.nlink);
+        if (p->ino == CHANGE_SCAN_BTRFS_SUBVOL_INO || p->overflow || p->n_names < want) {
+                r = report_inode(s, p->ino, &p->item);
+                p->ino = 0;
+                return r;
+        }
+        e = entry_from_item(p->ino, &p->item);
+        while (off < p->names_len) {
+                uint64_t parent;
+                uint16_t len;
+
+                memcpy(&parent, p->names + off, sizeof(parent));
+                memcpy(&len, p->names + off + sizeof(parent), sizeof(len));
+                off += sizeof(parent) + sizeof(len);
+                r = report_name(s, &e, parent, (const uint8_t *) p->names + off, len);
+                if (r < 0)
+                        return r;
+                off += len;
+        }
+        p->ino = 0;
         return 0;
 }
 
@@ -1340,7 +1511,7 @@ int change_scan_btrfs_probe(const char *subvol_path) {
         r = check_btrfs(fd, true);
         if (r < 0)
                 return r;
-        a = calloc(1, sizeof(*a));
+        a = search_args_new(SEARCH_BUFFER_SIZE);
         if (!a)
                 return -ENOMEM;
         /* The top directory's inode item: one tiny search that needs the same privilege. */
@@ -1372,16 +1543,18 @@ int change_scan_btrfs_changed_flags(const char *subvol_path, uint64_t since_gene
         r = check_btrfs(s.fd, true);
         if (r < 0)
                 return r;
-        s.items = calloc(1, sizeof(*s.items));
-        s.refs = calloc(1, sizeof(*s.refs));
-        s.dirs = calloc(1, sizeof(*s.dirs));
-        if (!s.items || !s.refs || !s.dirs)
+        s.items = search_args_new(ITEMS_BUFFER_SIZE);
+        s.refs = search_args_new(SEARCH_BUFFER_SIZE);
+        s.dirs = search_args_new(SEARCH_BUFFER_SIZE);
+        s.dir_refs = calloc(DIR_REF_SLOTS, sizeof(*s.dir_refs));
+        if (!s.items || !s.refs || !s.dirs || !s.dir_refs)
                 return -ENOMEM;
 
         /*
          * Every item from the first inode to the last; blocks not written after the generation
          * are skipped by the kernel, everything else in the range comes back (the range is over
-         * whole keys, not per field), so the type is filtered here.
+         * whole keys, not per field): the inode items, and right after each its back references,
+         * which name it. Other types are skipped here.
          */
         k = &s.items->args.key;
         search_key_init(k, CHANGE_SCAN_BTRFS_SUBVOL_INO, BTRFS_INODE_ITEM_KEY, BTRFS_LAST_FREE_OBJECTID,
@@ -1403,18 +1576,30 @@ int change_scan_btrfs_changed_flags(const char *subvol_path, uint64_t since_gene
                 while (search_next(s.items, &pos, &index, &hdr, &data)) {
                         struct btrfs_inode_item item;
                         uint32_t mode;
+                        bool report;
 
+                        if (s.pending.ino != 0 && hdr.objectid == s.pending.ino && is_ref_type(hdr.type)) {
+                                r = pending_add(&s, &hdr, data);
+                                if (r < 0)
+                                        return r;
+                                continue;
+                        }
+                        if (s.pending.ino != 0 && (hdr.objectid != s.pending.ino || hdr.type > BTRFS_INODE_EXTREF_KEY)) {
+                                r = pending_finish(&s);
+                                if (r < 0)
+                                        return r;
+                        }
                         if (hdr.type != BTRFS_INODE_ITEM_KEY || hdr.len < sizeof(item))
                                 continue;
                         memcpy(&item, data, sizeof(item));
                         mode = le32toh(item.mode);
-                        if (le64toh(item.transid) <= since_generation || le32toh(item.nlink) == 0)
+                        if (le32toh(item.nlink) == 0)
                                 continue;
-                        if (!S_ISREG(mode) && !S_ISLNK(mode) && !(S_ISDIR(mode) && (flags & CHANGE_SCAN_DIRS)))
-                                continue;
-                        r = report_inode(&s, hdr.objectid, &item);
-                        if (r < 0)
-                                return r;
+                        report = le64toh(item.transid) > since_generation &&
+                                 (S_ISREG(mode) || S_ISLNK(mode) || (S_ISDIR(mode) && (flags & CHANGE_SCAN_DIRS)));
+                        /* Unchanged directories are gathered too: their names resolve paths below them. */
+                        if (report || S_ISDIR(mode))
+                                pending_start(&s, hdr.objectid, &item, report);
                 }
                 if (!search_key_advance(&next, hdr.objectid, hdr.type, hdr.offset) ||
                     next.min_objectid > BTRFS_LAST_FREE_OBJECTID)
@@ -1424,5 +1609,5 @@ int change_scan_btrfs_changed_flags(const char *subvol_path, uint64_t since_gene
                 k->max_type = BTRFS_INODE_ITEM_KEY;
                 k->max_offset = UINT64_MAX;
         }
-        return 0;
+        return pending_finish(&s);
 }

@@ -323,9 +323,203 @@ static void test_walk_boundaries(void **state) {
         assert_int_equal(rmdir(mnt), 0);
 }
 
+/* The files (and, with dirs, directories as "path/") the scan reports, "@" marking symlinks. */
+static int collect_typed(const ChangeScanEntry *e, void *userdata) {
+        StrList *l = userdata;
+
+        assert_true(e->have_stat);
+        strlist_addf(l, "%s%s", e->path, e->type == DT_LNK ? "@" : e->type == DT_DIR ? "/" : "");
+        return 0;
+}
+
+static void expect_same_list(StrList *got, StrList *want, const char *what) {
+        bool same = got->n == want->n;
+
+        qsort(got->v, got->n, sizeof(char *), strlist_cmp);
+        qsort(want->v, want->n, sizeof(char *), strlist_cmp);
+        for (size_t i = 0; same && i < got->n; i++)
+                same = streq(got->v[i], want->v[i]);
+        if (!same) {
+                size_t i = 0;
+
+                while (i < got->n && i < want->n && streq(got->v[i], want->v[i]))
+                        i++;
+                print_error("%s: %zu reported, %zu expected; first difference at %zu: got %s, expected %s\n", what,
+                            got->n, want->n, i, i < got->n ? got->v[i] : "(end)", i < want->n ? want->v[i] : "(end)");
+        }
+        assert_true(same);
+}
+
+static bool strlist_has(const StrList *l, const char *s) {
+        for (size_t i = 0; i < l->n; i++)
+                if (streq(l->v[i], s))
+                        return true;
+        return false;
+}
+
+#define MANY_DIRS 60U
+#define MANY_PER_DIR 100U
+#define MANY_LINKS 400U
+#define DEEP 30U
+
+static void link_rel(const char *top, const char *from, const char *to) {
+        _cleanup_free_ char *a = path_in(top, from), *b = path_in(top, to);
+
+        assert_int_equal(link(a, b), 0);
+}
+
+static void rename_rel(const char *top, const char *from, const char *to) {
+        _cleanup_free_ char *a = path_in(top, from), *b = path_in(top, to);
+
+        assert_int_equal(rename(a, b), 0);
+}
+
+static char *long_link_name(unsigned i) {
+        char *p;
+
+        /* Long names, so the names of one inode fill several leaves. */
+        assert_true(asprintf(&p, "m%02u/%0200u-%03u", i % MANY_DIRS, 0u, i) > 0);
+        return p;
+}
+
+/*
+ * Many changes spread over many leaves: the names the changed-leaf pass gathers next to each
+ * inode item are every name the inode has (several hard links, one with names filling leaves
+ * of their own that stay unchanged), renamed files appear under their new name only, deep
+ * paths and files in new directories resolve to their full path, and nothing appears twice.
+ */
+static void test_generation_scan_many_leaves(void **state) {
+        Fixture *f = *state;
+        _cleanup_free_ char *vol = path_in(f->fs.mnt, "many"), *sa = path_in(f->fs.mnt, "many-a"),
+                            *sb = path_in(f->fs.mnt, "many-b");
+        char deep[DEEP * 4 + 16], name[512];
+        StrList want = {}, want_dirs = {}, got = {};
+        uint64_t gen_a;
+        size_t len = 0;
+
+        assert_int_equal(btrfs_util_create_subvolume(vol, 0, NULL, NULL), BTRFS_UTIL_OK);
+        for (unsigned d = 0; d < MANY_DIRS; d++)
+                for (unsigned i = 0; i < MANY_PER_DIR; i++) {
+                        snprintf(name, sizeof(name), "m%02u/g%04u", d, d * MANY_PER_DIR + i);
+                        make_file(vol, name, 0);
+                }
+        len += (size_t) snprintf(deep + len, sizeof(deep) - len, "deep");
+        for (unsigned i = 0; i < DEEP; i++)
+                len += (size_t) snprintf(deep + len, sizeof(deep) - len, "/l%02u", i);
+        snprintf(name, sizeof(name), "%s/old", deep);
+        make_file(vol, name, 0);
+        make_file(vol, "m00/multi", 0);
+        for (unsigned i = 0; i < MANY_LINKS; i++) {
+                _cleanup_free_ char *n = long_link_name(i);
+
+                link_rel(vol, "m00/multi", n);
+        }
+        make_file(vol, "m01/three", 0);
+        link_rel(vol, "m01/three", "m02/three-b");
+        link_rel(vol, "m01/three", "m03/three-c");
+        make_file(vol, "m04/grows", 0);
+        assert_int_equal(btrfs_util_create_snapshot(vol, sa, BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY, NULL, NULL),
+                         BTRFS_UTIL_OK);
+        assert_int_equal(change_scan_btrfs_generation(sa, &gen_a), 0);
+
+        /* Every 13th file rewritten, across all directories (except the ones renamed below). */
+        for (unsigned k = 0; k < MANY_DIRS * MANY_PER_DIR; k += 13) {
+                if (k == 505 || k == 1300)
+                        continue;
+                snprintf(name, sizeof(name), "m%02u/g%04u", k / MANY_PER_DIR, k);
+                make_file(vol, name, 0);
+                strlist_add(&want, name);
+        }
+        /* Written through one name: every name reported, most from leaves not rewritten. */
+        make_file(vol, "m00/multi", 0);
+        strlist_add(&want, "m00/multi");
+        for (unsigned i = 0; i < MANY_LINKS; i++) {
+                _cleanup_free_ char *n = long_link_name(i);
+
+                strlist_add(&want, n);
+        }
+        make_file(vol, "m01/three", 0);
+        strlist_add(&want, "m01/three");
+        strlist_add(&want, "m02/three-b");
+        strlist_add(&want, "m03/three-c");
+        /* A new name only: the inode changes (its link count), so all its names come back. */
+        link_rel(vol, "m04/grows", "m05/grows-b");
+        strlist_add(&want, "m04/grows");
+        strlist_add(&want, "m05/grows-b");
+        /* Renamed within and across directories: the new name only. */
+        rename_rel(vol, "m05/g0505", "m05/renamed");
+        strlist_add(&want, "m05/renamed");
+        rename_rel(vol, "m13/g1300", "m14/moved-in");
+        strlist_add(&want, "m14/moved-in");
+        /* Deep paths, old and new, and files in new directories. */
+        snprintf(name, sizeof(name), "%s/old", deep);
+        make_file(vol, name, 0);
+        strlist_add(&want, name);
+        snprintf(name, sizeof(name), "%s/new", deep);
+        make_file(vol, name, 0);
+        strlist_add(&want, name);
+        len = (size_t) snprintf(deep, sizeof(deep), "fresh");
+        for (unsigned i = 0; i < DEEP; i++) {
+                strlist_addf(&want_dirs, "%s/", deep);
+                len += (size_t) snprintf(deep + len, sizeof(deep) - len, "/n%02u", i);
+        }
+        strlist_addf(&want_dirs, "%s/", deep);
+        for (unsigned i = 0; i < 20; i++) {
+                snprintf(name, sizeof(name), "%s/f%02u", deep, i);
+                make_file(vol, name, 0);
+                strlist_add(&want, name);
+                snprintf(name, sizeof(name), "m%02u/sub/s%02u", 20 + i, i);
+                make_file(vol, name, 0);
+                strlist_add(&want, name);
+                snprintf(name, sizeof(name), "m%02u/sub/", 20 + i);
+                strlist_add(&want_dirs, name);
+        }
+        strlist_add(&want_dirs, "m05/");
+        strlist_add(&want_dirs, "m13/");
+        strlist_add(&want_dirs, "m14/");
+        {
+                _cleanup_free_ char *gone = path_in(vol, "m30/g3001");
+
+                assert_int_equal(unlink(gone), 0);              /* deleted: not reported */
+        }
+        assert_int_equal(btrfs_util_create_snapshot(vol, sb, BTRFS_UTIL_CREATE_SNAPSHOT_READ_ONLY, NULL, NULL),
+                         BTRFS_UTIL_OK);
+
+        assert_int_equal(change_scan_btrfs_changed(sb, gen_a, collect_typed, &got), 0);
+        expect_same_list(&got, &want, "many leaves, files");
+        strlist_clear(&got);
+
+        /* With directories: the same files, and every directory that gained or lost an entry. */
+        assert_int_equal(change_scan_btrfs_changed_flags(sb, gen_a, CHANGE_SCAN_DIRS, collect_typed, &got), 0);
+        for (size_t i = 0; i < want_dirs.n; i++)
+                assert_true(strlist_has(&got, want_dirs.v[i]));
+        {
+                StrList files = {};
+
+                for (size_t i = 0; i < got.n; i++)
+                        if (got.v[i][strlen(got.v[i]) - 1] != '/')
+                                strlist_add(&files, got.v[i]);
+                expect_same_list(&files, &want, "many leaves, files among directories");
+                strlist_clear(&files);
+        }
+        strlist_clear(&got);
+
+        /* From generation 0 every name of every file, once: the walk's count. */
+        assert_int_equal(change_scan_btrfs_changed(sa, 0, collect_typed, &got), 0);
+        assert_int_equal(got.n, MANY_DIRS * MANY_PER_DIR + 1 + 1 + MANY_LINKS + 3 + 1);
+
+        strlist_clear(&got);
+        strlist_clear(&want);
+        strlist_clear(&want_dirs);
+        (void) btrfs_util_delete_subvolume(sb, 0);
+        (void) btrfs_util_delete_subvolume(sa, 0);
+        (void) btrfs_util_delete_subvolume(vol, BTRFS_UTIL_DELETE_SUBVOLUME_RECURSIVE);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_generation_scan),
+                cmocka_unit_test(test_generation_scan_many_leaves),
                 cmocka_unit_test(test_probe_and_errors),
                 cmocka_unit_test(test_select_generation_equals_times),
                 cmocka_unit_test(test_select_mixed_sources),
