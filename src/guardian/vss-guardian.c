@@ -56,6 +56,7 @@
 #include "guardian-client.h"
 #include "macro.h"
 #include "vss-bus.h"
+#include "time-util.h"
 
 /*
  * What is frozen (FIFREEZE) or suspended (dm), at file scope because the crash handler must
@@ -112,13 +113,6 @@ _printf_(2, 3) static void log_msg(int priority, const char *fmt, ...) {
         vfprintf(stderr, fmt, ap);
         va_end(ap);
         fputc('\n', stderr);
-}
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
 }
 
 /*

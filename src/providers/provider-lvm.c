@@ -71,6 +71,7 @@
 #include "providers/provider-registry.h"
 #include "providers/provider-util.h"
 #include "vss-bus.h"
+#include "time-util.h"
 
 #define LVM_PROVIDER_NAME "lvm"
 #define LVM_PROVIDER_ID "8a3d2c61-94f1-4b7e-a0d5-2e6c9f1b7a44"
@@ -736,13 +737,6 @@ static void snapshot_discard(ProviderSnapshot *s) {
                                      l->origin, strerror(-r));
                 l->created = false;
         }
-}
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
 /*

@@ -27,6 +27,7 @@
 #include "providers/provider-registry.h"
 #include "providers/provider-util.h"
 #include "vss-bus.h"
+#include "time-util.h"
 
 void mount_entry_done(MountEntry *e) {
         free(e->mnt);
@@ -596,13 +597,6 @@ vss_hr provider_flush_volumes(const char *provider_name, ProviderSnapshot *const
         return S_OK;
 }
 
-static uint64_t hold_now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-}
-
 vss_hr provider_hold_init(ProviderHold *h, const char *provider_name, const ProviderConfig *config) {
         const char *p = config ? config->guardian_path : NULL;
 
@@ -668,7 +662,7 @@ vss_hr provider_hold_begin(ProviderHold *h, char *const *paths, size_t n) {
         hr = hold_guardian_ensure(h);
         if (VSS_FAILED(hr))
                 return hr;
-        h->begin_usec = hold_now_usec();
+        h->begin_usec = now_usec();
         return guardian_freeze(h->guardian, paths, n, h->deadline_ms);
 }
 
@@ -689,7 +683,7 @@ vss_hr provider_hold_end(ProviderHold *h, bool copies_made) {
         if (copies_made && h->test_delay_ms > 0)
                 hold_test_delay(h->test_delay_ms);
         hr = guardian_thaw(h->guardian);
-        h->last_usec = hold_now_usec() - h->begin_usec;
+        h->last_usec = now_usec() - h->begin_usec;
         return hr;
 }
 

@@ -84,6 +84,7 @@
 #include "providers/provider-util.h"
 #include "providers/provider-zfs.h"
 #include "vss-bus.h"
+#include "time-util.h"
 
 #define ZFS_PROVIDER_NAME "zfs"
 #define ZFS_PROVIDER_ID "2f6c1a9e-8d43-4b7a-a5e0-3c9d71b6e804"
@@ -143,13 +144,6 @@ static ZfsSnapshot *zfs_snapshot_free(ZfsSnapshot *z) {
         free(z->fstype);
         free(z);
         return NULL;
-}
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
 }
 
 uint64_t provider_zfs_last_skew_usec(VssProvider *self) {

@@ -51,6 +51,7 @@
 #include "guardian-client.h"
 #include "macro.h"
 #include "vss-bus.h"
+#include "time-util.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3               /* waitid on a pidfd: Linux 5.4, glibc 2.36 */
@@ -102,13 +103,6 @@ struct Guardian {
         bool holding;    /* a Freeze succeeded and no Thaw has answered yet */
         Hold *hold;      /* from the Freeze call to the end of Thaw */
 };
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-}
 
 /*
  * Is the process whose /proc/<pid>/stat fd is open stopped by a signal (state T)? Such a

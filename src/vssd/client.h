@@ -72,7 +72,6 @@ struct Client {
         int input_fd;
         int pipe_fd;
         bool input_watched;             /* input_fd is in the Manager's gate_fd (EPOLLIN) */
-        sd_event_source *pipe_source;   /* EPOLLOUT on pipe_fd, while the pipe is full */
         sd_event_source *deadline;      /* a started handshake or message must end by then */
         ClientInputPhase phase;
         unsigned auth_state;

@@ -30,13 +30,6 @@
 #include "macro.h"
 #include "root-harness.h"
 
-uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-}
-
 static void *mfree(void *p) {
         free(p);
         return NULL;

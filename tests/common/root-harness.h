@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "time-util.h"
 
 /* A btrfs image attached to a loop device and mounted at <dir>/mnt. */
 typedef struct LoopBtrfs {
@@ -80,9 +81,6 @@ int path_wait_gone(const char *path, unsigned timeout_ms);
 
 /* read_file_full: the whole file, NUL-terminated, malloc'd; *ret_size without the NUL. */
 int read_file_full(const char *path, char **ret, size_t *ret_size);
-
-/* now_usec: CLOCK_MONOTONIC in microseconds. */
-uint64_t now_usec(void);
 
 /*
  * spawn_logged: fork+exec argv[0] (searched in PATH) with argv, stdin from /dev/null, stdout

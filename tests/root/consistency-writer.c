@@ -37,6 +37,7 @@
 
 #include "macro.h"
 #include "vss/vss.h"
+#include "time-util.h"
 
 /* The writer class id: fixed, so requesters (the test) can recognise this writer. */
 #define CONSISTENCY_WRITER_CLASS "8e5d2f6a-3c41-4b7e-9f20-6a1d4c8b0e35"
@@ -57,13 +58,6 @@ typedef struct Writer {
         uint64_t seq;         /* last record completely written */
         uint64_t frozen_at;   /* CLOCK_MONOTONIC µs of the Freeze that set hold */
 } Writer;
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-}
 
 static int write_all(int fd, const char *buf, size_t n) {
         while (n > 0) {

@@ -30,6 +30,7 @@
 #include "guardian-client.h"
 #include "loop-fs.h"
 #include "macro.h"
+#include "time-util.h"
 
 #define THAW_WAIT_MS 1000
 
@@ -80,13 +81,6 @@ static int test_teardown(void **state) {
         (void) fs_thaw(fx.a_mnt);
         (void) fs_thaw(fx.b_mnt);
         return 0;
-}
-
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
 }
 
 static void assert_writable(const char *mnt) {
