@@ -308,7 +308,8 @@ static void *bulk_run_thread(void *userdata) {
         BulkRun *run = userdata;
 
         if (run->xfs)
-                run->result = change_scan_xfs_changed(run->fd, run->since, run->threads, run->set, &run->cancel);
+                run->result = change_scan_xfs_changed(run->fd, run->device, run->since, run->threads, run->set,
+                                                      &run->cancel);
         else
                 run->result = change_scan_ext4_changed(run->device, run->since, run->set, &run->cancel);
         atomic_store(&run->done, true);
@@ -346,6 +347,9 @@ int change_scan_bulk_changed(int dir_fd, const struct statx *sx, vss_timestamp s
                 r = change_scan_xfs_probe(dir_fd);
                 if (r < 0)
                         return r;
+                /* Read-only: the device may be read directly, with bulkstat to fall back on. */
+                if (sb_ro && device_path(makedev(sx->stx_dev_major, sx->stx_dev_minor), &device) < 0)
+                        device = NULL;
         } else {
                 _cleanup_close_ int fd = -EBADF;
 

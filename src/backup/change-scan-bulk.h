@@ -68,7 +68,29 @@ int change_scan_bulk_changed(int dir_fd, const struct statx *sx, vss_timestamp s
 /* change_scan_xfs_probe: may this process bulkstat the XFS holding dir_fd? 0, -EPERM, ... */
 int change_scan_xfs_probe(int dir_fd);
 /* The file-system scans behind it; each adds the inodes change_set_wants of its file system,
- * and stops with -ECANCELED soon after *cancel turns true. */
-int change_scan_xfs_changed(int dir_fd, vss_timestamp since, unsigned threads, ChangeSet *set,
+ * and stops with -ECANCELED soon after *cancel turns true. device: for XFS, the device of a
+ * read-only superblock, read directly (change-scan-xfs-dev.c) with bulkstat to fall back on;
+ * NULL for bulkstat alone. */
+int change_scan_xfs_changed(int dir_fd, const char *device, vss_timestamp since, unsigned threads, ChangeSet *set,
                             const _Atomic bool *cancel);
 int change_scan_ext4_changed(const char *device, vss_timestamp since, ChangeSet *set, const _Atomic bool *cancel);
+
+/*
+ * The direct reader of a read-only XFS's device (change-scan-xfs-dev.c). open: reads and
+ * checks the superblock against geo (the mount's XFS_IOC_FSGEOMETRY); -EOPNOTSUPP for a
+ * file system it does not read (not version 5, feature bits it does not know), -EUCLEAN for
+ * one that is inconsistent or not the mount's. scan_ag: adds the inodes change_set_wants of
+ * allocation group ag; -EUCLEAN for anything that does not check out (then fall back on
+ * bulkstat: the set may hold some of the group's inodes, which only makes them candidates).
+ * A scan_ag per thread at once is fine; the XfsDev is only read.
+ */
+struct xfs_fsop_geom;
+typedef struct XfsDev XfsDev;
+int change_scan_xfs_dev_open(const char *device, const struct xfs_fsop_geom *geo, XfsDev **ret);
+XfsDev *change_scan_xfs_dev_free(XfsDev *d);
+DEFINE_TRIVIAL_CLEANUP_FUNC(XfsDev *, change_scan_xfs_dev_free);
+uint32_t change_scan_xfs_dev_agcount(const XfsDev *d);
+/* false: bulkstat alone, as before the device reader (for bench-selection's comparison row). */
+extern bool change_scan_xfs_dev_enabled;
+int change_scan_xfs_dev_scan_ag(const XfsDev *d, uint32_t ag, vss_timestamp since, ChangeSet *set,
+                                const _Atomic bool *cancel);

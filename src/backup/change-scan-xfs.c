@@ -8,6 +8,11 @@
  * in-memory inodes, so what it says is what the walk's statx would say, on a live file system
  * too. Each allocation group is a separate range (XFS_BULK_IREQ_AGNO), so the groups are
  * shared out to one thread per core. Needs CAP_SYS_ADMIN.
+ *
+ * bulkstat builds a kernel inode for each inode it reports, though: on a read-only
+ * superblock (a mounted snapshot) each group is read from the device instead
+ * (change-scan-xfs-dev.c), and a group whose on-disk structures do not check out is
+ * bulkstat-ed after all, so the set never lacks an inode bulkstat would have put in it.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -27,10 +32,13 @@
 #define XFS_BULK_COUNT 1024U
 #define XFS_MAX_THREADS 8U
 
+bool change_scan_xfs_dev_enabled = true;
+
 typedef struct XfsScan {
         int fd;
         vss_timestamp since;
         uint32_t agcount;
+        const XfsDev *dev;      /* NULL: bulkstat every group */
         ChangeSet *set;
         const _Atomic bool *cancel;
         _Atomic uint32_t next_ag;
@@ -81,7 +89,9 @@ static void *scan_thread(void *userdata) {
 
                 if (ag >= s->agcount)
                         break;
-                r = scan_ag(s, req, ag);
+                r = s->dev ? change_scan_xfs_dev_scan_ag(s->dev, ag, s->since, s->set, s->cancel) : -EOPNOTSUPP;
+                if (r < 0 && r != -ECANCELED && r != -E2BIG && r != -ENOMEM)
+                        r = scan_ag(s, req, ag);
                 if (r < 0) {
                         int expected = 0;
 
@@ -100,8 +110,9 @@ int change_scan_xfs_probe(int dir_fd) {
         return ioctl(dir_fd, XFS_IOC_BULKSTAT, req) < 0 ? -errno : 0;
 }
 
-int change_scan_xfs_changed(int dir_fd, vss_timestamp since, unsigned threads, ChangeSet *set,
+int change_scan_xfs_changed(int dir_fd, const char *device, vss_timestamp since, unsigned threads, ChangeSet *set,
                             const _Atomic bool *cancel) {
+        _cleanup_(change_scan_xfs_dev_freep) XfsDev *dev = NULL;
         struct xfs_fsop_geom geo = {};
         XfsScan s = { .fd = dir_fd, .since = since, .set = set, .cancel = cancel };
         pthread_t helpers[XFS_MAX_THREADS];
@@ -111,6 +122,9 @@ int change_scan_xfs_changed(int dir_fd, vss_timestamp since, unsigned threads, C
         if (ioctl(dir_fd, XFS_IOC_FSGEOMETRY, &geo) < 0)
                 return -errno;
         s.agcount = geo.agcount;
+        /* A device that cannot be read directly leaves bulkstat for every group. */
+        if (device && change_scan_xfs_dev_enabled && change_scan_xfs_dev_open(device, &geo, &dev) >= 0)
+                s.dev = dev;
 
         /* Helpers block every signal, as the walk's do: signals stay with the calling thread. */
         want = MIN(MIN(threads, geo.agcount), XFS_MAX_THREADS);

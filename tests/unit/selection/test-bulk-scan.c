@@ -11,6 +11,11 @@
  * tmpfs, not for a small share of the file system, not with a file mount inside. Exits 77
  * unless root.
  */
+/* xfs.h brings its own MIN and MAX: first, so that macro.h's replace them. */
+#include <xfs/xfs.h>
+#undef MIN
+#undef MAX
+
 #include "selection-test.h"
 
 #include <dirent.h>
@@ -22,7 +27,10 @@
 #include <grp.h>
 
 #include "change-scan.h"
+#include "change-scan-bulk.h"
 #include "loop-fs.h"
+#include <sys/ioctl.h>
+#include <sys/sysmacros.h>
 
 #define OLD_FILES_DIRS 30U
 #define OLD_FILES_PER_DIR 60U
@@ -126,7 +134,7 @@ static void make_tree(Fixture *f) {
         sync();
 }
 
-static int setup_fs(void **state, const char *fstype) {
+static int setup_fs_args(void **state, const char *fstype, const char *const *mkfs_args) {
         Fixture *f = calloc(1, sizeof(*f));
         _cleanup_free_ char *image = NULL, *mnt = NULL;
         int r;
@@ -138,7 +146,7 @@ static int setup_fs(void **state, const char *fstype) {
         image = join(f->dir, "fs.img");
         mnt = join(f->dir, "mnt");
         /* XFS needs 300 MiB at least; the image is sparse. */
-        r = loop_fs_make(image, streq(fstype, "xfs") ? 320ULL << 20 : 64ULL << 20, fstype, NULL, mnt, &f->fs);
+        r = loop_fs_make(image, streq(fstype, "xfs") ? 320ULL << 20 : 64ULL << 20, fstype, mkfs_args, mnt, &f->fs);
         if (r < 0) {
                 fprintf(stderr, "cannot make %s: %s\n", fstype, strerror(-r));
                 (void) rmdir(f->dir);
@@ -154,11 +162,18 @@ static int setup_fs(void **state, const char *fstype) {
 }
 
 static int setup_xfs(void **state) {
-        return setup_fs(state, "xfs");
+        return setup_fs_args(state, "xfs", NULL);
+}
+
+/* The XFS of mkfs.xfs before sparse inodes and big timestamps were its defaults. */
+static int setup_xfs_old_format(void **state) {
+        const char *const args[] = { "-m", "bigtime=0", "-i", "sparse=0", NULL };
+
+        return setup_fs_args(state, "xfs", args);
 }
 
 static int setup_ext4(void **state) {
-        return setup_fs(state, "ext4");
+        return setup_fs_args(state, "ext4", NULL);
 }
 
 static int teardown_fs(void **state) {
@@ -392,12 +407,160 @@ static void test_privileges(void **state) {
         assert_int_equal(run_child(undac_child, f), 0);
 }
 
+/* ---- XFS read-only: the device read directly ---- */
+
+/* The block device under path, from sysfs (no udev needed). */
+static char *device_of(const char *path) {
+        char uevent[64], line[256];
+        struct stat st;
+        char *dev = NULL;
+        FILE *in;
+
+        assert_int_equal(stat(path, &st), 0);
+        snprintf(uevent, sizeof(uevent), "/sys/dev/block/%u:%u/uevent", major(st.st_dev), minor(st.st_dev));
+        in = fopen(uevent, "re");
+        assert_non_null(in);
+        while (!dev && fgets(line, sizeof(line), in))
+                if (strncmp(line, "DEVNAME=", 8) == 0) {
+                        line[strcspn(line, "\n")] = 0;
+                        assert_true(asprintf(&dev, "/dev/%s", line + 8) > 0);
+                }
+        fclose(in);
+        assert_non_null(dev);
+        return dev;
+}
+
+static uint64_t ino_of(Fixture *f, const char *rel) {
+        _cleanup_free_ char *p = join(f->tree, rel);
+        struct stat st;
+
+        assert_int_equal(lstat(p, &st), 0);
+        return st.st_ino;
+}
+
+static void xfs_geometry(Fixture *f, struct xfs_fsop_geom *ret) {
+        _cleanup_close_ int fd = open(f->tree, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        assert_true(fd >= 0);
+        *ret = (struct xfs_fsop_geom) {};
+        assert_int_equal(ioctl(fd, XFS_IOC_FSGEOMETRY, ret), 0);
+}
+
+static unsigned log2_ceil(uint64_t v) {
+        unsigned l = 0;
+
+        while ((UINT64_C(1) << l) < v)
+                l++;
+        return l;
+}
+
+/* The allocation group of an inode number. */
+static uint32_t xfs_ag_of(const struct xfs_fsop_geom *geo, uint64_t ino) {
+        return (uint32_t) (ino >> (log2_ceil(geo->agblocks) + log2_ceil(geo->blocksize / geo->inodesize)));
+}
+
+/*
+ * The device reader alone, group by group: every changed inode is in its set, old files and
+ * directories are not, and it filters (far fewer candidates than files). bad_ag: a group
+ * whose AGI was damaged, which must fail with -EUCLEAN (UINT32_MAX: none).
+ */
+static void expect_dev_scan(Fixture *f, uint32_t bad_ag) {
+        static const char *const changed[] = { "d00/future.txt", "d07/f001.txt", "d08/new.txt",
+                                               "newdir/deeper/fresh.bin", "d09/renamed.txt", "d03/to-chmod.txt",
+                                               "d10/hardlink.txt", "d11/reuses-inode.txt", "d12/new-link",
+                                               "d12/new-fifo" };
+        static const char *const old[] = { "d20/f001.txt", "d21/f002.bin", "d06/old-fifo", "d06/old-link",
+                                           "d13" };
+        _cleanup_free_ char *dev = device_of(f->tree);
+        _cleanup_(change_set_freep) ChangeSet *set = change_set_new();
+        _cleanup_(change_scan_xfs_dev_freep) XfsDev *d = NULL;
+        _Atomic bool cancel = false;
+        struct xfs_fsop_geom geo;
+
+        assert_non_null(set);
+        xfs_geometry(f, &geo);
+        assert_int_equal(change_scan_xfs_dev_open(dev, &geo, &d), 0);
+        assert_int_equal(change_scan_xfs_dev_agcount(d), geo.agcount);
+        for (uint32_t ag = 0; ag < geo.agcount; ag++)
+                assert_int_equal(change_scan_xfs_dev_scan_ag(d, ag, f->since, set, &cancel), ag == bad_ag ? -EUCLEAN : 0);
+        for (size_t i = 0; i < ELEMENTSOF(changed); i++) {
+                uint64_t ino = ino_of(f, changed[i]);
+
+                if (xfs_ag_of(&geo, ino) != bad_ag && !change_set_contains(set, ino))
+                        fail_msg("device scan misses changed %s (inode %" PRIu64 ")", changed[i], ino);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(old); i++)
+                if (change_set_contains(set, ino_of(f, old[i])))
+                        fail_msg("device scan keeps old %s", old[i]);
+        assert_true(change_set_size(set) < OLD_FILES_DIRS * OLD_FILES_PER_DIR / 4);
+        /* A time before everything: every file is a candidate, none of the directories. */
+        change_set_free(TAKE_PTR(set));
+        set = change_set_new();
+        assert_non_null(set);
+        for (uint32_t ag = 0; ag < geo.agcount; ag++)
+                if (ag != bad_ag)
+                        assert_int_equal(change_scan_xfs_dev_scan_ag(d, ag, f->since - 3650 * 48 * 3600 * FT_SECOND,
+                                                                     set, &cancel),
+                                         0);
+        if (bad_ag == UINT32_MAX) {
+                assert_true(change_set_size(set) >= OLD_FILES_DIRS * OLD_FILES_PER_DIR);
+                assert_false(change_set_contains(set, ino_of(f, "d13")));
+        }
+}
+
+static void test_xfs_readonly(void **state) {
+        Fixture *f = *state;
+
+        assert_int_equal(mount(NULL, f->fs.mnt, NULL, MS_REMOUNT | MS_RDONLY, NULL), 0);
+        expect_dev_scan(f, UINT32_MAX);
+        expect_bulk_used(f);
+        expect_changed_set(f);
+        expect_same_walks(f, "xfs ro", 12, 9);
+}
+
+/* The device differs from what XFS holds in memory (its AGI buffer, cached since the walks
+ * above): the device reader refuses that group, bulkstat reads it, and the walk is the same.
+ * Last of its group: the device stays damaged until the fixture goes. */
+static void test_xfs_damaged_agi(void **state) {
+        Fixture *f = *state;
+        struct xfs_fsop_geom geo;
+        _cleanup_close_ int fd = -EBADF;
+        uint32_t ag;
+        uint8_t magic[4];
+        uint64_t off;
+
+        xfs_geometry(f, &geo);
+        ag = xfs_ag_of(&geo, ino_of(f, "d07/f001.txt"));        /* a group holding a changed file */
+        off = (uint64_t) ag * geo.agblocks * geo.blocksize + 2 * geo.sectsize;
+        fd = open(f->fs.image, O_RDWR | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(pread(fd, magic, sizeof(magic), (off_t) off), (ssize_t) sizeof(magic));
+        assert_memory_equal(magic, "XAGI", 4);
+        magic[0] ^= 0x01;
+        assert_int_equal(pwrite(fd, magic, sizeof(magic), (off_t) off), (ssize_t) sizeof(magic));
+        assert_int_equal(fsync(fd), 0);
+
+        expect_dev_scan(f, ag);
+        expect_bulk_used(f);
+        expect_changed_set(f);
+        expect_same_walks(f, "xfs ro, damaged AGI", 12, 9);
+}
+
 int main(void) {
         const struct CMUnitTest xfs[] = {
                 cmocka_unit_test(test_xfs_live),
                 cmocka_unit_test(test_boundaries),
                 cmocka_unit_test(test_small_share),
                 cmocka_unit_test(test_privileges),
+        };
+        const struct CMUnitTest xfs_ro[] = {
+                cmocka_unit_test(test_xfs_readonly),
+                cmocka_unit_test(test_boundaries),
+                cmocka_unit_test(test_small_share),
+                cmocka_unit_test(test_xfs_damaged_agi),
+        };
+        const struct CMUnitTest xfs_ro_old[] = {
+                cmocka_unit_test(test_xfs_readonly),
         };
         const struct CMUnitTest ext4[] = {
                 cmocka_unit_test(test_ext4_needs_readonly),
@@ -412,6 +575,9 @@ int main(void) {
                 return 77;
         }
         r = cmocka_run_group_tests_name("xfs", xfs, setup_xfs, teardown_fs);
+        r += cmocka_run_group_tests_name("xfs read-only", xfs_ro, setup_xfs, teardown_fs);
+        r += cmocka_run_group_tests_name("xfs read-only, bigtime=0 sparse=0", xfs_ro_old, setup_xfs_old_format,
+                                         teardown_fs);
         r += cmocka_run_group_tests_name("ext4", ext4, setup_ext4, teardown_fs);
         return r;
 }
