@@ -25,7 +25,8 @@
  *   ext4, XFS (table B), in the volume's tree, remounted read-only once the changes are made
  *   (as a backup reads a snapshot): file_select by times, the walk alone on every core and on
  *   one thread (where the file system allows, both narrow the files to statx with a bulk
- *   inode scan: XFS bulkstat, ext4's inode tables), the walk that statx-es every file
+ *   inode scan: XFS's inode btrees and chunks read from the device, ext4's inode tables),
+ *   on XFS also the walk with bulkstat's candidates instead, the walk that statx-es every file
  *   (CHANGE_SCAN_NO_BULK: the walk before the bulk scans), and `find TREE -newer REF -type f`.
  * Each contender's result is checked once (exactly --changed files), then all run round robin
  * (each round starting one contender later), warm cache (nothing is dropped; every tree was
@@ -58,6 +59,7 @@
 #include "backup-components.h"
 #include "bench-util.h"
 #include "change-scan.h"
+#include "change-scan-bulk.h"
 #include "file-select.h"
 #include "macro.h"
 #include "root-harness.h"
@@ -310,6 +312,16 @@ static int run_walk_no_bulk(Bench *b, const Target *t, unsigned *ret_found) {
         *ret_found = 0;
         return change_scan_walk(AT_FDCWD, t->tree, NULL, CHANGE_SCAN_RECURSIVE | CHANGE_SCAN_NO_BULK, t->since,
                                 count_entry, ret_found);
+}
+
+/* XFS: the walk with bulkstat's candidates, as before the device reader. */
+static int run_walk_bulkstat(Bench *b, const Target *t, unsigned *ret_found) {
+        int r;
+
+        change_scan_xfs_dev_enabled = false;
+        r = run_walk(b, t, ret_found);
+        change_scan_xfs_dev_enabled = true;
+        return r;
 }
 
 static int run_generation(Bench *b, const Target *t, unsigned *ret_found) {
@@ -690,6 +702,9 @@ int main(int argc, char **argv) {
                 add(contenders, &n, 1 + i, ROLE_OTHER, run_walk, &t, name);
                 snprintf(name, sizeof(name), "%s: change_scan_walk alone, one thread", b.times[i].type);
                 add(contenders, &n, 1 + i, ROLE_OTHER, run_walk_serial, &t, name);
+                if (streq(b.times[i].type, "xfs"))
+                        add(contenders, &n, 1 + i, ROLE_OTHER, run_walk_bulkstat, &t,
+                            "xfs: change_scan_walk alone, bulkstat (not the device)");
                 snprintf(name, sizeof(name), "%s: change_scan_walk, statx every file (CHANGE_SCAN_NO_BULK)",
                          b.times[i].type);
                 add(contenders, &n, 1 + i, ROLE_OTHER, run_walk_no_bulk, &t, name);
