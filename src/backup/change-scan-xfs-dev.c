@@ -262,11 +262,11 @@ static int scan_run(const XfsDev *d, uint32_t ag, const xfs_inobt_rec_t *recs, u
 static int scan_leaf(const XfsDev *d, uint32_t ag, const xfs_inobt_rec_t *recs, unsigned numrecs,
                      vss_timestamp since, ChangeSet *set, XfsDevScratch *x, int64_t *last) {
         uint32_t chunk_blocks = MAX((uint32_t) XFS_INODES_PER_CHUNK >> d->inopblog, UINT32_C(1));
-        uint32_t run_max = XFS_DEV_RUN_BYTES / d->blocksize, agino_max = ag_length(d, ag) << d->inopblog;
+        uint32_t run_max = XFS_DEV_RUN_BYTES / d->blocksize;
+        /* One past the group's last inode number (agino_bits ≤ 32 bounds both). */
+        uint64_t agino_end = MIN((uint64_t) ag_length(d, ag) << d->inopblog, UINT64_C(1) << d->agino_bits);
         unsigned from = 0;
 
-        if (d->agino_bits < 32)
-                agino_max = MIN(agino_max, (uint32_t) (UINT64_C(1) << d->agino_bits));
         while (from < numrecs) {
                 uint32_t agbno = 0, blocks = 0;
                 unsigned to = from;
@@ -277,7 +277,7 @@ static int scan_leaf(const XfsDev *d, uint32_t ag, const xfs_inobt_rec_t *recs, 
                         /* Chunks start a block (they are aligned to sb_inoalignmt blocks, which
                          * need not make them 64-inode aligned), or one 64th of a larger one. */
                         if (start % MIN(XFS_INODES_PER_CHUNK, UINT32_C(1) << d->inopblog) != 0 || (int64_t) start <= *last ||
-                            start > agino_max - XFS_INODES_PER_CHUNK)
+                            (uint64_t) start + XFS_INODES_PER_CHUNK > agino_end)
                                 return -EUCLEAN;
                         b = start >> d->inopblog;
                         if (to > from && (b != agbno + blocks || blocks + chunk_blocks > run_max))
