@@ -56,7 +56,7 @@ struct XfsDev {
         int fd;
         uint32_t blocksize, sectsize, agblocks, agcount, inodesize, inopblog, agino_bits;
         uint64_t dblocks;
-        bool bigtime;
+        bool bigtime, sparse;
         uint8_t uuid[16];       /* what metadata blocks name as their file system */
 };
 
@@ -133,6 +133,7 @@ int change_scan_xfs_dev_open(const char *device, const struct xfs_fsop_geom *geo
         d->inopblog = sb->sb_inopblog;
         d->agino_bits = (uint32_t) sb->sb_agblklog + sb->sb_inopblog;
         d->bigtime = incompat & XFS_SB_FEAT_INCOMPAT_BIGTIME;
+        d->sparse = incompat & XFS_SB_FEAT_INCOMPAT_SPINODES;
         blocklog = sb->sb_blocklog;
         memcpy(d->uuid, incompat & XFS_SB_FEAT_INCOMPAT_META_UUID ? (const void *) &sb->sb_meta_uuid
                                                                    : (const void *) &sb->sb_uuid,
@@ -223,8 +224,14 @@ static int scan_run(const XfsDev *d, uint32_t ag, const xfs_inobt_rec_t *recs, u
                 return r;
         for (unsigned k = 0; k < n; k++) {
                 uint32_t start = be32toh(recs[k].ir_startino);
-                uint16_t holemask = be16toh(recs[k].ir_u.sp.ir_holemask);
+                /* Without sparse inodes that field is the high half of a 32-bit free count: 0. */
+                uint16_t holemask = d->sparse ? be16toh(recs[k].ir_u.sp.ir_holemask) : 0;
                 uint64_t free_mask = be64toh(recs[k].ir_free);
+
+                /* A sparse record counts the inodes its holes leave. */
+                if (d->sparse && recs[k].ir_u.sp.ir_count !=
+                                         XFS_INODES_PER_CHUNK - XFS_INODES_PER_HOLEMASK_BIT * __builtin_popcount(holemask))
+                        return -EUCLEAN;
 
                 for (unsigned i = 0; i < XFS_INODES_PER_CHUNK; i++) {
                         const struct xfs_dinode *di;
