@@ -21,9 +21,11 @@
  * Reading treats the archive as hostile: every path goes through safe-path (relative, no '..',
  * no symlink followed), links and special files are restricted, and each entry's outcome is
  * reported instead of stopping the restore.
+ *
+ * libarchive is not linked but loaded by the first writer or reader opened (archive-dl.h), so a
+ * tool that never touches an archive does not pay for its libraries; its functions are called
+ * through the table's sym_ pointers.
  */
-#include <archive.h>
-#include <archive_entry.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +45,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "archive-dl.h"
 #include "backup-archive.h"
 #include "macro.h"
 #include "safe-path.h"
@@ -422,7 +425,7 @@ static int link_key_compare(const void *a, const void *b) {
 }
 
 static int archive_result_to_errno(struct archive *a) {
-        int e = archive_errno(a);
+        int e = sym_archive_errno(a);
         return e > 0 ? -e : -EIO;
 }
 
@@ -596,7 +599,7 @@ static la_ssize_t writer_sink(struct archive *a, void *userdata, const void *buf
         }
 fail:
         w->sink_error = r;
-        archive_set_error(a, -r, "%s", strerror(-r));
+        sym_archive_set_error(a, -r, "%s", strerror(-r));
         return -1;
 }
 
@@ -654,6 +657,19 @@ static int header_patch_checksum(ArchiveWriter *w, const char hex[static ARCHIVE
         return found > 0 ? 0 : -EIO;
 }
 
+/*
+ * Loads libarchive before the first archive is made or read. A library that cannot be loaded
+ * is -ELIBACC; the reason names it, which no errno can, so it goes to stderr.
+ */
+static int archive_library_load(void) {
+        _cleanup_free_ char *reason = NULL;
+
+        if (archive_dl_load(&reason) == S_OK)
+                return 0;
+        fprintf(stderr, "%s: %s\n", program_invocation_short_name, reason ?: "libarchive could not be loaded");
+        return -ELIBACC;
+}
+
 int archive_writer_open(int dirfd, const char *name, ArchiveWriter **ret) {
         return archive_writer_open_full(dirfd, name, NULL, ret);
 }
@@ -663,7 +679,7 @@ int archive_writer_open_full(int dirfd, const char *name, const ArchiveWriterOpt
         uint8_t rnd[ARCHIVE_CHECKSUM_SIZE];
         struct stat st;
         size_t z;
-        int fd;
+        int fd, k;
 
         assert(ret);
 
@@ -674,6 +690,9 @@ int archive_writer_open_full(int dirfd, const char *name, const ArchiveWriterOpt
                 return -EEXIST;
         if (errno != ENOENT)
                 return -errno;
+        k = archive_library_load();
+        if (k < 0)
+                return k;
 
         w = calloc(1, sizeof(*w));
         if (!w)
@@ -716,21 +735,21 @@ int archive_writer_open_full(int dirfd, const char *name, const ArchiveWriterOpt
                 return fd;
         w->fd = fd;
 
-        w->a = archive_write_new();
-        w->e = archive_entry_new();
+        w->a = sym_archive_write_new();
+        w->e = sym_archive_entry_new();
         if (!w->a || !w->e)
                 return -ENOMEM;
 
         /* Full pax (nanosecond times, xattrs); names as raw bytes, the way Linux stores them.
          * No filter and no blocking: libarchive makes the tar bytes, we compress them. */
-        if (archive_write_set_format_pax(w->a) != ARCHIVE_OK ||
-            archive_write_set_format_option(w->a, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
-            archive_write_set_bytes_per_block(w->a, 0) != ARCHIVE_OK)
+        if (sym_archive_write_set_format_pax(w->a) != ARCHIVE_OK ||
+            sym_archive_write_set_format_option(w->a, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
+            sym_archive_write_set_bytes_per_block(w->a, 0) != ARCHIVE_OK)
                 return archive_result_to_errno(w->a);
         /* No padding of the last block: the file ends where the compressed stream ends. */
-        (void) archive_write_set_bytes_in_last_block(w->a, 1);
+        (void) sym_archive_write_set_bytes_in_last_block(w->a, 1);
 
-        if (archive_write_open2(w->a, w, NULL, writer_sink, NULL, NULL) != ARCHIVE_OK)
+        if (sym_archive_write_open2(w->a, w, NULL, writer_sink, NULL, NULL) != ARCHIVE_OK)
                 return archive_result_to_errno(w->a);
 
         *ret = TAKE_PTR(w);
@@ -744,7 +763,7 @@ static void writer_progress(ArchiveWriter *w) {
 
 /* Write the header; ARCHIVE_FAILED concerns this entry only, anything worse the stream. */
 static int writer_header(ArchiveWriter *w) {
-        int r = archive_write_header(w->a, w->e);
+        int r = sym_archive_write_header(w->a, w->e);
 
         if (r == ARCHIVE_OK || r == ARCHIVE_WARN)
                 return 0;
@@ -755,7 +774,7 @@ static int writer_header(ArchiveWriter *w) {
 }
 
 static int writer_data(ArchiveWriter *w, const void *buf, size_t n) {
-        la_ssize_t k = archive_write_data(w->a, buf, n);
+        la_ssize_t k = sym_archive_write_data(w->a, buf, n);
 
         if (k < 0 || (size_t) k != n) {
                 w->broken = true;
@@ -767,7 +786,7 @@ static int writer_data(ArchiveWriter *w, const void *buf, size_t n) {
 }
 
 static int writer_finish_entry(ArchiveWriter *w) {
-        int k = archive_write_finish_entry(w->a);
+        int k = sym_archive_write_finish_entry(w->a);
 
         if (k != ARCHIVE_OK && k != ARCHIVE_WARN) {
                 w->broken = true;
@@ -780,12 +799,12 @@ static int writer_finish_entry(ArchiveWriter *w) {
 
 /* Common header fields from a stat; the path is set by the caller. */
 static void entry_fill_stat(struct archive_entry *e, const struct stat *st) {
-        archive_entry_set_filetype(e, st->st_mode & S_IFMT);
-        archive_entry_set_perm(e, st->st_mode & 07777);
-        archive_entry_set_uid(e, st->st_uid);
-        archive_entry_set_gid(e, st->st_gid);
-        archive_entry_set_mtime(e, st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
-        archive_entry_set_size(e, 0);
+        sym_archive_entry_set_filetype(e, st->st_mode & S_IFMT);
+        sym_archive_entry_set_perm(e, st->st_mode & 07777);
+        sym_archive_entry_set_uid(e, st->st_uid);
+        sym_archive_entry_set_gid(e, st->st_gid);
+        sym_archive_entry_set_mtime(e, st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+        sym_archive_entry_set_size(e, 0);
 }
 
 /* Record fd's extended attributes on the entry, within the limits. */
@@ -825,7 +844,7 @@ static int entry_add_xattrs(struct archive_entry *e, int fd) {
                 total += strlen(p) + (size_t) v;
                 if (++count > ARCHIVE_XATTRS_MAX || total > ARCHIVE_XATTRS_BYTES_MAX)
                         return -EFBIG;
-                archive_entry_xattr_add_entry(e, p, value, (size_t) v);
+                sym_archive_entry_xattr_add_entry(e, p, value, (size_t) v);
         }
         return 0;
 }
@@ -932,8 +951,8 @@ static int writer_store_streaming(ArchiveWriter *w, int fd, const Segment *segs,
         size_t hole_len;
         int r, k;
 
-        archive_entry_xattr_add_entry(w->e, ARCHIVE_META_CHECKSUM, w->placeholder, strlen(w->placeholder));
-        archive_entry_set_size(w->e, (la_int64_t) stored);
+        sym_archive_entry_xattr_add_entry(w->e, ARCHIVE_META_CHECKSUM, w->placeholder, strlen(w->placeholder));
+        sym_archive_entry_set_size(w->e, (la_int64_t) stored);
 
         r = zstd_feed(w, NULL, 0, ZSTD_e_end);
         if (r < 0) {
@@ -998,9 +1017,9 @@ static int writer_try_hardlink(ArchiveWriter *w, const struct stat *st, bool *re
                 return 0;
         k = *found;
 
-        archive_entry_set_filetype(w->e, AE_IFREG);
-        archive_entry_copy_hardlink(w->e, k->path);
-        archive_entry_set_size(w->e, 0);
+        sym_archive_entry_set_filetype(w->e, AE_IFREG);
+        sym_archive_entry_copy_hardlink(w->e, k->path);
+        sym_archive_entry_set_size(w->e, 0);
         r = writer_header(w);
         if (r < 0)
                 return r;
@@ -1080,8 +1099,8 @@ static int writer_add_regular(ArchiveWriter *w, int src_dirfd, const char *relpa
                 n_segs = ranges->n;
 
                 snprintf(size, sizeof(size), "%" PRIu64, (uint64_t) st.st_size);
-                archive_entry_xattr_add_entry(w->e, ARCHIVE_META_RANGES, text, strlen(text));
-                archive_entry_xattr_add_entry(w->e, ARCHIVE_META_FILE_SIZE, size, strlen(size));
+                sym_archive_entry_xattr_add_entry(w->e, ARCHIVE_META_RANGES, text, strlen(text));
+                sym_archive_entry_xattr_add_entry(w->e, ARCHIVE_META_FILE_SIZE, size, strlen(size));
         } else {
                 segs = calloc(1, sizeof(Segment));
                 if (!segs)
@@ -1113,8 +1132,8 @@ static int writer_add_regular(ArchiveWriter *w, int src_dirfd, const char *relpa
                 return r;
         checksum_digest(w->xxh, sum);
         checksum_to_hex(sum, hex);
-        archive_entry_xattr_add_entry(w->e, ARCHIVE_META_CHECKSUM, hex, strlen(hex));
-        archive_entry_set_size(w->e, (la_int64_t) stored);
+        sym_archive_entry_xattr_add_entry(w->e, ARCHIVE_META_CHECKSUM, hex, strlen(hex));
+        sym_archive_entry_set_size(w->e, (la_int64_t) stored);
 
         r = writer_header(w);
         if (r < 0)
@@ -1147,9 +1166,9 @@ static int writer_add_metadata_only(ArchiveWriter *w, int src_dirfd, const char 
                 if ((size_t) n >= sizeof(target))
                         return -EFBIG;
                 target[n] = 0;
-                archive_entry_copy_symlink(w->e, target);
+                sym_archive_entry_copy_symlink(w->e, target);
         } else if (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))
-                archive_entry_set_rdev(w->e, st->st_rdev);
+                sym_archive_entry_set_rdev(w->e, st->st_rdev);
         else if (S_ISDIR(st->st_mode) && w->opts.xattrs) {
                 _cleanup_close_ int fd = -EBADF;
 
@@ -1187,8 +1206,8 @@ int archive_writer_add_file(ArchiveWriter *w, int src_dirfd, const char *relpath
         if (ranges && !S_ISREG(st.st_mode))
                 return -EINVAL;
 
-        archive_entry_clear(w->e);
-        archive_entry_copy_pathname(w->e, archive_path);
+        sym_archive_entry_clear(w->e);
+        sym_archive_entry_copy_pathname(w->e, archive_path);
 
         if (S_ISREG(st.st_mode))
                 return writer_add_regular(w, src_dirfd, relpath, archive_path, ranges);
@@ -1232,15 +1251,15 @@ int archive_writer_add_blob(ArchiveWriter *w, const char *archive_path, const vo
         checksum_digest(w->xxh, sum);
         checksum_to_hex(sum, hex);
 
-        archive_entry_clear(w->e);
-        archive_entry_copy_pathname(w->e, archive_path);
-        archive_entry_set_filetype(w->e, AE_IFREG);
-        archive_entry_set_perm(w->e, 0600);
-        archive_entry_set_uid(w->e, geteuid());
-        archive_entry_set_gid(w->e, getegid());
-        archive_entry_set_mtime(w->e, now.tv_sec, now.tv_nsec);
-        archive_entry_set_size(w->e, (la_int64_t) len);
-        archive_entry_xattr_add_entry(w->e, ARCHIVE_META_CHECKSUM, hex, strlen(hex));
+        sym_archive_entry_clear(w->e);
+        sym_archive_entry_copy_pathname(w->e, archive_path);
+        sym_archive_entry_set_filetype(w->e, AE_IFREG);
+        sym_archive_entry_set_perm(w->e, 0600);
+        sym_archive_entry_set_uid(w->e, geteuid());
+        sym_archive_entry_set_gid(w->e, getegid());
+        sym_archive_entry_set_mtime(w->e, now.tv_sec, now.tv_nsec);
+        sym_archive_entry_set_size(w->e, (la_int64_t) len);
+        sym_archive_entry_xattr_add_entry(w->e, ARCHIVE_META_CHECKSUM, hex, strlen(hex));
 
         r = writer_header(w);
         if (r < 0)
@@ -1267,7 +1286,7 @@ int archive_writer_close(ArchiveWriter *w) {
                 return -EIO;
 
         w->closed = true;
-        r = archive_write_close(w->a);
+        r = sym_archive_write_close(w->a);
         if (r != ARCHIVE_OK)
                 return archive_result_to_errno(w->a);
         r = zstd_feed(w, NULL, 0, ZSTD_e_end);
@@ -1307,8 +1326,8 @@ ArchiveWriter *archive_writer_free(ArchiveWriter *w) {
         if (w->sink_error == 0)
                 w->sink_error = -ECANCELED;
         if (w->a)
-                (void) archive_write_free(w->a);
-        archive_entry_free(w->e);
+                (void) sym_archive_write_free(w->a);
+        sym_archive_entry_free(w->e);
         ZSTD_freeCCtx(w->zc);
         ZSTD_freeCCtx(w->probe);
         free(w->probe_out);
@@ -1376,7 +1395,7 @@ static la_ssize_t reader_source(struct archive *a, void *userdata, const void **
         ssize_t n = zstd_reader_next(r->zr, buf);
 
         if (n < 0) {
-                archive_set_error(a, (int) -n, "%s", strerror((int) -n));
+                sym_archive_set_error(a, (int) -n, "%s", strerror((int) -n));
                 return -1;
         }
         return n;
@@ -1390,6 +1409,9 @@ int archive_reader_open(int dirfd, const char *name, ArchiveProgressFn progress,
 
         if (isempty(name))
                 return -EINVAL;
+        k = archive_library_load();
+        if (k < 0)
+                return k;
 
         r = calloc(1, sizeof(*r));
         if (!r)
@@ -1404,20 +1426,20 @@ int archive_reader_open(int dirfd, const char *name, ArchiveProgressFn progress,
 
         r->buf = malloc(CHUNK_SIZE);
         r->xxh = XXH3_createState();
-        r->a = archive_read_new();
+        r->a = sym_archive_read_new();
         if (!r->buf || !r->xxh || !r->a)
                 return -ENOMEM;
 
         /* zstd is undone by zstd_reader, not by a libarchive filter: on its own thread. */
-        if (archive_read_support_format_tar(r->a) != ARCHIVE_OK)
+        if (sym_archive_read_support_format_tar(r->a) != ARCHIVE_OK)
                 return archive_result_to_errno(r->a);
         /* The archive is read front to back: a larger kernel read-ahead. */
         (void) posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
         k = zstd_reader_new(r->fd, &r->zr);
         if (k < 0)
                 return k;
-        if (archive_read_open(r->a, r, NULL, reader_source, NULL) != ARCHIVE_OK)
-                return archive_errno(r->a) > 0 ? -archive_errno(r->a) : -EBADMSG;
+        if (sym_archive_read_open(r->a, r, NULL, reader_source, NULL) != ARCHIVE_OK)
+                return sym_archive_errno(r->a) > 0 ? -sym_archive_errno(r->a) : -EBADMSG;
 
         *ret = TAKE_PTR(r);
         return 0;
@@ -1436,8 +1458,8 @@ static void reader_parse_meta(ArchiveReader *r) {
         bool have_ranges = false, have_size = false;
         uint64_t file_size = 0;
 
-        archive_entry_xattr_reset(r->e);
-        while (archive_entry_xattr_next(r->e, &name, &value, &size) == ARCHIVE_OK) {
+        sym_archive_entry_xattr_reset(r->e);
+        while (sym_archive_entry_xattr_next(r->e, &name, &value, &size) == ARCHIVE_OK) {
                 char text[64];
 
                 if (!name || strncmp(name, ARCHIVE_META_PREFIX, strlen(ARCHIVE_META_PREFIX)) != 0)
@@ -1490,9 +1512,9 @@ static void reader_parse_meta(ArchiveReader *r) {
 }
 
 static ArchiveEntryType entry_type_from(struct archive_entry *e) {
-        if (archive_entry_hardlink(e))
+        if (sym_archive_entry_hardlink(e))
                 return ARCHIVE_ENTRY_HARDLINK;
-        switch (archive_entry_filetype(e)) {
+        switch (sym_archive_entry_filetype(e)) {
         case AE_IFREG:
                 return ARCHIVE_ENTRY_FILE;
         case AE_IFDIR:
@@ -1533,7 +1555,7 @@ int archive_reader_next(ArchiveReader *r, ArchiveEntry *ret) {
         free(r->path);
         r->path = NULL;
 
-        k = archive_read_next_header(r->a, &r->e);
+        k = sym_archive_read_next_header(r->a, &r->e);
         if (k == ARCHIVE_EOF)
                 return 0;
         if (k != ARCHIVE_OK && k != ARCHIVE_WARN)
@@ -1543,7 +1565,7 @@ int archive_reader_next(ArchiveReader *r, ArchiveEntry *ret) {
         r->cur.type = entry_type_from(r->e);
 
         /* A directory's name may end in '/': strip it so the checks see the plain name. */
-        p = archive_entry_pathname(r->e);
+        p = sym_archive_entry_pathname(r->e);
         r->path = strdup(p ? p : "");
         if (!r->path)
                 return -ENOMEM;
@@ -1552,22 +1574,22 @@ int archive_reader_next(ArchiveReader *r, ArchiveEntry *ret) {
                 r->path[--len] = 0;
         r->cur.path = r->path;
 
-        r->cur.mode = archive_entry_perm(r->e) & 07777;
-        r->cur.uid = id_from(archive_entry_uid(r->e));
-        r->cur.gid = id_from(archive_entry_gid(r->e));
-        if (archive_entry_mtime_is_set(r->e))
-                r->cur.mtime = (struct timespec) { archive_entry_mtime(r->e), archive_entry_mtime_nsec(r->e) };
+        r->cur.mode = sym_archive_entry_perm(r->e) & 07777;
+        r->cur.uid = id_from(sym_archive_entry_uid(r->e));
+        r->cur.gid = id_from(sym_archive_entry_gid(r->e));
+        if (sym_archive_entry_mtime_is_set(r->e))
+                r->cur.mtime = (struct timespec) { sym_archive_entry_mtime(r->e), sym_archive_entry_mtime_nsec(r->e) };
         else
                 r->cur.mtime = (struct timespec) { 0, UTIME_OMIT };
-        r->cur.rdev = archive_entry_rdev(r->e);
-        size = archive_entry_size(r->e);
+        r->cur.rdev = sym_archive_entry_rdev(r->e);
+        size = sym_archive_entry_size(r->e);
         if (size < 0)
                 return reader_fail(r);
         r->cur.size = r->cur.file_size = (uint64_t) size;
         if (r->cur.type == ARCHIVE_ENTRY_HARDLINK)
-                r->cur.link_target = archive_entry_hardlink(r->e);
+                r->cur.link_target = sym_archive_entry_hardlink(r->e);
         else if (r->cur.type == ARCHIVE_ENTRY_SYMLINK)
-                r->cur.link_target = archive_entry_symlink(r->e);
+                r->cur.link_target = sym_archive_entry_symlink(r->e);
 
         reader_parse_meta(r);
 
@@ -1582,7 +1604,7 @@ ArchiveReader *archive_reader_free(ArchiveReader *r) {
                 return NULL;
 
         if (r->a)
-                (void) archive_read_free(r->a);
+                (void) sym_archive_read_free(r->a);
         zstd_reader_free(r->zr);
         closep(&r->fd);
         deferred_dirs_clear(r);
@@ -1635,7 +1657,7 @@ static int reader_read_content(ArchiveReader *r, DataSinkFn sink, void *userdata
                 bool eof;
                 int k;
 
-                k = archive_read_data_block(r->a, &block, &n, &off);
+                k = sym_archive_read_data_block(r->a, &block, &n, &off);
                 eof = k == ARCHIVE_EOF;
                 if (eof)
                         n = 0;          /* off is the entry's end: a trailing hole is filled below */
@@ -1702,8 +1724,8 @@ static int apply_metadata_fd(ArchiveReader *r, int fd, mode_t mode, const Archiv
                 const void *value;
                 size_t size;
 
-                archive_entry_xattr_reset(r->e);
-                while (archive_entry_xattr_next(r->e, &name, &value, &size) == ARCHIVE_OK) {
+                sym_archive_entry_xattr_reset(r->e);
+                while (sym_archive_entry_xattr_next(r->e, &name, &value, &size) == ARCHIVE_OK) {
                         if (!name || strncmp(name, ARCHIVE_META_PREFIX, strlen(ARCHIVE_META_PREFIX)) == 0)
                                 continue;
                         /* Best effort: security.* needs privileges, some filesystems have no xattrs. */

@@ -77,7 +77,8 @@ typedef struct ArchiveWriterOptions {
  * final name appears only in archive_writer_close, and an existing file of that name is never
  * replaced (-EEXIST, checked here and again atomically at close). opts may be NULL (defaults:
  * level 3, one thread, no hard links, xattrs recorded). Returns 0 and a writer the caller frees
- * with archive_writer_free; -EINVAL for a bad name, other negative errno.
+ * with archive_writer_free; -EINVAL for a bad name, -ELIBACC when libarchive cannot be
+ * loaded (loaded here on first use; the reason, naming it, goes to stderr), other negative errno.
  */
 int archive_writer_open(int dirfd, const char *name, ArchiveWriter **ret);
 int archive_writer_open_full(int dirfd, const char *name, const ArchiveWriterOptions *opts, ArchiveWriter **ret);
@@ -170,7 +171,8 @@ typedef struct ArchiveEntry {
 
 /*
  * archive_reader_open: open archive `name` in dirfd (zstd or uncompressed tar). progress may be
- * NULL. Returns 0 and a reader (free with archive_reader_free), negative errno otherwise.
+ * NULL. Returns 0 and a reader (free with archive_reader_free), -ELIBACC when libarchive
+ * cannot be loaded (as in archive_writer_open), other negative errno otherwise.
  */
 int archive_reader_open(int dirfd, const char *name, ArchiveProgressFn progress, void *userdata,
                         ArchiveReader **ret);
