@@ -103,6 +103,12 @@ for p in "${PACKAGES[@]}"; do
         [ -n "$f" ] || fail "dpkg-buildpackage made no $p package"
         debs+=("$f")
 done
+# Libraries loaded with dlopen() are not in ${shlibs:Depends}: debian/control names them.
+for dep in libvss0:libxml2 vss-tools:libarchive13; do
+        f=$(ls "$work"/"${dep%%:*}"_*.deb | head -n 1)
+        dpkg-deb -f "$f" Depends | tr ',' '\n' | sed 's/^ *//; s/ .*//' | grep -x "${dep#*:}" >/dev/null ||
+                fail "${dep%%:*} does not depend on ${dep#*:}, which it loads with dlopen()"
+done
 build_end=$(date +%s)
 
 # 2. lintian: no error or warning (explained overrides are in debian/*.lintian-overrides).
