@@ -31,8 +31,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
-#include <signal.h>
 #include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -670,28 +668,6 @@ static int archive_library_load(void) {
                 return 0;
         fprintf(stderr, "%s: %s\n", program_invocation_short_name, reason ?: "libarchive could not be loaded");
         return -ELIBACC;
-}
-
-static void *archive_library_preload_thread(void *userdata) {
-        (void) archive_dl_load(NULL);
-        return NULL;
-}
-
-void archive_library_preload(void) {
-        sigset_t all, old;
-        pthread_attr_t attr;
-        pthread_t t;
-
-        if (pthread_attr_init(&attr) != 0)
-                return;
-        /* The thread takes no signal: they stay with the caller's threads and their handling. */
-        (void) sigfillset(&all);
-        if (pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
-            pthread_sigmask(SIG_SETMASK, &all, &old) == 0) {
-                (void) pthread_create(&t, &attr, archive_library_preload_thread, NULL);
-                (void) pthread_sigmask(SIG_SETMASK, &old, NULL);
-        }
-        (void) pthread_attr_destroy(&attr);
 }
 
 int archive_writer_open(int dirfd, const char *name, ArchiveWriter **ret) {

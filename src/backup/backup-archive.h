@@ -81,14 +81,6 @@ typedef struct ArchiveWriterOptions {
  * loaded (loaded here on first use; the reason, naming it, goes to stderr), other negative errno.
  */
 int archive_writer_open(int dirfd, const char *name, ArchiveWriter **ret);
-
-/*
- * archive_library_preload: start loading libarchive on a thread of its own, so that its cold
- * reads overlap what the caller does before its first archive (a backup's snapshot); the
- * first writer or reader opened then waits for that load instead of starting one. Best effort:
- * a load that fails is reported by that first open, as without a preload.
- */
-void archive_library_preload(void);
 int archive_writer_open_full(int dirfd, const char *name, const ArchiveWriterOptions *opts, ArchiveWriter **ret);
 
 /*

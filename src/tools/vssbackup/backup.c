@@ -2239,8 +2239,6 @@ int vb_backup(const BackupOptions *o) {
         run.m->with_writers = !o->no_writers;
         run.m->complete = true;
 
-        /* libarchive's cold load overlaps the snapshot instead of following it. */
-        archive_library_preload();
         r = run_backup(&run);
         if (r < 0) {
                 status = backup_failed(&run, r);
