@@ -31,6 +31,21 @@ vss_async *async_new(BusConn *conn, vss_requester *r, AsyncKind kind) {
         return a;
 }
 
+void async_expect_locked(vss_async *a) {
+        assert(a);
+        assert(!a->expected);
+        bus_conn_expect_locked(a->conn);
+        a->expected = true;
+}
+
+void async_unexpect_locked(vss_async *a) {
+        assert(a);
+        if (!a->expected)
+                return;
+        bus_conn_expect_done_locked(a->conn);
+        a->expected = false;
+}
+
 vss_async *async_ref(vss_async *a) {
         if (a)
                 __atomic_add_fetch(&a->n_ref, 1, __ATOMIC_SEQ_CST);
@@ -46,6 +61,7 @@ void vss_async_release(vss_async *a) {
         /* The slot belongs to the bus: drop it under the lock, so a reply being dispatched
          * right now cannot race with us. */
         bus_conn_lock(a->conn);
+        async_unexpect_locked(a);
         a->slot = sd_bus_slot_unref(a->slot);
         bus_conn_unlock(a->conn);
         bus_conn_unref(a->conn);
@@ -72,6 +88,7 @@ int async_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
         vss_hr hr;
 
         /* I/O thread, lock held: record and signal, never block. */
+        async_unexpect_locked(a);
         if (sd_bus_message_is_method_error(m, NULL)) {
                 hr = async_hr_from_reply_error(m);
                 if (a->requester && hr != VSS_S_ASYNC_CANCELLED) {

@@ -18,6 +18,16 @@
  * the I/O thread runs without the lock once it has dispatched everything (the writer runs its
  * callback there, bus_conn_set_idle), and bus_conn_serve(), with which another thread polls
  * and dispatches the connection in the I/O thread's place while that one is busy in the hook.
+ *
+ * A requester's synchronous call would cost the same hand-off: the I/O thread wakes for the
+ * reply, then wakes the caller. On a direct connection (bus_conn_set_direct) the I/O thread
+ * "parks" whenever no reply is expected that nobody waits for: it polls the bus fd with no
+ * events (a hang-up is still reported) and resume_fd. A caller in bus_conn_call() that finds
+ * it parked "leads": it polls bus fd and wake_fd and dispatches, under the lock as always,
+ * until its reply is in; other callers meanwhile wait as they would for the I/O thread, and
+ * lead in turn when it lets go. Only one thread reads input at a time (a leader, or the I/O
+ * thread when not parked; both only on a hang-up), so no reply is taken from under a poll
+ * that waits for it.
  */
 #include <errno.h>
 #include <limits.h>
@@ -55,6 +65,15 @@ struct BusConn {
 
         bus_conn_idle_t on_idle;
         void *idle_userdata;
+
+        /* Direct replies (bus_conn_set_direct). While the I/O thread is parked it polls the bus
+         * only for a hang-up, and resume_fd; a thread waiting in bus_conn_call() then leads:
+         * it polls and dispatches itself. */
+        bool direct;
+        bool io_parked;         /* the I/O thread polls for a hang-up only (lock held to change) */
+        bool leading;           /* a caller polls and dispatches in the I/O thread's place */
+        unsigned n_expected;    /* replies that nobody waits for in bus_conn_call() */
+        int resume_fd;
 };
 
 uint64_t now_usec(void) {
@@ -74,12 +93,31 @@ static void bus_conn_wake(BusConn *c) {
                 return;
 }
 
-static void bus_conn_drain_wake(BusConn *c) {
+static void bus_conn_resume(BusConn *c) {
+        uint64_t one = 1;
+
+        /* As bus_conn_wake(), for a parked I/O thread. */
+        if (c->resume_fd >= 0 && write(c->resume_fd, &one, sizeof(one)) < 0)
+                return;
+}
+
+static void drain_fd(int fd) {
         uint64_t v;
 
         /* Nothing to drain (EAGAIN) is as good as drained. */
-        if (read(c->wake_fd, &v, sizeof(v)) < 0)
+        if (read(fd, &v, sizeof(v)) < 0)
                 return;
+}
+
+static void bus_conn_drain_wake(BusConn *c) {
+        drain_fd(c->wake_fd);
+}
+
+/* Lock held. Whether the I/O thread must poll the bus for input: always, unless the owner made
+ * the connection direct; then only while a reply is expected that no leading caller polls
+ * for. A parked I/O thread still notices a hang-up. */
+static bool bus_conn_io_must_serve(BusConn *c) {
+        return !c->direct || (c->n_expected > 0 && !c->leading);
 }
 
 static int poll_timeout_ms(uint64_t until) {
@@ -117,14 +155,19 @@ static int bus_conn_poll_params(BusConn *c, struct pollfd *ret_pfd, int *ret_tim
 }
 
 /* Lock held. Dispatch all that is ready and learn what to poll for. */
-static int bus_conn_process(BusConn *c, struct pollfd *ret_pfd, int *ret_timeout_ms) {
+static int bus_conn_process(BusConn *c, struct pollfd *ret_pfd, int *ret_timeout_ms, bool *ret_any) {
         int r;
 
+        /* A connection being closed returns each reply callback's 0 as it fails the pending
+         * calls one by one: go on until it is closed (an error), or a caller could see its
+         * call failed before the connection is dead. */
         for (;;) {
                 r = sd_bus_process(c->bus, NULL);
                 if (r < 0)
                         return r;
-                if (r == 0)
+                if (r > 0)
+                        *ret_any = true;
+                if (r == 0 && sd_bus_is_open(c->bus) > 0)
                         break;
         }
         return bus_conn_poll_params(c, ret_pfd, ret_timeout_ms);
@@ -145,29 +188,69 @@ static bool bus_conn_poll_stale(BusConn *c) {
         return until < c->polled_until;
 }
 
-/* Lock held. Dispatch what is ready and learn what to poll for; false once the connection is
- * dead. The first thread to see it lost (the I/O thread or one serving in its place) marks it
+/* Lock held. Dispatch what is ready, broadcast if anything was, and learn what to poll for;
+ * false once the connection is dead. The first thread to see it lost (the I/O thread or one serving in its place) marks it
  * dead and tells the owner, once: sd-bus has already failed every pending call with a
  * synthetic error reply while closing. */
 static bool bus_conn_dispatch_locked(BusConn *c, struct pollfd *ret_pfd, int *ret_timeout_ms) {
-        bool alive = !c->dead && bus_conn_process(c, ret_pfd, ret_timeout_ms) >= 0;
+        bool any = false, alive = !c->dead && bus_conn_process(c, ret_pfd, ret_timeout_ms, &any) >= 0;
 
         if (!alive && !c->dead) {
                 c->dead = true;
                 if (c->on_disconnect)
                         c->on_disconnect(c, c->userdata);
+                any = true;
         }
-        pthread_cond_broadcast(&c->cond);
+        /* Waking the waiters for a round that dispatched nothing would cost each of them a
+         * context switch for nothing. */
+        if (any)
+                pthread_cond_broadcast(&c->cond);
         return alive;
+}
+
+/*
+ * I/O thread, lock held (released while parked). Poll the bus for a hang-up only (events 0:
+ * POLLHUP and POLLERR are always reported) and resume_fd for a change of role. A hang-up is
+ * dispatched here, so the loss is seen even with no call running; while a caller leads, input
+ * is the leader's alone: the I/O thread does not dispatch, which would consume what the leader's
+ * poll waits for.
+ */
+static void bus_conn_park_locked(BusConn *c) {
+        struct pollfd pfd[2];
+        struct pollfd unused;
+        int r, timeout_ms;
+
+        c->io_parked = true;
+        /* A caller waiting as a follower may lead now. */
+        pthread_cond_broadcast(&c->cond);
+
+        pfd[0] = (struct pollfd) { .fd = sd_bus_get_fd(c->bus), .events = 0 };
+        pfd[1] = (struct pollfd) { .fd = c->resume_fd, .events = POLLIN };
+        pthread_mutex_unlock(&c->lock);
+
+        r = poll(pfd, ELEMENTSOF(pfd), -1);
+        if (r > 0 && (pfd[1].revents & POLLIN))
+                drain_fd(c->resume_fd);
+
+        pthread_mutex_lock(&c->lock);
+        c->io_parked = false;
+        if (r > 0 && pfd[0].fd >= 0 && (pfd[0].revents & (POLLHUP | POLLERR | POLLNVAL)) && !c->stop)
+                (void) bus_conn_dispatch_locked(c, &unused, &timeout_ms);
 }
 
 static void *bus_conn_thread(void *p) {
         BusConn *c = p;
 
         pthread_mutex_lock(&c->lock);
-        while (!c->stop) {
+        while (!c->stop && !c->dead) {
                 struct pollfd pfd[2];
                 int r, timeout_ms;
+
+                if (!bus_conn_io_must_serve(c)) {
+                        bus_conn_park_locked(c);
+                        continue;
+                }
+                c->io_parked = false;   /* as it started: from here on it reads */
 
                 if (!bus_conn_dispatch_locked(c, &pfd[0], &timeout_ms))
                         break;
@@ -204,8 +287,38 @@ static void *bus_conn_thread(void *p) {
 void bus_conn_set_idle(BusConn *c, bus_conn_idle_t on_idle, void *userdata) {
         assert(c);
         assert(!c->thread_started);
+        assert(!c->direct);
         c->on_idle = on_idle;
         c->idle_userdata = userdata;
+}
+
+int bus_conn_set_direct(BusConn *c) {
+        assert(c);
+        assert(!c->thread_started);
+        assert(!c->on_idle);
+
+        c->resume_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (c->resume_fd < 0)
+                return negative_errno();
+        c->direct = true;
+        return 0;
+}
+
+void bus_conn_expect_locked(BusConn *c) {
+        assert(c);
+        if (!c->direct)
+                return;
+        if (c->n_expected++ == 0 && !c->leading)
+                bus_conn_resume(c);
+}
+
+void bus_conn_expect_done_locked(BusConn *c) {
+        assert(c);
+        if (!c->direct)
+                return;
+        assert(c->n_expected > 0);
+        /* The I/O thread parks by itself after its next dispatch: no wake-up needed. */
+        c->n_expected--;
 }
 
 bool bus_conn_is_io_thread(BusConn *c) {
@@ -275,6 +388,7 @@ int bus_conn_new(sd_bus *bus, bus_conn_disconnect_t on_disconnect, void *userdat
         pthread_mutex_init(&c->lock, NULL);
 
         c->n_ref = 1;
+        c->resume_fd = -EBADF;
         c->bus = TAKE_PTR(owned);
         c->on_disconnect = on_disconnect;
         c->userdata = userdata;
@@ -311,9 +425,14 @@ int bus_conn_start(BusConn *c) {
         assert(c);
         assert(!c->thread_started);
 
+        /* A direct connection's I/O thread starts parked: it reads nothing before it has
+         * checked it must, so the first call may lead without waiting for it to run. */
+        c->io_parked = c->direct;
         r = pthread_create(&c->thread, NULL, bus_conn_thread, c);
-        if (r != 0)
+        if (r != 0) {
+                c->io_parked = false;
                 return -r;
+        }
         c->thread_started = true;
         return 0;
 }
@@ -336,6 +455,8 @@ BusConn *bus_conn_unref(BusConn *c) {
         pthread_mutex_destroy(&c->lock);
         if (c->wake_fd >= 0)
                 (void) close(c->wake_fd);
+        if (c->resume_fd >= 0)
+                (void) close(c->resume_fd);
         free(c);
         return NULL;
 }
@@ -353,6 +474,7 @@ void bus_conn_close(BusConn *c) {
         c->stop = true;
         pthread_mutex_unlock(&c->lock);
         bus_conn_wake(c);
+        bus_conn_resume(c);
 
         if (c->thread_started) {
                 pthread_join(c->thread, NULL);
@@ -360,6 +482,10 @@ void bus_conn_close(BusConn *c) {
         }
 
         pthread_mutex_lock(&c->lock);
+        /* A leading caller has seen the stop (the wake-up above) and polls no more once it
+         * let go: only then may the bus fd be closed. */
+        while (c->leading)
+                pthread_cond_wait(&c->cond, &c->lock);
         /* Deliver what callers queued (a last reply, Unsubscribe) before hanging up, but only
          * to a peer that is still there. */
         if (!c->dead)
@@ -434,11 +560,50 @@ static int pending_call_reply(sd_bus_message *m, void *userdata, sd_bus_error *r
         return 0;
 }
 
+/* Lock held. Whether a caller waiting for a reply may take the poll role: the connection is
+ * direct, its I/O thread parked, nobody else leads, and no close is under way. */
+static bool bus_conn_may_lead(BusConn *c) {
+        return c->direct && c->io_parked && !c->leading && !c->stop && !c->dead;
+}
+
+/*
+ * Lock held (released while polling). Poll and dispatch c from the calling thread, exactly as
+ * the I/O thread would (reply callbacks, incoming calls, the disconnect callback), until p's
+ * reply is in, the connection is dead or a close began. The reply thus reaches the thread
+ * that waits for it without a hand-off: no wake-up of the I/O thread, no condition variable.
+ * Other threads' calls meanwhile follow: they wake this one through wake_fd when they queued
+ * output, and it dispatches their replies too. Letting go, it broadcasts, so that a follower
+ * still waiting leads in turn, and resumes the I/O thread if replies are expected that nobody
+ * polls for now.
+ */
+static void bus_conn_lead_locked(BusConn *c, const bool *done) {
+        c->leading = true;
+        while (!*done && !c->stop) {
+                struct pollfd pfd[2];
+                int r, timeout_ms;
+
+                if (!bus_conn_dispatch_locked(c, &pfd[0], &timeout_ms) || *done)
+                        break;
+                pthread_mutex_unlock(&c->lock);
+
+                pfd[1] = (struct pollfd) { .fd = c->wake_fd, .events = POLLIN };
+                r = poll(pfd, ELEMENTSOF(pfd), timeout_ms);
+                if (r > 0 && (pfd[1].revents & POLLIN))
+                        bus_conn_drain_wake(c);
+
+                pthread_mutex_lock(&c->lock);
+        }
+        c->leading = false;
+        if (!c->dead && !c->stop && bus_conn_io_must_serve(c))
+                bus_conn_resume(c);
+        pthread_cond_broadcast(&c->cond);
+}
+
 int bus_conn_call(BusConn *c, sd_bus_message *m, uint64_t timeout_usec, sd_bus_error *ret_error,
                   sd_bus_message **ret_reply) {
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
         PendingCall p = { .conn = c };
-        uint64_t deadline;
+        uint64_t deadline = UINT64_MAX;
         int r;
 
         assert(c);
@@ -453,24 +618,31 @@ int bus_conn_call(BusConn *c, sd_bus_message *m, uint64_t timeout_usec, sd_bus_e
                 return sd_bus_error_set_errno(ret_error, r);
 
         /*
-         * The call is written out whole as a rule, and the reply wakes the I/O thread by
-         * itself; only the reply's deadline is news to the I/O thread's poll. Rather than wake
-         * it for every call (a context switch and a poll round per call), this thread waits
-         * until that deadline and only then wakes the I/O thread, whose sd_bus_process() fails
-         * the call as timed out. A call sd-bus had to queue changes what the I/O thread polls
-         * for (POLLOUT), and wakes it at once, as does a thread that is not running yet.
+         * Following the I/O thread (or a leading caller), the call is written out whole as a
+         * rule, and the reply wakes the poller by itself; only the reply's deadline is news to
+         * its poll. Rather than wake it for every call (a context switch and a poll round per
+         * call), this thread waits until that deadline and only then wakes the poller, whose
+         * sd_bus_process() fails the call as timed out. A call sd-bus had to queue changes what
+         * the poller polls for (POLLOUT), and wakes it at once, as does a thread that is not
+         * running yet. A leader polls with every deadline itself.
          */
-        if (!c->thread_started || c->dead || (short) sd_bus_get_events(c->bus) != c->polled_events ||
-            sd_bus_get_timeout(c->bus, &deadline) < 0 || deadline <= now_usec()) {
+        if (!bus_conn_may_lead(c) &&
+            (!c->thread_started || c->dead || (short) sd_bus_get_events(c->bus) != c->polled_events ||
+             sd_bus_get_timeout(c->bus, &deadline) < 0 || deadline <= now_usec())) {
                 bus_conn_wake(c);
                 deadline = UINT64_MAX;
         }
 
-        while (!p.done && !c->dead)
+        while (!p.done && !c->dead) {
+                if (bus_conn_may_lead(c)) {
+                        bus_conn_lead_locked(c, &p.done);
+                        continue;
+                }
                 if (!bus_conn_wait(c, deadline) && deadline != UINT64_MAX && now_usec() >= deadline) {
                         bus_conn_wake(c);
                         deadline = UINT64_MAX;
                 }
+        }
 
         if (!p.done)
                 return sd_bus_error_set(ret_error, SD_BUS_ERROR_DISCONNECTED, "The connection to vssd was lost.");

@@ -12,6 +12,14 @@
  *
  * The condition variable of the BusConn is broadcast whenever the I/O thread has dispatched
  * something or the connection died; every waiter re-checks its own predicate.
+ *
+ * A direct connection (bus_conn_set_direct) spares the hand-off for synchronous calls: its
+ * I/O thread polls for input only while a reply is expected that no caller waits for in
+ * bus_conn_call() (bus_conn_expect_locked), and otherwise "parks", watching for a hang-up
+ * only. A thread in bus_conn_call() that finds it parked leads: it polls and dispatches the
+ * connection itself, reply callbacks, method handlers and the disconnect callback included,
+ * with the same lock, until its reply is in. "The I/O thread" below means whichever thread
+ * dispatches. Unsolicited messages on a direct connection wait, unread, for the next call.
  */
 #pragma once
 
@@ -25,7 +33,8 @@
 typedef struct BusConn BusConn;
 
 /*
- * Called once, on the I/O thread with the lock held, when the connection to vssd is lost
+ * Called once, on the I/O thread (or a caller leading a direct connection) with the lock
+ * held, when the connection to vssd is lost
  * (peer closed, I/O error). Not called for a close the owner asked for.
  */
 typedef void (*bus_conn_disconnect_t)(BusConn *c, void *userdata);
@@ -56,6 +65,22 @@ vss_hr bus_conn_open(const char *socket_path, bus_conn_disconnect_t on_disconnec
 
 /* bus_conn_set_idle: install the idle hook; only before bus_conn_start(). */
 void bus_conn_set_idle(BusConn *c, bus_conn_idle_t on_idle, void *userdata);
+
+/*
+ * bus_conn_set_direct: make c direct (see the top of this file); only before bus_conn_start(),
+ * and not together with an idle hook: a writer's connection, whose events may come at any
+ * time, keeps its I/O thread polling. Returns 0 or negative errno.
+ */
+int bus_conn_set_direct(BusConn *c);
+
+/*
+ * bus_conn_expect_locked: a reply to a call sent with sd_bus_call_async() is expected and
+ * nobody will wait for it in bus_conn_call(): the I/O thread of a direct connection polls for
+ * input until as many bus_conn_expect_done_locked() calls (from the reply callback, or when
+ * the call is dropped unanswered). No-ops on a connection that is not direct. Lock held.
+ */
+void bus_conn_expect_locked(BusConn *c);
+void bus_conn_expect_done_locked(BusConn *c);
 
 /* bus_conn_is_io_thread: the calling thread is c's I/O thread. */
 bool bus_conn_is_io_thread(BusConn *c);
@@ -106,7 +131,9 @@ void bus_conn_broadcast(BusConn *c);
 
 /*
  * bus_conn_call: send method call m and wait for its reply, with the lock held (it is
- * released while waiting). timeout_usec as sd_bus_call_async (UINT64_MAX: none).
+ * released while waiting). On a direct connection the caller may dispatch the connection
+ * meanwhile (see the top of this file), so a caller must not hold other locks that reply
+ * callbacks or method handlers take. timeout_usec as sd_bus_call_async (UINT64_MAX: none).
  * Returns 0 and *ret_reply (a method return) or a negative errno with *ret_error filled
  * (a D-Bus error reply, a timeout, or a lost connection). *ret_reply must be unreferenced
  * with the lock still held.

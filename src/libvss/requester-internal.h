@@ -62,6 +62,7 @@ struct vss_async {
         vss_requester *requester;     /* not owned; NULL once the requester is released */
         AsyncKind kind;
         sd_bus_slot *slot;            /* the pending call; unreferenced with the lock held */
+        bool expected;                /* its reply is counted by bus_conn_expect_locked() */
         bool ended;
         vss_hr result;                /* once ended: S_OK, VSS_S_ASYNC_CANCELLED or a failure */
 };
@@ -104,6 +105,10 @@ vss_async *async_new(BusConn *conn, vss_requester *r, AsyncKind kind);
 vss_async *async_ref(vss_async *a);
 /* The reply callback to pass to sd_bus_call_async with the async as userdata. */
 int async_reply(sd_bus_message *m, void *userdata, sd_bus_error *ret_error);
+/* async_expect_locked: a's call was sent, its reply is for the I/O thread to read;
+ * async_unexpect_locked: no more (the reply came, or a is dropped). Lock held. */
+void async_expect_locked(vss_async *a);
+void async_unexpect_locked(vss_async *a);
 /* async_refresh_locked: end a pending async whose connection died (VSS_E_UNEXPECTED). */
 void async_refresh_locked(vss_async *a);
 

@@ -172,7 +172,11 @@ vss_hr vss_requester_new(vss_requester **ret, const vss_requester_options *opts)
                 return hr;
         }
 
-        k = bus_conn_start(r->conn);
+        /* A requester's connection carries nothing vssd sends unasked: the thread waiting for
+         * a reply may read it itself. */
+        k = bus_conn_set_direct(r->conn);
+        if (k >= 0)
+                k = bus_conn_start(r->conn);
         if (k < 0) {
                 bus_conn_unref(r->conn);
                 free(r);
@@ -848,6 +852,8 @@ static vss_hr requester_start_async_locked(vss_requester *r, vss_async *a) {
         k = sd_bus_call_async(bus_conn_get_bus(r->conn), &a->slot, m, async_reply, a, UINT64_MAX);
         if (k < 0)
                 return requester_set_error_locked(r, k == -ENOMEM ? E_OUTOFMEMORY : VSS_E_WRITER_INFRASTRUCTURE, NULL);
+        /* Nobody waits for this reply in bus_conn_call(): the I/O thread must poll for it. */
+        async_expect_locked(a);
         return S_OK;
 }
 
