@@ -76,14 +76,6 @@ struct BusConn {
         int resume_fd;
 };
 
-uint64_t now_usec(void) {
-        struct timespec ts;
-
-        /* Cannot fail for CLOCK_MONOTONIC with a valid pointer. */
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-}
-
 static void bus_conn_wake(BusConn *c) {
         uint64_t one = 1;
 

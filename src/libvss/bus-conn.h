@@ -29,6 +29,7 @@
 #include <systemd/sd-bus.h>
 
 #include "vss/vss-common.h"
+#include "time-util.h"
 
 typedef struct BusConn BusConn;
 
@@ -141,5 +142,3 @@ void bus_conn_broadcast(BusConn *c);
 int bus_conn_call(BusConn *c, sd_bus_message *m, uint64_t timeout_usec, sd_bus_error *ret_error,
                   sd_bus_message **ret_reply);
 
-/* now_usec: CLOCK_MONOTONIC in microseconds. */
-uint64_t now_usec(void);
