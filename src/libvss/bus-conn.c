@@ -105,6 +105,17 @@ static void bus_conn_drain_wake(BusConn *c) {
         drain_fd(c->wake_fd);
 }
 
+/*
+ * Lock not held. Wait for the bus (pfd[0], as bus_conn_dispatch_locked() set it up) or a wake-up
+ * through wake_fd, up to timeout_ms; the wake-up is consumed. The one wait of whichever thread
+ * serves the connection: the I/O thread or a caller leading it.
+ */
+static void bus_conn_wait_unlocked(BusConn *c, struct pollfd pfd[static 2], int timeout_ms) {
+        pfd[1] = (struct pollfd) { .fd = c->wake_fd, .events = POLLIN };
+        if (poll(pfd, 2, timeout_ms) > 0 && (pfd[1].revents & POLLIN))
+                bus_conn_drain_wake(c);
+}
+
 /* Lock held. Whether the I/O thread must poll the bus for input: always, unless the owner made
  * the connection direct; then only while a reply is expected that no leading caller polls
  * for. A parked I/O thread still notices a hang-up. */
@@ -236,7 +247,7 @@ static void *bus_conn_thread(void *p) {
         pthread_mutex_lock(&c->lock);
         while (!c->stop && !c->dead) {
                 struct pollfd pfd[2];
-                int r, timeout_ms;
+                int timeout_ms;
 
                 if (!bus_conn_io_must_serve(c)) {
                         bus_conn_park_locked(c);
@@ -265,11 +276,7 @@ static void *bus_conn_thread(void *p) {
                         pthread_mutex_unlock(&c->lock);
                 }
 
-                pfd[1] = (struct pollfd) { .fd = c->wake_fd, .events = POLLIN };
-                r = poll(pfd, ELEMENTSOF(pfd), timeout_ms);
-                if (r > 0 && (pfd[1].revents & POLLIN))
-                        bus_conn_drain_wake(c);
-
+                bus_conn_wait_unlocked(c, pfd, timeout_ms);
                 pthread_mutex_lock(&c->lock);
         }
         pthread_mutex_unlock(&c->lock);
@@ -572,17 +579,13 @@ static void bus_conn_lead_locked(BusConn *c, const bool *done) {
         c->leading = true;
         while (!*done && !c->stop) {
                 struct pollfd pfd[2];
-                int r, timeout_ms;
+                int timeout_ms;
 
                 if (!bus_conn_dispatch_locked(c, &pfd[0], &timeout_ms) || *done)
                         break;
                 pthread_mutex_unlock(&c->lock);
 
-                pfd[1] = (struct pollfd) { .fd = c->wake_fd, .events = POLLIN };
-                r = poll(pfd, ELEMENTSOF(pfd), timeout_ms);
-                if (r > 0 && (pfd[1].revents & POLLIN))
-                        bus_conn_drain_wake(c);
-
+                bus_conn_wait_unlocked(c, pfd, timeout_ms);
                 pthread_mutex_lock(&c->lock);
         }
         c->leading = false;

@@ -22,22 +22,7 @@
 #include "archive-dl.h"
 #include "backup-archive.h"
 #include "macro.h"
-
-/* Whether a file named like libarchive's SONAME is mapped into this process. */
-static bool libarchive_mapped(void) {
-        _cleanup_free_ char *line = NULL;
-        size_t size = 0;
-        bool found = false;
-        FILE *f;
-
-        f = fopen("/proc/self/maps", "re");
-        assert_non_null(f);
-        while (getline(&line, &size, f) > 0)
-                if (strstr(line, "/" LIBARCHIVE_SONAME))
-                        found = true;
-        fclose(f);
-        return found;
-}
+#include "proc-maps.h"
 
 /* A fresh directory for archives; removed with everything in it by cleanup_dir. */
 static int make_dir(char *tmpl) {
@@ -70,13 +55,13 @@ static void test_loaded_on_first_archive(void **state) {
 
         /* Nothing in this program has made or read an archive yet, and a bad name is refused
          * before anything is loaded. */
-        assert_false(libarchive_mapped());
+        assert_false(library_mapped(LIBARCHIVE_SONAME));
         dfd = make_dir(dir);
         assert_int_equal(archive_writer_open(dfd, "a/b", &w), -EINVAL);
-        assert_false(libarchive_mapped());
+        assert_false(library_mapped(LIBARCHIVE_SONAME));
 
         assert_int_equal(archive_writer_open(dfd, "one.tar.zst", &w), 0);
-        assert_true(libarchive_mapped());
+        assert_true(library_mapped(LIBARCHIVE_SONAME));
         ARCHIVE_SYMBOLS(ARCHIVE_SYMBOL_SET);
         assert_int_equal(archive_dl_load(NULL), S_OK);
 
@@ -120,7 +105,7 @@ static void test_absent_library_fails_clearly(void **state) {
         assert_int_equal(archive_reader_open(dfd, "empty", NULL, NULL, &r), -ELIBACC);
         assert_null(r);
         assert_int_equal(archive_verify(dfd, "empty", NULL, NULL, NULL), -ELIBACC);
-        assert_false(libarchive_mapped());
+        assert_false(library_mapped(LIBARCHIVE_SONAME));
 
         close(dfd);
         cleanup_dir(dir);

@@ -18,24 +18,9 @@
 #include "macro.h"
 #include "vss-bus.h"
 #include "xml-util.h"
+#include "proc-maps.h"
 
 #define DOC "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ROOT a=\"1\"/>\n"
-
-/* Whether a file named like libxml2's SONAME is mapped into this process. */
-static bool libxml2_mapped(void) {
-        _cleanup_free_ char *line = NULL;
-        size_t size = 0;
-        bool found = false;
-        FILE *f;
-
-        f = fopen("/proc/self/maps", "re");
-        assert_non_null(f);
-        while (getline(&line, &size, f) > 0)
-                if (strstr(line, "/" LIBXML2_SONAME))
-                        found = true;
-        fclose(f);
-        return found;
-}
 
 /* Writes <ROOT a="1"/>; returns what xml_writer_finish returned. */
 static vss_hr write_doc(char **ret_xml, char **ret_reason) {
@@ -56,10 +41,10 @@ static void test_loaded_on_first_document(void **state) {
         uint32_t a = 0;
 
         /* Nothing in this program has touched a document yet. */
-        assert_false(libxml2_mapped());
+        assert_false(library_mapped(LIBXML2_SONAME));
 
         assert_int_equal(write_doc(&xml, &reason), S_OK);
-        assert_true(libxml2_mapped());
+        assert_true(library_mapped(LIBXML2_SONAME));
         assert_string_equal(xml, DOC);
 
         assert_int_equal(xml_parse(xml, strlen(xml), "ROOT", &doc, &reason), S_OK);
@@ -88,7 +73,7 @@ static void test_absent_library_fails_clearly(void **state) {
         assert_null(xml);
         assert_non_null(reason2);
         assert_non_null(strstr(reason2, LIBXML2_SONAME));
-        assert_false(libxml2_mapped());
+        assert_false(library_mapped(LIBXML2_SONAME));
         xml_doc_free(NULL);
 }
 
