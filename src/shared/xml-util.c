@@ -24,7 +24,6 @@
  * the library), never a crash. Only this file touches libxml2's functions; the other
  * document files use its types and the helpers below.
  */
-#include <dlfcn.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,6 +37,7 @@
 #include <libxml/xmlversion.h>
 #include <libxml/xmlwriter.h>
 
+#include "dl-util.h"
 #include "macro.h"
 #include "vss-bus.h"
 #include "xml-util.h"
@@ -119,30 +119,15 @@ static pthread_once_t xml_load_once = PTHREAD_ONCE_INIT;
 static char *xml_load_error;    /* why libxml2 could not be loaded; NULL once it is */
 
 static void xml_load(void) {
-        static const struct {
-                const char *name;
-                void **slot;
-        } table[] = {
+        static const DlSymbol table[] = {
 #define XML_SYMBOL_ENTRY(name) { #name, (void **) &sym_##name },
                 XML_SYMBOLS(XML_SYMBOL_ENTRY)
 #undef XML_SYMBOL_ENTRY
                 { "xmlFree", (void **) &sym_xmlFree },
         };
-        void *dl;
 
-        /* Never unloaded: documents and handlers point into it for the process's life. */
-        dl = dlopen(LIBXML2_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-        if (!dl) {
-                xml_load_error = format_string("libxml2 (%s) could not be loaded: %s", LIBXML2_SONAME, dlerror());
+        if (dlopen_symbols("libxml2", LIBXML2_SONAME, table, ELEMENTSOF(table), &xml_load_error) < 0)
                 return;
-        }
-        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
-                *table[i].slot = dlsym(dl, table[i].name);
-                if (!*table[i].slot) {
-                        xml_load_error = format_string("libxml2 (%s) has no %s", LIBXML2_SONAME, table[i].name);
-                        return;
-                }
-        }
         sym_xmlInitParser();
 }
 
