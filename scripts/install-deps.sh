@@ -16,6 +16,8 @@ packages=(
         qemu-system-x86 busybox-static cpio kmod lvm2 thin-provisioning-tools
         libcap2-bin patchelf passwd
         systemd libglib2.0-bin dbus-bin
+        # bench_snapshot_set's table D runs snapper through its own dbus-daemon.
+        snapper dbus-daemon
         lowdown man-db
         # ZFS (contrib): the provider's library and, for the lab, the tools; the kernel module
         # is built for the lab's kernel by tests/lab/lab-zfs-modules (zfs-dkms is not installed).
