@@ -44,6 +44,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "alloc-util.h"
 #include "change-scan-bulk.h"
 #include "change-scan.h"
 #include "macro.h"
@@ -58,23 +59,6 @@ static vss_timestamp timestamp_from_statx(int64_t sec, uint32_t nsec) {
 
 static unsigned dtype_from_mode(mode_t mode) {
         return IFTODT(mode);
-}
-
-/* Ensure *buf holds at least need bytes, growing geometrically. */
-static int buffer_reserve(char **buf, size_t *size, size_t need) {
-        size_t n;
-        char *p;
-
-        if (need <= *size)
-                return 0;
-        n = MAX(need, *size * 2);
-        n = MAX(n, (size_t) 256);
-        p = realloc(*buf, n);
-        if (!p)
-                return -ENOMEM;
-        *buf = p;
-        *size = n;
-        return 0;
 }
 
 /* Length of the UTF-8 sequence starting at s if well-formed, else 1 (one stray byte). */
@@ -762,7 +746,7 @@ static int walk_set_path(Walk *w, const char *name, size_t *ret_name_off) {
         size_t name_len = strlen(name), off = base ? base + 1 : 0;
         int r;
 
-        r = buffer_reserve(&w->path, &w->path_size, off + name_len + 1);
+        r = GREEDY_REALLOC(w->path, w->path_size, off + name_len + 1);
         if (r < 0)
                 return r;
         if (base)
@@ -1326,7 +1310,7 @@ static int report_name(BtrfsScan *s, ChangeScanEntry *e, uint64_t parent, const 
         if (r < 0)
                 return r;
         dlen = strlen(dir);
-        r = buffer_reserve(&s->path, &s->path_size, dlen + 1 + len + 1);
+        r = GREEDY_REALLOC(s->path, s->path_size, dlen + 1 + len + 1);
         if (r < 0)
                 return r;
         memcpy(s->path, dir, dlen);
@@ -1446,7 +1430,7 @@ static int pending_add(BtrfsScan *s, const struct btrfs_ioctl_search_header *hdr
                         p->overflow = true;
                         continue;
                 }
-                r = buffer_reserve(&p->names, &p->names_size, p->names_len + need);
+                r = GREEDY_REALLOC(p->names, p->names_size, p->names_len + need);
                 if (r < 0)
                         return r;
                 memcpy(p->names + p->names_len, &parent, sizeof(parent));

@@ -55,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc-util.h"
 #include "file-select.h"
 #include "macro.h"
 
@@ -169,21 +170,6 @@ typedef struct Selector {
 /* Helpers                                                                                     */
 /* ------------------------------------------------------------------------------------------ */
 
-static int buf_reserve(char **buf, size_t *size, size_t need) {
-        size_t n;
-        char *p;
-
-        if (need <= *size)
-                return 0;
-        n = MAX(MAX(need, *size * 2), (size_t) 256);
-        p = realloc(*buf, n);
-        if (!p)
-                return -ENOMEM;
-        *buf = p;
-        *size = n;
-        return 0;
-}
-
 /* Is child strictly below the directory parent? */
 static bool path_below(const char *child, const char *parent) {
         size_t n;
@@ -206,7 +192,7 @@ static int path_join(char **buf, size_t *size, const char *dir, const char *rest
 
         if (streq(dir, "/"))
                 dl = 0;
-        r = buf_reserve(buf, size, dl + 1 + rl + 1);
+        r = GREEDY_REALLOC(*buf, *size, dl + 1 + rl + 1);
         if (r < 0)
                 return r;
         memmove(*buf, dir, dl);
@@ -358,7 +344,7 @@ static int source_of(Selector *s, const char *p, char **buf, size_t *size, bool 
         int r;
 
         if (v == NO_VOLUME) {
-                r = buf_reserve(buf, size, strlen(p) + 1);
+                r = GREEDY_REALLOC(*buf, *size, strlen(p) + 1);
                 if (r < 0)
                         return r;
                 strcpy(*buf, p);
@@ -369,7 +355,7 @@ static int source_of(Selector *s, const char *p, char **buf, size_t *size, bool 
         while (*rest == '/')
                 rest++;
         if (!*rest) {
-                r = buf_reserve(buf, size, strlen(s->volumes[v].snapshot) + 1);
+                r = GREEDY_REALLOC(*buf, *size, strlen(s->volumes[v].snapshot) + 1);
                 if (r < 0)
                         return r;
                 strcpy(*buf, s->volumes[v].snapshot);
@@ -409,7 +395,7 @@ static int split_path(const char *path, char **buf, size_t *size, const char **r
         size_t n = slash == path ? 1 : (size_t) (slash - path);
         int r;
 
-        r = buf_reserve(buf, size, n + 1);
+        r = GREEDY_REALLOC(*buf, *size, n + 1);
         if (r < 0)
                 return r;
         memcpy(*buf, path, n);
@@ -908,7 +894,7 @@ static int candidates_for(Selector *s, const char *dir) {
 
         if (s->cand_valid && streq(s->cand_dir, dir))
                 return 0;
-        r = buf_reserve(&s->cand_dir, &s->cand_dir_size, strlen(dir) + 1);
+        r = GREEDY_REALLOC(s->cand_dir, s->cand_dir_size, strlen(dir) + 1);
         if (r < 0)
                 return r;
         strcpy(s->cand_dir, dir);

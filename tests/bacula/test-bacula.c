@@ -84,6 +84,7 @@
 
 #include <btrfsutil.h>
 
+#include "alloc-util.h"
 #include "bacula-harness.h"
 #include "json-check.h"
 #ifdef TEST_BACULA_PG
@@ -1010,16 +1011,9 @@ static int run_capture(char *const argv[], char **ret) {
         for (;;) {
                 ssize_t k;
 
-                if (size - n < 4096) {
-                        char *grown = realloc(buf, size + 65536);
-
-                        if (!grown) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        buf = grown;
-                        size += 65536;
-                }
+                r = GREEDY_REALLOC(buf, size, n + 4096);
+                if (r < 0)
+                        break;
                 k = read(out, buf + n, size - n - 1);
                 if (k < 0 && errno == EINTR)
                         continue;

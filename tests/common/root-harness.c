@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc-util.h"
 #include "loop-fs.h"
 #include "macro.h"
 #include "root-harness.h"
@@ -234,15 +235,8 @@ int read_file_full(const char *path, char **ret, size_t *ret_size) {
         for (;;) {
                 ssize_t k;
 
-                if (allocated - n < 4096 + 1) {
-                        size_t want = allocated ? allocated * 2 : 8192;
-                        char *p = realloc(buf, want);
-
-                        if (!p)
-                                return -ENOMEM;
-                        buf = p;
-                        allocated = want;
-                }
+                if (GREEDY_REALLOC(buf, allocated, n + 4096 + 1) < 0)
+                        return -ENOMEM;
                 k = read(fd, buf + n, allocated - n - 1);
                 if (k < 0) {
                         if (errno == EINTR)

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc-util.h"
 #include "harness.h"
 #include "macro.h"
 
@@ -539,14 +540,8 @@ int log_read_lines(const char *path, char ***ret) {
         for (; fd >= 0;) {
                 ssize_t k;
 
-                if (size + 4096 + 1 > allocated) {
-                        char *nb = realloc(buf, allocated + 65536);
-
-                        if (!nb)
-                                return -ENOMEM;
-                        buf = nb;
-                        allocated += 65536;
-                }
+                if (GREEDY_REALLOC(buf, allocated, size + 4096 + 1) < 0)
+                        return -ENOMEM;
                 k = read(fd, buf + size, allocated - size - 1);
                 if (k < 0) {
                         if (errno == EINTR)

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "alloc-util.h"
 #include "harness.h"
 #include "json-check.h"
 #include "macro.h"
@@ -55,15 +56,9 @@ static char *read_all(const char *path) {
         for (;;) {
                 ssize_t k;
 
-                if (size - n < 4096) {
-                        char *b = realloc(buf, size + 65536);
-
-                        if (!b) {
-                                free(buf);
-                                return NULL;
-                        }
-                        buf = b;
-                        size += 65536;
+                if (GREEDY_REALLOC(buf, size, n + 4096) < 0) {
+                        free(buf);
+                        return NULL;
                 }
                 k = read(fd, buf + n, size - n - 1);
                 if (k < 0 && errno == EINTR)

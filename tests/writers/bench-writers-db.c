@@ -52,6 +52,7 @@
 
 #include <btrfsutil.h>
 
+#include "alloc-util.h"
 #include "macro.h"
 #include "maria-server.h"
 #include "pg-cluster.h"
@@ -133,16 +134,9 @@ static int acks_load(const char *path, Acks *ret) {
                 *nl = '\0';
                 if (sscanf(p, "%" SCNu64 " %" SCNu64 " %" SCNu64, &k, &begin, &ack) != 3)
                         continue;
-                if (a.n == allocated) {
-                        uint64_t *t;
-
-                        allocated = allocated ? allocated * 2 : 4096;
-                        t = realloc(a.t, allocated * sizeof(uint64_t));
-                        if (!t) {
-                                free(a.t);
-                                return -ENOMEM;
-                        }
-                        a.t = t;
+                if (GREEDY_REALLOC(a.t, allocated, a.n + 1) < 0) {
+                        free(a.t);
+                        return -ENOMEM;
                 }
                 a.t[a.n++] = ack;
         }

@@ -51,6 +51,7 @@
 
 #include <btrfsutil.h>
 
+#include "alloc-util.h"
 #include "macro.h"
 #include "maria-server.h"
 #include "root-harness.h"
@@ -326,11 +327,7 @@ static size_t acks_read(const char *path, Ack **ret) {
                 *nl = '\0';
                 if (sscanf(p, "%" SCNd64 " %" SCNu64 " %" SCNu64, &a.k, &a.begin, &a.ack) != 3)
                         continue;
-                if (n == allocated) {
-                        allocated = allocated ? allocated * 2 : 1024;
-                        acks = realloc(acks, allocated * sizeof(Ack));
-                        assert_non_null(acks);
-                }
+                assert_int_equal(GREEDY_REALLOC(acks, allocated, n + 1), 0);
                 acks[n++] = a;
         }
         *ret = acks;

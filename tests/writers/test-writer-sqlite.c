@@ -48,6 +48,7 @@
 
 #include <btrfsutil.h>
 
+#include "alloc-util.h"
 #include "macro.h"
 #include "root-harness.h"
 #include "writers-harness.h"
@@ -385,11 +386,7 @@ static size_t acks_read(const char *path, Ack **ret) {
 
                 *nl = '\0';
                 assert_int_equal(sscanf(p, "%" SCNd64 " %" SCNu64 " %" SCNu64, &a.k, &a.begin, &a.ack), 3);
-                if (n == allocated) {
-                        allocated = allocated ? allocated * 2 : 1024;
-                        acks = realloc(acks, allocated * sizeof(Ack));
-                        assert_non_null(acks);
-                }
+                assert_int_equal(GREEDY_REALLOC(acks, allocated, n + 1), 0);
                 acks[n++] = a;
         }
         *ret = acks;

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "alloc-util.h"
 #include "macro.h"
 #include "root-harness.h"
 #include "vb-harness.h"
@@ -152,15 +153,8 @@ int vb_acks_read(const char *path, VbAck **ret, size_t *ret_n) {
                 /* A line is written with one write(2): a partial last line has no '\n' yet. */
                 if (sscanf(p, "%" SCNd64 " %" SCNu64 " %" SCNu64, &a.k, &a.begin, &a.ack) != 3)
                         continue;
-                if (n == allocated) {
-                        VbAck *grown;
-
-                        allocated = allocated ? allocated * 2 : 1024;
-                        grown = realloc(acks, allocated * sizeof(VbAck));
-                        if (!grown)
-                                return -ENOMEM;
-                        acks = grown;
-                }
+                if (GREEDY_REALLOC(acks, allocated, n + 1) < 0)
+                        return -ENOMEM;
                 acks[n++] = a;
         }
         *ret = TAKE_PTR(acks);

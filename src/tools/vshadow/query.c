@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "alloc-util.h"
 #include "vshadow.h"
 
 /* ------------------------------------------------------------------------------------------ */
@@ -194,21 +195,13 @@ typedef struct Collect {
 
 static void collect_set(const vss_snapshot_prop *p, void *userdata) {
         Collect *c = userdata;
-        vss_id *l;
 
         for (size_t i = 0; i < c->n; i++)
                 if (vss_id_equal(&c->ids[i], &p->snapshot_set_id))
                         return;
-        if (c->n >= c->n_allocated) {
-                size_t m = MAX(c->n_allocated * 2, (size_t) 16);
-
-                l = realloc(c->ids, m * sizeof(*l));
-                if (!l) {
-                        c->failed = true;
-                        return;
-                }
-                c->ids = l;
-                c->n_allocated = m;
+        if (GREEDY_REALLOC(c->ids, c->n_allocated, c->n + 1) < 0) {
+                c->failed = true;
+                return;
         }
         c->ids[c->n++] = p->snapshot_set_id;
 }

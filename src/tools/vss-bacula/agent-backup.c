@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc-util.h"
 #include "backup-components.h"
 #include "bcd-xml.h"
 #include "path-util.h"
@@ -293,14 +294,8 @@ static size_t list_documents(const Job *j, DIR *d, Doc **ret) {
                     de->d_name[base] != '.' || job_base_len(de->d_name, len - 4) != base ||
                     fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
                         continue;
-                if (n == cap) {
-                        Doc *grown = reallocarray(docs, cap ? cap * 2 : 16, sizeof(*docs));
-
-                        if (!grown)
-                                break;
-                        docs = grown;
-                        cap = cap ? cap * 2 : 16;
-                }
+                if (GREEDY_REALLOC(docs, cap, n + 1) < 0)
+                        break;
                 docs[n].name = strdup(de->d_name);
                 docs[n].mtime = st.st_mtim;
                 if (docs[n].name)

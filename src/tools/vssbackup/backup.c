@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc-util.h"
 #include "backup-archive.h"
 #include "backup-components.h"
 #include "bcd-xml.h"
@@ -209,15 +210,8 @@ static int selected_list_add(SelectedList *l, const char *source, const char *re
         r = pathset_put(l->paths, relpath, type);
         if (r <= 0)
                 return r;
-        if (l->n_items == l->n_allocated) {
-                size_t n = MAX(l->n_allocated * 2, 64U);
-                Selected *p = realloc(l->items, n * sizeof(Selected));
-
-                if (!p)
-                        return -ENOMEM;
-                l->items = p;
-                l->n_allocated = n;
-        }
+        if (GREEDY_REALLOC(l->items, l->n_allocated, l->n_items + 1) < 0)
+                return -ENOMEM;
         s = &l->items[l->n_items];
         *s = (Selected) {
                 .source = strdup(source),
@@ -1248,15 +1242,8 @@ static int on_changed_dir(const ChangeScanEntry *e, void *userdata) {
                 ChangeScanEntry *k;
                 char *path;
 
-                if (v->n_changed == v->n_changed_alloc) {
-                        size_t n = MAX(v->n_changed_alloc * 2, 64U);
-                        ChangeScanEntry *p = reallocarray(v->changed, n, sizeof(ChangeScanEntry));
-
-                        if (!p)
-                                return -ENOMEM;
-                        v->changed = p;
-                        v->n_changed_alloc = n;
-                }
+                if (GREEDY_REALLOC(v->changed, v->n_changed_alloc, v->n_changed + 1) < 0)
+                        return -ENOMEM;
                 path = strdup(e->path);
                 if (!path)
                         return -ENOMEM;
@@ -1267,15 +1254,8 @@ static int on_changed_dir(const ChangeScanEntry *e, void *userdata) {
                 k->dir_fd = -1;
                 return 0;
         }
-        if (c->n == c->n_alloc) {
-                size_t n = MAX(c->n_alloc * 2, 64U);
-                char **p = reallocarray(c->items, n, sizeof(char *));
-
-                if (!p)
-                        return -ENOMEM;
-                c->items = p;
-                c->n_alloc = n;
-        }
+        if (GREEDY_REALLOC(c->items, c->n_alloc, c->n + 1) < 0)
+                return -ENOMEM;
         c->items[c->n] = strdup(e->path);
         return c->items[c->n++] ? 0 : -ENOMEM;
 }

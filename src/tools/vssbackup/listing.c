@@ -39,6 +39,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "alloc-util.h"
 #include "safe-path.h"
 #include "vssbackup.h"
 
@@ -96,15 +97,8 @@ static int writer_push(ListingWriter *w, char type, const char *path) {
         size_t len = strlen(path);
         char *rec;
 
-        if (w->n_items == w->n_alloc) {
-                size_t n = w->n_alloc ? w->n_alloc * 2 : 1024;
-                ListingItem *items = reallocarray(w->items, n, sizeof(ListingItem));
-
-                if (!items)
-                        return -ENOMEM;
-                w->items = items;
-                w->n_alloc = n;
-        }
+        if (GREEDY_REALLOC(w->items, w->n_alloc, w->n_items + 1) < 0)
+                return -ENOMEM;
         rec = malloc(len + 2);
         if (!rec)
                 return -ENOMEM;
@@ -614,16 +608,9 @@ int listing_assemble(Listing *const *chain, size_t n, PathSet **ret) {
                         r = pathset_put(set, path, type);
                         if (r <= 0 || type != LISTING_DIR)
                                 continue;
-                        if (n_stack == n_alloc) {
-                                char **grown = reallocarray(stack, n_alloc * 2, sizeof(char *));
-
-                                if (!grown) {
-                                        r = -ENOMEM;
-                                        break;
-                                }
-                                stack = grown;
-                                n_alloc *= 2;
-                        }
+                        r = GREEDY_REALLOC(stack, n_alloc, n_stack + 1);
+                        if (r < 0)
+                                break;
                         stack[n_stack++] = TAKE_PTR(path);
                 }
         }

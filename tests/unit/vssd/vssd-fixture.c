@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "alloc-util.h"
 #include "macro.h"
 #include "root-harness.h"
 #include "vssd-fixture.h"
@@ -138,15 +139,9 @@ static int read_fd_all(int fd, char **ret) {
         for (;;) {
                 ssize_t k;
 
-                if (cap - len < 4096) {
-                        char *b = realloc(buf, cap + 65536);
-
-                        if (!b) {
-                                free(buf);
-                                return -ENOMEM;
-                        }
-                        buf = b;
-                        cap += 65536;
+                if (GREEDY_REALLOC(buf, cap, len + 4096) < 0) {
+                        free(buf);
+                        return -ENOMEM;
                 }
                 k = read(fd, buf + len, cap - len - 1);
                 if (k < 0 && errno == EINTR)
