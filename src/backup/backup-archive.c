@@ -4,7 +4,10 @@
  *
  * Writing copies from a snapshot, so it must not disturb it: files are opened O_NOATIME and
  * O_NOFOLLOW (an atime update on a snapshotted btrfs subvolume unshares metadata and has filled
- * filesystems here) and read once, in bounded chunks, hashed while read. Each regular file
+ * filesystems here) and read once, in bounded chunks, hashed while read. Three threads share
+ * a large file's copy: one reads its chunks ahead (chunk-reader.c, O_DIRECT where possible),
+ * the caller's hashes them and hands them over, and one writes the archive (write-queue.c);
+ * zstd's workers compress what compresses. Each regular file
  * carries a checksum of its stored bytes in its own header, so a restore can check a file
  * before renaming it into place. Tar headers precede the data, so a file bigger than one chunk
  * gets its headers afterwards: libarchive makes the tar bytes, we compress them (zstd, on
@@ -35,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -47,15 +51,20 @@
 
 #include "archive-dl.h"
 #include "backup-archive.h"
+#include "chunk-reader.h"
+#include "io-util.h"
 #include "macro.h"
 #include "safe-path.h"
+#include "write-queue.h"
 #include "zstd-reader.h"
 
 #define CHUNK_SIZE (1024U * 1024U)
-#define OUT_SIZE (1024U * 1024U)             /* compressed bytes gathered per write(2) */
+#define OUT_SIZE CHUNK_SIZE                  /* compressed bytes gathered per write(2): one queue buffer */
+#define QUEUE_BUFFERS 12U                    /* the write queue's bound: 12 MiB read ahead or in flight */
 #define PROBE_SIZE (32U * 1024U)             /* bytes of a chunk compressed to judge the chunk */
-#define READ_AHEAD (8U * 1024U * 1024U)      /* how far ahead of the hashing a large file is requested */
+#define READ_AHEAD_CHUNKS 4U                 /* chunks of a large file read ahead of the hashing */
 #define WRITE_BEHIND (8U * 1024U * 1024U)    /* written bytes after which their writeback is started */
+#define HASH_WINDOW (256U * 1024U * 1024U)   /* mapped at a time to hash the finished archive */
 #define HEADER_MAX (4U * 1024U * 1024U)      /* one entry's tar headers: paths, xattrs (twice, base64) */
 #define ZSTD_MAGIC 0xFD2FB528U
 #define ZSTD_RAW_BLOCK_MAX (128U * 1024U)
@@ -235,71 +244,6 @@ static void checksum_digest(XXH3_state_t *st, uint8_t ret[ARCHIVE_CHECKSUM_SIZE]
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(XXH3_state_t *, XXH3_freeState);
 
-/* Full pread of size bytes at off; -ESTALE when the file ends first (it shrank). */
-static int pread_full(int fd, void *buf, size_t size, uint64_t off) {
-        uint8_t *p = buf;
-
-        while (size > 0) {
-                ssize_t n = pread(fd, p, size, (off_t) off);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        return -ESTALE;
-                p += n;
-                size -= (size_t) n;
-                off += (uint64_t) n;
-        }
-        return 0;
-}
-
-static int pwrite_full(int fd, const void *buf, size_t size, uint64_t off) {
-        const uint8_t *p = buf;
-
-        while (size > 0) {
-                ssize_t n = pwrite(fd, p, size, (off_t) off);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        return -EIO;
-                p += n;
-                size -= (size_t) n;
-                off += (uint64_t) n;
-        }
-        return 0;
-}
-
-/* pwritev until all of iov[0..n) is written; iov is used up on the way. */
-static int pwritev_full(int fd, struct iovec *iov, int n, uint64_t off) {
-        while (n > 0) {
-                ssize_t k = pwritev(fd, iov, MIN(n, IOV_MAX), (off_t) off);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        return -EIO;
-                off += (uint64_t) k;
-                while (n > 0 && (size_t) k >= iov->iov_len) {
-                        k -= (ssize_t) iov->iov_len;
-                        iov++;
-                        n--;
-                }
-                if (n > 0) {
-                        iov->iov_base = (uint8_t *) iov->iov_base + k;
-                        iov->iov_len -= (size_t) k;
-                }
-        }
-        return 0;
-}
-
 /*
  * Start the writeback of what was written to fd since *synced, once that is WRITE_BEHIND or
  * more (sync_file_range without waiting). Otherwise a large file's pages stay dirty until the
@@ -341,7 +285,7 @@ static int temp_make(int dirfd, TempMakeFn make, void *userdata, char ret_name[s
 }
 
 static int make_regular(int dirfd, const char *name, void *userdata) {
-        int fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        int fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         return fd < 0 ? -errno : fd;
 }
 
@@ -390,10 +334,11 @@ struct ArchiveWriter {
         /* The compressed stream: zstd frames, written with pwrite at out_pos so that a hole
          * reserved for a header can be filled in once its checksum is known. */
         ZSTD_CCtx *zc;
-        uint8_t *out;
+        WriteQueue *queue;      /* every write of the stream goes through it (write-queue.h) */
+        uint8_t *out;           /* a held queue buffer of OUT_SIZE */
         size_t out_len;
         uint64_t out_pos;
-        uint64_t out_synced;    /* writeback started up to here (write_behind) */
+        uint8_t *chunk;         /* the held queue buffer a large file's chunk was read into */
         int sink_error;         /* the sink's first error; libarchive then fails the call */
         bool in_frame;          /* bytes went into the current zstd frame since it began */
 
@@ -412,6 +357,8 @@ struct ArchiveWriter {
 
         bool broken;
         bool closed;
+        bool have_sum;          /* file_sum is the finished file's */
+        uint8_t file_sum[ARCHIVE_CHECKSUM_SIZE];
 };
 
 static int link_key_compare(const void *a, const void *b) {
@@ -493,18 +440,21 @@ static void raw_frame_build(const uint8_t *data, size_t n, uint8_t *ret) {
         }
 }
 
-/* Write out the compressed bytes gathered so far. */
+/* Hand the compressed bytes gathered so far to the write queue, and gather into a new buffer. */
 static int out_flush(ArchiveWriter *w) {
+        struct iovec iov;
         int r;
 
         if (w->out_len == 0)
                 return 0;
-        r = pwrite_full(w->fd, w->out, w->out_len, w->out_pos);
+        iov = (struct iovec) { w->out, w->out_len };
+        r = write_queue_put(w->queue, w->out, &iov, 1, w->out_pos);
         if (r < 0)
                 return r;
         w->out_pos += w->out_len;
         w->out_len = 0;
-        write_behind(w->fd, &w->out_synced, w->out_pos);
+        write_queue_release(w->queue, w->out);
+        w->out = write_queue_get(w->queue);
         return 0;
 }
 
@@ -540,9 +490,17 @@ static int zstd_feed(ArchiveWriter *w, const void *data, size_t n, ZSTD_EndDirec
         return mode == ZSTD_e_end ? out_flush(w) : 0;
 }
 
-/* Store n bytes as raw frames (raw_frame_layout), at most one chunk per frame, written
- * straight from data behind what was gathered: zstd does not see them and nothing copies
- * them in user space; any zstd reader reads them. */
+/* Whether data[0..n) lies in the chunk buffer w holds. */
+static bool in_chunk(const ArchiveWriter *w, const uint8_t *data, size_t n) {
+        uintptr_t p = (uintptr_t) data, c = (uintptr_t) w->chunk;
+
+        return w->chunk && p >= c && n <= CHUNK_SIZE && p - c <= CHUNK_SIZE - n;
+}
+
+/* Store n bytes as raw frames (raw_frame_layout), at most one chunk per frame, behind what
+ * was gathered: zstd does not see them; any zstd reader reads them. Content read into the
+ * chunk buffer is queued from there, without a copy in user space; anything else (the tar
+ * padding libarchive adds) is first copied into a buffer of the queue's own. */
 static int raw_feed(ArchiveWriter *w, const uint8_t *data, size_t n) {
         int r;
 
@@ -551,14 +509,18 @@ static int raw_feed(ArchiveWriter *w, const uint8_t *data, size_t n) {
                 return r;
         while (n > 0) {
                 size_t k = MIN(n, (size_t) CHUNK_SIZE);
+                uint8_t *buf = in_chunk(w, data, k) ? w->chunk : write_queue_get(w->queue);
                 RawFrame f;
 
-                raw_frame_layout(data, k, &f);
-                r = pwritev_full(w->fd, f.iov, f.n_iov, w->out_pos);
+                if (buf != w->chunk)
+                        memcpy(buf, data, k);
+                raw_frame_layout(buf == w->chunk ? data : buf, k, &f);
+                r = write_queue_put(w->queue, buf, f.iov, f.n_iov, w->out_pos);
+                if (buf != w->chunk)
+                        write_queue_release(w->queue, buf);
                 if (r < 0)
                         return r;
                 w->out_pos += raw_frame_size(k);
-                write_behind(w->fd, &w->out_synced, w->out_pos);
                 data += k;
                 n -= k;
         }
@@ -710,12 +672,11 @@ int archive_writer_open_full(int dirfd, const char *name, const ArchiveWriterOpt
 
         w->name = strdup(name);
         w->buf = malloc(CHUNK_SIZE);
-        w->out = malloc(OUT_SIZE);
         w->xxh = XXH3_createState();
         w->zc = ZSTD_createCCtx();
         w->probe = ZSTD_createCCtx();
         w->probe_out = malloc(PROBE_SIZE);
-        if (!w->name || !w->buf || !w->out || !w->xxh || !w->zc || !w->probe || !w->probe_out)
+        if (!w->name || !w->buf || !w->xxh || !w->zc || !w->probe || !w->probe_out)
                 return -ENOMEM;
 
         z = ZSTD_CCtx_setParameter(w->zc, ZSTD_c_compressionLevel,
@@ -734,6 +695,10 @@ int archive_writer_open_full(int dirfd, const char *name, const ArchiveWriterOpt
         if (fd < 0)
                 return fd;
         w->fd = fd;
+        k = write_queue_new(w->fd, QUEUE_BUFFERS, CHUNK_SIZE, WRITE_BEHIND, &w->queue);
+        if (k < 0)
+                return k;
+        w->out = write_queue_get(w->queue);
 
         w->a = sym_archive_write_new();
         w->e = sym_archive_entry_new();
@@ -849,12 +814,6 @@ static int entry_add_xattrs(struct archive_entry *e, int fd) {
         return 0;
 }
 
-/* One stretch of source bytes to store: offset and length in the file. */
-typedef struct Segment {
-        uint64_t offset;
-        uint64_t length;
-} Segment;
-
 /*
  * Whether a chunk of content is better stored raw: its first PROBE_SIZE bytes, compressed at
  * level 1 into a buffer 1/32 smaller than they are, do not fit (zstd gives up at the first
@@ -892,47 +851,45 @@ static int writer_set_raw(ArchiveWriter *w, bool raw) {
         return 0;
 }
 
-/*
- * Read the segments once, in chunks, hashing; with store, also write them to the archive. A
- * segment larger than a chunk is asked of the kernel READ_AHEAD ahead of the chunk being
- * hashed (POSIX_FADV_WILLNEED starts the reads and returns), so the disk keeps working while
- * this thread hashes and hands data to zstd. A short source returns -ESTALE; with store,
- * nothing more is written then (libarchive pads the entry on finish), so the stream stays
- * well-formed.
- */
-static int writer_pass(ArchiveWriter *w, int fd, const Segment *segs, size_t n_segs, bool store) {
+/* Read a file that fits one chunk (n_segs == 1, at most CHUNK_SIZE) into w->buf and hash it. */
+static int writer_hash_small(ArchiveWriter *w, int fd, const Segment *seg) {
+        int r;
+
         XXH3_128bits_reset(w->xxh);
-
-        for (size_t i = 0; i < n_segs; i++) {
-                bool ahead = segs[i].length > CHUNK_SIZE;
-
-                if (ahead)
-                        (void) posix_fadvise(fd, (off_t) segs[i].offset, (off_t) MIN(segs[i].length, (uint64_t) READ_AHEAD),
-                                             POSIX_FADV_WILLNEED);
-                for (uint64_t done = 0; done < segs[i].length;) {
-                        size_t n = (size_t) MIN((uint64_t) CHUNK_SIZE, segs[i].length - done);
-                        int r;
-
-                        if (ahead && done + READ_AHEAD < segs[i].length)
-                                (void) posix_fadvise(fd, (off_t) (segs[i].offset + done + READ_AHEAD),
-                                                     (off_t) MIN((uint64_t) CHUNK_SIZE, segs[i].length - done - READ_AHEAD),
-                                                     POSIX_FADV_WILLNEED);
-                        r = pread_full(fd, w->buf, n, segs[i].offset + done);
-                        if (r < 0)
-                                return r;
-                        XXH3_128bits_update(w->xxh, w->buf, n);
-                        if (store) {
-                                r = writer_set_raw(w, chunk_store_raw(w, w->buf, n));
-                                if (r < 0)
-                                        return r;
-                                r = writer_data(w, w->buf, n);
-                                if (r < 0)
-                                        return r;
-                        }
-                        done += n;
-                }
-        }
+        r = pread_full(fd, w->buf, (size_t) seg->length, seg->offset);
+        if (r < 0)
+                return r;
+        XXH3_128bits_update(w->xxh, w->buf, (size_t) seg->length);
         return 0;
+}
+
+/*
+ * Read the segments once, in chunks (chunk-reader.h: read ahead on a thread of its own, into
+ * the write queue's buffers, O_DIRECT where possible), hashing them and handing them to
+ * libarchive; a chunk stored raw goes from that buffer to the write queue without a copy
+ * (raw_feed). A short source returns -ESTALE; nothing more is written then (libarchive pads
+ * the entry on finish), so the stream stays well-formed.
+ */
+static int writer_pass(ArchiveWriter *w, int fd, const Segment *segs, size_t n_segs) {
+        _cleanup_(chunk_reader_freep) ChunkReader *reader = NULL;
+        size_t n;
+        int r;
+
+        XXH3_128bits_reset(w->xxh);
+        r = chunk_reader_new(w->queue, fd, segs, n_segs, READ_AHEAD_CHUNKS, &reader);
+        if (r < 0)
+                return r;
+        while ((r = chunk_reader_next(reader, &w->chunk, &n)) > 0) {
+                XXH3_128bits_update(w->xxh, w->chunk, n);
+                r = writer_set_raw(w, chunk_store_raw(w, w->chunk, n));
+                if (r >= 0)
+                        r = writer_data(w, w->chunk, n);
+                write_queue_release(w->queue, w->chunk);
+                w->chunk = NULL;
+                if (r < 0)
+                        return r;
+        }
+        return r;
 }
 
 /*
@@ -969,7 +926,7 @@ static int writer_store_streaming(ArchiveWriter *w, int fd, const Segment *segs,
         hole_len = raw_frame_size(w->hdr_len);
         w->out_pos += hole_len;
 
-        r = writer_pass(w, fd, segs, n_segs, /* store= */ true);
+        r = writer_pass(w, fd, segs, n_segs);
         if (r < 0 && w->broken)
                 return r;
         /* On a source error, libarchive pads the entry here and the checksum of what was read
@@ -985,7 +942,7 @@ static int writer_store_streaming(ArchiveWriter *w, int fd, const Segment *segs,
         k = frame ? header_patch_checksum(w, hex) : -ENOMEM;
         if (k >= 0) {
                 raw_frame_build(w->hdr, w->hdr_len, frame);
-                k = pwrite_full(w->fd, frame, hole_len, hole);
+                k = write_queue_put_copy(w->queue, frame, hole_len, hole);
         }
         if (k < 0) {
                 w->broken = true;
@@ -1127,7 +1084,7 @@ static int writer_add_regular(ArchiveWriter *w, int src_dirfd, const char *relpa
                 return link ? writer_remember_link(w, &st, archive_path) : 0;
         }
 
-        r = writer_pass(w, fd, segs, n_segs, /* store= */ false);
+        r = writer_hash_small(w, fd, &segs[0]);
         if (r < 0)
                 return r;
         checksum_digest(w->xxh, sum);
@@ -1223,12 +1180,14 @@ int archive_writer_prefetch(int src_dirfd, const char *relpath) {
         /* stat first: opening a device node or FIFO can have effects of its own. */
         if (fstatat(src_dirfd, relpath, &st, AT_SYMLINK_NOFOLLOW) < 0)
                 return -errno;
-        if (!S_ISREG(st.st_mode) || st.st_size == 0)
+        /* Larger files are read ahead by the writer itself (chunk-reader.h), and where they are
+         * read O_DIRECT, cached pages would be read for nothing. */
+        if (!S_ISREG(st.st_mode) || st.st_size == 0 || (uint64_t) st.st_size > CHUNK_SIZE)
                 return 0;
         fd = open_noatime(src_dirfd, relpath, O_RDONLY | O_NONBLOCK);
         if (fd < 0)
                 return fd;
-        return -posix_fadvise(fd, 0, (off_t) MIN((uint64_t) st.st_size, (uint64_t) READ_AHEAD), POSIX_FADV_WILLNEED);
+        return -posix_fadvise(fd, 0, st.st_size, POSIX_FADV_WILLNEED);
 }
 
 int archive_writer_add_blob(ArchiveWriter *w, const char *archive_path, const void *data, size_t len) {
@@ -1275,6 +1234,35 @@ int archive_writer_add_blob(ArchiveWriter *w, const char *archive_path, const vo
         return writer_finish_entry(w);
 }
 
+/*
+ * The XXH3-128 of the whole finished file, which the caller records (vssbackup's manifest).
+ * Hashed here, from the page cache through a mapping of our own temporary file (nobody else
+ * writes or truncates it), before the fsync: the writeback still going on overlaps the
+ * hashing, and no read() copies the archive once more. Reading it back through a file
+ * descriptor took a quarter of a full backup of large files.
+ */
+static int writer_hash_file(ArchiveWriter *w) {
+        struct stat st;
+
+        if (fstat(w->fd, &st) < 0)
+                return -errno;
+        XXH3_128bits_reset(w->xxh);
+        /* A window at a time: the address space a mapping takes stays bounded. */
+        for (uint64_t off = 0; off < (uint64_t) st.st_size;) {
+                size_t n = (size_t) MIN((uint64_t) HASH_WINDOW, (uint64_t) st.st_size - off);
+                void *m = mmap(NULL, n, PROT_READ, MAP_SHARED, w->fd, (off_t) off);
+
+                if (m == MAP_FAILED)
+                        return -errno;
+                (void) madvise(m, n, MADV_SEQUENTIAL);
+                XXH3_128bits_update(w->xxh, m, n);
+                (void) munmap(m, n);
+                off += n;
+        }
+        checksum_digest(w->xxh, w->file_sum);
+        return 0;
+}
+
 int archive_writer_close(ArchiveWriter *w) {
         int r;
 
@@ -1292,6 +1280,12 @@ int archive_writer_close(ArchiveWriter *w) {
         r = zstd_feed(w, NULL, 0, ZSTD_e_end);
         if (r < 0)
                 return r;
+        r = write_queue_drain(w->queue);
+        if (r < 0)
+                return r;
+        r = writer_hash_file(w);
+        if (r < 0)
+                return r;
         if (fsync(w->fd) < 0)
                 return -errno;
 
@@ -1302,6 +1296,16 @@ int archive_writer_close(ArchiveWriter *w) {
 
         if (fsync(w->dirfd) < 0)
                 return -errno;
+        w->have_sum = true;
+        return 0;
+}
+
+int archive_writer_get_checksum(const ArchiveWriter *w, char ret[static ARCHIVE_CHECKSUM_SIZE * 2 + 1]) {
+        if (!w || !ret)
+                return -EINVAL;
+        if (!w->have_sum)
+                return -EBUSY;
+        checksum_to_hex(w->file_sum, ret);
         return 0;
 }
 
@@ -1331,7 +1335,8 @@ ArchiveWriter *archive_writer_free(ArchiveWriter *w) {
         ZSTD_freeCCtx(w->zc);
         ZSTD_freeCCtx(w->probe);
         free(w->probe_out);
-        free(w->out);
+        /* Before the fd closes: what is still queued is dropped, the thread stopped. */
+        w->queue = write_queue_free(w->queue);
         free(w->hdr);
         if (w->tmpname[0] && w->dirfd >= 0)
                 (void) unlinkat(w->dirfd, w->tmpname, 0);

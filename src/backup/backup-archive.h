@@ -104,9 +104,10 @@ int archive_writer_add_file(ArchiveWriter *w, int src_dirfd, const char *relpath
                             const ArchiveRanges *ranges);
 
 /*
- * archive_writer_prefetch: ask the kernel to start reading the first bytes (up to 8 MiB) of the
- * regular file relpath beneath src_dirfd, which the caller is about to add, so that the reads of
- * many small files overlap instead of waiting one after the other. Best effort and read-only:
+ * archive_writer_prefetch: ask the kernel to start reading the regular file relpath beneath
+ * src_dirfd, which the caller is about to add, so that the reads of many small files overlap
+ * instead of waiting one after the other; a file larger than one chunk (1 MiB) is left to the
+ * writer, which reads those ahead itself. Best effort and read-only:
  * anything but a regular file is left alone (never opened), no symlink is followed, O_NOATIME
  * as in archive_writer_add_file. Returns 0, or a negative errno the caller may ignore.
  */
@@ -125,6 +126,13 @@ int archive_writer_add_blob(ArchiveWriter *w, const char *archive_path, const vo
  * either way; a second close returns -EALREADY.
  */
 int archive_writer_close(ArchiveWriter *w);
+
+/*
+ * archive_writer_get_checksum: after a successful archive_writer_close, the XXH3-128 of the
+ * whole archive file in lowercase hex (its canonical, big-endian bytes), as a reader of the
+ * file computes it. Returns 0, -EBUSY before a successful close, -EINVAL for NULL.
+ */
+int archive_writer_get_checksum(const ArchiveWriter *w, char ret[static ARCHIVE_CHECKSUM_SIZE * 2 + 1]);
 
 /* Totals so far: stored content bytes and entries. Either pointer may be NULL. */
 void archive_writer_get_totals(const ArchiveWriter *w, uint64_t *ret_bytes, uint64_t *ret_files);

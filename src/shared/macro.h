@@ -69,6 +69,8 @@ static inline int negative_errno(void) {
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
+/* x rounded up to a multiple of a (a > 0; no overflow check). */
+#define ROUND_UP(x, a) (((x) + (a) - 1) / (a) * (a))
 
 #define USEC_PER_MSEC 1000ULL
 #define USEC_PER_SEC 1000000ULL

@@ -1665,9 +1665,10 @@ static int file_failed(Run *run, const Selected *s, int error) {
         return 0;
 }
 
-/* Stores dirs then files into dirfd/name; fills the counts. Returns < 0 only when the archive itself failed. */
+/* Stores dirs then files into dirfd/name; fills the counts and the archive's XXH3-128 (hex).
+ * Returns < 0 only when the archive itself failed. */
 static int copy_archive(Run *run, const char *name, const SelectedList *dirs, const SelectedList *files,
-                        uint64_t *ret_files, uint64_t *ret_bytes, uint64_t *ret_failed) {
+                        uint64_t *ret_files, uint64_t *ret_bytes, uint64_t *ret_failed, char ret_xxh128[static 33]) {
         _cleanup_(archive_writer_freep) ArchiveWriter *w = NULL;
         long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
         ArchiveWriterOptions opts = {
@@ -1722,6 +1723,9 @@ static int copy_archive(Run *run, const char *name, const SelectedList *dirs, co
                         fprintf(stderr, "vssbackup: cannot finish %s: %s\n", name, strerror(-r));
                 return r;
         }
+        r = archive_writer_get_checksum(w, ret_xxh128);
+        if (r < 0)
+                return r;
         archive_writer_get_totals(w, ret_bytes, ret_files);
         *ret_failed = failed;
         progress_next_archive(&run->progress);
@@ -1767,10 +1771,7 @@ static int copy_all(Run *run) {
                         if (strv_push(&mv->scopes, &mv->n_scopes, v->scopes[k]) < 0)
                                 return -ENOMEM;
 
-                r = copy_archive(run, archive, &v->dirs, &v->files, &mv->files, &mv->bytes, &mv->failed);
-                if (r < 0)
-                        return r;
-                r = file_xxh128(run->tmpfd, archive, hex);
+                r = copy_archive(run, archive, &v->dirs, &v->files, &mv->files, &mv->bytes, &mv->failed, hex);
                 if (r < 0)
                         return r;
                 mv->archive_xxh128 = strdup(hex);
@@ -1794,10 +1795,7 @@ static int copy_all(Run *run) {
                 if (!run->m->other_archive)
                         return -ENOMEM;
                 r = copy_archive(run, run->m->other_archive, NULL, &run->other, &run->m->other_files, &bytes,
-                                 &failed);
-                if (r < 0)
-                        return r;
-                r = file_xxh128(run->tmpfd, run->m->other_archive, hex);
+                                 &failed, hex);
                 if (r < 0)
                         return r;
                 run->m->other_archive_xxh128 = strdup(hex);

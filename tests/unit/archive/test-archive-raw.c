@@ -76,10 +76,24 @@ static void write_archive(Scratch *s, const char *name, unsigned threads) {
         ArchiveWriterOptions wo = { .xattrs = true, .threads = threads, .compression_level = 1 };
         static const char *const files[] = { "small", "mixed", "random", "text" };
 
+        _cleanup_free_ char *bytes = NULL;
+        char sum[ARCHIVE_CHECKSUM_SIZE * 2 + 1], want[ARCHIVE_CHECKSUM_SIZE * 2 + 1];
+        XXH128_canonical_t c;
+        size_t len;
+
         assert_int_equal(archive_writer_open_full(s->basefd, name, &wo, &w), 0);
         for (size_t i = 0; i < ELEMENTSOF(files); i++)
                 assert_int_equal(archive_writer_add_file(w, s->srcfd, files[i], files[i], NULL), 0);
+        assert_int_equal(archive_writer_get_checksum(w, sum), -EBUSY);
         assert_int_equal(archive_writer_close(w), 0);
+
+        /* The checksum the writer reports is the finished file's, headers filled in. */
+        assert_int_equal(archive_writer_get_checksum(w, sum), 0);
+        bytes = read_file_at(s->basefd, name, &len);
+        XXH128_canonicalFromHash(&c, XXH3_128bits(bytes, len));
+        for (size_t i = 0; i < sizeof(c.digest); i++)
+                snprintf(want + 2 * i, 3, "%02x", c.digest[i]);
+        assert_string_equal(sum, want);
 }
 
 /* A frame made only of raw blocks whose header says how much it holds: the writer's own. */
