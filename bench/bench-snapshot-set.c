@@ -52,7 +52,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -944,45 +943,35 @@ static int snapper_run(char *const argv[]) {
         return run_to_exit(argv, &ms);
 }
 
-/*
- * Starts snapperd in its own mount namespace (see SnapperBus), its output appended to
- * <dir>/snapperd.log. A child that cannot make the bind mounts exits 126 before exec, so the
- * host's configuration is never the one it serves.
- */
-static int snapperd_spawn(const SnapperBus *s, pid_t *ret_pid) {
-        char log[4200], configs[4200], sysconfig[4200];
-        pid_t parent = getpid(), pid;
+/* In snapperd's child: a mount namespace of its own where the two paths snapper 0.10.4 builds
+ * in are bind mounts of the bench's copies (see SnapperBus). */
+static int snapperd_setup(void *userdata) {
+        const SnapperBus *s = userdata;
+        char configs[4200], sysconfig[4200];
 
-        (void) snprintf(log, sizeof(log), "%s/snapperd.log", s->dir);
         (void) snprintf(configs, sizeof(configs), "%s/configs", s->dir);
         (void) snprintf(sysconfig, sizeof(sysconfig), "%s/sysconfig", s->dir);
-        pid = fork();
-        if (pid < 0)
+        /* Slave, not private: the bench's unmounts still reach this copy of the tree. */
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0 ||
+            mount(configs, "/etc/snapper/configs", NULL, MS_BIND, NULL) < 0 ||
+            mount(sysconfig, "/etc/default/snapper", NULL, MS_BIND, NULL) < 0) {
+                fprintf(stderr, "cannot give snapperd a configuration of its own: %s\n", strerror(errno));
                 return -errno;
-        if (pid == 0) {
-                int in, out;
-
-                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-                if (getppid() != parent)
-                        _exit(127);
-                in = open("/dev/null", O_RDONLY);
-                out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-                if (in < 0 || out < 0 || dup2(in, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 ||
-                    dup2(out, STDERR_FILENO) < 0)
-                        _exit(127);
-                /* Slave, not private: the bench's unmounts still reach this copy of the tree. */
-                if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0 ||
-                    mount(configs, "/etc/snapper/configs", NULL, MS_BIND, NULL) < 0 ||
-                    mount(sysconfig, "/etc/default/snapper", NULL, MS_BIND, NULL) < 0) {
-                        fprintf(stderr, "cannot give snapperd a configuration of its own: %s\n", strerror(errno));
-                        _exit(126);
-                }
-                execlp("snapperd", "snapperd", "--stdout", (char *) NULL);
-                fprintf(stderr, "exec snapperd: %s\n", strerror(errno));
-                _exit(127);
         }
-        *ret_pid = pid;
         return 0;
+}
+
+/*
+ * Starts snapperd in its own mount namespace, its output appended to <dir>/snapperd.log. A
+ * child that cannot make the bind mounts exits 126 before exec, so the host's configuration
+ * is never the one it serves.
+ */
+static int snapperd_spawn(const SnapperBus *s, pid_t *ret_pid) {
+        char log[4200];
+
+        (void) snprintf(log, sizeof(log), "%s/snapperd.log", s->dir);
+        return spawn_logged_setup((char *const[]) { (char *) "snapperd", (char *) "--stdout", NULL }, log,
+                                  snapperd_setup, (void *) s, ret_pid);
 }
 
 /* Waits until snapperd answers on the bus (`snapper list-configs` succeeds). */

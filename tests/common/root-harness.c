@@ -368,6 +368,11 @@ int process_wait_success(pid_t pid) {
 }
 
 int spawn_logged(char *const argv[], const char *log_path, pid_t *ret_pid) {
+        return spawn_logged_setup(argv, log_path, NULL, NULL, ret_pid);
+}
+
+int spawn_logged_setup(char *const argv[], const char *log_path, SpawnSetupFn setup, void *userdata,
+                       pid_t *ret_pid) {
         pid_t parent = getpid(), pid;
 
         if (!argv || !argv[0] || !log_path || !ret_pid)
@@ -388,6 +393,8 @@ int spawn_logged(char *const argv[], const char *log_path, pid_t *ret_pid) {
                 if (in < 0 || out < 0 || dup2(in, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 ||
                     dup2(out, STDERR_FILENO) < 0)
                         _exit(127);
+                if (setup && setup(userdata) < 0)
+                        _exit(126);
                 execvp(argv[0], argv);
                 fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
                 _exit(127);

@@ -90,6 +90,15 @@ int read_file_full(const char *path, char **ret, size_t *ret_size);
 int spawn_logged(char *const argv[], const char *log_path, pid_t *ret_pid);
 
 /*
+ * spawn_logged_setup: spawn_logged, with setup(userdata) called in the child once its output
+ * goes to the log and before the exec; a setup returning < 0 (having said why on stderr, which
+ * is the log) makes the child exit 126 instead.
+ */
+typedef int (*SpawnSetupFn)(void *userdata);
+int spawn_logged_setup(char *const argv[], const char *log_path, SpawnSetupFn setup, void *userdata,
+                       pid_t *ret_pid);
+
+/*
  * process_wait_success: reap pid (retrying on EINTR). 0 when it exited with status 0,
  * -EPROTO when it failed or was killed, a negative errno when it cannot be waited for.
  */
