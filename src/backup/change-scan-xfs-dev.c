@@ -35,6 +35,7 @@
 #undef MAX
 
 #include "change-scan-bulk.h"
+#include "io-util.h"
 
 /* Inode chunks read at once: up to 1 MiB, 32 chunks of 512-byte inodes. */
 #define XFS_DEV_RUN_BYTES (UINT32_C(1) << 20)
@@ -68,21 +69,9 @@ static void *aligned_new(size_t size) {
 
 /* Exactly size bytes at offset, or -EUCLEAN for a device shorter than its file system. */
 static int read_exact(int fd, void *buf, size_t size, uint64_t offset) {
-        size_t done = 0;
+        int r = pread_full(fd, buf, size, offset);
 
-        while (done < size) {
-                ssize_t n = pread(fd, (uint8_t *) buf + done, size - done, (off_t) (offset + done));
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        return -EUCLEAN;
-                done += (size_t) n;
-        }
-        return 0;
+        return r == -ESTALE ? -EUCLEAN : r;
 }
 
 static bool is_pow2(uint64_t v) {
