@@ -38,7 +38,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -64,8 +63,8 @@
 #define PROBE_SIZE (32U * 1024U)             /* bytes of a chunk compressed to judge the chunk */
 #define READ_AHEAD_CHUNKS 4U                 /* chunks of a large file read ahead of the hashing */
 #define WRITE_BEHIND (8U * 1024U * 1024U)    /* written bytes after which their writeback is started */
-#define HASH_WINDOW (256U * 1024U * 1024U)   /* mapped at a time to hash the finished archive */
 #define HEADER_MAX (4U * 1024U * 1024U)      /* one entry's tar headers: paths, xattrs (twice, base64) */
+_Static_assert(ARCHIVE_CHECKSUM_SIZE == WRITE_QUEUE_CHECKSUM_SIZE, "one checksum size");
 #define ZSTD_MAGIC 0xFD2FB528U
 #define ZSTD_RAW_BLOCK_MAX (128U * 1024U)
 #define RAW_FRAME_BLOCKS_MAX (HEADER_MAX / ZSTD_RAW_BLOCK_MAX + 1U)  /* the largest raw frame we make: headers */
@@ -1234,35 +1233,6 @@ int archive_writer_add_blob(ArchiveWriter *w, const char *archive_path, const vo
         return writer_finish_entry(w);
 }
 
-/*
- * The XXH3-128 of the whole finished file, which the caller records (vssbackup's manifest).
- * Hashed here, from the page cache through a mapping of our own temporary file (nobody else
- * writes or truncates it), before the fsync: the writeback still going on overlaps the
- * hashing, and no read() copies the archive once more. Reading it back through a file
- * descriptor took a quarter of a full backup of large files.
- */
-static int writer_hash_file(ArchiveWriter *w) {
-        struct stat st;
-
-        if (fstat(w->fd, &st) < 0)
-                return -errno;
-        XXH3_128bits_reset(w->xxh);
-        /* A window at a time: the address space a mapping takes stays bounded. */
-        for (uint64_t off = 0; off < (uint64_t) st.st_size;) {
-                size_t n = (size_t) MIN((uint64_t) HASH_WINDOW, (uint64_t) st.st_size - off);
-                void *m = mmap(NULL, n, PROT_READ, MAP_SHARED, w->fd, (off_t) off);
-
-                if (m == MAP_FAILED)
-                        return -errno;
-                (void) madvise(m, n, MADV_SEQUENTIAL);
-                XXH3_128bits_update(w->xxh, m, n);
-                (void) munmap(m, n);
-                off += n;
-        }
-        checksum_digest(w->xxh, w->file_sum);
-        return 0;
-}
-
 int archive_writer_close(ArchiveWriter *w) {
         int r;
 
@@ -1280,10 +1250,8 @@ int archive_writer_close(ArchiveWriter *w) {
         r = zstd_feed(w, NULL, 0, ZSTD_e_end);
         if (r < 0)
                 return r;
-        r = write_queue_drain(w->queue);
-        if (r < 0)
-                return r;
-        r = writer_hash_file(w);
+        /* The manifest's checksum of the whole file (block-sum.h), made as it was written. */
+        r = write_queue_checksum(w->queue, w->file_sum);
         if (r < 0)
                 return r;
         if (fsync(w->fd) < 0)

@@ -128,9 +128,10 @@ int archive_writer_add_blob(ArchiveWriter *w, const char *archive_path, const vo
 int archive_writer_close(ArchiveWriter *w);
 
 /*
- * archive_writer_get_checksum: after a successful archive_writer_close, the XXH3-128 of the
- * whole archive file in lowercase hex (its canonical, big-endian bytes), as a reader of the
- * file computes it. Returns 0, -EBUSY before a successful close, -EINVAL for NULL.
+ * archive_writer_get_checksum: after a successful archive_writer_close, the checksum of the
+ * whole archive file (block-sum.h: XXH3-128 over its 1 MiB blocks; block_sum_file() computes
+ * it from the file) in lowercase hex. Returns 0, -EBUSY before a successful close, -EINVAL
+ * for NULL.
  */
 int archive_writer_get_checksum(const ArchiveWriter *w, char ret[static ARCHIVE_CHECKSUM_SIZE * 2 + 1]);
 

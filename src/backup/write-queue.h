@@ -32,8 +32,9 @@ typedef struct WriteQueue WriteQueue;
 #define WRITE_QUEUE_ALIGN 4096
 
 /*
- * write_queue_new: a queue writing into fd (not taken over: the caller keeps it open until
- * write_queue_free) with n_buffers buffers of buffer_size bytes, and its thread. After every
+ * write_queue_new: a queue writing into fd, open for reading too (not taken over: the caller
+ * keeps it open until write_queue_free) with n_buffers buffers of buffer_size bytes, and its
+ * thread. After every
  * write_behind bytes written, their writeback is started (sync_file_range without waiting;
  * 0: never), so the disk works while the caller goes on. buffer_size must be a multiple of
  * WRITE_QUEUE_ALIGN. Returns 0 and the queue, -ENOMEM, or the thread's error.
@@ -69,6 +70,15 @@ int write_queue_put_copy(WriteQueue *q, const void *data, size_t len, uint64_t o
 
 /* write_queue_drain: wait until everything put is written. Returns 0 or the first error. */
 int write_queue_drain(WriteQueue *q);
+
+/*
+ * write_queue_checksum: drain, then the checksum of the file as written through the queue
+ * (block-sum.h: XXH3-128 over 1 MiB blocks; every byte of the file must have been put, gaps
+ * filled in). Computed by the thread as it writes, from memory: no read of the file again.
+ * Returns 0, the queue's first error, or -EBADMSG for a gap never filled in.
+ */
+#define WRITE_QUEUE_CHECKSUM_SIZE 16U
+int write_queue_checksum(WriteQueue *q, uint8_t ret[static WRITE_QUEUE_CHECKSUM_SIZE]);
 
 /* write_queue_free: drop what is not yet written, stop the thread, free. NULL ok. */
 WriteQueue *write_queue_free(WriteQueue *q);

@@ -726,6 +726,30 @@ static void write_bytes(const char *path, const void *data, size_t len) {
  * listing's format-2 keys, and a whole format 1 listing (every path, "<type><path>\0"), made
  * from what `ls` says the backup holds.
  */
+/* The XXH3-128 of a whole file, as the manifests before "vssbackup-3" record an archive's. */
+static char *whole_file_xxh128(const char *path) {
+        _cleanup_free_ char *data = NULL;
+        XXH128_canonical_t c;
+        char hex[33];
+        size_t len;
+
+        assert_int_equal(read_file_full(path, &data, &len), 0);
+        XXH128_canonicalFromHash(&c, XXH3_128bits(data, len));
+        for (size_t i = 0; i < sizeof(c.digest); i++)
+                snprintf(hex + 2 * i, 3, "%02x", c.digest[i]);
+        return pathf("%s", hex);
+}
+
+/* A "vssbackup-3" manifest of one volume rewritten as `format` with its archive's checksum in
+ * that format's terms (over the whole file); returns the text. */
+static char *manifest_as(const char *backup_path, const char *format) {
+        char *text = read_text(pathf("%s/manifest", backup_path));
+
+        assert_true(strncmp(text, "format=vssbackup-3\n", 19) == 0);
+        text = pathf("format=%s\n%s", format, text + 19);
+        return manifest_edit(text, "volume.0.archive_xxh128", whole_file_xxh128(pathf("%s/vol-0.tar.zst", backup_path)));
+}
+
 static void to_format_1(Fixture *f, const char *backup_path) {
         char *out = NULL, *text, *list, *w, *line;
         size_t prefix = strlen(f->volume) + 1, len = 0;
@@ -752,9 +776,7 @@ static void to_format_1(Fixture *f, const char *backup_path) {
         for (size_t i = 0; i < sizeof(c.digest); i++)
                 snprintf(hex + 2 * i, 3, "%02x", c.digest[i]);
 
-        text = read_text(pathf("%s/manifest", backup_path));
-        assert_true(strncmp(text, "format=vssbackup-2\n", 19) == 0);
-        text = pathf("format=vssbackup-1\n%s", text + 19);
+        text = manifest_as(backup_path, "vssbackup-1");
         text = manifest_edit(text, "volume.0.listing_delta", NULL);
         text = manifest_edit(text, "volume.0.listing_filter", NULL);
         text = manifest_edit(text, "volume.0.listing_xxh128", hex);
@@ -764,7 +786,7 @@ static void to_format_1(Fixture *f, const char *backup_path) {
 static void test_old_format(void **state) {
         Fixture *f = *state;
         const char *full, *inc1, *inc2;
-        char *listing, *text, *out = NULL;
+        char *listing, *text, *old, *out = NULL;
         unsigned dirs;
         Tree at_inc1, at_inc2;
 
@@ -792,16 +814,28 @@ static void test_old_format(void **state) {
         assert_string_equal(listing, "walk");
         assert_restore_equals(f, inc2, &at_inc2);
 
+        /* The current format checks an archive over 1 MiB blocks, "vssbackup-2" over the whole
+         * file: each verifies in its own terms, and the other's checksum is a mismatch. */
+        assert_int_equal(run_vssbackup(f, NULL, (const char *const[]) { "verify", inc2, "--quiet", NULL }), 0);
+        text = read_text(pathf("%s/manifest", inc2));
+        old = pathf("format=vssbackup-2\n%s", text + 19);
+        write_bytes(pathf("%s/manifest", inc2), old, strlen(old));
+        assert_int_not_equal(run_vssbackup(f, NULL, (const char *const[]) { "verify", inc2, "--quiet", NULL }), 0);
+        write_bytes(pathf("%s/manifest", inc2), text, strlen(text));
+        old = manifest_as(inc2, "vssbackup-2");
+        write_bytes(pathf("%s/manifest", inc2), old, strlen(old));
+        assert_int_equal(run_vssbackup(f, NULL, (const char *const[]) { "verify", inc2, "--quiet", NULL }), 0);
+
         /* A format this vssbackup does not know: refused, naming it. */
         text = read_text(pathf("%s/manifest", inc2));
-        text = pathf("format=vssbackup-3\n%s", strchr(text, '\n') + 1);
+        text = pathf("format=vssbackup-4\n%s", strchr(text, '\n') + 1);
         write_bytes(pathf("%s/manifest", inc2), text, strlen(text));
         assert_int_equal(run_vssbackup(f, &out, (const char *const[]) { "restore", inc2, "--to",
                                                                          pathf("%s/refused", f->fs.dir), NULL }),
                          2);
         text = read_text(pathf("%s/vssbackup-%u.err", f->fs.dir, f->n_runs - 1));
         assert_non_null(strstr(text, "unknown format"));
-        assert_non_null(strstr(text, "vssbackup-3"));
+        assert_non_null(strstr(text, "vssbackup-4"));
 
         tree_done(&at_inc1);
         tree_done(&at_inc2);

@@ -398,11 +398,14 @@ static void verify_entry_cb(const char *path, ArchiveVerifyResult result, void *
         fprintf(vo->f, "%s: %s: %s\n", vo->archive, path, verify_result_string(result));
 }
 
-static bool verify_checksum(FILE *out, const char *bname, int bfd, const char *name, const char *expected) {
+/* Compares a file with its checksum in the manifest; an archive (archive_of: its manifest) in
+ * the terms of that manifest's format. */
+static bool verify_checksum(FILE *out, const char *bname, int bfd, const char *name, const char *expected,
+                            const Manifest *archive_of) {
         char hex[33];
         int r;
 
-        r = file_xxh128(bfd, name, hex);
+        r = archive_of ? archive_checksum(archive_of, bfd, name, hex) : file_xxh128(bfd, name, hex);
         if (r < 0) {
                 fprintf(out, "%s/%s: cannot read: %s\n", bname, name, strerror(-r));
                 return false;
@@ -466,17 +469,17 @@ static bool verify_one(FILE *out, int dirfd, const char *name, bool quiet) {
          * entry by entry against the checksums inside (which also says which file is hit). */
         for (size_t i = 0; i < m->n_volumes; i++) {
                 if (m->volumes[i].archive_xxh128)
-                        ok = verify_checksum(out, name, bfd, m->volumes[i].archive, m->volumes[i].archive_xxh128) && ok;
+                        ok = verify_checksum(out, name, bfd, m->volumes[i].archive, m->volumes[i].archive_xxh128, m) && ok;
                 ok = verify_archive(out, name, bfd, m->volumes[i].archive, quiet) && ok;
-                ok = verify_checksum(out, name, bfd, m->volumes[i].listing, m->volumes[i].listing_xxh128) && ok;
+                ok = verify_checksum(out, name, bfd, m->volumes[i].listing, m->volumes[i].listing_xxh128, NULL) && ok;
         }
         if (m->other_archive) {
                 if (m->other_archive_xxh128)
-                        ok = verify_checksum(out, name, bfd, m->other_archive, m->other_archive_xxh128) && ok;
+                        ok = verify_checksum(out, name, bfd, m->other_archive, m->other_archive_xxh128, m) && ok;
                 ok = verify_archive(out, name, bfd, m->other_archive, quiet) && ok;
         }
         for (size_t i = 0; i < m->n_documents; i++)
-                ok = verify_checksum(out, name, bfd, m->documents[i].name, m->documents[i].xxh128) && ok;
+                ok = verify_checksum(out, name, bfd, m->documents[i].name, m->documents[i].xxh128, NULL) && ok;
         return ok;
 }
 

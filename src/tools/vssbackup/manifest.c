@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "block-sum.h"
 #include "safe-path.h"
 #include "vss-bus.h"
 #include "vssbackup.h"
@@ -164,8 +165,9 @@ static void put_indexed_u64(FILE *f, const char *list, size_t i, const char *fie
 }
 
 static void manifest_format(FILE *f, const Manifest *m) {
-        /* A manifest read in format 1 is written back as it was (its listings are format 1). */
-        put_str(f, "format", m->format == 1 ? VB_MANIFEST_FORMAT_1 : VB_MANIFEST_FORMAT);
+        /* A manifest read in an older format is written back in it: its listings and checksums
+         * are in that format's terms. */
+        put_str(f, "format", m->format == 1 ? VB_MANIFEST_FORMAT_1 : m->format == 2 ? VB_MANIFEST_FORMAT_2 : VB_MANIFEST_FORMAT);
         put_id(f, "id", &m->id);
         put_str(f, "type", backup_type_name(m->type));
         fprintf(f, "created_ns=%" PRIi64 "\n", m->created_ns);
@@ -445,7 +447,7 @@ static int parse_volume_field(ParseState *p, size_t i, const char *field, const 
                 return set_string(&v->listing_xxh128, value);
         if (streq(field, "generation"))
                 return parse_u64(value, &v->generation) < 0 ? parse_fail(p, "bad number", field) : 0;
-        if (streq(field, "listing_delta") && p->m->format == 2) {
+        if (streq(field, "listing_delta") && p->m->format >= 2) {
                 uint64_t d;
 
                 if (parse_u64(value, &d) < 0 || d > 1)
@@ -453,7 +455,7 @@ static int parse_volume_field(ParseState *p, size_t i, const char *field, const 
                 v->listing_delta = d;
                 return 0;
         }
-        if (streq(field, "listing_filter") && p->m->format == 2)
+        if (streq(field, "listing_filter") && p->m->format >= 2)
                 return set_string(&v->listing_filter, value);
         if (streq(field, "files"))
                 return parse_u64(value, &v->files) < 0 ? parse_fail(p, "bad number", field) : 0;
@@ -561,6 +563,8 @@ static int parse_line(ParseState *p, char *line) {
                 if (p->m->format != 0)
                         return parse_fail(p, "the format line is not the first", NULL);
                 if (streq(value, VB_MANIFEST_FORMAT))
+                        m->format = 3;
+                else if (streq(value, VB_MANIFEST_FORMAT_2))
                         m->format = 2;
                 else if (streq(value, VB_MANIFEST_FORMAT_1))
                         m->format = 1;
@@ -733,6 +737,36 @@ int manifest_read(int dirfd, Manifest **ret, char **reterr_message) {
         return 0;
 }
 
+static void hex_of(const uint8_t *b, size_t n, char *hex) {
+        for (size_t i = 0; i < n; i++)
+                snprintf(hex + 2 * i, 3, "%02x", b[i]);
+}
+
+static int open_checked(int dirfd, const char *name) {
+        int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+
+        if (fd < 0 && errno == EPERM)
+                fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
+}
+
+int archive_checksum(const Manifest *m, int dirfd, const char *name, char hex[static 33]) {
+        _cleanup_close_ int fd = -EBADF;
+        uint8_t sum[BLOCK_SUM_SIZE];
+        int r;
+
+        if (m->format == 1 || m->format == 2)
+                return file_xxh128(dirfd, name, hex);
+        fd = open_checked(dirfd, name);
+        if (fd < 0)
+                return fd;
+        r = block_sum_file(fd, sum);
+        if (r < 0)
+                return r;
+        hex_of(sum, sizeof(sum), hex);
+        return 0;
+}
+
 int file_xxh128(int dirfd, const char *name, char hex[static 33]) {
         _cleanup_close_ int fd = -EBADF;
         XXH128_canonical_t c;
@@ -740,11 +774,9 @@ int file_xxh128(int dirfd, const char *name, char hex[static 33]) {
         char buf[64 * 1024];
         int r = 0;
 
-        fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-        if (fd < 0 && errno == EPERM)
-                fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        fd = open_checked(dirfd, name);
         if (fd < 0)
-                return -errno;
+                return fd;
         st = XXH3_createState();
         if (!st)
                 return -ENOMEM;
@@ -764,8 +796,7 @@ int file_xxh128(int dirfd, const char *name, char hex[static 33]) {
         }
         if (r == 0) {
                 XXH128_canonicalFromHash(&c, XXH3_128bits_digest(st));
-                for (size_t i = 0; i < sizeof(c.digest); i++)
-                        snprintf(hex + 2 * i, 3, "%02x", c.digest[i]);
+                hex_of(c.digest, sizeof(c.digest), hex);
         }
         XXH3_freeState(st);
         return r;

@@ -34,7 +34,11 @@
 
 /* Names inside a backup directory. */
 #define VB_MANIFEST_NAME "manifest"
-#define VB_MANIFEST_FORMAT "vssbackup-2"   /* written; "vssbackup-1" (format 1 listings) still read */
+/* Written: format 2 listings, archive checksums over 1 MiB blocks (block-sum.h). Still read:
+ * "vssbackup-2" (the same, archive checksums over the whole file in one) and "vssbackup-1"
+ * (format 1 listings too). */
+#define VB_MANIFEST_FORMAT "vssbackup-3"
+#define VB_MANIFEST_FORMAT_2 "vssbackup-2"
 #define VB_MANIFEST_FORMAT_1 "vssbackup-1"
 #define VB_BCD_NAME "backup-components.xml"
 #define VB_LOCK_NAME ".lock"
@@ -84,7 +88,7 @@ typedef struct ManifestDocument {
 } ManifestDocument;
 
 typedef struct Manifest {
-        unsigned format;        /* 1 or 2 (VB_MANIFEST_FORMAT): the listings' format */
+        unsigned format;        /* 1, 2 or 3 as read ("vssbackup-N"); 0 for a new one, written as 3 */
         char *dir_name;         /* the backup's directory name (set when loaded from a catalog) */
         vss_id id;
         vss_backup_type type;
@@ -168,6 +172,13 @@ bool valid_backup_dir_name(const char *name);
  * Read with O_NOFOLLOW. Returns 0 or a negative errno.
  */
 int file_xxh128(int dirfd, const char *name, char hex[static 33]);
+
+/*
+ * archive_checksum: the checksum of the archive `name` beneath dirfd in the terms of manifest
+ * m's format, as 32 hex digits: over 1 MiB blocks (block-sum.h) from "vssbackup-3" on, over
+ * the whole file before (file_xxh128). Returns 0 or a negative errno.
+ */
+int archive_checksum(const Manifest *m, int dirfd, const char *name, char hex[static 33]);
 
 /* ------------------------------------------------------------------------------------------ */
 /* Path sets                                                                                  */

@@ -5,7 +5,8 @@
  * buffers, give every buffer back, and report a failed write to the caller and to the archive
  * writer above it; the chunk reader (chunk-reader.c) must deliver a file's segments in order,
  * O_DIRECT where the offsets allow and ordinary reads where they do not, report a file that
- * ended early after the chunks before it, and give back what was read but not taken.
+ * ended early after the chunks before it, and give back what was read but not taken; the
+ * checksum over blocks (block-sum.c) made while writing must equal the one read from the file.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 
 #include "archive-test.h"
 #include "backup-archive.h"
+#include "block-sum.h"
 #include "chunk-reader.h"
 #include "write-queue.h"
 
@@ -47,6 +49,7 @@ static void assert_all_buffers_free(WriteQueue *q) {
 static void test_pieces_land_at_their_offsets(void **state) {
         const size_t rounds = 48, piece = BUF_SIZE - 8;
         _cleanup_(write_queue_freep) WriteQueue *q = NULL;
+        uint8_t sum[WRITE_QUEUE_CHECKSUM_SIZE], file_sum[BLOCK_SUM_SIZE];
         _cleanup_free_ char *want = malloc(rounds * BUF_SIZE), *got = NULL;
         Scratch s;
         size_t len;
@@ -76,6 +79,10 @@ static void test_pieces_land_at_their_offsets(void **state) {
         got = read_file_at(s.basefd, "out", &len);
         assert_int_equal(len, rounds * BUF_SIZE);
         assert_memory_equal(got, want, len);
+        /* Every write but the first filled in a gap the one before left. */
+        assert_int_equal(write_queue_checksum(q, sum), 0);
+        assert_int_equal(block_sum_file(fd, file_sum), 0);
+        assert_memory_equal(sum, file_sum, sizeof(sum));
         q = write_queue_free(q);
         close(fd);
         scratch_done(&s);
@@ -294,6 +301,69 @@ static void test_archive_write_error(void **state) {
         scratch_done(&s);
 }
 
+/* The block sum's read-back: straight from the test's file. */
+static int fd_read(void *userdata, uint8_t *buf, size_t len, uint64_t offset) {
+        return pread(*(int *) userdata, buf, len, (off_t) offset) == (ssize_t) len ? 0 : -EIO;
+}
+
+/* Write data[start, end) at start into fd and tell s. */
+static int put(BlockSum *s, int fd, const char *data, uint64_t start, uint64_t end) {
+        assert_int_equal(pwrite(fd, data + start, end - start, (off_t) start), (ssize_t) (end - start));
+        return block_sum_add(s, data + start, end - start, start);
+}
+
+/* The checksum made while writing, with gaps left and filled in every way the archive writer
+ * could (inside a block, across block ends, over a whole block, split, in the last partial
+ * block), equals the one read from the finished file; a fill-in that is not in a gap and a
+ * gap never filled in are errors. */
+static void test_block_sum_gaps(void **state) {
+        const uint64_t M = BLOCK_SUM_BLOCK, size = 5 * M + M / 2 + 200;
+        _cleanup_free_ char *data = malloc(size);
+        uint8_t made[BLOCK_SUM_SIZE], read_back[BLOCK_SUM_SIZE];
+        BlockSum *bs = NULL;
+        Scratch s;
+        int fd;
+
+        (void) state;
+        assert_non_null(data);
+        fill_pattern(data, size, 9);
+        scratch_init(&s);
+        fd = open_at(&s, "sum", O_RDWR | O_CREAT);
+
+        /* Nothing written: the empty file's checksum. */
+        assert_int_equal(block_sum_new(fd_read, &fd, &bs), 0);
+        assert_int_equal(block_sum_finish(bs, made), 0);
+        assert_int_equal(block_sum_file(fd, read_back), 0);
+        assert_memory_equal(made, read_back, sizeof(made));
+        bs = block_sum_free(bs);
+
+        assert_int_equal(block_sum_new(fd_read, &fd, &bs), 0);
+        assert_int_equal(put(bs, fd, data, 0, 100), 0);
+        assert_int_equal(put(bs, fd, data, 300, M + M / 2 + 7), 0);             /* gap [100, 300) */
+        assert_int_equal(put(bs, fd, data, M + M / 2 + 7, 2 * M + 4096), 0);
+        assert_int_equal(put(bs, fd, data, 3 * M + 10, 5 * M + M / 2), 0);      /* gap over a block end */
+        assert_int_equal(put(bs, fd, data, 5 * M + M / 2 + 100, size), 0);      /* gap in the last block */
+        assert_int_equal(put(bs, fd, data, 40, 60), -EINVAL);                   /* not in a gap */
+        assert_int_equal(put(bs, fd, data, 200, 300), 0);
+        assert_int_equal(put(bs, fd, data, 100, 200), 0);
+        assert_int_equal(put(bs, fd, data, 2 * M + M / 2, 2 * M + M / 2 + 4096), 0);   /* splits the gap */
+        assert_int_equal(put(bs, fd, data, 2 * M + 4096, 2 * M + M / 2), 0);
+        assert_int_equal(block_sum_finish(bs, made), -EBADMSG);                 /* two gaps left */
+        assert_int_equal(put(bs, fd, data, 2 * M + M / 2 + 4096, 3 * M + 10), 0);
+        assert_int_equal(put(bs, fd, data, 5 * M + M / 2, 5 * M + M / 2 + 100), 0);
+        assert_int_equal(block_sum_finish(bs, made), 0);
+        assert_int_equal(block_sum_file(fd, read_back), 0);
+        assert_memory_equal(made, read_back, sizeof(made));
+        bs = block_sum_free(bs);
+
+        /* Any byte changed changes it. */
+        assert_int_equal(pwrite(fd, "x", 1, (off_t) (3 * M)), 1);
+        assert_int_equal(block_sum_file(fd, read_back), 0);
+        assert_memory_not_equal(made, read_back, sizeof(made));
+        close(fd);
+        scratch_done(&s);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_pieces_land_at_their_offsets),
@@ -302,6 +372,7 @@ int main(void) {
                 cmocka_unit_test(test_reader_short_file),
                 cmocka_unit_test(test_reader_free_early),
                 cmocka_unit_test(test_archive_write_error),
+                cmocka_unit_test(test_block_sum_gaps),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
