@@ -192,6 +192,7 @@ static int bus_setup(Client *c, int fd, int pipe_read_fd) {
         r = sd_bus_set_fd(bus, in, out);
         if (r < 0)
                 return r;
+        c->output_fd = out;     /* watched for output once the bus is driven (client-bus.c) */
         TAKE_FD(in);            /* the bus's from here on */
         TAKE_FD(out);
 
@@ -257,7 +258,7 @@ int client_new(Manager *m, int fd, Client **ret) {
         if (!c)
                 return -ENOMEM;
         c->manager = m;
-        c->input_fd = c->pipe_fd = -EBADF;
+        c->input_fd = c->pipe_fd = c->output_fd = -EBADF;
 
         r = read_peer(nfd, c);
         if (r < 0)

@@ -537,22 +537,35 @@ static int message_step(Client *c) {
 
 /*
  * A whole message is in the pipe: let sd-bus read and dispatch it now rather than on a later
- * turn of the loop. Each turn costs vssd a pass over every connection (sd-bus's prepare
- * callbacks) and an epoll_wait, so with many writers the turn saved per message was most of
- * what a message cost. Whatever the handler does may end the connection (a malformed message
- * makes sd-bus close it and report Disconnected); client_free() then only marks the Client,
- * and it is freed here, after sd-bus has returned. Returns false when c is gone.
+ * turn of the loop. Each turn costs vssd an epoll_wait and a pass over every attached
+ * connection (sd-bus's prepare callbacks; writers' buses are driven instead, client-bus.c),
+ * so with many writers the turn saved per message was most of what a message cost.
+ * Whatever the handler does may end the connection (a malformed message makes sd-bus close it
+ * and report Disconnected); client_free() then only marks the Client, and it is freed here,
+ * after sd-bus has returned. Returns false when c is gone.
+ *
+ * A subscribed writer's bus is driven from here (client-bus.c): once it is, this is also
+ * where sd-bus reads a chunk of a long message and the end of the stream, which an attached
+ * bus would read when its pipe became readable.
  */
 static bool dispatch_now(Client *c) {
         /* One call reads and dispatches the message; a second would only find the pipe empty
-         * (anything else sd-bus has to do, it does on its own turn). */
+         * (anything else sd-bus has to do, it does on its own turn, or, when driven, in
+         * client_bus_settle). */
         c->dispatching = true;
         (void) sd_bus_process(c->bus, NULL);
+        client_bus_settle(c);
         c->dispatching = false;
 
         if (c->free_requested) {
                 client_free(c);
                 return false;
+        }
+        if (c->writer && !c->bus_driven) {
+                int r = client_bus_drive(c);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot drive the bus of writer pid %d, leaving it attached: %m",
+                                          (int) c->ucred.pid);
         }
         return true;
 }
@@ -582,13 +595,15 @@ static void on_input(Client *c) {
                         goto done;
         }
         r = message_step(c);
-        if (r == 2 && !dispatch_now(c))
+        if ((r == 2 || (r >= 0 && c->bus_driven)) && !dispatch_now(c))
                 return;
 
 done:
-        if (r == -ESHUTDOWN)
+        if (r == -ESHUTDOWN) {
                 input_eof(c);
-        else if (r == -ECONNRESET)
+                if (c->bus_driven)
+                        (void) dispatch_now(c);
+        } else if (r == -ECONNRESET)
                 client_free(c);
         else if (r < 0) {
                 if (r != -EMSGSIZE && r != -ENOBUFS && r != -EBADMSG)
@@ -604,9 +619,9 @@ done:
 /*
  * The gate's one source in vssd's loop: every connection's input is in one epoll set of the
  * gate's own, and one turn of the loop serves up to GATE_BATCH ready connections, each one
- * message (or chunk) in turn. A turn of vssd's loop costs a pass over every connection
- * (sd-bus's prepare callbacks) and an epoll_wait; when a hundred writers answer an event at
- * once, a source per connection paid that turn a hundred times. The batch comes from one
+ * message (or chunk) in turn. A turn of vssd's loop costs an epoll_wait and a pass over
+ * every attached connection (sd-bus's prepare callbacks); when a hundred writers answer an
+ * event at once, a source per connection paid that turn a hundred times. The batch comes from one
  * epoll_wait (taking one event per call cost a system call per message); a connection that
  * a handler frees meanwhile is struck from it (gate_forget), so it is never looked at again.
  * Level triggering puts a connection with more to send behind the others (fairness as before).

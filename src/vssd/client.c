@@ -40,6 +40,7 @@ Client *client_free(Client *c) {
         LIST_REMOVE(clients, m->clients, c);
 
         client_input_stop(c);
+        client_bus_stop(c);
         c->bus = sd_bus_close_unref(c->bus);
         client_usage_release(c);
         /* sd-bus freed the large buffers with its messages: give the pages back to the system

@@ -90,6 +90,13 @@ struct Client {
         bool dispatching;               /* the gate runs sd_bus_process() on this connection */
         bool free_requested;            /* client_free() came meanwhile: the gate frees it */
 
+        /* A writer's sd-bus, once driven by vssd instead of attached (client-bus.c). */
+        int output_fd;                  /* the bus's socket (the bus owns it) */
+        bool bus_driven;
+        sd_event_source *bus_out;       /* the socket is writable, while sd-bus has output queued */
+        sd_event_source *bus_timer;     /* sd-bus's nearest deadline (a call's timeout) */
+        sd_event_source *bus_exit;      /* flush at vssd's exit */
+
         gid_t *groups;                  /* supplementary groups (SO_PEERGROUPS) */
         size_t n_groups;
         ClientRole role;
@@ -158,6 +165,25 @@ void client_input_note_taken(Client *c, sd_bus_message *m);
 
 /* client_input_stop: release the gate's sources, descriptors and reserved bytes. */
 void client_input_stop(Client *c);
+
+/*
+ * client_bus_drive: detach a subscribed writer's sd-bus from the event loop and drive it from
+ * the gate and two sources of its own (client-bus.c says why). 0, or negative errno with the
+ * bus still attached (which works, only slower). Not while sd-bus dispatches on it.
+ */
+int client_bus_drive(Client *c);
+
+/* client_bus_settle: after sd_bus_process() on a driven bus (c->dispatching set): process what
+ * sd-bus still wants done now, then watch the socket and arm the deadline for what it wants
+ * next. No-op on an attached bus. */
+void client_bus_settle(Client *c);
+
+/* client_bus_changed: vssd queued a message on c's bus outside c's own dispatch: re-read what
+ * sd-bus waits for (a reply's deadline, room in the socket). No-op on an attached bus. */
+void client_bus_changed(Client *c);
+
+/* client_bus_stop: release the driving sources (client_free). */
+void client_bus_stop(Client *c);
 
 /* client_input_on_post: the Manager's post source, enabled while a client is paused: resumes
  * the input of each paused client whose peer has read its replies. */

@@ -403,6 +403,7 @@ int writer_send_event(Writer *w, const char *method, const EventContext *ctx, ui
         r = sd_bus_call_async(w->client->bus, &call->slot, m, on_event_reply, call, timeout_usec);
         if (r < 0)
                 return r;
+        client_bus_changed(w->client);  /* its timeout to arm, maybe output to wait for */
 
         call->writer = writer_ref(w);
         call->method = method;

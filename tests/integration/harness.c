@@ -348,7 +348,7 @@ int harness_spawn_writer(Harness *h, const char *name, const char *const *extra_
                          TestWriter **ret) {
         _cleanup_free_ char *stderr_path = NULL;
         char class_buf[VSS_ID_STRING_MAX];
-        char *argv[64];
+        char *argv[512];        /* a writer may declare a few hundred components (test-slow-writers) */
         TestWriter *w;
         size_t n = 0;
         int r;

@@ -10,6 +10,9 @@
  *  - A subscribed writer floods vssd with signals and calls whose answers it never reads, and
  *    never answers an event: its Identify times out at the event timeout, the other writer's
  *    backup runs to the end, root's calls are answered, and vssd's memory stays bounded.
+ *  - A writer is stopped while vssd sends it an event larger than the connection's socket
+ *    holds: once it runs again, vssd writes the rest as soon as there is room, and the writer
+ *    answers well within the event timeout.
  *
  * Latency bounds are generous correctness bounds, printed with the measured values; they are
  * not speed targets.
@@ -286,10 +289,80 @@ static void test_floods_while_subscribed(void **state) {
         harness_free(h);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* An event larger than the socket holds                                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+/* 200 components with options of VSS_MAX_STRING bytes each: a PrepareForBackup of about
+ * 850 kB, more than the 512 KiB the kernel allows vssd's end of the socket (256 KiB asked in
+ * client-dbus.c, doubled by the kernel). */
+#define BIG_COMPONENTS 200U
+#define EVENT_TIMEOUT_MS 3000.0         /* the harness's --event-timeout */
+
+/*
+ * The first part of the event fills the socket; the rest waits in vssd. A subscribed writer's
+ * bus is driven by vssd itself (client-bus.c), which must watch the socket for room: were it
+ * not watched, the rest would never go out and the writer would time out.
+ */
+static void test_event_larger_than_socket(void **state) {
+        const char *args[2 * BIG_COMPONENTS + 1];
+        char names[BIG_COMPONENTS][16];
+        _cleanup_free_ char *options = NULL;
+        vss_requester *r;
+        vss_async *a = NULL;
+        BackupRun run = {};
+        TestWriter *w;
+        double t0, elapsed;
+        Harness *h;
+
+        for (unsigned i = 0; i < BIG_COMPONENTS; i++) {
+                snprintf(names[i], sizeof names[i], ":c%u", i);
+                args[2 * i] = "--component";
+                args[2 * i + 1] = names[i];
+        }
+        args[2 * BIG_COMPONENTS] = NULL;
+        options = malloc(VSS_MAX_STRING + 1);
+        assert_non_null(options);
+        memset(options, 'o', VSS_MAX_STRING);
+        options[VSS_MAX_STRING] = 0;
+
+        assert_ok0(harness_new(NULL, &h));
+        assert_ok0(harness_add_writer(h, "big", args, &w));
+
+        r = requester_new_checked();
+        assert_non_null(r);
+        assert_hr(backup_run_steps(r, NULL, STEP_INITIALIZE, STEP_ADD_COMPONENTS, &run), S_OK);
+        for (unsigned i = 0; i < BIG_COMPONENTS; i++)
+                assert_hr(vss_requester_set_backup_options(r, &w->instance_id, &w->class_id, VSS_CT_FILEGROUP, "",
+                                                           names[i] + 1, options),
+                          S_OK);
+
+        assert_int_equal(kill(w->pid, SIGSTOP), 0);
+        assert_hr(vss_requester_prepare_for_backup(r, &a), S_OK);
+        usleep(300 * 1000);     /* vssd has written what the socket takes */
+        assert_int_equal(writer_log_count(w, "event=PrepareForBackup"), 0);
+        t0 = now_ms();
+        assert_int_equal(kill(w->pid, SIGCONT), 0);
+
+        assert_hr(async_finish(S_OK, &a), VSS_S_ASYNC_FINISHED);
+        elapsed = now_ms() - t0;
+        print_message("PrepareForBackup of %u components answered %.0f ms after the writer ran again\n",
+                      BIG_COMPONENTS, elapsed);
+        assert_int_equal(writer_log_count(w, "event=PrepareForBackup"), 1);
+        assert_true(elapsed < EVENT_TIMEOUT_MS);
+        assert_writer_status(r, w, VSS_WS_STABLE, S_OK);
+
+        vss_requester_release(r);
+        assert_ok0(writer_log_wait(w, "event=BackupShutdown", 1));
+        assert_true(harness_vssd_alive(h));
+        harness_free(h);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_stops_reading_in_freeze),
                 cmocka_unit_test(test_floods_while_subscribed),
+                cmocka_unit_test(test_event_larger_than_socket),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
