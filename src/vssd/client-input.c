@@ -621,10 +621,11 @@ done:
  * gate's own, and one turn of the loop serves up to GATE_BATCH ready connections, each one
  * message (or chunk) in turn. A turn of vssd's loop costs an epoll_wait and a pass over
  * every attached connection (sd-bus's prepare callbacks); when a hundred writers answer an
- * event at once, a source per connection paid that turn a hundred times. The batch comes from one
- * epoll_wait (taking one event per call cost a system call per message); a connection that
- * a handler frees meanwhile is struck from it (gate_forget), so it is never looked at again.
- * Level triggering puts a connection with more to send behind the others (fairness as before).
+ * event at once, a source per connection paid that turn a hundred times. The batch comes
+ * from one epoll_wait (taking one event per call cost a system call per message); a
+ * connection that a handler frees meanwhile is struck from it (gate_forget), so it is never
+ * looked at again. Level triggering puts a connection with more to send behind the others
+ * (fairness as before).
  */
 static int on_gate(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
