@@ -11,8 +11,8 @@
  * through the input gate, which calls sd_bus_process() itself when it moved bytes into the
  * pipe; what is left is to write out what the socket did not take at once, and to wake sd-bus
  * at the nearest deadline of a call vssd made (an event's timeout). Both change only when
- * sd-bus did something on that connection, so they are updated then (client_bus_settle after
- * the gate's dispatch, client_bus_changed after vssd sends an event), not on every turn.
+ * sd-bus did something on that connection, so they are updated then (client_bus_process after
+ * the gate moved bytes, client_bus_changed after vssd sends an event), not on every turn.
  *
  * A requester's or administrator's connection stays attached: there are few of them, and their
  * replies are sent from many places (async completions).
@@ -53,8 +53,9 @@ static bool bus_work_pending(Client *c) {
         return sd_bus_get_timeout(c->bus, &until) > 0 && until == 0;
 }
 
-void client_bus_settle(Client *c) {
-        assert(c);
+/* After sd_bus_process() on a driven bus: process what sd-bus still wants done now, then
+ * watch the socket and arm the deadline for what it wants next. */
+static void bus_settle(Client *c) {
         assert(c->dispatching);
 
         if (!c->bus_driven)
@@ -78,24 +79,33 @@ void client_bus_changed(Client *c) {
                 bus_sources_update(c);
 }
 
-/* The socket takes more output, or a deadline passed: let sd-bus do what it wanted. */
-static int on_bus_ready(Client *c) {
+bool client_bus_process(Client *c) {
+        assert(c);
+
+        /* One call reads and dispatches a message; a second would only find the pipe empty
+         * (anything else sd-bus has to do, it does on its own turn, or, when driven, in
+         * bus_settle). */
         c->dispatching = true;
         (void) sd_bus_process(c->bus, NULL);
-        client_bus_settle(c);
+        bus_settle(c);
         c->dispatching = false;
 
-        if (c->free_requested)
+        if (c->free_requested) {
                 client_free(c);
+                return false;
+        }
+        return true;
+}
+
+/* The socket takes more output, or a deadline passed: let sd-bus do what it wanted. */
+static int on_bus_out(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        (void) client_bus_process(userdata);
         return 0;
 }
 
-static int on_bus_out(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        return on_bus_ready(userdata);
-}
-
 static int on_bus_timer(sd_event_source *s, uint64_t usec, void *userdata) {
-        return on_bus_ready(userdata);
+        (void) client_bus_process(userdata);
+        return 0;
 }
 
 /* vssd is exiting: what sd-bus still holds for the writer goes out first, as an attached bus's

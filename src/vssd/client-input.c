@@ -541,26 +541,15 @@ static int message_step(Client *c) {
  * connection (sd-bus's prepare callbacks; writers' buses are driven instead, client-bus.c),
  * so with many writers the turn saved per message was most of what a message cost.
  * Whatever the handler does may end the connection (a malformed message makes sd-bus close it
- * and report Disconnected); client_free() then only marks the Client, and it is freed here,
- * after sd-bus has returned. Returns false when c is gone.
+ * and report Disconnected): client_bus_process frees it then. Returns false when c is gone.
  *
  * A subscribed writer's bus is driven from here (client-bus.c): once it is, this is also
  * where sd-bus reads a chunk of a long message and the end of the stream, which an attached
  * bus would read when its pipe became readable.
  */
 static bool dispatch_now(Client *c) {
-        /* One call reads and dispatches the message; a second would only find the pipe empty
-         * (anything else sd-bus has to do, it does on its own turn, or, when driven, in
-         * client_bus_settle). */
-        c->dispatching = true;
-        (void) sd_bus_process(c->bus, NULL);
-        client_bus_settle(c);
-        c->dispatching = false;
-
-        if (c->free_requested) {
-                client_free(c);
+        if (!client_bus_process(c))
                 return false;
-        }
         if (c->writer && !c->bus_driven) {
                 int r = client_bus_drive(c);
                 if (r < 0)

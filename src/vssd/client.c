@@ -18,7 +18,7 @@ Client *client_free(Client *c) {
         if (!c)
                 return NULL;
         if (c->dispatching) {
-                /* Inside the input gate's sd_bus_process(): it frees c when sd-bus returns. */
+                /* Inside client_bus_process(): it frees c when sd-bus returns. */
                 c->free_requested = true;
                 return NULL;
         }

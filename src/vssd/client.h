@@ -87,8 +87,8 @@ struct Client {
         uint32_t serial;                /* the serial of the last message put whole into the pipe */
         bool taken;                     /* sd-bus has dispatched that one (client_input_note_taken) */
         bool paused;                    /* too many replies unread: input stopped */
-        bool dispatching;               /* the gate runs sd_bus_process() on this connection */
-        bool free_requested;            /* client_free() came meanwhile: the gate frees it */
+        bool dispatching;               /* client_bus_process() runs sd_bus_process() on it */
+        bool free_requested;            /* client_free() came meanwhile: client_bus_process frees it */
 
         /* A writer's sd-bus, once driven by vssd instead of attached (client-bus.c). */
         int output_fd;                  /* the bus's socket (the bus owns it) */
@@ -173,10 +173,13 @@ void client_input_stop(Client *c);
  */
 int client_bus_drive(Client *c);
 
-/* client_bus_settle: after sd_bus_process() on a driven bus (c->dispatching set): process what
- * sd-bus still wants done now, then watch the socket and arm the deadline for what it wants
- * next. No-op on an attached bus. */
-void client_bus_settle(Client *c);
+/*
+ * client_bus_process: let sd-bus read and dispatch what it has for c now; on a driven bus, also
+ * what it then wants done at once, and the socket watch and deadline set for what it wants
+ * next. A client_free() from a handler meanwhile only marks c; c is freed here, after sd-bus
+ * has returned. Returns false when c is gone.
+ */
+bool client_bus_process(Client *c);
 
 /* client_bus_changed: vssd queued a message on c's bus outside c's own dispatch: re-read what
  * sd-bus waits for (a reply's deadline, room in the socket). No-op on an attached bus. */

@@ -297,7 +297,7 @@ static void test_floods_while_subscribed(void **state) {
  * 850 kB, more than the 512 KiB the kernel allows vssd's end of the socket (256 KiB asked in
  * client-dbus.c, doubled by the kernel). */
 #define BIG_COMPONENTS 200U
-#define EVENT_TIMEOUT_MS 3000.0         /* the harness's --event-timeout */
+#define EVENT_TIMEOUT_MS 3000U          /* vssd --event-timeout */
 
 /*
  * The first part of the event fills the socket; the rest waits in vssd. A subscribed writer's
@@ -314,6 +314,7 @@ static void test_event_larger_than_socket(void **state) {
         TestWriter *w;
         double t0, elapsed;
         Harness *h;
+        const HarnessOptions opts = { .event_timeout_ms = EVENT_TIMEOUT_MS, .allow_writer_uid = -1 };
 
         for (unsigned i = 0; i < BIG_COMPONENTS; i++) {
                 snprintf(names[i], sizeof names[i], ":c%u", i);
@@ -326,7 +327,7 @@ static void test_event_larger_than_socket(void **state) {
         memset(options, 'o', VSS_MAX_STRING);
         options[VSS_MAX_STRING] = 0;
 
-        assert_ok0(harness_new(NULL, &h));
+        assert_ok0(harness_new(&opts, &h));
         assert_ok0(harness_add_writer(h, "big", args, &w));
 
         r = requester_new_checked();
