@@ -44,7 +44,6 @@
 #include <sys/uio.h>
 #include <sys/xattr.h>
 #include <unistd.h>
-#include <xxhash.h>
 #include <zstd.h>
 #include <zstd_errors.h>
 
@@ -55,6 +54,7 @@
 #include "macro.h"
 #include "safe-path.h"
 #include "write-queue.h"
+#include "xxhash-util.h"
 #include "zstd-reader.h"
 
 #define CHUNK_SIZE (1024U * 1024U)

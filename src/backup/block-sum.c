@@ -18,11 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <xxhash.h>
 
 #include "alloc-util.h"
 #include "block-sum.h"
 #include "io-util.h"
+#include "xxhash-util.h"
 
 typedef struct Digest {
         uint8_t bytes[BLOCK_SUM_SIZE];

@@ -48,8 +48,8 @@
 #include "tool.h"
 #include "vssbackup.h"
 #include "wmd-xml.h"
-#include <xxhash.h>
 #include "writer-metadata.h"
+#include "xxhash-util.h"
 
 /* Our own component's identity: fixed, so the same volume is the same component in every backup. */
 static const vss_id own_writer_id = { { 0x5b, 0x0e, 0x2a, 0x71, 0x4c, 0x3d, 0x4f, 0x19,

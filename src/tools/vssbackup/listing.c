@@ -37,11 +37,11 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "alloc-util.h"
 #include "safe-path.h"
 #include "vssbackup.h"
+#include "xxhash-util.h"
 
 /* A listing may come from a damaged or hostile backup directory: bound what it can cost. */
 #define LISTING_MAX_ENTRIES (50U * 1000U * 1000U)

@@ -19,12 +19,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "block-sum.h"
 #include "safe-path.h"
 #include "vss-bus.h"
 #include "vssbackup.h"
+#include "xxhash-util.h"
 
 static const char *const type_names[] = {
         [VSS_BT_FULL] = "full",

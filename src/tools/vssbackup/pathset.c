@@ -10,9 +10,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "vssbackup.h"
+#include "xxhash-util.h"
 
 typedef struct PathSetSlot {
         char *path;             /* NULL: empty; allocated with the type and mark in front */
