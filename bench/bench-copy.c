@@ -870,7 +870,7 @@ static uint64_t dev_image_size(const Options *o) {
         uint64_t small = (o->sets & SET_SMALL) ? (uint64_t) o->small_files * 52 * 1024 : 0;
         uint64_t size = 2 * MAX(big, small) + (512ULL << 20);
 
-        return (size + (1ULL << 20) - 1) & ~((1ULL << 20) - 1);
+        return ROUND_UP(size, 1ULL << 20);
 }
 
 /*
