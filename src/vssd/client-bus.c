@@ -58,7 +58,7 @@ static bool bus_work_pending(Client *c) {
 static void bus_settle(Client *c) {
         assert(c->dispatching);
 
-        if (!c->bus_driven)
+        if (!client_bus_driven(c))
                 return;
         /* After the peer's end of stream, on until sd-bus has read the pipe to its end and
          * reported Disconnected (which ends c): nothing else would make it read again. */
@@ -75,7 +75,7 @@ static void bus_settle(Client *c) {
 void client_bus_changed(Client *c) {
         assert(c);
 
-        if (c->bus_driven && !c->dispatching)
+        if (client_bus_driven(c) && !c->dispatching)
                 bus_sources_update(c);
 }
 
@@ -123,7 +123,7 @@ int client_bus_drive(Client *c) {
 
         assert(c);
 
-        if (c->bus_driven || c->output_fd < 0)
+        if (client_bus_driven(c) || c->output_fd < 0)
                 return 0;
 
         /* sd-bus's own watch on the socket goes first: one epoll set takes an fd once. */
@@ -148,7 +148,6 @@ int client_bus_drive(Client *c) {
                 return r;
         }
 
-        c->bus_driven = true;
         bus_sources_update(c);
         log_debug("Connection of pid %d is a writer's: its bus is driven by vssd from now on.", (int) c->ucred.pid);
         return 0;
@@ -158,5 +157,4 @@ void client_bus_stop(Client *c) {
         c->bus_out = sd_event_source_disable_unref(c->bus_out);
         c->bus_timer = sd_event_source_disable_unref(c->bus_timer);
         c->bus_exit = sd_event_source_disable_unref(c->bus_exit);
-        c->bus_driven = false;
 }

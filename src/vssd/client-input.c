@@ -550,7 +550,7 @@ static int message_step(Client *c) {
 static bool dispatch_now(Client *c) {
         if (!client_bus_process(c))
                 return false;
-        if (c->writer && !c->bus_driven) {
+        if (c->writer && !client_bus_driven(c)) {
                 int r = client_bus_drive(c);
                 if (r < 0)
                         log_warning_errno(r, "Cannot drive the bus of writer pid %d, leaving it attached: %m",
@@ -584,13 +584,13 @@ static void on_input(Client *c) {
                         goto done;
         }
         r = message_step(c);
-        if ((r == 2 || (r >= 0 && c->bus_driven)) && !dispatch_now(c))
+        if ((r == 2 || (r >= 0 && client_bus_driven(c))) && !dispatch_now(c))
                 return;
 
 done:
         if (r == -ESHUTDOWN) {
                 input_eof(c);
-                if (c->bus_driven)
+                if (client_bus_driven(c))
                         (void) dispatch_now(c);
         } else if (r == -ECONNRESET)
                 client_free(c);

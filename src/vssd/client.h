@@ -90,9 +90,9 @@ struct Client {
         bool dispatching;               /* client_bus_process() runs sd_bus_process() on it */
         bool free_requested;            /* client_free() came meanwhile: client_bus_process frees it */
 
-        /* A writer's sd-bus, once driven by vssd instead of attached (client-bus.c). */
+        /* A writer's sd-bus, once driven by vssd instead of attached (client-bus.c): driven
+         * exactly while bus_out is set (client_bus_driven). */
         int output_fd;                  /* the bus's socket (the bus owns it) */
-        bool bus_driven;
         sd_event_source *bus_out;       /* the socket is writable, while sd-bus has output queued */
         sd_event_source *bus_timer;     /* sd-bus's nearest deadline (a call's timeout) */
         sd_event_source *bus_exit;      /* flush at vssd's exit */
@@ -187,6 +187,11 @@ void client_bus_changed(Client *c);
 
 /* client_bus_stop: release the driving sources (client_free). */
 void client_bus_stop(Client *c);
+
+/* client_bus_driven: c's bus is driven by vssd (client_bus_drive succeeded), not attached. */
+static inline bool client_bus_driven(const Client *c) {
+        return c->bus_out;
+}
 
 /* client_input_on_post: the Manager's post source, enabled while a client is paused: resumes
  * the input of each paused client whose peer has read its replies. */
