@@ -66,6 +66,8 @@
 
 #define IMAGE_SIZE (16ULL << 30)
 #define READ_BUF (1U << 20)
+#define SMALL_FILE_MIN (4U * 1024U)    /* a small or changed file's size, at least */
+#define SMALL_FILE_MAX (52U * 1024U)   /* and at most */
 #define MAX_RUNS 50
 #define MAX_CHANGED 10000
 #define WAIT_MS 10000
@@ -158,6 +160,11 @@ static uint64_t rng_next(Bench *b) {
         return b->rng * 0x2545F4914F6CDD1DULL;
 }
 
+/* The size of one small file of data set (b), or of one changed file of (c). */
+static size_t small_file_size(Bench *b) {
+        return SMALL_FILE_MIN + (size_t) (rng_next(b) % (SMALL_FILE_MAX - SMALL_FILE_MIN + 1));
+}
+
 static void fill_random(Bench *b, uint8_t *p, size_t n) {
         size_t i = 0;
 
@@ -240,7 +247,7 @@ static int make_small_files(Bench *b, DataSet *d) {
         if (top < 0)
                 return -errno;
         for (unsigned i = 0; i < b->opts->small_files; i++) {
-                size_t size = 4096 + (size_t) (rng_next(b) % (48 * 1024 + 1));
+                size_t size = small_file_size(b);
                 _cleanup_close_ int fd = -EBADF;
                 int r;
 
@@ -689,7 +696,7 @@ static int inc_measure(Bench *b, IncSet *s) {
                         return -errno;
                 for (unsigned i = 0; i < n; i++) {
                         unsigned k = (unsigned) (((uint64_t) i * b->opts->inc_files / n + run * 7 + 3) % b->opts->inc_files);
-                        size_t size = 4096 + (size_t) (rng_next(b) % (48 * 1024 + 1));
+                        size_t size = small_file_size(b);
                         _cleanup_close_ int fd = -EBADF;
 
                         inc_path(k, path);
@@ -867,7 +874,7 @@ static bool tool_works(Bench *b, char *const argv[]) {
  */
 static uint64_t dev_image_size(const Options *o) {
         uint64_t big = (o->sets & SET_BIG) ? 2ULL * o->big_mib * READ_BUF : 0;
-        uint64_t small = (o->sets & SET_SMALL) ? (uint64_t) o->small_files * 52 * 1024 : 0;
+        uint64_t small = (o->sets & SET_SMALL) ? (uint64_t) o->small_files * SMALL_FILE_MAX : 0;
         uint64_t size = 2 * MAX(big, small) + (512ULL << 20);
 
         return ROUND_UP(size, 1ULL << 20);
