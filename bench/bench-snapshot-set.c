@@ -7,7 +7,7 @@
  *   - a loop-mounted btrfs with a subvolume of small files (and later one of many more);
  *   - a loop-mounted XFS host (reflink) holding an ext4 image and an XFS image, each
  *     loop-mounted and filled with small files: the image provider's volumes;
- * starts vssd (real providers, the real vss-guardian through VSS_GUARDIAN) and prints three
+ * starts vssd (real providers, the real vss-guardian through VSS_GUARDIAN) and prints five
  * markdown tables:
  *   A. btrfs: raw libbtrfsutil btrfs_util_create_snapshot(READ_ONLY) against DoSnapshotSet
  *      with 0, 1, 10 and 100 writer processes, and the longest time any writer stayed frozen;
@@ -20,7 +20,9 @@
  *   D. whole processes, as an administrator runs them: `btrfs subvolume snapshot -r` (the CLI,
  *      fork + exec to exit) against `vshadow -nw` of the same subvolume (create, then the
  *      auto-release delete as the tool exits) and `snapper create` of it through a snapperd
- *      on a private system bus the bench starts and stops (SnapperBus), round robin.
+ *      on a private system bus the bench starts and stops (SnapperBus), round robin;
+ *   E. the writers' Freeze and Thaw rounds of table A's DoSnapshotSet against the kernel's
+ *      floor under two rounds to as many processes, measured in between (fanout.h).
  * DoSnapshotSet rows also give the providers' commit time vssd logs for each set, the
  * DoSnapshotSet time minus that commit (the coordination's own cost) and, with writers, how
  * much longer than that commit the longest writer freeze of the same run lasted.
@@ -34,7 +36,7 @@
  *
  * Usage: bench_snapshot_set [--runs N] [--writers N,N,...] [--files N] [--big-files N] [--idle-ms N]
  *                           [--vssd PATH] [--writer PATH] [--guardian PATH] [--vshadow PATH]
- *                           [--tables ABCD] [--verbose]
+ *                           [--tables ABCDE] [--verbose]
  * (--tables picks tables, --big-files 0 leaves C out; --verbose copies vssd's log to stderr
  * at the end.)
  * Needs root (exits 77 otherwise).
@@ -64,6 +66,7 @@
 
 #include "async-wait.h"
 #include "bench-util.h"
+#include "fanout.h"
 #include "macro.h"
 #include "root-harness.h"
 #include "vss/vss.h"
@@ -74,7 +77,7 @@
 #define MAX_CASES 8
 #define MAX_WRITERS 1000
 #define MAX_RUNS 1000
-#define MAX_ROWS 16
+#define MAX_ROWS 32  /* table E: 4 rows per writer count */
 #define MAX_VOLUMES 2
 #define WARMUP_RUNS 3
 #define WAIT_MS 30000u
@@ -92,7 +95,7 @@ typedef struct Options {
         const char *writer;
         const char *guardian;
         const char *vshadow;
-        const char *tables;  /* which tables to make: letters of "ABCD" */
+        const char *tables;  /* which tables to make: letters of "ABCDE" */
         bool verbose;
 } Options;
 
@@ -144,13 +147,13 @@ typedef struct Table {
         unsigned n;
 } Table;
 
-static Table tables[4];
+static Table tables[5];
 
 static double elapsed_ms(uint64_t t0, uint64_t t1) {
         return (double) (t1 - t0) / 1e3;
 }
 
-/* Appends a row; tables hold at most 2 + MAX_CASES + 4 rows, below MAX_ROWS by construction. */
+/* Appends a row; tables hold at most 4 × MAX_CASES rows (table E), MAX_ROWS by construction. */
 _printf_(4, 5) static Row *row_add(Table *t, int base0, int base1, const char *fmt, ...) {
         Row *row = &t->rows[t->n];
         va_list ap;
@@ -655,7 +658,12 @@ static bool vss_once(Bench *b, char *const *volumes, unsigned n, Row *row, bool 
         return true;
 }
 
-static void measure_vss(Bench *b, const char *tag, char *const *volumes, unsigned n, unsigned writers, Row *row) {
+/* Runs after each DoSnapshotSet of measure_vss, with its writers still connected. */
+typedef void (*run_hook_t)(Bench *b, bool record, void *userdata);
+
+/* DoSnapshotSet of volumes with `writers` writer processes, into row; hook (may be NULL) after each. */
+static void measure_vss(Bench *b, const char *tag, char *const *volumes, unsigned n, unsigned writers, Row *row,
+                        run_hook_t hook, void *userdata) {
         static double commit[MAX_RUNS], run_max[MAX_RUNS];
         Writers w = {};
         double freeze_ms;
@@ -672,9 +680,12 @@ static void measure_vss(Bench *b, const char *tag, char *const *volumes, unsigne
                 return;
         }
 
-        for (done = 0; done < WARMUP_RUNS + b->opts->runs; done++)
+        for (done = 0; done < WARMUP_RUNS + b->opts->runs; done++) {
                 if (!vss_once(b, volumes, n, row, done >= WARMUP_RUNS, &commit[done]))
                         break;
+                if (hook)
+                        hook(b, done >= WARMUP_RUNS, userdata);
+        }
 
         /* Stopped with no writers too: writers_start allocated the log prefix all the same. */
         freeze_ms = writers_stop(&w, run_max, done);
@@ -734,7 +745,7 @@ static void table_btrfs(Bench *b) {
 
         for (unsigned i = 0; i < b->opts->n_cases; i++)
                 if (rows[i] != zero)
-                        measure_vss(b, "btrfs", vol, 1, b->opts->writer_counts[i], rows[i]);
+                        measure_vss(b, "btrfs", vol, 1, b->opts->writer_counts[i], rows[i], NULL, NULL);
 }
 
 static void table_image(Bench *b) {
@@ -768,7 +779,7 @@ static void table_image(Bench *b) {
                 if (b->image_error[0])
                         (void) snprintf(row->error, sizeof(row->error), "%s", b->image_error);
                 else
-                        measure_vss(b, "image1", vol1, 1, w, row);
+                        measure_vss(b, "image1", vol1, 1, w, row, NULL, NULL);
         }
 
         base = (int) t->n;
@@ -784,7 +795,7 @@ static void table_image(Bench *b) {
                 if (b->image_error[0])
                         (void) snprintf(row->error, sizeof(row->error), "%s", b->image_error);
                 else
-                        measure_vss(b, "image2", vol2, 2, w, row);
+                        measure_vss(b, "image2", vol2, 2, w, row, NULL, NULL);
         }
 }
 
@@ -1219,6 +1230,102 @@ static void table_tools(Bench *b) {
         snapper_bus_stop(&sb);
 }
 
+/*
+ * Table E: the writers' two event rounds inside a DoSnapshotSet (Freeze and Thaw; the bench's
+ * writers have no PrepareForSnapshot or PostSnapshot callback, so they are not sent those)
+ * against the kernel's floor under two rounds to as many processes (fanout.h), each floor
+ * measured right after a DoSnapshotSet of the same run and after the same rest, so the hour's
+ * load weighs on both alike.
+ */
+typedef struct FloorRun {
+        Fanout *sockets, *futex;
+        Row *sockets_row, *futex_row;
+} FloorRun;
+
+static void floor_once(Bench *b, Fanout *f, Row *row, bool record) {
+        double ms;
+        int r;
+
+        if (row->error[0])
+                return;
+        bench_settle(b);
+        r = fanout_rounds(f, 2, &ms);
+        if (r < 0)
+                (void) snprintf(row->error, sizeof(row->error), "fan-out round: %s", strerror(-r));
+        else if (record)
+                row->samples_ms[row->n++] = ms;
+}
+
+static void floor_hook(Bench *b, bool record, void *userdata) {
+        FloorRun *fr = userdata;
+
+        floor_once(b, fr->sockets, fr->sockets_row, record);
+        floor_once(b, fr->futex, fr->futex_row, record);
+}
+
+/* Makes row's samples the per-run values v[0..n): the tables print and compare samples. */
+static void row_samples_set(Row *row, const double *v, unsigned n) {
+        memcpy(row->samples_ms, v, n * sizeof(double));
+        row->n = n;
+}
+
+static void floor_case(Bench *b, unsigned writers) {
+        Table *t = &tables[4];
+        char *vol[] = { b->subvol };
+        int first = (int) t->n;
+        FloorRun fr = {};
+        Row *overhead, *excess;
+        int r;
+
+        fr.sockets_row = row_add(t, -1, -1, "floor: 2 rounds to %u process%s over a Unix socket each", writers,
+                                 writers == 1 ? "" : "es");
+        fr.futex_row = row_add(t, first, -1, "floor: 2 rounds to %u process%s by one futex broadcast", writers,
+                               writers == 1 ? "" : "es");
+        overhead = row_add(t, first, first + 1, "DoSnapshotSet − commit, %u writer%s", writers, plural(writers));
+        excess = row_add(t, first, first + 1, "longest writer freeze − commit, %u writer%s", writers, plural(writers));
+
+        r = fanout_start(FANOUT_SOCKETS, writers, &fr.sockets);
+        if (r < 0)
+                (void) snprintf(fr.sockets_row->error, sizeof(fr.sockets_row->error), "fork: %s", strerror(-r));
+        r = fanout_start(FANOUT_FUTEX, writers, &fr.futex);
+        if (r < 0)
+                (void) snprintf(fr.futex_row->error, sizeof(fr.futex_row->error), "fork: %s", strerror(-r));
+        if (fr.sockets && fr.futex)
+                measure_vss(b, "floor", vol, 1, writers, overhead, floor_hook, &fr);
+        else
+                (void) snprintf(overhead->error, sizeof(overhead->error), "the floor's processes did not start");
+        fanout_stop(fr.sockets);
+        fanout_stop(fr.futex);
+
+        if (overhead->error[0]) {
+                (void) snprintf(excess->error, sizeof(excess->error), "%s", overhead->error);
+                return;
+        }
+        row_samples_set(overhead, overhead->overhead_ms, overhead->n_overhead);
+        row_samples_set(excess, overhead->excess_ms, overhead->n_excess);
+        overhead->n_overhead = overhead->n_commit = overhead->n_excess = 0;
+}
+
+static void table_floor(Bench *b) {
+        Table *t = &tables[4];
+
+        t->letter = 'E';
+        t->title = "writers' event rounds against the kernel's floor";
+        (void) snprintf(t->caption, sizeof(t->caption),
+                        "Volume: the subvolume of table A. With N writers, DoSnapshotSet sends two event rounds "
+                        "(Freeze, Thaw); its time less the commit vssd logs holds them, the provider's flush and "
+                        "vssd's own steps. Floor rows: two rounds to N idle child processes of the bench, timed "
+                        "right after each DoSnapshotSet and the same rest: one byte to and from each over a "
+                        "Unix socket of its own, sent to all, then answers collected through epoll (the floor "
+                        "of one connection per writer), and all woken by one FUTEX_WAKE, the last waking the "
+                        "bench (the floor of any design on this machine). The longest writer freeze beyond "
+                        "the commit is compared with the same two rounds: the first writer to freeze waits out "
+                        "the rest of the Freeze round and its turn in the Thaw round.");
+        for (unsigned i = 0; i < b->opts->n_cases; i++)
+                if (b->opts->writer_counts[i] > 0)
+                        floor_case(b, b->opts->writer_counts[i]);
+}
+
 static bool row_median(const Row *row, double *ret) {
         double sorted[MAX_RUNS];
 
@@ -1422,7 +1529,7 @@ static int parse_args(int argc, char **argv, Options *o) {
                         o->vshadow = optarg;
                         break;
                 case 'T':
-                        if (isempty(optarg) || optarg[strspn(optarg, "ABCD")] != 0)
+                        if (isempty(optarg) || optarg[strspn(optarg, "ABCDE")] != 0)
                                 return -EINVAL;
                         o->tables = optarg;
                         break;
@@ -1447,7 +1554,7 @@ int main(int argc, char **argv) {
                 .writer = getenv("CONSISTENCY_WRITER") ?: BENCH_WRITER_PATH,
                 .guardian = getenv("VSS_GUARDIAN") ?: BENCH_GUARDIAN_PATH,
                 .vshadow = getenv("VSHADOW") ?: BENCH_VSHADOW_PATH,
-                .tables = "ABCD",
+                .tables = "ABCDE",
         };
         Bench b = { .opts = &o, .fs.loop_fd = -EBADF };
         char load_start[64] = "?", load_end[64] = "?";
@@ -1460,7 +1567,7 @@ int main(int argc, char **argv) {
         if (parse_args(argc, argv, &o) < 0) {
                 fprintf(stderr,
                         "Usage: %s [--runs N] [--writers N,N,...] [--files N] [--big-files N] [--idle-ms N] [--vssd PATH] "
-                        "[--writer PATH] [--guardian PATH] [--vshadow PATH] [--tables ABCD] [--verbose]\n",
+                        "[--writer PATH] [--guardian PATH] [--vshadow PATH] [--tables ABCDE] [--verbose]\n",
                         argv[0]);
                 return EXIT_FAILURE;
         }
@@ -1486,6 +1593,8 @@ int main(int argc, char **argv) {
                 table_files(&b);
         if (strchr(o.tables, 'D'))
                 table_tools(&b);
+        if (strchr(o.tables, 'E'))
+                table_floor(&b);
 
         bench_teardown(&b);
         loadavg_read(load_end, sizeof(load_end));
