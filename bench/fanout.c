@@ -49,8 +49,9 @@ struct Fanout {
         FutexPage *page; /* FANOUT_FUTEX */
 };
 
-static long futex(_Atomic uint32_t *word, int op, uint32_t val) {
-        return syscall(SYS_futex, (uint32_t *) word, op, val, NULL, NULL, 0);
+/* FUTEX_WAIT (timeout NULL: none) or FUTEX_WAKE on word; shared, not private: across processes. */
+static long futex(_Atomic uint32_t *word, int op, uint32_t val, const struct timespec *timeout) {
+        return syscall(SYS_futex, (uint32_t *) word, op, val, timeout, NULL, 0);
 }
 
 _Noreturn static void child_socket(int fd) {
@@ -69,11 +70,11 @@ _Noreturn static void child_futex(FutexPage *p, unsigned n) {
                 uint32_t round;
 
                 while ((round = atomic_load(&p->round)) == seen)
-                        (void) futex(&p->round, FUTEX_WAIT, seen);
+                        (void) futex(&p->round, FUTEX_WAIT, seen, NULL);
                 seen = round;
                 if (atomic_fetch_add(&p->answered, 1) + 1 == n) {
                         atomic_store(&p->done, round);
-                        (void) futex(&p->done, FUTEX_WAKE, 1);
+                        (void) futex(&p->done, FUTEX_WAKE, 1, NULL);
                 }
         }
 }
@@ -211,10 +212,9 @@ static int round_futex(Fanout *f) {
 
         atomic_store(&p->answered, 0);
         round = atomic_fetch_add(&p->round, 1) + 1;
-        (void) futex(&p->round, FUTEX_WAKE, INT_MAX);
+        (void) futex(&p->round, FUTEX_WAKE, INT_MAX, NULL);
         for (uint32_t done; (done = atomic_load(&p->done)) != round;) {
-                if (syscall(SYS_futex, (uint32_t *) &p->done, FUTEX_WAIT, done, &tick, NULL, 0) < 0 &&
-                    errno == ETIMEDOUT && !children_alive(f))
+                if (futex(&p->done, FUTEX_WAIT, done, &tick) < 0 && errno == ETIMEDOUT && !children_alive(f))
                         return -EPIPE;
         }
         return 0;
