@@ -16,7 +16,9 @@
  *                           [--no-write]
  *   --data          the file to append to (truncated at start); also named in Identify
  *   --freeze-record where OnFreeze writes the last durable sequence number
- *   --freeze-log    where each Thaw/Abort appends how long the writer stayed frozen (µs)
+ *   --freeze-log    where the writer notes how long each Thaw/Abort found it frozen (µs, a
+ *                   line each); noted in memory and written in batches and when it stops, so
+ *                   that no file I/O lengthens the Thaw it answers (what the benchmark times)
  *   --no-write      take part in the backup, hold nothing but the lock (benchmark mode)
  *
  * Prints "READY" on stdout once subscribed, then nothing more there. Stops on SIGTERM or
@@ -42,6 +44,7 @@
 /* The writer class id: fixed, so requesters (the test) can recognise this writer. */
 #define CONSISTENCY_WRITER_CLASS "8e5d2f6a-3c41-4b7e-9f20-6a1d4c8b0e35"
 #define RECORD_SIZE 15
+#define LOG_BATCH 256 /* freeze durations noted in memory between two writes of --freeze-log */
 
 typedef struct Writer {
         const char *data_path;
@@ -49,6 +52,9 @@ typedef struct Writer {
         const char *log_path;
         bool write_data;
         int fd;
+        int log_fd;
+        uint64_t held_us[LOG_BATCH]; /* freeze durations not yet in the log */
+        size_t n_held;
 
         pthread_mutex_t lock;
         pthread_cond_t cond;
@@ -138,16 +144,21 @@ static int record_write(const char *path, uint64_t seq) {
         return 0;
 }
 
-static int log_append(const char *path, uint64_t usec) {
-        _cleanup_close_ int fd = -EBADF;
-        char line[32];
-        int n;
+/* Writes the noted freeze durations to the log, a line each; with the lock held, or alone. */
+static int log_flush(Writer *c) {
+        char buf[LOG_BATCH * 24]; /* 20 digits and a newline per line at most */
+        size_t len = 0;
 
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd < 0)
-                return -errno;
-        n = snprintf(line, sizeof(line), "%" PRIu64 "\n", usec);
-        return write_all(fd, line, (size_t) n);
+        for (size_t i = 0; i < c->n_held; i++)
+                len += (size_t) snprintf(buf + len, sizeof(buf) - len, "%" PRIu64 "\n", c->held_us[i]);
+        c->n_held = 0;
+        return write_all(c->log_fd, buf, len);
+}
+
+/* Notes one freeze; the log is written only when the batch is full. */
+static int log_note(Writer *c, uint64_t usec) {
+        c->held_us[c->n_held++] = usec;
+        return c->n_held == LOG_BATCH ? log_flush(c) : 0;
 }
 
 /* Thaw and Abort: let the appender go on and note how long it was held. Repeats are harmless. */
@@ -160,7 +171,7 @@ static bool resume(Writer *c) {
 
                 c->hold = false;
                 pthread_cond_broadcast(&c->cond);
-                if (c->log_path && log_append(c->log_path, held) < 0)
+                if (c->log_fd >= 0 && log_note(c, held) < 0)
                         ok = false;
         }
         pthread_mutex_unlock(&c->lock);
@@ -284,6 +295,7 @@ static int parse_args(int argc, char **argv, Writer *c, Args *a) {
 int main(int argc, char **argv) {
         Writer c = {
                 .fd = -EBADF,
+                .log_fd = -EBADF,
                 .write_data = true,
                 .lock = PTHREAD_MUTEX_INITIALIZER,
                 .cond = PTHREAD_COND_INITIALIZER,
@@ -320,6 +332,14 @@ int main(int argc, char **argv) {
                 c.fd = open(c.data_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
                 if (c.fd < 0) {
                         fprintf(stderr, "consistency-writer: %s: %m\n", c.data_path);
+                        return EXIT_FAILURE;
+                }
+        }
+
+        if (c.log_path) {
+                c.log_fd = open(c.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+                if (c.log_fd < 0) {
+                        fprintf(stderr, "consistency-writer: %s: %m\n", c.log_path);
                         return EXIT_FAILURE;
                 }
         }
@@ -362,6 +382,15 @@ int main(int argc, char **argv) {
         if (c.write_data) {
                 (void) pthread_join(thread, NULL);
                 (void) close(c.fd);
+        }
+        if (c.log_fd >= 0) {
+                int r = log_flush(&c);
+
+                if (r < 0) {
+                        fprintf(stderr, "consistency-writer: %s: %s\n", c.log_path, strerror(-r));
+                        c.failed = true;
+                }
+                (void) close(c.log_fd);
         }
         return c.failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
