@@ -1021,14 +1021,19 @@ static vss_hr lvm_delete_snapshot(VssProvider *self, ProviderSnapshot *s) {
 
         if (s->device)
                 (void) snapshot_umount(s->device);
-        r = vss_lv_find(&id, &lv);
-        if (r < 0)
-                return vss_hr_from_errno(r);
-        if (r == 0) {
-                s->data = lvm_snapshot_free(s->data);
-                return VSS_E_OBJECT_NOT_FOUND;
+        if (l) {
+                /* Made by this vssd: its VG is known, and lvremove tells when the LV is gone,
+                 * so no lvs first (each lvm command costs a process start and a device scan). */
+                r = snapshot_lv_remove(l->vg, &id);
+        } else {
+                /* Known from the catalog only: found by its id among the vss-tagged LVs. */
+                r = vss_lv_find(&id, &lv);
+                if (r < 0)
+                        return vss_hr_from_errno(r);
+                if (r == 0)
+                        return VSS_E_OBJECT_NOT_FOUND;
+                r = snapshot_lv_remove(lv.vg, &id);
         }
-        r = snapshot_lv_remove(lv.vg, &id);
         if (r < 0 && r != -ENOENT)
                 return vss_hr_from_errno(r);
         s->data = lvm_snapshot_free(s->data);

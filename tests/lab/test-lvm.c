@@ -29,8 +29,9 @@
  *     Freeze leaves nothing frozen and no LV; vssd SIGKILLed while an lvcreate of its commit
  *     runs leaves the volume writable (the time until a write is accepted is printed) and
  *     the next vssd removes the LV;
- *   - a vssd restart removes a vss-tagged LV its catalog does not know and keeps a
- *     persistent snapshot, which stays readable.
+ *   - a snapshot whose LV someone else removed is deleted all the same (found gone), and a
+ *     vssd restart removes a vss-tagged LV its catalog does not know and keeps a persistent
+ *     snapshot, which stays readable.
  *
  * Runs only inside the lab (VSS_LAB=1, as root): exits 77 elsewhere. Environment: VSSD,
  * VSS_GUARDIAN, CONSISTENCY_WRITER, VSS_TEST_WRITER, VSSADMIN name the programs (meson sets
@@ -1027,6 +1028,26 @@ static void test_conf_cow_percent(void **state) {
         release_and_check_gone(&b);
 }
 
+/* A snapshot this vssd made whose LV someone else removed: its delete finds it gone from
+ * lvremove's own answer (no lvs first), counts it deleted, and leaves no LV behind. */
+static void test_snapshot_removed_behind_vssd(void **state) {
+        const Volume *vols[] = { &thin };
+        char idbuf[VSS_ID_STRING_MAX];
+        int32_t deleted = -1;
+        vss_id failed;
+        Backup b = {};
+
+        wait_records(&thin);
+        backup_run(&b, vols, 1, VSS_CTX_APP_ROLLBACK);
+        assert_int_equal(sh("umount '%s' && lvremove -q -f " VG "/vss-%s", b.prop[0].snapshot_device_object,
+                            vss_id_format(&b.snap[0], idbuf)), 0);
+        assert_hr(vss_requester_delete_snapshots(b.r, &b.snap[0], VSS_OBJECT_SNAPSHOT, false, &deleted, &failed),
+                  S_OK, b.r);
+        assert_int_equal(deleted, 1);
+        backup_done(&b);
+        assert_int_equal(vss_lv_count(), 0);
+}
+
 static void test_restart_recovery(void **state) {
         const Volume *vols[] = { &thin };
         Backup b = {};
@@ -1076,6 +1097,7 @@ int main(void) {
                 cmocka_unit_test(test_classic_overflow),
                 cmocka_unit_test(test_vg_without_room),
                 cmocka_unit_test(test_requester_killed_in_freeze),
+                cmocka_unit_test(test_snapshot_removed_behind_vssd),
                 cmocka_unit_test(test_restart_recovery),
                 cmocka_unit_test(test_one_instant_vssd_killed),
                 cmocka_unit_test(test_one_instant_lvcreate_killed),
